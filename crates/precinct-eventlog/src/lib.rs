@@ -1,0 +1,32 @@
+//! Precinct's event log: an event store with the vocabulary of one (streams, expected
+//! versions, positions), built on a NATS JetStream stream.
+//!
+//! This crate owns everything JetStream-specific: stream layout, atomic batch publishing,
+//! de-duplication headers, direct gets and ordered consumers. It knows nothing about
+//! reports, patrols or PostgreSQL; events are opaque JSON payloads in an [`Envelope`].
+//!
+//! - One stream (`EVENTS` by default) holds every event; one subject per aggregate
+//!   instance: `events.<aggregate_type>.<uuid>`. A *stream* in this crate's vocabulary
+//!   ([`StreamId`]) is one such subject; its *version* is the log position of its last
+//!   event (0: it does not exist yet).
+//! - [`EventLog::append_multi`] commits all events of one command, to one or several
+//!   streams, as one JetStream atomic batch with a per-stream expected version
+//!   (`Nats-Expected-Last-Subject-Sequence`) and the command id as `Nats-Msg-Id`.
+//! - [`EventLog::read`] returns one stream's events (direct get batches);
+//!   [`EventLog::read_all`] and [`EventLog::subscribe`] walk the whole log in position
+//!   order for projectors.
+//!
+//! # Layout
+//! - [`envelope`]: stream ids, expected versions, the event envelope, actors.
+//! - [`log`]: the [`EventLog`] itself.
+//! - [`error`]: [`AppendError`], [`ReadError`], [`LogError`].
+
+pub mod envelope;
+pub mod error;
+pub mod log;
+
+pub use envelope::{
+    Actor, Appended, CommandMeta, Envelope, ExpectedVersion, NewEvent, RecordedEvent, StreamId,
+};
+pub use error::{AppendError, LogError, ReadError};
+pub use log::{EventLog, LogConfig, StreamWrite};

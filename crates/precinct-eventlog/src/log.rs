@@ -1,0 +1,543 @@
+//! [`EventLog`]: append, read and subscribe on the JetStream `EVENTS` stream.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, stream};
+use async_nats::{Client, HeaderMap};
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::envelope::{
+    Appended, Body, CommandMeta, Envelope, ExpectedVersion, NewEvent, RecordedEvent, StreamId,
+};
+use crate::error::{AppendError, LogError, ReadError};
+
+/// Header carrying the command id on every event of a command.
+pub const HDR_COMMAND_ID: &str = "Precinct-Command-Id";
+/// Header on the first event of a command: how many events the command appended.
+pub const HDR_COMMAND_SIZE: &str = "Precinct-Command-Size";
+/// Header naming the event type, so NATS-native consumers can filter without parsing.
+pub const HDR_EVENT_TYPE: &str = "Precinct-Event-Type";
+
+/// JetStream's limit on messages in one atomic batch.
+pub const MAX_BATCH: usize = 1000;
+
+/// How the log is laid out on JetStream.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// Stream name (default `EVENTS`).
+    pub stream: String,
+    /// Subject prefix; events go to `<prefix>.<aggregate_type>.<id>` (default `events`).
+    pub subject_prefix: String,
+    /// How long JetStream remembers command ids for de-duplication. Longer than any
+    /// client retry; past it, expected-version checks still catch most retries.
+    pub duplicate_window: Duration,
+    /// Replicas of the stream (1 locally, 3 in a cluster).
+    pub replicas: usize,
+    /// How long to wait for an append's acknowledgement before the outcome is unknown.
+    pub ack_timeout: Duration,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            stream: "EVENTS".into(),
+            subject_prefix: "events".into(),
+            duplicate_window: Duration::from_secs(24 * 3600),
+            replicas: 1,
+            ack_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl LogConfig {
+    /// A config whose stream and subjects are unique to `prefix` (used by tests to isolate).
+    pub fn isolated(prefix: &str) -> Self {
+        Self {
+            stream: format!("{}_EVENTS", prefix.to_uppercase()),
+            subject_prefix: format!("{prefix}.events"),
+            ..Self::default()
+        }
+    }
+}
+
+/// The events one command appends to one stream, with the version it expects.
+#[derive(Debug, Clone)]
+pub struct StreamWrite {
+    pub stream: StreamId,
+    pub expected: ExpectedVersion,
+    pub events: Vec<NewEvent>,
+}
+
+/// Precinct's event store on JetStream. Cheap to clone.
+#[derive(Clone)]
+pub struct EventLog {
+    client: Client,
+    js: jetstream::Context,
+    cfg: LogConfig,
+}
+
+impl std::fmt::Debug for EventLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLog").field("cfg", &self.cfg).finish()
+    }
+}
+
+#[derive(Deserialize)]
+struct ApiError {
+    #[allow(dead_code)]
+    code: u16,
+    err_code: u32,
+    description: String,
+}
+
+#[derive(Deserialize)]
+struct PubAckResponse {
+    #[serde(default)]
+    error: Option<ApiError>,
+    #[serde(default)]
+    seq: u64,
+    #[serde(default)]
+    count: Option<u64>,
+}
+
+const ERR_WRONG_LAST_SEQUENCE: u32 = 10071;
+const ERR_BATCH_DUPLICATE_MSG_ID: u32 = 10201;
+
+impl EventLog {
+    /// Connects to NATS and makes sure the stream exists with the right settings.
+    pub async fn connect(url: &str, cfg: LogConfig) -> Result<Self, LogError> {
+        let client = async_nats::ConnectOptions::new()
+            .name("precinct")
+            .retry_on_initial_connect()
+            .connect(url)
+            .await
+            .map_err(|e| LogError::Connect(e.to_string()))?;
+        Self::open(client, cfg).await
+    }
+
+    /// Uses an existing connection; creates or updates the stream idempotently.
+    pub async fn open(client: Client, cfg: LogConfig) -> Result<Self, LogError> {
+        let mut js = jetstream::new(client.clone());
+        js.set_timeout(cfg.ack_timeout);
+        let config = stream::Config {
+            name: cfg.stream.clone(),
+            subjects: vec![format!("{}.>", cfg.subject_prefix)],
+            storage: stream::StorageType::File,
+            retention: stream::RetentionPolicy::Limits,
+            num_replicas: cfg.replicas,
+            duplicate_window: cfg.duplicate_window,
+            deny_delete: true,
+            deny_purge: true,
+            allow_direct: true,
+            allow_atomic_publish: true,
+            ..Default::default()
+        };
+        js.create_or_update_stream(config)
+            .await
+            .map_err(|e| LogError::Stream(e.to_string()))?;
+        Ok(Self { client, js, cfg })
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.cfg
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.js
+    }
+
+    /// The JetStream subject of a stream.
+    pub fn subject(&self, id: &StreamId) -> String {
+        format!(
+            "{}.{}.{}",
+            self.cfg.subject_prefix, id.aggregate_type, id.id
+        )
+    }
+
+    /// Appends `events` to one stream atomically. See [`EventLog::append_multi`].
+    pub async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        meta: &CommandMeta,
+    ) -> Result<Appended, AppendError> {
+        self.append_multi(
+            vec![StreamWrite {
+                stream: stream.clone(),
+                expected,
+                events,
+            }],
+            meta,
+        )
+        .await
+    }
+
+    /// Appends the events of one command, possibly to several streams, as one JetStream
+    /// atomic batch: all are stored, at consecutive positions, or none is.
+    ///
+    /// Each stream's expected version is checked by the server under its lock. A command id
+    /// seen before appends nothing and answers the original positions (`duplicate: true`).
+    pub async fn append_multi(
+        &self,
+        writes: Vec<StreamWrite>,
+        meta: &CommandMeta,
+    ) -> Result<Appended, AppendError> {
+        let total: usize = writes.iter().map(|w| w.events.len()).sum();
+        if total == 0 {
+            return Err(AppendError::Empty);
+        }
+        if total > MAX_BATCH {
+            return Err(AppendError::TooLarge(total));
+        }
+        let first_stream = writes
+            .iter()
+            .find(|w| !w.events.is_empty())
+            .map(|w| w.stream.clone())
+            .ok_or(AppendError::Empty)?;
+
+        let batch_id = Uuid::new_v4().simple().to_string();
+        let mut seq = 0usize;
+        let mut commit_response = None;
+        for write in &writes {
+            let subject = self.subject(&write.stream);
+            for (i, event) in write.events.iter().enumerate() {
+                seq += 1;
+                let mut headers = HeaderMap::new();
+                headers.insert("Nats-Batch-Id", batch_id.as_str());
+                headers.insert("Nats-Batch-Sequence", seq.to_string().as_str());
+                headers.insert(HDR_COMMAND_ID, meta.command_id.to_string().as_str());
+                headers.insert(HDR_EVENT_TYPE, event.event_type.as_str());
+                if seq == 1 {
+                    headers.insert("Nats-Msg-Id", meta.command_id.to_string().as_str());
+                    headers.insert(HDR_COMMAND_SIZE, total.to_string().as_str());
+                }
+                if i == 0 {
+                    match write.expected {
+                        ExpectedVersion::NoStream => {
+                            headers.insert("Nats-Expected-Last-Subject-Sequence", "0")
+                        }
+                        ExpectedVersion::Exact(v) => headers.insert(
+                            "Nats-Expected-Last-Subject-Sequence",
+                            v.to_string().as_str(),
+                        ),
+                        ExpectedVersion::Any => {}
+                    }
+                }
+                let body = Body {
+                    envelope: Envelope {
+                        event_id: Uuid::new_v4(),
+                        event_type: event.event_type.clone(),
+                        schema_version: event.schema_version,
+                        aggregate_type: write.stream.aggregate_type.clone(),
+                        aggregate_id: write.stream.id,
+                        position: 0,
+                        occurred_at: event.occurred_at,
+                        actor: meta.actor.clone(),
+                        command_id: meta.command_id,
+                        correlation_id: meta.correlation_id,
+                        causation_id: meta.causation_id,
+                    },
+                    data: event.data.clone(),
+                };
+                let payload = Bytes::from(serde_json::to_vec(&body).map_err(AppendError::Encode)?);
+                if seq == total {
+                    headers.insert("Nats-Batch-Commit", "1");
+                    let request = async_nats::Request::new()
+                        .payload(payload)
+                        .headers(headers)
+                        .timeout(Some(self.cfg.ack_timeout));
+                    let response = self
+                        .client
+                        .send_request(subject.clone(), request)
+                        .await
+                        .map_err(|e| AppendError::Unknown(e.to_string()))?;
+                    commit_response = Some(response);
+                } else {
+                    self.client
+                        .publish_with_headers(subject.clone(), headers, payload)
+                        .await
+                        .map_err(|e| AppendError::Unknown(e.to_string()))?;
+                }
+            }
+        }
+        let response = commit_response.ok_or(AppendError::Empty)?;
+        let ack: PubAckResponse = serde_json::from_slice(&response.payload)
+            .map_err(|e| AppendError::Unknown(format!("unreadable ack: {e}")))?;
+        match ack.error {
+            None => {
+                let count = ack.count.unwrap_or(total as u64);
+                if count != total as u64 || ack.seq == 0 {
+                    return Err(AppendError::Unknown(format!(
+                        "ack for {count} events at {}, sent {total}",
+                        ack.seq
+                    )));
+                }
+                Ok(Appended {
+                    first_position: ack.seq + 1 - count,
+                    position: ack.seq,
+                    duplicate: false,
+                })
+            }
+            Some(err)
+                if err.err_code == ERR_WRONG_LAST_SEQUENCE
+                    || err.err_code == ERR_BATCH_DUPLICATE_MSG_ID =>
+            {
+                // Either a retry of a command that already landed, or a real conflict.
+                if let Some(found) = self.find_command(&first_stream, meta.command_id).await? {
+                    return Ok(found);
+                }
+                if err.err_code == ERR_WRONG_LAST_SEQUENCE {
+                    let actual = err
+                        .description
+                        .rsplit(':')
+                        .next()
+                        .and_then(|s| s.trim().parse::<u64>().ok());
+                    Err(AppendError::WrongExpectedVersion { actual })
+                } else {
+                    Err(AppendError::Rejected {
+                        code: err.err_code,
+                        description: err.description,
+                    })
+                }
+            }
+            Some(err) => Err(AppendError::Rejected {
+                code: err.err_code,
+                description: err.description,
+            }),
+        }
+    }
+
+    /// Looks for an earlier append of `command_id` whose first event is on `stream`.
+    async fn find_command(
+        &self,
+        stream: &StreamId,
+        command_id: Uuid,
+    ) -> Result<Option<Appended>, ReadError> {
+        let raw = self.read_raw(stream, 1).await?;
+        for (event, headers) in raw {
+            if event.envelope.command_id != command_id {
+                continue;
+            }
+            let size = headers
+                .get(HDR_COMMAND_SIZE)
+                .and_then(|v| v.as_str().parse::<u64>().ok());
+            if let Some(size) = size {
+                let first = event.position();
+                return Ok(Some(Appended {
+                    first_position: first,
+                    position: first + size - 1,
+                    duplicate: true,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// All events of one stream in order, with their positions. Empty if it does not exist.
+    pub async fn read(&self, stream: &StreamId) -> Result<Vec<RecordedEvent>, ReadError> {
+        self.read_after(stream, 0).await
+    }
+
+    /// The events of one stream after `position` (for catching up a cached aggregate).
+    pub async fn read_after(
+        &self,
+        stream: &StreamId,
+        position: u64,
+    ) -> Result<Vec<RecordedEvent>, ReadError> {
+        Ok(self
+            .read_raw(stream, position + 1)
+            .await?
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect())
+    }
+
+    /// Direct-get batches of one subject from `from_seq`, until the end of the stream.
+    async fn read_raw(
+        &self,
+        stream: &StreamId,
+        from_seq: u64,
+    ) -> Result<Vec<(RecordedEvent, HeaderMap)>, ReadError> {
+        const BATCH: u64 = 256;
+        let subject = self.subject(stream);
+        let api = format!("$JS.API.DIRECT.GET.{}", self.cfg.stream);
+        let mut out = Vec::new();
+        let mut next = from_seq.max(1);
+        loop {
+            let inbox = self.client.new_inbox();
+            let mut sub = self
+                .client
+                .subscribe(inbox.clone())
+                .await
+                .map_err(|e| ReadError::Transport(e.to_string()))?;
+            let request = serde_json::json!({"seq": next, "next_by_subj": subject, "batch": BATCH});
+            self.client
+                .publish_with_reply(api.clone(), inbox, request.to_string().into())
+                .await
+                .map_err(|e| ReadError::Transport(e.to_string()))?;
+            let mut received = 0u64;
+            let mut pending_after = 0u64;
+            loop {
+                let msg = tokio::time::timeout(self.cfg.ack_timeout, sub.next())
+                    .await
+                    .map_err(|_| ReadError::Transport("direct get timed out".into()))?
+                    .ok_or_else(|| ReadError::Transport("direct get subscription closed".into()))?;
+                if let Some(status) = msg.status {
+                    match status.as_u16() {
+                        204 => break, // end of batch
+                        404 => break, // nothing (more) on this subject
+                        other => {
+                            return Err(ReadError::Transport(format!(
+                                "direct get status {other}: {}",
+                                msg.description.unwrap_or_default()
+                            )))
+                        }
+                    }
+                }
+                let headers = msg.headers.clone().unwrap_or_default();
+                let position = headers
+                    .get("Nats-Sequence")
+                    .and_then(|v| v.as_str().parse::<u64>().ok())
+                    .ok_or_else(|| ReadError::Corrupt {
+                        position: 0,
+                        reason: "direct get reply without Nats-Sequence".into(),
+                    })?;
+                pending_after = headers
+                    .get("Nats-Num-Pending")
+                    .and_then(|v| v.as_str().parse::<u64>().ok())
+                    .unwrap_or(0);
+                out.push((decode(&msg.payload, position)?, headers));
+                received += 1;
+                next = position + 1;
+            }
+            let _ = sub.unsubscribe().await;
+            if received < BATCH || pending_after == 0 {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// The position of the last event in the log (0 when empty).
+    pub async fn head(&self) -> Result<u64, ReadError> {
+        let mut stream = self
+            .js
+            .get_stream(&self.cfg.stream)
+            .await
+            .map_err(|e| ReadError::Transport(e.to_string()))?;
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| ReadError::Transport(e.to_string()))?;
+        Ok(info.state.last_sequence)
+    }
+
+    /// Every event from position `from` (inclusive) up to the head as it was when called.
+    pub async fn read_all(
+        &self,
+        from: u64,
+    ) -> Result<impl Stream<Item = Result<RecordedEvent, ReadError>> + Send + 'static, ReadError>
+    {
+        let head = self.head().await?;
+        let live = self.subscribe(from).await?;
+        Ok(live.take_until_head(from, head))
+    }
+
+    /// A live, never-ending subscription to the whole log in order, from position `from`
+    /// (inclusive; 0 or 1 means the beginning). One ordered JetStream consumer.
+    pub async fn subscribe(
+        &self,
+        from: u64,
+    ) -> Result<futures::stream::BoxStream<'static, Result<RecordedEvent, ReadError>>, ReadError>
+    {
+        let stream = self
+            .js
+            .get_stream(&self.cfg.stream)
+            .await
+            .map_err(|e| ReadError::Transport(e.to_string()))?;
+        let deliver_policy = if from <= 1 {
+            consumer::DeliverPolicy::All
+        } else {
+            consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: from,
+            }
+        };
+        let consumer = stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                filter_subject: format!("{}.>", self.cfg.subject_prefix),
+                deliver_policy,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| ReadError::Transport(e.to_string()))?;
+        let messages = consumer
+            .messages()
+            .await
+            .map_err(|e| ReadError::Transport(e.to_string()))?;
+        Ok(messages
+            .map(|item| {
+                let msg = item.map_err(|e| ReadError::Transport(e.to_string()))?;
+                let position = msg
+                    .info()
+                    .map_err(|e| ReadError::Transport(e.to_string()))?
+                    .stream_sequence;
+                decode(&msg.payload, position)
+            })
+            .boxed())
+    }
+}
+
+/// Ends a stream once the event at `head` was yielded (or at once if the log is empty).
+trait TakeUntilHead: Stream<Item = Result<RecordedEvent, ReadError>> + Sized {
+    fn take_until_head(
+        self,
+        from: u64,
+        head: u64,
+    ) -> futures::stream::BoxStream<'static, Result<RecordedEvent, ReadError>>;
+}
+
+impl<S> TakeUntilHead for S
+where
+    S: Stream<Item = Result<RecordedEvent, ReadError>> + Send + 'static,
+{
+    fn take_until_head(
+        self,
+        from: u64,
+        head: u64,
+    ) -> futures::stream::BoxStream<'static, Result<RecordedEvent, ReadError>> {
+        if head == 0 || from > head {
+            return futures::stream::empty().boxed();
+        }
+        // Ends right after yielding `head`, without polling the live consumer again.
+        futures::stream::unfold((self.boxed(), false), move |(mut inner, done)| async move {
+            if done {
+                return None;
+            }
+            let item = inner.next().await?;
+            let reached = matches!(&item, Ok(e) if e.position() >= head);
+            Some((item, (inner, reached)))
+        })
+        .boxed()
+    }
+}
+
+/// Decodes a stored message body into an event at `position`.
+pub(crate) fn decode(payload: &[u8], position: u64) -> Result<RecordedEvent, ReadError> {
+    let body: Body = serde_json::from_slice(payload).map_err(|e| ReadError::Corrupt {
+        position,
+        reason: e.to_string(),
+    })?;
+    let mut envelope = body.envelope;
+    envelope.position = position;
+    Ok(RecordedEvent {
+        envelope,
+        data: body.data,
+    })
+}

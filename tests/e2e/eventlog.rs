@@ -1,0 +1,344 @@
+//! The event log against a real nats-server: optimistic concurrency, atomic commands,
+//! idempotent retries, read-back order, and durability across a `kill -9`.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use futures::StreamExt;
+use precinct_eventlog::{
+    Actor, AppendError, CommandMeta, EventLog, ExpectedVersion, LogConfig, NewEvent, StreamId,
+    StreamWrite,
+};
+use precinct_tests::{nats::shared_url, nats::PrivateNats, unique_prefix};
+use uuid::Uuid;
+
+async fn shared_log() -> EventLog {
+    EventLog::connect(&shared_url(), LogConfig::isolated(&unique_prefix()))
+        .await
+        .expect("connect to the shared NATS (run `make stack`)")
+}
+
+fn event(kind: &str, n: u64) -> NewEvent {
+    NewEvent {
+        event_type: kind.to_string(),
+        schema_version: 1,
+        occurred_at: Utc::now(),
+        data: serde_json::json!({ "n": n }),
+    }
+}
+
+fn meta() -> CommandMeta {
+    CommandMeta::new(Uuid::new_v4(), Actor::System)
+}
+
+#[tokio::test]
+async fn concurrent_appends_with_same_expected_version_one_wins() {
+    let log = Arc::new(shared_log().await);
+    let stream = StreamId::new("report", Uuid::new_v4());
+    let first = log
+        .append(
+            &stream,
+            ExpectedVersion::NoStream,
+            vec![event("A", 0)],
+            &meta(),
+        )
+        .await
+        .expect("first append");
+
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let log = log.clone();
+        let stream = stream.clone();
+        tasks.push(tokio::spawn(async move {
+            log.append(
+                &stream,
+                ExpectedVersion::Exact(first.position),
+                vec![event("B", i)],
+                &meta(),
+            )
+            .await
+        }));
+    }
+    let mut ok = 0;
+    let mut conflicts = 0;
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(a) => {
+                assert!(!a.duplicate);
+                ok += 1
+            }
+            Err(AppendError::WrongExpectedVersion { .. }) => conflicts += 1,
+            Err(other) => panic!("unexpected error: {other}"),
+        }
+    }
+    assert_eq!((ok, conflicts), (1, 15));
+    assert_eq!(log.read(&stream).await.expect("read").len(), 2);
+}
+
+#[tokio::test]
+async fn no_stream_expectation_refuses_existing_stream() {
+    let log = shared_log().await;
+    let stream = StreamId::new("email", Uuid::new_v4());
+    log.append(
+        &stream,
+        ExpectedVersion::NoStream,
+        vec![event("A", 1)],
+        &meta(),
+    )
+    .await
+    .expect("first");
+    let second = log
+        .append(
+            &stream,
+            ExpectedVersion::NoStream,
+            vec![event("A", 2)],
+            &meta(),
+        )
+        .await;
+    assert!(matches!(
+        second,
+        Err(AppendError::WrongExpectedVersion { actual: Some(_) })
+    ));
+}
+
+#[tokio::test]
+async fn a_three_event_command_is_all_or_nothing() {
+    let log = shared_log().await;
+    let a = StreamId::new("report", Uuid::new_v4());
+    let b = StreamId::new("patrol", Uuid::new_v4());
+    let ok = log
+        .append_multi(
+            vec![
+                StreamWrite {
+                    stream: a.clone(),
+                    expected: ExpectedVersion::NoStream,
+                    events: vec![event("A1", 1), event("A2", 2)],
+                },
+                StreamWrite {
+                    stream: b.clone(),
+                    expected: ExpectedVersion::NoStream,
+                    events: vec![event("B1", 3)],
+                },
+            ],
+            &meta(),
+        )
+        .await
+        .expect("atomic append");
+    assert_eq!(ok.position - ok.first_position, 2, "consecutive positions");
+
+    // A second 3-event command whose last stream expectation is stale: nothing lands.
+    let a_version = log
+        .read(&a)
+        .await
+        .expect("read a")
+        .last()
+        .map(|e| e.position())
+        .unwrap_or(0);
+    let refused = log
+        .append_multi(
+            vec![
+                StreamWrite {
+                    stream: a.clone(),
+                    expected: ExpectedVersion::Exact(a_version),
+                    events: vec![event("A3", 4), event("A4", 5)],
+                },
+                StreamWrite {
+                    stream: b.clone(),
+                    expected: ExpectedVersion::NoStream, // stale: b exists
+                    events: vec![event("B2", 6)],
+                },
+            ],
+            &meta(),
+        )
+        .await;
+    assert!(matches!(
+        refused,
+        Err(AppendError::WrongExpectedVersion { .. })
+    ));
+    assert_eq!(log.read(&a).await.expect("read a").len(), 2);
+    assert_eq!(log.read(&b).await.expect("read b").len(), 1);
+    assert_eq!(log.head().await.expect("head"), ok.position);
+}
+
+#[tokio::test]
+async fn a_retried_command_id_has_one_effect() {
+    let log = shared_log().await;
+    let stream = StreamId::new("report", Uuid::new_v4());
+    let m = meta();
+    let events = vec![event("A", 1), event("B", 2), event("C", 3)];
+    let first = log
+        .append(&stream, ExpectedVersion::NoStream, events.clone(), &m)
+        .await
+        .expect("first");
+    assert!(!first.duplicate);
+    // Retry with the same expectation (the client never saw the ack) ...
+    let again = log
+        .append(&stream, ExpectedVersion::NoStream, events.clone(), &m)
+        .await
+        .expect("retry");
+    assert!(again.duplicate);
+    assert_eq!(
+        (again.first_position, again.position),
+        (first.first_position, first.position)
+    );
+    // ... and with no expectation at all (de-duplicated by Nats-Msg-Id).
+    let any = log
+        .append(&stream, ExpectedVersion::Any, events, &m)
+        .await
+        .expect("retry any");
+    assert!(any.duplicate);
+    assert_eq!(any.position, first.position);
+    assert_eq!(log.read(&stream).await.expect("read").len(), 3);
+}
+
+#[tokio::test]
+async fn read_back_order_equals_append_order() {
+    let log = shared_log().await;
+    let stream = StreamId::new("report", Uuid::new_v4());
+    let other = StreamId::new("report", Uuid::new_v4());
+    let mut version = 0;
+    // More than one direct-get batch (256) to exercise paging.
+    for chunk in 0..6u64 {
+        let events: Vec<_> = (0..50).map(|i| event("E", chunk * 50 + i)).collect();
+        let a = log
+            .append(
+                &stream,
+                ExpectedVersion::from_version(version),
+                events,
+                &meta(),
+            )
+            .await
+            .expect("append");
+        version = a.position;
+        log.append(
+            &other,
+            ExpectedVersion::Any,
+            vec![event("noise", chunk)],
+            &meta(),
+        )
+        .await
+        .expect("noise");
+    }
+    let read = log.read(&stream).await.expect("read");
+    let ns: Vec<u64> = read
+        .iter()
+        .map(|e| e.data["n"].as_u64().unwrap_or(u64::MAX))
+        .collect();
+    assert_eq!(ns, (0..300).collect::<Vec<_>>());
+    assert!(read.windows(2).all(|w| w[0].position() < w[1].position()));
+    assert!(read.iter().all(|e| e.envelope.aggregate_id == stream.id));
+
+    // The global log has everything in position order.
+    let all: Vec<_> = log
+        .read_all(1)
+        .await
+        .expect("read_all")
+        .map(|r| r.expect("event"))
+        .collect()
+        .await;
+    assert_eq!(all.len(), 306);
+    assert!(all
+        .windows(2)
+        .all(|w| w[0].position() + 1 == w[1].position()));
+    // read_after gives only the tail.
+    let tail = log
+        .read_after(&stream, read[249].position())
+        .await
+        .expect("tail");
+    assert_eq!(tail.len(), 50);
+}
+
+#[tokio::test]
+async fn envelope_carries_metadata() {
+    let log = shared_log().await;
+    let stream = StreamId::new("report", Uuid::new_v4());
+    let actor = Actor::User {
+        id: Uuid::new_v4(),
+        role: "DISPATCHER".into(),
+    };
+    let m = CommandMeta {
+        command_id: Uuid::new_v4(),
+        correlation_id: Uuid::new_v4(),
+        causation_id: Some(Uuid::new_v4()),
+        actor: actor.clone(),
+    };
+    let appended = log
+        .append(
+            &stream,
+            ExpectedVersion::NoStream,
+            vec![event("ReportTriaged", 7)],
+            &m,
+        )
+        .await
+        .expect("append");
+    let read = log.read(&stream).await.expect("read");
+    let e = &read[0].envelope;
+    assert_eq!(e.position, appended.position);
+    assert_eq!(e.event_type, "ReportTriaged");
+    assert_eq!(e.schema_version, 1);
+    assert_eq!(
+        (e.aggregate_type.as_str(), e.aggregate_id),
+        ("report", stream.id)
+    );
+    assert_eq!(e.actor, actor);
+    assert_eq!(
+        (e.command_id, e.correlation_id, e.causation_id),
+        (m.command_id, m.correlation_id, m.causation_id)
+    );
+}
+
+#[tokio::test]
+async fn subscribe_sees_live_appends_in_order() {
+    let log = shared_log().await;
+    let stream = StreamId::new("patrol", Uuid::new_v4());
+    let mut live = log.subscribe(0).await.expect("subscribe");
+    for i in 0..5 {
+        log.append(&stream, ExpectedVersion::Any, vec![event("P", i)], &meta())
+            .await
+            .expect("append");
+    }
+    for i in 0..5u64 {
+        let e = tokio::time::timeout(std::time::Duration::from_secs(5), live.next())
+            .await
+            .expect("in time")
+            .expect("item")
+            .expect("event");
+        assert_eq!(e.data["n"], i);
+        assert_eq!(e.position(), i + 1);
+    }
+}
+
+#[tokio::test]
+async fn kill_9_of_nats_loses_no_acknowledged_append() {
+    let mut server = PrivateNats::start().expect("start private nats");
+    let cfg = LogConfig::isolated(&unique_prefix());
+    let log = EventLog::connect(&server.url(), cfg.clone())
+        .await
+        .expect("connect");
+    let mut acked = Vec::new();
+    for i in 0..200u64 {
+        let stream = StreamId::new("report", Uuid::new_v4());
+        let a = log
+            .append(
+                &stream,
+                ExpectedVersion::NoStream,
+                vec![event("A", i), event("B", i)],
+                &meta(),
+            )
+            .await
+            .expect("append");
+        acked.push((stream, a.position));
+    }
+    server.kill();
+    drop(log);
+    server.restart().expect("restart");
+    let log = EventLog::connect(&server.url(), cfg)
+        .await
+        .expect("reconnect");
+    assert_eq!(log.head().await.expect("head"), 400);
+    for (stream, position) in acked {
+        let events = log.read(&stream).await.expect("read");
+        assert_eq!(events.len(), 2, "stream {stream} lost events");
+        assert_eq!(events[1].position(), position);
+    }
+}

@@ -1,0 +1,25 @@
+//! Test harness for Precinct's black-box tests.
+//!
+//! Everything here talks to real servers on loopback: the shared NATS and PostgreSQL
+//! that `make test` starts (`NATS_URL`, `DATABASE_URL`), or private nats-server processes
+//! a test starts, kills and restarts itself. Isolation is per test: a fresh stream and
+//! subject prefix on NATS, a fresh database on PostgreSQL.
+//!
+//! It is not a mock of anything.
+
+pub mod nats;
+
+use uuid::Uuid;
+
+/// A prefix unique to one test, for stream names and subjects.
+pub fn unique_prefix() -> String {
+    format!("t{}", &Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// The repository root (this crate lives in `<root>/tests`).
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_else(|| std::path::PathBuf::from("."))
+}

@@ -1,0 +1,104 @@
+//! The shared NATS server, and private nats-server processes for fault tests.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+/// URL of the shared NATS server started by `make test`.
+pub fn shared_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:14222".into())
+}
+
+/// Path of the pinned nats-server binary (>= 2.12; never Debian's 2.9).
+pub fn nats_bin() -> anyhow::Result<PathBuf> {
+    let path = match std::env::var("PRECINCT_NATS_BIN") {
+        Ok(p) => PathBuf::from(p),
+        Err(_) => crate::repo_root().join(".data/venv/bin/nats-server"),
+    };
+    if !path.exists() {
+        bail!(
+            "nats-server not found at {} (run `make stack` or set PRECINCT_NATS_BIN)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// A nats-server process owned by one test, with its own port and store directory,
+/// running JetStream with `sync_interval: always`. Killed on drop.
+pub struct PrivateNats {
+    child: Option<Child>,
+    pub port: u16,
+    dir: PathBuf,
+}
+
+impl PrivateNats {
+    pub fn start() -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let dir = std::env::temp_dir().join(format!("precinct-nats-{}", crate::unique_prefix()));
+        std::fs::create_dir_all(&dir)?;
+        let conf = format!(
+            "listen: 127.0.0.1:{port}\njetstream {{\n  store_dir: \"{}\"\n  sync_interval: always\n}}\n",
+            dir.join("js").display()
+        );
+        std::fs::write(dir.join("nats.conf"), conf)?;
+        let mut me = Self {
+            child: None,
+            port,
+            dir,
+        };
+        me.spawn()?;
+        Ok(me)
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(&mut self) -> anyhow::Result<()> {
+        let child = Command::new(nats_bin()?)
+            .arg("-c")
+            .arg(self.dir.join("nats.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("spawn nats-server")?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        bail!("nats-server did not listen on {} within 10 s", self.port)
+    }
+
+    /// `kill -9`: no chance to flush anything.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill();
+        self.spawn()
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
