@@ -1,0 +1,270 @@
+//! The account aggregate: who someone is (e-mail, name, password hash), their role and
+//! station, and whether they may sign in.
+//!
+//! E-mail uniqueness is not this aggregate's to enforce (it sees one account): the
+//! caller reserves the address in the [`crate::email`] aggregate in the same append.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::aggregate::{event_enum, Aggregate, DomainError, ErrorKind};
+use crate::ids::{AccountId, StationId};
+use crate::values::{limits, Email, NonEmptyText, PasswordHash, Role};
+
+event_enum!(
+    /// Everything that can happen to an account.
+    AccountEvent {
+        AccountRegistered,
+        AccountRoleChanged,
+        AccountDeactivated,
+        AccountReactivated,
+    }
+);
+
+/// A new, active account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountRegistered {
+    pub account_id: AccountId,
+    pub email: Email,
+    pub name: String,
+    pub role: Role,
+    #[serde(default)]
+    pub station_id: Option<StationId>,
+    pub password_hash: PasswordHash,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountRoleChanged {
+    pub role: Role,
+    #[serde(default)]
+    pub station_id: Option<StationId>,
+    pub at: DateTime<Utc>,
+}
+
+/// The account may no longer sign in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountDeactivated {
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountReactivated {
+    pub at: DateTime<Utc>,
+}
+
+/// Everything a caller may ask of an account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AccountCommand {
+    /// Creates the account. Name 1..=200 characters; station as the role requires.
+    Register {
+        account_id: AccountId,
+        email: Email,
+        name: String,
+        role: Role,
+        station_id: Option<StationId>,
+        password_hash: PasswordHash,
+        at: DateTime<Utc>,
+    },
+    /// Same role and station again is a no-op (no events).
+    ChangeRole {
+        role: Role,
+        station_id: Option<StationId>,
+        at: DateTime<Utc>,
+    },
+    /// Already inactive: a no-op (no events).
+    Deactivate { at: DateTime<Utc> },
+    /// Already active: a no-op (no events).
+    Reactivate { at: DateTime<Utc> },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    #[error("account not found")]
+    NotFound,
+    #[error("account already exists")]
+    AlreadyExists,
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("role {role} requires a station")]
+    StationRequired { role: Role },
+    #[error("role {role} must not have a station")]
+    StationNotAllowed { role: Role },
+}
+
+impl DomainError for AccountError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            AccountError::NotFound => ErrorKind::NotFound,
+            AccountError::AlreadyExists => ErrorKind::Conflict,
+            AccountError::Invalid { .. }
+            | AccountError::StationRequired { .. }
+            | AccountError::StationNotAllowed { .. } => ErrorKind::Invalid,
+        }
+    }
+
+    fn field(&self) -> Option<&'static str> {
+        match self {
+            AccountError::Invalid { field, .. } => Some(field),
+            AccountError::StationRequired { .. } | AccountError::StationNotAllowed { .. } => {
+                Some("station_id")
+            }
+            _ => None,
+        }
+    }
+}
+
+/// How a role and a station may fail to go together (shared with invites).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StationRule {
+    Required,
+    NotAllowed,
+}
+
+/// `PATROL`, `DISPATCHER` and `SUPERVISOR` need a station; `CITIZEN` and `ADMIN` have
+/// none.
+pub(crate) fn station_rule_violation(
+    role: Role,
+    station: Option<StationId>,
+) -> Option<StationRule> {
+    match (role.needs_station(), station) {
+        (true, None) => Some(StationRule::Required),
+        (false, Some(_)) => Some(StationRule::NotAllowed),
+        _ => None,
+    }
+}
+
+fn check_station(role: Role, station: Option<StationId>) -> Result<(), AccountError> {
+    match station_rule_violation(role, station) {
+        Some(StationRule::Required) => Err(AccountError::StationRequired { role }),
+        Some(StationRule::NotAllowed) => Err(AccountError::StationNotAllowed { role }),
+        None => Ok(()),
+    }
+}
+
+/// An account's state, folded from its events.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Account {
+    exists: bool,
+    pub id: AccountId,
+    /// `None` only before registration.
+    pub email: Option<Email>,
+    pub name: String,
+    pub role: Role,
+    pub station_id: Option<StationId>,
+    /// `None` only before registration.
+    pub password_hash: Option<PasswordHash>,
+    pub active: bool,
+    pub registered_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Aggregate for Account {
+    const TYPE: &'static str = "account";
+    type Command = AccountCommand;
+    type Event = AccountEvent;
+    type Error = AccountError;
+
+    fn handle(&self, cmd: AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
+        use AccountCommand as C;
+        match (matches!(cmd, C::Register { .. }), self.exists) {
+            (true, true) => return Err(AccountError::AlreadyExists),
+            (false, false) => return Err(AccountError::NotFound),
+            _ => {}
+        }
+        let event: AccountEvent = match cmd {
+            C::Register {
+                account_id,
+                email,
+                name,
+                role,
+                station_id,
+                password_hash,
+                at,
+            } => {
+                let name = NonEmptyText::parse(&name, limits::NAME_MAX).map_err(|e| {
+                    AccountError::Invalid {
+                        field: "name",
+                        reason: e.to_string(),
+                    }
+                })?;
+                check_station(role, station_id)?;
+                AccountRegistered {
+                    account_id,
+                    email,
+                    name: name.into_string(),
+                    role,
+                    station_id,
+                    password_hash,
+                    at,
+                }
+                .into()
+            }
+            C::ChangeRole {
+                role,
+                station_id,
+                at,
+            } => {
+                check_station(role, station_id)?;
+                if role == self.role && station_id == self.station_id {
+                    return Ok(Vec::new());
+                }
+                AccountRoleChanged {
+                    role,
+                    station_id,
+                    at,
+                }
+                .into()
+            }
+            C::Deactivate { at } => {
+                if !self.active {
+                    return Ok(Vec::new());
+                }
+                AccountDeactivated { at }.into()
+            }
+            C::Reactivate { at } => {
+                if self.active {
+                    return Ok(Vec::new());
+                }
+                AccountReactivated { at }.into()
+            }
+        };
+        Ok(vec![event])
+    }
+
+    fn apply(&mut self, event: &AccountEvent) {
+        match event {
+            AccountEvent::AccountRegistered(e) => {
+                *self = Account {
+                    exists: true,
+                    id: e.account_id,
+                    email: Some(e.email.clone()),
+                    name: e.name.clone(),
+                    role: e.role,
+                    station_id: e.station_id,
+                    password_hash: Some(e.password_hash.clone()),
+                    active: true,
+                    registered_at: e.at,
+                    updated_at: e.at,
+                };
+            }
+            AccountEvent::AccountRoleChanged(e) => {
+                self.role = e.role;
+                self.station_id = e.station_id;
+                self.updated_at = e.at;
+            }
+            AccountEvent::AccountDeactivated(e) => {
+                self.active = false;
+                self.updated_at = e.at;
+            }
+            AccountEvent::AccountReactivated(e) => {
+                self.active = true;
+                self.updated_at = e.at;
+            }
+        }
+    }
+
+    fn version_exists(&self) -> bool {
+        self.exists
+    }
+}

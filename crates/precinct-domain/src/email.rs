@@ -1,0 +1,91 @@
+//! The e-mail reservation aggregate: one stream per normalised address, so that two
+//! accounts can never claim the same e-mail. Registering an account appends
+//! `EmailReserved` to the address's stream (expected: does not exist) together with
+//! `AccountRegistered`; the log's optimistic concurrency does the rest.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::aggregate::{event_enum, Aggregate, DomainError, ErrorKind};
+use crate::ids::AccountId;
+use crate::values::Email;
+
+/// Namespace for [`email_stream_id`]. Fixed forever: changing it orphans every
+/// reservation.
+pub const EMAIL_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_8a52_3d4e_4b7a_9c21_5e0f_d3a8_b7c4);
+
+/// The reservation stream id for an address: UUID v5 of the normalised e-mail.
+pub fn email_stream_id(email: &Email) -> Uuid {
+    Uuid::new_v5(&EMAIL_NAMESPACE, email.as_str().as_bytes())
+}
+
+event_enum!(
+    /// Everything that can happen to an e-mail reservation.
+    EmailEvent { EmailReserved }
+);
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailReserved {
+    pub account_id: AccountId,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EmailCommand {
+    /// Claims the address for an account.
+    Reserve {
+        account_id: AccountId,
+        at: DateTime<Utc>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EmailError {
+    #[error("this e-mail address is already taken")]
+    EmailTaken,
+}
+
+impl DomainError for EmailError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Conflict
+    }
+}
+
+/// Who holds the address, if anyone.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EmailReservation {
+    pub account_id: Option<AccountId>,
+    pub reserved_at: Option<DateTime<Utc>>,
+}
+
+impl Aggregate for EmailReservation {
+    const TYPE: &'static str = "email";
+    type Command = EmailCommand;
+    type Event = EmailEvent;
+    type Error = EmailError;
+
+    fn handle(&self, cmd: EmailCommand) -> Result<Vec<EmailEvent>, EmailError> {
+        match cmd {
+            EmailCommand::Reserve { account_id, at } => {
+                if self.account_id.is_some() {
+                    return Err(EmailError::EmailTaken);
+                }
+                Ok(vec![EmailReserved { account_id, at }.into()])
+            }
+        }
+    }
+
+    fn apply(&mut self, event: &EmailEvent) {
+        match event {
+            EmailEvent::EmailReserved(e) => {
+                self.account_id = Some(e.account_id);
+                self.reserved_at = Some(e.at);
+            }
+        }
+    }
+
+    fn version_exists(&self) -> bool {
+        self.account_id.is_some()
+    }
+}

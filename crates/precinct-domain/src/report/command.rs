@@ -1,0 +1,492 @@
+//! Report commands and the decisions behind them. All validation of command fields
+//! happens here; field names in `ReportError::Invalid` are the HTTP request's.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::events::*;
+use super::{Report, ReportError};
+use crate::dispatch::AssignmentDecision;
+use crate::ids::{AccountId, EvidenceId, NoteId, PatrolId, ReportId};
+use crate::routing::RoutingDecision;
+use crate::values::{
+    limits, optional_text, HttpUrl, MediaType, NonEmptyText, Priority, ReportStatus, SlaKind,
+};
+
+use ReportStatus::{Accepted, Assigned, New, Resolved, Responding};
+
+/// Everything a caller may ask of a report. Times, ids and outside facts (routing,
+/// the automatic-assignment decision, the SLA length) arrive inside the command.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReportCommand {
+    /// Creates the report (`NEW`, priority `MEDIUM`). `routing` comes from
+    /// [`crate::routing::route`]; the report goes to `routing.station_id`.
+    Submit {
+        report_id: ReportId,
+        title: String,
+        crime_types: Vec<String>,
+        location: ReportLocation,
+        occurred_at: Option<DateTime<Utc>>,
+        media_urls: Vec<String>,
+        reporter: Reporter,
+        routing: RoutingDecision,
+        personal: PersonalDetails,
+        at: DateTime<Utc>,
+    },
+    /// Replaces the given fields (open reports only). Refuses an empty change set.
+    Amend {
+        changes: ReportChanges,
+        personal: Option<PersonalChanges>,
+        at: DateTime<Utc>,
+    },
+    /// Sets the priority (open reports only).
+    Triage {
+        priority: Priority,
+        at: DateTime<Utc>,
+    },
+    /// `NEW → ASSIGNED`. `decision` is the automatic-assignment record, if automatic;
+    /// its `patrol_id` must equal `patrol_id`.
+    Assign {
+        patrol_id: PatrolId,
+        decision: Option<AssignmentDecision>,
+        at: DateTime<Utc>,
+    },
+    /// `ASSIGNED → ACCEPTED` by the assigned patrol.
+    Accept { at: DateTime<Utc> },
+    /// `ASSIGNED → NEW` by the assigned patrol; reason required.
+    Decline { reason: String, at: DateTime<Utc> },
+    /// `ACCEPTED → RESPONDING`.
+    Respond { at: DateTime<Utc> },
+    /// Adds a note (open reports only).
+    AddNote {
+        note_id: NoteId,
+        note: String,
+        author_id: AccountId,
+        at: DateTime<Utc>,
+    },
+    /// Attaches evidence while `ACCEPTED`, `RESPONDING` or `RESOLVED`.
+    AttachEvidence {
+        evidence_id: EvidenceId,
+        url: String,
+        media_type: MediaType,
+        captured_at: Option<DateTime<Utc>>,
+        description: Option<String>,
+        author_id: AccountId,
+        at: DateTime<Utc>,
+    },
+    /// `RESPONDING → RESOLVED`; resolution notes required.
+    Resolve {
+        resolution_notes: String,
+        at: DateTime<Utc>,
+    },
+    /// `RESOLVED → CLOSED`.
+    ApproveClosure {
+        reviewer_id: AccountId,
+        at: DateTime<Utc>,
+    },
+    /// `RESOLVED → RESPONDING`; reason required.
+    RejectClosure {
+        reviewer_id: AccountId,
+        reason: String,
+        at: DateTime<Utc>,
+    },
+    /// `NEW | ASSIGNED → REJECTED` as invalid; justification required.
+    RejectInvalid {
+        justification: String,
+        by: AccountId,
+        at: DateTime<Utc>,
+    },
+    /// Any open status `→ WITHDRAWN`.
+    Withdraw {
+        reason: Option<String>,
+        at: DateTime<Utc>,
+    },
+    /// Records that the `kind` deadline (`sla` after the clock started) has passed.
+    RecordSlaBreach {
+        kind: SlaKind,
+        sla: Duration,
+        at: DateTime<Utc>,
+    },
+}
+
+pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEvent>, ReportError> {
+    use ReportCommand as C;
+
+    match (matches!(cmd, C::Submit { .. }), report.exists) {
+        (true, true) => return Err(ReportError::AlreadyExists),
+        (false, false) => return Err(ReportError::NotFound),
+        _ => {}
+    }
+
+    let event: ReportEvent = match cmd {
+        C::Submit {
+            report_id,
+            title,
+            crime_types,
+            location,
+            occurred_at,
+            media_urls,
+            reporter,
+            routing,
+            personal,
+            at,
+        } => ReportSubmitted {
+            report_id,
+            title: text("title", &title, limits::TITLE_MAX)?,
+            crime_types: crime_type_list(&crime_types)?,
+            location: report_location(location)?,
+            occurred_at: not_after("occurred_at", occurred_at, at)?,
+            media_urls: media_url_list(&media_urls)?,
+            reporter,
+            station_id: routing.station_id,
+            routing,
+            priority: Priority::default(),
+            personal: PersonalDetails {
+                description: text(
+                    "description",
+                    &personal.description,
+                    limits::DESCRIPTION_MAX,
+                )?,
+                street: opt_text("street", personal.street.as_deref(), limits::STREET_MAX)?,
+                contact: opt_text("contact", personal.contact.as_deref(), limits::CONTACT_MAX)?,
+            },
+            at,
+        }
+        .into(),
+        C::Amend {
+            changes,
+            personal,
+            at,
+        } => {
+            report.require_open("amend")?;
+            let personal = personal.filter(|p| !p.is_empty());
+            if changes.is_empty() && personal.is_none() {
+                return Err(ReportError::NothingToChange);
+            }
+            ReportAmended {
+                changes: ReportChanges {
+                    title: changes
+                        .title
+                        .map(|t| text("title", &t, limits::TITLE_MAX))
+                        .transpose()?,
+                    crime_types: changes
+                        .crime_types
+                        .map(|c| crime_type_list(&c))
+                        .transpose()?,
+                    location: changes.location.map(report_location).transpose()?,
+                    occurred_at: not_after("occurred_at", changes.occurred_at, at)?,
+                    media_urls: changes.media_urls.map(|m| media_url_list(&m)).transpose()?,
+                },
+                personal: personal
+                    .map(|p| -> Result<_, ReportError> {
+                        Ok(PersonalChanges {
+                            description: p
+                                .description
+                                .map(|d| text("description", &d, limits::DESCRIPTION_MAX))
+                                .transpose()?,
+                            street: p
+                                .street
+                                .map(|s| text("street", &s, limits::STREET_MAX))
+                                .transpose()?,
+                            contact: p
+                                .contact
+                                .map(|c| text("contact", &c, limits::CONTACT_MAX))
+                                .transpose()?,
+                        })
+                    })
+                    .transpose()?,
+                at,
+            }
+            .into()
+        }
+        C::Triage { priority, at } => {
+            report.require_open("triage")?;
+            ReportTriaged { priority, at }.into()
+        }
+        C::Assign {
+            patrol_id,
+            decision,
+            at,
+        } => {
+            report.require(&[New], "assign")?;
+            if let Some(decision) = &decision {
+                if decision.patrol_id != patrol_id {
+                    return Err(ReportError::invalid(
+                        "patrol_id",
+                        "differs from the automatic-assignment decision",
+                    ));
+                }
+            }
+            ReportAssigned {
+                patrol_id,
+                auto: decision,
+                at,
+            }
+            .into()
+        }
+        C::Accept { at } => AssignmentAccepted {
+            patrol_id: report.require_patrol(&[Assigned], "accept")?,
+            at,
+        }
+        .into(),
+        C::Decline { reason, at } => AssignmentDeclined {
+            patrol_id: report.require_patrol(&[Assigned], "decline")?,
+            reason: text("reason", &reason, limits::REASON_MAX)?,
+            at,
+        }
+        .into(),
+        C::Respond { at } => ReportResponding {
+            patrol_id: report.require_patrol(&[Accepted], "respond to")?,
+            at,
+        }
+        .into(),
+        C::AddNote {
+            note_id,
+            note,
+            author_id,
+            at,
+        } => {
+            report.require_open("add a note to")?;
+            if report.notes.iter().any(|n| n.note_id == note_id) {
+                return Err(ReportError::DuplicateId { kind: "note" });
+            }
+            NoteAdded {
+                note_id,
+                note: text("note", &note, limits::NOTE_MAX)?,
+                author_id,
+                at,
+            }
+            .into()
+        }
+        C::AttachEvidence {
+            evidence_id,
+            url,
+            media_type,
+            captured_at,
+            description,
+            author_id,
+            at,
+        } => {
+            report.require(&[Accepted, Responding, Resolved], "attach evidence to")?;
+            if report.evidence.iter().any(|e| e.evidence_id == evidence_id) {
+                return Err(ReportError::DuplicateId { kind: "evidence" });
+            }
+            EvidenceAttached {
+                evidence_id,
+                url: HttpUrl::parse(&url)
+                    .map_err(|e| ReportError::invalid("url", e))?
+                    .into_string(),
+                media_type,
+                captured_at: not_after("captured_at", captured_at, at)?,
+                description: opt_text(
+                    "description",
+                    description.as_deref(),
+                    limits::EVIDENCE_DESCRIPTION_MAX,
+                )?,
+                author_id,
+                at,
+            }
+            .into()
+        }
+        C::Resolve {
+            resolution_notes,
+            at,
+        } => ReportResolved {
+            patrol_id: report.require_patrol(&[Responding], "resolve")?,
+            resolution_notes: text(
+                "resolution_notes",
+                &resolution_notes,
+                limits::RESOLUTION_NOTES_MAX,
+            )?,
+            at,
+        }
+        .into(),
+        C::ApproveClosure { reviewer_id, at } => {
+            report.require(&[Resolved], "approve closure of")?;
+            ClosureApproved { reviewer_id, at }.into()
+        }
+        C::RejectClosure {
+            reviewer_id,
+            reason,
+            at,
+        } => {
+            report.require(&[Resolved], "reject closure of")?;
+            ClosureRejected {
+                reviewer_id,
+                reason: text("reason", &reason, limits::REASON_MAX)?,
+                at,
+            }
+            .into()
+        }
+        C::RejectInvalid {
+            justification,
+            by,
+            at,
+        } => {
+            report.require(&[New, Assigned], "reject")?;
+            ReportRejected {
+                justification: text("justification", &justification, limits::REASON_MAX)?,
+                by,
+                at,
+            }
+            .into()
+        }
+        C::Withdraw { reason, at } => {
+            report.require_open("withdraw")?;
+            ReportWithdrawn {
+                reason: opt_text("reason", reason.as_deref(), limits::REASON_MAX)?,
+                at,
+            }
+            .into()
+        }
+        C::RecordSlaBreach { kind, sla, at } => {
+            if sla <= Duration::zero() {
+                return Err(ReportError::invalid("sla", "must be a positive duration"));
+            }
+            let (Some(since), Some(patrol_id)) = (report.sla_since(kind), report.patrol_id) else {
+                return Err(ReportError::SlaNotBreached);
+            };
+            if report.sla_breaches.contains(&kind) {
+                return Err(ReportError::SlaAlreadyRecorded);
+            }
+            let deadline = since + sla;
+            if at <= deadline {
+                return Err(ReportError::SlaNotBreached);
+            }
+            SlaBreached {
+                kind,
+                patrol_id,
+                since,
+                deadline,
+                at,
+            }
+            .into()
+        }
+    };
+    Ok(vec![event])
+}
+
+impl Report {
+    fn require(&self, allowed: &[ReportStatus], action: &'static str) -> Result<(), ReportError> {
+        if allowed.contains(&self.status) {
+            Ok(())
+        } else {
+            Err(ReportError::IllegalTransition {
+                from: self.status,
+                action,
+            })
+        }
+    }
+
+    fn require_open(&self, action: &'static str) -> Result<(), ReportError> {
+        if self.status.is_open() {
+            Ok(())
+        } else {
+            Err(ReportError::IllegalTransition {
+                from: self.status,
+                action,
+            })
+        }
+    }
+
+    /// Like [`Self::require`], for statuses that always have an assigned patrol.
+    fn require_patrol(
+        &self,
+        allowed: &[ReportStatus],
+        action: &'static str,
+    ) -> Result<PatrolId, ReportError> {
+        self.require(allowed, action)?;
+        self.patrol_id.ok_or(ReportError::IllegalTransition {
+            from: self.status,
+            action,
+        })
+    }
+}
+
+fn text(field: &'static str, s: &str, max: usize) -> Result<String, ReportError> {
+    NonEmptyText::parse(s, max)
+        .map(NonEmptyText::into_string)
+        .map_err(|e| ReportError::invalid(field, e))
+}
+
+fn opt_text(
+    field: &'static str,
+    s: Option<&str>,
+    max: usize,
+) -> Result<Option<String>, ReportError> {
+    optional_text(s, max).map_err(|e| ReportError::invalid(field, e))
+}
+
+/// A moment the caller claims happened must not lie after the command's own time.
+fn not_after(
+    field: &'static str,
+    t: Option<DateTime<Utc>>,
+    at: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, ReportError> {
+    match t {
+        Some(t) if t > at => Err(ReportError::invalid(field, "must not be in the future")),
+        t => Ok(t),
+    }
+}
+
+/// 1..=20 crime types, each trimmed, non-blank, at most 100 characters; duplicates
+/// (ignoring case) are dropped, first spelling kept.
+fn crime_type_list(crime_types: &[String]) -> Result<Vec<String>, ReportError> {
+    let field = "crime_types";
+    if crime_types.is_empty() {
+        return Err(ReportError::invalid(
+            field,
+            crate::values::ValueError::TooFew { min: 1 },
+        ));
+    }
+    if crime_types.len() > limits::CRIME_TYPES_MAX {
+        return Err(ReportError::invalid(
+            field,
+            crate::values::ValueError::TooMany {
+                max: limits::CRIME_TYPES_MAX,
+                len: crime_types.len(),
+            },
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(crime_types.len());
+    for c in crime_types {
+        let c = text(field, c, limits::CRIME_TYPE_MAX)?;
+        if !out.iter().any(|o| o.to_lowercase() == c.to_lowercase()) {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// At most 20 http(s) URLs.
+fn media_url_list(urls: &[String]) -> Result<Vec<String>, ReportError> {
+    let field = "media_urls";
+    if urls.len() > limits::MEDIA_URLS_MAX {
+        return Err(ReportError::invalid(
+            field,
+            crate::values::ValueError::TooMany {
+                max: limits::MEDIA_URLS_MAX,
+                len: urls.len(),
+            },
+        ));
+    }
+    urls.iter()
+        .map(|u| {
+            HttpUrl::parse(u)
+                .map(HttpUrl::into_string)
+                .map_err(|e| ReportError::invalid(field, e))
+        })
+        .collect()
+}
+
+/// Coordinates are valid by type; city and state are trimmed (blank means absent).
+fn report_location(location: ReportLocation) -> Result<ReportLocation, ReportError> {
+    Ok(ReportLocation {
+        city: opt_text("location.city", location.city.as_deref(), limits::CITY_MAX)?,
+        state: opt_text(
+            "location.state",
+            location.state.as_deref(),
+            limits::STATE_MAX,
+        )?,
+        ..location
+    })
+}

@@ -1,0 +1,262 @@
+//! The report's events and the value types they carry.
+//!
+//! Personal data of the reporter (description, street, contact) lives only in the
+//! `personal` sub-object of the events that carry it, so the log can encrypt that
+//! object per data subject without touching anything else.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::aggregate::event_enum;
+use crate::dispatch::AssignmentDecision;
+use crate::ids::{AccountId, EvidenceId, NoteId, PatrolId, ReportId, StationId};
+use crate::routing::RoutingDecision;
+use crate::values::{GeoPoint, Latitude, Longitude, MediaType, Priority, SlaKind, TokenHash};
+
+event_enum!(
+    /// Everything that can happen to a report.
+    ReportEvent {
+        ReportSubmitted,
+        ReportAmended,
+        ReportTriaged,
+        ReportAssigned,
+        AssignmentAccepted,
+        AssignmentDeclined,
+        ReportResponding,
+        NoteAdded,
+        EvidenceAttached,
+        ReportResolved,
+        ClosureApproved,
+        ClosureRejected,
+        ReportRejected,
+        ReportWithdrawn,
+        SlaBreached,
+    }
+);
+
+/// Where the crime happened. The street is personal data and lives in
+/// [`PersonalDetails`] instead.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReportLocation {
+    pub latitude: Latitude,
+    pub longitude: Longitude,
+    #[serde(default)]
+    pub city: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+}
+
+impl ReportLocation {
+    pub fn new(point: GeoPoint, city: Option<String>, state: Option<String>) -> Self {
+        let (latitude, longitude) = point.parts();
+        Self {
+            latitude,
+            longitude,
+            city,
+            state,
+        }
+    }
+
+    pub fn point(&self) -> GeoPoint {
+        GeoPoint::new(self.latitude, self.longitude)
+    }
+}
+
+/// Who reported: a signed-in user, or an anonymous holder of a tracking token (of
+/// which only the SHA-256 digest is kept).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Reporter {
+    User { account_id: AccountId },
+    Anonymous { tracking_token_hash: TokenHash },
+}
+
+/// The reporter's personal data. Always travels as one sub-object (`personal`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonalDetails {
+    pub description: String,
+    #[serde(default)]
+    pub street: Option<String>,
+    #[serde(default)]
+    pub contact: Option<String>,
+}
+
+/// A new report, routed to a station. Status `NEW`, priority as given (`MEDIUM`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReportSubmitted {
+    pub report_id: ReportId,
+    pub title: String,
+    pub crime_types: Vec<String>,
+    pub location: ReportLocation,
+    #[serde(default)]
+    pub occurred_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub media_urls: Vec<String>,
+    pub reporter: Reporter,
+    pub station_id: StationId,
+    pub routing: RoutingDecision,
+    pub priority: Priority,
+    pub personal: PersonalDetails,
+    pub at: DateTime<Utc>,
+}
+
+/// Non-personal fields an amendment replaces; absent fields stay as they were.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReportChanges {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crime_types: Option<Vec<String>>,
+    /// Replaces the whole location (coordinates, city and state). The routed station
+    /// does not change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<ReportLocation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_urls: Option<Vec<String>>,
+}
+
+impl ReportChanges {
+    pub fn is_empty(&self) -> bool {
+        self.title.is_none()
+            && self.crime_types.is_none()
+            && self.location.is_none()
+            && self.occurred_at.is_none()
+            && self.media_urls.is_none()
+    }
+}
+
+/// Personal fields an amendment replaces; absent fields stay as they were.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonalChanges {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub street: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+}
+
+impl PersonalChanges {
+    pub fn is_empty(&self) -> bool {
+        self.description.is_none() && self.street.is_none() && self.contact.is_none()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReportAmended {
+    pub changes: ReportChanges,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal: Option<PersonalChanges>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportTriaged {
+    pub priority: Priority,
+    pub at: DateTime<Utc>,
+}
+
+/// `NEW → ASSIGNED`. `auto` records the automatic-assignment decision, if any.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReportAssigned {
+    pub patrol_id: PatrolId,
+    #[serde(default)]
+    pub auto: Option<AssignmentDecision>,
+    pub at: DateTime<Utc>,
+}
+
+/// `ASSIGNED → ACCEPTED`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignmentAccepted {
+    pub patrol_id: PatrolId,
+    pub at: DateTime<Utc>,
+}
+
+/// `ASSIGNED → NEW`: back to the queue; the patrol's decline count grows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignmentDeclined {
+    pub patrol_id: PatrolId,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+/// `ACCEPTED → RESPONDING`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportResponding {
+    pub patrol_id: PatrolId,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoteAdded {
+    pub note_id: NoteId,
+    pub note: String,
+    pub author_id: AccountId,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceAttached {
+    pub evidence_id: EvidenceId,
+    pub url: String,
+    pub media_type: MediaType,
+    #[serde(default)]
+    pub captured_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub author_id: AccountId,
+    pub at: DateTime<Utc>,
+}
+
+/// `RESPONDING → RESOLVED`, awaiting a supervisor's closure review.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportResolved {
+    pub patrol_id: PatrolId,
+    pub resolution_notes: String,
+    pub at: DateTime<Utc>,
+}
+
+/// `RESOLVED → CLOSED`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosureApproved {
+    pub reviewer_id: AccountId,
+    pub at: DateTime<Utc>,
+}
+
+/// `RESOLVED → RESPONDING`: the patrol has more to do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosureRejected {
+    pub reviewer_id: AccountId,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+/// `NEW | ASSIGNED → REJECTED` (not a valid report).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportRejected {
+    pub justification: String,
+    pub by: AccountId,
+    pub at: DateTime<Utc>,
+}
+
+/// Any open status `→ WITHDRAWN` (hidden from queues, history kept).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportWithdrawn {
+    #[serde(default)]
+    pub reason: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// A service-level deadline passed: recorded once per assignment and kind. Does not
+/// change the status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaBreached {
+    pub kind: SlaKind,
+    pub patrol_id: PatrolId,
+    /// When the clock started: `assigned_at` (ACCEPT) or `accepted_at` (RESPOND).
+    pub since: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+    pub at: DateTime<Utc>,
+}

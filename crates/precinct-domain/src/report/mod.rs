@@ -1,0 +1,295 @@
+//! The report aggregate (a "crime" in the HTTP API): its lifecycle from submission to
+//! closure, rejection or withdrawal.
+//!
+//! ```text
+//! NEW ─assign─▶ ASSIGNED ─accept─▶ ACCEPTED ─respond─▶ RESPONDING ─resolve─▶ RESOLVED ─approve─▶ CLOSED
+//!  ▲               │                                        ▲                      │
+//!  └───decline─────┘                                        └───reject closure─────┘
+//! NEW | ASSIGNED ─reject as invalid─▶ REJECTED      any open ─withdraw─▶ WITHDRAWN
+//! ```
+//!
+//! The report knows its assigned patrol but not the patrol's side of the bargain:
+//! keeping the patrol's workload in step (`PatrolAssignmentOpened/Closed`) is the
+//! caller's job, in the same atomic append.
+
+mod command;
+mod events;
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+
+pub use command::ReportCommand;
+pub use events::{
+    AssignmentAccepted, AssignmentDeclined, ClosureApproved, ClosureRejected, EvidenceAttached,
+    NoteAdded, PersonalChanges, PersonalDetails, ReportAmended, ReportAssigned, ReportChanges,
+    ReportEvent, ReportLocation, ReportRejected, ReportResolved, ReportResponding, ReportSubmitted,
+    ReportTriaged, ReportWithdrawn, Reporter, SlaBreached,
+};
+
+use crate::aggregate::{Aggregate, DomainError, ErrorKind};
+use crate::ids::{AccountId, PatrolId, ReportId, StationId};
+use crate::routing::RoutingDecision;
+use crate::values::{Priority, ReportStatus, SlaKind, TokenHash};
+
+/// Why the report refused a command.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReportError {
+    #[error("report not found")]
+    NotFound,
+    #[error("report already exists")]
+    AlreadyExists,
+    #[error("cannot {action} a report that is {from}")]
+    IllegalTransition {
+        from: ReportStatus,
+        action: &'static str,
+    },
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("the amendment changes nothing")]
+    NothingToChange,
+    #[error("the service-level deadline has not passed (or the report is not waiting on it)")]
+    SlaNotBreached,
+    #[error("this breach is already recorded for the current assignment")]
+    SlaAlreadyRecorded,
+    #[error("this {kind} id is already used on the report")]
+    DuplicateId { kind: &'static str },
+}
+
+impl ReportError {
+    /// A state conflict (HTTP 409): illegal transition, already exists, SLA refusals,
+    /// duplicate ids.
+    pub fn is_conflict(&self) -> bool {
+        self.kind() == ErrorKind::Conflict
+    }
+
+    /// A field problem (HTTP 422): `Invalid` or `NothingToChange`.
+    pub fn is_validation(&self) -> bool {
+        self.kind() == ErrorKind::Invalid
+    }
+
+    pub(crate) fn invalid(field: &'static str, reason: impl ToString) -> Self {
+        Self::Invalid {
+            field,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+impl DomainError for ReportError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ReportError::NotFound => ErrorKind::NotFound,
+            ReportError::Invalid { .. } | ReportError::NothingToChange => ErrorKind::Invalid,
+            ReportError::AlreadyExists
+            | ReportError::IllegalTransition { .. }
+            | ReportError::SlaNotBreached
+            | ReportError::SlaAlreadyRecorded
+            | ReportError::DuplicateId { .. } => ErrorKind::Conflict,
+        }
+    }
+
+    fn field(&self) -> Option<&'static str> {
+        match self {
+            ReportError::Invalid { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+/// A report's state, folded from its events. Read it freely; change it only through
+/// [`Aggregate::apply`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Report {
+    exists: bool,
+    pub id: ReportId,
+    pub status: ReportStatus,
+    pub station_id: StationId,
+    pub routing: Option<RoutingDecision>,
+    pub priority: Priority,
+    pub title: String,
+    pub crime_types: Vec<String>,
+    pub location: ReportLocation,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub media_urls: Vec<String>,
+    /// `None` only before submission.
+    pub reporter: Option<Reporter>,
+    pub personal: PersonalDetails,
+    /// The patrol of the current (or, once closed/rejected/withdrawn, the last)
+    /// assignment; cleared by a decline.
+    pub patrol_id: Option<PatrolId>,
+    pub assigned_at: Option<DateTime<Utc>>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub responding_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolution_notes: Option<String>,
+    pub evidence: Vec<EvidenceAttached>,
+    pub notes: Vec<NoteAdded>,
+    /// How many times this report was declined.
+    pub declines: u32,
+    /// SLA breaches recorded for the current assignment.
+    pub sla_breaches: BTreeSet<SlaKind>,
+    pub submitted_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Report {
+    /// Whether `account` is the signed-in user who submitted the report.
+    pub fn is_reported_by(&self, account: AccountId) -> bool {
+        matches!(self.reporter, Some(Reporter::User { account_id }) if account_id == account)
+    }
+
+    /// Whether `hash` is the digest of this anonymous report's tracking token.
+    pub fn has_tracking_token_hash(&self, hash: &TokenHash) -> bool {
+        matches!(&self.reporter, Some(Reporter::Anonymous { tracking_token_hash }) if tracking_token_hash == hash)
+    }
+
+    /// When the running SLA clock of `kind` started, if the report is waiting on it.
+    pub fn sla_since(&self, kind: SlaKind) -> Option<DateTime<Utc>> {
+        match (kind, self.status) {
+            (SlaKind::Accept, ReportStatus::Assigned) => self.assigned_at,
+            (SlaKind::Respond, ReportStatus::Accepted) => self.accepted_at,
+            _ => None,
+        }
+    }
+}
+
+impl Aggregate for Report {
+    const TYPE: &'static str = "report";
+    type Command = ReportCommand;
+    type Event = ReportEvent;
+    type Error = ReportError;
+
+    fn handle(&self, cmd: ReportCommand) -> Result<Vec<ReportEvent>, ReportError> {
+        command::handle(self, cmd)
+    }
+
+    fn apply(&mut self, event: &ReportEvent) {
+        match event {
+            ReportEvent::ReportSubmitted(e) => {
+                *self = Report {
+                    exists: true,
+                    id: e.report_id,
+                    status: ReportStatus::New,
+                    station_id: e.station_id,
+                    routing: Some(e.routing.clone()),
+                    priority: e.priority,
+                    title: e.title.clone(),
+                    crime_types: e.crime_types.clone(),
+                    location: e.location.clone(),
+                    occurred_at: e.occurred_at,
+                    media_urls: e.media_urls.clone(),
+                    reporter: Some(e.reporter.clone()),
+                    personal: e.personal.clone(),
+                    submitted_at: e.at,
+                    updated_at: e.at,
+                    ..Report::default()
+                };
+            }
+            ReportEvent::ReportAmended(e) => {
+                let c = &e.changes;
+                if let Some(title) = &c.title {
+                    self.title.clone_from(title);
+                }
+                if let Some(crime_types) = &c.crime_types {
+                    self.crime_types.clone_from(crime_types);
+                }
+                if let Some(location) = &c.location {
+                    self.location = location.clone();
+                }
+                if let Some(occurred_at) = c.occurred_at {
+                    self.occurred_at = Some(occurred_at);
+                }
+                if let Some(media_urls) = &c.media_urls {
+                    self.media_urls.clone_from(media_urls);
+                }
+                if let Some(p) = &e.personal {
+                    if let Some(description) = &p.description {
+                        self.personal.description.clone_from(description);
+                    }
+                    if let Some(street) = &p.street {
+                        self.personal.street = Some(street.clone());
+                    }
+                    if let Some(contact) = &p.contact {
+                        self.personal.contact = Some(contact.clone());
+                    }
+                }
+                self.updated_at = e.at;
+            }
+            ReportEvent::ReportTriaged(e) => {
+                self.priority = e.priority;
+                self.updated_at = e.at;
+            }
+            ReportEvent::ReportAssigned(e) => {
+                self.status = ReportStatus::Assigned;
+                self.patrol_id = Some(e.patrol_id);
+                self.assigned_at = Some(e.at);
+                self.accepted_at = None;
+                self.responding_at = None;
+                self.resolved_at = None;
+                self.resolution_notes = None;
+                self.sla_breaches.clear();
+                self.updated_at = e.at;
+            }
+            ReportEvent::AssignmentAccepted(e) => {
+                self.status = ReportStatus::Accepted;
+                self.accepted_at = Some(e.at);
+                self.updated_at = e.at;
+            }
+            ReportEvent::AssignmentDeclined(e) => {
+                self.status = ReportStatus::New;
+                self.patrol_id = None;
+                self.assigned_at = None;
+                self.sla_breaches.clear();
+                self.declines += 1;
+                self.updated_at = e.at;
+            }
+            ReportEvent::ReportResponding(e) => {
+                self.status = ReportStatus::Responding;
+                self.responding_at = Some(e.at);
+                self.updated_at = e.at;
+            }
+            ReportEvent::NoteAdded(e) => {
+                self.notes.push(e.clone());
+                self.updated_at = e.at;
+            }
+            ReportEvent::EvidenceAttached(e) => {
+                self.evidence.push(e.clone());
+                self.updated_at = e.at;
+            }
+            ReportEvent::ReportResolved(e) => {
+                self.status = ReportStatus::Resolved;
+                self.resolved_at = Some(e.at);
+                self.resolution_notes = Some(e.resolution_notes.clone());
+                self.updated_at = e.at;
+            }
+            ReportEvent::ClosureApproved(e) => {
+                self.status = ReportStatus::Closed;
+                self.updated_at = e.at;
+            }
+            ReportEvent::ClosureRejected(e) => {
+                self.status = ReportStatus::Responding;
+                self.resolved_at = None;
+                self.resolution_notes = None;
+                self.updated_at = e.at;
+            }
+            ReportEvent::ReportRejected(e) => {
+                self.status = ReportStatus::Rejected;
+                self.updated_at = e.at;
+            }
+            ReportEvent::ReportWithdrawn(e) => {
+                self.status = ReportStatus::Withdrawn;
+                self.updated_at = e.at;
+            }
+            ReportEvent::SlaBreached(e) => {
+                // A breach is a fact about the clock, not a change to the report:
+                // `updated_at` stays.
+                self.sla_breaches.insert(e.kind);
+            }
+        }
+    }
+
+    fn version_exists(&self) -> bool {
+        self.exists
+    }
+}

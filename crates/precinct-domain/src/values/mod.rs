@@ -1,0 +1,47 @@
+//! Value types with rules: each constructor parses its input and refuses what breaks
+//! the rule, so a value that exists is a valid one ("parse, don't validate").
+//!
+//! - [`enums`]: the closed vocabularies (`Role`, `Priority`, `ReportStatus`, ...), all
+//!   serialised as `SCREAMING_SNAKE_CASE` strings.
+//! - [`text`]: bounded text, e-mail addresses, URLs, digests and password hashes.
+//! - [`place`]: latitudes, longitudes, points and GeoJSON polygons.
+
+pub mod enums;
+pub mod place;
+pub mod text;
+
+pub use enums::{MediaType, PatrolStatus, Priority, ReportStatus, Role, SlaKind, StationKind};
+pub use place::{GeoPoint, Latitude, Longitude, Polygon, PolygonCoordinates};
+pub use text::{limits, optional_text, Email, HttpUrl, NonEmptyText, PasswordHash, TokenHash};
+
+/// Why a raw input could not become a value. The caller knows which field it parsed
+/// and reports `(field, error.to_string())` to the client (HTTP 422).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ValueError {
+    #[error("must not be blank")]
+    Blank,
+    #[error("must be at most {max} characters long (got {len})")]
+    TooLong { max: usize, len: usize },
+    #[error("must contain at least {min} item(s)")]
+    TooFew { min: usize },
+    #[error("must contain at most {max} items (got {len})")]
+    TooMany { max: usize, len: usize },
+    #[error("latitude must be a finite number between -90 and 90 (got {0})")]
+    Latitude(f64),
+    #[error("longitude must be a finite number between -180 and 180 (got {0})")]
+    Longitude(f64),
+    #[error("not a valid e-mail address")]
+    Email,
+    #[error("must be an absolute http(s) URL of at most 2048 characters")]
+    Url,
+    #[error("must be a SHA-256 digest written as 64 hexadecimal characters")]
+    TokenHash,
+    #[error("invalid polygon: {0}")]
+    Polygon(String),
+    #[error("unknown {kind} `{value}` (expected one of: {expected})")]
+    UnknownVariant {
+        kind: &'static str,
+        value: String,
+        expected: String,
+    },
+}

@@ -1,0 +1,414 @@
+//! One realistic sample of every event type, for round-trip and schema tests.
+
+use precinct_domain::account::*;
+use precinct_domain::dispatch::{AssignmentDecision, ExcludedCandidate, RankedCandidate};
+use precinct_domain::email::*;
+use precinct_domain::ids::*;
+use precinct_domain::invite::*;
+use precinct_domain::patrol::*;
+use precinct_domain::report::*;
+use precinct_domain::routing::{RoutingDecision, RoutingRule};
+use precinct_domain::station::*;
+use precinct_domain::values::*;
+use precinct_domain::DomainEvent;
+use serde_json::Value;
+
+use super::{t, uuid};
+
+pub const HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+pub fn report_events() -> Vec<ReportEvent> {
+    let mut events = report_event_per_type();
+    // Second samples for the shapes the first ones do not show.
+    events.extend([
+        ReportSubmitted {
+            report_id: ReportId::new(uuid(2)),
+            title: "Phishing e-mail".into(),
+            crime_types: vec!["Phishing".into(), "Online Fraud".into()],
+            location: ReportLocation::new(
+                GeoPoint::parse(-90.0, 180.0).expect("valid"),
+                None,
+                None,
+            ),
+            occurred_at: None,
+            media_urls: vec![],
+            reporter: Reporter::User {
+                account_id: AccountId::new(uuid(31)),
+            },
+            station_id: StationId::new(uuid(11)),
+            routing: RoutingDecision {
+                station_id: StationId::new(uuid(11)),
+                rule: RoutingRule::DivisionKeyword,
+                matched_keyword: Some("phishing".into()),
+                distance_m: None,
+            },
+            priority: Priority::Medium,
+            personal: PersonalDetails {
+                description: "Got a fake bank e-mail".into(),
+                street: None,
+                contact: Some("maria@example.org".into()),
+            },
+            at: t(0),
+        }
+        .into(),
+        ReportAmended {
+            changes: ReportChanges::default(),
+            personal: Some(PersonalChanges {
+                description: Some("More detail".into()),
+                street: Some("1 Main St".into()),
+                contact: Some("0917".into()),
+            }),
+            at: t(1),
+        }
+        .into(),
+        ReportAmended {
+            changes: ReportChanges {
+                crime_types: Some(vec!["Theft".into()]),
+                occurred_at: Some(t(-5)),
+                media_urls: Some(vec![]),
+                ..ReportChanges::default()
+            },
+            personal: None,
+            at: t(1),
+        }
+        .into(),
+        ReportAssigned {
+            patrol_id: PatrolId::new(uuid(20)),
+            auto: None,
+            at: t(3),
+        }
+        .into(),
+        EvidenceAttached {
+            evidence_id: EvidenceId::new(uuid(51)),
+            url: "http://evidence.example/statement.pdf".into(),
+            media_type: MediaType::Document,
+            captured_at: None,
+            description: Some("Signed statement".into()),
+            author_id: AccountId::new(uuid(30)),
+            at: t(7),
+        }
+        .into(),
+        ReportWithdrawn {
+            reason: Some("Found it".into()),
+            at: t(9),
+        }
+        .into(),
+    ]);
+    events
+}
+
+fn report_event_per_type() -> Vec<ReportEvent> {
+    let patrol = PatrolId::new(uuid(20));
+    let staff = AccountId::new(uuid(30));
+    let location = ReportLocation::new(
+        GeoPoint::parse(7.0731, 125.6128).expect("valid point"),
+        Some("Davao City".into()),
+        None,
+    );
+    vec![
+        ReportSubmitted {
+            report_id: ReportId::new(uuid(1)),
+            title: "Stolen bicycle".into(),
+            crime_types: vec!["Theft".into()],
+            location: location.clone(),
+            occurred_at: Some(t(-60)),
+            media_urls: vec!["https://media.example/1.jpg".into()],
+            reporter: Reporter::Anonymous {
+                tracking_token_hash: TokenHash::parse(HASH).expect("valid hash"),
+            },
+            station_id: StationId::new(uuid(10)),
+            routing: RoutingDecision {
+                station_id: StationId::new(uuid(10)),
+                rule: RoutingRule::NearestPrecinct,
+                matched_keyword: None,
+                distance_m: Some(1234.5),
+            },
+            priority: Priority::Medium,
+            personal: PersonalDetails {
+                description: "Taken from the rack at noon".into(),
+                street: Some("12 Rizal St".into()),
+                contact: None,
+            },
+            at: t(0),
+        }
+        .into(),
+        ReportAmended {
+            changes: ReportChanges {
+                title: Some("Stolen red bicycle".into()),
+                location: Some(location),
+                ..ReportChanges::default()
+            },
+            personal: Some(PersonalChanges {
+                contact: Some("+63 900 000 0000".into()),
+                ..PersonalChanges::default()
+            }),
+            at: t(1),
+        }
+        .into(),
+        ReportTriaged {
+            priority: Priority::High,
+            at: t(2),
+        }
+        .into(),
+        ReportAssigned {
+            patrol_id: patrol,
+            auto: Some(AssignmentDecision {
+                patrol_id: patrol,
+                candidates: vec![
+                    RankedCandidate {
+                        patrol_id: patrol,
+                        rank: 1,
+                        open_assignments: 0,
+                        declines: 0,
+                        last_assigned_at: None,
+                        distance_m: Some(350.0),
+                        reason: "fewer open assignments than the next candidate (0 < 1)".into(),
+                    },
+                    RankedCandidate {
+                        patrol_id: PatrolId::new(uuid(21)),
+                        rank: 2,
+                        open_assignments: 1,
+                        declines: 0,
+                        last_assigned_at: Some(t(-30)),
+                        distance_m: None,
+                        reason: "last eligible patrol".into(),
+                    },
+                ],
+                excluded: vec![ExcludedCandidate {
+                    patrol_id: PatrolId::new(uuid(22)),
+                    reason: "status is OFF_DUTY".into(),
+                }],
+            }),
+            at: t(3),
+        }
+        .into(),
+        AssignmentAccepted {
+            patrol_id: patrol,
+            at: t(4),
+        }
+        .into(),
+        AssignmentDeclined {
+            patrol_id: patrol,
+            reason: "Out of area".into(),
+            at: t(4),
+        }
+        .into(),
+        ReportResponding {
+            patrol_id: patrol,
+            at: t(5),
+        }
+        .into(),
+        NoteAdded {
+            note_id: NoteId::new(uuid(40)),
+            note: "Witness spoken to".into(),
+            author_id: staff,
+            at: t(6),
+        }
+        .into(),
+        EvidenceAttached {
+            evidence_id: EvidenceId::new(uuid(50)),
+            url: "https://evidence.example/cctv.mp4".into(),
+            media_type: MediaType::Video,
+            captured_at: Some(t(-50)),
+            description: None,
+            author_id: staff,
+            at: t(7),
+        }
+        .into(),
+        ReportResolved {
+            patrol_id: patrol,
+            resolution_notes: "Bicycle recovered".into(),
+            at: t(8),
+        }
+        .into(),
+        ClosureApproved {
+            reviewer_id: staff,
+            at: t(9),
+        }
+        .into(),
+        ClosureRejected {
+            reviewer_id: staff,
+            reason: "Owner not informed".into(),
+            at: t(9),
+        }
+        .into(),
+        ReportRejected {
+            justification: "Prank".into(),
+            by: staff,
+            at: t(9),
+        }
+        .into(),
+        ReportWithdrawn {
+            reason: None,
+            at: t(9),
+        }
+        .into(),
+        SlaBreached {
+            kind: SlaKind::Accept,
+            patrol_id: patrol,
+            since: t(3),
+            deadline: t(18),
+            at: t(20),
+        }
+        .into(),
+    ]
+}
+
+pub fn patrol_events() -> Vec<PatrolEvent> {
+    vec![
+        PatrolRegistered {
+            patrol_id: PatrolId::new(uuid(20)),
+            call_sign: "Alpha-1".into(),
+            station_id: StationId::new(uuid(10)),
+            officer_ids: vec![AccountId::new(uuid(31)), AccountId::new(uuid(32))],
+            at: t(0),
+        }
+        .into(),
+        PatrolUpdated {
+            call_sign: Some("Alpha-2".into()),
+            officer_ids: None,
+            at: t(1),
+        }
+        .into(),
+        PatrolUpdated {
+            call_sign: None,
+            officer_ids: Some(vec![]),
+            at: t(1),
+        }
+        .into(),
+        PatrolStatusChanged {
+            status: PatrolStatus::Busy,
+            cause: StatusCause::Dispatched,
+            at: t(2),
+        }
+        .into(),
+        PatrolAssignmentOpened {
+            report_id: ReportId::new(uuid(1)),
+            at: t(2),
+        }
+        .into(),
+        PatrolAssignmentClosed {
+            report_id: ReportId::new(uuid(1)),
+            outcome: AssignmentOutcome::Finished,
+            at: t(3),
+        }
+        .into(),
+    ]
+}
+
+pub fn account_events() -> Vec<AccountEvent> {
+    vec![
+        AccountRegistered {
+            account_id: AccountId::new(uuid(30)),
+            email: Email::parse("Officer@Example.org").expect("valid email"),
+            name: "Maria Santos".into(),
+            role: Role::Dispatcher,
+            station_id: Some(StationId::new(uuid(10))),
+            password_hash: PasswordHash::parse("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA")
+                .expect("valid hash"),
+            at: t(0),
+        }
+        .into(),
+        AccountRoleChanged {
+            role: Role::Admin,
+            station_id: None,
+            at: t(1),
+        }
+        .into(),
+        AccountRegistered {
+            account_id: AccountId::new(uuid(31)),
+            email: Email::parse("citizen@example.org").expect("valid email"),
+            name: "Juan".into(),
+            role: Role::Citizen,
+            station_id: None,
+            password_hash: PasswordHash::parse("$argon2id$x").expect("valid hash"),
+            at: t(0),
+        }
+        .into(),
+        AccountDeactivated { at: t(2) }.into(),
+        AccountReactivated { at: t(3) }.into(),
+    ]
+}
+
+pub fn email_events() -> Vec<EmailEvent> {
+    vec![EmailReserved {
+        account_id: AccountId::new(uuid(30)),
+        at: t(0),
+    }
+    .into()]
+}
+
+pub fn station_events() -> Vec<StationEvent> {
+    vec![
+        StationCreated {
+            station_id: StationId::new(uuid(10)),
+            name: "Sta. Ana Precinct".into(),
+            kind: StationKind::Precinct,
+            latitude: Some(Latitude::parse(7.07).expect("valid")),
+            longitude: Some(Longitude::parse(125.61).expect("valid")),
+            area: Some(
+                Polygon::parse(vec![vec![
+                    [125.60, 7.06],
+                    [125.62, 7.06],
+                    [125.62, 7.08],
+                    [125.60, 7.08],
+                    [125.60, 7.06],
+                ]])
+                .expect("valid polygon"),
+            ),
+            crime_types: vec![],
+            at: t(0),
+        }
+        .into(),
+        StationCreated {
+            station_id: StationId::new(uuid(11)),
+            name: "Cybercrime Division".into(),
+            kind: StationKind::Division,
+            latitude: None,
+            longitude: None,
+            area: None,
+            crime_types: vec!["cybercrime".into(), "phishing".into()],
+            at: t(0),
+        }
+        .into(),
+    ]
+}
+
+pub fn invite_events() -> Vec<InviteEvent> {
+    vec![
+        InviteCreated {
+            invite_id: InviteId::new(uuid(60)),
+            code_hash: TokenHash::parse(HASH).expect("valid hash"),
+            email: Email::parse("new.officer@example.org").expect("valid email"),
+            role: Role::Patrol,
+            station_id: Some(StationId::new(uuid(10))),
+            expires_at: t(60 * 24 * 7),
+            created_by: AccountId::new(uuid(30)),
+            at: t(0),
+        }
+        .into(),
+        InviteAccepted {
+            account_id: AccountId::new(uuid(33)),
+            at: t(10),
+        }
+        .into(),
+    ]
+}
+
+fn as_samples<E: DomainEvent>(events: Vec<E>) -> Vec<(&'static str, Value)> {
+    events
+        .iter()
+        .map(|e| (e.event_type(), e.to_data()))
+        .collect()
+}
+
+/// `(event_type, data)` for every sample.
+pub fn all() -> Vec<(&'static str, Value)> {
+    let mut all = as_samples(report_events());
+    all.extend(as_samples(patrol_events()));
+    all.extend(as_samples(account_events()));
+    all.extend(as_samples(email_events()));
+    all.extend(as_samples(station_events()));
+    all.extend(as_samples(invite_events()));
+    all
+}

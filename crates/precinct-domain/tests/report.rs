@@ -1,0 +1,1382 @@
+//! Report aggregate: every transition and every refusal, as given/when/then.
+
+mod common;
+
+use chrono::Duration;
+use common::{given, given_nothing, t, uuid};
+use precinct_domain::dispatch::{AssignmentDecision, RankedCandidate};
+use precinct_domain::ids::*;
+use precinct_domain::report::*;
+use precinct_domain::routing::{RoutingDecision, RoutingRule};
+use precinct_domain::values::*;
+use precinct_domain::{fold, Aggregate, DomainError, ErrorKind};
+
+use ReportStatus as S;
+
+// ----- fixtures -------------------------------------------------------------------
+
+fn report_id() -> ReportId {
+    ReportId::new(uuid(1))
+}
+fn station() -> StationId {
+    StationId::new(uuid(10))
+}
+fn patrol() -> PatrolId {
+    PatrolId::new(uuid(20))
+}
+fn other_patrol() -> PatrolId {
+    PatrolId::new(uuid(21))
+}
+fn staff() -> AccountId {
+    AccountId::new(uuid(30))
+}
+fn citizen() -> AccountId {
+    AccountId::new(uuid(31))
+}
+
+fn routing() -> RoutingDecision {
+    RoutingDecision {
+        station_id: station(),
+        rule: RoutingRule::PrecinctArea,
+        matched_keyword: None,
+        distance_m: None,
+    }
+}
+
+fn location() -> ReportLocation {
+    ReportLocation::new(
+        GeoPoint::parse(7.07, 125.61).expect("valid point"),
+        Some("Davao City".into()),
+        Some("Davao del Sur".into()),
+    )
+}
+
+fn personal() -> PersonalDetails {
+    PersonalDetails {
+        description: "Two men broke the shop window".into(),
+        street: Some("12 Rizal St".into()),
+        contact: None,
+    }
+}
+
+fn submit() -> ReportCommand {
+    ReportCommand::Submit {
+        report_id: report_id(),
+        title: "Shop break-in".into(),
+        crime_types: vec!["Burglary".into()],
+        location: location(),
+        occurred_at: Some(t(-30)),
+        media_urls: vec!["https://media.example/window.jpg".into()],
+        reporter: Reporter::User {
+            account_id: citizen(),
+        },
+        routing: routing(),
+        personal: personal(),
+        at: t(0),
+    }
+}
+
+fn submitted() -> ReportEvent {
+    ReportSubmitted {
+        report_id: report_id(),
+        title: "Shop break-in".into(),
+        crime_types: vec!["Burglary".into()],
+        location: location(),
+        occurred_at: Some(t(-30)),
+        media_urls: vec!["https://media.example/window.jpg".into()],
+        reporter: Reporter::User {
+            account_id: citizen(),
+        },
+        station_id: station(),
+        routing: routing(),
+        priority: Priority::Medium,
+        personal: personal(),
+        at: t(0),
+    }
+    .into()
+}
+
+fn assigned_to(patrol_id: PatrolId, minute: i64) -> ReportEvent {
+    ReportAssigned {
+        patrol_id,
+        auto: None,
+        at: t(minute),
+    }
+    .into()
+}
+fn assigned(minute: i64) -> ReportEvent {
+    assigned_to(patrol(), minute)
+}
+fn accepted(minute: i64) -> ReportEvent {
+    AssignmentAccepted {
+        patrol_id: patrol(),
+        at: t(minute),
+    }
+    .into()
+}
+fn responding(minute: i64) -> ReportEvent {
+    ReportResponding {
+        patrol_id: patrol(),
+        at: t(minute),
+    }
+    .into()
+}
+fn resolved(minute: i64) -> ReportEvent {
+    ReportResolved {
+        patrol_id: patrol(),
+        resolution_notes: "Suspects arrested".into(),
+        at: t(minute),
+    }
+    .into()
+}
+fn approved(minute: i64) -> ReportEvent {
+    ClosureApproved {
+        reviewer_id: staff(),
+        at: t(minute),
+    }
+    .into()
+}
+
+/// The shortest history that leaves the report in `status`.
+fn history(status: ReportStatus) -> Vec<ReportEvent> {
+    let path = [
+        submitted(),
+        assigned(10),
+        accepted(12),
+        responding(14),
+        resolved(16),
+        approved(18),
+    ];
+    let rejected = ReportRejected {
+        justification: "Duplicate".into(),
+        by: staff(),
+        at: t(5),
+    };
+    let withdrawn = ReportWithdrawn {
+        reason: None,
+        at: t(5),
+    };
+    match status {
+        S::New => path[..1].to_vec(),
+        S::Assigned => path[..2].to_vec(),
+        S::Accepted => path[..3].to_vec(),
+        S::Responding => path[..4].to_vec(),
+        S::Resolved => path[..5].to_vec(),
+        S::Closed => path.to_vec(),
+        S::Rejected => vec![submitted(), rejected.into()],
+        S::Withdrawn => vec![submitted(), withdrawn.into()],
+    }
+}
+
+fn invalid(field: &'static str, e: ValueError) -> ReportError {
+    ReportError::Invalid {
+        field,
+        reason: e.to_string(),
+    }
+}
+
+fn illegal(from: ReportStatus, action: &'static str) -> ReportError {
+    ReportError::IllegalTransition { from, action }
+}
+
+const OPEN: &[ReportStatus] = &[S::New, S::Assigned, S::Accepted, S::Responding, S::Resolved];
+
+/// Every command but `Submit` and `RecordSlaBreach`, with a valid payload, the
+/// `action` name it reports in `IllegalTransition`, and the statuses that allow it.
+fn transitions() -> Vec<(ReportCommand, &'static str, &'static [ReportStatus])> {
+    let at = t(100);
+    vec![
+        (
+            ReportCommand::Amend {
+                changes: ReportChanges {
+                    title: Some("Shop break-in, two suspects".into()),
+                    ..ReportChanges::default()
+                },
+                personal: None,
+                at,
+            },
+            "amend",
+            OPEN,
+        ),
+        (
+            ReportCommand::Triage {
+                priority: Priority::High,
+                at,
+            },
+            "triage",
+            OPEN,
+        ),
+        (
+            ReportCommand::Assign {
+                patrol_id: other_patrol(),
+                decision: None,
+                at,
+            },
+            "assign",
+            &[S::New],
+        ),
+        (ReportCommand::Accept { at }, "accept", &[S::Assigned]),
+        (
+            ReportCommand::Decline {
+                reason: "Too far".into(),
+                at,
+            },
+            "decline",
+            &[S::Assigned],
+        ),
+        (ReportCommand::Respond { at }, "respond to", &[S::Accepted]),
+        (
+            ReportCommand::AddNote {
+                note_id: NoteId::new(uuid(40)),
+                note: "Called the owner".into(),
+                author_id: staff(),
+                at,
+            },
+            "add a note to",
+            OPEN,
+        ),
+        (
+            ReportCommand::AttachEvidence {
+                evidence_id: EvidenceId::new(uuid(50)),
+                url: "https://evidence.example/cctv.mp4".into(),
+                media_type: MediaType::Video,
+                captured_at: None,
+                description: None,
+                author_id: staff(),
+                at,
+            },
+            "attach evidence to",
+            &[S::Accepted, S::Responding, S::Resolved],
+        ),
+        (
+            ReportCommand::Resolve {
+                resolution_notes: "Done".into(),
+                at,
+            },
+            "resolve",
+            &[S::Responding],
+        ),
+        (
+            ReportCommand::ApproveClosure {
+                reviewer_id: staff(),
+                at,
+            },
+            "approve closure of",
+            &[S::Resolved],
+        ),
+        (
+            ReportCommand::RejectClosure {
+                reviewer_id: staff(),
+                reason: "Owner not informed".into(),
+                at,
+            },
+            "reject closure of",
+            &[S::Resolved],
+        ),
+        (
+            ReportCommand::RejectInvalid {
+                justification: "Not a crime".into(),
+                by: staff(),
+                at,
+            },
+            "reject",
+            &[S::New, S::Assigned],
+        ),
+        (
+            ReportCommand::Withdraw { reason: None, at },
+            "withdraw",
+            OPEN,
+        ),
+    ]
+}
+
+// ----- the transition table --------------------------------------------------------
+
+#[test]
+fn every_command_is_refused_in_every_status_that_does_not_allow_it() {
+    for (cmd, action, allowed) in transitions() {
+        for &status in ReportStatus::ALL {
+            let outcome = given::<Report>(history(status)).when(cmd.clone());
+            if allowed.contains(&status) {
+                assert_eq!(outcome.events().len(), 1, "{action} from {status}");
+            } else {
+                outcome.then_err(illegal(status, action));
+            }
+        }
+    }
+}
+
+#[test]
+fn every_command_on_a_missing_report_is_not_found() {
+    let mut commands: Vec<ReportCommand> = transitions().into_iter().map(|(c, _, _)| c).collect();
+    commands.push(ReportCommand::RecordSlaBreach {
+        kind: SlaKind::Accept,
+        sla: Duration::minutes(15),
+        at: t(100),
+    });
+    for cmd in commands {
+        given_nothing::<Report>()
+            .when(cmd)
+            .then_err(ReportError::NotFound);
+    }
+}
+
+// ----- submit -----------------------------------------------------------------------
+
+#[test]
+fn submit_creates_a_new_report_with_medium_priority_routed_to_its_station() {
+    let report = given_nothing::<Report>()
+        .when(submit())
+        .then_events(vec![submitted()]);
+    assert!(report.version_exists());
+    assert_eq!(report.status, S::New);
+    assert_eq!(report.priority, Priority::Medium);
+    assert_eq!(report.station_id, station());
+    assert_eq!(report.personal, personal());
+    assert!(report.is_reported_by(citizen()));
+    assert!(!report.is_reported_by(staff()));
+    assert_eq!(report.submitted_at, t(0));
+}
+
+#[test]
+fn submit_normalises_text_and_drops_duplicate_crime_types() {
+    let ReportCommand::Submit {
+        report_id,
+        routing,
+        at,
+        ..
+    } = submit()
+    else {
+        unreachable!("submit() builds a Submit command")
+    };
+    let hash = TokenHash::parse(&"AB".repeat(32)).expect("valid hash");
+    let events = given_nothing::<Report>()
+        .when(ReportCommand::Submit {
+            report_id,
+            title: "  Shop break-in ".into(),
+            crime_types: vec![" Burglary".into(), "burglary ".into(), "Vandalism".into()],
+            location: ReportLocation {
+                city: Some("  ".into()),
+                ..location()
+            },
+            occurred_at: None,
+            media_urls: vec![],
+            reporter: Reporter::Anonymous {
+                tracking_token_hash: hash.clone(),
+            },
+            routing,
+            personal: PersonalDetails {
+                description: " Window broken ".into(),
+                street: Some("".into()),
+                contact: Some(" 0917 ".into()),
+            },
+            at,
+        })
+        .events();
+    let ReportEvent::ReportSubmitted(e) = &events[0] else {
+        panic!("expected ReportSubmitted, got {events:?}")
+    };
+    assert_eq!(e.title, "Shop break-in");
+    assert_eq!(e.crime_types, vec!["Burglary", "Vandalism"]);
+    assert_eq!(e.location.city, None);
+    assert_eq!(e.personal.description, "Window broken");
+    assert_eq!(e.personal.street, None);
+    assert_eq!(e.personal.contact.as_deref(), Some("0917"));
+    let report: Report = fold(&events);
+    assert!(report.has_tracking_token_hash(&hash));
+}
+
+#[test]
+fn submit_twice_is_refused() {
+    given::<Report>([submitted()])
+        .when(submit())
+        .then_err(ReportError::AlreadyExists);
+}
+
+fn submit_with(edit: impl FnOnce(&mut ReportCommand)) -> ReportCommand {
+    let mut cmd = submit();
+    edit(&mut cmd);
+    cmd
+}
+
+#[test]
+fn submit_refuses_invalid_fields() {
+    let cases: Vec<(ReportCommand, ReportError)> = vec![
+        (
+            submit_with(|c| {
+                if let ReportCommand::Submit { title, .. } = c {
+                    *title = "   ".into();
+                }
+            }),
+            invalid("title", ValueError::Blank),
+        ),
+        (
+            submit_with(|c| {
+                if let ReportCommand::Submit { title, .. } = c {
+                    *title = "x".repeat(201);
+                }
+            }),
+            invalid("title", ValueError::TooLong { max: 200, len: 201 }),
+        ),
+        (
+            submit_with(|c| {
+                if let ReportCommand::Submit { crime_types, .. } = c {
+                    crime_types.clear();
+                }
+            }),
+            invalid("crime_types", ValueError::TooFew { min: 1 }),
+        ),
+        (
+            submit_with(|c| {
+                if let ReportCommand::Submit { crime_types, .. } = c {
+                    *crime_types = vec!["Theft".into(), " ".into()];
+                }
+            }),
+            invalid("crime_types", ValueError::Blank),
+        ),
+        (
+            submit_with(|c| {
+                if let ReportCommand::Submit { crime_types, .. } = c {
+                    *crime_types = (0..21).map(|i| format!("type {i}")).collect();
+                }
+            }),
+            invalid("crime_types", ValueError::TooMany { max: 20, len: 21 }),
+        ),
+        (
+            submit_with(|c| {
+                if let ReportCommand::Submit { media_urls, .. } = c {
+                    *media_urls = vec!["ftp://files.example/x.jpg".into()];
+                }
+            }),
+            invalid("media_urls", ValueError::Url),
+        ),
+        (
+            submit_with(|c| {
+                if let ReportCommand::Submit { personal, .. } = c {
+                    personal.description = String::new();
+                }
+            }),
+            invalid("description", ValueError::Blank),
+        ),
+        (
+            submit_with(|c| {
+                if let ReportCommand::Submit { personal, .. } = c {
+                    personal.street = Some("s".repeat(301));
+                }
+            }),
+            invalid("street", ValueError::TooLong { max: 300, len: 301 }),
+        ),
+        (
+            submit_with(|c| {
+                if let ReportCommand::Submit { location, .. } = c {
+                    location.state = Some("s".repeat(101));
+                }
+            }),
+            invalid("location.state", ValueError::TooLong { max: 100, len: 101 }),
+        ),
+        (
+            submit_with(|c| {
+                if let ReportCommand::Submit { occurred_at, .. } = c {
+                    *occurred_at = Some(t(1));
+                }
+            }),
+            ReportError::Invalid {
+                field: "occurred_at",
+                reason: "must not be in the future".into(),
+            },
+        ),
+    ];
+    for (cmd, err) in cases {
+        assert!(err.is_validation() && !err.is_conflict());
+        given_nothing::<Report>().when(cmd).then_err(err);
+    }
+}
+
+// ----- amend ------------------------------------------------------------------------
+
+#[test]
+fn amend_replaces_given_fields_and_keeps_personal_data_apart() {
+    let report = given::<Report>(history(S::New))
+        .when(ReportCommand::Amend {
+            changes: ReportChanges {
+                title: Some(" Shop break-in at night ".into()),
+                crime_types: Some(vec!["Burglary".into(), "Vandalism".into()]),
+                ..ReportChanges::default()
+            },
+            personal: Some(PersonalChanges {
+                contact: Some("0917 000 0000".into()),
+                ..PersonalChanges::default()
+            }),
+            at: t(3),
+        })
+        .then_events(vec![ReportAmended {
+            changes: ReportChanges {
+                title: Some("Shop break-in at night".into()),
+                crime_types: Some(vec!["Burglary".into(), "Vandalism".into()]),
+                ..ReportChanges::default()
+            },
+            personal: Some(PersonalChanges {
+                contact: Some("0917 000 0000".into()),
+                ..PersonalChanges::default()
+            }),
+            at: t(3),
+        }
+        .into()]);
+    assert_eq!(report.title, "Shop break-in at night");
+    assert_eq!(report.crime_types, vec!["Burglary", "Vandalism"]);
+    assert_eq!(report.personal.contact.as_deref(), Some("0917 000 0000"));
+    assert_eq!(report.personal.description, personal().description);
+    assert_eq!(report.location, location());
+    assert_eq!(report.updated_at, t(3));
+}
+
+#[test]
+fn amend_with_only_personal_changes_is_accepted() {
+    given::<Report>(history(S::Assigned))
+        .when(ReportCommand::Amend {
+            changes: ReportChanges::default(),
+            personal: Some(PersonalChanges {
+                street: Some("14 Rizal St".into()),
+                ..PersonalChanges::default()
+            }),
+            at: t(11),
+        })
+        .then_events(vec![ReportAmended {
+            changes: ReportChanges::default(),
+            personal: Some(PersonalChanges {
+                street: Some("14 Rizal St".into()),
+                ..PersonalChanges::default()
+            }),
+            at: t(11),
+        }
+        .into()]);
+}
+
+#[test]
+fn amend_refuses_an_empty_change_set() {
+    given::<Report>(history(S::New))
+        .when(ReportCommand::Amend {
+            changes: ReportChanges::default(),
+            personal: None,
+            at: t(3),
+        })
+        .then_err(ReportError::NothingToChange);
+    given::<Report>(history(S::New))
+        .when(ReportCommand::Amend {
+            changes: ReportChanges::default(),
+            personal: Some(PersonalChanges::default()),
+            at: t(3),
+        })
+        .then_err(ReportError::NothingToChange);
+}
+
+#[test]
+fn amend_refuses_invalid_fields() {
+    given::<Report>(history(S::New))
+        .when(ReportCommand::Amend {
+            changes: ReportChanges {
+                title: Some(" ".into()),
+                ..ReportChanges::default()
+            },
+            personal: None,
+            at: t(3),
+        })
+        .then_err(invalid("title", ValueError::Blank));
+    given::<Report>(history(S::New))
+        .when(ReportCommand::Amend {
+            changes: ReportChanges::default(),
+            personal: Some(PersonalChanges {
+                description: Some("".into()),
+                ..PersonalChanges::default()
+            }),
+            at: t(3),
+        })
+        .then_err(invalid("description", ValueError::Blank));
+    given::<Report>(history(S::New))
+        .when(ReportCommand::Amend {
+            changes: ReportChanges {
+                media_urls: Some(vec!["javascript:alert(1)".into()]),
+                ..ReportChanges::default()
+            },
+            personal: None,
+            at: t(3),
+        })
+        .then_err(invalid("media_urls", ValueError::Url));
+}
+
+// ----- triage -----------------------------------------------------------------------
+
+#[test]
+fn triage_sets_the_priority_of_an_open_report() {
+    let report = given::<Report>(history(S::Responding))
+        .when(ReportCommand::Triage {
+            priority: Priority::Critical,
+            at: t(15),
+        })
+        .then_events(vec![ReportTriaged {
+            priority: Priority::Critical,
+            at: t(15),
+        }
+        .into()]);
+    assert_eq!(report.priority, Priority::Critical);
+}
+
+#[test]
+fn triage_of_a_closed_report_is_refused() {
+    given::<Report>(history(S::Closed))
+        .when(ReportCommand::Triage {
+            priority: Priority::Low,
+            at: t(20),
+        })
+        .then_err(illegal(S::Closed, "triage"));
+}
+
+// ----- assign / accept / decline / respond -----------------------------------------
+
+#[test]
+fn assign_moves_a_new_report_to_assigned() {
+    let report = given::<Report>(history(S::New))
+        .when(ReportCommand::Assign {
+            patrol_id: patrol(),
+            decision: None,
+            at: t(10),
+        })
+        .then_events(vec![assigned(10)]);
+    assert_eq!(report.status, S::Assigned);
+    assert_eq!(report.patrol_id, Some(patrol()));
+    assert_eq!(report.assigned_at, Some(t(10)));
+}
+
+fn decision_for(patrol_id: PatrolId) -> AssignmentDecision {
+    AssignmentDecision {
+        patrol_id,
+        candidates: vec![RankedCandidate {
+            patrol_id,
+            rank: 1,
+            open_assignments: 0,
+            declines: 0,
+            last_assigned_at: None,
+            distance_m: None,
+            reason: "only eligible patrol".into(),
+        }],
+        excluded: vec![],
+    }
+}
+
+#[test]
+fn automatic_assign_records_the_decision() {
+    given::<Report>(history(S::New))
+        .when(ReportCommand::Assign {
+            patrol_id: patrol(),
+            decision: Some(decision_for(patrol())),
+            at: t(10),
+        })
+        .then_events(vec![ReportAssigned {
+            patrol_id: patrol(),
+            auto: Some(decision_for(patrol())),
+            at: t(10),
+        }
+        .into()]);
+}
+
+#[test]
+fn assign_refuses_a_decision_for_another_patrol() {
+    given::<Report>(history(S::New))
+        .when(ReportCommand::Assign {
+            patrol_id: patrol(),
+            decision: Some(decision_for(other_patrol())),
+            at: t(10),
+        })
+        .then_err(ReportError::Invalid {
+            field: "patrol_id",
+            reason: "differs from the automatic-assignment decision".into(),
+        });
+}
+
+#[test]
+fn assign_twice_is_refused() {
+    given::<Report>(history(S::Assigned))
+        .when(ReportCommand::Assign {
+            patrol_id: other_patrol(),
+            decision: None,
+            at: t(11),
+        })
+        .then_err(illegal(S::Assigned, "assign"));
+}
+
+#[test]
+fn accept_moves_assigned_to_accepted() {
+    let report = given::<Report>(history(S::Assigned))
+        .when(ReportCommand::Accept { at: t(12) })
+        .then_events(vec![accepted(12)]);
+    assert_eq!(report.status, S::Accepted);
+    assert_eq!(report.accepted_at, Some(t(12)));
+}
+
+#[test]
+fn accept_of_a_new_report_is_refused() {
+    given::<Report>(history(S::New))
+        .when(ReportCommand::Accept { at: t(12) })
+        .then_err(illegal(S::New, "accept"));
+}
+
+#[test]
+fn decline_returns_the_report_to_the_queue() {
+    let report = given::<Report>(history(S::Assigned))
+        .when(ReportCommand::Decline {
+            reason: " Out of our area ".into(),
+            at: t(11),
+        })
+        .then_events(vec![AssignmentDeclined {
+            patrol_id: patrol(),
+            reason: "Out of our area".into(),
+            at: t(11),
+        }
+        .into()]);
+    assert_eq!(report.status, S::New);
+    assert_eq!(report.patrol_id, None);
+    assert_eq!(report.assigned_at, None);
+    assert_eq!(report.declines, 1);
+}
+
+#[test]
+fn decline_needs_a_reason() {
+    given::<Report>(history(S::Assigned))
+        .when(ReportCommand::Decline {
+            reason: "".into(),
+            at: t(11),
+        })
+        .then_err(invalid("reason", ValueError::Blank));
+}
+
+#[test]
+fn decline_after_accepting_is_refused() {
+    given::<Report>(history(S::Accepted))
+        .when(ReportCommand::Decline {
+            reason: "Changed my mind".into(),
+            at: t(13),
+        })
+        .then_err(illegal(S::Accepted, "decline"));
+}
+
+#[test]
+fn respond_moves_accepted_to_responding() {
+    let report = given::<Report>(history(S::Accepted))
+        .when(ReportCommand::Respond { at: t(14) })
+        .then_events(vec![responding(14)]);
+    assert_eq!(report.status, S::Responding);
+    assert_eq!(report.responding_at, Some(t(14)));
+}
+
+#[test]
+fn respond_before_accepting_is_refused() {
+    given::<Report>(history(S::Assigned))
+        .when(ReportCommand::Respond { at: t(14) })
+        .then_err(illegal(S::Assigned, "respond to"));
+}
+
+// ----- notes and evidence ----------------------------------------------------------
+
+#[test]
+fn notes_are_added_while_open() {
+    let note = NoteAdded {
+        note_id: NoteId::new(uuid(40)),
+        note: "Called the owner".into(),
+        author_id: staff(),
+        at: t(11),
+    };
+    let report = given::<Report>(history(S::Assigned))
+        .when(ReportCommand::AddNote {
+            note_id: note.note_id,
+            note: "  Called the owner\n".into(),
+            author_id: staff(),
+            at: t(11),
+        })
+        .then_events(vec![note.clone().into()]);
+    assert_eq!(report.notes, vec![note]);
+}
+
+#[test]
+fn notes_refuse_blank_text_too_long_text_and_reused_ids() {
+    given::<Report>(history(S::New))
+        .when(ReportCommand::AddNote {
+            note_id: NoteId::new(uuid(40)),
+            note: " \n ".into(),
+            author_id: staff(),
+            at: t(3),
+        })
+        .then_err(invalid("note", ValueError::Blank));
+    given::<Report>(history(S::New))
+        .when(ReportCommand::AddNote {
+            note_id: NoteId::new(uuid(40)),
+            note: "n".repeat(10_001),
+            author_id: staff(),
+            at: t(3),
+        })
+        .then_err(invalid(
+            "note",
+            ValueError::TooLong {
+                max: 10_000,
+                len: 10_001,
+            },
+        ));
+    let mut events = history(S::New);
+    events.push(
+        NoteAdded {
+            note_id: NoteId::new(uuid(40)),
+            note: "First".into(),
+            author_id: staff(),
+            at: t(2),
+        }
+        .into(),
+    );
+    given::<Report>(events)
+        .when(ReportCommand::AddNote {
+            note_id: NoteId::new(uuid(40)),
+            note: "Second".into(),
+            author_id: staff(),
+            at: t(3),
+        })
+        .then_err(ReportError::DuplicateId { kind: "note" });
+}
+
+fn attach(evidence: u128, url: &str) -> ReportCommand {
+    ReportCommand::AttachEvidence {
+        evidence_id: EvidenceId::new(uuid(evidence)),
+        url: url.into(),
+        media_type: MediaType::Photo,
+        captured_at: Some(t(13)),
+        description: Some(" Front door ".into()),
+        author_id: staff(),
+        at: t(15),
+    }
+}
+
+#[test]
+fn evidence_is_attached_once_a_patrol_has_accepted() {
+    let expected = EvidenceAttached {
+        evidence_id: EvidenceId::new(uuid(50)),
+        url: "https://evidence.example/door.jpg".into(),
+        media_type: MediaType::Photo,
+        captured_at: Some(t(13)),
+        description: Some("Front door".into()),
+        author_id: staff(),
+        at: t(15),
+    };
+    for status in [S::Accepted, S::Responding, S::Resolved] {
+        let report = given::<Report>(history(status))
+            .when(attach(50, "https://evidence.example/door.jpg"))
+            .then_events(vec![expected.clone().into()]);
+        assert_eq!(report.evidence, vec![expected.clone()]);
+    }
+}
+
+#[test]
+fn evidence_refuses_bad_urls_future_capture_times_and_reused_ids() {
+    let long = format!("https://evidence.example/{}", "a".repeat(2048));
+    for url in ["ftp://x.example/a", "https://", "not a url", long.as_str()] {
+        given::<Report>(history(S::Accepted))
+            .when(attach(50, url))
+            .then_err(invalid("url", ValueError::Url));
+    }
+    given::<Report>(history(S::Accepted))
+        .when(ReportCommand::AttachEvidence {
+            evidence_id: EvidenceId::new(uuid(50)),
+            url: "https://evidence.example/a.jpg".into(),
+            media_type: MediaType::Photo,
+            captured_at: Some(t(16)),
+            description: None,
+            author_id: staff(),
+            at: t(15),
+        })
+        .then_err(ReportError::Invalid {
+            field: "captured_at",
+            reason: "must not be in the future".into(),
+        });
+    let mut events = history(S::Accepted);
+    events.extend(
+        given::<Report>(history(S::Accepted))
+            .when(attach(50, "https://evidence.example/a.jpg"))
+            .events(),
+    );
+    given::<Report>(events)
+        .when(attach(50, "https://evidence.example/b.jpg"))
+        .then_err(ReportError::DuplicateId { kind: "evidence" });
+}
+
+#[test]
+fn evidence_before_acceptance_is_refused() {
+    given::<Report>(history(S::Assigned))
+        .when(attach(50, "https://evidence.example/door.jpg"))
+        .then_err(illegal(S::Assigned, "attach evidence to"));
+}
+
+// ----- resolve and closure review --------------------------------------------------
+
+#[test]
+fn resolve_moves_responding_to_resolved_with_notes() {
+    let report = given::<Report>(history(S::Responding))
+        .when(ReportCommand::Resolve {
+            resolution_notes: "Suspects arrested".into(),
+            at: t(16),
+        })
+        .then_events(vec![resolved(16)]);
+    assert_eq!(report.status, S::Resolved);
+    assert_eq!(
+        report.resolution_notes.as_deref(),
+        Some("Suspects arrested")
+    );
+    assert_eq!(report.resolved_at, Some(t(16)));
+}
+
+#[test]
+fn resolve_needs_notes() {
+    given::<Report>(history(S::Responding))
+        .when(ReportCommand::Resolve {
+            resolution_notes: "  ".into(),
+            at: t(16),
+        })
+        .then_err(invalid("resolution_notes", ValueError::Blank));
+}
+
+#[test]
+fn resolve_before_responding_is_refused() {
+    given::<Report>(history(S::Accepted))
+        .when(ReportCommand::Resolve {
+            resolution_notes: "Done".into(),
+            at: t(16),
+        })
+        .then_err(illegal(S::Accepted, "resolve"));
+}
+
+#[test]
+fn approve_closure_closes_a_resolved_report() {
+    let report = given::<Report>(history(S::Resolved))
+        .when(ReportCommand::ApproveClosure {
+            reviewer_id: staff(),
+            at: t(18),
+        })
+        .then_events(vec![approved(18)]);
+    assert_eq!(report.status, S::Closed);
+    assert!(!report.status.is_open());
+}
+
+#[test]
+fn approve_closure_of_an_unresolved_report_is_refused() {
+    given::<Report>(history(S::Responding))
+        .when(ReportCommand::ApproveClosure {
+            reviewer_id: staff(),
+            at: t(18),
+        })
+        .then_err(illegal(S::Responding, "approve closure of"));
+}
+
+#[test]
+fn reject_closure_sends_the_report_back_to_responding() {
+    let report = given::<Report>(history(S::Resolved))
+        .when(ReportCommand::RejectClosure {
+            reviewer_id: staff(),
+            reason: "Owner not informed".into(),
+            at: t(18),
+        })
+        .then_events(vec![ClosureRejected {
+            reviewer_id: staff(),
+            reason: "Owner not informed".into(),
+            at: t(18),
+        }
+        .into()]);
+    assert_eq!(report.status, S::Responding);
+    assert_eq!(report.resolution_notes, None);
+    assert_eq!(report.resolved_at, None);
+}
+
+#[test]
+fn reject_closure_needs_a_reason() {
+    given::<Report>(history(S::Resolved))
+        .when(ReportCommand::RejectClosure {
+            reviewer_id: staff(),
+            reason: "".into(),
+            at: t(18),
+        })
+        .then_err(invalid("reason", ValueError::Blank));
+}
+
+#[test]
+fn reject_closure_of_a_closed_report_is_refused() {
+    given::<Report>(history(S::Closed))
+        .when(ReportCommand::RejectClosure {
+            reviewer_id: staff(),
+            reason: "Too late".into(),
+            at: t(20),
+        })
+        .then_err(illegal(S::Closed, "reject closure of"));
+}
+
+// ----- reject as invalid, withdraw --------------------------------------------------
+
+#[test]
+fn reject_as_invalid_from_new_or_assigned() {
+    for status in [S::New, S::Assigned] {
+        let report = given::<Report>(history(status))
+            .when(ReportCommand::RejectInvalid {
+                justification: " Prank call ".into(),
+                by: staff(),
+                at: t(11),
+            })
+            .then_events(vec![ReportRejected {
+                justification: "Prank call".into(),
+                by: staff(),
+                at: t(11),
+            }
+            .into()]);
+        assert_eq!(report.status, S::Rejected);
+    }
+}
+
+#[test]
+fn reject_as_invalid_needs_a_justification() {
+    given::<Report>(history(S::New))
+        .when(ReportCommand::RejectInvalid {
+            justification: "".into(),
+            by: staff(),
+            at: t(3),
+        })
+        .then_err(invalid("justification", ValueError::Blank));
+}
+
+#[test]
+fn reject_as_invalid_after_acceptance_is_refused() {
+    given::<Report>(history(S::Accepted))
+        .when(ReportCommand::RejectInvalid {
+            justification: "Prank".into(),
+            by: staff(),
+            at: t(13),
+        })
+        .then_err(illegal(S::Accepted, "reject"));
+}
+
+#[test]
+fn withdraw_from_every_open_status() {
+    for &status in OPEN {
+        let report = given::<Report>(history(status))
+            .when(ReportCommand::Withdraw {
+                reason: Some(" Found my bike ".into()),
+                at: t(30),
+            })
+            .then_events(vec![ReportWithdrawn {
+                reason: Some("Found my bike".into()),
+                at: t(30),
+            }
+            .into()]);
+        assert_eq!(report.status, S::Withdrawn);
+    }
+    given::<Report>(history(S::New))
+        .when(ReportCommand::Withdraw {
+            reason: Some("   ".into()),
+            at: t(30),
+        })
+        .then_events(vec![ReportWithdrawn {
+            reason: None,
+            at: t(30),
+        }
+        .into()]);
+}
+
+#[test]
+fn withdraw_of_a_finished_report_is_refused() {
+    for status in [S::Closed, S::Rejected, S::Withdrawn] {
+        given::<Report>(history(status))
+            .when(ReportCommand::Withdraw {
+                reason: None,
+                at: t(30),
+            })
+            .then_err(illegal(status, "withdraw"));
+    }
+}
+
+// ----- SLA --------------------------------------------------------------------------
+
+fn record(kind: SlaKind, sla_minutes: i64, minute: i64) -> ReportCommand {
+    ReportCommand::RecordSlaBreach {
+        kind,
+        sla: Duration::minutes(sla_minutes),
+        at: t(minute),
+    }
+}
+
+fn breach(kind: SlaKind, since: i64, deadline: i64, at: i64) -> ReportEvent {
+    SlaBreached {
+        kind,
+        patrol_id: patrol(),
+        since: t(since),
+        deadline: t(deadline),
+        at: t(at),
+    }
+    .into()
+}
+
+#[test]
+fn accept_sla_breach_is_recorded_after_the_deadline() {
+    // Assigned at minute 10; 15 minutes to accept.
+    let report = given::<Report>(history(S::Assigned))
+        .when(record(SlaKind::Accept, 15, 26))
+        .then_events(vec![breach(SlaKind::Accept, 10, 25, 26)]);
+    assert_eq!(
+        report.status,
+        S::Assigned,
+        "a breach does not change the status"
+    );
+    assert!(report.sla_breaches.contains(&SlaKind::Accept));
+}
+
+#[test]
+fn accept_sla_breach_is_refused_before_or_at_the_deadline() {
+    given::<Report>(history(S::Assigned))
+        .when(record(SlaKind::Accept, 15, 25))
+        .then_err(ReportError::SlaNotBreached);
+}
+
+#[test]
+fn sla_breach_is_recorded_once_per_assignment_and_kind() {
+    let mut events = history(S::Assigned);
+    events.push(breach(SlaKind::Accept, 10, 25, 26));
+    given::<Report>(events.clone())
+        .when(record(SlaKind::Accept, 15, 40))
+        .then_err(ReportError::SlaAlreadyRecorded);
+
+    // Declined and assigned again: a new assignment, a new clock.
+    events.push(
+        AssignmentDeclined {
+            patrol_id: patrol(),
+            reason: "Busy".into(),
+            at: t(41),
+        }
+        .into(),
+    );
+    events.push(assigned(50));
+    given::<Report>(events)
+        .when(record(SlaKind::Accept, 15, 66))
+        .then_events(vec![breach(SlaKind::Accept, 50, 65, 66)]);
+}
+
+#[test]
+fn respond_sla_breach_counts_from_acceptance() {
+    // Accepted at minute 12; 30 minutes to respond.
+    let mut events = history(S::Accepted);
+    given::<Report>(events.clone())
+        .when(record(SlaKind::Respond, 30, 42))
+        .then_err(ReportError::SlaNotBreached);
+    let then = given::<Report>(events.clone()).when(record(SlaKind::Respond, 30, 43));
+    events.extend(then.events());
+    assert_eq!(events.last(), Some(&breach(SlaKind::Respond, 12, 42, 43)));
+    given::<Report>(events)
+        .when(record(SlaKind::Respond, 30, 50))
+        .then_err(ReportError::SlaAlreadyRecorded);
+}
+
+#[test]
+fn sla_breach_of_a_clock_that_is_not_running_is_refused() {
+    for (status, kind) in [
+        (S::New, SlaKind::Accept),
+        (S::Accepted, SlaKind::Accept),
+        (S::Assigned, SlaKind::Respond),
+        (S::Responding, SlaKind::Respond),
+        (S::Closed, SlaKind::Respond),
+    ] {
+        given::<Report>(history(status))
+            .when(record(kind, 1, 500))
+            .then_err(ReportError::SlaNotBreached);
+    }
+}
+
+#[test]
+fn sla_length_must_be_positive() {
+    given::<Report>(history(S::Assigned))
+        .when(record(SlaKind::Accept, 0, 500))
+        .then_err(ReportError::Invalid {
+            field: "sla",
+            reason: "must be a positive duration".into(),
+        });
+}
+
+// ----- full lifecycles --------------------------------------------------------------
+
+/// Runs commands in order from nothing, asserting each succeeds; returns all events.
+fn run(commands: Vec<ReportCommand>) -> (Report, Vec<ReportEvent>) {
+    let mut events = Vec::new();
+    for cmd in commands {
+        let new = given::<Report>(events.clone()).when(cmd).events();
+        events.extend(new);
+    }
+    (fold(&events), events)
+}
+
+fn types(events: &[ReportEvent]) -> Vec<&'static str> {
+    use precinct_domain::DomainEvent;
+    events.iter().map(|e| e.event_type()).collect()
+}
+
+#[test]
+fn lifecycle_new_to_closed() {
+    let (report, events) = run(vec![
+        submit(),
+        ReportCommand::Triage {
+            priority: Priority::High,
+            at: t(1),
+        },
+        ReportCommand::Assign {
+            patrol_id: patrol(),
+            decision: None,
+            at: t(10),
+        },
+        ReportCommand::Accept { at: t(12) },
+        ReportCommand::Respond { at: t(14) },
+        ReportCommand::Resolve {
+            resolution_notes: "Suspects arrested".into(),
+            at: t(16),
+        },
+        ReportCommand::ApproveClosure {
+            reviewer_id: staff(),
+            at: t(18),
+        },
+    ]);
+    assert_eq!(
+        types(&events),
+        [
+            "ReportSubmitted",
+            "ReportTriaged",
+            "ReportAssigned",
+            "AssignmentAccepted",
+            "ReportResponding",
+            "ReportResolved",
+            "ClosureApproved"
+        ]
+    );
+    assert_eq!(report.status, S::Closed);
+    assert_eq!(report.priority, Priority::High);
+    assert_eq!(report.patrol_id, Some(patrol()));
+    assert_eq!(
+        (
+            report.assigned_at,
+            report.accepted_at,
+            report.responding_at,
+            report.resolved_at
+        ),
+        (Some(t(10)), Some(t(12)), Some(t(14)), Some(t(16)))
+    );
+    assert_eq!(report.updated_at, t(18));
+}
+
+#[test]
+fn lifecycle_decline_then_reassign() {
+    let (report, events) = run(vec![
+        submit(),
+        ReportCommand::Assign {
+            patrol_id: patrol(),
+            decision: None,
+            at: t(10),
+        },
+        ReportCommand::Decline {
+            reason: "Out of area".into(),
+            at: t(11),
+        },
+        ReportCommand::Assign {
+            patrol_id: other_patrol(),
+            decision: None,
+            at: t(12),
+        },
+        ReportCommand::Accept { at: t(13) },
+    ]);
+    assert_eq!(events[3], assigned_to(other_patrol(), 12));
+    assert_eq!(
+        events[4],
+        AssignmentAccepted {
+            patrol_id: other_patrol(),
+            at: t(13)
+        }
+        .into()
+    );
+    assert_eq!(report.status, S::Accepted);
+    assert_eq!(report.patrol_id, Some(other_patrol()));
+    assert_eq!(report.declines, 1);
+}
+
+#[test]
+fn lifecycle_closure_rejected_then_resolved_again_and_approved() {
+    let mut commands = vec![submit()];
+    commands.extend([
+        ReportCommand::Assign {
+            patrol_id: patrol(),
+            decision: None,
+            at: t(10),
+        },
+        ReportCommand::Accept { at: t(12) },
+        ReportCommand::Respond { at: t(14) },
+        ReportCommand::Resolve {
+            resolution_notes: "Suspects arrested".into(),
+            at: t(16),
+        },
+        ReportCommand::RejectClosure {
+            reviewer_id: staff(),
+            reason: "Owner not informed".into(),
+            at: t(18),
+        },
+        ReportCommand::Resolve {
+            resolution_notes: "Suspects arrested; owner informed".into(),
+            at: t(20),
+        },
+        ReportCommand::ApproveClosure {
+            reviewer_id: staff(),
+            at: t(22),
+        },
+    ]);
+    let (report, events) = run(commands);
+    assert_eq!(
+        types(&events)[4..],
+        [
+            "ReportResolved",
+            "ClosureRejected",
+            "ReportResolved",
+            "ClosureApproved"
+        ]
+    );
+    assert_eq!(report.status, S::Closed);
+    assert_eq!(
+        report.resolution_notes.as_deref(),
+        Some("Suspects arrested; owner informed")
+    );
+}
+
+#[test]
+fn state_is_the_fold_of_the_history() {
+    let events = history(S::Resolved);
+    let report: Report = fold(&events);
+    assert_eq!(report.id, report_id());
+    assert_eq!(report.status, S::Resolved);
+    assert!(!Report::default().version_exists());
+    assert_eq!(Report::TYPE, "report");
+}
+
+#[test]
+fn errors_sort_into_not_found_conflict_and_invalid() {
+    assert_eq!(ReportError::NotFound.kind(), ErrorKind::NotFound);
+    for e in [
+        ReportError::AlreadyExists,
+        illegal(S::New, "accept"),
+        ReportError::SlaNotBreached,
+        ReportError::SlaAlreadyRecorded,
+        ReportError::DuplicateId { kind: "note" },
+    ] {
+        assert!(e.is_conflict(), "{e:?}");
+        assert_eq!(e.kind(), ErrorKind::Conflict);
+    }
+    let e = invalid("title", ValueError::Blank);
+    assert!(e.is_validation());
+    assert_eq!(e.field(), Some("title"));
+    assert_eq!(e.to_string(), "title: must not be blank");
+    assert!(ReportError::NothingToChange.is_validation());
+    assert_eq!(
+        illegal(S::Closed, "triage").to_string(),
+        "cannot triage a report that is CLOSED"
+    );
+}

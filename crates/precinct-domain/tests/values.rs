@@ -1,0 +1,274 @@
+//! Value types parse their input and refuse what breaks their rules.
+
+use std::str::FromStr;
+
+use precinct_domain::ids::*;
+use precinct_domain::values::*;
+use serde_json::json;
+
+#[test]
+fn emails_are_trimmed_lower_cased_and_shaped() {
+    let email = Email::parse("  Maria.Santos@Example.ORG ").expect("valid");
+    assert_eq!(email.as_str(), "maria.santos@example.org");
+    for bad in [
+        "",
+        "maria",
+        "@example.org",
+        "maria@",
+        "maria@localhost",
+        "maria@@example.org",
+        "ma ria@example.org",
+        "maria@example..org",
+        "maria@.example.org",
+    ] {
+        assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
+    }
+    let long = format!("{}@example.org", "a".repeat(243));
+    assert_eq!(
+        Email::parse(&long),
+        Err(ValueError::TooLong { max: 254, len: 255 })
+    );
+    assert_eq!(
+        serde_json::from_value::<Email>(json!("A@B.CO")).expect("valid"),
+        Email::parse("a@b.co").expect("valid")
+    );
+    assert!(serde_json::from_value::<Email>(json!("nope")).is_err());
+}
+
+#[test]
+fn latitudes_and_longitudes_are_finite_and_in_range() {
+    assert!(Latitude::parse(90.0).is_ok() && Latitude::parse(-90.0).is_ok());
+    assert_eq!(Latitude::parse(90.5), Err(ValueError::Latitude(90.5)));
+    assert!(Latitude::parse(f64::NAN).is_err());
+    assert!(Longitude::parse(-180.0).is_ok());
+    assert_eq!(Longitude::parse(181.0), Err(ValueError::Longitude(181.0)));
+    assert!(Longitude::parse(f64::INFINITY).is_err());
+    assert_eq!(GeoPoint::parse(91.0, 0.0), Err(ValueError::Latitude(91.0)));
+    assert_eq!(
+        GeoPoint::parse(0.0, -181.0),
+        Err(ValueError::Longitude(-181.0))
+    );
+}
+
+#[test]
+fn points_serialise_as_latitude_and_longitude() {
+    let p = GeoPoint::parse(7.07, 125.61).expect("valid");
+    assert_eq!(
+        serde_json::to_value(p).expect("serialises"),
+        json!({"latitude": 7.07, "longitude": 125.61})
+    );
+    assert_eq!(
+        serde_json::from_value::<GeoPoint>(json!({"latitude": 7.07, "longitude": 125.61}))
+            .expect("valid"),
+        p
+    );
+    assert!(
+        serde_json::from_value::<GeoPoint>(json!({"latitude": 97.0, "longitude": 1.0})).is_err()
+    );
+}
+
+#[test]
+fn great_circle_distances() {
+    let a = GeoPoint::parse(0.0, 0.0).expect("valid");
+    let b = GeoPoint::parse(1.0, 0.0).expect("valid");
+    assert!((a.distance_m(&b) - 111_195.0).abs() < 10.0);
+    assert_eq!(a.distance_m(&a), 0.0);
+    let antipode = GeoPoint::parse(0.0, 180.0).expect("valid");
+    assert!((a.distance_m(&antipode) - std::f64::consts::PI * 6_371_008.8).abs() < 1.0);
+}
+
+fn ring() -> Vec<[f64; 2]> {
+    vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.0, 0.0]]
+}
+
+#[test]
+fn polygons_are_closed_rings_of_valid_positions() {
+    let polygon = Polygon::parse(vec![ring()]).expect("valid");
+    assert!(polygon.contains(&GeoPoint::parse(0.5, 0.5).expect("valid")));
+    assert!(!polygon.contains(&GeoPoint::parse(1.5, 0.5).expect("valid")));
+    let c = polygon.centroid().expect("centroid");
+    assert!((c.latitude() - 0.5).abs() < 1e-9 && (c.longitude() - 0.5).abs() < 1e-9);
+    assert!((polygon.area_deg2() - 1.0).abs() < 1e-9);
+
+    assert!(Polygon::parse(vec![]).is_err());
+    assert!(
+        Polygon::parse(vec![ring()[..3].to_vec()]).is_err(),
+        "too few positions"
+    );
+    let mut open = ring();
+    open.pop();
+    open.push([0.5, 0.0]);
+    assert!(Polygon::parse(vec![open]).is_err(), "not closed");
+    let mut far = ring();
+    far[1] = [200.0, 0.0];
+    assert!(Polygon::parse(vec![far]).is_err(), "longitude out of range");
+    let mut north = ring();
+    north[2] = [1.0, 95.0];
+    assert!(
+        Polygon::parse(vec![north]).is_err(),
+        "latitude out of range"
+    );
+}
+
+#[test]
+fn polygons_parse_from_geojson_and_serialise_as_coordinates() {
+    let geometry = json!({"type": "Polygon", "coordinates": [ring()]});
+    let polygon = Polygon::parse_geojson(&geometry).expect("valid");
+    assert_eq!(polygon.to_geojson(), geometry);
+    assert_eq!(
+        serde_json::to_value(&polygon).expect("serialises"),
+        json!([ring()])
+    );
+    assert!(Polygon::parse_geojson(&json!({"type": "Point", "coordinates": [0, 0]})).is_err());
+    assert!(Polygon::parse_geojson(&json!({"type": "Polygon", "coordinates": "x"})).is_err());
+    assert!(serde_json::from_value::<Polygon>(json!([[[0, 0], [1, 0], [0, 0]]])).is_err());
+}
+
+#[test]
+fn urls_must_be_http_or_https_with_a_host() {
+    for good in ["http://a.example", "HTTPS://media.example/x.jpg?s=1#f"] {
+        assert!(HttpUrl::parse(good).is_ok(), "{good}");
+    }
+    for bad in [
+        "",
+        "ftp://a.example",
+        "https://",
+        "https:///path",
+        "https://a b",
+        "file:///etc/passwd",
+    ] {
+        assert!(HttpUrl::parse(bad).is_err(), "{bad:?}");
+    }
+    let long = format!("https://a.example/{}", "x".repeat(2048));
+    assert_eq!(HttpUrl::parse(&long), Err(ValueError::Url));
+}
+
+#[test]
+fn token_hashes_are_sha256_hex() {
+    let upper = "AB".repeat(32);
+    assert_eq!(
+        TokenHash::parse(&upper).expect("valid").as_str(),
+        "ab".repeat(32)
+    );
+    assert_eq!(TokenHash::parse("abc"), Err(ValueError::TokenHash));
+    assert_eq!(
+        TokenHash::parse(&"g".repeat(64)),
+        Err(ValueError::TokenHash)
+    );
+}
+
+#[test]
+fn text_is_trimmed_and_bounded() {
+    assert_eq!(
+        NonEmptyText::parse("  hi  ", 2).expect("valid").as_str(),
+        "hi"
+    );
+    assert_eq!(NonEmptyText::parse(" ", 2), Err(ValueError::Blank));
+    assert_eq!(
+        NonEmptyText::parse("ééé", 2),
+        Err(ValueError::TooLong { max: 2, len: 3 }),
+        "length counts characters, not bytes"
+    );
+    assert_eq!(optional_text(None, 5), Ok(None));
+    assert_eq!(optional_text(Some("  "), 5), Ok(None));
+    assert_eq!(optional_text(Some(" x "), 5), Ok(Some("x".into())));
+}
+
+#[test]
+fn password_hashes_are_redacted_in_debug_output() {
+    let hash = PasswordHash::parse("$argon2id$secret").expect("valid");
+    assert_eq!(format!("{hash:?}"), "PasswordHash(<redacted>)");
+    assert_eq!(hash.as_str(), "$argon2id$secret");
+    assert_eq!(PasswordHash::parse(""), Err(ValueError::Blank));
+}
+
+#[test]
+fn enums_use_screaming_snake_case_everywhere() {
+    assert_eq!(
+        serde_json::to_value(Role::Citizen).expect("ok"),
+        json!("CITIZEN")
+    );
+    assert_eq!(
+        serde_json::to_value(PatrolStatus::OffDuty).expect("ok"),
+        json!("OFF_DUTY")
+    );
+    assert_eq!(
+        serde_json::to_value(SlaKind::Respond).expect("ok"),
+        json!("RESPOND")
+    );
+    assert_eq!(ReportStatus::Withdrawn.to_string(), "WITHDRAWN");
+    assert_eq!(Role::from_str("dispatcher"), Ok(Role::Dispatcher));
+    assert_eq!(MediaType::from_str("PHOTO"), Ok(MediaType::Photo));
+    assert_eq!(
+        StationKind::from_str(" Division "),
+        Ok(StationKind::Division)
+    );
+    assert_eq!(
+        Priority::from_str("URGENT"),
+        Err(ValueError::UnknownVariant {
+            kind: "Priority",
+            value: "URGENT".into(),
+            expected: "LOW, MEDIUM, HIGH, CRITICAL".into(),
+        })
+    );
+    assert!(
+        serde_json::from_value::<Role>(json!("citizen")).is_err(),
+        "serde is exact"
+    );
+    for role in Role::ALL {
+        assert_eq!(Role::from_str(role.as_str()), Ok(*role));
+    }
+}
+
+#[test]
+fn role_predicates() {
+    assert!(!Role::Citizen.is_staff());
+    assert!(Role::Patrol.is_staff() && Role::Admin.is_staff());
+    let needs: Vec<Role> = Role::ALL
+        .iter()
+        .copied()
+        .filter(|r| r.needs_station())
+        .collect();
+    assert_eq!(
+        needs,
+        vec![Role::Patrol, Role::Dispatcher, Role::Supervisor]
+    );
+    assert_eq!(Role::default(), Role::Citizen);
+}
+
+#[test]
+fn priority_is_ordered() {
+    assert!(Priority::Low < Priority::Medium && Priority::High < Priority::Critical);
+    assert_eq!(Priority::Critical.rank(), 3);
+    assert_eq!(Priority::default(), Priority::Medium);
+}
+
+#[test]
+fn status_predicates() {
+    use ReportStatus as S;
+    let open: Vec<S> = S::ALL.iter().copied().filter(|s| s.is_open()).collect();
+    assert_eq!(
+        open,
+        vec![S::New, S::Assigned, S::Accepted, S::Responding, S::Resolved]
+    );
+    let active: Vec<S> = S::ALL
+        .iter()
+        .copied()
+        .filter(|s| s.is_active_assignment())
+        .collect();
+    assert_eq!(active, vec![S::Assigned, S::Accepted, S::Responding]);
+}
+
+#[test]
+fn ids_parse_display_and_serialise_as_uuids() {
+    let text = "6f1c8a52-3d4e-4b7a-9c21-5e0fd3a8b7c4";
+    let id = ReportId::from_str(text).expect("valid");
+    assert_eq!(id.to_string(), text);
+    assert_eq!(serde_json::to_value(id).expect("ok"), json!(text));
+    assert_eq!(id.as_uuid(), uuid::Uuid::parse_str(text).expect("valid"));
+    assert!(PatrolId::from_str("nope").is_err());
+    assert_eq!(
+        serde_json::from_value::<StationId>(json!(text)).expect("valid"),
+        StationId::new(id.as_uuid())
+    );
+}
