@@ -7,7 +7,9 @@
 //!
 //! It is not a mock of anything.
 
+pub mod app;
 pub mod nats;
+pub mod pg;
 
 use uuid::Uuid;
 

@@ -130,6 +130,10 @@ pub struct Envelope {
     pub correlation_id: Uuid,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub causation_id: Option<Uuid>,
+    /// On the first event of a command only: how many events the command appended
+    /// (they sit at consecutive positions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_size: Option<u32>,
 }
 
 /// An event read back from the log.

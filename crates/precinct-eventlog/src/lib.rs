@@ -19,14 +19,17 @@
 //! # Layout
 //! - [`envelope`]: stream ids, expected versions, the event envelope, actors.
 //! - [`log`]: the [`EventLog`] itself.
+//! - [`requests`]: the HTTP request log, group-committed to its own stream.
 //! - [`error`]: [`AppendError`], [`ReadError`], [`LogError`].
 
 pub mod envelope;
 pub mod error;
 pub mod log;
+pub mod requests;
 
 pub use envelope::{
     Actor, Appended, CommandMeta, Envelope, ExpectedVersion, NewEvent, RecordedEvent, StreamId,
 };
 pub use error::{AppendError, LogError, ReadError};
-pub use log::{EventLog, LogConfig, StreamWrite};
+pub use log::{find_command_in, EventLog, LogConfig, StreamWrite};
+pub use requests::{RequestLogTask, RequestLogWriter, RequestRecord};

@@ -38,6 +38,9 @@ pub struct LogConfig {
     pub replicas: usize,
     /// How long to wait for an append's acknowledgement before the outcome is unknown.
     pub ack_timeout: Duration,
+    /// Stream and subject of the HTTP request log (see [`crate::requests`]).
+    pub requests_stream: String,
+    pub requests_subject: String,
 }
 
 impl Default for LogConfig {
@@ -48,6 +51,8 @@ impl Default for LogConfig {
             duplicate_window: Duration::from_secs(24 * 3600),
             replicas: 1,
             ack_timeout: Duration::from_secs(5),
+            requests_stream: "REQUESTS".into(),
+            requests_subject: "requests.log".into(),
         }
     }
 }
@@ -58,6 +63,8 @@ impl LogConfig {
         Self {
             stream: format!("{}_EVENTS", prefix.to_uppercase()),
             subject_prefix: format!("{prefix}.events"),
+            requests_stream: format!("{}_REQUESTS", prefix.to_uppercase()),
+            requests_subject: format!("{prefix}.requests"),
             ..Self::default()
         }
     }
@@ -138,6 +145,19 @@ impl EventLog {
         js.create_or_update_stream(config)
             .await
             .map_err(|e| LogError::Stream(e.to_string()))?;
+        js.create_or_update_stream(stream::Config {
+            name: cfg.requests_stream.clone(),
+            subjects: vec![cfg.requests_subject.clone()],
+            storage: stream::StorageType::File,
+            num_replicas: cfg.replicas,
+            deny_delete: true,
+            deny_purge: true,
+            allow_direct: true,
+            allow_atomic_publish: true,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| LogError::Stream(e.to_string()))?;
         Ok(Self { client, js, cfg })
     }
 
@@ -244,6 +264,7 @@ impl EventLog {
                         command_id: meta.command_id,
                         correlation_id: meta.correlation_id,
                         causation_id: meta.causation_id,
+                        command_size: (seq == 1).then_some(total as u32),
                     },
                     data: event.data.clone(),
                 };
@@ -316,29 +337,12 @@ impl EventLog {
     }
 
     /// Looks for an earlier append of `command_id` whose first event is on `stream`.
-    async fn find_command(
+    pub async fn find_command(
         &self,
         stream: &StreamId,
         command_id: Uuid,
     ) -> Result<Option<Appended>, ReadError> {
-        let raw = self.read_raw(stream, 1).await?;
-        for (event, headers) in raw {
-            if event.envelope.command_id != command_id {
-                continue;
-            }
-            let size = headers
-                .get(HDR_COMMAND_SIZE)
-                .and_then(|v| v.as_str().parse::<u64>().ok());
-            if let Some(size) = size {
-                let first = event.position();
-                return Ok(Some(Appended {
-                    first_position: first,
-                    position: first + size - 1,
-                    duplicate: true,
-                }));
-            }
-        }
-        Ok(None)
+        Ok(find_command_in(&self.read(stream).await?, command_id))
     }
 
     /// All events of one stream in order, with their positions. Empty if it does not exist.
@@ -526,6 +530,22 @@ where
         })
         .boxed()
     }
+}
+
+/// Finds the append of `command_id` among one stream's events (its first event carries
+/// the command's size).
+pub fn find_command_in(events: &[RecordedEvent], command_id: Uuid) -> Option<Appended> {
+    events
+        .iter()
+        .find(|e| e.envelope.command_id == command_id && e.envelope.command_size.is_some())
+        .map(|e| {
+            let size = u64::from(e.envelope.command_size.unwrap_or(1)).max(1);
+            Appended {
+                first_position: e.position(),
+                position: e.position() + size - 1,
+                duplicate: true,
+            }
+        })
 }
 
 /// Decodes a stored message body into an event at `position`.

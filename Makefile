@@ -1,0 +1,76 @@
+# Precinct: local development / CI entry points. See deploy/local/README.md.
+#
+#   make stack   start (or reuse) NATS JetStream + PostgreSQL; prints the env lines
+#   make build   cargo build --workspace --all-targets
+#   make test    stack + the whole test suite (nextest; `ci` profile when CI is set)
+#   make run     stack + migrate + serve with a demo admin (Ctrl-C stops the server only)
+#   make stop    stop what deploy/local/stack.sh started (NATS, local PG cluster)
+#   make fmt     cargo fmt --all
+#   make lint    cargo clippy --workspace --all-targets -- -D warnings
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+# Each recipe runs in ONE shell with -e: any failing line fails the target.
+# (With .ONESHELL the leading '@' on a recipe's first line silences the whole recipe.)
+.ONESHELL:
+.DEFAULT_GOAL := build
+
+CARGO ?= cargo
+STACK := bash deploy/local/stack.sh
+# Extra arguments for the test runner, e.g. make test TEST_ARGS='-E "test(login)"'
+TEST_ARGS ?=
+
+.PHONY: stack build test run stop fmt lint
+
+stack:
+	@$(STACK) up
+
+build:
+	$(CARGO) build --workspace --all-targets
+
+test:
+	@$(STACK) up
+	source .data/env
+	export NATS_URL DATABASE_URL
+	PRECINCT_NATS_BIN="$$($(STACK) nats-bin)"
+	export PRECINCT_NATS_BIN
+	if command -v cargo-nextest >/dev/null 2>&1; then
+		if [[ -n "$${CI:-}" ]]; then export NEXTEST_PROFILE=ci; fi
+		$(CARGO) nextest run --workspace --no-fail-fast --no-tests=warn $(TEST_ARGS)
+	else
+		echo "make test: cargo-nextest not found; falling back to cargo test" >&2
+		$(CARGO) test --workspace --no-fail-fast $(TEST_ARGS)
+	fi
+
+run:
+	@$(STACK) up
+	source .data/env
+	export NATS_URL DATABASE_URL
+	# Demo admin and JWT secret: generated once per checkout and kept in .data/, so
+	# re-runs match the stored admin and issued tokens survive a restart.
+	if [[ ! -s .data/demo-admin-password ]]; then
+		( umask 077; echo "demo-$$(od -An -N9 -tx1 /dev/urandom | tr -d ' \n')" >.data/demo-admin-password )
+	fi
+	if [[ ! -s .data/jwt-secret ]]; then
+		( umask 077; od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >.data/jwt-secret )
+	fi
+	export PRECINCT_ADMIN_EMAIL="$${PRECINCT_ADMIN_EMAIL:-admin@precinct.local}"
+	export PRECINCT_ADMIN_PASSWORD="$${PRECINCT_ADMIN_PASSWORD:-$$(cat .data/demo-admin-password)}"
+	export PRECINCT_JWT_SECRET="$${PRECINCT_JWT_SECRET:-$$(cat .data/jwt-secret)}"
+	$(CARGO) build --release -p precinct
+	$(CARGO) run --release -q -p precinct -- migrate
+	echo "================================================================"
+	echo " Precinct on http://$${PRECINCT_HTTP_ADDR:-127.0.0.1:8080}"
+	echo " admin (created by serve if missing): $$PRECINCT_ADMIN_EMAIL / $$PRECINCT_ADMIN_PASSWORD"
+	echo " Ctrl-C stops the server; 'make stop' stops NATS and PostgreSQL."
+	echo "================================================================"
+	exec $(CARGO) run --release -q -p precinct -- serve
+
+stop:
+	$(STACK) down
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings

@@ -1,0 +1,257 @@
+//! Authentication: argon2id password hashes, short-lived HS256 JWTs (algorithm pinned),
+//! and the [`Caller`] extractor.
+
+use std::time::Duration;
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+use argon2::{Argon2, PasswordHash, PasswordVerifier};
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::http::request::Parts;
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use precinct_domain::ids::{AccountId, StationId};
+use precinct_domain::values::Role;
+use precinct_eventlog::Actor;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::problem::ApiError;
+use crate::AppState;
+
+const ISSUER: &str = "precinct";
+const AUDIENCE: &str = "precinct-api";
+
+/// A secret that never prints.
+#[derive(Clone)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Self(bytes.into())
+    }
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: Uuid,
+    pub role: Role,
+    #[serde(default)]
+    pub station_id: Option<Uuid>,
+    pub iat: i64,
+    pub exp: i64,
+    pub iss: String,
+    pub aud: String,
+}
+
+/// Issues and verifies access tokens.
+#[derive(Clone)]
+pub struct Tokens {
+    enc: EncodingKey,
+    dec: DecodingKey,
+    validation: Validation,
+    pub ttl: Duration,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens").field("ttl", &self.ttl).finish()
+    }
+}
+
+impl Tokens {
+    pub fn new(secret: &Secret, ttl: Duration) -> Self {
+        // Only HS256 is accepted: `alg: none` and any other algorithm are refused.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
+        validation.leeway = 5;
+        Self {
+            enc: EncodingKey::from_secret(secret.expose()),
+            dec: DecodingKey::from_secret(secret.expose()),
+            validation,
+            ttl,
+        }
+    }
+
+    pub fn issue(
+        &self,
+        account: AccountId,
+        role: Role,
+        station: Option<StationId>,
+    ) -> Result<String, ApiError> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: account.as_uuid(),
+            role,
+            station_id: station.map(|s| s.as_uuid()),
+            iat: now,
+            exp: now + self.ttl.as_secs() as i64,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+        };
+        encode(&Header::new(Algorithm::HS256), &claims, &self.enc)
+            .map_err(|e| ApiError::Internal(format!("token encoding: {e}")))
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        decode::<Claims>(token, &self.dec, &self.validation)
+            .map(|d| d.claims)
+            .map_err(|_| ApiError::Unauthorized("invalid or expired access token".into()))
+    }
+}
+
+/// Hashes a password with argon2id (off the async runtime: it is slow on purpose).
+pub async fn hash_password(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| ApiError::Internal(format!("argon2: {e}")))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("hash task: {e}")))?
+}
+
+/// Verifies a password; with `None` it verifies against a dummy hash so that unknown
+/// accounts take as long as known ones.
+pub async fn verify_password(password: String, hash: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || {
+        static DUMMY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            let salt = SaltString::generate(&mut OsRng);
+            Argon2::default()
+                .hash_password(b"not-a-password", &salt)
+                .map(|h| h.to_string())
+                .unwrap_or_default()
+        });
+        let known = hash.is_some();
+        let stored = hash.unwrap_or_else(|| DUMMY.clone());
+        let ok = PasswordHash::new(&stored)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false);
+        known && ok
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// An authenticated caller (from a valid bearer token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    pub id: AccountId,
+    pub role: Role,
+    pub station_id: Option<StationId>,
+}
+
+impl Caller {
+    pub fn actor(&self) -> Actor {
+        Actor::User {
+            id: self.id.as_uuid(),
+            role: self.role.as_str().to_string(),
+        }
+    }
+
+    pub fn is(&self, roles: &[Role]) -> bool {
+        roles.contains(&self.role)
+    }
+
+    /// Refuses (403) unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if self.is(roles) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden())
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// Staff of `station` (ADMIN: every station).
+    pub fn is_staff_of(&self, station: StationId) -> bool {
+        self.is_admin() || (self.role.is_staff() && self.station_id == Some(station))
+    }
+}
+
+fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
+    let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() => {
+            Ok(Some(token.trim()))
+        }
+        _ => Err(ApiError::Unauthorized(
+            "expected `Authorization: Bearer <token>`".into(),
+        )),
+    }
+}
+
+/// Decodes the caller from the request's bearer token, if any (used by the request log too).
+pub fn caller_from_parts(parts: &Parts, tokens: &Tokens) -> Result<Option<Caller>, ApiError> {
+    let Some(token) = bearer(parts)? else {
+        return Ok(None);
+    };
+    let claims = tokens.verify(token)?;
+    Ok(Some(Caller {
+        id: AccountId::new(claims.sub),
+        role: claims.role,
+        station_id: claims.station_id.map(StationId::new),
+    }))
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        caller_from_parts(parts, &state.tokens)?
+            .ok_or_else(|| ApiError::Unauthorized("authentication required".into()))
+    }
+}
+
+impl OptionalFromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    /// No token: anonymous. A token that does not verify is refused, never downgraded.
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, ApiError> {
+        caller_from_parts(parts, &state.tokens)
+    }
+}
+
+/// A bearer secret derived from a command id: `base64url(HMAC-SHA256(secret, purpose|id))`,
+/// 160 bits. The same command (an idempotent retry) gets the same token back, and the
+/// token cannot be guessed without the server secret. Only its hash is stored.
+pub fn derive_token(secret: &Secret, purpose: &str, command_id: Uuid) -> String {
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    let mut mac = match Hmac::<sha2::Sha256>::new_from_slice(secret.expose()) {
+        Ok(m) => m,
+        Err(_) => unreachable!("HMAC accepts keys of any length"),
+    };
+    mac.update(purpose.as_bytes());
+    mac.update(b"|");
+    mac.update(command_id.as_bytes());
+    let bytes = mac.finalize().into_bytes();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes[..20])
+}

@@ -1,0 +1,267 @@
+//! Extractors: [`Cmd`] (a command's JSON body plus what makes it idempotent and
+//! traceable), [`Validator`] (field-by-field parsing into domain values),
+//! [`MinPosition`] (read-your-writes for queries) and [`Page`] parameters.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use precinct_domain::values::ValueError;
+use precinct_eventlog::{Actor, CommandMeta};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::problem::{ApiError, FieldError};
+use crate::AppState;
+
+/// Namespace of command ids derived from idempotency keys.
+const IDEMPOTENCY_NS: Uuid = Uuid::from_u128(0x6a1c_33c0_5b0e_4e5e_9d6f_1f9e_a0c4_2b71);
+
+/// The request id the request-log middleware assigned (also in `X-Request-Id`).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// What identifies and traces one command request.
+#[derive(Debug, Clone)]
+pub struct CmdCtx {
+    idempotency_key: Option<String>,
+    body_hash: [u8; 32],
+    correlation_id: Uuid,
+    method: String,
+    path: String,
+}
+
+impl CmdCtx {
+    fn from_parts(parts: &Parts, body: &[u8]) -> Result<Self, ApiError> {
+        let idempotency_key = match parts.headers.get("idempotency-key") {
+            None => None,
+            Some(v) => {
+                let key = v
+                    .to_str()
+                    .ok()
+                    .filter(|k| !k.is_empty() && k.len() <= 255)
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(
+                            "Idempotency-Key must be 1 to 255 visible ASCII characters".into(),
+                        )
+                    })?;
+                Some(key.to_string())
+            }
+        };
+        let correlation_id = match parts.headers.get("x-correlation-id") {
+            Some(v) => v
+                .to_str()
+                .ok()
+                .and_then(|s| Uuid::parse_str(s).ok())
+                .ok_or_else(|| ApiError::BadRequest("X-Correlation-Id must be a UUID".into()))?,
+            None => parts
+                .extensions
+                .get::<RequestId>()
+                .and_then(|r| Uuid::parse_str(&r.0).ok())
+                .unwrap_or_else(Uuid::new_v4),
+        };
+        Ok(Self {
+            idempotency_key,
+            body_hash: Sha256::digest(body).into(),
+            correlation_id,
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_string(),
+        })
+    }
+
+    /// The command's metadata. With an `Idempotency-Key`, the command id is derived from
+    /// (caller, method, path, key, body): the same request retried is the same command;
+    /// without one, every request is a new command.
+    pub fn meta(&self, actor: Actor) -> CommandMeta {
+        let command_id = match &self.idempotency_key {
+            Some(key) => {
+                let who = actor
+                    .id()
+                    .map(|id| id.to_string())
+                    .unwrap_or_else(|| "anonymous".into());
+                let name = format!(
+                    "{who}|{}|{}|{key}|{}",
+                    self.method,
+                    self.path,
+                    hex::encode(self.body_hash)
+                );
+                Uuid::new_v5(&IDEMPOTENCY_NS, name.as_bytes())
+            }
+            None => Uuid::new_v4(),
+        };
+        CommandMeta {
+            command_id,
+            correlation_id: self.correlation_id,
+            causation_id: None,
+            actor,
+        }
+    }
+}
+
+/// A command request: its JSON body (an empty body reads as `{}`) and its [`CmdCtx`].
+#[derive(Debug)]
+pub struct Cmd<T> {
+    pub body: T,
+    pub ctx: CmdCtx,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Cmd<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, state.config.body_limit)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge)?;
+        if !bytes.is_empty() {
+            let json = parts
+                .headers
+                .get(axum::http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(|ct| {
+                    let ct = ct.to_ascii_lowercase();
+                    ct.starts_with("application/json") || ct.contains("+json")
+                })
+                .unwrap_or(false);
+            if !json {
+                return Err(ApiError::BadRequest(
+                    "expected a JSON body with Content-Type: application/json".into(),
+                ));
+            }
+        }
+        let ctx = CmdCtx::from_parts(&parts, &bytes)?;
+        let raw: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
+        let body = parse_json(raw)?;
+        Ok(Cmd { body, ctx })
+    }
+}
+
+/// Parses JSON: syntax errors are 400, well-formed JSON of the wrong shape is 422 naming
+/// the field.
+pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(raw);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                ApiError::BadRequest(format!("malformed JSON: {inner}"))
+            }
+            _ => {
+                // serde's message names the field for missing fields; keep its first clause.
+                let reason = inner.to_string();
+                let reason = reason
+                    .split(" at line")
+                    .next()
+                    .unwrap_or("invalid")
+                    .to_string();
+                let field = if path == "." {
+                    reason
+                        .split('`')
+                        .nth(1)
+                        .map(str::to_string)
+                        .unwrap_or_else(|| "body".into())
+                } else {
+                    path
+                };
+                ApiError::Invalid(vec![FieldError { field, reason }])
+            }
+        }
+    })
+}
+
+/// Collects field errors while parsing a request into domain values.
+#[derive(Debug, Default)]
+pub struct Validator {
+    errors: Vec<FieldError>,
+}
+
+impl Validator {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keeps the value, or records why `field` is invalid.
+    pub fn check<T>(&mut self, field: &str, r: Result<T, ValueError>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.fail(field, e.to_string());
+                None
+            }
+        }
+    }
+
+    pub fn fail(&mut self, field: &str, reason: impl Into<String>) {
+        self.errors.push(FieldError {
+            field: field.into(),
+            reason: reason.into(),
+        });
+    }
+
+    /// 422 with every recorded field, or Ok.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Invalid(self.errors))
+        }
+    }
+}
+
+/// `X-Min-Position: N`: the query answers only once the read models include position N
+/// (waiting up to 5 s, then 503).
+#[derive(Debug, Clone, Copy)]
+pub struct MinPosition(pub Option<u64>);
+
+impl FromRequestParts<AppState> for MinPosition {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(v) = parts.headers.get("x-min-position") else {
+            return Ok(MinPosition(None));
+        };
+        let n: u64 = v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| ApiError::BadRequest("X-Min-Position must be an integer".into()))?;
+        let reached = precinct_projections::wait_for_position(
+            &state.pool,
+            n,
+            std::time::Duration::from_secs(5),
+        )
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        if !reached {
+            return Err(ApiError::Unavailable(format!(
+                "read models have not reached position {n} yet; retry later"
+            )));
+        }
+        Ok(MinPosition(Some(n)))
+    }
+}
+
+/// `limit` and `cursor` of a list request.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PageParams {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// The client's address, when the server was started with connect info.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|ci| ci.0.ip()),
+        ))
+    }
+}

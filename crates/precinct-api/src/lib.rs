@@ -1,0 +1,114 @@
+//! Precinct's HTTP API on axum: every command and query endpoint of the product spec,
+//! authentication, role and ownership checks, RFC 9457 errors and the request log.
+//!
+//! Handlers are thin: they authenticate ([`auth::Caller`]), authorize (role, station,
+//! ownership — [`policy`]), parse the body into domain values ([`extract::Validator`]),
+//! run the command through [`precinct_app::App`] (which owns concurrency and
+//! idempotency) or call a typed query of [`precinct_projections::queries`], and shape
+//! the response for the caller's audience ([`views`]).
+//!
+//! It is not: the domain rules (in `precinct-domain`), the log (in `precinct-eventlog`)
+//! or the read models (in `precinct-projections`).
+//!
+//! # Layout
+//! - [`problem`]: [`problem::ApiError`], answered as `application/problem+json`.
+//! - [`auth`]: passwords, JWTs, the [`auth::Caller`] extractor.
+//! - [`extract`]: [`extract::Cmd`] (body + idempotency), validation, `X-Min-Position`.
+//! - [`middleware`]: request ids, the request log, security headers.
+//! - [`throttle`]: login throttling.
+//! - [`policy`]: who may see and change which report or patrol.
+//! - [`views`]: response shapes per audience.
+//! - [`routes`]: one module per resource.
+
+pub mod auth;
+pub mod extract;
+pub mod middleware;
+pub mod policy;
+pub mod problem;
+pub mod routes;
+pub mod throttle;
+pub mod views;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use precinct_app::App;
+use precinct_eventlog::RequestLogWriter;
+use sqlx::PgPool;
+
+use auth::{Secret, Tokens};
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Largest accepted request body (default 1 MiB).
+    pub body_limit: usize,
+    /// Lifetime of access tokens (default 15 min).
+    pub token_ttl: Duration,
+    /// Signs tokens and derives tracking tokens and invite codes.
+    pub secret: Secret,
+    pub sla_accept: Duration,
+    pub sla_respond: Duration,
+    /// Failed logins (per account, per client address) before a lock-out.
+    pub login_max_failures: u32,
+    pub login_lockout: Duration,
+    /// How long an invite stays valid.
+    pub invite_ttl: Duration,
+}
+
+impl ApiConfig {
+    pub fn new(secret: Secret) -> Self {
+        Self {
+            body_limit: 1024 * 1024,
+            token_ttl: Duration::from_secs(15 * 60),
+            secret,
+            sla_accept: Duration::from_secs(900),
+            sla_respond: Duration::from_secs(1800),
+            login_max_failures: 5,
+            login_lockout: Duration::from_secs(15 * 60),
+            invite_ttl: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// Everything a handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub app: App,
+    pub pool: PgPool,
+    pub tokens: Tokens,
+    pub config: Arc<ApiConfig>,
+    pub throttle: Arc<throttle::LoginThrottle>,
+    pub requests: RequestLogWriter,
+}
+
+impl AppState {
+    pub fn new(app: App, pool: PgPool, config: ApiConfig, requests: RequestLogWriter) -> Self {
+        let tokens = Tokens::new(&config.secret, config.token_ttl);
+        let throttle = Arc::new(throttle::LoginThrottle::new(
+            config.login_max_failures,
+            config.login_lockout,
+        ));
+        Self {
+            app,
+            pool,
+            tokens,
+            config: Arc::new(config),
+            throttle,
+            requests,
+        }
+    }
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    routes::router()
+        .fallback(|| async { problem::ApiError::NotFound })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::request_log,
+        ))
+        .layer(axum::middleware::from_fn(middleware::security_headers))
+        .with_state(state)
+}

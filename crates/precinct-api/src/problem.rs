@@ -1,0 +1,211 @@
+//! [`ApiError`]: the one error type of the HTTP layer, answered as RFC 9457
+//! `application/problem+json`. Internal error text never reaches a client: it is logged
+//! with an error id, and the client gets that id.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use precinct_app::AppError;
+use precinct_domain::ErrorKind;
+use precinct_eventlog::AppendError;
+use serde::Serialize;
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FieldError {
+    pub field: String,
+    pub reason: String,
+}
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: the request cannot be parsed.
+    BadRequest(String),
+    /// 401: no, an expired or an invalid credential.
+    Unauthorized(String),
+    /// 403: authenticated, but not allowed.
+    Forbidden(String),
+    /// 404: does not exist, or the caller may not see it.
+    NotFound,
+    /// 409: illegal transition, concurrent change, duplicate.
+    Conflict(String),
+    /// 413: body over the limit.
+    PayloadTooLarge,
+    /// 422: fields that break a rule.
+    Invalid(Vec<FieldError>),
+    /// 429: too many attempts; retry after that many seconds.
+    TooManyRequests { retry_after_secs: u64 },
+    /// 503: a dependency is unavailable or a read model is behind.
+    Unavailable(String),
+    /// 500: a bug or a corrupt event; details only in the logs.
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ApiError::Invalid(vec![FieldError {
+            field: field.into(),
+            reason: reason.into(),
+        }])
+    }
+
+    pub fn forbidden() -> Self {
+        ApiError::Forbidden("your role may not do this".into())
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => {
+                (StatusCode::BAD_REQUEST, "bad-request", "Malformed request")
+            }
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+            ),
+            ApiError::Invalid(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "Invalid request fields",
+            ),
+            ApiError::TooManyRequests { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-requests",
+                "Too many requests",
+            ),
+            ApiError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+            ),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            ),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_id: Option<String>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, slug, title) = self.parts();
+        let mut error_id = None;
+        let detail = match &self {
+            ApiError::BadRequest(d)
+            | ApiError::Unauthorized(d)
+            | ApiError::Forbidden(d)
+            | ApiError::Conflict(d)
+            | ApiError::Unavailable(d) => d.clone(),
+            ApiError::NotFound => "no such resource, or you may not see it".into(),
+            ApiError::PayloadTooLarge => "the request body is over the size limit".into(),
+            ApiError::Invalid(errors) => errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.reason))
+                .collect::<Vec<_>>()
+                .join("; "),
+            ApiError::TooManyRequests { retry_after_secs } => {
+                format!("too many attempts; retry in {retry_after_secs} s")
+            }
+            ApiError::Internal(internal) => {
+                let id = uuid::Uuid::new_v4();
+                tracing::error!(error_id = %id, error = %internal, "internal error");
+                error_id = Some(id.to_string());
+                "an internal error occurred; quote the error id when reporting it".into()
+            }
+        };
+        let errors = match &self {
+            ApiError::Invalid(e) => Some(e.as_slice()),
+            _ => None,
+        };
+        let body = Problem {
+            kind: format!("/problems/{slug}"),
+            title,
+            status: status.as_u16(),
+            detail,
+            errors,
+            error_id,
+        };
+        let json = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
+        let mut res = (status, json).into_response();
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let ApiError::TooManyRequests { retry_after_secs } = self {
+            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        res
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Domain {
+                kind,
+                field,
+                message,
+            } => match kind {
+                ErrorKind::NotFound => ApiError::NotFound,
+                ErrorKind::Conflict => ApiError::Conflict(message),
+                ErrorKind::Invalid => ApiError::invalid(field.unwrap_or("body"), message),
+            },
+            AppError::Contention => {
+                ApiError::Conflict("the resource kept changing concurrently; try again".into())
+            }
+            AppError::Append(AppendError::Unknown(e)) => ApiError::Unavailable(format!(
+                "the event log did not confirm the write ({e}); retry with the same Idempotency-Key"
+            )),
+            AppError::Read(e) => {
+                tracing::warn!(error = %e, "event log read failed");
+                ApiError::Unavailable("the event log is unavailable; retry later".into())
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => {
+                tracing::warn!(error = %e, "database unavailable");
+                ApiError::Unavailable("the database is unavailable; retry later".into())
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<precinct_projections::QueryError> for ApiError {
+    fn from(e: precinct_projections::QueryError) -> Self {
+        use precinct_projections::QueryError as Q;
+        match e {
+            Q::BadCursor => ApiError::BadRequest("invalid cursor".into()),
+            Q::Invalid { field, reason } => ApiError::invalid(field, reason),
+            Q::Db(db) => db.into(),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

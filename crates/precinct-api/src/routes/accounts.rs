@@ -1,0 +1,524 @@
+//! Accounts: registration, login, role changes, invites.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{patch, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use precinct_domain::account::{Account, AccountCommand};
+use precinct_domain::email::{email_stream_id, EmailCommand, EmailReservation};
+use precinct_domain::ids::{AccountId, InviteId, StationId};
+use precinct_domain::invite::{invite_id_for_code_hash, Invite, InviteCommand};
+use precinct_domain::station::Station;
+use precinct_domain::values::{Email, PasswordHash, Role};
+use precinct_domain::Aggregate;
+use precinct_eventlog::Actor;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::auth::{derive_token, hash_password, verify_password, Caller};
+use crate::extract::{ClientAddr, Cmd, Validator};
+use crate::policy::token_hash;
+use crate::problem::{ApiError, ApiResult};
+use crate::AppState;
+
+/// Namespace for ids derived from command ids (so a retried creation targets the same id).
+pub const ID_NS: Uuid = Uuid::from_u128(0x0d7e_52a4_8c1f_4a8e_b9b1_3f0a_6e2c_9d15);
+
+pub fn derived_id(command_id: Uuid, kind: &str) -> Uuid {
+    Uuid::new_v5(&ID_NS, format!("{kind}|{command_id}").as_bytes())
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/users/register", post(register))
+        .route("/users/login", post(login))
+        .route("/admin/users/{id}/role", patch(change_role))
+        .route("/invites", post(create_invite))
+        .route("/invites/{code}/accept", post(accept_invite))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterBody {
+    email: String,
+    password: String,
+    name: String,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    station_id: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AccountView {
+    id: Uuid,
+    email: String,
+    name: String,
+    role: Role,
+    station_id: Option<Uuid>,
+    active: bool,
+    position: u64,
+}
+
+impl AccountView {
+    fn of(a: &Account, position: u64) -> Self {
+        AccountView {
+            id: a.id.as_uuid(),
+            email: a
+                .email
+                .as_ref()
+                .map(|e| e.as_str().to_string())
+                .unwrap_or_default(),
+            name: a.name.clone(),
+            role: a.role,
+            station_id: a.station_id.map(|s| s.as_uuid()),
+            active: a.active,
+            position,
+        }
+    }
+}
+
+fn check_password(v: &mut Validator, password: &str) {
+    let n = password.chars().count();
+    if n < 10 {
+        v.fail("password", "must be at least 10 characters");
+    } else if n > 128 {
+        v.fail("password", "must be at most 128 characters");
+    }
+}
+
+async fn require_station(state: &AppState, id: StationId) -> ApiResult<()> {
+    let (station, _) = state.app.load::<Station>(id.as_uuid()).await?;
+    if station.version_exists() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("station_id", "no such station"))
+    }
+}
+
+/// Creates an account and its e-mail reservation in one atomic append: two concurrent
+/// registrations of one address cannot both succeed.
+async fn create_account(
+    state: &AppState,
+    ctx: &crate::extract::CmdCtx,
+    actor: Actor,
+    email: Email,
+    name: String,
+    role: Role,
+    station_id: Option<StationId>,
+    password_hash: String,
+    invite: Option<InviteId>,
+) -> ApiResult<(Account, u64)> {
+    let meta = ctx.meta(actor);
+    let account_id = AccountId::new(derived_id(meta.command_id, "account"));
+    let password_hash = PasswordHash::parse(&password_hash)
+        .map_err(|e| ApiError::Internal(format!("password hash: {e}")))?;
+    let email_id = email_stream_id(&email);
+    let decide = AccountDecision {
+        invite,
+        account_id,
+        email_id,
+        email: &email,
+        name: &name,
+        role,
+        station_id,
+        password_hash: &password_hash,
+    };
+    let out = match invite {
+        Some(invite) => precinct_app::run!(
+            state.app,
+            &meta,
+            Invite,
+            ApiError,
+            invite.as_uuid(),
+            |uow| { decide.apply(uow).await }
+        )?,
+        None => precinct_app::run!(
+            state.app,
+            &meta,
+            EmailReservation,
+            ApiError,
+            email_id,
+            |uow| { decide.apply(uow).await }
+        )?,
+    };
+    // The account as the write side knows it (also for an idempotent retry).
+    let (account, _) = state.app.load::<Account>(account_id.as_uuid()).await?;
+    if !account.version_exists() {
+        return Err(ApiError::Internal(
+            "account missing after registration".into(),
+        ));
+    }
+    Ok((account, out.position))
+}
+
+/// The events of a new account: the invite (if any) is used, the e-mail reserved, the
+/// account registered — one atomic append.
+struct AccountDecision<'a> {
+    invite: Option<InviteId>,
+    account_id: AccountId,
+    email_id: Uuid,
+    email: &'a Email,
+    name: &'a str,
+    role: Role,
+    station_id: Option<StationId>,
+    password_hash: &'a PasswordHash,
+}
+
+impl AccountDecision<'_> {
+    async fn apply(&self, uow: &mut precinct_app::UnitOfWork<'_>) -> ApiResult<()> {
+        let at = uow.now();
+        let account_id = self.account_id;
+        if let Some(invite) = self.invite {
+            uow.execute::<Invite>(invite.as_uuid(), InviteCommand::Accept { account_id, at })
+                .await?;
+        }
+        uow.execute::<EmailReservation>(self.email_id, EmailCommand::Reserve { account_id, at })
+            .await
+            .map_err(|e| match e {
+                precinct_app::AppError::Domain { .. } => {
+                    ApiError::Conflict("an account with this e-mail already exists".into())
+                }
+                other => other.into(),
+            })?;
+        uow.execute::<Account>(
+            account_id.as_uuid(),
+            AccountCommand::Register {
+                account_id,
+                email: self.email.clone(),
+                name: self.name.to_string(),
+                role: self.role,
+                station_id: self.station_id,
+                password_hash: self.password_hash.clone(),
+                at,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+async fn register(
+    State(state): State<AppState>,
+    caller: Option<Caller>,
+    cmd: Cmd<RegisterBody>,
+) -> ApiResult<(StatusCode, Json<AccountView>)> {
+    let b = &cmd.body;
+    let mut v = Validator::new();
+    let email = v.check("email", Email::parse(&b.email));
+    check_password(&mut v, &b.password);
+    let role = match &b.role {
+        None => Some(Role::Citizen),
+        Some(r) => v.check("role", r.parse::<Role>()),
+    };
+    v.finish()?;
+    let (Some(email), Some(role)) = (email, role) else {
+        return Err(ApiError::invalid("body", "invalid"));
+    };
+    let station_id = b.station_id.map(StationId::new);
+    // Only an ADMIN may choose a role or a station.
+    if role != Role::Citizen || station_id.is_some() {
+        match &caller {
+            Some(c) if c.is_admin() => {}
+            Some(_) => return Err(ApiError::forbidden()),
+            None => {
+                return Err(ApiError::Forbidden(
+                    "only an ADMIN may set role or station_id".into(),
+                ))
+            }
+        }
+    }
+    if let Some(s) = station_id {
+        require_station(&state, s).await?;
+    }
+    let actor = caller.map(|c| c.actor()).unwrap_or(Actor::Anonymous);
+    let hash = hash_password(b.password.clone()).await?;
+    let (account, position) = create_account(
+        &state,
+        &cmd.ctx,
+        actor,
+        email,
+        b.name.clone(),
+        role,
+        station_id,
+        hash,
+        None,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(AccountView::of(&account, position)),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginBody {
+    email: String,
+    password: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LoginUser {
+    id: Uuid,
+    email: String,
+    role: Role,
+    station_id: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LoginResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+    user: LoginUser,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    cmd: Cmd<LoginBody>,
+) -> ApiResult<Json<LoginResponse>> {
+    let body = cmd.body;
+    let email = Email::parse(&body.email).ok();
+    let mut keys = vec![format!(
+        "acct:{}",
+        email
+            .as_ref()
+            .map(|e| e.as_str())
+            .unwrap_or(body.email.as_str())
+    )];
+    if let Some(addr) = addr {
+        keys.push(format!("addr:{addr}"));
+    }
+    if let Some(retry_after_secs) = state.throttle.locked(&keys) {
+        return Err(ApiError::TooManyRequests { retry_after_secs });
+    }
+    let account = match &email {
+        Some(email) => {
+            let (reservation, _) = state
+                .app
+                .load::<EmailReservation>(email_stream_id(email))
+                .await?;
+            match reservation.account_id {
+                Some(id) => Some(state.app.load::<Account>(id.as_uuid()).await?.0),
+                None => None,
+            }
+        }
+        None => None,
+    };
+    let hash = account
+        .as_ref()
+        .and_then(|a| a.password_hash.as_ref())
+        .map(|h| h.as_str().to_string());
+    let ok = verify_password(body.password, hash).await;
+    match account {
+        Some(a) if ok && a.active => {
+            state.throttle.success(&keys);
+            let token = state.tokens.issue(a.id, a.role, a.station_id)?;
+            Ok(Json(LoginResponse {
+                access_token: token,
+                token_type: "Bearer",
+                expires_in: state.tokens.ttl.as_secs(),
+                user: LoginUser {
+                    id: a.id.as_uuid(),
+                    email: a
+                        .email
+                        .as_ref()
+                        .map(|e| e.as_str().to_string())
+                        .unwrap_or_default(),
+                    role: a.role,
+                    station_id: a.station_id.map(|s| s.as_uuid()),
+                },
+            }))
+        }
+        _ => {
+            state.throttle.failure(&keys);
+            Err(ApiError::Unauthorized("wrong e-mail or password".into()))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleBody {
+    role: String,
+    #[serde(default)]
+    station_id: Option<Uuid>,
+}
+
+async fn change_role(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    cmd: Cmd<RoleBody>,
+) -> ApiResult<Json<AccountView>> {
+    caller.require(&[Role::Admin])?;
+    let role = cmd
+        .body
+        .role
+        .parse::<Role>()
+        .map_err(|e| ApiError::invalid("role", e.to_string()))?;
+    let station_id = cmd.body.station_id.map(StationId::new);
+    if let Some(s) = station_id {
+        require_station(&state, s).await?;
+    }
+    let meta = cmd.ctx.meta(caller.actor());
+    let out = precinct_app::run!(state.app, &meta, Account, ApiError, id, |uow| {
+        let at = uow.now();
+        uow.execute::<Account>(
+            id,
+            AccountCommand::ChangeRole {
+                role,
+                station_id,
+                at,
+            },
+        )
+        .await?;
+        Ok(())
+    })?;
+    let account = out
+        .state::<Account>(id)
+        .ok_or_else(|| ApiError::Internal("account state missing".into()))?;
+    Ok(Json(AccountView::of(account, out.position)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InviteBody {
+    email: String,
+    role: String,
+    #[serde(default)]
+    station_id: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InviteView {
+    code: String,
+    email: String,
+    role: Role,
+    station_id: Option<Uuid>,
+    expires_at: DateTime<Utc>,
+    position: u64,
+}
+
+async fn create_invite(
+    State(state): State<AppState>,
+    caller: Caller,
+    cmd: Cmd<InviteBody>,
+) -> ApiResult<(StatusCode, Json<InviteView>)> {
+    caller.require(&[Role::Admin, Role::Supervisor])?;
+    let mut v = Validator::new();
+    let email = v.check("email", Email::parse(&cmd.body.email));
+    let role = v.check("role", cmd.body.role.parse::<Role>());
+    v.finish()?;
+    let (Some(email), Some(role)) = (email, role) else {
+        return Err(ApiError::invalid("body", "invalid"));
+    };
+    let station_id = cmd.body.station_id.map(StationId::new);
+    if caller.role == Role::Supervisor {
+        // A supervisor staffs their own station with officers and dispatchers.
+        if !matches!(role, Role::Patrol | Role::Dispatcher) {
+            return Err(ApiError::Forbidden(
+                "a SUPERVISOR may invite PATROL and DISPATCHER only".into(),
+            ));
+        }
+        if station_id != caller.station_id {
+            return Err(ApiError::Forbidden(
+                "a SUPERVISOR may invite to their own station only".into(),
+            ));
+        }
+    }
+    if let Some(s) = station_id {
+        require_station(&state, s).await?;
+    }
+    let meta = cmd.ctx.meta(caller.actor());
+    let code = derive_token(&state.config.secret, "invite", meta.command_id);
+    let code_hash = token_hash(&code).ok_or_else(|| ApiError::Internal("code hash".into()))?;
+    let invite_id = invite_id_for_code_hash(&code_hash);
+    let ttl = chrono::Duration::from_std(state.config.invite_ttl)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let out = precinct_app::run!(
+        state.app,
+        &meta,
+        Invite,
+        ApiError,
+        invite_id.as_uuid(),
+        |uow| {
+            let at = uow.now();
+            uow.execute::<Invite>(
+                invite_id.as_uuid(),
+                InviteCommand::Create {
+                    invite_id,
+                    code_hash: code_hash.clone(),
+                    email: email.clone(),
+                    role,
+                    station_id,
+                    expires_at: at + ttl,
+                    created_by: caller.id,
+                    at,
+                },
+            )
+            .await?;
+            Ok(())
+        }
+    )?;
+    let invite = out
+        .state::<Invite>(invite_id.as_uuid())
+        .ok_or_else(|| ApiError::Internal("invite state missing".into()))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(InviteView {
+            code,
+            email: invite
+                .email
+                .as_ref()
+                .map(|e| e.as_str().to_string())
+                .unwrap_or_default(),
+            role: invite.role,
+            station_id: invite.station_id.map(|s| s.as_uuid()),
+            expires_at: invite.expires_at,
+            position: out.position,
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInviteBody {
+    name: String,
+    password: String,
+}
+
+async fn accept_invite(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    cmd: Cmd<AcceptInviteBody>,
+) -> ApiResult<(StatusCode, Json<AccountView>)> {
+    let mut v = Validator::new();
+    check_password(&mut v, &cmd.body.password);
+    v.finish()?;
+    let code_hash = token_hash(&code).ok_or(ApiError::NotFound)?;
+    let invite_id = invite_id_for_code_hash(&code_hash);
+    let (invite, _) = state.app.load::<Invite>(invite_id.as_uuid()).await?;
+    let Some(email) = invite.email.clone().filter(|_| invite.version_exists()) else {
+        return Err(ApiError::NotFound);
+    };
+    let hash = hash_password(cmd.body.password.clone()).await?;
+    let (account, position) = create_account(
+        &state,
+        &cmd.ctx,
+        Actor::Anonymous,
+        email,
+        cmd.body.name.clone(),
+        invite.role,
+        invite.station_id,
+        hash,
+        Some(invite_id),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(AccountView::of(&account, position)),
+    ))
+}

@@ -1,0 +1,22 @@
+//! One module per resource; each has a `router()`.
+
+pub mod accounts;
+pub mod crimes;
+pub mod health;
+pub mod patrols;
+pub mod queries;
+pub mod stations;
+
+use axum::Router;
+
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(health::router())
+        .merge(accounts::router())
+        .merge(stations::router())
+        .merge(crimes::router())
+        .merge(patrols::router())
+        .merge(queries::router())
+}

@@ -1,0 +1,213 @@
+//! Patrols: registration, updates, status (commands). Positions are a later issue's
+//! high-rate path.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{post, put};
+use axum::{Json, Router};
+use precinct_domain::account::Account;
+use precinct_domain::ids::{AccountId, PatrolId, StationId};
+use precinct_domain::patrol::{Patrol, PatrolCommand};
+use precinct_domain::values::{PatrolStatus, Role};
+use precinct_domain::Aggregate;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::accounts::derived_id;
+use crate::auth::Caller;
+use crate::extract::Cmd;
+use crate::policy::{require_patrol_visible, DESK};
+use crate::problem::{ApiError, ApiResult};
+use crate::views::{PatrolView, Written};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/patrols/register", post(register))
+        .route("/patrols/{id}", put(replace).patch(update))
+        .route("/patrols/{id}/status", put(set_status))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterBody {
+    call_sign: String,
+    station_id: Uuid,
+    officer_ids: Vec<Uuid>,
+}
+
+/// Every officer must be an active PATROL account of the patrol's station.
+async fn check_officers(state: &AppState, station: StationId, ids: &[Uuid]) -> ApiResult<()> {
+    for id in ids {
+        let (a, _) = state.app.load::<Account>(*id).await?;
+        if !a.version_exists()
+            || a.role != Role::Patrol
+            || a.station_id != Some(station)
+            || !a.active
+        {
+            return Err(ApiError::invalid(
+                "officer_ids",
+                format!("{id} is not an active PATROL officer of station {station}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn register(
+    State(state): State<AppState>,
+    caller: Caller,
+    cmd: Cmd<RegisterBody>,
+) -> ApiResult<(StatusCode, Json<Written<PatrolView>>)> {
+    caller.require(DESK)?;
+    let station = StationId::new(cmd.body.station_id);
+    if !caller.is_staff_of(station) {
+        return Err(ApiError::Forbidden(
+            "you may register patrols of your own station only".into(),
+        ));
+    }
+    let (st, _) = state
+        .app
+        .load::<precinct_domain::station::Station>(cmd.body.station_id)
+        .await?;
+    if !st.version_exists() {
+        return Err(ApiError::invalid("station_id", "no such station"));
+    }
+    check_officers(&state, station, &cmd.body.officer_ids).await?;
+    let meta = cmd.ctx.meta(caller.actor());
+    let id = derived_id(meta.command_id, "patrol");
+    let out = precinct_app::run!(state.app, &meta, Patrol, ApiError, id, |uow| {
+        let at = uow.now();
+        uow.execute::<Patrol>(
+            id,
+            PatrolCommand::Register {
+                patrol_id: PatrolId::new(id),
+                call_sign: cmd.body.call_sign.clone(),
+                station_id: station,
+                officer_ids: cmd
+                    .body
+                    .officer_ids
+                    .iter()
+                    .map(|o| AccountId::new(*o))
+                    .collect(),
+                at,
+            },
+        )
+        .await?;
+        Ok(())
+    })?;
+    let p = out
+        .state::<Patrol>(id)
+        .ok_or_else(|| ApiError::Internal("patrol state missing".into()))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Written {
+            view: PatrolView::from(p),
+            position: out.position,
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBody {
+    #[serde(default)]
+    call_sign: Option<String>,
+    #[serde(default)]
+    officer_ids: Option<Vec<Uuid>>,
+}
+
+async fn replace(
+    state: State<AppState>,
+    caller: Caller,
+    path: Path<Uuid>,
+    cmd: Cmd<UpdateBody>,
+) -> ApiResult<Json<Written<PatrolView>>> {
+    if cmd.body.call_sign.is_none() || cmd.body.officer_ids.is_none() {
+        return Err(ApiError::invalid(
+            "body",
+            "PUT needs call_sign and officer_ids (use PATCH for a partial update)",
+        ));
+    }
+    update(state, caller, path, cmd).await
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    cmd: Cmd<UpdateBody>,
+) -> ApiResult<Json<Written<PatrolView>>> {
+    caller.require(DESK)?;
+    let (current, _) = state.app.load::<Patrol>(id).await?;
+    require_patrol_visible(&caller, &current)?;
+    if let Some(officers) = &cmd.body.officer_ids {
+        check_officers(&state, current.station_id, officers).await?;
+    }
+    let meta = cmd.ctx.meta(caller.actor());
+    let out = precinct_app::run!(state.app, &meta, Patrol, ApiError, id, |uow| {
+        let at = uow.now();
+        let p: Patrol = uow.load(id).await?;
+        require_patrol_visible(&caller, &p)?;
+        uow.execute::<Patrol>(
+            id,
+            PatrolCommand::Update {
+                call_sign: cmd.body.call_sign.clone(),
+                officer_ids: cmd
+                    .body
+                    .officer_ids
+                    .as_ref()
+                    .map(|v| v.iter().map(|o| AccountId::new(*o)).collect()),
+                at,
+            },
+        )
+        .await?;
+        Ok(())
+    })?;
+    written(&out, id)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusBody {
+    status: String,
+}
+
+/// A member of the patrol, or the station's desk staff.
+async fn set_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    cmd: Cmd<StatusBody>,
+) -> ApiResult<Json<Written<PatrolView>>> {
+    let status = cmd
+        .body
+        .status
+        .parse::<PatrolStatus>()
+        .map_err(|e| ApiError::invalid("status", e.to_string()))?;
+    let meta = cmd.ctx.meta(caller.actor());
+    let out = precinct_app::run!(state.app, &meta, Patrol, ApiError, id, |uow| {
+        let at = uow.now();
+        let p: Patrol = uow.load(id).await?;
+        require_patrol_visible(&caller, &p)?;
+        if !(p.is_member(caller.id) || caller.is(DESK)) {
+            return Err(ApiError::Forbidden(
+                "only a member of the patrol or the dispatch desk may set its status".into(),
+            ));
+        }
+        uow.execute::<Patrol>(id, PatrolCommand::SetStatus { status, at })
+            .await?;
+        Ok(())
+    })?;
+    written(&out, id)
+}
+
+fn written(out: &precinct_app::Outcome, id: Uuid) -> ApiResult<Json<Written<PatrolView>>> {
+    let p = out
+        .state::<Patrol>(id)
+        .ok_or_else(|| ApiError::Internal("patrol state missing".into()))?;
+    Ok(Json(Written {
+        view: PatrolView::from(p),
+        position: out.position,
+    }))
+}

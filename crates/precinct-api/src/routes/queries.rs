@@ -1,0 +1,532 @@
+//! Query endpoints: read models in PostgreSQL (with `X-Min-Position` for read-your-
+//! writes), except a report's history and `as_of`, which are folded from the log.
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use precinct_domain::ids::StationId;
+use precinct_domain::report::Report;
+use precinct_domain::values::{Role, SlaKind};
+use precinct_projections::queries::{
+    self, AuditFilter, Coordinates, Near, Page, PageRequest, QueueFilter, ReportFilter,
+    RequestFilter,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::extract::MinPosition;
+use crate::policy::{require_visible, token_hash};
+use crate::problem::{ApiError, ApiResult};
+use crate::views::{PublicReportView, ReportView};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/crimes", get(list_crimes))
+        .route("/crimes/{id}", get(get_crime))
+        .route("/crimes/{id}/history", get(history))
+        .route("/patrols/register", get(list_patrols))
+        .route("/patrols/{id}", get(get_patrol))
+        .route("/queues/reports", get(queue))
+        .route("/me/crimes", get(my_crimes))
+        .route("/me/assignments", get(my_assignments))
+        .route("/workloads", get(workloads))
+        .route("/sla", get(sla))
+        .route("/audit", get(audit))
+        .route("/audit/requests", get(request_log))
+}
+
+/// Query-string parameters, refused as problem+json (400) when they do not parse.
+#[derive(Debug)]
+pub struct Q<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Q<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query)
+            .map(Q)
+            .map_err(|e| ApiError::BadRequest(format!("query string: {e}")))
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    station_id: Option<Uuid>,
+    #[serde(default)]
+    priority: Option<String>,
+    /// `lat,lon`
+    #[serde(default)]
+    near: Option<String>,
+    #[serde(default)]
+    radius_m: Option<f64>,
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+fn page(limit: Option<u32>, cursor: Option<String>) -> ApiResult<PageRequest> {
+    if limit == Some(0) || limit.is_some_and(|l| l > queries::MAX_LIMIT) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("must be between 1 and {}", queries::MAX_LIMIT),
+        ));
+    }
+    Ok(PageRequest { limit, cursor })
+}
+
+fn statuses(s: &Option<String>) -> ApiResult<Option<Vec<String>>> {
+    let Some(s) = s else { return Ok(None) };
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let st = part
+            .parse::<precinct_domain::values::ReportStatus>()
+            .map_err(|e| ApiError::invalid("status", e.to_string()))?;
+        out.push(st.as_str().to_string());
+    }
+    Ok(Some(out))
+}
+
+fn priority(p: &Option<String>) -> ApiResult<Option<String>> {
+    p.as_ref()
+        .map(|p| {
+            p.parse::<precinct_domain::values::Priority>()
+                .map(|p| p.as_str().to_string())
+                .map_err(|e| ApiError::invalid("priority", e.to_string()))
+        })
+        .transpose()
+}
+
+fn near(p: &ListParams, coordinates: Coordinates) -> ApiResult<Option<Near>> {
+    let Some(near) = &p.near else {
+        if p.radius_m.is_some() {
+            return Err(ApiError::invalid("near", "radius_m needs near=lat,lon"));
+        }
+        return Ok(None);
+    };
+    let (lat, lon) = near
+        .split_once(',')
+        .and_then(|(a, b)| Some((a.trim().parse::<f64>().ok()?, b.trim().parse::<f64>().ok()?)))
+        .ok_or_else(|| ApiError::invalid("near", "expected near=lat,lon"))?;
+    precinct_domain::values::GeoPoint::parse(lat, lon)
+        .map_err(|e| ApiError::invalid("near", e.to_string()))?;
+    let radius = p.radius_m.unwrap_or(1000.0);
+    if !(radius.is_finite() && radius > 0.0 && radius <= 100_000.0) {
+        return Err(ApiError::invalid("radius_m", "must be in (0, 100000]"));
+    }
+    Ok(Some(Near {
+        latitude: lat,
+        longitude: lon,
+        radius_m: radius,
+        coordinates,
+    }))
+}
+
+/// The station a staff caller may list: their own; ADMIN any (or all).
+fn scope(c: &Caller, requested: Option<Uuid>) -> ApiResult<Option<Uuid>> {
+    if c.is_admin() {
+        return Ok(requested);
+    }
+    let own = c.station_id.map(|s| s.as_uuid());
+    match requested {
+        Some(r) if Some(r) != own => Err(ApiError::Forbidden(
+            "you may list your own station's reports only".into(),
+        )),
+        _ => own.map(Some).ok_or_else(ApiError::forbidden),
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum ListItem {
+    Full(ReportView),
+    Public(PublicReportView),
+}
+
+/// Public list for everyone; staff get the full view of their station's reports.
+async fn list_crimes(
+    State(state): State<AppState>,
+    caller: Option<Caller>,
+    _min: MinPosition,
+    Q(p): Q<ListParams>,
+) -> ApiResult<Json<Page<ListItem>>> {
+    let staff = caller.filter(|c| c.role.is_staff());
+    let coordinates = if staff.is_some() {
+        Coordinates::Exact
+    } else {
+        Coordinates::Public
+    };
+    let filter = ReportFilter {
+        station_id: match &staff {
+            Some(c) => scope(c, p.station_id)?,
+            None => p.station_id,
+        },
+        status: statuses(&p.status)?,
+        priority: priority(&p.priority)?,
+        near: near(&p, coordinates)?,
+        reporter_id: None,
+        patrol_ids: None,
+    };
+    let pg = page(p.limit, p.cursor.clone())?;
+    let rows = queries::list_reports(&state.pool, &filter, &pg).await?;
+    Ok(Json(match staff {
+        Some(_) => rows.map(|r| ListItem::Full(ReportView::from(&r))),
+        None => rows.map(|r| ListItem::Public(PublicReportView::from(&r))),
+    }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GetParams {
+    #[serde(default)]
+    as_of: Option<DateTime<Utc>>,
+}
+
+fn tracking(parts: &axum::http::HeaderMap) -> Option<precinct_domain::values::TokenHash> {
+    parts
+        .get("x-tracking-token")
+        .and_then(|v| v.to_str().ok())
+        .and_then(token_hash)
+}
+
+async fn get_crime(
+    State(state): State<AppState>,
+    caller: Option<Caller>,
+    headers: axum::http::HeaderMap,
+    _min: MinPosition,
+    Path(id): Path<Uuid>,
+    Q(p): Q<GetParams>,
+) -> ApiResult<Json<ReportView>> {
+    let tracking = tracking(&headers);
+    if let Some(at) = p.as_of {
+        // Visibility is decided on the report as it is now; the answer is as it was.
+        let (now, _) = state.app.load::<Report>(id).await?;
+        require_visible(caller.as_ref(), tracking.as_ref(), &now)?;
+        let (then, version) = state.app.load_as_of::<Report>(id, at).await?;
+        if version == 0 {
+            return Err(ApiError::NotFound);
+        }
+        return Ok(Json(ReportView::from(&then)));
+    }
+    let row = queries::get_report(&state.pool, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let visible = match &caller {
+        Some(c) if c.is_staff_of(StationId::new(row.station_id)) => true,
+        Some(c) if row.reporter_id == Some(c.id.as_uuid()) => true,
+        _ => match (&tracking, &row.tracking_token_hash) {
+            (Some(t), Some(h)) => t.as_str() == h,
+            _ => false,
+        },
+    };
+    if !visible {
+        return Err(ApiError::NotFound);
+    }
+    Ok(Json(ReportView::from(&row)))
+}
+
+#[derive(Debug, Serialize)]
+pub struct HistoryItem {
+    position: u64,
+    #[serde(rename = "type")]
+    kind: String,
+    occurred_at: DateTime<Utc>,
+    actor_id: Option<Uuid>,
+    actor_role: Option<String>,
+    data: serde_json::Value,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryParams {
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// The report's events in order, from the log (staff of its station).
+async fn history(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Q(p): Q<HistoryParams>,
+) -> ApiResult<Json<Page<HistoryItem>>> {
+    if !caller.role.is_staff() {
+        return Err(ApiError::forbidden());
+    }
+    let (report, _) = state.app.load::<Report>(id).await?;
+    require_visible(Some(&caller), None, &report)?;
+    if !caller.is_staff_of(report.station_id) {
+        return Err(ApiError::NotFound);
+    }
+    let pg = page(p.limit, p.cursor.clone())?;
+    let after: u64 = match &pg.cursor {
+        Some(c) => c
+            .parse()
+            .map_err(|_| ApiError::BadRequest("invalid cursor".into()))?,
+        None => 0,
+    };
+    let stream = precinct_app::uow::stream_of::<Report>(id);
+    let events = state
+        .app
+        .log()
+        .read_after(&stream, after)
+        .await
+        .map_err(precinct_app::AppError::from)?;
+    let limit = pg.limit() as usize;
+    let more = events.len() > limit;
+    let items: Vec<HistoryItem> = events
+        .into_iter()
+        .take(limit)
+        .map(|e| HistoryItem {
+            position: e.position(),
+            kind: e.envelope.event_type.clone(),
+            occurred_at: e.envelope.occurred_at,
+            actor_id: e.envelope.actor.id(),
+            actor_role: e.envelope.actor.role().map(str::to_string),
+            data: e.data,
+        })
+        .collect();
+    let next_cursor = if more {
+        items.last().map(|i| i.position.to_string())
+    } else {
+        None
+    };
+    Ok(Json(Page { items, next_cursor }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StationParams {
+    #[serde(default)]
+    station_id: Option<Uuid>,
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+fn staff(c: &Caller) -> ApiResult<()> {
+    if c.role.is_staff() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden())
+    }
+}
+
+async fn list_patrols(
+    State(state): State<AppState>,
+    caller: Caller,
+    _min: MinPosition,
+    Q(p): Q<StationParams>,
+) -> ApiResult<Json<Page<queries::PatrolRow>>> {
+    staff(&caller)?;
+    let station = scope(&caller, p.station_id)?;
+    let pg = page(p.limit, p.cursor)?;
+    Ok(Json(
+        queries::list_patrols(&state.pool, station, &pg).await?,
+    ))
+}
+
+async fn get_patrol(
+    State(state): State<AppState>,
+    caller: Caller,
+    _min: MinPosition,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<queries::PatrolRow>> {
+    staff(&caller)?;
+    let row = queries::get_patrol(&state.pool, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if !caller.is_staff_of(StationId::new(row.station_id)) {
+        return Err(ApiError::NotFound);
+    }
+    Ok(Json(row))
+}
+
+async fn queue(
+    State(state): State<AppState>,
+    caller: Caller,
+    _min: MinPosition,
+    Q(p): Q<ListParams>,
+) -> ApiResult<Json<Page<ReportView>>> {
+    staff(&caller)?;
+    let filter = QueueFilter {
+        station_id: scope(&caller, p.station_id)?,
+        status: statuses(&p.status)?,
+        priority: priority(&p.priority)?,
+    };
+    let pg = page(p.limit, p.cursor.clone())?;
+    let rows = queries::report_queue(&state.pool, &filter, &pg).await?;
+    Ok(Json(rows.map(|r| ReportView::from(&r))))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+async fn my_crimes(
+    State(state): State<AppState>,
+    caller: Caller,
+    _min: MinPosition,
+    Q(p): Q<PageParams>,
+) -> ApiResult<Json<Page<ReportView>>> {
+    let filter = ReportFilter {
+        reporter_id: Some(caller.id.as_uuid()),
+        ..ReportFilter::default()
+    };
+    let pg = page(p.limit, p.cursor)?;
+    let rows = queries::list_reports(&state.pool, &filter, &pg).await?;
+    Ok(Json(rows.map(|r| ReportView::from(&r))))
+}
+
+async fn my_assignments(
+    State(state): State<AppState>,
+    caller: Caller,
+    _min: MinPosition,
+    Q(p): Q<PageParams>,
+) -> ApiResult<Json<Page<ReportView>>> {
+    caller.require(&[Role::Patrol])?;
+    let pg = page(p.limit, p.cursor)?;
+    let rows = queries::officer_inbox(&state.pool, caller.id.as_uuid(), &pg).await?;
+    Ok(Json(rows.map(|r| ReportView::from(&r))))
+}
+
+async fn workloads(
+    State(state): State<AppState>,
+    caller: Caller,
+    _min: MinPosition,
+    Q(p): Q<StationParams>,
+) -> ApiResult<Json<Page<queries::Workload>>> {
+    staff(&caller)?;
+    let station = scope(&caller, p.station_id)?;
+    let pg = page(p.limit, p.cursor)?;
+    Ok(Json(queries::workloads(&state.pool, station, &pg).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaParams {
+    overdue: String,
+    #[serde(default)]
+    station_id: Option<Uuid>,
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+async fn sla(
+    State(state): State<AppState>,
+    caller: Caller,
+    _min: MinPosition,
+    Q(p): Q<SlaParams>,
+) -> ApiResult<Json<Page<queries::OverdueReport>>> {
+    staff(&caller)?;
+    let (kind, secs) = match p.overdue.as_str() {
+        "accept" => (SlaKind::Accept, state.config.sla_accept.as_secs()),
+        "respond" => (SlaKind::Respond, state.config.sla_respond.as_secs()),
+        _ => return Err(ApiError::invalid("overdue", "expected accept or respond")),
+    };
+    let station = scope(&caller, p.station_id)?;
+    let pg = page(p.limit, p.cursor)?;
+    Ok(Json(
+        queries::sla_overdue(&state.pool, kind, secs as i64, station, Utc::now(), &pg).await?,
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    #[serde(default)]
+    actor_id: Option<Uuid>,
+    #[serde(default)]
+    target_id: Option<Uuid>,
+    #[serde(default)]
+    from: Option<DateTime<Utc>>,
+    #[serde(default)]
+    to: Option<DateTime<Utc>>,
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+async fn audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    _min: MinPosition,
+    Q(p): Q<AuditParams>,
+) -> ApiResult<Json<Page<queries::AuditRow>>> {
+    caller.require(&[Role::Admin, Role::Supervisor])?;
+    let filter = AuditFilter {
+        actor_id: p.actor_id,
+        target_id: p.target_id,
+        from: p.from,
+        to: p.to,
+    };
+    let pg = page(p.limit, p.cursor)?;
+    Ok(Json(queries::audit(&state.pool, &filter, &pg).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestParams {
+    #[serde(default)]
+    actor_id: Option<Uuid>,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    status: Option<u16>,
+    #[serde(default)]
+    from: Option<DateTime<Utc>>,
+    #[serde(default)]
+    to: Option<DateTime<Utc>>,
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+async fn request_log(
+    State(state): State<AppState>,
+    caller: Caller,
+    Q(p): Q<RequestParams>,
+) -> ApiResult<Json<Page<queries::RequestRow>>> {
+    caller.require(&[Role::Admin])?;
+    let filter = RequestFilter {
+        actor_id: p.actor_id,
+        path: p.path,
+        status: p.status,
+        from: p.from,
+        to: p.to,
+    };
+    let pg = page(p.limit, p.cursor)?;
+    Ok(Json(queries::request_log(&state.pool, &filter, &pg).await?))
+}
+
+/// `GET /stations` (public).
+pub async fn list_stations(
+    State(state): State<AppState>,
+    _min: MinPosition,
+    Q(p): Q<PageParams>,
+) -> ApiResult<Json<Page<queries::StationRow>>> {
+    let pg = page(p.limit, p.cursor)?;
+    Ok(Json(queries::list_stations(&state.pool, &pg).await?))
+}

@@ -1,0 +1,108 @@
+//! Stations: precincts (by area or point) and specialised divisions (by crime type).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use precinct_domain::ids::StationId;
+use precinct_domain::station::{Station, StationCommand};
+use precinct_domain::values::{GeoPoint, Polygon, Role, StationKind};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::accounts::derived_id;
+use crate::auth::Caller;
+use crate::extract::{Cmd, Validator};
+use crate::problem::{ApiError, ApiResult};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/stations", post(create).get(super::queries::list_stations))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StationBody {
+    name: String,
+    kind: String,
+    #[serde(default)]
+    latitude: Option<f64>,
+    #[serde(default)]
+    longitude: Option<f64>,
+    #[serde(default)]
+    area: Option<serde_json::Value>,
+    #[serde(default)]
+    crime_types: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StationView {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: StationKind,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub area: Option<serde_json::Value>,
+    pub crime_types: Vec<String>,
+    pub position: u64,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    cmd: Cmd<StationBody>,
+) -> ApiResult<(StatusCode, Json<StationView>)> {
+    caller.require(&[Role::Admin])?;
+    let b = &cmd.body;
+    let mut v = Validator::new();
+    let kind = v.check("kind", b.kind.parse::<StationKind>());
+    let point = match (b.latitude, b.longitude) {
+        (Some(la), Some(lo)) => v.check("latitude", GeoPoint::parse(la, lo)),
+        (None, None) => None,
+        _ => {
+            v.fail("latitude", "latitude and longitude go together");
+            None
+        }
+    };
+    let area = match &b.area {
+        Some(a) => v.check("area", Polygon::parse_geojson(a)),
+        None => None,
+    };
+    v.finish()?;
+    let kind = kind.ok_or_else(|| ApiError::invalid("kind", "invalid"))?;
+    let meta = cmd.ctx.meta(caller.actor());
+    let id = derived_id(meta.command_id, "station");
+    let out = precinct_app::run!(state.app, &meta, Station, ApiError, id, |uow| {
+        let at = uow.now();
+        uow.execute::<Station>(
+            id,
+            StationCommand::Create {
+                station_id: StationId::new(id),
+                name: b.name.clone(),
+                kind,
+                point,
+                area: area.clone(),
+                crime_types: b.crime_types.clone(),
+                at,
+            },
+        )
+        .await?;
+        Ok(())
+    })?;
+    let s = out
+        .state::<Station>(id)
+        .ok_or_else(|| ApiError::Internal("station state missing".into()))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(StationView {
+            id,
+            name: s.name.clone(),
+            kind: s.kind,
+            latitude: s.point.map(|p| p.latitude()),
+            longitude: s.point.map(|p| p.longitude()),
+            area: s.area.as_ref().map(|a| a.to_geojson()),
+            crime_types: s.crime_types.clone(),
+            position: out.position,
+        }),
+    ))
+}

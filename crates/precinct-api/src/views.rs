@@ -1,0 +1,222 @@
+//! Response shapes, chosen per audience in this one place.
+//!
+//! - [`ReportView`]: the full report, for its reporter (or tracking-token holder), its
+//!   station's staff and ADMIN.
+//! - [`PublicReportView`]: what anyone may see — crime types, status, a location coarsened
+//!   to about 100 m, times. No title, description, address, contact or reporter.
+
+use chrono::{DateTime, Utc};
+use precinct_domain::patrol::Patrol;
+use precinct_domain::report::{Report, Reporter};
+use precinct_projections::queries::ReportRow;
+use serde::Serialize;
+use uuid::Uuid;
+
+#[derive(Debug, Serialize)]
+pub struct LocationView {
+    pub latitude: f64,
+    pub longitude: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub street: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReportView {
+    pub id: Uuid,
+    pub status: String,
+    pub station_id: Uuid,
+    pub priority: String,
+    pub title: String,
+    pub description: String,
+    pub crime_types: Vec<String>,
+    pub location: LocationView,
+    pub contact: Option<String>,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub media_urls: Vec<String>,
+    pub reporter_id: Option<Uuid>,
+    pub anonymous: bool,
+    pub patrol_id: Option<Uuid>,
+    pub assigned_at: Option<DateTime<Utc>>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub responding_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolution_notes: Option<String>,
+    pub declines: u32,
+    pub evidence: serde_json::Value,
+    pub notes: serde_json::Value,
+    pub submitted_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&ReportRow> for ReportView {
+    fn from(r: &ReportRow) -> Self {
+        ReportView {
+            id: r.id,
+            status: r.status.clone(),
+            station_id: r.station_id,
+            priority: r.priority.clone(),
+            title: r.title.clone(),
+            description: r.description.clone(),
+            crime_types: r.crime_types.clone(),
+            location: LocationView {
+                latitude: r.latitude,
+                longitude: r.longitude,
+                street: r.street.clone(),
+                city: r.city.clone(),
+                state: r.state.clone(),
+            },
+            contact: r.contact.clone(),
+            occurred_at: r.occurred_at,
+            media_urls: r.media_urls.clone(),
+            reporter_id: r.reporter_id,
+            anonymous: r.anonymous,
+            patrol_id: r.patrol_id,
+            assigned_at: r.assigned_at,
+            accepted_at: r.accepted_at,
+            responding_at: r.responding_at,
+            resolved_at: r.resolved_at,
+            resolution_notes: r.resolution_notes.clone(),
+            declines: u32::try_from(r.declines).unwrap_or(0),
+            evidence: r.evidence.clone(),
+            notes: r.notes.clone(),
+            submitted_at: r.submitted_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+impl From<&Report> for ReportView {
+    fn from(r: &Report) -> Self {
+        let (reporter_id, anonymous) = match &r.reporter {
+            Some(Reporter::User { account_id }) => (Some(account_id.as_uuid()), false),
+            _ => (None, true),
+        };
+        ReportView {
+            id: r.id.as_uuid(),
+            status: r.status.as_str().to_string(),
+            station_id: r.station_id.as_uuid(),
+            priority: r.priority.as_str().to_string(),
+            title: r.title.clone(),
+            description: r.personal.description.clone(),
+            crime_types: r.crime_types.clone(),
+            location: LocationView {
+                latitude: r.location.latitude.value(),
+                longitude: r.location.longitude.value(),
+                street: r.personal.street.clone(),
+                city: r.location.city.clone(),
+                state: r.location.state.clone(),
+            },
+            contact: r.personal.contact.clone(),
+            occurred_at: r.occurred_at,
+            media_urls: r.media_urls.clone(),
+            reporter_id,
+            anonymous,
+            patrol_id: r.patrol_id.map(|p| p.as_uuid()),
+            assigned_at: r.assigned_at,
+            accepted_at: r.accepted_at,
+            responding_at: r.responding_at,
+            resolved_at: r.resolved_at,
+            resolution_notes: r.resolution_notes.clone(),
+            declines: r.declines,
+            evidence: serde_json::to_value(&r.evidence).unwrap_or_default(),
+            notes: serde_json::to_value(&r.notes).unwrap_or_default(),
+            submitted_at: r.submitted_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// Rounds a coordinate to 3 decimals (about 110 m of latitude).
+pub fn coarse(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+#[derive(Debug, Serialize)]
+pub struct PublicLocationView {
+    pub latitude: f64,
+    pub longitude: f64,
+    pub city: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PublicReportView {
+    pub id: Uuid,
+    pub status: String,
+    pub crime_types: Vec<String>,
+    pub location: PublicLocationView,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub submitted_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Report> for PublicReportView {
+    fn from(r: &Report) -> Self {
+        PublicReportView {
+            id: r.id.as_uuid(),
+            status: r.status.as_str().to_string(),
+            crime_types: r.crime_types.clone(),
+            location: PublicLocationView {
+                latitude: coarse(r.location.latitude.value()),
+                longitude: coarse(r.location.longitude.value()),
+                city: r.location.city.clone(),
+            },
+            occurred_at: r.occurred_at,
+            submitted_at: r.submitted_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+impl From<&ReportRow> for PublicReportView {
+    fn from(r: &ReportRow) -> Self {
+        PublicReportView {
+            id: r.id,
+            status: r.status.clone(),
+            crime_types: r.crime_types.clone(),
+            location: PublicLocationView {
+                latitude: r.public_latitude,
+                longitude: r.public_longitude,
+                city: r.city.clone(),
+            },
+            occurred_at: r.occurred_at,
+            submitted_at: r.submitted_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct PatrolView {
+    pub id: Uuid,
+    pub call_sign: String,
+    pub station_id: Uuid,
+    pub officer_ids: Vec<Uuid>,
+    pub status: precinct_domain::values::PatrolStatus,
+    pub open_assignments: usize,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Patrol> for PatrolView {
+    fn from(p: &Patrol) -> Self {
+        PatrolView {
+            id: p.id.as_uuid(),
+            call_sign: p.call_sign.clone(),
+            station_id: p.station_id.as_uuid(),
+            officer_ids: p.officer_ids.iter().map(|o| o.as_uuid()).collect(),
+            status: p.status,
+            open_assignments: p.open_assignments.len(),
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// A command's response: the new state as the write side knows it, and the log position
+/// of the last event the command appended.
+#[derive(Debug, Serialize)]
+pub struct Written<T: Serialize> {
+    #[serde(flatten)]
+    pub view: T,
+    pub position: u64,
+}

@@ -1,0 +1,23 @@
+//! Precinct's application layer: the glue between the pure domain and the event log.
+//!
+//! A command runs in a [`UnitOfWork`]: it loads the aggregates it needs from the log
+//! (each load remembers the stream's version), asks the domain's `handle` for events,
+//! and [`App::run`] appends everything the command emitted, to every stream it touched,
+//! as one atomic batch with one expected version per stream. A stale version reruns the
+//! command on fresh state (up to a bound), so a command that is still valid succeeds and
+//! one that is not gets the domain's own refusal (e.g. the second of two dispatches).
+//! A command id already in the primary stream answers the original outcome instead of
+//! running again (idempotent retries).
+//!
+//! It is not: HTTP, authorization of callers (the API decides who may send what), or the
+//! read side. It holds no state between commands.
+//!
+//! # Layout
+//! - [`uow`]: [`App`], [`Attempts`], [`UnitOfWork`], [`Outcome`], the [`run!`] macro.
+//! - [`error`]: [`AppError`], one error type for the layer.
+
+pub mod error;
+pub mod uow;
+
+pub use error::AppError;
+pub use uow::{App, Attempts, Outcome, Step, UnitOfWork};

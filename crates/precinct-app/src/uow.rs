@@ -1,0 +1,393 @@
+//! Running one command: load, decide, append atomically, retry on stale state.
+
+use std::any::Any;
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use precinct_domain::{Aggregate, DomainEvent};
+use precinct_eventlog::{
+    find_command_in, AppendError, CommandMeta, EventLog, ExpectedVersion, NewEvent, RecordedEvent,
+    StreamId, StreamWrite,
+};
+use uuid::Uuid;
+
+use crate::AppError;
+
+/// How many times a command is rerun on fresh state after a concurrent change.
+const MAX_ATTEMPTS: usize = 8;
+
+/// Runs commands against the log. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct App {
+    log: EventLog,
+}
+
+/// The stream of aggregate `A` with id `id`.
+pub fn stream_of<A: Aggregate>(id: Uuid) -> StreamId {
+    StreamId::new(A::TYPE, id)
+}
+
+/// Decodes recorded events into `A`'s events.
+pub fn decode<A: Aggregate>(events: &[RecordedEvent]) -> Result<Vec<A::Event>, AppError> {
+    events
+        .iter()
+        .map(|e| {
+            A::Event::from_parts(&e.envelope.event_type, e.data.clone()).map_err(|err| {
+                AppError::Corrupt {
+                    position: e.position(),
+                    reason: err.to_string(),
+                }
+            })
+        })
+        .collect()
+}
+
+fn fold_recorded<A: Aggregate>(events: &[RecordedEvent]) -> Result<A, AppError> {
+    let decoded = decode::<A>(events)?;
+    let mut state = A::default();
+    for e in &decoded {
+        state.apply(e);
+    }
+    Ok(state)
+}
+
+/// What a command did.
+pub struct Outcome {
+    /// Log position of the last event the command appended (for a command that changed
+    /// nothing: the primary stream's version).
+    pub position: u64,
+    /// The command id had already been applied; nothing new was appended.
+    pub duplicate: bool,
+    states: HashMap<StreamId, Box<dyn Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outcome")
+            .field("position", &self.position)
+            .field("duplicate", &self.duplicate)
+            .finish()
+    }
+}
+
+impl Outcome {
+    /// The state of aggregate `A` `id` right after the command (for a duplicate: only the
+    /// primary stream, as it stood after the original command).
+    pub fn state<A: Aggregate + Send + Sync + 'static>(&self, id: Uuid) -> Option<&A> {
+        self.states
+            .get(&stream_of::<A>(id))
+            .and_then(|s| s.downcast_ref::<A>())
+    }
+}
+
+struct Entry {
+    version: u64,
+    state: Box<dyn Any + Send + Sync>,
+    pending: Vec<NewEvent>,
+}
+
+/// The aggregates one command has loaded and the events it has emitted so far.
+pub struct UnitOfWork<'a> {
+    log: &'a EventLog,
+    now: DateTime<Utc>,
+    entries: HashMap<StreamId, Entry>,
+    order: Vec<StreamId>,
+}
+
+impl<'a> UnitOfWork<'a> {
+    /// The command's clock reading: every event of the command carries it.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    /// The current state of aggregate `A` `id` (default state if it does not exist),
+    /// including what this command has emitted on it so far.
+    pub async fn load<A>(&mut self, id: Uuid) -> Result<A, AppError>
+    where
+        A: Aggregate + Send + Sync + 'static,
+    {
+        let stream = stream_of::<A>(id);
+        if let Some(entry) = self.entries.get(&stream) {
+            return entry
+                .state
+                .downcast_ref::<A>()
+                .cloned()
+                .ok_or_else(|| AppError::Corrupt {
+                    position: entry.version,
+                    reason: format!("stream {stream} loaded as two types"),
+                });
+        }
+        let events = self.log.read(&stream).await?;
+        let version = events.last().map(|e| e.position()).unwrap_or(0);
+        let state = fold_recorded::<A>(&events)?;
+        self.entries.insert(
+            stream,
+            Entry {
+                version,
+                state: Box::new(state.clone()),
+                pending: Vec::new(),
+            },
+        );
+        Ok(state)
+    }
+
+    /// Loads `A` `id`, runs `cmd` through its `handle`, and emits the events. Returns
+    /// the state after them.
+    pub async fn execute<A>(&mut self, id: Uuid, cmd: A::Command) -> Result<A, AppError>
+    where
+        A: Aggregate + Send + Sync + 'static,
+    {
+        let state = self.load::<A>(id).await?;
+        let events = state.handle(cmd).map_err(AppError::domain)?;
+        self.emit::<A>(id, events)
+    }
+
+    /// Records events on an already loaded aggregate and folds them into its state.
+    pub fn emit<A>(&mut self, id: Uuid, events: Vec<A::Event>) -> Result<A, AppError>
+    where
+        A: Aggregate + Send + Sync + 'static,
+    {
+        let stream = stream_of::<A>(id);
+        let now = self.now;
+        let entry = self
+            .entries
+            .get_mut(&stream)
+            .ok_or_else(|| AppError::Corrupt {
+                position: 0,
+                reason: format!("emit on {stream} before it was loaded"),
+            })?;
+        let state = entry
+            .state
+            .downcast_mut::<A>()
+            .ok_or_else(|| AppError::Corrupt {
+                position: entry.version,
+                reason: format!("stream {stream} loaded as two types"),
+            })?;
+        for event in &events {
+            state.apply(event);
+            entry.pending.push(NewEvent {
+                event_type: event.event_type().to_string(),
+                schema_version: event.schema_version(),
+                occurred_at: now,
+                data: event.to_data(),
+            });
+        }
+        let after = state.clone();
+        if !events.is_empty() && !self.order.contains(&stream) {
+            self.order.push(stream);
+        }
+        Ok(after)
+    }
+}
+
+impl App {
+    pub fn new(log: EventLog) -> Self {
+        Self { log }
+    }
+
+    pub fn log(&self) -> &EventLog {
+        &self.log
+    }
+
+    /// Loads aggregate `A` `id` as it is now, with its version (0: does not exist).
+    pub async fn load<A: Aggregate>(&self, id: Uuid) -> Result<(A, u64), AppError> {
+        let events = self.log.read(&stream_of::<A>(id)).await?;
+        let version = events.last().map(|e| e.position()).unwrap_or(0);
+        Ok((fold_recorded::<A>(&events)?, version))
+    }
+
+    /// Loads aggregate `A` `id` as it stood at `at` (its events that occurred up to then).
+    pub async fn load_as_of<A: Aggregate>(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<(A, u64), AppError> {
+        let events = self.log.read(&stream_of::<A>(id)).await?;
+        let upto: Vec<RecordedEvent> = events
+            .into_iter()
+            .take_while(|e| e.envelope.occurred_at <= at)
+            .collect();
+        let version = upto.last().map(|e| e.position()).unwrap_or(0);
+        Ok((fold_recorded::<A>(&upto)?, version))
+    }
+
+    /// Starts running a command about aggregate `A` `primary_id`; see [`Attempts`] and
+    /// the [`run!`](crate::run) macro, which is how commands are written.
+    pub fn attempts<'a, A>(&'a self, meta: &'a CommandMeta, primary_id: Uuid) -> Attempts<'a>
+    where
+        A: Aggregate + Send + Sync + 'static,
+    {
+        Attempts {
+            app: self,
+            meta,
+            primary: stream_of::<A>(primary_id),
+            fold_primary: fold_boxed::<A>,
+            attempt: 0,
+            last_err: None,
+        }
+    }
+}
+
+type FoldFn = fn(&[RecordedEvent]) -> Result<Box<dyn Any + Send + Sync>, AppError>;
+
+fn fold_boxed<A: Aggregate + Send + Sync + 'static>(
+    events: &[RecordedEvent],
+) -> Result<Box<dyn Any + Send + Sync>, AppError> {
+    Ok(Box::new(fold_recorded::<A>(events)?))
+}
+
+/// What to do next in running a command.
+pub enum Step<'a> {
+    /// The command id is already in the primary stream: this is its original outcome.
+    Done(Outcome),
+    /// Decide (load, check, emit) in this unit of work, then [`Attempts::commit`] it.
+    Decide(UnitOfWork<'a>),
+}
+
+/// The attempts at one command: each decides on fresh state and tries to append
+/// everything it emitted as one atomic batch, each stream checked against the version it
+/// was loaded at. A concurrent change means: decide again (up to a bound). `primary` is
+/// the stream the command is about: if it already holds the command id, the original
+/// outcome is returned and nothing is decided again (idempotent retries).
+pub struct Attempts<'a> {
+    app: &'a App,
+    meta: &'a CommandMeta,
+    primary: StreamId,
+    fold_primary: FoldFn,
+    attempt: usize,
+    last_err: Option<AppError>,
+}
+
+impl<'a> Attempts<'a> {
+    /// The next attempt, or the original outcome of an already applied command.
+    pub async fn next(&mut self) -> Result<Step<'a>, AppError> {
+        if self.attempt >= MAX_ATTEMPTS {
+            return Err(self.last_err.take().unwrap_or(AppError::Contention));
+        }
+        self.attempt += 1;
+        let log = &self.app.log;
+        let primary_events = log.read(&self.primary).await?;
+        if let Some(done) = find_command_in(&primary_events, self.meta.command_id) {
+            let upto: Vec<RecordedEvent> = primary_events
+                .into_iter()
+                .filter(|e| e.position() <= done.position)
+                .collect();
+            let mut states: HashMap<StreamId, Box<dyn Any + Send + Sync>> = HashMap::new();
+            states.insert(self.primary.clone(), (self.fold_primary)(&upto)?);
+            return Ok(Step::Done(Outcome {
+                position: done.position,
+                duplicate: true,
+                states,
+            }));
+        }
+        let version = primary_events.last().map(|e| e.position()).unwrap_or(0);
+        let mut uow = UnitOfWork {
+            log,
+            now: Utc::now(),
+            entries: HashMap::new(),
+            order: Vec::new(),
+        };
+        // Seed the primary stream with what was just read (saves a round trip).
+        uow.entries.insert(
+            self.primary.clone(),
+            Entry {
+                version,
+                state: (self.fold_primary)(&primary_events)?,
+                pending: Vec::new(),
+            },
+        );
+        Ok(Step::Decide(uow))
+    }
+
+    /// Appends what `uow` emitted. `Ok(None)`: a concurrent change (or an unknown
+    /// outcome) — call [`Attempts::next`] and decide again.
+    pub async fn commit(&mut self, mut uow: UnitOfWork<'a>) -> Result<Option<Outcome>, AppError> {
+        // The primary stream goes first: its first event carries the command's size,
+        // which is how a retry finds the original outcome.
+        let mut order = std::mem::take(&mut uow.order);
+        if let Some(i) = order.iter().position(|s| *s == self.primary) {
+            let p = order.remove(i);
+            order.insert(0, p);
+        }
+        let primary_version = uow
+            .entries
+            .get(&self.primary)
+            .map(|e| e.version)
+            .unwrap_or(0);
+        let mut entries = uow.entries;
+        let writes: Vec<StreamWrite> = order
+            .iter()
+            .filter_map(|stream| {
+                entries.get_mut(stream).map(|e| StreamWrite {
+                    stream: stream.clone(),
+                    expected: ExpectedVersion::from_version(e.version),
+                    events: std::mem::take(&mut e.pending),
+                })
+            })
+            .collect();
+        let states = entries
+            .into_iter()
+            .map(|(k, e)| (k, e.state))
+            .collect::<HashMap<_, _>>();
+        if writes.is_empty() {
+            return Ok(Some(Outcome {
+                position: primary_version,
+                duplicate: false,
+                states,
+            }));
+        }
+        match self.app.log.append_multi(writes, self.meta).await {
+            Ok(appended) => Ok(Some(Outcome {
+                position: appended.position,
+                duplicate: appended.duplicate,
+                states,
+            })),
+            Err(AppendError::WrongExpectedVersion { actual }) => {
+                tracing::debug!(
+                    attempt = self.attempt,
+                    ?actual,
+                    "stale state; deciding again"
+                );
+                self.last_err = Some(AppError::Contention);
+                Ok(None)
+            }
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(attempt = self.attempt, error = %e, "append outcome unknown; retrying");
+                self.last_err = Some(AppError::Append(e));
+                Ok(None)
+            }
+            Err(e) => Err(AppError::Append(e)),
+        }
+    }
+}
+
+/// Runs a command (see [`Attempts`]): `run!(app, &meta, Report, ApiError, id, |uow| {
+/// ...; Ok(()) })` evaluates to `Result<Outcome, ApiError>`. The block decides through
+/// `uow` and may fail with `?`; it runs again on fresh state after a concurrent change.
+#[macro_export]
+macro_rules! run {
+    ($app:expr, $meta:expr, $agg:ty, $err:ty, $id:expr, |$uow:ident| $body:block) => {{
+        let mut attempts = $app.attempts::<$agg>($meta, $id);
+        loop {
+            match attempts.next().await {
+                Err(e) => break Err(<$err>::from(e)),
+                Ok($crate::uow::Step::Done(out)) => break Ok(out),
+                Ok($crate::uow::Step::Decide(mut unit)) => {
+                    let decided: Result<(), $err> = async {
+                        let $uow = &mut unit;
+                        $body
+                    }
+                    .await;
+                    if let Err(e) = decided {
+                        break Err(e);
+                    }
+                    match attempts.commit(unit).await {
+                        Ok(Some(out)) => break Ok(out),
+                        Ok(None) => continue,
+                        Err(e) => break Err(<$err>::from(e)),
+                    }
+                }
+            }
+        }
+    }};
+}

@@ -1,0 +1,129 @@
+//! The HTTP request log: one record per request, on its own JetStream stream.
+//!
+//! Records are group-committed: a background task takes whatever records are waiting
+//! (up to [`MAX_BATCH`](crate::log::MAX_BATCH) at once, 100 by default) and stores them
+//! as one atomic batch, so the server fsyncs once per batch instead of once per request.
+//! The HTTP response does not wait for its record: a crash can lose the records of the
+//! last few milliseconds, never a command's events (those carry their actor in the
+//! `EVENTS` stream).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::EventLog;
+
+/// One HTTP request, as kept for compliance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    pub at: DateTime<Utc>,
+    pub request_id: String,
+    pub actor_id: Option<Uuid>,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub latency_ms: f64,
+    pub client_addr: Option<String>,
+}
+
+/// Sends records to the background writer. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct RequestLogWriter {
+    tx: mpsc::Sender<RequestRecord>,
+}
+
+/// Completes when every record sent before the writer's senders were dropped is stored.
+#[derive(Debug)]
+pub struct RequestLogTask(tokio::task::JoinHandle<()>);
+
+impl RequestLogTask {
+    /// Waits for the writer to drain (call after dropping every [`RequestLogWriter`]).
+    pub async fn finish(self) {
+        let _ = self.0.await;
+    }
+}
+
+const BATCH: usize = 100;
+
+impl RequestLogWriter {
+    /// Starts the background writer.
+    pub fn start(log: EventLog) -> (Self, RequestLogTask) {
+        let (tx, rx) = mpsc::channel(16 * 1024);
+        let task = tokio::spawn(write_loop(log, rx));
+        (Self { tx }, RequestLogTask(task))
+    }
+
+    /// Queues a record; waits only if the queue is full (back-pressure, never drops).
+    pub async fn record(&self, record: RequestRecord) {
+        if self.tx.send(record).await.is_err() {
+            tracing::error!("request log writer has stopped; record lost");
+        }
+    }
+}
+
+async fn write_loop(log: EventLog, mut rx: mpsc::Receiver<RequestRecord>) {
+    let mut buf = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut buf, BATCH).await > 0 {
+        let mut attempt = 0u32;
+        loop {
+            match store(&log, &buf).await {
+                Ok(()) => break,
+                Err(e) if attempt < 20 => {
+                    attempt += 1;
+                    tracing::warn!(error = %e, attempt, "request log batch not stored; retrying");
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, lost = buf.len(), "request log batch lost");
+                    break;
+                }
+            }
+        }
+        buf.clear();
+    }
+}
+
+async fn store(log: &EventLog, records: &[RequestRecord]) -> Result<(), String> {
+    let cfg = log.config();
+    let client = log.client();
+    let batch_id = Uuid::new_v4().simple().to_string();
+    // One message id per batch: a retried batch is stored once.
+    let msg_id = batch_id.clone();
+    let n = records.len();
+    for (i, record) in records.iter().enumerate() {
+        let seq = i + 1;
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Batch-Id", batch_id.as_str());
+        headers.insert("Nats-Batch-Sequence", seq.to_string().as_str());
+        if seq == 1 {
+            headers.insert("Nats-Msg-Id", msg_id.as_str());
+        }
+        let payload = Bytes::from(serde_json::to_vec(record).map_err(|e| e.to_string())?);
+        if seq == n {
+            headers.insert("Nats-Batch-Commit", "1");
+            let req = async_nats::Request::new()
+                .payload(payload)
+                .headers(headers)
+                .timeout(Some(cfg.ack_timeout));
+            let resp = client
+                .send_request(cfg.requests_subject.clone(), req)
+                .await
+                .map_err(|e| e.to_string())?;
+            let v: serde_json::Value =
+                serde_json::from_slice(&resp.payload).map_err(|e| e.to_string())?;
+            if let Some(err) = v.get("error") {
+                return Err(err.to_string());
+            }
+        } else {
+            client
+                .publish_with_headers(cfg.requests_subject.clone(), headers, payload)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! The `checkpoints` table: one row per projector with the last position it applied
+//! and, after a poison event, where and why it stopped.
+//!
+//! Every batch transaction locks its row first (`FOR UPDATE`) and checks that the
+//! position is still the one the worker started the batch from. A concurrent worker
+//! for the same projection (a second process) or a [`crate::rebuild`] that reset the
+//! row is thereby noticed, and the worker re-reads where to continue.
+
+use sqlx::{PgConnection, PgPool};
+
+/// The notification channel on which every committed batch announces
+/// `<projection>:<position>` (sent inside the batch's transaction, so only on commit).
+pub const NOTIFY_CHANNEL: &str = "precinct_checkpoints";
+
+/// One projector's checkpoint row.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Checkpoint {
+    pub projection: String,
+    pub position: i64,
+    pub failed_position: Option<i64>,
+    pub error: Option<String>,
+}
+
+impl Checkpoint {
+    pub fn position(&self) -> u64 {
+        to_u64(self.position)
+    }
+}
+
+pub(crate) fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+pub(crate) fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Reads a projector's row, creating it at position 0 if it does not exist.
+pub async fn ensure(pool: &PgPool, projection: &str) -> Result<Checkpoint, sqlx::Error> {
+    sqlx::query("INSERT INTO checkpoints (projection) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(projection)
+        .execute(pool)
+        .await?;
+    sqlx::query_as(
+        "SELECT projection, position, failed_position, error FROM checkpoints
+         WHERE projection = $1",
+    )
+    .bind(projection)
+    .fetch_one(pool)
+    .await
+}
+
+/// Every checkpoint row.
+pub async fn all(pool: &PgPool) -> Result<Vec<Checkpoint>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT projection, position, failed_position, error FROM checkpoints
+         ORDER BY projection",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Locks the row for the rest of the transaction and returns its position.
+pub(crate) async fn lock(conn: &mut PgConnection, projection: &str) -> Result<u64, sqlx::Error> {
+    let position: i64 =
+        sqlx::query_scalar("SELECT position FROM checkpoints WHERE projection = $1 FOR UPDATE")
+            .bind(projection)
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(to_u64(position))
+}
+
+/// Moves the (locked) row to `position`, clears a recorded failure (it was at the
+/// position after the old one, which is now applied) and notifies listeners on commit.
+pub(crate) async fn advance(
+    conn: &mut PgConnection,
+    projection: &str,
+    position: u64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE checkpoints
+         SET position = $2, updated_at = now(), failed_position = NULL, error = NULL
+         WHERE projection = $1",
+    )
+    .bind(projection)
+    .bind(to_i64(position))
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(NOTIFY_CHANNEL)
+        .bind(format!("{projection}:{position}"))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Records that the projector stopped at `failed_position`, unless its row moved on
+/// from `position` in the meantime (then the record would be stale).
+pub(crate) async fn record_failure(
+    pool: &PgPool,
+    projection: &str,
+    position: u64,
+    failed_position: u64,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE checkpoints
+         SET failed_position = $3, error = $4, updated_at = now()
+         WHERE projection = $1 AND position = $2",
+    )
+    .bind(projection)
+    .bind(to_i64(position))
+    .bind(to_i64(failed_position))
+    .bind(error)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Resets the rows of `projections` to position 0 with no failure (inside the caller's
+/// transaction, next to the truncation of their tables).
+pub(crate) async fn reset(
+    conn: &mut PgConnection,
+    projections: &[&str],
+) -> Result<(), sqlx::Error> {
+    let names: Vec<String> = projections.iter().map(|s| (*s).to_owned()).collect();
+    sqlx::query(
+        "INSERT INTO checkpoints (projection) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+    )
+    .bind(&names)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE checkpoints
+         SET position = 0, updated_at = now(), failed_position = NULL, error = NULL
+         WHERE projection = ANY($1)",
+    )
+    .bind(&names)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,53 @@
+//! Precinct's read side: projector workers that fold the event log into PostgreSQL
+//! read models, and the typed, keyset-paginated queries the HTTP layer asks of them.
+//!
+//! Each projection is its own task with its own ordered log subscription and its own
+//! checkpoint row. A batch of events and the checkpoint that covers it are written in
+//! one transaction, so a crash replays exactly what was not committed: no lost and no
+//! doubled effect. While catching up a batch takes everything already delivered (up to
+//! a cap); when live it takes what is there and does not wait for more. An event that
+//! cannot be decoded or applied (a *poison* event) stops its projection loudly at that
+//! position; it is never skipped.
+//!
+//! What this crate deliberately is not: it serves no HTTP, authorises nobody (queries
+//! take the scoping filters the API layer chose) and never appends to the log. Read
+//! models are disposable: [`rebuild`] replays the log into them and gives the same rows.
+//!
+//! Main types: [`Projection`] (one per read model, in [`projections`]), [`run`] (or
+//! [`run_with`] and [`RunOptions`]), [`rebuild`], [`status()`] with [`ProjectionStatus`],
+//! [`PositionWatcher`] and [`wait_for_position`] (for `X-Min-Position`),
+//! [`RequestLogSource`], and in [`queries`] the row types with
+//! [`queries::Page`] and [`queries::PageRequest`].
+//!
+//! # Layout
+//! - [`projection`]: the [`Projection`] trait and the list of event projections.
+//! - [`projections`]: one module per read model: `reports`, `patrols`, `stations`,
+//!   `accounts`, `audit`.
+//! - [`request_log`]: the request-log projection, fed by its own JetStream stream.
+//! - [`worker`]: the batch loop every projector runs (checkpoint, poison, retry).
+//! - [`checkpoint`]: the `checkpoints` table.
+//! - [`runner`]: [`migrate`], [`run`], [`rebuild`].
+//! - [`status`]: lag and failure per projection; waiting for a position.
+//! - [`queries`]: the read API: reports, queue, inbox, patrols, workloads, SLA,
+//!   stations, accounts, audit, request log.
+//! - [`error`]: [`ProjectionError`], [`QueryError`].
+
+pub mod checkpoint;
+pub mod error;
+pub mod projection;
+pub mod projections;
+pub mod queries;
+pub mod request_log;
+pub mod runner;
+pub mod status;
+pub mod worker;
+
+pub use error::{ProjectionError, QueryError};
+pub use precinct_eventlog::RequestRecord;
+pub use projection::{Projection, EVENT_PROJECTIONS};
+pub use request_log::{run_request_log, RequestLogSource};
+pub use runner::{migrate, rebuild, run, run_with, RebuildSummary, RunOptions};
+pub use status::{
+    request_log_status, status, wait_for_position, Failure, PositionWatcher, ProjectionStatus,
+};
+pub use worker::Outcome;

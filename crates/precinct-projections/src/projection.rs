@@ -1,0 +1,83 @@
+//! The [`Projection`] trait: how one read model folds one event.
+
+use std::future::Future;
+
+use precinct_eventlog::RecordedEvent;
+use sqlx::PgConnection;
+
+use crate::error::ProjectionError;
+use crate::projections::{accounts, audit, patrols, reports, stations};
+
+/// One read model fed by the event log.
+///
+/// `apply` runs inside the batch's transaction (`conn` is that transaction), after the
+/// checkpoint row was locked and before it is moved: whatever it writes commits or
+/// rolls back together with the checkpoint. It must be deterministic in the event
+/// alone (no `now()`, no randomness), so that a rebuild gives the same rows. Events it
+/// has no interest in are a no-op; an event it cannot decode or apply is an error,
+/// which stops the projection at that position.
+pub trait Projection: Send + Sync + 'static {
+    /// The checkpoint row's name; stable forever.
+    const NAME: &'static str;
+
+    /// The tables this projection owns (truncated by a rebuild).
+    fn tables() -> &'static [&'static str];
+
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        event: &RecordedEvent,
+    ) -> impl Future<Output = Result<(), ProjectionError>> + Send;
+}
+
+/// The names of every projection fed by the event log, i.e. whose checkpoints
+/// [`crate::wait_for_position`] waits on.
+pub const EVENT_PROJECTIONS: &[&str] = &[
+    reports::Reports::NAME,
+    patrols::Patrols::NAME,
+    stations::Stations::NAME,
+    accounts::Accounts::NAME,
+    audit::Audit::NAME,
+];
+
+/// Every table of the event projections.
+pub(crate) fn event_tables() -> Vec<&'static str> {
+    [
+        reports::Reports::tables(),
+        patrols::Patrols::tables(),
+        stations::Stations::tables(),
+        accounts::Accounts::tables(),
+        audit::Audit::tables(),
+    ]
+    .concat()
+}
+
+/// Decodes an event's payload as one aggregate's event enum; a failure is poison.
+pub(crate) fn decode<E: precinct_domain::DomainEvent>(
+    event: &RecordedEvent,
+) -> Result<E, ProjectionError> {
+    E::from_parts(&event.envelope.event_type, event.data.clone()).map_err(|e| {
+        ProjectionError::Decode {
+            position: event.position(),
+            event_type: event.envelope.event_type.clone(),
+            reason: e.to_string(),
+        }
+    })
+}
+
+/// Fails with [`ProjectionError::MissingRow`] when an update touched no row.
+pub(crate) fn expect_row(
+    result: sqlx::postgres::PgQueryResult,
+    event: &RecordedEvent,
+    table: &'static str,
+) -> Result<(), ProjectionError> {
+    if result.rows_affected() == 0 {
+        return Err(ProjectionError::MissingRow {
+            position: event.position(),
+            event_type: event.envelope.event_type.clone(),
+            table,
+            id: event.envelope.aggregate_id,
+        });
+    }
+    Ok(())
+}

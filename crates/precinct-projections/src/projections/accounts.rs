@@ -1,0 +1,79 @@
+//! `accounts`: who has an account, with which role, station and active flag. The
+//! password hash in `AccountRegistered` is deliberately never copied here.
+
+use precinct_domain::account::AccountEvent;
+use precinct_eventlog::RecordedEvent;
+use sqlx::PgConnection;
+
+use crate::error::ProjectionError;
+use crate::projection::{decode, expect_row, Projection};
+
+/// The `accounts` read model.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Accounts;
+
+const TABLE: &str = "accounts";
+
+impl Projection for Accounts {
+    const NAME: &'static str = "accounts";
+
+    fn tables() -> &'static [&'static str] {
+        &[TABLE]
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        event: &RecordedEvent,
+    ) -> Result<(), ProjectionError> {
+        if event.envelope.aggregate_type != "account" {
+            return Ok(());
+        }
+        let id = event.envelope.aggregate_id;
+        let result = match decode::<AccountEvent>(event)? {
+            AccountEvent::AccountRegistered(e) => {
+                sqlx::query(
+                    "INSERT INTO accounts (id, email, name, role, station_id, active,
+                        created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, true, $6, $6)",
+                )
+                .bind(e.account_id.as_uuid())
+                .bind(e.email.as_str())
+                .bind(&e.name)
+                .bind(e.role.as_str())
+                .bind(e.station_id.map(|s| s.as_uuid()))
+                .bind(e.at)
+                .execute(&mut *conn)
+                .await?;
+                return Ok(());
+            }
+            AccountEvent::AccountRoleChanged(e) => {
+                sqlx::query(
+                    "UPDATE accounts SET role = $2, station_id = $3, updated_at = $4
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(e.role.as_str())
+                .bind(e.station_id.map(|s| s.as_uuid()))
+                .bind(e.at)
+                .execute(&mut *conn)
+                .await?
+            }
+            AccountEvent::AccountDeactivated(e) => {
+                sqlx::query("UPDATE accounts SET active = false, updated_at = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(e.at)
+                    .execute(&mut *conn)
+                    .await?
+            }
+            AccountEvent::AccountReactivated(e) => {
+                sqlx::query("UPDATE accounts SET active = true, updated_at = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(e.at)
+                    .execute(&mut *conn)
+                    .await?
+            }
+        };
+        expect_row(result, event, TABLE)
+    }
+}

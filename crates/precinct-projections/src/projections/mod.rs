@@ -1,0 +1,14 @@
+//! One module per read model fed by the event log; each has a single responsibility
+//! and owns its tables.
+//!
+//! - [`reports`]: the full state of every report (`reports`).
+//! - [`patrols`]: the patrol roster and workloads (`patrols`).
+//! - [`stations`]: precincts and divisions (`stations`).
+//! - [`accounts`]: accounts without credentials (`accounts`).
+//! - [`audit`]: one row per event of every type (`audit`).
+
+pub mod accounts;
+pub mod audit;
+pub mod patrols;
+pub mod reports;
+pub mod stations;

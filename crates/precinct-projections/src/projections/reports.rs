@@ -1,0 +1,314 @@
+//! `reports`: one row per report with its full current state, mirroring the report
+//! aggregate's `apply` (a decline clears the patrol, a rejected closure goes back to
+//! `RESPONDING`, a new assignment clears the clocks and recorded SLA breaches).
+//!
+//! Personal data (`description`, `street`, `contact`: the events' `personal`
+//! sub-object) is kept in its own columns so it can be encrypted or erased alone.
+
+use precinct_domain::report::{ReportEvent, Reporter};
+use precinct_domain::values::SlaKind;
+use precinct_eventlog::RecordedEvent;
+use sqlx::PgConnection;
+
+use crate::checkpoint::to_i64;
+use crate::error::ProjectionError;
+use crate::projection::{decode, expect_row, Projection};
+
+/// The `reports` read model.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Reports;
+
+const TABLE: &str = "reports";
+
+impl Projection for Reports {
+    const NAME: &'static str = "reports";
+
+    fn tables() -> &'static [&'static str] {
+        &[TABLE]
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        event: &RecordedEvent,
+    ) -> Result<(), ProjectionError> {
+        if event.envelope.aggregate_type != "report" {
+            return Ok(());
+        }
+        let id = event.envelope.aggregate_id;
+        let pos = to_i64(event.position());
+        let result = match decode::<ReportEvent>(event)? {
+            ReportEvent::ReportSubmitted(e) => {
+                let (reporter_id, token_hash) = match &e.reporter {
+                    Reporter::User { account_id } => (Some(account_id.as_uuid()), None),
+                    Reporter::Anonymous {
+                        tracking_token_hash,
+                    } => (None, Some(tracking_token_hash.as_str().to_owned())),
+                };
+                let routing =
+                    serde_json::to_value(&e.routing).map_err(|err| decode_error(event, err))?;
+                let rule = routing
+                    .get("rule")
+                    .and_then(|r| r.as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                sqlx::query(
+                    "INSERT INTO reports (
+                        id, status, station_id, priority, title, crime_types,
+                        latitude, longitude, city, state, occurred_at, media_urls,
+                        reporter_id, anonymous, tracking_token_hash,
+                        description, street, contact, routing_rule, routing,
+                        submitted_at, updated_at, last_position)
+                     VALUES ($1, 'NEW', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+                             $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21)",
+                )
+                .bind(e.report_id.as_uuid())
+                .bind(e.station_id.as_uuid())
+                .bind(e.priority.as_str())
+                .bind(&e.title)
+                .bind(&e.crime_types)
+                .bind(e.location.latitude.value())
+                .bind(e.location.longitude.value())
+                .bind(&e.location.city)
+                .bind(&e.location.state)
+                .bind(e.occurred_at)
+                .bind(&e.media_urls)
+                .bind(reporter_id)
+                .bind(reporter_id.is_none())
+                .bind(token_hash)
+                .bind(&e.personal.description)
+                .bind(&e.personal.street)
+                .bind(&e.personal.contact)
+                .bind(rule)
+                .bind(routing)
+                .bind(e.at)
+                .bind(pos)
+                .execute(&mut *conn)
+                .await?;
+                return Ok(());
+            }
+            ReportEvent::ReportAmended(e) => {
+                let c = &e.changes;
+                let personal = e.personal.clone().unwrap_or_default();
+                let location = c.location.as_ref();
+                sqlx::query(
+                    "UPDATE reports SET
+                        title = COALESCE($2, title),
+                        crime_types = COALESCE($3, crime_types),
+                        latitude = CASE WHEN $4 THEN $5 ELSE latitude END,
+                        longitude = CASE WHEN $4 THEN $6 ELSE longitude END,
+                        city = CASE WHEN $4 THEN $7 ELSE city END,
+                        state = CASE WHEN $4 THEN $8 ELSE state END,
+                        occurred_at = COALESCE($9, occurred_at),
+                        media_urls = COALESCE($10, media_urls),
+                        description = COALESCE($11, description),
+                        street = COALESCE($12, street),
+                        contact = COALESCE($13, contact),
+                        updated_at = $14, last_position = $15
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(&c.title)
+                .bind(&c.crime_types)
+                .bind(location.is_some())
+                .bind(location.map(|l| l.latitude.value()))
+                .bind(location.map(|l| l.longitude.value()))
+                .bind(location.and_then(|l| l.city.clone()))
+                .bind(location.and_then(|l| l.state.clone()))
+                .bind(c.occurred_at)
+                .bind(&c.media_urls)
+                .bind(personal.description)
+                .bind(personal.street)
+                .bind(personal.contact)
+                .bind(e.at)
+                .bind(pos)
+                .execute(&mut *conn)
+                .await?
+            }
+            ReportEvent::ReportTriaged(e) => {
+                sqlx::query(
+                    "UPDATE reports SET priority = $2, updated_at = $3, last_position = $4
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(e.priority.as_str())
+                .bind(e.at)
+                .bind(pos)
+                .execute(&mut *conn)
+                .await?
+            }
+            ReportEvent::ReportAssigned(e) => {
+                sqlx::query(
+                    "UPDATE reports SET status = 'ASSIGNED', patrol_id = $2, assigned_at = $3,
+                        accepted_at = NULL, responding_at = NULL, resolved_at = NULL,
+                        resolution_notes = NULL,
+                        sla_accept_breached_at = NULL, sla_respond_breached_at = NULL,
+                        updated_at = $3, last_position = $4
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(e.patrol_id.as_uuid())
+                .bind(e.at)
+                .bind(pos)
+                .execute(&mut *conn)
+                .await?
+            }
+            ReportEvent::AssignmentAccepted(e) => {
+                sqlx::query(
+                    "UPDATE reports SET status = 'ACCEPTED', accepted_at = $2,
+                        updated_at = $2, last_position = $3
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(e.at)
+                .bind(pos)
+                .execute(&mut *conn)
+                .await?
+            }
+            ReportEvent::AssignmentDeclined(e) => {
+                sqlx::query(
+                    "UPDATE reports SET status = 'NEW', patrol_id = NULL, assigned_at = NULL,
+                        sla_accept_breached_at = NULL, sla_respond_breached_at = NULL,
+                        declines = declines + 1, updated_at = $2, last_position = $3
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(e.at)
+                .bind(pos)
+                .execute(&mut *conn)
+                .await?
+            }
+            ReportEvent::ReportResponding(e) => {
+                sqlx::query(
+                    "UPDATE reports SET status = 'RESPONDING', responding_at = $2,
+                        updated_at = $2, last_position = $3
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(e.at)
+                .bind(pos)
+                .execute(&mut *conn)
+                .await?
+            }
+            ReportEvent::NoteAdded(e) => {
+                let note = serde_json::to_value(&e).map_err(|err| decode_error(event, err))?;
+                sqlx::query(
+                    "UPDATE reports SET notes = notes || jsonb_build_array($2::jsonb),
+                        updated_at = $3, last_position = $4
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(note)
+                .bind(e.at)
+                .bind(pos)
+                .execute(&mut *conn)
+                .await?
+            }
+            ReportEvent::EvidenceAttached(e) => {
+                let evidence = serde_json::to_value(&e).map_err(|err| decode_error(event, err))?;
+                sqlx::query(
+                    "UPDATE reports SET evidence = evidence || jsonb_build_array($2::jsonb),
+                        updated_at = $3, last_position = $4
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(evidence)
+                .bind(e.at)
+                .bind(pos)
+                .execute(&mut *conn)
+                .await?
+            }
+            ReportEvent::ReportResolved(e) => {
+                sqlx::query(
+                    "UPDATE reports SET status = 'RESOLVED', resolved_at = $2,
+                        resolution_notes = $3, updated_at = $2, last_position = $4
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(e.at)
+                .bind(&e.resolution_notes)
+                .bind(pos)
+                .execute(&mut *conn)
+                .await?
+            }
+            ReportEvent::ClosureApproved(e) => {
+                sqlx::query(
+                    "UPDATE reports SET status = 'CLOSED', closed_at = $2,
+                        updated_at = $2, last_position = $3
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(e.at)
+                .bind(pos)
+                .execute(&mut *conn)
+                .await?
+            }
+            ReportEvent::ClosureRejected(e) => {
+                sqlx::query(
+                    "UPDATE reports SET status = 'RESPONDING', resolved_at = NULL,
+                        resolution_notes = NULL, updated_at = $2, last_position = $3
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(e.at)
+                .bind(pos)
+                .execute(&mut *conn)
+                .await?
+            }
+            ReportEvent::ReportRejected(e) => {
+                sqlx::query(
+                    "UPDATE reports SET status = 'REJECTED', rejection_justification = $2,
+                        updated_at = $3, last_position = $4
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(&e.justification)
+                .bind(e.at)
+                .bind(pos)
+                .execute(&mut *conn)
+                .await?
+            }
+            ReportEvent::ReportWithdrawn(e) => {
+                sqlx::query(
+                    "UPDATE reports SET status = 'WITHDRAWN', withdrawal_reason = $2,
+                        updated_at = $3, last_position = $4
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(&e.reason)
+                .bind(e.at)
+                .bind(pos)
+                .execute(&mut *conn)
+                .await?
+            }
+            ReportEvent::SlaBreached(e) => {
+                // A fact about the clock, not a change to the report: `updated_at` stays.
+                let sql = match e.kind {
+                    SlaKind::Accept => {
+                        "UPDATE reports SET sla_accept_breached_at = $2, last_position = $3
+                         WHERE id = $1"
+                    }
+                    SlaKind::Respond => {
+                        "UPDATE reports SET sla_respond_breached_at = $2, last_position = $3
+                         WHERE id = $1"
+                    }
+                };
+                sqlx::query(sql)
+                    .bind(id)
+                    .bind(e.at)
+                    .bind(pos)
+                    .execute(&mut *conn)
+                    .await?
+            }
+        };
+        expect_row(result, event, TABLE)
+    }
+}
+
+fn decode_error(event: &RecordedEvent, err: serde_json::Error) -> ProjectionError {
+    ProjectionError::Decode {
+        position: event.position(),
+        event_type: event.envelope.event_type.clone(),
+        reason: err.to_string(),
+    }
+}

@@ -1,0 +1,156 @@
+//! `request_log`: every HTTP request, for compliance. Unlike the other read models it
+//! is fed by its own JetStream stream of [`RequestRecord`]s (JSON, one per message,
+//! written by [`precinct_eventlog::RequestLogWriter`]);
+//! its checkpoint (row `request_log`) is that stream's sequence number.
+
+use std::sync::Arc;
+
+use async_nats::jetstream::{self, consumer};
+use bytes::Bytes;
+use futures::{FutureExt, StreamExt};
+use precinct_eventlog::{LogConfig, ReadError, RequestRecord};
+use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+
+use crate::checkpoint::to_i64;
+use crate::error::ProjectionError;
+use crate::worker::{Consumer, ItemStream, Outcome, Subscribe, Worker, WorkerConfig};
+
+/// Where request records are read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestLogSource {
+    /// The JetStream stream name (e.g. `EVENTS_REQUESTS`).
+    pub stream: String,
+    /// The subject (filter) the records are published on (e.g. `events.requests`).
+    pub subject: String,
+}
+
+impl RequestLogSource {
+    /// The request stream that the log's [`precinct_eventlog::RequestLogWriter`] writes.
+    pub fn of_log(cfg: &LogConfig) -> Self {
+        Self {
+            stream: cfg.requests_stream.clone(),
+            subject: cfg.requests_subject.clone(),
+        }
+    }
+}
+
+/// One message of the request stream, not yet decoded.
+#[derive(Debug, Clone)]
+pub(crate) struct RawRequest {
+    seq: u64,
+    payload: Bytes,
+}
+
+/// The request-log projector.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct RequestLog;
+
+/// The checkpoint row's name.
+pub const NAME: &str = "request_log";
+
+impl Consumer for RequestLog {
+    type Item = RawRequest;
+    const NAME: &'static str = NAME;
+
+    fn position(item: &RawRequest) -> u64 {
+        item.seq
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        item: &RawRequest,
+    ) -> Result<(), ProjectionError> {
+        let r: RequestRecord =
+            serde_json::from_slice(&item.payload).map_err(|e| ProjectionError::Decode {
+                position: item.seq,
+                event_type: "RequestRecord".into(),
+                reason: e.to_string(),
+            })?;
+        sqlx::query(
+            "INSERT INTO request_log (seq, at, request_id, actor_id, method, path, status,
+                latency_ms, client_addr)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(to_i64(item.seq))
+        .bind(r.at)
+        .bind(&r.request_id)
+        .bind(r.actor_id)
+        .bind(&r.method)
+        .bind(&r.path)
+        .bind(i32::from(r.status))
+        .bind(r.latency_ms)
+        .bind(&r.client_addr)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// An ordered consumer on `source`, from a stream sequence (inclusive).
+fn subscriber(js: jetstream::Context, source: RequestLogSource) -> Subscribe<RawRequest> {
+    let transport = |e: &dyn std::fmt::Display| ReadError::Transport(e.to_string());
+    Arc::new(move |from: u64| {
+        let js = js.clone();
+        let source = source.clone();
+        async move {
+            let stream = js
+                .get_stream(&source.stream)
+                .await
+                .map_err(|e| transport(&e))?;
+            let deliver_policy = if from <= 1 {
+                consumer::DeliverPolicy::All
+            } else {
+                consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: from,
+                }
+            };
+            let consumer = stream
+                .create_consumer(consumer::pull::OrderedConfig {
+                    filter_subject: source.subject.clone(),
+                    deliver_policy,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| transport(&e))?;
+            let messages = consumer.messages().await.map_err(|e| transport(&e))?;
+            let items: ItemStream<RawRequest> = messages
+                .map(move |item| {
+                    let msg = item.map_err(|e| transport(&e))?;
+                    let seq = msg.info().map_err(|e| transport(&e))?.stream_sequence;
+                    Ok(RawRequest {
+                        seq,
+                        payload: msg.payload.clone(),
+                    })
+                })
+                .boxed();
+            Ok(items)
+        }
+        .boxed()
+    })
+}
+
+/// Runs the request-log projector until `shutdown` (or a poison record). Waits, with
+/// back-off, for the stream to exist.
+pub async fn run_request_log(
+    pool: PgPool,
+    js: jetstream::Context,
+    source: RequestLogSource,
+    batch_max: usize,
+    shutdown: CancellationToken,
+) -> Outcome {
+    Worker {
+        consumer: RequestLog,
+        pool,
+        subscribe: subscriber(js, source),
+        config: WorkerConfig {
+            batch_max,
+            until: None,
+            max_backoff: std::time::Duration::from_secs(5),
+        },
+        shutdown,
+    }
+    .run()
+    .await
+}

@@ -1,0 +1,256 @@
+//! Entry points: [`migrate`] the read-model schema, [`run`] every projector until
+//! shutdown, [`rebuild`] every event read model from the log.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use precinct_eventlog::{EventLog, RecordedEvent};
+use sqlx::PgPool;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::checkpoint;
+use crate::error::ProjectionError;
+use crate::projection::{event_tables, Projection, EVENT_PROJECTIONS};
+use crate::projections::{accounts::Accounts, audit::Audit, patrols::Patrols};
+use crate::projections::{reports::Reports, stations::Stations};
+use crate::request_log::{self, RequestLogSource};
+use crate::worker::{Outcome, Subscribe, Worker, WorkerConfig};
+
+/// Most events per transaction when live or catching up.
+pub const DEFAULT_BATCH: usize = 500;
+/// Most events per transaction during a rebuild.
+pub const REBUILD_BATCH: usize = 2000;
+
+/// Applies the read-model migrations in `projections/` (idempotent; safe to run from
+/// several processes at once: sqlx takes an advisory lock).
+pub async fn migrate(pool: &PgPool) -> Result<(), ProjectionError> {
+    let mut migrator = sqlx::migrate!("../../projections");
+    // Tolerate migrations this binary does not know (a newer binary ran first).
+    migrator.set_ignore_missing(true);
+    migrator.run(pool).await?;
+    Ok(())
+}
+
+/// How [`run`] runs the projectors.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Most events per transaction.
+    pub batch_size: usize,
+    /// Run only these projections (names as in [`EVENT_PROJECTIONS`], plus
+    /// `request_log`); `None`: all of them.
+    pub only: Option<Vec<String>>,
+    /// Where to read request records from; `None`: no request-log projector
+    /// ([`run`] uses [`RequestLogSource::of_log`]).
+    pub request_log: Option<RequestLogSource>,
+    /// Longest pause between retries after a transient failure.
+    pub max_backoff: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: DEFAULT_BATCH,
+            only: None,
+            request_log: None,
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RunOptions {
+    fn wants(&self, name: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|names| names.iter().any(|n| n == name))
+    }
+}
+
+/// The log as a worker source: an ordered subscription from a position.
+fn log_subscriber(log: EventLog) -> Subscribe<RecordedEvent> {
+    Arc::new(move |from| {
+        let log = log.clone();
+        async move { log.subscribe(from).await }.boxed()
+    })
+}
+
+type Tasks = JoinSet<(&'static str, Outcome)>;
+
+fn spawn<P: Projection>(
+    tasks: &mut Tasks,
+    projection: P,
+    pool: &PgPool,
+    log: &EventLog,
+    config: WorkerConfig,
+    shutdown: &CancellationToken,
+) {
+    let worker = Worker {
+        consumer: projection,
+        pool: pool.clone(),
+        subscribe: log_subscriber(log.clone()),
+        config,
+        shutdown: shutdown.clone(),
+    };
+    tasks.spawn(async move { (P::NAME, worker.run().await) });
+}
+
+/// Spawns one task per event projection.
+fn spawn_all(
+    tasks: &mut Tasks,
+    pool: &PgPool,
+    log: &EventLog,
+    config: &WorkerConfig,
+    shutdown: &CancellationToken,
+    wants: impl Fn(&str) -> bool,
+) {
+    let c = || config.clone();
+    if wants(Reports::NAME) {
+        spawn(tasks, Reports, pool, log, c(), shutdown);
+    }
+    if wants(Patrols::NAME) {
+        spawn(tasks, Patrols, pool, log, c(), shutdown);
+    }
+    if wants(Stations::NAME) {
+        spawn(tasks, Stations, pool, log, c(), shutdown);
+    }
+    if wants(Accounts::NAME) {
+        spawn(tasks, Accounts, pool, log, c(), shutdown);
+    }
+    if wants(Audit::NAME) {
+        spawn(tasks, Audit, pool, log, c(), shutdown);
+    }
+}
+
+async fn join(mut tasks: Tasks) -> Vec<(&'static str, Outcome)> {
+    let mut outcomes = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((name, outcome)) => {
+                tracing::info!(projection = name, ?outcome, "projector ended");
+                outcomes.push((name, outcome));
+            }
+            Err(e) => tracing::error!(error = %e, "projector task panicked or was aborted"),
+        }
+    }
+    outcomes.sort_by_key(|(name, _)| *name);
+    outcomes
+}
+
+/// Runs every projector, the request log included (from the stream the log's config
+/// names), until `shutdown` is cancelled; see [`run_with`]. Fails only if PostgreSQL
+/// cannot be reached at start; a projector stopped by a poison event is logged and
+/// shown by [`crate::status()`], and does not end the others.
+pub async fn run(
+    pool: PgPool,
+    log: EventLog,
+    shutdown: CancellationToken,
+) -> Result<(), ProjectionError> {
+    for name in EVENT_PROJECTIONS.iter().chain([&request_log::NAME]) {
+        checkpoint::ensure(&pool, name).await?;
+    }
+    let opts = RunOptions {
+        request_log: Some(RequestLogSource::of_log(log.config())),
+        ..RunOptions::default()
+    };
+    run_with(pool, log, opts, shutdown).await;
+    Ok(())
+}
+
+/// Runs the chosen projectors (each its own task, subscription and checkpoint) until
+/// `shutdown` is cancelled, then lets each finish its batch in flight and returns how
+/// each ended. A projector stopped by a poison event stays stopped; the others go on.
+///
+/// Dropping (aborting) the returned future aborts every projector: a transaction in
+/// flight is rolled back, and the next run replays it.
+pub async fn run_with(
+    pool: PgPool,
+    log: EventLog,
+    opts: RunOptions,
+    shutdown: CancellationToken,
+) -> Vec<(&'static str, Outcome)> {
+    let mut tasks = Tasks::new();
+    let config = WorkerConfig {
+        batch_max: opts.batch_size,
+        until: None,
+        max_backoff: opts.max_backoff,
+    };
+    spawn_all(&mut tasks, &pool, &log, &config, &shutdown, |n| {
+        opts.wants(n)
+    });
+    if let Some(source) = opts.request_log.clone() {
+        if opts.wants(request_log::NAME) {
+            let (pool, js, shutdown) = (pool.clone(), log.jetstream().clone(), shutdown.clone());
+            let batch = opts.batch_size;
+            tasks.spawn(async move {
+                let outcome = request_log::run_request_log(pool, js, source, batch, shutdown).await;
+                (request_log::NAME, outcome)
+            });
+        }
+    }
+    join(tasks).await
+}
+
+/// What [`rebuild`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RebuildSummary {
+    /// The log head when the rebuild started; every projection reached at least it.
+    pub head: u64,
+    pub elapsed: Duration,
+}
+
+/// Empties every event read model, resets their checkpoints, and replays the whole log
+/// into them (large batches) up to the head observed at the start. The request log is
+/// left alone: it is not derived from the event log.
+///
+/// Meant to run while no projector is running; one that is notices its checkpoint
+/// moved and starts over from it, so the result is still right.
+#[tracing::instrument(skip_all)]
+pub async fn rebuild(pool: &PgPool, log: &EventLog) -> Result<RebuildSummary, ProjectionError> {
+    let started = Instant::now();
+    let head = log.head().await?;
+    let mut tx = pool.begin().await?;
+    let tables = event_tables().join(", ");
+    sqlx::query(&format!("TRUNCATE {tables}"))
+        .execute(&mut *tx)
+        .await?;
+    checkpoint::reset(&mut tx, EVENT_PROJECTIONS).await?;
+    tx.commit().await?;
+    tracing::info!(head, "read models emptied; replaying the log");
+
+    let mut tasks = Tasks::new();
+    let config = WorkerConfig {
+        batch_max: REBUILD_BATCH,
+        until: Some(head),
+        max_backoff: Duration::from_secs(5),
+    };
+    let never = CancellationToken::new();
+    spawn_all(&mut tasks, pool, log, &config, &never, |_| true);
+    let outcomes = join(tasks).await;
+    if outcomes.len() != EVENT_PROJECTIONS.len() {
+        return Err(ProjectionError::Failed {
+            projection: "rebuild".into(),
+            position: 0,
+            error: "a projector task died".into(),
+        });
+    }
+    for (name, outcome) in outcomes {
+        if let Outcome::Failed { position, error } = outcome {
+            return Err(ProjectionError::Failed {
+                projection: name.into(),
+                position,
+                error,
+            });
+        }
+    }
+    let summary = RebuildSummary {
+        head,
+        elapsed: started.elapsed(),
+    };
+    tracing::info!(
+        head,
+        elapsed_ms = summary.elapsed.as_millis() as u64,
+        "rebuild done"
+    );
+    Ok(summary)
+}

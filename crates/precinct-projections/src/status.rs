@@ -1,0 +1,297 @@
+//! How far behind each projection is, whether it stopped on a poison event, and
+//! waiting until the read models include a position (`X-Min-Position`).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::checkpoint::{self, to_u64, NOTIFY_CHANNEL};
+use crate::error::{ProjectionError, QueryError};
+use crate::projection::EVENT_PROJECTIONS;
+use crate::request_log::{self, RequestLogSource};
+use precinct_eventlog::EventLog;
+
+/// Where a projection stopped on a poison event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    pub position: u64,
+    pub error: String,
+}
+
+/// One projection's progress.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProjectionStatus {
+    pub name: String,
+    /// Last applied position.
+    pub position: u64,
+    /// The source's last position.
+    pub head: u64,
+    pub lag_positions: u64,
+    /// How long the oldest not-yet-applied item has been waiting (now minus its time);
+    /// 0 when caught up.
+    pub lag_seconds: f64,
+    /// Set when the projection stopped on a poison event.
+    pub failed: Option<Failure>,
+}
+
+impl ProjectionStatus {
+    /// Caught up within the given bounds and not failed (for `/health/ready`).
+    pub fn is_ready(&self, max_lag_positions: u64, max_lag_seconds: f64) -> bool {
+        self.failed.is_none()
+            && (self.lag_positions <= max_lag_positions || self.lag_seconds <= max_lag_seconds)
+    }
+}
+
+fn lag_since(at: Option<DateTime<Utc>>) -> f64 {
+    at.map(|at| ((Utc::now() - at).num_milliseconds().max(0) as f64) / 1000.0)
+        .unwrap_or(0.0)
+}
+
+/// Reads the time field `field` of the message at `seq` in `stream` (direct get).
+async fn message_time(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+    seq: u64,
+    field: &str,
+) -> Option<DateTime<Utc>> {
+    let stream = js.get_stream_no_info(stream).await.ok()?;
+    let msg = stream.direct_get(seq).await.ok()?;
+    let body: serde_json::Value = serde_json::from_slice(&msg.payload).ok()?;
+    body.get(field)?.as_str()?.parse().ok()
+}
+
+/// The status of every event projection (in [`EVENT_PROJECTIONS`] order).
+pub async fn status(
+    pool: &PgPool,
+    log: &EventLog,
+) -> Result<Vec<ProjectionStatus>, ProjectionError> {
+    let head = log.head().await?;
+    let rows: HashMap<String, checkpoint::Checkpoint> = checkpoint::all(pool)
+        .await?
+        .into_iter()
+        .map(|c| (c.projection.clone(), c))
+        .collect();
+    let mut times: HashMap<u64, Option<DateTime<Utc>>> = HashMap::new();
+    let mut out = Vec::with_capacity(EVENT_PROJECTIONS.len());
+    for name in EVENT_PROJECTIONS {
+        let row = rows.get(*name);
+        let position = row.map_or(0, |r| r.position());
+        let lag_positions = head.saturating_sub(position);
+        let lag_seconds = if lag_positions > 0 {
+            let next = position + 1;
+            let at = match times.get(&next) {
+                Some(at) => *at,
+                None => {
+                    let at =
+                        message_time(log.jetstream(), &log.config().stream, next, "occurred_at")
+                            .await;
+                    times.insert(next, at);
+                    at
+                }
+            };
+            lag_since(at)
+        } else {
+            0.0
+        };
+        out.push(ProjectionStatus {
+            name: (*name).to_owned(),
+            position,
+            head,
+            lag_positions,
+            lag_seconds,
+            failed: row.and_then(failure),
+        });
+    }
+    Ok(out)
+}
+
+fn failure(row: &checkpoint::Checkpoint) -> Option<Failure> {
+    row.failed_position.map(|p| Failure {
+        position: to_u64(p),
+        error: row.error.clone().unwrap_or_default(),
+    })
+}
+
+/// The status of the request-log projection against its stream.
+pub async fn request_log_status(
+    pool: &PgPool,
+    js: &async_nats::jetstream::Context,
+    source: &RequestLogSource,
+) -> Result<ProjectionStatus, ProjectionError> {
+    let transport = |e: &dyn std::fmt::Display| {
+        ProjectionError::Log(precinct_eventlog::ReadError::Transport(e.to_string()))
+    };
+    let mut stream = js
+        .get_stream(&source.stream)
+        .await
+        .map_err(|e| transport(&e))?;
+    let head = stream
+        .info()
+        .await
+        .map_err(|e| transport(&e))?
+        .state
+        .last_sequence;
+    let row = checkpoint::ensure(pool, request_log::NAME).await?;
+    let position = row.position();
+    let lag_positions = head.saturating_sub(position);
+    let lag_seconds = if lag_positions > 0 {
+        lag_since(message_time(js, &source.stream, position + 1, "at").await)
+    } else {
+        0.0
+    };
+    Ok(ProjectionStatus {
+        name: request_log::NAME.to_owned(),
+        position,
+        head,
+        lag_positions,
+        lag_seconds,
+        failed: failure(&row),
+    })
+}
+
+/// The lowest checkpoint over every event projection (0 for one that never ran).
+pub async fn min_position(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let names: Vec<String> = EVENT_PROJECTIONS.iter().map(|s| (*s).to_owned()).collect();
+    let (count, min): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT count(*), min(position) FROM checkpoints WHERE projection = ANY($1)",
+    )
+    .bind(&names)
+    .fetch_one(pool)
+    .await?;
+    if usize::try_from(count).unwrap_or(0) < EVENT_PROJECTIONS.len() {
+        return Ok(0);
+    }
+    Ok(min.map_or(0, to_u64))
+}
+
+/// `Ok(true)` once every event projection has applied `position`; `Ok(false)` after
+/// `timeout`. Polls the checkpoints table (2 ms, doubling to 50 ms); for many waiters
+/// prefer one [`PositionWatcher`].
+pub async fn wait_for_position(
+    pool: &PgPool,
+    position: u64,
+    timeout: Duration,
+) -> Result<bool, QueryError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        if min_position(pool).await? >= position {
+            return Ok(true);
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(pause.min(deadline - now)).await;
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// Follows the event projections' checkpoints with one `LISTEN` connection (each batch
+/// notifies in its own transaction) and answers [`PositionWatcher::wait_for`] without
+/// touching the database. Re-reads the table every second as a safety net (missed
+/// notifications while reconnecting, a rebuild resetting the rows). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct PositionWatcher {
+    rx: watch::Receiver<u64>,
+}
+
+impl PositionWatcher {
+    /// Connects, loads the current checkpoints and follows them until `shutdown`.
+    pub async fn start(pool: PgPool, shutdown: CancellationToken) -> Result<Self, sqlx::Error> {
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener.listen(NOTIFY_CHANNEL).await?;
+        let mut positions = load(&pool).await?;
+        let (tx, rx) = watch::channel(lowest(&positions));
+        // The listener gets a task of its own so that no `select!` ever cancels a
+        // half-read notification; `None` means the connection dropped (and will be
+        // re-established by the next `try_recv`).
+        let (notes_tx, mut notes) = tokio::sync::mpsc::channel::<Option<String>>(1024);
+        let listening = tokio::spawn(async move {
+            loop {
+                let note = match listener.try_recv().await {
+                    Ok(n) => n.map(|n| n.payload().to_owned()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "checkpoint listener failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        None
+                    }
+                };
+                if notes_tx.send(note).await.is_err() {
+                    break;
+                }
+            }
+        });
+        tokio::spawn(async move {
+            let mut refresh = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                let reload = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tx.closed() => break,
+                    _ = refresh.tick() => true,
+                    note = notes.recv() => match note {
+                        None => break,
+                        Some(None) => true,
+                        Some(Some(payload)) => {
+                            if let Some((name, pos)) = payload.rsplit_once(':') {
+                                if let (Some(slot), Ok(pos)) = (positions.get_mut(name), pos.parse()) {
+                                    *slot = pos;
+                                }
+                            }
+                            false
+                        }
+                    },
+                };
+                if reload {
+                    if let Ok(p) = load(&pool).await {
+                        positions = p;
+                    }
+                }
+                tx.send_if_modified(|current| {
+                    let low = lowest(&positions);
+                    let changed = *current != low;
+                    *current = low;
+                    changed
+                });
+            }
+            listening.abort();
+        });
+        Ok(Self { rx })
+    }
+
+    /// The lowest checkpoint over every event projection, as last seen.
+    pub fn current(&self) -> u64 {
+        *self.rx.borrow()
+    }
+
+    /// True once every event projection has applied `position`; false after `timeout`.
+    pub async fn wait_for(&self, position: u64, timeout: Duration) -> bool {
+        let mut rx = self.rx.clone();
+        let reached = tokio::time::timeout(timeout, rx.wait_for(|p| *p >= position))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        reached
+    }
+}
+
+async fn load(pool: &PgPool) -> Result<HashMap<String, u64>, sqlx::Error> {
+    let rows: HashMap<String, u64> = checkpoint::all(pool)
+        .await?
+        .into_iter()
+        .map(|c| (c.projection.clone(), c.position()))
+        .collect();
+    Ok(EVENT_PROJECTIONS
+        .iter()
+        .map(|n| ((*n).to_owned(), rows.get(*n).copied().unwrap_or(0)))
+        .collect())
+}
+
+fn lowest(positions: &HashMap<String, u64>) -> u64 {
+    positions.values().copied().min().unwrap_or(0)
+}

@@ -1,0 +1,18 @@
+//! The `precinct` process: configuration, start-up and shutdown of its roles (HTTP API,
+//! projectors, SLA worker), and the operator commands (migrate, admin, rebuild, replay).
+//!
+//! It wires the other crates together and owns the only clock-driven loop (the SLA
+//! worker); it holds no business rules of its own.
+//!
+//! # Layout
+//! - [`config`]: [`Config`] from the environment and flags.
+//! - [`server`]: [`server::start`], the one start-up and shutdown path.
+//! - [`sla`]: the worker that records SLA breaches as events.
+//! - [`admin`]: the `ADMIN` bootstrap.
+
+pub mod admin;
+pub mod config;
+pub mod server;
+pub mod sla;
+
+pub use config::{Config, Roles};

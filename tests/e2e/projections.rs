@@ -1,0 +1,1842 @@
+//! Projectors and queries against a real nats-server and PostgreSQL: a report's whole
+//! lifecycle, the queue, `near=`, keyset pagination, a poison event, a projector killed
+//! mid-batch, rebuild equality, waiting for a position, and the request log.
+//!
+//! Events are appended straight to the log from domain event structs, as the command
+//! side would; each test has its own stream and its own database.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use precinct_domain::account::{Account, AccountRegistered};
+use precinct_domain::ids::{AccountId, EvidenceId, NoteId, PatrolId, ReportId, StationId};
+use precinct_domain::patrol::{
+    AssignmentOutcome, Patrol, PatrolAssignmentClosed, PatrolAssignmentOpened, PatrolEvent,
+    PatrolRegistered, PatrolStatusChanged, StatusCause,
+};
+use precinct_domain::report::*;
+use precinct_domain::routing::{RoutingDecision, RoutingRule};
+use precinct_domain::station::{Station, StationCreated, StationEvent};
+use precinct_domain::values::*;
+use precinct_domain::{Aggregate, DomainEvent};
+use precinct_eventlog::{
+    Actor, CommandMeta, EventLog, ExpectedVersion, LogConfig, NewEvent, RequestRecord, StreamId,
+    StreamWrite,
+};
+use precinct_projections::queries::{self, PageRequest};
+use precinct_projections::{Outcome, RequestLogSource, RunOptions};
+use precinct_tests::{nats::shared_url, pg::fresh_database, unique_prefix};
+use sqlx::PgPool;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+const HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+const PW_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+
+// ---------------------------------------------------------------------------------
+// Harness
+
+struct Fixture {
+    log: EventLog,
+    pool: PgPool,
+}
+
+async fn fixture() -> Fixture {
+    let log = EventLog::connect(&shared_url(), LogConfig::isolated(&unique_prefix()))
+        .await
+        .expect("connect to the shared NATS (run `make stack`)");
+    let (pool, _) = fresh_database()
+        .await
+        .expect("fresh database on the shared PostgreSQL (run `make stack`)");
+    precinct_projections::migrate(&pool).await.expect("migrate");
+    Fixture { log, pool }
+}
+
+/// Bounds every await a test makes on the system under test.
+async fn within<T>(secs: u64, what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {secs} s: {what}"))
+}
+
+/// A fixed instant plus `secs` (events carry their own times; no clock in tests).
+fn t(secs: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 3, 1, 8, 0, 0)
+        .single()
+        .expect("valid time")
+        + chrono::Duration::seconds(secs)
+}
+
+fn ev(e: impl DomainEvent) -> NewEvent {
+    let data = e.to_data();
+    let occurred_at = data["at"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| t(0));
+    NewEvent {
+        event_type: e.event_type().to_string(),
+        schema_version: e.schema_version(),
+        occurred_at,
+        data,
+    }
+}
+
+fn user(id: AccountId, role: &str) -> Actor {
+    Actor::User {
+        id: id.as_uuid(),
+        role: role.into(),
+    }
+}
+
+fn stream<A: Aggregate>(id: Uuid) -> StreamId {
+    StreamId::new(A::TYPE, id)
+}
+
+/// Appends one command's events (to one or several streams); returns its last position.
+async fn append(log: &EventLog, actor: Actor, writes: Vec<(StreamId, Vec<NewEvent>)>) -> u64 {
+    let writes = writes
+        .into_iter()
+        .map(|(stream, events)| StreamWrite {
+            stream,
+            expected: ExpectedVersion::Any,
+            events,
+        })
+        .collect();
+    within(
+        10,
+        "append",
+        log.append_multi(writes, &CommandMeta::new(Uuid::new_v4(), actor)),
+    )
+    .await
+    .expect("append")
+    .position
+}
+
+fn new_id() -> Uuid {
+    Uuid::new_v4()
+}
+
+/// Builds the domain events of common commands.
+mod make {
+    use super::*;
+
+    pub fn station(id: StationId, name: &str, lat: f64, lon: f64, at: i64) -> NewEvent {
+        ev(StationEvent::from(StationCreated {
+            station_id: id,
+            name: name.into(),
+            kind: StationKind::Precinct,
+            latitude: Some(Latitude::parse(lat).expect("lat")),
+            longitude: Some(Longitude::parse(lon).expect("lon")),
+            area: None,
+            crime_types: vec![],
+            at: t(at),
+        }))
+    }
+
+    pub fn account(id: AccountId, email: &str, role: Role, station: Option<StationId>) -> NewEvent {
+        ev(precinct_domain::account::AccountEvent::from(
+            AccountRegistered {
+                account_id: id,
+                email: Email::parse(email).expect("email"),
+                name: "Officer Santos".into(),
+                role,
+                station_id: station,
+                password_hash: PasswordHash::parse(PW_HASH).expect("hash"),
+                at: t(0),
+            },
+        ))
+    }
+
+    pub fn patrol(
+        id: PatrolId,
+        call_sign: &str,
+        station: StationId,
+        officers: Vec<AccountId>,
+    ) -> NewEvent {
+        ev(PatrolEvent::from(PatrolRegistered {
+            patrol_id: id,
+            call_sign: call_sign.into(),
+            station_id: station,
+            officer_ids: officers,
+            at: t(1),
+        }))
+    }
+
+    pub fn submitted(
+        id: ReportId,
+        station: StationId,
+        (lat, lon): (f64, f64),
+        reporter: Option<AccountId>,
+        at: i64,
+    ) -> NewEvent {
+        let reporter = match reporter {
+            Some(account_id) => Reporter::User { account_id },
+            None => Reporter::Anonymous {
+                tracking_token_hash: TokenHash::parse(HASH).expect("hash"),
+            },
+        };
+        ev(ReportEvent::from(ReportSubmitted {
+            report_id: id,
+            title: format!("Bike stolen {id}"),
+            crime_types: vec!["Theft".into()],
+            location: ReportLocation::new(
+                GeoPoint::parse(lat, lon).expect("point"),
+                Some("Davao".into()),
+                None,
+            ),
+            occurred_at: Some(t(at - 60)),
+            media_urls: vec!["https://example.org/a.jpg".into()],
+            reporter,
+            station_id: station,
+            routing: RoutingDecision {
+                station_id: station,
+                rule: RoutingRule::NearestPrecinct,
+                matched_keyword: None,
+                distance_m: Some(120.5),
+            },
+            priority: Priority::Medium,
+            personal: PersonalDetails {
+                description: "My blue bike was taken from the rack".into(),
+                street: Some("1 Main St".into()),
+                contact: Some("+63 900 000 0000".into()),
+            },
+            at: t(at),
+        }))
+    }
+
+    pub fn report(e: impl Into<ReportEvent>) -> NewEvent {
+        ev(e.into())
+    }
+
+    pub fn patrol_event(e: impl Into<PatrolEvent>) -> NewEvent {
+        ev(e.into())
+    }
+}
+
+/// Appends `ReportAssigned` and the patrol's `PatrolAssignmentOpened` as one command.
+async fn assign(log: &EventLog, actor: Actor, report: ReportId, patrol: PatrolId, at: i64) -> u64 {
+    append(
+        log,
+        actor,
+        vec![
+            (
+                stream::<Report>(report.as_uuid()),
+                vec![make::report(ReportAssigned {
+                    patrol_id: patrol,
+                    auto: None,
+                    at: t(at),
+                })],
+            ),
+            (
+                stream::<Patrol>(patrol.as_uuid()),
+                vec![
+                    make::patrol_event(PatrolAssignmentOpened {
+                        report_id: report,
+                        at: t(at),
+                    }),
+                    make::patrol_event(PatrolStatusChanged {
+                        status: PatrolStatus::Busy,
+                        cause: StatusCause::Dispatched,
+                        at: t(at),
+                    }),
+                ],
+            ),
+        ],
+    )
+    .await
+}
+
+/// Closes the patrol's side of an assignment (and releases it).
+fn closed(report: ReportId, outcome: AssignmentOutcome, at: i64) -> Vec<NewEvent> {
+    vec![
+        make::patrol_event(PatrolAssignmentClosed {
+            report_id: report,
+            outcome,
+            at: t(at),
+        }),
+        make::patrol_event(PatrolStatusChanged {
+            status: PatrolStatus::Available,
+            cause: StatusCause::Released,
+            at: t(at),
+        }),
+    ]
+}
+
+async fn submit(log: &EventLog, station: StationId, at_point: (f64, f64), at: i64) -> ReportId {
+    submit_at(log, station, at_point, at).await.0
+}
+
+/// Submits a report; returns its id and position.
+async fn submit_at(
+    log: &EventLog,
+    station: StationId,
+    at_point: (f64, f64),
+    at: i64,
+) -> (ReportId, u64) {
+    let id = ReportId::new(new_id());
+    let position = append(
+        log,
+        Actor::Anonymous,
+        vec![(
+            stream::<Report>(id.as_uuid()),
+            vec![make::submitted(id, station, at_point, None, at)],
+        )],
+    )
+    .await;
+    (id, position)
+}
+
+async fn triage(log: &EventLog, report: ReportId, priority: Priority, at: i64) -> u64 {
+    append(
+        log,
+        Actor::System,
+        vec![(
+            stream::<Report>(report.as_uuid()),
+            vec![make::report(ReportTriaged {
+                priority,
+                at: t(at),
+            })],
+        )],
+    )
+    .await
+}
+
+/// A running projector (every projection; the request log only when asked).
+struct Projector {
+    shutdown: CancellationToken,
+    handle: JoinHandle<Vec<(&'static str, Outcome)>>,
+}
+
+fn start_projector(f: &Fixture, opts: RunOptions) -> Projector {
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(precinct_projections::run_with(
+        f.pool.clone(),
+        f.log.clone(),
+        opts,
+        shutdown.clone(),
+    ));
+    Projector { shutdown, handle }
+}
+
+impl Projector {
+    /// Graceful stop: every projector finishes its batch and returns.
+    async fn stop(self) -> HashMap<&'static str, Outcome> {
+        self.shutdown.cancel();
+        within(15, "projector shutdown", self.handle)
+            .await
+            .expect("projector task")
+            .into_iter()
+            .collect()
+    }
+}
+
+async fn caught_up(pool: &PgPool, position: u64) {
+    let ok = precinct_projections::wait_for_position(pool, position, Duration::from_secs(20))
+        .await
+        .expect("wait_for_position");
+    assert!(ok, "read models did not reach position {position}");
+}
+
+async fn checkpoint(pool: &PgPool, name: &str) -> (i64, Option<i64>, Option<String>) {
+    sqlx::query_as("SELECT position, failed_position, error FROM checkpoints WHERE projection = $1")
+        .bind(name)
+        .fetch_optional(pool)
+        .await
+        .expect("checkpoint")
+        .unwrap_or((0, None, None))
+}
+
+async fn count(pool: &PgPool, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(pool)
+        .await
+        .expect("count")
+}
+
+async fn report_row(pool: &PgPool, id: ReportId) -> queries::ReportRow {
+    queries::get_report(pool, id.as_uuid())
+        .await
+        .expect("get_report")
+        .expect("report row exists")
+}
+
+// ---------------------------------------------------------------------------------
+// Tests
+
+#[tokio::test]
+async fn a_full_report_lifecycle_is_projected_into_reports_patrols_and_audit() {
+    let f = fixture().await;
+    let projector = start_projector(&f, RunOptions::default());
+    let log = &f.log;
+
+    let station = StationId::new(new_id());
+    let officer = AccountId::new(new_id());
+    let citizen = AccountId::new(new_id());
+    let supervisor = AccountId::new(new_id());
+    let patrol = PatrolId::new(new_id());
+    let report = ReportId::new(new_id());
+    let admin = Actor::System;
+    let off = user(officer, "PATROL");
+    let sup = user(supervisor, "SUPERVISOR");
+
+    append(
+        log,
+        admin.clone(),
+        vec![(
+            stream::<Station>(station.as_uuid()),
+            vec![make::station(station, "Central", 7.07, 125.61, 0)],
+        )],
+    )
+    .await;
+    append(
+        log,
+        admin.clone(),
+        vec![(
+            stream::<Account>(officer.as_uuid()),
+            vec![make::account(
+                officer,
+                "Officer@Example.org",
+                Role::Patrol,
+                Some(station),
+            )],
+        )],
+    )
+    .await;
+    append(
+        log,
+        admin.clone(),
+        vec![(
+            stream::<Patrol>(patrol.as_uuid()),
+            vec![make::patrol(patrol, "ALPHA-1", station, vec![officer])],
+        )],
+    )
+    .await;
+    append(
+        log,
+        user(citizen, "CITIZEN"),
+        vec![(
+            stream::<Report>(report.as_uuid()),
+            vec![make::submitted(
+                report,
+                station,
+                (7.071234, 125.615678),
+                Some(citizen),
+                100,
+            )],
+        )],
+    )
+    .await;
+    let rs = |events: Vec<NewEvent>| vec![(stream::<Report>(report.as_uuid()), events)];
+    triage(log, report, Priority::High, 110).await;
+    assign(log, sup.clone(), report, patrol, 120).await;
+    // Declined: back to NEW, the patrol's decline count grows.
+    append(
+        log,
+        off.clone(),
+        vec![
+            (
+                stream::<Report>(report.as_uuid()),
+                vec![make::report(AssignmentDeclined {
+                    patrol_id: patrol,
+                    reason: "Out of area".into(),
+                    at: t(130),
+                })],
+            ),
+            (
+                stream::<Patrol>(patrol.as_uuid()),
+                closed(report, AssignmentOutcome::Declined, 130),
+            ),
+        ],
+    )
+    .await;
+    let after_decline = assign(log, sup.clone(), report, patrol, 140).await;
+    caught_up(&f.pool, after_decline).await;
+    let row = report_row(&f.pool, report).await;
+    assert_eq!(
+        (
+            row.status.as_str(),
+            row.patrol_id,
+            row.assigned_at,
+            row.declines
+        ),
+        ("ASSIGNED", Some(patrol.as_uuid()), Some(t(140)), 1)
+    );
+    let inbox = queries::officer_inbox(&f.pool, officer.as_uuid(), &PageRequest::default())
+        .await
+        .expect("inbox");
+    assert_eq!(
+        inbox.items.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![report.as_uuid()]
+    );
+    // Overdue to accept (15 min) at t(140 + 901); the breach is then recorded once.
+    let now = t(140 + 901);
+    let overdue = queries::sla_overdue(
+        &f.pool,
+        SlaKind::Accept,
+        900,
+        Some(station.as_uuid()),
+        now,
+        &PageRequest::default(),
+    )
+    .await
+    .expect("sla");
+    assert_eq!(overdue.items.len(), 1);
+    assert_eq!(
+        (overdue.items[0].id, overdue.items[0].overdue_by_secs),
+        (report.as_uuid(), 1)
+    );
+    assert_eq!(
+        queries::sla_breach_candidates(&f.pool, SlaKind::Accept, 900, now, 10)
+            .await
+            .expect("candidates"),
+        vec![report.as_uuid()]
+    );
+    let breach = append(
+        log,
+        admin.clone(),
+        rs(vec![make::report(SlaBreached {
+            kind: SlaKind::Accept,
+            patrol_id: patrol,
+            since: t(140),
+            deadline: t(1040),
+            at: t(1041),
+        })]),
+    )
+    .await;
+    caught_up(&f.pool, breach).await;
+    assert!(
+        queries::sla_breach_candidates(&f.pool, SlaKind::Accept, 900, now, 10)
+            .await
+            .expect("candidates")
+            .is_empty()
+    );
+
+    append(
+        log,
+        off.clone(),
+        rs(vec![make::report(AssignmentAccepted {
+            patrol_id: patrol,
+            at: t(1100),
+        })]),
+    )
+    .await;
+    append(
+        log,
+        off.clone(),
+        rs(vec![make::report(ReportResponding {
+            patrol_id: patrol,
+            at: t(1200),
+        })]),
+    )
+    .await;
+    let note_id = NoteId::new(new_id());
+    append(
+        log,
+        off.clone(),
+        rs(vec![make::report(NoteAdded {
+            note_id,
+            note: "On scene".into(),
+            author_id: officer,
+            at: t(1300),
+        })]),
+    )
+    .await;
+    append(
+        log,
+        off.clone(),
+        rs(vec![make::report(EvidenceAttached {
+            evidence_id: EvidenceId::new(new_id()),
+            url: "https://example.org/e.jpg".into(),
+            media_type: MediaType::Photo,
+            captured_at: None,
+            description: Some("Lock".into()),
+            author_id: officer,
+            at: t(1310),
+        })]),
+    )
+    .await;
+    append(
+        log,
+        off.clone(),
+        rs(vec![make::report(ReportResolved {
+            patrol_id: patrol,
+            resolution_notes: "Bike found".into(),
+            at: t(1400),
+        })]),
+    )
+    .await;
+    let rejected = append(
+        log,
+        sup.clone(),
+        rs(vec![make::report(ClosureRejected {
+            reviewer_id: supervisor,
+            reason: "Need a statement".into(),
+            at: t(1500),
+        })]),
+    )
+    .await;
+    caught_up(&f.pool, rejected).await;
+    let row = report_row(&f.pool, report).await;
+    assert_eq!(
+        (
+            row.status.as_str(),
+            row.resolved_at,
+            row.resolution_notes.as_deref()
+        ),
+        ("RESPONDING", None, None)
+    );
+
+    append(
+        log,
+        off.clone(),
+        rs(vec![make::report(ReportResolved {
+            patrol_id: patrol,
+            resolution_notes: "Statement taken".into(),
+            at: t(1600),
+        })]),
+    )
+    .await;
+    let last = append(
+        log,
+        sup.clone(),
+        vec![
+            (
+                stream::<Report>(report.as_uuid()),
+                vec![make::report(ClosureApproved {
+                    reviewer_id: supervisor,
+                    at: t(1700),
+                })],
+            ),
+            (
+                stream::<Patrol>(patrol.as_uuid()),
+                closed(report, AssignmentOutcome::Finished, 1700),
+            ),
+        ],
+    )
+    .await;
+    caught_up(&f.pool, last).await;
+
+    let row = report_row(&f.pool, report).await;
+    assert_eq!(row.status, "CLOSED");
+    assert_eq!(row.station_id, station.as_uuid());
+    assert_eq!(row.priority, "HIGH");
+    assert_eq!(row.reporter_id, Some(citizen.as_uuid()));
+    assert!(!row.anonymous);
+    assert_eq!((row.latitude, row.longitude), (7.071234, 125.615678));
+    assert_eq!(
+        (row.public_latitude, row.public_longitude),
+        (7.071, 125.616)
+    );
+    assert_eq!(row.description, "My blue bike was taken from the rack");
+    assert_eq!(
+        (row.street.as_deref(), row.contact.as_deref()),
+        (Some("1 Main St"), Some("+63 900 000 0000"))
+    );
+    assert_eq!(row.routing_rule, "NEAREST_PRECINCT");
+    assert_eq!(row.patrol_id, Some(patrol.as_uuid()));
+    assert_eq!(
+        (row.assigned_at, row.accepted_at, row.responding_at),
+        (Some(t(140)), Some(t(1100)), Some(t(1200)))
+    );
+    assert_eq!(
+        (row.resolved_at, row.closed_at),
+        (Some(t(1600)), Some(t(1700)))
+    );
+    assert_eq!(row.resolution_notes.as_deref(), Some("Statement taken"));
+    assert_eq!(row.declines, 1);
+    assert_eq!(row.sla_accept_breached_at, Some(t(1041)));
+    assert_eq!(row.notes.as_array().map(Vec::len), Some(1));
+    assert_eq!(row.notes[0]["note"], "On scene");
+    assert_eq!(row.evidence[0]["media_type"], "PHOTO");
+    assert_eq!((row.submitted_at, row.updated_at), (t(100), t(1700)));
+    assert_eq!(
+        row.last_position,
+        last as i64 - 2,
+        "the report's event comes first in the command"
+    );
+    let public = row.public();
+    assert_eq!((public.latitude, public.longitude), (7.071, 125.616));
+    let public_json = serde_json::to_string(&public).expect("json");
+    assert!(!public_json.contains("Main St") && !public_json.contains("bike was taken"));
+    assert!(!serde_json::to_string(&row).expect("json").contains(HASH));
+
+    let p = queries::get_patrol(&f.pool, patrol.as_uuid())
+        .await
+        .expect("patrol")
+        .expect("exists");
+    assert_eq!(
+        (
+            p.status.as_str(),
+            p.open_assignments,
+            p.declines,
+            p.last_assigned_at
+        ),
+        ("AVAILABLE", 0, 1, Some(t(140)))
+    );
+    assert_eq!(p.officer_ids, vec![officer.as_uuid()]);
+    let w = queries::workloads(&f.pool, Some(station.as_uuid()), &PageRequest::default())
+        .await
+        .expect("workloads");
+    assert_eq!(
+        (
+            w.items.len(),
+            w.items[0].call_sign.as_str(),
+            w.items[0].declines
+        ),
+        (1, "ALPHA-1", 1)
+    );
+    let snap = queries::workload_snapshot(&f.pool, station.as_uuid())
+        .await
+        .expect("snapshot");
+    assert_eq!(
+        (snap[0].patrol_id, snap[0].status, snap[0].declines),
+        (patrol, PatrolStatus::Available, 1)
+    );
+    assert!(
+        queries::officer_inbox(&f.pool, officer.as_uuid(), &PageRequest::default())
+            .await
+            .expect("inbox")
+            .items
+            .is_empty()
+    );
+
+    let s = queries::list_stations(&f.pool, &PageRequest::default())
+        .await
+        .expect("stations");
+    assert_eq!(
+        (
+            s.items.len(),
+            s.items[0].name.as_str(),
+            s.items[0].kind.as_str()
+        ),
+        (1, "Central", "PRECINCT")
+    );
+    let facts = queries::station_facts(&f.pool).await.expect("facts");
+    assert_eq!(facts[0].station_id, station);
+    let a = queries::get_account(&f.pool, officer.as_uuid())
+        .await
+        .expect("account")
+        .expect("exists");
+    assert_eq!(
+        (a.email.as_str(), a.role.as_str(), a.station_id, a.active),
+        (
+            "officer@example.org",
+            "PATROL",
+            Some(station.as_uuid()),
+            true
+        )
+    );
+    let columns: Vec<String> = sqlx::query_scalar(
+        "SELECT column_name::text FROM information_schema.columns WHERE table_name = 'accounts'",
+    )
+    .fetch_all(&f.pool)
+    .await
+    .expect("columns");
+    assert!(
+        columns
+            .iter()
+            .all(|c| !c.contains("password") && !c.contains("hash")),
+        "{columns:?}"
+    );
+    let dump: String = sqlx::query_scalar("SELECT json_agg(a)::text FROM accounts a")
+        .fetch_one(&f.pool)
+        .await
+        .expect("dump");
+    assert!(!dump.contains("argon2"));
+
+    // Audit: one row per event, with who did it.
+    let head = f.log.head().await.expect("head");
+    assert_eq!(count(&f.pool, "audit").await, head as i64);
+    let trail = queries::audit(
+        &f.pool,
+        &queries::AuditFilter {
+            target_id: Some(report.as_uuid()),
+            ..Default::default()
+        },
+        &PageRequest::first(100),
+    )
+    .await
+    .expect("audit");
+    let actions: Vec<&str> = trail.items.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "ReportSubmitted",
+            "ReportTriaged",
+            "ReportAssigned",
+            "AssignmentDeclined",
+            "ReportAssigned",
+            "SlaBreached",
+            "AssignmentAccepted",
+            "ReportResponding",
+            "NoteAdded",
+            "EvidenceAttached",
+            "ReportResolved",
+            "ClosureRejected",
+            "ReportResolved",
+            "ClosureApproved"
+        ]
+    );
+    assert_eq!(
+        (
+            trail.items[0].actor_id,
+            trail.items[0].actor_role.as_deref()
+        ),
+        (Some(citizen.as_uuid()), Some("CITIZEN"))
+    );
+    assert_eq!(
+        (trail.items[5].actor_kind.as_str(), trail.items[5].actor_id),
+        ("SYSTEM", None)
+    );
+    let by_officer = queries::audit(
+        &f.pool,
+        &queries::AuditFilter {
+            actor_id: Some(officer.as_uuid()),
+            ..Default::default()
+        },
+        &PageRequest::first(100),
+    )
+    .await
+    .expect("audit");
+    assert!(by_officer
+        .items
+        .iter()
+        .all(|r| r.actor_role.as_deref() == Some("PATROL")));
+    assert_eq!(
+        by_officer.items.len(),
+        3 + 6,
+        "decline (3 events) + accept..resolve (6)"
+    );
+
+    let outcomes = projector.stop().await;
+    assert!(
+        outcomes
+            .values()
+            .all(|o| matches!(o, Outcome::Stopped { position } if *position == head)),
+        "{outcomes:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_queue_lists_open_reports_by_priority_then_age() {
+    let f = fixture().await;
+    let projector = start_projector(&f, RunOptions::default());
+    let log = &f.log;
+    let station = StationId::new(new_id());
+    let other = StationId::new(new_id());
+    let p = (7.0, 125.0);
+
+    let low_old = submit(log, station, p, 10).await;
+    let crit_new = submit(log, station, p, 50).await;
+    let crit_old = submit(log, station, p, 20).await;
+    let med = submit(log, station, p, 30).await;
+    let high = submit(log, station, p, 40).await;
+    let withdrawn = submit(log, station, p, 5).await;
+    let elsewhere = submit(log, other, p, 1).await;
+    let same_time_a = submit(log, station, p, 30).await;
+    triage(log, low_old, Priority::Low, 60).await;
+    triage(log, crit_new, Priority::Critical, 60).await;
+    triage(log, crit_old, Priority::Critical, 60).await;
+    triage(log, high, Priority::High, 60).await;
+    let last = append(
+        log,
+        Actor::Anonymous,
+        vec![(
+            stream::<Report>(withdrawn.as_uuid()),
+            vec![make::report(ReportWithdrawn {
+                reason: None,
+                at: t(70),
+            })],
+        )],
+    )
+    .await;
+    caught_up(&f.pool, last).await;
+
+    let (m1, m2) = if med.as_uuid() < same_time_a.as_uuid() {
+        (med, same_time_a)
+    } else {
+        (same_time_a, med)
+    };
+    let expected: Vec<Uuid> = [crit_old, crit_new, high, m1, m2, low_old]
+        .iter()
+        .map(|r| r.as_uuid())
+        .collect();
+    let filter = queries::QueueFilter {
+        station_id: Some(station.as_uuid()),
+        ..Default::default()
+    };
+    let all = queries::report_queue(&f.pool, &filter, &PageRequest::default())
+        .await
+        .expect("queue");
+    assert_eq!(all.items.iter().map(|r| r.id).collect::<Vec<_>>(), expected);
+    assert_eq!(all.next_cursor, None);
+
+    // The same order, two at a time (the cursor crosses priorities and equal times).
+    let mut paged = Vec::new();
+    let mut cursor = None;
+    for _ in 0..10 {
+        let page = queries::report_queue(&f.pool, &filter, &PageRequest::after(2, cursor.clone()))
+            .await
+            .expect("page");
+        paged.extend(page.items.iter().map(|r| r.id));
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(paged, expected);
+
+    let crit = queries::report_queue(
+        &f.pool,
+        &queries::QueueFilter {
+            priority: Some("CRITICAL".into()),
+            ..filter.clone()
+        },
+        &PageRequest::default(),
+    )
+    .await
+    .expect("queue");
+    assert_eq!(crit.items.len(), 2);
+    let closed_only = queries::report_queue(
+        &f.pool,
+        &queries::QueueFilter {
+            status: Some(vec!["WITHDRAWN".into()]),
+            ..filter.clone()
+        },
+        &PageRequest::default(),
+    )
+    .await
+    .expect("queue");
+    assert!(
+        closed_only.items.is_empty(),
+        "withdrawn reports are not in the queue"
+    );
+    let everywhere = queries::report_queue(
+        &f.pool,
+        &queries::QueueFilter::default(),
+        &PageRequest::first(100),
+    )
+    .await
+    .expect("queue");
+    assert!(everywhere.items.iter().any(|r| r.id == elsewhere.as_uuid()));
+    projector.stop().await;
+}
+
+#[tokio::test]
+async fn near_keeps_reports_within_the_great_circle_radius() {
+    let f = fixture().await;
+    let projector = start_projector(&f, RunOptions::default());
+    let log = &f.log;
+    let station = StationId::new(new_id());
+    let (lat, lon): (f64, f64) = (7.07, 125.61);
+    let m_per_deg_lat = 111_195.08;
+    let m_per_deg_lon = m_per_deg_lat * lat.to_radians().cos();
+    let north_500 = submit(log, station, (lat + 500.0 / m_per_deg_lat, lon), 1).await;
+    let east_900 = submit(log, station, (lat, lon + 900.0 / m_per_deg_lon), 2).await;
+    // Inside the bounding box, outside the circle (about 1131 m away).
+    let _corner = submit(
+        log,
+        station,
+        (lat + 800.0 / m_per_deg_lat, lon + 800.0 / m_per_deg_lon),
+        3,
+    )
+    .await;
+    let _far = submit(log, station, (lat + 0.05, lon), 4).await;
+    // Across the antimeridian: about 222 m apart.
+    let west_edge = submit(log, station, (0.0, 179.999), 5).await;
+    let east_edge = submit(log, station, (0.0, -179.999), 6).await;
+    let last = triage(log, east_edge, Priority::Low, 7).await;
+    caught_up(&f.pool, last).await;
+
+    let near = |lat, lon, r| queries::ReportFilter {
+        near: Some(queries::Near::new(lat, lon, r)),
+        ..Default::default()
+    };
+    let ids = |page: queries::Page<queries::ReportRow>| {
+        page.items.iter().map(|r| r.id).collect::<HashSet<_>>()
+    };
+    let found = queries::list_reports(&f.pool, &near(lat, lon, 1000.0), &PageRequest::default())
+        .await
+        .expect("near");
+    assert_eq!(
+        ids(found),
+        HashSet::from([north_500.as_uuid(), east_900.as_uuid()])
+    );
+    let found = queries::list_reports(&f.pool, &near(lat, lon, 600.0), &PageRequest::default())
+        .await
+        .expect("near");
+    assert_eq!(ids(found), HashSet::from([north_500.as_uuid()]));
+    let found = queries::list_reports(
+        &f.pool,
+        &near(0.0, 179.9995, 500.0),
+        &PageRequest::default(),
+    )
+    .await
+    .expect("near");
+    assert_eq!(
+        ids(found),
+        HashSet::from([west_edge.as_uuid(), east_edge.as_uuid()])
+    );
+    // Combined with other filters.
+    let mut filter = near(lat, lon, 1000.0);
+    filter.status = Some(vec!["ASSIGNED".into()]);
+    assert!(
+        queries::list_reports(&f.pool, &filter, &PageRequest::default())
+            .await
+            .expect("near")
+            .items
+            .is_empty()
+    );
+    let bad = queries::list_reports(&f.pool, &near(91.0, 0.0, 10.0), &PageRequest::default()).await;
+    assert!(matches!(
+        bad,
+        Err(precinct_projections::QueryError::Invalid { .. })
+    ));
+    projector.stop().await;
+}
+
+#[tokio::test]
+async fn keyset_pages_visit_every_row_once_in_order() {
+    let f = fixture().await;
+    let projector = start_projector(&f, RunOptions::default());
+    let station = StationId::new(new_id());
+    // 47 reports; groups of five share a submission time, so the id breaks ties.
+    let mut writes = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..47i64 {
+        let id = ReportId::new(new_id());
+        writes.push(StreamWrite {
+            stream: stream::<Report>(id.as_uuid()),
+            expected: ExpectedVersion::NoStream,
+            events: vec![make::submitted(id, station, (7.0, 125.0), None, i / 5)],
+        });
+        expected.push((t(i / 5), id.as_uuid()));
+    }
+    let last = within(
+        10,
+        "append",
+        f.log
+            .append_multi(writes, &CommandMeta::new(Uuid::new_v4(), Actor::System)),
+    )
+    .await
+    .expect("append")
+    .position;
+    caught_up(&f.pool, last).await;
+    expected.sort_by(|a, b| b.cmp(a));
+    let expected: Vec<Uuid> = expected.into_iter().map(|(_, id)| id).collect();
+
+    let filter = queries::ReportFilter {
+        station_id: Some(station.as_uuid()),
+        ..Default::default()
+    };
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    let mut pages = 0;
+    loop {
+        let page = queries::list_reports(&f.pool, &filter, &PageRequest::after(10, cursor))
+            .await
+            .expect("page");
+        pages += 1;
+        assert!(page.items.len() <= 10);
+        seen.extend(page.items.iter().map(|r| r.id));
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+        assert!(pages < 10, "pagination does not end");
+    }
+    assert_eq!(pages, 5);
+    assert_eq!(
+        seen, expected,
+        "every report once, newest first, ties by id"
+    );
+
+    // Audit pages by position; default and capped limits.
+    let mut positions = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = queries::audit(
+            &f.pool,
+            &queries::AuditFilter::default(),
+            &PageRequest::after(7, cursor),
+        )
+        .await
+        .expect("audit");
+        positions.extend(page.items.iter().map(|r| r.position));
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(positions, (1..=47).collect::<Vec<i64>>());
+    let default = queries::list_reports(&f.pool, &filter, &PageRequest::default())
+        .await
+        .expect("page");
+    assert_eq!(default.items.len(), 20);
+    let capped = queries::list_reports(&f.pool, &filter, &PageRequest::first(1000))
+        .await
+        .expect("page");
+    assert_eq!((capped.items.len(), capped.next_cursor), (47, None));
+    let bad = queries::list_reports(
+        &f.pool,
+        &filter,
+        &PageRequest::after(10, Some("not-a-cursor".into())),
+    )
+    .await;
+    assert!(matches!(
+        bad,
+        Err(precinct_projections::QueryError::BadCursor)
+    ));
+    projector.stop().await;
+}
+
+#[tokio::test]
+async fn a_poison_event_stops_its_projection_loudly_and_the_others_go_on() {
+    let f = fixture().await;
+    let projector = start_projector(&f, RunOptions::default());
+    let log = &f.log;
+    let station = StationId::new(new_id());
+    let first = submit(log, station, (7.0, 125.0), 1).await;
+    // A known type whose payload does not decode.
+    let poison = append(
+        log,
+        Actor::System,
+        vec![(
+            stream::<Report>(first.as_uuid()),
+            vec![NewEvent {
+                event_type: "ReportTriaged".into(),
+                schema_version: 1,
+                occurred_at: t(2),
+                data: serde_json::json!({"priority": "URGENT", "at": "yesterday"}),
+            }],
+        )],
+    )
+    .await;
+    let second = submit(log, station, (7.0, 125.0), 3).await;
+    let patrol = PatrolId::new(new_id());
+    let head = append(
+        log,
+        Actor::System,
+        vec![(
+            stream::<Patrol>(patrol.as_uuid()),
+            vec![make::patrol(patrol, "B-2", station, vec![])],
+        )],
+    )
+    .await;
+
+    within(20, "audit and patrols pass the poison event", async {
+        while checkpoint(&f.pool, "audit").await.0 < head as i64
+            || checkpoint(&f.pool, "patrols").await.0 < head as i64
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    within(20, "reports records its failure", async {
+        while checkpoint(&f.pool, "reports").await.1.is_none() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let (position, failed_position, error) = checkpoint(&f.pool, "reports").await;
+    assert_eq!(
+        (position, failed_position),
+        (poison as i64 - 1, Some(poison as i64))
+    );
+    assert!(error.unwrap_or_default().contains("ReportTriaged"));
+    assert_eq!(count(&f.pool, "audit").await, head as i64);
+    assert!(queries::get_patrol(&f.pool, patrol.as_uuid())
+        .await
+        .expect("patrol")
+        .is_some());
+    assert_eq!(report_row(&f.pool, first).await.priority, "MEDIUM");
+    assert!(
+        queries::get_report(&f.pool, second.as_uuid())
+            .await
+            .expect("get")
+            .is_none(),
+        "nothing after the poison event is skipped to"
+    );
+
+    let status = precinct_projections::status(&f.pool, &f.log)
+        .await
+        .expect("status");
+    let reports = status
+        .iter()
+        .find(|s| s.name == "reports")
+        .expect("reports status");
+    assert_eq!(reports.failed.as_ref().map(|x| x.position), Some(poison));
+    assert_eq!(
+        (reports.position, reports.head, reports.lag_positions),
+        (poison - 1, head, head - poison + 1)
+    );
+    assert!(reports.lag_seconds > 0.0);
+    let audit = status
+        .iter()
+        .find(|s| s.name == "audit")
+        .expect("audit status");
+    assert_eq!(
+        (audit.failed.clone(), audit.lag_positions, audit.lag_seconds),
+        (None, 0, 0.0)
+    );
+    let reached =
+        precinct_projections::wait_for_position(&f.pool, head, Duration::from_millis(300))
+            .await
+            .expect("wait");
+    assert!(
+        !reached,
+        "the read models as a whole never reach past a poison event"
+    );
+
+    let outcomes = projector.stop().await;
+    assert!(
+        matches!(&outcomes["reports"], Outcome::Failed { position, .. } if *position == poison),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes["audit"], Outcome::Stopped { position: head });
+
+    // A restart tries again, and stops at the same place again (it is never skipped).
+    let alone = RunOptions {
+        only: Some(vec!["reports".into()]),
+        ..RunOptions::default()
+    };
+    let projector = start_projector(&f, alone);
+    let outcomes = within(20, "the restarted reports projector ends", projector.handle)
+        .await
+        .expect("task");
+    assert!(
+        matches!(&outcomes[..], [("reports", Outcome::Failed { position, .. })] if *position == poison),
+        "{outcomes:?}"
+    );
+    assert_eq!(checkpoint(&f.pool, "reports").await.0, poison as i64 - 1);
+}
+
+/// Everything the kill test appends, and what the read models must then say.
+struct Workload {
+    head: u64,
+    /// patrol -> (open assignments, declines)
+    patrols: BTreeMap<Uuid, (i32, i32)>,
+    /// report -> (status, declines)
+    reports: BTreeMap<Uuid, (&'static str, i32)>,
+}
+
+/// 12 patrols and 500 reports: every report submitted and assigned, every third
+/// declined and assigned again, every fifth accepted. About 2,400 events in commands
+/// of one to three events, appended in atomic batches of up to 600.
+async fn big_workload(log: &EventLog) -> Workload {
+    let station = StationId::new(new_id());
+    let patrols: Vec<PatrolId> = (0..12).map(|_| PatrolId::new(new_id())).collect();
+    let mut expected_patrols: BTreeMap<Uuid, (i32, i32)> =
+        patrols.iter().map(|p| (p.as_uuid(), (0, 0))).collect();
+    let mut expected_reports = BTreeMap::new();
+    let mut writes: Vec<StreamWrite> = patrols
+        .iter()
+        .enumerate()
+        .map(|(i, p)| StreamWrite {
+            stream: stream::<Patrol>(p.as_uuid()),
+            expected: ExpectedVersion::Any,
+            events: vec![make::patrol(*p, &format!("P-{i:02}"), station, vec![])],
+        })
+        .collect();
+    for i in 0..500usize {
+        let report = ReportId::new(new_id());
+        let at = i as i64;
+        let mut patrol = patrols[i % patrols.len()];
+        let mut r = vec![make::submitted(report, station, (7.0, 125.0), None, at)];
+        let mut p: BTreeMap<PatrolId, Vec<NewEvent>> = BTreeMap::new();
+        r.push(make::report(ReportAssigned {
+            patrol_id: patrol,
+            auto: None,
+            at: t(at),
+        }));
+        p.entry(patrol)
+            .or_default()
+            .push(make::patrol_event(PatrolAssignmentOpened {
+                report_id: report,
+                at: t(at),
+            }));
+        let mut status = "ASSIGNED";
+        let mut declines = 0;
+        if i % 3 == 0 {
+            r.push(make::report(AssignmentDeclined {
+                patrol_id: patrol,
+                reason: "busy".into(),
+                at: t(at),
+            }));
+            p.entry(patrol)
+                .or_default()
+                .push(make::patrol_event(PatrolAssignmentClosed {
+                    report_id: report,
+                    outcome: AssignmentOutcome::Declined,
+                    at: t(at),
+                }));
+            expected_patrols.entry(patrol.as_uuid()).or_default().1 += 1;
+            declines = 1;
+            patrol = patrols[(i + 1) % patrols.len()];
+            r.push(make::report(ReportAssigned {
+                patrol_id: patrol,
+                auto: None,
+                at: t(at),
+            }));
+            p.entry(patrol)
+                .or_default()
+                .push(make::patrol_event(PatrolAssignmentOpened {
+                    report_id: report,
+                    at: t(at),
+                }));
+        }
+        expected_patrols.entry(patrol.as_uuid()).or_default().0 += 1;
+        if i % 5 == 0 {
+            r.push(make::report(AssignmentAccepted {
+                patrol_id: patrol,
+                at: t(at),
+            }));
+            status = "ACCEPTED";
+        }
+        expected_reports.insert(report.as_uuid(), (status, declines));
+        writes.push(StreamWrite {
+            stream: stream::<Report>(report.as_uuid()),
+            expected: ExpectedVersion::Any,
+            events: r,
+        });
+        for (patrol, events) in p {
+            writes.push(StreamWrite {
+                stream: stream::<Patrol>(patrol.as_uuid()),
+                expected: ExpectedVersion::Any,
+                events,
+            });
+        }
+    }
+    // Atomic batches of at most 600 events (whole streams' writes kept together).
+    let mut head = 0;
+    let mut batch: Vec<StreamWrite> = Vec::new();
+    let mut size = 0;
+    for w in writes {
+        if size + w.events.len() > 600 {
+            head = within(
+                20,
+                "append batch",
+                log.append_multi(
+                    std::mem::take(&mut batch),
+                    &CommandMeta::new(Uuid::new_v4(), Actor::System),
+                ),
+            )
+            .await
+            .expect("append")
+            .position;
+            size = 0;
+        }
+        size += w.events.len();
+        batch.push(w);
+    }
+    if !batch.is_empty() {
+        head = within(
+            20,
+            "append batch",
+            log.append_multi(batch, &CommandMeta::new(Uuid::new_v4(), Actor::System)),
+        )
+        .await
+        .expect("append")
+        .position;
+    }
+    Workload {
+        head,
+        patrols: expected_patrols,
+        reports: expected_reports,
+    }
+}
+
+async fn assert_workload_projected(pool: &PgPool, w: &Workload) {
+    let head = w.head as i64;
+    let (n, min, max, distinct): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), min(position), max(position), count(DISTINCT position) FROM audit",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("audit stats");
+    assert_eq!(
+        (n, min, max, distinct),
+        (head, 1, head, head),
+        "one audit row per event"
+    );
+    let patrols: BTreeMap<Uuid, (i32, i32)> =
+        sqlx::query_as::<_, (Uuid, i32, i32)>("SELECT id, open_assignments, declines FROM patrols")
+            .fetch_all(pool)
+            .await
+            .expect("patrols")
+            .into_iter()
+            .map(|(id, open, declines)| (id, (open, declines)))
+            .collect();
+    assert_eq!(patrols, w.patrols, "patrol counters");
+    let reports: BTreeMap<Uuid, (String, i32)> =
+        sqlx::query_as::<_, (Uuid, String, i32)>("SELECT id, status, declines FROM reports")
+            .fetch_all(pool)
+            .await
+            .expect("reports")
+            .into_iter()
+            .map(|(id, status, declines)| (id, (status, declines)))
+            .collect();
+    let expected: BTreeMap<Uuid, (String, i32)> = w
+        .reports
+        .iter()
+        .map(|(id, (s, d))| (*id, ((*s).to_string(), *d)))
+        .collect();
+    assert_eq!(reports, expected, "report rows");
+    let checkpoints: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT projection, position FROM checkpoints WHERE projection <> 'request_log'",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("checkpoints");
+    assert!(
+        checkpoints.iter().all(|(_, p)| *p == head),
+        "{checkpoints:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_projector_killed_mid_batch_resumes_without_lost_or_doubled_effects() {
+    let f = fixture().await;
+    let w = big_workload(&f.log).await;
+    assert!(w.head > 2000, "{} events", w.head);
+
+    let mut mid_way_kills = 0;
+    for round in 0..4u64 {
+        let projector = start_projector(&f, RunOptions::default());
+        // Kill it as soon as some batch committed (round 0), or a little later.
+        within(30, "first commit after restart", async {
+            let before = checkpoint(&f.pool, "audit").await.0;
+            loop {
+                let now = checkpoint(&f.pool, "audit").await.0;
+                if now > before || now == w.head as i64 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(round * 7)).await;
+        projector.handle.abort();
+        let _ = within(10, "abort", projector.handle).await;
+        let positions: Vec<(String, i64)> =
+            sqlx::query_as("SELECT projection, position FROM checkpoints ORDER BY 1")
+                .fetch_all(&f.pool)
+                .await
+                .expect("checkpoints");
+        if positions.iter().any(|(_, p)| *p > 0 && *p < w.head as i64) {
+            mid_way_kills += 1;
+        }
+        // Whatever committed is consistent with its checkpoint: audit rows = its position.
+        let audit_at: i64 = checkpoint(&f.pool, "audit").await.0;
+        let pause = Duration::from_millis(200);
+        tokio::time::sleep(pause).await; // let aborted transactions roll back
+        assert_eq!(
+            count(&f.pool, "audit").await,
+            checkpoint(&f.pool, "audit").await.0
+        );
+        assert!(checkpoint(&f.pool, "audit").await.0 >= audit_at);
+    }
+    assert!(mid_way_kills > 0, "no kill landed while catching up");
+
+    let projector = start_projector(&f, RunOptions::default());
+    caught_up(&f.pool, w.head).await;
+    let outcomes = projector.stop().await;
+    assert!(outcomes
+        .values()
+        .all(|o| matches!(o, Outcome::Stopped { .. })));
+    assert_workload_projected(&f.pool, &w).await;
+}
+
+/// Every event read model as JSON, rows ordered by primary key.
+async fn dump(pool: &PgPool) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for (table, pk) in [
+        ("reports", "id"),
+        ("patrols", "id"),
+        ("stations", "id"),
+        ("accounts", "id"),
+        ("audit", "position"),
+    ] {
+        let rows: serde_json::Value = sqlx::query_scalar(&format!(
+            "SELECT coalesce(json_agg(t ORDER BY t.{pk}), '[]'::json) FROM {table} t"
+        ))
+        .fetch_one(pool)
+        .await
+        .expect("dump");
+        out.insert(table.to_string(), rows);
+    }
+    serde_json::Value::Object(out)
+}
+
+#[tokio::test]
+async fn rebuild_gives_the_same_rows_as_live_projection() {
+    let f = fixture().await;
+    let projector = start_projector(&f, RunOptions::default());
+    let log = &f.log;
+    let station = StationId::new(new_id());
+    let officer = AccountId::new(new_id());
+    let patrol = PatrolId::new(new_id());
+    append(
+        log,
+        Actor::System,
+        vec![(
+            stream::<Station>(station.as_uuid()),
+            vec![make::station(station, "North", 7.1, 125.6, 0)],
+        )],
+    )
+    .await;
+    append(
+        log,
+        Actor::System,
+        vec![(
+            stream::<Account>(officer.as_uuid()),
+            vec![make::account(
+                officer,
+                "p@example.org",
+                Role::Patrol,
+                Some(station),
+            )],
+        )],
+    )
+    .await;
+    append(
+        log,
+        Actor::System,
+        vec![(
+            stream::<Patrol>(patrol.as_uuid()),
+            vec![make::patrol(patrol, "N-1", station, vec![officer])],
+        )],
+    )
+    .await;
+    for i in 0..30 {
+        let report = submit(
+            log,
+            station,
+            (7.1 + f64::from(i) * 0.001, 125.6),
+            i64::from(i),
+        )
+        .await;
+        if i % 2 == 0 {
+            assign(
+                log,
+                user(officer, "DISPATCHER"),
+                report,
+                patrol,
+                100 + i64::from(i),
+            )
+            .await;
+        }
+        if i % 4 == 0 {
+            append(
+                log,
+                user(officer, "PATROL"),
+                vec![(
+                    stream::<Report>(report.as_uuid()),
+                    vec![
+                        make::report(AssignmentAccepted {
+                            patrol_id: patrol,
+                            at: t(200),
+                        }),
+                        make::report(NoteAdded {
+                            note_id: NoteId::new(new_id()),
+                            note: format!("note {i}"),
+                            author_id: officer,
+                            at: t(201),
+                        }),
+                    ],
+                )],
+            )
+            .await;
+        }
+        if i % 7 == 0 {
+            append(
+                log,
+                Actor::System,
+                vec![(
+                    stream::<Report>(report.as_uuid()),
+                    vec![make::report(ReportAmended {
+                        changes: ReportChanges {
+                            title: Some(format!("Amended {i}")),
+                            location: Some(ReportLocation::new(
+                                GeoPoint::parse(7.2, 125.7).expect("point"),
+                                None,
+                                Some("DVO".into()),
+                            )),
+                            ..Default::default()
+                        },
+                        personal: Some(PersonalChanges {
+                            street: Some("2 Side St".into()),
+                            ..Default::default()
+                        }),
+                        at: t(300),
+                    })],
+                )],
+            )
+            .await;
+        }
+    }
+    let head = f.log.head().await.expect("head");
+    caught_up(&f.pool, head).await;
+    projector.stop().await;
+    let live = dump(&f.pool).await;
+    assert_eq!(live["reports"].as_array().map(Vec::len), Some(30));
+
+    let summary = within(
+        60,
+        "rebuild",
+        precinct_projections::rebuild(&f.pool, &f.log),
+    )
+    .await
+    .expect("rebuild");
+    assert_eq!(summary.head, head);
+    let rebuilt = dump(&f.pool).await;
+    assert_eq!(rebuilt, live, "rebuilt read models equal the live ones");
+    assert_eq!(
+        precinct_projections::queries::get_report(&f.pool, Uuid::nil())
+            .await
+            .expect("get"),
+        None
+    );
+    let status = precinct_projections::status(&f.pool, &f.log)
+        .await
+        .expect("status");
+    assert!(
+        status
+            .iter()
+            .all(|s| s.position == head && s.failed.is_none() && s.lag_positions == 0),
+        "{status:?}"
+    );
+}
+
+#[tokio::test]
+async fn waiting_for_a_position_answers_once_every_projection_has_it() {
+    let f = fixture().await;
+    let station = StationId::new(new_id());
+    // Nothing is running: nothing is reached.
+    let (_, first) = submit_at(&f.log, station, (7.0, 125.0), 1).await;
+    assert!(
+        !precinct_projections::wait_for_position(&f.pool, first, Duration::from_millis(200))
+            .await
+            .expect("wait")
+    );
+
+    let shutdown = CancellationToken::new();
+    let watcher = precinct_projections::PositionWatcher::start(f.pool.clone(), shutdown.clone())
+        .await
+        .expect("watcher");
+    let projector = start_projector(&f, RunOptions::default());
+    assert!(within(
+        20,
+        "poll",
+        precinct_projections::wait_for_position(&f.pool, first, Duration::from_secs(15))
+    )
+    .await
+    .expect("wait"));
+    for at in 2..12 {
+        let (_, position) = submit_at(&f.log, station, (7.0, 125.0), at).await;
+        let started = std::time::Instant::now();
+        assert!(
+            watcher.wait_for(position, Duration::from_secs(15)).await,
+            "watcher saw {position}"
+        );
+        // The watcher answered because the rows are there.
+        let row = queries::list_reports(
+            &f.pool,
+            &queries::ReportFilter::default(),
+            &PageRequest::first(1),
+        )
+        .await
+        .expect("list");
+        assert_eq!(row.items[0].last_position as u64, position);
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+    let head = f.log.head().await.expect("head");
+    assert!(watcher.current() >= head);
+    assert!(
+        !watcher
+            .wait_for(head + 100, Duration::from_millis(200))
+            .await
+    );
+    assert!(!precinct_projections::wait_for_position(
+        &f.pool,
+        head + 100,
+        Duration::from_millis(200)
+    )
+    .await
+    .expect("wait"));
+    shutdown.cancel();
+    projector.stop().await;
+}
+
+#[tokio::test]
+async fn the_request_log_is_projected_from_its_own_stream() {
+    let f = fixture().await;
+    let source = RequestLogSource::of_log(f.log.config());
+    let js = f.log.jetstream().clone();
+    let actor = Uuid::new_v4();
+    let record = |i: i64, path: &str, status: u16, actor_id: Option<Uuid>| RequestRecord {
+        at: t(i),
+        request_id: format!("req-{i}"),
+        actor_id,
+        method: "GET".into(),
+        path: path.into(),
+        status,
+        latency_ms: 1.5,
+        client_addr: Some("127.0.0.1:5000".into()),
+    };
+    let records = [
+        record(1, "/crimes", 200, None),
+        record(2, "/crimes/123", 404, Some(actor)),
+        record(3, "/patrols/register", 201, Some(actor)),
+        record(4, "/crimes_x", 200, None),
+        record(5, "/crimes", 500, Some(actor)),
+    ];
+    for r in &records {
+        let payload = serde_json::to_vec(r).expect("json");
+        within(10, "publish", async {
+            js.publish(source.subject.clone(), payload.into())
+                .await
+                .expect("publish")
+                .await
+                .expect("ack")
+        })
+        .await;
+    }
+    let projector = start_projector(
+        &f,
+        RunOptions {
+            only: Some(vec!["request_log".into()]),
+            request_log: Some(source.clone()),
+            ..RunOptions::default()
+        },
+    );
+    within(20, "request log caught up", async {
+        while checkpoint(&f.pool, "request_log").await.0 < 5 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+
+    let all = queries::request_log(
+        &f.pool,
+        &queries::RequestFilter::default(),
+        &PageRequest::default(),
+    )
+    .await
+    .expect("requests");
+    assert_eq!(
+        all.items
+            .iter()
+            .map(|r| r.request_id.as_str())
+            .collect::<Vec<_>>(),
+        ["req-5", "req-4", "req-3", "req-2", "req-1"]
+    );
+    let crimes = queries::request_log(
+        &f.pool,
+        &queries::RequestFilter {
+            path: Some("/crimes/".into()),
+            ..Default::default()
+        },
+        &PageRequest::default(),
+    )
+    .await
+    .expect("requests");
+    assert_eq!(
+        crimes
+            .items
+            .iter()
+            .map(|r| r.request_id.as_str())
+            .collect::<Vec<_>>(),
+        ["req-2"]
+    );
+    let under = queries::request_log(
+        &f.pool,
+        &queries::RequestFilter {
+            path: Some("/crimes_".into()),
+            ..Default::default()
+        },
+        &PageRequest::default(),
+    )
+    .await
+    .expect("requests");
+    assert_eq!(under.items.len(), 1, "`_` matches literally");
+    let mine = queries::request_log(
+        &f.pool,
+        &queries::RequestFilter {
+            actor_id: Some(actor),
+            status: Some(500),
+            ..Default::default()
+        },
+        &PageRequest::default(),
+    )
+    .await
+    .expect("requests");
+    assert_eq!(
+        mine.items
+            .iter()
+            .map(|r| r.request_id.as_str())
+            .collect::<Vec<_>>(),
+        ["req-5"]
+    );
+    let window = queries::request_log(
+        &f.pool,
+        &queries::RequestFilter {
+            from: Some(t(2)),
+            to: Some(t(4)),
+            ..Default::default()
+        },
+        &PageRequest::first(1),
+    )
+    .await
+    .expect("requests");
+    assert_eq!(window.items[0].request_id, "req-3");
+    let next = queries::request_log(
+        &f.pool,
+        &queries::RequestFilter {
+            from: Some(t(2)),
+            to: Some(t(4)),
+            ..Default::default()
+        },
+        &PageRequest::after(1, window.next_cursor),
+    )
+    .await
+    .expect("requests");
+    assert_eq!(
+        (next.items[0].request_id.as_str(), next.next_cursor),
+        ("req-2", None)
+    );
+    let json = serde_json::to_value(&all.items[0]).expect("json");
+    assert_eq!(json["status"], 500);
+    assert_eq!(json["client_addr"], "127.0.0.1:5000");
+
+    // A record that is not a RequestRecord stops the projection at its sequence.
+    within(10, "publish", async {
+        js.publish(source.subject.clone(), "{\"not\": \"a record\"}".into())
+            .await
+            .expect("publish")
+            .await
+            .expect("ack")
+    })
+    .await;
+    within(20, "failure recorded", async {
+        while checkpoint(&f.pool, "request_log").await.1.is_none() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let status = precinct_projections::request_log_status(&f.pool, &js, &source)
+        .await
+        .expect("status");
+    assert_eq!(
+        (
+            status.position,
+            status.head,
+            status.failed.map(|x| x.position)
+        ),
+        (5, 6, Some(6))
+    );
+    projector.stop().await;
+}

@@ -1,0 +1,320 @@
+//! A Precinct process per test: `precinct::server::start` on 127.0.0.1:0 against the
+//! shared NATS (fresh stream prefix) and a fresh PostgreSQL database, driven over HTTP.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use precinct::{server, Config, Roles};
+use precinct_api::auth::Secret;
+use precinct_eventlog::{EventLog, LogConfig};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+pub const ADMIN_EMAIL: &str = "admin@precinct.test";
+pub const ADMIN_PASSWORD: &str = "correct horse battery";
+pub const PASSWORD: &str = "s3cret-passw0rd";
+
+/// Knobs a test may turn before spawning.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub sla_accept: Duration,
+    pub sla_respond: Duration,
+    pub roles: Roles,
+    pub nats_url: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            sla_accept: Duration::from_secs(900),
+            sla_respond: Duration::from_secs(1800),
+            roles: Roles::ALL,
+            nats_url: crate::nats::shared_url(),
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub pool: PgPool,
+    pub log: EventLog,
+    pub database_url: String,
+    pub prefix: String,
+    pub config: Config,
+    shutdown: CancellationToken,
+    running: Option<server::Running>,
+}
+
+/// A response: status, headers and JSON body (Null when empty or not JSON).
+#[derive(Debug)]
+pub struct Res {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Res {
+    pub fn position(&self) -> u64 {
+        self.body["position"].as_u64().unwrap_or(0)
+    }
+    pub fn id(&self) -> String {
+        self.body["id"].as_str().unwrap_or_default().to_string()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> anyhow::Result<Self> {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(opts: Options) -> anyhow::Result<Self> {
+        let (_, database_url) = crate::pg::fresh_database().await?;
+        let prefix = crate::unique_prefix();
+        let config = Config {
+            http_addr: "127.0.0.1:0".parse()?,
+            nats_url: opts.nats_url.clone(),
+            database_url: database_url.clone(),
+            secret: Secret::new(format!("test-secret-{prefix}-0123456789abcdef").into_bytes()),
+            sla_accept: opts.sla_accept,
+            sla_respond: opts.sla_respond,
+            admin: Some((ADMIN_EMAIL.into(), ADMIN_PASSWORD.into())),
+            log: LogConfig::isolated(&prefix),
+            roles: opts.roles,
+            token_ttl: Duration::from_secs(900),
+        };
+        Self::start(config, prefix, database_url).await
+    }
+
+    /// Starts (or restarts) a process with `config`.
+    pub async fn start(
+        config: Config,
+        prefix: String,
+        database_url: String,
+    ) -> anyhow::Result<Self> {
+        let shutdown = CancellationToken::new();
+        let running = server::start(config.clone(), shutdown.clone())
+            .await
+            .context("start precinct")?;
+        let base = running
+            .addr
+            .map(|a| format!("http://{a}"))
+            .unwrap_or_default();
+        Ok(Self {
+            base,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()?,
+            pool: running.pool.clone(),
+            log: running.log.clone(),
+            database_url,
+            prefix,
+            config,
+            shutdown,
+            running: Some(running),
+        })
+    }
+
+    /// Graceful stop; waits for every role to finish.
+    pub async fn stop(mut self) -> anyhow::Result<(Config, String, String)> {
+        self.shutdown.cancel();
+        if let Some(r) = self.running.take() {
+            r.wait().await?;
+        }
+        Ok((
+            self.config.clone(),
+            self.prefix.clone(),
+            self.database_url.clone(),
+        ))
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Res {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("HTTP request");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.unwrap_or_default();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Res {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Res {
+        self.call(Method::POST, path, token, Some(body), &[]).await
+    }
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Res {
+        self.call(Method::GET, path, token, None, &[]).await
+    }
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> Res {
+        self.call(Method::PATCH, path, token, Some(body), &[]).await
+    }
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> Res {
+        self.call(Method::PUT, path, token, Some(body), &[]).await
+    }
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Res {
+        self.call(Method::DELETE, path, token, None, &[]).await
+    }
+
+    /// A GET that waits for the read models to include `position`.
+    pub async fn get_at(&self, path: &str, token: Option<&str>, position: u64) -> Res {
+        let p = position.to_string();
+        self.call(Method::GET, path, token, None, &[("X-Min-Position", &p)])
+            .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let r = self
+            .post(
+                "/users/login",
+                None,
+                json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "login {email}: {:?}", r.body);
+        r.body["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    pub async fn admin(&self) -> String {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    /// A precinct covering a square around (lat, lon) of ±0.05°.
+    pub async fn precinct(&self, admin: &str, name: &str, lat: f64, lon: f64) -> String {
+        let d = 0.05;
+        let ring = json!([
+            [lon - d, lat - d],
+            [lon + d, lat - d],
+            [lon + d, lat + d],
+            [lon - d, lat + d],
+            [lon - d, lat - d]
+        ]);
+        let r = self
+            .post(
+                "/stations",
+                Some(admin),
+                json!({"name": name, "kind": "PRECINCT", "latitude": lat, "longitude": lon,
+                       "area": {"type": "Polygon", "coordinates": [ring]}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.id()
+    }
+
+    pub async fn division(&self, admin: &str, name: &str, keywords: &[&str]) -> String {
+        let r = self
+            .post(
+                "/stations",
+                Some(admin),
+                json!({"name": name, "kind": "DIVISION", "crime_types": keywords}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.id()
+    }
+
+    /// Registers an account (as ADMIN when a role/station is given) and logs in.
+    pub async fn account(
+        &self,
+        admin: &str,
+        role: &str,
+        station: Option<&str>,
+    ) -> (String, String) {
+        let email = format!(
+            "{}-{}@precinct.test",
+            role.to_lowercase(),
+            crate::unique_prefix()
+        );
+        let mut body =
+            json!({"email": email, "password": PASSWORD, "name": format!("{role} user")});
+        if role != "CITIZEN" {
+            body["role"] = json!(role);
+            if let Some(s) = station {
+                body["station_id"] = json!(s);
+            }
+        }
+        let token = if role == "CITIZEN" { None } else { Some(admin) };
+        let r = self.post("/users/register", token, body).await;
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "register {role}: {:?}",
+            r.body
+        );
+        let id = r.id();
+        (id, self.login(&email, PASSWORD).await)
+    }
+
+    /// A patrol of `station` with the given officers.
+    pub async fn patrol(
+        &self,
+        desk: &str,
+        station: &str,
+        call_sign: &str,
+        officers: &[&str],
+    ) -> String {
+        let r = self
+            .post(
+                "/patrols/register",
+                Some(desk),
+                json!({"call_sign": call_sign, "station_id": station, "officer_ids": officers}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.id()
+    }
+
+    /// A report at (lat, lon) by `token` (None: anonymous).
+    pub async fn report(&self, token: Option<&str>, lat: f64, lon: f64, types: &[&str]) -> Res {
+        let r = self
+            .post(
+                "/crimes",
+                token,
+                json!({"title": "Bike stolen", "description": "My blue bike was taken from the rack",
+                       "crime_types": types,
+                       "location": {"latitude": lat, "longitude": lon, "street": "1 Main St", "city": "Davao"},
+                       "contact": "+63 900 000 0000"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r
+    }
+
+    /// Waits until the read models reach `position` (bounded).
+    pub async fn caught_up(&self, position: u64) {
+        let ok =
+            precinct_projections::wait_for_position(&self.pool, position, Duration::from_secs(10))
+                .await
+                .unwrap_or(false);
+        assert!(ok, "read models did not reach position {position}");
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
