@@ -3,3 +3,4 @@
 mod commands;
 mod eventlog;
 mod projections;
+mod queries;
