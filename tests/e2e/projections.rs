@@ -1096,7 +1096,6 @@ async fn keyset_pages_visit_every_row_once_in_order() {
 #[tokio::test]
 async fn a_poison_event_stops_its_projection_loudly_and_the_others_go_on() {
     let f = fixture().await;
-    let projector = start_projector(&f, RunOptions::default());
     let log = &f.log;
     let station = StationId::new(new_id());
     let first = submit(log, station, (7.0, 125.0), 1).await;
@@ -1126,6 +1125,9 @@ async fn a_poison_event_stops_its_projection_loudly_and_the_others_go_on() {
         )],
     )
     .await;
+    // Started after the appends: the poison event sits mid-batch while catching up, and
+    // what comes before it in that batch must still be committed.
+    let projector = start_projector(&f, RunOptions::default());
 
     within(20, "audit and patrols pass the poison event", async {
         while checkpoint(&f.pool, "audit").await.0 < head as i64

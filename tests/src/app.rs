@@ -73,6 +73,14 @@ impl TestApp {
     pub async fn spawn_with(opts: Options) -> anyhow::Result<Self> {
         let (_, database_url) = crate::pg::fresh_database().await?;
         let prefix = crate::unique_prefix();
+        let mut log = LogConfig::isolated(&prefix);
+        // The cluster suite runs the same tests with the streams at 3 replicas.
+        if let Some(r) = std::env::var("PRECINCT_TEST_NATS_REPLICAS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            log.replicas = r;
+        }
         let config = Config {
             http_addr: "127.0.0.1:0".parse()?,
             nats_url: opts.nats_url.clone(),
@@ -81,7 +89,7 @@ impl TestApp {
             sla_accept: opts.sla_accept,
             sla_respond: opts.sla_respond,
             admin: Some((ADMIN_EMAIL.into(), ADMIN_PASSWORD.into())),
-            log: LogConfig::isolated(&prefix),
+            log,
             roles: opts.roles,
             token_ttl: Duration::from_secs(900),
         };

@@ -132,6 +132,7 @@ impl Backoff {
 
 impl<C: Consumer> Worker<C> {
     /// Runs until shutdown, the target position, or a poison item.
+    #[tracing::instrument(name = "projector", skip_all, fields(projection = C::NAME))]
     pub(crate) async fn run(self) -> Outcome {
         let name = C::NAME;
         let mut backoff = Backoff::new(self.config.max_backoff);
@@ -174,6 +175,9 @@ impl<C: Consumer> Worker<C> {
                 };
                 let Some(chunk) = chunk else {
                     tracing::warn!(projection = name, "log subscription ended; resubscribing");
+                    if !self.pause(&mut backoff).await {
+                        return Outcome::Stopped { position: last };
+                    }
                     continue 'subscribe;
                 };
                 let mut items = Vec::with_capacity(chunk.len());
