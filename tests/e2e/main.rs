@@ -1,6 +1,9 @@
 //! End-to-end tests: one binary, real NATS JetStream and PostgreSQL.
 
 mod commands;
+mod docs;
 mod eventlog;
+mod live;
+mod privacy;
 mod projections;
 mod queries;

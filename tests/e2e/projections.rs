@@ -202,6 +202,7 @@ mod make {
                 description: "My blue bike was taken from the rack".into(),
                 street: Some("1 Main St".into()),
                 contact: Some("+63 900 000 0000".into()),
+                erased: false,
             },
             at: t(at),
         }))

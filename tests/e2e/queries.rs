@@ -29,7 +29,9 @@ async fn desk_with(opts: Options) -> Desk {
     let (_, dispatcher) = app.account(&admin, "DISPATCHER", Some(&station)).await;
     let (_, supervisor) = app.account(&admin, "SUPERVISOR", Some(&station)).await;
     let (officer_id, officer) = app.account(&admin, "PATROL", Some(&station)).await;
-    let patrol = app.patrol(&dispatcher, &station, "ALPHA-1", &[&officer_id]).await;
+    let patrol = app
+        .patrol(&dispatcher, &station, "ALPHA-1", &[&officer_id])
+        .await;
     let (_, citizen) = app.account(&admin, "CITIZEN", None).await;
     Desk {
         app,
@@ -63,13 +65,22 @@ fn ids(v: &Value) -> Vec<String> {
 async fn public_list_leaks_no_personal_data_and_staff_see_their_station() {
     let d = desk().await;
     let app = &d.app;
-    let r = app.report(Some(&d.citizen), LAT + 0.00123, LON + 0.00456, &["Theft"]).await;
+    let r = app
+        .report(Some(&d.citizen), LAT + 0.00123, LON + 0.00456, &["Theft"])
+        .await;
     let id = r.id();
     let public = app.get_at("/crimes", None, r.position()).await;
     assert_eq!(public.status, StatusCode::OK);
     assert_eq!(ids(&public.body), [id.clone()]);
     let text = public.body.to_string();
-    for secret in ["blue bike", "1 Main St", "+63 900", "Bike stolen", "reporter_id", "description"] {
+    for secret in [
+        "blue bike",
+        "1 Main St",
+        "+63 900",
+        "Bike stolen",
+        "reporter_id",
+        "description",
+    ] {
         assert!(!text.contains(secret), "public list leaks {secret}: {text}");
     }
     let item = &items(&public.body)[0];
@@ -81,7 +92,10 @@ async fn public_list_leaks_no_personal_data_and_staff_see_their_station() {
     let as_citizen = app.get("/crimes", Some(&d.citizen)).await;
     assert!(!as_citizen.body.to_string().contains("blue bike"));
     let mine = app.get("/me/crimes", Some(&d.citizen)).await;
-    assert_eq!(items(&mine.body)[0]["description"], "My blue bike was taken from the rack");
+    assert_eq!(
+        items(&mine.body)[0]["description"],
+        "My blue bike was taken from the rack"
+    );
 
     // Staff of the station get the full view; staff of another station see none of it.
     let staff = app.get("/crimes", Some(&d.dispatcher)).await;
@@ -91,7 +105,12 @@ async fn public_list_leaks_no_personal_data_and_staff_see_their_station() {
     let theirs = app.get("/crimes", Some(&other_dispatcher)).await;
     assert_eq!(theirs.status, StatusCode::OK);
     assert!(items(&theirs.body).is_empty());
-    let forbidden = app.get(&format!("/crimes?station_id={}", d.station), Some(&other_dispatcher)).await;
+    let forbidden = app
+        .get(
+            &format!("/crimes?station_id={}", d.station),
+            Some(&other_dispatcher),
+        )
+        .await;
     assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
 }
 
@@ -101,18 +120,36 @@ async fn one_report_is_visible_to_its_audience_only() {
     let app = &d.app;
     let mine = app.report(Some(&d.citizen), LAT, LON, &["Theft"]).await;
     let anon = app.report(None, LAT, LON, &["Vandalism"]).await;
-    let token = anon.body["tracking_token"].as_str().expect("token").to_string();
+    let token = anon.body["tracking_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
     app.caught_up(anon.position()).await;
 
     let ok = |r: &precinct_tests::app::Res| {
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        assert_eq!(r.body["description"], "My blue bike was taken from the rack");
+        assert_eq!(
+            r.body["description"],
+            "My blue bike was taken from the rack"
+        );
     };
-    ok(&app.get(&format!("/crimes/{}", mine.id()), Some(&d.citizen)).await);
-    ok(&app.get(&format!("/crimes/{}", mine.id()), Some(&d.officer)).await);
-    ok(&app.get(&format!("/crimes/{}", mine.id()), Some(&d.admin)).await);
+    ok(&app
+        .get(&format!("/crimes/{}", mine.id()), Some(&d.citizen))
+        .await);
+    ok(&app
+        .get(&format!("/crimes/{}", mine.id()), Some(&d.officer))
+        .await);
+    ok(&app
+        .get(&format!("/crimes/{}", mine.id()), Some(&d.admin))
+        .await);
     let with_token = app
-        .call(Method::GET, &format!("/crimes/{}", anon.id()), None, None, &[("X-Tracking-Token", &token)])
+        .call(
+            Method::GET,
+            &format!("/crimes/{}", anon.id()),
+            None,
+            None,
+            &[("X-Tracking-Token", &token)],
+        )
         .await;
     ok(&with_token);
 
@@ -127,12 +164,20 @@ async fn one_report_is_visible_to_its_audience_only() {
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
     }
     let wrong = app
-        .call(Method::GET, &format!("/crimes/{}", anon.id()), None, None, &[("X-Tracking-Token", "guess")])
+        .call(
+            Method::GET,
+            &format!("/crimes/{}", anon.id()),
+            None,
+            None,
+            &[("X-Tracking-Token", "guess")],
+        )
         .await;
     assert_eq!(wrong.status, StatusCode::NOT_FOUND);
     let other = app.precinct(&d.admin, "PS2", 9.0, 127.0).await;
     let (_, other_officer) = app.account(&d.admin, "PATROL", Some(&other)).await;
-    let r = app.get(&format!("/crimes/{}", mine.id()), Some(&other_officer)).await;
+    let r = app
+        .get(&format!("/crimes/{}", mine.id()), Some(&other_officer))
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
@@ -140,39 +185,81 @@ async fn one_report_is_visible_to_its_audience_only() {
 async fn history_and_as_of_come_from_the_log() {
     let d = desk().await;
     let app = &d.app;
-    let id = app.report(Some(&d.citizen), LAT, LON, &["Theft"]).await.id();
+    let id = app
+        .report(Some(&d.citizen), LAT, LON, &["Theft"])
+        .await
+        .id();
     tokio::time::sleep(Duration::from_millis(20)).await;
     let before_dispatch = chrono::Utc::now();
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let r = app.post("/dispatch", Some(&d.dispatcher), json!({"crime_id": id, "patrol_id": d.patrol})).await;
+    let r = app
+        .post(
+            "/dispatch",
+            Some(&d.dispatcher),
+            json!({"crime_id": id, "patrol_id": d.patrol}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
-    let r = app.post(&format!("/crimes/{id}/accept"), Some(&d.officer), json!({})).await;
+    let r = app
+        .post(&format!("/crimes/{id}/accept"), Some(&d.officer), json!({}))
+        .await;
     assert_eq!(r.status, StatusCode::OK);
 
-    let h = app.get(&format!("/crimes/{id}/history"), Some(&d.supervisor)).await;
+    let h = app
+        .get(&format!("/crimes/{id}/history"), Some(&d.supervisor))
+        .await;
     assert_eq!(h.status, StatusCode::OK);
-    let types: Vec<String> = items(&h.body).iter().map(|i| i["type"].as_str().unwrap_or_default().to_string()).collect();
-    assert_eq!(types, ["ReportSubmitted", "ReportAssigned", "AssignmentAccepted"]);
+    let types: Vec<String> = items(&h.body)
+        .iter()
+        .map(|i| i["type"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        types,
+        ["ReportSubmitted", "ReportAssigned", "AssignmentAccepted"]
+    );
     assert_eq!(items(&h.body)[2]["actor_id"], d.officer_id.as_str());
     // Paging through history.
-    let p1 = app.get(&format!("/crimes/{id}/history?limit=2"), Some(&d.supervisor)).await;
+    let p1 = app
+        .get(
+            &format!("/crimes/{id}/history?limit=2"),
+            Some(&d.supervisor),
+        )
+        .await;
     assert_eq!(items(&p1.body).len(), 2);
     let cursor = p1.body["next_cursor"].as_str().expect("cursor").to_string();
-    let p2 = app.get(&format!("/crimes/{id}/history?limit=2&cursor={cursor}"), Some(&d.supervisor)).await;
+    let p2 = app
+        .get(
+            &format!("/crimes/{id}/history?limit=2&cursor={cursor}"),
+            Some(&d.supervisor),
+        )
+        .await;
     assert_eq!(items(&p2.body).len(), 1);
     // History is staff-only.
-    assert_eq!(app.get(&format!("/crimes/{id}/history"), Some(&d.citizen)).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get(&format!("/crimes/{id}/history"), Some(&d.citizen))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
 
     let at = before_dispatch.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let then = app
-        .get(&format!("/crimes/{id}?as_of={}", at.replace('+', "%2B")), Some(&d.citizen))
+        .get(
+            &format!("/crimes/{id}?as_of={}", at.replace('+', "%2B")),
+            Some(&d.citizen),
+        )
         .await;
     assert_eq!(then.status, StatusCode::OK, "{}", then.body);
     assert_eq!(then.body["status"], "NEW");
     let now = app.get(&format!("/crimes/{id}"), Some(&d.citizen)).await;
     assert_eq!(now.body["status"], "ACCEPTED");
     // Before the report existed: 404.
-    let long_ago = app.get(&format!("/crimes/{id}?as_of=2000-01-01T00:00:00Z"), Some(&d.citizen)).await;
+    let long_ago = app
+        .get(
+            &format!("/crimes/{id}?as_of=2000-01-01T00:00:00Z"),
+            Some(&d.citizen),
+        )
+        .await;
     assert_eq!(long_ago.status, StatusCode::NOT_FOUND);
 }
 
@@ -182,14 +269,41 @@ async fn queue_orders_by_priority_then_age_and_pages_without_gaps() {
     let app = &d.app;
     let mut all = Vec::new();
     for _ in 0..5 {
-        all.push(app.report(Some(&d.citizen), LAT, LON, &["Theft"]).await.id());
+        all.push(
+            app.report(Some(&d.citizen), LAT, LON, &["Theft"])
+                .await
+                .id(),
+        );
     }
-    let r = app.post(&format!("/crimes/{}/triage", all[3]), Some(&d.dispatcher), json!({"priority": "CRITICAL"})).await;
-    let r2 = app.post(&format!("/crimes/{}/triage", all[4]), Some(&d.dispatcher), json!({"priority": "LOW"})).await;
+    let r = app
+        .post(
+            &format!("/crimes/{}/triage", all[3]),
+            Some(&d.dispatcher),
+            json!({"priority": "CRITICAL"}),
+        )
+        .await;
+    let r2 = app
+        .post(
+            &format!("/crimes/{}/triage", all[4]),
+            Some(&d.dispatcher),
+            json!({"priority": "LOW"}),
+        )
+        .await;
     assert!(r.status.is_success() && r2.status.is_success());
-    let q = app.get_at("/queues/reports", Some(&d.dispatcher), r2.position()).await;
+    let q = app
+        .get_at("/queues/reports", Some(&d.dispatcher), r2.position())
+        .await;
     assert_eq!(q.status, StatusCode::OK);
-    assert_eq!(ids(&q.body), [all[3].clone(), all[0].clone(), all[1].clone(), all[2].clone(), all[4].clone()]);
+    assert_eq!(
+        ids(&q.body),
+        [
+            all[3].clone(),
+            all[0].clone(),
+            all[1].clone(),
+            all[2].clone(),
+            all[4].clone()
+        ]
+    );
     // Pages of two: same order, no duplicates, no gaps.
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -207,11 +321,26 @@ async fn queue_orders_by_priority_then_age_and_pages_without_gaps() {
     }
     assert_eq!(seen, ids(&q.body));
     // Filters and limits.
-    let crit = app.get("/queues/reports?priority=CRITICAL", Some(&d.dispatcher)).await;
+    let crit = app
+        .get("/queues/reports?priority=CRITICAL", Some(&d.dispatcher))
+        .await;
     assert_eq!(ids(&crit.body), [all[3].clone()]);
-    assert_eq!(app.get("/queues/reports?limit=1000", Some(&d.dispatcher)).await.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(app.get("/queues/reports?cursor=bogus", Some(&d.dispatcher)).await.status, StatusCode::BAD_REQUEST);
-    assert_eq!(app.get("/queues/reports", Some(&d.citizen)).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get("/queues/reports?limit=1000", Some(&d.dispatcher))
+            .await
+            .status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        app.get("/queues/reports?cursor=bogus", Some(&d.dispatcher))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        app.get("/queues/reports", Some(&d.citizen)).await.status,
+        StatusCode::FORBIDDEN
+    );
 }
 
 #[tokio::test]
@@ -219,46 +348,100 @@ async fn near_filter_finds_reports_within_the_radius() {
     let d = desk().await;
     let app = &d.app;
     let close = app.report(Some(&d.citizen), LAT, LON, &["Theft"]).await;
-    let far = app.report(Some(&d.citizen), LAT + 0.04, LON, &["Theft"]).await; // ~4.4 km north
+    let far = app
+        .report(Some(&d.citizen), LAT + 0.04, LON, &["Theft"])
+        .await; // ~4.4 km north
     app.caught_up(far.position()).await;
-    let r = app.get(&format!("/crimes?near={LAT},{LON}&radius_m=1000"), None).await;
+    let r = app
+        .get(&format!("/crimes?near={LAT},{LON}&radius_m=1000"), None)
+        .await;
     assert_eq!(ids(&r.body), [close.id()]);
-    let r = app.get(&format!("/crimes?near={LAT},{LON}&radius_m=10000"), Some(&d.dispatcher)).await;
+    let r = app
+        .get(
+            &format!("/crimes?near={LAT},{LON}&radius_m=10000"),
+            Some(&d.dispatcher),
+        )
+        .await;
     assert_eq!(ids(&r.body).len(), 2);
-    assert_eq!(app.get("/crimes?near=abc", None).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        app.get("/crimes?near=abc", None).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
 }
 
 #[tokio::test]
 async fn patrols_workloads_and_the_officer_inbox() {
     let d = desk().await;
     let app = &d.app;
-    let id = app.report(Some(&d.citizen), LAT, LON, &["Theft"]).await.id();
-    let r = app.post("/dispatch", Some(&d.dispatcher), json!({"crime_id": id, "patrol_id": d.patrol})).await;
+    let id = app
+        .report(Some(&d.citizen), LAT, LON, &["Theft"])
+        .await
+        .id();
+    let r = app
+        .post(
+            "/dispatch",
+            Some(&d.dispatcher),
+            json!({"crime_id": id, "patrol_id": d.patrol}),
+        )
+        .await;
     let pos = r.position();
-    let roster = app.get_at("/patrols/register", Some(&d.dispatcher), pos).await;
+    let roster = app
+        .get_at("/patrols/register", Some(&d.dispatcher), pos)
+        .await;
     assert_eq!(roster.status, StatusCode::OK);
     let p = &items(&roster.body)[0];
-    assert_eq!((p["id"].as_str(), p["status"].as_str()), (Some(d.patrol.as_str()), Some("BUSY")));
+    assert_eq!(
+        (p["id"].as_str(), p["status"].as_str()),
+        (Some(d.patrol.as_str()), Some("BUSY"))
+    );
     assert_eq!(p["officer_ids"], json!([d.officer_id]));
-    let one = app.get(&format!("/patrols/{}", d.patrol), Some(&d.officer)).await;
+    let one = app
+        .get(&format!("/patrols/{}", d.patrol), Some(&d.officer))
+        .await;
     assert_eq!(one.body["call_sign"], "ALPHA-1");
     let w = app.get("/workloads", Some(&d.supervisor)).await;
     let w0 = &items(&w.body)[0];
-    assert_eq!((w0["open_assignments"].as_i64(), w0["declines"].as_i64()), (Some(1), Some(0)));
+    assert_eq!(
+        (w0["open_assignments"].as_i64(), w0["declines"].as_i64()),
+        (Some(1), Some(0))
+    );
     assert!(w0["last_assigned_at"].is_string());
     let inbox = app.get("/me/assignments", Some(&d.officer)).await;
     assert_eq!(ids(&inbox.body), [id.clone()]);
-    assert_eq!(app.get("/me/assignments", Some(&d.citizen)).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get("/me/assignments", Some(&d.citizen)).await.status,
+        StatusCode::FORBIDDEN
+    );
     // Other stations do not see this patrol.
     let other = app.precinct(&d.admin, "PS2", 9.0, 127.0).await;
     let (_, other_dispatcher) = app.account(&d.admin, "DISPATCHER", Some(&other)).await;
-    assert_eq!(app.get(&format!("/patrols/{}", d.patrol), Some(&other_dispatcher)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get(&format!("/patrols/{}", d.patrol), Some(&other_dispatcher))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
     assert!(items(&app.get("/workloads", Some(&other_dispatcher)).await.body).is_empty());
     // Declined: open 0, declines 1.
-    let r = app.post(&format!("/crimes/{id}/decline"), Some(&d.officer), json!({"reason": "busy"})).await;
-    let w = app.get_at("/workloads", Some(&d.supervisor), r.position()).await;
+    let r = app
+        .post(
+            &format!("/crimes/{id}/decline"),
+            Some(&d.officer),
+            json!({"reason": "busy"}),
+        )
+        .await;
+    let w = app
+        .get_at("/workloads", Some(&d.supervisor), r.position())
+        .await;
     let w0 = &items(&w.body)[0];
-    assert_eq!((w0["open_assignments"].as_i64(), w0["declines"].as_i64(), w0["status"].as_str()), (Some(0), Some(1), Some("AVAILABLE")));
+    assert_eq!(
+        (
+            w0["open_assignments"].as_i64(),
+            w0["declines"].as_i64(),
+            w0["status"].as_str()
+        ),
+        (Some(0), Some(1), Some("AVAILABLE"))
+    );
 }
 
 #[tokio::test]
@@ -270,16 +453,29 @@ async fn sla_overdue_views_and_breach_events() {
     })
     .await;
     let app = &d.app;
-    let id = app.report(Some(&d.citizen), LAT, LON, &["Theft"]).await.id();
-    let r = app.post("/dispatch", Some(&d.dispatcher), json!({"crime_id": id, "patrol_id": d.patrol})).await;
+    let id = app
+        .report(Some(&d.citizen), LAT, LON, &["Theft"])
+        .await
+        .id();
+    let r = app
+        .post(
+            "/dispatch",
+            Some(&d.dispatcher),
+            json!({"crime_id": id, "patrol_id": d.patrol}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     app.caught_up(r.position()).await;
     // Bounded wait for the worker to record the breach (SLA 1 s, scans every 200 ms).
     let mut breach = None;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let h = app.get(&format!("/crimes/{id}/history"), Some(&d.supervisor)).await;
-        breach = items(&h.body).into_iter().find(|i| i["type"] == "SlaBreached");
+        let h = app
+            .get(&format!("/crimes/{id}/history"), Some(&d.supervisor))
+            .await;
+        breach = items(&h.body)
+            .into_iter()
+            .find(|i| i["type"] == "SlaBreached");
         if breach.is_some() {
             break;
         }
@@ -292,12 +488,30 @@ async fn sla_overdue_views_and_breach_events() {
     let o = &items(&overdue.body)[0];
     assert_eq!(o["id"], id.as_str());
     assert!(o["overdue_by_secs"].as_i64().unwrap_or(-1) >= 0);
-    assert!(items(&app.get("/sla?overdue=respond", Some(&d.dispatcher)).await.body).is_empty());
-    assert_eq!(app.get("/sla?overdue=never", Some(&d.dispatcher)).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(items(
+        &app.get("/sla?overdue=respond", Some(&d.dispatcher))
+            .await
+            .body
+    )
+    .is_empty());
+    assert_eq!(
+        app.get("/sla?overdue=never", Some(&d.dispatcher))
+            .await
+            .status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
     // Recorded once, however many scans ran.
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let h = app.get(&format!("/crimes/{id}/history"), Some(&d.supervisor)).await;
-    assert_eq!(items(&h.body).iter().filter(|i| i["type"] == "SlaBreached").count(), 1);
+    let h = app
+        .get(&format!("/crimes/{id}/history"), Some(&d.supervisor))
+        .await;
+    assert_eq!(
+        items(&h.body)
+            .iter()
+            .filter(|i| i["type"] == "SlaBreached")
+            .count(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -306,21 +520,44 @@ async fn audit_trail_and_request_log() {
     let app = &d.app;
     let r = app.report(Some(&d.citizen), LAT, LON, &["Theft"]).await;
     let id = r.id();
-    let t = app.post(&format!("/crimes/{id}/triage"), Some(&d.dispatcher), json!({"priority": "HIGH"})).await;
-    let audit = app.get_at(&format!("/audit?target_id={id}"), Some(&d.supervisor), t.position()).await;
+    let t = app
+        .post(
+            &format!("/crimes/{id}/triage"),
+            Some(&d.dispatcher),
+            json!({"priority": "HIGH"}),
+        )
+        .await;
+    let audit = app
+        .get_at(
+            &format!("/audit?target_id={id}"),
+            Some(&d.supervisor),
+            t.position(),
+        )
+        .await;
     assert_eq!(audit.status, StatusCode::OK);
     let rows = items(&audit.body);
-    let actions: Vec<&str> = rows.iter().map(|r| r["action"].as_str().unwrap_or_default()).collect();
+    let actions: Vec<&str> = rows
+        .iter()
+        .map(|r| r["action"].as_str().unwrap_or_default())
+        .collect();
     assert_eq!(actions, ["ReportSubmitted", "ReportTriaged"]);
     assert_eq!(rows[1]["actor_role"], "DISPATCHER");
     assert_eq!(rows[1]["target_type"], "report");
     assert!(rows[1]["correlation_id"].is_string());
-    assert_eq!(app.get("/audit", Some(&d.dispatcher)).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get("/audit", Some(&d.dispatcher)).await.status,
+        StatusCode::FORBIDDEN
+    );
 
     // The request log: bounded wait for the group-committed records to be projected.
     let mut found = Vec::new();
     for _ in 0..50 {
-        let reqs = app.get(&format!("/audit/requests?path=/crimes/{id}/triage"), Some(&d.admin)).await;
+        let reqs = app
+            .get(
+                &format!("/audit/requests?path=/crimes/{id}/triage"),
+                Some(&d.admin),
+            )
+            .await;
         assert_eq!(reqs.status, StatusCode::OK, "{}", reqs.body);
         found = items(&reqs.body);
         if !found.is_empty() {
@@ -330,10 +567,20 @@ async fn audit_trail_and_request_log() {
     }
     assert_eq!(found.len(), 1);
     let rec = &found[0];
-    assert_eq!((rec["method"].as_str(), rec["status"].as_i64()), (Some("POST"), Some(200)));
+    assert_eq!(
+        (rec["method"].as_str(), rec["status"].as_i64()),
+        (Some("POST"), Some(200))
+    );
     assert_eq!(rec["client_addr"], "127.0.0.1");
-    assert!(rec["actor_id"].is_string() && rec["request_id"].is_string() && rec["latency_ms"].is_number());
-    assert_eq!(app.get("/audit/requests", Some(&d.supervisor)).await.status, StatusCode::FORBIDDEN);
+    assert!(
+        rec["actor_id"].is_string()
+            && rec["request_id"].is_string()
+            && rec["latency_ms"].is_number()
+    );
+    assert_eq!(
+        app.get("/audit/requests", Some(&d.supervisor)).await.status,
+        StatusCode::FORBIDDEN
+    );
 }
 
 #[tokio::test]
@@ -355,7 +602,9 @@ async fn stations_list_and_readiness() {
     }
     assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
     assert_eq!(ready.body["nats"]["ok"], true);
-    assert!(ready.body["projections"].as_array().is_some_and(|p| p.len() >= 5));
+    assert!(ready.body["projections"]
+        .as_array()
+        .is_some_and(|p| p.len() >= 5));
 }
 
 #[tokio::test]
@@ -365,6 +614,14 @@ async fn min_position_beyond_the_log_is_503_after_waiting() {
     let r = app.get_at("/crimes", None, 10_000_000).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(started.elapsed() >= Duration::from_secs(5));
-    let bad = app.call(Method::GET, "/crimes", None, None, &[("X-Min-Position", "soon")]).await;
+    let bad = app
+        .call(
+            Method::GET,
+            "/crimes",
+            None,
+            None,
+            &[("X-Min-Position", "soon")],
+        )
+        .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }

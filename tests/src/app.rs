@@ -23,6 +23,8 @@ pub struct Options {
     pub sla_respond: Duration,
     pub roles: Roles,
     pub nats_url: String,
+    pub live: precinct_api::live::LiveConfig,
+    pub roster: precinct_projections::RosterOptions,
 }
 
 impl Default for Options {
@@ -32,6 +34,8 @@ impl Default for Options {
             sla_respond: Duration::from_secs(1800),
             roles: Roles::ALL,
             nats_url: crate::nats::shared_url(),
+            live: Default::default(),
+            roster: Default::default(),
         }
     }
 }
@@ -92,6 +96,9 @@ impl TestApp {
             log,
             roles: opts.roles,
             token_ttl: Duration::from_secs(900),
+            live: opts.live,
+            roster: opts.roster,
+            master_keys: Some(precinct_vault::MasterKeys::random("test-k1")),
         };
         Self::start(config, prefix, database_url).await
     }

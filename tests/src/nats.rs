@@ -59,6 +59,11 @@ impl PrivateNats {
         Ok(me)
     }
 
+    /// Where this server keeps its JetStream files.
+    pub fn store_dir(&self) -> PathBuf {
+        self.dir.join("js")
+    }
+
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }

@@ -21,6 +21,11 @@ const IDEMPOTENCY_NS: Uuid = Uuid::from_u128(0x6a1c_33c0_5b0e_4e5e_9d6f_1f9e_a0c
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
+/// The correlation id the request-log middleware chose (a valid `X-Correlation-Id`, else
+/// the request id when it is a UUID, else a new one); also on the request's span.
+#[derive(Debug, Clone, Copy)]
+pub struct CorrelationId(pub Uuid);
+
 /// What identifies and traces one command request.
 #[derive(Debug, Clone)]
 pub struct CmdCtx {
@@ -54,11 +59,14 @@ impl CmdCtx {
                 .ok()
                 .and_then(|s| Uuid::parse_str(s).ok())
                 .ok_or_else(|| ApiError::BadRequest("X-Correlation-Id must be a UUID".into()))?,
-            None => parts
-                .extensions
-                .get::<RequestId>()
-                .and_then(|r| Uuid::parse_str(&r.0).ok())
-                .unwrap_or_else(Uuid::new_v4),
+            None => match parts.extensions.get::<CorrelationId>() {
+                Some(c) => c.0,
+                None => parts
+                    .extensions
+                    .get::<RequestId>()
+                    .and_then(|r| Uuid::parse_str(&r.0).ok())
+                    .unwrap_or_else(Uuid::new_v4),
+            },
         };
         Ok(Self {
             idempotency_key,

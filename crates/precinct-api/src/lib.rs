@@ -14,15 +14,23 @@
 //! - [`problem`]: [`problem::ApiError`], answered as `application/problem+json`.
 //! - [`auth`]: passwords, JWTs, the [`auth::Caller`] extractor.
 //! - [`extract`]: [`extract::Cmd`] (body + idempotency), validation, `X-Min-Position`.
-//! - [`middleware`]: request ids, the request log, security headers.
+//! - [`middleware`]: request and correlation ids, the request span, the request log,
+//!   HTTP metrics, security headers.
+//! - [`metrics`]: the Prometheus recorder and `GET /metrics`.
+//! - [`openapi`]: the OpenAPI document (`GET /openapi.json`) and the docs page (`/docs`).
 //! - [`throttle`]: login throttling.
 //! - [`policy`]: who may see and change which report or patrol.
 //! - [`views`]: response shapes per audience.
 //! - [`routes`]: one module per resource.
+//! - [`live`]: the live path: the patrol directory (membership from memory) and the
+//!   per-process fan-out hub behind the SSE endpoints.
 
 pub mod auth;
 pub mod extract;
+pub mod live;
+pub mod metrics;
 pub mod middleware;
+pub mod openapi;
 pub mod policy;
 pub mod problem;
 pub mod routes;
@@ -55,6 +63,8 @@ pub struct ApiConfig {
     pub login_lockout: Duration,
     /// How long an invite stays valid.
     pub invite_ttl: Duration,
+    /// The live path (positions, SSE).
+    pub live: live::LiveConfig,
 }
 
 impl ApiConfig {
@@ -68,6 +78,7 @@ impl ApiConfig {
             login_max_failures: 5,
             login_lockout: Duration::from_secs(15 * 60),
             invite_ttl: Duration::from_secs(7 * 24 * 3600),
+            live: live::LiveConfig::default(),
         }
     }
 }
@@ -81,6 +92,8 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     pub throttle: Arc<throttle::LoginThrottle>,
     pub requests: RequestLogWriter,
+    /// Patrol directory and, in a process with the `live` role, the hub.
+    pub live: live::Live,
 }
 
 impl AppState {
@@ -90,6 +103,13 @@ impl AppState {
             config.login_max_failures,
             config.login_lockout,
         ));
+        let live = live::Live {
+            directory: Arc::new(live::PatrolDirectory::new(
+                app.clone(),
+                config.live.patrol_cache_ttl,
+            )),
+            hub: None,
+        };
         Self {
             app,
             pool,
@@ -97,13 +117,39 @@ impl AppState {
             config: Arc::new(config),
             throttle,
             requests,
+            live,
         }
+    }
+
+    /// Serves the SSE endpoints from `hub` (started with [`live::LiveHub::start`] on
+    /// this state's directory).
+    pub fn with_live_hub(mut self, hub: live::LiveHub) -> Self {
+        self.live.hub = Some(hub);
+        self
     }
 }
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
+    // The process-wide metrics recorder, before the first request is recorded.
+    crate::metrics::handle();
     routes::router()
+        .merge(openapi::router())
+        .merge(crate::metrics::router())
+        .fallback(|| async { problem::ApiError::NotFound })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::request_log,
+        ))
+        .layer(axum::middleware::from_fn(middleware::security_headers))
+        .with_state(state)
+}
+
+/// Only the live endpoints (and health), for a process with the `live` role and
+/// without the `api` role.
+pub fn live_router(state: AppState) -> Router {
+    routes::health::router()
+        .merge(routes::live::router())
         .fallback(|| async { problem::ApiError::NotFound })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

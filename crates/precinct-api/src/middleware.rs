@@ -1,20 +1,35 @@
-//! Cross-cutting layers: request ids, the compliance request log, security headers.
+//! Cross-cutting layers: request and correlation ids, the request's tracing span, the
+//! compliance request log, HTTP metrics, security headers.
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use precinct_eventlog::RequestRecord;
+use tracing::Instrument;
+use uuid::Uuid;
 
 use crate::auth::caller_from_parts;
-use crate::extract::RequestId;
+use crate::extract::{CorrelationId, RequestId};
 use crate::AppState;
 
-/// Assigns a request id, runs the request, and records it in the request log (time,
-/// request id, actor, method, path, status, latency, client address).
+/// The correlation id of a request: a valid `X-Correlation-Id`, else the request id when
+/// it is a UUID, else a new one. `None` when `X-Correlation-Id` is present but invalid
+/// (a command refuses it with 400).
+fn correlation_id(req: &Request, request_id: &str) -> Option<Uuid> {
+    match req.headers().get("x-correlation-id") {
+        Some(v) => v.to_str().ok().and_then(|s| Uuid::parse_str(s).ok()),
+        None => Some(Uuid::parse_str(request_id).unwrap_or_else(|_| Uuid::new_v4())),
+    }
+}
+
+/// Assigns a request id and a correlation id, runs the request inside an `http` span that
+/// carries both (so every log line of the request has them), records HTTP metrics, and
+/// records the request in the request log (time, request id, actor, method, path, status,
+/// latency, client address).
 pub async fn request_log(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let at = chrono::Utc::now();
@@ -26,6 +41,15 @@ pub async fn request_log(State(state): State<AppState>, mut req: Request, next: 
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     req.extensions_mut().insert(RequestId(request_id.clone()));
+    let correlation = correlation_id(&req, &request_id);
+    if let Some(c) = correlation {
+        req.extensions_mut().insert(CorrelationId(c));
+    }
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string());
+    let http_method = req.method().clone();
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
     let client_addr = req
@@ -39,13 +63,29 @@ pub async fn request_log(State(state): State<AppState>, mut req: Request, next: 
         .map(|c| c.id.as_uuid());
     let req = Request::from_parts(parts, body);
 
-    let span = tracing::info_span!("http", %method, %path, request_id = %request_id);
-    let _entered = span.enter();
-    drop(_entered);
-    let mut res = next.run(req).await;
+    let span = tracing::info_span!(
+        "http",
+        %method,
+        route = route.as_deref().unwrap_or("unmatched"),
+        %path,
+        request_id = %request_id,
+        correlation_id = tracing::field::Empty,
+        actor_id = tracing::field::Empty,
+        status = tracing::field::Empty,
+    );
+    if let Some(c) = correlation {
+        span.record("correlation_id", tracing::field::display(c));
+    }
+    if let Some(a) = actor_id {
+        span.record("actor_id", tracing::field::display(a));
+    }
+    let mut res = next.run(req).instrument(span.clone()).await;
     let status = res.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    tracing::info!(%method, %path, status, latency_ms, request_id = %request_id, "request");
+    let elapsed = started.elapsed();
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    span.record("status", status);
+    span.in_scope(|| tracing::info!(status, latency_ms, "request"));
+    crate::metrics::record_request(&http_method, route.as_deref(), status, elapsed);
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         res.headers_mut()
             .insert(HeaderName::from_static("x-request-id"), v);
@@ -66,8 +106,15 @@ pub async fn request_log(State(state): State<AppState>, mut req: Request, next: 
     res
 }
 
+/// The docs page's policy: its own scripts, styles and images only (Swagger UI sets
+/// inline styles and uses `data:` images); the spec is fetched from this origin.
+const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'none'; \
+     form-action 'none'; frame-ancestors 'none'";
+
 /// Headers every response carries.
 pub async fn security_headers(req: Request, next: Next) -> Response {
+    let docs = req.uri().path() == "/docs" || req.uri().path().starts_with("/docs/");
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     h.insert(
@@ -78,7 +125,11 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     h.insert(
         "content-security-policy",
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        HeaderValue::from_static(if docs {
+            DOCS_CSP
+        } else {
+            "default-src 'none'; frame-ancestors 'none'"
+        }),
     );
     h.insert("cache-control", HeaderValue::from_static("no-store"));
     res

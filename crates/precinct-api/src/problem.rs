@@ -10,9 +10,12 @@ use precinct_eventlog::AppendError;
 use serde::Serialize;
 
 /// One invalid field of a request.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct FieldError {
+    /// The field's path in the body (`location.latitude`), or `body`.
+    #[schema(example = "location.latitude")]
     pub field: String,
+    #[schema(example = "must be between -90 and 90")]
     pub reason: String,
 }
 
@@ -90,17 +93,29 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem: the body of every error response
+/// (`Content-Type: application/problem+json`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// `/problems/<slug>`: `bad-request`, `unauthorized`, `forbidden`, `not-found`,
+    /// `conflict`, `payload-too-large`, `validation`, `too-many-requests`, `unavailable`
+    /// or `internal`.
     #[serde(rename = "type")]
-    kind: String,
-    title: &'a str,
-    status: u16,
-    detail: String,
+    #[schema(example = "/problems/validation")]
+    pub kind: String,
+    #[schema(example = "Invalid request fields")]
+    pub title: &'static str,
+    #[schema(example = 422)]
+    pub status: u16,
+    /// What went wrong, for a person; never internal error text.
+    #[schema(example = "location.latitude: must be between -90 and 90")]
+    pub detail: String,
+    /// Every invalid field (422 only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    errors: Option<&'a [FieldError]>,
+    pub errors: Option<Vec<FieldError>>,
+    /// The id under which a 500 was logged (500 only): quote it when reporting the error.
     #[serde(skip_serializing_if = "Option::is_none")]
-    error_id: Option<String>,
+    pub error_id: Option<String>,
 }
 
 impl IntoResponse for ApiError {
@@ -131,7 +146,7 @@ impl IntoResponse for ApiError {
             }
         };
         let errors = match &self {
-            ApiError::Invalid(e) => Some(e.as_slice()),
+            ApiError::Invalid(e) => Some(e.clone()),
             _ => None,
         };
         let body = Problem {

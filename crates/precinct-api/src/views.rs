@@ -12,7 +12,7 @@ use precinct_projections::queries::ReportRow;
 use serde::Serialize;
 use uuid::Uuid;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LocationView {
     pub latitude: f64,
     pub longitude: f64,
@@ -22,11 +22,14 @@ pub struct LocationView {
     pub state: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReportView {
     pub id: Uuid,
+    #[schema(value_type = crate::openapi::ReportStatus)]
     pub status: String,
+    /// The station routing chose.
     pub station_id: Uuid,
+    #[schema(value_type = crate::openapi::Priority)]
     pub priority: String,
     pub title: String,
     pub description: String,
@@ -43,11 +46,18 @@ pub struct ReportView {
     pub responding_at: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolution_notes: Option<String>,
+    /// How many times the report was declined.
     pub declines: u32,
+    /// Evidence attached by the assigned patrol (`EvidenceAttached` payloads), oldest first.
+    #[schema(value_type = Vec<Object>)]
     pub evidence: serde_json::Value,
+    /// Notes (`NoteAdded` payloads), oldest first.
+    #[schema(value_type = Vec<Object>)]
     pub notes: serde_json::Value,
     pub submitted_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The reporter's personal data was erased (crypto-shredded).
+    pub personal_data_erased: bool,
 }
 
 impl From<&ReportRow> for ReportView {
@@ -83,6 +93,7 @@ impl From<&ReportRow> for ReportView {
             notes: r.notes.clone(),
             submitted_at: r.submitted_at,
             updated_at: r.updated_at,
+            personal_data_erased: r.personal_erased,
         }
     }
 }
@@ -124,6 +135,7 @@ impl From<&Report> for ReportView {
             notes: serde_json::to_value(&r.notes).unwrap_or_default(),
             submitted_at: r.submitted_at,
             updated_at: r.updated_at,
+            personal_data_erased: r.personal.erased,
         }
     }
 }
@@ -133,16 +145,18 @@ pub fn coarse(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PublicLocationView {
+    /// Rounded to 3 decimals (about 100 m).
     pub latitude: f64,
     pub longitude: f64,
     pub city: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PublicReportView {
     pub id: Uuid,
+    #[schema(value_type = crate::openapi::ReportStatus)]
     pub status: String,
     pub crime_types: Vec<String>,
     pub location: PublicLocationView,
@@ -187,13 +201,15 @@ impl From<&ReportRow> for PublicReportView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PatrolView {
     pub id: Uuid,
     pub call_sign: String,
     pub station_id: Uuid,
     pub officer_ids: Vec<Uuid>,
+    #[schema(value_type = crate::openapi::PatrolStatus)]
     pub status: precinct_domain::values::PatrolStatus,
+    /// Reports `ASSIGNED`, `ACCEPTED` or `RESPONDING` to this patrol.
     pub open_assignments: usize,
     pub updated_at: DateTime<Utc>,
 }

@@ -24,6 +24,9 @@ pub enum AppError {
     Append(#[from] AppendError),
     #[error(transparent)]
     Read(#[from] ReadError),
+    /// Personal data could not be sealed (the key store is unavailable).
+    #[error("cannot seal personal data: {0}")]
+    Vault(String),
 }
 
 impl AppError {

@@ -20,6 +20,8 @@ const MAX_ATTEMPTS: usize = 8;
 #[derive(Clone, Debug)]
 pub struct App {
     log: EventLog,
+    /// Seals personal fields before they enter the log (None: stored as they are).
+    vault: Option<precinct_vault::Vault>,
 }
 
 /// The stream of aggregate `A` with id `id`.
@@ -84,6 +86,8 @@ struct Entry {
     version: u64,
     state: Box<dyn Any + Send + Sync>,
     pending: Vec<NewEvent>,
+    /// Whose personal data the pending events carry (the aggregate's data subject).
+    subject: Option<Uuid>,
 }
 
 /// The aggregates one command has loaded and the events it has emitted so far.
@@ -126,6 +130,7 @@ impl<'a> UnitOfWork<'a> {
                 version,
                 state: Box::new(state.clone()),
                 pending: Vec::new(),
+                subject: None,
             },
         );
         Ok(state)
@@ -173,6 +178,7 @@ impl<'a> UnitOfWork<'a> {
             });
         }
         let after = state.clone();
+        entry.subject = after.data_subject();
         if !events.is_empty() && !self.order.contains(&stream) {
             self.order.push(stream);
         }
@@ -182,7 +188,20 @@ impl<'a> UnitOfWork<'a> {
 
 impl App {
     pub fn new(log: EventLog) -> Self {
-        Self { log }
+        Self { log, vault: None }
+    }
+
+    /// An app that seals personal fields with `vault` (the log must open them with the
+    /// same vault: `EventLog::with_opener`).
+    pub fn with_vault(log: EventLog, vault: precinct_vault::Vault) -> Self {
+        Self {
+            log,
+            vault: Some(vault),
+        }
+    }
+
+    pub fn vault(&self) -> Option<&precinct_vault::Vault> {
+        self.vault.as_ref()
     }
 
     pub fn log(&self) -> &EventLog {
@@ -234,6 +253,27 @@ fn fold_boxed<A: Aggregate + Send + Sync + 'static>(
     events: &[RecordedEvent],
 ) -> Result<Box<dyn Any + Send + Sync>, AppError> {
     Ok(Box::new(fold_recorded::<A>(events)?))
+}
+
+/// Seals the personal fields of `event` with `subject`'s key.
+async fn seal(
+    vault: &precinct_vault::Vault,
+    subject: Uuid,
+    event: &mut NewEvent,
+) -> Result<(), AppError> {
+    for field in precinct_domain::subject::personal_fields(&event.event_type) {
+        let Some(value) = event.data.get_mut(*field) else {
+            continue;
+        };
+        if value.is_null() || precinct_vault::Vault::is_sealed(value) {
+            continue;
+        }
+        *value = vault
+            .seal(subject, value)
+            .await
+            .map_err(|e| AppError::Vault(e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// What to do next in running a command.
@@ -294,6 +334,7 @@ impl<'a> Attempts<'a> {
                 version,
                 state: (self.fold_primary)(&primary_events)?,
                 pending: Vec::new(),
+                subject: None,
             },
         );
         Ok(Step::Decide(uow))
@@ -315,6 +356,16 @@ impl<'a> Attempts<'a> {
             .map(|e| e.version)
             .unwrap_or(0);
         let mut entries = uow.entries;
+        if let Some(vault) = &self.app.vault {
+            for entry in entries.values_mut() {
+                let Some(subject) = entry.subject else {
+                    continue;
+                };
+                for event in &mut entry.pending {
+                    seal(vault, subject, event).await?;
+                }
+            }
+        }
         let writes: Vec<StreamWrite> = order
             .iter()
             .filter_map(|stream| {

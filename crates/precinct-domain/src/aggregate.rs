@@ -23,6 +23,12 @@ pub trait Aggregate: Default + Clone {
 
     /// `false` until the creating event has been applied (the stream does not exist).
     fn version_exists(&self) -> bool;
+
+    /// Whose personal data this aggregate's events carry (their personal fields are
+    /// sealed with that subject's key), if anyone's.
+    fn data_subject(&self) -> Option<uuid::Uuid> {
+        None
+    }
 }
 
 /// How a refusal should be reported, whatever the aggregate: the API maps

@@ -33,6 +33,7 @@
 //! - [`station`]: precincts and divisions.
 //! - [`invite`]: staff invitations.
 //! - [`routing`]: which station receives a report.
+//! - [`subject`]: data subjects, erasure, which event fields are personal.
 //! - [`dispatch`]: which patrol a report is automatically assigned to.
 
 pub mod aggregate;
@@ -47,6 +48,7 @@ pub mod patrol;
 pub mod report;
 pub mod routing;
 pub mod station;
+pub mod subject;
 
 use std::sync::LazyLock;
 
@@ -63,6 +65,7 @@ pub fn all_event_types() -> &'static [&'static str] {
             email::EmailEvent::TYPES,
             station::StationEvent::TYPES,
             invite::InviteEvent::TYPES,
+            subject::SubjectEvent::TYPES,
         ]
         .concat()
     });

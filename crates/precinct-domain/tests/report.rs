@@ -56,6 +56,7 @@ fn personal() -> PersonalDetails {
         description: "Two men broke the shop window".into(),
         street: Some("12 Rizal St".into()),
         contact: None,
+        erased: false,
     }
 }
 
@@ -369,6 +370,7 @@ fn submit_normalises_text_and_drops_duplicate_crime_types() {
                 description: " Window broken ".into(),
                 street: Some("".into()),
                 contact: Some(" 0917 ".into()),
+                erased: false,
             },
             at,
         })

@@ -50,7 +50,7 @@ fn event_types_are_unique_and_pascal_case() {
     let all = all_event_types();
     let unique: BTreeSet<_> = all.iter().collect();
     assert_eq!(unique.len(), all.len());
-    assert_eq!(all.len(), 28);
+    assert_eq!(all.len(), 29);
     for t in all {
         assert!(
             t.chars().next().is_some_and(|c| c.is_ascii_uppercase()),
@@ -77,4 +77,21 @@ fn reporter_and_personal_data_have_their_documented_shape() {
     assert_eq!(data["location"]["latitude"], 7.0731);
     assert_eq!(data["priority"], "MEDIUM");
     assert_eq!(data["routing"]["rule"], "NEAREST_PRECINCT");
+}
+
+#[test]
+fn erased_personal_data_reads_as_erased() {
+    use precinct_domain::report::{ReportEvent, ReportSubmitted};
+    let mut sample = common::samples::report_events()
+        .into_iter()
+        .find_map(|e| match e {
+            ReportEvent::ReportSubmitted(s) => Some(s),
+            _ => None,
+        })
+        .expect("a ReportSubmitted sample");
+    let mut data = ReportEvent::from(sample.clone()).to_data();
+    data["personal"] = serde_json::Value::Null;
+    let back = ReportEvent::from_parts("ReportSubmitted", data).expect("null personal reads");
+    sample.personal = precinct_domain::report::PersonalDetails::erased();
+    assert_eq!(back, ReportEvent::from(ReportSubmitted { ..sample }));
 }

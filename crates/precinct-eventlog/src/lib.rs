@@ -20,16 +20,22 @@
 //! - [`envelope`]: stream ids, expected versions, the event envelope, actors.
 //! - [`log`]: the [`EventLog`] itself.
 //! - [`requests`]: the HTTP request log, group-committed to its own stream.
+//! - [`positions`]: live patrol positions ([`PositionLog`]), the high-rate path, on a
+//!   stream of their own with plain publish-and-ack and retention by age. Its message
+//!   type, [`PatrolMoved`], is the one payload this crate defines for a domain concept:
+//!   the crate owns that wire format as it owns the stream.
 //! - [`error`]: [`AppendError`], [`ReadError`], [`LogError`].
 
 pub mod envelope;
 pub mod error;
 pub mod log;
+pub mod positions;
 pub mod requests;
 
 pub use envelope::{
     Actor, Appended, CommandMeta, Envelope, ExpectedVersion, NewEvent, RecordedEvent, StreamId,
 };
 pub use error::{AppendError, LogError, ReadError};
-pub use log::{find_command_in, EventLog, LogConfig, StreamWrite};
+pub use log::{find_command_in, EventLog, LogConfig, Opener, StreamWrite};
+pub use positions::{PatrolMoved, PositionLog, RecordedMove};
 pub use requests::{RequestLogTask, RequestLogWriter, RequestRecord};

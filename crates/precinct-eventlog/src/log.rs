@@ -41,6 +41,17 @@ pub struct LogConfig {
     /// Stream and subject of the HTTP request log (see [`crate::requests`]).
     pub requests_stream: String,
     pub requests_subject: String,
+    /// KV bucket of wrapped data keys (see `precinct-vault`).
+    pub keys_bucket: String,
+    /// Stream and subject prefix of live patrol positions (see [`crate::positions`]);
+    /// one subject per patrol: `<positions_subject_prefix>.<patrol_id>`.
+    pub positions_stream: String,
+    pub positions_subject_prefix: String,
+    /// How long positions are kept (default 7 days); they expire by age.
+    pub positions_max_age: Duration,
+    /// Acknowledge a position before it is flushed to disk (JetStream `persist_mode:
+    /// async`; only on a single-replica stream). Default: true. See ADR 0005.
+    pub positions_async_persist: bool,
 }
 
 impl Default for LogConfig {
@@ -53,6 +64,11 @@ impl Default for LogConfig {
             ack_timeout: Duration::from_secs(5),
             requests_stream: "REQUESTS".into(),
             requests_subject: "requests.log".into(),
+            keys_bucket: "PRECINCT_KEYS".into(),
+            positions_stream: "POSITIONS".into(),
+            positions_subject_prefix: "positions".into(),
+            positions_max_age: Duration::from_secs(7 * 24 * 3600),
+            positions_async_persist: true,
         }
     }
 }
@@ -65,6 +81,9 @@ impl LogConfig {
             subject_prefix: format!("{prefix}.events"),
             requests_stream: format!("{}_REQUESTS", prefix.to_uppercase()),
             requests_subject: format!("{prefix}.requests"),
+            keys_bucket: format!("{}_KEYS", prefix.to_uppercase()),
+            positions_stream: format!("{}_POSITIONS", prefix.to_uppercase()),
+            positions_subject_prefix: format!("{prefix}.positions"),
             ..Self::default()
         }
     }
@@ -78,12 +97,29 @@ pub struct StreamWrite {
     pub events: Vec<NewEvent>,
 }
 
+/// Turns stored payloads back into readable ones on every read path (used to open
+/// values sealed by envelope encryption). It must not fail for an erased value: it
+/// replaces it with what the reader should see instead.
+pub trait Opener: Send + Sync + 'static {
+    fn open<'a>(
+        &'a self,
+        data: &'a mut serde_json::Value,
+    ) -> futures::future::BoxFuture<'a, Result<(), ReadError>>;
+}
+
 /// Precinct's event store on JetStream. Cheap to clone.
 #[derive(Clone)]
 pub struct EventLog {
     client: Client,
     js: jetstream::Context,
     cfg: LogConfig,
+    opener: Option<std::sync::Arc<dyn Opener>>,
+}
+
+impl std::fmt::Debug for dyn Opener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Opener")
+    }
 }
 
 impl std::fmt::Debug for EventLog {
@@ -158,7 +194,28 @@ impl EventLog {
         })
         .await
         .map_err(|e| LogError::Stream(e.to_string()))?;
-        Ok(Self { client, js, cfg })
+        js.create_or_update_stream(crate::positions::stream_config(&cfg))
+            .await
+            .map_err(|e| LogError::Stream(e.to_string()))?;
+        Ok(Self {
+            client,
+            js,
+            cfg,
+            opener: None,
+        })
+    }
+
+    /// Installs the [`Opener`] every read path applies to payloads.
+    pub fn with_opener(mut self, opener: std::sync::Arc<dyn Opener>) -> Self {
+        self.opener = Some(opener);
+        self
+    }
+
+    async fn opened(&self, mut event: RecordedEvent) -> Result<RecordedEvent, ReadError> {
+        if let Some(opener) = &self.opener {
+            opener.open(&mut event.data).await?;
+        }
+        Ok(event)
     }
 
     pub fn config(&self) -> &LogConfig {
@@ -356,12 +413,11 @@ impl EventLog {
         stream: &StreamId,
         position: u64,
     ) -> Result<Vec<RecordedEvent>, ReadError> {
-        Ok(self
-            .read_raw(stream, position + 1)
-            .await?
-            .into_iter()
-            .map(|(e, _)| e)
-            .collect())
+        let mut out = Vec::new();
+        for (e, _) in self.read_raw(stream, position + 1).await? {
+            out.push(self.opened(e).await?);
+        }
+        Ok(out)
     }
 
     /// Direct-get batches of one subject from `from_seq`, until the end of the stream.
@@ -485,14 +541,18 @@ impl EventLog {
             .messages()
             .await
             .map_err(|e| ReadError::Transport(e.to_string()))?;
+        let me = self.clone();
         Ok(messages
-            .map(|item| {
-                let msg = item.map_err(|e| ReadError::Transport(e.to_string()))?;
-                let position = msg
-                    .info()
-                    .map_err(|e| ReadError::Transport(e.to_string()))?
-                    .stream_sequence;
-                decode(&msg.payload, position)
+            .then(move |item| {
+                let me = me.clone();
+                async move {
+                    let msg = item.map_err(|e| ReadError::Transport(e.to_string()))?;
+                    let position = msg
+                        .info()
+                        .map_err(|e| ReadError::Transport(e.to_string()))?
+                        .stream_sequence;
+                    me.opened(decode(&msg.payload, position)?).await
+                }
             })
             .boxed())
     }

@@ -24,6 +24,8 @@
 //! - [`projections`]: one module per read model: `reports`, `patrols`, `stations`,
 //!   `accounts`, `audit`.
 //! - [`request_log`]: the request-log projection, fed by its own JetStream stream.
+//! - [`roster`]: patrol locations and the down-sampled track, fed by the positions
+//!   stream and written at a lower rate than it is (coalesced per patrol).
 //! - [`worker`]: the batch loop every projector runs (checkpoint, poison, retry).
 //! - [`checkpoint`]: the `checkpoints` table.
 //! - [`runner`]: [`migrate`], [`run`], [`rebuild`].
@@ -38,6 +40,7 @@ pub mod projection;
 pub mod projections;
 pub mod queries;
 pub mod request_log;
+pub mod roster;
 pub mod runner;
 pub mod status;
 pub mod worker;
@@ -46,7 +49,10 @@ pub use error::{ProjectionError, QueryError};
 pub use precinct_eventlog::RequestRecord;
 pub use projection::{Projection, EVENT_PROJECTIONS};
 pub use request_log::{run_request_log, RequestLogSource};
-pub use runner::{migrate, rebuild, run, run_with, RebuildSummary, RunOptions};
+pub use roster::{run_roster, RosterOptions};
+pub use runner::{
+    migrate, rebuild, rebuild_with, run, run_all, run_with, RebuildSummary, RunOptions,
+};
 pub use status::{
     request_log_status, status, wait_for_position, Failure, PositionWatcher, ProjectionStatus,
 };

@@ -16,6 +16,7 @@ use crate::projection::{event_tables, Projection, EVENT_PROJECTIONS};
 use crate::projections::{accounts::Accounts, audit::Audit, patrols::Patrols};
 use crate::projections::{reports::Reports, stations::Stations};
 use crate::request_log::{self, RequestLogSource};
+use crate::roster::{self, RosterOptions};
 use crate::worker::{Outcome, Subscribe, Worker, WorkerConfig};
 
 /// Most events per transaction when live or catching up.
@@ -46,6 +47,10 @@ pub struct RunOptions {
     pub request_log: Option<RequestLogSource>,
     /// Longest pause between retries after a transient failure.
     pub max_backoff: Duration,
+    /// Run the roster projector over the positions stream with these settings (it is
+    /// named `patrol_positions` for `only`); `None`: no roster projector ([`run`] runs
+    /// it with the defaults).
+    pub roster: Option<RosterOptions>,
 }
 
 impl Default for RunOptions {
@@ -55,6 +60,7 @@ impl Default for RunOptions {
             only: None,
             request_log: None,
             max_backoff: Duration::from_secs(5),
+            roster: None,
         }
     }
 }
@@ -146,11 +152,25 @@ pub async fn run(
     log: EventLog,
     shutdown: CancellationToken,
 ) -> Result<(), ProjectionError> {
-    for name in EVENT_PROJECTIONS.iter().chain([&request_log::NAME]) {
+    run_all(pool, log, RosterOptions::default(), shutdown).await
+}
+
+/// [`run`], with the roster projector's settings.
+pub async fn run_all(
+    pool: PgPool,
+    log: EventLog,
+    roster: RosterOptions,
+    shutdown: CancellationToken,
+) -> Result<(), ProjectionError> {
+    for name in EVENT_PROJECTIONS
+        .iter()
+        .chain([&request_log::NAME, &roster::NAME])
+    {
         checkpoint::ensure(&pool, name).await?;
     }
     let opts = RunOptions {
         request_log: Some(RequestLogSource::of_log(log.config())),
+        roster: Some(roster),
         ..RunOptions::default()
     };
     run_with(pool, log, opts, shutdown).await;
@@ -188,6 +208,15 @@ pub async fn run_with(
             });
         }
     }
+    if let Some(roster) = opts.roster.clone() {
+        if opts.wants(roster::NAME) {
+            let (pool, positions, shutdown) = (pool.clone(), log.positions(), shutdown.clone());
+            tasks.spawn(async move {
+                let outcome = roster::run_roster(pool, positions, roster, None, shutdown).await;
+                (roster::NAME, outcome)
+            });
+        }
+    }
     join(tasks).await
 }
 
@@ -196,6 +225,9 @@ pub async fn run_with(
 pub struct RebuildSummary {
     /// The log head when the rebuild started; every projection reached at least it.
     pub head: u64,
+    /// The positions stream's last sequence when the rebuild started; the roster
+    /// replayed every retained position up to it.
+    pub positions_head: u64,
     pub elapsed: Duration,
 }
 
@@ -205,16 +237,32 @@ pub struct RebuildSummary {
 ///
 /// Meant to run while no projector is running; one that is notices its checkpoint
 /// moved and starts over from it, so the result is still right.
-#[tracing::instrument(skip_all)]
+///
+/// The roster's locations (in `patrols`, which is emptied) are then replayed from the
+/// positions stream as far as it retains them; `patrol_track` is kept (it outlives the
+/// stream's retention, and replaying into it inserts nothing twice).
 pub async fn rebuild(pool: &PgPool, log: &EventLog) -> Result<RebuildSummary, ProjectionError> {
+    rebuild_with(pool, log, RosterOptions::default()).await
+}
+
+/// [`rebuild`], with the roster projector's settings (use the live ones: the track
+/// interval decides the buckets).
+#[tracing::instrument(skip_all)]
+pub async fn rebuild_with(
+    pool: &PgPool,
+    log: &EventLog,
+    roster_opts: RosterOptions,
+) -> Result<RebuildSummary, ProjectionError> {
     let started = Instant::now();
     let head = log.head().await?;
+    let positions_head = log.positions().head().await?;
     let mut tx = pool.begin().await?;
     let tables = event_tables().join(", ");
     sqlx::query(&format!("TRUNCATE {tables}"))
         .execute(&mut *tx)
         .await?;
     checkpoint::reset(&mut tx, EVENT_PROJECTIONS).await?;
+    checkpoint::reset(&mut tx, &[roster::NAME]).await?;
     tx.commit().await?;
     tracing::info!(head, "read models emptied; replaying the log");
 
@@ -243,8 +291,25 @@ pub async fn rebuild(pool: &PgPool, log: &EventLog) -> Result<RebuildSummary, Pr
             });
         }
     }
+    // Locations go into the `patrols` rows just rebuilt.
+    let outcome = roster::run_roster(
+        pool.clone(),
+        log.positions(),
+        roster_opts,
+        Some(positions_head),
+        never,
+    )
+    .await;
+    if let Outcome::Failed { position, error } = outcome {
+        return Err(ProjectionError::Failed {
+            projection: roster::NAME.into(),
+            position,
+            error,
+        });
+    }
     let summary = RebuildSummary {
         head,
+        positions_head,
         elapsed: started.elapsed(),
     };
     tracing::info!(

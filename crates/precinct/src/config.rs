@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use precinct_api::auth::Secret;
+use precinct_api::live::LiveConfig;
 use precinct_eventlog::LogConfig;
+use precinct_projections::RosterOptions;
 
 /// Which parts of the process run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,6 +15,9 @@ pub struct Roles {
     pub api: bool,
     pub projector: bool,
     pub sla: bool,
+    /// The live hub (one positions and one log consumer) behind the SSE endpoints;
+    /// without `api`, the process serves only the live endpoints.
+    pub live: bool,
 }
 
 impl Roles {
@@ -20,22 +25,25 @@ impl Roles {
         api: true,
         projector: true,
         sla: true,
+        live: true,
     };
 
-    /// Parses `api,projector,sla` (any subset).
+    /// Parses `api,projector,sla,live` (any subset).
     pub fn parse(s: &str) -> anyhow::Result<Self> {
         let mut r = Roles {
             api: false,
             projector: false,
             sla: false,
+            live: false,
         };
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match part {
                 "api" => r.api = true,
                 "projector" => r.projector = true,
                 "sla" => r.sla = true,
+                "live" => r.live = true,
                 "all" => r = Roles::ALL,
-                other => bail!("unknown role {other:?} (expected api, projector, sla)"),
+                other => bail!("unknown role {other:?} (expected api, projector, sla, live)"),
             }
         }
         Ok(r)
@@ -55,10 +63,26 @@ pub struct Config {
     pub log: LogConfig,
     pub roles: Roles,
     pub token_ttl: Duration,
+    /// `PRECINCT_LIVE_*`, `PRECINCT_PATROL_CACHE_TTL_SECS`.
+    pub live: LiveConfig,
+    /// `PRECINCT_ROSTER_POSITION_INTERVAL_SECS`, `PRECINCT_ROSTER_TRACK_INTERVAL_SECS`.
+    pub roster: RosterOptions,
+    /// `PRECINCT_MASTER_KEY` (`<key-id>:<64 hex>`) and `PRECINCT_MASTER_KEYS_PREVIOUS`:
+    /// wrap the per-subject data keys that seal personal data.
+    pub master_keys: Option<precinct_vault::MasterKeys>,
 }
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn number(name: &str, default: usize) -> anyhow::Result<usize> {
+    match env(name) {
+        Some(v) => v
+            .parse()
+            .with_context(|| format!("{name} must be a number")),
+        None => Ok(default),
+    }
 }
 
 fn secs(name: &str, default: u64) -> anyhow::Result<Duration> {
@@ -98,6 +122,39 @@ impl Config {
                 .parse()
                 .context("PRECINCT_NATS_REPLICAS must be a number")?;
         }
+        log.positions_max_age = secs(
+            "PRECINCT_POSITIONS_MAX_AGE_SECS",
+            log.positions_max_age.as_secs(),
+        )?;
+        let live_default = LiveConfig::default();
+        let live = LiveConfig {
+            max_connections: number(
+                "PRECINCT_LIVE_MAX_CONNECTIONS",
+                live_default.max_connections,
+            )?,
+            client_buffer: number("PRECINCT_LIVE_CLIENT_BUFFER", live_default.client_buffer)?,
+            keep_alive: secs(
+                "PRECINCT_LIVE_KEEPALIVE_SECS",
+                live_default.keep_alive.as_secs(),
+            )?,
+            patrol_cache_ttl: secs(
+                "PRECINCT_PATROL_CACHE_TTL_SECS",
+                live_default.patrol_cache_ttl.as_secs(),
+            )?,
+            ..live_default
+        };
+        let roster_default = RosterOptions::default();
+        let roster = RosterOptions {
+            location_interval: secs(
+                "PRECINCT_ROSTER_POSITION_INTERVAL_SECS",
+                roster_default.location_interval.as_secs(),
+            )?,
+            track_interval: secs(
+                "PRECINCT_ROSTER_TRACK_INTERVAL_SECS",
+                roster_default.track_interval.as_secs(),
+            )?,
+            ..roster_default
+        };
         Ok(Config {
             http_addr,
             nats_url: env("NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:14222".into()),
@@ -113,6 +170,18 @@ impl Config {
             log,
             roles: Roles::ALL,
             token_ttl: secs("PRECINCT_TOKEN_TTL_SECS", 900)?,
+            live,
+            roster,
+            master_keys: match env("PRECINCT_MASTER_KEY") {
+                Some(current) => Some(
+                    precinct_vault::MasterKeys::parse(
+                        &current,
+                        &env("PRECINCT_MASTER_KEYS_PREVIOUS").unwrap_or_default(),
+                    )
+                    .context("PRECINCT_MASTER_KEY")?,
+                ),
+                None => None,
+            },
         })
     }
 }

@@ -1,5 +1,7 @@
 //! `precinct`: serve, migrate, admin create, rebuild, replay.
 
+mod telemetry;
+
 use clap::{Parser, Subcommand};
 use precinct::{server, Config, Roles};
 use precinct_domain::report::Report;
@@ -17,9 +19,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the HTTP API, the projectors and the SLA worker (or a subset: --roles).
+    /// Run the HTTP API, the projectors, the SLA worker and the live hub (or a subset:
+    /// --roles).
     Serve {
-        #[arg(long, default_value = "api,projector,sla")]
+        #[arg(long, default_value = "api,projector,sla,live")]
         roles: String,
     },
     /// Create the streams and apply the database migrations.
@@ -36,6 +39,23 @@ enum Command {
         #[arg(long)]
         crime: uuid::Uuid,
     },
+    /// Master-key operations for sealed personal data.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print a new random master key as `<id>:<hex>` (for PRECINCT_MASTER_KEY).
+    Generate {
+        #[arg(long)]
+        id: String,
+    },
+    /// Re-wrap every data key with the current PRECINCT_MASTER_KEY (old keys in
+    /// PRECINCT_MASTER_KEYS_PREVIOUS). The log is not rewritten.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -49,26 +69,20 @@ enum AdminCommand {
     },
 }
 
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,async_nats=warn"));
-    let json = std::env::var("PRECINCT_LOG_FORMAT")
-        .map(|v| v == "json")
-        .unwrap_or(true);
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // Telemetry outlives the runtime, so that spans of the shutdown are exported too.
+    let telemetry = telemetry::init()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(run(cli));
+    drop(runtime);
+    telemetry.shutdown();
+    result
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    init_tracing();
-    let cli = Cli::parse();
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::from_env()?;
     match cli.command {
         Command::Serve { roles } => {
@@ -93,15 +107,14 @@ async fn main() -> anyhow::Result<()> {
         Command::Admin {
             command: AdminCommand::Create { email, password },
         } => {
-            let (log, _) = server::connect(&config).await?;
-            let app = precinct_app::App::new(log);
+            let app = server::connect(&config).await?.app;
             let outcome = precinct::admin::ensure_admin(&app, &email, &password).await?;
             println!("{outcome:?}");
         }
         Command::Rebuild => {
-            let (log, pool) = server::connect(&config).await?;
+            let server::Connected { log, pool, .. } = server::connect(&config).await?;
             let started = std::time::Instant::now();
-            let report = precinct_projections::rebuild(&pool, &log)
+            let report = precinct_projections::rebuild_with(&pool, &log, config.roster.clone())
                 .await
                 .map_err(|e| anyhow::anyhow!("rebuild: {e}"))?;
             println!(
@@ -109,8 +122,9 @@ async fn main() -> anyhow::Result<()> {
                 started.elapsed().as_secs_f64()
             );
         }
+        Command::Keys { command } => keys(config, command).await?,
         Command::Replay { crime } => {
-            let (log, _) = server::connect(&config).await?;
+            let log = server::connect(&config).await?.log;
             let stream = precinct_app::uow::stream_of::<Report>(crime);
             for e in log.read(&stream).await? {
                 println!(
@@ -124,6 +138,24 @@ async fn main() -> anyhow::Result<()> {
                     })
                 );
             }
+        }
+    }
+    Ok(())
+}
+
+async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::Generate { id } => {
+            let key: [u8; 32] = rand::random();
+            println!("{id}:{}", hex::encode(key));
+        }
+        KeysCommand::Rotate => {
+            let vault = server::connect(&config)
+                .await?
+                .vault
+                .ok_or_else(|| anyhow::anyhow!("PRECINCT_MASTER_KEY is not set"))?;
+            let n = vault.rotate().await?;
+            println!("re-wrapped {n} data keys");
         }
     }
     Ok(())

@@ -14,10 +14,15 @@ use precinct_domain::values::{Email, PasswordHash, Role};
 use precinct_domain::Aggregate;
 use precinct_eventlog::Actor;
 use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::{derive_token, hash_password, verify_password, Caller};
 use crate::extract::{ClientAddr, Cmd, Validator};
+use crate::openapi::{
+    BadRequest, CommandHeaders, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests,
+    Unauthorized, Unavailable, ValidationFailed,
+};
 use crate::policy::token_hash;
 use crate::problem::{ApiError, ApiResult};
 use crate::AppState;
@@ -38,23 +43,36 @@ pub fn router() -> Router<AppState> {
         .route("/invites/{code}/accept", post(accept_invite))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(OpenApi)]
+#[openapi(paths(register, login, change_role, create_invite, accept_invite))]
+pub struct Api;
+
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = RegisterAccountBody)]
 pub struct RegisterBody {
+    #[schema(example = "ana@example.com")]
     email: String,
+    /// 10 to 128 characters.
+    #[schema(min_length = 10, max_length = 128)]
     password: String,
     name: String,
+    /// Default `CITIZEN`; any other role needs an ADMIN token.
     #[serde(default)]
+    #[schema(value_type = Option<crate::openapi::Role>)]
     role: Option<String>,
+    /// The staff member's station (needs an ADMIN token).
     #[serde(default)]
     station_id: Option<Uuid>,
 }
 
-#[derive(Debug, Serialize)]
+/// An account, without any credential.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AccountView {
     id: Uuid,
     email: String,
     name: String,
+    #[schema(value_type = crate::openapi::Role)]
     role: Role,
     station_id: Option<Uuid>,
     active: bool,
@@ -199,6 +217,30 @@ impl AccountDecision<'_> {
     }
 }
 
+/// Register an account.
+///
+/// Roles: anyone registers a CITIZEN account; only an ADMIN token may set `role` or
+/// `station_id`. The e-mail address is reserved atomically with the account: a second
+/// registration of it is a 409.
+#[utoipa::path(
+    post,
+    path = "/users/register",
+    operation_id = "register_account",
+    tag = "accounts",
+    params(CommandHeaders),
+    request_body = RegisterBody,
+    security((), ("bearer" = [])),
+    responses(
+        (status = 201, description = "The new account", body = AccountView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn register(
     State(state): State<AppState>,
     caller: Option<Caller>,
@@ -252,28 +294,52 @@ async fn register(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginBody {
+    #[schema(example = "ana@example.com")]
     email: String,
     password: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LoginUser {
     id: Uuid,
     email: String,
+    #[schema(value_type = crate::openapi::Role)]
     role: Role,
     station_id: Option<Uuid>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LoginResponse {
+    /// Send it as `Authorization: Bearer <access_token>`.
     access_token: String,
+    #[schema(example = "Bearer")]
     token_type: &'static str,
+    /// Seconds until the token expires.
     expires_in: u64,
     user: LoginUser,
 }
 
+/// Log in: exchange an e-mail address and password for an access token.
+///
+/// Roles: anyone. After 5 failed attempts for one account or from one client address,
+/// further attempts are refused (429) for 15 minutes.
+#[utoipa::path(
+    post,
+    path = "/users/login",
+    tag = "accounts",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "An access token", body = LoginResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn login(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
@@ -339,14 +405,38 @@ async fn login(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleBody {
+    #[schema(value_type = crate::openapi::Role)]
     role: String,
+    /// The station of a PATROL, DISPATCHER or SUPERVISOR.
     #[serde(default)]
     station_id: Option<Uuid>,
 }
 
+/// Change an account's role (and station).
+///
+/// Roles: ADMIN.
+#[utoipa::path(
+    patch,
+    path = "/admin/users/{id}/role",
+    tag = "accounts",
+    params(("id" = Uuid, Path, description = "The account"), CommandHeaders),
+    request_body = RoleBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The account after the change", body = AccountView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn change_role(
     State(state): State<AppState>,
     caller: Caller,
@@ -383,25 +473,50 @@ async fn change_role(
     Ok(Json(AccountView::of(account, out.position)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InviteBody {
     email: String,
+    #[schema(value_type = crate::openapi::Role)]
     role: String,
     #[serde(default)]
     station_id: Option<Uuid>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct InviteView {
+    /// The invite code: give it to the invitee (only its hash is stored).
     code: String,
     email: String,
+    #[schema(value_type = crate::openapi::Role)]
     role: Role,
     station_id: Option<Uuid>,
     expires_at: DateTime<Utc>,
     position: u64,
 }
 
+/// Invite a person to a role (and station); the answer carries the invite code.
+///
+/// Roles: ADMIN (any role, any station); SUPERVISOR (PATROL or DISPATCHER of their own
+/// station).
+#[utoipa::path(
+    post,
+    path = "/invites",
+    tag = "accounts",
+    params(CommandHeaders),
+    request_body = InviteBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The invite, with its code", body = InviteView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn create_invite(
     State(state): State<AppState>,
     caller: Caller,
@@ -483,13 +598,35 @@ async fn create_invite(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptInviteBody {
     name: String,
+    /// 10 to 128 characters.
+    #[schema(min_length = 10, max_length = 128)]
     password: String,
 }
 
+/// Accept an invite: create the invited account (role and station from the invite).
+///
+/// Roles: anyone holding the invite code. An unknown code is a 404; an expired or used
+/// invite, or an e-mail address already taken, a 409.
+#[utoipa::path(
+    post,
+    path = "/invites/{code}/accept",
+    tag = "accounts",
+    params(("code" = String, Path, description = "The invite code"), CommandHeaders),
+    request_body = AcceptInviteBody,
+    responses(
+        (status = 201, description = "The new account", body = AccountView),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn accept_invite(
     State(state): State<AppState>,
     Path(code): Path<String>,

@@ -22,11 +22,16 @@ use precinct_domain::values::{GeoPoint, MediaType, PatrolStatus, Priority, Repor
 use precinct_domain::Aggregate;
 use precinct_eventlog::Actor;
 use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::accounts::derived_id;
 use crate::auth::{derive_token, Caller};
 use crate::extract::{Cmd, CmdCtx, Validator};
+use crate::openapi::{
+    BadRequest, CommandHeaders, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized,
+    Unavailable, ValidationFailed, WrittenReport,
+};
 use crate::policy::{
     require_desk_of, require_member, require_visible, token_hash, DESK, REVIEWERS,
 };
@@ -54,13 +59,35 @@ pub fn router() -> Router<AppState> {
         .route("/dispatch", post(dispatch))
 }
 
+#[derive(OpenApi)]
+#[openapi(paths(
+    submit,
+    replace,
+    amend,
+    withdraw,
+    triage,
+    accept,
+    decline,
+    respond,
+    resolve,
+    add_note,
+    attach_evidence,
+    approve_closure,
+    reject_closure,
+    reject_invalid,
+    dispatch
+))]
+pub struct Api;
+
 // ---------------------------------------------------------------------------------------
 // Submission
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LocationBody {
+    #[schema(minimum = -90, maximum = 90, example = 7.07)]
     latitude: f64,
+    #[schema(minimum = -180, maximum = 180, example = 125.61)]
     longitude: f64,
     #[serde(default)]
     street: Option<String>,
@@ -70,11 +97,13 @@ pub struct LocationBody {
     state: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitBody {
     title: String,
     description: String,
+    /// At least one; a division whose keywords match receives the report.
+    #[schema(min_items = 1, example = json!(["Theft"]))]
     crime_types: Vec<String>,
     location: LocationBody,
     #[serde(default)]
@@ -85,11 +114,13 @@ pub struct SubmitBody {
     contact: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Submitted {
     #[serde(flatten)]
     report: ReportView,
+    /// Log position of the command's event.
     position: u64,
+    /// Anonymous submissions only: send it as `X-Tracking-Token` to follow the report.
     #[serde(skip_serializing_if = "Option::is_none")]
     tracking_token: Option<String>,
 }
@@ -109,6 +140,27 @@ fn parse_point(v: &mut Validator, lat: f64, lon: f64) -> Option<GeoPoint> {
     }
 }
 
+/// Submit a crime report; routing chooses its station.
+///
+/// Roles: anyone, with or without a token. An anonymous reporter gets a
+/// `tracking_token`; a signed-in one follows the report under `/me/crimes`.
+#[utoipa::path(
+    post,
+    path = "/crimes",
+    operation_id = "submit_crime",
+    tag = "crimes",
+    params(CommandHeaders),
+    request_body = SubmitBody,
+    security((), ("bearer" = [])),
+    responses(
+        (status = 201, description = "The new report", body = Submitted),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn submit(
     State(state): State<AppState>,
     caller: Option<Caller>,
@@ -163,6 +215,7 @@ async fn submit(
                     description: b.description.clone(),
                     street: b.location.street.clone(),
                     contact: b.contact.clone(),
+                    erased: false,
                 },
                 at,
             },
@@ -445,13 +498,15 @@ async fn run_actions(
     }))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// An empty body (`{}` or nothing at all).
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoBody {}
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TriageBody {
+    #[schema(value_type = crate::openapi::Priority)]
     priority: String,
 }
 
@@ -460,6 +515,28 @@ fn parse_priority(s: &str) -> ApiResult<Priority> {
         .map_err(|e| ApiError::invalid("priority", e.to_string()))
 }
 
+/// Triage a report: set its priority.
+///
+/// Roles: DISPATCHER, SUPERVISOR, ADMIN (station-scoped).
+#[utoipa::path(
+    post,
+    path = "/crimes/{id}/triage",
+    tag = "crimes",
+    params(("id" = Uuid, Path, description = "The report"), CommandHeaders),
+    request_body = TriageBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The report after the change", body = WrittenReport),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn triage(
     State(state): State<AppState>,
     caller: Caller,
@@ -471,6 +548,28 @@ async fn triage(
     run_actions(&state, &caller, id, &cmd.ctx, vec![Action::Triage(p)]).await
 }
 
+/// Accept an assignment (`ASSIGNED` → `ACCEPTED`).
+///
+/// Roles: PATROL, a member of the assigned patrol.
+#[utoipa::path(
+    post,
+    path = "/crimes/{id}/accept",
+    tag = "crimes",
+    params(("id" = Uuid, Path, description = "The report"), CommandHeaders),
+    request_body = Option<NoBody>,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The report after the change", body = WrittenReport),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn accept(
     State(state): State<AppState>,
     caller: Caller,
@@ -480,12 +579,34 @@ async fn accept(
     run_actions(&state, &caller, id, &cmd.ctx, vec![Action::Accept]).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonBody {
     reason: String,
 }
 
+/// Decline an assignment: the report goes back to the queue (`NEW`).
+///
+/// Roles: PATROL, a member of the assigned patrol.
+#[utoipa::path(
+    post,
+    path = "/crimes/{id}/decline",
+    tag = "crimes",
+    params(("id" = Uuid, Path, description = "The report"), CommandHeaders),
+    request_body = ReasonBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The report after the change", body = WrittenReport),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn decline(
     State(state): State<AppState>,
     caller: Caller,
@@ -496,6 +617,28 @@ async fn decline(
     run_actions(&state, &caller, id, &cmd.ctx, vec![Action::Decline(reason)]).await
 }
 
+/// Report arrival on scene (`ACCEPTED` → `RESPONDING`).
+///
+/// Roles: PATROL, a member of the assigned patrol.
+#[utoipa::path(
+    post,
+    path = "/crimes/{id}/respond",
+    tag = "crimes",
+    params(("id" = Uuid, Path, description = "The report"), CommandHeaders),
+    request_body = Option<NoBody>,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The report after the change", body = WrittenReport),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn respond(
     State(state): State<AppState>,
     caller: Caller,
@@ -505,12 +648,34 @@ async fn respond(
     run_actions(&state, &caller, id, &cmd.ctx, vec![Action::Respond]).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
     resolution_notes: String,
 }
 
+/// Resolve a report (`RESPONDING` → `RESOLVED`), pending a supervisor's review.
+///
+/// Roles: PATROL, a member of the assigned patrol.
+#[utoipa::path(
+    post,
+    path = "/crimes/{id}/resolve",
+    tag = "crimes",
+    params(("id" = Uuid, Path, description = "The report"), CommandHeaders),
+    request_body = ResolveBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The report after the change", body = WrittenReport),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn resolve(
     State(state): State<AppState>,
     caller: Caller,
@@ -521,12 +686,35 @@ async fn resolve(
     run_actions(&state, &caller, id, &cmd.ctx, vec![Action::Resolve(notes)]).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoteBody {
     note: String,
 }
 
+/// Add a note to a report.
+///
+/// Roles: PATROL (a member of the assigned patrol); DISPATCHER, SUPERVISOR, ADMIN
+/// (station-scoped).
+#[utoipa::path(
+    post,
+    path = "/crimes/{id}/notes",
+    tag = "crimes",
+    params(("id" = Uuid, Path, description = "The report"), CommandHeaders),
+    request_body = NoteBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The report with the note", body = WrittenReport),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn add_note(
     State(state): State<AppState>,
     caller: Caller,
@@ -538,10 +726,12 @@ async fn add_note(
     Ok((StatusCode::CREATED, res))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EvidenceBody {
+    /// Where the file is; stored as given, never fetched by Precinct.
     url: String,
+    #[schema(value_type = crate::openapi::MediaType)]
     media_type: String,
     #[serde(default)]
     captured_at: Option<DateTime<Utc>>,
@@ -549,6 +739,28 @@ pub struct EvidenceBody {
     description: Option<String>,
 }
 
+/// Attach evidence (a link to a file) to a report.
+///
+/// Roles: PATROL, a member of the assigned patrol.
+#[utoipa::path(
+    post,
+    path = "/crimes/{id}/evidence",
+    tag = "crimes",
+    params(("id" = Uuid, Path, description = "The report"), CommandHeaders),
+    request_body = EvidenceBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The report with the evidence", body = WrittenReport),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn attach_evidence(
     State(state): State<AppState>,
     caller: Caller,
@@ -571,6 +783,28 @@ async fn attach_evidence(
     Ok((StatusCode::CREATED, res))
 }
 
+/// Approve a resolution: close the report (`RESOLVED` → `CLOSED`).
+///
+/// Roles: SUPERVISOR, ADMIN (station-scoped).
+#[utoipa::path(
+    post,
+    path = "/crimes/{id}/closure/approve",
+    tag = "crimes",
+    params(("id" = Uuid, Path, description = "The report"), CommandHeaders),
+    request_body = Option<NoBody>,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The report after the change", body = WrittenReport),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn approve_closure(
     State(state): State<AppState>,
     caller: Caller,
@@ -581,6 +815,28 @@ async fn approve_closure(
     run_actions(&state, &caller, id, &cmd.ctx, vec![Action::ApproveClosure]).await
 }
 
+/// Reject a resolution: the report goes back to its patrol (`RESOLVED` → `RESPONDING`).
+///
+/// Roles: SUPERVISOR, ADMIN (station-scoped).
+#[utoipa::path(
+    post,
+    path = "/crimes/{id}/closure/reject",
+    tag = "crimes",
+    params(("id" = Uuid, Path, description = "The report"), CommandHeaders),
+    request_body = ReasonBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The report after the change", body = WrittenReport),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn reject_closure(
     State(state): State<AppState>,
     caller: Caller,
@@ -599,12 +855,34 @@ async fn reject_closure(
     .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JustificationBody {
     justification: String,
 }
 
+/// Reject a report as invalid (`REJECTED`, final).
+///
+/// Roles: DISPATCHER, SUPERVISOR, ADMIN (station-scoped).
+#[utoipa::path(
+    post,
+    path = "/crimes/{id}/reject",
+    tag = "crimes",
+    params(("id" = Uuid, Path, description = "The report"), CommandHeaders),
+    request_body = JustificationBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The report after the change", body = WrittenReport),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn reject_invalid(
     State(state): State<AppState>,
     caller: Caller,
@@ -623,13 +901,36 @@ async fn reject_invalid(
     .await
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WithdrawBody {
     #[serde(default)]
     reason: Option<String>,
 }
 
+/// Withdraw a report (`WITHDRAWN`, final).
+///
+/// Roles: the reporter (CITIZEN or staff) while the report is `NEW`; ADMIN at any time.
+#[utoipa::path(
+    delete,
+    path = "/crimes/{id}",
+    operation_id = "withdraw_crime",
+    tag = "crimes",
+    params(("id" = Uuid, Path, description = "The report"), CommandHeaders),
+    request_body = Option<WithdrawBody>,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The report after the change", body = WrittenReport),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn withdraw(
     State(state): State<AppState>,
     caller: Caller,
@@ -650,7 +951,9 @@ async fn withdraw(
 // ---------------------------------------------------------------------------------------
 // PUT / PATCH
 
-#[derive(Debug, Default, Deserialize)]
+/// Changes to a report. PATCH changes what is given; PUT needs `title`, `description`,
+/// `crime_types` and `location` (unless it only changes `status` or `priority`).
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AmendBody {
     #[serde(default)]
@@ -667,11 +970,13 @@ pub struct AmendBody {
     media_urls: Option<Vec<String>>,
     #[serde(default)]
     contact: Option<String>,
-    /// Mapped to the matching transition.
+    /// Mapped to the matching transition (staff only; not `NEW` or `ASSIGNED`).
     #[serde(default)]
+    #[schema(value_type = Option<crate::openapi::ReportStatus>)]
     status: Option<String>,
-    /// Mapped to triage.
+    /// Mapped to triage (staff only).
     #[serde(default)]
+    #[schema(value_type = Option<crate::openapi::Priority>)]
     priority: Option<String>,
     /// Needed with `status: RESOLVED`.
     #[serde(default)]
@@ -684,6 +989,31 @@ pub struct AmendBody {
     station_id: Option<Uuid>,
 }
 
+/// Replace a report's details (and/or move its status or priority).
+///
+/// Roles: the reporter while the report is `NEW`; DISPATCHER, SUPERVISOR, ADMIN
+/// (station-scoped) at any time, and only they may set `status` or `priority`; the
+/// assigned patrol's members for the transitions that are theirs.
+#[utoipa::path(
+    put,
+    path = "/crimes/{id}",
+    operation_id = "replace_crime",
+    tag = "crimes",
+    params(("id" = Uuid, Path, description = "The report"), CommandHeaders),
+    request_body = AmendBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The report after the change", body = WrittenReport),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn replace(
     state: State<AppState>,
     caller: Caller,
@@ -708,6 +1038,31 @@ async fn replace(
     amend(state, caller, path, cmd).await
 }
 
+/// Change some of a report's details (and/or move its status or priority).
+///
+/// Roles: the reporter while the report is `NEW`; DISPATCHER, SUPERVISOR, ADMIN
+/// (station-scoped) at any time, and only they may set `status` or `priority`; the
+/// assigned patrol's members for the transitions that are theirs.
+#[utoipa::path(
+    patch,
+    path = "/crimes/{id}",
+    operation_id = "amend_crime",
+    tag = "crimes",
+    params(("id" = Uuid, Path, description = "The report"), CommandHeaders),
+    request_body = AmendBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The report after the change", body = WrittenReport),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn amend(
     State(state): State<AppState>,
     caller: Caller,
@@ -791,24 +1146,53 @@ async fn amend(
 // ---------------------------------------------------------------------------------------
 // Dispatch
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DispatchBody {
     crime_id: Uuid,
+    /// Leave out for automatic assignment (the least busy `AVAILABLE` patrol of the
+    /// report's station).
     #[serde(default)]
     patrol_id: Option<Uuid>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Dispatched {
     crime_id: Uuid,
     patrol_id: Uuid,
+    /// The patrol was chosen automatically.
     auto: bool,
+    /// Automatic assignment only: the ranking and the excluded patrols.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::openapi::AssignmentDecision>)]
     decision: Option<AssignmentDecision>,
+    /// Log position of the command's last event.
     position: u64,
 }
 
+/// Assign a report to a patrol (`NEW` → `ASSIGNED`), chosen or automatic.
+///
+/// Roles: DISPATCHER, SUPERVISOR, ADMIN (station-scoped). 409 when the patrol is
+/// `OFF_DUTY` or no patrol is `AVAILABLE`; 503 when workloads are behind the report.
+#[utoipa::path(
+    post,
+    path = "/dispatch",
+    tag = "dispatch",
+    params(CommandHeaders),
+    request_body = DispatchBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The assignment", body = Dispatched),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn dispatch(
     State(state): State<AppState>,
     caller: Caller,

@@ -3,9 +3,11 @@
 pub mod accounts;
 pub mod crimes;
 pub mod health;
+pub mod live;
 pub mod patrols;
 pub mod queries;
 pub mod stations;
+pub mod subjects;
 
 use axum::Router;
 
@@ -19,4 +21,6 @@ pub fn router() -> Router<AppState> {
         .merge(crimes::router())
         .merge(patrols::router())
         .merge(queries::router())
+        .merge(live::router())
+        .merge(subjects::router())
 }

@@ -11,11 +11,16 @@ use precinct_domain::patrol::{Patrol, PatrolCommand};
 use precinct_domain::values::{PatrolStatus, Role};
 use precinct_domain::Aggregate;
 use serde::Deserialize;
+use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::accounts::derived_id;
 use crate::auth::Caller;
 use crate::extract::Cmd;
+use crate::openapi::{
+    BadRequest, CommandHeaders, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized,
+    Unavailable, ValidationFailed, WrittenPatrol,
+};
 use crate::policy::{require_patrol_visible, DESK};
 use crate::problem::{ApiError, ApiResult};
 use crate::views::{PatrolView, Written};
@@ -28,11 +33,18 @@ pub fn router() -> Router<AppState> {
         .route("/patrols/{id}/status", put(set_status))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(OpenApi)]
+#[openapi(paths(register, replace, update, set_status))]
+pub struct Api;
+
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = RegisterPatrolBody)]
 pub struct RegisterBody {
+    #[schema(example = "ALPHA-1")]
     call_sign: String,
     station_id: Uuid,
+    /// Active PATROL accounts of the station.
     officer_ids: Vec<Uuid>,
 }
 
@@ -54,6 +66,28 @@ async fn check_officers(state: &AppState, station: StationId, ids: &[Uuid]) -> A
     Ok(())
 }
 
+/// Register a patrol of a station.
+///
+/// Roles: DISPATCHER, SUPERVISOR, ADMIN (station-scoped).
+#[utoipa::path(
+    post,
+    path = "/patrols/register",
+    operation_id = "register_patrol",
+    tag = "patrols",
+    params(CommandHeaders),
+    request_body = RegisterBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The new patrol", body = WrittenPatrol),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn register(
     State(state): State<AppState>,
     caller: Caller,
@@ -108,15 +142,41 @@ async fn register(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+/// A patrol's new call sign and/or crew (PUT needs both).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = UpdatePatrolBody)]
 pub struct UpdateBody {
     #[serde(default)]
     call_sign: Option<String>,
+    /// Active PATROL accounts of the patrol's station.
     #[serde(default)]
     officer_ids: Option<Vec<Uuid>>,
 }
 
+/// Replace a patrol's call sign and crew.
+///
+/// Roles: DISPATCHER, SUPERVISOR, ADMIN (station-scoped).
+#[utoipa::path(
+    put,
+    path = "/patrols/{id}",
+    operation_id = "replace_patrol",
+    tag = "patrols",
+    params(("id" = Uuid, Path, description = "The patrol"), CommandHeaders),
+    request_body = UpdateBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The patrol after the change", body = WrittenPatrol),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn replace(
     state: State<AppState>,
     caller: Caller,
@@ -132,6 +192,29 @@ async fn replace(
     update(state, caller, path, cmd).await
 }
 
+/// Change a patrol's call sign and/or crew.
+///
+/// Roles: DISPATCHER, SUPERVISOR, ADMIN (station-scoped).
+#[utoipa::path(
+    patch,
+    path = "/patrols/{id}",
+    operation_id = "update_patrol",
+    tag = "patrols",
+    params(("id" = Uuid, Path, description = "The patrol"), CommandHeaders),
+    request_body = UpdateBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The patrol after the change", body = WrittenPatrol),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -167,13 +250,37 @@ async fn update(
     written(&out, id)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PatrolStatusBody)]
 pub struct StatusBody {
+    #[schema(value_type = crate::openapi::PatrolStatus)]
     status: String,
 }
 
-/// A member of the patrol, or the station's desk staff.
+/// Set a patrol's availability.
+///
+/// Roles: a PATROL member of the patrol; DISPATCHER, SUPERVISOR, ADMIN (station-scoped).
+#[utoipa::path(
+    put,
+    path = "/patrols/{id}/status",
+    operation_id = "set_patrol_status",
+    tag = "patrols",
+    params(("id" = Uuid, Path, description = "The patrol"), CommandHeaders),
+    request_body = StatusBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The patrol after the change", body = WrittenPatrol),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn set_status(
     State(state): State<AppState>,
     caller: Caller,

@@ -15,10 +15,16 @@ use precinct_projections::queries::{
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::extract::MinPosition;
+use crate::openapi::{
+    AuditPage, BadRequest, CrimeListPage, Forbidden, HistoryPage, NotFound, OverdueReportPage,
+    PatrolPage, PatrolRow, QueryHeaders, ReportPage, RequestPage, StationPage, Unauthorized,
+    Unavailable, ValidationFailed, WorkloadPage,
+};
 use crate::policy::{require_visible, token_hash};
 use crate::problem::{ApiError, ApiResult};
 use crate::views::{PublicReportView, ReportView};
@@ -40,6 +46,24 @@ pub fn router() -> Router<AppState> {
         .route("/audit/requests", get(request_log))
 }
 
+#[derive(OpenApi)]
+#[openapi(paths(
+    list_crimes,
+    get_crime,
+    history,
+    list_patrols,
+    get_patrol,
+    queue,
+    my_crimes,
+    my_assignments,
+    workloads,
+    sla,
+    audit,
+    request_log,
+    list_stations
+))]
+pub struct Api;
+
 /// Query-string parameters, refused as problem+json (400) when they do not parse.
 #[derive(Debug)]
 pub struct Q<T>(pub T);
@@ -55,22 +79,32 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Q<T> {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// Comma-separated statuses, e.g. `NEW,ASSIGNED`.
     #[serde(default)]
+    #[param(example = "NEW,ASSIGNED")]
     status: Option<String>,
+    /// Staff: their own station only (ADMIN: any).
     #[serde(default)]
     station_id: Option<Uuid>,
     #[serde(default)]
+    #[param(value_type = Option<crate::openapi::Priority>)]
     priority: Option<String>,
-    /// `lat,lon`
+    /// `lat,lon`: reports within `radius_m` of this point (`GET /crimes` only).
     #[serde(default)]
+    #[param(example = "7.07,125.61")]
     near: Option<String>,
+    /// Metres, in (0, 100000]; default 1000 (`GET /crimes` only).
     #[serde(default)]
     radius_m: Option<f64>,
+    /// 1 to 100 items; default 20.
     #[serde(default)]
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     #[serde(default)]
     cursor: Option<String>,
 }
@@ -146,14 +180,35 @@ fn scope(c: &Caller, requested: Option<Uuid>) -> ApiResult<Option<Uuid>> {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// A report as the caller may see it: the full view for staff of its station, the
+/// public view for everyone else.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
-enum ListItem {
+pub enum ListItem {
     Full(ReportView),
     Public(PublicReportView),
 }
 
-/// Public list for everyone; staff get the full view of their station's reports.
+/// List reports: the public view for everyone; staff get the full view of their
+/// station's reports.
+///
+/// Roles: anyone (public view); PATROL, DISPATCHER, SUPERVISOR, ADMIN get the full view,
+/// station-scoped (ADMIN: every station).
+#[utoipa::path(
+    get,
+    path = "/crimes",
+    tag = "crimes",
+    params(ListParams, QueryHeaders),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of reports", body = CrimeListPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn list_crimes(
     State(state): State<AppState>,
     caller: Option<Caller>,
@@ -185,9 +240,11 @@ async fn list_crimes(
     }))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct GetParams {
+    /// The report as it was at this time (RFC 3339), folded from the log.
     #[serde(default)]
     as_of: Option<DateTime<Utc>>,
 }
@@ -199,6 +256,24 @@ fn tracking(parts: &axum::http::HeaderMap) -> Option<precinct_domain::values::To
         .and_then(token_hash)
 }
 
+/// One report, in full.
+///
+/// Roles: its reporter; the holder of its tracking token (`X-Tracking-Token`); PATROL,
+/// DISPATCHER, SUPERVISOR, ADMIN (station-scoped). Anyone else gets 404.
+#[utoipa::path(
+    get,
+    path = "/crimes/{id}",
+    tag = "crimes",
+    params(("id" = Uuid, Path, description = "The report"), GetParams, ("X-Tracking-Token" = Option<String>, Header, description = "The tracking token of an anonymous report"), QueryHeaders),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The report", body = ReportView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn get_crime(
     State(state): State<AppState>,
     caller: Option<Caller>,
@@ -235,19 +310,27 @@ async fn get_crime(
     Ok(Json(ReportView::from(&row)))
 }
 
-#[derive(Debug, Serialize)]
+/// One event of a report's history.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct HistoryItem {
+    /// The event's log position.
     position: u64,
+    /// The event type, e.g. `ReportAssigned` (see `schemas/events/`).
     #[serde(rename = "type")]
+    #[schema(example = "ReportAssigned")]
     kind: String,
     occurred_at: DateTime<Utc>,
     actor_id: Option<Uuid>,
+    #[schema(value_type = Option<crate::openapi::Role>)]
     actor_role: Option<String>,
+    /// The event's payload.
+    #[schema(value_type = Object)]
     data: serde_json::Value,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryParams {
     #[serde(default)]
     limit: Option<u32>,
@@ -255,7 +338,25 @@ pub struct HistoryParams {
     cursor: Option<String>,
 }
 
-/// The report's events in order, from the log (staff of its station).
+/// A report's events in order, read from the log.
+///
+/// Roles: PATROL, DISPATCHER, SUPERVISOR, ADMIN (station-scoped).
+#[utoipa::path(
+    get,
+    path = "/crimes/{id}/history",
+    tag = "crimes",
+    params(("id" = Uuid, Path, description = "The report"), HistoryParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of events", body = HistoryPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn history(
     State(state): State<AppState>,
     caller: Caller,
@@ -306,9 +407,11 @@ async fn history(
     Ok(Json(Page { items, next_cursor }))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct StationParams {
+    /// Staff: their own station only (ADMIN: any, default all).
     #[serde(default)]
     station_id: Option<Uuid>,
     #[serde(default)]
@@ -325,6 +428,24 @@ fn staff(c: &Caller) -> ApiResult<()> {
     }
 }
 
+/// List patrols with their workload.
+///
+/// Roles: PATROL, DISPATCHER, SUPERVISOR, ADMIN (station-scoped).
+#[utoipa::path(
+    get,
+    path = "/patrols/register",
+    tag = "patrols",
+    params(StationParams, QueryHeaders),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of patrols", body = PatrolPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn list_patrols(
     State(state): State<AppState>,
     caller: Caller,
@@ -339,6 +460,24 @@ async fn list_patrols(
     ))
 }
 
+/// One patrol with its workload.
+///
+/// Roles: PATROL, DISPATCHER, SUPERVISOR, ADMIN (station-scoped).
+#[utoipa::path(
+    get,
+    path = "/patrols/{id}",
+    tag = "patrols",
+    params(("id" = Uuid, Path, description = "The patrol"), QueryHeaders),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The patrol", body = PatrolRow),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn get_patrol(
     State(state): State<AppState>,
     caller: Caller,
@@ -355,6 +494,24 @@ async fn get_patrol(
     Ok(Json(row))
 }
 
+/// The station's open reports, most urgent and oldest first.
+///
+/// Roles: PATROL, DISPATCHER, SUPERVISOR, ADMIN (station-scoped).
+#[utoipa::path(
+    get,
+    path = "/queues/reports",
+    tag = "dispatch",
+    params(ListParams, QueryHeaders),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of reports", body = ReportPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn queue(
     State(state): State<AppState>,
     caller: Caller,
@@ -372,8 +529,9 @@ async fn queue(
     Ok(Json(rows.map(|r| ReportView::from(&r))))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
     #[serde(default)]
     limit: Option<u32>,
@@ -381,6 +539,23 @@ pub struct PageParams {
     cursor: Option<String>,
 }
 
+/// The reports the caller submitted.
+///
+/// Roles: any signed-in account.
+#[utoipa::path(
+    get,
+    path = "/me/crimes",
+    tag = "crimes",
+    params(PageParams, QueryHeaders),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of reports", body = ReportPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn my_crimes(
     State(state): State<AppState>,
     caller: Caller,
@@ -396,6 +571,24 @@ async fn my_crimes(
     Ok(Json(rows.map(|r| ReportView::from(&r))))
 }
 
+/// The officer's inbox: reports assigned to the caller's patrols.
+///
+/// Roles: PATROL.
+#[utoipa::path(
+    get,
+    path = "/me/assignments",
+    tag = "patrols",
+    params(PageParams, QueryHeaders),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of reports", body = ReportPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn my_assignments(
     State(state): State<AppState>,
     caller: Caller,
@@ -408,6 +601,24 @@ async fn my_assignments(
     Ok(Json(rows.map(|r| ReportView::from(&r))))
 }
 
+/// Each patrol's workload.
+///
+/// Roles: PATROL, DISPATCHER, SUPERVISOR, ADMIN (station-scoped).
+#[utoipa::path(
+    get,
+    path = "/workloads",
+    tag = "dispatch",
+    params(StationParams, QueryHeaders),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of workloads", body = WorkloadPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn workloads(
     State(state): State<AppState>,
     caller: Caller,
@@ -420,9 +631,13 @@ async fn workloads(
     Ok(Json(queries::workloads(&state.pool, station, &pg).await?))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SlaParams {
+    /// `accept` (assigned, not accepted in time) or `respond` (accepted, not responding in
+    /// time).
+    #[param(example = "accept")]
     overdue: String,
     #[serde(default)]
     station_id: Option<Uuid>,
@@ -432,6 +647,24 @@ pub struct SlaParams {
     cursor: Option<String>,
 }
 
+/// Reports past an SLA deadline, most overdue first.
+///
+/// Roles: PATROL, DISPATCHER, SUPERVISOR, ADMIN (station-scoped).
+#[utoipa::path(
+    get,
+    path = "/sla",
+    tag = "dispatch",
+    params(SlaParams, QueryHeaders),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of overdue reports", body = OverdueReportPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn sla(
     State(state): State<AppState>,
     caller: Caller,
@@ -451,8 +684,9 @@ async fn sla(
     ))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     #[serde(default)]
     actor_id: Option<Uuid>,
@@ -468,6 +702,24 @@ pub struct AuditParams {
     cursor: Option<String>,
 }
 
+/// The audit trail: one row per event, in log order (`from` inclusive, `to` exclusive).
+///
+/// Roles: SUPERVISOR, ADMIN.
+#[utoipa::path(
+    get,
+    path = "/audit",
+    tag = "audit",
+    params(AuditParams, QueryHeaders),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of audit rows", body = AuditPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn audit(
     State(state): State<AppState>,
     caller: Caller,
@@ -485,11 +737,13 @@ async fn audit(
     Ok(Json(queries::audit(&state.pool, &filter, &pg).await?))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct RequestParams {
     #[serde(default)]
     actor_id: Option<Uuid>,
+    /// A path prefix.
     #[serde(default)]
     path: Option<String>,
     #[serde(default)]
@@ -504,6 +758,24 @@ pub struct RequestParams {
     cursor: Option<String>,
 }
 
+/// The request log: one row per HTTP request, newest first.
+///
+/// Roles: ADMIN.
+#[utoipa::path(
+    get,
+    path = "/audit/requests",
+    tag = "audit",
+    params(RequestParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of requests", body = RequestPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn request_log(
     State(state): State<AppState>,
     caller: Caller,
@@ -521,7 +793,21 @@ async fn request_log(
     Ok(Json(queries::request_log(&state.pool, &filter, &pg).await?))
 }
 
-/// `GET /stations` (public).
+/// List stations.
+///
+/// Roles: anyone.
+#[utoipa::path(
+    get,
+    path = "/stations",
+    tag = "stations",
+    params(PageParams, QueryHeaders),
+    responses(
+        (status = 200, description = "A page of stations", body = StationPage),
+        (status = 400, response = BadRequest),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn list_stations(
     State(state): State<AppState>,
     _min: MinPosition,

@@ -8,11 +8,16 @@ use precinct_domain::ids::StationId;
 use precinct_domain::station::{Station, StationCommand};
 use precinct_domain::values::{GeoPoint, Polygon, Role, StationKind};
 use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::accounts::derived_id;
 use crate::auth::Caller;
 use crate::extract::{Cmd, Validator};
+use crate::openapi::{
+    BadRequest, CommandHeaders, Conflict, Forbidden, PayloadTooLarge, Unauthorized, Unavailable,
+    ValidationFailed,
+};
 use crate::problem::{ApiError, ApiResult};
 use crate::AppState;
 
@@ -20,33 +25,70 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/stations", post(create).get(super::queries::list_stations))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(OpenApi)]
+#[openapi(paths(create))]
+pub struct Api;
+
+/// A new station: a `PRECINCT` with a point and/or an area, or a `DIVISION` with the crime
+/// types it receives.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StationBody {
     name: String,
+    #[schema(value_type = crate::openapi::StationKind)]
     kind: String,
+    /// With `longitude`.
     #[serde(default)]
     latitude: Option<f64>,
     #[serde(default)]
     longitude: Option<f64>,
+    /// A GeoJSON `Polygon` geometry: the precinct's area.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     area: Option<serde_json::Value>,
+    /// A division's routing keywords.
     #[serde(default)]
     crime_types: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StationView {
     pub id: Uuid,
     pub name: String,
+    #[schema(value_type = crate::openapi::StationKind)]
     pub kind: StationKind,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
+    /// GeoJSON `Polygon` geometry.
+    #[schema(value_type = Option<Object>)]
     pub area: Option<serde_json::Value>,
     pub crime_types: Vec<String>,
+    /// Log position of the command's event.
     pub position: u64,
 }
 
+/// Create a station.
+///
+/// Roles: ADMIN.
+#[utoipa::path(
+    post,
+    path = "/stations",
+    operation_id = "create_station",
+    tag = "stations",
+    params(CommandHeaders),
+    request_body = StationBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The new station", body = StationView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,

@@ -148,6 +148,7 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
                 )?,
                 street: opt_text("street", personal.street.as_deref(), limits::STREET_MAX)?,
                 contact: opt_text("contact", personal.contact.as_deref(), limits::CONTACT_MAX)?,
+                erased: false,
             },
             at,
         }

@@ -71,7 +71,8 @@ pub enum Reporter {
     Anonymous { tracking_token_hash: TokenHash },
 }
 
-/// The reporter's personal data. Always travels as one sub-object (`personal`).
+/// The reporter's personal data. Always travels as one sub-object (`personal`), which
+/// is sealed with the data subject's key in the log.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PersonalDetails {
     pub description: String,
@@ -79,6 +80,24 @@ pub struct PersonalDetails {
     pub street: Option<String>,
     #[serde(default)]
     pub contact: Option<String>,
+    /// Set when the subject was erased: the fields above are empty for good.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub erased: bool,
+}
+
+impl PersonalDetails {
+    /// What remains of personal details whose key was destroyed.
+    pub fn erased() -> Self {
+        Self {
+            erased: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// Reads `personal`; an erased (unsealable) value reads as `null`.
+fn personal_or_erased<'de, D: serde::Deserializer<'de>>(d: D) -> Result<PersonalDetails, D::Error> {
+    Ok(Option::<PersonalDetails>::deserialize(d)?.unwrap_or_else(PersonalDetails::erased))
 }
 
 /// A new report, routed to a station. Status `NEW`, priority as given (`MEDIUM`).
@@ -96,6 +115,7 @@ pub struct ReportSubmitted {
     pub station_id: StationId,
     pub routing: RoutingDecision,
     pub priority: Priority,
+    #[serde(deserialize_with = "personal_or_erased")]
     pub personal: PersonalDetails,
     pub at: DateTime<Utc>,
 }

@@ -292,4 +292,13 @@ impl Aggregate for Report {
     fn version_exists(&self) -> bool {
         self.exists
     }
+
+    /// The reporter's account, or the report itself when anonymous.
+    fn data_subject(&self) -> Option<uuid::Uuid> {
+        match &self.reporter {
+            Some(Reporter::User { account_id }) => Some(account_id.as_uuid()),
+            Some(Reporter::Anonymous { .. }) => Some(self.id.as_uuid()),
+            None => None,
+        }
+    }
 }

@@ -47,6 +47,7 @@ pub fn report_events() -> Vec<ReportEvent> {
                 description: "Got a fake bank e-mail".into(),
                 street: None,
                 contact: Some("maria@example.org".into()),
+                erased: false,
             },
             at: t(0),
         }
@@ -128,6 +129,7 @@ fn report_event_per_type() -> Vec<ReportEvent> {
                 description: "Taken from the rack at noon".into(),
                 street: Some("12 Rizal St".into()),
                 contact: None,
+                erased: false,
             },
             at: t(0),
         }
@@ -338,6 +340,15 @@ pub fn email_events() -> Vec<EmailEvent> {
     .into()]
 }
 
+pub fn subject_events() -> Vec<precinct_domain::subject::SubjectEvent> {
+    vec![precinct_domain::subject::DataSubjectErased {
+        subject_id: uuid(30),
+        erased_by: AccountId::new(uuid(31)),
+        at: t(5),
+    }
+    .into()]
+}
+
 pub fn station_events() -> Vec<StationEvent> {
     vec![
         StationCreated {
@@ -408,6 +419,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
     all.extend(as_samples(patrol_events()));
     all.extend(as_samples(account_events()));
     all.extend(as_samples(email_events()));
+    all.extend(as_samples(subject_events()));
     all.extend(as_samples(station_events()));
     all.extend(as_samples(invite_events()));
     all

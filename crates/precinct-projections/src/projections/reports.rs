@@ -32,12 +32,21 @@ impl Projection for Reports {
         conn: &mut PgConnection,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
+        if event.envelope.aggregate_type == "subject"
+            && event.envelope.event_type == "DataSubjectErased"
+        {
+            return erase_subject(conn, event.envelope.aggregate_id).await;
+        }
         if event.envelope.aggregate_type != "report" {
             return Ok(());
         }
         let id = event.envelope.aggregate_id;
         let pos = to_i64(event.position());
-        let result = match decode::<ReportEvent>(event)? {
+        let decoded = decode::<ReportEvent>(event)?;
+        // Replayed after the subject's erasure: the row must show it erased.
+        let erased_on_arrival =
+            matches!(&decoded, ReportEvent::ReportSubmitted(e) if e.personal.erased);
+        let result = match decoded {
             ReportEvent::ReportSubmitted(e) => {
                 let (reporter_id, token_hash) = match &e.reporter {
                     Reporter::User { account_id } => (Some(account_id.as_uuid()), None),
@@ -301,8 +310,30 @@ impl Projection for Reports {
                     .await?
             }
         };
-        expect_row(result, event, TABLE)
+        expect_row(result, event, TABLE)?;
+        if erased_on_arrival {
+            sqlx::query(ERASE_SQL).bind(id).execute(&mut *conn).await?;
+        }
+        Ok(())
     }
+}
+
+/// Blanks every personal field of the subject's reports (an account's reports, or the
+/// one anonymous report whose id is the subject).
+const ERASE_SQL: &str = "UPDATE reports SET description = '', street = NULL, contact = NULL,
+        personal_erased = true,
+        evidence = COALESCE((SELECT jsonb_agg(x - 'description') FROM jsonb_array_elements(evidence) x), '[]'::jsonb)
+     WHERE reporter_id = $1 OR (anonymous AND id = $1)";
+
+async fn erase_subject(
+    conn: &mut PgConnection,
+    subject: uuid::Uuid,
+) -> Result<(), ProjectionError> {
+    sqlx::query(ERASE_SQL)
+        .bind(subject)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 fn decode_error(event: &RecordedEvent, err: serde_json::Error) -> ProjectionError {

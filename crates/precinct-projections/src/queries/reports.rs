@@ -16,7 +16,7 @@ const COLUMNS: &str = "id, status, station_id, priority, priority_rank, title, c
     routing_rule, routing, patrol_id, assigned_at, accepted_at, responding_at, resolved_at,
     closed_at, resolution_notes, rejection_justification, withdrawal_reason, declines,
     evidence, notes, sla_accept_breached_at, sla_respond_breached_at, submitted_at,
-    updated_at, last_position";
+    updated_at, last_position, personal_erased";
 
 /// Statuses still in the queue (everything but `CLOSED`, `REJECTED`, `WITHDRAWN`).
 pub const OPEN_STATUSES: &[&str] = &["NEW", "ASSIGNED", "ACCEPTED", "RESPONDING", "RESOLVED"];
@@ -82,6 +82,8 @@ pub struct ReportRow {
     pub updated_at: DateTime<Utc>,
     /// Position of the last event applied to this report.
     pub last_position: i64,
+    /// The reporter (data subject) was erased: description, street and contact are gone.
+    pub personal_erased: bool,
 }
 
 /// What anyone may see of a report: types, status, coarse location, times. No

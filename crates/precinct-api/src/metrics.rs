@@ -1,0 +1,376 @@
+//! Prometheus metrics: the process-wide recorder, what the HTTP layer records, and
+//! `GET /metrics` (text exposition format, rendered in-process — no listener of its own).
+//!
+//! # Metrics
+//! - `precinct_http_requests_total{method,route,status}` and
+//!   `precinct_http_request_duration_seconds{method,route}` (histogram): every request,
+//!   labelled by its route *template* (`/crimes/{id}`; `unmatched` for no route), never by
+//!   the raw path.
+//! - `precinct_commands_total{method,route,outcome}` and
+//!   `precinct_command_duration_seconds{method,route,outcome}`: command endpoints
+//!   (`POST`/`PUT`/`PATCH`/`DELETE`, except login), `outcome` from the status: 2xx
+//!   `accepted`, 409 `conflict`, other 4xx `refused`, 5xx `error`. The duration covers
+//!   the whole command (authorization, decision, atomic append, answer).
+//! - `precinct_projection_position{projection}`, `precinct_projection_lag_positions`,
+//!   `precinct_projection_lag_seconds`, `precinct_projection_failed` (0/1) and
+//!   `precinct_log_head`: refreshed from the checkpoints at every scrape.
+//! - `precinct_sse_subscribers` (gauge) and `precinct_location_updates_total`: recorded by
+//!   the live stream through [`sse_connected`] / [`SseSubscriber`] and [`location_update`].
+
+use std::net::IpAddr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, Method};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use utoipa::OpenApi;
+
+use crate::auth::Caller;
+use crate::extract::ClientAddr;
+use crate::problem::{ApiError, ApiResult};
+use crate::AppState;
+
+/// Histogram buckets (seconds) of every `*_seconds` histogram.
+const BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Routes that take a body with a non-safe method but are not commands.
+const NOT_COMMANDS: &[&str] = &["/users/login"];
+
+/// How long a scrape waits for the projection status before answering without it.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The process's recorder, installed on first use (once per process: every router of the
+/// process shares it). Histogram samples are folded into buckets by a small upkeep thread
+/// every 5 s and at every scrape, so memory stays bounded when nobody scrapes.
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        if ::metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("another metrics recorder is installed: /metrics will be empty");
+        }
+        describe();
+        let upkeep = handle.clone();
+        let spawned = std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || loop {
+                std::thread::sleep(Duration::from_secs(5));
+                upkeep.run_upkeep();
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the metrics upkeep thread");
+        }
+        handle
+    })
+}
+
+fn describe() {
+    use ::metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        "precinct_http_requests_total",
+        "HTTP requests by method, route template and status."
+    );
+    describe_histogram!(
+        "precinct_http_request_duration_seconds",
+        Unit::Seconds,
+        "HTTP request latency by method and route template."
+    );
+    describe_counter!(
+        "precinct_commands_total",
+        "Commands by route and outcome (accepted, conflict, refused, error)."
+    );
+    describe_histogram!(
+        "precinct_command_duration_seconds",
+        Unit::Seconds,
+        "Command latency (authorization, decision, append, answer) by route and outcome."
+    );
+    describe_gauge!(
+        "precinct_projection_position",
+        "Last log position applied by each projection."
+    );
+    describe_gauge!(
+        "precinct_projection_lag_positions",
+        "Log positions each projection is behind the head."
+    );
+    describe_gauge!(
+        "precinct_projection_lag_seconds",
+        "Age of the oldest event each projection has not applied yet (0 when caught up)."
+    );
+    describe_gauge!(
+        "precinct_projection_failed",
+        "1 when a projection stopped on a poison event."
+    );
+    describe_gauge!("precinct_log_head", "The event log's last position.");
+    describe_gauge!(
+        "precinct_sse_subscribers",
+        "Connected live-stream (SSE) subscribers."
+    );
+    describe_counter!(
+        "precinct_location_updates_total",
+        "Patrol location updates received."
+    );
+}
+
+/// What a command's status says about it.
+pub fn outcome(status: u16) -> &'static str {
+    match status {
+        409 => "conflict",
+        400..=499 => "refused",
+        500..=599 => "error",
+        _ => "accepted",
+    }
+}
+
+/// Is a request to this route with this method a command?
+pub fn is_command(method: &Method, route: &str) -> bool {
+    matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    ) && !NOT_COMMANDS.contains(&route)
+}
+
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+/// Records one answered request. `route` is the matched route template (`None`: no route
+/// matched).
+pub fn record_request(method: &Method, route: Option<&str>, status: u16, elapsed: Duration) {
+    let m = method_label(method);
+    let r = route.unwrap_or("unmatched").to_string();
+    let secs = elapsed.as_secs_f64();
+    ::metrics::counter!(
+        "precinct_http_requests_total",
+        "method" => m, "route" => r.clone(), "status" => status.to_string()
+    )
+    .increment(1);
+    ::metrics::histogram!(
+        "precinct_http_request_duration_seconds",
+        "method" => m, "route" => r.clone()
+    )
+    .record(secs);
+    if route.is_some_and(|route| is_command(method, route)) {
+        let o = outcome(status);
+        ::metrics::counter!(
+            "precinct_commands_total",
+            "method" => m, "route" => r.clone(), "outcome" => o
+        )
+        .increment(1);
+        ::metrics::histogram!(
+            "precinct_command_duration_seconds",
+            "method" => m, "route" => r, "outcome" => o
+        )
+        .record(secs);
+    }
+}
+
+/// A live-stream subscriber connected (`+1`) or left (`-1`). Prefer [`SseSubscriber`],
+/// which cannot forget the `-1`.
+pub fn sse_connected(delta: i64) {
+    ::metrics::gauge!("precinct_sse_subscribers").increment(delta as f64);
+}
+
+/// Counts one subscriber for as long as it lives (keep it in the stream's state).
+#[derive(Debug)]
+pub struct SseSubscriber(());
+
+impl SseSubscriber {
+    pub fn new() -> Self {
+        sse_connected(1);
+        SseSubscriber(())
+    }
+}
+
+impl Default for SseSubscriber {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for SseSubscriber {
+    fn drop(&mut self) {
+        sse_connected(-1);
+    }
+}
+
+/// One patrol location update was received.
+pub fn location_update() {
+    ::metrics::counter!("precinct_location_updates_total").increment(1);
+}
+
+/// Who may read `/metrics`: an ADMIN token, or a caller without a token from a loopback
+/// address (a scraper on the same host). A token that is not ADMIN is refused wherever it
+/// comes from.
+pub fn may_scrape(caller: Option<&Caller>, client: Option<IpAddr>) -> ApiResult<()> {
+    match caller {
+        Some(c) if c.is_admin() => Ok(()),
+        Some(_) => Err(ApiError::Forbidden(
+            "metrics are for ADMIN tokens and loopback scrapers only".into(),
+        )),
+        None if client.is_some_and(|a| a.to_canonical().is_loopback()) => Ok(()),
+        None => Err(ApiError::Unauthorized(
+            "metrics need an ADMIN token (or a scraper on loopback)".into(),
+        )),
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/metrics", get(scrape))
+}
+
+/// Prometheus metrics (text exposition format 0.0.4).
+///
+/// Roles: ADMIN; or no token at all from a loopback client address (a scraper or agent on
+/// the same host). Any other token gets 403, no token from elsewhere 401. A reverse proxy
+/// on the same host makes every client look like loopback: it must not forward `/metrics`.
+///
+/// Projection gauges are read from the checkpoints when scraped.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "operations",
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Metrics in the Prometheus text format",
+            content_type = "text/plain; version=0.0.4", body = String),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+    )
+)]
+async fn scrape(
+    State(state): State<AppState>,
+    caller: Option<Caller>,
+    ClientAddr(client): ClientAddr,
+) -> ApiResult<Response> {
+    may_scrape(caller.as_ref(), client)?;
+    refresh_projections(&state).await;
+    let handle = handle();
+    handle.run_upkeep();
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        handle.render(),
+    )
+        .into_response())
+}
+
+async fn refresh_projections(state: &AppState) {
+    let status = tokio::time::timeout(
+        STATUS_TIMEOUT,
+        precinct_projections::status(&state.pool, state.app.log()),
+    )
+    .await;
+    let projections = match status {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "projection status unavailable for /metrics");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!("projection status timed out for /metrics");
+            return;
+        }
+    };
+    for p in projections {
+        let name = p.name.clone();
+        ::metrics::gauge!("precinct_projection_position", "projection" => name.clone())
+            .set(p.position as f64);
+        ::metrics::gauge!("precinct_projection_lag_positions", "projection" => name.clone())
+            .set(p.lag_positions as f64);
+        ::metrics::gauge!("precinct_projection_lag_seconds", "projection" => name.clone())
+            .set(p.lag_seconds);
+        ::metrics::gauge!("precinct_projection_failed", "projection" => name)
+            .set(if p.failed.is_some() { 1.0 } else { 0.0 });
+        ::metrics::gauge!("precinct_log_head").set(p.head as f64);
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(scrape))]
+pub struct Api;
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use precinct_domain::ids::AccountId;
+    use precinct_domain::values::Role;
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn caller(role: Role) -> Caller {
+        Caller {
+            id: AccountId::new(Uuid::nil()),
+            role,
+            station_id: None,
+        }
+    }
+
+    #[test]
+    fn scraping_needs_admin_or_loopback() {
+        let lo4 = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let lo6 = Some(IpAddr::V6(Ipv6Addr::LOCALHOST));
+        let mapped = Some(IpAddr::V6(Ipv4Addr::LOCALHOST.to_ipv6_mapped()));
+        let remote = Some(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7)));
+        assert!(may_scrape(None, lo4).is_ok());
+        assert!(may_scrape(None, lo6).is_ok());
+        assert!(may_scrape(None, mapped).is_ok());
+        assert!(matches!(
+            may_scrape(None, remote),
+            Err(ApiError::Unauthorized(_))
+        ));
+        assert!(matches!(
+            may_scrape(None, None),
+            Err(ApiError::Unauthorized(_))
+        ));
+        assert!(may_scrape(Some(&caller(Role::Admin)), remote).is_ok());
+        for role in [
+            Role::Citizen,
+            Role::Patrol,
+            Role::Dispatcher,
+            Role::Supervisor,
+        ] {
+            assert!(matches!(
+                may_scrape(Some(&caller(role)), lo4),
+                Err(ApiError::Forbidden(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn command_outcomes() {
+        assert_eq!(outcome(200), "accepted");
+        assert_eq!(outcome(201), "accepted");
+        assert_eq!(outcome(409), "conflict");
+        assert_eq!(outcome(401), "refused");
+        assert_eq!(outcome(422), "refused");
+        assert_eq!(outcome(503), "error");
+        assert!(is_command(&Method::POST, "/crimes/{id}/accept"));
+        assert!(is_command(&Method::DELETE, "/crimes/{id}"));
+        assert!(!is_command(&Method::POST, "/users/login"));
+        assert!(!is_command(&Method::GET, "/crimes"));
+    }
+}

@@ -1,0 +1,521 @@
+//! Live patrol positions over HTTP (the high-rate path, see ADR 0005).
+//!
+//! - `PUT /patrols/{id}/location` (a member of the patrol): validate, publish one
+//!   `PatrolMoved` to the positions stream, answer 202 with its sequence.
+//! - `GET /patrols/{id}/location` (staff of its station): the last position, from
+//!   JetStream (no PostgreSQL).
+//! - `GET /patrols/{id}/track?from=&to=` (staff of its station): the retained positions
+//!   recorded in a window, in order, paged.
+//! - `GET /patrols/stream` (staff; `?station_id=`): Server-Sent Events of positions and
+//!   status changes, with a snapshot, keep-alives and `Last-Event-ID` resume.
+//! - `GET /me/assignments/stream` (PATROL): Server-Sent Events of the officer's
+//!   assignments and their changes.
+//! - `GET /admin/live` (ADMIN): the hub's numbers.
+//!
+//! Membership and station come from the [`PatrolDirectory`](crate::live::PatrolDirectory)
+//! (memory, short TTL), never from the patrol's stream per request.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use precinct_domain::values::{Latitude, Longitude, Role};
+use precinct_eventlog::positions::{RecordedMove, WindowStart};
+use precinct_eventlog::PatrolMoved;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::queries::Q;
+use crate::auth::Caller;
+use crate::extract::{Cmd, Validator};
+use crate::live::hub::{ConnectError, Resume, Scope};
+use crate::live::{LiveStats, PatrolInfo};
+use crate::problem::{ApiError, ApiResult};
+use crate::AppState;
+
+/// A fix may be this far ahead of the server's clock (device clock skew).
+const MAX_FUTURE: chrono::Duration = chrono::Duration::seconds(30);
+/// A fix may be this old (a device uploading what it buffered while offline).
+const MAX_AGE: chrono::Duration = chrono::Duration::hours(24);
+/// Fastest plausible patrol (540 km/h covers helicopters), in m/s.
+const MAX_SPEED_MPS: f64 = 150.0;
+/// Track pages: default and largest `limit`.
+const TRACK_DEFAULT_LIMIT: u32 = 100;
+const TRACK_MAX_LIMIT: u32 = 1000;
+/// Most positions a track request looks at before answering with a cursor.
+const TRACK_SCAN_BUDGET: usize = 10_000;
+/// How long an SSE request waits for the hub to start.
+const READY_WAIT: Duration = Duration::from_secs(5);
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/patrols/{id}/location",
+            put(put_location).get(get_location),
+        )
+        .route("/patrols/{id}/track", get(track))
+        .route("/patrols/stream", get(patrol_stream))
+        .route("/me/assignments/stream", get(inbox_stream))
+        .route("/admin/live", get(stats))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocationBody {
+    latitude: f64,
+    longitude: f64,
+    #[serde(default)]
+    heading: Option<f64>,
+    #[serde(default)]
+    speed_mps: Option<f64>,
+    #[serde(default)]
+    recorded_at: Option<DateTime<Utc>>,
+}
+
+/// A location update that passed every rule.
+#[derive(Debug, Clone, Copy)]
+struct Fix {
+    latitude: Latitude,
+    longitude: Longitude,
+    heading: Option<f64>,
+    speed_mps: Option<f64>,
+    recorded_at: DateTime<Utc>,
+}
+
+impl Fix {
+    /// Parses a body against the server clock `now`; 422 names every bad field.
+    fn parse(b: &LocationBody, now: DateTime<Utc>) -> Result<Self, ApiError> {
+        let mut v = Validator::new();
+        let latitude = v.check("latitude", Latitude::parse(b.latitude));
+        let longitude = v.check("longitude", Longitude::parse(b.longitude));
+        if let Some(h) = b.heading {
+            if !(h.is_finite() && (0.0..360.0).contains(&h)) {
+                v.fail("heading", "must be in degrees, at least 0 and below 360");
+            }
+        }
+        if let Some(s) = b.speed_mps {
+            if !(s.is_finite() && (0.0..=MAX_SPEED_MPS).contains(&s)) {
+                v.fail("speed_mps", "must be between 0 and 150 metres per second");
+            }
+        }
+        let recorded_at = b.recorded_at.unwrap_or(now);
+        if recorded_at > now + MAX_FUTURE {
+            v.fail("recorded_at", "must not be more than 30 s in the future");
+        } else if recorded_at < now - MAX_AGE {
+            v.fail("recorded_at", "must not be more than 24 h in the past");
+        }
+        v.finish()?;
+        match (latitude, longitude) {
+            (Some(latitude), Some(longitude)) => Ok(Fix {
+                latitude,
+                longitude,
+                heading: b.heading,
+                speed_mps: b.speed_mps,
+                recorded_at,
+            }),
+            _ => Err(ApiError::invalid("body", "invalid coordinates")),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct LocationAccepted {
+    /// The positions-stream sequence of this fix.
+    position: u64,
+    patrol_id: Uuid,
+    recorded_at: DateTime<Utc>,
+}
+
+/// The patrol, or 404 when it does not exist.
+async fn patrol(state: &AppState, id: Uuid) -> ApiResult<std::sync::Arc<PatrolInfo>> {
+    state
+        .live
+        .directory
+        .get(id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+/// Staff of the patrol's station (ADMIN: any): others get 403 (not staff) or 404.
+fn require_staff_of(caller: &Caller, p: &PatrolInfo) -> ApiResult<()> {
+    if !caller.role.is_staff() {
+        return Err(ApiError::forbidden());
+    }
+    if !caller.is_staff_of(p.station_id) {
+        return Err(ApiError::NotFound);
+    }
+    Ok(())
+}
+
+/// `PUT /patrols/{id}/location`: a member of the patrol reports where it is.
+#[tracing::instrument(skip_all, fields(patrol = %id))]
+async fn put_location(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    cmd: Cmd<LocationBody>,
+) -> ApiResult<(StatusCode, Json<LocationAccepted>)> {
+    let p = patrol(&state, id).await?;
+    if !p.is_member(caller.id) {
+        return Err(if caller.is_staff_of(p.station_id) {
+            ApiError::Forbidden("only a member of the patrol may report its location".into())
+        } else {
+            ApiError::NotFound
+        });
+    }
+    let now = Utc::now();
+    let fix = Fix::parse(&cmd.body, now)?;
+    let moved = PatrolMoved {
+        patrol_id: id,
+        station_id: p.station_id.as_uuid(),
+        officer_id: caller.id.as_uuid(),
+        latitude: fix.latitude.value(),
+        longitude: fix.longitude.value(),
+        heading: fix.heading,
+        speed_mps: fix.speed_mps,
+        recorded_at: fix.recorded_at,
+        received_at: now,
+    };
+    let position = state
+        .app
+        .log()
+        .positions()
+        .publish(&moved)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "position not confirmed");
+            ApiError::Unavailable("the positions stream did not confirm the update; retry".into())
+        })?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(LocationAccepted {
+            position,
+            patrol_id: id,
+            recorded_at: fix.recorded_at,
+        }),
+    ))
+}
+
+/// One retained position.
+#[derive(Debug, Serialize)]
+pub struct PositionView {
+    /// The positions-stream sequence.
+    position: u64,
+    patrol_id: Uuid,
+    station_id: Uuid,
+    officer_id: Uuid,
+    latitude: f64,
+    longitude: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    heading: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    speed_mps: Option<f64>,
+    recorded_at: DateTime<Utc>,
+    received_at: DateTime<Utc>,
+}
+
+impl From<RecordedMove> for PositionView {
+    fn from(m: RecordedMove) -> Self {
+        let p = m.moved;
+        Self {
+            position: m.seq,
+            patrol_id: p.patrol_id,
+            station_id: p.station_id,
+            officer_id: p.officer_id,
+            latitude: p.latitude,
+            longitude: p.longitude,
+            heading: p.heading,
+            speed_mps: p.speed_mps,
+            recorded_at: p.recorded_at,
+            received_at: p.received_at,
+        }
+    }
+}
+
+fn log_unavailable(e: precinct_eventlog::ReadError) -> ApiError {
+    tracing::warn!(error = %e, "positions stream read failed");
+    ApiError::Unavailable("the positions stream is unavailable; retry later".into())
+}
+
+/// `GET /patrols/{id}/location`: the last retained position (404 if none).
+async fn get_location(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<PositionView>> {
+    let p = patrol(&state, id).await?;
+    require_staff_of(&caller, &p)?;
+    let last = state
+        .app
+        .log()
+        .positions()
+        .latest(id)
+        .await
+        .map_err(log_unavailable)?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(last.into()))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackParams {
+    #[serde(default)]
+    from: Option<DateTime<Utc>>,
+    #[serde(default)]
+    to: Option<DateTime<Utc>>,
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TrackPage {
+    items: Vec<PositionView>,
+    next_cursor: Option<String>,
+}
+
+/// `GET /patrols/{id}/track?from=&to=`: the retained positions recorded in `[from, to]`
+/// (default: the last hour), in stream order, `limit` per page (default 100, at most
+/// 1000).
+///
+/// A fix is accepted up to 30 s ahead of and 24 h behind the server clock, so the
+/// positions recorded in the window are among those received from `from − 30 s` to
+/// `to + 24 h`; a page stops after looking at 10,000 of them and hands out a cursor.
+async fn track(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Q(params): Q<TrackParams>,
+) -> ApiResult<Json<TrackPage>> {
+    let p = patrol(&state, id).await?;
+    require_staff_of(&caller, &p)?;
+    let to = params.to.unwrap_or_else(Utc::now);
+    let from = params.from.unwrap_or(to - chrono::Duration::hours(1));
+    if from > to {
+        return Err(ApiError::invalid("from", "must not be after `to`"));
+    }
+    let limit = params.limit.unwrap_or(TRACK_DEFAULT_LIMIT);
+    if !(1..=TRACK_MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("must be between 1 and {TRACK_MAX_LIMIT}"),
+        ));
+    }
+    let limit = limit as usize;
+    let mut start = match &params.cursor {
+        Some(c) => WindowStart::After(
+            c.parse()
+                .map_err(|_| ApiError::BadRequest("invalid cursor".into()))?,
+        ),
+        None => WindowStart::Time(from - MAX_FUTURE),
+    };
+    let received_by = to + MAX_AGE;
+    let positions = state.app.log().positions();
+    let mut items = Vec::new();
+    let mut scanned = 0usize;
+    let mut last_seq = None;
+    let mut exhausted = false;
+    'scan: loop {
+        const BATCH: usize = 1000;
+        let batch = positions
+            .read_patrol(id, start, BATCH)
+            .await
+            .map_err(log_unavailable)?;
+        let full = batch.len() == BATCH;
+        for m in batch {
+            last_seq = Some(m.seq);
+            scanned += 1;
+            if m.stored_at > received_by {
+                exhausted = true;
+                break 'scan;
+            }
+            let at = m.moved.recorded_at;
+            if from <= at && at <= to {
+                items.push(PositionView::from(m));
+                if items.len() == limit {
+                    break 'scan;
+                }
+            }
+        }
+        if !full {
+            exhausted = true;
+            break;
+        }
+        if scanned >= TRACK_SCAN_BUDGET {
+            break;
+        }
+        if let Some(seq) = last_seq {
+            start = WindowStart::After(seq);
+        }
+    }
+    let next_cursor = if exhausted {
+        None
+    } else {
+        last_seq.map(|s| s.to_string())
+    };
+    Ok(Json(TrackPage { items, next_cursor }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamParams {
+    #[serde(default)]
+    station_id: Option<Uuid>,
+}
+
+fn connect_error(e: ConnectError) -> ApiError {
+    ApiError::Unavailable(match e {
+        ConnectError::Full => "too many live connections; retry later".into(),
+        ConnectError::NotReady => "the live stream is starting; retry shortly".into(),
+        ConnectError::Closed => "the server is shutting down".into(),
+    })
+}
+
+/// Opens an SSE response for `scope`, resuming after `Last-Event-ID` if sent.
+async fn open_stream(state: &AppState, scope: Scope, headers: &HeaderMap) -> ApiResult<Response> {
+    let hub = state.live.hub()?;
+    let permit = hub.admit().map_err(connect_error)?;
+    hub.wait_ready(READY_WAIT).await.map_err(connect_error)?;
+    let resume = Resume::parse(headers.get("last-event-id").and_then(|v| v.to_str().ok()));
+    let frames = hub
+        .connect(scope, resume, permit)
+        .await
+        .map_err(connect_error)?;
+    // A first comment flushes the headers at once; the stream ends on shutdown.
+    let events = futures::stream::once(async { Event::default().comment("live") })
+        .chain(frames.map(|f| f.to_sse()))
+        .map(Ok::<_, Infallible>)
+        .take_until(hub.shutdown().clone().cancelled_owned());
+    let mut res = Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(hub.config().keep_alive))
+        .into_response();
+    res.headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(res)
+}
+
+/// `GET /patrols/stream`: positions and status changes of the caller's station
+/// (ADMIN: every station, or `?station_id=`).
+#[tracing::instrument(skip_all)]
+async fn patrol_stream(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Q(params): Q<StreamParams>,
+) -> ApiResult<Response> {
+    if !caller.role.is_staff() {
+        return Err(ApiError::forbidden());
+    }
+    let scope = if caller.is_admin() {
+        params.station_id.map_or(Scope::AllStations, Scope::Station)
+    } else {
+        let own = caller
+            .station_id
+            .map(|s| s.as_uuid())
+            .ok_or_else(ApiError::forbidden)?;
+        if params.station_id.is_some_and(|s| s != own) {
+            return Err(ApiError::Forbidden(
+                "you may watch your own station's patrols only".into(),
+            ));
+        }
+        Scope::Station(own)
+    };
+    open_stream(&state, scope, &headers).await
+}
+
+/// `GET /me/assignments/stream`: the officer's inbox, live.
+#[tracing::instrument(skip_all)]
+async fn inbox_stream(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    caller.require(&[Role::Patrol])?;
+    open_stream(&state, Scope::Officer(caller.id.as_uuid()), &headers).await
+}
+
+/// `GET /admin/live`: connections, subscribers, dropped slow clients, heads.
+async fn stats(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<LiveStats>> {
+    caller.require(&[Role::Admin])?;
+    Ok(Json(state.live.hub()?.stats()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(lat: f64, lon: f64) -> LocationBody {
+        LocationBody {
+            latitude: lat,
+            longitude: lon,
+            heading: None,
+            speed_mps: None,
+            recorded_at: None,
+        }
+    }
+
+    fn fields(e: ApiError) -> Vec<String> {
+        match e {
+            ApiError::Invalid(errors) => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("expected 422, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_fix_within_bounds_parses() {
+        let now = Utc::now();
+        let mut b = body(7.07, 125.61);
+        b.heading = Some(359.9);
+        b.speed_mps = Some(0.0);
+        b.recorded_at = Some(now - chrono::Duration::hours(23));
+        let fix = Fix::parse(&b, now).expect("valid");
+        assert_eq!(fix.latitude.value(), 7.07);
+        assert_eq!(
+            Fix::parse(&body(7.0, 125.0), now)
+                .expect("valid")
+                .recorded_at,
+            now
+        );
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let now = Utc::now();
+        let mut b = body(91.0, -180.5);
+        b.heading = Some(360.0);
+        b.speed_mps = Some(151.0);
+        b.recorded_at = Some(now + chrono::Duration::seconds(31));
+        let got = fields(Fix::parse(&b, now).expect_err("invalid"));
+        assert_eq!(
+            got,
+            [
+                "latitude",
+                "longitude",
+                "heading",
+                "speed_mps",
+                "recorded_at"
+            ]
+        );
+        let mut old = body(0.0, 0.0);
+        old.recorded_at = Some(now - chrono::Duration::hours(25));
+        assert_eq!(
+            fields(Fix::parse(&old, now).expect_err("old")),
+            ["recorded_at"]
+        );
+        let mut neg = body(0.0, 0.0);
+        neg.speed_mps = Some(-1.0);
+        neg.heading = Some(f64::NAN);
+        assert_eq!(
+            fields(Fix::parse(&neg, now).expect_err("negative")),
+            ["heading", "speed_mps"]
+        );
+    }
+}

@@ -1,0 +1,530 @@
+//! Precinct's vault: envelope encryption of personal data before it enters the
+//! immutable log, and erasure by crypto-shredding.
+//!
+//! Each *data subject* (a reporter account, or one anonymous report) has its own random
+//! 256-bit data key. Data keys are stored **wrapped** (AES-256-GCM) by a master key that
+//! comes from configuration and carries a key id, in a JetStream KV bucket
+//! (`PRECINCT_KEYS`). A personal field of an event is replaced by a *sealed* value
+//! `{"sealed": "A256GCM", "subject": .., "key_ref": .., "nonce": .., "ct": ..}`.
+//! Erasing a subject purges its data key: every sealed value of that subject becomes
+//! unrecoverable while the log itself stays untouched. Rotating the master key re-wraps
+//! every data key; the log is not rewritten.
+//!
+//! What it is not: it does not know which fields are personal (the domain says, per
+//! event type) nor who may read them (the API's views decide).
+//!
+//! Main types: [`Vault`], [`MasterKeys`], [`Opened`].
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use async_nats::jetstream::{self, kv};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// The marker of a sealed value.
+pub const SEALED: &str = "A256GCM";
+/// How long a process trusts a cached data key before reading the bucket again. An
+/// erasure in another process takes effect here within this time.
+pub const CACHE_TTL: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("key store unavailable: {0}")]
+    Store(String),
+    #[error("master key {0:?} is not configured")]
+    UnknownMasterKey(String),
+    #[error("invalid master key configuration: {0}")]
+    Config(String),
+    #[error("crypto failure: {0}")]
+    Crypto(String),
+}
+
+/// The master key in use and the previous ones (for reading keys wrapped before a
+/// rotation). Never printed.
+#[derive(Clone)]
+pub struct MasterKeys {
+    current_id: String,
+    keys: HashMap<String, [u8; 32]>,
+}
+
+impl std::fmt::Debug for MasterKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MasterKeys")
+            .field("current_id", &self.current_id)
+            .field("known", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+fn parse_key(spec: &str) -> Result<(String, [u8; 32]), VaultError> {
+    let (id, hexkey) = spec
+        .split_once(':')
+        .ok_or_else(|| VaultError::Config("expected <key-id>:<64 hex digits>".into()))?;
+    let bytes = hex::decode(hexkey.trim()).map_err(|e| VaultError::Config(e.to_string()))?;
+    let key: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| VaultError::Config("a master key is 32 bytes (64 hex digits)".into()))?;
+    if id.trim().is_empty() {
+        return Err(VaultError::Config("empty key id".into()));
+    }
+    Ok((id.trim().to_string(), key))
+}
+
+impl MasterKeys {
+    /// `current`: `<id>:<hex>`; `previous`: comma-separated `<id>:<hex>` (may be empty).
+    pub fn parse(current: &str, previous: &str) -> Result<Self, VaultError> {
+        let (current_id, key) = parse_key(current)?;
+        let mut keys = HashMap::from([(current_id.clone(), key)]);
+        for spec in previous.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (id, key) = parse_key(spec)?;
+            keys.entry(id).or_insert(key);
+        }
+        Ok(Self { current_id, keys })
+    }
+
+    /// A random master key (tests, or a development process without configuration).
+    pub fn random(id: &str) -> Self {
+        let key: [u8; 32] = rand::random();
+        Self {
+            current_id: id.into(),
+            keys: HashMap::from([(id.into(), key)]),
+        }
+    }
+
+    pub fn current_id(&self) -> &str {
+        &self.current_id
+    }
+
+    /// A new random current key `id`, keeping every known key as a previous one (what
+    /// an operator does by setting a new PRECINCT_MASTER_KEY and moving the old one to
+    /// PRECINCT_MASTER_KEYS_PREVIOUS).
+    pub fn rotated(&self, id: &str) -> Self {
+        let mut keys = self.keys.clone();
+        keys.insert(id.into(), rand::random());
+        Self {
+            current_id: id.into(),
+            keys,
+        }
+    }
+
+    /// Only the current key (after a rotation, the previous ones can be retired).
+    pub fn current_only(&self) -> Self {
+        Self {
+            current_id: self.current_id.clone(),
+            keys: self
+                .keys
+                .iter()
+                .filter(|(id, _)| **id == self.current_id)
+                .map(|(id, k)| (id.clone(), *k))
+                .collect(),
+        }
+    }
+
+    fn cipher(&self, id: &str) -> Result<Aes256Gcm, VaultError> {
+        let key = self
+            .keys
+            .get(id)
+            .ok_or_else(|| VaultError::UnknownMasterKey(id.into()))?;
+        Aes256Gcm::new_from_slice(key).map_err(|e| VaultError::Crypto(e.to_string()))
+    }
+}
+
+/// A data key as stored: wrapped by master key `kid`.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredKey {
+    kid: String,
+    /// Random id of this data key: a sealed value names the key it was sealed with, so a
+    /// key created after an erasure never "opens" older values.
+    key_ref: String,
+    nonce: String,
+    wrapped: String,
+}
+
+#[derive(Clone)]
+struct DataKey {
+    key_ref: String,
+    key: [u8; 32],
+}
+
+/// A sealed value, as it sits in an event payload.
+#[derive(Debug, Serialize, Deserialize)]
+struct Sealed {
+    sealed: String,
+    subject: Uuid,
+    key_ref: String,
+    nonce: String,
+    ct: String,
+}
+
+/// The result of opening a sealed value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Opened {
+    Plain(Value),
+    /// The subject's key was destroyed: the value is gone for good.
+    Erased,
+}
+
+/// Seals and opens personal data. Cheap to clone.
+#[derive(Clone)]
+pub struct Vault {
+    kv: kv::Store,
+    master: MasterKeys,
+    cache: std::sync::Arc<Mutex<HashMap<Uuid, (Option<DataKey>, Instant)>>>,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault")
+            .field("master", &self.master)
+            .finish()
+    }
+}
+
+fn rand_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    rand::Rng::fill(&mut rand::thread_rng(), &mut b[..]);
+    b
+}
+
+impl Vault {
+    /// Opens (creating if needed) the key bucket `bucket`.
+    pub async fn open(
+        js: &jetstream::Context,
+        bucket: &str,
+        replicas: usize,
+        master: MasterKeys,
+    ) -> Result<Self, VaultError> {
+        let kv = match js.get_key_value(bucket).await {
+            Ok(kv) => kv,
+            Err(_) => js
+                .create_key_value(kv::Config {
+                    bucket: bucket.into(),
+                    description: "Precinct data keys (wrapped); purge = erasure".into(),
+                    history: 1,
+                    storage: jetstream::stream::StorageType::File,
+                    num_replicas: replicas,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| VaultError::Store(e.to_string()))?,
+        };
+        Ok(Self {
+            kv,
+            master,
+            cache: Default::default(),
+        })
+    }
+
+    fn cached(&self, subject: Uuid) -> Option<Option<DataKey>> {
+        let cache = self.cache.lock().ok()?;
+        cache
+            .get(&subject)
+            .filter(|(_, at)| at.elapsed() < CACHE_TTL)
+            .map(|(k, _)| k.clone())
+    }
+
+    fn remember(&self, subject: Uuid, key: Option<DataKey>) {
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() > 100_000 {
+                cache.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+            }
+            cache.insert(subject, (key, Instant::now()));
+        }
+    }
+
+    async fn load(&self, subject: Uuid) -> Result<Option<DataKey>, VaultError> {
+        if let Some(k) = self.cached(subject) {
+            return Ok(k);
+        }
+        let stored = self
+            .kv
+            .get(subject.to_string())
+            .await
+            .map_err(|e| VaultError::Store(e.to_string()))?;
+        let key = match stored {
+            None => None,
+            Some(bytes) => Some(self.unwrap_key(&bytes)?),
+        };
+        self.remember(subject, key.clone());
+        Ok(key)
+    }
+
+    fn unwrap_key(&self, bytes: &[u8]) -> Result<DataKey, VaultError> {
+        let stored: StoredKey =
+            serde_json::from_slice(bytes).map_err(|e| VaultError::Crypto(e.to_string()))?;
+        let cipher = self.master.cipher(&stored.kid)?;
+        let nonce = B64
+            .decode(&stored.nonce)
+            .map_err(|e| VaultError::Crypto(e.to_string()))?;
+        let wrapped = B64
+            .decode(&stored.wrapped)
+            .map_err(|e| VaultError::Crypto(e.to_string()))?;
+        let plain = cipher
+            .decrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &wrapped,
+                    aad: stored.key_ref.as_bytes(),
+                },
+            )
+            .map_err(|_| VaultError::Crypto("cannot unwrap a data key".into()))?;
+        let key: [u8; 32] = plain
+            .try_into()
+            .map_err(|_| VaultError::Crypto("bad data key length".into()))?;
+        Ok(DataKey {
+            key_ref: stored.key_ref,
+            key,
+        })
+    }
+
+    fn wrap_key(&self, key: &DataKey) -> Result<Vec<u8>, VaultError> {
+        let cipher = self.master.cipher(&self.master.current_id)?;
+        let nonce = rand_bytes::<12>();
+        let wrapped = cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &key.key,
+                    aad: key.key_ref.as_bytes(),
+                },
+            )
+            .map_err(|e| VaultError::Crypto(e.to_string()))?;
+        serde_json::to_vec(&StoredKey {
+            kid: self.master.current_id.clone(),
+            key_ref: key.key_ref.clone(),
+            nonce: B64.encode(nonce),
+            wrapped: B64.encode(wrapped),
+        })
+        .map_err(|e| VaultError::Crypto(e.to_string()))
+    }
+
+    /// The subject's data key, created on first use (concurrent creators agree: the KV
+    /// `create` is compare-and-set, the loser reads the winner's key).
+    async fn key_for_sealing(&self, subject: Uuid) -> Result<DataKey, VaultError> {
+        if let Some(k) = self.load(subject).await? {
+            return Ok(k);
+        }
+        let key = DataKey {
+            key_ref: hex::encode(rand_bytes::<8>()),
+            key: rand_bytes::<32>(),
+        };
+        let bytes = self.wrap_key(&key)?;
+        match self.kv.create(subject.to_string(), bytes.into()).await {
+            Ok(_) => {
+                self.remember(subject, Some(key.clone()));
+                Ok(key)
+            }
+            Err(_) => {
+                // Someone else created it first (or the key was just erased and the
+                // purge marker is in the way: `put` replaces it).
+                self.forget(subject);
+                match self.load(subject).await? {
+                    Some(k) => Ok(k),
+                    None => {
+                        let bytes = self.wrap_key(&key)?;
+                        self.kv
+                            .put(subject.to_string(), bytes.into())
+                            .await
+                            .map_err(|e| VaultError::Store(e.to_string()))?;
+                        self.remember(subject, Some(key.clone()));
+                        Ok(key)
+                    }
+                }
+            }
+        }
+    }
+
+    fn forget(&self, subject: Uuid) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.remove(&subject);
+        }
+    }
+
+    /// Seals `value` for `subject`.
+    pub async fn seal(&self, subject: Uuid, value: &Value) -> Result<Value, VaultError> {
+        let key = self.key_for_sealing(subject).await?;
+        let cipher =
+            Aes256Gcm::new_from_slice(&key.key).map_err(|e| VaultError::Crypto(e.to_string()))?;
+        let nonce = rand_bytes::<12>();
+        let plain = serde_json::to_vec(value).map_err(|e| VaultError::Crypto(e.to_string()))?;
+        let ct = cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &plain,
+                    aad: subject.as_bytes(),
+                },
+            )
+            .map_err(|e| VaultError::Crypto(e.to_string()))?;
+        serde_json::to_value(Sealed {
+            sealed: SEALED.into(),
+            subject,
+            key_ref: key.key_ref,
+            nonce: B64.encode(nonce),
+            ct: B64.encode(ct),
+        })
+        .map_err(|e| VaultError::Crypto(e.to_string()))
+    }
+
+    /// Is this JSON value a sealed one?
+    pub fn is_sealed(value: &Value) -> bool {
+        value.get("sealed").and_then(Value::as_str) == Some(SEALED)
+    }
+
+    /// Opens a sealed value (an unsealed value is returned as it is).
+    pub async fn open_value(&self, value: &Value) -> Result<Opened, VaultError> {
+        if !Self::is_sealed(value) {
+            return Ok(Opened::Plain(value.clone()));
+        }
+        let sealed: Sealed =
+            serde_json::from_value(value.clone()).map_err(|e| VaultError::Crypto(e.to_string()))?;
+        let Some(key) = self.load(sealed.subject).await? else {
+            return Ok(Opened::Erased);
+        };
+        if key.key_ref != sealed.key_ref {
+            return Ok(Opened::Erased);
+        }
+        let cipher =
+            Aes256Gcm::new_from_slice(&key.key).map_err(|e| VaultError::Crypto(e.to_string()))?;
+        let nonce = B64
+            .decode(&sealed.nonce)
+            .map_err(|e| VaultError::Crypto(e.to_string()))?;
+        let ct = B64
+            .decode(&sealed.ct)
+            .map_err(|e| VaultError::Crypto(e.to_string()))?;
+        let plain = cipher
+            .decrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &ct,
+                    aad: sealed.subject.as_bytes(),
+                },
+            )
+            .map_err(|_| VaultError::Crypto("sealed value does not authenticate".into()))?;
+        serde_json::from_slice(&plain)
+            .map(Opened::Plain)
+            .map_err(|e| VaultError::Crypto(e.to_string()))
+    }
+
+    /// Destroys the subject's data key. Idempotent.
+    pub async fn erase(&self, subject: Uuid) -> Result<(), VaultError> {
+        self.kv
+            .purge(subject.to_string())
+            .await
+            .map_err(|e| VaultError::Store(e.to_string()))?;
+        self.remember(subject, None);
+        Ok(())
+    }
+
+    /// Does the subject still have a data key?
+    pub async fn has_key(&self, subject: Uuid) -> Result<bool, VaultError> {
+        self.forget(subject);
+        Ok(self.load(subject).await?.is_some())
+    }
+
+    /// Re-wraps every data key with the current master key; returns how many changed.
+    /// The log is not touched.
+    pub async fn rotate(&self) -> Result<usize, VaultError> {
+        let mut keys = self
+            .kv
+            .keys()
+            .await
+            .map_err(|e| VaultError::Store(e.to_string()))?;
+        let mut names = Vec::new();
+        while let Some(k) = keys.next().await {
+            names.push(k.map_err(|e| VaultError::Store(e.to_string()))?);
+        }
+        let mut changed = 0;
+        for name in names {
+            let Some(entry) = self
+                .kv
+                .entry(name.clone())
+                .await
+                .map_err(|e| VaultError::Store(e.to_string()))?
+            else {
+                continue;
+            };
+            if entry.operation != kv::Operation::Put {
+                continue;
+            }
+            let stored: StoredKey = serde_json::from_slice(&entry.value)
+                .map_err(|e| VaultError::Crypto(e.to_string()))?;
+            if stored.kid == self.master.current_id {
+                continue;
+            }
+            let key = self.unwrap_key(&entry.value)?;
+            let bytes = self.wrap_key(&key)?;
+            self.kv
+                .update(name, bytes.into(), entry.revision)
+                .await
+                .map_err(|e| VaultError::Store(e.to_string()))?;
+            changed += 1;
+        }
+        Ok(changed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn master_keys_parse_and_refuse_bad_input() {
+        let k = "k1:".to_string() + &"ab".repeat(32);
+        let old = "k0:".to_string() + &"cd".repeat(32);
+        let m = MasterKeys::parse(&k, &old).expect("parse");
+        assert_eq!(m.current_id(), "k1");
+        assert!(m.cipher("k0").is_ok());
+        assert!(matches!(
+            m.cipher("k9"),
+            Err(VaultError::UnknownMasterKey(_))
+        ));
+        assert!(MasterKeys::parse("k1:abcd", "").is_err());
+        assert!(MasterKeys::parse("nohex", "").is_err());
+        assert!(!format!("{m:?}").contains("abab"));
+    }
+}
+
+/// Every read of the log opens sealed top-level fields; an erased one reads as `null`.
+impl precinct_eventlog::Opener for Vault {
+    fn open<'a>(
+        &'a self,
+        data: &'a mut Value,
+    ) -> futures::future::BoxFuture<'a, Result<(), precinct_eventlog::ReadError>> {
+        Box::pin(async move {
+            let Some(fields) = data.as_object_mut() else {
+                return Ok(());
+            };
+            for value in fields.values_mut() {
+                if !Self::is_sealed(value) {
+                    continue;
+                }
+                // A value that does not authenticate is treated like an erased one: the
+                // data is unreadable either way, and a projection must not stop on it.
+                let opened = match self.open_value(value).await {
+                    Ok(o) => o,
+                    Err(VaultError::Store(s)) => {
+                        return Err(precinct_eventlog::ReadError::Transport(s))
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "sealed value unreadable; treated as erased");
+                        Opened::Erased
+                    }
+                };
+                *value = match opened {
+                    Opened::Plain(v) => v,
+                    Opened::Erased => Value::Null,
+                };
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,931 @@
+//! The live path end to end: `PUT /patrols/{id}/location` → the positions stream →
+//! the live hub → Server-Sent Events, the latest-position and track reads, the roster
+//! in PostgreSQL, and the officer's inbox stream. Real NATS and PostgreSQL; every wait
+//! is bounded.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use precinct_api::live::LiveConfig;
+use precinct_projections::RosterOptions;
+use precinct_tests::app::{Options, TestApp};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+const LAT: f64 = 7.07;
+const LON: f64 = 125.61;
+const LAT_B: f64 = 9.0;
+const LON_B: f64 = 127.0;
+/// How long a subscriber may take to see a move before the test fails.
+const MOVE_BOUND: Duration = Duration::from_secs(2);
+
+struct World {
+    app: TestApp,
+    admin: String,
+    station_a: String,
+    dispatcher_a: String,
+    dispatcher_b: String,
+    officer_a_id: String,
+    officer_a: String,
+    patrol_a: String,
+    officer_b: String,
+    patrol_b: String,
+}
+
+async fn world_with(opts: Options) -> World {
+    let app = TestApp::spawn_with(opts).await.expect("spawn");
+    let admin = app.admin().await;
+    let station_a = app.precinct(&admin, "PS-A", LAT, LON).await;
+    let station_b = app.precinct(&admin, "PS-B", LAT_B, LON_B).await;
+    let (_, dispatcher_a) = app.account(&admin, "DISPATCHER", Some(&station_a)).await;
+    let (_, dispatcher_b) = app.account(&admin, "DISPATCHER", Some(&station_b)).await;
+    let (officer_a_id, officer_a) = app.account(&admin, "PATROL", Some(&station_a)).await;
+    let (officer_b_id, officer_b) = app.account(&admin, "PATROL", Some(&station_b)).await;
+    let patrol_a = app
+        .patrol(&dispatcher_a, &station_a, "ALPHA-1", &[&officer_a_id])
+        .await;
+    let patrol_b = app
+        .patrol(&dispatcher_b, &station_b, "BRAVO-1", &[&officer_b_id])
+        .await;
+    World {
+        app,
+        admin,
+        station_a,
+        dispatcher_a,
+        dispatcher_b,
+        officer_a_id,
+        officer_a,
+        patrol_a,
+        officer_b,
+        patrol_b,
+    }
+}
+
+async fn world() -> World {
+    world_with(Options::default()).await
+}
+
+fn live(f: impl FnOnce(&mut LiveConfig)) -> Options {
+    let mut opts = Options::default();
+    f(&mut opts.live);
+    opts
+}
+
+/// A position update; answers the positions-stream sequence.
+async fn move_to(app: &TestApp, token: &str, patrol: &str, body: Value) -> u64 {
+    let r = app
+        .put(&format!("/patrols/{patrol}/location"), Some(token), body)
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    assert_eq!(r.body["patrol_id"], patrol);
+    r.position()
+}
+
+async fn fix(app: &TestApp, token: &str, patrol: &str, lat: f64, lon: f64) -> u64 {
+    move_to(
+        app,
+        token,
+        patrol,
+        json!({"latitude": lat, "longitude": lon}),
+    )
+    .await
+}
+
+/// One Server-Sent Event.
+#[derive(Debug, Clone)]
+struct SseEvent {
+    id: Option<String>,
+    event: String,
+    data: Value,
+    at: Instant,
+}
+
+/// An SSE connection read by a task of its own; events queue up in the test.
+struct SseClient {
+    rx: mpsc::UnboundedReceiver<Option<SseEvent>>,
+    ended: bool,
+}
+
+impl SseClient {
+    async fn open(app: &TestApp, path: &str, token: &str, last_event_id: Option<&str>) -> Self {
+        let mut res = Self::request(app, path, token, last_event_id).await;
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert!(res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("text/event-stream")));
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut buf = String::new();
+            loop {
+                let chunk = match res.chunk().await {
+                    Ok(Some(c)) => c,
+                    _ => break,
+                };
+                buf.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buf.find("\n\n") {
+                    let block: String = buf.drain(..end + 2).collect();
+                    if let Some(ev) = parse_block(&block) {
+                        if tx.send(Some(ev)).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            let _ = tx.send(None);
+        });
+        Self { rx, ended: false }
+    }
+
+    async fn request(
+        app: &TestApp,
+        path: &str,
+        token: &str,
+        last_event_id: Option<&str>,
+    ) -> reqwest::Response {
+        // No overall timeout: the body is endless.
+        let client = reqwest::Client::new();
+        let mut req = client.get(format!("{}{path}", app.base)).bearer_auth(token);
+        if let Some(id) = last_event_id {
+            req = req.header("Last-Event-ID", id);
+        }
+        req.send().await.expect("SSE request")
+    }
+
+    /// The next event, if one comes within `wait` (None also when the stream ended).
+    async fn next(&mut self, wait: Duration) -> Option<SseEvent> {
+        if self.ended {
+            return None;
+        }
+        match tokio::time::timeout(wait, self.rx.recv()).await {
+            Ok(Some(Some(ev))) => Some(ev),
+            Ok(_) => {
+                self.ended = true;
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// The next event named `event` within `wait`, skipping others.
+    async fn next_of(&mut self, event: &str, wait: Duration) -> Option<SseEvent> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            let ev = self.next(left).await?;
+            if ev.event == event {
+                return Some(ev);
+            }
+        }
+    }
+
+    /// Every event that arrives until `quiet` passes without one.
+    async fn drain(&mut self, quiet: Duration) -> Vec<SseEvent> {
+        let mut out = Vec::new();
+        while let Some(ev) = self.next(quiet).await {
+            out.push(ev);
+        }
+        out
+    }
+
+    /// Waits (bounded) for the server to end the stream.
+    async fn ends_within(&mut self, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        while !self.ended {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
+            self.next(left).await;
+        }
+        true
+    }
+}
+
+fn parse_block(block: &str) -> Option<SseEvent> {
+    let mut id = None;
+    let mut event = String::from("message");
+    let mut data = Vec::new();
+    for line in block.lines() {
+        if let Some(v) = line.strip_prefix("id:") {
+            id = Some(v.trim().to_string());
+        } else if let Some(v) = line.strip_prefix("event:") {
+            event = v.trim().to_string();
+        } else if let Some(v) = line.strip_prefix("data:") {
+            data.push(v.strip_prefix(' ').unwrap_or(v).to_string());
+        }
+    }
+    if data.is_empty() {
+        return None; // a comment (keep-alive)
+    }
+    Some(SseEvent {
+        id,
+        event,
+        data: serde_json::from_str(&data.join("\n")).unwrap_or(Value::Null),
+        at: Instant::now(),
+    })
+}
+
+fn position_ids(events: &[SseEvent]) -> Vec<u64> {
+    events
+        .iter()
+        .filter(|e| e.event == "position")
+        .filter_map(|e| e.data["position"].as_u64())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_move_reaches_its_station_within_the_bound_and_nobody_else() {
+    let w = world().await;
+    let app = &w.app;
+    let mut desk_a = SseClient::open(app, "/patrols/stream", &w.dispatcher_a, None).await;
+    let mut desk_b = SseClient::open(app, "/patrols/stream", &w.dispatcher_b, None).await;
+    let mut admin = SseClient::open(app, "/patrols/stream", &w.admin, None).await;
+
+    let sent = Instant::now();
+    let seq_a = move_to(
+        app,
+        &w.officer_a,
+        &w.patrol_a,
+        json!({"latitude": LAT + 0.001, "longitude": LON, "heading": 90.0, "speed_mps": 12.5}),
+    )
+    .await;
+    let acked = sent.elapsed();
+    let got = desk_a
+        .next_of("position", MOVE_BOUND)
+        .await
+        .expect("station A's desk sees A's move within the bound");
+    println!(
+        "move → SSE latency: {:.1} ms (PUT acknowledged after {:.1} ms)",
+        (got.at - sent).as_secs_f64() * 1000.0,
+        acked.as_secs_f64() * 1000.0
+    );
+    assert_eq!(got.id.as_deref(), Some(format!("p{seq_a}").as_str()));
+    assert_eq!(got.data["patrol_id"], w.patrol_a.as_str());
+    assert_eq!(got.data["station_id"], w.station_a.as_str());
+    assert_eq!(got.data["latitude"], json!(LAT + 0.001));
+    assert_eq!(got.data["heading"], json!(90.0));
+    assert_eq!(got.data["speed_mps"], json!(12.5));
+
+    let seq_b = fix(app, &w.officer_b, &w.patrol_b, LAT_B, LON_B).await;
+    // Station B's desk gets B's move and never saw A's (it would have come first).
+    let first_b = desk_b
+        .next_of("position", MOVE_BOUND)
+        .await
+        .expect("station B's desk sees B's move");
+    assert_eq!(first_b.data["position"], seq_b);
+    assert_eq!(first_b.data["patrol_id"], w.patrol_b.as_str());
+    // ADMIN sees both, in order.
+    let a = admin
+        .next_of("position", MOVE_BOUND)
+        .await
+        .expect("admin: A");
+    let b = admin
+        .next_of("position", MOVE_BOUND)
+        .await
+        .expect("admin: B");
+    assert_eq!(
+        (a.data["position"].as_u64(), b.data["position"].as_u64()),
+        (Some(seq_a), Some(seq_b))
+    );
+    // And A's desk does not get B's move.
+    assert!(position_ids(&desk_a.drain(Duration::from_millis(300)).await).is_empty());
+
+    // A dispatcher may not watch another station; a citizen may not watch at all.
+    let other = SseClient::request(
+        app,
+        &format!("/patrols/stream?station_id={}", w.station_a),
+        &w.dispatcher_b,
+        None,
+    )
+    .await;
+    assert_eq!(other.status(), StatusCode::FORBIDDEN);
+    let (_, citizen) = app.account(&w.admin, "CITIZEN", None).await;
+    let citizen_res = SseClient::request(app, "/patrols/stream", &citizen, None).await;
+    assert_eq!(citizen_res.status(), StatusCode::FORBIDDEN);
+
+    // ADMIN may narrow to one station.
+    let mut admin_b = SseClient::open(
+        app,
+        &format!("/patrols/stream?station_id={}", w.station_a),
+        &w.admin,
+        None,
+    )
+    .await;
+    // A new subscriber starts with the latest position of each patrol in scope.
+    let snapshot = admin_b.drain(Duration::from_millis(300)).await;
+    assert_eq!(position_ids(&snapshot), [seq_a]);
+    let mut fresh_admin = SseClient::open(app, "/patrols/stream", &w.admin, None).await;
+    let snapshot = fresh_admin.drain(Duration::from_millis(300)).await;
+    assert_eq!(position_ids(&snapshot), [seq_a, seq_b]);
+}
+
+#[tokio::test]
+async fn status_changes_are_streamed_to_the_station() {
+    let w = world().await;
+    let app = &w.app;
+    let mut desk_a = SseClient::open(app, "/patrols/stream", &w.dispatcher_a, None).await;
+    let r = app
+        .put(
+            &format!("/patrols/{}/status", w.patrol_a),
+            Some(&w.officer_a),
+            json!({"status": "OFF_DUTY"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let ev = desk_a
+        .next_of("status", MOVE_BOUND)
+        .await
+        .expect("status change streamed");
+    assert_eq!(ev.id, Some(format!("e{}", r.position())));
+    assert_eq!(ev.data["patrol_id"], w.patrol_a.as_str());
+    assert_eq!(ev.data["status"], "OFF_DUTY");
+    assert_eq!(ev.data["cause"], "MANUAL");
+}
+
+/// Disconnects after some moves, misses some, reconnects with `Last-Event-ID`.
+async fn resume_misses_nothing(opts: Options) {
+    let w = world_with(opts).await;
+    let app = &w.app;
+    let mut first = SseClient::open(app, "/patrols/stream", &w.dispatcher_a, None).await;
+    let mut seen = Vec::new();
+    for i in 0..3 {
+        seen.push(
+            fix(
+                app,
+                &w.officer_a,
+                &w.patrol_a,
+                LAT + 0.001 * f64::from(i),
+                LON,
+            )
+            .await,
+        );
+    }
+    let mut last_id = None;
+    for _ in 0..3 {
+        let ev = first.next_of("position", MOVE_BOUND).await.expect("live");
+        last_id = ev.id.clone();
+    }
+    assert_eq!(last_id, Some(format!("p{}", seen[2])));
+    drop(first);
+
+    let mut missed = Vec::new();
+    for i in 0..5 {
+        missed.push(
+            fix(
+                app,
+                &w.officer_a,
+                &w.patrol_a,
+                LAT,
+                LON + 0.001 * f64::from(i),
+            )
+            .await,
+        );
+        // Other stations' moves interleave; they must not be replayed to station A.
+        fix(app, &w.officer_b, &w.patrol_b, LAT_B, LON_B).await;
+    }
+    let mut again =
+        SseClient::open(app, "/patrols/stream", &w.dispatcher_a, last_id.as_deref()).await;
+    let replayed = again.drain(Duration::from_millis(500)).await;
+    assert_eq!(
+        position_ids(&replayed),
+        missed,
+        "exactly the missed moves, in order"
+    );
+    // Then live again.
+    let next = fix(app, &w.officer_a, &w.patrol_a, LAT, LON).await;
+    let ev = again
+        .next_of("position", MOVE_BOUND)
+        .await
+        .expect("live after resume");
+    assert_eq!(ev.data["position"], next);
+}
+
+#[tokio::test]
+async fn reconnecting_with_last_event_id_misses_nothing() {
+    // The missed moves are still in the hub's ring of recent frames.
+    resume_misses_nothing(Options::default()).await;
+}
+
+#[tokio::test]
+async fn reconnecting_after_the_ring_moved_on_replays_from_jetstream() {
+    // A ring of 2 frames: the missed moves must come from the positions stream.
+    resume_misses_nothing(live(|l| l.recent = 2)).await;
+}
+
+async fn hub_stats(app: &TestApp, admin: &str) -> Value {
+    app.get("/admin/live", Some(admin)).await.body
+}
+
+#[tokio::test]
+async fn a_slow_subscriber_is_dropped_and_the_others_get_every_update() {
+    let w = world_with(live(|l| l.client_buffer = 64)).await;
+    let app = &w.app;
+    let mut fast = SseClient::open(app, "/patrols/stream", &w.dispatcher_a, None).await;
+    // A client that sends its request and never reads, with a tiny receive buffer.
+    let addr: std::net::SocketAddr = app
+        .base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("addr");
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    let mut slow = socket.connect(addr).await.expect("connect");
+    slow.write_all(
+        format!(
+            "GET /patrols/stream HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\r\n",
+            w.dispatcher_a
+        )
+        .as_bytes(),
+    )
+    .await
+    .expect("request");
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut published = Vec::new();
+    let mut round = 0u32;
+    loop {
+        let seqs: Vec<u64> = futures::stream::iter(0..200)
+            .map(|i| {
+                let lat = LAT + 0.00001 * f64::from(round * 200 + i);
+                fix(app, &w.officer_a, &w.patrol_a, lat, LON)
+            })
+            .buffered(8)
+            .collect()
+            .await;
+        published.extend(seqs);
+        round += 1;
+        let s = hub_stats(app, &w.admin).await;
+        if s["dropped_slow_clients"].as_u64() >= Some(1) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the slow client was not dropped after {} updates: {s}",
+            published.len()
+        );
+    }
+    // One more round after the drop: the fast client still gets everything.
+    for i in 0..100 {
+        published.push(
+            fix(
+                app,
+                &w.officer_a,
+                &w.patrol_a,
+                LAT,
+                LON + 0.00001 * f64::from(i),
+            )
+            .await,
+        );
+    }
+    let s = hub_stats(app, &w.admin).await;
+    println!(
+        "slow client dropped after {} updates; hub: {s}",
+        published.len() - 100
+    );
+    assert_eq!(
+        s["dropped_slow_clients"], 1,
+        "only the slow client was dropped: {s}"
+    );
+    let mut received = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while received.len() < published.len() && Instant::now() < deadline {
+        match fast.next_of("position", Duration::from_secs(2)).await {
+            Some(ev) => received.extend(ev.data["position"].as_u64()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        received, published,
+        "the fast subscriber got every update in order"
+    );
+    drop(slow);
+}
+
+#[tokio::test]
+async fn positions_are_validated_and_only_members_may_send_them() {
+    let w = world().await;
+    let app = &w.app;
+    let positions = app.log.positions();
+    let head = positions.head().await.expect("head");
+    let url = format!("/patrols/{}/location", w.patrol_a);
+    let future = (chrono::Utc::now() + chrono::Duration::seconds(120)).to_rfc3339();
+    let ancient = (chrono::Utc::now() - chrono::Duration::hours(25)).to_rfc3339();
+    for (body, field) in [
+        (json!({"latitude": 90.5, "longitude": LON}), "latitude"),
+        (json!({"latitude": LAT, "longitude": -181}), "longitude"),
+        (
+            json!({"latitude": LAT, "longitude": LON, "heading": 360}),
+            "heading",
+        ),
+        (
+            json!({"latitude": LAT, "longitude": LON, "heading": -1}),
+            "heading",
+        ),
+        (
+            json!({"latitude": LAT, "longitude": LON, "speed_mps": 151}),
+            "speed_mps",
+        ),
+        (
+            json!({"latitude": LAT, "longitude": LON, "recorded_at": future}),
+            "recorded_at",
+        ),
+        (
+            json!({"latitude": LAT, "longitude": LON, "recorded_at": ancient}),
+            "recorded_at",
+        ),
+        (json!({"latitude": "north", "longitude": LON}), "latitude"),
+        (json!({"longitude": LON}), "latitude"),
+        (
+            json!({"latitude": LAT, "longitude": LON, "altitude": 3}),
+            "altitude",
+        ),
+    ] {
+        let r = app.put(&url, Some(&w.officer_a), body.clone()).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            r.body
+        );
+        let fields: Vec<&str> = r.body["errors"]
+            .as_array()
+            .map(|e| e.iter().filter_map(|e| e["field"].as_str()).collect())
+            .unwrap_or_default();
+        assert!(
+            fields.iter().any(|f| f.contains(field)),
+            "{body}: {}",
+            r.body
+        );
+    }
+    assert_eq!(
+        positions.head().await.expect("head"),
+        head,
+        "nothing appended"
+    );
+
+    // Not a member: an officer of the same station is refused (403); anyone who
+    // may not see the patrol gets 404, as for an unknown patrol.
+    let (_, same_station) = app.account(&w.admin, "PATROL", Some(&w.station_a)).await;
+    let ok = json!({"latitude": LAT, "longitude": LON});
+    let r = app.put(&url, Some(&same_station), ok.clone()).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = app.put(&url, Some(&w.dispatcher_a), ok.clone()).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = app.put(&url, Some(&w.officer_b), ok.clone()).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    let (_, citizen) = app.account(&w.admin, "CITIZEN", None).await;
+    let r = app.put(&url, Some(&citizen), ok.clone()).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    let r = app.put(&url, None, ok.clone()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+    let unknown = format!("/patrols/{}/location", uuid::Uuid::new_v4());
+    let r = app.put(&unknown, Some(&w.officer_a), ok.clone()).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    assert_eq!(
+        positions.head().await.expect("head"),
+        head,
+        "nothing appended"
+    );
+
+    // A member's valid fix is accepted; the body names its sequence and time.
+    let at = (chrono::Utc::now() - chrono::Duration::minutes(5)).to_rfc3339();
+    let r = app
+        .put(
+            &url,
+            Some(&w.officer_a),
+            json!({"latitude": LAT, "longitude": LON, "recorded_at": at}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    assert_eq!(r.position(), head + 1);
+    assert_eq!(
+        r.body["recorded_at"]
+            .as_str()
+            .and_then(|s| s.parse::<chrono::DateTime<chrono::Utc>>().ok()),
+        at.parse().ok()
+    );
+}
+
+#[tokio::test]
+async fn the_stored_message_matches_its_schema_and_subject() {
+    let w = world().await;
+    let app = &w.app;
+    let seq = move_to(
+        app,
+        &w.officer_a,
+        &w.patrol_a,
+        json!({"latitude": LAT, "longitude": LON, "heading": 10.5, "speed_mps": 3.0}),
+    )
+    .await;
+    let cfg = app.log.config();
+    let stream = app
+        .log
+        .jetstream()
+        .get_stream(&cfg.positions_stream)
+        .await
+        .expect("positions stream");
+    let info = stream.cached_info();
+    assert_eq!(info.config.max_age, Duration::from_secs(7 * 24 * 3600));
+    assert!(info.config.allow_direct);
+    let msg = stream.direct_get(seq).await.expect("stored");
+    assert_eq!(
+        msg.subject.as_str(),
+        format!("{}.{}", cfg.positions_subject_prefix, w.patrol_a)
+    );
+    assert_eq!(
+        msg.headers.get("Precinct-Event-Type").map(|v| v.as_str()),
+        Some("PatrolMoved")
+    );
+    let body: Value = serde_json::from_slice(&msg.payload).expect("JSON body");
+    assert_eq!(body["officer_id"], w.officer_a_id.as_str());
+    let schema_path = precinct_tests::repo_root().join("schemas/positions/PatrolMoved.v1.json");
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path).expect("schema"))
+            .expect("schema JSON");
+    let validator = jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(&body)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{body}: {errors:?}");
+}
+
+#[tokio::test]
+async fn latest_position_and_track_window_come_from_the_stream() {
+    let w = world().await;
+    let app = &w.app;
+    let loc = format!("/patrols/{}/location", w.patrol_a);
+    let r = app.get(&loc, Some(&w.dispatcher_a)).await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "no position yet: {}",
+        r.body
+    );
+
+    // Ten fixes, one a minute over the last ten minutes.
+    let now = chrono::Utc::now();
+    let mut fixes = Vec::new();
+    for i in 0..10i64 {
+        let at = now - chrono::Duration::minutes(10 - i);
+        let seq = move_to(
+            app,
+            &w.officer_a,
+            &w.patrol_a,
+            json!({"latitude": LAT + 0.0001 * i as f64, "longitude": LON, "recorded_at": at.to_rfc3339()}),
+        )
+        .await;
+        fixes.push((seq, at));
+    }
+    let last = app.get(&loc, Some(&w.dispatcher_a)).await;
+    assert_eq!(last.status, StatusCode::OK, "{}", last.body);
+    assert_eq!(last.body["position"], fixes[9].0);
+    assert_eq!(last.body["latitude"], json!(LAT + 0.0009));
+    assert_eq!(last.body["officer_id"], w.officer_a_id.as_str());
+    assert_eq!(app.get(&loc, Some(&w.admin)).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get(&loc, Some(&w.dispatcher_b)).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // The window [fix 2, fix 6] in pages of 2.
+    let (from, to) = (fixes[2].1, fixes[6].1);
+    let base = format!(
+        "/patrols/{}/track?from={}&to={}&limit=2",
+        w.patrol_a,
+        urlencode(&from.to_rfc3339()),
+        urlencode(&to.to_rfc3339())
+    );
+    let mut got = Vec::new();
+    let mut path = base.clone();
+    for _ in 0..10 {
+        let page = app.get(&path, Some(&w.dispatcher_a)).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let items = page.body["items"].as_array().cloned().unwrap_or_default();
+        assert!(items.len() <= 2);
+        got.extend(items.iter().filter_map(|i| i["position"].as_u64()));
+        match page.body["next_cursor"].as_str() {
+            Some(c) => path = format!("{base}&cursor={c}"),
+            None => break,
+        }
+    }
+    let expected: Vec<u64> = fixes[2..=6].iter().map(|(s, _)| *s).collect();
+    assert_eq!(got, expected);
+    // Default window: the last hour.
+    let all = app
+        .get(
+            &format!("/patrols/{}/track?limit=1000", w.patrol_a),
+            Some(&w.dispatcher_a),
+        )
+        .await;
+    assert_eq!(
+        all.body["items"].as_array().map(Vec::len),
+        Some(10),
+        "{}",
+        all.body
+    );
+    assert!(all.body["next_cursor"].is_null());
+    // Rules: staff of the station; sane limits and windows.
+    let track = format!("/patrols/{}/track", w.patrol_a);
+    assert_eq!(
+        app.get(&track, Some(&w.dispatcher_b)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get(&format!("{track}?limit=0"), Some(&w.dispatcher_a))
+            .await
+            .status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let backwards = format!(
+        "{track}?from={}&to={}",
+        urlencode(&to.to_rfc3339()),
+        urlencode(&from.to_rfc3339())
+    );
+    assert_eq!(
+        app.get(&backwards, Some(&w.dispatcher_a)).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('+', "%2B").replace(':', "%3A")
+}
+
+#[tokio::test]
+async fn the_roster_gets_the_latest_location_at_a_lower_rate_and_a_track() {
+    let mut opts = Options::default();
+    opts.roster = RosterOptions {
+        location_interval: Duration::from_secs(1),
+        ..RosterOptions::default()
+    };
+    let roster = opts.roster.clone();
+    let w = world_with(opts).await;
+    let app = &w.app;
+    // 40 fixes, recorded 5 s apart (200 s: 7 to 8 track buckets of 30 s).
+    let start = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let mut last = (0.0, start);
+    let mut buckets = std::collections::BTreeSet::new();
+    for i in 0..40i64 {
+        let at = start + chrono::Duration::seconds(5 * i);
+        let lat = LAT + 0.0001 * i as f64;
+        move_to(
+            app,
+            &w.officer_a,
+            &w.patrol_a,
+            json!({"latitude": lat, "longitude": LON, "recorded_at": at.to_rfc3339()}),
+        )
+        .await;
+        buckets.insert(at.timestamp().div_euclid(30));
+        last = (lat, at);
+    }
+    // A late fix recorded earlier does not move the roster back.
+    move_to(
+        app,
+        &w.officer_a,
+        &w.patrol_a,
+        json!({"latitude": 1.0, "longitude": 1.0, "recorded_at": start.to_rfc3339()}),
+    )
+    .await;
+    let patrol = uuid::Uuid::parse_str(&w.patrol_a).expect("uuid");
+    let row = |pool: sqlx::PgPool| async move {
+        sqlx::query_as::<_, (Option<f64>, Option<chrono::DateTime<chrono::Utc>>)>(
+            "SELECT latitude, location_at FROM patrols WHERE id = $1",
+        )
+        .bind(patrol)
+        .fetch_optional(&pool)
+        .await
+        .ok()
+        .flatten()
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut seen = None;
+    while Instant::now() < deadline {
+        seen = row(app.pool.clone()).await;
+        if matches!(seen, Some((Some(lat), Some(_))) if lat == last.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (lat, at) = seen.expect("patrol row");
+    assert_eq!(lat, Some(last.0), "latest location in the roster");
+    assert_eq!(
+        at.map(|t| t.timestamp_millis()),
+        Some(last.1.timestamp_millis())
+    );
+    let track_rows = |pool: sqlx::PgPool| async move {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM patrol_track WHERE patrol_id = $1")
+            .bind(patrol)
+            .fetch_one(&pool)
+            .await
+            .unwrap_or(-1)
+    };
+    assert_eq!(
+        track_rows(app.pool.clone()).await,
+        i64::try_from(buckets.len()).unwrap_or(0),
+        "one track point per patrol per 30 s"
+    );
+    // The roster and the list view agree.
+    let listed = app
+        .get(&format!("/patrols/{}", w.patrol_a), Some(&w.dispatcher_a))
+        .await;
+    assert_eq!(listed.body["latitude"], json!(last.0), "{}", listed.body);
+
+    // A rebuild gives the same rows.
+    let summary = precinct_projections::rebuild_with(&app.pool, &app.log, roster)
+        .await
+        .expect("rebuild");
+    assert!(summary.positions_head >= 41);
+    let (lat, at) = row(app.pool.clone())
+        .await
+        .expect("patrol row after rebuild");
+    assert_eq!(lat, Some(last.0));
+    assert_eq!(
+        at.map(|t| t.timestamp_millis()),
+        Some(last.1.timestamp_millis())
+    );
+    assert_eq!(
+        track_rows(app.pool.clone()).await,
+        i64::try_from(buckets.len()).unwrap_or(0)
+    );
+}
+
+#[tokio::test]
+async fn the_officer_inbox_stream_gets_assignments_of_the_officers_patrols() {
+    let w = world().await;
+    let app = &w.app;
+    let mut inbox = SseClient::open(app, "/me/assignments/stream", &w.officer_a, None).await;
+    let mut other = SseClient::open(app, "/me/assignments/stream", &w.officer_b, None).await;
+    assert_eq!(
+        SseClient::request(app, "/me/assignments/stream", &w.dispatcher_a, None)
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let (_, citizen) = app.account(&w.admin, "CITIZEN", None).await;
+    let report = app.report(Some(&citizen), LAT, LON, &["Theft"]).await.id();
+    let r = app
+        .post(
+            "/dispatch",
+            Some(&w.dispatcher_a),
+            json!({"crime_id": report, "patrol_id": w.patrol_a}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let mut types = HashMap::new();
+    let deadline = Instant::now() + MOVE_BOUND;
+    while types.len() < 2 && Instant::now() < deadline {
+        let Some(ev) = inbox.next_of("assignment", MOVE_BOUND).await else {
+            break;
+        };
+        assert_eq!(ev.data["report_id"], report.as_str());
+        assert_eq!(ev.data["patrol_id"], w.patrol_a.as_str());
+        types.insert(
+            ev.data["type"].as_str().unwrap_or_default().to_string(),
+            ev.id,
+        );
+    }
+    assert!(types.contains_key("ReportAssigned"), "{types:?}");
+    assert!(types.contains_key("PatrolAssignmentOpened"), "{types:?}");
+    // Later changes of that report arrive too.
+    let r = app
+        .post(
+            &format!("/crimes/{report}/accept"),
+            Some(&w.officer_a),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let ev = inbox
+        .next_of("assignment", MOVE_BOUND)
+        .await
+        .expect("acceptance streamed");
+    assert_eq!(ev.data["type"], "AssignmentAccepted");
+    assert_eq!(ev.id, Some(format!("e{}", r.position())));
+    // Another patrol's officer gets none of it.
+    assert!(other.drain(Duration::from_millis(300)).await.is_empty());
+}
+
+#[tokio::test]
+async fn connections_are_capped_and_streams_close_on_shutdown() {
+    let w = world_with(live(|l| l.max_connections = 1)).await;
+    let mut only = SseClient::open(&w.app, "/patrols/stream", &w.dispatcher_a, None).await;
+    let refused = SseClient::request(&w.app, "/patrols/stream", &w.admin, None).await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let stats = w.app.get("/admin/live", Some(&w.admin)).await;
+    assert_eq!(stats.body["connections"], 1, "{}", stats.body);
+    let stopping = tokio::spawn(w.app.stop());
+    assert!(
+        only.ends_within(Duration::from_secs(5)).await,
+        "the SSE stream ends on shutdown"
+    );
+    let stopped = tokio::time::timeout(Duration::from_secs(15), stopping).await;
+    assert!(matches!(stopped, Ok(Ok(Ok(_)))), "the process stopped");
+}

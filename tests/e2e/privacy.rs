@@ -1,0 +1,328 @@
+//! Personal data: sealed in the log (nothing readable in the JetStream files), opened
+//! for the rightful audience, erased by crypto-shredding through every API and after a
+//! rebuild, and still readable after a master-key rotation.
+
+use std::path::Path;
+
+use precinct_tests::app::{Options, TestApp};
+use precinct_tests::nats::PrivateNats;
+use reqwest::StatusCode;
+use serde_json::json;
+
+const LAT: f64 = 7.07;
+const LON: f64 = 125.61;
+
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                if bytes.windows(needle.len()).any(|w| w == needle) {
+                    hits.push(path.display().to_string());
+                }
+            }
+        }
+    }
+    hits
+}
+
+#[tokio::test]
+async fn personal_data_is_ciphertext_in_the_store() {
+    let nats = PrivateNats::start().expect("private nats");
+    let app = TestApp::spawn_with(Options {
+        nats_url: nats.url(),
+        ..Options::default()
+    })
+    .await
+    .expect("spawn");
+    let admin = app.admin().await;
+    app.precinct(&admin, "PS1", LAT, LON).await;
+    let (_, citizen) = app.account(&admin, "CITIZEN", None).await;
+    let marker = uuid::Uuid::new_v4().simple().to_string();
+    let r = app
+        .post(
+            "/crimes",
+            Some(&citizen),
+            json!({"title": format!("title-{marker}"), "description": format!("secret-description-{marker}"),
+                   "crime_types": ["Theft"], "contact": format!("secret-contact-{marker}"),
+                   "location": {"latitude": LAT, "longitude": LON, "street": format!("secret-street-{marker}")}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    // The reporter reads it back in clear.
+    assert_eq!(
+        r.body["description"],
+        format!("secret-description-{marker}")
+    );
+    let store = nats.store_dir();
+    // The non-personal title is stored in clear: the grep does find what is there.
+    assert!(!files_containing(&store, format!("title-{marker}").as_bytes()).is_empty());
+    for secret in ["secret-description", "secret-contact", "secret-street"] {
+        let hits = files_containing(&store, format!("{secret}-{marker}").as_bytes());
+        assert!(hits.is_empty(), "{secret} readable in {hits:?}");
+    }
+    // The event in the log carries a sealed value naming its subject.
+    let events = app
+        .log
+        .jetstream()
+        .get_stream(&app.log.config().stream)
+        .await
+        .expect("stream")
+        .direct_get(r.position())
+        .await
+        .expect("raw message");
+    let raw: serde_json::Value = serde_json::from_slice(&events.payload).expect("json");
+    assert_eq!(raw["data"]["personal"]["sealed"], "A256GCM");
+}
+
+#[tokio::test]
+async fn erasure_makes_personal_data_unrecoverable_everywhere_and_after_rebuild() {
+    let app = TestApp::spawn().await.expect("spawn");
+    let admin = app.admin().await;
+    let station = app.precinct(&admin, "PS1", LAT, LON).await;
+    let (_, dispatcher) = app.account(&admin, "DISPATCHER", Some(&station)).await;
+    let (officer_id, officer) = app.account(&admin, "PATROL", Some(&station)).await;
+    let patrol = app
+        .patrol(&dispatcher, &station, "A-1", &[&officer_id])
+        .await;
+    let (citizen_id, citizen) = app.account(&admin, "CITIZEN", None).await;
+    let id = app.report(Some(&citizen), LAT, LON, &["Theft"]).await.id();
+    let anon = app.report(None, LAT, LON, &["Theft"]).await;
+    let anon_token = anon.body["tracking_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    assert!(app
+        .post(
+            "/dispatch",
+            Some(&dispatcher),
+            json!({"crime_id": id, "patrol_id": patrol})
+        )
+        .await
+        .status
+        .is_success());
+    assert!(app
+        .post(&format!("/crimes/{id}/accept"), Some(&officer), json!({}))
+        .await
+        .status
+        .is_success());
+    let ev = app
+        .post(&format!("/crimes/{id}/evidence"), Some(&officer),
+              json!({"url": "https://evidence.example/1.jpg", "media_type": "PHOTO", "description": "Face of Juan Dela Cruz"}))
+        .await;
+    assert_eq!(ev.status, StatusCode::CREATED, "{}", ev.body);
+    let before = app
+        .get_at(&format!("/crimes/{id}"), Some(&citizen), ev.position())
+        .await;
+    assert_eq!(
+        before.body["description"],
+        "My blue bike was taken from the rack"
+    );
+
+    // Only an ADMIN erases; unknown subjects are 404.
+    assert_eq!(
+        app.delete(
+            &format!("/admin/data-subjects/{citizen_id}"),
+            Some(&dispatcher)
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.delete(
+            &format!("/admin/data-subjects/{}", uuid::Uuid::new_v4()),
+            Some(&admin)
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    let erased = app
+        .delete(&format!("/admin/data-subjects/{citizen_id}"), Some(&admin))
+        .await;
+    assert_eq!(erased.status, StatusCode::OK, "{}", erased.body);
+    let anon_erased = app
+        .delete(&format!("/admin/data-subjects/{}", anon.id()), Some(&admin))
+        .await;
+    assert_eq!(anon_erased.status, StatusCode::OK);
+    // Idempotent.
+    assert_eq!(
+        app.delete(&format!("/admin/data-subjects/{citizen_id}"), Some(&admin))
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    let gone = |body: &serde_json::Value| {
+        let text = body.to_string();
+        for secret in ["blue bike", "1 Main St", "+63 900", "Juan Dela Cruz"] {
+            assert!(!text.contains(secret), "{secret} still readable: {text}");
+        }
+    };
+    let pos = anon_erased.position();
+    let full = app
+        .get_at(&format!("/crimes/{id}"), Some(&citizen), pos)
+        .await;
+    assert_eq!(full.status, StatusCode::OK);
+    assert_eq!(full.body["personal_data_erased"], true);
+    gone(&full.body);
+    gone(
+        &app.get(&format!("/crimes/{id}"), Some(&dispatcher))
+            .await
+            .body,
+    );
+    gone(&app.get("/me/crimes", Some(&citizen)).await.body);
+    gone(&app.get("/queues/reports", Some(&dispatcher)).await.body);
+    gone(&app.get("/crimes", Some(&dispatcher)).await.body);
+    gone(&app.get("/me/assignments", Some(&officer)).await.body);
+    gone(
+        &app.get(&format!("/crimes/{id}/history"), Some(&dispatcher))
+            .await
+            .body,
+    );
+    let now = (chrono::Utc::now() + chrono::Duration::seconds(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let as_of = app
+        .get(&format!("/crimes/{id}?as_of={now}"), Some(&citizen))
+        .await;
+    assert_eq!(as_of.status, StatusCode::OK);
+    assert_eq!(as_of.body["personal_data_erased"], true);
+    gone(&as_of.body);
+    let anon_view = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/crimes/{}", anon.id()),
+            None,
+            None,
+            &[("X-Tracking-Token", &anon_token)],
+        )
+        .await;
+    assert_eq!(anon_view.body["personal_data_erased"], true);
+    gone(&anon_view.body);
+    // The key is gone from the key store.
+    let vault = precinct_vault::Vault::open(
+        app.log.jetstream(),
+        &app.log.config().keys_bucket,
+        1,
+        app.config.master_keys.clone().expect("master keys"),
+    )
+    .await
+    .expect("vault");
+    assert!(!vault
+        .has_key(citizen_id.parse().expect("uuid"))
+        .await
+        .expect("key store"));
+
+    // Audit metadata survives: who erased whom, and the report's own trail.
+    let audit = app
+        .get_at(&format!("/audit?target_id={citizen_id}"), Some(&admin), pos)
+        .await;
+    let rows = audit.body["items"].as_array().cloned().unwrap_or_default();
+    assert!(
+        rows.iter()
+            .any(|r| r["action"] == "DataSubjectErased" && r["actor_role"] == "ADMIN"),
+        "{}",
+        audit.body
+    );
+    let trail = app
+        .get(&format!("/audit?target_id={id}"), Some(&admin))
+        .await;
+    assert!(trail.body["items"].as_array().is_some_and(|r| r.len() >= 4));
+
+    // Rebuilt read models still show it erased.
+    let (config, prefix, url) = app.stop().await.expect("stop");
+    let app = TestApp::start(
+        precinct::Config {
+            roles: precinct::Roles {
+                api: true,
+                projector: false,
+                sla: false,
+                live: false,
+            },
+            ..config
+        },
+        prefix,
+        url,
+    )
+    .await
+    .expect("restart");
+    precinct_projections::rebuild(&app.pool, &app.log)
+        .await
+        .expect("rebuild");
+    let rebuilt = app.get(&format!("/crimes/{id}"), Some(&citizen)).await;
+    assert_eq!(rebuilt.status, StatusCode::OK, "{}", rebuilt.body);
+    assert_eq!(rebuilt.body["personal_data_erased"], true);
+    gone(&rebuilt.body);
+    assert_eq!(
+        rebuilt.body["title"], "Bike stolen",
+        "non-personal fields survive"
+    );
+}
+
+#[tokio::test]
+async fn master_key_rotation_keeps_everything_readable() {
+    let app = TestApp::spawn().await.expect("spawn");
+    let admin = app.admin().await;
+    app.precinct(&admin, "PS1", LAT, LON).await;
+    let (_, citizen) = app.account(&admin, "CITIZEN", None).await;
+    let id = app.report(Some(&citizen), LAT, LON, &["Theft"]).await.id();
+    let old = app.config.master_keys.clone().expect("keys");
+    let new = old.rotated("test-k2");
+    let vault = precinct_vault::Vault::open(
+        app.log.jetstream(),
+        &app.log.config().keys_bucket,
+        1,
+        new.clone(),
+    )
+    .await
+    .expect("vault");
+    let n = vault.rotate().await.expect("rotate");
+    assert!(n >= 1, "re-wrapped {n}");
+    assert_eq!(
+        vault.rotate().await.expect("again"),
+        0,
+        "nothing left to re-wrap"
+    );
+
+    // Restart with only the new key: the old one is retired, everything still opens.
+    let (config, prefix, url) = app.stop().await.expect("stop");
+    let app = TestApp::start(
+        precinct::Config {
+            master_keys: Some(new.current_only()),
+            ..config
+        },
+        prefix,
+        url,
+    )
+    .await
+    .expect("restart");
+    let r = app.get(&format!("/crimes/{id}"), Some(&citizen)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        r.body["description"],
+        "My blue bike was taken from the rack"
+    );
+    let as_of = (chrono::Utc::now() + chrono::Duration::seconds(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let r = app
+        .get(&format!("/crimes/{id}?as_of={as_of}"), Some(&citizen))
+        .await;
+    assert_eq!(
+        r.body["description"],
+        "My blue bike was taken from the rack"
+    );
+    // A new report seals with the new key.
+    let r2 = app.report(Some(&citizen), LAT, LON, &["Theft"]).await;
+    assert_eq!(
+        r2.body["description"],
+        "My blue bike was taken from the rack"
+    );
+}
