@@ -342,3 +342,110 @@ async fn kill_9_of_nats_loses_no_acknowledged_append() {
         assert_eq!(events[1].position(), position);
     }
 }
+
+#[tokio::test]
+async fn group_commit_keeps_each_commands_own_outcome() {
+    let log = Arc::new(shared_log().await);
+    let contested = StreamId::new("report", Uuid::new_v4());
+    let base = log
+        .append(
+            &contested,
+            ExpectedVersion::NoStream,
+            vec![event("A", 0)],
+            &meta(),
+        )
+        .await
+        .expect("base");
+    let retried = meta();
+    let retried_stream = StreamId::new("report", Uuid::new_v4());
+    let original = log
+        .append(
+            &retried_stream,
+            ExpectedVersion::NoStream,
+            vec![event("R", 0)],
+            &retried,
+        )
+        .await
+        .expect("original");
+    // 300 independent commands, 16 racing on one stream, and one retry, all at once.
+    let mut tasks = Vec::new();
+    for i in 0..300u64 {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            let s = StreamId::new("report", Uuid::new_v4());
+            log.append(
+                &s,
+                ExpectedVersion::NoStream,
+                vec![event("X", i), event("Y", i)],
+                &meta(),
+            )
+            .await
+            .map(|a| ("independent", a))
+        }));
+    }
+    for i in 0..16u64 {
+        let (log, s) = (log.clone(), contested.clone());
+        tasks.push(tokio::spawn(async move {
+            log.append(
+                &s,
+                ExpectedVersion::Exact(base.position),
+                vec![event("C", i)],
+                &meta(),
+            )
+            .await
+            .map(|a| ("contested", a))
+        }));
+    }
+    {
+        let (log, s, m) = (log.clone(), retried_stream.clone(), retried.clone());
+        tasks.push(tokio::spawn(async move {
+            log.append(&s, ExpectedVersion::NoStream, vec![event("R", 0)], &m)
+                .await
+                .map(|a| ("retry", a))
+        }));
+    }
+    let mut positions = std::collections::BTreeSet::new();
+    let (mut independent, mut contested_ok, mut conflicts) = (0, 0, 0);
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(("retry", a)) => {
+                assert!(a.duplicate);
+                assert_eq!(a.position, original.position);
+            }
+            Ok((kind, a)) => {
+                assert!(!a.duplicate);
+                for p in a.first_position..=a.position {
+                    assert!(positions.insert(p), "position {p} given twice");
+                }
+                if kind == "independent" {
+                    assert_eq!(a.position - a.first_position, 1);
+                    independent += 1;
+                } else {
+                    contested_ok += 1;
+                }
+            }
+            Err(AppendError::WrongExpectedVersion { .. }) => conflicts += 1,
+            Err(e) => panic!("unexpected: {e}"),
+        }
+    }
+    assert_eq!((independent, contested_ok, conflicts), (300, 1, 15));
+    // Every acknowledged event is where its ack said, in its own stream.
+    assert_eq!(log.head().await.expect("head"), 2 + 600 + 1);
+    assert_eq!(log.read(&contested).await.expect("read").len(), 2);
+    assert_eq!(log.read(&retried_stream).await.expect("read").len(), 1);
+    // Commands really shared batches (one fsync for many): count the batch ids stored.
+    let stream = log
+        .jetstream()
+        .get_stream(&log.config().stream)
+        .await
+        .expect("stream");
+    let mut batches = std::collections::BTreeSet::new();
+    for p in positions {
+        let m = stream.direct_get(p).await.expect("message");
+        if let Some(id) = m.headers.get("Nats-Batch-Id") {
+            batches.insert(id.to_string());
+        }
+    }
+    eprintln!("{} commands landed in {} batches", 301, batches.len());
+    assert!(batches.len() < 301, "no command shared a batch");
+}

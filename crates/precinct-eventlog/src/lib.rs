@@ -19,6 +19,7 @@
 //! # Layout
 //! - [`envelope`]: stream ids, expected versions, the event envelope, actors.
 //! - [`log`]: the [`EventLog`] itself.
+//! - `commit`: group commit of concurrent commands into shared atomic batches.
 //! - [`requests`]: the HTTP request log, group-committed to its own stream.
 //! - [`positions`]: live patrol positions ([`PositionLog`]), the high-rate path, on a
 //!   stream of their own with plain publish-and-ack and retention by age. Its message
@@ -26,6 +27,7 @@
 //!   the crate owns that wire format as it owns the stream.
 //! - [`error`]: [`AppendError`], [`ReadError`], [`LogError`].
 
+mod commit;
 pub mod envelope;
 pub mod error;
 pub mod log;

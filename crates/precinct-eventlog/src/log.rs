@@ -4,13 +4,11 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
 use async_nats::{Client, HeaderMap};
-use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::envelope::{
-    Appended, Body, CommandMeta, Envelope, ExpectedVersion, NewEvent, RecordedEvent, StreamId,
+    Appended, Body, CommandMeta, ExpectedVersion, NewEvent, RecordedEvent, StreamId,
 };
 use crate::error::{AppendError, LogError, ReadError};
 
@@ -38,6 +36,8 @@ pub struct LogConfig {
     pub replicas: usize,
     /// How long to wait for an append's acknowledgement before the outcome is unknown.
     pub ack_timeout: Duration,
+    /// Coalesce concurrent commands into shared atomic batches (one fsync per batch).
+    pub group_commit: bool,
     /// Stream and subject of the HTTP request log (see [`crate::requests`]).
     pub requests_stream: String,
     pub requests_subject: String,
@@ -62,6 +62,7 @@ impl Default for LogConfig {
             duplicate_window: Duration::from_secs(24 * 3600),
             replicas: 1,
             ack_timeout: Duration::from_secs(5),
+            group_commit: true,
             requests_stream: "REQUESTS".into(),
             requests_subject: "requests.log".into(),
             keys_bucket: "PRECINCT_KEYS".into(),
@@ -114,6 +115,8 @@ pub struct EventLog {
     js: jetstream::Context,
     cfg: LogConfig,
     opener: Option<std::sync::Arc<dyn Opener>>,
+    /// Group commit of concurrent commands (None: one batch per command).
+    committer: Option<crate::commit::Committer>,
 }
 
 impl std::fmt::Debug for dyn Opener {
@@ -127,27 +130,6 @@ impl std::fmt::Debug for EventLog {
         f.debug_struct("EventLog").field("cfg", &self.cfg).finish()
     }
 }
-
-#[derive(Deserialize)]
-struct ApiError {
-    #[allow(dead_code)]
-    code: u16,
-    err_code: u32,
-    description: String,
-}
-
-#[derive(Deserialize)]
-struct PubAckResponse {
-    #[serde(default)]
-    error: Option<ApiError>,
-    #[serde(default)]
-    seq: u64,
-    #[serde(default)]
-    count: Option<u64>,
-}
-
-const ERR_WRONG_LAST_SEQUENCE: u32 = 10071;
-const ERR_BATCH_DUPLICATE_MSG_ID: u32 = 10201;
 
 impl EventLog {
     /// Connects to NATS and makes sure the stream exists with the right settings.
@@ -197,12 +179,17 @@ impl EventLog {
         js.create_or_update_stream(crate::positions::stream_config(&cfg))
             .await
             .map_err(|e| LogError::Stream(e.to_string()))?;
-        Ok(Self {
+        let mut log = Self {
             client,
             js,
             cfg,
             opener: None,
-        })
+            committer: None,
+        };
+        if log.cfg.group_commit {
+            log.committer = Some(crate::commit::Committer::start(log.clone()));
+        }
+        Ok(log)
     }
 
     /// Installs the [`Opener`] every read path applies to payloads.
@@ -274,122 +261,44 @@ impl EventLog {
         if total > MAX_BATCH {
             return Err(AppendError::TooLarge(total));
         }
-        let first_stream = writes
-            .iter()
-            .find(|w| !w.events.is_empty())
-            .map(|w| w.stream.clone())
-            .ok_or(AppendError::Empty)?;
-
-        let batch_id = Uuid::new_v4().simple().to_string();
-        let mut seq = 0usize;
-        let mut commit_response = None;
-        for write in &writes {
-            let subject = self.subject(&write.stream);
-            for (i, event) in write.events.iter().enumerate() {
-                seq += 1;
-                let mut headers = HeaderMap::new();
-                headers.insert("Nats-Batch-Id", batch_id.as_str());
-                headers.insert("Nats-Batch-Sequence", seq.to_string().as_str());
-                headers.insert(HDR_COMMAND_ID, meta.command_id.to_string().as_str());
-                headers.insert(HDR_EVENT_TYPE, event.event_type.as_str());
-                if seq == 1 {
-                    headers.insert("Nats-Msg-Id", meta.command_id.to_string().as_str());
-                    headers.insert(HDR_COMMAND_SIZE, total.to_string().as_str());
-                }
-                if i == 0 {
-                    match write.expected {
-                        ExpectedVersion::NoStream => {
-                            headers.insert("Nats-Expected-Last-Subject-Sequence", "0")
-                        }
-                        ExpectedVersion::Exact(v) => headers.insert(
-                            "Nats-Expected-Last-Subject-Sequence",
-                            v.to_string().as_str(),
-                        ),
-                        ExpectedVersion::Any => {}
-                    }
-                }
-                let body = Body {
-                    envelope: Envelope {
-                        event_id: Uuid::new_v4(),
-                        event_type: event.event_type.clone(),
-                        schema_version: event.schema_version,
-                        aggregate_type: write.stream.aggregate_type.clone(),
-                        aggregate_id: write.stream.id,
-                        position: 0,
-                        occurred_at: event.occurred_at,
-                        actor: meta.actor.clone(),
-                        command_id: meta.command_id,
-                        correlation_id: meta.correlation_id,
-                        causation_id: meta.causation_id,
-                        command_size: (seq == 1).then_some(total as u32),
-                    },
-                    data: event.data.clone(),
-                };
-                let payload = Bytes::from(serde_json::to_vec(&body).map_err(AppendError::Encode)?);
-                if seq == total {
-                    headers.insert("Nats-Batch-Commit", "1");
-                    let request = async_nats::Request::new()
-                        .payload(payload)
-                        .headers(headers)
-                        .timeout(Some(self.cfg.ack_timeout));
-                    let response = self
-                        .client
-                        .send_request(subject.clone(), request)
-                        .await
-                        .map_err(|e| AppendError::Unknown(e.to_string()))?;
-                    commit_response = Some(response);
-                } else {
-                    self.client
-                        .publish_with_headers(subject.clone(), headers, payload)
-                        .await
-                        .map_err(|e| AppendError::Unknown(e.to_string()))?;
-                }
-            }
+        let command = crate::commit::Command::build(&self.cfg.subject_prefix, &writes, meta)?;
+        match &self.committer {
+            Some(committer) => committer.submit(command).await,
+            None => self.append_one(command).await,
         }
-        let response = commit_response.ok_or(AppendError::Empty)?;
-        let ack: PubAckResponse = serde_json::from_slice(&response.payload)
-            .map_err(|e| AppendError::Unknown(format!("unreadable ack: {e}")))?;
-        match ack.error {
-            None => {
-                let count = ack.count.unwrap_or(total as u64);
-                if count != total as u64 || ack.seq == 0 {
-                    return Err(AppendError::Unknown(format!(
-                        "ack for {count} events at {}, sent {total}",
-                        ack.seq
-                    )));
-                }
-                Ok(Appended {
-                    first_position: ack.seq + 1 - count,
-                    position: ack.seq,
-                    duplicate: false,
-                })
-            }
-            Some(err)
-                if err.err_code == ERR_WRONG_LAST_SEQUENCE
-                    || err.err_code == ERR_BATCH_DUPLICATE_MSG_ID =>
-            {
+    }
+
+    /// Appends one command as its own atomic batch, resolving a conflict or duplicate
+    /// into its precise outcome.
+    pub(crate) async fn append_one(
+        &self,
+        command: crate::commit::Command,
+    ) -> Result<Appended, AppendError> {
+        let result = crate::commit::send_batch(&self.client, &self.cfg, vec![&command]).await;
+        match result {
+            Ok(ack) => Ok(Appended {
+                first_position: ack.first,
+                position: ack.last,
+                duplicate: false,
+            }),
+            Err(crate::commit::BatchError::Conflict { duplicate, actual }) => {
                 // Either a retry of a command that already landed, or a real conflict.
-                if let Some(found) = self.find_command(&first_stream, meta.command_id).await? {
+                if let Some(found) = self
+                    .find_command(&command.first_stream, command.command_id)
+                    .await?
+                {
                     return Ok(found);
                 }
-                if err.err_code == ERR_WRONG_LAST_SEQUENCE {
-                    let actual = err
-                        .description
-                        .rsplit(':')
-                        .next()
-                        .and_then(|s| s.trim().parse::<u64>().ok());
-                    Err(AppendError::WrongExpectedVersion { actual })
-                } else {
+                if duplicate {
                     Err(AppendError::Rejected {
-                        code: err.err_code,
-                        description: err.description,
+                        code: crate::commit::ERR_BATCH_DUPLICATE_MSG_ID,
+                        description: "duplicate command id outside its stream".into(),
                     })
+                } else {
+                    Err(AppendError::WrongExpectedVersion { actual })
                 }
             }
-            Some(err) => Err(AppendError::Rejected {
-                code: err.err_code,
-                description: err.description,
-            }),
+            Err(crate::commit::BatchError::Other(e)) => Err(e),
         }
     }
 
