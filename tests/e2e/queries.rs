@@ -625,3 +625,49 @@ async fn min_position_beyond_the_log_is_503_after_waiting() {
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn two_processes_run_each_projector_once_and_the_standby_takes_over() {
+    let a = TestApp::spawn().await.expect("spawn a");
+    let b = TestApp::start(a.config.clone(), a.prefix.clone(), a.database_url.clone())
+        .await
+        .expect("spawn b");
+    let admin = b.admin().await;
+    b.precinct(&admin, "PS1", LAT, LON).await;
+    b.caught_up(b.log.head().await.expect("head")).await;
+    let first = b.report(None, LAT, LON, &["Theft"]).await;
+    b.caught_up(first.position()).await;
+    // Each projector holds its lock in exactly one process.
+    let locks: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = \
+         (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_one(&a.pool)
+    .await
+    .expect("locks");
+    let projectors: i64 = sqlx::query_scalar("SELECT count(*) FROM checkpoints")
+        .fetch_one(&a.pool)
+        .await
+        .expect("checkpoints");
+    assert_eq!(locks, projectors, "one active worker per projection");
+
+    // The active process stops; the standby takes over within a bound.
+    a.stop().await.expect("stop a");
+    let second = b.report(None, LAT, LON, &["Theft"]).await;
+    let ok = precinct_projections::wait_for_position(
+        &b.pool,
+        second.position(),
+        Duration::from_secs(15),
+    )
+    .await
+    .expect("wait");
+    assert!(ok, "the standby did not take over");
+    // No event was applied twice: one audit row per position.
+    let (rows, distinct): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT position) FROM audit")
+            .fetch_one(&b.pool)
+            .await
+            .expect("audit");
+    assert_eq!(rows, distinct);
+    assert_eq!(rows as u64, b.log.head().await.expect("head"));
+}

@@ -217,6 +217,15 @@ pub async fn run_roster(
     let reached = |p: u64| matches!(until, Some(t) if p >= t);
     let mut backoff = Duration::from_millis(100);
     let mut last = 0u64;
+    // One active roster projector across processes (ADR 0006).
+    let _leadership = if until.is_none() {
+        match crate::worker::lead(&pool, NAME, &shutdown).await {
+            Some(conn) => Some(conn),
+            None => return Outcome::Stopped { position: last },
+        }
+    } else {
+        None
+    };
     'subscribe: loop {
         if shutdown.is_cancelled() {
             return Outcome::Stopped { position: last };

@@ -137,6 +137,17 @@ impl<C: Consumer> Worker<C> {
         let name = C::NAME;
         let mut backoff = Backoff::new(self.config.max_backoff);
         let mut last = 0u64;
+        // One active worker per projection across processes: a session advisory lock,
+        // held on a dedicated connection for the worker's lifetime; a second process
+        // waits as a hot standby (ADR 0006). A rebuild (`until`) does not wait for it.
+        let _leadership = if self.config.until.is_none() {
+            match lead(&self.pool, C::NAME, &self.shutdown).await {
+                Some(conn) => Some(conn),
+                None => return Outcome::Stopped { position: last },
+            }
+        } else {
+            None
+        };
         'subscribe: loop {
             if self.shutdown.is_cancelled() {
                 return Outcome::Stopped { position: last };
@@ -340,5 +351,44 @@ impl<C: Consumer> Worker<C> {
             tracing::error!(projection = C::NAME, error = %e, "cannot record the failure");
         }
         Outcome::Failed { position, error }
+    }
+}
+
+/// Waits until this process holds projection `name`'s advisory lock (None: shutdown).
+/// The lock lives on the returned connection, detached from the pool: dropping it
+/// releases the lock (a pooled connection would keep holding it).
+pub(crate) async fn lead(
+    pool: &PgPool,
+    name: &str,
+    shutdown: &CancellationToken,
+) -> Option<sqlx::PgConnection> {
+    let mut waiting_logged = false;
+    loop {
+        if shutdown.is_cancelled() {
+            return None;
+        }
+        if let Ok(mut conn) = pool.acquire().await {
+            let got: Result<bool, _> = sqlx::query_scalar(
+                "SELECT pg_try_advisory_lock(hashtext('precinct.projection.' || $1))",
+            )
+            .bind(name)
+            .fetch_one(&mut *conn)
+            .await;
+            if let Ok(true) = got {
+                tracing::info!(projection = name, "projector is the active one");
+                return Some(conn.detach());
+            }
+        }
+        if !waiting_logged {
+            tracing::info!(
+                projection = name,
+                "another process runs this projector; standing by"
+            );
+            waiting_logged = true;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
     }
 }
