@@ -236,6 +236,8 @@ impl TestApp {
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        // Routing reads stations from the read model.
+        self.caught_up(r.position()).await;
         r.id()
     }
 
@@ -248,6 +250,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        self.caught_up(r.position()).await;
         r.id()
     }
 

@@ -164,6 +164,9 @@ fn parse_point(v: &mut Validator, lat: f64, lon: f64) -> Option<GeoPoint> {
 async fn submit(
     State(state): State<AppState>,
     caller: Option<Caller>,
+    // Routing reads the stations read model: a client that just created a station
+    // sends its position here.
+    _min: crate::extract::MinPosition,
     cmd: Cmd<SubmitBody>,
 ) -> ApiResult<(StatusCode, Json<Submitted>)> {
     let b = cmd.body;
