@@ -3,6 +3,7 @@
 mod commands;
 mod docs;
 mod eventlog;
+mod hostile;
 mod live;
 mod privacy;
 mod projections;

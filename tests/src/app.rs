@@ -25,6 +25,7 @@ pub struct Options {
     pub nats_url: String,
     pub live: precinct_api::live::LiveConfig,
     pub roster: precinct_projections::RosterOptions,
+    pub anonymous_reports_per_minute: u32,
 }
 
 impl Default for Options {
@@ -36,6 +37,7 @@ impl Default for Options {
             nats_url: crate::nats::shared_url(),
             live: Default::default(),
             roster: Default::default(),
+            anonymous_reports_per_minute: 1000,
         }
     }
 }
@@ -99,6 +101,8 @@ impl TestApp {
             live: opts.live,
             roster: opts.roster,
             master_keys: Some(precinct_vault::MasterKeys::random("test-k1")),
+            cors_origins: vec!["https://dispatch.precinct.test".into()],
+            anonymous_reports_per_minute: opts.anonymous_reports_per_minute,
         };
         Self::start(config, prefix, database_url).await
     }

@@ -65,6 +65,10 @@ pub struct ApiConfig {
     pub invite_ttl: Duration,
     /// The live path (positions, SSE).
     pub live: live::LiveConfig,
+    /// Anonymous reports accepted per client address per minute.
+    pub anonymous_reports_per_minute: u32,
+    /// Origins allowed to call the API from a browser (none: no CORS headers at all).
+    pub cors_origins: Vec<String>,
 }
 
 impl ApiConfig {
@@ -79,6 +83,8 @@ impl ApiConfig {
             login_lockout: Duration::from_secs(15 * 60),
             invite_ttl: Duration::from_secs(7 * 24 * 3600),
             live: live::LiveConfig::default(),
+            anonymous_reports_per_minute: 20,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -91,6 +97,8 @@ pub struct AppState {
     pub tokens: Tokens,
     pub config: Arc<ApiConfig>,
     pub throttle: Arc<throttle::LoginThrottle>,
+    /// Anonymous `POST /crimes` per client address.
+    pub anonymous_reports: Arc<throttle::RateLimit>,
     pub requests: RequestLogWriter,
     /// Patrol directory and, in a process with the `live` role, the hub.
     pub live: live::Live,
@@ -110,7 +118,12 @@ impl AppState {
             )),
             hub: None,
         };
+        let anonymous_reports = Arc::new(throttle::RateLimit::new(
+            config.anonymous_reports_per_minute,
+            Duration::from_secs(60),
+        ));
         Self {
+            anonymous_reports,
             app,
             pool,
             tokens,
@@ -142,14 +155,49 @@ pub fn router(state: AppState) -> Router {
             middleware::request_log,
         ))
         .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(cors(&state.config.cors_origins))
         .with_state(state)
+}
+
+/// CORS for the configured origins only; with none configured, no CORS headers are
+/// sent and browsers keep other origins out.
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{header, HeaderName, HeaderValue, Method};
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if allowed.is_empty() {
+        return tower_http::cors::CorsLayer::new();
+    }
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(allowed)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("x-min-position"),
+            HeaderName::from_static("x-tracking-token"),
+            HeaderName::from_static("x-correlation-id"),
+            HeaderName::from_static("last-event-id"),
+        ])
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 /// Only the live endpoints (and health), for a process with the `live` role and
 /// without the `api` role.
 pub fn live_router(state: AppState) -> Router {
+    crate::metrics::handle();
     routes::health::router()
         .merge(routes::live::router())
+        .merge(crate::metrics::router())
         .fallback(|| async { problem::ApiError::NotFound })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -84,3 +84,41 @@ impl LoginThrottle {
         }
     }
 }
+
+/// A fixed-window rate limit per key (e.g. anonymous reports per client address).
+#[derive(Debug)]
+pub struct RateLimit {
+    max: u32,
+    window: Duration,
+    entries: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+impl RateLimit {
+    pub fn new(max: u32, window: Duration) -> Self {
+        Self {
+            max,
+            window,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one request for `key`: `Err(seconds)` to wait when over the limit.
+    pub fn hit(&self, key: &str) -> Result<(), u64> {
+        let now = Instant::now();
+        let Ok(mut entries) = self.entries.lock() else {
+            return Ok(());
+        };
+        if entries.len() > 100_000 {
+            entries.retain(|_, (_, start)| now.duration_since(*start) < self.window);
+        }
+        let e = entries.entry(key.to_string()).or_insert((0, now));
+        if now.duration_since(e.1) >= self.window {
+            *e = (0, now);
+        }
+        if e.0 >= self.max {
+            return Err((self.window - now.duration_since(e.1)).as_secs().max(1));
+        }
+        e.0 += 1;
+        Ok(())
+    }
+}

@@ -70,6 +70,10 @@ pub struct Config {
     /// `PRECINCT_MASTER_KEY` (`<key-id>:<64 hex>`) and `PRECINCT_MASTER_KEYS_PREVIOUS`:
     /// wrap the per-subject data keys that seal personal data.
     pub master_keys: Option<precinct_vault::MasterKeys>,
+    /// `PRECINCT_CORS_ORIGINS`: comma-separated browser origins allowed (default none).
+    pub cors_origins: Vec<String>,
+    /// `PRECINCT_ANON_REPORTS_PER_MINUTE` per client address (default 20).
+    pub anonymous_reports_per_minute: u32,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -181,6 +185,20 @@ impl Config {
                     .context("PRECINCT_MASTER_KEY")?,
                 ),
                 None => None,
+            },
+            cors_origins: env("PRECINCT_CORS_ORIGINS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|o| o.trim().to_string())
+                        .filter(|o| !o.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            anonymous_reports_per_minute: match env("PRECINCT_ANON_REPORTS_PER_MINUTE") {
+                Some(v) => v
+                    .parse()
+                    .context("PRECINCT_ANON_REPORTS_PER_MINUTE must be a number")?,
+                None => 20,
             },
         })
     }

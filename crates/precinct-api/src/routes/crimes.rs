@@ -167,8 +167,17 @@ async fn submit(
     // Routing reads the stations read model: a client that just created a station
     // sends its position here.
     _min: crate::extract::MinPosition,
+    crate::extract::ClientAddr(addr): crate::extract::ClientAddr,
     cmd: Cmd<SubmitBody>,
 ) -> ApiResult<(StatusCode, Json<Submitted>)> {
+    if caller.is_none() {
+        let key = addr
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "unknown".into());
+        if let Err(retry_after_secs) = state.anonymous_reports.hit(&key) {
+            return Err(ApiError::TooManyRequests { retry_after_secs });
+        }
+    }
     let b = cmd.body;
     let mut v = Validator::new();
     let point = parse_point(&mut v, b.location.latitude, b.location.longitude);
