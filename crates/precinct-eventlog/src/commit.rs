@@ -32,6 +32,9 @@ pub const IN_FLIGHT: usize = 4;
 
 pub(crate) const ERR_WRONG_LAST_SEQUENCE: u32 = 10071;
 pub(crate) const ERR_BATCH_DUPLICATE_MSG_ID: u32 = 10201;
+/// "wrong last sequence" without the number: what a replicated stream answers when the
+/// check fails against proposals still in flight.
+pub(crate) const ERR_WRONG_LAST_SEQUENCE_CONSTANT: u32 = 10164;
 
 /// One message of a command, ready to send (batch headers are added at send time).
 pub(crate) struct Message {
@@ -208,14 +211,19 @@ pub(crate) async fn send_batch(
                 last: ack.seq,
             })
         }
-        Some(e) if e.err_code == ERR_WRONG_LAST_SEQUENCE => Err(BatchError::Conflict {
+        Some(e)
+            if e.err_code == ERR_WRONG_LAST_SEQUENCE
+                || e.err_code == ERR_WRONG_LAST_SEQUENCE_CONSTANT =>
+        {
+            Err(BatchError::Conflict {
             duplicate: false,
             actual: e
                 .description
                 .rsplit(':')
                 .next()
                 .and_then(|s| s.trim().parse::<u64>().ok()),
-        }),
+            })
+        }
         Some(e) if e.err_code == ERR_BATCH_DUPLICATE_MSG_ID => Err(BatchError::Conflict {
             duplicate: true,
             actual: None,

@@ -340,6 +340,18 @@ impl EventLog {
         let api = format!("$JS.API.DIRECT.GET.{}", self.cfg.stream);
         let mut out = Vec::new();
         let mut next = from_seq.max(1);
+        // Direct gets are answered by any replica, which may lag behind the leader. Ask the
+        // leader (STREAM.MSG.GET is leader-only) for the subject's last position first, and
+        // do not stop before the direct gets have reached it.
+        let must_reach = if self.cfg.replicas > 1 {
+            match self.last_position_from_leader(&subject).await? {
+                None => return Ok(Vec::new()),
+                Some(last) => last,
+            }
+        } else {
+            0
+        };
+        let mut stale_retries = 0u32;
         loop {
             let inbox = self.client.new_inbox();
             let mut sub = self
@@ -389,8 +401,58 @@ impl EventLog {
             }
             let _ = sub.unsubscribe().await;
             if received < BATCH || pending_after == 0 {
-                return Ok(out);
+                if next > must_reach {
+                    return Ok(out);
+                }
+                stale_retries += 1;
+                if stale_retries > 100 {
+                    return Err(ReadError::Transport(format!(
+                        "replicas stay behind position {must_reach} of {subject}"
+                    )));
+                }
+                tracing::debug!(subject, next, must_reach, "direct get answered by a lagging replica; retrying");
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
+        }
+    }
+
+    /// The subject's last position as the stream leader knows it (None: no message).
+    async fn last_position_from_leader(&self, subject: &str) -> Result<Option<u64>, ReadError> {
+        #[derive(serde::Deserialize)]
+        struct Stored {
+            seq: u64,
+        }
+        #[derive(serde::Deserialize)]
+        struct ApiErr {
+            err_code: u32,
+            description: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct MsgGet {
+            #[serde(default)]
+            error: Option<ApiErr>,
+            #[serde(default)]
+            message: Option<Stored>,
+        }
+        let api = format!("$JS.API.STREAM.MSG.GET.{}", self.cfg.stream);
+        let request = serde_json::json!({ "last_by_subj": subject });
+        let response = tokio::time::timeout(
+            self.cfg.ack_timeout,
+            self.client.request(api, request.to_string().into()),
+        )
+        .await
+        .map_err(|_| ReadError::Transport("msg get timed out".into()))?
+        .map_err(|e| ReadError::Transport(e.to_string()))?;
+        let r: MsgGet = serde_json::from_slice(&response.payload)
+            .map_err(|e| ReadError::Transport(format!("unreadable msg get reply: {e}")))?;
+        match (r.message, r.error) {
+            (Some(m), _) => Ok(Some(m.seq)),
+            (None, Some(e)) if e.err_code == 10037 => Ok(None), // no message on the subject
+            (None, Some(e)) => Err(ReadError::Transport(format!(
+                "msg get: {} ({})",
+                e.description, e.err_code
+            ))),
+            (None, None) => Err(ReadError::Transport("empty msg get reply".into())),
         }
     }
 
@@ -442,6 +504,8 @@ impl EventLog {
             .create_consumer(consumer::pull::OrderedConfig {
                 filter_subject: format!("{}.>", self.cfg.subject_prefix),
                 deliver_policy,
+                // Recreate the consumer quickly when its node goes away (cluster).
+                max_expires: Duration::from_secs(4),
                 ..Default::default()
             })
             .await

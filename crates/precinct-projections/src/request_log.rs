@@ -110,6 +110,7 @@ fn subscriber(js: jetstream::Context, source: RequestLogSource) -> Subscribe<Raw
                 .create_consumer(consumer::pull::OrderedConfig {
                     filter_subject: source.subject.clone(),
                     deliver_policy,
+                    max_expires: std::time::Duration::from_secs(4),
                     ..Default::default()
                 })
                 .await
