@@ -39,8 +39,9 @@ const BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// Routes that take a body with a non-safe method but are not commands.
-const NOT_COMMANDS: &[&str] = &["/users/login"];
+/// Routes with a non-safe method that are not commands (nothing is decided or appended
+/// to the event log): login, and the high-rate position updates.
+const NOT_COMMANDS: &[&str] = &["/users/login", "/patrols/{id}/location"];
 
 /// How long a scrape waits for the projection status before answering without it.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
@@ -371,6 +372,7 @@ mod tests {
         assert!(is_command(&Method::POST, "/crimes/{id}/accept"));
         assert!(is_command(&Method::DELETE, "/crimes/{id}"));
         assert!(!is_command(&Method::POST, "/users/login"));
+        assert!(!is_command(&Method::PUT, "/patrols/{id}/location"));
         assert!(!is_command(&Method::GET, "/crimes"));
     }
 }

@@ -78,6 +78,8 @@ pub fn spec() -> utoipa::openapi::OpenApi {
         routes::crimes::Api::openapi(),
         routes::patrols::Api::openapi(),
         routes::queries::Api::openapi(),
+        routes::live::Api::openapi(),
+        routes::subjects::Api::openapi(),
         crate::metrics::Api::openapi(),
         DocsApi::openapi(),
     ] {
@@ -232,13 +234,13 @@ problem_responses! {
     InternalError => "A bug: details are only in the server's logs, under the `error_id` the body carries.";
 }
 
-/// Too many failed logins for this account or client address.
+/// Too many attempts; retry later.
 pub struct TooManyRequests;
 
 impl<'r> utoipa::ToResponse<'r> for TooManyRequests {
     fn response() -> (&'r str, RefOr<Response>) {
         let mut response = problem_response(
-            "Too many failed logins for this account or client address; retry after `Retry-After` seconds.",
+            "Too many attempts from this account or client address; retry after `Retry-After` seconds.",
         );
         response.headers.insert(
             "Retry-After".into(),
@@ -449,6 +451,23 @@ pub struct WrittenPatrol {
     #[serde(flatten)]
     pub patrol: crate::views::PatrolView,
     pub position: u64,
+}
+
+/// The live hub's numbers (`crate::live::LiveStats`).
+#[derive(Debug, ToSchema)]
+pub struct LiveStats {
+    /// Open SSE connections (including ones still catching up).
+    pub connections: u64,
+    /// Registered subscribers receiving live frames.
+    pub subscribers: u64,
+    /// Clients dropped because their buffer was full, since start.
+    pub dropped_slow_clients: u64,
+    /// Last positions sequence the hub has fanned out.
+    pub positions_head: u64,
+    /// Last log position the hub has fanned out.
+    pub events_head: u64,
+    /// Patrols with a last known position.
+    pub patrols_tracked: u64,
 }
 
 macro_rules! pages {
@@ -688,6 +707,15 @@ mod tests {
             fields(&decision.excluded[0]),
             schema_fields::<ExcludedCandidate>()
         );
+        let live = crate::live::LiveStats {
+            connections: 0,
+            subscribers: 0,
+            dropped_slow_clients: 0,
+            positions_head: 0,
+            events_head: 0,
+            patrols_tracked: 0,
+        };
+        assert_eq!(fields(&live), schema_fields::<LiveStats>());
         assert_eq!(
             serde_json::to_value(&decision).expect("JSON")["patrol_id"],
             Value::String(id.to_string())

@@ -555,7 +555,10 @@ impl LiveHub {
                     continue;
                 }
             };
-            let mut chunks = stream.ready_chunks(256);
+            // Frames of one chunk go out under one lock, back to back: keep a chunk well
+            // below a client's buffer so a burst alone never drops a healthy client.
+            let chunk = (self.inner.config.client_buffer / 4).clamp(1, 256);
+            let mut chunks = stream.ready_chunks(chunk);
             loop {
                 let chunk = tokio::select! {
                     biased;

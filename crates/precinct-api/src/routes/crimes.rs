@@ -29,8 +29,8 @@ use super::accounts::derived_id;
 use crate::auth::{derive_token, Caller};
 use crate::extract::{Cmd, CmdCtx, Validator};
 use crate::openapi::{
-    BadRequest, CommandHeaders, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized,
-    Unavailable, ValidationFailed, WrittenReport,
+    BadRequest, CommandHeaders, Conflict, Forbidden, NotFound, PayloadTooLarge, QueryHeaders,
+    TooManyRequests, Unauthorized, Unavailable, ValidationFailed, WrittenReport,
 };
 use crate::policy::{
     require_desk_of, require_member, require_visible, token_hash, DESK, REVIEWERS,
@@ -143,13 +143,15 @@ fn parse_point(v: &mut Validator, lat: f64, lon: f64) -> Option<GeoPoint> {
 /// Submit a crime report; routing chooses its station.
 ///
 /// Roles: anyone, with or without a token. An anonymous reporter gets a
-/// `tracking_token`; a signed-in one follows the report under `/me/crimes`.
+/// `tracking_token`; a signed-in one follows the report under `/me/crimes`. Anonymous
+/// reports are rate-limited per client address (429). `X-Min-Position` makes routing
+/// see a station just created.
 #[utoipa::path(
     post,
     path = "/crimes",
     operation_id = "submit_crime",
     tag = "crimes",
-    params(CommandHeaders),
+    params(CommandHeaders, QueryHeaders),
     request_body = SubmitBody,
     security((), ("bearer" = [])),
     responses(
@@ -158,6 +160,7 @@ fn parse_point(v: &mut Validator, lat: f64, lon: f64) -> Option<GeoPoint> {
         (status = 401, response = Unauthorized),
         (status = 413, response = PayloadTooLarge),
         (status = 422, response = ValidationFailed),
+        (status = 429, response = TooManyRequests),
         (status = 503, response = Unavailable),
     )
 )]

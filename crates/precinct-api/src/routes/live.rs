@@ -30,6 +30,7 @@ use precinct_domain::values::{Latitude, Longitude, Role};
 use precinct_eventlog::positions::{RecordedMove, WindowStart};
 use precinct_eventlog::PatrolMoved;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::queries::Q;
@@ -37,6 +38,9 @@ use crate::auth::Caller;
 use crate::extract::{Cmd, Validator};
 use crate::live::hub::{ConnectError, Resume, Scope};
 use crate::live::{LiveStats, PatrolInfo};
+use crate::openapi::{
+    BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthorized, Unavailable, ValidationFailed,
+};
 use crate::problem::{ApiError, ApiResult};
 use crate::AppState;
 
@@ -66,15 +70,27 @@ pub fn router() -> Router<AppState> {
         .route("/admin/live", get(stats))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(OpenApi)]
+#[openapi(paths(put_location, get_location, track, patrol_stream, inbox_stream, stats))]
+pub struct Api;
+
+/// Where the patrol is.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PatrolLocationBody)]
 pub struct LocationBody {
+    #[schema(minimum = -90, maximum = 90)]
     latitude: f64,
+    #[schema(minimum = -180, maximum = 180)]
     longitude: f64,
+    /// Degrees, at least 0 and below 360.
     #[serde(default)]
     heading: Option<f64>,
+    /// Metres per second, 0 to 150.
     #[serde(default)]
     speed_mps: Option<f64>,
+    /// When the device took the fix (default: now); at most 30 s ahead of the server's
+    /// clock and 24 h behind it.
     #[serde(default)]
     recorded_at: Option<DateTime<Utc>>,
 }
@@ -125,7 +141,7 @@ impl Fix {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LocationAccepted {
     /// The positions-stream sequence of this fix.
     position: u64,
@@ -154,7 +170,28 @@ fn require_staff_of(caller: &Caller, p: &PatrolInfo) -> ApiResult<()> {
     Ok(())
 }
 
-/// `PUT /patrols/{id}/location`: a member of the patrol reports where it is.
+/// Report a patrol's position (the high-rate path: not an event of the log).
+///
+/// Roles: PATROL, a member of the patrol.
+#[utoipa::path(
+    put,
+    path = "/patrols/{id}/location",
+    operation_id = "put_patrol_location",
+    tag = "patrols",
+    params(("id" = Uuid, Path, description = "The patrol")),
+    request_body = LocationBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Recorded in the positions stream", body = LocationAccepted),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 #[tracing::instrument(skip_all, fields(patrol = %id))]
 async fn put_location(
     State(state): State<AppState>,
@@ -204,7 +241,7 @@ async fn put_location(
 }
 
 /// One retained position.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PositionView {
     /// The positions-stream sequence.
     position: u64,
@@ -244,7 +281,24 @@ fn log_unavailable(e: precinct_eventlog::ReadError) -> ApiError {
     ApiError::Unavailable("the positions stream is unavailable; retry later".into())
 }
 
-/// `GET /patrols/{id}/location`: the last retained position (404 if none).
+/// A patrol's last retained position (404 if none).
+///
+/// Roles: PATROL, DISPATCHER, SUPERVISOR, ADMIN (station-scoped).
+#[utoipa::path(
+    get,
+    path = "/patrols/{id}/location",
+    operation_id = "get_patrol_location",
+    tag = "patrols",
+    params(("id" = Uuid, Path, description = "The patrol")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The last position", body = PositionView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn get_location(
     State(state): State<AppState>,
     caller: Caller,
@@ -263,32 +317,55 @@ async fn get_location(
     Ok(Json(last.into()))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct TrackParams {
+    /// Default: an hour before `to`.
     #[serde(default)]
     from: Option<DateTime<Utc>>,
+    /// Default: now.
     #[serde(default)]
     to: Option<DateTime<Utc>>,
+    /// 1 to 1000; default 100.
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     #[serde(default)]
     cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// One page of a track; pass `next_cursor` as `cursor` for the next page.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TrackPage {
     items: Vec<PositionView>,
     next_cursor: Option<String>,
 }
 
-/// `GET /patrols/{id}/track?from=&to=`: the retained positions recorded in `[from, to]`
-/// (default: the last hour), in stream order, `limit` per page (default 100, at most
-/// 1000).
+/// A patrol's retained positions recorded in `[from, to]` (default: the last hour), in
+/// stream order, `limit` per page (default 100, at most 1000).
+///
+/// Roles: PATROL, DISPATCHER, SUPERVISOR, ADMIN (station-scoped).
 ///
 /// A fix is accepted up to 30 s ahead of and 24 h behind the server clock, so the
 /// positions recorded in the window are among those received from `from − 30 s` to
 /// `to + 24 h`; a page stops after looking at 10,000 of them and hands out a cursor.
+#[utoipa::path(
+    get,
+    path = "/patrols/{id}/track",
+    tag = "patrols",
+    params(("id" = Uuid, Path, description = "The patrol"), TrackParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of positions", body = TrackPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn track(
     State(state): State<AppState>,
     caller: Caller,
@@ -364,9 +441,11 @@ async fn track(
     Ok(Json(TrackPage { items, next_cursor }))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct StreamParams {
+    /// ADMIN: one station (default: every station). Others: their own station only.
     #[serde(default)]
     station_id: Option<Uuid>,
 }
@@ -402,8 +481,28 @@ async fn open_stream(state: &AppState, scope: Scope, headers: &HeaderMap) -> Api
     Ok(res)
 }
 
-/// `GET /patrols/stream`: positions and status changes of the caller's station
-/// (ADMIN: every station, or `?station_id=`).
+/// Server-Sent Events: positions and status changes of the caller's station (ADMIN:
+/// every station, or `?station_id=`), after a snapshot; `Last-Event-ID` resumes.
+///
+/// Roles: PATROL, DISPATCHER, SUPERVISOR, ADMIN (station-scoped).
+#[utoipa::path(
+    get,
+    path = "/patrols/stream",
+    tag = "patrols",
+    params(
+        StreamParams,
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "An event stream (`text/event-stream`)",
+            content_type = "text/event-stream", body = String),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = Unavailable),
+    )
+)]
 #[tracing::instrument(skip_all)]
 async fn patrol_stream(
     State(state): State<AppState>,
@@ -431,7 +530,24 @@ async fn patrol_stream(
     open_stream(&state, scope, &headers).await
 }
 
-/// `GET /me/assignments/stream`: the officer's inbox, live.
+/// Server-Sent Events: the officer's assignments and their changes; `Last-Event-ID`
+/// resumes.
+///
+/// Roles: PATROL.
+#[utoipa::path(
+    get,
+    path = "/me/assignments/stream",
+    tag = "patrols",
+    params(("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "An event stream (`text/event-stream`)",
+            content_type = "text/event-stream", body = String),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = Unavailable),
+    )
+)]
 #[tracing::instrument(skip_all)]
 async fn inbox_stream(
     State(state): State<AppState>,
@@ -442,7 +558,21 @@ async fn inbox_stream(
     open_stream(&state, Scope::Officer(caller.id.as_uuid()), &headers).await
 }
 
-/// `GET /admin/live`: connections, subscribers, dropped slow clients, heads.
+/// The live hub's numbers: connections, subscribers, dropped slow clients, heads.
+///
+/// Roles: ADMIN.
+#[utoipa::path(
+    get,
+    path = "/admin/live",
+    tag = "operations",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The hub's numbers", body = crate::openapi::LiveStats),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn stats(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<LiveStats>> {
     caller.require(&[Role::Admin])?;
     Ok(Json(state.live.hub()?.stats()))

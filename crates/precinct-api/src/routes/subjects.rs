@@ -11,10 +11,15 @@ use precinct_domain::subject::{DataSubject, SubjectCommand};
 use precinct_domain::values::Role;
 use precinct_domain::Aggregate;
 use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::extract::Cmd;
+use crate::openapi::{
+    BadRequest, CommandHeaders, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized,
+    Unavailable, ValidationFailed,
+};
 use crate::problem::{ApiError, ApiResult};
 use crate::routes::crimes::NoBody;
 use crate::AppState;
@@ -23,15 +28,43 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/admin/data-subjects/{id}", delete(erase))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(OpenApi)]
+#[openapi(paths(erase))]
+pub struct Api;
+
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Erased {
     subject_id: Uuid,
     erased_at: Option<DateTime<Utc>>,
     position: u64,
 }
 
-/// ADMIN. The subject is an account id (a reporter) or the id of an anonymous report.
-/// The key is destroyed first, then the erasure is recorded; a retry completes both.
+/// Erase a data subject's personal data (its key is destroyed) and record
+/// `DataSubjectErased`.
+///
+/// Roles: ADMIN. The subject is an account id (a reporter) or the id of an anonymous
+/// report. The key is destroyed first, then the erasure is recorded; a retry completes
+/// both.
+#[utoipa::path(
+    delete,
+    path = "/admin/data-subjects/{id}",
+    operation_id = "erase_data_subject",
+    tag = "accounts",
+    params(("id" = Uuid, Path, description = "An account, or an anonymous report"), CommandHeaders),
+    request_body = Option<NoBody>,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The erasure", body = Erased),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn erase(
     State(state): State<AppState>,
     caller: Caller,
