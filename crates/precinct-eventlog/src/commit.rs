@@ -216,12 +216,12 @@ pub(crate) async fn send_batch(
                 || e.err_code == ERR_WRONG_LAST_SEQUENCE_CONSTANT =>
         {
             Err(BatchError::Conflict {
-            duplicate: false,
-            actual: e
-                .description
-                .rsplit(':')
-                .next()
-                .and_then(|s| s.trim().parse::<u64>().ok()),
+                duplicate: false,
+                actual: e
+                    .description
+                    .rsplit(':')
+                    .next()
+                    .and_then(|s| s.trim().parse::<u64>().ok()),
             })
         }
         Some(e) if e.err_code == ERR_BATCH_DUPLICATE_MSG_ID => Err(BatchError::Conflict {

@@ -410,7 +410,12 @@ impl EventLog {
                         "replicas stay behind position {must_reach} of {subject}"
                     )));
                 }
-                tracing::debug!(subject, next, must_reach, "direct get answered by a lagging replica; retrying");
+                tracing::debug!(
+                    subject,
+                    next,
+                    must_reach,
+                    "direct get answered by a lagging replica; retrying"
+                );
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
