@@ -422,7 +422,7 @@ async fn hub_stats(app: &TestApp, admin: &str) -> Value {
 
 #[tokio::test]
 async fn a_slow_subscriber_is_dropped_and_the_others_get_every_update() {
-    let w = world_with(live(|l| l.client_buffer = 64)).await;
+    let w = world_with(live(|l| l.client_buffer = 256)).await;
     let app = &w.app;
     let mut fast = SseClient::open(app, "/patrols/stream", &w.dispatcher_a, None).await;
     // A client that sends its request and never reads, with a tiny receive buffer.
@@ -444,20 +444,43 @@ async fn a_slow_subscriber_is_dropped_and_the_others_get_every_update() {
     .await
     .expect("request");
 
+    // Filling the slow client's socket buffers takes thousands of frames: publish
+    // straight to the positions stream (what the API does after its checks).
+    let positions = app.log.positions();
+    let patrol = uuid::Uuid::parse_str(&w.patrol_a).expect("uuid");
+    let station = uuid::Uuid::parse_str(&w.station_a).expect("uuid");
+    let officer = uuid::Uuid::parse_str(&w.officer_a_id).expect("uuid");
+    let publish = |i: u32| {
+        let positions = positions.clone();
+        async move {
+            let now = chrono::Utc::now();
+            positions
+                .publish(&precinct_eventlog::PatrolMoved {
+                    patrol_id: patrol,
+                    station_id: station,
+                    officer_id: officer,
+                    latitude: LAT + 0.000_001 * f64::from(i % 10_000),
+                    longitude: LON,
+                    heading: None,
+                    speed_mps: None,
+                    recorded_at: now,
+                    received_at: now,
+                })
+                .await
+                .expect("published")
+        }
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut published = Vec::new();
-    let mut round = 0u32;
+    let mut n = 0u32;
     loop {
-        let seqs: Vec<u64> = futures::stream::iter(0..200)
-            .map(|i| {
-                let lat = LAT + 0.00001 * f64::from(round * 200 + i);
-                fix(app, &w.officer_a, &w.patrol_a, lat, LON)
-            })
-            .buffered(8)
+        let seqs: Vec<u64> = futures::stream::iter(n..n + 1000)
+            .map(publish)
+            .buffer_unordered(32)
             .collect()
             .await;
+        n += 1000;
         published.extend(seqs);
-        round += 1;
         let s = hub_stats(app, &w.admin).await;
         if s["dropped_slow_clients"].as_u64() >= Some(1) {
             break;
@@ -468,8 +491,9 @@ async fn a_slow_subscriber_is_dropped_and_the_others_get_every_update() {
             published.len()
         );
     }
-    // One more round after the drop: the fast client still gets everything.
-    for i in 0..100 {
+    let before_drop = published.len();
+    // More updates after the drop, through the API this time.
+    for i in 0..50 {
         published.push(
             fix(
                 app,
@@ -482,14 +506,13 @@ async fn a_slow_subscriber_is_dropped_and_the_others_get_every_update() {
         );
     }
     let s = hub_stats(app, &w.admin).await;
-    println!(
-        "slow client dropped after {} updates; hub: {s}",
-        published.len() - 100
-    );
+    println!("slow client dropped after about {before_drop} updates; hub: {s}");
     assert_eq!(
         s["dropped_slow_clients"], 1,
         "only the slow client was dropped: {s}"
     );
+    assert_eq!(s["subscribers"], 1, "{s}");
+    published.sort_unstable();
     let mut received = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while received.len() < published.len() && Instant::now() < deadline {
@@ -499,10 +522,29 @@ async fn a_slow_subscriber_is_dropped_and_the_others_get_every_update() {
         }
     }
     assert_eq!(
-        received, published,
-        "the fast subscriber got every update in order"
+        received.len(),
+        published.len(),
+        "the fast subscriber got every update"
     );
-    drop(slow);
+    assert!(received == published, "in stream order");
+    // The server ended the slow client's response: once it reads, it reaches the end
+    // of what was buffered for it (the last chunk of a chunked body).
+    let mut sink = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match tokio::io::AsyncReadExt::read(&mut slow, &mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => sink.extend_from_slice(&buf[..n]),
+            }
+            if sink.ends_with(b"\r\n0\r\n\r\n") {
+                return true;
+            }
+        }
+    })
+    .await;
+    assert_eq!(ended, Ok(true), "the slow client's response was ended");
+    assert!(String::from_utf8_lossy(&sink).starts_with("HTTP/1.1 200"));
 }
 
 #[tokio::test]
