@@ -111,3 +111,26 @@ test-cluster:
 	echo "test-cluster: NATS_URL=$$NATS_URL (3 nodes), DATABASE_URL=$$DATABASE_URL, replicas 3" >&2
 	if [[ -n "$${CI:-}" ]]; then export NEXTEST_PROFILE=ci; fi
 	$(CARGO) nextest run -p precinct-tests --no-fail-fast -E '$(CLUSTER_FILTER)' $(TEST_ARGS)
+
+# ---------------------------------------------------------------------------
+# make bench   the benchmark suite (crates/precinct-bench; results and analysis in
+#              docs/performance.md): stack up (or reused), release build of `precinct`
+#              and `precinct-bench`, then ONE bounded run (hard limit BENCH_BUDGET_SECS,
+#              default 560 s) that measures the raw ceilings, starts `precinct serve` as
+#              a child on a fresh database and stream prefix, runs every workload, kills
+#              the server, prints one table and writes target/bench/results.json.
+#              Loopback only. Knobs: BENCH_* (crates/precinct-bench/src/config.rs), e.g.
+#              make bench BENCH_REBUILD_EVENTS=1000000 BENCH_BUDGET_SECS=900
+.PHONY: bench
+bench:
+	@$(STACK) up >/dev/null
+	source .data/env
+	export NATS_URL DATABASE_URL
+	# The private no-fsync nats-server of ceilings a′/b′ is the same pinned binary.
+	BENCH_NATS_BIN="$${BENCH_NATS_BIN:-$$($(STACK) nats-bin)}"
+	export BENCH_NATS_BIN
+	$(CARGO) build --release -p precinct -p precinct-bench
+	bench_target="$${CARGO_TARGET_DIR:-target}"
+	export PRECINCT_BIN="$${PRECINCT_BIN:-$$bench_target/release/precinct}"
+	export BENCH_OUT="$${BENCH_OUT:-target/bench}"
+	"$$bench_target/release/precinct-bench"

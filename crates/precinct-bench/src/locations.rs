@@ -1,0 +1,343 @@
+//! Workload 4: live locations. `PUT /patrols/{id}/location` by each patrol's officer,
+//! with `recorded_at` set to the send time, while SSE subscribers (station dispatchers,
+//! spread over the location stations) follow `GET /patrols/stream`. Fan-out latency is
+//! the time a subscriber parsed the `position` frame minus the frame's `recorded_at`:
+//! one machine clock.
+//!
+//! Two phases: **max** (closed loops, as fast as the server answers) and **paced** (an
+//! open loop at a city-like rate, every patrol about once a second).
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::load::{closed_loop, error_kind, LoadResult};
+use crate::stats::Latencies;
+use crate::world::{location_centre, World};
+
+/// Which phase the subscribers are recording for (index into their latency sets).
+pub const PHASES: usize = 2;
+
+pub struct Subscribers {
+    stop: watch::Sender<bool>,
+    phase: Arc<AtomicUsize>,
+    tasks: Vec<tokio::task::JoinHandle<SubOut>>,
+    /// Subscribers per station index.
+    pub per_station: Vec<usize>,
+}
+
+#[derive(Default)]
+pub struct SubOut {
+    pub lat: Vec<Latencies>,
+    pub frames: Vec<u64>,
+    /// The server ended the stream (e.g. dropped as a slow client).
+    pub ended: bool,
+}
+
+/// `recorded_at` of a `position` frame's data, without parsing the whole JSON.
+fn recorded_at(data: &str) -> Option<DateTime<Utc>> {
+    const KEY: &str = "\"recorded_at\":\"";
+    let start = data.find(KEY)? + KEY.len();
+    let end = start + data[start..].find('"')?;
+    DateTime::parse_from_rfc3339(&data[start..end])
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+impl Subscribers {
+    pub async fn connect(base: &str, world: &World, n: usize) -> anyhow::Result<Self> {
+        let (stop, stop_rx) = watch::channel(false);
+        let phase = Arc::new(AtomicUsize::new(usize::MAX));
+        // No overall timeout: the body is endless.
+        let client = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(5))
+            .build()?;
+        let stations = &world.location_stations;
+        let mut per_station = vec![0usize; stations.len()];
+        let mut tasks = Vec::new();
+        for i in 0..n {
+            let st = i % stations.len();
+            per_station[st] += 1;
+            let res = client
+                .get(format!("{base}/patrols/stream"))
+                .bearer_auth(&stations[st].1.token)
+                .send()
+                .await?;
+            anyhow::ensure!(
+                res.status().is_success(),
+                "SSE subscribe: HTTP {}",
+                res.status()
+            );
+            let (mut stop_rx, phase) = (stop_rx.clone(), phase.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut res = res;
+                let mut out = SubOut {
+                    lat: (0..PHASES)
+                        .map(|_| Latencies::with_capacity(1 << 16))
+                        .collect(),
+                    frames: vec![0; PHASES],
+                    ended: false,
+                };
+                let mut buf = String::new();
+                loop {
+                    let chunk = tokio::select! {
+                        _ = stop_rx.changed() => break,
+                        c = res.chunk() => c,
+                    };
+                    let chunk = match chunk {
+                        Ok(Some(c)) => c,
+                        _ => {
+                            out.ended = true;
+                            break;
+                        }
+                    };
+                    let now = Utc::now();
+                    buf.push_str(&String::from_utf8_lossy(&chunk));
+                    while let Some(end) = buf.find("\n\n") {
+                        let p = phase.load(Ordering::Relaxed);
+                        {
+                            let block = &buf[..end];
+                            if p < PHASES && block.contains("event: position") {
+                                for line in block.lines() {
+                                    if let Some(data) = line.strip_prefix("data:") {
+                                        if let Some(at) = recorded_at(data) {
+                                            out.frames[p] += 1;
+                                            out.lat[p].record_micros(
+                                                (now - at).num_microseconds().unwrap_or(i64::MAX),
+                                            );
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        buf.drain(..end + 2);
+                    }
+                }
+                out
+            }));
+        }
+        Ok(Self {
+            stop,
+            phase,
+            tasks,
+            per_station,
+        })
+    }
+
+    pub fn set_phase(&self, p: usize) {
+        self.phase.store(p, Ordering::Relaxed);
+    }
+
+    pub async fn finish(self) -> Vec<SubOut> {
+        let _ = self.stop.send(true);
+        let mut out = Vec::new();
+        for t in self.tasks {
+            if let Ok(o) = t.await {
+                out.push(o);
+            }
+        }
+        out
+    }
+}
+
+fn body(p: usize, n: u64) -> Vec<u8> {
+    let (lat, lon) = location_centre(p);
+    let wiggle = ((n % 1000) as f64) * 1e-5;
+    serde_json::to_vec(&json!({
+        "latitude": lat + wiggle,
+        "longitude": lon - wiggle,
+        "heading": 90.0,
+        "speed_mps": 8.5,
+        "recorded_at": Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true),
+    }))
+    .unwrap_or_default()
+}
+
+/// Per-station successful updates, to know how many frames subscribers should see.
+pub struct Sent {
+    pub per_station: Vec<AtomicU64>,
+}
+
+async fn put(
+    client: &reqwest::Client,
+    base: &str,
+    world: &World,
+    station_index: &[usize],
+    sent: &Sent,
+    k: usize,
+    n: u64,
+) -> anyhow::Result<()> {
+    let p = &world.location_patrols[k];
+    let st = station_index[k];
+    let res = client
+        .put(format!("{base}/patrols/{}/location", p.id))
+        .bearer_auth(&p.token)
+        .header("content-type", "application/json")
+        .body(body(st, n))
+        .send()
+        .await?;
+    let status = res.status();
+    let _ = res.bytes().await?;
+    if status.as_u16() != 202 {
+        anyhow::bail!("HTTP {status}");
+    }
+    sent.per_station[st].fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+pub fn station_index(world: &World) -> Vec<usize> {
+    world
+        .location_patrols
+        .iter()
+        .map(|p| {
+            world
+                .location_stations
+                .iter()
+                .position(|(s, _)| *s == p.station)
+                .unwrap_or(0)
+        })
+        .collect()
+}
+
+/// Max-rate phase: closed loops over the patrols.
+pub async fn max_rate(
+    client: &reqwest::Client,
+    base: &str,
+    world: Arc<World>,
+    connections: usize,
+    duration: Duration,
+    max_ops: u64,
+) -> (LoadResult, Sent) {
+    let sent = Arc::new(Sent {
+        per_station: (0..world.location_stations.len())
+            .map(|_| AtomicU64::new(0))
+            .collect(),
+    });
+    let idx = Arc::new(station_index(&world));
+    let (client, base, s2) = (client.clone(), base.to_string(), sent.clone());
+    let result = closed_loop(connections, duration, max_ops, move |_, n| {
+        let (client, base, world, idx, sent) = (
+            client.clone(),
+            base.clone(),
+            world.clone(),
+            idx.clone(),
+            s2.clone(),
+        );
+        async move {
+            let k = (n % world.location_patrols.len() as u64) as usize;
+            put(&client, &base, &world, &idx, &sent, k, n).await
+        }
+    })
+    .await;
+    let sent = Arc::try_unwrap(sent).unwrap_or_else(|a| Sent {
+        per_station: a
+            .per_station
+            .iter()
+            .map(|x| AtomicU64::new(x.load(Ordering::Relaxed)))
+            .collect(),
+    });
+    (result, sent)
+}
+
+/// Paced phase: `rate` updates/s in total from `workers` open loops (a late tick is
+/// skipped, not bunched).
+pub async fn paced(
+    client: &reqwest::Client,
+    base: &str,
+    world: Arc<World>,
+    rate: u64,
+    duration: Duration,
+) -> (LoadResult, Sent) {
+    let workers = 50usize.min(rate.max(1) as usize);
+    let period = Duration::from_secs_f64(workers as f64 / rate.max(1) as f64);
+    let sent = Arc::new(Sent {
+        per_station: (0..world.location_stations.len())
+            .map(|_| AtomicU64::new(0))
+            .collect(),
+    });
+    let idx = Arc::new(station_index(&world));
+    let counter = Arc::new(AtomicU64::new(0));
+    let t0 = Instant::now();
+    let deadline = t0 + duration;
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let (client, base, world, idx, sent, counter) = (
+            client.clone(),
+            base.to_string(),
+            world.clone(),
+            idx.clone(),
+            sent.clone(),
+            counter.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut out = LoadResult::default();
+            // Spread the workers' ticks over one period.
+            tokio::time::sleep(period.mul_f64(w as f64 / workers as f64)).await;
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tick.tick().await;
+                if Instant::now() >= deadline {
+                    break;
+                }
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let k = (n % world.location_patrols.len() as u64) as usize;
+                let t = Instant::now();
+                match put(&client, &base, &world, &idx, &sent, k, n).await {
+                    Ok(()) => {
+                        out.latencies.record(t.elapsed());
+                        out.ok += 1;
+                    }
+                    Err(e) => *out.errors.entry(error_kind(&e)).or_default() += 1,
+                }
+            }
+            out
+        }));
+    }
+    let mut result = LoadResult::default();
+    for t in tasks {
+        if let Ok(o) = t.await {
+            result.ok += o.ok;
+            for (k, v) in o.errors {
+                *result.errors.entry(k).or_default() += v;
+            }
+            result.latencies.merge(o.latencies);
+        }
+    }
+    result.elapsed = t0.elapsed();
+    let sent = Arc::try_unwrap(sent).unwrap_or_else(|a| Sent {
+        per_station: a
+            .per_station
+            .iter()
+            .map(|x| AtomicU64::new(x.load(Ordering::Relaxed)))
+            .collect(),
+    });
+    (result, sent)
+}
+
+/// Frames subscribers should have seen for `sent`.
+pub fn expected_frames(sent: &Sent, per_station: &[usize]) -> u64 {
+    sent.per_station
+        .iter()
+        .zip(per_station)
+        .map(|(s, n)| s.load(Ordering::Relaxed) * *n as u64)
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_at_is_found_in_a_frame() {
+        let d = r#"{"position":3,"patrol_id":"x","recorded_at":"2026-01-02T03:04:05.123456Z","heading":90.0}"#;
+        let at = recorded_at(d).expect("found");
+        assert_eq!(at.timestamp_subsec_micros(), 123456);
+        assert!(recorded_at("{}").is_none());
+    }
+}
