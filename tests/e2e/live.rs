@@ -803,10 +803,12 @@ fn urlencode(s: &str) -> String {
 
 #[tokio::test]
 async fn the_roster_gets_the_latest_location_at_a_lower_rate_and_a_track() {
-    let mut opts = Options::default();
-    opts.roster = RosterOptions {
-        location_interval: Duration::from_secs(1),
-        ..RosterOptions::default()
+    let opts = Options {
+        roster: RosterOptions {
+            location_interval: Duration::from_secs(1),
+            ..RosterOptions::default()
+        },
+        ..Options::default()
     };
     let roster = opts.roster.clone();
     let w = world_with(opts).await;
