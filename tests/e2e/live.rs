@@ -321,6 +321,45 @@ async fn a_move_reaches_its_station_within_the_bound_and_nobody_else() {
     let mut fresh_admin = SseClient::open(app, "/patrols/stream", &w.admin, None).await;
     let snapshot = fresh_admin.drain(Duration::from_millis(300)).await;
     assert_eq!(position_ids(&snapshot), [seq_a, seq_b]);
+
+    // /metrics counts the accepted fixes and the open streams (desk A, desk B, three
+    // admin streams); a dropped stream leaves the gauge.
+    let gauge = |m: &str| metric(m, "precinct_sse_subscribers");
+    let m = metrics_text(app, &w.admin).await;
+    assert_eq!(metric(&m, "precinct_location_updates_total"), Some(2.0));
+    assert_eq!(gauge(&m), Some(5.0));
+    drop(fresh_admin);
+    // The server learns of the close when it next writes to that connection.
+    let mut left = None;
+    for i in 0..50 {
+        if i % 10 == 0 {
+            fix(app, &w.officer_a, &w.patrol_a, LAT, LON + 0.0001 * i as f64).await;
+        }
+        left = gauge(&metrics_text(app, &w.admin).await);
+        if left == Some(4.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(left, Some(4.0), "a closed stream leaves the gauge");
+}
+
+async fn metrics_text(app: &TestApp, admin: &str) -> String {
+    let res = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .expect("GET /metrics");
+    assert_eq!(res.status(), StatusCode::OK);
+    res.text().await.expect("metrics body")
+}
+
+/// The value of an unlabelled series in a Prometheus text exposition.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 #[tokio::test]

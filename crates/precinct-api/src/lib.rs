@@ -116,6 +116,7 @@ impl AppState {
                 app.clone(),
                 config.live.patrol_cache_ttl,
             )),
+            positions: app.log().positions(),
             hub: None,
         };
         let anonymous_reports = Arc::new(throttle::RateLimit::new(

@@ -17,6 +17,8 @@ use std::time::Duration;
 pub use directory::{PatrolDirectory, PatrolInfo};
 pub use hub::{LiveHub, LiveStats};
 
+use precinct_eventlog::PositionLog;
+
 use crate::problem::ApiError;
 
 /// Settings of the live path.
@@ -59,6 +61,8 @@ impl Default for LiveConfig {
 #[derive(Debug, Clone)]
 pub struct Live {
     pub directory: Arc<PatrolDirectory>,
+    /// The positions stream (built once, not per request).
+    pub positions: PositionLog,
     pub hub: Option<LiveHub>,
 }
 

@@ -220,16 +220,11 @@ async fn put_location(
         recorded_at: fix.recorded_at,
         received_at: now,
     };
-    let position = state
-        .app
-        .log()
-        .positions()
-        .publish(&moved)
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "position not confirmed");
-            ApiError::Unavailable("the positions stream did not confirm the update; retry".into())
-        })?;
+    let position = state.live.positions.publish(&moved).await.map_err(|e| {
+        tracing::warn!(error = %e, "position not confirmed");
+        ApiError::Unavailable("the positions stream did not confirm the update; retry".into())
+    })?;
+    crate::metrics::location_update();
     Ok((
         StatusCode::ACCEPTED,
         Json(LocationAccepted {
@@ -307,9 +302,8 @@ async fn get_location(
     let p = patrol(&state, id).await?;
     require_staff_of(&caller, &p)?;
     let last = state
-        .app
-        .log()
-        .positions()
+        .live
+        .positions
         .latest(id)
         .await
         .map_err(log_unavailable)?
@@ -395,7 +389,7 @@ async fn track(
         None => WindowStart::Time(from - MAX_FUTURE),
     };
     let received_by = to + MAX_AGE;
-    let positions = state.app.log().positions();
+    let positions = &state.live.positions;
     let mut items = Vec::new();
     let mut scanned = 0usize;
     let mut last_seq = None;
@@ -469,8 +463,13 @@ async fn open_stream(state: &AppState, scope: Scope, headers: &HeaderMap) -> Api
         .await
         .map_err(connect_error)?;
     // A first comment flushes the headers at once; the stream ends on shutdown.
+    // The gauge guard lives as long as the response body.
+    let gauge = crate::metrics::SseSubscriber::new();
     let events = futures::stream::once(async { Event::default().comment("live") })
-        .chain(frames.map(|f| f.to_sse()))
+        .chain(frames.map(move |f| {
+            let _connected = &gauge;
+            f.to_sse()
+        }))
         .map(Ok::<_, Infallible>)
         .take_until(hub.shutdown().clone().cancelled_owned());
     let mut res = Sse::new(events)
