@@ -1,5 +1,6 @@
 //! End-to-end tests: one binary, real NATS JetStream and PostgreSQL.
 
+mod chaos;
 mod commands;
 mod docs;
 mod eventlog;

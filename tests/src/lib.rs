@@ -8,6 +8,7 @@
 //! It is not a mock of anything.
 
 pub mod app;
+pub mod chaos;
 pub mod nats;
 pub mod pg;
 

@@ -1,0 +1,60 @@
+//! `precinct-chaos`: the long fault campaign of `make chaos` (tests/src/chaos).
+//!
+//! Runs the long single-node campaign (private nats-server and PostgreSQL, every fault
+//! kind), then — when `PRECINCT_CHAOS_CLUSTER_URL` names a node of the local 3-node
+//! cluster (`deploy/local/cluster.sh up`) — the cluster campaign, which kills one node at
+//! a time. Prints each campaign's table, then as its LAST line
+//! `faults: N, acknowledged: A, lost: L, duplicated: D` (summed over the campaigns), and
+//! exits non-zero when anything was lost or duplicated, when a check failed, or when a
+//! campaign injected fewer faults than its minimum (20 for the single-node one).
+//!
+//! Knobs: `PRECINCT_CHAOS_SEED` (default: from the clock; printed), `PRECINCT_CHAOS_FAULTS`
+//! (single-node campaign, default 60). Needs `PRECINCT_NATS_BIN` (the pinned
+//! nats-server) and the `precinct` binary next to this one or in `PRECINCT_BIN`.
+
+use precinct_tests::chaos::{self, Cluster, Settings};
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> std::process::ExitCode {
+    let seed = chaos::seed_from_env();
+    let mut campaigns = vec![Settings::long(seed)];
+    if let Some(n) = std::env::var("PRECINCT_CHAOS_FAULTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        campaigns[0].plan.count = n;
+    }
+    if let Ok(url) = std::env::var("PRECINCT_CHAOS_CLUSTER_URL") {
+        let script = precinct_tests::repo_root().join("deploy/local/cluster.sh");
+        campaigns.push(Settings::cluster(seed, Cluster { url, script }));
+    } else {
+        eprintln!("chaos: PRECINCT_CHAOS_CLUSTER_URL is not set; no cluster campaign");
+    }
+    let (mut faults, mut acknowledged, mut lost, mut duplicated) = (0, 0, 0, 0);
+    let mut ok = true;
+    for settings in &campaigns {
+        match chaos::run(settings).await {
+            Ok(summary) => {
+                println!("{}", summary.report());
+                faults += summary.fault_count();
+                acknowledged += summary.verdict.acknowledged;
+                lost += summary.verdict.lost;
+                duplicated += summary.verdict.duplicated;
+                ok &= summary.passed();
+            }
+            Err(e) => {
+                println!("== chaos campaign {}: could not run: {e:#}", settings.name);
+                ok = false;
+            }
+        }
+    }
+    println!(
+        "{}",
+        chaos::last_line(faults, acknowledged, lost, duplicated)
+    );
+    if ok && lost == 0 && duplicated == 0 && faults >= 20 {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,252 @@
+//! The checker: after healing, reads the whole log and the read models and says what
+//! the faults did to the commands' effects.
+//!
+//! - every acknowledged command is in the log exactly once (one append of its command
+//!   id; found through the correlation id its client sent); none: *lost*, more: *duplicated*;
+//! - an unknown command is in the log at most once (present or absent are both fine);
+//! - a refused command left nothing;
+//! - every report appears in exactly one `ReportSubmitted`;
+//! - the read models have the effect: every acknowledged report has its row, every
+//!   acknowledged approval left the report `CLOSED`;
+//! - every projection's checkpoint equals the log head (waited for, bounded);
+//! - the read models equal a rebuild from the log into another database, row for row,
+//!   every column, in every event read-model table (`reports`, `patrols`, `stations`,
+//!   `accounts`, `audit`). Nothing is excluded: no column of these tables is volatile
+//!   (only `checkpoints.updated_at` is, and checkpoints are compared with the head
+//!   instead). `request_log` is not compared: it is projected from the `REQUESTS`
+//!   stream, not from the event log, and a rebuild leaves it alone.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures::TryStreamExt;
+use precinct_eventlog::{EventLog, RecordedEvent};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::workload::{Op, OpKind, Outcome};
+
+/// The tables compared with a rebuild, with their primary keys.
+pub const READ_MODELS: [(&str, &str); 5] = [
+    ("reports", "id"),
+    ("patrols", "id"),
+    ("stations", "id"),
+    ("accounts", "id"),
+    ("audit", "position"),
+];
+
+/// What the checker found.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    pub acknowledged: usize,
+    pub refused: usize,
+    pub unknown: usize,
+    /// Unknown commands whose effect is in the log / is not.
+    pub unknown_present: usize,
+    pub unknown_absent: usize,
+    pub lost: usize,
+    pub duplicated: usize,
+    /// Everything wrong, one line each (lost and duplicated ones included).
+    pub violations: Vec<String>,
+    pub log_events: usize,
+    pub head: u64,
+    /// Indefinite answers seen by the clients, by kind ("503", "timeout", …).
+    pub indefinite: BTreeMap<String, usize>,
+}
+
+impl Verdict {
+    pub fn passed(&self) -> bool {
+        self.lost == 0 && self.duplicated == 0 && self.violations.is_empty()
+    }
+}
+
+/// Reads the whole log (bounded in time).
+pub async fn read_log(log: &EventLog) -> anyhow::Result<Vec<RecordedEvent>> {
+    let all = async { log.read_all(1).await?.try_collect::<Vec<_>>().await };
+    tokio::time::timeout(Duration::from_secs(120), all)
+        .await
+        .context("reading the log took over 120 s")?
+        .context("read the log")
+}
+
+/// Waits (up to `bound`) until every event projection's checkpoint is the log head.
+pub async fn wait_caught_up(pool: &PgPool, log: &EventLog, bound: Duration) -> Result<u64, String> {
+    let deadline = Instant::now() + bound;
+    loop {
+        let last = match precinct_projections::status(pool, log).await {
+            Ok(status) => {
+                if status
+                    .iter()
+                    .all(|s| s.position == s.head && s.failed.is_none())
+                {
+                    return Ok(status.first().map(|s| s.head).unwrap_or(0));
+                }
+                format!("{status:?}")
+            }
+            Err(e) => e.to_string(),
+        };
+        if Instant::now() > deadline {
+            return Err(format!(
+                "projections not at the log head after {bound:?}: {last}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Every read-model table as JSON rows ordered by primary key.
+pub async fn dump(pool: &PgPool) -> anyhow::Result<BTreeMap<&'static str, Vec<serde_json::Value>>> {
+    let mut out = BTreeMap::new();
+    for (table, pk) in READ_MODELS {
+        let rows: Vec<serde_json::Value> = sqlx::query_scalar(&format!(
+            "SELECT to_jsonb(t) FROM {table} t ORDER BY t.{pk}"
+        ))
+        .fetch_all(pool)
+        .await
+        .with_context(|| format!("dump {table}"))?;
+        out.insert(table, rows);
+    }
+    Ok(out)
+}
+
+/// Checks the ops against the log, the live read models and the rebuilt ones.
+pub async fn check(
+    ops: &[Op],
+    events: &[RecordedEvent],
+    live: &PgPool,
+    rebuilt: &PgPool,
+) -> anyhow::Result<Verdict> {
+    let mut v = Verdict {
+        log_events: events.len(),
+        head: events.last().map(RecordedEvent::position).unwrap_or(0),
+        ..Verdict::default()
+    };
+    // Appends per correlation id: the first event of each append carries the
+    // command's size.
+    let mut appends: HashMap<Uuid, Vec<(Uuid, u64)>> = HashMap::new();
+    let mut submitted: HashMap<Uuid, usize> = HashMap::new();
+    for e in events {
+        if e.envelope.command_size.is_some() {
+            appends
+                .entry(e.envelope.correlation_id)
+                .or_default()
+                .push((e.envelope.command_id, e.position()));
+        }
+        if e.envelope.event_type == "ReportSubmitted" {
+            *submitted.entry(e.envelope.aggregate_id).or_default() += 1;
+        }
+    }
+    let rows: HashMap<Uuid, String> =
+        sqlx::query_as::<_, (Uuid, String)>("SELECT id, status FROM reports")
+            .fetch_all(live)
+            .await?
+            .into_iter()
+            .collect();
+
+    for op in ops {
+        for i in &op.indefinite {
+            *v.indefinite.entry(i.clone()).or_default() += 1;
+        }
+        if let Some(a) = &op.anomaly {
+            v.violations
+                .push(format!("{:?} {}: {a}", op.kind, op.correlation));
+        }
+        let found = appends
+            .get(&op.correlation)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let what = || {
+            format!(
+                "{:?} (correlation {}, report {:?}, {} attempts)",
+                op.kind, op.correlation, op.report, op.attempts
+            )
+        };
+        let mut dup = found.len() > 1;
+        let mut lost = false;
+        match op.outcome {
+            Outcome::Acknowledged => {
+                v.acknowledged += 1;
+                lost = found.is_empty();
+                if op.kind == OpKind::RespondTooEarly {
+                    v.violations
+                        .push(format!("{} was acknowledged; it must be refused", what()));
+                }
+                if op.kind == OpKind::Submit {
+                    match op.report.map(|r| submitted.get(&r).copied().unwrap_or(0)) {
+                        None => v
+                            .violations
+                            .push(format!("{}: acknowledged without a report id", what())),
+                        Some(0) => lost = true,
+                        Some(1) => {}
+                        Some(_) => dup = true,
+                    }
+                    if let Some(r) = op.report {
+                        if !rows.contains_key(&r) {
+                            lost = true;
+                            v.violations
+                                .push(format!("{}: no row in the reports read model", what()));
+                        }
+                    }
+                }
+                if op.kind == OpKind::Approve {
+                    let status = op.report.and_then(|r| rows.get(&r));
+                    if status.map(String::as_str) != Some("CLOSED") {
+                        lost = true;
+                        v.violations.push(format!(
+                            "{}: the read model says {status:?}, not CLOSED",
+                            what()
+                        ));
+                    }
+                }
+            }
+            Outcome::Refused(status) => {
+                v.refused += 1;
+                if !found.is_empty() {
+                    v.violations.push(format!(
+                        "{} was refused ({status}) but appended {found:?}",
+                        what()
+                    ));
+                }
+            }
+            Outcome::Unknown => {
+                v.unknown += 1;
+                if found.is_empty() {
+                    v.unknown_absent += 1;
+                } else {
+                    v.unknown_present += 1;
+                }
+            }
+        }
+        if lost {
+            v.lost += 1;
+            v.violations.push(format!("LOST {}", what()));
+        }
+        if dup {
+            v.duplicated += 1;
+            v.violations
+                .push(format!("DUPLICATED {}: appends {found:?}", what()));
+        }
+    }
+    for (report, n) in &submitted {
+        if *n > 1 {
+            v.violations.push(format!(
+                "report {report} was submitted {n} times in the log"
+            ));
+        }
+    }
+
+    let (a, b) = (dump(live).await?, dump(rebuilt).await?);
+    for (table, _) in READ_MODELS {
+        let (x, y) = (&a[table], &b[table]);
+        if x != y {
+            let first = x.iter().zip(y.iter()).find(|(p, q)| p != q);
+            v.violations.push(format!(
+                "{table}: live read model ({} rows) differs from the rebuild ({} rows); first difference: {first:?}",
+                x.len(),
+                y.len()
+            ));
+        }
+    }
+    Ok(v)
+}

@@ -1,0 +1,284 @@
+//! The faults: what can be broken, how, and the schedule that breaks it.
+//!
+//! One fault at a time, at random moments (seeded): inject, hold for a random while,
+//! heal (restart / SIGCONT) and wait until the target serves again, then a random gap
+//! before the next. Every loop is bounded in count and in time.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::Rng;
+
+use super::pg::PrivatePg;
+use super::procs::{signal, PrecinctProc};
+use crate::nats::PrivateNats;
+
+/// A kind of fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FaultKind {
+    /// `kill -9` of nats-server, restarted on the same port and store.
+    KillNats,
+    /// SIGSTOP of nats-server, SIGCONT after the hold.
+    PauseNats,
+    /// `kill -9` of a precinct process, restarted with the same environment.
+    KillPrecinct,
+    /// SIGSTOP of a precinct process, SIGCONT after the hold.
+    PausePrecinct,
+    /// `pg_ctl stop -m immediate`, started again (crash recovery).
+    StopPostgres,
+    /// SIGSTOP of the postmaster and every backend, SIGCONT after the hold.
+    PausePostgres,
+    /// `kill -9` of one node of the 3-node cluster, restarted; then the next node.
+    KillClusterNode,
+}
+
+impl FaultKind {
+    /// Every kind for a campaign with a private nats-server.
+    pub const SINGLE_NODE: [FaultKind; 6] = [
+        FaultKind::KillNats,
+        FaultKind::PauseNats,
+        FaultKind::KillPrecinct,
+        FaultKind::PausePrecinct,
+        FaultKind::StopPostgres,
+        FaultKind::PausePostgres,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            FaultKind::KillNats => "kill -9 nats-server",
+            FaultKind::PauseNats => "SIGSTOP nats-server",
+            FaultKind::KillPrecinct => "kill -9 precinct",
+            FaultKind::PausePrecinct => "SIGSTOP precinct",
+            FaultKind::StopPostgres => "pg_ctl stop -m immediate",
+            FaultKind::PausePostgres => "SIGSTOP postgres",
+            FaultKind::KillClusterNode => "kill -9 cluster node",
+        }
+    }
+}
+
+/// The event log's servers.
+pub enum Nats {
+    /// One private nats-server (tests/src/nats.rs), `sync_interval: always`.
+    Private(PrivateNats),
+    /// The local 3-node cluster, driven through `deploy/local/cluster.sh`.
+    Cluster { script: PathBuf },
+}
+
+/// Everything a campaign may break.
+pub struct Targets {
+    pub nats: Nats,
+    pub pg: PrivatePg,
+    pub procs: Vec<PrecinctProc>,
+}
+
+impl Targets {
+    /// Restarts precinct processes that ended without being killed; says which.
+    pub fn revive(&mut self) -> anyhow::Result<Vec<String>> {
+        let mut exits = Vec::new();
+        for p in &mut self.procs {
+            if let Some(status) = p.exited() {
+                exits.push(format!("precinct {} exited on its own ({status})", p.roles));
+                p.restart()?;
+            }
+        }
+        Ok(exits)
+    }
+}
+
+/// How many faults, how far apart, how long each lasts.
+#[derive(Debug, Clone)]
+pub struct FaultPlan {
+    pub count: usize,
+    pub kinds: Vec<FaultKind>,
+    /// Pause between a heal and the next fault (uniform in the range).
+    pub gap: (Duration, Duration),
+    /// How long a fault lasts before it is healed (uniform in the range).
+    pub hold: (Duration, Duration),
+    /// No fault starts after this much time.
+    pub budget: Duration,
+}
+
+/// One injected fault.
+#[derive(Debug, Clone)]
+pub struct FaultRecord {
+    pub kind: FaultKind,
+    pub target: String,
+    /// Since the campaign started.
+    pub at: Duration,
+    pub held: Duration,
+    /// From the heal command until the target served again.
+    pub heal: Duration,
+}
+
+#[derive(Debug, Default)]
+pub struct FaultLog {
+    pub records: Vec<FaultRecord>,
+    /// Processes that ended without a fault ending them (a finding).
+    pub unplanned_exits: Vec<String>,
+}
+
+impl FaultLog {
+    pub fn by_kind(&self) -> BTreeMap<FaultKind, (usize, Duration)> {
+        let mut m: BTreeMap<FaultKind, (usize, Duration)> = BTreeMap::new();
+        for r in &self.records {
+            let e = m.entry(r.kind).or_default();
+            e.0 += 1;
+            e.1 = e.1.max(r.heal);
+        }
+        m
+    }
+}
+
+fn between(rng: &mut StdRng, (lo, hi): (Duration, Duration)) -> Duration {
+    if hi <= lo {
+        return lo;
+    }
+    Duration::from_millis(rng.gen_range(lo.as_millis() as u64..=hi.as_millis() as u64))
+}
+
+/// Injects `plan.count` faults (fewer if the budget runs out), healing each. Blocking:
+/// run it on its own thread while the workload runs.
+pub fn run(
+    targets: &mut Targets,
+    plan: &FaultPlan,
+    rng: &mut StdRng,
+    started: Instant,
+) -> anyhow::Result<FaultLog> {
+    let mut log = FaultLog::default();
+    // Every kind comes up about equally often, in a random order.
+    let mut deck: Vec<FaultKind> = plan
+        .kinds
+        .iter()
+        .copied()
+        .cycle()
+        .take(plan.count)
+        .collect();
+    deck.shuffle(rng);
+    let mut next_node = 1;
+    for kind in deck {
+        std::thread::sleep(between(rng, plan.gap));
+        if started.elapsed() > plan.budget {
+            break;
+        }
+        log.unplanned_exits.extend(targets.revive()?);
+        let hold = between(rng, plan.hold);
+        let at = started.elapsed();
+        let (target, heal) = inject(targets, kind, hold, rng, &mut next_node)
+            .with_context(|| format!("fault {} at {at:?}", kind.label()))?;
+        eprintln!(
+            "chaos: t+{:.1}s {} ({target}): held {:.2} s, serving again {:.2} s after the heal",
+            at.as_secs_f64(),
+            kind.label(),
+            hold.as_secs_f64(),
+            heal.as_secs_f64()
+        );
+        log.records.push(FaultRecord {
+            kind,
+            target,
+            at,
+            held: hold,
+            heal,
+        });
+    }
+    log.unplanned_exits.extend(targets.revive()?);
+    Ok(log)
+}
+
+/// One fault: inject, hold, heal. Returns the target's name and how long healing took.
+fn inject(
+    t: &mut Targets,
+    kind: FaultKind,
+    hold: Duration,
+    rng: &mut StdRng,
+    next_node: &mut u32,
+) -> anyhow::Result<(String, Duration)> {
+    let target;
+    let healed_at;
+    match kind {
+        FaultKind::KillNats | FaultKind::PauseNats => {
+            let Nats::Private(nats) = &mut t.nats else {
+                bail!("{} needs a private nats-server", kind.label());
+            };
+            target = format!("nats-server :{}", nats.port);
+            if kind == FaultKind::KillNats {
+                nats.kill();
+                std::thread::sleep(hold);
+                healed_at = Instant::now();
+                nats.restart()?;
+            } else {
+                let pid = nats.pid().context("nats-server is not running")?;
+                signal(pid, "STOP");
+                std::thread::sleep(hold);
+                healed_at = Instant::now();
+                signal(pid, "CONT");
+            }
+        }
+        FaultKind::KillPrecinct | FaultKind::PausePrecinct => {
+            let i = rng.gen_range(0..t.procs.len());
+            let p = &mut t.procs[i];
+            target = format!("precinct {}", p.roles);
+            if kind == FaultKind::KillPrecinct {
+                p.kill();
+                std::thread::sleep(hold);
+                healed_at = Instant::now();
+                p.restart()?;
+            } else {
+                let pid = p.pid().context("precinct is not running")?;
+                signal(pid, "STOP");
+                std::thread::sleep(hold);
+                healed_at = Instant::now();
+                signal(pid, "CONT");
+            }
+        }
+        FaultKind::StopPostgres => {
+            target = format!("postgres :{}", t.pg.port);
+            t.pg.stop_immediate()?;
+            std::thread::sleep(hold);
+            healed_at = Instant::now();
+            t.pg.restart()?;
+        }
+        FaultKind::PausePostgres => {
+            target = format!("postgres :{}", t.pg.port);
+            t.pg.pause(true)?;
+            std::thread::sleep(hold);
+            healed_at = Instant::now();
+            t.pg.pause(false)?;
+        }
+        FaultKind::KillClusterNode => {
+            let Nats::Cluster { script } = &t.nats else {
+                bail!("{} needs the local cluster", kind.label());
+            };
+            let n = *next_node;
+            *next_node = n % 3 + 1;
+            target = format!("cluster node n{n}");
+            cluster(script, "kill-node", n)?;
+            std::thread::sleep(hold);
+            healed_at = Instant::now();
+            cluster(script, "start-node", n)?;
+        }
+    }
+    Ok((target, healed_at.elapsed()))
+}
+
+/// `cluster.sh <verb> <node>`; it waits for a meta leader / for the node to be current.
+fn cluster(script: &PathBuf, verb: &str, node: u32) -> anyhow::Result<()> {
+    let out = Command::new("bash")
+        .arg(script)
+        .arg(verb)
+        .arg(node.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cluster.sh {verb} {node}"))?;
+    if !out.status.success() {
+        bail!(
+            "cluster.sh {verb} {node} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
