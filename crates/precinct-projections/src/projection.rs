@@ -28,6 +28,25 @@ pub trait Projection: Send + Sync + 'static {
         conn: &mut PgConnection,
         event: &RecordedEvent,
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send;
+
+    /// Applies a run of events in log order, in the batch's transaction. The default
+    /// applies them one by one; a projection overrides it to write many rows per
+    /// statement (the catch-up and rebuild paths are bound by round trips). It must
+    /// leave exactly the rows that [`Projection::apply`] over the same events would.
+    /// When it fails with a non-transient error, the worker rolls the batch back and
+    /// replays it event by event to find the poison position.
+    fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[RecordedEvent],
+    ) -> impl Future<Output = Result<(), ProjectionError>> + Send {
+        async move {
+            for event in events {
+                self.apply(conn, event).await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// The names of every projection fed by the event log, i.e. whose checkpoints

@@ -51,6 +51,20 @@ pub(crate) trait Consumer: Send + Sync + 'static {
         conn: &'a mut PgConnection,
         item: &'a Self::Item,
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send + 'a;
+    /// Many items at once (same rows as [`Consumer::apply`] one by one); a failure does
+    /// not say which item, so the worker replays the batch item by item to find out.
+    fn apply_many<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        items: &'a [Self::Item],
+    ) -> impl Future<Output = Result<(), ProjectionError>> + Send + 'a {
+        async move {
+            for item in items {
+                self.apply(conn, item).await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 impl<P: Projection> Consumer for P {
@@ -67,6 +81,14 @@ impl<P: Projection> Consumer for P {
         item: &'a RecordedEvent,
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send + 'a {
         Projection::apply(self, conn, item)
+    }
+
+    fn apply_many<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        items: &'a [RecordedEvent],
+    ) -> impl Future<Output = Result<(), ProjectionError>> + Send + 'a {
+        Projection::apply_batch(self, conn, items)
     }
 }
 
@@ -92,6 +114,14 @@ pub(crate) struct Worker<C: Consumer> {
     pub subscribe: Subscribe<C::Item>,
     pub config: WorkerConfig,
     pub shutdown: CancellationToken,
+}
+
+/// How a batch's items are written: all at once (a consumer may write many rows per
+/// statement), or one by one (to find which item is poison).
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    Many,
+    OneByOne,
 }
 
 enum BatchError {
@@ -276,6 +306,21 @@ impl<C: Consumer> Worker<C> {
         )
     )]
     async fn commit(&self, expected: u64, items: &[C::Item]) -> Result<u64, BatchError> {
+        match self.commit_with(expected, items, Mode::Many).await {
+            // The bulk write does not say which item failed: find it one by one.
+            Err(BatchError::Poison { .. }) if items.len() > 1 => {
+                self.commit_with(expected, items, Mode::OneByOne).await
+            }
+            other => other,
+        }
+    }
+
+    async fn commit_with(
+        &self,
+        expected: u64,
+        items: &[C::Item],
+        mode: Mode,
+    ) -> Result<u64, BatchError> {
         let transient = |e: sqlx::Error| BatchError::Transient(e.into());
         let mut tx = self.pool.begin().await.map_err(transient)?;
         let current = checkpoint::lock(&mut tx, C::NAME)
@@ -285,15 +330,31 @@ impl<C: Consumer> Worker<C> {
             let _ = tx.rollback().await;
             return Err(BatchError::Moved);
         }
-        for (index, item) in items.iter().enumerate() {
-            if let Err(error) = self.consumer.apply(&mut tx, item).await {
-                let _ = tx.rollback().await;
-                return Err(if error.is_transient() {
-                    BatchError::Transient(error)
-                } else {
-                    BatchError::Poison { index, error }
-                });
+        let failed = match mode {
+            Mode::Many => self
+                .consumer
+                .apply_many(&mut tx, items)
+                .await
+                .err()
+                .map(|e| (0, e)),
+            Mode::OneByOne => {
+                let mut failed = None;
+                for (index, item) in items.iter().enumerate() {
+                    if let Err(error) = self.consumer.apply(&mut tx, item).await {
+                        failed = Some((index, error));
+                        break;
+                    }
+                }
+                failed
             }
+        };
+        if let Some((index, error)) = failed {
+            let _ = tx.rollback().await;
+            return Err(if error.is_transient() {
+                BatchError::Transient(error)
+            } else {
+                BatchError::Poison { index, error }
+            });
         }
         let position = items.last().map(C::position).unwrap_or(expected);
         checkpoint::advance(&mut tx, C::NAME, position)

@@ -43,58 +43,10 @@ impl Projection for Reports {
         let id = event.envelope.aggregate_id;
         let pos = to_i64(event.position());
         let decoded = decode::<ReportEvent>(event)?;
-        // Replayed after the subject's erasure: the row must show it erased.
-        let erased_on_arrival =
-            matches!(&decoded, ReportEvent::ReportSubmitted(e) if e.personal.erased);
         let result = match decoded {
             ReportEvent::ReportSubmitted(e) => {
-                let (reporter_id, token_hash) = match &e.reporter {
-                    Reporter::User { account_id } => (Some(account_id.as_uuid()), None),
-                    Reporter::Anonymous {
-                        tracking_token_hash,
-                    } => (None, Some(tracking_token_hash.as_str().to_owned())),
-                };
-                let routing =
-                    serde_json::to_value(&e.routing).map_err(|err| decode_error(event, err))?;
-                let rule = routing
-                    .get("rule")
-                    .and_then(|r| r.as_str())
-                    .unwrap_or_default()
-                    .to_owned();
-                sqlx::query(
-                    "INSERT INTO reports (
-                        id, status, station_id, priority, title, crime_types,
-                        latitude, longitude, city, state, occurred_at, media_urls,
-                        reporter_id, anonymous, tracking_token_hash,
-                        description, street, contact, routing_rule, routing,
-                        submitted_at, updated_at, last_position)
-                     VALUES ($1, 'NEW', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
-                             $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21)",
-                )
-                .bind(e.report_id.as_uuid())
-                .bind(e.station_id.as_uuid())
-                .bind(e.priority.as_str())
-                .bind(&e.title)
-                .bind(&e.crime_types)
-                .bind(e.location.latitude.value())
-                .bind(e.location.longitude.value())
-                .bind(&e.location.city)
-                .bind(&e.location.state)
-                .bind(e.occurred_at)
-                .bind(&e.media_urls)
-                .bind(reporter_id)
-                .bind(reporter_id.is_none())
-                .bind(token_hash)
-                .bind(&e.personal.description)
-                .bind(&e.personal.street)
-                .bind(&e.personal.contact)
-                .bind(rule)
-                .bind(routing)
-                .bind(e.at)
-                .bind(pos)
-                .execute(&mut *conn)
-                .await?;
-                return Ok(());
+                let row = submitted_row(event, &e)?;
+                return insert_submitted(conn, vec![row]).await;
             }
             ReportEvent::ReportAmended(e) => {
                 let c = &e.changes;
@@ -311,11 +263,112 @@ impl Projection for Reports {
             }
         };
         expect_row(result, event, TABLE)?;
-        if erased_on_arrival {
-            sqlx::query(ERASE_SQL).bind(id).execute(&mut *conn).await?;
+        Ok(())
+    }
+
+    /// Runs of `ReportSubmitted` (what intake and catch-up are made of) become one
+    /// multi-row insert each; any other event flushes the run first and is applied on
+    /// its own, so the order of effects is the log's.
+    async fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        let mut run = Vec::new();
+        for event in events {
+            let submitted = event.envelope.aggregate_type == "report"
+                && event.envelope.event_type == "ReportSubmitted";
+            if submitted {
+                if let ReportEvent::ReportSubmitted(e) = decode::<ReportEvent>(event)? {
+                    run.push(submitted_row(event, &e)?);
+                    continue;
+                }
+            }
+            if !run.is_empty() {
+                insert_submitted(conn, std::mem::take(&mut run)).await?;
+            }
+            self.apply(conn, event).await?;
+        }
+        if !run.is_empty() {
+            insert_submitted(conn, run).await?;
         }
         Ok(())
     }
+}
+
+/// One new row of `reports` as JSON, for [`insert_submitted`]. A report replayed after
+/// its subject's erasure arrives with its personal fields erased: the row says so.
+fn submitted_row(
+    event: &RecordedEvent,
+    e: &precinct_domain::report::ReportSubmitted,
+) -> Result<serde_json::Value, ProjectionError> {
+    let (reporter_id, token_hash) = match &e.reporter {
+        Reporter::User { account_id } => (Some(account_id.as_uuid()), None),
+        Reporter::Anonymous {
+            tracking_token_hash,
+        } => (None, Some(tracking_token_hash.as_str().to_owned())),
+    };
+    let routing = serde_json::to_value(&e.routing).map_err(|err| decode_error(event, err))?;
+    let rule = routing
+        .get("rule")
+        .and_then(|r| r.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    Ok(serde_json::json!({
+        "id": e.report_id.as_uuid(),
+        "station_id": e.station_id.as_uuid(),
+        "priority": e.priority.as_str(),
+        "title": e.title,
+        "crime_types": e.crime_types,
+        "latitude": e.location.latitude.value(),
+        "longitude": e.location.longitude.value(),
+        "city": e.location.city,
+        "state": e.location.state,
+        "occurred_at": e.occurred_at,
+        "media_urls": e.media_urls,
+        "reporter_id": reporter_id,
+        "anonymous": reporter_id.is_none(),
+        "tracking_token_hash": token_hash,
+        "description": if e.personal.erased { "" } else { e.personal.description.as_str() },
+        "street": if e.personal.erased { None } else { e.personal.street.as_deref() },
+        "contact": if e.personal.erased { None } else { e.personal.contact.as_deref() },
+        "erased": e.personal.erased,
+        "routing_rule": rule,
+        "routing": routing,
+        "at": e.at,
+        "position": to_i64(event.position()),
+    }))
+}
+
+/// Inserts new reports, many rows in one statement.
+async fn insert_submitted(
+    conn: &mut PgConnection,
+    rows: Vec<serde_json::Value>,
+) -> Result<(), ProjectionError> {
+    sqlx::query(
+        "INSERT INTO reports (
+            id, status, station_id, priority, title, crime_types,
+            latitude, longitude, city, state, occurred_at, media_urls,
+            reporter_id, anonymous, tracking_token_hash,
+            description, street, contact, personal_erased, routing_rule, routing,
+            submitted_at, updated_at, last_position)
+         SELECT id, 'NEW', station_id, priority, title, crime_types,
+            latitude, longitude, city, state, occurred_at, media_urls,
+            reporter_id, anonymous, tracking_token_hash,
+            description, street, contact, erased, routing_rule, routing,
+            at, at, position
+         FROM jsonb_to_recordset($1) AS r(
+            id uuid, station_id uuid, priority text, title text, crime_types text[],
+            latitude double precision, longitude double precision, city text, state text,
+            occurred_at timestamptz, media_urls text[], reporter_id uuid, anonymous boolean,
+            tracking_token_hash text, description text, street text, contact text,
+            erased boolean, routing_rule text, routing jsonb, at timestamptz,
+            position bigint)",
+    )
+    .bind(serde_json::Value::Array(rows))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Blanks every personal field of the subject's reports (an account's reports, or the
