@@ -29,6 +29,20 @@ pub enum AppError {
     Vault(String),
 }
 
+impl From<precinct_vault::VaultError> for AppError {
+    /// The key store is a JetStream KV bucket: while it is unreachable (e.g. its stream
+    /// leader is being elected after a node loss) nothing has been appended and a retry
+    /// may succeed, exactly like a log read that failed; anything else is internal.
+    fn from(e: precinct_vault::VaultError) -> Self {
+        match e {
+            precinct_vault::VaultError::Store(reason) => AppError::Read(ReadError::Transport(
+                format!("key store unavailable: {reason}"),
+            )),
+            other => AppError::Vault(other.to_string()),
+        }
+    }
+}
+
 impl AppError {
     /// Wraps a domain refusal, keeping its kind and field.
     pub fn domain<E: DomainError>(e: E) -> Self {
@@ -50,5 +64,24 @@ impl AppError {
             field,
             message: message.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use precinct_vault::VaultError;
+
+    #[test]
+    fn an_unreachable_key_store_is_a_retryable_read_failure_not_an_internal_error() {
+        let e = AppError::from(VaultError::Store(
+            "no stream found for given subject".into(),
+        ));
+        assert!(
+            matches!(e, AppError::Read(ReadError::Transport(_))),
+            "{e:?}"
+        );
+        let e = AppError::from(VaultError::Crypto("bad tag".into()));
+        assert!(matches!(e, AppError::Vault(_)), "{e:?}");
     }
 }

@@ -268,10 +268,7 @@ async fn seal(
         if value.is_null() || precinct_vault::Vault::is_sealed(value) {
             continue;
         }
-        *value = vault
-            .seal(subject, value)
-            .await
-            .map_err(|e| AppError::Vault(e.to_string()))?;
+        *value = vault.seal(subject, value).await.map_err(AppError::from)?;
     }
     Ok(())
 }
