@@ -134,3 +134,31 @@ bench:
 	export PRECINCT_BIN="$${PRECINCT_BIN:-$$bench_target/release/precinct}"
 	export BENCH_OUT="$${BENCH_OUT:-target/bench}"
 	"$$bench_target/release/precinct-bench"
+
+# ---------------------------------------------------------------------------
+# make chaos   the long fault campaign (tests/src/chaos; docs/reliability.md). Builds
+#              `precinct` and `precinct-chaos`, then runs (1) the single-node campaign:
+#              a private nats-server (sync_interval: always) and a private PostgreSQL
+#              on free loopback ports, two `precinct serve` children, concurrent HTTP
+#              clients, and ≥ 20 seeded random faults of every kind (kill -9 and
+#              SIGSTOP/SIGCONT of each process, pg_ctl stop -m immediate); (2) the same
+#              workload against a fresh local 3-node cluster (R3 streams), killing one
+#              node at a time; the cluster is stopped and purged at the end, pass or
+#              fail. The last line is `faults: N, acknowledged: A, lost: L, duplicated: D`;
+#              the target fails unless L = D = 0 and every check passed.
+#              Knobs: PRECINCT_CHAOS_SEED (repeat a schedule), PRECINCT_CHAOS_FAULTS,
+#              PRECINCT_CHAOS_CAMPAIGNS=single|cluster, PRECINCT_CHAOS_KEEP=1 (keep logs).
+.PHONY: chaos
+chaos:
+	@PRECINCT_NATS_BIN="$$($(STACK) nats-bin)"
+	export PRECINCT_NATS_BIN
+	$(CARGO) build -p precinct --bin precinct
+	$(CARGO) build -p precinct-tests --bin precinct-chaos
+	chaos_target="$${CARGO_TARGET_DIR:-target}/debug"
+	export PRECINCT_BIN="$$chaos_target/precinct"
+	# Quiet clean-up: the campaign's summary stays the last line.
+	trap 'rc=$$?; $(CLUSTER) down --purge >/dev/null 2>&1 || true; exit $$rc' EXIT
+	cluster_env="$$($(CLUSTER) up)"
+	eval "$$cluster_env"
+	export PRECINCT_CHAOS_CLUSTER_URL="$$NATS_URL"
+	"$$chaos_target/precinct-chaos"

@@ -117,6 +117,30 @@ pub async fn check(
     live: &PgPool,
     rebuilt: &PgPool,
 ) -> anyhow::Result<Verdict> {
+    let rows: HashMap<Uuid, String> =
+        sqlx::query_as::<_, (Uuid, String)>("SELECT id, status FROM reports")
+            .fetch_all(live)
+            .await?
+            .into_iter()
+            .collect();
+    let mut v = check_log(ops, events, &rows);
+    let (a, b) = (dump(live).await?, dump(rebuilt).await?);
+    for (table, _) in READ_MODELS {
+        let (x, y) = (&a[table], &b[table]);
+        if x != y {
+            let first = x.iter().zip(y.iter()).find(|(p, q)| p != q);
+            v.violations.push(format!(
+                "{table}: live read model ({} rows) differs from the rebuild ({} rows); first difference: {first:?}",
+                x.len(),
+                y.len()
+            ));
+        }
+    }
+    Ok(v)
+}
+
+/// The log part of [`check`]: `rows` is the `reports` read model (id → status).
+pub fn check_log(ops: &[Op], events: &[RecordedEvent], rows: &HashMap<Uuid, String>) -> Verdict {
     let mut v = Verdict {
         log_events: events.len(),
         head: events.last().map(RecordedEvent::position).unwrap_or(0),
@@ -137,12 +161,6 @@ pub async fn check(
             *submitted.entry(e.envelope.aggregate_id).or_default() += 1;
         }
     }
-    let rows: HashMap<Uuid, String> =
-        sqlx::query_as::<_, (Uuid, String)>("SELECT id, status FROM reports")
-            .fetch_all(live)
-            .await?
-            .into_iter()
-            .collect();
 
     for op in ops {
         for i in &op.indefinite {
@@ -236,17 +254,107 @@ pub async fn check(
         }
     }
 
-    let (a, b) = (dump(live).await?, dump(rebuilt).await?);
-    for (table, _) in READ_MODELS {
-        let (x, y) = (&a[table], &b[table]);
-        if x != y {
-            let first = x.iter().zip(y.iter()).find(|(p, q)| p != q);
-            v.violations.push(format!(
-                "{table}: live read model ({} rows) differs from the rebuild ({} rows); first difference: {first:?}",
-                x.len(),
-                y.len()
-            ));
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use precinct_eventlog::{Actor, Envelope, RecordedEvent};
+    use uuid::Uuid;
+
+    use super::check_log;
+    use crate::chaos::workload::{Op, OpKind, Outcome};
+
+    fn op(kind: OpKind, outcome: Outcome, report: Option<Uuid>) -> Op {
+        Op {
+            kind,
+            correlation: Uuid::new_v4(),
+            report,
+            outcome,
+            attempts: 1,
+            indefinite: Vec::new(),
+            anomaly: None,
+            done_at: Duration::ZERO,
         }
     }
-    Ok(v)
+
+    /// One append of `op`'s command: `n` events, the first carrying the size.
+    fn append(log: &mut Vec<RecordedEvent>, op: &Op, event_type: &str, n: u32) {
+        let command_id = Uuid::new_v4();
+        for i in 0..n {
+            log.push(RecordedEvent {
+                envelope: Envelope {
+                    event_id: Uuid::new_v4(),
+                    event_type: event_type.into(),
+                    schema_version: 1,
+                    aggregate_type: "report".into(),
+                    aggregate_id: op.report.unwrap_or_default(),
+                    position: log.len() as u64 + 1,
+                    occurred_at: chrono::Utc::now(),
+                    actor: Actor::System,
+                    command_id,
+                    correlation_id: op.correlation,
+                    causation_id: None,
+                    command_size: (i == 0).then_some(n),
+                },
+                data: serde_json::Value::Null,
+            });
+        }
+    }
+
+    #[test]
+    fn counts_lost_duplicated_and_refused_with_effects() {
+        let (r1, r2, r3) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let once = op(OpKind::Submit, Outcome::Acknowledged, Some(r1));
+        let twice = op(OpKind::Submit, Outcome::Acknowledged, Some(r2));
+        let never = op(OpKind::Accept, Outcome::Acknowledged, Some(r1));
+        let refused = op(OpKind::RespondTooEarly, Outcome::Refused(403), Some(r1));
+        let unknown_in = op(OpKind::Submit, Outcome::Unknown, Some(r3));
+        let unknown_out = op(OpKind::Note, Outcome::Unknown, Some(r1));
+        let mut log = Vec::new();
+        append(&mut log, &once, "ReportSubmitted", 1);
+        append(&mut log, &twice, "ReportSubmitted", 1);
+        append(&mut log, &twice, "ReportSubmitted", 1);
+        append(&mut log, &refused, "ResponseStarted", 1);
+        append(&mut log, &unknown_in, "ReportSubmitted", 1);
+        let rows: HashMap<Uuid, String> = [(r1, "NEW".into()), (r2, "NEW".into())].into();
+        let ops = [once, twice, never, refused, unknown_in, unknown_out];
+
+        let v = check_log(&ops, &log, &rows);
+        assert_eq!((v.acknowledged, v.refused, v.unknown), (3, 1, 2));
+        assert_eq!((v.lost, v.duplicated), (1, 1));
+        assert_eq!((v.unknown_present, v.unknown_absent), (1, 1));
+        assert!(v
+            .violations
+            .iter()
+            .any(|l| l.contains("was refused (403) but appended")));
+        assert!(v.violations.iter().any(|l| l.contains("submitted 2 times")));
+        assert!(!v.passed());
+    }
+
+    #[test]
+    fn an_acknowledged_report_missing_from_the_read_model_is_lost() {
+        let r = Uuid::new_v4();
+        let submit = op(OpKind::Submit, Outcome::Acknowledged, Some(r));
+        let mut log = Vec::new();
+        append(&mut log, &submit, "ReportSubmitted", 1);
+        let v = check_log(&[submit], &log, &HashMap::new());
+        assert_eq!((v.lost, v.duplicated), (1, 0));
+        let v = check_log(&v_ops(&log), &log, &[(r, "NEW".to_string())].into());
+        assert!(v.passed(), "{:?}", v.violations);
+    }
+
+    /// The acknowledged submission behind `log`'s only append.
+    fn v_ops(log: &[RecordedEvent]) -> Vec<Op> {
+        let mut o = op(
+            OpKind::Submit,
+            Outcome::Acknowledged,
+            Some(log[0].envelope.aggregate_id),
+        );
+        o.correlation = log[0].envelope.correlation_id;
+        vec![o]
+    }
 }

@@ -155,6 +155,8 @@ pub struct Summary {
     pub faults: FaultLog,
     pub verdict: Verdict,
     pub wall: Duration,
+    /// Commands acknowledged while a fault was in force (writes went on).
+    pub acknowledged_during_faults: usize,
     /// The campaign's directory (process logs, PostgreSQL log), kept when it failed.
     pub dir: PathBuf,
 }
@@ -214,6 +216,11 @@ impl Summary {
                 answers.join(", ")
             }
         );
+        let _ = writeln!(
+            s,
+            "   acknowledged while a fault was in force: {}",
+            self.acknowledged_during_faults
+        );
         let _ = writeln!(s, "   log: {} events, head {}", v.log_events, v.head);
         for e in &self.faults.unplanned_exits {
             let _ = writeln!(s, "   FINDING: {e}");
@@ -266,7 +273,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<Summary> {
     );
     let result = campaign(settings, &prefix, &dir, started).await;
     match &result {
-        Ok(s) if s.passed() => {
+        Ok(s) if s.passed() && std::env::var_os("PRECINCT_CHAOS_KEEP").is_none() => {
             let _ = std::fs::remove_dir_all(&dir);
         }
         Ok(_) => {}
@@ -418,6 +425,16 @@ async fn campaign(
     let ops = clients.ops.lock().expect("ops").clone();
     let events = checker::read_log(&log).await?;
     let mut verdict = checker::check(&ops, &events, &pool, &rebuilt).await?;
+    let acknowledged_during_faults = ops
+        .iter()
+        .filter(|op| op.outcome == workload::Outcome::Acknowledged)
+        .filter(|op| {
+            faults
+                .records
+                .iter()
+                .any(|f| op.done_at >= f.at && op.done_at <= f.at + f.held)
+        })
+        .count();
     verdict.violations.extend(late);
     verdict.violations.extend(
         faults
@@ -440,6 +457,7 @@ async fn campaign(
         faults,
         verdict,
         wall: started.elapsed(),
+        acknowledged_during_faults,
         dir: dir.to_path_buf(),
     })
 }

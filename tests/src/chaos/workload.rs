@@ -64,6 +64,8 @@ pub struct Op {
     pub indefinite: Vec<String>,
     /// Something the client saw that must not happen (checked by the checker).
     pub anomaly: Option<String>,
+    /// When the outcome became final (since the campaign started).
+    pub done_at: Duration,
 }
 
 /// What the client checks beyond recording the outcome.
@@ -189,6 +191,7 @@ impl Clients {
             attempts: 0,
             indefinite: Vec::new(),
             anomaly: None,
+            done_at: Duration::ZERO,
         };
         let mut backoff = Duration::from_millis(100);
         let mut answer = Value::Null;
@@ -239,6 +242,7 @@ impl Clients {
                 "{kind:?} {path} refused ({s}) although every earlier step was acknowledged"
             ));
         }
+        op.done_at = self.phase.started.elapsed();
         let outcome = op.outcome;
         self.ops.lock().expect("ops").push(op);
         (outcome, answer)
