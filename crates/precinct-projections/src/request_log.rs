@@ -62,26 +62,57 @@ impl Consumer for RequestLog {
         conn: &mut PgConnection,
         item: &RawRequest,
     ) -> Result<(), ProjectionError> {
-        let r: RequestRecord =
-            serde_json::from_slice(&item.payload).map_err(|e| ProjectionError::Decode {
-                position: item.seq,
-                event_type: "RequestRecord".into(),
-                reason: e.to_string(),
-            })?;
+        self.apply_many(conn, std::slice::from_ref(item)).await
+    }
+
+    /// The whole batch as one `INSERT … SELECT FROM UNNEST`.
+    async fn apply_many(
+        &self,
+        conn: &mut PgConnection,
+        items: &[RawRequest],
+    ) -> Result<(), ProjectionError> {
+        let n = items.len();
+        let mut seq = Vec::with_capacity(n);
+        let mut at = Vec::with_capacity(n);
+        let mut request_id = Vec::with_capacity(n);
+        let mut actor_id = Vec::with_capacity(n);
+        let mut method = Vec::with_capacity(n);
+        let mut path = Vec::with_capacity(n);
+        let mut status = Vec::with_capacity(n);
+        let mut latency_ms = Vec::with_capacity(n);
+        let mut client_addr = Vec::with_capacity(n);
+        for item in items {
+            let r: RequestRecord =
+                serde_json::from_slice(&item.payload).map_err(|e| ProjectionError::Decode {
+                    position: item.seq,
+                    event_type: "RequestRecord".into(),
+                    reason: e.to_string(),
+                })?;
+            seq.push(to_i64(item.seq));
+            at.push(r.at);
+            request_id.push(r.request_id);
+            actor_id.push(r.actor_id);
+            method.push(r.method);
+            path.push(r.path);
+            status.push(i32::from(r.status));
+            latency_ms.push(r.latency_ms);
+            client_addr.push(r.client_addr);
+        }
         sqlx::query(
             "INSERT INTO request_log (seq, at, request_id, actor_id, method, path, status,
                 latency_ms, client_addr)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::text[], $4::uuid[],
+                $5::text[], $6::text[], $7::int[], $8::float8[], $9::text[])",
         )
-        .bind(to_i64(item.seq))
-        .bind(r.at)
-        .bind(&r.request_id)
-        .bind(r.actor_id)
-        .bind(&r.method)
-        .bind(&r.path)
-        .bind(i32::from(r.status))
-        .bind(r.latency_ms)
-        .bind(&r.client_addr)
+        .bind(seq)
+        .bind(at)
+        .bind(request_id)
+        .bind(actor_id)
+        .bind(method)
+        .bind(path)
+        .bind(status)
+        .bind(latency_ms)
+        .bind(client_addr)
         .execute(&mut *conn)
         .await?;
         Ok(())
