@@ -175,6 +175,23 @@ fn text_is_trimmed_and_bounded() {
 }
 
 #[test]
+fn text_refuses_nul_and_other_control_characters() {
+    // U+0000 cannot be stored by PostgreSQL: accepted, it would stop a projection.
+    for bad in ["a\u{0}b", "a\u{1b}[31m", "a\u{7f}", "a\u{85}b"] {
+        assert_eq!(
+            NonEmptyText::parse(bad, 100),
+            Err(ValueError::ControlCharacter),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(
+        optional_text(Some("x\u{0}"), 5),
+        Err(ValueError::ControlCharacter)
+    );
+    assert!(NonEmptyText::parse("line one\n\tline two\r\nend", 100).is_ok());
+}
+
+#[test]
 fn password_hashes_are_redacted_in_debug_output() {
     let hash = PasswordHash::parse("$argon2id$secret").expect("valid");
     assert_eq!(format!("{hash:?}"), "PasswordHash(<redacted>)");

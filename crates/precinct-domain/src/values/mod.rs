@@ -20,6 +20,8 @@ pub use text::{limits, optional_text, Email, HttpUrl, NonEmptyText, PasswordHash
 pub enum ValueError {
     #[error("must not be blank")]
     Blank,
+    #[error("must not contain control characters other than tab and line breaks")]
+    ControlCharacter,
     #[error("must be at most {max} characters long (got {len})")]
     TooLong { max: usize, len: usize },
     #[error("must contain at least {min} item(s)")]

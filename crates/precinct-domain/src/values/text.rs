@@ -36,11 +36,19 @@ pub mod limits {
 pub struct NonEmptyText(String);
 
 impl NonEmptyText {
-    /// Trims `s` and refuses it when blank or longer than `max_len` characters.
+    /// Trims `s` and refuses it when blank, longer than `max_len` characters, or holding
+    /// a control character other than tab, CR and LF (PostgreSQL cannot store U+0000:
+    /// one such event would stop a projection for good).
     pub fn parse(s: &str, max_len: usize) -> Result<Self, ValueError> {
         let trimmed = s.trim();
         if trimmed.is_empty() {
             return Err(ValueError::Blank);
+        }
+        if trimmed
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        {
+            return Err(ValueError::ControlCharacter);
         }
         let len = trimmed.chars().count();
         if len > max_len {
