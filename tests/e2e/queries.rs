@@ -71,7 +71,7 @@ async fn public_list_leaks_no_personal_data_and_staff_see_their_station() {
     let id = r.id();
     let public = app.get_at("/crimes", None, r.position()).await;
     assert_eq!(public.status, StatusCode::OK);
-    assert_eq!(ids(&public.body), [id.clone()]);
+    assert_eq!(ids(&public.body), std::slice::from_ref(&id));
     let text = public.body.to_string();
     for secret in [
         "blue bike",
@@ -407,7 +407,7 @@ async fn patrols_workloads_and_the_officer_inbox() {
     );
     assert!(w0["last_assigned_at"].is_string());
     let inbox = app.get("/me/assignments", Some(&d.officer)).await;
-    assert_eq!(ids(&inbox.body), [id.clone()]);
+    assert_eq!(ids(&inbox.body), std::slice::from_ref(&id));
     assert_eq!(
         app.get("/me/assignments", Some(&d.citizen)).await.status,
         StatusCode::FORBIDDEN
@@ -608,12 +608,32 @@ async fn stations_list_and_readiness() {
 }
 
 #[tokio::test]
-async fn min_position_beyond_the_log_is_503_after_waiting() {
-    let app = TestApp::spawn().await.expect("spawn");
+async fn min_position_behind_is_503_after_waiting_and_past_the_head_400_at_once() {
+    // No projector: the read models stay behind the log.
+    let app = TestApp::spawn_with(Options {
+        roles: precinct::Roles {
+            api: true,
+            projector: false,
+            sla: false,
+            live: false,
+        },
+        ..Options::default()
+    })
+    .await
+    .expect("spawn");
+    let head = app.log.head().await.expect("head");
+    assert!(head >= 1, "the ADMIN bootstrap appended events");
     let started = std::time::Instant::now();
-    let r = app.get_at("/crimes", None, 10_000_000).await;
+    let r = app.get_at("/crimes", None, head).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(started.elapsed() >= Duration::from_secs(5));
+    // A position the log has not reached was never handed out: refused at once, not
+    // after holding the request (and polling PostgreSQL) for 5 s.
+    let started = std::time::Instant::now();
+    let r = app.get_at("/crimes", None, 9_223_372_036_854_775_808).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.body["type"], "/problems/bad-request");
+    assert!(started.elapsed() < Duration::from_secs(2));
     let bad = app
         .call(
             Method::GET,

@@ -218,7 +218,8 @@ impl Validator {
 }
 
 /// `X-Min-Position: N`: the query answers only once the read models include position N
-/// (waiting up to 5 s, then 503).
+/// (waiting up to 5 s, then 503). A position past the head of the log was never handed
+/// out and can never be reached: 400 at once.
 #[derive(Debug, Clone, Copy)]
 pub struct MinPosition(pub Option<u64>);
 
@@ -234,6 +235,22 @@ impl FromRequestParts<AppState> for MinPosition {
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .ok_or_else(|| ApiError::BadRequest("X-Min-Position must be an integer".into()))?;
+        let now =
+            precinct_projections::wait_for_position(&state.pool, n, std::time::Duration::ZERO)
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+        if now {
+            return Ok(MinPosition(Some(n)));
+        }
+        let head = state.app.log().head().await.map_err(|e| {
+            tracing::warn!(error = %e, "event log head unavailable");
+            ApiError::Unavailable("the event log is unavailable; retry later".into())
+        })?;
+        if n > head {
+            return Err(ApiError::BadRequest(format!(
+                "X-Min-Position {n} is past the head of the log ({head})"
+            )));
+        }
         let reached = precinct_projections::wait_for_position(
             &state.pool,
             n,
@@ -247,6 +264,30 @@ impl FromRequestParts<AppState> for MinPosition {
             )));
         }
         Ok(MinPosition(Some(n)))
+    }
+}
+
+/// A path parameter: axum's `Path`, except that a value that does not parse (an id
+/// that is not a UUID) is a problem+json 400, not axum's plain-text answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        use axum::extract::rejection::PathRejection;
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(ApiError::BadRequest(
+                format!("malformed path: {}", e.body_text()),
+            )),
+            Err(other) => Err(ApiError::Internal(format!("path extraction: {other}"))),
+        }
     }
 }
 

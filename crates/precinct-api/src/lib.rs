@@ -151,6 +151,7 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::router())
         .merge(crate::metrics::router())
         .fallback(|| async { problem::ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { problem::ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::request_log,
@@ -200,6 +201,7 @@ pub fn live_router(state: AppState) -> Router {
         .merge(routes::live::router())
         .merge(crate::metrics::router())
         .fallback(|| async { problem::ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { problem::ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::request_log,

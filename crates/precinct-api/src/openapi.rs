@@ -156,7 +156,7 @@ struct DocsApi;
 of their last event; send `Idempotency-Key` to make a retry the same command, and \
 `X-Correlation-Id` (a UUID) to tie it to other commands. **Queries** read the read models: \
 send `X-Min-Position: <position>` to read your own write (503 if the read models do not \
-reach it within 5 s).
+reach it within 5 s, 400 if it is past the head of the log).
 
 **Errors** are RFC 9457 `application/problem+json` (schema `Problem`); a 422 lists every \
 invalid field in `errors`, a 500 carries an `error_id` to quote.
@@ -276,7 +276,7 @@ pub struct CommandHeaders {
 #[into_params(parameter_in = Header)]
 pub struct QueryHeaders {
     /// Answer only once the read models include this log position (a command's
-    /// `position`); 503 after 5 s.
+    /// `position`); 503 after 5 s; 400 if it is past the head of the log.
     #[param(rename = "X-Min-Position")]
     pub min_position: Option<u64>,
 }

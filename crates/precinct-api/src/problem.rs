@@ -29,6 +29,8 @@ pub enum ApiError {
     Forbidden(String),
     /// 404: does not exist, or the caller may not see it.
     NotFound,
+    /// 405: the path exists, the method does not (axum adds `Allow`).
+    MethodNotAllowed,
     /// 409: illegal transition, concurrent change, duplicate.
     Conflict(String),
     /// 413: body over the limit.
@@ -63,6 +65,11 @@ impl ApiError {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             ApiError::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -98,7 +105,7 @@ impl ApiError {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// `/problems/<slug>`: `bad-request`, `unauthorized`, `forbidden`, `not-found`,
-    /// `conflict`, `payload-too-large`, `validation`, `too-many-requests`, `unavailable`
+    /// `method-not-allowed`, `conflict`, `payload-too-large`, `validation`, `too-many-requests`, `unavailable`
     /// or `internal`.
     #[serde(rename = "type")]
     #[schema(example = "/problems/validation")]
@@ -129,6 +136,9 @@ impl IntoResponse for ApiError {
             | ApiError::Conflict(d)
             | ApiError::Unavailable(d) => d.clone(),
             ApiError::NotFound => "no such resource, or you may not see it".into(),
+            ApiError::MethodNotAllowed => {
+                "this resource does not support the method; see the Allow header".into()
+            }
             ApiError::PayloadTooLarge => "the request body is over the size limit".into(),
             ApiError::Invalid(errors) => errors
                 .iter()

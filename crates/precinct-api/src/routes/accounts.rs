@@ -1,6 +1,6 @@
 //! Accounts: registration, login, role changes, invites.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{patch, post};
 use axum::{Json, Router};
@@ -18,6 +18,7 @@ use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::{derive_token, hash_password, verify_password, Caller};
+use crate::extract::Path;
 use crate::extract::{ClientAddr, Cmd, Validator};
 use crate::openapi::{
     BadRequest, CommandHeaders, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests,

@@ -4,7 +4,7 @@
 //! report as it is *now* (rerun on fresh state after a concurrent change) and keeps the
 //! assigned patrol's workload in step in the same atomic append.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
@@ -27,6 +27,7 @@ use uuid::Uuid;
 
 use super::accounts::derived_id;
 use crate::auth::{derive_token, Caller};
+use crate::extract::Path;
 use crate::extract::{Cmd, CmdCtx, Validator};
 use crate::openapi::{
     BadRequest, CommandHeaders, Conflict, Forbidden, NotFound, PayloadTooLarge, QueryHeaders,

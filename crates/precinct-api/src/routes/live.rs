@@ -18,7 +18,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -35,6 +35,7 @@ use uuid::Uuid;
 
 use super::queries::Q;
 use crate::auth::Caller;
+use crate::extract::Path;
 use crate::extract::{Cmd, Validator};
 use crate::live::hub::{ConnectError, Resume, Scope};
 use crate::live::{LiveStats, PatrolInfo};
@@ -288,6 +289,7 @@ fn log_unavailable(e: precinct_eventlog::ReadError) -> ApiError {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The last position", body = PositionView),
+        (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),

@@ -1,7 +1,7 @@
 //! Patrols: registration, updates, status (commands). Positions are a later issue's
 //! high-rate path.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{post, put};
 use axum::{Json, Router};
@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::accounts::derived_id;
 use crate::auth::Caller;
 use crate::extract::Cmd;
+use crate::extract::Path;
 use crate::openapi::{
     BadRequest, CommandHeaders, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized,
     Unavailable, ValidationFailed, WrittenPatrol,

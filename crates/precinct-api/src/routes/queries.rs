@@ -1,7 +1,7 @@
 //! Query endpoints: read models in PostgreSQL (with `X-Min-Position` for read-your-
 //! writes), except a report's history and `as_of`, which are folded from the log.
 
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::extract::MinPosition;
+use crate::extract::Path;
 use crate::openapi::{
     AuditPage, BadRequest, CrimeListPage, Forbidden, HistoryPage, NotFound, OverdueReportPage,
     PatrolPage, PatrolRow, QueryHeaders, ReportPage, RequestPage, StationPage, Unauthorized,

@@ -1,7 +1,7 @@
 //! `DELETE /admin/data-subjects/{id}`: erase a data subject's personal data by
 //! destroying its key (crypto-shredding), and record `DataSubjectErased`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::delete;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::extract::Cmd;
+use crate::extract::Path;
 use crate::openapi::{
     BadRequest, CommandHeaders, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized,
     Unavailable, ValidationFailed,
