@@ -635,6 +635,109 @@ async fn idempotent_retry_has_one_effect() {
     status(&d3, StatusCode::CONFLICT);
 }
 
+/// The dispatch of the chaos campaign's finding 2 (docs/reliability.md), as one command
+/// through the application layer: assign the report and open the patrol's assignment.
+async fn dispatch_in(
+    uow: &mut precinct_app::UnitOfWork<'_>,
+    report: uuid::Uuid,
+    patrol: uuid::Uuid,
+) -> Result<(), precinct_app::AppError> {
+    use precinct_domain::ids::{PatrolId, ReportId};
+    use precinct_domain::patrol::{Patrol, PatrolCommand};
+    use precinct_domain::report::{Report, ReportCommand};
+    let at = uow.now();
+    uow.execute::<Report>(
+        report,
+        ReportCommand::Assign {
+            patrol_id: PatrolId::new(patrol),
+            decision: None,
+            at,
+        },
+    )
+    .await?;
+    uow.execute::<Patrol>(
+        patrol,
+        PatrolCommand::OpenAssignment {
+            report_id: ReportId::new(report),
+            at,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Finding 2 of the fault campaign, made deterministic: a retry (same command id) reads
+/// the report before its first attempt's batch lands and the patrol after it, so its
+/// decision refuses the command (the patrol already has this assignment: 409) although
+/// the command is in the log. It must answer the original outcome instead.
+#[tokio::test]
+async fn a_retry_refused_because_its_first_attempt_landed_meanwhile_answers_the_original() {
+    use precinct_app::{App, AppError};
+    use precinct_domain::report::Report;
+    use precinct_domain::values::ReportStatus;
+    use precinct_domain::ErrorKind;
+    use precinct_eventlog::{Actor, CommandMeta};
+
+    let w = world().await;
+    let app = &w.app;
+    let report: uuid::Uuid = app
+        .report(Some(&w.citizen), LAT, LON, &["Theft"])
+        .await
+        .id()
+        .parse()
+        .expect("uuid");
+    let patrol: uuid::Uuid = w.patrol_a.parse().expect("uuid");
+    let runner = App::new(app.log.clone());
+    let meta = CommandMeta::new(uuid::Uuid::new_v4(), Actor::System);
+
+    let mut first = None;
+    let mut decisions = 0;
+    let retry = precinct_app::run!(runner, &meta, Report, AppError, report, |uow| {
+        decisions += 1;
+        // This attempt has read the report (the primary stream, without the command id).
+        // Now the first attempt of the same command lands...
+        if first.is_none() {
+            let landed = precinct_app::run!(runner, &meta, Report, AppError, report, |inner| {
+                dispatch_in(inner, report, patrol).await
+            })?;
+            first = Some(landed);
+        }
+        // ...and this attempt reads the patrol after it: the decision refuses.
+        dispatch_in(uow, report, patrol).await
+    });
+    let first = first.expect("the first attempt ran");
+    assert!(!first.duplicate);
+    assert_eq!(decisions, 1, "the refusal is not retried as a conflict");
+    let retry = retry.expect("the retry answers the original outcome, not the refusal");
+    assert!(retry.duplicate);
+    assert_eq!(retry.position, first.position);
+    let state = retry
+        .state::<Report>(report)
+        .expect("the report as of the command");
+    assert_eq!(state.status, ReportStatus::Assigned);
+    assert_eq!(
+        app.log.head().await.expect("head"),
+        first.position,
+        "the command was appended once"
+    );
+
+    // A new command (another id) on the same state is still refused.
+    let other = CommandMeta::new(uuid::Uuid::new_v4(), Actor::System);
+    let refused = precinct_app::run!(runner, &other, Report, AppError, report, |uow| {
+        dispatch_in(uow, report, patrol).await
+    });
+    assert!(
+        matches!(
+            refused,
+            Err(AppError::Domain {
+                kind: ErrorKind::Conflict,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+}
+
 #[tokio::test]
 async fn bad_input_is_a_clear_problem_and_appends_nothing() {
     let w = world().await;

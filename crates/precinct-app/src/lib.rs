@@ -7,7 +7,9 @@
 //! command on fresh state (up to a bound), so a command that is still valid succeeds and
 //! one that is not gets the domain's own refusal (e.g. the second of two dispatches).
 //! A command id already in the primary stream answers the original outcome instead of
-//! running again (idempotent retries).
+//! running again (idempotent retries); a refusal is answered only after looking for the
+//! command id once more, since an earlier attempt of the same command may have landed
+//! while this one was deciding.
 //!
 //! It is not: HTTP, authorization of callers (the API decides who may send what), or the
 //! read side. It holds no state between commands.

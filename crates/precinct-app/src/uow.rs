@@ -96,6 +96,9 @@ pub struct UnitOfWork<'a> {
     now: DateTime<Utc>,
     entries: HashMap<StreamId, Entry>,
     order: Vec<StreamId>,
+    /// A read of the log failed in this attempt: its refusal may be a transport failure
+    /// rather than a decision, and looking for the command again would fail the same way.
+    read_failed: bool,
 }
 
 impl<'a> UnitOfWork<'a> {
@@ -121,7 +124,13 @@ impl<'a> UnitOfWork<'a> {
                     reason: format!("stream {stream} loaded as two types"),
                 });
         }
-        let events = self.log.read(&stream).await?;
+        let events = match self.log.read(&stream).await {
+            Ok(events) => events,
+            Err(e) => {
+                self.read_failed = true;
+                return Err(e.into());
+            }
+        };
         let version = events.last().map(|e| e.position()).unwrap_or(0);
         let state = fold_recorded::<A>(&events)?;
         self.entries.insert(
@@ -243,6 +252,7 @@ impl App {
             fold_primary: fold_boxed::<A>,
             attempt: 0,
             last_err: None,
+            loaded: Vec::new(),
         }
     }
 }
@@ -275,7 +285,7 @@ async fn seal(
 
 /// What to do next in running a command.
 pub enum Step<'a> {
-    /// The command id is already in the primary stream: this is its original outcome.
+    /// The command id is already in the log: this is its original outcome.
     Done(Outcome),
     /// Decide (load, check, emit) in this unit of work, then [`Attempts::commit`] it.
     Decide(UnitOfWork<'a>),
@@ -286,6 +296,16 @@ pub enum Step<'a> {
 /// was loaded at. A concurrent change means: decide again (up to a bound). `primary` is
 /// the stream the command is about: if it already holds the command id, the original
 /// outcome is returned and nothing is decided again (idempotent retries).
+///
+/// A refusal is not final before the command id has been looked for once more: an
+/// earlier attempt of the same command (a client's retry while the first request is
+/// still in flight, or an append whose outcome was unknown) may land between this
+/// attempt's reads, so that the decision sees the command's own effect on one stream
+/// and refuses it (the second dispatch of one report: 409). Every refusal — the
+/// decision's error ([`Attempts::refused`], called by [`run!`](crate::run)), stale
+/// state after the last attempt, a batch the store rejected — therefore reads the
+/// primary stream (and the other streams the attempts loaded) again, after the reads
+/// the decision made, and answers the original outcome if the command is there.
 pub struct Attempts<'a> {
     app: &'a App,
     meta: &'a CommandMeta,
@@ -293,29 +313,26 @@ pub struct Attempts<'a> {
     fold_primary: FoldFn,
     attempt: usize,
     last_err: Option<AppError>,
+    /// The streams other than the primary one that the attempts loaded: where the
+    /// command's first event is if it did not write the primary stream.
+    loaded: Vec<StreamId>,
 }
 
 impl<'a> Attempts<'a> {
     /// The next attempt, or the original outcome of an already applied command.
     pub async fn next(&mut self) -> Result<Step<'a>, AppError> {
         if self.attempt >= MAX_ATTEMPTS {
-            return Err(self.last_err.take().unwrap_or(AppError::Contention));
+            let refusal = self.last_err.take().unwrap_or(AppError::Contention);
+            return match self.applied_meanwhile().await {
+                Some(out) => Ok(Step::Done(out)),
+                None => Err(refusal),
+            };
         }
         self.attempt += 1;
         let log = &self.app.log;
         let primary_events = log.read(&self.primary).await?;
         if let Some(done) = find_command_in(&primary_events, self.meta.command_id) {
-            let upto: Vec<RecordedEvent> = primary_events
-                .into_iter()
-                .filter(|e| e.position() <= done.position)
-                .collect();
-            let mut states: HashMap<StreamId, Box<dyn Any + Send + Sync>> = HashMap::new();
-            states.insert(self.primary.clone(), (self.fold_primary)(&upto)?);
-            return Ok(Step::Done(Outcome {
-                position: done.position,
-                duplicate: true,
-                states,
-            }));
+            return Ok(Step::Done(self.original(primary_events, done)?));
         }
         let version = primary_events.last().map(|e| e.position()).unwrap_or(0);
         let mut uow = UnitOfWork {
@@ -323,6 +340,7 @@ impl<'a> Attempts<'a> {
             now: Utc::now(),
             entries: HashMap::new(),
             order: Vec::new(),
+            read_failed: false,
         };
         // Seed the primary stream with what was just read (saves a round trip).
         uow.entries.insert(
@@ -337,9 +355,87 @@ impl<'a> Attempts<'a> {
         Ok(Step::Decide(uow))
     }
 
+    /// The original outcome of this command, found at `done` (the primary stream's state
+    /// as of the command's last event).
+    fn original(
+        &self,
+        primary_events: Vec<RecordedEvent>,
+        done: precinct_eventlog::Appended,
+    ) -> Result<Outcome, AppError> {
+        let upto: Vec<RecordedEvent> = primary_events
+            .into_iter()
+            .filter(|e| e.position() <= done.position)
+            .collect();
+        let mut states: HashMap<StreamId, Box<dyn Any + Send + Sync>> = HashMap::new();
+        states.insert(self.primary.clone(), (self.fold_primary)(&upto)?);
+        Ok(Outcome {
+            position: done.position,
+            duplicate: true,
+            states,
+        })
+    }
+
+    /// Remembers the streams `uow` loaded besides the primary one.
+    fn note_loaded(&mut self, uow: &UnitOfWork<'a>) {
+        for stream in uow.entries.keys() {
+            if *stream != self.primary && !self.loaded.contains(stream) {
+                self.loaded.push(stream.clone());
+            }
+        }
+    }
+
+    /// The decision in `uow` refused the command: unless the command id has reached the
+    /// log in the meantime (see [`Attempts`]), in which case this is its original outcome
+    /// and the refusal must not be answered. Called by [`run!`](crate::run).
+    pub async fn refused(&mut self, uow: &UnitOfWork<'a>) -> Option<Outcome> {
+        self.note_loaded(uow);
+        if uow.read_failed {
+            // Not a decision: the log could not be read, and would not answer now either.
+            return None;
+        }
+        self.applied_meanwhile().await
+    }
+
+    /// Looks for the command id once more, in the primary stream and then in the other
+    /// streams the attempts loaded (its first event is on the primary stream whenever the
+    /// command wrote to it). A read failure here keeps the refusal: it is still true of
+    /// the state the decision saw.
+    async fn applied_meanwhile(&self) -> Option<Outcome> {
+        let log = &self.app.log;
+        let id = self.meta.command_id;
+        let lookup = async {
+            let primary_events = log.read(&self.primary).await?;
+            if let Some(done) = find_command_in(&primary_events, id) {
+                return self.original(primary_events, done).map(Some);
+            }
+            for stream in &self.loaded {
+                if let Some(done) = find_command_in(&log.read(stream).await?, id) {
+                    return self.original(primary_events, done).map(Some);
+                }
+            }
+            Ok::<_, AppError>(None)
+        };
+        match lookup.await {
+            Ok(Some(out)) => {
+                tracing::info!(
+                    command_id = %id,
+                    position = out.position,
+                    "a refused attempt's command was applied by an earlier attempt; answering its outcome"
+                );
+                Some(out)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(command_id = %id, error = %e, "cannot look for the command again after a refusal");
+                None
+            }
+        }
+    }
+
     /// Appends what `uow` emitted. `Ok(None)`: a concurrent change (or an unknown
     /// outcome) — call [`Attempts::next`] and decide again.
     pub async fn commit(&mut self, mut uow: UnitOfWork<'a>) -> Result<Option<Outcome>, AppError> {
+        self.note_loaded(&uow);
         // The primary stream goes first: its first event carries the command's size,
         // which is how a retry finds the original outcome.
         let mut order = std::mem::take(&mut uow.order);
@@ -404,7 +500,12 @@ impl<'a> Attempts<'a> {
                 self.last_err = Some(AppError::Append(e));
                 Ok(None)
             }
-            Err(e) => Err(AppError::Append(e)),
+            Err(e) => match self.applied_meanwhile().await {
+                // E.g. a duplicate command id whose first event is not where this attempt
+                // put it: the command is in the log.
+                Some(out) => Ok(Some(out)),
+                None => Err(AppError::Append(e)),
+            },
         }
     }
 }
@@ -412,6 +513,8 @@ impl<'a> Attempts<'a> {
 /// Runs a command (see [`Attempts`]): `run!(app, &meta, Report, ApiError, id, |uow| {
 /// ...; Ok(()) })` evaluates to `Result<Outcome, ApiError>`. The block decides through
 /// `uow` and may fail with `?`; it runs again on fresh state after a concurrent change.
+/// A failure of the block is answered only if the command id is still not in the log
+/// ([`Attempts::refused`]); otherwise the answer is the command's original outcome.
 #[macro_export]
 macro_rules! run {
     ($app:expr, $meta:expr, $agg:ty, $err:ty, $id:expr, |$uow:ident| $body:block) => {{
@@ -427,7 +530,10 @@ macro_rules! run {
                     }
                     .await;
                     if let Err(e) = decided {
-                        break Err(e);
+                        match attempts.refused(&unit).await {
+                            Some(out) => break Ok(out),
+                            None => break Err(e),
+                        }
                     }
                     match attempts.commit(unit).await {
                         Ok(Some(out)) => break Ok(out),
