@@ -326,3 +326,198 @@ async fn master_key_rotation_keeps_everything_readable() {
         "My blue bike was taken from the rack"
     );
 }
+
+/// Finding 3 of the fault campaign (docs/reliability.md): a key the bucket does not show
+/// (a replica that has not got it yet looks exactly like this: no record at all) is not
+/// an erasure. Only the purge marker erasure leaves is. An absence is not cached either:
+/// once the key is there, the same vault opens the value.
+#[tokio::test]
+async fn a_missing_key_is_a_read_failure_to_retry_only_a_purged_one_is_erased() {
+    use precinct_eventlog::{Opener, ReadError};
+    use precinct_vault::{MasterKeys, Opened, Vault, VaultError};
+
+    let client = async_nats::connect(precinct_tests::nats::shared_url())
+        .await
+        .expect("nats");
+    let js = async_nats::jetstream::new(client);
+    let prefix = precinct_tests::unique_prefix().to_uppercase();
+    let (bucket_a, bucket_b) = (format!("{prefix}_KEYS_A"), format!("{prefix}_KEYS_B"));
+    let master = MasterKeys::random("k1");
+    let writer = Vault::open(&js, &bucket_a, 1, master.clone())
+        .await
+        .expect("vault a");
+    let reader = Vault::open(&js, &bucket_b, 1, master.clone())
+        .await
+        .expect("vault b");
+    let subject = uuid::Uuid::new_v4();
+    let sealed = writer.seal(subject, &json!("Juan")).await.expect("seal");
+
+    // Never written in the reader's bucket: an error to retry, not an erasure.
+    let err = reader.open_value(&sealed).await.expect_err("no key");
+    assert!(
+        matches!(err, VaultError::NoKey(s) if s == subject),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+    let mut data = json!({"personal": sealed.clone(), "title": "t"});
+    let read = Opener::open(&reader, &mut data).await;
+    assert!(matches!(read, Err(ReadError::Transport(_))), "{read:?}");
+    assert_eq!(
+        data["personal"], sealed,
+        "the value is left sealed, not nulled"
+    );
+    assert!(!reader.has_key(subject).await.expect("has_key"));
+
+    // The key arrives (the replica caught up): the same vault opens the value now.
+    let kv_a = js.get_key_value(&bucket_a).await.expect("bucket a");
+    let kv_b = js.get_key_value(&bucket_b).await.expect("bucket b");
+    let stored = kv_a
+        .get(subject.to_string())
+        .await
+        .expect("get")
+        .expect("key in a");
+    kv_b.put(subject.to_string(), stored).await.expect("copy");
+    assert_eq!(
+        reader.open_value(&sealed).await.expect("open"),
+        Opened::Plain(json!("Juan"))
+    );
+
+    // Purged: erased, for this process and for one that never saw the key.
+    let other = Vault::open(&js, &bucket_b, 1, master.clone())
+        .await
+        .expect("vault b, another process");
+    reader.erase(subject).await.expect("erase");
+    assert_eq!(
+        reader.open_value(&sealed).await.expect("open"),
+        Opened::Erased
+    );
+    assert_eq!(
+        other.open_value(&sealed).await.expect("open"),
+        Opened::Erased
+    );
+    let mut data = json!({"personal": sealed.clone()});
+    Opener::open(&other, &mut data).await.expect("opener");
+    assert_eq!(data["personal"], serde_json::Value::Null);
+
+    // The subject seals again (a new key replaces the marker): the new value opens, also
+    // in the process that has the erasure cached; the old one stays erased.
+    let again = reader.seal(subject, &json!("Maria")).await.expect("seal");
+    assert_eq!(
+        other.open_value(&again).await.expect("open"),
+        Opened::Plain(json!("Maria"))
+    );
+    assert_eq!(
+        other.open_value(&sealed).await.expect("open"),
+        Opened::Erased
+    );
+
+    for bucket in [&bucket_a, &bucket_b] {
+        let _ = js.delete_key_value(bucket).await;
+    }
+}
+
+/// The projector meets an event sealed with a key its key store does not show yet: it
+/// backs off and reads again, and projects the plaintext once the key is there, instead
+/// of writing the report as erased (finding 3 of docs/reliability.md).
+#[tokio::test]
+async fn a_projector_waits_for_a_missing_key_instead_of_writing_the_report_as_erased() {
+    use precinct_app::{App, AppError};
+    use precinct_domain::ids::ReportId;
+    use precinct_domain::report::{
+        PersonalDetails, Report, ReportCommand, ReportLocation, Reporter,
+    };
+    use precinct_domain::values::{GeoPoint, TokenHash};
+    use precinct_eventlog::{Actor, CommandMeta};
+
+    let app = TestApp::spawn().await.expect("spawn");
+    let admin = app.admin().await;
+    app.precinct(&admin, "PS1", LAT, LON).await;
+    let stations = precinct_projections::queries::station_facts(&app.pool)
+        .await
+        .expect("stations");
+    let point = GeoPoint::parse(LAT, LON).expect("point");
+    let types = vec!["Theft".to_string()];
+    let routing = precinct_domain::routing::route(&stations, &types, point).expect("routing");
+
+    // Another key bucket, same master key: the event's key is not in the app's bucket.
+    let elsewhere = format!("{}_KEYS_ELSEWHERE", app.prefix.to_uppercase());
+    let master = app.config.master_keys.clone().expect("master keys");
+    let js = app.log.jetstream().clone();
+    let vault = precinct_vault::Vault::open(&js, &elsewhere, 1, master)
+        .await
+        .expect("vault");
+    let writer = App::with_vault(app.log.clone(), vault);
+    let id = uuid::Uuid::new_v4();
+    let meta = CommandMeta::new(uuid::Uuid::new_v4(), Actor::Anonymous);
+    let out = precinct_app::run!(writer, &meta, Report, AppError, id, |uow| {
+        let at = uow.now();
+        uow.execute::<Report>(
+            id,
+            ReportCommand::Submit {
+                report_id: ReportId::new(id),
+                title: "Key arrives late".into(),
+                crime_types: types.clone(),
+                location: ReportLocation::new(point, Some("Davao".into()), None),
+                occurred_at: None,
+                media_urls: vec![],
+                reporter: Reporter::Anonymous {
+                    tracking_token_hash: TokenHash::parse(&"ab".repeat(32)).expect("hash"),
+                },
+                routing: routing.clone(),
+                personal: PersonalDetails {
+                    description: "Late key description".into(),
+                    street: Some("7 Late St".into()),
+                    contact: None,
+                    erased: false,
+                },
+                at,
+            },
+        )
+        .await?;
+        Ok(())
+    })
+    .expect("submit");
+
+    let row = |pool: sqlx::PgPool| async move {
+        sqlx::query_as::<_, (bool, String, Option<String>)>(
+            "SELECT personal_erased, description, street FROM reports WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&pool)
+        .await
+        .expect("query")
+    };
+    // Without the key the projector does not get past the event.
+    let passed = precinct_projections::wait_for_position(
+        &app.pool,
+        out.position,
+        std::time::Duration::from_secs(3),
+    )
+    .await
+    .expect("wait");
+    assert!(!passed, "the projector went past an event it cannot open");
+    assert_eq!(
+        row(app.pool.clone()).await,
+        None,
+        "no row written without the key"
+    );
+
+    // The key becomes visible: the projector catches up with the plaintext.
+    let from = js.get_key_value(&elsewhere).await.expect("bucket");
+    let to = js
+        .get_key_value(&app.log.config().keys_bucket)
+        .await
+        .expect("app bucket");
+    let stored = from.get(id.to_string()).await.expect("get").expect("key");
+    to.put(id.to_string(), stored).await.expect("copy");
+    app.caught_up(out.position).await;
+    assert_eq!(
+        row(app.pool.clone()).await,
+        Some((
+            false,
+            "Late key description".to_string(),
+            Some("7 Late St".to_string())
+        ))
+    );
+    let _ = js.delete_key_value(&elsewhere).await;
+}

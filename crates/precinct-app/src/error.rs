@@ -31,13 +31,15 @@ pub enum AppError {
 
 impl From<precinct_vault::VaultError> for AppError {
     /// The key store is a JetStream KV bucket: while it is unreachable (e.g. its stream
-    /// leader is being elected after a node loss) nothing has been appended and a retry
-    /// may succeed, exactly like a log read that failed; anything else is internal.
+    /// leader is being elected after a node loss), or does not show a key yet, nothing
+    /// has been appended and a retry may succeed, exactly like a log read that failed;
+    /// anything else is internal.
     fn from(e: precinct_vault::VaultError) -> Self {
         match e {
             precinct_vault::VaultError::Store(reason) => AppError::Read(ReadError::Transport(
                 format!("key store unavailable: {reason}"),
             )),
+            e if e.is_transient() => AppError::Read(ReadError::Transport(e.to_string())),
             other => AppError::Vault(other.to_string()),
         }
     }
@@ -77,6 +79,11 @@ mod tests {
         let e = AppError::from(VaultError::Store(
             "no stream found for given subject".into(),
         ));
+        assert!(
+            matches!(e, AppError::Read(ReadError::Transport(_))),
+            "{e:?}"
+        );
+        let e = AppError::from(VaultError::NoKey(uuid::Uuid::nil()));
         assert!(
             matches!(e, AppError::Read(ReadError::Transport(_))),
             "{e:?}"

@@ -10,6 +10,15 @@
 //! unrecoverable while the log itself stays untouched. Rotating the master key re-wraps
 //! every data key; the log is not rewritten.
 //!
+//! Only the purge (or delete) marker that erasure leaves in the bucket means *erased*.
+//! A subject with no record at all is not erased: a sealed value names a key that was
+//! written before the value was appended, so a missing key means the read was answered
+//! by a replica that does not have it yet (direct gets are served by any replica of the
+//! bucket's stream). Whatever does not open a value — no record, a marker, another key
+//! generation — is therefore confirmed with the stream leader (`STREAM.MSG.GET`, as the
+//! event log confirms its reads), and a key the leader does not have either is
+//! [`VaultError::NoKey`], a transient error: readers retry, projections back off.
+//!
 //! What it is not: it does not know which fields are personal (the domain says, per
 //! event type) nor who may read them (the API's views decide).
 //!
@@ -45,6 +54,18 @@ pub enum VaultError {
     Config(String),
     #[error("crypto failure: {0}")]
     Crypto(String),
+    /// The key store has no record of the subject's key (neither a key nor an erasure):
+    /// not visible yet, or not written. Not an erasure; retry later.
+    #[error("no data key for subject {0} in the key store (not erased); retry")]
+    NoKey(Uuid),
+}
+
+impl VaultError {
+    /// True when the same operation may succeed later (the key store is unreachable or
+    /// does not show the key yet): readers should retry, not treat the value as erased.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, VaultError::Store(_) | VaultError::NoKey(_))
+    }
 }
 
 /// The master key in use and the previous ones (for reading keys wrapped before a
@@ -164,6 +185,43 @@ struct Sealed {
     ct: String,
 }
 
+/// What the key store holds for a subject.
+#[derive(Clone)]
+enum KeyState {
+    /// The subject's current data key.
+    Live(DataKey),
+    /// The last record is a purge or delete marker: the key was destroyed.
+    Erased,
+    /// No record at all.
+    Absent,
+}
+
+/// The operation a KV record stands for, from its headers: a put unless it is a marker
+/// (`KV-Operation: DEL|PURGE`, or a marker the server wrote itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Record {
+    Put,
+    Marker,
+}
+
+fn record_of(headers: &async_nats::HeaderMap) -> Record {
+    match headers.get("KV-Operation").map(|v| v.as_str()) {
+        Some("DEL") | Some("PURGE") => Record::Marker,
+        Some(_) => Record::Put,
+        None if headers.get("Nats-Marker-Reason").is_some() => Record::Marker,
+        None => Record::Put,
+    }
+}
+
+/// A cached lookup (only keys and erasures are cached: never an absence).
+#[derive(Clone)]
+struct Cached {
+    state: KeyState,
+    at: Instant,
+}
+
+type KeyCache = std::sync::Arc<Mutex<HashMap<Uuid, Cached>>>;
+
 /// The result of opening a sealed value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Opened {
@@ -177,7 +235,7 @@ pub enum Opened {
 pub struct Vault {
     kv: kv::Store,
     master: MasterKeys,
-    cache: std::sync::Arc<Mutex<HashMap<Uuid, (Option<DataKey>, Instant)>>>,
+    cache: KeyCache,
 }
 
 impl std::fmt::Debug for Vault {
@@ -223,38 +281,73 @@ impl Vault {
         })
     }
 
-    fn cached(&self, subject: Uuid) -> Option<Option<DataKey>> {
+    fn cached(&self, subject: Uuid) -> Option<KeyState> {
         let cache = self.cache.lock().ok()?;
         cache
             .get(&subject)
-            .filter(|(_, at)| at.elapsed() < CACHE_TTL)
-            .map(|(k, _)| k.clone())
+            .filter(|c| c.at.elapsed() < CACHE_TTL)
+            .map(|c| c.state.clone())
     }
 
-    fn remember(&self, subject: Uuid, key: Option<DataKey>) {
+    fn remember(&self, subject: Uuid, state: &KeyState) {
+        if matches!(state, KeyState::Absent) {
+            return;
+        }
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() > 100_000 {
-                cache.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+                cache.retain(|_, c| c.at.elapsed() < CACHE_TTL);
             }
-            cache.insert(subject, (key, Instant::now()));
+            cache.insert(
+                subject,
+                Cached {
+                    state: state.clone(),
+                    at: Instant::now(),
+                },
+            );
         }
     }
 
-    async fn load(&self, subject: Uuid) -> Result<Option<DataKey>, VaultError> {
+    /// The subject's key state: from the cache, else a direct get (any replica), else —
+    /// when that does not show a key — the stream leader. `.1`: the leader was asked.
+    async fn load(&self, subject: Uuid) -> Result<(KeyState, bool), VaultError> {
         if let Some(k) = self.cached(subject) {
-            return Ok(k);
+            return Ok((k, false));
         }
-        let stored = self
+        let entry = self
             .kv
-            .get(subject.to_string())
+            .entry(subject.to_string())
             .await
             .map_err(|e| VaultError::Store(e.to_string()))?;
-        let key = match stored {
-            None => None,
-            Some(bytes) => Some(self.unwrap_key(&bytes)?),
-        };
-        self.remember(subject, key.clone());
-        Ok(key)
+        match entry {
+            Some(e) if e.operation == kv::Operation::Put => {
+                let state = KeyState::Live(self.unwrap_key(&e.value)?);
+                self.remember(subject, &state);
+                Ok((state, false))
+            }
+            // A marker or nothing: a lagging replica may answer either for a key the
+            // leader has. Only the leader's answer counts.
+            _ => Ok((self.load_from_leader(subject).await?.0, true)),
+        }
+    }
+
+    /// The subject's key state as the bucket stream's leader has it (`STREAM.MSG.GET`
+    /// is answered by the leader only), with the record's revision (0: none).
+    async fn load_from_leader(&self, subject: Uuid) -> Result<(KeyState, u64), VaultError> {
+        let name = format!("{}{}", self.kv.prefix, subject);
+        match self.kv.stream.get_last_raw_message_by_subject(&name).await {
+            Ok(msg) => {
+                let state = match record_of(&msg.headers) {
+                    Record::Put => KeyState::Live(self.unwrap_key(&msg.payload)?),
+                    Record::Marker => KeyState::Erased,
+                };
+                self.remember(subject, &state);
+                Ok((state, msg.sequence))
+            }
+            Err(e) if e.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound => {
+                Ok((KeyState::Absent, 0))
+            }
+            Err(e) => Err(VaultError::Store(e.to_string())),
+        }
     }
 
     fn unwrap_key(&self, bytes: &[u8]) -> Result<DataKey, VaultError> {
@@ -307,9 +400,11 @@ impl Vault {
     }
 
     /// The subject's data key, created on first use (concurrent creators agree: the KV
-    /// `create` is compare-and-set, the loser reads the winner's key).
+    /// `create` is compare-and-set, the loser reads the winner's key from the leader).
+    /// After an erasure a new key (new `key_ref`) replaces the purge marker, also by
+    /// compare-and-set.
     async fn key_for_sealing(&self, subject: Uuid) -> Result<DataKey, VaultError> {
-        if let Some(k) = self.load(subject).await? {
+        if let (KeyState::Live(k), _) = self.load(subject).await? {
             return Ok(k);
         }
         let key = DataKey {
@@ -317,28 +412,40 @@ impl Vault {
             key: rand_bytes::<32>(),
         };
         let bytes = self.wrap_key(&key)?;
-        match self.kv.create(subject.to_string(), bytes.into()).await {
-            Ok(_) => {
-                self.remember(subject, Some(key.clone()));
-                Ok(key)
-            }
-            Err(_) => {
-                // Someone else created it first (or the key was just erased and the
-                // purge marker is in the way: `put` replaces it).
-                self.forget(subject);
-                match self.load(subject).await? {
-                    Some(k) => Ok(k),
-                    None => {
-                        let bytes = self.wrap_key(&key)?;
-                        self.kv
-                            .put(subject.to_string(), bytes.into())
-                            .await
-                            .map_err(|e| VaultError::Store(e.to_string()))?;
-                        self.remember(subject, Some(key.clone()));
+        if self
+            .kv
+            .create(subject.to_string(), bytes.clone().into())
+            .await
+            .is_ok()
+        {
+            self.remember(subject, &KeyState::Live(key.clone()));
+            return Ok(key);
+        }
+        // Someone else created it first, or there is a marker `create` did not see (its
+        // fallback read may be answered by a lagging replica): ask the leader.
+        self.forget(subject);
+        match self.load_from_leader(subject).await? {
+            (KeyState::Live(k), _) => Ok(k),
+            (KeyState::Erased, revision) => {
+                match self
+                    .kv
+                    .update(subject.to_string(), bytes.into(), revision)
+                    .await
+                {
+                    Ok(_) => {
+                        self.remember(subject, &KeyState::Live(key.clone()));
                         Ok(key)
                     }
+                    // A concurrent creator replaced the marker first.
+                    Err(e) => match self.load_from_leader(subject).await? {
+                        (KeyState::Live(k), _) => Ok(k),
+                        _ => Err(VaultError::Store(format!("cannot create a data key: {e}"))),
+                    },
                 }
             }
+            (KeyState::Absent, _) => Err(VaultError::Store(
+                "cannot create a data key: the key store refused it".into(),
+            )),
         }
     }
 
@@ -386,12 +493,22 @@ impl Vault {
         }
         let sealed: Sealed =
             serde_json::from_value(value.clone()).map_err(|e| VaultError::Crypto(e.to_string()))?;
-        let Some(key) = self.load(sealed.subject).await? else {
-            return Ok(Opened::Erased);
+        let state = match self.load(sealed.subject).await? {
+            (KeyState::Live(k), _) if k.key_ref == sealed.key_ref => KeyState::Live(k),
+            (state, true) => state,
+            // Not the key that sealed the value, or an erasure, known from the cache: the
+            // value may predate an erasure (a newer key replaced the marker) or the cache
+            // may be behind a key created after one. The leader decides.
+            (_, false) => self.load_from_leader(sealed.subject).await?.0,
         };
-        if key.key_ref != sealed.key_ref {
-            return Ok(Opened::Erased);
-        }
+        let key = match state {
+            KeyState::Live(k) if k.key_ref == sealed.key_ref => k,
+            // Another generation of the subject's key: this value's key was destroyed.
+            KeyState::Live(_) => return Ok(Opened::Erased),
+            // Only a marker (confirmed by the leader) means erased.
+            KeyState::Erased => return Ok(Opened::Erased),
+            KeyState::Absent => return Err(VaultError::NoKey(sealed.subject)),
+        };
         let cipher =
             Aes256Gcm::new_from_slice(&key.key).map_err(|e| VaultError::Crypto(e.to_string()))?;
         let nonce = B64
@@ -420,14 +537,14 @@ impl Vault {
             .purge(subject.to_string())
             .await
             .map_err(|e| VaultError::Store(e.to_string()))?;
-        self.remember(subject, None);
+        self.remember(subject, &KeyState::Erased);
         Ok(())
     }
 
     /// Does the subject still have a data key?
     pub async fn has_key(&self, subject: Uuid) -> Result<bool, VaultError> {
         self.forget(subject);
-        Ok(self.load(subject).await?.is_some())
+        Ok(matches!(self.load(subject).await?.0, KeyState::Live(_)))
     }
 
     /// Re-wraps every data key with the current master key; returns how many changed.
@@ -472,6 +589,45 @@ impl Vault {
     }
 }
 
+/// Every read of the log opens sealed top-level fields; an erased one reads as `null`.
+impl precinct_eventlog::Opener for Vault {
+    fn open<'a>(
+        &'a self,
+        data: &'a mut Value,
+    ) -> futures::future::BoxFuture<'a, Result<(), precinct_eventlog::ReadError>> {
+        Box::pin(async move {
+            let Some(fields) = data.as_object_mut() else {
+                return Ok(());
+            };
+            for value in fields.values_mut() {
+                if !Self::is_sealed(value) {
+                    continue;
+                }
+                // A key store that cannot be read, or that does not show the key yet, is a
+                // read failure to retry (a projector backs off and reads again), never an
+                // erasure. A value that does not authenticate is treated like an erased
+                // one: the data is unreadable either way, and a projection must not stop
+                // on it.
+                let opened = match self.open_value(value).await {
+                    Ok(o) => o,
+                    Err(e) if e.is_transient() => {
+                        return Err(precinct_eventlog::ReadError::Transport(e.to_string()))
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "sealed value unreadable; treated as erased");
+                        Opened::Erased
+                    }
+                };
+                *value = match opened {
+                    Opened::Plain(v) => v,
+                    Opened::Erased => Value::Null,
+                };
+            }
+            Ok(())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -491,40 +647,40 @@ mod tests {
         assert!(MasterKeys::parse("nohex", "").is_err());
         assert!(!format!("{m:?}").contains("abab"));
     }
-}
 
-/// Every read of the log opens sealed top-level fields; an erased one reads as `null`.
-impl precinct_eventlog::Opener for Vault {
-    fn open<'a>(
-        &'a self,
-        data: &'a mut Value,
-    ) -> futures::future::BoxFuture<'a, Result<(), precinct_eventlog::ReadError>> {
-        Box::pin(async move {
-            let Some(fields) = data.as_object_mut() else {
-                return Ok(());
-            };
-            for value in fields.values_mut() {
-                if !Self::is_sealed(value) {
-                    continue;
-                }
-                // A value that does not authenticate is treated like an erased one: the
-                // data is unreadable either way, and a projection must not stop on it.
-                let opened = match self.open_value(value).await {
-                    Ok(o) => o,
-                    Err(VaultError::Store(s)) => {
-                        return Err(precinct_eventlog::ReadError::Transport(s))
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "sealed value unreadable; treated as erased");
-                        Opened::Erased
-                    }
-                };
-                *value = match opened {
-                    Opened::Plain(v) => v,
-                    Opened::Erased => Value::Null,
-                };
-            }
-            Ok(())
-        })
+    fn headers(pairs: &[(&'static str, &'static str)]) -> async_nats::HeaderMap {
+        let mut h = async_nats::HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, *v);
+        }
+        h
+    }
+
+    #[test]
+    fn only_a_delete_or_purge_marker_is_an_erasure_record() {
+        assert_eq!(record_of(&headers(&[])), Record::Put);
+        assert_eq!(
+            record_of(&headers(&[
+                ("KV-Operation", "PURGE"),
+                ("Nats-Rollup", "sub")
+            ])),
+            Record::Marker
+        );
+        assert_eq!(
+            record_of(&headers(&[("KV-Operation", "DEL")])),
+            Record::Marker
+        );
+        assert_eq!(
+            record_of(&headers(&[("Nats-Marker-Reason", "Purge")])),
+            Record::Marker
+        );
+    }
+
+    #[test]
+    fn a_missing_key_is_transient_not_an_erasure() {
+        assert!(VaultError::NoKey(Uuid::nil()).is_transient());
+        assert!(VaultError::Store("no responders".into()).is_transient());
+        assert!(!VaultError::Crypto("bad tag".into()).is_transient());
+        assert!(!VaultError::UnknownMasterKey("k0".into()).is_transient());
     }
 }
