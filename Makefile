@@ -2,7 +2,11 @@
 #
 #   make stack   start (or reuse) NATS JetStream + PostgreSQL; prints the env lines
 #   make build   cargo build --workspace --all-targets
-#   make test    stack + the whole test suite (nextest; `ci` profile when CI is set)
+#   make test    stack + the whole test suite (nextest; `ci` profile when CI is set),
+#                then the short schemathesis pass (deploy/local/schemathesis.sh)
+#   make chaos   the long schemathesis pass, then the long fault campaign (single node
+#                and 3-node cluster); see the target
+#   make bench   the benchmark suite; see the target and docs/performance.md
 #   make run     stack + migrate + serve with a demo admin (Ctrl-C stops the server only)
 #   make stop    stop what deploy/local/stack.sh started (NATS, local PG cluster)
 #   make fmt     cargo fmt --all
@@ -42,6 +46,11 @@ test:
 	else
 		echo "make test: cargo-nextest not found; falling back to cargo test" >&2
 		$(CARGO) test --workspace --no-fail-fast $(TEST_ARGS)
+	fi
+	# The short contract-fuzzing pass (schemathesis against /openapi.json as anonymous,
+	# citizen, officer, dispatcher and admin); SKIP_FUZZ=1 leaves it out locally.
+	if [[ -z "$${SKIP_FUZZ:-}" ]]; then
+		bash deploy/local/schemathesis.sh short
 	fi
 
 run:
@@ -136,7 +145,8 @@ bench:
 	"$$bench_target/release/precinct-bench"
 
 # ---------------------------------------------------------------------------
-# make chaos   the long fault campaign (tests/src/chaos; docs/reliability.md). Builds
+# make chaos   the long schemathesis pass (deploy/local/schemathesis.sh long), then
+#              the long fault campaign (tests/src/chaos; docs/reliability.md). Builds
 #              `precinct` and `precinct-chaos`, then runs (1) the single-node campaign:
 #              a private nats-server (sync_interval: always) and a private PostgreSQL
 #              on free loopback ports, two `precinct serve` children, concurrent HTTP
@@ -150,8 +160,15 @@ bench:
 #              PRECINCT_CHAOS_CAMPAIGNS=single|cluster, PRECINCT_CHAOS_KEEP=1 (keep logs).
 .PHONY: chaos
 chaos:
-	@PRECINCT_NATS_BIN="$$($(STACK) nats-bin)"
+	@$(STACK) up >/dev/null
+	source .data/env
+	export NATS_URL DATABASE_URL
+	PRECINCT_NATS_BIN="$$($(STACK) nats-bin)"
 	export PRECINCT_NATS_BIN
+	# The long contract-fuzzing pass first (the campaign's summary must stay last).
+	if [[ -z "$${SKIP_FUZZ:-}" ]]; then
+		bash deploy/local/schemathesis.sh long
+	fi
 	$(CARGO) build -p precinct --bin precinct
 	$(CARGO) build -p precinct-tests --bin precinct-chaos
 	chaos_target="$${CARGO_TARGET_DIR:-target}/debug"

@@ -713,6 +713,11 @@ async fn workloads(
     };
     rows.push(row);
     extra.insert("seed".into(), json!(seed));
+    // A steady state has planner statistics (autovacuum analyzes within a minute or so of
+    // a bulk change; the queries below should not run on the empty-table estimates).
+    if let Err(e) = sqlx::query("ANALYZE").execute(&pool).await {
+        eprintln!("  ANALYZE: {e}");
+    }
 
     let rebuild_db = format!("bench_{}_rebuild", run_id.trim_start_matches("bench"));
     let rebuild_url = server::create_database(&s.database_url, &rebuild_db).await?;

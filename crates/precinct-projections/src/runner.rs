@@ -307,6 +307,11 @@ pub async fn rebuild_with(
             error,
         });
     }
+    // The tables were refilled from empty: refresh the planner's statistics now rather
+    // than when autovacuum next comes by, or the first queries plan for empty tables.
+    sqlx::query(&format!("ANALYZE {tables}"))
+        .execute(pool)
+        .await?;
     let summary = RebuildSummary {
         head,
         positions_head,
