@@ -125,6 +125,13 @@ fn ratio(row: &mut Row, ceiling: &str, value: Option<f64>) {
     }
 }
 
+/// A seed/catch-up/rebuild phase's own time bound: `secs` for the default 300,000 events,
+/// growing with the log (a 1,000,000-event run needs a larger `BENCH_BUDGET_SECS` too,
+/// which still caps every phase).
+fn phase_bound(secs: u64, events: u64) -> Duration {
+    Duration::from_secs(secs.max(secs * events / 300_000))
+}
+
 fn append_note(row: &mut Row, note: String) {
     if row.note.is_empty() {
         row.note = note;
@@ -639,7 +646,7 @@ async fn workloads(
     )
     .await?;
     let seed_bound = budget.cap(
-        Duration::from_secs(150),
+        phase_bound(150, s.rebuild_events),
         reserve_after + Duration::from_secs(120),
     );
     eprintln!(
@@ -660,7 +667,7 @@ async fn workloads(
     .await;
     let seed_shares = cpu.shares(&c0, &cpu.snap());
     let catch_bound = budget.cap(
-        Duration::from_secs(240),
+        phase_bound(240, s.rebuild_events),
         reserve_after + Duration::from_secs(60),
     );
     let caught = rebuild::wait_caught_up(&pool, seed.head, catch_bound).await;
@@ -737,7 +744,7 @@ async fn workloads(
     .await
     .map_err(|e| anyhow::anyhow!("vault: {e}"))?;
     let open_log = raw_log.clone().with_opener(Arc::new(vault));
-    let rebuild_bound = budget.cap(Duration::from_secs(240), reserve_after);
+    let rebuild_bound = budget.cap(phase_bound(240, s.rebuild_events), reserve_after);
     eprintln!(
         "workload 3: rebuild of every read model from {} events (bound {} s)",
         seed.head,
