@@ -159,6 +159,18 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(3);
         });
     }
+    // Interrupted (Ctrl-C, `timeout`, a CI cancel): no child may outlive the bench.
+    tokio::spawn(async {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+        eprintln!("bench: interrupted; stopping the server and the private nats-server");
+        kill_children();
+        std::process::exit(130);
+    });
     std::fs::create_dir_all(&s.out_dir)?;
     let result = run(&s, budget).await;
     kill_children();
