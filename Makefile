@@ -40,6 +40,9 @@ test:
 	export NATS_URL DATABASE_URL
 	PRECINCT_NATS_BIN="$$($(STACK) nats-bin)"
 	export PRECINCT_NATS_BIN
+	# The chaos test runs the real binary as child processes: test builds do not
+	# build another package's binary, so build it first.
+	$(CARGO) build -p precinct --bin precinct
 	if command -v cargo-nextest >/dev/null 2>&1; then
 		if [[ -n "$${CI:-}" ]]; then export NEXTEST_PROFILE=ci; fi
 		$(CARGO) nextest run --workspace --no-fail-fast --no-tests=warn $(TEST_ARGS)
