@@ -527,16 +527,13 @@ impl LiveHub {
     async fn follow_positions(self) {
         let shutdown = self.inner.shutdown.clone();
         let mut backoff = Backoff::default();
-        let start_head = loop {
-            match self.inner.positions.head().await {
-                Ok(h) => break h,
-                Err(e) => {
-                    tracing::warn!(error = %e, "live: cannot read the positions stream; retrying");
-                    if !backoff.pause(&shutdown).await {
-                        return;
-                    }
-                }
-            }
+        let Some(start_head) = backoff
+            .retry(&shutdown, "read the positions stream", || {
+                self.inner.positions.head()
+            })
+            .await
+        else {
+            return;
         };
         let mut warming = start_head > 0;
         if !warming {
@@ -545,15 +542,13 @@ impl LiveHub {
         let warm_deadline = tokio::time::Instant::now() + WARM_UP;
         let mut start = Start::LastPerPatrol;
         loop {
-            let stream = match self.inner.positions.subscribe(start).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "live: cannot subscribe to positions; retrying");
-                    if !backoff.pause(&shutdown).await {
-                        return;
-                    }
-                    continue;
-                }
+            let Some(stream) = backoff
+                .retry(&shutdown, "subscribe to positions", || {
+                    self.inner.positions.subscribe(start)
+                })
+                .await
+            else {
+                return;
             };
             // Frames of one chunk go out under one lock, back to back: keep a chunk well
             // below a client's buffer so a burst alone never drops a healthy client.
@@ -617,31 +612,24 @@ impl LiveHub {
     async fn follow_events(self) {
         let shutdown = self.inner.shutdown.clone();
         let mut backoff = Backoff::default();
-        let start_head = loop {
-            match self.inner.log.head().await {
-                Ok(h) => break h,
-                Err(e) => {
-                    tracing::warn!(error = %e, "live: cannot read the log head; retrying");
-                    if !backoff.pause(&shutdown).await {
-                        return;
-                    }
-                }
-            }
+        let Some(start_head) = backoff
+            .retry(&shutdown, "read the log head", || self.inner.log.head())
+            .await
+        else {
+            return;
         };
         self.dispatch(Source::Events, start_head, Vec::new(), true);
         self.set_ready(Source::Events);
         loop {
             let (head, _) = self.heads();
             let from = head[Source::Events as usize] + 1;
-            let mut events = match self.inner.log.subscribe(from).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "live: cannot subscribe to the log; retrying");
-                    if !backoff.pause(&shutdown).await {
-                        return;
-                    }
-                    continue;
-                }
+            let Some(mut events) = backoff
+                .retry(&shutdown, "subscribe to the log", || {
+                    self.inner.log.subscribe(from)
+                })
+                .await
+            else {
+                return;
             };
             loop {
                 let item = tokio::select! {
@@ -1057,6 +1045,31 @@ impl Default for Backoff {
 impl Backoff {
     fn reset(&mut self) {
         self.0 = Duration::from_millis(100);
+    }
+
+    /// Runs `attempt` until it succeeds, logging each failure and pausing between them;
+    /// `None` if shutdown came first.
+    async fn retry<T, E, Fut>(
+        &mut self,
+        shutdown: &CancellationToken,
+        what: &str,
+        mut attempt: impl FnMut() -> Fut,
+    ) -> Option<T>
+    where
+        E: std::fmt::Display,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        loop {
+            match attempt().await {
+                Ok(value) => return Some(value),
+                Err(e) => {
+                    tracing::warn!(error = %e, "live: cannot {what}; retrying");
+                    if !self.pause(shutdown).await {
+                        return None;
+                    }
+                }
+            }
+        }
     }
 
     /// False if shutdown came first.
