@@ -914,9 +914,9 @@ async fn invites_create_staff_once_and_expire_by_use() {
     let code = r.body["code"].as_str().expect("code").to_string();
     let r = app
         .post(
-            &format!("/invites/{code}/accept"),
+            "/invites/accept",
             None,
-            json!({"name": "New Officer", "password": PASSWORD}),
+            json!({"code": code, "name": "New Officer", "password": PASSWORD}),
         )
         .await;
     status(&r, StatusCode::CREATED);
@@ -928,17 +928,17 @@ async fn invites_create_staff_once_and_expire_by_use() {
     // Used codes are refused; unknown codes are 404.
     let r = app
         .post(
-            &format!("/invites/{code}/accept"),
+            "/invites/accept",
             None,
-            json!({"name": "Again", "password": PASSWORD}),
+            json!({"code": code, "name": "Again", "password": PASSWORD}),
         )
         .await;
     status(&r, StatusCode::CONFLICT);
     let r = app
         .post(
-            "/invites/not-a-code/accept",
+            "/invites/accept",
             None,
-            json!({"name": "X", "password": PASSWORD}),
+            json!({"code": "not-a-code", "name": "X", "password": PASSWORD}),
         )
         .await;
     status(&r, StatusCode::NOT_FOUND);

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use precinct_tests::app::{Options, Res, TestApp, PASSWORD};
+use precinct_tests::app::{Options, Res, TestApp, METRICS_TOKEN, PASSWORD};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -290,7 +290,7 @@ async fn every_documented_operation_is_routed() {
     assert!(probed.len() > 30, "probed only {probed:?}");
     // The router saw each probe under the documented route template (an unknown path would
     // be `unmatched`), and never under a raw path.
-    let (status, metrics) = scrape(&app, None).await;
+    let (status, metrics) = scrape(&app, Some(METRICS_TOKEN)).await;
     assert_eq!(status, StatusCode::OK);
     let seen = request_labels(&metrics);
     let missing: Vec<_> = probed.difference(&seen).collect();
@@ -717,7 +717,7 @@ async fn metrics_count_requests_commands_and_projection_lag() {
     let r = app.report(None, LAT, LON, &["Theft"]).await;
     app.caught_up(r.position()).await;
 
-    let (status, m) = scrape(&app, None).await;
+    let (status, m) = scrape(&app, Some(METRICS_TOKEN)).await;
     assert_eq!(status, StatusCode::OK);
     let at_least = |series: &str, n: f64| {
         let v = sample(&m, series).unwrap_or_else(|| panic!("no sample {series} in:\n{m}"));
@@ -769,15 +769,19 @@ async fn metrics_count_requests_commands_and_projection_lag() {
 }
 
 #[tokio::test]
-async fn metrics_are_for_admin_tokens_and_loopback_scrapers() {
+async fn metrics_are_for_the_scraper_token_and_admin_tokens_only() {
     let app = TestApp::spawn().await.expect("spawn");
     let spec = spec();
     let admin = app.admin().await;
     let station = app.precinct(&admin, "PS1", LAT, LON).await;
     let (_, dispatcher) = app.account(&admin, "DISPATCHER", Some(&station)).await;
     let (_, citizen) = app.account(&admin, "CITIZEN", None).await;
+    // Loopback proves nothing (a reverse proxy on this host is loopback too): without a
+    // token the answer is 401 even from 127.0.0.1.
     for (token, expected) in [
-        (None, StatusCode::OK),
+        (None, StatusCode::UNAUTHORIZED),
+        (Some(METRICS_TOKEN), StatusCode::OK),
+        (Some("not-the-metrics-token"), StatusCode::UNAUTHORIZED),
         (Some(admin.as_str()), StatusCode::OK),
         (Some(dispatcher.as_str()), StatusCode::FORBIDDEN),
         (Some(citizen.as_str()), StatusCode::FORBIDDEN),
@@ -805,5 +809,8 @@ async fn metrics_are_for_admin_tokens_and_loopback_scrapers() {
     }
     let (status, body) = scrape(&app, Some(&dispatcher)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(!body.contains("precinct_http_requests_total"), "{body}");
+    let (status, body) = scrape(&app, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(!body.contains("precinct_http_requests_total"), "{body}");
 }

@@ -1,7 +1,7 @@
 //! Hostile callers (OWASP API Security Top 10, 2023): object-level authorization on
 //! every id route and function-level authorization on every operation, both driven by
 //! the OpenAPI document (API1, API5); tokens for another audience or issuer and login
-//! lock-out per client address (API2); privileged and private properties (API3);
+//! lock-outs per (account, client address) (API2); privileged and private properties (API3);
 //! resource limits on anonymous callers, nesting and collection sizes (API4); links that
 //! are never fetched (API7); CORS allow-list, security headers and error answers without
 //! internals (API8).
@@ -482,7 +482,7 @@ async fn tokens_for_another_audience_or_issuer_or_without_expiry_are_401() {
 }
 
 #[tokio::test]
-async fn login_failures_from_one_address_lock_it_out_across_accounts() {
+async fn password_spraying_from_one_address_does_not_lock_other_accounts_out_of_it() {
     let app = TestApp::spawn().await.expect("spawn");
     // Five wrong passwords, each for a different (unknown) account: password spraying.
     for i in 0..5 {
@@ -495,7 +495,8 @@ async fn login_failures_from_one_address_lock_it_out_across_accounts() {
             .await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
     }
-    // The sixth attempt from that address is refused, even with a right password.
+    // Behind a reverse proxy that address is the whole city: another account's right
+    // password from it still gets in (ADR 0010: the per-address limit is far higher).
     let r = app
         .post(
             "/users/login",
@@ -504,9 +505,8 @@ async fn login_failures_from_one_address_lock_it_out_across_accounts() {
                    "password": precinct_tests::app::ADMIN_PASSWORD}),
         )
         .await;
-    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
-    assert!(r.headers.get("retry-after").is_some());
-    assert!(r.body.get("access_token").is_none());
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body["access_token"].is_string());
 }
 
 // ---------------------------------------------------------------------------------------

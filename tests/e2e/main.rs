@@ -9,3 +9,5 @@ mod live;
 mod privacy;
 mod projections;
 mod queries;
+mod throttle;
+mod transport;

@@ -15,6 +15,8 @@ use tokio_util::sync::CancellationToken;
 pub const ADMIN_EMAIL: &str = "admin@precinct.test";
 pub const ADMIN_PASSWORD: &str = "correct horse battery";
 pub const PASSWORD: &str = "s3cret-passw0rd";
+/// The metrics scrapers' bearer token of every test process.
+pub const METRICS_TOKEN: &str = "test-metrics-scraper-token";
 
 /// Knobs a test may turn before spawning.
 #[derive(Debug, Clone)]
@@ -26,6 +28,26 @@ pub struct Options {
     pub live: precinct_api::live::LiveConfig,
     pub roster: precinct_projections::RosterOptions,
     pub anonymous_reports_per_minute: u32,
+    pub registrations_per_hour: u32,
+    /// Login failures per client address per hour (at accounts it never logged in to).
+    pub login_failures_per_address: u32,
+    /// Concurrent argon2id jobs, and how many may wait.
+    pub password_workers: usize,
+    pub password_queue: usize,
+    /// Networks whose `X-Forwarded-For` is believed (comma-separated; tests send it from
+    /// loopback to act as several clients: [`Options::behind_loopback_proxy`]).
+    pub trusted_proxies: &'static str,
+    pub tls: Option<precinct::TlsFiles>,
+}
+
+impl Options {
+    /// Loopback is a trusted proxy: `X-Forwarded-For` says which client a request is from.
+    pub fn behind_loopback_proxy() -> Self {
+        Self {
+            trusted_proxies: "127.0.0.1/32, ::1/128",
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for Options {
@@ -38,6 +60,14 @@ impl Default for Options {
             live: Default::default(),
             roster: Default::default(),
             anonymous_reports_per_minute: 1000,
+            // Tests register many citizens from 127.0.0.1.
+            registrations_per_hour: 100_000,
+            login_failures_per_address: precinct_api::throttle::LoginPolicy::default()
+                .address_max_failures,
+            password_workers: precinct_api::auth::PasswordJobsConfig::default().workers,
+            password_queue: precinct_api::auth::PasswordJobsConfig::default().queue,
+            trusted_proxies: "",
+            tls: None,
         }
     }
 }
@@ -103,6 +133,23 @@ impl TestApp {
             master_keys: Some(precinct_vault::MasterKeys::random("test-k1")),
             cors_origins: vec!["https://dispatch.precinct.test".into()],
             anonymous_reports_per_minute: opts.anonymous_reports_per_minute,
+            registrations_per_hour: opts.registrations_per_hour,
+            login: precinct_api::throttle::LoginPolicy {
+                address_max_failures: opts.login_failures_per_address,
+                ..Default::default()
+            },
+            password_jobs: precinct_api::auth::PasswordJobsConfig {
+                workers: opts.password_workers,
+                queue: opts.password_queue,
+            },
+            trusted_proxies: precinct_api::proxy::TrustedProxies::new(
+                precinct_api::proxy::TrustedProxies::parse_nets(opts.trusted_proxies)
+                    .map_err(anyhow::Error::msg)?,
+                precinct_api::proxy::ForwardedHeader::XForwardedFor,
+            ),
+            tls: opts.tls,
+            behind_tls_proxy: false,
+            metrics_token: Some(Secret::new(METRICS_TOKEN.as_bytes().to_vec())),
         };
         Self::start(config, prefix, database_url).await
     }

@@ -111,42 +111,124 @@ impl Tokens {
 }
 
 /// Hashes a password with argon2id (off the async runtime: it is slow on purpose).
+/// Request paths go through [`PasswordJobs`], which bounds how many run at once.
 pub async fn hash_password(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| ApiError::Internal(format!("argon2: {e}")))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("hash task: {e}")))?
+    tokio::task::spawn_blocking(move || hash_now(&password))
+        .await
+        .map_err(|e| ApiError::Internal(format!("hash task: {e}")))?
+}
+
+fn hash_now(password: &str) -> Result<String, ApiError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::Internal(format!("argon2: {e}")))
 }
 
 /// Verifies a password; with `None` it verifies against a dummy hash so that unknown
 /// accounts take as long as known ones.
-pub async fn verify_password(password: String, hash: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || {
-        static DUMMY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-            let salt = SaltString::generate(&mut OsRng);
+fn verify_now(password: &str, hash: Option<String>) -> bool {
+    static DUMMY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(b"not-a-password", &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    });
+    let known = hash.is_some();
+    let stored = hash.unwrap_or_else(|| DUMMY.clone());
+    let ok = PasswordHash::new(&stored)
+        .map(|parsed| {
             Argon2::default()
-                .hash_password(b"not-a-password", &salt)
-                .map(|h| h.to_string())
-                .unwrap_or_default()
-        });
-        let known = hash.is_some();
-        let stored = hash.unwrap_or_else(|| DUMMY.clone());
-        let ok = PasswordHash::new(&stored)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false);
-        known && ok
-    })
-    .await
-    .unwrap_or(false)
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false);
+    known && ok
+}
+
+/// How many password jobs (argon2id hashes and verifications) run at once, and how many
+/// may wait for a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordJobsConfig {
+    /// Jobs running at once (default: the number of CPUs). Each holds about 19 MiB.
+    pub workers: usize,
+    /// Jobs waiting for a slot (default 32); beyond them a request is answered 503 with
+    /// `Retry-After` at once.
+    pub queue: usize,
+}
+
+impl Default for PasswordJobsConfig {
+    fn default() -> Self {
+        Self {
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            queue: 32,
+        }
+    }
+}
+
+/// The one limiter of password work shared by registration, login and invite
+/// acceptance: argon2id is slow and memory-hard on purpose, so an unbounded number of
+/// concurrent jobs lets anyone exhaust memory and CPU (and every login with them).
+/// A job keeps its slot until the blocking work ends, even when the request that
+/// started it is gone.
+#[derive(Debug, Clone)]
+pub struct PasswordJobs {
+    /// Running + waiting.
+    admitted: std::sync::Arc<tokio::sync::Semaphore>,
+    running: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+/// Seconds a client is told to wait when every slot and queue place is taken.
+const BUSY_RETRY_SECS: u64 = 1;
+
+impl PasswordJobs {
+    pub fn new(config: PasswordJobsConfig) -> Self {
+        let workers = config.workers.max(1);
+        Self {
+            admitted: std::sync::Arc::new(tokio::sync::Semaphore::new(workers + config.queue)),
+            running: std::sync::Arc::new(tokio::sync::Semaphore::new(workers)),
+        }
+    }
+
+    /// Runs `job` on the blocking pool when a slot is free; 503 with `Retry-After` at
+    /// once when the queue is full.
+    pub async fn run<T, F>(&self, job: F) -> Result<T, ApiError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let Ok(admitted) = self.admitted.clone().try_acquire_owned() else {
+            ::metrics::counter!("precinct_password_jobs_refused_total").increment(1);
+            return Err(ApiError::Busy {
+                retry_after_secs: BUSY_RETRY_SECS,
+            });
+        };
+        let running = self
+            .running
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::Unavailable("shutting down".into()))?;
+        ::metrics::counter!("precinct_password_jobs_total").increment(1);
+        tokio::task::spawn_blocking(move || {
+            let _slot = (admitted, running);
+            job()
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("password task: {e}")))
+    }
+
+    pub async fn hash(&self, password: String) -> Result<String, ApiError> {
+        self.run(move || hash_now(&password)).await?
+    }
+
+    pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, ApiError> {
+        self.run(move || verify_now(&password, hash)).await
+    }
 }
 
 /// An authenticated caller (from a valid bearer token).
@@ -254,4 +336,104 @@ pub fn derive_token(secret: &Secret, purpose: &str, command_id: Uuid) -> String 
     mac.update(command_id.as_bytes());
     let bytes = mac.finalize().into_bytes();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes[..20])
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn password_jobs_queue_then_refuse_with_retry_after() {
+        let jobs = PasswordJobs::new(PasswordJobsConfig {
+            workers: 1,
+            queue: 1,
+        });
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let release_rx = std::sync::Arc::new(std::sync::Mutex::new(release_rx));
+        // The first job runs and blocks; the second waits in the queue.
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let (jobs, rx) = (jobs.clone(), release_rx.clone());
+            held.push(tokio::spawn(async move {
+                jobs.run(move || {
+                    let _ = rx.lock().map(|r| r.recv_timeout(Duration::from_secs(10)));
+                })
+                .await
+            }));
+        }
+        for _ in 0..200 {
+            if jobs.admitted.available_permits() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(jobs.admitted.available_permits(), 0, "both jobs admitted");
+        // The third finds the running slot and the queue taken: 503 at once.
+        match jobs.run(|| ()).await {
+            Err(ApiError::Busy { retry_after_secs }) => assert!(retry_after_secs >= 1),
+            other => panic!("expected Busy, got {other:?}"),
+        }
+        release_tx.send(()).expect("release");
+        release_tx.send(()).expect("release");
+        for h in held {
+            assert!(h.await.expect("join").is_ok());
+        }
+        // Slots come back: a job runs again.
+        assert_eq!(jobs.run(|| 7).await.ok(), Some(7));
+    }
+
+    #[tokio::test]
+    async fn a_job_keeps_its_slot_after_its_request_is_gone() {
+        let jobs = PasswordJobs::new(PasswordJobsConfig {
+            workers: 1,
+            queue: 0,
+        });
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let started = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = started.clone();
+        let j = jobs.clone();
+        let request = tokio::spawn(async move {
+            j.run(move || {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                let _ = release_rx.recv_timeout(Duration::from_secs(10));
+            })
+            .await
+        });
+        for _ in 0..200 {
+            if started.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // The client went away: its request future is dropped, the argon2 work is not.
+        request.abort();
+        let _ = request.await;
+        assert!(matches!(jobs.run(|| ()).await, Err(ApiError::Busy { .. })));
+        release_tx.send(()).expect("release");
+        for _ in 0..200 {
+            if jobs.admitted.available_permits() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(jobs.run(|| ()).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn hashes_verify() {
+        let jobs = PasswordJobs::new(PasswordJobsConfig::default());
+        let h = jobs
+            .hash("correct horse battery".into())
+            .await
+            .expect("hash");
+        assert!(jobs
+            .verify("correct horse battery".into(), Some(h.clone()))
+            .await
+            .expect("verify"));
+        assert!(!jobs.verify("wrong".into(), Some(h)).await.expect("verify"));
+        assert!(!jobs.verify("x".into(), None).await.expect("verify"));
+    }
 }

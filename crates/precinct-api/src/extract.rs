@@ -298,7 +298,9 @@ pub struct PageParams {
     pub cursor: Option<String>,
 }
 
-/// The client's address, when the server was started with connect info.
+/// The client's address: the one the request-log middleware worked out (the TCP peer,
+/// or the address a trusted proxy forwarded), else the TCP peer; `None` when the server
+/// was started without connect info.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub Option<std::net::IpAddr>);
 
@@ -306,11 +308,14 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(resolved) = parts.extensions.get::<ClientAddr>() {
+            return Ok(*resolved);
+        }
         Ok(ClientAddr(
             parts
                 .extensions
                 .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|ci| ci.0.ip()),
+                .map(|ci| ci.0.ip().to_canonical()),
         ))
     }
 }

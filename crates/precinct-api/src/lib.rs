@@ -18,7 +18,9 @@
 //!   HTTP metrics, security headers.
 //! - [`metrics`]: the Prometheus recorder and `GET /metrics`.
 //! - [`openapi`]: the OpenAPI document (`GET /openapi.json`) and the docs page (`/docs`).
-//! - [`throttle`]: login throttling.
+//! - [`throttle`]: login throttling and per-address rate limits (shared through
+//!   PostgreSQL).
+//! - [`proxy`]: the client's address behind trusted reverse proxies.
 //! - [`policy`]: who may see and change which report or patrol.
 //! - [`views`]: response shapes per audience.
 //! - [`routes`]: one module per resource.
@@ -33,6 +35,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod policy;
 pub mod problem;
+pub mod proxy;
 pub mod routes;
 pub mod throttle;
 pub mod views;
@@ -58,9 +61,18 @@ pub struct ApiConfig {
     pub secret: Secret,
     pub sla_accept: Duration,
     pub sla_respond: Duration,
-    /// Failed logins (per account, per client address) before a lock-out.
-    pub login_max_failures: u32,
-    pub login_lockout: Duration,
+    /// Login throttling (ADR 0010).
+    pub login: throttle::LoginPolicy,
+    /// Self-registrations per client address per hour.
+    pub registrations_per_hour: u32,
+    /// The limiter of argon2id work.
+    pub password_jobs: auth::PasswordJobsConfig,
+    /// Which peers may say who the client is (`X-Forwarded-For` / `Forwarded`).
+    pub trusted_proxies: proxy::TrustedProxies,
+    /// Send `Strict-Transport-Security` (every client connection is HTTPS).
+    pub hsts: bool,
+    /// The bearer token of metrics scrapers (`GET /metrics`); ADMIN tokens work too.
+    pub metrics_token: Option<Secret>,
     /// How long an invite stays valid.
     pub invite_ttl: Duration,
     /// The live path (positions, SSE).
@@ -79,8 +91,12 @@ impl ApiConfig {
             secret,
             sla_accept: Duration::from_secs(900),
             sla_respond: Duration::from_secs(1800),
-            login_max_failures: 5,
-            login_lockout: Duration::from_secs(15 * 60),
+            login: throttle::LoginPolicy::default(),
+            registrations_per_hour: 20,
+            password_jobs: auth::PasswordJobsConfig::default(),
+            trusted_proxies: proxy::TrustedProxies::none(),
+            hsts: false,
+            metrics_token: None,
             invite_ttl: Duration::from_secs(7 * 24 * 3600),
             live: live::LiveConfig::default(),
             anonymous_reports_per_minute: 20,
@@ -96,7 +112,11 @@ pub struct AppState {
     pub pool: PgPool,
     pub tokens: Tokens,
     pub config: Arc<ApiConfig>,
-    pub throttle: Arc<throttle::LoginThrottle>,
+    pub throttle: throttle::LoginThrottle,
+    /// Self-registrations per client address (and other shared windows).
+    pub windows: throttle::RateLimiter,
+    /// Bounds concurrent argon2id work.
+    pub passwords: auth::PasswordJobs,
     /// Anonymous `POST /crimes` per client address.
     pub anonymous_reports: Arc<throttle::RateLimit>,
     pub requests: RequestLogWriter,
@@ -107,10 +127,9 @@ pub struct AppState {
 impl AppState {
     pub fn new(app: App, pool: PgPool, config: ApiConfig, requests: RequestLogWriter) -> Self {
         let tokens = Tokens::new(&config.secret, config.token_ttl);
-        let throttle = Arc::new(throttle::LoginThrottle::new(
-            config.login_max_failures,
-            config.login_lockout,
-        ));
+        let throttle = throttle::LoginThrottle::new(pool.clone(), config.login.clone());
+        let windows = throttle::RateLimiter::new(pool.clone());
+        let passwords = auth::PasswordJobs::new(config.password_jobs);
         let live = live::Live {
             directory: Arc::new(live::PatrolDirectory::new(
                 app.clone(),
@@ -130,6 +149,8 @@ impl AppState {
             tokens,
             config: Arc::new(config),
             throttle,
+            windows,
+            passwords,
             requests,
             live,
         }
@@ -147,7 +168,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     // The process-wide metrics recorder, before the first request is recorded.
     crate::metrics::handle();
-    routes::router()
+    let router = routes::router()
         .merge(openapi::router())
         .merge(crate::metrics::router())
         .fallback(|| async { problem::ApiError::NotFound })
@@ -157,8 +178,21 @@ pub fn router(state: AppState) -> Router {
             middleware::request_log,
         ))
         .layer(axum::middleware::from_fn(middleware::security_headers))
-        .layer(cors(&state.config.cors_origins))
-        .with_state(state)
+        .layer(cors(&state.config.cors_origins));
+    hsts(router, state.config.hsts).with_state(state)
+}
+
+/// `Strict-Transport-Security` on every answer when every client connection is HTTPS
+/// (served with TLS, or behind a TLS-terminating proxy): browsers then never try plain
+/// HTTP for this host for two years.
+fn hsts<S: Clone + Send + Sync + 'static>(router: Router<S>, on: bool) -> Router<S> {
+    if !on {
+        return router;
+    }
+    router.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+        axum::http::header::STRICT_TRANSPORT_SECURITY,
+        axum::http::HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+    ))
 }
 
 /// CORS for the configured origins only; with none configured, no CORS headers are
@@ -197,7 +231,7 @@ fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
 /// without the `api` role.
 pub fn live_router(state: AppState) -> Router {
     crate::metrics::handle();
-    routes::health::router()
+    let router = routes::health::router()
         .merge(routes::live::router())
         .merge(crate::metrics::router())
         .fallback(|| async { problem::ApiError::NotFound })
@@ -206,6 +240,6 @@ pub fn live_router(state: AppState) -> Router {
             state.clone(),
             middleware::request_log,
         ))
-        .layer(axum::middleware::from_fn(middleware::security_headers))
-        .with_state(state)
+        .layer(axum::middleware::from_fn(middleware::security_headers));
+    hsts(router, state.config.hsts).with_state(state)
 }

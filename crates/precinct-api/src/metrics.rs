@@ -16,21 +16,27 @@
 //!   `precinct_log_head`: refreshed from the checkpoints at every scrape.
 //! - `precinct_sse_subscribers` (gauge) and `precinct_location_updates_total`: recorded by
 //!   the live stream through [`sse_connected`] / [`SseSubscriber`] and [`location_update`].
+//! - `precinct_login_throttled_total{reason}` (`pair`, `account`, `address`),
+//!   `precinct_password_jobs_total` and `precinct_password_jobs_refused_total`: login
+//!   throttling and the argon2id limiter (ADR 0010). Alert on a rising `account` or
+//!   `address` rate: someone is guessing passwords.
+//!
+//! Scrapers authenticate with `PRECINCT_METRICS_TOKEN` as a bearer token.
 
-use std::net::IpAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{header, Method};
+use axum::http::{header, HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use precinct_domain::values::Role;
+use sha2::{Digest, Sha256};
 use utoipa::OpenApi;
 
-use crate::auth::Caller;
-use crate::extract::ClientAddr;
+use crate::auth::{Secret, Tokens};
 use crate::problem::{ApiError, ApiResult};
 use crate::AppState;
 
@@ -119,6 +125,18 @@ fn describe() {
     describe_counter!(
         "precinct_location_updates_total",
         "Patrol location updates received."
+    );
+    describe_counter!(
+        "precinct_login_throttled_total",
+        "Login attempts refused by throttling, by reason (pair, account, address)."
+    );
+    describe_counter!(
+        "precinct_password_jobs_total",
+        "Password hashes and verifications run (argon2id)."
+    );
+    describe_counter!(
+        "precinct_password_jobs_refused_total",
+        "Password jobs refused with 503 because every slot and queue place was taken."
     );
 }
 
@@ -218,19 +236,33 @@ pub fn location_update() {
     ::metrics::counter!("precinct_location_updates_total").increment(1);
 }
 
-/// Who may read `/metrics`: an ADMIN token, or a caller without a token from a loopback
-/// address (a scraper on the same host). A token that is not ADMIN is refused wherever it
-/// comes from.
-pub fn may_scrape(caller: Option<&Caller>, client: Option<IpAddr>) -> ApiResult<()> {
-    match caller {
-        Some(c) if c.is_admin() => Ok(()),
-        Some(_) => Err(ApiError::Forbidden(
-            "metrics are for ADMIN tokens and loopback scrapers only".into(),
-        )),
-        None if client.is_some_and(|a| a.to_canonical().is_loopback()) => Ok(()),
-        None => Err(ApiError::Unauthorized(
-            "metrics need an ADMIN token (or a scraper on loopback)".into(),
-        )),
+/// Who may read `/metrics`: a scraper with the configured metrics token
+/// (`PRECINCT_METRICS_TOKEN`) or an ADMIN token. Any other token gets 403, no or an
+/// invalid token 401 — from every address: a reverse proxy on the same host makes every
+/// client look local, so the address proves nothing.
+pub fn may_scrape(
+    bearer: Option<&str>,
+    metrics_token: Option<&Secret>,
+    tokens: &Tokens,
+) -> ApiResult<()> {
+    let Some(bearer) = bearer else {
+        return Err(ApiError::Unauthorized(
+            "metrics need the scrapers' token or an ADMIN token".into(),
+        ));
+    };
+    if let Some(expected) = metrics_token {
+        // Compare digests: the time taken says nothing about the token's bytes.
+        if Sha256::digest(bearer.as_bytes()) == Sha256::digest(expected.expose()) {
+            return Ok(());
+        }
+    }
+    let claims = tokens.verify(bearer)?;
+    if claims.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "metrics are for scrapers and ADMIN tokens only".into(),
+        ))
     }
 }
 
@@ -240,9 +272,9 @@ pub fn router() -> Router<AppState> {
 
 /// Prometheus metrics (text exposition format 0.0.4).
 ///
-/// Roles: ADMIN; or no token at all from a loopback client address (a scraper or agent on
-/// the same host). Any other token gets 403, no token from elsewhere 401. A reverse proxy
-/// on the same host makes every client look like loopback: it must not forward `/metrics`.
+/// Roles: ADMIN; or a scraper sending the metrics token (`PRECINCT_METRICS_TOKEN`) as
+/// `Authorization: Bearer <token>` (Prometheus: `authorization: {credentials_file: …}`).
+/// Any other token gets 403; no or an invalid token 401, from any address.
 ///
 /// Projection gauges are read from the checkpoints when scraped.
 #[utoipa::path(
@@ -250,7 +282,7 @@ pub fn router() -> Router<AppState> {
     path = "/metrics",
     operation_id = "metrics",
     tag = "operations",
-    security((), ("bearer" = [])),
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "Metrics in the Prometheus text format",
             content_type = "text/plain; version=0.0.4", body = String),
@@ -258,12 +290,24 @@ pub fn router() -> Router<AppState> {
         (status = 403, response = crate::openapi::Forbidden),
     )
 )]
-async fn scrape(
-    State(state): State<AppState>,
-    caller: Option<Caller>,
-    ClientAddr(client): ClientAddr,
-) -> ApiResult<Response> {
-    may_scrape(caller.as_ref(), client)?;
+async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let bearer = match headers.get(header::AUTHORIZATION) {
+        None => None,
+        Some(v) => {
+            let v = v
+                .to_str()
+                .map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
+            match v.split_once(' ') {
+                Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => Some(t.trim()),
+                _ => {
+                    return Err(ApiError::Unauthorized(
+                        "expected `Authorization: Bearer <token>`".into(),
+                    ))
+                }
+            }
+        }
+    };
+    may_scrape(bearer, state.config.metrics_token.as_ref(), &state.tokens)?;
     refresh_projections(&state).await;
     let handle = handle();
     handle.run_upkeep();
@@ -314,40 +358,39 @@ pub struct Api;
 
 #[cfg(test)]
 mod tests {
-    use std::net::{Ipv4Addr, Ipv6Addr};
-
     use precinct_domain::ids::AccountId;
-    use precinct_domain::values::Role;
     use uuid::Uuid;
 
     use super::*;
 
-    fn caller(role: Role) -> Caller {
-        Caller {
-            id: AccountId::new(Uuid::nil()),
-            role,
-            station_id: None,
-        }
-    }
-
     #[test]
-    fn scraping_needs_admin_or_loopback() {
-        let lo4 = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        let lo6 = Some(IpAddr::V6(Ipv6Addr::LOCALHOST));
-        let mapped = Some(IpAddr::V6(Ipv4Addr::LOCALHOST.to_ipv6_mapped()));
-        let remote = Some(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7)));
-        assert!(may_scrape(None, lo4).is_ok());
-        assert!(may_scrape(None, lo6).is_ok());
-        assert!(may_scrape(None, mapped).is_ok());
+    fn scraping_needs_the_metrics_token_or_an_admin_token_from_anywhere() {
+        let tokens = Tokens::new(
+            &Secret::new(b"0123456789abcdef0123456789abcdef".to_vec()),
+            std::time::Duration::from_secs(60),
+        );
+        let scraper = Secret::new(b"scraper-token-0123456789".to_vec());
+        let token = |role| {
+            tokens
+                .issue(AccountId::new(Uuid::nil()), role, None)
+                .expect("token")
+        };
+        // No token: refused, whatever the address (there is no address to trust).
         assert!(matches!(
-            may_scrape(None, remote),
+            may_scrape(None, Some(&scraper), &tokens),
             Err(ApiError::Unauthorized(_))
         ));
+        assert!(may_scrape(Some("scraper-token-0123456789"), Some(&scraper), &tokens).is_ok());
         assert!(matches!(
-            may_scrape(None, None),
+            may_scrape(Some("scraper-token-0123456789x"), Some(&scraper), &tokens),
             Err(ApiError::Unauthorized(_))
         ));
-        assert!(may_scrape(Some(&caller(Role::Admin)), remote).is_ok());
+        // Without a configured scraper token, only ADMIN tokens.
+        assert!(matches!(
+            may_scrape(Some("scraper-token-0123456789"), None, &tokens),
+            Err(ApiError::Unauthorized(_))
+        ));
+        assert!(may_scrape(Some(&token(Role::Admin)), None, &tokens).is_ok());
         for role in [
             Role::Citizen,
             Role::Patrol,
@@ -355,7 +398,7 @@ mod tests {
             Role::Supervisor,
         ] {
             assert!(matches!(
-                may_scrape(Some(&caller(role)), lo4),
+                may_scrape(Some(&token(role)), Some(&scraper), &tokens),
                 Err(ApiError::Forbidden(_))
             ));
         }

@@ -13,7 +13,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::auth::caller_from_parts;
-use crate::extract::{CorrelationId, RequestId};
+use crate::extract::{ClientAddr, CorrelationId, RequestId};
 use crate::AppState;
 
 /// The correlation id of a request: a valid `X-Correlation-Id`, else the request id when
@@ -26,10 +26,30 @@ fn correlation_id(req: &Request, request_id: &str) -> Option<Uuid> {
     }
 }
 
-/// Assigns a request id and a correlation id, runs the request inside an `http` span that
-/// carries both (so every log line of the request has them), records HTTP metrics, and
-/// records the request in the request log (time, request id, actor, method, path, status,
-/// latency, client address).
+/// The path as the request log and the process log keep it: an invite code in the path
+/// of the old `POST /invites/{code}/accept` (now 404; the code travels in the body) is a
+/// credential and is replaced by `{code}`.
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    let mut segments = path.trim_start_matches('/').split('/');
+    match (segments.next(), segments.next(), segments.next()) {
+        (Some("invites"), Some(code), Some("accept")) if !code.is_empty() => {
+            let rest: Vec<&str> = segments.collect();
+            let mut redacted = String::from("/invites/{code}/accept");
+            for r in rest {
+                redacted.push('/');
+                redacted.push_str(r);
+            }
+            std::borrow::Cow::Owned(redacted)
+        }
+        _ => std::borrow::Cow::Borrowed(path),
+    }
+}
+
+/// Assigns a request id and a correlation id, works out the client's address (the TCP
+/// peer, or what a trusted proxy says: [`crate::proxy`]) for every handler and limit,
+/// runs the request inside an `http` span that carries both ids (so every log line of the
+/// request has them), records HTTP metrics, and records the request in the request log
+/// (time, request id, actor, method, path, status, latency, client address).
 pub async fn request_log(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let at = chrono::Utc::now();
@@ -51,11 +71,15 @@ pub async fn request_log(State(state): State<AppState>, mut req: Request, next: 
         .map(|m| m.as_str().to_string());
     let http_method = req.method().clone();
     let method = req.method().to_string();
-    let path = req.uri().path().to_string();
-    let client_addr = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ci| ci.0.ip().to_string());
+    let path = loggable_path(req.uri().path()).into_owned();
+    let client = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ci| {
+        state
+            .config
+            .trusted_proxies
+            .client_addr(ci.0.ip(), req.headers())
+    });
+    req.extensions_mut().insert(ClientAddr(client));
+    let client_addr = client.map(|ip| ip.to_string());
     let (parts, body) = req.into_parts();
     let actor_id = caller_from_parts(&parts, &state.tokens)
         .ok()

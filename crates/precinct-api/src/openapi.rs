@@ -230,8 +230,28 @@ problem_responses! {
     Conflict => "The resource's state does not allow this (illegal transition, duplicate, concurrent change).";
     PayloadTooLarge => "The body is over the size limit (1 MiB by default).";
     ValidationFailed => "Fields that break a rule; `errors` lists each with its reason.";
-    Unavailable => "A dependency (event log, database) is unavailable, a write was not confirmed (retry with the same `Idempotency-Key`), or the read models have not reached `X-Min-Position`.";
     InternalError => "A bug: details are only in the server's logs, under the `error_id` the body carries.";
+}
+
+/// A dependency is unavailable, or the server is at capacity; retry later.
+pub struct Unavailable;
+
+impl<'r> utoipa::ToResponse<'r> for Unavailable {
+    fn response() -> (&'r str, RefOr<Response>) {
+        let mut response = problem_response(
+            "A dependency (event log, database) is unavailable, a write was not confirmed (retry with the same `Idempotency-Key`), the read models have not reached `X-Min-Position`, or the server is at its capacity for password hashing (then with `Retry-After`).",
+        );
+        response.headers.insert(
+            "Retry-After".into(),
+            RefOr::T(
+                utoipa::openapi::HeaderBuilder::new()
+                    .schema(Some(u64::schema()))
+                    .description(Some("When present: seconds to wait before retrying"))
+                    .build(),
+            ),
+        );
+        ("Unavailable", RefOr::T(response))
+    }
 }
 
 /// Too many attempts; retry later.

@@ -41,6 +41,9 @@ pub enum ApiError {
     TooManyRequests { retry_after_secs: u64 },
     /// 503: a dependency is unavailable or a read model is behind.
     Unavailable(String),
+    /// 503 with `Retry-After`: the server is at capacity for this kind of work (password
+    /// hashing).
+    Busy { retry_after_secs: u64 },
     /// 500: a bug or a corrupt event; details only in the logs.
     Internal(String),
 }
@@ -86,7 +89,7 @@ impl ApiError {
                 "too-many-requests",
                 "Too many requests",
             ),
-            ApiError::Unavailable(_) => (
+            ApiError::Unavailable(_) | ApiError::Busy { .. } => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "Service unavailable",
@@ -148,6 +151,9 @@ impl IntoResponse for ApiError {
             ApiError::TooManyRequests { retry_after_secs } => {
                 format!("too many attempts; retry in {retry_after_secs} s")
             }
+            ApiError::Busy { retry_after_secs } => {
+                format!("the server is busy; retry in {retry_after_secs} s")
+            }
             ApiError::Internal(internal) => {
                 let id = uuid::Uuid::new_v4();
                 tracing::error!(error_id = %id, error = %internal, "internal error");
@@ -173,7 +179,9 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let ApiError::TooManyRequests { retry_after_secs } = self {
+        if let ApiError::TooManyRequests { retry_after_secs }
+        | ApiError::Busy { retry_after_secs } = self
+        {
             if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 res.headers_mut().insert(header::RETRY_AFTER, v);
             }

@@ -1,91 +1,592 @@
-//! Login throttling: after `max_failures` failed logins for one account or from one
-//! client address, further attempts are refused (429) until the lock-out has passed.
+//! Login throttling and per-address rate limits, shared by every API replica through
+//! PostgreSQL (ADR 0010).
 //!
-//! Counters live in the process: behind several API replicas each keeps its own, so the
-//! effective limit is per replica (see docs/adr/0004-auth.md).
+//! Login attempts are throttled three ways:
+//! - per **(account, client address)**: 5 consecutive failures lock that pair for 15
+//!   minutes (how Precinct meets CJIS "lock after ≥ 5 consecutive failures": the
+//!   account is locked *from that address*, so nobody elsewhere can lock it out);
+//! - per **account**, for attempts from addresses the account has never logged in from:
+//!   after 10 such failures each further attempt must wait a delay that doubles from 1 s
+//!   up to 5 minutes — many addresses together get about 288 guesses a day at one account,
+//!   while its owner, at an address they logged in from before, is not slowed at all;
+//! - per **client address**, for attempts at accounts it never logged in to: 100
+//!   failures an hour (password spraying from one address), high enough that a shared
+//!   address's users are not refused in normal use, and never applied to an account
+//!   that has logged in from there before.
+//!
+//! An attempt is *charged* when it is admitted (before the password is checked), so
+//! concurrent attempts — on one replica or many — cannot all slip under a limit; a
+//! success (or an attempt that never got to the check) gives the charge back.
+//!
+//! [`LoginPolicy`] holds the pure rules (unit-tested below); [`LoginThrottle`] keeps
+//! their state in `login_pairs` and `login_accounts`, and [`RateLimiter`] the fixed
+//! windows of `rate_windows` (migration `0013_throttle.sql`). [`RateLimit`] is the older
+//! in-process window of anonymous reports.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-#[derive(Debug)]
-pub struct LoginThrottle {
-    max_failures: u32,
-    lockout: Duration,
-    entries: Mutex<HashMap<String, Entry>>,
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use crate::auth::Secret;
+use crate::problem::ApiError;
+
+/// The rules of login throttling. Defaults are the documented ones (ADR 0010).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginPolicy {
+    /// Consecutive failures of one (account, address) pair that lock it (CJIS: ≤ 5).
+    pub pair_max_failures: u32,
+    /// How long a locked pair stays locked; consecutive failures older than this are
+    /// forgotten.
+    pub pair_lockout: Duration,
+    /// Failures at an account, from addresses it never logged in from, before its
+    /// back-off starts.
+    pub account_free_failures: u32,
+    /// The first back-off delay; it doubles with each further failure…
+    pub account_base_delay: Duration,
+    /// …up to this.
+    pub account_max_delay: Duration,
+    /// An account's failure count is forgotten after this long without an attempt.
+    pub account_memory: Duration,
+    /// Failures from one address, at accounts it never logged in to, per window.
+    pub address_max_failures: u32,
+    pub address_window: Duration,
+    /// How long a successful login makes its address known for that account.
+    pub known_address_ttl: Duration,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    failures: u32,
-    first: Instant,
-    locked_until: Option<Instant>,
+impl Default for LoginPolicy {
+    fn default() -> Self {
+        Self {
+            pair_max_failures: 5,
+            pair_lockout: Duration::from_secs(15 * 60),
+            account_free_failures: 10,
+            account_base_delay: Duration::from_secs(1),
+            account_max_delay: Duration::from_secs(5 * 60),
+            account_memory: Duration::from_secs(24 * 3600),
+            address_max_failures: 100,
+            address_window: Duration::from_secs(3600),
+            known_address_ttl: Duration::from_secs(90 * 24 * 3600),
+        }
+    }
+}
+
+/// One (account, address) pair.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PairState {
+    /// Consecutive charged attempts not yet given back (failures, or still being checked).
+    pub failures: u32,
+    pub last_at: Option<DateTime<Utc>>,
+    /// Until when this address counts as the account's own.
+    pub known_until: Option<DateTime<Utc>>,
+}
+
+/// One account, over every address it has not logged in from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccountState {
+    pub failures: u32,
+    pub last_at: Option<DateTime<Utc>>,
+    /// With `failures` at or over the free allowance: no attempt before this.
+    pub next_at: Option<DateTime<Utc>>,
+}
+
+/// Why an attempt was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The (account, address) pair is locked.
+    Pair,
+    /// The account's back-off has not passed.
+    Account,
+    /// The address is over its failures for the window.
+    Address,
+}
+
+impl Refusal {
+    fn label(self) -> &'static str {
+        match self {
+            Refusal::Pair => "pair",
+            Refusal::Account => "account",
+            Refusal::Address => "address",
+        }
+    }
+}
+
+/// An admitted attempt: the charged states to store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admitted {
+    pub pair: PairState,
+    /// `None`: the address is known for the account; the account and the address are not
+    /// charged.
+    pub account: Option<AccountState>,
+}
+
+fn dur(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Whole seconds from `now` to `until`, at least 1 (for `Retry-After`).
+fn secs_until(now: DateTime<Utc>, until: DateTime<Utc>) -> u64 {
+    let ms = (until - now).num_milliseconds().max(0) as u64;
+    ms.div_ceil(1000).max(1)
+}
+
+impl LoginPolicy {
+    /// The back-off after `failures` charged failures at an account.
+    pub fn account_delay(&self, failures: u32) -> Duration {
+        if failures < self.account_free_failures {
+            return Duration::ZERO;
+        }
+        let doublings = (failures - self.account_free_failures).min(30);
+        self.account_base_delay
+            .saturating_mul(1 << doublings)
+            .min(self.account_max_delay)
+    }
+
+    /// May one more attempt be checked now? If so, the states with it charged.
+    pub fn admit(
+        &self,
+        pair: PairState,
+        account: AccountState,
+        now: DateTime<Utc>,
+    ) -> Result<Admitted, (Refusal, u64)> {
+        let lockout = dur(self.pair_lockout);
+        let pair_recent = pair.last_at.is_some_and(|t| now < t + lockout);
+        if pair_recent && pair.failures >= self.pair_max_failures {
+            let until = pair.last_at.unwrap_or(now) + lockout;
+            return Err((Refusal::Pair, secs_until(now, until)));
+        }
+        let pair = PairState {
+            failures: if pair_recent { pair.failures + 1 } else { 1 },
+            last_at: Some(now),
+            known_until: pair.known_until,
+        };
+        if pair.known_until.is_some_and(|k| now < k) {
+            return Ok(Admitted {
+                pair,
+                account: None,
+            });
+        }
+        let account_recent = account
+            .last_at
+            .is_some_and(|t| now < t + dur(self.account_memory));
+        let failures = if account_recent { account.failures } else { 0 };
+        if failures >= self.account_free_failures {
+            if let Some(next) = account.next_at.filter(|n| now < *n) {
+                return Err((Refusal::Account, secs_until(now, next)));
+            }
+        }
+        let failures = failures + 1;
+        Ok(Admitted {
+            pair,
+            account: Some(AccountState {
+                failures,
+                last_at: Some(now),
+                next_at: Some(now + dur(self.account_delay(failures))),
+            }),
+        })
+    }
+
+    /// The states after a charged attempt turned out right (`success`) or was never
+    /// checked: the charge is given back; a success also resets the pair's consecutive
+    /// failures and makes the address known for the account.
+    pub fn settle(
+        &self,
+        pair: PairState,
+        account: AccountState,
+        charged_account: bool,
+        success: bool,
+        now: DateTime<Utc>,
+    ) -> (PairState, AccountState) {
+        let pair = if success {
+            PairState {
+                failures: 0,
+                last_at: pair.last_at,
+                known_until: Some(now + dur(self.known_address_ttl)),
+            }
+        } else {
+            PairState {
+                failures: pair.failures.saturating_sub(1),
+                ..pair
+            }
+        };
+        let account = if charged_account {
+            AccountState {
+                failures: account.failures.saturating_sub(1),
+                ..account
+            }
+        } else {
+            account
+        };
+        (pair, account)
+    }
+
+    fn pair_expires(&self, pair: &PairState, now: DateTime<Utc>) -> DateTime<Utc> {
+        let failures_end = pair.last_at.unwrap_or(now) + dur(self.pair_lockout);
+        pair.known_until
+            .map_or(failures_end, |k| k.max(failures_end))
+    }
+
+    fn account_expires(&self, account: &AccountState, now: DateTime<Utc>) -> DateTime<Utc> {
+        let memory_end = account.last_at.unwrap_or(now) + dur(self.account_memory);
+        account.next_at.map_or(memory_end, |n| n.max(memory_end))
+    }
+}
+
+/// The throttle's key of an account: a keyed hash of the e-mail address as typed
+/// (normalised when it parses), so the table holds no address in clear and unknown
+/// addresses are throttled exactly like known ones (nothing tells them apart).
+pub fn account_key(secret: &Secret, email: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let normalised = precinct_domain::values::Email::parse(email)
+        .map(|e| e.as_str().to_string())
+        .unwrap_or_else(|_| email.trim().to_lowercase());
+    let mut mac = match Hmac::<sha2::Sha256>::new_from_slice(secret.expose()) {
+        Ok(m) => m,
+        Err(_) => unreachable!("HMAC accepts keys of any length"),
+    };
+    mac.update(b"login-throttle|");
+    mac.update(normalised.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The key of a client address (`unknown` without one).
+pub fn addr_key(addr: Option<IpAddr>) -> String {
+    addr.map(|a| a.to_canonical().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Advisory-lock class of login throttling: the two-key form, so it never meets the
+/// projectors' one-key locks.
+const LOCK_CLASS: i32 = 0x7410;
+
+fn store_error(e: sqlx::Error) -> ApiError {
+    tracing::warn!(error = %e, "throttle store unavailable");
+    ApiError::Unavailable("login is unavailable right now; retry later".into())
+}
+
+fn refused(refusal: Refusal, retry_after_secs: u64) -> ApiError {
+    ::metrics::counter!("precinct_login_throttled_total", "reason" => refusal.label()).increment(1);
+    ApiError::TooManyRequests { retry_after_secs }
+}
+
+/// An admitted login attempt; settle it with [`LoginThrottle::succeeded`] or
+/// [`LoginThrottle::not_checked`] (a failure needs nothing: it stays charged).
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    account: String,
+    addr: String,
+    charged_account: bool,
+}
+
+/// Login throttling over PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct LoginThrottle {
+    pool: PgPool,
+    policy: LoginPolicy,
+    windows: RateLimiter,
 }
 
 impl LoginThrottle {
-    pub fn new(max_failures: u32, lockout: Duration) -> Self {
+    pub fn new(pool: PgPool, policy: LoginPolicy) -> Self {
         Self {
-            max_failures,
-            lockout,
-            entries: Mutex::new(HashMap::new()),
+            windows: RateLimiter::new(pool.clone()),
+            pool,
+            policy,
         }
     }
 
-    /// Seconds until `keys` may try again, if any of them is locked.
-    pub fn locked(&self, keys: &[String]) -> Option<u64> {
-        let now = Instant::now();
-        let entries = self.entries.lock().ok()?;
-        keys.iter()
-            .filter_map(|k| entries.get(k))
-            .filter_map(|e| e.locked_until)
-            .filter(|until| *until > now)
-            .map(|until| (until - now).as_secs().max(1))
-            .max()
+    pub fn policy(&self) -> &LoginPolicy {
+        &self.policy
     }
 
-    pub fn failure(&self, keys: &[String]) {
-        let now = Instant::now();
-        let Ok(mut entries) = self.entries.lock() else {
-            return;
+    fn address_window_key(addr: &str) -> String {
+        format!("login-failures|{addr}")
+    }
+
+    /// Admits (and charges) one attempt at `account` from `addr`, or refuses it (429).
+    pub async fn admit(&self, account: String, addr: String) -> Result<Attempt, ApiError> {
+        let now = Utc::now();
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        // One decision at a time per account, across every replica.
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind(LOCK_CLASS)
+            .bind(&account)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        let (pair, acct) = load(&mut tx, &account, &addr).await.map_err(store_error)?;
+        let admitted = match self.policy.admit(pair, acct, now) {
+            Ok(a) => a,
+            Err((refusal, secs)) => return Err(refused(refusal, secs)),
         };
-        if entries.len() > 100_000 {
-            // Bound memory: forget entries whose window and lock-out have passed.
-            entries.retain(|_, e| {
-                now.duration_since(e.first) < self.lockout
-                    || e.locked_until.is_some_and(|u| u > now)
-            });
+        if admitted.account.is_some() {
+            let key = Self::address_window_key(&addr);
+            let hit = self
+                .windows
+                .hit_in(
+                    &mut tx,
+                    &key,
+                    self.policy.address_max_failures,
+                    self.policy.address_window,
+                    now,
+                )
+                .await
+                .map_err(store_error)?;
+            if let Err(secs) = hit {
+                // Nothing of this attempt is kept: the transaction rolls back.
+                return Err(refused(Refusal::Address, secs));
+            }
         }
-        for key in keys {
-            let e = entries.entry(key.clone()).or_insert(Entry {
-                failures: 0,
-                first: now,
-                locked_until: None,
-            });
-            if now.duration_since(e.first) > self.lockout && e.locked_until.is_none_or(|u| u <= now)
-            {
-                *e = Entry {
-                    failures: 0,
-                    first: now,
-                    locked_until: None,
-                };
-            }
-            e.failures += 1;
-            if e.failures >= self.max_failures {
-                e.locked_until = Some(now + self.lockout);
-            }
+        store_pair(&mut tx, &self.policy, &account, &addr, &admitted.pair, now)
+            .await
+            .map_err(store_error)?;
+        if let Some(a) = &admitted.account {
+            store_account(&mut tx, &self.policy, &account, a, now)
+                .await
+                .map_err(store_error)?;
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(Attempt {
+            account,
+            addr,
+            charged_account: admitted.account.is_some(),
+        })
+    }
+
+    /// The password was right: the pair's failures are reset, the address becomes known
+    /// for the account, the charges are given back.
+    pub async fn succeeded(&self, attempt: &Attempt) -> Result<(), ApiError> {
+        self.settle(attempt, true).await.map_err(store_error)
+    }
+
+    /// The password was never checked (e.g. 503): give the charges back. Best effort.
+    pub async fn not_checked(&self, attempt: &Attempt) {
+        if let Err(e) = self.settle(attempt, false).await {
+            tracing::warn!(error = %e, "could not give back a login attempt's charge");
         }
     }
 
-    pub fn success(&self, keys: &[String]) {
-        if let Ok(mut entries) = self.entries.lock() {
-            for key in keys {
-                entries.remove(key);
-            }
+    async fn settle(&self, attempt: &Attempt, success: bool) -> Result<(), sqlx::Error> {
+        let now = Utc::now();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind(LOCK_CLASS)
+            .bind(&attempt.account)
+            .execute(&mut *tx)
+            .await?;
+        let (pair, acct) = load(&mut tx, &attempt.account, &attempt.addr).await?;
+        let (pair, acct) = self
+            .policy
+            .settle(pair, acct, attempt.charged_account, success, now);
+        store_pair(
+            &mut tx,
+            &self.policy,
+            &attempt.account,
+            &attempt.addr,
+            &pair,
+            now,
+        )
+        .await?;
+        if attempt.charged_account {
+            store_account(&mut tx, &self.policy, &attempt.account, &acct, now).await?;
+            self.windows
+                .give_back_in(&mut tx, &Self::address_window_key(&attempt.addr), now)
+                .await?;
         }
+        tx.commit().await
     }
 }
 
-/// A fixed-window rate limit per key (e.g. anonymous reports per client address).
+type Tx<'c> = sqlx::Transaction<'c, sqlx::Postgres>;
+
+async fn load(
+    tx: &mut Tx<'_>,
+    account: &str,
+    addr: &str,
+) -> Result<(PairState, AccountState), sqlx::Error> {
+    let pair: Option<(i32, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "SELECT failures, last_at, known_until FROM login_pairs \
+         WHERE account_key = $1 AND client_addr = $2",
+    )
+    .bind(account)
+    .bind(addr)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let acct: Option<(i32, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "SELECT failures, last_at, next_at FROM login_accounts WHERE account_key = $1",
+    )
+    .bind(account)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let pair = pair
+        .map(|(failures, last_at, known_until)| PairState {
+            failures: failures.max(0) as u32,
+            last_at,
+            known_until,
+        })
+        .unwrap_or_default();
+    let acct = acct
+        .map(|(failures, last_at, next_at)| AccountState {
+            failures: failures.max(0) as u32,
+            last_at,
+            next_at,
+        })
+        .unwrap_or_default();
+    Ok((pair, acct))
+}
+
+async fn store_pair(
+    tx: &mut Tx<'_>,
+    policy: &LoginPolicy,
+    account: &str,
+    addr: &str,
+    pair: &PairState,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO login_pairs (account_key, client_addr, failures, last_at, known_until, \
+         expires_at) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (account_key, client_addr) DO UPDATE SET failures = EXCLUDED.failures, \
+         last_at = EXCLUDED.last_at, known_until = EXCLUDED.known_until, \
+         expires_at = EXCLUDED.expires_at",
+    )
+    .bind(account)
+    .bind(addr)
+    .bind(pair.failures.min(i32::MAX as u32) as i32)
+    .bind(pair.last_at)
+    .bind(pair.known_until)
+    .bind(policy.pair_expires(pair, now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn store_account(
+    tx: &mut Tx<'_>,
+    policy: &LoginPolicy,
+    account: &str,
+    a: &AccountState,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO login_accounts (account_key, failures, last_at, next_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (account_key) DO UPDATE SET failures = EXCLUDED.failures, \
+         last_at = EXCLUDED.last_at, next_at = EXCLUDED.next_at, \
+         expires_at = EXCLUDED.expires_at",
+    )
+    .bind(account)
+    .bind(a.failures.min(i32::MAX as u32) as i32)
+    .bind(a.last_at)
+    .bind(a.next_at)
+    .bind(policy.account_expires(a, now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Fixed-window counters in `rate_windows`, shared by every replica: one atomic
+/// statement counts a hit unless the window is full.
+#[derive(Debug, Clone)]
+pub struct RateLimiter {
+    pool: PgPool,
+}
+
+impl RateLimiter {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Counts one hit for `key`: `Ok(Err(seconds))` when the window already holds `max`.
+    pub async fn hit(
+        &self,
+        key: &str,
+        max: u32,
+        window: Duration,
+    ) -> Result<Result<(), u64>, ApiError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let hit = self
+            .hit_in(&mut tx, key, max, window, Utc::now())
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(hit)
+    }
+
+    async fn hit_in(
+        &self,
+        tx: &mut Tx<'_>,
+        key: &str,
+        max: u32,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(), u64>, sqlx::Error> {
+        let counted: Option<i32> = sqlx::query_scalar(
+            "INSERT INTO rate_windows AS w (key, hits, expires_at) VALUES ($1, 1, $3) \
+             ON CONFLICT (key) DO UPDATE SET \
+               hits = CASE WHEN w.expires_at <= $2 THEN 1 ELSE w.hits + 1 END, \
+               expires_at = CASE WHEN w.expires_at <= $2 THEN EXCLUDED.expires_at \
+                            ELSE w.expires_at END \
+             WHERE w.expires_at <= $2 OR w.hits < $4 \
+             RETURNING hits",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(now + dur(window))
+        .bind(max.min(i32::MAX as u32) as i32)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if max > 0 && counted.is_some() {
+            return Ok(Ok(()));
+        }
+        let until: Option<DateTime<Utc>> =
+            sqlx::query_scalar("SELECT expires_at FROM rate_windows WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&mut **tx)
+                .await?;
+        Ok(Err(secs_until(now, until.unwrap_or(now + dur(window)))))
+    }
+
+    async fn give_back_in(
+        &self,
+        tx: &mut Tx<'_>,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE rate_windows SET hits = greatest(hits - 1, 0) \
+             WHERE key = $1 AND expires_at > $2",
+        )
+        .bind(key)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Deletes the throttle rows whose every deadline has passed (at most `batch` per table
+/// per call); returns how many went.
+pub async fn purge_expired(pool: &PgPool, batch: i64) -> Result<u64, sqlx::Error> {
+    let mut n = 0;
+    for table in ["login_pairs", "login_accounts", "rate_windows"] {
+        n += sqlx::query(&format!(
+            "DELETE FROM {table} WHERE ctid IN \
+             (SELECT ctid FROM {table} WHERE expires_at < now() LIMIT $1)"
+        ))
+        .bind(batch)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    }
+    Ok(n)
+}
+
+/// A fixed-window rate limit per key, in this process only (anonymous reports per
+/// client address).
 #[derive(Debug)]
 pub struct RateLimit {
     max: u32,
@@ -120,5 +621,156 @@ impl RateLimit {
         }
         e.0 += 1;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
+    fn secs(n: i64) -> chrono::Duration {
+        chrono::Duration::seconds(n)
+    }
+
+    /// Runs `n` failed attempts at `now`, one second apart; returns the states.
+    fn fail_n(
+        p: &LoginPolicy,
+        mut pair: PairState,
+        mut acct: AccountState,
+        n: u32,
+        now: DateTime<Utc>,
+    ) -> (PairState, AccountState) {
+        for i in 0..n {
+            let a = p
+                .admit(pair, acct, now + secs(i as i64))
+                .unwrap_or_else(|e| panic!("attempt {i} refused: {e:?}"));
+            pair = a.pair;
+            acct = a.account.unwrap_or(acct);
+        }
+        (pair, acct)
+    }
+
+    #[test]
+    fn five_consecutive_failures_lock_the_pair_for_the_lockout() {
+        let p = LoginPolicy::default();
+        let (pair, acct) = fail_n(&p, PairState::default(), AccountState::default(), 5, t0());
+        let at = t0() + secs(10);
+        assert_eq!(
+            p.admit(pair, acct, at).map(|_| ()),
+            Err((Refusal::Pair, 15 * 60 - 6))
+        );
+        // After the lock-out, the pair may try again (its failures are forgotten).
+        let later = t0() + secs(4) + secs(15 * 60);
+        let a = p.admit(pair, acct, later).expect("unlocked");
+        assert_eq!(a.pair.failures, 1);
+    }
+
+    #[test]
+    fn a_success_resets_the_pair_and_makes_the_address_known() {
+        let p = LoginPolicy::default();
+        let (pair, acct) = fail_n(&p, PairState::default(), AccountState::default(), 4, t0());
+        let a = p.admit(pair, acct, t0() + secs(5)).expect("fifth");
+        let (pair, acct) = p.settle(a.pair, a.account.unwrap_or(acct), true, true, t0());
+        assert_eq!(pair.failures, 0);
+        assert_eq!(acct.failures, 4, "the right attempt's charge is given back");
+        assert!(pair
+            .known_until
+            .is_some_and(|k| k > t0() + secs(80 * 86400)));
+        // Known: the account's back-off does not apply to this address.
+        let busy = AccountState {
+            failures: 50,
+            last_at: Some(t0()),
+            next_at: Some(t0() + secs(300)),
+        };
+        let a = p.admit(pair, busy, t0() + secs(6)).expect("known address");
+        assert_eq!(
+            a.account, None,
+            "known addresses charge nothing to the account"
+        );
+    }
+
+    #[test]
+    fn the_account_backs_off_doubling_up_to_the_cap() {
+        let p = LoginPolicy::default();
+        assert_eq!(p.account_delay(9), Duration::ZERO);
+        assert_eq!(p.account_delay(10), Duration::from_secs(1));
+        assert_eq!(p.account_delay(11), Duration::from_secs(2));
+        assert_eq!(p.account_delay(18), Duration::from_secs(256));
+        assert_eq!(p.account_delay(19), Duration::from_secs(300));
+        assert_eq!(p.account_delay(u32::MAX), Duration::from_secs(300));
+        // Ten failures from ten addresses: the eleventh address waits one second.
+        let mut acct = AccountState::default();
+        for i in 0..10 {
+            let a = p
+                .admit(PairState::default(), acct, t0())
+                .unwrap_or_else(|e| panic!("attempt {i}: {e:?}"));
+            acct = a.account.expect("charged");
+        }
+        assert_eq!(
+            p.admit(PairState::default(), acct, t0()).map(|_| ()),
+            Err((Refusal::Account, 1))
+        );
+        let a = p
+            .admit(PairState::default(), acct, t0() + secs(1))
+            .expect("after the delay");
+        assert_eq!(a.account.and_then(|a| a.next_at), Some(t0() + secs(3)));
+    }
+
+    #[test]
+    fn an_account_forgets_failures_after_its_memory() {
+        let p = LoginPolicy::default();
+        let acct = AccountState {
+            failures: 40,
+            last_at: Some(t0()),
+            next_at: Some(t0() + secs(300)),
+        };
+        let a = p
+            .admit(PairState::default(), acct, t0() + secs(24 * 3600))
+            .expect("forgotten");
+        assert_eq!(a.account.map(|a| a.failures), Some(1));
+    }
+
+    #[test]
+    fn a_locked_pair_is_refused_even_at_a_known_address() {
+        let p = LoginPolicy::default();
+        let pair = PairState {
+            failures: 5,
+            last_at: Some(t0()),
+            known_until: Some(t0() + secs(86400)),
+        };
+        assert!(matches!(
+            p.admit(pair, AccountState::default(), t0() + secs(1)),
+            Err((Refusal::Pair, _))
+        ));
+    }
+
+    #[test]
+    fn an_unchecked_attempt_gives_its_charges_back() {
+        let p = LoginPolicy::default();
+        let a = p
+            .admit(PairState::default(), AccountState::default(), t0())
+            .expect("admitted");
+        let acct = a.account.expect("charged");
+        let (pair, acct) = p.settle(a.pair, acct, true, false, t0());
+        assert_eq!((pair.failures, acct.failures), (0, 0));
+        assert_eq!(pair.known_until, None);
+    }
+
+    #[test]
+    fn account_keys_are_keyed_hashes_of_the_normalised_address() {
+        let s = Secret::new(b"0123456789abcdef0123456789abcdef".to_vec());
+        let k = account_key(&s, " Ana@Example.com ");
+        assert_eq!(k, account_key(&s, "ana@example.com"));
+        assert!(!k.contains("ana"));
+        assert_ne!(
+            k,
+            account_key(&Secret::new(b"other".to_vec()), "ana@example.com")
+        );
     }
 }

@@ -1,11 +1,14 @@
 //! Configuration from the environment (and flags): one place, secrets never printed.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use precinct_api::auth::Secret;
+use precinct_api::auth::{PasswordJobsConfig, Secret};
 use precinct_api::live::LiveConfig;
+use precinct_api::proxy::{ForwardedHeader, TrustedProxies};
+use precinct_api::throttle::LoginPolicy;
 use precinct_eventlog::LogConfig;
 use precinct_projections::RosterOptions;
 
@@ -74,6 +77,57 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// `PRECINCT_ANON_REPORTS_PER_MINUTE` per client address (default 20).
     pub anonymous_reports_per_minute: u32,
+    /// `PRECINCT_REGISTRATIONS_PER_HOUR` self-registrations per client address (20).
+    pub registrations_per_hour: u32,
+    /// Login throttling; `PRECINCT_LOGIN_FAILURES_PER_ADDRESS` (per hour, 100) sets the
+    /// per-address limit, the rest are the defaults of ADR 0010.
+    pub login: LoginPolicy,
+    /// `PRECINCT_PASSWORD_WORKERS` (CPUs) and `PRECINCT_PASSWORD_QUEUE` (32).
+    pub password_jobs: PasswordJobsConfig,
+    /// `PRECINCT_TRUSTED_PROXIES` (networks) and `PRECINCT_FORWARDED_HEADER`
+    /// (`x-forwarded-for` or `forwarded`).
+    pub trusted_proxies: TrustedProxies,
+    /// `PRECINCT_TLS_CERT` + `PRECINCT_TLS_KEY` (PEM files): serve HTTPS.
+    pub tls: Option<TlsFiles>,
+    /// `PRECINCT_BEHIND_TLS_PROXY=1`: plain HTTP, but every client reaches this process
+    /// through a TLS-terminating proxy (needed to listen on a non-loopback address
+    /// without TLS).
+    pub behind_tls_proxy: bool,
+    /// `PRECINCT_METRICS_TOKEN`: the bearer token of metrics scrapers.
+    pub metrics_token: Option<Secret>,
+}
+
+/// A certificate chain and its private key, PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Refuses to serve plain HTTP on a non-loopback address unless the operator said a
+/// TLS-terminating proxy is in front: tokens and passwords would cross the network in
+/// clear.
+pub fn check_transport(
+    addr: SocketAddr,
+    tls: Option<&TlsFiles>,
+    behind_tls_proxy: bool,
+) -> anyhow::Result<()> {
+    if tls.is_some() || behind_tls_proxy || addr.ip().to_canonical().is_loopback() {
+        return Ok(());
+    }
+    bail!(
+        "refusing to serve plain HTTP on {addr}, a non-loopback address: set \
+         PRECINCT_TLS_CERT and PRECINCT_TLS_KEY to serve HTTPS, or PRECINCT_BEHIND_TLS_PROXY=1 \
+         if a TLS-terminating proxy is the only way clients reach this process"
+    )
+}
+
+fn flag(name: &str) -> anyhow::Result<bool> {
+    match env(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("0") | Some("false") | Some("no") => Ok(false),
+        Some("1") | Some("true") | Some("yes") => Ok(true),
+        Some(other) => bail!("{name} must be 1 or 0 (got {other:?})"),
+    }
 }
 
 fn env(name: &str) -> Option<String> {
@@ -200,6 +254,79 @@ impl Config {
                     .context("PRECINCT_ANON_REPORTS_PER_MINUTE must be a number")?,
                 None => 20,
             },
+            registrations_per_hour: number("PRECINCT_REGISTRATIONS_PER_HOUR", 20)?
+                .try_into()
+                .context("PRECINCT_REGISTRATIONS_PER_HOUR is too large")?,
+            login: LoginPolicy {
+                address_max_failures: number(
+                    "PRECINCT_LOGIN_FAILURES_PER_ADDRESS",
+                    LoginPolicy::default().address_max_failures as usize,
+                )?
+                .try_into()
+                .context("PRECINCT_LOGIN_FAILURES_PER_ADDRESS is too large")?,
+                ..LoginPolicy::default()
+            },
+            password_jobs: PasswordJobsConfig {
+                workers: number(
+                    "PRECINCT_PASSWORD_WORKERS",
+                    PasswordJobsConfig::default().workers,
+                )?,
+                queue: number(
+                    "PRECINCT_PASSWORD_QUEUE",
+                    PasswordJobsConfig::default().queue,
+                )?,
+            },
+            trusted_proxies: TrustedProxies::new(
+                TrustedProxies::parse_nets(&env("PRECINCT_TRUSTED_PROXIES").unwrap_or_default())
+                    .map_err(|e| anyhow::anyhow!("PRECINCT_TRUSTED_PROXIES: {e}"))?,
+                match env("PRECINCT_FORWARDED_HEADER") {
+                    Some(h) => h
+                        .parse::<ForwardedHeader>()
+                        .map_err(|e| anyhow::anyhow!("PRECINCT_FORWARDED_HEADER: {e}"))?,
+                    None => ForwardedHeader::default(),
+                },
+            ),
+            tls: match (env("PRECINCT_TLS_CERT"), env("PRECINCT_TLS_KEY")) {
+                (Some(cert), Some(key)) => Some(TlsFiles {
+                    cert: cert.into(),
+                    key: key.into(),
+                }),
+                (None, None) => None,
+                _ => bail!("set both PRECINCT_TLS_CERT and PRECINCT_TLS_KEY, or neither"),
+            },
+            behind_tls_proxy: flag("PRECINCT_BEHIND_TLS_PROXY")?,
+            metrics_token: match env("PRECINCT_METRICS_TOKEN") {
+                Some(t) if t.len() >= 16 => Some(Secret::new(t.into_bytes())),
+                Some(_) => bail!("PRECINCT_METRICS_TOKEN must be at least 16 characters"),
+                None => None,
+            },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_is_refused_on_non_loopback_addresses_unless_behind_a_tls_proxy() {
+        let tls = TlsFiles {
+            cert: "cert.pem".into(),
+            key: "key.pem".into(),
+        };
+        for loopback in ["127.0.0.1:8080", "[::1]:8080", "127.9.9.9:0"] {
+            let a: SocketAddr = loopback.parse().expect("addr");
+            assert!(check_transport(a, None, false).is_ok(), "{a}");
+        }
+        for open in ["0.0.0.0:8080", "[::]:8080", "10.1.2.3:443"] {
+            let a: SocketAddr = open.parse().expect("addr");
+            let err = check_transport(a, None, false).expect_err(open).to_string();
+            assert!(
+                err.contains("PRECINCT_TLS_CERT") && err.contains("PRECINCT_BEHIND_TLS_PROXY"),
+                "{err}"
+            );
+            assert!(check_transport(a, Some(&tls), false).is_ok());
+            assert!(check_transport(a, None, true).is_ok());
+        }
     }
 }

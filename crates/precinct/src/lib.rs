@@ -9,10 +9,12 @@
 //! - [`server`]: [`server::start`], the one start-up and shutdown path.
 //! - [`sla`]: the worker that records SLA breaches as events.
 //! - [`admin`]: the `ADMIN` bootstrap.
+//! - [`tls`]: HTTPS served directly (rustls).
 
 pub mod admin;
 pub mod config;
 pub mod server;
 pub mod sla;
+pub mod tls;
 
-pub use config::{Config, Roles};
+pub use config::{Config, Roles, TlsFiles};

@@ -1,15 +1,18 @@
 //! Start-up and the one shutdown path of `precinct serve`.
 //!
-//! Start: connect to NATS (creating the streams idempotently) and PostgreSQL, apply
-//! migrations, bootstrap the ADMIN if configured, then start the roles. Shutdown (on the
+//! Start: refuse plain HTTP on a non-loopback address (unless behind a TLS proxy), connect
+//! to NATS (creating the streams idempotently) and PostgreSQL, apply migrations,
+//! bootstrap the ADMIN if configured, then start the roles (the HTTP listener serves
+//! HTTPS when a certificate is configured). Shutdown (on the
 //! token): the HTTP server stops accepting and finishes in-flight requests (SSE streams
 //! end; connections still open after a grace period are left), the live hub lets its
 //! subscribers go, the projectors commit or roll back their current batch, the SLA
 //! worker stops between commands, and the request-log writer drains before the process
 //! exits.
 
-use std::future::IntoFuture;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -26,6 +29,8 @@ use crate::Config;
 
 /// How long shutdown waits for open HTTP connections after the token.
 const HTTP_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How often an API process deletes expired throttle rows (ADR 0010).
+const THROTTLE_PURGE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// A started process: where it listens and how to wait for it.
 #[derive(Debug)]
@@ -104,6 +109,19 @@ pub async fn connect(config: &Config) -> anyhow::Result<Connected> {
 
 /// Starts the configured roles; everything stops when `shutdown` is cancelled.
 pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    let listens = config.roles.api || config.roles.live;
+    if listens {
+        crate::config::check_transport(
+            config.http_addr,
+            config.tls.as_ref(),
+            config.behind_tls_proxy,
+        )?;
+    }
+    // Read the certificate before connecting to anything: a bad file is a start-up error.
+    let tls = match (&config.tls, listens) {
+        (Some(files), true) => Some(crate::tls::server_config(files)?),
+        _ => None,
+    };
     if config.master_keys.is_none() {
         anyhow::bail!(
             "PRECINCT_MASTER_KEY is not set: personal data cannot be sealed \
@@ -147,6 +165,12 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         api.token_ttl = config.token_ttl;
         api.cors_origins = config.cors_origins.clone();
         api.anonymous_reports_per_minute = config.anonymous_reports_per_minute;
+        api.registrations_per_hour = config.registrations_per_hour;
+        api.login = config.login.clone();
+        api.password_jobs = config.password_jobs;
+        api.trusted_proxies = config.trusted_proxies.clone();
+        api.hsts = config.tls.is_some() || config.behind_tls_proxy;
+        api.metrics_token = config.metrics_token.clone();
         api.live = config.live.clone();
         let (requests, request_task) = RequestLogWriter::start(log.clone());
         let mut state = AppState::new(app.clone(), pool.clone(), api, requests);
@@ -170,23 +194,41 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         } else {
             precinct_api::live_router(state)
         };
+        if config.roles.api {
+            tasks.push(tokio::spawn(purge_throttle(pool.clone(), shutdown.clone())));
+        }
         let listener = tokio::net::TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.http_addr))?;
         addr = Some(listener.local_addr()?);
-        tracing::info!(addr = ?addr, "HTTP API listening");
+        tracing::info!(addr = ?addr, tls = tls.is_some(), "HTTP API listening");
         let token = shutdown.clone();
         let grace = token.clone();
+        let app = router.into_make_service_with_connect_info::<SocketAddr>();
+        let stop = async move { token.cancelled().await };
+        type Served = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
+        let serve: Served = match tls {
+            Some(tls) => {
+                use axum::serve::ListenerExt;
+                // `tap_io` makes the peer's `SocketAddr` the connect info, as for TCP.
+                let listener = crate::tls::TlsListener::new(listener, tls)?.tap_io(|_| {});
+                Box::pin(
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(stop)
+                        .into_future(),
+                )
+            }
+            None => Box::pin(
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .into_future(),
+            ),
+        };
         tasks.push(tokio::spawn(async move {
-            let serve = axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { token.cancelled().await });
             // SSE streams end on the token, but a client that stopped reading keeps its
             // connection blocked in a write: do not wait for it forever.
             let all_closed = tokio::select! {
-                served = serve.into_future() => {
+                served = serve => {
                     served.context("HTTP server")?;
                     true
                 }
@@ -214,4 +256,21 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         log,
         tasks,
     })
+}
+
+/// Deletes expired login-throttle and rate-window rows now and then, until shutdown.
+/// Every API process runs it; the deletes are idempotent, so running it in several
+/// processes is harmless.
+async fn purge_throttle(pool: PgPool, shutdown: CancellationToken) -> anyhow::Result<()> {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(THROTTLE_PURGE_INTERVAL) => {}
+        }
+        match precinct_api::throttle::purge_expired(&pool, 10_000).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(rows = n, "expired throttle rows purged"),
+            Err(e) => tracing::warn!(error = %e, "purging expired throttle rows failed"),
+        }
+    }
 }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
-use crate::auth::{derive_token, hash_password, verify_password, Caller};
+use crate::auth::{derive_token, Caller};
 use crate::extract::Path;
 use crate::extract::{ClientAddr, Cmd, Validator};
 use crate::openapi::{
@@ -26,6 +26,7 @@ use crate::openapi::{
 };
 use crate::policy::token_hash;
 use crate::problem::{ApiError, ApiResult};
+use crate::throttle::{account_key, addr_key};
 use crate::AppState;
 
 /// Namespace for ids derived from command ids (so a retried creation targets the same id).
@@ -41,7 +42,7 @@ pub fn router() -> Router<AppState> {
         .route("/users/login", post(login))
         .route("/admin/users/{id}/role", patch(change_role))
         .route("/invites", post(create_invite))
-        .route("/invites/{code}/accept", post(accept_invite))
+        .route("/invites/accept", post(accept_invite))
 }
 
 #[derive(OpenApi)]
@@ -225,7 +226,9 @@ impl AccountDecision<'_> {
 ///
 /// Roles: anyone registers a CITIZEN account; only an ADMIN token may set `role` or
 /// `station_id`. The e-mail address is reserved atomically with the account: a second
-/// registration of it is a 409.
+/// registration of it is a 409. Registrations without an ADMIN token are limited per
+/// client address (429 with `Retry-After`); password hashing is bounded (503 with
+/// `Retry-After` when the server is at capacity).
 #[utoipa::path(
     post,
     path = "/users/register",
@@ -242,12 +245,14 @@ impl AccountDecision<'_> {
         (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge),
         (status = 422, response = ValidationFailed),
+        (status = 429, response = TooManyRequests),
         (status = 503, response = Unavailable),
     )
 )]
 async fn register(
     State(state): State<AppState>,
     caller: Option<Caller>,
+    ClientAddr(addr): ClientAddr,
     cmd: Cmd<RegisterBody>,
 ) -> ApiResult<(StatusCode, Json<AccountView>)> {
     let b = &cmd.body;
@@ -275,11 +280,40 @@ async fn register(
             }
         }
     }
+    if !caller.is_some_and(|c| c.is_admin()) {
+        // Counted before anything is looked up: the 409 of a taken address must not
+        // become a free oracle of who has an account.
+        let key = format!("register|{}", addr_key(addr));
+        let hour = std::time::Duration::from_secs(3600);
+        if let Err(retry_after_secs) = state
+            .windows
+            .hit(&key, state.config.registrations_per_hour, hour)
+            .await?
+        {
+            return Err(ApiError::TooManyRequests { retry_after_secs });
+        }
+    }
     if let Some(s) = station_id {
         require_station(&state, s).await?;
     }
     let actor = caller.map(|c| c.actor()).unwrap_or(Actor::Anonymous);
-    let hash = hash_password(b.password.clone()).await?;
+    // A taken address is answered at once, before any password work (argon2id is slow
+    // and memory-hard on purpose). A retry of this very registration (same command id)
+    // goes on, to get its original answer.
+    let (reservation, _) = state
+        .app
+        .load::<EmailReservation>(email_stream_id(&email))
+        .await?;
+    let this_command = AccountId::new(derived_id(
+        cmd.ctx.meta(actor.clone()).command_id,
+        "account",
+    ));
+    if reservation.account_id.is_some_and(|id| id != this_command) {
+        return Err(ApiError::Conflict(
+            "an account with this e-mail already exists".into(),
+        ));
+    }
+    let hash = state.passwords.hash(b.password.clone()).await?;
     let (account, position) = create_account(
         &state,
         &cmd.ctx,
@@ -327,8 +361,11 @@ pub struct LoginResponse {
 
 /// Log in: exchange an e-mail address and password for an access token.
 ///
-/// Roles: anyone. After 5 failed attempts for one account or from one client address,
-/// further attempts are refused (429) for 15 minutes.
+/// Roles: anyone. Throttled (429 with `Retry-After`): 5 consecutive failures for one
+/// account from one client address lock that pair for 15 minutes; an account failing
+/// from many addresses backs off progressively (up to 5 minutes between attempts) for
+/// every address it has not logged in from before; an address failing at many accounts
+/// is limited per hour (ADR 0010).
 #[utoipa::path(
     post,
     path = "/users/login",
@@ -351,40 +388,17 @@ async fn login(
 ) -> ApiResult<Json<LoginResponse>> {
     let body = cmd.body;
     let email = Email::parse(&body.email).ok();
-    let mut keys = vec![format!(
-        "acct:{}",
-        email
-            .as_ref()
-            .map(|e| e.as_str())
-            .unwrap_or(body.email.as_str())
-    )];
-    if let Some(addr) = addr {
-        keys.push(format!("addr:{addr}"));
-    }
-    if let Some(retry_after_secs) = state.throttle.locked(&keys) {
-        return Err(ApiError::TooManyRequests { retry_after_secs });
-    }
-    let account = match &email {
-        Some(email) => {
-            let (reservation, _) = state
-                .app
-                .load::<EmailReservation>(email_stream_id(email))
-                .await?;
-            match reservation.account_id {
-                Some(id) => Some(state.app.load::<Account>(id.as_uuid()).await?.0),
-                None => None,
-            }
-        }
-        None => None,
-    };
-    let hash = account
-        .as_ref()
-        .and_then(|a| a.password_hash.as_ref())
-        .map(|h| h.as_str().to_string());
-    let ok = verify_password(body.password, hash).await;
-    match account {
-        Some(a) if ok && a.active => {
-            state.throttle.success(&keys);
+    let attempt = state
+        .throttle
+        .admit(
+            account_key(&state.config.secret, &body.email),
+            addr_key(addr),
+        )
+        .await?;
+    let checked = check_login(&state, email.as_ref(), body.password).await;
+    match checked {
+        Ok(Some(a)) => {
+            state.throttle.succeeded(&attempt).await?;
             let token = state.tokens.issue(a.id, a.role, a.station_id)?;
             Ok(Json(LoginResponse {
                 access_token: token,
@@ -402,11 +416,42 @@ async fn login(
                 },
             }))
         }
-        _ => {
-            state.throttle.failure(&keys);
-            Err(ApiError::Unauthorized("wrong e-mail or password".into()))
+        // A wrong password (or no such active account) stays charged: a failure.
+        Ok(None) => Err(ApiError::Unauthorized("wrong e-mail or password".into())),
+        Err(e) => {
+            // The password was never checked: the attempt is not a failure.
+            state.throttle.not_checked(&attempt).await;
+            Err(e)
         }
     }
+}
+
+/// The active account these credentials open, if any. Unknown addresses are verified
+/// against a dummy hash: they take as long as known ones.
+async fn check_login(
+    state: &AppState,
+    email: Option<&Email>,
+    password: String,
+) -> ApiResult<Option<Account>> {
+    let account = match email {
+        Some(email) => {
+            let (reservation, _) = state
+                .app
+                .load::<EmailReservation>(email_stream_id(email))
+                .await?;
+            match reservation.account_id {
+                Some(id) => Some(state.app.load::<Account>(id.as_uuid()).await?.0),
+                None => None,
+            }
+        }
+        None => None,
+    };
+    let hash = account
+        .as_ref()
+        .and_then(|a| a.password_hash.as_ref())
+        .map(|h| h.as_str().to_string());
+    let ok = state.passwords.verify(password, hash).await?;
+    Ok(account.filter(|a| ok && a.active))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -605,6 +650,8 @@ async fn create_invite(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptInviteBody {
+    /// The invite code (in the body, never in the URL: paths are logged).
+    code: String,
     name: String,
     /// 10 to 128 characters.
     #[schema(min_length = 10, max_length = 128)]
@@ -614,12 +661,13 @@ pub struct AcceptInviteBody {
 /// Accept an invite: create the invited account (role and station from the invite).
 ///
 /// Roles: anyone holding the invite code. An unknown code is a 404; an expired or used
-/// invite, or an e-mail address already taken, a 409.
+/// invite, or an e-mail address already taken, a 409. The code travels in the body: the
+/// old `POST /invites/{code}/accept` is gone (its paths are redacted in the request log).
 #[utoipa::path(
     post,
-    path = "/invites/{code}/accept",
+    path = "/invites/accept",
     tag = "accounts",
-    params(("code" = String, Path, description = "The invite code"), CommandHeaders),
+    params(CommandHeaders),
     request_body = AcceptInviteBody,
     responses(
         (status = 201, description = "The new account", body = AccountView),
@@ -633,19 +681,18 @@ pub struct AcceptInviteBody {
 )]
 async fn accept_invite(
     State(state): State<AppState>,
-    Path(code): Path<String>,
     cmd: Cmd<AcceptInviteBody>,
 ) -> ApiResult<(StatusCode, Json<AccountView>)> {
     let mut v = Validator::new();
     check_password(&mut v, &cmd.body.password);
     v.finish()?;
-    let code_hash = token_hash(&code).ok_or(ApiError::NotFound)?;
+    let code_hash = token_hash(&cmd.body.code).ok_or(ApiError::NotFound)?;
     let invite_id = invite_id_for_code_hash(&code_hash);
     let (invite, _) = state.app.load::<Invite>(invite_id.as_uuid()).await?;
     let Some(email) = invite.email.clone().filter(|_| invite.version_exists()) else {
         return Err(ApiError::NotFound);
     };
-    let hash = hash_password(cmd.body.password.clone()).await?;
+    let hash = state.passwords.hash(cmd.body.password.clone()).await?;
     let (account, position) = create_account(
         &state,
         &cmd.ctx,
