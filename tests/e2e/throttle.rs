@@ -423,3 +423,29 @@ async fn password_work_beyond_its_queue_is_503_with_retry_after() {
     let r = login_from(&app, "192.0.2.99", ADMIN_EMAIL, ADMIN_PASSWORD).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }
+
+#[tokio::test]
+async fn a_retried_registration_gets_its_original_answer_and_another_one_409() {
+    // The taken-address check before hashing must not turn an idempotent retry into a
+    // 409.
+    let app = TestApp::spawn().await.expect("spawn");
+    let body = json!({"email": "jon@precinct.test", "password": PASSWORD, "name": "Jon"});
+    let first = register(&app, &body, "jon-signup").await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let retry = register(&app, &body, "jon-signup").await;
+    assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.body);
+    assert_eq!(retry.id(), first.id());
+    let other = register(&app, &body, "someone-else").await;
+    assert_eq!(other.status, StatusCode::CONFLICT, "{}", other.body);
+}
+
+async fn register(app: &TestApp, body: &serde_json::Value, key: &str) -> Res {
+    app.call(
+        Method::POST,
+        "/users/register",
+        None,
+        Some(body.clone()),
+        &[("Idempotency-Key", key)],
+    )
+    .await
+}

@@ -93,6 +93,7 @@ pub async fn request_log(State(state): State<AppState>, mut req: Request, next: 
         route = route.as_deref().unwrap_or("unmatched"),
         %path,
         request_id = %request_id,
+        client_addr = client_addr.as_deref().unwrap_or("unknown"),
         correlation_id = tracing::field::Empty,
         actor_id = tracing::field::Empty,
         status = tracing::field::Empty,
@@ -157,4 +158,24 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     );
     h.insert("cache-control", HeaderValue::from_static("no-store"));
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn invite_codes_in_old_style_paths_are_redacted() {
+        assert_eq!(
+            loggable_path("/invites/AbC-123_x/accept"),
+            "/invites/{code}/accept"
+        );
+        assert_eq!(
+            loggable_path("/invites/AbC/accept/more"),
+            "/invites/{code}/accept/more"
+        );
+        for kept in ["/invites/accept", "/invites", "/crimes/123/accept", "/"] {
+            assert_eq!(loggable_path(kept), kept);
+        }
+    }
 }

@@ -357,9 +357,13 @@ impl LoginThrottle {
     }
 
     /// The password was right: the pair's failures are reset, the address becomes known
-    /// for the account, the charges are given back.
-    pub async fn succeeded(&self, attempt: &Attempt) -> Result<(), ApiError> {
-        self.settle(attempt, true).await.map_err(store_error)
+    /// for the account, the charges are given back. Best effort: the person typed the
+    /// right password and gets in even if this write fails (the attempt then stays
+    /// counted as one failure).
+    pub async fn succeeded(&self, attempt: &Attempt) {
+        if let Err(e) = self.settle(attempt, true).await {
+            tracing::warn!(error = %e, "could not record a successful login's throttle state");
+        }
     }
 
     /// The password was never checked (e.g. 503): give the charges back. Best effort.
@@ -402,12 +406,15 @@ impl LoginThrottle {
 
 type Tx<'c> = sqlx::Transaction<'c, sqlx::Postgres>;
 
+/// A counter row: (failures, last attempt, and `known_until` or `next_at`).
+type CounterRow = (i32, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 async fn load(
     tx: &mut Tx<'_>,
     account: &str,
     addr: &str,
 ) -> Result<(PairState, AccountState), sqlx::Error> {
-    let pair: Option<(i32, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = sqlx::query_as(
+    let pair: Option<CounterRow> = sqlx::query_as(
         "SELECT failures, last_at, known_until FROM login_pairs \
          WHERE account_key = $1 AND client_addr = $2",
     )
@@ -415,7 +422,7 @@ async fn load(
     .bind(addr)
     .fetch_optional(&mut **tx)
     .await?;
-    let acct: Option<(i32, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = sqlx::query_as(
+    let acct: Option<CounterRow> = sqlx::query_as(
         "SELECT failures, last_at, next_at FROM login_accounts WHERE account_key = $1",
     )
     .bind(account)

@@ -352,6 +352,12 @@ async fn run(s: &Settings, budget: Budget) -> anyhow::Result<()> {
             admin_password.clone(),
         ),
         ("PRECINCT_TOKEN_TTL_SECS".to_string(), "3600".to_string()),
+        // Every simulated citizen registers from 127.0.0.1: the per-address quota of
+        // self-registrations would stop the world's setup.
+        (
+            "PRECINCT_REGISTRATIONS_PER_HOUR".to_string(),
+            "1000000".to_string(),
+        ),
     ];
     for passthrough in ["RUST_LOG", "PRECINCT_LOG_FORMAT"] {
         if let Ok(v) = std::env::var(passthrough) {

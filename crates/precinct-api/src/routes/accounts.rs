@@ -398,7 +398,7 @@ async fn login(
     let checked = check_login(&state, email.as_ref(), body.password).await;
     match checked {
         Ok(Some(a)) => {
-            state.throttle.succeeded(&attempt).await?;
+            state.throttle.succeeded(&attempt).await;
             let token = state.tokens.issue(a.id, a.role, a.station_id)?;
             Ok(Json(LoginResponse {
                 access_token: token,
