@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use precinct_domain::{Aggregate, DomainEvent};
@@ -13,8 +14,19 @@ use uuid::Uuid;
 
 use crate::AppError;
 
-/// How many times a command is rerun on fresh state after a concurrent change.
-const MAX_ATTEMPTS: usize = 8;
+/// A command whose state keeps changing under it is decided again on fresh state at
+/// least this many times...
+const MIN_ATTEMPTS: usize = 8;
+/// ...and for at least this long since its first attempt (ADR 0012): commands that
+/// commute (notes on one report) all land however many arrive at once, and one that
+/// conflicts gets the domain's refusal on the attempt after the winner landed, not a
+/// give-up.
+const CONTENTION_DEADLINE: Duration = Duration::from_secs(5);
+/// The pause before deciding again after a concurrent change: a random time up to a
+/// ceiling that doubles with each attempt, from `BACKOFF_FIRST` to `BACKOFF_MAX` (full
+/// jitter, so that the writers of one stream spread out instead of colliding again).
+const BACKOFF_FIRST: Duration = Duration::from_millis(2);
+const BACKOFF_MAX: Duration = Duration::from_millis(50);
 
 /// Runs commands against the log. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -251,6 +263,7 @@ impl App {
             primary: stream_of::<A>(primary_id),
             fold_primary: fold_boxed::<A>,
             attempt: 0,
+            started: Instant::now(),
             last_err: None,
             loaded: Vec::new(),
         }
@@ -293,9 +306,13 @@ pub enum Step<'a> {
 
 /// The attempts at one command: each decides on fresh state and tries to append
 /// everything it emitted as one atomic batch, each stream checked against the version it
-/// was loaded at. A concurrent change means: decide again (up to a bound). `primary` is
-/// the stream the command is about: if it already holds the command id, the original
-/// outcome is returned and nothing is decided again (idempotent retries).
+/// was loaded at. A concurrent change means: pause a jittered moment and decide again,
+/// until the command lands, is refused by the fresh state, or has tried for
+/// [`CONTENTION_DEADLINE`] (and at least [`MIN_ATTEMPTS`] times). Expected versions stay
+/// exact: two commands on one aggregate never both win on a stale state, and commands
+/// that commute simply land one after the other. `primary` is the stream the command is
+/// about: if it already holds the command id, the original outcome is returned and
+/// nothing is decided again (idempotent retries).
 ///
 /// A refusal is not final before the command id has been looked for once more: an
 /// earlier attempt of the same command (a client's retry while the first request is
@@ -312,6 +329,7 @@ pub struct Attempts<'a> {
     primary: StreamId,
     fold_primary: FoldFn,
     attempt: usize,
+    started: Instant,
     last_err: Option<AppError>,
     /// The streams other than the primary one that the attempts loaded: where the
     /// command's first event is if it did not write the primary stream.
@@ -321,12 +339,18 @@ pub struct Attempts<'a> {
 impl<'a> Attempts<'a> {
     /// The next attempt, or the original outcome of an already applied command.
     pub async fn next(&mut self) -> Result<Step<'a>, AppError> {
-        if self.attempt >= MAX_ATTEMPTS {
-            let refusal = self.last_err.take().unwrap_or(AppError::Contention);
-            return match self.applied_meanwhile().await {
-                Some(out) => Ok(Step::Done(out)),
-                None => Err(refusal),
-            };
+        if self.attempt > 0 {
+            // The last attempt met a concurrent change (or an unknown outcome).
+            let elapsed = self.started.elapsed();
+            if self.attempt >= MIN_ATTEMPTS && elapsed >= CONTENTION_DEADLINE {
+                let refusal = self.last_err.take().unwrap_or(AppError::Contention);
+                return match self.applied_meanwhile().await {
+                    Some(out) => Ok(Step::Done(out)),
+                    None => Err(refusal),
+                };
+            }
+            let pause = backoff(self.attempt).min(CONTENTION_DEADLINE.saturating_sub(elapsed));
+            tokio::time::sleep(pause).await;
         }
         self.attempt += 1;
         let log = &self.app.log;
@@ -508,6 +532,20 @@ impl<'a> Attempts<'a> {
             },
         }
     }
+}
+
+/// A random pause before attempt `attempt + 1`: up to `BACKOFF_FIRST * 2^(attempt-1)`,
+/// at most `BACKOFF_MAX`.
+fn backoff(attempt: usize) -> Duration {
+    use rand::Rng;
+    let doublings = u32::try_from(attempt.saturating_sub(1))
+        .unwrap_or(u32::MAX)
+        .min(16);
+    let ceiling = BACKOFF_FIRST
+        .saturating_mul(1 << doublings)
+        .min(BACKOFF_MAX);
+    let micros = u64::try_from(ceiling.as_micros()).unwrap_or(u64::MAX);
+    Duration::from_micros(rand::thread_rng().gen_range(0..=micros))
 }
 
 /// Runs a command (see [`Attempts`]): `run!(app, &meta, Report, ApiError, id, |uow| {
