@@ -18,8 +18,11 @@
 //! # Layout
 //! - [`uow`]: [`App`], [`Attempts`], [`UnitOfWork`], [`Outcome`], the [`run!`] macro.
 //! - [`error`]: [`AppError`], one error type for the layer.
+//! - `turns`: commands about one aggregate take turns within a process (an optimisation
+//!   under contention; expected versions stay the guarantee).
 
 pub mod error;
+mod turns;
 pub mod uow;
 
 pub use error::AppError;

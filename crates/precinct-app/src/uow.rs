@@ -12,6 +12,7 @@ use precinct_eventlog::{
 };
 use uuid::Uuid;
 
+use crate::turns::{Turn, Turns};
 use crate::AppError;
 
 /// A command whose state keeps changing under it is decided again on fresh state at
@@ -28,12 +29,14 @@ const CONTENTION_DEADLINE: Duration = Duration::from_secs(5);
 const BACKOFF_FIRST: Duration = Duration::from_millis(2);
 const BACKOFF_MAX: Duration = Duration::from_millis(50);
 
-/// Runs commands against the log. Cheap to clone.
+/// Runs commands against the log. Cheap to clone (clones share their turns).
 #[derive(Clone, Debug)]
 pub struct App {
     log: EventLog,
     /// Seals personal fields before they enter the log (None: stored as they are).
     vault: Option<precinct_vault::Vault>,
+    /// Commands about one aggregate take turns in this process.
+    turns: std::sync::Arc<Turns>,
 }
 
 /// The stream of aggregate `A` with id `id`.
@@ -209,7 +212,11 @@ impl<'a> UnitOfWork<'a> {
 
 impl App {
     pub fn new(log: EventLog) -> Self {
-        Self { log, vault: None }
+        Self {
+            log,
+            vault: None,
+            turns: Default::default(),
+        }
     }
 
     /// An app that seals personal fields with `vault` (the log must open them with the
@@ -218,6 +225,7 @@ impl App {
         Self {
             log,
             vault: Some(vault),
+            turns: Default::default(),
         }
     }
 
@@ -264,6 +272,7 @@ impl App {
             fold_primary: fold_boxed::<A>,
             attempt: 0,
             started: Instant::now(),
+            turn: None,
             last_err: None,
             loaded: Vec::new(),
         }
@@ -330,6 +339,8 @@ pub struct Attempts<'a> {
     fold_primary: FoldFn,
     attempt: usize,
     started: Instant,
+    /// This command's turn on the primary stream, held across its attempts.
+    turn: Option<Turn>,
     last_err: Option<AppError>,
     /// The streams other than the primary one that the attempts loaded: where the
     /// command's first event is if it did not write the primary stream.
@@ -351,6 +362,14 @@ impl<'a> Attempts<'a> {
             }
             let pause = backoff(self.attempt).min(CONTENTION_DEADLINE.saturating_sub(elapsed));
             tokio::time::sleep(pause).await;
+        } else {
+            // Wait for the commands ahead of this one on the same aggregate, so as not to
+            // decide on the version they are about to replace.
+            self.turn = self
+                .app
+                .turns
+                .take(&self.primary, self.meta.command_id, CONTENTION_DEADLINE)
+                .await;
         }
         self.attempt += 1;
         let log = &self.app.log;
