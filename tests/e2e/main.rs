@@ -2,6 +2,7 @@
 
 mod chaos;
 mod commands;
+mod contention;
 mod docs;
 mod eventlog;
 mod hostile;
@@ -9,3 +10,4 @@ mod live;
 mod privacy;
 mod projections;
 mod queries;
+mod reporter_view;

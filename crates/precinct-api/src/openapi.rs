@@ -434,13 +434,14 @@ pub struct StationRow {
     pub created_at: DateTime<Utc>,
 }
 
-/// A command's answer about a report: the report as the write side knows it, and the
-/// log position of the command's last event (send it as `X-Min-Position` to read your
-/// write).
+/// A command's answer about a report: the report as the write side knows it, in the
+/// caller's view (staff of its station: `ReportView`; its reporter: `ReporterReportView`),
+/// and the log position of the command's last event (send it as `X-Min-Position` to read
+/// your write).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WrittenReport {
     #[serde(flatten)]
-    pub report: ReportView,
+    pub report: crate::views::ReportAnswer,
     pub position: u64,
 }
 
@@ -485,6 +486,7 @@ macro_rules! pages {
 pages! {
     CrimeListPage => routes::queries::ListItem;
     ReportPage => ReportView;
+    ReporterReportPage => crate::views::ReporterReportView;
     HistoryPage => routes::queries::HistoryItem;
     PatrolPage => PatrolRow;
     WorkloadPage => Workload;
