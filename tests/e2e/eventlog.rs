@@ -261,6 +261,7 @@ async fn envelope_carries_metadata() {
         correlation_id: Uuid::new_v4(),
         causation_id: Some(Uuid::new_v4()),
         actor: actor.clone(),
+        request_hash: Some(precinct_eventlog::RequestHash([7; 32])),
     };
     let appended = log
         .append(
@@ -285,6 +286,20 @@ async fn envelope_carries_metadata() {
         (e.command_id, e.correlation_id, e.causation_id),
         (m.command_id, m.correlation_id, m.causation_id)
     );
+    assert_eq!(e.request_hash, m.request_hash);
+    // A retry of the command finds the original and the request it came from.
+    let again = log
+        .append(
+            &stream,
+            ExpectedVersion::NoStream,
+            vec![event("ReportTriaged", 7)],
+            &m,
+        )
+        .await
+        .expect("a duplicate is not an error");
+    assert!(again.duplicate);
+    assert_eq!(again.position, appended.position);
+    assert_eq!(again.original_request, m.request_hash);
 }
 
 #[tokio::test]

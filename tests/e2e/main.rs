@@ -6,6 +6,7 @@ mod contention;
 mod docs;
 mod eventlog;
 mod hostile;
+mod idempotency;
 mod live;
 mod privacy;
 mod projections;

@@ -153,7 +153,8 @@ struct DocsApi;
         description = "Crime reporting and police dispatch.
 
 **Commands** (`POST`, `PUT`, `PATCH`, `DELETE`) answer the new state and the log `position` \
-of their last event; send `Idempotency-Key` to make a retry the same command, and \
+of their last event; send `Idempotency-Key` to make a retry the same command (a key reused \
+with a different body is refused: 422), and \
 `X-Correlation-Id` (a UUID) to tie it to other commands. **Queries** read the read models: \
 send `X-Min-Position: <position>` to read your own write (503 if the read models do not \
 reach it within 5 s, 400 if it is past the head of the log).
@@ -262,8 +263,10 @@ impl<'r> utoipa::ToResponse<'r> for TooManyRequests {
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Header)]
 pub struct CommandHeaders {
-    /// 1 to 255 visible ASCII characters: the same key (with the same caller, method,
-    /// path and body) makes a retry the same command, answered with the original outcome.
+    /// 1 to 255 visible ASCII characters, unguessable (a random UUID): the same key from
+    /// the same caller (account; anonymous: client address) on the same method and path
+    /// makes a retry the same command, answered with the original outcome; reused with
+    /// a different body it is refused (422, `errors[0].field` `Idempotency-Key`).
     #[param(rename = "Idempotency-Key")]
     pub idempotency_key: Option<String>,
     /// Ties this command's events to others (default: the request id, when it is a UUID).

@@ -356,7 +356,7 @@ impl<'a> Attempts<'a> {
             if self.attempt >= MIN_ATTEMPTS && elapsed >= CONTENTION_DEADLINE {
                 let refusal = self.last_err.take().unwrap_or(AppError::Contention);
                 return match self.applied_meanwhile().await {
-                    Some(out) => Ok(Step::Done(out)),
+                    Some(found) => found.map(Step::Done),
                     None => Err(refusal),
                 };
             }
@@ -399,12 +399,15 @@ impl<'a> Attempts<'a> {
     }
 
     /// The original outcome of this command, found at `done` (the primary stream's state
-    /// as of the command's last event).
+    /// as of the command's last event) — unless the command found is another request's
+    /// under the same id (an idempotency key reused with a different body): then
+    /// [`AppError::KeyReused`].
     fn original(
         &self,
         primary_events: Vec<RecordedEvent>,
         done: precinct_eventlog::Appended,
     ) -> Result<Outcome, AppError> {
+        self.same_request(&done)?;
         let upto: Vec<RecordedEvent> = primary_events
             .into_iter()
             .filter(|e| e.position() <= done.position)
@@ -418,6 +421,16 @@ impl<'a> Attempts<'a> {
         })
     }
 
+    /// Refuses an append found under this command's id that came from another request.
+    /// Events without a digest (older than it, or from commands without a key) are
+    /// taken for the same request, as before digests existed.
+    fn same_request(&self, found: &precinct_eventlog::Appended) -> Result<(), AppError> {
+        match (self.meta.request_hash, found.original_request) {
+            (Some(mine), Some(theirs)) if mine != theirs => Err(AppError::KeyReused),
+            _ => Ok(()),
+        }
+    }
+
     /// Remembers the streams `uow` loaded besides the primary one.
     fn note_loaded(&mut self, uow: &UnitOfWork<'a>) {
         for stream in uow.entries.keys() {
@@ -429,8 +442,9 @@ impl<'a> Attempts<'a> {
 
     /// The decision in `uow` refused the command: unless the command id has reached the
     /// log in the meantime (see [`Attempts`]), in which case this is its original outcome
-    /// and the refusal must not be answered. Called by [`run!`](crate::run).
-    pub async fn refused(&mut self, uow: &UnitOfWork<'a>) -> Option<Outcome> {
+    /// (or [`AppError::KeyReused`]) and the refusal must not be answered. Called by
+    /// [`run!`](crate::run).
+    pub async fn refused(&mut self, uow: &UnitOfWork<'a>) -> Option<Result<Outcome, AppError>> {
         self.note_loaded(uow);
         if uow.read_failed {
             // Not a decision: the log could not be read, and would not answer now either.
@@ -442,8 +456,8 @@ impl<'a> Attempts<'a> {
     /// Looks for the command id once more, in the primary stream and then in the other
     /// streams the attempts loaded (its first event is on the primary stream whenever the
     /// command wrote to it). A read failure here keeps the refusal: it is still true of
-    /// the state the decision saw.
-    async fn applied_meanwhile(&self) -> Option<Outcome> {
+    /// the state the decision saw. Found from another request: [`AppError::KeyReused`].
+    async fn applied_meanwhile(&self) -> Option<Result<Outcome, AppError>> {
         let log = &self.app.log;
         let id = self.meta.command_id;
         let lookup = async {
@@ -465,9 +479,10 @@ impl<'a> Attempts<'a> {
                     position = out.position,
                     "a refused attempt's command was applied by an earlier attempt; answering its outcome"
                 );
-                Some(out)
+                Some(Ok(out))
             }
             Ok(None) => None,
+            Err(AppError::KeyReused) => Some(Err(AppError::KeyReused)),
             Err(e) => {
                 tracing::warn!(command_id = %id, error = %e, "cannot look for the command again after a refusal");
                 None
@@ -524,6 +539,16 @@ impl<'a> Attempts<'a> {
             }));
         }
         match self.app.log.append_multi(writes, self.meta).await {
+            // The command id was in the log already (an earlier attempt landed while this
+            // one decided): the same request's retry, or another request reusing its key.
+            Ok(appended) if appended.duplicate => {
+                self.same_request(&appended)?;
+                Ok(Some(Outcome {
+                    position: appended.position,
+                    duplicate: true,
+                    states,
+                }))
+            }
             Ok(appended) => Ok(Some(Outcome {
                 position: appended.position,
                 duplicate: appended.duplicate,
@@ -546,7 +571,7 @@ impl<'a> Attempts<'a> {
             Err(e) => match self.applied_meanwhile().await {
                 // E.g. a duplicate command id whose first event is not where this attempt
                 // put it: the command is in the log.
-                Some(out) => Ok(Some(out)),
+                Some(found) => found.map(Some),
                 None => Err(AppError::Append(e)),
             },
         }
@@ -588,7 +613,8 @@ macro_rules! run {
                     .await;
                     if let Err(e) = decided {
                         match attempts.refused(&unit).await {
-                            Some(out) => break Ok(out),
+                            Some(Ok(out)) => break Ok(out),
+                            Some(Err(found)) => break Err(<$err>::from(found)),
                             None => break Err(e),
                         }
                     }

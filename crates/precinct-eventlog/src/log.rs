@@ -280,6 +280,7 @@ impl EventLog {
                 first_position: ack.first,
                 position: ack.last,
                 duplicate: false,
+                original_request: None,
             }),
             Err(crate::commit::BatchError::Conflict { duplicate, actual }) => {
                 // Either a retry of a command that already landed, or a real conflict.
@@ -571,7 +572,7 @@ where
 }
 
 /// Finds the append of `command_id` among one stream's events (its first event carries
-/// the command's size).
+/// the command's size and request digest).
 pub fn find_command_in(events: &[RecordedEvent], command_id: Uuid) -> Option<Appended> {
     events
         .iter()
@@ -582,6 +583,7 @@ pub fn find_command_in(events: &[RecordedEvent], command_id: Uuid) -> Option<App
                 first_position: e.position(),
                 position: e.position() + size - 1,
                 duplicate: true,
+                original_request: e.envelope.request_hash,
             }
         })
 }
