@@ -464,3 +464,44 @@ async fn group_commit_keeps_each_commands_own_outcome() {
     eprintln!("{} commands landed in {} batches", 301, batches.len());
     assert!(batches.len() < 301, "no command shared a batch");
 }
+
+#[tokio::test]
+async fn the_last_position_of_an_aggregate_type_is_its_newest_event_on_any_stream() {
+    let log = shared_log().await;
+    assert_eq!(log.last_position_of("station").await.expect("read"), 0);
+    let mut last_station = 0;
+    for i in 0..6 {
+        let (kind, id) = if i % 2 == 0 {
+            ("station", Uuid::new_v4())
+        } else {
+            ("report", Uuid::new_v4())
+        };
+        let appended = log
+            .append(
+                &StreamId::new(kind, id),
+                ExpectedVersion::NoStream,
+                vec![event("E", i)],
+                &meta(),
+            )
+            .await
+            .expect("append");
+        if kind == "station" {
+            last_station = appended.position;
+        }
+    }
+    // Streams of other types after it, and types that share a prefix, do not count.
+    log.append(
+        &StreamId::new("stationery", Uuid::new_v4()),
+        ExpectedVersion::NoStream,
+        vec![event("E", 9)],
+        &meta(),
+    )
+    .await
+    .expect("append");
+    assert!(log.head().await.expect("head") > last_station);
+    assert_eq!(
+        log.last_position_of("station").await.expect("read"),
+        last_station
+    );
+    assert_eq!(log.last_position_of("patrol").await.expect("read"), 0);
+}

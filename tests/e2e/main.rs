@@ -12,3 +12,4 @@ mod privacy;
 mod projections;
 mod queries;
 mod reporter_view;
+mod routing;

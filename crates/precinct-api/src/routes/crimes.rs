@@ -148,8 +148,9 @@ fn parse_point(v: &mut Validator, lat: f64, lon: f64) -> Option<GeoPoint> {
 ///
 /// Roles: anyone, with or without a token. An anonymous reporter gets a
 /// `tracking_token`; a signed-in one follows the report under `/me/crimes`. Anonymous
-/// reports are rate-limited per client address (429). `X-Min-Position` makes routing
-/// see a station just created.
+/// reports are rate-limited per client address (429). Routing uses the stations as of
+/// the last station change, however recent (503 if the station map cannot catch up
+/// within 5 s).
 #[utoipa::path(
     post,
     path = "/crimes",
@@ -171,8 +172,7 @@ fn parse_point(v: &mut Validator, lat: f64, lon: f64) -> Option<GeoPoint> {
 async fn submit(
     State(state): State<AppState>,
     caller: Option<Caller>,
-    // Routing reads the stations read model: a client that just created a station
-    // sends its position here.
+    // Routing waits for the station map by itself; `X-Min-Position` is still honoured.
     _min: crate::extract::MinPosition,
     crate::extract::ClientAddr(addr): crate::extract::ClientAddr,
     cmd: Cmd<SubmitBody>,
@@ -194,7 +194,7 @@ async fn submit(
     v.finish()?;
     let point = point.ok_or_else(|| ApiError::invalid("location", "invalid"))?;
 
-    let stations = precinct_projections::queries::station_facts(&state.pool).await?;
+    let stations = current_station_facts(&state).await?;
     let routing = route(&stations, &b.crime_types, point).map_err(|_| {
         ApiError::invalid("location", "no station can take a report for this location")
     })?;
@@ -253,6 +253,38 @@ async fn submit(
             tracking_token,
         }),
     ))
+}
+
+/// How long routing waits for the station map to include the last station change.
+const STATION_MAP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The stations routing decides on, at least as new as the last change to any station
+/// (ADR 0012): the log says where that change is (one request), and the stations read
+/// model is read once it has applied it — so a report submitted right after a station
+/// was created or changed is routed with it, under any write load.
+async fn current_station_facts(
+    state: &AppState,
+) -> ApiResult<Vec<precinct_domain::routing::StationFacts>> {
+    use precinct_domain::station::Station;
+    use precinct_projections::Projection;
+    let last_change = state
+        .app
+        .log()
+        .last_position_of(<Station as Aggregate>::TYPE)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "the last station change cannot be read");
+            ApiError::Unavailable("the event log is unavailable; retry later".into())
+        })?;
+    let name = precinct_projections::projections::stations::Stations::NAME;
+    if !precinct_projections::wait_for_projection(&state.pool, name, last_change, STATION_MAP_WAIT)
+        .await?
+    {
+        return Err(ApiError::Unavailable(
+            "the station map is behind the last station change; retry shortly".into(),
+        ));
+    }
+    Ok(precinct_projections::queries::station_facts(&state.pool).await?)
 }
 
 // ---------------------------------------------------------------------------------------
