@@ -130,9 +130,12 @@ admin_password="fuzz-$(od -An -N9 -tx1 /dev/urandom | tr -d ' \n')"
   export PRECINCT_JWT_SECRET="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
   export PRECINCT_MASTER_KEY="fuzz:$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
   export PRECINCT_ADMIN_EMAIL="$admin_email" PRECINCT_ADMIN_PASSWORD="$admin_password"
-  # Tokens outlive the long pass; the anonymous report quota does not throttle the fuzzer.
+  # Tokens outlive the long pass; neither the anonymous report quota nor the command
+  # budgets per account throttle the fuzzer.
   export PRECINCT_TOKEN_TTL_SECS=7200
   export PRECINCT_ANON_REPORTS_PER_MINUTE=100000
+  export PRECINCT_CITIZEN_COMMAND_BURST=100000 PRECINCT_CITIZEN_COMMANDS_PER_MINUTE=1000000
+  export PRECINCT_STAFF_COMMAND_BURST=100000 PRECINCT_STAFF_COMMANDS_PER_MINUTE=1000000
   export RUST_LOG="${RUST_LOG:-warn}"
   exec "$PRECINCT_BIN" serve
 ) </dev/null >"$server_log" 2>&1 &

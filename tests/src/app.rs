@@ -26,6 +26,9 @@ pub struct Options {
     pub live: precinct_api::live::LiveConfig,
     pub roster: precinct_projections::RosterOptions,
     pub anonymous_reports_per_minute: u32,
+    /// Commands per account; the default here is far above any test's pace (a test of
+    /// the limit sets the production sizes, `CommandRates::default()`).
+    pub command_rates: precinct_api::CommandRates,
 }
 
 impl Default for Options {
@@ -38,6 +41,16 @@ impl Default for Options {
             live: Default::default(),
             roster: Default::default(),
             anonymous_reports_per_minute: 1000,
+            command_rates: precinct_api::CommandRates {
+                citizen: precinct_api::CommandRate {
+                    burst: 1_000_000,
+                    per_minute: 1_000_000,
+                },
+                staff: precinct_api::CommandRate {
+                    burst: 1_000_000,
+                    per_minute: 1_000_000,
+                },
+            },
         }
     }
 }
@@ -103,6 +116,7 @@ impl TestApp {
             master_keys: Some(precinct_vault::MasterKeys::random("test-k1")),
             cors_origins: vec!["https://dispatch.precinct.test".into()],
             anonymous_reports_per_minute: opts.anonymous_reports_per_minute,
+            command_rates: opts.command_rates,
         };
         Self::start(config, prefix, database_url).await
     }

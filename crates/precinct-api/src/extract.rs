@@ -1,6 +1,7 @@
 //! Extractors: [`Cmd`] (a command's JSON body plus what makes it idempotent and
-//! traceable), [`Validator`] (field-by-field parsing into domain values),
-//! [`MinPosition`] (read-your-writes for queries) and [`Page`] parameters.
+//! traceable, within the caller's command budget), [`JsonBody`] (a JSON body that is not
+//! a command: live positions), [`Validator`] (field-by-field parsing into domain
+//! values), [`MinPosition`] (read-your-writes for queries) and [`Page`] parameters.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -129,34 +130,66 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Cmd<T> {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let (mut parts, body) = req.into_parts();
+        // The signed-in caller's command budget, before the body is even read. (A bad
+        // token was refused by the handler's `Caller` already; anonymous commands have
+        // their own per-address limits where they exist.)
+        if let Ok(Some(caller)) = crate::auth::caller_from_parts(&parts, &state.tokens) {
+            state.commands.take(&caller)?;
+        }
         let client_addr = ClientAddr::from_request_parts(&mut parts, state)
             .await
             .ok()
             .and_then(|ClientAddr(addr)| addr);
-        let bytes = axum::body::to_bytes(body, state.config.body_limit)
-            .await
-            .map_err(|_| ApiError::PayloadTooLarge)?;
-        if !bytes.is_empty() {
-            let json = parts
-                .headers
-                .get(axum::http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .map(|ct| {
-                    let ct = ct.to_ascii_lowercase();
-                    ct.starts_with("application/json") || ct.contains("+json")
-                })
-                .unwrap_or(false);
-            if !json {
-                return Err(ApiError::BadRequest(
-                    "expected a JSON body with Content-Type: application/json".into(),
-                ));
-            }
-        }
+        let bytes = json_bytes(&parts, body, state).await?;
         let ctx = CmdCtx::from_parts(&parts, &bytes, client_addr)?;
         let raw: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
         let body = parse_json(raw)?;
         Ok(Cmd { body, ctx })
     }
+}
+
+/// A JSON body that is not a command (no idempotency, no command budget): the live
+/// positions' high-rate path, which appends nothing to the event log.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let bytes = json_bytes(&parts, body, state).await?;
+        let raw: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
+        Ok(JsonBody(parse_json(raw)?))
+    }
+}
+
+/// The body, within the size limit, if it is JSON (or empty).
+async fn json_bytes(
+    parts: &Parts,
+    body: axum::body::Body,
+    state: &AppState,
+) -> Result<axum::body::Bytes, ApiError> {
+    let bytes = axum::body::to_bytes(body, state.config.body_limit)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge)?;
+    if !bytes.is_empty() {
+        let json = parts
+            .headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|ct| {
+                let ct = ct.to_ascii_lowercase();
+                ct.starts_with("application/json") || ct.contains("+json")
+            })
+            .unwrap_or(false);
+        if !json {
+            return Err(ApiError::BadRequest(
+                "expected a JSON body with Content-Type: application/json".into(),
+            ));
+        }
+    }
+    Ok(bytes)
 }
 
 /// Parses JSON: syntax errors are 400, well-formed JSON of the wrong shape is 422 naming

@@ -18,7 +18,7 @@
 //!   HTTP metrics, security headers.
 //! - [`metrics`]: the Prometheus recorder and `GET /metrics`.
 //! - [`openapi`]: the OpenAPI document (`GET /openapi.json`) and the docs page (`/docs`).
-//! - [`throttle`]: login throttling.
+//! - [`throttle`]: login throttling, command budgets per account.
 //! - [`policy`]: who may see and change which report or patrol.
 //! - [`views`]: response shapes per audience.
 //! - [`routes`]: one module per resource.
@@ -36,6 +36,8 @@ pub mod problem;
 pub mod routes;
 pub mod throttle;
 pub mod views;
+
+pub use throttle::{CommandRate, CommandRates};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,6 +69,8 @@ pub struct ApiConfig {
     pub live: live::LiveConfig,
     /// Anonymous reports accepted per client address per minute.
     pub anonymous_reports_per_minute: u32,
+    /// Commands accepted per account (token buckets by role).
+    pub command_rates: throttle::CommandRates,
     /// Origins allowed to call the API from a browser (none: no CORS headers at all).
     pub cors_origins: Vec<String>,
 }
@@ -84,6 +88,7 @@ impl ApiConfig {
             invite_ttl: Duration::from_secs(7 * 24 * 3600),
             live: live::LiveConfig::default(),
             anonymous_reports_per_minute: 20,
+            command_rates: throttle::CommandRates::default(),
             cors_origins: Vec::new(),
         }
     }
@@ -99,6 +104,8 @@ pub struct AppState {
     pub throttle: Arc<throttle::LoginThrottle>,
     /// Anonymous `POST /crimes` per client address.
     pub anonymous_reports: Arc<throttle::RateLimit>,
+    /// Commands per account.
+    pub commands: Arc<throttle::CommandLimits>,
     pub requests: RequestLogWriter,
     /// Patrol directory and, in a process with the `live` role, the hub.
     pub live: live::Live,
@@ -123,8 +130,10 @@ impl AppState {
             config.anonymous_reports_per_minute,
             Duration::from_secs(60),
         ));
+        let commands = Arc::new(throttle::CommandLimits::new(config.command_rates));
         Self {
             anonymous_reports,
+            commands,
             app,
             pool,
             tokens,

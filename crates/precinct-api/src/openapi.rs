@@ -111,6 +111,19 @@ pub fn spec() -> utoipa::openapi::OpenApi {
                 .responses
                 .entry("500".into())
                 .or_insert_with(|| RefOr::Ref(Ref::from_response_name("InternalError")));
+            // Every command (an operation taking `Idempotency-Key`) spends the caller's
+            // command budget (ADR 0012).
+            let command = op
+                .parameters
+                .iter()
+                .flatten()
+                .any(|p| matches!(p, RefOr::T(p) if p.name == "Idempotency-Key"));
+            if command {
+                op.responses
+                    .responses
+                    .entry("429".into())
+                    .or_insert_with(|| RefOr::Ref(Ref::from_response_name("TooManyRequests")));
+            }
         }
     }
     doc
@@ -241,14 +254,14 @@ pub struct TooManyRequests;
 impl<'r> utoipa::ToResponse<'r> for TooManyRequests {
     fn response() -> (&'r str, RefOr<Response>) {
         let mut response = problem_response(
-            "Too many attempts from this account or client address; retry after `Retry-After` seconds.",
+            "Too many attempts or commands from this account or client address; retry after `Retry-After` seconds.",
         );
         response.headers.insert(
             "Retry-After".into(),
             RefOr::T(
                 utoipa::openapi::HeaderBuilder::new()
                     .schema(Some(u64::schema()))
-                    .description(Some("Seconds until the lock-out ends"))
+                    .description(Some("Seconds to wait before trying again"))
                     .build(),
             ),
         );

@@ -147,6 +147,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         api.token_ttl = config.token_ttl;
         api.cors_origins = config.cors_origins.clone();
         api.anonymous_reports_per_minute = config.anonymous_reports_per_minute;
+        api.command_rates = config.command_rates;
         api.live = config.live.clone();
         let (requests, request_task) = RequestLogWriter::start(log.clone());
         let mut state = AppState::new(app.clone(), pool.clone(), api, requests);
