@@ -519,12 +519,13 @@ async fn answers_match_the_documented_schemas_and_statuses() {
         "/crimes",
         "/crimes",
         Some(&citizen),
-        Some(report_body),
+        Some(report_body.clone()),
         &[],
     )
     .await;
     expect(&r, StatusCode::CREATED);
     let report = r.id();
+    let amendable = app.post("/crimes", Some(&citizen), report_body).await.id();
     let r = checked(
         &app,
         s,
@@ -581,6 +582,46 @@ async fn answers_match_the_documented_schemas_and_statuses() {
     .await;
     expect(&r, StatusCode::OK);
     assert_eq!(r.body["auto"], true);
+    let r = checked(
+        &app,
+        s,
+        post.clone(),
+        "/crimes/{id}/public-updates",
+        &format!("/crimes/{report}/public-updates"),
+        Some(&dispatcher),
+        Some(json!({"message": "Officers are on their way."})),
+        &[],
+    )
+    .await;
+    expect(&r, StatusCode::CREATED);
+    // A command answers the caller's view: the desk's the staff view...
+    let r = checked(
+        &app,
+        s,
+        Method::PATCH,
+        "/crimes/{id}",
+        &format!("/crimes/{anonymous}"),
+        Some(&dispatcher),
+        Some(json!({"title": "Bike stolen (edited by the desk)"})),
+        &[],
+    )
+    .await;
+    expect(&r, StatusCode::OK);
+    assert!(r.body["notes"].is_array(), "{}", r.body);
+    // ...the reporter's the reporter view.
+    let r = checked(
+        &app,
+        s,
+        Method::PATCH,
+        "/crimes/{id}",
+        &format!("/crimes/{amendable}"),
+        Some(&citizen),
+        Some(json!({"title": "Bike stolen (edited)"})),
+        &[],
+    )
+    .await;
+    expect(&r, StatusCode::OK);
+    assert!(r.body.get("notes").is_none(), "{}", r.body);
     let last = r.position().to_string();
     let at = [("X-Min-Position", last.as_str())];
 

@@ -261,6 +261,7 @@ async fn envelope_carries_metadata() {
         correlation_id: Uuid::new_v4(),
         causation_id: Some(Uuid::new_v4()),
         actor: actor.clone(),
+        request_hash: Some(precinct_eventlog::RequestHash([7; 32])),
     };
     let appended = log
         .append(
@@ -285,6 +286,20 @@ async fn envelope_carries_metadata() {
         (e.command_id, e.correlation_id, e.causation_id),
         (m.command_id, m.correlation_id, m.causation_id)
     );
+    assert_eq!(e.request_hash, m.request_hash);
+    // A retry of the command finds the original and the request it came from.
+    let again = log
+        .append(
+            &stream,
+            ExpectedVersion::NoStream,
+            vec![event("ReportTriaged", 7)],
+            &m,
+        )
+        .await
+        .expect("a duplicate is not an error");
+    assert!(again.duplicate);
+    assert_eq!(again.position, appended.position);
+    assert_eq!(again.original_request, m.request_hash);
 }
 
 #[tokio::test]
@@ -448,4 +463,45 @@ async fn group_commit_keeps_each_commands_own_outcome() {
     }
     eprintln!("{} commands landed in {} batches", 301, batches.len());
     assert!(batches.len() < 301, "no command shared a batch");
+}
+
+#[tokio::test]
+async fn the_last_position_of_an_aggregate_type_is_its_newest_event_on_any_stream() {
+    let log = shared_log().await;
+    assert_eq!(log.last_position_of("station").await.expect("read"), 0);
+    let mut last_station = 0;
+    for i in 0..6 {
+        let (kind, id) = if i % 2 == 0 {
+            ("station", Uuid::new_v4())
+        } else {
+            ("report", Uuid::new_v4())
+        };
+        let appended = log
+            .append(
+                &StreamId::new(kind, id),
+                ExpectedVersion::NoStream,
+                vec![event("E", i)],
+                &meta(),
+            )
+            .await
+            .expect("append");
+        if kind == "station" {
+            last_station = appended.position;
+        }
+    }
+    // Streams of other types after it, and types that share a prefix, do not count.
+    log.append(
+        &StreamId::new("stationery", Uuid::new_v4()),
+        ExpectedVersion::NoStream,
+        vec![event("E", 9)],
+        &meta(),
+    )
+    .await
+    .expect("append");
+    assert!(log.head().await.expect("head") > last_station);
+    assert_eq!(
+        log.last_position_of("station").await.expect("read"),
+        last_station
+    );
+    assert_eq!(log.last_position_of("patrol").await.expect("read"), 0);
 }

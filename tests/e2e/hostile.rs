@@ -284,6 +284,7 @@ fn valid_body(method: &Method, template: &str, w: &Precincts) -> Option<Value> {
         ("POST", "/crimes/{id}/reject") => json!({"justification": "duplicate"}),
         ("POST", "/crimes/{id}/resolve") => json!({"resolution_notes": "done"}),
         ("POST", "/crimes/{id}/notes") => json!({"note": "seen"}),
+        ("POST", "/crimes/{id}/public-updates") => json!({"message": "on our way"}),
         ("POST", "/crimes/{id}/evidence") => {
             json!({"url": "https://files.precinct.test/p.jpg", "media_type": "PHOTO"})
         }

@@ -1,13 +1,18 @@
 //! End-to-end tests: one binary, real NATS JetStream and PostgreSQL.
 
 mod chaos;
+mod command_rate;
 mod commands;
+mod contention;
 mod docs;
 mod eventlog;
 mod hostile;
+mod idempotency;
 mod live;
 mod privacy;
 mod projections;
 mod queries;
+mod reporter_view;
+mod routing;
 mod throttle;
 mod transport;

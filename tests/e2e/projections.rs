@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use precinct_domain::account::{Account, AccountRegistered};
-use precinct_domain::ids::{AccountId, EvidenceId, NoteId, PatrolId, ReportId, StationId};
+use precinct_domain::ids::{
+    AccountId, EvidenceId, NoteId, PatrolId, ReportId, StationId, UpdateId,
+};
 use precinct_domain::patrol::{
     AssignmentOutcome, Patrol, PatrolAssignmentClosed, PatrolAssignmentOpened, PatrolEvent,
     PatrolRegistered, PatrolStatusChanged, StatusCause,
@@ -1549,7 +1551,30 @@ async fn rebuild_gives_the_same_rows_as_live_projection() {
                             author_id: officer,
                             at: t(201),
                         }),
+                        make::report(PublicUpdatePosted {
+                            update_id: UpdateId::new(new_id()),
+                            message: format!("update {i}"),
+                            author_id: officer,
+                            at: t(202),
+                        }),
                     ],
+                )],
+            )
+            .await;
+        }
+        if i % 10 == 3 {
+            // Rejected as invalid, with and without a reason for the reporter.
+            append(
+                log,
+                user(officer, "DISPATCHER"),
+                vec![(
+                    stream::<Report>(report.as_uuid()),
+                    vec![make::report(ReportRejected {
+                        justification: format!("prank {i}"),
+                        by: officer,
+                        at: t(250),
+                        public_reason: (i % 20 == 3).then(|| format!("reason {i}")),
+                    })],
                 )],
             )
             .await;
@@ -1586,6 +1611,18 @@ async fn rebuild_gives_the_same_rows_as_live_projection() {
     projector.stop().await;
     let live = dump(&f.pool).await;
     assert_eq!(live["reports"].as_array().map(Vec::len), Some(30));
+    let reports = live["reports"].as_array().cloned().unwrap_or_default();
+    let with = |column: &str| {
+        reports
+            .iter()
+            .filter(|r| !r[column].is_null() && r[column] != serde_json::json!([]))
+            .count()
+    };
+    assert_eq!(
+        (with("public_updates"), with("rejection_public_reason")),
+        (8, 2),
+        "the rebuild compares public updates and public reasons too"
+    );
 
     let summary = within(
         60,

@@ -28,6 +28,9 @@ pub struct Options {
     pub live: precinct_api::live::LiveConfig,
     pub roster: precinct_projections::RosterOptions,
     pub anonymous_reports_per_minute: u32,
+    /// Commands per account; the default here is far above any test's pace (a test of
+    /// the limit sets the production sizes, `CommandRates::default()`).
+    pub command_rates: precinct_api::CommandRates,
     pub registrations_per_hour: u32,
     /// Login failures per client address per hour (at accounts it never logged in to).
     pub login_failures_per_address: u32,
@@ -60,6 +63,16 @@ impl Default for Options {
             live: Default::default(),
             roster: Default::default(),
             anonymous_reports_per_minute: 1000,
+            command_rates: precinct_api::CommandRates {
+                citizen: precinct_api::CommandRate {
+                    burst: 1_000_000,
+                    per_minute: 1_000_000,
+                },
+                staff: precinct_api::CommandRate {
+                    burst: 1_000_000,
+                    per_minute: 1_000_000,
+                },
+            },
             // Tests register many citizens from 127.0.0.1.
             registrations_per_hour: 100_000,
             login_failures_per_address: precinct_api::throttle::LoginPolicy::default()
@@ -133,6 +146,7 @@ impl TestApp {
             master_keys: Some(precinct_vault::MasterKeys::random("test-k1")),
             cors_origins: vec!["https://dispatch.precinct.test".into()],
             anonymous_reports_per_minute: opts.anonymous_reports_per_minute,
+            command_rates: opts.command_rates,
             registrations_per_hour: opts.registrations_per_hour,
             login: precinct_api::throttle::LoginPolicy {
                 address_max_failures: opts.login_failures_per_address,

@@ -1,11 +1,12 @@
 //! Extractors: [`Cmd`] (a command's JSON body plus what makes it idempotent and
-//! traceable), [`Validator`] (field-by-field parsing into domain values),
-//! [`MinPosition`] (read-your-writes for queries) and [`Page`] parameters.
+//! traceable, within the caller's command budget), [`JsonBody`] (a JSON body that is not
+//! a command: live positions), [`Validator`] (field-by-field parsing into domain
+//! values), [`MinPosition`] (read-your-writes for queries) and [`Page`] parameters.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use precinct_domain::values::ValueError;
-use precinct_eventlog::{Actor, CommandMeta};
+use precinct_eventlog::{Actor, CommandMeta, RequestHash};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -34,10 +35,16 @@ pub struct CmdCtx {
     correlation_id: Uuid,
     method: String,
     path: String,
+    /// Who an anonymous caller is, for the scope of its idempotency keys.
+    client_addr: Option<std::net::IpAddr>,
 }
 
 impl CmdCtx {
-    fn from_parts(parts: &Parts, body: &[u8]) -> Result<Self, ApiError> {
+    fn from_parts(
+        parts: &Parts,
+        body: &[u8],
+        client_addr: Option<std::net::IpAddr>,
+    ) -> Result<Self, ApiError> {
         let idempotency_key = match parts.headers.get("idempotency-key") {
             None => None,
             Some(v) => {
@@ -74,34 +81,39 @@ impl CmdCtx {
             correlation_id,
             method: parts.method.to_string(),
             path: parts.uri.path().to_string(),
+            client_addr,
         })
     }
 
     /// The command's metadata. With an `Idempotency-Key`, the command id is derived from
-    /// (caller, method, path, key, body): the same request retried is the same command;
-    /// without one, every request is a new command.
+    /// (caller's scope, method, path, key) and the body's SHA-256 travels with it: the
+    /// same request retried is the same command (answered with its original outcome);
+    /// the same key with another body is refused (422, ADR 0012). The scope is the
+    /// account, or for an anonymous caller its client address, so that one anonymous
+    /// client can never replay another's key into the other's report and tracking token;
+    /// an anonymous caller without a known address gets no idempotency. Without a key,
+    /// every request is a new command.
     pub fn meta(&self, actor: Actor) -> CommandMeta {
-        let command_id = match &self.idempotency_key {
-            Some(key) => {
-                let who = actor
-                    .id()
-                    .map(|id| id.to_string())
-                    .unwrap_or_else(|| "anonymous".into());
-                let name = format!(
-                    "{who}|{}|{}|{key}|{}",
-                    self.method,
-                    self.path,
-                    hex::encode(self.body_hash)
-                );
-                Uuid::new_v5(&IDEMPOTENCY_NS, name.as_bytes())
+        let scope = match actor.id() {
+            Some(id) => Some(format!("account:{id}")),
+            None => self.client_addr.map(|a| format!("anonymous:{a}")),
+        };
+        let (command_id, request_hash) = match (&self.idempotency_key, scope) {
+            (Some(key), Some(scope)) => {
+                let name = format!("{scope}|{}|{}|{key}", self.method, self.path);
+                (
+                    Uuid::new_v5(&IDEMPOTENCY_NS, name.as_bytes()),
+                    Some(RequestHash(self.body_hash)),
+                )
             }
-            None => Uuid::new_v4(),
+            _ => (Uuid::new_v4(), None),
         };
         CommandMeta {
             command_id,
             correlation_id: self.correlation_id,
             causation_id: None,
             actor,
+            request_hash,
         }
     }
 }
@@ -117,31 +129,67 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Cmd<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let (parts, body) = req.into_parts();
-        let bytes = axum::body::to_bytes(body, state.config.body_limit)
-            .await
-            .map_err(|_| ApiError::PayloadTooLarge)?;
-        if !bytes.is_empty() {
-            let json = parts
-                .headers
-                .get(axum::http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .map(|ct| {
-                    let ct = ct.to_ascii_lowercase();
-                    ct.starts_with("application/json") || ct.contains("+json")
-                })
-                .unwrap_or(false);
-            if !json {
-                return Err(ApiError::BadRequest(
-                    "expected a JSON body with Content-Type: application/json".into(),
-                ));
-            }
+        let (mut parts, body) = req.into_parts();
+        // The signed-in caller's command budget, before the body is even read. (A bad
+        // token was refused by the handler's `Caller` already; anonymous commands have
+        // their own per-address limits where they exist.)
+        if let Ok(Some(caller)) = crate::auth::caller_from_parts(&parts, &state.tokens) {
+            state.commands.take(&caller)?;
         }
-        let ctx = CmdCtx::from_parts(&parts, &bytes)?;
+        let client_addr = ClientAddr::from_request_parts(&mut parts, state)
+            .await
+            .ok()
+            .and_then(|ClientAddr(addr)| addr);
+        let bytes = json_bytes(&parts, body, state).await?;
+        let ctx = CmdCtx::from_parts(&parts, &bytes, client_addr)?;
         let raw: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
         let body = parse_json(raw)?;
         Ok(Cmd { body, ctx })
     }
+}
+
+/// A JSON body that is not a command (no idempotency, no command budget): the live
+/// positions' high-rate path, which appends nothing to the event log.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let bytes = json_bytes(&parts, body, state).await?;
+        let raw: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
+        Ok(JsonBody(parse_json(raw)?))
+    }
+}
+
+/// The body, within the size limit, if it is JSON (or empty).
+async fn json_bytes(
+    parts: &Parts,
+    body: axum::body::Body,
+    state: &AppState,
+) -> Result<axum::body::Bytes, ApiError> {
+    let bytes = axum::body::to_bytes(body, state.config.body_limit)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge)?;
+    if !bytes.is_empty() {
+        let json = parts
+            .headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|ct| {
+                let ct = ct.to_ascii_lowercase();
+                ct.starts_with("application/json") || ct.contains("+json")
+            })
+            .unwrap_or(false);
+        if !json {
+            return Err(ApiError::BadRequest(
+                "expected a JSON body with Content-Type: application/json".into(),
+            ));
+        }
+    }
+    Ok(bytes)
 }
 
 /// Parses JSON: syntax errors are 400, well-formed JSON of the wrong shape is 422 naming

@@ -19,7 +19,7 @@
 //! - [`metrics`]: the Prometheus recorder and `GET /metrics`.
 //! - [`openapi`]: the OpenAPI document (`GET /openapi.json`) and the docs page (`/docs`).
 //! - [`throttle`]: login throttling and per-address rate limits (shared through
-//!   PostgreSQL).
+//!   PostgreSQL), command budgets per account.
 //! - [`proxy`]: the client's address behind trusted reverse proxies.
 //! - [`policy`]: who may see and change which report or patrol.
 //! - [`views`]: response shapes per audience.
@@ -39,6 +39,8 @@ pub mod proxy;
 pub mod routes;
 pub mod throttle;
 pub mod views;
+
+pub use throttle::{CommandRate, CommandRates};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,6 +81,8 @@ pub struct ApiConfig {
     pub live: live::LiveConfig,
     /// Anonymous reports accepted per client address per minute.
     pub anonymous_reports_per_minute: u32,
+    /// Commands accepted per account (token buckets by role).
+    pub command_rates: throttle::CommandRates,
     /// Origins allowed to call the API from a browser (none: no CORS headers at all).
     pub cors_origins: Vec<String>,
 }
@@ -100,6 +104,7 @@ impl ApiConfig {
             invite_ttl: Duration::from_secs(7 * 24 * 3600),
             live: live::LiveConfig::default(),
             anonymous_reports_per_minute: 20,
+            command_rates: throttle::CommandRates::default(),
             cors_origins: Vec::new(),
         }
     }
@@ -119,6 +124,8 @@ pub struct AppState {
     pub passwords: auth::PasswordJobs,
     /// Anonymous `POST /crimes` per client address.
     pub anonymous_reports: Arc<throttle::RateLimit>,
+    /// Commands per account.
+    pub commands: Arc<throttle::CommandLimits>,
     pub requests: RequestLogWriter,
     /// Patrol directory and, in a process with the `live` role, the hub.
     pub live: live::Live,
@@ -142,8 +149,10 @@ impl AppState {
             config.anonymous_reports_per_minute,
             Duration::from_secs(60),
         ));
+        let commands = Arc::new(throttle::CommandLimits::new(config.command_rates));
         Self {
             anonymous_reports,
+            commands,
             app,
             pool,
             tokens,

@@ -111,6 +111,19 @@ pub fn spec() -> utoipa::openapi::OpenApi {
                 .responses
                 .entry("500".into())
                 .or_insert_with(|| RefOr::Ref(Ref::from_response_name("InternalError")));
+            // Every command (an operation taking `Idempotency-Key`) spends the caller's
+            // command budget (ADR 0012).
+            let command = op
+                .parameters
+                .iter()
+                .flatten()
+                .any(|p| matches!(p, RefOr::T(p) if p.name == "Idempotency-Key"));
+            if command {
+                op.responses
+                    .responses
+                    .entry("429".into())
+                    .or_insert_with(|| RefOr::Ref(Ref::from_response_name("TooManyRequests")));
+            }
         }
     }
     doc
@@ -153,7 +166,8 @@ struct DocsApi;
         description = "Crime reporting and police dispatch.
 
 **Commands** (`POST`, `PUT`, `PATCH`, `DELETE`) answer the new state and the log `position` \
-of their last event; send `Idempotency-Key` to make a retry the same command, and \
+of their last event; send `Idempotency-Key` to make a retry the same command (a key reused \
+with a different body is refused: 422), and \
 `X-Correlation-Id` (a UUID) to tie it to other commands. **Queries** read the read models: \
 send `X-Min-Position: <position>` to read your own write (503 if the read models do not \
 reach it within 5 s, 400 if it is past the head of the log).
@@ -260,14 +274,14 @@ pub struct TooManyRequests;
 impl<'r> utoipa::ToResponse<'r> for TooManyRequests {
     fn response() -> (&'r str, RefOr<Response>) {
         let mut response = problem_response(
-            "Too many attempts from this account or client address; retry after `Retry-After` seconds.",
+            "Too many attempts or commands from this account or client address; retry after `Retry-After` seconds.",
         );
         response.headers.insert(
             "Retry-After".into(),
             RefOr::T(
                 utoipa::openapi::HeaderBuilder::new()
                     .schema(Some(u64::schema()))
-                    .description(Some("Seconds until the lock-out ends"))
+                    .description(Some("Seconds to wait before trying again"))
                     .build(),
             ),
         );
@@ -282,8 +296,10 @@ impl<'r> utoipa::ToResponse<'r> for TooManyRequests {
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Header)]
 pub struct CommandHeaders {
-    /// 1 to 255 visible ASCII characters: the same key (with the same caller, method,
-    /// path and body) makes a retry the same command, answered with the original outcome.
+    /// 1 to 255 visible ASCII characters, unguessable (a random UUID): the same key from
+    /// the same caller (account; anonymous: client address) on the same method and path
+    /// makes a retry the same command, answered with the original outcome; reused with
+    /// a different body it is refused (422, `errors[0].field` `Idempotency-Key`).
     #[param(rename = "Idempotency-Key")]
     pub idempotency_key: Option<String>,
     /// Ties this command's events to others (default: the request id, when it is a UUID).
@@ -454,13 +470,14 @@ pub struct StationRow {
     pub created_at: DateTime<Utc>,
 }
 
-/// A command's answer about a report: the report as the write side knows it, and the
-/// log position of the command's last event (send it as `X-Min-Position` to read your
-/// write).
+/// A command's answer about a report: the report as the write side knows it, in the
+/// caller's view (staff of its station: `ReportView`; its reporter: `ReporterReportView`),
+/// and the log position of the command's last event (send it as `X-Min-Position` to read
+/// your write).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WrittenReport {
     #[serde(flatten)]
-    pub report: ReportView,
+    pub report: crate::views::ReportAnswer,
     pub position: u64,
 }
 
@@ -505,6 +522,7 @@ macro_rules! pages {
 pages! {
     CrimeListPage => routes::queries::ListItem;
     ReportPage => ReportView;
+    ReporterReportPage => crate::views::ReporterReportView;
     HistoryPage => routes::queries::HistoryItem;
     PatrolPage => PatrolRow;
     WorkloadPage => Workload;

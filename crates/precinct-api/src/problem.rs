@@ -205,6 +205,12 @@ impl From<AppError> for ApiError {
             AppError::Contention => {
                 ApiError::Conflict("the resource kept changing concurrently; try again".into())
             }
+            // As the IETF Idempotency-Key draft (and Stripe) answer a key reused with a
+            // different payload.
+            AppError::KeyReused => ApiError::invalid(
+                "Idempotency-Key",
+                "already used for a request with a different body; use a new key for a new request",
+            ),
             AppError::Append(AppendError::Unknown(e)) => ApiError::Unavailable(format!(
                 "the event log did not confirm the write ({e}); retry with the same Idempotency-Key"
             )),

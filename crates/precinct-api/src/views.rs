@@ -1,16 +1,27 @@
 //! Response shapes, chosen per audience in this one place.
 //!
-//! - [`ReportView`]: the full report, for its reporter (or tracking-token holder), its
-//!   station's staff and ADMIN.
+//! - [`ReportView`]: the full report, for its station's staff and ADMIN.
+//! - [`ReporterReportView`]: what its reporter (or the holder of its tracking token)
+//!   sees — their own submission, status and times, the public updates written for them
+//!   and the public reason of a rejection; never internal notes, evidence, the patrol,
+//!   officer or author ids, resolution notes or the internal justification.
+//!   [`ReportAnswer::for_caller`] picks between the two.
 //! - [`PublicReportView`]: what anyone may see — crime types, status, a location coarsened
 //!   to about 100 m, times. No title, description, address, contact or reporter.
 
 use chrono::{DateTime, Utc};
 use precinct_domain::patrol::Patrol;
-use precinct_domain::report::{Report, Reporter};
+use precinct_domain::report::{PublicUpdatePosted, Report, Reporter};
+use precinct_domain::values::ReportStatus;
 use precinct_projections::queries::ReportRow;
 use serde::Serialize;
 use uuid::Uuid;
+
+use crate::auth::Caller;
+
+/// What a reporter reads about a rejection that was given no public reason.
+pub const DEFAULT_REJECTION_REASON: &str =
+    "Your report was reviewed and will not be taken further. You may submit a new report if you have more information.";
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LocationView {
@@ -51,9 +62,16 @@ pub struct ReportView {
     /// Evidence attached by the assigned patrol (`EvidenceAttached` payloads), oldest first.
     #[schema(value_type = Vec<Object>)]
     pub evidence: serde_json::Value,
-    /// Notes (`NoteAdded` payloads), oldest first.
+    /// Internal notes (`NoteAdded` payloads), oldest first. Never shown to the reporter.
     #[schema(value_type = Vec<Object>)]
     pub notes: serde_json::Value,
+    /// Updates written for the reporter (`PublicUpdatePosted` payloads, with their
+    /// author), oldest first.
+    #[schema(value_type = Vec<Object>)]
+    pub public_updates: serde_json::Value,
+    /// What the reporter was told about a rejection (null: not rejected, or the neutral
+    /// default text).
+    pub rejection_public_reason: Option<String>,
     pub submitted_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// The reporter's personal data was erased (crypto-shredded).
@@ -91,6 +109,8 @@ impl From<&ReportRow> for ReportView {
             declines: u32::try_from(r.declines).unwrap_or(0),
             evidence: r.evidence.clone(),
             notes: r.notes.clone(),
+            public_updates: r.public_updates.clone(),
+            rejection_public_reason: r.rejection_public_reason.clone(),
             submitted_at: r.submitted_at,
             updated_at: r.updated_at,
             personal_data_erased: r.personal_erased,
@@ -133,9 +153,187 @@ impl From<&Report> for ReportView {
             declines: r.declines,
             evidence: serde_json::to_value(&r.evidence).unwrap_or_default(),
             notes: serde_json::to_value(&r.notes).unwrap_or_default(),
+            public_updates: serde_json::to_value(&r.public_updates).unwrap_or_default(),
+            rejection_public_reason: r.rejection_public_reason.clone(),
             submitted_at: r.submitted_at,
             updated_at: r.updated_at,
             personal_data_erased: r.personal.erased,
+        }
+    }
+}
+
+/// One update written for the reporter: what it says and when, not who wrote it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PublicUpdateView {
+    pub id: Uuid,
+    pub message: String,
+    pub at: DateTime<Utc>,
+}
+
+impl From<&PublicUpdatePosted> for PublicUpdateView {
+    fn from(u: &PublicUpdatePosted) -> Self {
+        PublicUpdateView {
+            id: u.update_id.as_uuid(),
+            message: u.message.clone(),
+            at: u.at,
+        }
+    }
+}
+
+/// A report as its reporter (or the holder of its tracking token) sees it: their own
+/// submission, its status and times, the updates written for them and, once rejected,
+/// the public reason. Nothing of the officers' work: no internal notes, evidence,
+/// patrol, officer or author ids, priority, resolution notes or internal justification.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReporterReportView {
+    pub id: Uuid,
+    #[schema(value_type = crate::openapi::ReportStatus)]
+    pub status: String,
+    /// The station handling the report (stations are public: `GET /stations`).
+    pub station_id: Uuid,
+    pub title: String,
+    pub description: String,
+    pub crime_types: Vec<String>,
+    pub location: LocationView,
+    pub contact: Option<String>,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub media_urls: Vec<String>,
+    /// Submitted without an account (followed with its tracking token).
+    pub anonymous: bool,
+    pub assigned_at: Option<DateTime<Utc>>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub responding_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Updates written for the reporter, oldest first.
+    pub public_updates: Vec<PublicUpdateView>,
+    /// Why the report was rejected, as the reporter is told (null unless `REJECTED`).
+    #[schema(required = true)]
+    pub rejection_reason: Option<String>,
+    pub submitted_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The reporter's personal data was erased (crypto-shredded).
+    pub personal_data_erased: bool,
+}
+
+/// The reason a reporter reads: the public reason given, else the neutral default;
+/// none unless the report is rejected.
+fn rejection_reason(status: &str, public_reason: Option<&str>) -> Option<String> {
+    (status == ReportStatus::Rejected.as_str()).then(|| {
+        public_reason
+            .unwrap_or(DEFAULT_REJECTION_REASON)
+            .to_string()
+    })
+}
+
+impl From<&Report> for ReporterReportView {
+    fn from(r: &Report) -> Self {
+        let status = r.status.as_str();
+        ReporterReportView {
+            id: r.id.as_uuid(),
+            status: status.to_string(),
+            station_id: r.station_id.as_uuid(),
+            title: r.title.clone(),
+            description: r.personal.description.clone(),
+            crime_types: r.crime_types.clone(),
+            location: LocationView {
+                latitude: r.location.latitude.value(),
+                longitude: r.location.longitude.value(),
+                street: r.personal.street.clone(),
+                city: r.location.city.clone(),
+                state: r.location.state.clone(),
+            },
+            contact: r.personal.contact.clone(),
+            occurred_at: r.occurred_at,
+            media_urls: r.media_urls.clone(),
+            anonymous: !matches!(r.reporter, Some(Reporter::User { .. })),
+            assigned_at: r.assigned_at,
+            accepted_at: r.accepted_at,
+            responding_at: r.responding_at,
+            resolved_at: r.resolved_at,
+            public_updates: r
+                .public_updates
+                .iter()
+                .map(PublicUpdateView::from)
+                .collect(),
+            rejection_reason: rejection_reason(status, r.rejection_public_reason.as_deref()),
+            submitted_at: r.submitted_at,
+            updated_at: r.updated_at,
+            personal_data_erased: r.personal.erased,
+        }
+    }
+}
+
+impl From<&ReportRow> for ReporterReportView {
+    fn from(r: &ReportRow) -> Self {
+        // The column holds `PublicUpdatePosted` payloads; the reporter gets message and
+        // time only.
+        let updates: Vec<PublicUpdatePosted> = serde_json::from_value(r.public_updates.clone())
+            .unwrap_or_else(|e| {
+                tracing::warn!(report = %r.id, error = %e, "unreadable public updates in the read model");
+                Vec::new()
+            });
+        ReporterReportView {
+            id: r.id,
+            status: r.status.clone(),
+            station_id: r.station_id,
+            title: r.title.clone(),
+            description: r.description.clone(),
+            crime_types: r.crime_types.clone(),
+            location: LocationView {
+                latitude: r.latitude,
+                longitude: r.longitude,
+                street: r.street.clone(),
+                city: r.city.clone(),
+                state: r.state.clone(),
+            },
+            contact: r.contact.clone(),
+            occurred_at: r.occurred_at,
+            media_urls: r.media_urls.clone(),
+            anonymous: r.anonymous,
+            assigned_at: r.assigned_at,
+            accepted_at: r.accepted_at,
+            responding_at: r.responding_at,
+            resolved_at: r.resolved_at,
+            public_updates: updates.iter().map(PublicUpdateView::from).collect(),
+            rejection_reason: rejection_reason(&r.status, r.rejection_public_reason.as_deref()),
+            submitted_at: r.submitted_at,
+            updated_at: r.updated_at,
+            personal_data_erased: r.personal_erased,
+        }
+    }
+}
+
+/// A report in the caller's view: the staff view (`ReportView`) for staff of its
+/// station and ADMIN, the reporter view (`ReporterReportView`) for its reporter and the
+/// holder of its tracking token.
+// Built once per answer and serialized: the size difference between the variants
+// costs nothing worth a box (and a box would show in the schema).
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum ReportAnswer {
+    Staff(ReportView),
+    Reporter(ReporterReportView),
+}
+
+impl ReportAnswer {
+    /// `report` for `caller` (None: a tracking-token holder), who has already been found
+    /// allowed to see it.
+    pub fn for_caller(caller: Option<&Caller>, report: &Report) -> Self {
+        if caller.is_some_and(|c| c.is_staff_of(report.station_id)) {
+            ReportAnswer::Staff(ReportView::from(report))
+        } else {
+            ReportAnswer::Reporter(ReporterReportView::from(report))
+        }
+    }
+
+    /// `row` for `caller`, who has already been found allowed to see it.
+    pub fn for_caller_from_row(caller: Option<&Caller>, row: &ReportRow) -> Self {
+        let station = precinct_domain::ids::StationId::new(row.station_id);
+        if caller.is_some_and(|c| c.is_staff_of(station)) {
+            ReportAnswer::Staff(ReportView::from(row))
+        } else {
+            ReportAnswer::Reporter(ReporterReportView::from(row))
         }
     }
 }

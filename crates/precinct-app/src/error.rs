@@ -15,6 +15,10 @@ pub enum AppError {
     /// Optimistic concurrency kept failing: too many concurrent writers on one stream.
     #[error("the resource kept changing concurrently; try again")]
     Contention,
+    /// The command id is in the log already, from a different request: an idempotency
+    /// key reused for another body. Nothing was appended.
+    #[error("the idempotency key was already used for a different request")]
+    KeyReused,
     /// A stored event could not be decoded into a domain event (a poison event).
     #[error("stored event at position {position} is unreadable: {reason}")]
     Corrupt { position: u64, reason: String },

@@ -4,8 +4,9 @@
 //! (each load remembers the stream's version), asks the domain's `handle` for events,
 //! and [`App::run`] appends everything the command emitted, to every stream it touched,
 //! as one atomic batch with one expected version per stream. A stale version reruns the
-//! command on fresh state (up to a bound), so a command that is still valid succeeds and
-//! one that is not gets the domain's own refusal (e.g. the second of two dispatches).
+//! command on fresh state (with jittered back-off, until a deadline), so a command that
+//! is still valid succeeds and one that is not gets the domain's own refusal (e.g. the
+//! second of two dispatches).
 //! A command id already in the primary stream answers the original outcome instead of
 //! running again (idempotent retries); a refusal is answered only after looking for the
 //! command id once more, since an earlier attempt of the same command may have landed
@@ -17,8 +18,11 @@
 //! # Layout
 //! - [`uow`]: [`App`], [`Attempts`], [`UnitOfWork`], [`Outcome`], the [`run!`] macro.
 //! - [`error`]: [`AppError`], one error type for the layer.
+//! - `turns`: commands about one aggregate take turns within a process (an optimisation
+//!   under contention; expected versions stay the guarantee).
 
 pub mod error;
+mod turns;
 pub mod uow;
 
 pub use error::AppError;

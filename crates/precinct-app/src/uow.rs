@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use precinct_domain::{Aggregate, DomainEvent};
@@ -11,17 +12,31 @@ use precinct_eventlog::{
 };
 use uuid::Uuid;
 
+use crate::turns::{Turn, Turns};
 use crate::AppError;
 
-/// How many times a command is rerun on fresh state after a concurrent change.
-const MAX_ATTEMPTS: usize = 8;
+/// A command whose state keeps changing under it is decided again on fresh state at
+/// least this many times...
+const MIN_ATTEMPTS: usize = 8;
+/// ...and for at least this long since its first attempt (ADR 0012): commands that
+/// commute (notes on one report) all land however many arrive at once, and one that
+/// conflicts gets the domain's refusal on the attempt after the winner landed, not a
+/// give-up.
+const CONTENTION_DEADLINE: Duration = Duration::from_secs(5);
+/// The pause before deciding again after a concurrent change: a random time up to a
+/// ceiling that doubles with each attempt, from `BACKOFF_FIRST` to `BACKOFF_MAX` (full
+/// jitter, so that the writers of one stream spread out instead of colliding again).
+const BACKOFF_FIRST: Duration = Duration::from_millis(2);
+const BACKOFF_MAX: Duration = Duration::from_millis(50);
 
-/// Runs commands against the log. Cheap to clone.
+/// Runs commands against the log. Cheap to clone (clones share their turns).
 #[derive(Clone, Debug)]
 pub struct App {
     log: EventLog,
     /// Seals personal fields before they enter the log (None: stored as they are).
     vault: Option<precinct_vault::Vault>,
+    /// Commands about one aggregate take turns in this process.
+    turns: std::sync::Arc<Turns>,
 }
 
 /// The stream of aggregate `A` with id `id`.
@@ -197,7 +212,11 @@ impl<'a> UnitOfWork<'a> {
 
 impl App {
     pub fn new(log: EventLog) -> Self {
-        Self { log, vault: None }
+        Self {
+            log,
+            vault: None,
+            turns: Default::default(),
+        }
     }
 
     /// An app that seals personal fields with `vault` (the log must open them with the
@@ -206,6 +225,7 @@ impl App {
         Self {
             log,
             vault: Some(vault),
+            turns: Default::default(),
         }
     }
 
@@ -251,6 +271,8 @@ impl App {
             primary: stream_of::<A>(primary_id),
             fold_primary: fold_boxed::<A>,
             attempt: 0,
+            started: Instant::now(),
+            turn: None,
             last_err: None,
             loaded: Vec::new(),
         }
@@ -293,9 +315,13 @@ pub enum Step<'a> {
 
 /// The attempts at one command: each decides on fresh state and tries to append
 /// everything it emitted as one atomic batch, each stream checked against the version it
-/// was loaded at. A concurrent change means: decide again (up to a bound). `primary` is
-/// the stream the command is about: if it already holds the command id, the original
-/// outcome is returned and nothing is decided again (idempotent retries).
+/// was loaded at. A concurrent change means: pause a jittered moment and decide again,
+/// until the command lands, is refused by the fresh state, or has tried for
+/// [`CONTENTION_DEADLINE`] (and at least [`MIN_ATTEMPTS`] times). Expected versions stay
+/// exact: two commands on one aggregate never both win on a stale state, and commands
+/// that commute simply land one after the other. `primary` is the stream the command is
+/// about: if it already holds the command id, the original outcome is returned and
+/// nothing is decided again (idempotent retries).
 ///
 /// A refusal is not final before the command id has been looked for once more: an
 /// earlier attempt of the same command (a client's retry while the first request is
@@ -312,6 +338,9 @@ pub struct Attempts<'a> {
     primary: StreamId,
     fold_primary: FoldFn,
     attempt: usize,
+    started: Instant,
+    /// This command's turn on the primary stream, held across its attempts.
+    turn: Option<Turn>,
     last_err: Option<AppError>,
     /// The streams other than the primary one that the attempts loaded: where the
     /// command's first event is if it did not write the primary stream.
@@ -321,12 +350,26 @@ pub struct Attempts<'a> {
 impl<'a> Attempts<'a> {
     /// The next attempt, or the original outcome of an already applied command.
     pub async fn next(&mut self) -> Result<Step<'a>, AppError> {
-        if self.attempt >= MAX_ATTEMPTS {
-            let refusal = self.last_err.take().unwrap_or(AppError::Contention);
-            return match self.applied_meanwhile().await {
-                Some(out) => Ok(Step::Done(out)),
-                None => Err(refusal),
-            };
+        if self.attempt > 0 {
+            // The last attempt met a concurrent change (or an unknown outcome).
+            let elapsed = self.started.elapsed();
+            if self.attempt >= MIN_ATTEMPTS && elapsed >= CONTENTION_DEADLINE {
+                let refusal = self.last_err.take().unwrap_or(AppError::Contention);
+                return match self.applied_meanwhile().await {
+                    Some(found) => found.map(Step::Done),
+                    None => Err(refusal),
+                };
+            }
+            let pause = backoff(self.attempt).min(CONTENTION_DEADLINE.saturating_sub(elapsed));
+            tokio::time::sleep(pause).await;
+        } else {
+            // Wait for the commands ahead of this one on the same aggregate, so as not to
+            // decide on the version they are about to replace.
+            self.turn = self
+                .app
+                .turns
+                .take(&self.primary, self.meta.command_id, CONTENTION_DEADLINE)
+                .await;
         }
         self.attempt += 1;
         let log = &self.app.log;
@@ -356,12 +399,15 @@ impl<'a> Attempts<'a> {
     }
 
     /// The original outcome of this command, found at `done` (the primary stream's state
-    /// as of the command's last event).
+    /// as of the command's last event) — unless the command found is another request's
+    /// under the same id (an idempotency key reused with a different body): then
+    /// [`AppError::KeyReused`].
     fn original(
         &self,
         primary_events: Vec<RecordedEvent>,
         done: precinct_eventlog::Appended,
     ) -> Result<Outcome, AppError> {
+        self.same_request(&done)?;
         let upto: Vec<RecordedEvent> = primary_events
             .into_iter()
             .filter(|e| e.position() <= done.position)
@@ -375,6 +421,16 @@ impl<'a> Attempts<'a> {
         })
     }
 
+    /// Refuses an append found under this command's id that came from another request.
+    /// Events without a digest (older than it, or from commands without a key) are
+    /// taken for the same request, as before digests existed.
+    fn same_request(&self, found: &precinct_eventlog::Appended) -> Result<(), AppError> {
+        match (self.meta.request_hash, found.original_request) {
+            (Some(mine), Some(theirs)) if mine != theirs => Err(AppError::KeyReused),
+            _ => Ok(()),
+        }
+    }
+
     /// Remembers the streams `uow` loaded besides the primary one.
     fn note_loaded(&mut self, uow: &UnitOfWork<'a>) {
         for stream in uow.entries.keys() {
@@ -386,8 +442,9 @@ impl<'a> Attempts<'a> {
 
     /// The decision in `uow` refused the command: unless the command id has reached the
     /// log in the meantime (see [`Attempts`]), in which case this is its original outcome
-    /// and the refusal must not be answered. Called by [`run!`](crate::run).
-    pub async fn refused(&mut self, uow: &UnitOfWork<'a>) -> Option<Outcome> {
+    /// (or [`AppError::KeyReused`]) and the refusal must not be answered. Called by
+    /// [`run!`](crate::run).
+    pub async fn refused(&mut self, uow: &UnitOfWork<'a>) -> Option<Result<Outcome, AppError>> {
         self.note_loaded(uow);
         if uow.read_failed {
             // Not a decision: the log could not be read, and would not answer now either.
@@ -399,8 +456,8 @@ impl<'a> Attempts<'a> {
     /// Looks for the command id once more, in the primary stream and then in the other
     /// streams the attempts loaded (its first event is on the primary stream whenever the
     /// command wrote to it). A read failure here keeps the refusal: it is still true of
-    /// the state the decision saw.
-    async fn applied_meanwhile(&self) -> Option<Outcome> {
+    /// the state the decision saw. Found from another request: [`AppError::KeyReused`].
+    async fn applied_meanwhile(&self) -> Option<Result<Outcome, AppError>> {
         let log = &self.app.log;
         let id = self.meta.command_id;
         let lookup = async {
@@ -422,9 +479,10 @@ impl<'a> Attempts<'a> {
                     position = out.position,
                     "a refused attempt's command was applied by an earlier attempt; answering its outcome"
                 );
-                Some(out)
+                Some(Ok(out))
             }
             Ok(None) => None,
+            Err(AppError::KeyReused) => Some(Err(AppError::KeyReused)),
             Err(e) => {
                 tracing::warn!(command_id = %id, error = %e, "cannot look for the command again after a refusal");
                 None
@@ -481,6 +539,16 @@ impl<'a> Attempts<'a> {
             }));
         }
         match self.app.log.append_multi(writes, self.meta).await {
+            // The command id was in the log already (an earlier attempt landed while this
+            // one decided): the same request's retry, or another request reusing its key.
+            Ok(appended) if appended.duplicate => {
+                self.same_request(&appended)?;
+                Ok(Some(Outcome {
+                    position: appended.position,
+                    duplicate: true,
+                    states,
+                }))
+            }
             Ok(appended) => Ok(Some(Outcome {
                 position: appended.position,
                 duplicate: appended.duplicate,
@@ -503,11 +571,25 @@ impl<'a> Attempts<'a> {
             Err(e) => match self.applied_meanwhile().await {
                 // E.g. a duplicate command id whose first event is not where this attempt
                 // put it: the command is in the log.
-                Some(out) => Ok(Some(out)),
+                Some(found) => found.map(Some),
                 None => Err(AppError::Append(e)),
             },
         }
     }
+}
+
+/// A random pause before attempt `attempt + 1`: up to `BACKOFF_FIRST * 2^(attempt-1)`,
+/// at most `BACKOFF_MAX`.
+fn backoff(attempt: usize) -> Duration {
+    use rand::Rng;
+    let doublings = u32::try_from(attempt.saturating_sub(1))
+        .unwrap_or(u32::MAX)
+        .min(16);
+    let ceiling = BACKOFF_FIRST
+        .saturating_mul(1 << doublings)
+        .min(BACKOFF_MAX);
+    let micros = u64::try_from(ceiling.as_micros()).unwrap_or(u64::MAX);
+    Duration::from_micros(rand::thread_rng().gen_range(0..=micros))
 }
 
 /// Runs a command (see [`Attempts`]): `run!(app, &meta, Report, ApiError, id, |uow| {
@@ -531,7 +613,8 @@ macro_rules! run {
                     .await;
                     if let Err(e) = decided {
                         match attempts.refused(&unit).await {
-                            Some(out) => break Ok(out),
+                            Some(Ok(out)) => break Ok(out),
+                            Some(Err(found)) => break Err(<$err>::from(found)),
                             None => break Err(e),
                         }
                     }

@@ -352,6 +352,23 @@ async fn run(s: &Settings, budget: Budget) -> anyhow::Result<()> {
             admin_password.clone(),
         ),
         ("PRECINCT_TOKEN_TTL_SECS".to_string(), "3600".to_string()),
+        // The load generator is a few accounts at machine speed: no per-account budget.
+        (
+            "PRECINCT_CITIZEN_COMMAND_BURST".to_string(),
+            "1000000000".to_string(),
+        ),
+        (
+            "PRECINCT_CITIZEN_COMMANDS_PER_MINUTE".to_string(),
+            "1000000000".to_string(),
+        ),
+        (
+            "PRECINCT_STAFF_COMMAND_BURST".to_string(),
+            "1000000000".to_string(),
+        ),
+        (
+            "PRECINCT_STAFF_COMMANDS_PER_MINUTE".to_string(),
+            "1000000000".to_string(),
+        ),
         // Every simulated citizen registers from 127.0.0.1: the per-address quota of
         // self-registrations would stop the world's setup.
         (

@@ -76,6 +76,10 @@ id_type!(
     InviteId
 );
 id_type!(
+    /// One update written for a report's reporter (a public update).
+    UpdateId
+);
+id_type!(
     /// One piece of evidence attached to a report.
     EvidenceId
 );

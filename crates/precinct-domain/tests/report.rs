@@ -152,6 +152,7 @@ fn history(status: ReportStatus) -> Vec<ReportEvent> {
         justification: "Duplicate".into(),
         by: staff(),
         at: t(5),
+        public_reason: None,
     };
     let withdrawn = ReportWithdrawn {
         reason: None,
@@ -237,6 +238,16 @@ fn transitions() -> Vec<(ReportCommand, &'static str, &'static [ReportStatus])> 
             OPEN,
         ),
         (
+            ReportCommand::PostPublicUpdate {
+                update_id: UpdateId::new(uuid(45)),
+                message: "Officers are on their way.".into(),
+                author_id: staff(),
+                at,
+            },
+            "post a public update to",
+            OPEN,
+        ),
+        (
             ReportCommand::AttachEvidence {
                 evidence_id: EvidenceId::new(uuid(50)),
                 url: "https://evidence.example/cctv.mp4".into(),
@@ -277,6 +288,7 @@ fn transitions() -> Vec<(ReportCommand, &'static str, &'static [ReportStatus])> 
         (
             ReportCommand::RejectInvalid {
                 justification: "Not a crime".into(),
+                public_reason: None,
                 by: staff(),
                 at,
             },
@@ -842,6 +854,64 @@ fn notes_refuse_blank_text_too_long_text_and_reused_ids() {
         .then_err(ReportError::DuplicateId { kind: "note" });
 }
 
+#[test]
+fn public_updates_are_posted_while_open_and_kept_apart_from_notes() {
+    let update = PublicUpdatePosted {
+        update_id: UpdateId::new(uuid(45)),
+        message: "Officers are on their way.".into(),
+        author_id: staff(),
+        at: t(11),
+    };
+    let report = given::<Report>(history(S::Accepted))
+        .when(ReportCommand::PostPublicUpdate {
+            update_id: update.update_id,
+            message: " Officers are on their way.\n".into(),
+            author_id: staff(),
+            at: t(11),
+        })
+        .then_events(vec![update.clone().into()]);
+    assert_eq!(report.public_updates, vec![update]);
+    assert!(report.notes.is_empty());
+    assert_eq!(report.updated_at, t(11));
+}
+
+#[test]
+fn public_updates_refuse_blank_text_too_long_text_and_reused_ids() {
+    let post = |message: String| ReportCommand::PostPublicUpdate {
+        update_id: UpdateId::new(uuid(45)),
+        message,
+        author_id: staff(),
+        at: t(3),
+    };
+    given::<Report>(history(S::New))
+        .when(post(" \n ".into()))
+        .then_err(invalid("message", ValueError::Blank));
+    given::<Report>(history(S::New))
+        .when(post("m".repeat(2_001)))
+        .then_err(invalid(
+            "message",
+            ValueError::TooLong {
+                max: 2_000,
+                len: 2_001,
+            },
+        ));
+    let mut events = history(S::New);
+    events.push(
+        PublicUpdatePosted {
+            update_id: UpdateId::new(uuid(45)),
+            message: "First".into(),
+            author_id: staff(),
+            at: t(2),
+        }
+        .into(),
+    );
+    given::<Report>(events)
+        .when(post("Second".into()))
+        .then_err(ReportError::DuplicateId {
+            kind: "public update",
+        });
+}
+
 fn attach(evidence: u128, url: &str) -> ReportCommand {
     ReportCommand::AttachEvidence {
         evidence_id: EvidenceId::new(uuid(evidence)),
@@ -1022,6 +1092,7 @@ fn reject_as_invalid_from_new_or_assigned() {
         let report = given::<Report>(history(status))
             .when(ReportCommand::RejectInvalid {
                 justification: " Prank call ".into(),
+                public_reason: None,
                 by: staff(),
                 at: t(11),
             })
@@ -1029,10 +1100,63 @@ fn reject_as_invalid_from_new_or_assigned() {
                 justification: "Prank call".into(),
                 by: staff(),
                 at: t(11),
+                public_reason: None,
             }
             .into()]);
         assert_eq!(report.status, S::Rejected);
+        assert_eq!(report.rejection_public_reason, None);
     }
+}
+
+#[test]
+fn a_rejection_keeps_its_public_reason_apart_from_the_justification() {
+    let report = given::<Report>(history(S::New))
+        .when(ReportCommand::RejectInvalid {
+            justification: "Known prank caller".into(),
+            public_reason: Some("  We could not confirm what you reported. ".into()),
+            by: staff(),
+            at: t(11),
+        })
+        .then_events(vec![ReportRejected {
+            justification: "Known prank caller".into(),
+            by: staff(),
+            at: t(11),
+            public_reason: Some("We could not confirm what you reported.".into()),
+        }
+        .into()]);
+    assert_eq!(
+        report.rejection_public_reason.as_deref(),
+        Some("We could not confirm what you reported.")
+    );
+    // A blank public reason is no reason (the reporter gets the neutral default).
+    given::<Report>(history(S::New))
+        .when(ReportCommand::RejectInvalid {
+            justification: "Known prank caller".into(),
+            public_reason: Some("   ".into()),
+            by: staff(),
+            at: t(11),
+        })
+        .then_events(vec![ReportRejected {
+            justification: "Known prank caller".into(),
+            by: staff(),
+            at: t(11),
+            public_reason: None,
+        }
+        .into()]);
+    given::<Report>(history(S::New))
+        .when(ReportCommand::RejectInvalid {
+            justification: "Known prank caller".into(),
+            public_reason: Some("r".repeat(2_001)),
+            by: staff(),
+            at: t(11),
+        })
+        .then_err(invalid(
+            "public_reason",
+            ValueError::TooLong {
+                max: 2_000,
+                len: 2_001,
+            },
+        ));
 }
 
 #[test]
@@ -1040,6 +1164,7 @@ fn reject_as_invalid_needs_a_justification() {
     given::<Report>(history(S::New))
         .when(ReportCommand::RejectInvalid {
             justification: "".into(),
+            public_reason: None,
             by: staff(),
             at: t(3),
         })
@@ -1051,6 +1176,7 @@ fn reject_as_invalid_after_acceptance_is_refused() {
     given::<Report>(history(S::Accepted))
         .when(ReportCommand::RejectInvalid {
             justification: "Prank".into(),
+            public_reason: None,
             by: staff(),
             at: t(13),
         })

@@ -46,11 +46,28 @@ fn unknown_event_type_is_an_error() {
 }
 
 #[test]
+fn a_rejection_recorded_before_public_reasons_existed_still_decodes() {
+    use precinct_domain::report::{ReportEvent, ReportRejected};
+    let old = serde_json::json!({
+        "justification": "Prank",
+        "by": "00000000-0000-0000-0000-00000000001e",
+        "at": "2026-11-01T08:00:00Z"
+    });
+    let event = ReportEvent::from_parts("ReportRejected", old.clone()).expect("decodes");
+    let ReportEvent::ReportRejected(ReportRejected { public_reason, .. }) = &event else {
+        panic!("{event:?}");
+    };
+    assert_eq!(*public_reason, None);
+    // And is written back exactly as it was.
+    assert_eq!(event.to_data(), old);
+}
+
+#[test]
 fn event_types_are_unique_and_pascal_case() {
     let all = all_event_types();
     let unique: BTreeSet<_> = all.iter().collect();
     assert_eq!(unique.len(), all.len());
-    assert_eq!(all.len(), 29);
+    assert_eq!(all.len(), 30);
     for t in all {
         assert!(
             t.chars().next().is_some_and(|c| c.is_ascii_uppercase()),

@@ -104,6 +104,7 @@ impl Command {
                         correlation_id: meta.correlation_id,
                         causation_id: meta.causation_id,
                         command_size: first.then_some(total as u32),
+                        request_hash: if first { meta.request_hash } else { None },
                     },
                     data: event.data.clone(),
                 };
@@ -360,6 +361,7 @@ async fn commit_group(log: &EventLog, group: Vec<(Command, Reply)>) {
                     first_position: next,
                     position: next + n - 1,
                     duplicate: false,
+                    original_request: None,
                 }));
                 next += n;
             }

@@ -80,6 +80,34 @@ impl Actor {
     }
 }
 
+/// A digest (SHA-256) of the request a command came from. Stored with the command so
+/// that a later request under the same command id (the same idempotency key) can be told
+/// apart: the same digest is a retry, another one is a different request reusing the key.
+/// Serialised as 64 hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RequestHash(pub [u8; 32]);
+
+impl std::fmt::Debug for RequestHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RequestHash({})", hex::encode(self.0))
+    }
+}
+
+impl Serialize for RequestHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for RequestHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(&text, &mut bytes).map_err(serde::de::Error::custom)?;
+        Ok(RequestHash(bytes))
+    }
+}
+
 /// Metadata of the command that appends events; copied into every envelope.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandMeta {
@@ -90,6 +118,9 @@ pub struct CommandMeta {
     /// The event or command that caused this one, if any.
     pub causation_id: Option<Uuid>,
     pub actor: Actor,
+    /// The request the command id was derived from (an `Idempotency-Key` request); None
+    /// when the id is not shared with any other request.
+    pub request_hash: Option<RequestHash>,
 }
 
 impl CommandMeta {
@@ -99,6 +130,7 @@ impl CommandMeta {
             correlation_id: command_id,
             causation_id: None,
             actor,
+            request_hash: None,
         }
     }
 }
@@ -134,6 +166,10 @@ pub struct Envelope {
     /// (they sit at consecutive positions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command_size: Option<u32>,
+    /// On the first event of a command only, and only for commands with one: the digest
+    /// of the request ([`CommandMeta::request_hash`]). Absent in events older than it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_hash: Option<RequestHash>,
 }
 
 /// An event read back from the log.
@@ -172,4 +208,8 @@ pub struct Appended {
     /// True when this command id had already been appended: nothing new was written
     /// and the positions are those of the original append.
     pub duplicate: bool,
+    /// For a duplicate: the request digest the original append was stored with (None:
+    /// it had none). Compare it with the retry's own to tell a retry from a different
+    /// request under the same command id.
+    pub original_request: Option<RequestHash>,
 }

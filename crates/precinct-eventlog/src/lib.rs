@@ -35,7 +35,8 @@ pub mod positions;
 pub mod requests;
 
 pub use envelope::{
-    Actor, Appended, CommandMeta, Envelope, ExpectedVersion, NewEvent, RecordedEvent, StreamId,
+    Actor, Appended, CommandMeta, Envelope, ExpectedVersion, NewEvent, RecordedEvent, RequestHash,
+    StreamId,
 };
 pub use error::{AppendError, LogError, ReadError};
 pub use log::{find_command_in, EventLog, LogConfig, Opener, StreamWrite};

@@ -280,6 +280,7 @@ impl EventLog {
                 first_position: ack.first,
                 position: ack.last,
                 duplicate: false,
+                original_request: None,
             }),
             Err(crate::commit::BatchError::Conflict { duplicate, actual }) => {
                 // Either a retry of a command that already landed, or a real conflict.
@@ -461,6 +462,46 @@ impl EventLog {
         }
     }
 
+    /// The position of the last event of any stream of `aggregate_type` (0: there is
+    /// none): how new the facts of a whole kind of aggregate must be, e.g. the station
+    /// map routing decides on. One request: a last-by-subject get on the wildcard
+    /// `<prefix>.<aggregate_type>.*`, which nats-server answers from its per-subject
+    /// index (2.15: direct get and `STREAM.MSG.GET` both accept a wildcard here). On a
+    /// replicated stream the leader answers, so an acknowledged append is never missed.
+    pub async fn last_position_of(&self, aggregate_type: &str) -> Result<u64, ReadError> {
+        let subject = format!("{}.{aggregate_type}.*", self.cfg.subject_prefix);
+        if self.cfg.replicas > 1 {
+            return Ok(self.last_position_from_leader(&subject).await?.unwrap_or(0));
+        }
+        let api = format!("$JS.API.DIRECT.GET.{}", self.cfg.stream);
+        let request = serde_json::json!({ "last_by_subj": subject });
+        let msg = tokio::time::timeout(
+            self.cfg.ack_timeout,
+            self.client.request(api, request.to_string().into()),
+        )
+        .await
+        .map_err(|_| ReadError::Transport("direct get timed out".into()))?
+        .map_err(|e| ReadError::Transport(e.to_string()))?;
+        match msg.status.map(|s| s.as_u16()) {
+            None | Some(200) => {}
+            Some(404) => return Ok(0),
+            Some(other) => {
+                return Err(ReadError::Transport(format!(
+                    "direct get status {other}: {}",
+                    msg.description.unwrap_or_default()
+                )))
+            }
+        }
+        msg.headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Sequence"))
+            .and_then(|v| v.as_str().parse::<u64>().ok())
+            .ok_or_else(|| ReadError::Corrupt {
+                position: 0,
+                reason: "direct get reply without Nats-Sequence".into(),
+            })
+    }
+
     /// The position of the last event in the log (0 when empty).
     pub async fn head(&self) -> Result<u64, ReadError> {
         let mut stream = self
@@ -571,7 +612,7 @@ where
 }
 
 /// Finds the append of `command_id` among one stream's events (its first event carries
-/// the command's size).
+/// the command's size and request digest).
 pub fn find_command_in(events: &[RecordedEvent], command_id: Uuid) -> Option<Appended> {
     events
         .iter()
@@ -582,6 +623,7 @@ pub fn find_command_in(events: &[RecordedEvent], command_id: Uuid) -> Option<App
                 first_position: e.position(),
                 position: e.position() + size - 1,
                 duplicate: true,
+                original_request: e.envelope.request_hash,
             }
         })
 }

@@ -77,6 +77,11 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// `PRECINCT_ANON_REPORTS_PER_MINUTE` per client address (default 20).
     pub anonymous_reports_per_minute: u32,
+    /// Commands per account: `PRECINCT_CITIZEN_COMMAND_BURST` (default 10) and
+    /// `PRECINCT_CITIZEN_COMMANDS_PER_MINUTE` (6) for citizens,
+    /// `PRECINCT_STAFF_COMMAND_BURST` (60) and `PRECINCT_STAFF_COMMANDS_PER_MINUTE` (120)
+    /// for staff.
+    pub command_rates: precinct_api::CommandRates,
     /// `PRECINCT_REGISTRATIONS_PER_HOUR` self-registrations per client address (20).
     pub registrations_per_hour: u32,
     /// Login throttling; `PRECINCT_LOGIN_FAILURES_PER_ADDRESS` (per hour, 100) sets the
@@ -143,6 +148,15 @@ fn number(name: &str, default: usize) -> anyhow::Result<usize> {
     }
 }
 
+fn count(name: &str, default: u32) -> anyhow::Result<u32> {
+    match env(name) {
+        Some(v) => v
+            .parse()
+            .with_context(|| format!("{name} must be a whole number")),
+        None => Ok(default),
+    }
+}
+
 fn secs(name: &str, default: u64) -> anyhow::Result<Duration> {
     match env(name) {
         Some(v) => {
@@ -201,6 +215,20 @@ impl Config {
             )?,
             ..live_default
         };
+        let rates = precinct_api::CommandRates::default();
+        let command_rates = precinct_api::CommandRates {
+            citizen: precinct_api::CommandRate {
+                burst: count("PRECINCT_CITIZEN_COMMAND_BURST", rates.citizen.burst)?,
+                per_minute: count(
+                    "PRECINCT_CITIZEN_COMMANDS_PER_MINUTE",
+                    rates.citizen.per_minute,
+                )?,
+            },
+            staff: precinct_api::CommandRate {
+                burst: count("PRECINCT_STAFF_COMMAND_BURST", rates.staff.burst)?,
+                per_minute: count("PRECINCT_STAFF_COMMANDS_PER_MINUTE", rates.staff.per_minute)?,
+            },
+        };
         let roster_default = RosterOptions::default();
         let roster = RosterOptions {
             location_interval: secs(
@@ -254,6 +282,7 @@ impl Config {
                     .context("PRECINCT_ANON_REPORTS_PER_MINUTE must be a number")?,
                 None => 20,
             },
+            command_rates,
             registrations_per_hour: number("PRECINCT_REGISTRATIONS_PER_HOUR", 20)?
                 .try_into()
                 .context("PRECINCT_REGISTRATIONS_PER_HOUR is too large")?,

@@ -171,6 +171,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         api.trusted_proxies = config.trusted_proxies.clone();
         api.hsts = config.tls.is_some() || config.behind_tls_proxy;
         api.metrics_token = config.metrics_token.clone();
+        api.command_rates = config.command_rates;
         api.live = config.live.clone();
         let (requests, request_task) = RequestLogWriter::start(log.clone());
         let mut state = AppState::new(app.clone(), pool.clone(), api, requests);

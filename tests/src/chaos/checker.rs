@@ -299,6 +299,7 @@ mod tests {
                     correlation_id: op.correlation,
                     causation_id: None,
                     command_size: (i == 0).then_some(n),
+                    request_hash: None,
                 },
                 data: serde_json::Value::Null,
             });

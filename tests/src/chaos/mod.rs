@@ -325,6 +325,11 @@ async fn campaign(
             ("PRECINCT_MASTER_KEY", master_key.clone()),
             ("PRECINCT_TOKEN_TTL_SECS", "3600".into()),
             ("PRECINCT_ANON_REPORTS_PER_MINUTE", "1000000".into()),
+            // The workload is a few accounts sending hundreds of commands each.
+            ("PRECINCT_CITIZEN_COMMAND_BURST", "1000000".into()),
+            ("PRECINCT_CITIZEN_COMMANDS_PER_MINUTE", "100000000".into()),
+            ("PRECINCT_STAFF_COMMAND_BURST", "1000000".into()),
+            ("PRECINCT_STAFF_COMMANDS_PER_MINUTE", "100000000".into()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use precinct_app::UnitOfWork;
 use precinct_domain::dispatch::{choose_patrol, AssignmentDecision, PatrolSnapshot};
-use precinct_domain::ids::{EvidenceId, NoteId, PatrolId, ReportId, StationId};
+use precinct_domain::ids::{EvidenceId, NoteId, PatrolId, ReportId, StationId, UpdateId};
 use precinct_domain::patrol::{AssignmentOutcome, Patrol, PatrolCommand};
 use precinct_domain::report::{
     PersonalChanges, PersonalDetails, Report, ReportChanges, ReportCommand, ReportLocation,
@@ -37,7 +37,7 @@ use crate::policy::{
     require_desk_of, require_member, require_visible, token_hash, DESK, REVIEWERS,
 };
 use crate::problem::{ApiError, ApiResult};
-use crate::views::{ReportView, Written};
+use crate::views::{ReportAnswer, ReporterReportView, Written};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -53,6 +53,7 @@ pub fn router() -> Router<AppState> {
         .route("/crimes/{id}/respond", post(respond))
         .route("/crimes/{id}/resolve", post(resolve))
         .route("/crimes/{id}/notes", post(add_note))
+        .route("/crimes/{id}/public-updates", post(post_public_update))
         .route("/crimes/{id}/evidence", post(attach_evidence))
         .route("/crimes/{id}/closure/approve", post(approve_closure))
         .route("/crimes/{id}/closure/reject", post(reject_closure))
@@ -72,6 +73,7 @@ pub fn router() -> Router<AppState> {
     respond,
     resolve,
     add_note,
+    post_public_update,
     attach_evidence,
     approve_closure,
     reject_closure,
@@ -115,10 +117,11 @@ pub struct SubmitBody {
     contact: Option<String>,
 }
 
+/// A new report, as its reporter sees it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Submitted {
     #[serde(flatten)]
-    report: ReportView,
+    report: ReporterReportView,
     /// Log position of the command's event.
     position: u64,
     /// Anonymous submissions only: send it as `X-Tracking-Token` to follow the report.
@@ -145,8 +148,9 @@ fn parse_point(v: &mut Validator, lat: f64, lon: f64) -> Option<GeoPoint> {
 ///
 /// Roles: anyone, with or without a token. An anonymous reporter gets a
 /// `tracking_token`; a signed-in one follows the report under `/me/crimes`. Anonymous
-/// reports are rate-limited per client address (429). `X-Min-Position` makes routing
-/// see a station just created.
+/// reports are rate-limited per client address (429). Routing uses the stations as of
+/// the last station change, however recent (503 if the station map cannot catch up
+/// within 5 s).
 #[utoipa::path(
     post,
     path = "/crimes",
@@ -168,8 +172,7 @@ fn parse_point(v: &mut Validator, lat: f64, lon: f64) -> Option<GeoPoint> {
 async fn submit(
     State(state): State<AppState>,
     caller: Option<Caller>,
-    // Routing reads the stations read model: a client that just created a station
-    // sends its position here.
+    // Routing waits for the station map by itself; `X-Min-Position` is still honoured.
     _min: crate::extract::MinPosition,
     crate::extract::ClientAddr(addr): crate::extract::ClientAddr,
     cmd: Cmd<SubmitBody>,
@@ -191,7 +194,7 @@ async fn submit(
     v.finish()?;
     let point = point.ok_or_else(|| ApiError::invalid("location", "invalid"))?;
 
-    let stations = precinct_projections::queries::station_facts(&state.pool).await?;
+    let stations = current_station_facts(&state).await?;
     let routing = route(&stations, &b.crime_types, point).map_err(|_| {
         ApiError::invalid("location", "no station can take a report for this location")
     })?;
@@ -245,11 +248,43 @@ async fn submit(
     Ok((
         StatusCode::CREATED,
         Json(Submitted {
-            report: ReportView::from(report),
+            report: ReporterReportView::from(report),
             position: out.position,
             tracking_token,
         }),
     ))
+}
+
+/// How long routing waits for the station map to include the last station change.
+const STATION_MAP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The stations routing decides on, at least as new as the last change to any station
+/// (ADR 0012): the log says where that change is (one request), and the stations read
+/// model is read once it has applied it — so a report submitted right after a station
+/// was created or changed is routed with it, under any write load.
+async fn current_station_facts(
+    state: &AppState,
+) -> ApiResult<Vec<precinct_domain::routing::StationFacts>> {
+    use precinct_domain::station::Station;
+    use precinct_projections::Projection;
+    let last_change = state
+        .app
+        .log()
+        .last_position_of(<Station as Aggregate>::TYPE)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "the last station change cannot be read");
+            ApiError::Unavailable("the event log is unavailable; retry later".into())
+        })?;
+    let name = precinct_projections::projections::stations::Stations::NAME;
+    if !precinct_projections::wait_for_projection(&state.pool, name, last_change, STATION_MAP_WAIT)
+        .await?
+    {
+        return Err(ApiError::Unavailable(
+            "the station map is behind the last station change; retry shortly".into(),
+        ));
+    }
+    Ok(precinct_projections::queries::station_facts(&state.pool).await?)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -268,6 +303,7 @@ pub enum Action {
     Respond,
     Resolve(String),
     Note(String),
+    PublicUpdate(String),
     Evidence {
         url: String,
         media_type: MediaType,
@@ -276,7 +312,10 @@ pub enum Action {
     },
     ApproveClosure,
     RejectClosure(String),
-    RejectInvalid(String),
+    RejectInvalid {
+        justification: String,
+        public_reason: Option<String>,
+    },
     Withdraw(Option<String>),
 }
 
@@ -303,7 +342,8 @@ async fn apply(
         caller.require(REVIEWERS)?;
         require_desk_of(caller, report.station_id)
     };
-    // Ids of notes and evidence derive from the command id (stable across retries).
+    // Ids of notes, updates and evidence derive from the command id (stable across
+    // retries).
     let sub_id =
         |kind: &str| Uuid::new_v5(&uow_command_ns(rid), format!("{kind}|{seq}").as_bytes());
     let (cmd, patrol_effect) = match action {
@@ -370,6 +410,22 @@ async fn apply(
                 None,
             )
         }
+        Action::PublicUpdate(message) => {
+            // Written for the reporter by whoever works the report: the assigned patrol
+            // or the station's desk.
+            if member().is_err() {
+                desk()?;
+            }
+            (
+                ReportCommand::PostPublicUpdate {
+                    update_id: UpdateId::new(sub_id("update")),
+                    message,
+                    author_id: caller.id,
+                    at,
+                },
+                None,
+            )
+        }
         Action::Evidence {
             url,
             media_type,
@@ -411,11 +467,15 @@ async fn apply(
                 Some(PatrolEffect::Reopen),
             )
         }
-        Action::RejectInvalid(justification) => {
+        Action::RejectInvalid {
+            justification,
+            public_reason,
+        } => {
             desk()?;
             (
                 ReportCommand::RejectInvalid {
                     justification,
+                    public_reason,
                     by: caller.id,
                     at,
                 },
@@ -478,14 +538,15 @@ enum PatrolEffect {
     Reopen,
 }
 
-/// Runs `actions` on one report as one command; answers the report after them.
+/// Runs `actions` on one report as one command; answers the report after them, in the
+/// view for the caller (staff of its station, or its reporter).
 async fn run_actions(
     state: &AppState,
     caller: &Caller,
     id: Uuid,
     ctx: &CmdCtx,
     actions: Vec<Action>,
-) -> ApiResult<Json<Written<ReportView>>> {
+) -> ApiResult<Json<Written<ReportAnswer>>> {
     let meta = ctx.meta(caller.actor());
     let seq = meta.command_id.as_u128();
     let rid = ReportId::new(id);
@@ -509,7 +570,7 @@ async fn run_actions(
         return Err(ApiError::NotFound);
     }
     Ok(Json(Written {
-        view: ReportView::from(report),
+        view: ReportAnswer::for_caller(Some(caller), report),
         position: out.position,
     }))
 }
@@ -558,7 +619,7 @@ async fn triage(
     caller: Caller,
     Path(id): Path<Uuid>,
     cmd: Cmd<TriageBody>,
-) -> ApiResult<Json<Written<ReportView>>> {
+) -> ApiResult<Json<Written<ReportAnswer>>> {
     caller.require(DESK)?;
     let p = parse_priority(&cmd.body.priority)?;
     run_actions(&state, &caller, id, &cmd.ctx, vec![Action::Triage(p)]).await
@@ -591,7 +652,7 @@ async fn accept(
     caller: Caller,
     Path(id): Path<Uuid>,
     cmd: Cmd<NoBody>,
-) -> ApiResult<Json<Written<ReportView>>> {
+) -> ApiResult<Json<Written<ReportAnswer>>> {
     run_actions(&state, &caller, id, &cmd.ctx, vec![Action::Accept]).await
 }
 
@@ -628,7 +689,7 @@ async fn decline(
     caller: Caller,
     Path(id): Path<Uuid>,
     cmd: Cmd<ReasonBody>,
-) -> ApiResult<Json<Written<ReportView>>> {
+) -> ApiResult<Json<Written<ReportAnswer>>> {
     let reason = cmd.body.reason.clone();
     run_actions(&state, &caller, id, &cmd.ctx, vec![Action::Decline(reason)]).await
 }
@@ -660,7 +721,7 @@ async fn respond(
     caller: Caller,
     Path(id): Path<Uuid>,
     cmd: Cmd<NoBody>,
-) -> ApiResult<Json<Written<ReportView>>> {
+) -> ApiResult<Json<Written<ReportAnswer>>> {
     run_actions(&state, &caller, id, &cmd.ctx, vec![Action::Respond]).await
 }
 
@@ -697,7 +758,7 @@ async fn resolve(
     caller: Caller,
     Path(id): Path<Uuid>,
     cmd: Cmd<ResolveBody>,
-) -> ApiResult<Json<Written<ReportView>>> {
+) -> ApiResult<Json<Written<ReportAnswer>>> {
     let notes = cmd.body.resolution_notes.clone();
     run_actions(&state, &caller, id, &cmd.ctx, vec![Action::Resolve(notes)]).await
 }
@@ -736,9 +797,53 @@ async fn add_note(
     caller: Caller,
     Path(id): Path<Uuid>,
     cmd: Cmd<NoteBody>,
-) -> ApiResult<(StatusCode, Json<Written<ReportView>>)> {
+) -> ApiResult<(StatusCode, Json<Written<ReportAnswer>>)> {
     let note = cmd.body.note.clone();
     let res = run_actions(&state, &caller, id, &cmd.ctx, vec![Action::Note(note)]).await?;
+    Ok((StatusCode::CREATED, res))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublicUpdateBody {
+    /// What the reporter reads (with the time it was posted, never who wrote it).
+    #[schema(example = "Officers are on their way.")]
+    message: String,
+}
+
+/// Post an update for the report's reporter (the reporter sees public updates; internal
+/// notes stay with staff).
+///
+/// Roles: PATROL (a member of the assigned patrol); DISPATCHER, SUPERVISOR, ADMIN
+/// (station-scoped).
+#[utoipa::path(
+    post,
+    path = "/crimes/{id}/public-updates",
+    tag = "crimes",
+    params(("id" = Uuid, Path, description = "The report"), CommandHeaders),
+    request_body = PublicUpdateBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The report with the update", body = WrittenReport),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
+async fn post_public_update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    cmd: Cmd<PublicUpdateBody>,
+) -> ApiResult<(StatusCode, Json<Written<ReportAnswer>>)> {
+    let message = cmd.body.message.clone();
+    let action = Action::PublicUpdate(message);
+    let res = run_actions(&state, &caller, id, &cmd.ctx, vec![action]).await?;
     Ok((StatusCode::CREATED, res))
 }
 
@@ -782,7 +887,7 @@ async fn attach_evidence(
     caller: Caller,
     Path(id): Path<Uuid>,
     cmd: Cmd<EvidenceBody>,
-) -> ApiResult<(StatusCode, Json<Written<ReportView>>)> {
+) -> ApiResult<(StatusCode, Json<Written<ReportAnswer>>)> {
     let b = &cmd.body;
     let media_type = b
         .media_type
@@ -826,7 +931,7 @@ async fn approve_closure(
     caller: Caller,
     Path(id): Path<Uuid>,
     cmd: Cmd<NoBody>,
-) -> ApiResult<Json<Written<ReportView>>> {
+) -> ApiResult<Json<Written<ReportAnswer>>> {
     caller.require(REVIEWERS)?;
     run_actions(&state, &caller, id, &cmd.ctx, vec![Action::ApproveClosure]).await
 }
@@ -858,7 +963,7 @@ async fn reject_closure(
     caller: Caller,
     Path(id): Path<Uuid>,
     cmd: Cmd<ReasonBody>,
-) -> ApiResult<Json<Written<ReportView>>> {
+) -> ApiResult<Json<Written<ReportAnswer>>> {
     caller.require(REVIEWERS)?;
     let reason = cmd.body.reason.clone();
     run_actions(
@@ -874,7 +979,11 @@ async fn reject_closure(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JustificationBody {
+    /// Internal: why the report is not valid (staff and the audit trail only).
     justification: String,
+    /// What the reporter is told; without it they read a neutral default text.
+    #[serde(default)]
+    public_reason: Option<String>,
 }
 
 /// Reject a report as invalid (`REJECTED`, final).
@@ -904,17 +1013,13 @@ async fn reject_invalid(
     caller: Caller,
     Path(id): Path<Uuid>,
     cmd: Cmd<JustificationBody>,
-) -> ApiResult<Json<Written<ReportView>>> {
+) -> ApiResult<Json<Written<ReportAnswer>>> {
     caller.require(DESK)?;
-    let j = cmd.body.justification.clone();
-    run_actions(
-        &state,
-        &caller,
-        id,
-        &cmd.ctx,
-        vec![Action::RejectInvalid(j)],
-    )
-    .await
+    let action = Action::RejectInvalid {
+        justification: cmd.body.justification.clone(),
+        public_reason: cmd.body.public_reason.clone(),
+    };
+    run_actions(&state, &caller, id, &cmd.ctx, vec![action]).await
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -952,7 +1057,7 @@ async fn withdraw(
     caller: Caller,
     Path(id): Path<Uuid>,
     cmd: Cmd<WithdrawBody>,
-) -> ApiResult<Json<Written<ReportView>>> {
+) -> ApiResult<Json<Written<ReportAnswer>>> {
     let reason = cmd.body.reason.clone();
     run_actions(
         &state,
@@ -997,9 +1102,12 @@ pub struct AmendBody {
     /// Needed with `status: RESOLVED`.
     #[serde(default)]
     resolution_notes: Option<String>,
-    /// Needed with `status: REJECTED`.
+    /// Needed with `status: REJECTED` (internal).
     #[serde(default)]
     justification: Option<String>,
+    /// With `status: REJECTED`: what the reporter is told (default: a neutral text).
+    #[serde(default)]
+    public_reason: Option<String>,
     /// Routing is decided by Precinct; present only to be refused clearly.
     #[serde(default)]
     station_id: Option<Uuid>,
@@ -1035,7 +1143,7 @@ async fn replace(
     caller: Caller,
     path: Path<Uuid>,
     cmd: Cmd<AmendBody>,
-) -> ApiResult<Json<Written<ReportView>>> {
+) -> ApiResult<Json<Written<ReportAnswer>>> {
     let b = &cmd.body;
     let mut v = Validator::new();
     if b.status.is_none() && b.priority.is_none() {
@@ -1084,7 +1192,7 @@ async fn amend(
     caller: Caller,
     Path(id): Path<Uuid>,
     cmd: Cmd<AmendBody>,
-) -> ApiResult<Json<Written<ReportView>>> {
+) -> ApiResult<Json<Written<ReportAnswer>>> {
     let b = &cmd.body;
     if b.station_id.is_some() {
         return Err(ApiError::Forbidden(
@@ -1141,9 +1249,10 @@ async fn amend(
                 Action::Resolve(need("resolution_notes", &b.resolution_notes)?)
             }
             ReportStatus::Closed => Action::ApproveClosure,
-            ReportStatus::Rejected => {
-                Action::RejectInvalid(need("justification", &b.justification)?)
-            }
+            ReportStatus::Rejected => Action::RejectInvalid {
+                justification: need("justification", &b.justification)?,
+                public_reason: b.public_reason.clone(),
+            },
             ReportStatus::Withdrawn => Action::Withdraw(None),
             ReportStatus::New | ReportStatus::Assigned => {
                 return Err(ApiError::invalid(

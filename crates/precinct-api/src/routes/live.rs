@@ -36,7 +36,7 @@ use uuid::Uuid;
 use super::queries::Q;
 use crate::auth::Caller;
 use crate::extract::Path;
-use crate::extract::{Cmd, Validator};
+use crate::extract::{JsonBody, Validator};
 use crate::live::hub::{ConnectError, Resume, Scope};
 use crate::live::{LiveStats, PatrolInfo};
 use crate::openapi::{
@@ -198,7 +198,8 @@ async fn put_location(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<Uuid>,
-    cmd: Cmd<LocationBody>,
+    // Not a command: a position is not an event, and patrols report often.
+    JsonBody(body): JsonBody<LocationBody>,
 ) -> ApiResult<(StatusCode, Json<LocationAccepted>)> {
     let p = patrol(&state, id).await?;
     if !p.is_member(caller.id) {
@@ -209,7 +210,7 @@ async fn put_location(
         });
     }
     let now = Utc::now();
-    let fix = Fix::parse(&cmd.body, now)?;
+    let fix = Fix::parse(&body, now)?;
     let moved = PatrolMoved {
         patrol_id: id,
         station_id: p.station_id.as_uuid(),

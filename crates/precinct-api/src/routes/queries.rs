@@ -23,12 +23,12 @@ use crate::extract::MinPosition;
 use crate::extract::Path;
 use crate::openapi::{
     AuditPage, BadRequest, CrimeListPage, Forbidden, HistoryPage, NotFound, OverdueReportPage,
-    PatrolPage, PatrolRow, QueryHeaders, ReportPage, RequestPage, StationPage, Unauthorized,
-    Unavailable, ValidationFailed, WorkloadPage,
+    PatrolPage, PatrolRow, QueryHeaders, ReportPage, ReporterReportPage, RequestPage, StationPage,
+    Unauthorized, Unavailable, ValidationFailed, WorkloadPage,
 };
 use crate::policy::{require_visible, token_hash};
 use crate::problem::{ApiError, ApiResult};
-use crate::views::{PublicReportView, ReportView};
+use crate::views::{PublicReportView, ReportAnswer, ReportView, ReporterReportView};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -260,7 +260,9 @@ fn tracking(parts: &axum::http::HeaderMap) -> Option<precinct_domain::values::To
         .and_then(token_hash)
 }
 
-/// One report, in full.
+/// One report: in full (`ReportView`) for staff of its station, as its reporter sees it
+/// (`ReporterReportView`: no internal notes, evidence, patrol or author ids) for its
+/// reporter and the holder of its tracking token.
 ///
 /// Roles: its reporter; the holder of its tracking token (`X-Tracking-Token`); PATROL,
 /// DISPATCHER, SUPERVISOR, ADMIN (station-scoped). Anyone else gets 404.
@@ -271,7 +273,7 @@ fn tracking(parts: &axum::http::HeaderMap) -> Option<precinct_domain::values::To
     params(("id" = Uuid, Path, description = "The report"), GetParams, ("X-Tracking-Token" = Option<String>, Header, description = "The tracking token of an anonymous report"), QueryHeaders),
     security((), ("bearer" = [])),
     responses(
-        (status = 200, description = "The report", body = ReportView),
+        (status = 200, description = "The report, in the caller's view", body = ReportAnswer),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
@@ -285,7 +287,7 @@ async fn get_crime(
     _min: MinPosition,
     Path(id): Path<Uuid>,
     Q(p): Q<GetParams>,
-) -> ApiResult<Json<ReportView>> {
+) -> ApiResult<Json<ReportAnswer>> {
     let tracking = tracking(&headers);
     if let Some(at) = p.as_of {
         // Visibility is decided on the report as it is now; the answer is as it was.
@@ -295,7 +297,7 @@ async fn get_crime(
         if version == 0 {
             return Err(ApiError::NotFound);
         }
-        return Ok(Json(ReportView::from(&then)));
+        return Ok(Json(ReportAnswer::for_caller(caller.as_ref(), &then)));
     }
     let row = queries::get_report(&state.pool, id)
         .await?
@@ -311,7 +313,10 @@ async fn get_crime(
     if !visible {
         return Err(ApiError::NotFound);
     }
-    Ok(Json(ReportView::from(&row)))
+    Ok(Json(ReportAnswer::for_caller_from_row(
+        caller.as_ref(),
+        &row,
+    )))
 }
 
 /// One event of a report's history.
@@ -543,7 +548,7 @@ pub struct PageParams {
     cursor: Option<String>,
 }
 
-/// The reports the caller submitted.
+/// The reports the caller submitted, as their reporter sees them (`ReporterReportView`).
 ///
 /// Roles: any signed-in account.
 #[utoipa::path(
@@ -553,7 +558,7 @@ pub struct PageParams {
     params(PageParams, QueryHeaders),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "A page of reports", body = ReportPage),
+        (status = 200, description = "A page of reports", body = ReporterReportPage),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 422, response = ValidationFailed),
@@ -565,14 +570,14 @@ async fn my_crimes(
     caller: Caller,
     _min: MinPosition,
     Q(p): Q<PageParams>,
-) -> ApiResult<Json<Page<ReportView>>> {
+) -> ApiResult<Json<Page<ReporterReportView>>> {
     let filter = ReportFilter {
         reporter_id: Some(caller.id.as_uuid()),
         ..ReportFilter::default()
     };
     let pg = page(p.limit, p.cursor)?;
     let rows = queries::list_reports(&state.pool, &filter, &pg).await?;
-    Ok(Json(rows.map(|r| ReportView::from(&r))))
+    Ok(Json(rows.map(|r| ReporterReportView::from(&r))))
 }
 
 /// The officer's inbox: reports assigned to the caller's patrols.

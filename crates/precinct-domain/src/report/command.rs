@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::events::*;
 use super::{Report, ReportError};
 use crate::dispatch::AssignmentDecision;
-use crate::ids::{AccountId, EvidenceId, NoteId, PatrolId, ReportId};
+use crate::ids::{AccountId, EvidenceId, NoteId, PatrolId, ReportId, UpdateId};
 use crate::routing::RoutingDecision;
 use crate::values::{
     limits, optional_text, HttpUrl, MediaType, NonEmptyText, Priority, ReportStatus, SlaKind,
@@ -63,6 +63,13 @@ pub enum ReportCommand {
         author_id: AccountId,
         at: DateTime<Utc>,
     },
+    /// Posts an update for the reporter (open reports only).
+    PostPublicUpdate {
+        update_id: UpdateId,
+        message: String,
+        author_id: AccountId,
+        at: DateTime<Utc>,
+    },
     /// Attaches evidence while `ACCEPTED`, `RESPONDING` or `RESOLVED`.
     AttachEvidence {
         evidence_id: EvidenceId,
@@ -89,9 +96,11 @@ pub enum ReportCommand {
         reason: String,
         at: DateTime<Utc>,
     },
-    /// `NEW | ASSIGNED → REJECTED` as invalid; justification required.
+    /// `NEW | ASSIGNED → REJECTED` as invalid; justification required (internal); the
+    /// optional public reason is what the reporter is told.
     RejectInvalid {
         justification: String,
+        public_reason: Option<String>,
         by: AccountId,
         at: DateTime<Utc>,
     },
@@ -258,6 +267,30 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
             }
             .into()
         }
+        C::PostPublicUpdate {
+            update_id,
+            message,
+            author_id,
+            at,
+        } => {
+            report.require_open("post a public update to")?;
+            if report
+                .public_updates
+                .iter()
+                .any(|u| u.update_id == update_id)
+            {
+                return Err(ReportError::DuplicateId {
+                    kind: "public update",
+                });
+            }
+            PublicUpdatePosted {
+                update_id,
+                message: text("message", &message, limits::PUBLIC_UPDATE_MAX)?,
+                author_id,
+                at,
+            }
+            .into()
+        }
         C::AttachEvidence {
             evidence_id,
             url,
@@ -320,6 +353,7 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
         }
         C::RejectInvalid {
             justification,
+            public_reason,
             by,
             at,
         } => {
@@ -328,6 +362,11 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
                 justification: text("justification", &justification, limits::REASON_MAX)?,
                 by,
                 at,
+                public_reason: opt_text(
+                    "public_reason",
+                    public_reason.as_deref(),
+                    limits::REASON_MAX,
+                )?,
             }
             .into()
         }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::event_enum;
 use crate::dispatch::AssignmentDecision;
-use crate::ids::{AccountId, EvidenceId, NoteId, PatrolId, ReportId, StationId};
+use crate::ids::{AccountId, EvidenceId, NoteId, PatrolId, ReportId, StationId, UpdateId};
 use crate::routing::RoutingDecision;
 use crate::values::{GeoPoint, Latitude, Longitude, MediaType, Priority, SlaKind, TokenHash};
 
@@ -24,6 +24,7 @@ event_enum!(
         AssignmentDeclined,
         ReportResponding,
         NoteAdded,
+        PublicUpdatePosted,
         EvidenceAttached,
         ReportResolved,
         ClosureApproved,
@@ -209,10 +210,20 @@ pub struct ReportResponding {
     pub at: DateTime<Utc>,
 }
 
+/// An internal note: for staff only, never shown to the reporter.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NoteAdded {
     pub note_id: NoteId,
     pub note: String,
+    pub author_id: AccountId,
+    pub at: DateTime<Utc>,
+}
+
+/// An update written for the reporter (who sees `message` and `at`, never the author).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicUpdatePosted {
+    pub update_id: UpdateId,
+    pub message: String,
     pub author_id: AccountId,
     pub at: DateTime<Utc>,
 }
@@ -253,12 +264,16 @@ pub struct ClosureRejected {
     pub at: DateTime<Utc>,
 }
 
-/// `NEW | ASSIGNED → REJECTED` (not a valid report).
+/// `NEW | ASSIGNED → REJECTED` (not a valid report). `justification` is internal;
+/// `public_reason` is what the reporter is told (absent: a neutral default text, and in
+/// every event before it existed).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportRejected {
     pub justification: String,
     pub by: AccountId,
     pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_reason: Option<String>,
 }
 
 /// Any open status `→ WITHDRAWN` (hidden from queues, history kept).

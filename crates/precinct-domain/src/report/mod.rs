@@ -22,9 +22,9 @@ use chrono::{DateTime, Utc};
 pub use command::ReportCommand;
 pub use events::{
     AssignmentAccepted, AssignmentDeclined, ClosureApproved, ClosureRejected, EvidenceAttached,
-    NoteAdded, PersonalChanges, PersonalDetails, ReportAmended, ReportAssigned, ReportChanges,
-    ReportEvent, ReportLocation, ReportRejected, ReportResolved, ReportResponding, ReportSubmitted,
-    ReportTriaged, ReportWithdrawn, Reporter, SlaBreached,
+    NoteAdded, PersonalChanges, PersonalDetails, PublicUpdatePosted, ReportAmended, ReportAssigned,
+    ReportChanges, ReportEvent, ReportLocation, ReportRejected, ReportResolved, ReportResponding,
+    ReportSubmitted, ReportTriaged, ReportWithdrawn, Reporter, SlaBreached,
 };
 
 use crate::aggregate::{Aggregate, DomainError, ErrorKind};
@@ -124,7 +124,13 @@ pub struct Report {
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolution_notes: Option<String>,
     pub evidence: Vec<EvidenceAttached>,
+    /// Internal notes (staff only).
     pub notes: Vec<NoteAdded>,
+    /// Updates written for the reporter, oldest first.
+    pub public_updates: Vec<PublicUpdatePosted>,
+    /// What the reporter is told about a rejection (None: not rejected, or no public
+    /// reason was given).
+    pub rejection_public_reason: Option<String>,
     /// How many times this report was declined.
     pub declines: u32,
     /// SLA breaches recorded for the current assignment.
@@ -253,6 +259,10 @@ impl Aggregate for Report {
                 self.notes.push(e.clone());
                 self.updated_at = e.at;
             }
+            ReportEvent::PublicUpdatePosted(e) => {
+                self.public_updates.push(e.clone());
+                self.updated_at = e.at;
+            }
             ReportEvent::EvidenceAttached(e) => {
                 self.evidence.push(e.clone());
                 self.updated_at = e.at;
@@ -275,6 +285,7 @@ impl Aggregate for Report {
             }
             ReportEvent::ReportRejected(e) => {
                 self.status = ReportStatus::Rejected;
+                self.rejection_public_reason.clone_from(&e.public_reason);
                 self.updated_at = e.at;
             }
             ReportEvent::ReportWithdrawn(e) => {

@@ -12,6 +12,7 @@ pub mod limits {
     pub const TITLE_MAX: usize = 200;
     pub const DESCRIPTION_MAX: usize = 10_000;
     pub const NOTE_MAX: usize = 10_000;
+    pub const PUBLIC_UPDATE_MAX: usize = 2_000;
     pub const REASON_MAX: usize = 2_000;
     pub const RESOLUTION_NOTES_MAX: usize = 10_000;
     pub const EVIDENCE_DESCRIPTION_MAX: usize = 2_000;

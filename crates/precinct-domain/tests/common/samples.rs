@@ -62,6 +62,14 @@ pub fn report_events() -> Vec<ReportEvent> {
             at: t(1),
         }
         .into(),
+        // A rejection with a public reason for the reporter.
+        ReportRejected {
+            justification: "Known prank caller".into(),
+            by: AccountId::new(uuid(30)),
+            at: t(2),
+            public_reason: Some("We could not confirm what you reported.".into()),
+        }
+        .into(),
         ReportAmended {
             changes: ReportChanges {
                 crime_types: Some(vec!["Theft".into()]),
@@ -207,6 +215,13 @@ fn report_event_per_type() -> Vec<ReportEvent> {
             at: t(6),
         }
         .into(),
+        PublicUpdatePosted {
+            update_id: UpdateId::new(uuid(45)),
+            message: "Officers are on their way.".into(),
+            author_id: staff,
+            at: t(6),
+        }
+        .into(),
         EvidenceAttached {
             evidence_id: EvidenceId::new(uuid(50)),
             url: "https://evidence.example/cctv.mp4".into(),
@@ -238,6 +253,7 @@ fn report_event_per_type() -> Vec<ReportEvent> {
             justification: "Prank".into(),
             by: staff,
             at: t(9),
+            public_reason: None,
         }
         .into(),
         ReportWithdrawn {

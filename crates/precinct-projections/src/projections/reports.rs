@@ -165,6 +165,20 @@ impl Projection for Reports {
                 .execute(&mut *conn)
                 .await?
             }
+            ReportEvent::PublicUpdatePosted(e) => {
+                let update = serde_json::to_value(&e).map_err(|err| decode_error(event, err))?;
+                sqlx::query(
+                    "UPDATE reports SET public_updates = public_updates || jsonb_build_array($2::jsonb),
+                        updated_at = $3, last_position = $4
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(update)
+                .bind(e.at)
+                .bind(pos)
+                .execute(&mut *conn)
+                .await?
+            }
             ReportEvent::EvidenceAttached(e) => {
                 let evidence = serde_json::to_value(&e).map_err(|err| decode_error(event, err))?;
                 sqlx::query(
@@ -219,13 +233,14 @@ impl Projection for Reports {
             ReportEvent::ReportRejected(e) => {
                 sqlx::query(
                     "UPDATE reports SET status = 'REJECTED', rejection_justification = $2,
-                        updated_at = $3, last_position = $4
+                        rejection_public_reason = $5, updated_at = $3, last_position = $4
                      WHERE id = $1",
                 )
                 .bind(id)
                 .bind(&e.justification)
                 .bind(e.at)
                 .bind(pos)
+                .bind(&e.public_reason)
                 .execute(&mut *conn)
                 .await?
             }

@@ -16,7 +16,7 @@ const COLUMNS: &str = "id, status, station_id, priority, priority_rank, title, c
     routing_rule, routing, patrol_id, assigned_at, accepted_at, responding_at, resolved_at,
     closed_at, resolution_notes, rejection_justification, withdrawal_reason, declines,
     evidence, notes, sla_accept_breached_at, sla_respond_breached_at, submitted_at,
-    updated_at, last_position, personal_erased";
+    updated_at, last_position, personal_erased, public_updates, rejection_public_reason";
 
 /// Statuses still in the queue (everything but `CLOSED`, `REJECTED`, `WITHDRAWN`).
 pub const OPEN_STATUSES: &[&str] = &["NEW", "ASSIGNED", "ACCEPTED", "RESPONDING", "RESOLVED"];
@@ -84,6 +84,11 @@ pub struct ReportRow {
     pub last_position: i64,
     /// The reporter (data subject) was erased: description, street and contact are gone.
     pub personal_erased: bool,
+    /// `PublicUpdatePosted` payloads (written for the reporter), oldest first.
+    pub public_updates: serde_json::Value,
+    /// What the reporter was told about a rejection (None: not rejected, or the neutral
+    /// default).
+    pub rejection_public_reason: Option<String>,
 }
 
 /// What anyone may see of a report: types, status, coarse location, times. No
