@@ -140,8 +140,8 @@ mod make {
         ev(precinct_domain::account::AccountEvent::from(
             AccountRegistered {
                 account_id: id,
-                email: Email::parse(email).expect("email"),
-                name: "Officer Santos".into(),
+                email: Some(Email::parse(email).expect("email")),
+                name: Some("Officer Santos".into()),
                 role,
                 station_id: station,
                 password_hash: PasswordHash::parse(PW_HASH).expect("hash"),

@@ -3,6 +3,11 @@
 //!
 //! E-mail uniqueness is not this aggregate's to enforce (it sees one account): the
 //! caller reserves the address in the [`crate::email`] aggregate in the same append.
+//!
+//! The e-mail address and the name are personal data: they are sealed with the account's
+//! own key (the account is its data subject), so erasing the subject leaves them
+//! unreadable. An erased field reads as `None`. Accounts registered before sealing keep
+//! theirs in clear in the log (events are never rewritten).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -21,12 +26,15 @@ event_enum!(
     }
 );
 
-/// A new, active account.
+/// A new, active account. `email` and `name` are sealed in the log; `None` once the
+/// account's data subject was erased.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountRegistered {
     pub account_id: AccountId,
-    pub email: Email,
-    pub name: String,
+    #[serde(default)]
+    pub email: Option<Email>,
+    #[serde(default)]
+    pub name: Option<String>,
     pub role: Role,
     #[serde(default)]
     pub station_id: Option<StationId>,
@@ -147,8 +155,9 @@ fn check_station(role: Role, station: Option<StationId>) -> Result<(), AccountEr
 pub struct Account {
     exists: bool,
     pub id: AccountId,
-    /// `None` only before registration.
+    /// `None` before registration and once the account's personal data was erased.
     pub email: Option<Email>,
+    /// Empty once the account's personal data was erased.
     pub name: String,
     pub role: Role,
     pub station_id: Option<StationId>,
@@ -191,8 +200,8 @@ impl Aggregate for Account {
                 check_station(role, station_id)?;
                 AccountRegistered {
                     account_id,
-                    email,
-                    name: name.into_string(),
+                    email: Some(email),
+                    name: Some(name.into_string()),
                     role,
                     station_id,
                     password_hash,
@@ -238,8 +247,8 @@ impl Aggregate for Account {
                 *self = Account {
                     exists: true,
                     id: e.account_id,
-                    email: Some(e.email.clone()),
-                    name: e.name.clone(),
+                    email: e.email.clone(),
+                    name: e.name.clone().unwrap_or_default(),
                     role: e.role,
                     station_id: e.station_id,
                     password_hash: Some(e.password_hash.clone()),
@@ -266,5 +275,10 @@ impl Aggregate for Account {
 
     fn version_exists(&self) -> bool {
         self.exists
+    }
+
+    /// The account's own personal data (e-mail, name) is sealed with its key.
+    fn data_subject(&self) -> Option<uuid::Uuid> {
+        self.exists.then(|| self.id.as_uuid())
     }
 }
