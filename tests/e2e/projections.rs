@@ -722,9 +722,9 @@ async fn a_full_report_lifecycle_is_projected_into_reports_patrols_and_audit() {
         .expect("account")
         .expect("exists");
     assert_eq!(
-        (a.email.as_str(), a.role.as_str(), a.station_id, a.active),
+        (a.email.as_deref(), a.role.as_str(), a.station_id, a.active),
         (
-            "officer@example.org",
+            Some("officer@example.org"),
             "PATROL",
             Some(station.as_uuid()),
             true

@@ -16,6 +16,9 @@
 //!   `precinct_log_head`: refreshed from the checkpoints at every scrape.
 //! - `precinct_sse_subscribers` (gauge) and `precinct_location_updates_total`: recorded by
 //!   the live stream through [`sse_connected`] / [`SseSubscriber`] and [`location_update`].
+//! - `precinct_account_view_fresh` (0/1) and `precinct_account_view_log_reads_total`: the
+//!   account view ([`crate::access`]) is current within its bound, and how many
+//!   authorizations had to read the account from the log instead.
 
 use std::net::IpAddr;
 use std::sync::OnceLock;
@@ -120,6 +123,14 @@ fn describe() {
         "precinct_location_updates_total",
         "Patrol location updates received."
     );
+    describe_gauge!(
+        "precinct_account_view_fresh",
+        "1 while the in-memory account view is known current within its staleness bound."
+    );
+    describe_counter!(
+        "precinct_account_view_log_reads_total",
+        "Authorizations that read the account from the log (view not fresh, or older than the token)."
+    );
 }
 
 /// What a command's status says about it.
@@ -216,6 +227,16 @@ impl Drop for SseSubscriber {
 /// One patrol location update was received.
 pub fn location_update() {
     ::metrics::counter!("precinct_location_updates_total").increment(1);
+}
+
+/// Whether the account view is current within its bound (set by its probe).
+pub fn account_view_fresh(fresh: bool) {
+    ::metrics::gauge!("precinct_account_view_fresh").set(if fresh { 1.0 } else { 0.0 });
+}
+
+/// One authorization read the account from the log instead of the view.
+pub fn account_view_log_read() {
+    ::metrics::counter!("precinct_account_view_log_reads_total").increment(1);
 }
 
 /// Who may read `/metrics`: an ADMIN token, or a caller without a token from a loopback
@@ -327,6 +348,14 @@ mod tests {
             id: AccountId::new(Uuid::nil()),
             role,
             station_id: None,
+            access: crate::access::Access {
+                role,
+                station_id: None,
+                active: true,
+                erased: false,
+                version: 1,
+                tokens_from: 0,
+            },
         }
     }
 

@@ -17,7 +17,9 @@
 //! # Layout
 //! - [`uow`]: [`App`], [`Attempts`], [`UnitOfWork`], [`Outcome`], the [`run!`] macro.
 //! - [`error`]: [`AppError`], one error type for the layer.
+//! - [`email`]: the stream ids of an e-mail reservation (keyed) and claiming one.
 
+pub mod email;
 pub mod error;
 pub mod uow;
 

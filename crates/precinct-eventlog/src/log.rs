@@ -493,6 +493,46 @@ impl EventLog {
         from: u64,
     ) -> Result<futures::stream::BoxStream<'static, Result<RecordedEvent, ReadError>>, ReadError>
     {
+        self.subscribe_filtered(from, vec![format!("{}.>", self.cfg.subject_prefix)])
+            .await
+    }
+
+    /// Like [`EventLog::subscribe`], for the events of some aggregate types only (e.g.
+    /// `["account", "subject"]`), still in log order: the server filters, so a follower
+    /// of a few rare streams does not receive the whole log.
+    pub async fn subscribe_to(
+        &self,
+        from: u64,
+        aggregate_types: &[&str],
+    ) -> Result<futures::stream::BoxStream<'static, Result<RecordedEvent, ReadError>>, ReadError>
+    {
+        let filters = aggregate_types
+            .iter()
+            .map(|t| format!("{}.{t}.*", self.cfg.subject_prefix))
+            .collect();
+        self.subscribe_filtered(from, filters).await
+    }
+
+    /// The position of the last event of any of these aggregate types (0: none), as the
+    /// stream leader knows it: what a follower of [`EventLog::subscribe_to`] must have
+    /// applied to be current.
+    pub async fn last_position_of(&self, aggregate_types: &[&str]) -> Result<u64, ReadError> {
+        let mut last = 0;
+        for t in aggregate_types {
+            let subject = format!("{}.{t}.*", self.cfg.subject_prefix);
+            if let Some(p) = self.last_position_from_leader(&subject).await? {
+                last = last.max(p);
+            }
+        }
+        Ok(last)
+    }
+
+    async fn subscribe_filtered(
+        &self,
+        from: u64,
+        mut filters: Vec<String>,
+    ) -> Result<futures::stream::BoxStream<'static, Result<RecordedEvent, ReadError>>, ReadError>
+    {
         let stream = self
             .js
             .get_stream(&self.cfg.stream)
@@ -505,9 +545,15 @@ impl EventLog {
                 start_sequence: from,
             }
         };
+        let (filter_subject, filter_subjects) = if filters.len() == 1 {
+            (filters.remove(0), Vec::new())
+        } else {
+            (String::new(), filters)
+        };
         let consumer = stream
             .create_consumer(consumer::pull::OrderedConfig {
-                filter_subject: format!("{}.>", self.cfg.subject_prefix),
+                filter_subject,
+                filter_subjects,
                 deliver_policy,
                 // Recreate the consumer quickly when its node goes away (cluster).
                 max_expires: Duration::from_secs(4),

@@ -54,6 +54,7 @@ pub use runner::{
     migrate, rebuild, rebuild_with, run, run_all, run_with, RebuildSummary, RunOptions,
 };
 pub use status::{
-    request_log_status, status, wait_for_position, Failure, PositionWatcher, ProjectionStatus,
+    request_log_status, status, wait_for_position, wait_for_projection, Failure, PositionWatcher,
+    ProjectionStatus,
 };
 pub use worker::Outcome;

@@ -193,6 +193,34 @@ pub async fn wait_for_position(
     }
 }
 
+/// `Ok(true)` once projection `name` has applied `position` (whatever the others
+/// do); `Ok(false)` after `timeout`. Polls its checkpoint row (2 ms, doubling to 50 ms).
+pub async fn wait_for_projection(
+    pool: &PgPool,
+    name: &str,
+    position: u64,
+    timeout: Duration,
+) -> Result<bool, QueryError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        let at: Option<i64> =
+            sqlx::query_scalar("SELECT position FROM checkpoints WHERE projection = $1")
+                .bind(name)
+                .fetch_optional(pool)
+                .await?;
+        if at.map_or(0, to_u64) >= position {
+            return Ok(true);
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(pause.min(deadline - now)).await;
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
 /// Follows the event projections' checkpoints with one `LISTEN` connection (each batch
 /// notifies in its own transaction) and answers [`PositionWatcher::wait_for`] without
 /// touching the database. Re-reads the table every second as a safety net (missed

@@ -298,7 +298,7 @@ async fn set_status(
         let at = uow.now();
         let p: Patrol = uow.load(id).await?;
         require_patrol_visible(&caller, &p)?;
-        if !(p.is_member(caller.id) || caller.is(DESK)) {
+        if !(p.is_serving_member(caller.id, caller.role, caller.station_id) || caller.is(DESK)) {
             return Err(ApiError::Forbidden(
                 "only a member of the patrol or the dispatch desk may set its status".into(),
             ));

@@ -708,7 +708,8 @@ pub struct AuditParams {
 
 /// The audit trail: one row per event, in log order (`from` inclusive, `to` exclusive).
 ///
-/// Roles: SUPERVISOR, ADMIN.
+/// Roles: SUPERVISOR (the rows whose target belonged to their station when the event
+/// happened: its reports, patrols, staff and invites), ADMIN (every row).
 #[utoipa::path(
     get,
     path = "/audit",
@@ -731,9 +732,21 @@ async fn audit(
     Q(p): Q<AuditParams>,
 ) -> ApiResult<Json<Page<queries::AuditRow>>> {
     caller.require(&[Role::Admin, Role::Supervisor])?;
+    // A SUPERVISOR's trail is their station's, whatever the filters name.
+    let station_id = if caller.is_admin() {
+        None
+    } else {
+        Some(
+            caller
+                .station_id
+                .map(|s| s.as_uuid())
+                .ok_or_else(ApiError::forbidden)?,
+        )
+    };
     let filter = AuditFilter {
         actor_id: p.actor_id,
         target_id: p.target_id,
+        station_id,
         from: p.from,
         to: p.to,
     };
