@@ -318,6 +318,75 @@ async fn a_demoted_officer_still_listed_in_a_patrol_can_do_nothing_as_its_member
 }
 
 #[tokio::test]
+async fn an_officer_moved_while_still_listed_in_a_patrol_sees_nothing_of_it() {
+    // As above, a crew entry left behind by a move to another station (station B,
+    // still PATROL): the old patrol's work is neither listed nor streamed to them.
+    let w = world().await;
+    let app = &w.app;
+    let id = assigned_report(&w).await;
+    let listed = |r: &Res| {
+        r.body["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|i| i["id"] == id.as_str()))
+    };
+    app.caught_up(app.log.head().await.expect("head")).await;
+    assert!(listed(&app.get("/me/assignments", Some(&w.officer)).await));
+    let note = json!({"note": "Suspect seen nearby"});
+    let mut before = Stream::open(app, "/me/assignments/stream", &w.officer)
+        .await
+        .expect("inbox stream");
+    ok(&app
+        .post(
+            &format!("/crimes/{id}/notes"),
+            Some(&w.dispatcher),
+            note.clone(),
+        )
+        .await);
+    assert!(
+        before
+            .gets_within("assignment", Duration::from_secs(2))
+            .await,
+        "control: a crew member's inbox gets the patrol's report changes"
+    );
+
+    account_command(
+        app,
+        &w.officer_id,
+        AccountCommand::ChangeRole {
+            role: Role::Patrol,
+            station_id: Some(StationId::new(uuid(&w.station_b))),
+            at: chrono::Utc::now(),
+        },
+    )
+    .await;
+    let mut gone = false;
+    for _ in 0..100 {
+        if !listed(&app.get("/me/assignments", Some(&w.officer)).await) {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        gone,
+        "the old station's assignment is still in the moved officer's inbox"
+    );
+    assert!(before.ends_within(PROPAGATION_BOUND).await);
+    let mut after = Stream::open(app, "/me/assignments/stream", &w.officer)
+        .await
+        .expect("a PATROL of station B may open an inbox stream");
+    ok(&app
+        .post(&format!("/crimes/{id}/notes"), Some(&w.dispatcher), note)
+        .await);
+    assert!(
+        !after
+            .gets_within("assignment", Duration::from_millis(700))
+            .await,
+        "the old patrol's report changes still reach the moved officer"
+    );
+}
+
+#[tokio::test]
 async fn a_deactivated_or_erased_account_is_refused_and_cannot_log_in() {
     let w = world().await;
     let app = &w.app;
@@ -397,7 +466,8 @@ async fn a_deactivated_or_erased_account_is_refused_and_cannot_log_in() {
 /// A Server-Sent Events connection read by a task: `ended` fires when the server closes
 /// it; dropping it closes the connection.
 struct Stream {
-    ended: mpsc::UnboundedReceiver<()>,
+    /// `Some(event name)` per SSE event, `None` when the stream ended.
+    events: mpsc::UnboundedReceiver<Option<String>>,
     reader: tokio::task::JoinHandle<()>,
 }
 
@@ -432,18 +502,52 @@ impl Stream {
             body["_content_type"] = json!(content_type);
             return Err((status, body));
         }
-        let (tx, ended) = mpsc::unbounded_channel();
+        let (tx, events) = mpsc::unbounded_channel();
         let mut res = res;
         let reader = tokio::spawn(async move {
-            while let Ok(Some(_)) = res.chunk().await {}
-            let _ = tx.send(());
+            let mut buf = String::new();
+            while let Ok(Some(chunk)) = res.chunk().await {
+                buf.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buf.find("\n\n") {
+                    let block: String = buf.drain(..end + 2).collect();
+                    if let Some(name) = block.lines().find_map(|l| l.strip_prefix("event:")) {
+                        let _ = tx.send(Some(name.trim().to_string()));
+                    }
+                }
+            }
+            let _ = tx.send(None);
         });
-        Ok(Self { ended, reader })
+        Ok(Self { events, reader })
     }
 
     /// Whether the server ends the stream within `wait`.
     async fn ends_within(&mut self, wait: Duration) -> bool {
-        tokio::time::timeout(wait, self.ended.recv()).await.is_ok()
+        let deadline = Instant::now() + wait;
+        loop {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
+            match tokio::time::timeout(left, self.events.recv()).await {
+                Ok(Some(Some(_))) => continue,
+                Ok(_) => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Whether an event named `name` arrives within `wait`.
+    async fn gets_within(&mut self, name: &str, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        loop {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
+            match tokio::time::timeout(left, self.events.recv()).await {
+                Ok(Some(Some(n))) if n == name => return true,
+                Ok(Some(Some(_))) => continue,
+                _ => return false,
+            }
+        }
     }
 }
 

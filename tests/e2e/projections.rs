@@ -465,9 +465,14 @@ async fn a_full_report_lifecycle_is_projected_into_reports_patrols_and_audit() {
         ),
         ("ASSIGNED", Some(patrol.as_uuid()), Some(t(140)), 1)
     );
-    let inbox = queries::officer_inbox(&f.pool, officer.as_uuid(), &PageRequest::default())
-        .await
-        .expect("inbox");
+    let inbox = queries::officer_inbox(
+        &f.pool,
+        officer.as_uuid(),
+        station.as_uuid(),
+        &PageRequest::default(),
+    )
+    .await
+    .expect("inbox");
     assert_eq!(
         inbox.items.iter().map(|r| r.id).collect::<Vec<_>>(),
         vec![report.as_uuid()]
@@ -696,13 +701,16 @@ async fn a_full_report_lifecycle_is_projected_into_reports_patrols_and_audit() {
         (snap[0].patrol_id, snap[0].status, snap[0].declines),
         (patrol, PatrolStatus::Available, 1)
     );
-    assert!(
-        queries::officer_inbox(&f.pool, officer.as_uuid(), &PageRequest::default())
-            .await
-            .expect("inbox")
-            .items
-            .is_empty()
-    );
+    assert!(queries::officer_inbox(
+        &f.pool,
+        officer.as_uuid(),
+        station.as_uuid(),
+        &PageRequest::default(),
+    )
+    .await
+    .expect("inbox")
+    .items
+    .is_empty());
 
     let s = queries::list_stations(&f.pool, &PageRequest::default())
         .await

@@ -277,6 +277,14 @@ impl AccountDirectory {
         self.read_from_log(id, now).await
     }
 
+    /// What the view holds for the account now, with no freshness guarantee and no log
+    /// read: for fan-out filters that must not wait (a request authorizes with
+    /// [`AccountDirectory::current`]).
+    pub fn peek(&self, id: AccountId) -> Option<Access> {
+        let entries = self.inner.entries.read().ok()?;
+        entries.get(&id.as_uuid()).map(|e| e.access)
+    }
+
     /// Reads the account (and whether its subject was erased) from the log, and keeps
     /// the result unless the view already holds something newer.
     async fn read_from_log(

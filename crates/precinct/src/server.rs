@@ -162,6 +162,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
                 log.clone(),
                 pool.clone(),
                 state.live.directory.clone(),
+                state.accounts.clone(),
                 config.live.clone(),
                 shutdown.clone(),
             );

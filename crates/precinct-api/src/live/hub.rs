@@ -46,6 +46,8 @@ use uuid::Uuid;
 
 use super::directory::PatrolDirectory;
 use super::LiveConfig;
+use crate::access::AccountDirectory;
+use precinct_domain::patrol::serves_in;
 
 /// Which stream a frame comes from (and which sequence its id names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,6 +238,8 @@ struct Inner {
     ready: watch::Sender<[bool; 2]>,
     shutdown: CancellationToken,
     directory: Arc<PatrolDirectory>,
+    /// Who serves in a patrol now: an inbox frame goes to the crew members who do.
+    accounts: AccountDirectory,
     log: EventLog,
     positions: PositionLog,
     pool: PgPool,
@@ -271,6 +275,7 @@ impl LiveHub {
         log: EventLog,
         pool: PgPool,
         directory: Arc<PatrolDirectory>,
+        accounts: AccountDirectory,
         config: LiveConfig,
         shutdown: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
@@ -284,6 +289,7 @@ impl LiveHub {
                 ready,
                 shutdown: shutdown.clone(),
                 directory,
+                accounts,
                 positions: log.positions(),
                 log,
                 pool,
@@ -784,7 +790,19 @@ impl LiveHub {
 
     async fn inbox_frame(&self, e: &RecordedEvent, report: Uuid, patrol: Uuid) -> Option<Frame> {
         let info = self.inner.directory.get(patrol).await.ok()??;
-        let officers: Vec<Uuid> = info.officer_ids.iter().map(|o| o.as_uuid()).collect();
+        // A crew list can trail a role or station change: only members who serve in the
+        // patrol now get its assignments (one not in the view yet is given the benefit).
+        let officers: Vec<Uuid> = info
+            .officer_ids
+            .iter()
+            .filter(|o| {
+                self.inner
+                    .accounts
+                    .peek(**o)
+                    .is_none_or(|a| serves_in(info.station_id, a.role, a.station_id))
+            })
+            .map(|o| o.as_uuid())
+            .collect();
         if officers.is_empty() {
             return None;
         }

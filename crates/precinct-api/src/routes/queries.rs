@@ -600,8 +600,11 @@ async fn my_assignments(
     Q(p): Q<PageParams>,
 ) -> ApiResult<Json<Page<ReportView>>> {
     caller.require(&[Role::Patrol])?;
+    let station = caller.station_id.ok_or_else(ApiError::forbidden)?;
     let pg = page(p.limit, p.cursor)?;
-    let rows = queries::officer_inbox(&state.pool, caller.id.as_uuid(), &pg).await?;
+    // Only patrols of the officer's current station: a crew list can trail a move.
+    let rows =
+        queries::officer_inbox(&state.pool, caller.id.as_uuid(), station.as_uuid(), &pg).await?;
     Ok(Json(rows.map(|r| ReportView::from(&r))))
 }
 
