@@ -1045,6 +1045,7 @@ async fn an_account_registered_before_sealing_still_logs_in_and_keeps_its_addres
                     station_id: None,
                     password_hash: hash.clone(),
                     at,
+                    invite_id: None,
                 },
             )
             .await?;
@@ -1062,4 +1063,74 @@ async fn an_account_registered_before_sealing_still_logs_in_and_keeps_its_addres
         )
         .await;
     problem(&r, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn erasing_an_invited_account_also_erases_the_address_of_its_invitation() {
+    let app = TestApp::spawn().await.expect("spawn");
+    let admin = app.admin().await;
+    let station = app.precinct(&admin, "PS-A", LAT, LON).await;
+    let marker = uuid::Uuid::new_v4().simple().to_string();
+    let email = format!("officer-{marker}@example.org");
+    let invite = app
+        .post(
+            "/invites",
+            Some(&admin),
+            json!({"email": email, "role": "PATROL", "station_id": station}),
+        )
+        .await;
+    assert_eq!(invite.status, StatusCode::CREATED, "{}", invite.body);
+    assert_eq!(invite.body["email"], email.as_str());
+    let code = invite.body["code"].as_str().expect("code").to_string();
+    let accepted = app
+        .post(
+            &format!("/invites/{code}/accept"),
+            None,
+            json!({"name": format!("Officer {marker}"), "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::CREATED, "{}", accepted.body);
+    assert_eq!(accepted.body["email"], email.as_str());
+    let id = accepted.id();
+    app.login(&email, PASSWORD).await;
+    assert_eq!(
+        holding(&raw_log(&app).await, &marker),
+        0,
+        "the invitation or the account holds the address or name in clear"
+    );
+
+    ok(&app
+        .delete(&format!("/admin/data-subjects/{id}"), Some(&admin))
+        .await);
+    assert_eq!(holding(&raw_log(&app).await, &marker), 0);
+    // Opened with the keys the process has: both the invitation's address and the
+    // account's are gone.
+    let invite_id = app
+        .log
+        .read(&StreamId::new("account", uuid(&id)))
+        .await
+        .expect("read")
+        .first()
+        .and_then(|e| e.data["invite_id"].as_str().map(uuid))
+        .expect("the account records its invite");
+    let created = app
+        .log
+        .read(&StreamId::new("invite", invite_id))
+        .await
+        .expect("read");
+    assert_eq!(
+        created[0].data["email"],
+        Value::Null,
+        "{:?}",
+        created[0].data
+    );
+    problem(
+        &app.post(
+            "/users/login",
+            None,
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+    );
 }

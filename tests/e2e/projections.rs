@@ -146,6 +146,7 @@ mod make {
                 station_id: station,
                 password_hash: PasswordHash::parse(PW_HASH).expect("hash"),
                 at: t(0),
+                invite_id: None,
             },
         ))
     }

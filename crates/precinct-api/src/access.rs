@@ -525,6 +525,7 @@ mod tests {
             station_id: None,
             password_hash: PasswordHash::parse("$argon2id$x").expect("hash"),
             at: Utc::now(),
+            invite_id: None,
         }
         .into()
     }

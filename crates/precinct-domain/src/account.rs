@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{event_enum, Aggregate, DomainError, ErrorKind};
-use crate::ids::{AccountId, StationId};
+use crate::ids::{AccountId, InviteId, StationId};
 use crate::values::{limits, Email, NonEmptyText, PasswordHash, Role};
 
 event_enum!(
@@ -40,6 +40,10 @@ pub struct AccountRegistered {
     pub station_id: Option<StationId>,
     pub password_hash: PasswordHash,
     pub at: DateTime<Utc>,
+    /// The invite the account was created from, if any (its key holds the invitee's
+    /// address: erasing the account erases it too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite_id: Option<InviteId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +77,8 @@ pub enum AccountCommand {
         station_id: Option<StationId>,
         password_hash: PasswordHash,
         at: DateTime<Utc>,
+        /// The invite redeemed to create it, if any.
+        invite_id: Option<InviteId>,
     },
     /// Same role and station again is a no-op (no events).
     ChangeRole {
@@ -163,6 +169,8 @@ pub struct Account {
     pub station_id: Option<StationId>,
     /// `None` only before registration.
     pub password_hash: Option<PasswordHash>,
+    /// The invite the account was created from, if any.
+    pub invite_id: Option<InviteId>,
     pub active: bool,
     pub registered_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -190,6 +198,7 @@ impl Aggregate for Account {
                 station_id,
                 password_hash,
                 at,
+                invite_id,
             } => {
                 let name = NonEmptyText::parse(&name, limits::NAME_MAX).map_err(|e| {
                     AccountError::Invalid {
@@ -206,6 +215,7 @@ impl Aggregate for Account {
                     station_id,
                     password_hash,
                     at,
+                    invite_id,
                 }
                 .into()
             }
@@ -252,6 +262,7 @@ impl Aggregate for Account {
                     role: e.role,
                     station_id: e.station_id,
                     password_hash: Some(e.password_hash.clone()),
+                    invite_id: e.invite_id,
                     active: true,
                     registered_at: e.at,
                     updated_at: e.at,

@@ -34,6 +34,7 @@ fn register(role: Role, station_id: Option<StationId>) -> AccountCommand {
         station_id,
         password_hash: password_hash(),
         at: t(0),
+        invite_id: None,
     }
 }
 
@@ -46,6 +47,7 @@ fn registered(role: Role, station_id: Option<StationId>) -> AccountEvent {
         station_id,
         password_hash: password_hash(),
         at: t(0),
+        invite_id: None,
     }
     .into()
 }
@@ -96,6 +98,7 @@ fn register_refuses_bad_names() {
         station_id: None,
         password_hash: password_hash(),
         at: t(0),
+        invite_id: None,
     };
     given_nothing::<Account>()
         .when(with_name(" ".into()))
@@ -347,7 +350,7 @@ fn created() -> InviteEvent {
     InviteCreated {
         invite_id: invite_id(),
         code_hash: TokenHash::parse(CODE_HASH).expect("valid"),
-        email: email(),
+        email: Some(email()),
         role: Role::Patrol,
         station_id: Some(station()),
         expires_at: t(60),

@@ -63,6 +63,7 @@ pub async fn ensure_admin(app: &App, email: &str, password: &str) -> anyhow::Res
                     station_id: None,
                     password_hash: hash.clone(),
                     at,
+                    invite_id: None,
                 },
             )
             .await?;

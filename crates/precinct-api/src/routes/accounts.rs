@@ -219,6 +219,7 @@ impl AccountDecision<'_> {
                 station_id: self.station_id,
                 password_hash: self.password_hash.clone(),
                 at,
+                invite_id: self.invite,
             },
         )
         .await?;

@@ -309,6 +309,7 @@ pub fn account_events() -> Vec<AccountEvent> {
             password_hash: PasswordHash::parse("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA")
                 .expect("valid hash"),
             at: t(0),
+            invite_id: Some(InviteId::new(uuid(60))),
         }
         .into(),
         AccountRoleChanged {
@@ -325,6 +326,7 @@ pub fn account_events() -> Vec<AccountEvent> {
             station_id: None,
             password_hash: PasswordHash::parse("$argon2id$x").expect("valid hash"),
             at: t(0),
+            invite_id: None,
         }
         .into(),
         // As read after the account's data subject was erased: e-mail and name are gone.
@@ -336,6 +338,7 @@ pub fn account_events() -> Vec<AccountEvent> {
             station_id: None,
             password_hash: PasswordHash::parse("$argon2id$x").expect("valid hash"),
             at: t(0),
+            invite_id: None,
         }
         .into(),
         AccountDeactivated { at: t(2) }.into(),
@@ -401,7 +404,7 @@ pub fn invite_events() -> Vec<InviteEvent> {
         InviteCreated {
             invite_id: InviteId::new(uuid(60)),
             code_hash: TokenHash::parse(HASH).expect("valid hash"),
-            email: Email::parse("new.officer@example.org").expect("valid email"),
+            email: Some(Email::parse("new.officer@example.org").expect("valid email")),
             role: Role::Patrol,
             station_id: Some(StationId::new(uuid(10))),
             expires_at: t(60 * 24 * 7),
