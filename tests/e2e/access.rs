@@ -387,7 +387,7 @@ async fn an_officer_moved_while_still_listed_in_a_patrol_sees_nothing_of_it() {
 }
 
 #[tokio::test]
-async fn a_deactivated_or_erased_account_is_refused_and_cannot_log_in() {
+async fn a_deactivated_account_is_refused_even_after_reactivation() {
     let w = world().await;
     let app = &w.app;
     // Deactivation (no route reaches it yet: the command runs through the application
@@ -428,8 +428,12 @@ async fn a_deactivated_or_erased_account_is_refused_and_cannot_log_in() {
         &app.get("/queues/reports", Some(&w.dispatcher)).await,
         StatusCode::UNAUTHORIZED,
     );
+}
 
-    // Erasure: the citizen's token is refused and the password no longer logs in.
+#[tokio::test]
+async fn an_erased_account_cannot_log_in_and_its_token_is_refused() {
+    let w = world().await;
+    let app = &w.app;
     ok(&app.get("/me/crimes", Some(&w.citizen)).await);
     let email = format!("erased-{}@precinct.test", precinct_tests::unique_prefix());
     let r = app
@@ -460,7 +464,6 @@ async fn a_deactivated_or_erased_account_is_refused_and_cannot_log_in() {
     problem(&login, StatusCode::UNAUTHORIZED);
     // Another citizen is untouched.
     ok(&app.get("/me/crimes", Some(&w.citizen)).await);
-    let _ = &w.citizen_id;
 }
 
 /// A Server-Sent Events connection read by a task: `ended` fires when the server closes
