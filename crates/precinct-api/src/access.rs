@@ -316,9 +316,11 @@ impl AccountDirectory {
             access,
             confirmed_at: None,
         });
+        // Erasure is for good, whichever read saw it first (the view may hold a newer
+        // account version without having applied the subject's erasure yet).
+        access.erased |= entry.access.erased;
+        entry.access.erased |= access.erased;
         if access.version >= entry.access.version {
-            // Erasure is for good, whichever read saw it first.
-            access.erased |= entry.access.erased;
             entry.access = access;
             entry.confirmed_at = Some(started);
         }
