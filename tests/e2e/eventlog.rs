@@ -468,7 +468,7 @@ async fn group_commit_keeps_each_commands_own_outcome() {
 #[tokio::test]
 async fn the_last_position_of_an_aggregate_type_is_its_newest_event_on_any_stream() {
     let log = shared_log().await;
-    assert_eq!(log.last_position_of("station").await.expect("read"), 0);
+    assert_eq!(log.last_position_of(&["station"]).await.expect("read"), 0);
     let mut last_station = 0;
     for i in 0..6 {
         let (kind, id) = if i % 2 == 0 {
@@ -500,8 +500,8 @@ async fn the_last_position_of_an_aggregate_type_is_its_newest_event_on_any_strea
     .expect("append");
     assert!(log.head().await.expect("head") > last_station);
     assert_eq!(
-        log.last_position_of("station").await.expect("read"),
+        log.last_position_of(&["station"]).await.expect("read"),
         last_station
     );
-    assert_eq!(log.last_position_of("patrol").await.expect("read"), 0);
+    assert_eq!(log.last_position_of(&["patrol"]).await.expect("read"), 0);
 }

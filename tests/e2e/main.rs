@@ -1,5 +1,6 @@
 //! End-to-end tests: one binary, real NATS JetStream and PostgreSQL.
 
+mod access;
 mod chaos;
 mod command_rate;
 mod commands;

@@ -168,8 +168,13 @@ async fn erasure_makes_personal_data_unrecoverable_everywhere_and_after_rebuild(
         }
     };
     let pos = anon_erased.position();
+    // The erased reporter's own token no longer works (ADR 0011): staff read the report.
+    assert_eq!(
+        app.get("/me/crimes", Some(&citizen)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     let full = app
-        .get_at(&format!("/crimes/{id}"), Some(&citizen), pos)
+        .get_at(&format!("/crimes/{id}"), Some(&dispatcher), pos)
         .await;
     assert_eq!(full.status, StatusCode::OK);
     assert_eq!(full.body["personal_data_erased"], true);
@@ -179,7 +184,6 @@ async fn erasure_makes_personal_data_unrecoverable_everywhere_and_after_rebuild(
             .await
             .body,
     );
-    gone(&app.get("/me/crimes", Some(&citizen)).await.body);
     gone(&app.get("/queues/reports", Some(&dispatcher)).await.body);
     gone(&app.get("/crimes", Some(&dispatcher)).await.body);
     gone(&app.get("/me/assignments", Some(&officer)).await.body);
@@ -191,7 +195,7 @@ async fn erasure_makes_personal_data_unrecoverable_everywhere_and_after_rebuild(
     let now = (chrono::Utc::now() + chrono::Duration::seconds(1))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let as_of = app
-        .get(&format!("/crimes/{id}?as_of={now}"), Some(&citizen))
+        .get(&format!("/crimes/{id}?as_of={now}"), Some(&dispatcher))
         .await;
     assert_eq!(as_of.status, StatusCode::OK);
     assert_eq!(as_of.body["personal_data_erased"], true);
@@ -257,7 +261,7 @@ async fn erasure_makes_personal_data_unrecoverable_everywhere_and_after_rebuild(
     precinct_projections::rebuild(&app.pool, &app.log)
         .await
         .expect("rebuild");
-    let rebuilt = app.get(&format!("/crimes/{id}"), Some(&citizen)).await;
+    let rebuilt = app.get(&format!("/crimes/{id}"), Some(&dispatcher)).await;
     assert_eq!(rebuilt.status, StatusCode::OK, "{}", rebuilt.body);
     assert_eq!(rebuilt.body["personal_data_erased"], true);
     gone(&rebuilt.body);

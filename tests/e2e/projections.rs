@@ -142,12 +142,13 @@ mod make {
         ev(precinct_domain::account::AccountEvent::from(
             AccountRegistered {
                 account_id: id,
-                email: Email::parse(email).expect("email"),
-                name: "Officer Santos".into(),
+                email: Some(Email::parse(email).expect("email")),
+                name: Some("Officer Santos".into()),
                 role,
                 station_id: station,
                 password_hash: PasswordHash::parse(PW_HASH).expect("hash"),
                 at: t(0),
+                invite_id: None,
             },
         ))
     }
@@ -467,9 +468,14 @@ async fn a_full_report_lifecycle_is_projected_into_reports_patrols_and_audit() {
         ),
         ("ASSIGNED", Some(patrol.as_uuid()), Some(t(140)), 1)
     );
-    let inbox = queries::officer_inbox(&f.pool, officer.as_uuid(), &PageRequest::default())
-        .await
-        .expect("inbox");
+    let inbox = queries::officer_inbox(
+        &f.pool,
+        officer.as_uuid(),
+        station.as_uuid(),
+        &PageRequest::default(),
+    )
+    .await
+    .expect("inbox");
     assert_eq!(
         inbox.items.iter().map(|r| r.id).collect::<Vec<_>>(),
         vec![report.as_uuid()]
@@ -698,13 +704,16 @@ async fn a_full_report_lifecycle_is_projected_into_reports_patrols_and_audit() {
         (snap[0].patrol_id, snap[0].status, snap[0].declines),
         (patrol, PatrolStatus::Available, 1)
     );
-    assert!(
-        queries::officer_inbox(&f.pool, officer.as_uuid(), &PageRequest::default())
-            .await
-            .expect("inbox")
-            .items
-            .is_empty()
-    );
+    assert!(queries::officer_inbox(
+        &f.pool,
+        officer.as_uuid(),
+        station.as_uuid(),
+        &PageRequest::default(),
+    )
+    .await
+    .expect("inbox")
+    .items
+    .is_empty());
 
     let s = queries::list_stations(&f.pool, &PageRequest::default())
         .await
@@ -724,9 +733,9 @@ async fn a_full_report_lifecycle_is_projected_into_reports_patrols_and_audit() {
         .expect("account")
         .expect("exists");
     assert_eq!(
-        (a.email.as_str(), a.role.as_str(), a.station_id, a.active),
+        (a.email.as_deref(), a.role.as_str(), a.station_id, a.active),
         (
-            "officer@example.org",
+            Some("officer@example.org"),
             "PATROL",
             Some(station.as_uuid()),
             true

@@ -1,5 +1,10 @@
 //! Authentication: argon2id password hashes, short-lived HS256 JWTs (algorithm pinned),
 //! and the [`Caller`] extractor.
+//!
+//! A token says who the caller is (`sub`) and which version of their account it was
+//! issued at (`ver`); what the caller may do comes from the account as it is now
+//! ([`crate::access::AccountDirectory`]): the role and station claims are informative
+//! only. A deactivated or erased account's tokens are refused (401).
 
 use std::time::Duration;
 
@@ -14,6 +19,7 @@ use precinct_eventlog::Actor;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::access::{Access, Revoked};
 use crate::problem::ApiError;
 use crate::AppState;
 
@@ -43,9 +49,15 @@ impl std::fmt::Debug for Secret {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: Uuid,
+    /// The role and station at issue (for clients; authorization uses the account's
+    /// current ones).
     pub role: Role,
     #[serde(default)]
     pub station_id: Option<Uuid>,
+    /// The account stream's version at issue: the account view must be at least this
+    /// new to authorize the token (0: a token from before versions were issued).
+    #[serde(default)]
+    pub ver: u64,
     pub iat: i64,
     pub exp: i64,
     pub iss: String,
@@ -83,17 +95,20 @@ impl Tokens {
         }
     }
 
+    /// A token for `account` as of its stream version `version`.
     pub fn issue(
         &self,
         account: AccountId,
         role: Role,
         station: Option<StationId>,
+        version: u64,
     ) -> Result<String, ApiError> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: account.as_uuid(),
             role,
             station_id: station.map(|s| s.as_uuid()),
+            ver: version,
             iat: now,
             exp: now + self.ttl.as_secs() as i64,
             iss: ISSUER.into(),
@@ -231,12 +246,16 @@ impl PasswordJobs {
     }
 }
 
-/// An authenticated caller (from a valid bearer token).
+/// An authenticated caller: the bearer token's account, with its **current** role and
+/// station.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caller {
     pub id: AccountId,
     pub role: Role,
     pub station_id: Option<StationId>,
+    /// The account as the request was authorized (for connections that must end when
+    /// it changes).
+    pub access: Access,
 }
 
 impl Caller {
@@ -287,16 +306,37 @@ fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
     }
 }
 
-/// Decodes the caller from the request's bearer token, if any (used by the request log too).
-pub fn caller_from_parts(parts: &Parts, tokens: &Tokens) -> Result<Option<Caller>, ApiError> {
+/// The account a request's bearer token names, if it verifies (for the request log: it
+/// says who claimed to call, not what they may do).
+pub fn token_subject(parts: &Parts, tokens: &Tokens) -> Option<Uuid> {
+    let token = bearer(parts).ok()??;
+    tokens.verify(token).ok().map(|c| c.sub)
+}
+
+/// The caller of a request: its bearer token verified, then its account as it is now.
+/// No token: `None`. A token that does not verify, or whose account is gone,
+/// deactivated, erased, or deactivated since the token was issued: 401.
+pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Caller>, ApiError> {
     let Some(token) = bearer(parts)? else {
         return Ok(None);
     };
-    let claims = tokens.verify(token)?;
+    let claims = state.tokens.verify(token)?;
+    let id = AccountId::new(claims.sub);
+    let refused = |why: Revoked| {
+        tracing::info!(account = %claims.sub, reason = %why, "access token refused");
+        ApiError::Unauthorized("this access token is no longer valid; sign in again".into())
+    };
+    let access = state
+        .accounts
+        .current(id, claims.ver)
+        .await?
+        .ok_or_else(|| refused(Revoked::Unknown))?;
+    access.check(claims.ver).map_err(refused)?;
     Ok(Some(Caller {
-        id: AccountId::new(claims.sub),
-        role: claims.role,
-        station_id: claims.station_id.map(StationId::new),
+        id,
+        role: access.role,
+        station_id: access.station_id,
+        access,
     }))
 }
 
@@ -304,7 +344,8 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        caller_from_parts(parts, &state.tokens)?
+        authenticate(parts, state)
+            .await?
             .ok_or_else(|| ApiError::Unauthorized("authentication required".into()))
     }
 }
@@ -317,7 +358,7 @@ impl OptionalFromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Option<Self>, ApiError> {
-        caller_from_parts(parts, &state.tokens)
+        authenticate(parts, state).await
     }
 }
 

@@ -133,7 +133,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Cmd<T> {
         // The signed-in caller's command budget, before the body is even read. (A bad
         // token was refused by the handler's `Caller` already; anonymous commands have
         // their own per-address limits where they exist.)
-        if let Ok(Some(caller)) = crate::auth::caller_from_parts(&parts, &state.tokens) {
+        if let Ok(Some(caller)) = crate::auth::authenticate(&parts, state).await {
             state.commands.take(&caller)?;
         }
         let client_addr = ClientAddr::from_request_parts(&mut parts, state)

@@ -13,6 +13,8 @@
 //! # Layout
 //! - [`problem`]: [`problem::ApiError`], answered as `application/problem+json`.
 //! - [`auth`]: passwords, JWTs, the [`auth::Caller`] extractor.
+//! - [`access`]: [`access::AccountDirectory`], every account's current role, station
+//!   and standing in memory, fed from the log; what the caller extractor authorizes by.
 //! - [`extract`]: [`extract::Cmd`] (body + idempotency), validation, `X-Min-Position`.
 //! - [`middleware`]: request and correlation ids, the request span, the request log,
 //!   HTTP metrics, security headers.
@@ -27,6 +29,7 @@
 //! - [`live`]: the live path: the patrol directory (membership from memory) and the
 //!   per-process fan-out hub behind the SSE endpoints.
 
+pub mod access;
 pub mod auth;
 pub mod extract;
 pub mod live;
@@ -85,6 +88,8 @@ pub struct ApiConfig {
     pub command_rates: throttle::CommandRates,
     /// Origins allowed to call the API from a browser (none: no CORS headers at all).
     pub cors_origins: Vec<String>,
+    /// How fresh the in-memory account view must be to authorize requests.
+    pub access: access::AccessConfig,
 }
 
 impl ApiConfig {
@@ -106,6 +111,7 @@ impl ApiConfig {
             anonymous_reports_per_minute: 20,
             command_rates: throttle::CommandRates::default(),
             cors_origins: Vec::new(),
+            access: access::AccessConfig::default(),
         }
     }
 }
@@ -129,6 +135,9 @@ pub struct AppState {
     pub requests: RequestLogWriter,
     /// Patrol directory and, in a process with the `live` role, the hub.
     pub live: live::Live,
+    /// Every account's current role, station and standing (start it with
+    /// [`access::AccountDirectory::start`]; until then it reads the log per request).
+    pub accounts: access::AccountDirectory,
 }
 
 impl AppState {
@@ -145,6 +154,7 @@ impl AppState {
             positions: app.log().positions(),
             hub: None,
         };
+        let accounts = access::AccountDirectory::new(app.log(), config.access);
         let anonymous_reports = Arc::new(throttle::RateLimit::new(
             config.anonymous_reports_per_minute,
             Duration::from_secs(60),
@@ -162,6 +172,7 @@ impl AppState {
             passwords,
             requests,
             live,
+            accounts,
         }
     }
 

@@ -26,6 +26,9 @@ use crate::problem::ApiError;
 pub struct LiveConfig {
     /// Most concurrent SSE connections per process (beyond: 503). Default 1000.
     pub max_connections: usize,
+    /// Most concurrent SSE connections of one account in this process, over both SSE
+    /// endpoints (beyond: 429). Default 5.
+    pub max_streams_per_account: usize,
     /// Frames buffered per client; a client whose buffer is full is dropped. Default
     /// 1024.
     pub client_buffer: usize,
@@ -47,6 +50,7 @@ impl Default for LiveConfig {
     fn default() -> Self {
         Self {
             max_connections: 1000,
+            max_streams_per_account: 5,
             client_buffer: 1024,
             keep_alive: Duration::from_secs(15),
             patrol_cache_ttl: Duration::from_secs(5),

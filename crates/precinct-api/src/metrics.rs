@@ -21,22 +21,27 @@
 //!   throttling and the argon2id limiter (ADR 0010). Alert on a rising `account` or
 //!   `address` rate: someone is guessing passwords.
 //!
-//! Scrapers authenticate with `PRECINCT_METRICS_TOKEN` as a bearer token.
+//! - `precinct_account_view_fresh` (0/1) and `precinct_account_view_log_reads_total`: the
+//!   account view ([`crate::access`]) is current within its bound, and how many
+//!   authorizations had to read the account from the log instead.
+//!
+//! Scrapers authenticate with `PRECINCT_METRICS_TOKEN` as a bearer token; an account
+//! that is an ADMIN *now* (not merely when its token was issued) may read them too.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, Method};
+use axum::http::request::Parts;
+use axum::http::{header, Method};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use precinct_domain::values::Role;
 use sha2::{Digest, Sha256};
 use utoipa::OpenApi;
 
-use crate::auth::{Secret, Tokens};
+use crate::auth::Secret;
 use crate::problem::{ApiError, ApiResult};
 use crate::AppState;
 
@@ -138,6 +143,14 @@ fn describe() {
         "precinct_password_jobs_refused_total",
         "Password jobs refused with 503 because every slot and queue place was taken."
     );
+    describe_gauge!(
+        "precinct_account_view_fresh",
+        "1 while the in-memory account view is known current within its staleness bound."
+    );
+    describe_counter!(
+        "precinct_account_view_log_reads_total",
+        "Authorizations that read the account from the log (view not fresh, or older than the token)."
+    );
 }
 
 /// What a command's status says about it.
@@ -236,33 +249,42 @@ pub fn location_update() {
     ::metrics::counter!("precinct_location_updates_total").increment(1);
 }
 
-/// Who may read `/metrics`: a scraper with the configured metrics token
-/// (`PRECINCT_METRICS_TOKEN`) or an ADMIN token. Any other token gets 403, no or an
-/// invalid token 401 — from every address: a reverse proxy on the same host makes every
-/// client look local, so the address proves nothing.
-pub fn may_scrape(
-    bearer: Option<&str>,
-    metrics_token: Option<&Secret>,
-    tokens: &Tokens,
-) -> ApiResult<()> {
+/// Whether the account view is current within its bound (set by its probe).
+pub fn account_view_fresh(fresh: bool) {
+    ::metrics::gauge!("precinct_account_view_fresh").set(if fresh { 1.0 } else { 0.0 });
+}
+
+/// One authorization read the account from the log instead of the view.
+pub fn account_view_log_read() {
+    ::metrics::counter!("precinct_account_view_log_reads_total").increment(1);
+}
+
+/// Who asks for `/metrics`, from its bearer token.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ScrapeAuth {
+    /// The scrapers' token (`PRECINCT_METRICS_TOKEN`).
+    Scraper,
+    /// Any other token: an account's, to be checked as it is now (ADMIN only).
+    Account,
+}
+
+/// Sorts the bearer token of a `/metrics` request: no token is 401 from every address
+/// (a reverse proxy on the same host makes every client look local, so the address
+/// proves nothing).
+pub fn scrape_auth(bearer: Option<&str>, metrics_token: Option<&Secret>) -> ApiResult<ScrapeAuth> {
     let Some(bearer) = bearer else {
         return Err(ApiError::Unauthorized(
             "metrics need the scrapers' token or an ADMIN token".into(),
         ));
     };
-    if let Some(expected) = metrics_token {
+    match metrics_token {
         // Compare digests: the time taken says nothing about the token's bytes.
-        if Sha256::digest(bearer.as_bytes()) == Sha256::digest(expected.expose()) {
-            return Ok(());
+        Some(expected)
+            if Sha256::digest(bearer.as_bytes()) == Sha256::digest(expected.expose()) =>
+        {
+            Ok(ScrapeAuth::Scraper)
         }
-    }
-    let claims = tokens.verify(bearer)?;
-    if claims.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "metrics are for scrapers and ADMIN tokens only".into(),
-        ))
+        _ => Ok(ScrapeAuth::Account),
     }
 }
 
@@ -290,8 +312,8 @@ pub fn router() -> Router<AppState> {
         (status = 403, response = crate::openapi::Forbidden),
     )
 )]
-async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    let bearer = match headers.get(header::AUTHORIZATION) {
+async fn scrape(State(state): State<AppState>, parts: Parts) -> ApiResult<Response> {
+    let bearer = match parts.headers.get(header::AUTHORIZATION) {
         None => None,
         Some(v) => {
             let v = v
@@ -307,7 +329,17 @@ async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<
             }
         }
     };
-    may_scrape(bearer, state.config.metrics_token.as_ref(), &state.tokens)?;
+    if scrape_auth(bearer, state.config.metrics_token.as_ref())? == ScrapeAuth::Account {
+        // The account as it is now: a token issued before a demotion no longer reads.
+        let caller = crate::auth::authenticate(&parts, &state)
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized("authentication required".into()))?;
+        if !caller.is_admin() {
+            return Err(ApiError::Forbidden(
+                "metrics are for scrapers and ADMIN tokens only".into(),
+            ));
+        }
+    }
     refresh_projections(&state).await;
     let handle = handle();
     handle.run_upkeep();
@@ -358,50 +390,29 @@ pub struct Api;
 
 #[cfg(test)]
 mod tests {
-    use precinct_domain::ids::AccountId;
-    use uuid::Uuid;
-
     use super::*;
 
     #[test]
-    fn scraping_needs_the_metrics_token_or_an_admin_token_from_anywhere() {
-        let tokens = Tokens::new(
-            &Secret::new(b"0123456789abcdef0123456789abcdef".to_vec()),
-            std::time::Duration::from_secs(60),
-        );
+    fn scraping_needs_the_metrics_token_or_an_account_token_from_anywhere() {
         let scraper = Secret::new(b"scraper-token-0123456789".to_vec());
-        let token = |role| {
-            tokens
-                .issue(AccountId::new(Uuid::nil()), role, None)
-                .expect("token")
-        };
         // No token: refused, whatever the address (there is no address to trust).
         assert!(matches!(
-            may_scrape(None, Some(&scraper), &tokens),
+            scrape_auth(None, Some(&scraper)),
             Err(ApiError::Unauthorized(_))
         ));
-        assert!(may_scrape(Some("scraper-token-0123456789"), Some(&scraper), &tokens).is_ok());
-        assert!(matches!(
-            may_scrape(Some("scraper-token-0123456789x"), Some(&scraper), &tokens),
-            Err(ApiError::Unauthorized(_))
-        ));
-        // Without a configured scraper token, only ADMIN tokens.
-        assert!(matches!(
-            may_scrape(Some("scraper-token-0123456789"), None, &tokens),
-            Err(ApiError::Unauthorized(_))
-        ));
-        assert!(may_scrape(Some(&token(Role::Admin)), None, &tokens).is_ok());
-        for role in [
-            Role::Citizen,
-            Role::Patrol,
-            Role::Dispatcher,
-            Role::Supervisor,
-        ] {
-            assert!(matches!(
-                may_scrape(Some(&token(role)), Some(&scraper), &tokens),
-                Err(ApiError::Forbidden(_))
-            ));
-        }
+        assert_eq!(
+            scrape_auth(Some("scraper-token-0123456789"), Some(&scraper)).ok(),
+            Some(ScrapeAuth::Scraper)
+        );
+        // Anything else is an account token, checked as the account is now (ADMIN only).
+        assert_eq!(
+            scrape_auth(Some("scraper-token-0123456789x"), Some(&scraper)).ok(),
+            Some(ScrapeAuth::Account)
+        );
+        assert_eq!(
+            scrape_auth(Some("scraper-token-0123456789"), None).ok(),
+            Some(ScrapeAuth::Account)
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use precinct_eventlog::RequestRecord;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::auth::caller_from_parts;
+use crate::auth::token_subject;
 use crate::extract::{ClientAddr, CorrelationId, RequestId};
 use crate::AppState;
 
@@ -81,10 +81,7 @@ pub async fn request_log(State(state): State<AppState>, mut req: Request, next: 
     req.extensions_mut().insert(ClientAddr(client));
     let client_addr = client.map(|ip| ip.to_string());
     let (parts, body) = req.into_parts();
-    let actor_id = caller_from_parts(&parts, &state.tokens)
-        .ok()
-        .flatten()
-        .map(|c| c.id.as_uuid());
+    let actor_id = token_subject(&parts, &state.tokens);
     let req = Request::from_parts(parts, body);
 
     let span = tracing::info_span!(

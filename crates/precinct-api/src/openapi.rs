@@ -439,6 +439,10 @@ pub struct AuditRow {
     pub target_id: Uuid,
     pub correlation_id: Uuid,
     pub command_id: Uuid,
+    /// The station the target belonged to when the event happened (null: a target
+    /// without a station, such as a citizen's account). A SUPERVISOR gets only rows of
+    /// their own station.
+    pub station_id: Option<Uuid>,
 }
 
 /// One HTTP request of the request log.
@@ -689,6 +693,7 @@ mod tests {
             target_id: id,
             correlation_id: id,
             command_id: id,
+            station_id: None,
         };
         assert_eq!(fields(&audit), schema_fields::<AuditRow>());
         let request = q::RequestRow {

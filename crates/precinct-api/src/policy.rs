@@ -56,10 +56,11 @@ pub fn require_desk_of(c: &Caller, station: StationId) -> Result<(), ApiError> {
     }
 }
 
-/// A member of the patrol assigned to the report.
+/// A serving member of the patrol assigned to the report: in its crew, and a PATROL of
+/// its station as the account is now (a crew list can trail a role or station change).
 pub fn require_member(c: &Caller, patrol: Option<&Patrol>) -> Result<(), ApiError> {
     match patrol {
-        Some(p) if p.is_member(c.id) => Ok(()),
+        Some(p) if p.is_serving_member(c.id, c.role, c.station_id) => Ok(()),
         _ => Err(ApiError::Forbidden(
             "only a member of the assigned patrol may do this".into(),
         )),

@@ -20,7 +20,9 @@
 //! - [`error`]: [`AppError`], one error type for the layer.
 //! - `turns`: commands about one aggregate take turns within a process (an optimisation
 //!   under contention; expected versions stay the guarantee).
+//! - [`email`]: the stream ids of an e-mail reservation (keyed) and claiming one.
 
+pub mod email;
 pub mod error;
 mod turns;
 pub mod uow;

@@ -3,12 +3,17 @@
 //!
 //! E-mail uniqueness is not this aggregate's to enforce (it sees one account): the
 //! caller reserves the address in the [`crate::email`] aggregate in the same append.
+//!
+//! The e-mail address and the name are personal data: they are sealed with the account's
+//! own key (the account is its data subject), so erasing the subject leaves them
+//! unreadable. An erased field reads as `None`. Accounts registered before sealing keep
+//! theirs in clear in the log (events are never rewritten).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{event_enum, Aggregate, DomainError, ErrorKind};
-use crate::ids::{AccountId, StationId};
+use crate::ids::{AccountId, InviteId, StationId};
 use crate::values::{limits, Email, NonEmptyText, PasswordHash, Role};
 
 event_enum!(
@@ -21,17 +26,24 @@ event_enum!(
     }
 );
 
-/// A new, active account.
+/// A new, active account. `email` and `name` are sealed in the log; `None` once the
+/// account's data subject was erased.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountRegistered {
     pub account_id: AccountId,
-    pub email: Email,
-    pub name: String,
+    #[serde(default)]
+    pub email: Option<Email>,
+    #[serde(default)]
+    pub name: Option<String>,
     pub role: Role,
     #[serde(default)]
     pub station_id: Option<StationId>,
     pub password_hash: PasswordHash,
     pub at: DateTime<Utc>,
+    /// The invite the account was created from, if any (its key holds the invitee's
+    /// address: erasing the account erases it too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite_id: Option<InviteId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +77,8 @@ pub enum AccountCommand {
         station_id: Option<StationId>,
         password_hash: PasswordHash,
         at: DateTime<Utc>,
+        /// The invite redeemed to create it, if any.
+        invite_id: Option<InviteId>,
     },
     /// Same role and station again is a no-op (no events).
     ChangeRole {
@@ -147,13 +161,16 @@ fn check_station(role: Role, station: Option<StationId>) -> Result<(), AccountEr
 pub struct Account {
     exists: bool,
     pub id: AccountId,
-    /// `None` only before registration.
+    /// `None` before registration and once the account's personal data was erased.
     pub email: Option<Email>,
+    /// Empty once the account's personal data was erased.
     pub name: String,
     pub role: Role,
     pub station_id: Option<StationId>,
     /// `None` only before registration.
     pub password_hash: Option<PasswordHash>,
+    /// The invite the account was created from, if any.
+    pub invite_id: Option<InviteId>,
     pub active: bool,
     pub registered_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -181,6 +198,7 @@ impl Aggregate for Account {
                 station_id,
                 password_hash,
                 at,
+                invite_id,
             } => {
                 let name = NonEmptyText::parse(&name, limits::NAME_MAX).map_err(|e| {
                     AccountError::Invalid {
@@ -191,12 +209,13 @@ impl Aggregate for Account {
                 check_station(role, station_id)?;
                 AccountRegistered {
                     account_id,
-                    email,
-                    name: name.into_string(),
+                    email: Some(email),
+                    name: Some(name.into_string()),
                     role,
                     station_id,
                     password_hash,
                     at,
+                    invite_id,
                 }
                 .into()
             }
@@ -238,11 +257,12 @@ impl Aggregate for Account {
                 *self = Account {
                     exists: true,
                     id: e.account_id,
-                    email: Some(e.email.clone()),
-                    name: e.name.clone(),
+                    email: e.email.clone(),
+                    name: e.name.clone().unwrap_or_default(),
                     role: e.role,
                     station_id: e.station_id,
                     password_hash: Some(e.password_hash.clone()),
+                    invite_id: e.invite_id,
                     active: true,
                     registered_at: e.at,
                     updated_at: e.at,
@@ -266,5 +286,10 @@ impl Aggregate for Account {
 
     fn version_exists(&self) -> bool {
         self.exists
+    }
+
+    /// The account's own personal data (e-mail, name) is sealed with its key.
+    fn data_subject(&self) -> Option<uuid::Uuid> {
+        self.exists.then(|| self.id.as_uuid())
     }
 }

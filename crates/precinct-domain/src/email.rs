@@ -2,6 +2,12 @@
 //! accounts can never claim the same e-mail. Registering an account appends
 //! `EmailReserved` to the address's stream (expected: does not exist) together with
 //! `AccountRegistered`; the log's optimistic concurrency does the rest.
+//!
+//! The stream id is derived from the address, never the address itself. Reservations
+//! made since e-mails are personal data use [`keyed_email_stream_id`]: a keyed hash
+//! (HMAC with a key the application layer keeps in the key store), so nobody holding
+//! only the log can test whether an address has an account. Older reservations stay
+//! under [`email_stream_id`] (an unkeyed UUID v5); lookups try both.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -15,9 +21,19 @@ use crate::values::Email;
 /// reservation.
 pub const EMAIL_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_8a52_3d4e_4b7a_9c21_5e0f_d3a8_b7c4);
 
-/// The reservation stream id for an address: UUID v5 of the normalised e-mail.
+/// The reservation stream id of accounts registered before e-mails were keyed: UUID v5
+/// of the normalised e-mail (anyone can compute it from an address).
 pub fn email_stream_id(email: &Email) -> Uuid {
     Uuid::new_v5(&EMAIL_NAMESPACE, email.as_str().as_bytes())
+}
+
+/// The reservation stream id for an address, from `digest`, a keyed hash of the
+/// normalised address (`Email::as_str`) computed by the caller: its first 128 bits as a
+/// UUID (version 8, custom).
+pub fn keyed_email_stream_id(digest: &[u8; 32]) -> Uuid {
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
 }
 
 event_enum!(

@@ -2,6 +2,10 @@
 //! a given role and station; the invitee redeems a one-time code before it expires.
 //! Only the code's SHA-256 digest is recorded. Who may invite whom (a supervisor only
 //! to their own station, say) is the API's decision, not this aggregate's.
+//!
+//! The invitee's e-mail address is personal data: sealed with the invite's own key (the
+//! invite is its data subject). The account created from the invite records the invite,
+//! so erasing that account destroys this key too; an erased address reads as `None`.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -33,11 +37,13 @@ event_enum!(
     }
 );
 
+/// `email` is sealed in the log; `None` once erased.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InviteCreated {
     pub invite_id: InviteId,
     pub code_hash: TokenHash,
-    pub email: Email,
+    #[serde(default)]
+    pub email: Option<Email>,
     pub role: Role,
     #[serde(default)]
     pub station_id: Option<StationId>,
@@ -126,7 +132,7 @@ pub struct Invite {
     pub id: InviteId,
     /// `None` only before creation.
     pub code_hash: Option<TokenHash>,
-    /// `None` only before creation.
+    /// `None` before creation and once the invitee's address was erased.
     pub email: Option<Email>,
     pub role: Role,
     pub station_id: Option<StationId>,
@@ -186,7 +192,7 @@ impl Aggregate for Invite {
                 InviteCreated {
                     invite_id,
                     code_hash,
-                    email,
+                    email: Some(email),
                     role,
                     station_id,
                     expires_at,
@@ -218,7 +224,7 @@ impl Aggregate for Invite {
                     exists: true,
                     id: e.invite_id,
                     code_hash: Some(e.code_hash.clone()),
-                    email: Some(e.email.clone()),
+                    email: e.email.clone(),
                     role: e.role,
                     station_id: e.station_id,
                     expires_at: e.expires_at,
@@ -237,5 +243,10 @@ impl Aggregate for Invite {
 
     fn version_exists(&self) -> bool {
         self.exists
+    }
+
+    /// The invitee's address is sealed with the invite's own key.
+    fn data_subject(&self) -> Option<Uuid> {
+        self.exists.then(|| self.id.as_uuid())
     }
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::aggregate::{event_enum, Aggregate, DomainError, ErrorKind};
 use crate::dispatch::PatrolSnapshot;
 use crate::ids::{AccountId, PatrolId, ReportId, StationId};
-use crate::values::{limits, GeoPoint, NonEmptyText, PatrolStatus, ValueError};
+use crate::values::{limits, GeoPoint, NonEmptyText, PatrolStatus, Role, ValueError};
 
 event_enum!(
     /// Everything that can happen to a patrol.
@@ -109,6 +109,12 @@ pub enum PatrolCommand {
         officer_ids: Option<Vec<AccountId>>,
         at: DateTime<Utc>,
     },
+    /// Takes one officer off the crew (their role or station changed: they can no
+    /// longer serve in it). Not a member: a no-op (no events).
+    RemoveOfficer {
+        officer_id: AccountId,
+        at: DateTime<Utc>,
+    },
     /// Manual status change. The current status again is a no-op (no events).
     SetStatus {
         status: PatrolStatus,
@@ -183,9 +189,21 @@ pub struct Patrol {
 }
 
 impl Patrol {
-    /// Whether the officer is a member of this patrol.
+    /// Whether the officer is listed in this patrol's crew.
     pub fn is_member(&self, officer: AccountId) -> bool {
         self.officer_ids.contains(&officer)
+    }
+
+    /// Whether the officer may act for this patrol: listed in its crew **and**, as their
+    /// account is now, a `PATROL` of the patrol's station. A crew list can trail a role
+    /// or station change (see [`serves_in`]); the account's current role decides.
+    pub fn is_serving_member(
+        &self,
+        officer: AccountId,
+        role: Role,
+        station: Option<StationId>,
+    ) -> bool {
+        self.is_member(officer) && serves_in(self.station_id, role, station)
     }
 
     /// The patrol as automatic assignment sees it, with its last known position.
@@ -241,6 +259,23 @@ impl Aggregate for Patrol {
                 vec![PatrolUpdated {
                     call_sign: call_sign.as_deref().map(call_sign_text).transpose()?,
                     officer_ids: officer_ids.map(officer_list).transpose()?,
+                    at,
+                }
+                .into()]
+            }
+            C::RemoveOfficer { officer_id, at } => {
+                if !self.is_member(officer_id) {
+                    return Ok(Vec::new());
+                }
+                let officer_ids = self
+                    .officer_ids
+                    .iter()
+                    .copied()
+                    .filter(|o| *o != officer_id)
+                    .collect();
+                vec![PatrolUpdated {
+                    call_sign: None,
+                    officer_ids: Some(officer_ids),
                     at,
                 }
                 .into()]
@@ -355,6 +390,12 @@ impl Aggregate for Patrol {
     fn version_exists(&self) -> bool {
         self.exists
     }
+}
+
+/// Whether an account with `role` at `station` may serve in a patrol of
+/// `patrol_station`: only a `PATROL` of that very station.
+pub fn serves_in(patrol_station: StationId, role: Role, station: Option<StationId>) -> bool {
+    role == Role::Patrol && station == Some(patrol_station)
 }
 
 fn call_sign_text(call_sign: &str) -> Result<String, PatrolError> {

@@ -94,6 +94,8 @@ pub fn personal_fields(event_type: &str) -> &'static [&'static str] {
     match event_type {
         "ReportSubmitted" | "ReportAmended" => &["personal"],
         "EvidenceAttached" => &["description"],
+        "AccountRegistered" => &["email", "name"],
+        "InviteCreated" => &["email"],
         _ => &[],
     }
 }

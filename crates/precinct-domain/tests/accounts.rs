@@ -8,7 +8,7 @@ use precinct_domain::email::*;
 use precinct_domain::ids::*;
 use precinct_domain::invite::*;
 use precinct_domain::values::*;
-use precinct_domain::{Aggregate, DomainError, ErrorKind};
+use precinct_domain::{Aggregate, DomainError, DomainEvent, ErrorKind};
 
 fn account_id() -> AccountId {
     AccountId::new(uuid(30))
@@ -34,18 +34,20 @@ fn register(role: Role, station_id: Option<StationId>) -> AccountCommand {
         station_id,
         password_hash: password_hash(),
         at: t(0),
+        invite_id: None,
     }
 }
 
 fn registered(role: Role, station_id: Option<StationId>) -> AccountEvent {
     AccountRegistered {
         account_id: account_id(),
-        email: email(),
-        name: "Maria Santos".into(),
+        email: Some(email()),
+        name: Some("Maria Santos".into()),
         role,
         station_id,
         password_hash: password_hash(),
         at: t(0),
+        invite_id: None,
     }
     .into()
 }
@@ -96,6 +98,7 @@ fn register_refuses_bad_names() {
         station_id: None,
         password_hash: password_hash(),
         at: t(0),
+        invite_id: None,
     };
     given_nothing::<Account>()
         .when(with_name(" ".into()))
@@ -280,6 +283,45 @@ fn email_stream_ids_are_stable_and_case_insensitive() {
     );
 }
 
+#[test]
+fn keyed_email_stream_ids_come_from_the_digest_alone() {
+    let digest = [7u8; 32];
+    let a = keyed_email_stream_id(&digest);
+    assert_eq!(a, keyed_email_stream_id(&digest));
+    assert_eq!(a.get_version_num(), 8);
+    let mut other = digest;
+    other[15] ^= 1;
+    assert_ne!(a, keyed_email_stream_id(&other));
+    // Only the first 128 bits (less the version and variant bits) count.
+    let mut tail = digest;
+    tail[31] ^= 1;
+    assert_eq!(a, keyed_email_stream_id(&tail));
+}
+
+#[test]
+fn an_account_is_its_own_data_subject_and_reads_erased_fields_as_gone() {
+    assert_eq!(given_nothing::<Account>().state().data_subject(), None);
+    let g = given::<Account>([registered(Role::Citizen, None)]);
+    assert_eq!(g.state().data_subject(), Some(account_id().as_uuid()));
+    assert_eq!(
+        precinct_domain::subject::personal_fields("AccountRegistered"),
+        ["email", "name"]
+    );
+    // As the log reads it once the key is destroyed: the opened fields are null.
+    let erased = AccountEvent::from_parts(
+        "AccountRegistered",
+        serde_json::json!({
+            "account_id": account_id(), "email": null, "name": null, "role": "CITIZEN",
+            "station_id": null, "password_hash": password_hash().as_str(),
+            "at": t(0),
+        }),
+    )
+    .expect("an erased registration decodes");
+    let account = given::<Account>([erased]).state().clone();
+    assert!(account.version_exists() && account.active);
+    assert_eq!((account.email, account.name.as_str()), (None, ""));
+}
+
 // ----- invite -----------------------------------------------------------------------
 
 const CODE_HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
@@ -308,7 +350,7 @@ fn created() -> InviteEvent {
     InviteCreated {
         invite_id: invite_id(),
         code_hash: TokenHash::parse(CODE_HASH).expect("valid"),
-        email: email(),
+        email: Some(email()),
         role: Role::Patrol,
         station_id: Some(station()),
         expires_at: t(60),

@@ -151,6 +151,10 @@ fn commands_on_a_missing_patrol_are_not_found() {
             outcome: AssignmentOutcome::Finished,
             at: t(1),
         },
+        PatrolCommand::RemoveOfficer {
+            officer_id: officer(1),
+            at: t(1),
+        },
     ];
     for cmd in commands {
         given_nothing::<Patrol>()
@@ -191,6 +195,77 @@ fn update_replaces_the_given_fields() {
         }
         .into()]);
     assert_eq!(patrol.call_sign, "Bravo-2");
+}
+
+// ----- remove an officer -----------------------------------------------------------
+
+#[test]
+fn removing_an_officer_keeps_the_rest_of_the_crew() {
+    let patrol = given::<Patrol>([registered()])
+        .when(PatrolCommand::RemoveOfficer {
+            officer_id: officer(1),
+            at: t(1),
+        })
+        .then_events(vec![PatrolUpdated {
+            call_sign: None,
+            officer_ids: Some(vec![officer(2)]),
+            at: t(1),
+        }
+        .into()]);
+    assert_eq!(patrol.officer_ids, vec![officer(2)]);
+    assert!(!patrol.is_member(officer(1)));
+    // The last officer too: the patrol stays, with an empty crew (its open assignments
+    // are the desk's to reassign).
+    let only_two: PatrolEvent = PatrolUpdated {
+        call_sign: None,
+        officer_ids: Some(vec![officer(2)]),
+        at: t(1),
+    }
+    .into();
+    let patrol = given::<Patrol>([registered(), only_two, opened(1, 2)])
+        .when(PatrolCommand::RemoveOfficer {
+            officer_id: officer(2),
+            at: t(3),
+        })
+        .then_events(vec![PatrolUpdated {
+            call_sign: None,
+            officer_ids: Some(vec![]),
+            at: t(3),
+        }
+        .into()]);
+    assert!(patrol.officer_ids.is_empty());
+    assert_eq!(patrol.open_assignments.len(), 1);
+}
+
+#[test]
+fn removing_someone_who_is_not_in_the_crew_is_a_no_op() {
+    given::<Patrol>([registered()])
+        .when(PatrolCommand::RemoveOfficer {
+            officer_id: officer(9),
+            at: t(1),
+        })
+        .then_events(vec![]);
+}
+
+#[test]
+fn only_a_patrol_officer_of_the_patrols_station_serves_in_it() {
+    let given = given::<Patrol>([registered()]);
+    let patrol = given.state();
+    let other = StationId::new(uuid(11));
+    assert!(patrol.is_serving_member(officer(1), Role::Patrol, Some(station())));
+    // Listed, but moved to another station, or no longer a PATROL.
+    assert!(!patrol.is_serving_member(officer(1), Role::Patrol, Some(other)));
+    for role in [
+        Role::Dispatcher,
+        Role::Supervisor,
+        Role::Admin,
+        Role::Citizen,
+    ] {
+        assert!(!patrol.is_serving_member(officer(1), role, Some(station())));
+    }
+    assert!(!patrol.is_serving_member(officer(1), Role::Citizen, None));
+    // A PATROL of the station who is not in the crew.
+    assert!(!patrol.is_serving_member(officer(9), Role::Patrol, Some(station())));
 }
 
 #[test]

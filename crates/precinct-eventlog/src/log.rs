@@ -463,12 +463,11 @@ impl EventLog {
     }
 
     /// The position of the last event of any stream of `aggregate_type` (0: there is
-    /// none): how new the facts of a whole kind of aggregate must be, e.g. the station
-    /// map routing decides on. One request: a last-by-subject get on the wildcard
+    /// none); see [`EventLog::last_position_of`]. One request: a last-by-subject get on the wildcard
     /// `<prefix>.<aggregate_type>.*`, which nats-server answers from its per-subject
     /// index (2.15: direct get and `STREAM.MSG.GET` both accept a wildcard here). On a
     /// replicated stream the leader answers, so an acknowledged append is never missed.
-    pub async fn last_position_of(&self, aggregate_type: &str) -> Result<u64, ReadError> {
+    async fn last_position_of_type(&self, aggregate_type: &str) -> Result<u64, ReadError> {
         let subject = format!("{}.{aggregate_type}.*", self.cfg.subject_prefix);
         if self.cfg.replicas > 1 {
             return Ok(self.last_position_from_leader(&subject).await?.unwrap_or(0));
@@ -534,6 +533,45 @@ impl EventLog {
         from: u64,
     ) -> Result<futures::stream::BoxStream<'static, Result<RecordedEvent, ReadError>>, ReadError>
     {
+        self.subscribe_filtered(from, vec![format!("{}.>", self.cfg.subject_prefix)])
+            .await
+    }
+
+    /// Like [`EventLog::subscribe`], for the events of some aggregate types only (e.g.
+    /// `["account", "subject"]`), still in log order: the server filters, so a follower
+    /// of a few rare streams does not receive the whole log.
+    pub async fn subscribe_to(
+        &self,
+        from: u64,
+        aggregate_types: &[&str],
+    ) -> Result<futures::stream::BoxStream<'static, Result<RecordedEvent, ReadError>>, ReadError>
+    {
+        let filters = aggregate_types
+            .iter()
+            .map(|t| format!("{}.{t}.*", self.cfg.subject_prefix))
+            .collect();
+        self.subscribe_filtered(from, filters).await
+    }
+
+    /// The position of the last event of any of these aggregate types (0: none): how new
+    /// the facts of whole kinds of aggregate must be — the station map routing decides
+    /// on, or what a follower of [`EventLog::subscribe_to`] must have applied to be
+    /// current. Answered by the stream leader when replicated (an acknowledged append is
+    /// never missed).
+    pub async fn last_position_of(&self, aggregate_types: &[&str]) -> Result<u64, ReadError> {
+        let mut last = 0;
+        for t in aggregate_types {
+            last = last.max(self.last_position_of_type(t).await?);
+        }
+        Ok(last)
+    }
+
+    async fn subscribe_filtered(
+        &self,
+        from: u64,
+        mut filters: Vec<String>,
+    ) -> Result<futures::stream::BoxStream<'static, Result<RecordedEvent, ReadError>>, ReadError>
+    {
         let stream = self
             .js
             .get_stream(&self.cfg.stream)
@@ -546,9 +584,15 @@ impl EventLog {
                 start_sequence: from,
             }
         };
+        let (filter_subject, filter_subjects) = if filters.len() == 1 {
+            (filters.remove(0), Vec::new())
+        } else {
+            (String::new(), filters)
+        };
         let consumer = stream
             .create_consumer(consumer::pull::OrderedConfig {
-                filter_subject: format!("{}.>", self.cfg.subject_prefix),
+                filter_subject,
+                filter_subjects,
                 deliver_policy,
                 // Recreate the consumer quickly when its node goes away (cluster).
                 max_expires: Duration::from_secs(4),

@@ -531,6 +531,24 @@ impl Vault {
             .map_err(|e| VaultError::Crypto(e.to_string()))
     }
 
+    /// HMAC-SHA256 of `input` under the data key of `key_subject` (created on first use,
+    /// like any subject's key; never erased by the API, since it is nobody's subject).
+    /// For lookup ids derived from personal data (an e-mail's reservation stream): they
+    /// cannot be recomputed from the log alone, and master-key rotation does not change
+    /// them (it re-wraps the same data key).
+    pub async fn keyed_digest(
+        &self,
+        key_subject: Uuid,
+        input: &[u8],
+    ) -> Result<[u8; 32], VaultError> {
+        use hmac::{Hmac, Mac};
+        let key = self.key_for_sealing(key_subject).await?;
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&key.key)
+            .map_err(|e| VaultError::Crypto(e.to_string()))?;
+        mac.update(input);
+        Ok(mac.finalize().into_bytes().into())
+    }
+
     /// Destroys the subject's data key. Idempotent.
     pub async fn erase(&self, subject: Uuid) -> Result<(), VaultError> {
         self.kv
@@ -628,6 +646,31 @@ impl precinct_eventlog::Opener for Vault {
     }
 }
 
+/// An [`Opener`](precinct_eventlog::Opener) for readers that never need personal data:
+/// every sealed top-level field reads as `null` (as if erased) without touching the key
+/// store. The account view uses it to follow accounts without one key lookup per
+/// account.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Redacted;
+
+impl precinct_eventlog::Opener for Redacted {
+    fn open<'a>(
+        &'a self,
+        data: &'a mut Value,
+    ) -> futures::future::BoxFuture<'a, Result<(), precinct_eventlog::ReadError>> {
+        Box::pin(async move {
+            if let Some(fields) = data.as_object_mut() {
+                for value in fields.values_mut() {
+                    if Vault::is_sealed(value) {
+                        *value = Value::Null;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -673,6 +716,27 @@ mod tests {
         assert_eq!(
             record_of(&headers(&[("Nats-Marker-Reason", "Purge")])),
             Record::Marker
+        );
+    }
+
+    #[tokio::test]
+    async fn redacted_reads_sealed_fields_as_null_and_keeps_the_rest() {
+        use precinct_eventlog::Opener;
+        let mut data = serde_json::json!({
+            "email": {"sealed": SEALED, "subject": Uuid::nil(), "key_ref": "k", "nonce": "n", "ct": "c"},
+            "name": "clear (an old event)",
+            "role": "CITIZEN",
+            "nested": {"sealed": "something else"},
+        });
+        Redacted.open(&mut data).await.expect("never fails");
+        assert_eq!(
+            data,
+            serde_json::json!({
+                "email": null,
+                "name": "clear (an old event)",
+                "role": "CITIZEN",
+                "nested": {"sealed": "something else"},
+            })
         );
     }
 

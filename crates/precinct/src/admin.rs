@@ -1,9 +1,10 @@
 //! The ADMIN bootstrap: `precinct admin create` and `PRECINCT_ADMIN_EMAIL`/`_PASSWORD`.
 
 use anyhow::Context;
+use precinct_app::email::reserve_email;
 use precinct_app::App;
 use precinct_domain::account::{Account, AccountCommand};
-use precinct_domain::email::{email_stream_id, EmailCommand, EmailReservation};
+use precinct_domain::email::EmailReservation;
 use precinct_domain::ids::AccountId;
 use precinct_domain::values::{Email, PasswordHash, Role};
 use precinct_eventlog::{Actor, CommandMeta};
@@ -25,9 +26,7 @@ pub async fn ensure_admin(app: &App, email: &str, password: &str) -> anyhow::Res
     if password.chars().count() < 10 {
         anyhow::bail!("the admin password must be at least 10 characters");
     }
-    let email_id = email_stream_id(&email);
-    let (reservation, _) = app.load::<EmailReservation>(email_id).await?;
-    if let Some(id) = reservation.account_id {
+    if let Some(id) = app.email_owner(&email).await? {
         let (account, _) = app.load::<Account>(id.as_uuid()).await?;
         return Ok(Bootstrap::AlreadyExists {
             id: id.as_uuid(),
@@ -38,8 +37,11 @@ pub async fn ensure_admin(app: &App, email: &str, password: &str) -> anyhow::Res
         .await
         .map_err(|e| anyhow::anyhow!("hashing: {e:?}"))?;
     let hash = PasswordHash::parse(&hash).map_err(|e| anyhow::anyhow!("{e}"))?;
-    // Deterministic ids: a concurrent or repeated bootstrap is the same command.
-    let command_id = Uuid::new_v5(&BOOTSTRAP_NS, email.as_str().as_bytes());
+    let streams = app.email_streams(&email).await?;
+    let email_id = streams.for_new_reservation();
+    // Deterministic ids: a concurrent or repeated bootstrap is the same command. They
+    // derive from the reservation's (keyed) id, not from the address.
+    let command_id = Uuid::new_v5(&BOOTSTRAP_NS, email_id.as_bytes());
     let account_id = AccountId::new(Uuid::new_v5(&BOOTSTRAP_NS, command_id.as_bytes()));
     let meta = CommandMeta::new(command_id, Actor::System);
     let out = precinct_app::run!(
@@ -50,8 +52,7 @@ pub async fn ensure_admin(app: &App, email: &str, password: &str) -> anyhow::Res
         email_id,
         |uow| {
             let at = uow.now();
-            uow.execute::<EmailReservation>(email_id, EmailCommand::Reserve { account_id, at })
-                .await?;
+            reserve_email(uow, &streams, account_id).await?;
             uow.execute::<Account>(
                 account_id.as_uuid(),
                 AccountCommand::Register {
@@ -62,6 +63,7 @@ pub async fn ensure_admin(app: &App, email: &str, password: &str) -> anyhow::Res
                     station_id: None,
                     password_hash: hash.clone(),
                     at,
+                    invite_id: None,
                 },
             )
             .await?;

@@ -204,6 +204,10 @@ impl Config {
                 "PRECINCT_LIVE_MAX_CONNECTIONS",
                 live_default.max_connections,
             )?,
+            max_streams_per_account: number(
+                "PRECINCT_LIVE_MAX_STREAMS_PER_ACCOUNT",
+                live_default.max_streams_per_account,
+            )?,
             client_buffer: number("PRECINCT_LIVE_CLIENT_BUFFER", live_default.client_buffer)?,
             keep_alive: secs(
                 "PRECINCT_LIVE_KEEPALIVE_SECS",

@@ -175,12 +175,19 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         api.live = config.live.clone();
         let (requests, request_task) = RequestLogWriter::start(log.clone());
         let mut state = AppState::new(app.clone(), pool.clone(), api, requests);
+        // The account view every request is authorized by (ADR 0011).
+        let accounts = state.accounts.start(shutdown.clone());
+        tasks.push(tokio::spawn(async move {
+            accounts.await.context("account view")?;
+            Ok(())
+        }));
         if config.roles.live {
             // One positions consumer and one log consumer for every SSE client here.
             let (hub, hub_task) = LiveHub::start(
                 log.clone(),
                 pool.clone(),
                 state.live.directory.clone(),
+                state.accounts.clone(),
                 config.live.clone(),
                 shutdown.clone(),
             );

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use precinct_app::{App, AppError};
 use precinct_domain::ids::{AccountId, StationId};
-use precinct_domain::patrol::Patrol;
+use precinct_domain::patrol::{serves_in, Patrol};
+use precinct_domain::values::Role;
 use precinct_domain::Aggregate;
 use uuid::Uuid;
 
@@ -33,6 +34,18 @@ pub struct PatrolInfo {
 impl PatrolInfo {
     pub fn is_member(&self, officer: AccountId) -> bool {
         self.officer_ids.contains(&officer)
+    }
+
+    /// In the crew and, as the account is now, a PATROL of the patrol's station (the
+    /// same rule as `Patrol::is_serving_member`): a cached crew that trails a role or
+    /// station change grants nothing.
+    pub fn is_serving_member(
+        &self,
+        officer: AccountId,
+        role: Role,
+        station: Option<StationId>,
+    ) -> bool {
+        self.is_member(officer) && serves_in(self.station_id, role, station)
     }
 }
 

@@ -21,6 +21,9 @@
 //!   (resume): no gap and no duplicate between what it catches up on and what comes
 //!   live. A client further behind than the ring first catches up from JetStream.
 //! - The lock is a plain mutex held only to copy `Arc`s into channels (`try_send`).
+//! - A connection holds one of the process's slots and one of its account's
+//!   ([`LiveConfig::max_streams_per_account`], over both SSE endpoints): one account
+//!   cannot take every slot.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,6 +46,8 @@ use uuid::Uuid;
 
 use super::directory::PatrolDirectory;
 use super::LiveConfig;
+use crate::access::AccountDirectory;
+use precinct_domain::patrol::serves_in;
 
 /// Which stream a frame comes from (and which sequence its id names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +155,8 @@ impl Resume {
 pub enum ConnectError {
     #[error("too many live connections")]
     Full,
+    #[error("too many live connections for this account")]
+    AccountFull,
     #[error("the live hub is not ready")]
     NotReady,
     #[error("the live hub is shutting down")]
@@ -226,9 +233,13 @@ struct Inner {
     state: Mutex<State>,
     config: LiveConfig,
     connections: Arc<Semaphore>,
+    /// Open connections per account.
+    per_account: Arc<Mutex<HashMap<Uuid, usize>>>,
     ready: watch::Sender<[bool; 2]>,
     shutdown: CancellationToken,
     directory: Arc<PatrolDirectory>,
+    /// Who serves in a patrol now: an inbox frame goes to the crew members who do.
+    accounts: AccountDirectory,
     log: EventLog,
     positions: PositionLog,
     pool: PgPool,
@@ -264,6 +275,7 @@ impl LiveHub {
         log: EventLog,
         pool: PgPool,
         directory: Arc<PatrolDirectory>,
+        accounts: AccountDirectory,
         config: LiveConfig,
         shutdown: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
@@ -272,10 +284,12 @@ impl LiveHub {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::default()),
                 connections: Arc::new(Semaphore::new(config.max_connections)),
+                per_account: Arc::new(Mutex::new(HashMap::new())),
                 config,
                 ready,
                 shutdown: shutdown.clone(),
                 directory,
+                accounts,
                 positions: log.positions(),
                 log,
                 pool,
@@ -319,16 +333,28 @@ impl LiveHub {
         }
     }
 
-    /// Takes one of the process's connection slots (released when the stream ends).
-    pub fn admit(&self) -> Result<OwnedSemaphorePermit, ConnectError> {
+    /// Takes one of `account`'s connection slots and one of the process's (both
+    /// released when the stream ends).
+    pub fn admit(&self, account: Uuid) -> Result<Admission, ConnectError> {
         if self.inner.shutdown.is_cancelled() {
             return Err(ConnectError::Closed);
         }
-        self.inner
+        let slot = AccountSlot::take(
+            &self.inner.per_account,
+            account,
+            self.inner.config.max_streams_per_account,
+        )
+        .ok_or(ConnectError::AccountFull)?;
+        let permit = self
+            .inner
             .connections
             .clone()
             .try_acquire_owned()
-            .map_err(|_| ConnectError::Full)
+            .map_err(|_| ConnectError::Full)?;
+        Ok(Admission {
+            _permit: permit,
+            _slot: slot,
+        })
     }
 
     /// Waits (bounded) until both consumers have started and the last positions are
@@ -352,7 +378,7 @@ impl LiveHub {
         &self,
         scope: Scope,
         resume: Resume,
-        permit: OwnedSemaphorePermit,
+        permit: Admission,
     ) -> Result<BoxStream<'static, Arc<Frame>>, ConnectError> {
         if resume == Resume::Fresh {
             let cursors = [u64::MAX, u64::MAX];
@@ -393,8 +419,8 @@ impl LiveHub {
         scope: Scope,
         mut cursors: [u64; 2],
         snapshot: bool,
-        permit: OwnedSemaphorePermit,
-    ) -> Result<(Vec<Arc<Frame>>, LiveReceiver), (ConnectError, OwnedSemaphorePermit)> {
+        permit: Admission,
+    ) -> Result<(Vec<Arc<Frame>>, LiveReceiver), (ConnectError, Admission)> {
         let mut st = self.lock();
         if st.closed {
             return Err((ConnectError::Closed, permit));
@@ -764,7 +790,19 @@ impl LiveHub {
 
     async fn inbox_frame(&self, e: &RecordedEvent, report: Uuid, patrol: Uuid) -> Option<Frame> {
         let info = self.inner.directory.get(patrol).await.ok()??;
-        let officers: Vec<Uuid> = info.officer_ids.iter().map(|o| o.as_uuid()).collect();
+        // A crew list can trail a role or station change: only members who serve in the
+        // patrol now get its assignments (one not in the view yet is given the benefit).
+        let officers: Vec<Uuid> = info
+            .officer_ids
+            .iter()
+            .filter(|o| {
+                self.inner
+                    .accounts
+                    .peek(**o)
+                    .is_none_or(|a| serves_in(info.station_id, a.role, a.station_id))
+            })
+            .map(|o| o.as_uuid())
+            .collect();
         if officers.is_empty() {
             return None;
         }
@@ -833,7 +871,7 @@ impl LiveHub {
         scope: Scope,
         mut cursors: [u64; 2],
         snapshot: bool,
-        permit: OwnedSemaphorePermit,
+        permit: Admission,
         tx: mpsc::Sender<Arc<Frame>>,
     ) -> Option<LiveReceiver> {
         let mut permit = permit;
@@ -988,12 +1026,58 @@ fn position_frame(m: &RecordedMove) -> Frame {
     }
 }
 
-/// Unregisters a subscriber when its stream is dropped, and holds its connection slot.
+/// A connection's slots: one of the process's, one of its account's. Dropped with the
+/// stream.
+pub struct Admission {
+    _permit: OwnedSemaphorePermit,
+    _slot: AccountSlot,
+}
+
+/// One of an account's connection slots.
+struct AccountSlot {
+    counts: Arc<Mutex<HashMap<Uuid, usize>>>,
+    account: Uuid,
+}
+
+impl AccountSlot {
+    /// A slot, unless the account already holds `max`.
+    fn take(counts: &Arc<Mutex<HashMap<Uuid, usize>>>, account: Uuid, max: usize) -> Option<Self> {
+        let mut map = counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = map.entry(account).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Self {
+            counts: counts.clone(),
+            account,
+        })
+    }
+}
+
+impl Drop for AccountSlot {
+    fn drop(&mut self) {
+        let mut map = self
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = map.get_mut(&self.account) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.account);
+            }
+        }
+    }
+}
+
+/// Unregisters a subscriber when its stream is dropped, and holds its connection slots.
 struct Registration {
     hub: LiveHub,
     scope: Scope,
     id: u64,
-    _permit: OwnedSemaphorePermit,
+    _permit: Admission,
 }
 
 impl Drop for Registration {
@@ -1095,6 +1179,23 @@ mod tests {
         assert_eq!(Resume::parse(Some("x1")), Resume::Fresh);
         assert_eq!(Resume::parse(Some("p")), Resume::Fresh);
         assert_eq!(Resume::parse(Some("é")), Resume::Fresh);
+    }
+
+    #[test]
+    fn an_account_holds_at_most_its_share_of_slots() {
+        let counts = Arc::new(Mutex::new(HashMap::new()));
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let first = AccountSlot::take(&counts, a, 2).expect("first");
+        let second = AccountSlot::take(&counts, a, 2).expect("second");
+        assert!(
+            AccountSlot::take(&counts, a, 2).is_none(),
+            "a third is refused"
+        );
+        let other = AccountSlot::take(&counts, b, 2).expect("another account");
+        drop(first);
+        let again = AccountSlot::take(&counts, a, 2).expect("a freed slot is reusable");
+        drop((second, again, other));
+        assert!(counts.lock().expect("lock").is_empty(), "nothing leaks");
     }
 
     #[test]

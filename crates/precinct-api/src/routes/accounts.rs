@@ -5,14 +5,18 @@ use axum::http::StatusCode;
 use axum::routing::{patch, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use precinct_app::email::{reserve_email, EmailStreams};
 use precinct_domain::account::{Account, AccountCommand};
-use precinct_domain::email::{email_stream_id, EmailCommand, EmailReservation};
+use precinct_domain::email::EmailReservation;
 use precinct_domain::ids::{AccountId, InviteId, StationId};
 use precinct_domain::invite::{invite_id_for_code_hash, Invite, InviteCommand};
+use precinct_domain::patrol::{serves_in, Patrol, PatrolCommand};
 use precinct_domain::station::Station;
 use precinct_domain::values::{Email, PasswordHash, Role};
 use precinct_domain::Aggregate;
 use precinct_eventlog::Actor;
+use precinct_projections::queries;
+use precinct_projections::Projection;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
@@ -137,11 +141,12 @@ async fn create_account(
     let account_id = AccountId::new(derived_id(meta.command_id, "account"));
     let password_hash = PasswordHash::parse(&password_hash)
         .map_err(|e| ApiError::Internal(format!("password hash: {e}")))?;
-    let email_id = email_stream_id(&email);
+    let emails = state.app.email_streams(&email).await?;
+    let email_id = emails.for_new_reservation();
     let decide = AccountDecision {
         invite,
         account_id,
-        email_id,
+        emails,
         email: &email,
         name: &name,
         role,
@@ -181,7 +186,7 @@ async fn create_account(
 struct AccountDecision<'a> {
     invite: Option<InviteId>,
     account_id: AccountId,
-    email_id: Uuid,
+    emails: EmailStreams,
     email: &'a Email,
     name: &'a str,
     role: Role,
@@ -197,7 +202,7 @@ impl AccountDecision<'_> {
             uow.execute::<Invite>(invite.as_uuid(), InviteCommand::Accept { account_id, at })
                 .await?;
         }
-        uow.execute::<EmailReservation>(self.email_id, EmailCommand::Reserve { account_id, at })
+        reserve_email(uow, &self.emails, account_id)
             .await
             .map_err(|e| match e {
                 precinct_app::AppError::Domain { .. } => {
@@ -215,6 +220,7 @@ impl AccountDecision<'_> {
                 station_id: self.station_id,
                 password_hash: self.password_hash.clone(),
                 at,
+                invite_id: self.invite,
             },
         )
         .await?;
@@ -300,15 +306,12 @@ async fn register(
     // A taken address is answered at once, before any password work (argon2id is slow
     // and memory-hard on purpose). A retry of this very registration (same command id)
     // goes on, to get its original answer.
-    let (reservation, _) = state
-        .app
-        .load::<EmailReservation>(email_stream_id(&email))
-        .await?;
+    let owner = state.app.email_owner(&email).await?;
     let this_command = AccountId::new(derived_id(
         cmd.ctx.meta(actor.clone()).command_id,
         "account",
     ));
-    if reservation.account_id.is_some_and(|id| id != this_command) {
+    if owner.is_some_and(|id| id != this_command) {
         return Err(ApiError::Conflict(
             "an account with this e-mail already exists".into(),
         ));
@@ -397,9 +400,9 @@ async fn login(
         .await?;
     let checked = check_login(&state, email.as_ref(), body.password).await;
     match checked {
-        Ok(Some(a)) => {
+        Ok(Some((a, version))) => {
             state.throttle.succeeded(&attempt).await;
-            let token = state.tokens.issue(a.id, a.role, a.station_id)?;
+            let token = state.tokens.issue(a.id, a.role, a.station_id, version)?;
             Ok(Json(LoginResponse {
                 access_token: token,
                 token_type: "Bearer",
@@ -432,26 +435,29 @@ async fn check_login(
     state: &AppState,
     email: Option<&Email>,
     password: String,
-) -> ApiResult<Option<Account>> {
+) -> ApiResult<Option<(Account, u64)>> {
     let account = match email {
-        Some(email) => {
-            let (reservation, _) = state
-                .app
-                .load::<EmailReservation>(email_stream_id(email))
-                .await?;
-            match reservation.account_id {
-                Some(id) => Some(state.app.load::<Account>(id.as_uuid()).await?.0),
-                None => None,
-            }
-        }
+        Some(email) => match state.app.email_owner(email).await? {
+            Some(id) => Some(state.app.load::<Account>(id.as_uuid()).await?),
+            None => None,
+        },
         None => None,
     };
     let hash = account
         .as_ref()
-        .and_then(|a| a.password_hash.as_ref())
+        .and_then(|(a, _)| a.password_hash.as_ref())
         .map(|h| h.as_str().to_string());
     let ok = state.passwords.verify(password, hash).await?;
-    Ok(account.filter(|a| ok && a.active))
+    let Some((a, version)) = account.filter(|(a, _)| ok && a.active) else {
+        return Ok(None);
+    };
+    // Active and not erased, as the account view knows it at this version or later.
+    let standing = state
+        .accounts
+        .current(a.id, version)
+        .await?
+        .is_some_and(|access| access.check(version).is_ok());
+    Ok(standing.then_some((a, version)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -466,7 +472,10 @@ pub struct RoleBody {
 
 /// Change an account's role (and station).
 ///
-/// Roles: ADMIN.
+/// Roles: ADMIN. Takes effect at once for the account's tokens already issued (in every
+/// API process within a second) and ends its open live streams. In the same append, the
+/// account leaves the crew of every patrol it can no longer serve in (any patrol unless
+/// it stays a PATROL, and then those of other stations).
 #[utoipa::path(
     patch,
     path = "/admin/users/{id}/role",
@@ -502,6 +511,7 @@ async fn change_role(
     if let Some(s) = station_id {
         require_station(&state, s).await?;
     }
+    let listed = patrols_listing(&state, id).await?;
     let meta = cmd.ctx.meta(caller.actor());
     let out = precinct_app::run!(state.app, &meta, Account, ApiError, id, |uow| {
         let at = uow.now();
@@ -514,12 +524,58 @@ async fn change_role(
             },
         )
         .await?;
+        // Each crew as the log has it now (the list above only says where to look).
+        let officer_id = AccountId::new(id);
+        for patrol_id in &listed {
+            let patrol: Patrol = uow.load(*patrol_id).await?;
+            if patrol.is_member(officer_id) && !serves_in(patrol.station_id, role, station_id) {
+                uow.execute::<Patrol>(*patrol_id, PatrolCommand::RemoveOfficer { officer_id, at })
+                    .await?;
+            }
+        }
         Ok(())
     })?;
     let account = out
         .state::<Account>(id)
         .ok_or_else(|| ApiError::Internal("account state missing".into()))?;
     Ok(Json(AccountView::of(account, out.position)))
+}
+
+/// Most patrols one role change takes an officer out of (a larger number is refused).
+const MAX_PATROLS_PER_OFFICER: u32 = 100;
+
+/// The patrols whose crew lists the account. From the patrols read model, once it has
+/// caught up with the log as it is now: a crew change acknowledged before this command
+/// is seen. (One racing the command may still list the officer; the membership rule,
+/// which requires the member's current role to be PATROL of the patrol's station, makes
+/// such an entry grant nothing.)
+async fn patrols_listing(state: &AppState, account: Uuid) -> ApiResult<Vec<Uuid>> {
+    let head = state
+        .app
+        .log()
+        .head()
+        .await
+        .map_err(precinct_app::AppError::from)?;
+    let caught_up = precinct_projections::wait_for_projection(
+        &state.pool,
+        precinct_projections::projections::patrols::Patrols::NAME,
+        head,
+        std::time::Duration::from_secs(5),
+    )
+    .await?;
+    if !caught_up {
+        return Err(ApiError::Unavailable(
+            "the patrol roster is catching up with the log; retry shortly".into(),
+        ));
+    }
+    let listed =
+        queries::patrols_listing(&state.pool, account, MAX_PATROLS_PER_OFFICER + 1).await?;
+    if listed.len() > MAX_PATROLS_PER_OFFICER as usize {
+        return Err(ApiError::Conflict(format!(
+            "the account is in more than {MAX_PATROLS_PER_OFFICER} patrols; take it out of some first"
+        )));
+    }
+    Ok(listed)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -270,7 +270,7 @@ async fn current_station_facts(
     let last_change = state
         .app
         .log()
-        .last_position_of(<Station as Aggregate>::TYPE)
+        .last_position_of(&[<Station as Aggregate>::TYPE])
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "the last station change cannot be read");

@@ -40,7 +40,8 @@ use crate::extract::{JsonBody, Validator};
 use crate::live::hub::{ConnectError, Resume, Scope};
 use crate::live::{LiveStats, PatrolInfo};
 use crate::openapi::{
-    BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthorized, Unavailable, ValidationFailed,
+    BadRequest, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable,
+    ValidationFailed,
 };
 use crate::problem::{ApiError, ApiResult};
 use crate::AppState;
@@ -202,7 +203,7 @@ async fn put_location(
     JsonBody(body): JsonBody<LocationBody>,
 ) -> ApiResult<(StatusCode, Json<LocationAccepted>)> {
     let p = patrol(&state, id).await?;
-    if !p.is_member(caller.id) {
+    if !p.is_serving_member(caller.id, caller.role, caller.station_id) {
         return Err(if caller.is_staff_of(p.station_id) {
             ApiError::Forbidden("only a member of the patrol may report its location".into())
         } else {
@@ -447,18 +448,33 @@ pub struct StreamParams {
     station_id: Option<Uuid>,
 }
 
+/// How long a client told it has too many streams should wait before trying again.
+const ACCOUNT_FULL_RETRY_SECS: u64 = 5;
+
 fn connect_error(e: ConnectError) -> ApiError {
     ApiError::Unavailable(match e {
         ConnectError::Full => "too many live connections; retry later".into(),
+        ConnectError::AccountFull => {
+            return ApiError::TooManyRequests {
+                retry_after_secs: ACCOUNT_FULL_RETRY_SECS,
+            }
+        }
         ConnectError::NotReady => "the live stream is starting; retry shortly".into(),
         ConnectError::Closed => "the server is shutting down".into(),
     })
 }
 
-/// Opens an SSE response for `scope`, resuming after `Last-Event-ID` if sent.
-async fn open_stream(state: &AppState, scope: Scope, headers: &HeaderMap) -> ApiResult<Response> {
+/// Opens an SSE response for `scope`, resuming after `Last-Event-ID` if sent. The
+/// stream ends when the caller's account changes role, station or standing (it was
+/// authorized for the account as it was).
+async fn open_stream(
+    state: &AppState,
+    caller: &Caller,
+    scope: Scope,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
     let hub = state.live.hub()?;
-    let permit = hub.admit().map_err(connect_error)?;
+    let permit = hub.admit(caller.id.as_uuid()).map_err(connect_error)?;
     hub.wait_ready(READY_WAIT).await.map_err(connect_error)?;
     let resume = Resume::parse(headers.get("last-event-id").and_then(|v| v.to_str().ok()));
     let frames = hub
@@ -474,7 +490,8 @@ async fn open_stream(state: &AppState, scope: Scope, headers: &HeaderMap) -> Api
             f.to_sse()
         }))
         .map(Ok::<_, Infallible>)
-        .take_until(hub.shutdown().clone().cancelled_owned());
+        .take_until(hub.shutdown().clone().cancelled_owned())
+        .take_until(state.accounts.changed(caller.id, caller.access));
     let mut res = Sse::new(events)
         .keep_alive(KeepAlive::new().interval(hub.config().keep_alive))
         .into_response();
@@ -486,7 +503,9 @@ async fn open_stream(state: &AppState, scope: Scope, headers: &HeaderMap) -> Api
 /// Server-Sent Events: positions and status changes of the caller's station (ADMIN:
 /// every station, or `?station_id=`), after a snapshot; `Last-Event-ID` resumes.
 ///
-/// Roles: PATROL, DISPATCHER, SUPERVISOR, ADMIN (station-scoped).
+/// Roles: PATROL, DISPATCHER, SUPERVISOR, ADMIN (station-scoped). At most 5 open
+/// streams per account (both SSE endpoints together; beyond: 429 with `Retry-After`).
+/// The stream ends when the account's role, station or standing changes.
 #[utoipa::path(
     get,
     path = "/patrols/stream",
@@ -502,6 +521,7 @@ async fn open_stream(state: &AppState, scope: Scope, headers: &HeaderMap) -> Api
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
+        (status = 429, response = TooManyRequests),
         (status = 503, response = Unavailable),
     )
 )]
@@ -529,13 +549,15 @@ async fn patrol_stream(
         }
         Scope::Station(own)
     };
-    open_stream(&state, scope, &headers).await
+    open_stream(&state, &caller, scope, &headers).await
 }
 
 /// Server-Sent Events: the officer's assignments and their changes; `Last-Event-ID`
 /// resumes.
 ///
-/// Roles: PATROL.
+/// Roles: PATROL. At most 5 open streams per account (both SSE endpoints together;
+/// beyond: 429 with `Retry-After`). The stream ends when the account's role, station or
+/// standing changes.
 #[utoipa::path(
     get,
     path = "/me/assignments/stream",
@@ -547,6 +569,7 @@ async fn patrol_stream(
             content_type = "text/event-stream", body = String),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
+        (status = 429, response = TooManyRequests),
         (status = 503, response = Unavailable),
     )
 )]
@@ -557,7 +580,13 @@ async fn inbox_stream(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     caller.require(&[Role::Patrol])?;
-    open_stream(&state, Scope::Officer(caller.id.as_uuid()), &headers).await
+    open_stream(
+        &state,
+        &caller,
+        Scope::Officer(caller.id.as_uuid()),
+        &headers,
+    )
+    .await
 }
 
 /// The live hub's numbers: connections, subscribers, dropped slow clients, heads.

@@ -5,10 +5,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{post, put};
 use axum::{Json, Router};
-use precinct_domain::account::Account;
 use precinct_domain::ids::{AccountId, PatrolId, StationId};
-use precinct_domain::patrol::{Patrol, PatrolCommand};
-use precinct_domain::values::{PatrolStatus, Role};
+use precinct_domain::patrol::{serves_in, Patrol, PatrolCommand};
+use precinct_domain::values::PatrolStatus;
 use precinct_domain::Aggregate;
 use serde::Deserialize;
 use utoipa::{OpenApi, ToSchema};
@@ -49,15 +48,16 @@ pub struct RegisterBody {
     officer_ids: Vec<Uuid>,
 }
 
-/// Every officer must be an active PATROL account of the patrol's station.
+/// Every officer must be an active PATROL account of the patrol's station, as the
+/// account is now (the account view: no key lookups for the sealed e-mail and name).
 async fn check_officers(state: &AppState, station: StationId, ids: &[Uuid]) -> ApiResult<()> {
     for id in ids {
-        let (a, _) = state.app.load::<Account>(*id).await?;
-        if !a.version_exists()
-            || a.role != Role::Patrol
-            || a.station_id != Some(station)
-            || !a.active
-        {
+        let serving = state
+            .accounts
+            .current(AccountId::new(*id), 0)
+            .await?
+            .is_some_and(|a| a.active && !a.erased && serves_in(station, a.role, a.station_id));
+        if !serving {
             return Err(ApiError::invalid(
                 "officer_ids",
                 format!("{id} is not an active PATROL officer of station {station}"),
@@ -298,7 +298,7 @@ async fn set_status(
         let at = uow.now();
         let p: Patrol = uow.load(id).await?;
         require_patrol_visible(&caller, &p)?;
-        if !(p.is_member(caller.id) || caller.is(DESK)) {
+        if !(p.is_serving_member(caller.id, caller.role, caller.station_id) || caller.is(DESK)) {
             return Err(ApiError::Forbidden(
                 "only a member of the patrol or the dispatch desk may set its status".into(),
             ));

@@ -605,8 +605,11 @@ async fn my_assignments(
     Q(p): Q<PageParams>,
 ) -> ApiResult<Json<Page<ReportView>>> {
     caller.require(&[Role::Patrol])?;
+    let station = caller.station_id.ok_or_else(ApiError::forbidden)?;
     let pg = page(p.limit, p.cursor)?;
-    let rows = queries::officer_inbox(&state.pool, caller.id.as_uuid(), &pg).await?;
+    // Only patrols of the officer's current station: a crew list can trail a move.
+    let rows =
+        queries::officer_inbox(&state.pool, caller.id.as_uuid(), station.as_uuid(), &pg).await?;
     Ok(Json(rows.map(|r| ReportView::from(&r))))
 }
 
@@ -713,7 +716,8 @@ pub struct AuditParams {
 
 /// The audit trail: one row per event, in log order (`from` inclusive, `to` exclusive).
 ///
-/// Roles: SUPERVISOR, ADMIN.
+/// Roles: SUPERVISOR (the rows whose target belonged to their station when the event
+/// happened: its reports, patrols, staff and invites), ADMIN (every row).
 #[utoipa::path(
     get,
     path = "/audit",
@@ -736,9 +740,21 @@ async fn audit(
     Q(p): Q<AuditParams>,
 ) -> ApiResult<Json<Page<queries::AuditRow>>> {
     caller.require(&[Role::Admin, Role::Supervisor])?;
+    // A SUPERVISOR's trail is their station's, whatever the filters name.
+    let station_id = if caller.is_admin() {
+        None
+    } else {
+        Some(
+            caller
+                .station_id
+                .map(|s| s.as_uuid())
+                .ok_or_else(ApiError::forbidden)?,
+        )
+    };
     let filter = AuditFilter {
         actor_id: p.actor_id,
         target_id: p.target_id,
+        station_id,
         from: p.from,
         to: p.to,
     };

@@ -43,9 +43,11 @@ pub struct Erased {
 /// Erase a data subject's personal data (its key is destroyed) and record
 /// `DataSubjectErased`.
 ///
-/// Roles: ADMIN. The subject is an account id (a reporter) or the id of an anonymous
-/// report. The key is destroyed first, then the erasure is recorded; a retry completes
-/// both.
+/// Roles: ADMIN. The subject is an account id (a reporter, or any account: its e-mail
+/// address and name, and the invitation's address for an invited account) or the id
+/// of an anonymous report. The key is destroyed first, then the erasure is recorded; a
+/// retry completes both. An erased account can no longer sign in, and its tokens are
+/// refused.
 #[utoipa::path(
     delete,
     path = "/admin/data-subjects/{id}",
@@ -85,10 +87,19 @@ async fn erase(
         .app
         .vault()
         .ok_or_else(|| ApiError::Unavailable("no key store is configured".into()))?;
-    vault
-        .erase(id)
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("key store: {e}")))?;
+    // An account created from an invite: the invite's key seals the same person's
+    // address (InviteCreated), and goes with the account's.
+    for key in account
+        .invite_id
+        .map(|i| i.as_uuid())
+        .into_iter()
+        .chain([id])
+    {
+        vault
+            .erase(key)
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("key store: {e}")))?;
+    }
     let meta = cmd.ctx.meta(caller.actor());
     let out = precinct_app::run!(state.app, &meta, DataSubject, ApiError, id, |uow| {
         let at = uow.now();

@@ -318,13 +318,14 @@ pub fn account_events() -> Vec<AccountEvent> {
     vec![
         AccountRegistered {
             account_id: AccountId::new(uuid(30)),
-            email: Email::parse("Officer@Example.org").expect("valid email"),
-            name: "Maria Santos".into(),
+            email: Some(Email::parse("Officer@Example.org").expect("valid email")),
+            name: Some("Maria Santos".into()),
             role: Role::Dispatcher,
             station_id: Some(StationId::new(uuid(10))),
             password_hash: PasswordHash::parse("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA")
                 .expect("valid hash"),
             at: t(0),
+            invite_id: Some(InviteId::new(uuid(60))),
         }
         .into(),
         AccountRoleChanged {
@@ -335,12 +336,25 @@ pub fn account_events() -> Vec<AccountEvent> {
         .into(),
         AccountRegistered {
             account_id: AccountId::new(uuid(31)),
-            email: Email::parse("citizen@example.org").expect("valid email"),
-            name: "Juan".into(),
+            email: Some(Email::parse("citizen@example.org").expect("valid email")),
+            name: Some("Juan".into()),
             role: Role::Citizen,
             station_id: None,
             password_hash: PasswordHash::parse("$argon2id$x").expect("valid hash"),
             at: t(0),
+            invite_id: None,
+        }
+        .into(),
+        // As read after the account's data subject was erased: e-mail and name are gone.
+        AccountRegistered {
+            account_id: AccountId::new(uuid(32)),
+            email: None,
+            name: None,
+            role: Role::Citizen,
+            station_id: None,
+            password_hash: PasswordHash::parse("$argon2id$x").expect("valid hash"),
+            at: t(0),
+            invite_id: None,
         }
         .into(),
         AccountDeactivated { at: t(2) }.into(),
@@ -406,7 +420,7 @@ pub fn invite_events() -> Vec<InviteEvent> {
         InviteCreated {
             invite_id: InviteId::new(uuid(60)),
             code_hash: TokenHash::parse(HASH).expect("valid hash"),
-            email: Email::parse("new.officer@example.org").expect("valid email"),
+            email: Some(Email::parse("new.officer@example.org").expect("valid email")),
             role: Role::Patrol,
             station_id: Some(StationId::new(uuid(10))),
             expires_at: t(60 * 24 * 7),

@@ -25,6 +25,9 @@ pub struct AuditRow {
     pub target_id: Uuid,
     pub correlation_id: Uuid,
     pub command_id: Uuid,
+    /// The station the target belonged to when the event happened (none: a target
+    /// without a station, such as a citizen's account).
+    pub station_id: Option<Uuid>,
 }
 
 /// Filters of [`audit`]; `from` inclusive, `to` exclusive (on `at`).
@@ -32,6 +35,8 @@ pub struct AuditRow {
 pub struct AuditFilter {
     pub actor_id: Option<Uuid>,
     pub target_id: Option<Uuid>,
+    /// Only rows whose target belonged to this station (a SUPERVISOR's scope).
+    pub station_id: Option<Uuid>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
 }
@@ -84,13 +89,16 @@ pub async fn audit(
 ) -> Result<Page<AuditRow>, QueryError> {
     let mut qb = QueryBuilder::<Postgres>::new(
         "SELECT position, at, actor_kind, actor_id, actor_role, action, target_type, \
-         target_id, correlation_id, command_id FROM audit WHERE true",
+         target_id, correlation_id, command_id, station_id FROM audit WHERE true",
     );
     if let Some(actor) = filter.actor_id {
         qb.push(" AND actor_id = ").push_bind(actor);
     }
     if let Some(target) = filter.target_id {
         qb.push(" AND target_id = ").push_bind(target);
+    }
+    if let Some(station) = filter.station_id {
+        qb.push(" AND station_id = ").push_bind(station);
     }
     push_time_range(&mut qb, filter.from, filter.to);
     if let Some(after) = page.key::<i64>()? {

@@ -15,7 +15,8 @@ use super::{Page, PageRequest};
 use crate::error::QueryError;
 
 const STATION_COLUMNS: &str = "id, name, kind, latitude, longitude, area, crime_types, created_at";
-const ACCOUNT_COLUMNS: &str = "id, email, name, role, station_id, active, created_at, updated_at";
+const ACCOUNT_COLUMNS: &str =
+    "id, email, name, role, station_id, active, created_at, updated_at, personal_erased";
 
 /// A precinct or division.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
@@ -37,14 +38,16 @@ pub struct StationRow {
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct AccountRow {
     pub id: Uuid,
-    /// Normalised (lower-case).
-    pub email: String,
-    pub name: String,
+    /// Normalised (lower-case); `None` once the account's personal data was erased.
+    pub email: Option<String>,
+    /// `None` once the account's personal data was erased.
+    pub name: Option<String>,
     pub role: String,
     pub station_id: Option<Uuid>,
     pub active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub personal_erased: bool,
 }
 
 /// Filters of [`list_accounts`].
@@ -125,7 +128,7 @@ pub async fn get_station(pool: &PgPool, id: Uuid) -> Result<Option<StationRow>, 
     .await?)
 }
 
-/// Accounts by e-mail, then id.
+/// Accounts by e-mail, then id (erased e-mails sort first, as empty).
 #[tracing::instrument(skip(pool))]
 pub async fn list_accounts(
     pool: &PgPool,
@@ -141,16 +144,18 @@ pub async fn list_accounts(
         qb.push(" AND role = ").push_bind(role.clone());
     }
     if let Some((email, id)) = page.key::<(String, Uuid)>()? {
-        qb.push(" AND (email, id) > (")
+        qb.push(" AND (COALESCE(email, ''), id) > (")
             .push_bind(email)
             .push(", ")
             .push_bind(id)
             .push(")");
     }
-    qb.push(" ORDER BY email, id LIMIT ")
+    qb.push(" ORDER BY COALESCE(email, ''), id LIMIT ")
         .push_bind(page.fetch());
     let rows: Vec<AccountRow> = qb.build_query_as().fetch_all(pool).await?;
-    Ok(Page::from_rows(rows, page, |r| (r.email.clone(), r.id)))
+    Ok(Page::from_rows(rows, page, |r| {
+        (r.email.clone().unwrap_or_default(), r.id)
+    }))
 }
 
 #[tracing::instrument(skip(pool))]

@@ -23,8 +23,8 @@ pub use directory::{
     AccountFilter, AccountRow, StationRow,
 };
 pub use patrols::{
-    get_patrol, list_patrols, workload_rows, workload_snapshot, workloads, PatrolRow, Workload,
-    WorkloadSnapshot,
+    get_patrol, list_patrols, patrols_listing, workload_rows, workload_snapshot, workloads,
+    PatrolRow, Workload, WorkloadSnapshot,
 };
 pub use reports::{
     get_report, list_reports, officer_inbox, report_queue, Coordinates, Near, PublicReport,

@@ -99,6 +99,22 @@ pub async fn list_patrols(
     Ok(Page::from_rows(rows, page, |r| (r.call_sign.clone(), r.id)))
 }
 
+/// The patrols whose crew lists `officer`, at most `limit` (ids, by id).
+#[tracing::instrument(skip(pool))]
+pub async fn patrols_listing(
+    pool: &PgPool,
+    officer: Uuid,
+    limit: u32,
+) -> Result<Vec<Uuid>, QueryError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM patrols WHERE officer_ids @> ARRAY[$1]::uuid[] ORDER BY id LIMIT $2",
+    )
+    .bind(officer)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?)
+}
+
 #[tracing::instrument(skip(pool))]
 pub async fn get_patrol(pool: &PgPool, id: Uuid) -> Result<Option<PatrolRow>, QueryError> {
     Ok(

@@ -368,13 +368,14 @@ pub async fn report_queue(
     }))
 }
 
-/// The reports assigned to any patrol the officer is a member of, while the patrol
+/// The reports assigned to any patrol of `station_id` the officer is a member of, while the patrol
 /// still has work on them (`ASSIGNED`, `ACCEPTED`, `RESPONDING`, and `RESOLVED`
 /// awaiting review); in queue order.
 #[tracing::instrument(skip(pool))]
 pub async fn officer_inbox(
     pool: &PgPool,
     officer_id: Uuid,
+    station_id: Uuid,
     page: &PageRequest,
 ) -> Result<Page<ReportRow>, QueryError> {
     let mut qb =
@@ -382,7 +383,9 @@ pub async fn officer_inbox(
     qb.push_bind(statuses(INBOX_STATUSES))
         .push(") AND patrol_id IN (SELECT id FROM patrols WHERE officer_ids @> ARRAY[")
         .push_bind(officer_id)
-        .push("]::uuid[])");
+        .push("]::uuid[] AND station_id = ")
+        .push_bind(station_id)
+        .push(")");
     push_queue_page(&mut qb, page)?;
     let rows: Vec<ReportRow> = qb.build_query_as().fetch_all(pool).await?;
     Ok(Page::from_rows(rows, page, |r| {

@@ -1,0 +1,95 @@
+//! Where an e-mail address is reserved: the reservation's stream ids, and claiming one.
+//!
+//! A reservation's stream id is derived from the address and appears in the log for
+//! good (as a subject and an audit target). Since e-mail addresses are personal data,
+//! new reservations are keyed ([`keyed_email_stream_id`] of an HMAC under a data key in
+//! the key store): the log alone does not tell whether an address has an account, even
+//! after its owner was erased. Reservations made before keep their unkeyed id
+//! ([`email_stream_id`]); every lookup and every new reservation checks both, so an old
+//! account keeps its address and still signs in.
+
+use precinct_domain::email::{
+    email_stream_id, keyed_email_stream_id, EmailCommand, EmailError, EmailReservation,
+};
+use precinct_domain::ids::AccountId;
+use precinct_domain::values::Email;
+use uuid::Uuid;
+
+use crate::{App, AppError, UnitOfWork};
+
+/// The key-store subject whose data key keys reservation ids. Fixed forever: another
+/// value orphans every keyed reservation. It is nobody's data subject, so the erasure
+/// endpoint never destroys it.
+pub const EMAIL_INDEX_KEY: Uuid = Uuid::from_u128(0x5e1d_7c3a_0b94_4f26_8a1e_d2c6_93f0_4b71);
+
+/// The streams an address may be reserved on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmailStreams {
+    /// The keyed id (`None` in a process without a key store).
+    pub keyed: Option<Uuid>,
+    /// The id of reservations made before ids were keyed.
+    pub legacy: Uuid,
+}
+
+impl EmailStreams {
+    /// Where a new reservation goes (the command's primary stream).
+    pub fn for_new_reservation(&self) -> Uuid {
+        self.keyed.unwrap_or(self.legacy)
+    }
+
+    /// Every stream that may hold the address's reservation, newest scheme first.
+    pub fn all(&self) -> impl Iterator<Item = Uuid> {
+        self.keyed.into_iter().chain(std::iter::once(self.legacy))
+    }
+}
+
+impl App {
+    /// The reservation streams of `email`.
+    pub async fn email_streams(&self, email: &Email) -> Result<EmailStreams, AppError> {
+        let keyed = match self.vault() {
+            Some(vault) => Some(keyed_email_stream_id(
+                &vault
+                    .keyed_digest(EMAIL_INDEX_KEY, email.as_str().as_bytes())
+                    .await?,
+            )),
+            None => None,
+        };
+        Ok(EmailStreams {
+            keyed,
+            legacy: email_stream_id(email),
+        })
+    }
+
+    /// The account holding `email`, if any.
+    pub async fn email_owner(&self, email: &Email) -> Result<Option<AccountId>, AppError> {
+        let streams = self.email_streams(email).await?;
+        for id in streams.all() {
+            let (reservation, _) = self.load::<EmailReservation>(id).await?;
+            if reservation.account_id.is_some() {
+                return Ok(reservation.account_id);
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Reserves the address for `account_id` in `uow`: refused (the domain's
+/// [`EmailError::EmailTaken`]) when either of its streams already holds a reservation.
+pub async fn reserve_email(
+    uow: &mut UnitOfWork<'_>,
+    streams: &EmailStreams,
+    account_id: AccountId,
+) -> Result<(), AppError> {
+    let target = streams.for_new_reservation();
+    for id in streams.all().filter(|id| *id != target) {
+        // An older reservation is never written again: reading it is enough.
+        let older: EmailReservation = uow.load(id).await?;
+        if older.account_id.is_some() {
+            return Err(AppError::domain(EmailError::EmailTaken));
+        }
+    }
+    let at = uow.now();
+    uow.execute::<EmailReservation>(target, EmailCommand::Reserve { account_id, at })
+        .await?;
+    Ok(())
+}
