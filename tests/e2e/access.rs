@@ -1087,9 +1087,9 @@ async fn erasing_an_invited_account_also_erases_the_address_of_its_invitation() 
     let code = invite.body["code"].as_str().expect("code").to_string();
     let accepted = app
         .post(
-            &format!("/invites/{code}/accept"),
+            "/invites/accept",
             None,
-            json!({"name": format!("Officer {marker}"), "password": PASSWORD}),
+            json!({"code": code, "name": format!("Officer {marker}"), "password": PASSWORD}),
         )
         .await;
     assert_eq!(accepted.status, StatusCode::CREATED, "{}", accepted.body);
