@@ -5,6 +5,7 @@ mod commands;
 mod docs;
 mod eventlog;
 mod hostile;
+mod input_bounds;
 mod live;
 mod privacy;
 mod projections;

@@ -494,6 +494,84 @@ fn submit_refuses_invalid_fields() {
     }
 }
 
+/// Issue 13: `occurred_at: -5000-01-01` was accepted, and the read side could not store
+/// the event. Every caller-supplied time is held to the storable range.
+#[test]
+fn caller_supplied_times_outside_the_storable_range_are_refused() {
+    let ancient = "-5000-01-01T00:00:00Z"
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .expect("chrono reads it");
+    let before_1900 = "1899-12-31T23:59:59Z"
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .expect("valid");
+    let far_future = "+200000-01-01T00:00:00Z"
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .expect("chrono reads it");
+    for bad in [ancient, before_1900, far_future] {
+        let out_of_range = ReportError::Invalid {
+            field: "occurred_at",
+            reason: ValueError::TimeOutOfRange.to_string(),
+        };
+        given_nothing::<Report>()
+            .when(submit_with(|c| {
+                if let ReportCommand::Submit { occurred_at, .. } = c {
+                    *occurred_at = Some(bad);
+                }
+            }))
+            .then_err(out_of_range.clone());
+        given::<Report>(history(S::New))
+            .when(ReportCommand::Amend {
+                changes: ReportChanges {
+                    occurred_at: Some(bad),
+                    ..ReportChanges::default()
+                },
+                personal: None,
+                at: t(3),
+            })
+            .then_err(out_of_range);
+        given::<Report>(history(S::Accepted))
+            .when(ReportCommand::AttachEvidence {
+                evidence_id: EvidenceId::new(uuid(50)),
+                url: "https://evidence.example/a.jpg".into(),
+                media_type: MediaType::Photo,
+                captured_at: Some(bad),
+                description: None,
+                author_id: staff(),
+                at: t(15),
+            })
+            .then_err(ReportError::Invalid {
+                field: "captured_at",
+                reason: ValueError::TimeOutOfRange.to_string(),
+            });
+    }
+}
+
+#[test]
+fn a_device_clock_slightly_ahead_is_tolerated() {
+    let ahead = t(0) + Duration::seconds(20);
+    let report = given_nothing::<Report>()
+        .when(submit_with(|c| {
+            if let ReportCommand::Submit { occurred_at, .. } = c {
+                *occurred_at = Some(ahead);
+            }
+        }))
+        .events();
+    assert!(
+        matches!(&report[..], [ReportEvent::ReportSubmitted(e)] if e.occurred_at == Some(ahead))
+    );
+    let too_far = t(0) + Duration::seconds(31);
+    given_nothing::<Report>()
+        .when(submit_with(|c| {
+            if let ReportCommand::Submit { occurred_at, .. } = c {
+                *occurred_at = Some(too_far);
+            }
+        }))
+        .then_err(ReportError::Invalid {
+            field: "occurred_at",
+            reason: ValueError::Future.to_string(),
+        });
+}
+
 // ----- amend ------------------------------------------------------------------------
 
 #[test]

@@ -323,7 +323,11 @@ impl EventLog {
         position: u64,
     ) -> Result<Vec<RecordedEvent>, ReadError> {
         let mut out = Vec::new();
-        for (e, _) in self.read_raw(stream, position + 1).await? {
+        // Saturating: after u64::MAX comes nothing, not the start of the stream.
+        let Some(from) = position.checked_add(1) else {
+            return Ok(out);
+        };
+        for (e, _) in self.read_raw(stream, from).await? {
             out.push(self.opened(e).await?);
         }
         Ok(out)

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use precinct_domain::ids::StationId;
 use precinct_domain::report::Report;
-use precinct_domain::values::{Role, SlaKind};
+use precinct_domain::values::{Role, SlaKind, Timestamp};
 use precinct_projections::queries::{
     self, AuditFilter, Coordinates, Near, Page, PageRequest, QueueFilter, ReportFilter,
     RequestFilter,
@@ -167,6 +167,22 @@ fn near(p: &ListParams, coordinates: Coordinates) -> ApiResult<Option<Near>> {
     }))
 }
 
+/// The statuses the public list may show: those asked for (default: all), except
+/// `WITHDRAWN` — a report its reporter took back is nobody else's business.
+fn publicly_listed(asked: Option<Vec<String>>) -> Vec<String> {
+    use precinct_domain::values::ReportStatus;
+    asked
+        .unwrap_or_else(|| {
+            ReportStatus::ALL
+                .iter()
+                .map(|s| s.as_str().to_string())
+                .collect()
+        })
+        .into_iter()
+        .filter(|s| s != ReportStatus::Withdrawn.as_str())
+        .collect()
+}
+
 /// The station a staff caller may list: their own; ADMIN any (or all).
 fn scope(c: &Caller, requested: Option<Uuid>) -> ApiResult<Option<Uuid>> {
     if c.is_admin() {
@@ -193,8 +209,8 @@ pub enum ListItem {
     Public(PublicReportView),
 }
 
-/// List reports: the public view for everyone; staff get the full view of their
-/// station's reports.
+/// List reports: the public view for everyone (withdrawn reports left out); staff get the
+/// full view of their station's reports.
 ///
 /// Roles: anyone (public view); PATROL, DISPATCHER, SUPERVISOR, ADMIN get the full view,
 /// station-scoped (ADMIN: every station).
@@ -230,7 +246,10 @@ async fn list_crimes(
             Some(c) => scope(c, p.station_id)?,
             None => p.station_id,
         },
-        status: statuses(&p.status)?,
+        status: match &staff {
+            Some(_) => statuses(&p.status)?,
+            None => Some(publicly_listed(statuses(&p.status)?)),
+        },
         priority: priority(&p.priority)?,
         near: near(&p, coordinates)?,
         reporter_id: None,
@@ -248,9 +267,10 @@ async fn list_crimes(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct GetParams {
-    /// The report as it was at this time (RFC 3339), folded from the log.
+    /// The report as it was at this time (RFC 3339, 1900 to 9999), folded from the log.
     #[serde(default)]
-    as_of: Option<DateTime<Utc>>,
+    #[param(value_type = Option<String>, format = DateTime)]
+    as_of: Option<Timestamp>,
 }
 
 fn tracking(parts: &axum::http::HeaderMap) -> Option<precinct_domain::values::TokenHash> {
@@ -287,7 +307,7 @@ async fn get_crime(
     Q(p): Q<GetParams>,
 ) -> ApiResult<Json<ReportView>> {
     let tracking = tracking(&headers);
-    if let Some(at) = p.as_of {
+    if let Some(at) = p.as_of.map(Timestamp::get) {
         // Visibility is decided on the report as it is now; the answer is as it was.
         let (now, _) = state.app.load::<Report>(id).await?;
         require_visible(caller.as_ref(), tracking.as_ref(), &now)?;
@@ -696,10 +716,14 @@ pub struct AuditParams {
     actor_id: Option<Uuid>,
     #[serde(default)]
     target_id: Option<Uuid>,
+    /// RFC 3339, 1900 to 9999.
     #[serde(default)]
-    from: Option<DateTime<Utc>>,
+    #[param(value_type = Option<String>, format = DateTime)]
+    from: Option<Timestamp>,
+    /// RFC 3339, 1900 to 9999.
     #[serde(default)]
-    to: Option<DateTime<Utc>>,
+    #[param(value_type = Option<String>, format = DateTime)]
+    to: Option<Timestamp>,
     #[serde(default)]
     limit: Option<u32>,
     #[serde(default)]
@@ -734,8 +758,8 @@ async fn audit(
     let filter = AuditFilter {
         actor_id: p.actor_id,
         target_id: p.target_id,
-        from: p.from,
-        to: p.to,
+        from: p.from.map(Timestamp::get),
+        to: p.to.map(Timestamp::get),
     };
     let pg = page(p.limit, p.cursor)?;
     Ok(Json(queries::audit(&state.pool, &filter, &pg).await?))
@@ -752,10 +776,14 @@ pub struct RequestParams {
     path: Option<String>,
     #[serde(default)]
     status: Option<u16>,
+    /// RFC 3339, 1900 to 9999.
     #[serde(default)]
-    from: Option<DateTime<Utc>>,
+    #[param(value_type = Option<String>, format = DateTime)]
+    from: Option<Timestamp>,
+    /// RFC 3339, 1900 to 9999.
     #[serde(default)]
-    to: Option<DateTime<Utc>>,
+    #[param(value_type = Option<String>, format = DateTime)]
+    to: Option<Timestamp>,
     #[serde(default)]
     limit: Option<u32>,
     #[serde(default)]
@@ -786,12 +814,20 @@ async fn request_log(
     Q(p): Q<RequestParams>,
 ) -> ApiResult<Json<Page<queries::RequestRow>>> {
     caller.require(&[Role::Admin])?;
+    if p.path
+        .as_deref()
+        .is_some_and(|p| p.chars().any(char::is_control))
+    {
+        return Err(ApiError::BadRequest(
+            "path: must not contain control characters".into(),
+        ));
+    }
     let filter = RequestFilter {
         actor_id: p.actor_id,
         path: p.path,
         status: p.status,
-        from: p.from,
-        to: p.to,
+        from: p.from.map(Timestamp::get),
+        to: p.to.map(Timestamp::get),
     };
     let pg = page(p.limit, p.cursor)?;
     Ok(Json(queries::request_log(&state.pool, &filter, &pg).await?))
