@@ -278,7 +278,12 @@ async fn withdrawn_reports_leave_the_public_list() {
     for token in [None, Some(d.citizen.as_str())] {
         let public = app.get_at("/crimes", token, position).await;
         assert_eq!(public.status, StatusCode::OK, "{}", public.body);
-        assert_eq!(ids(&public.body), [kept.clone()], "{}", public.body);
+        assert_eq!(
+            ids(&public.body),
+            std::slice::from_ref(&kept),
+            "{}",
+            public.body
+        );
         // Asking for them by status does not bring them back.
         let asked = app
             .get_at("/crimes?status=WITHDRAWN", token, position)
@@ -288,13 +293,23 @@ async fn withdrawn_reports_leave_the_public_list() {
         let mixed = app
             .get_at("/crimes?status=NEW,WITHDRAWN", token, position)
             .await;
-        assert_eq!(ids(&mixed.body), [kept.clone()], "{}", mixed.body);
+        assert_eq!(
+            ids(&mixed.body),
+            std::slice::from_ref(&kept),
+            "{}",
+            mixed.body
+        );
     }
     // Staff of the station and the reporter still see it.
     let staff = app
         .get_at("/crimes?status=WITHDRAWN", Some(&d.dispatcher), position)
         .await;
-    assert_eq!(ids(&staff.body), [gone.clone()], "{}", staff.body);
+    assert_eq!(
+        ids(&staff.body),
+        std::slice::from_ref(&gone),
+        "{}",
+        staff.body
+    );
     let mine = app.get_at("/me/crimes", Some(&d.citizen), position).await;
     assert!(ids(&mine.body).contains(&gone), "{}", mine.body);
 }

@@ -7,6 +7,7 @@ mod eventlog;
 mod hostile;
 mod input_bounds;
 mod live;
+mod poison;
 mod privacy;
 mod projections;
 mod queries;

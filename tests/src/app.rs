@@ -26,6 +26,10 @@ pub struct Options {
     pub live: precinct_api::live::LiveConfig,
     pub roster: precinct_projections::RosterOptions,
     pub anonymous_reports_per_minute: u32,
+    pub health_details: precinct_api::routes::health::HealthDetails,
+    /// `<id>:<64 hex>` (as `PRECINCT_MASTER_KEY`), for a test that runs the `precinct`
+    /// binary on the same log; `None`: a random key.
+    pub master_key: Option<String>,
 }
 
 impl Default for Options {
@@ -38,6 +42,8 @@ impl Default for Options {
             live: Default::default(),
             roster: Default::default(),
             anonymous_reports_per_minute: 1000,
+            health_details: Default::default(),
+            master_key: None,
         }
     }
 }
@@ -100,9 +106,14 @@ impl TestApp {
             token_ttl: Duration::from_secs(900),
             live: opts.live,
             roster: opts.roster,
-            master_keys: Some(precinct_vault::MasterKeys::random("test-k1")),
+            master_keys: Some(match &opts.master_key {
+                Some(key) => precinct_vault::MasterKeys::parse(key, "")
+                    .map_err(|e| anyhow::anyhow!("master key: {e}"))?,
+                None => precinct_vault::MasterKeys::random("test-k1"),
+            }),
             cors_origins: vec!["https://dispatch.precinct.test".into()],
             anonymous_reports_per_minute: opts.anonymous_reports_per_minute,
+            health_details: opts.health_details,
         };
         Self::start(config, prefix, database_url).await
     }

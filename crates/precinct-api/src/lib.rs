@@ -69,6 +69,8 @@ pub struct ApiConfig {
     pub anonymous_reports_per_minute: u32,
     /// Origins allowed to call the API from a browser (none: no CORS headers at all).
     pub cors_origins: Vec<String>,
+    /// Who sees the details of `/health/ready` besides ADMIN tokens.
+    pub health_details: routes::health::HealthDetails,
 }
 
 impl ApiConfig {
@@ -85,6 +87,7 @@ impl ApiConfig {
             live: live::LiveConfig::default(),
             anonymous_reports_per_minute: 20,
             cors_origins: Vec::new(),
+            health_details: routes::health::HealthDetails::Admin,
         }
     }
 }

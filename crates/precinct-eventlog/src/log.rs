@@ -465,6 +465,21 @@ impl EventLog {
         }
     }
 
+    /// The event at `position`, opened (None: no event there).
+    pub async fn read_at(&self, position: u64) -> Result<Option<RecordedEvent>, ReadError> {
+        use async_nats::jetstream::stream::DirectGetErrorKind;
+        let stream = self
+            .js
+            .get_stream_no_info(&self.cfg.stream)
+            .await
+            .map_err(|e| ReadError::Transport(e.to_string()))?;
+        match stream.direct_get(position).await {
+            Ok(msg) => Ok(Some(self.opened(decode(&msg.payload, position)?).await?)),
+            Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ReadError::Transport(e.to_string())),
+        }
+    }
+
     /// The position of the last event in the log (0 when empty).
     pub async fn head(&self) -> Result<u64, ReadError> {
         let mut stream = self

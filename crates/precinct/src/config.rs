@@ -74,6 +74,9 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// `PRECINCT_ANON_REPORTS_PER_MINUTE` per client address (default 20).
     pub anonymous_reports_per_minute: u32,
+    /// `PRECINCT_HEALTH_DETAILS`: `admin` (default: only ADMIN tokens see the details
+    /// of `/health/ready`) or `loopback` (also token-less monitors on loopback).
+    pub health_details: precinct_api::routes::health::HealthDetails,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -199,6 +202,12 @@ impl Config {
                     .parse()
                     .context("PRECINCT_ANON_REPORTS_PER_MINUTE must be a number")?,
                 None => 20,
+            },
+            health_details: match env("PRECINCT_HEALTH_DETAILS") {
+                Some(v) => v
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("PRECINCT_HEALTH_DETAILS: {e}"))?,
+                None => Default::default(),
             },
         })
     }

@@ -283,7 +283,8 @@ fn tracking(parts: &axum::http::HeaderMap) -> Option<precinct_domain::values::To
 /// One report, in full.
 ///
 /// Roles: its reporter; the holder of its tracking token (`X-Tracking-Token`); PATROL,
-/// DISPATCHER, SUPERVISOR, ADMIN (station-scoped). Anyone else gets 404.
+/// DISPATCHER, SUPERVISOR, ADMIN (station-scoped). Anyone else gets 404. 503 while the
+/// report's read model is held in quarantine (ADR 0009).
 #[utoipa::path(
     get,
     path = "/crimes/{id}",
@@ -317,9 +318,26 @@ async fn get_crime(
         }
         return Ok(Json(ReportView::from(&then)));
     }
-    let row = queries::get_report(&state.pool, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let (row, held) = tokio::try_join!(
+        async { Ok::<_, ApiError>(queries::get_report(&state.pool, id).await?) },
+        async {
+            Ok::<_, ApiError>(
+                precinct_projections::quarantine::is_held(&state.pool, "reports", "report", id)
+                    .await?,
+            )
+        },
+    )?;
+    if held {
+        // Its row is missing or stale until an operator repairs it (ADR 0009): not a
+        // 404, and not an old state passed off as the current one. Visibility comes
+        // from the log, since the row cannot be trusted.
+        let (report, _) = state.app.load::<Report>(id).await?;
+        require_visible(caller.as_ref(), tracking.as_ref(), &report)?;
+        return Err(ApiError::Unavailable(
+            "this report is being repaired; retry later".into(),
+        ));
+    }
+    let row = row.ok_or(ApiError::NotFound)?;
     let visible = match &caller {
         Some(c) if c.is_staff_of(StationId::new(row.station_id)) => true,
         Some(c) if row.reporter_id == Some(c.id.as_uuid()) => true,
