@@ -460,3 +460,228 @@ async fn a_cursor_at_the_end_of_the_numbers_does_not_wrap_to_the_start() {
     assert_eq!(t.status, StatusCode::OK, "{}", t.body);
     assert_eq!(t.body["items"], json!([]), "{}", t.body);
 }
+
+/// Issue 13, item 10: `/health/ready` answered its details (and, after a poison event,
+/// the database's error text) to anyone.
+#[tokio::test]
+async fn readiness_details_only_for_admins_or_configured_loopback_monitors() {
+    use precinct_api::routes::health::HealthDetails;
+    use precinct_tests::app::Options;
+    let d = desk().await;
+    let app = &d.app;
+    for token in [None, Some(d.citizen.as_str()), Some(d.dispatcher.as_str())] {
+        let r = app.get("/health/ready", token).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body, json!({"status": "ready"}), "{token:?}");
+    }
+    let r = app.get("/health/ready", Some(&d.admin)).await;
+    assert_eq!(r.body["status"], "ready");
+    assert_eq!(r.body["postgres"], json!({"ok": true}));
+    assert!(r.body["nats"]["head"].as_u64().is_some(), "{}", r.body);
+    assert!(r.body["projections"]
+        .as_array()
+        .is_some_and(|p| !p.is_empty()));
+    // Down: still no more than the status to others, and flags, never error text, to
+    // the admin.
+    app.pool.close().await;
+    let r = app.get("/health/ready", None).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.body, json!({"status": "not_ready"}));
+    let r = app.get("/health/ready", Some(&d.admin)).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.body["postgres"], json!({"ok": false}), "{}", r.body);
+    assert!(r.body["projections"].is_null(), "{}", r.body);
+    assert!(!r.body.to_string().contains("closed"), "{}", r.body);
+
+    // An operator who runs a monitor on the host may let loopback see the details.
+    let monitored = TestApp::spawn_with(Options {
+        health_details: HealthDetails::Loopback,
+        ..Options::default()
+    })
+    .await
+    .expect("spawn");
+    let r = monitored.get("/health/ready", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body["projections"].as_array().is_some(), "{}", r.body);
+    let admin = monitored.admin().await;
+    let (_, citizen) = monitored.account(&admin, "CITIZEN", None).await;
+    let r = monitored.get("/health/ready", Some(&citizen)).await;
+    assert_eq!(
+        r.body,
+        json!({"status": "ready"}),
+        "a token that is not ADMIN"
+    );
+}
+
+/// Issue 13, item 7: amendments of one report were unlimited.
+#[tokio::test]
+async fn amendments_of_one_report_are_capped() {
+    let d = desk().await;
+    let app = &d.app;
+    let id = app
+        .report(Some(&d.citizen), LAT, LON, &["Theft"])
+        .await
+        .id();
+    let max = precinct_domain::report::MAX_AMENDMENTS;
+    for i in 0..max {
+        let r = app
+            .patch(
+                &format!("/crimes/{id}"),
+                Some(&d.citizen),
+                json!({"title": format!("Bike stolen, take {i}")}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "amendment {i}: {}", r.body);
+    }
+    for token in [&d.citizen, &d.dispatcher] {
+        let r = app
+            .patch(
+                &format!("/crimes/{id}"),
+                Some(token),
+                json!({"title": "one too many"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+        assert!(
+            r.body["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("amended 50 times"),
+            "{}",
+            r.body
+        );
+    }
+    // The report can still be worked: staff triage it.
+    let r = app
+        .patch(
+            &format!("/crimes/{id}"),
+            Some(&d.dispatcher),
+            json!({"priority": "HIGH"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+/// Issue 13, item 7: a report's history was loaded whole before `limit` applied, and 50
+/// parallel `as_of` reads of a long report answered 503s and a wrong 404.
+#[tokio::test]
+async fn reads_of_one_long_report_are_paged_and_never_a_wrong_404_or_503() {
+    let d = desk().await;
+    let app = &d.app;
+    let id = app
+        .report(Some(&d.citizen), LAT, LON, &["Theft"])
+        .await
+        .id();
+    // The longest a reporter can make it: every amendment with a 9,900-character
+    // description (sealed personal data: about 13 KB each in the log).
+    let long = "x".repeat(9_900);
+    let mut middle = None;
+    let max = precinct_domain::report::MAX_AMENDMENTS;
+    for i in 0..max {
+        let r = app
+            .patch(
+                &format!("/crimes/{id}"),
+                Some(&d.citizen),
+                json!({"title": format!("take {i}"), "description": format!("{i} {long}")}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "amendment {i}: {}", r.body);
+        if i == max / 2 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            middle = Some(chrono::Utc::now());
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+    let middle = middle
+        .expect("middle")
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+
+    // History pages: each event once, in order, a page at a time.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..20 {
+        let path = match &cursor {
+            Some(c) => format!("/crimes/{id}/history?limit=7&cursor={c}"),
+            None => format!("/crimes/{id}/history?limit=7"),
+        };
+        let page = app.get(&path, Some(&d.dispatcher)).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let items = page.body["items"].as_array().cloned().unwrap_or_default();
+        assert!(items.len() <= 7);
+        seen.extend(items.iter().filter_map(|i| i["position"].as_u64()));
+        cursor = page.body["next_cursor"].as_str().map(str::to_string);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 1 + max as usize, "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+
+    // Fifty parallel as_of reads (half now, half in the middle): all answered, right.
+    let calls = (0..50).map(|i| {
+        let at = if i % 2 == 0 { &now } else { &middle };
+        let path = format!("/crimes/{id}?as_of={}", at.replace('+', "%2B"));
+        let citizen = d.citizen.clone();
+        async move { (i, app.get(&path, Some(&citizen)).await) }
+    });
+    for (i, r) in futures::future::join_all(calls).await {
+        assert_eq!(r.status, StatusCode::OK, "call {i}: {}", r.body);
+        let expected = if i % 2 == 0 {
+            format!("take {}", max - 1)
+        } else {
+            format!("take {}", max / 2)
+        };
+        assert_eq!(r.body["title"], expected.as_str(), "call {i}");
+    }
+}
+
+/// The ranged read behind history pages: at most what was asked, and whether more
+/// follow, straight from the log.
+#[tokio::test]
+async fn a_ranged_read_of_one_stream_reads_no_more_than_asked() {
+    use precinct_eventlog::{Actor, CommandMeta, ExpectedVersion, NewEvent, StreamId};
+    let app = TestApp::spawn().await.expect("spawn");
+    let stream = StreamId::new("report", uuid::Uuid::new_v4());
+    let other = StreamId::new("report", uuid::Uuid::new_v4());
+    for i in 0..30 {
+        for s in [&stream, &other] {
+            let e = NewEvent {
+                event_type: "NoteAdded".into(),
+                schema_version: 1,
+                occurred_at: chrono::Utc::now(),
+                data: json!({"i": i}),
+            };
+            app.log
+                .append(
+                    s,
+                    ExpectedVersion::Any,
+                    vec![e],
+                    &CommandMeta::new(uuid::Uuid::new_v4(), Actor::System),
+                )
+                .await
+                .expect("append");
+        }
+    }
+    let all = app.log.read(&stream).await.expect("read");
+    assert_eq!(all.len(), 30);
+    let (page, more) = app.log.read_range(&stream, 0, 7).await.expect("range");
+    assert_eq!((page.len(), more), (7, true));
+    assert_eq!(page[..], all[..7]);
+    let after = all[26].position();
+    let (tail, more) = app.log.read_range(&stream, after, 7).await.expect("range");
+    assert_eq!((tail.len(), more), (3, false));
+    assert_eq!(tail[..], all[27..]);
+    let (exact, more) = app
+        .log
+        .read_range(&stream, all[22].position(), 7)
+        .await
+        .expect("range");
+    assert_eq!((exact.len(), more), (7, false));
+    let (none, more) = app
+        .log
+        .read_range(&stream, u64::MAX, 7)
+        .await
+        .expect("range");
+    assert_eq!((none.len(), more), (0, false));
+}

@@ -310,9 +310,9 @@ async fn get_crime(
     let tracking = tracking(&headers);
     if let Some(at) = p.as_of.map(Timestamp::get) {
         // Visibility is decided on the report as it is now; the answer is as it was.
-        let (now, _) = state.app.load::<Report>(id).await?;
+        // One read of the log gives both; a read that fails is a 503, never a 404.
+        let ((now, _), (then, version)) = state.app.load_as_of::<Report>(id, at).await?;
         require_visible(caller.as_ref(), tracking.as_ref(), &now)?;
-        let (then, version) = state.app.load_as_of::<Report>(id, at).await?;
         if version == 0 {
             return Err(ApiError::NotFound);
         }
@@ -408,11 +408,6 @@ async fn history(
     if !caller.role.is_staff() {
         return Err(ApiError::forbidden());
     }
-    let (report, _) = state.app.load::<Report>(id).await?;
-    require_visible(Some(&caller), None, &report)?;
-    if !caller.is_staff_of(report.station_id) {
-        return Err(ApiError::NotFound);
-    }
     let pg = page(p.limit, p.cursor.clone())?;
     let after: u64 = match &pg.cursor {
         Some(c) => c
@@ -421,13 +416,28 @@ async fn history(
         None => 0,
     };
     let stream = precinct_app::uow::stream_of::<Report>(id);
-    let events = state
+    // Who may see a report (its station, its reporter) is fixed at its submission: its
+    // first event says, without reading the rest of the stream.
+    let (first, _) = state
         .app
         .log()
-        .read_after(&stream, after)
+        .read_range(&stream, 0, 1)
         .await
         .map_err(precinct_app::AppError::from)?;
+    let report: Report = precinct_domain::fold(&precinct_app::uow::decode::<Report>(&first)?);
+    require_visible(Some(&caller), None, &report)?;
+    if !caller.is_staff_of(report.station_id) {
+        return Err(ApiError::NotFound);
+    }
     let limit = pg.limit() as usize;
+    // One page and one more (to know whether another page follows), not the whole
+    // stream.
+    let (events, _) = state
+        .app
+        .log()
+        .read_range(&stream, after, limit + 1)
+        .await
+        .map_err(precinct_app::AppError::from)?;
     let more = events.len() > limit;
     let items: Vec<HistoryItem> = events
         .into_iter()

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::events::*;
-use super::{Report, ReportError};
+use super::{Report, ReportError, MAX_AMENDMENTS, MAX_REPORT_EVENTS};
 use crate::dispatch::AssignmentDecision;
 use crate::ids::{AccountId, EvidenceId, NoteId, PatrolId, ReportId};
 use crate::routing::RoutingDecision;
@@ -117,6 +117,21 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
         (false, false) => return Err(ReportError::NotFound),
         _ => {}
     }
+    // What only adds to a report stops at the cap; what moves it to its end does not.
+    let adds = matches!(
+        cmd,
+        C::Amend { .. }
+            | C::Triage { .. }
+            | C::Assign { .. }
+            | C::AddNote { .. }
+            | C::AttachEvidence { .. }
+            | C::RejectClosure { .. }
+    );
+    if adds && report.events >= MAX_REPORT_EVENTS {
+        return Err(ReportError::HistoryFull {
+            max: MAX_REPORT_EVENTS,
+        });
+    }
 
     let event: ReportEvent = match cmd {
         C::Submit {
@@ -160,6 +175,11 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
             at,
         } => {
             report.require_open("amend")?;
+            if report.amendments >= MAX_AMENDMENTS {
+                return Err(ReportError::TooManyAmendments {
+                    max: MAX_AMENDMENTS,
+                });
+            }
             let personal = personal.filter(|p| !p.is_empty());
             if changes.is_empty() && personal.is_none() {
                 return Err(ReportError::NothingToChange);
