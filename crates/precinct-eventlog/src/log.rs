@@ -27,6 +27,12 @@ pub const MAX_BATCH: usize = 1000;
 /// default), past which it would cut the connection off as a slow consumer.
 pub const READ_BATCH_BYTES: usize = 256 * 1024;
 
+/// Most reads of streams one process runs at once; more wait their turn. Fifty
+/// readers of a long report at once otherwise all slow down together (the replies and
+/// the opening of sealed fields compete for the same threads) until their replies time
+/// out: each would fail where, taking turns, each succeeds.
+pub const READS_AT_ONCE: usize = 16;
+
 /// How a read that lost a reply says so (it is retried).
 const LOST: &str = "direct get lost a reply";
 
@@ -125,6 +131,8 @@ pub struct EventLog {
     opener: Option<std::sync::Arc<dyn Opener>>,
     /// Group commit of concurrent commands (None: one batch per command).
     committer: Option<crate::commit::Committer>,
+    /// Stream reads under way in this process (see [`READS_AT_ONCE`]).
+    reads: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for dyn Opener {
@@ -193,6 +201,7 @@ impl EventLog {
             cfg,
             opener: None,
             committer: None,
+            reads: std::sync::Arc::new(tokio::sync::Semaphore::new(READS_AT_ONCE)),
         };
         if log.cfg.group_commit {
             log.committer = Some(crate::commit::Committer::start(log.clone()));
@@ -349,6 +358,12 @@ impl EventLog {
         if max == 0 {
             return Ok((Vec::new(), true));
         }
+        // Held while reading and opening; released before the caller folds.
+        let _turn = self
+            .reads
+            .acquire()
+            .await
+            .map_err(|_| ReadError::Transport("the log is closing".into()))?;
         let (raw, more) = self.read_raw(stream, from, max).await?;
         let mut out = Vec::with_capacity(raw.len());
         for (e, _) in raw {
