@@ -381,19 +381,28 @@ impl<C: Consumer> Worker<C> {
         if version != held.version {
             *held = quarantine::load(&mut tx, C::NAME, version).await?;
         }
-        let entries: Vec<Entry> = items.iter().map(C::entry).collect();
-        let plans: Vec<Plan> = entries
-            .iter()
-            .map(|e| {
-                if held.skips.contains_key(&e.position) {
-                    Plan::Skip
-                } else if held.holds(e) {
-                    Plan::Hold
-                } else {
-                    Plan::Apply
-                }
-            })
-            .collect();
+        // The common case (nothing held, nothing skipped, no poison) describes no item.
+        let quiet = held.aggregates.is_empty() && held.skips.is_empty();
+        let entries: Vec<Entry> = match mode {
+            Mode::Many if quiet => Vec::new(),
+            _ => items.iter().map(C::entry).collect(),
+        };
+        let plans: Vec<Plan> = if entries.is_empty() {
+            vec![Plan::Apply; items.len()]
+        } else {
+            entries
+                .iter()
+                .map(|e| {
+                    if held.skips.contains_key(&e.position) {
+                        Plan::Skip
+                    } else if held.holds(e) {
+                        Plan::Hold
+                    } else {
+                        Plan::Apply
+                    }
+                })
+                .collect()
+        };
         // Aggregates this batch quarantines (held from their poison item on).
         let mut poisoned: HashSet<AggregateKey> = HashSet::new();
         let mut done: Vec<Plan> = plans.clone();
