@@ -186,27 +186,6 @@ impl Aggregate for Report {
     }
 
     fn apply(&mut self, event: &ReportEvent) {
-        let events = self.events.saturating_add(1);
-        self.apply_event(event);
-        self.events = events;
-    }
-
-    fn version_exists(&self) -> bool {
-        self.exists
-    }
-
-    /// The reporter's account, or the report itself when anonymous.
-    fn data_subject(&self) -> Option<uuid::Uuid> {
-        match &self.reporter {
-            Some(Reporter::User { account_id }) => Some(account_id.as_uuid()),
-            Some(Reporter::Anonymous { .. }) => Some(self.id.as_uuid()),
-            None => None,
-        }
-    }
-}
-
-impl Report {
-    fn apply_event(&mut self, event: &ReportEvent) {
         match event {
             ReportEvent::ReportSubmitted(e) => {
                 *self = Report {
@@ -329,6 +308,21 @@ impl Report {
                 // `updated_at` stays.
                 self.sla_breaches.insert(e.kind);
             }
+        }
+        // After the match: a submission starts from a fresh state.
+        self.events = self.events.saturating_add(1);
+    }
+
+    fn version_exists(&self) -> bool {
+        self.exists
+    }
+
+    /// The reporter's account, or the report itself when anonymous.
+    fn data_subject(&self) -> Option<uuid::Uuid> {
+        match &self.reporter {
+            Some(Reporter::User { account_id }) => Some(account_id.as_uuid()),
+            Some(Reporter::Anonymous { .. }) => Some(self.id.as_uuid()),
+            None => None,
         }
     }
 }
