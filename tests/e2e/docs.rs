@@ -803,8 +803,8 @@ async fn metrics_count_requests_commands_and_projection_lag() {
         at_least(&pos, r.position() as f64);
         let secs = format!(r#"precinct_projection_lag_seconds{{projection="{p}"}}"#);
         assert_eq!(sample(&m, &secs), Some(0.0), "{secs}");
-        let failed = format!(r#"precinct_projection_failed{{projection="{p}"}}"#);
-        assert_eq!(sample(&m, &failed), Some(0.0), "{failed}");
+        let held = format!(r#"precinct_projection_quarantined{{projection="{p}"}}"#);
+        assert_eq!(sample(&m, &held), Some(0.0), "{held}");
     }
     assert!(m.contains("# TYPE precinct_http_request_duration_seconds histogram"));
 }

@@ -1106,7 +1106,7 @@ async fn keyset_pages_visit_every_row_once_in_order() {
 }
 
 #[tokio::test]
-async fn a_poison_event_stops_its_projection_loudly_and_the_others_go_on() {
+async fn a_poison_event_quarantines_its_aggregate_and_the_projection_goes_on() {
     let f = fixture().await;
     let log = &f.log;
     let station = StationId::new(new_id());
@@ -1115,18 +1115,12 @@ async fn a_poison_event_stops_its_projection_loudly_and_the_others_go_on() {
     let poison = append(
         log,
         Actor::System,
-        vec![(
-            stream::<Report>(first.as_uuid()),
-            vec![NewEvent {
-                event_type: "ReportTriaged".into(),
-                schema_version: 1,
-                occurred_at: t(2),
-                data: serde_json::json!({"priority": "URGENT", "at": "yesterday"}),
-            }],
-        )],
+        vec![(stream::<Report>(first.as_uuid()), vec![poison_triage(2)])],
     )
     .await;
     let second = submit(log, station, (7.0, 125.0), 3).await;
+    // A valid event of the poisoned report: held back behind the poison one.
+    let held = triage(log, first, Priority::High, 4).await;
     let patrol = PatrolId::new(new_id());
     let head = append(
         log,
@@ -1137,95 +1131,107 @@ async fn a_poison_event_stops_its_projection_loudly_and_the_others_go_on() {
         )],
     )
     .await;
-    // Started after the appends: the poison event sits mid-batch while catching up, and
-    // what comes before it in that batch must still be committed.
+    // Started after the appends: the poison event sits mid-batch while catching up.
     let projector = start_projector(&f, RunOptions::default());
+    caught_up(&f.pool, head).await;
 
-    within(20, "audit and patrols pass the poison event", async {
-        while checkpoint(&f.pool, "audit").await.0 < head as i64
-            || checkpoint(&f.pool, "patrols").await.0 < head as i64
-        {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
-    within(20, "reports records its failure", async {
-        while checkpoint(&f.pool, "reports").await.1.is_none() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
-    let (position, failed_position, error) = checkpoint(&f.pool, "reports").await;
     assert_eq!(
-        (position, failed_position),
-        (poison as i64 - 1, Some(poison as i64))
+        checkpoint(&f.pool, "reports").await,
+        (head as i64, None, None)
     );
-    assert!(error.unwrap_or_default().contains("ReportTriaged"));
-    assert_eq!(count(&f.pool, "audit").await, head as i64);
+    let entries = precinct_projections::quarantine::held(&f.pool, None)
+        .await
+        .expect("quarantine");
+    let summary: Vec<_> = entries
+        .iter()
+        .map(|q| {
+            (
+                q.projection.as_str(),
+                q.position,
+                q.aggregate_id,
+                q.event_type.as_str(),
+                q.reason.as_str(),
+                q.error_class.as_deref(),
+            )
+        })
+        .collect();
+    let first_id = Some(first.as_uuid());
+    assert_eq!(
+        summary,
+        [
+            (
+                "reports",
+                poison as i64,
+                first_id,
+                "ReportTriaged",
+                "poison",
+                Some("decode")
+            ),
+            (
+                "reports",
+                held as i64,
+                first_id,
+                "ReportTriaged",
+                "held",
+                None
+            ),
+        ]
+    );
+    assert!(entries[0]
+        .error
+        .as_deref()
+        .unwrap_or_default()
+        .contains("ReportTriaged"));
+    // The poisoned report keeps what came before the poison event; nothing after it
+    // is applied out of order; every other aggregate is current.
+    assert_eq!(report_row(&f.pool, first).await.priority, "MEDIUM");
+    assert!(queries::get_report(&f.pool, second.as_uuid())
+        .await
+        .expect("get")
+        .is_some());
     assert!(queries::get_patrol(&f.pool, patrol.as_uuid())
         .await
         .expect("patrol")
         .is_some());
-    assert_eq!(report_row(&f.pool, first).await.priority, "MEDIUM");
-    assert!(
-        queries::get_report(&f.pool, second.as_uuid())
-            .await
-            .expect("get")
-            .is_none(),
-        "nothing after the poison event is skipped to"
-    );
+    assert_eq!(count(&f.pool, "audit").await, head as i64);
+    assert!(precinct_projections::quarantine::is_held(
+        &f.pool,
+        "reports",
+        "report",
+        first.as_uuid()
+    )
+    .await
+    .expect("held"));
 
     let status = precinct_projections::status(&f.pool, &f.log)
         .await
         .expect("status");
-    let reports = status
-        .iter()
-        .find(|s| s.name == "reports")
-        .expect("reports status");
-    assert_eq!(reports.failed.as_ref().map(|x| x.position), Some(poison));
+    let by_name = |n: &str| status.iter().find(|s| s.name == n).cloned().expect(n);
+    let reports = by_name("reports");
     assert_eq!(
-        (reports.position, reports.head, reports.lag_positions),
-        (poison - 1, head, head - poison + 1)
+        (reports.position, reports.lag_positions, reports.quarantined),
+        (head, 0, 2)
     );
-    assert!(reports.lag_seconds > 0.0);
-    let audit = status
-        .iter()
-        .find(|s| s.name == "audit")
-        .expect("audit status");
-    assert_eq!(
-        (audit.failed.clone(), audit.lag_positions, audit.lag_seconds),
-        (None, 0, 0.0)
-    );
-    let reached =
-        precinct_projections::wait_for_position(&f.pool, head, Duration::from_millis(300))
-            .await
-            .expect("wait");
-    assert!(
-        !reached,
-        "the read models as a whole never reach past a poison event"
-    );
+    assert!(reports.is_degraded() && reports.is_ready(0, 0.0));
+    assert_eq!(by_name("audit").quarantined, 0);
 
+    // Later events of the held report are held too; others' are applied.
     let outcomes = projector.stop().await;
-    assert!(
-        matches!(&outcomes["reports"], Outcome::Failed { position, .. } if *position == poison),
-        "{outcomes:?}"
-    );
-    assert_eq!(outcomes["audit"], Outcome::Stopped { position: head });
-
-    // A restart tries again, and stops at the same place again (it is never skipped).
-    let alone = RunOptions {
-        only: Some(vec!["reports".into()]),
-        ..RunOptions::default()
-    };
-    let projector = start_projector(&f, alone);
-    let outcomes = within(20, "the restarted reports projector ends", projector.handle)
+    assert_eq!(outcomes["reports"], Outcome::Stopped { position: head });
+    let projector = start_projector(&f, RunOptions::default());
+    let late = triage(log, first, Priority::Low, 5).await;
+    let other = triage(log, second, Priority::Critical, 6).await;
+    caught_up(&f.pool, other).await;
+    assert_eq!(report_row(&f.pool, second).await.priority, "CRITICAL");
+    assert_eq!(report_row(&f.pool, first).await.priority, "MEDIUM");
+    let positions: Vec<i64> = precinct_projections::quarantine::held(&f.pool, Some("reports"))
         .await
-        .expect("task");
-    assert!(
-        matches!(&outcomes[..], [("reports", Outcome::Failed { position, .. })] if *position == poison),
-        "{outcomes:?}"
-    );
-    assert_eq!(checkpoint(&f.pool, "reports").await.0, poison as i64 - 1);
+        .expect("held")
+        .iter()
+        .map(|q| q.position)
+        .collect();
+    assert_eq!(positions, [poison as i64, held as i64, late as i64]);
+    projector.stop().await;
 }
 
 /// Everything the kill test appends, and what the read models must then say.
@@ -1235,17 +1241,22 @@ struct Workload {
     patrols: BTreeMap<Uuid, (i32, i32)>,
     /// report -> (status, declines)
     reports: BTreeMap<Uuid, (&'static str, i32)>,
+    /// Reports whose second event is poison: the reports projection quarantines it and
+    /// holds back the rest of the report.
+    poisoned: Vec<ReportId>,
 }
 
 /// 12 patrols and 500 reports: every report submitted and assigned, every third
-/// declined and assigned again, every fifth accepted. About 2,400 events in commands
-/// of one to three events, appended in atomic batches of up to 600.
+/// declined and assigned again, every fifth accepted; every 50th report's second event
+/// is poison. About 2,400 events in commands of one to three events, appended in atomic
+/// batches of up to 600.
 async fn big_workload(log: &EventLog) -> Workload {
     let station = StationId::new(new_id());
     let patrols: Vec<PatrolId> = (0..12).map(|_| PatrolId::new(new_id())).collect();
     let mut expected_patrols: BTreeMap<Uuid, (i32, i32)> =
         patrols.iter().map(|p| (p.as_uuid(), (0, 0))).collect();
     let mut expected_reports = BTreeMap::new();
+    let mut poisoned = Vec::new();
     let mut writes: Vec<StreamWrite> = patrols
         .iter()
         .enumerate()
@@ -1260,6 +1271,11 @@ async fn big_workload(log: &EventLog) -> Workload {
         let at = i as i64;
         let mut patrol = patrols[i % patrols.len()];
         let mut r = vec![make::submitted(report, station, (7.0, 125.0), None, at)];
+        let poison = i % 50 == 7;
+        if poison {
+            r.push(poison_triage(at));
+            poisoned.push(report);
+        }
         let mut p: BTreeMap<PatrolId, Vec<NewEvent>> = BTreeMap::new();
         r.push(make::report(ReportAssigned {
             patrol_id: patrol,
@@ -1310,7 +1326,13 @@ async fn big_workload(log: &EventLog) -> Workload {
             }));
             status = "ACCEPTED";
         }
-        expected_reports.insert(report.as_uuid(), (status, declines));
+        // A poisoned report's row stays as its submission left it.
+        let row = if poison {
+            ("NEW", 0)
+        } else {
+            (status, declines)
+        };
+        expected_reports.insert(report.as_uuid(), row);
         writes.push(StreamWrite {
             stream: stream::<Report>(report.as_uuid()),
             expected: ExpectedVersion::Any,
@@ -1360,10 +1382,50 @@ async fn big_workload(log: &EventLog) -> Workload {
         head,
         patrols: expected_patrols,
         reports: expected_reports,
+        poisoned,
     }
 }
 
-async fn assert_workload_projected(pool: &PgPool, w: &Workload) {
+/// A `ReportTriaged` whose payload does not decode (a known type, a bad `at`).
+fn poison_triage(at: i64) -> NewEvent {
+    NewEvent {
+        event_type: "ReportTriaged".into(),
+        schema_version: 1,
+        occurred_at: t(at),
+        data: serde_json::json!({"priority": "URGENT", "at": "yesterday"}),
+    }
+}
+
+/// What the quarantine must hold for the workload, read from the log: each poisoned
+/// report's second event as poison, its later events held, nothing else.
+async fn expected_quarantine(log: &EventLog, w: &Workload) -> Vec<(String, i64, String)> {
+    let mut out = Vec::new();
+    for report in &w.poisoned {
+        let events = log
+            .read(&stream::<Report>(report.as_uuid()))
+            .await
+            .expect("read");
+        for (i, e) in events.iter().enumerate().skip(1) {
+            let reason = if i == 1 { "poison" } else { "held" };
+            out.push(("reports".into(), e.position() as i64, reason.into()));
+        }
+    }
+    out.sort();
+    out
+}
+
+async fn assert_workload_projected(pool: &PgPool, log: &EventLog, w: &Workload) {
+    let quarantine: Vec<(String, i64, String)> = sqlx::query_as(
+        "SELECT projection, position, reason FROM quarantine ORDER BY projection, position",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("quarantine");
+    assert_eq!(
+        quarantine,
+        expected_quarantine(log, w).await,
+        "each poison event quarantined once, and its report's later events held once"
+    );
     let head = w.head as i64;
     let (n, min, max, distinct): (i64, i64, i64, i64) = sqlx::query_as(
         "SELECT count(*), min(position), max(position), count(DISTINCT position) FROM audit",
@@ -1461,7 +1523,7 @@ async fn a_projector_killed_mid_batch_resumes_without_lost_or_doubled_effects() 
     assert!(outcomes
         .values()
         .all(|o| matches!(o, Outcome::Stopped { .. })));
-    assert_workload_projected(&f.pool, &w).await;
+    assert_workload_projected(&f.pool, &f.log, &w).await;
 }
 
 /// Every event read model as JSON, rows ordered by primary key.
@@ -1655,7 +1717,7 @@ async fn rebuild_gives_the_same_rows_as_live_projection() {
     assert!(
         status
             .iter()
-            .all(|s| s.position == head && s.failed.is_none() && s.lag_positions == 0),
+            .all(|s| s.position == head && s.quarantined == 0 && s.lag_positions == 0),
         "{status:?}"
     );
 }
@@ -1861,7 +1923,7 @@ async fn the_request_log_is_projected_from_its_own_stream() {
     assert_eq!(json["status"], 500);
     assert_eq!(json["client_addr"], "127.0.0.1:5000");
 
-    // A record that is not a RequestRecord stops the projection at its sequence.
+    // A record that is not a RequestRecord is quarantined alone; the next one is stored.
     within(10, "publish", async {
         js.publish(source.subject.clone(), "{\"not\": \"a record\"}".into())
             .await
@@ -1870,8 +1932,23 @@ async fn the_request_log_is_projected_from_its_own_stream() {
             .expect("ack")
     })
     .await;
-    within(20, "failure recorded", async {
-        while checkpoint(&f.pool, "request_log").await.1.is_none() {
+    let after = RequestRecord {
+        request_id: "req-after".into(),
+        ..records[0].clone()
+    };
+    within(10, "publish", async {
+        js.publish(
+            source.subject.clone(),
+            serde_json::to_vec(&after).expect("json").into(),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("ack")
+    })
+    .await;
+    within(20, "the record after it is stored", async {
+        while checkpoint(&f.pool, "request_log").await.0 < 7 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })
@@ -1880,12 +1957,18 @@ async fn the_request_log_is_projected_from_its_own_stream() {
         .await
         .expect("status");
     assert_eq!(
-        (
-            status.position,
-            status.head,
-            status.failed.map(|x| x.position)
-        ),
-        (5, 6, Some(6))
+        (status.position, status.head, status.quarantined),
+        (7, 7, 1)
     );
+    let held = precinct_projections::quarantine::held(&f.pool, Some("request_log"))
+        .await
+        .expect("held");
+    assert_eq!(
+        held.iter()
+            .map(|q| (q.position, q.reason.as_str(), q.error_class.as_deref()))
+            .collect::<Vec<_>>(),
+        [(6, "poison", Some("decode"))]
+    );
+    assert_eq!(count(&f.pool, "request_log").await, 6);
     projector.stop().await;
 }

@@ -601,6 +601,9 @@ async fn stations_list_and_readiness() {
         ready = app.get("/health/ready", None).await;
     }
     assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
+    assert_eq!(ready.body["status"], "ready");
+    // The details are the ADMIN's.
+    let ready = app.get("/health/ready", Some(&d.admin)).await;
     assert_eq!(ready.body["nats"]["ok"], true);
     assert!(ready.body["projections"]
         .as_array()

@@ -28,6 +28,10 @@ pub struct Options {
     pub live: precinct_api::live::LiveConfig,
     pub roster: precinct_projections::RosterOptions,
     pub anonymous_reports_per_minute: u32,
+    pub health_details: precinct_api::routes::health::HealthDetails,
+    /// `<id>:<64 hex>` (as `PRECINCT_MASTER_KEY`), for a test that runs the `precinct`
+    /// binary on the same log; `None`: a random key.
+    pub master_key: Option<String>,
     /// Commands per account; the default here is far above any test's pace (a test of
     /// the limit sets the production sizes, `CommandRates::default()`).
     pub command_rates: precinct_api::CommandRates,
@@ -63,6 +67,8 @@ impl Default for Options {
             live: Default::default(),
             roster: Default::default(),
             anonymous_reports_per_minute: 1000,
+            health_details: Default::default(),
+            master_key: None,
             command_rates: precinct_api::CommandRates {
                 citizen: precinct_api::CommandRate {
                     burst: 1_000_000,
@@ -143,9 +149,14 @@ impl TestApp {
             token_ttl: Duration::from_secs(900),
             live: opts.live,
             roster: opts.roster,
-            master_keys: Some(precinct_vault::MasterKeys::random("test-k1")),
+            master_keys: Some(match &opts.master_key {
+                Some(key) => precinct_vault::MasterKeys::parse(key, "")
+                    .map_err(|e| anyhow::anyhow!("master key: {e}"))?,
+                None => precinct_vault::MasterKeys::random("test-k1"),
+            }),
             cors_origins: vec!["https://dispatch.precinct.test".into()],
             anonymous_reports_per_minute: opts.anonymous_reports_per_minute,
+            health_details: opts.health_details,
             command_rates: opts.command_rates,
             registrations_per_hour: opts.registrations_per_hour,
             login: precinct_api::throttle::LoginPolicy {

@@ -90,6 +90,8 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
     /// How fresh the in-memory account view must be to authorize requests.
     pub access: access::AccessConfig,
+    /// Who sees the details of `/health/ready` besides ADMIN tokens.
+    pub health_details: routes::health::HealthDetails,
 }
 
 impl ApiConfig {
@@ -112,6 +114,7 @@ impl ApiConfig {
             command_rates: throttle::CommandRates::default(),
             cors_origins: Vec::new(),
             access: access::AccessConfig::default(),
+            health_details: routes::health::HealthDetails::Admin,
         }
     }
 }

@@ -12,8 +12,9 @@
 //!   `accepted`, 409 `conflict`, other 4xx `refused`, 5xx `error`. The duration covers
 //!   the whole command (authorization, decision, atomic append, answer).
 //! - `precinct_projection_position{projection}`, `precinct_projection_lag_positions`,
-//!   `precinct_projection_lag_seconds`, `precinct_projection_failed` (0/1) and
-//!   `precinct_log_head`: refreshed from the checkpoints at every scrape.
+//!   `precinct_projection_lag_seconds`, `precinct_projection_quarantined` (events held
+//!   in quarantine, ADR 0009) and `precinct_log_head`: refreshed from the checkpoints at
+//!   every scrape.
 //! - `precinct_sse_subscribers` (gauge) and `precinct_location_updates_total`: recorded by
 //!   the live stream through [`sse_connected`] / [`SseSubscriber`] and [`location_update`].
 //! - `precinct_login_throttled_total{reason}` (`pair`, `account`, `address`),
@@ -119,8 +120,8 @@ fn describe() {
         "Age of the oldest event each projection has not applied yet (0 when caught up)."
     );
     describe_gauge!(
-        "precinct_projection_failed",
-        "1 when a projection stopped on a poison event."
+        "precinct_projection_quarantined",
+        "Events each projection holds in quarantine (poison events and those held back behind them; ADR 0009). Alert on > 0."
     );
     describe_gauge!("precinct_log_head", "The event log's last position.");
     describe_gauge!(
@@ -378,8 +379,8 @@ async fn refresh_projections(state: &AppState) {
             .set(p.lag_positions as f64);
         ::metrics::gauge!("precinct_projection_lag_seconds", "projection" => name.clone())
             .set(p.lag_seconds);
-        ::metrics::gauge!("precinct_projection_failed", "projection" => name)
-            .set(if p.failed.is_some() { 1.0 } else { 0.0 });
+        ::metrics::gauge!("precinct_projection_quarantined", "projection" => name)
+            .set(p.quarantined as f64);
         ::metrics::gauge!("precinct_log_head").set(p.head as f64);
     }
 }

@@ -244,19 +244,31 @@ impl App {
         Ok((fold_recorded::<A>(&events)?, version))
     }
 
-    /// Loads aggregate `A` `id` as it stood at `at` (its events that occurred up to then).
+    /// Loads aggregate `A` `id` as it is now and as it stood at `at` (its events that
+    /// occurred up to then), each with its version (0: did not exist), from one read of
+    /// its stream. A read that fails is an error, never a shorter stream.
     pub async fn load_as_of<A: Aggregate>(
         &self,
         id: Uuid,
         at: DateTime<Utc>,
-    ) -> Result<(A, u64), AppError> {
+    ) -> Result<((A, u64), (A, u64)), AppError> {
         let events = self.log.read(&stream_of::<A>(id)).await?;
-        let upto: Vec<RecordedEvent> = events
-            .into_iter()
+        let decoded = decode::<A>(&events)?;
+        let upto = events
+            .iter()
             .take_while(|e| e.envelope.occurred_at <= at)
-            .collect();
-        let version = upto.last().map(|e| e.position()).unwrap_or(0);
-        Ok((fold_recorded::<A>(&upto)?, version))
+            .count();
+        let mut state = A::default();
+        let mut then = None;
+        for (i, e) in decoded.iter().enumerate() {
+            if i == upto {
+                then = Some(state.clone());
+            }
+            state.apply(e);
+        }
+        let then = then.unwrap_or_else(|| state.clone());
+        let version_at = |n: usize| n.checked_sub(1).map_or(0, |i| events[i].position());
+        Ok(((state, version_at(events.len())), (then, version_at(upto))))
     }
 
     /// Starts running a command about aggregate `A` `primary_id`; see [`Attempts`] and

@@ -157,6 +157,12 @@ impl Aggregate for Station {
                         reason: e.to_string(),
                     }
                 })?;
+                if let Some(area) = &area {
+                    area.check_simple().map_err(|e| StationError::Invalid {
+                        field: "area",
+                        reason: e.to_string(),
+                    })?;
+                }
                 let keywords = keyword_list(&crime_types)?;
                 match kind {
                     StationKind::Precinct if point.is_none() && area.is_none() => {

@@ -506,6 +506,216 @@ fn submit_refuses_invalid_fields() {
     }
 }
 
+/// Issue 13: `occurred_at: -5000-01-01` was accepted, and the read side could not store
+/// the event. Every caller-supplied time is held to the storable range.
+#[test]
+fn caller_supplied_times_outside_the_storable_range_are_refused() {
+    let ancient = "-5000-01-01T00:00:00Z"
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .expect("chrono reads it");
+    let before_1900 = "1899-12-31T23:59:59Z"
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .expect("valid");
+    let far_future = "+200000-01-01T00:00:00Z"
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .expect("chrono reads it");
+    for bad in [ancient, before_1900, far_future] {
+        let out_of_range = ReportError::Invalid {
+            field: "occurred_at",
+            reason: ValueError::TimeOutOfRange.to_string(),
+        };
+        given_nothing::<Report>()
+            .when(submit_with(|c| {
+                if let ReportCommand::Submit { occurred_at, .. } = c {
+                    *occurred_at = Some(bad);
+                }
+            }))
+            .then_err(out_of_range.clone());
+        given::<Report>(history(S::New))
+            .when(ReportCommand::Amend {
+                changes: ReportChanges {
+                    occurred_at: Some(bad),
+                    ..ReportChanges::default()
+                },
+                personal: None,
+                at: t(3),
+            })
+            .then_err(out_of_range);
+        given::<Report>(history(S::Accepted))
+            .when(ReportCommand::AttachEvidence {
+                evidence_id: EvidenceId::new(uuid(50)),
+                url: "https://evidence.example/a.jpg".into(),
+                media_type: MediaType::Photo,
+                captured_at: Some(bad),
+                description: None,
+                author_id: staff(),
+                at: t(15),
+            })
+            .then_err(ReportError::Invalid {
+                field: "captured_at",
+                reason: ValueError::TimeOutOfRange.to_string(),
+            });
+    }
+}
+
+#[test]
+fn a_device_clock_slightly_ahead_is_tolerated() {
+    let ahead = t(0) + Duration::seconds(20);
+    let report = given_nothing::<Report>()
+        .when(submit_with(|c| {
+            if let ReportCommand::Submit { occurred_at, .. } = c {
+                *occurred_at = Some(ahead);
+            }
+        }))
+        .events();
+    assert!(
+        matches!(&report[..], [ReportEvent::ReportSubmitted(e)] if e.occurred_at == Some(ahead))
+    );
+    let too_far = t(0) + Duration::seconds(31);
+    given_nothing::<Report>()
+        .when(submit_with(|c| {
+            if let ReportCommand::Submit { occurred_at, .. } = c {
+                *occurred_at = Some(too_far);
+            }
+        }))
+        .then_err(ReportError::Invalid {
+            field: "occurred_at",
+            reason: ValueError::Future.to_string(),
+        });
+}
+
+/// Issue 13, item 7: a reporter could amend their report without end, and every read
+/// of it (`as_of`, history) grew with it.
+#[test]
+fn amendments_are_capped_per_report() {
+    let amended = |i: i64| -> ReportEvent {
+        ReportAmended {
+            changes: ReportChanges {
+                title: Some(format!("v{i}")),
+                ..ReportChanges::default()
+            },
+            personal: None,
+            at: t(i),
+        }
+        .into()
+    };
+    let amend = ReportCommand::Amend {
+        changes: ReportChanges {
+            title: Some("one more".into()),
+            ..ReportChanges::default()
+        },
+        personal: None,
+        at: t(100),
+    };
+    let mut events = history(S::New);
+    events.extend((1..MAX_AMENDMENTS as i64).map(amended));
+    let report = given::<Report>(events.clone()).when(amend.clone()).events();
+    events.extend(report);
+    let err = ReportError::TooManyAmendments {
+        max: MAX_AMENDMENTS,
+    };
+    assert!(err.is_conflict());
+    given::<Report>(events.clone()).when(amend).then_err(err);
+    // Other changes go on.
+    given::<Report>(events)
+        .when(ReportCommand::Triage {
+            priority: Priority::High,
+            at: t(101),
+        })
+        .then_events(vec![ReportTriaged {
+            priority: Priority::High,
+            at: t(101),
+        }
+        .into()]);
+}
+
+/// Issue 13, item 7: one report's history is bounded, so every read of it is. A full
+/// report refuses what only adds to it, but can still be worked to its end.
+#[test]
+fn a_full_report_refuses_additions_but_can_still_end() {
+    let mut events = history(S::Responding);
+    let notes = MAX_REPORT_EVENTS as usize - events.len();
+    events.extend((0..notes).map(|i| -> ReportEvent {
+        NoteAdded {
+            note_id: NoteId::new(uuid(1_000 + i as u128)),
+            note: "update".into(),
+            author_id: staff(),
+            at: t(20),
+        }
+        .into()
+    }));
+    let full = ReportError::HistoryFull {
+        max: MAX_REPORT_EVENTS,
+    };
+    assert!(full.is_conflict());
+    let state = given::<Report>(events.clone());
+    assert_eq!(state.state().events, MAX_REPORT_EVENTS);
+    for cmd in [
+        ReportCommand::AddNote {
+            note_id: NoteId::new(uuid(9)),
+            note: "one more".into(),
+            author_id: staff(),
+            at: t(21),
+        },
+        ReportCommand::AttachEvidence {
+            evidence_id: EvidenceId::new(uuid(9)),
+            url: "https://evidence.example/a.jpg".into(),
+            media_type: MediaType::Photo,
+            captured_at: None,
+            description: None,
+            author_id: staff(),
+            at: t(21),
+        },
+        ReportCommand::Triage {
+            priority: Priority::Low,
+            at: t(21),
+        },
+        ReportCommand::PostPublicUpdate {
+            update_id: UpdateId::new(uuid(9)),
+            message: "we are on it".into(),
+            author_id: staff(),
+            at: t(21),
+        },
+        ReportCommand::Amend {
+            changes: ReportChanges {
+                title: Some("x".into()),
+                ..ReportChanges::default()
+            },
+            personal: None,
+            at: t(21),
+        },
+    ] {
+        given::<Report>(events.clone())
+            .when(cmd)
+            .then_err(full.clone());
+    }
+    // Resolving and closing still work.
+    let resolved = given::<Report>(events.clone())
+        .when(ReportCommand::Resolve {
+            resolution_notes: "Done".into(),
+            at: t(22),
+        })
+        .events();
+    events.extend(resolved);
+    given::<Report>(events.clone())
+        .when(ReportCommand::RejectClosure {
+            reviewer_id: staff(),
+            reason: "again".into(),
+            at: t(23),
+        })
+        .then_err(full);
+    given::<Report>(events)
+        .when(ReportCommand::ApproveClosure {
+            reviewer_id: staff(),
+            at: t(23),
+        })
+        .then_events(vec![ClosureApproved {
+            reviewer_id: staff(),
+            at: t(23),
+        }
+        .into()]);
+}
+
 // ----- amend ------------------------------------------------------------------------
 
 #[test]

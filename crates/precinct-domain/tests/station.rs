@@ -190,3 +190,45 @@ fn station_errors_sort_into_kinds() {
     assert_eq!(StationError::MissingCrimeTypes.field(), Some("crime_types"));
     assert_eq!(Station::TYPE, "station");
 }
+
+#[test]
+fn a_precinct_whose_area_crosses_itself_is_refused() {
+    let bow_tie = Polygon::parse(vec![vec![
+        [125.60, 7.06],
+        [125.62, 7.08],
+        [125.62, 7.06],
+        [125.60, 7.08],
+        [125.60, 7.06],
+    ]])
+    .expect("well-formed");
+    given_nothing::<Station>()
+        .when(create(
+            StationKind::Precinct,
+            Some(point()),
+            Some(bow_tie),
+            &[],
+        ))
+        .then_err(StationError::Invalid {
+            field: "area",
+            reason: ValueError::Polygon("ring 0 crosses or touches itself".into()).to_string(),
+        });
+}
+
+#[test]
+fn a_station_name_of_invisible_characters_is_refused() {
+    let cmd = StationCommand::Create {
+        station_id: station_id(),
+        name: "\u{200b}\u{200b}".into(),
+        kind: StationKind::Precinct,
+        point: Some(point()),
+        area: None,
+        crime_types: vec![],
+        at: t(0),
+    };
+    given_nothing::<Station>()
+        .when(cmd)
+        .then_err(StationError::Invalid {
+            field: "name",
+            reason: ValueError::Invisible.to_string(),
+        });
+}

@@ -111,6 +111,81 @@ fn polygons_are_closed_rings_of_valid_positions() {
 }
 
 #[test]
+fn self_intersecting_polygons_are_not_simple() {
+    assert_eq!(
+        Polygon::parse(vec![ring()]).expect("valid").check_simple(),
+        Ok(())
+    );
+    // A bow tie: the ring crosses itself between (0,0)-(1,1) and (1,0)-(0,1).
+    let bow_tie = Polygon::parse(vec![vec![
+        [0.0, 0.0],
+        [1.0, 1.0],
+        [1.0, 0.0],
+        [0.0, 1.0],
+        [0.0, 0.0],
+    ]])
+    .expect("well-formed");
+    assert!(matches!(
+        bow_tie.check_simple(),
+        Err(ValueError::Polygon(_))
+    ));
+    // A ring that touches itself at a vertex (a figure eight through (1,1)).
+    let eight = Polygon::parse(vec![vec![
+        [0.0, 0.0],
+        [1.0, 0.0],
+        [1.0, 1.0],
+        [2.0, 1.0],
+        [2.0, 2.0],
+        [1.0, 2.0],
+        [1.0, 1.0],
+        [0.0, 1.0],
+        [0.0, 0.0],
+    ]])
+    .expect("well-formed");
+    assert!(eight.check_simple().is_err());
+    // A spike: the ring runs back over itself.
+    let spike = Polygon::parse(vec![vec![
+        [0.0, 0.0],
+        [1.0, 0.0],
+        [2.0, 0.0],
+        [1.0, 0.0],
+        [1.0, 1.0],
+        [0.0, 0.0],
+    ]])
+    .expect("well-formed");
+    assert!(spike.check_simple().is_err());
+    // A hole that crosses the exterior ring.
+    let crossing_hole = Polygon::parse(vec![
+        ring(),
+        vec![[0.5, 0.5], [1.5, 0.5], [1.5, 0.8], [0.5, 0.8], [0.5, 0.5]],
+    ])
+    .expect("well-formed");
+    assert!(crossing_hole.check_simple().is_err());
+    // A hole inside, and repeated consecutive positions, are fine.
+    let with_hole = Polygon::parse(vec![
+        ring(),
+        vec![[0.2, 0.2], [0.4, 0.2], [0.4, 0.4], [0.2, 0.4], [0.2, 0.2]],
+    ])
+    .expect("well-formed");
+    assert_eq!(with_hole.check_simple(), Ok(()));
+    let repeated = Polygon::parse(vec![vec![
+        [0.0, 0.0],
+        [1.0, 0.0],
+        [1.0, 0.0],
+        [1.0, 1.0],
+        [0.0, 1.0],
+        [0.0, 0.0],
+    ]])
+    .expect("well-formed");
+    assert_eq!(repeated.check_simple(), Ok(()));
+    // Well-formedness alone is what decoding checks: a stored bow tie still decodes.
+    assert!(
+        serde_json::from_value::<Polygon>(json!([[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]))
+            .is_ok()
+    );
+}
+
+#[test]
 fn polygons_parse_from_geojson_and_serialise_as_coordinates() {
     let geometry = json!({"type": "Polygon", "coordinates": [ring()]});
     let polygon = Polygon::parse_geojson(&geometry).expect("valid");
@@ -189,6 +264,54 @@ fn text_refuses_nul_and_other_control_characters() {
         Err(ValueError::ControlCharacter)
     );
     assert!(NonEmptyText::parse("line one\n\tline two\r\nend", 100).is_ok());
+}
+
+#[test]
+fn text_made_only_of_invisible_characters_is_blank() {
+    // Zero-width spaces and joiners, word joiner, BOM, soft hyphen, Hangul fillers,
+    // variation selectors, tag characters: nothing a reader can see.
+    for bad in [
+        "\u{200b}",
+        "\u{200b}\u{200c}\u{200d}",
+        " \u{2060}\u{feff} ",
+        "\u{ad}\u{3164}\u{115f}",
+        "\u{fe0f}\u{e0041}\u{34f}",
+        "\u{200e}\u{200f}",
+    ] {
+        assert_eq!(
+            NonEmptyText::parse(bad, 100),
+            Err(ValueError::Invisible),
+            "{bad:?}"
+        );
+        assert_eq!(optional_text(Some(bad), 100), Err(ValueError::Invisible));
+    }
+    // Invisible characters inside visible text are legitimate (emoji sequences, Persian).
+    for good in [
+        "👩\u{200d}💻 stolen laptop",
+        "می\u{200c}خواهم",
+        "a\u{200b}b",
+    ] {
+        assert!(NonEmptyText::parse(good, 100).is_ok(), "{good:?}");
+    }
+}
+
+#[test]
+fn text_refuses_bidirectional_overrides_and_isolates() {
+    // "Trojan source": U+202E makes `gpj.exe` read as `exe.jpg`.
+    for c in [
+        '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}', '\u{2066}', '\u{2067}',
+        '\u{2068}', '\u{2069}',
+    ] {
+        let text = format!("invoice{c}gpj.exe");
+        assert_eq!(
+            NonEmptyText::parse(&text, 100),
+            Err(ValueError::BidiControl),
+            "{c:?}"
+        );
+    }
+    // Right-to-left text itself, and the plain direction marks, stay accepted.
+    assert!(NonEmptyText::parse("سرقة دراجة", 100).is_ok());
+    assert!(NonEmptyText::parse("bike \u{200f}سرقة", 100).is_ok());
 }
 
 #[test]
@@ -287,5 +410,47 @@ fn ids_parse_display_and_serialise_as_uuids() {
     assert_eq!(
         serde_json::from_value::<StationId>(json!(text)).expect("valid"),
         StationId::new(id.as_uuid())
+    );
+}
+
+#[test]
+fn timestamps_stay_between_1900_and_9999() {
+    let parse = |s: &str| {
+        s.parse::<chrono::DateTime<chrono::Utc>>()
+            .expect("chrono reads it")
+    };
+    for ok in [
+        "1900-01-01T00:00:00Z",
+        "2025-03-01T08:00:00Z",
+        "9999-12-31T23:59:59.999999Z",
+    ] {
+        let t = Timestamp::parse(parse(ok)).expect(ok);
+        assert_eq!(t.get(), parse(ok));
+    }
+    for bad in [
+        "-5000-01-01T00:00:00Z",
+        "0001-01-01T00:00:00Z",
+        "1899-12-31T23:59:59.999Z",
+        "+10000-01-01T00:00:00Z",
+    ] {
+        assert_eq!(
+            Timestamp::parse(parse(bad)),
+            Err(ValueError::TimeOutOfRange),
+            "{bad}"
+        );
+        assert!(
+            serde_json::from_value::<Timestamp>(json!(bad)).is_err(),
+            "{bad}"
+        );
+    }
+    let now = parse("2025-03-01T08:00:00Z");
+    assert!(Timestamp::past(now + chrono::Duration::seconds(30), now).is_ok());
+    assert_eq!(
+        Timestamp::past(now + chrono::Duration::seconds(31), now),
+        Err(ValueError::Future)
+    );
+    assert_eq!(
+        serde_json::to_value(Timestamp::parse(now).expect("valid")).expect("serialises"),
+        json!("2025-03-01T08:00:00Z")
     );
 }

@@ -22,6 +22,20 @@ pub const HDR_EVENT_TYPE: &str = "Precinct-Event-Type";
 /// JetStream's limit on messages in one atomic batch.
 pub const MAX_BATCH: usize = 1000;
 
+/// Most bytes one direct-get batch of a stream read brings at once. Fifty readers of
+/// big reports at once stay far below the server's per-connection limit (64 MiB by
+/// default), past which it would cut the connection off as a slow consumer.
+pub const READ_BATCH_BYTES: usize = 256 * 1024;
+
+/// Most reads of streams one process runs at once; more wait their turn. Fifty
+/// readers of a long report at once otherwise all slow down together (the replies and
+/// the opening of sealed fields compete for the same threads) until their replies time
+/// out: each would fail where, taking turns, each succeeds.
+pub const READS_AT_ONCE: usize = 16;
+
+/// How a read that lost a reply says so (it is retried).
+const LOST: &str = "direct get lost a reply";
+
 /// How the log is laid out on JetStream.
 #[derive(Debug, Clone)]
 pub struct LogConfig {
@@ -117,6 +131,8 @@ pub struct EventLog {
     opener: Option<std::sync::Arc<dyn Opener>>,
     /// Group commit of concurrent commands (None: one batch per command).
     committer: Option<crate::commit::Committer>,
+    /// Stream reads under way in this process (see [`READS_AT_ONCE`]).
+    reads: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for dyn Opener {
@@ -185,6 +201,7 @@ impl EventLog {
             cfg,
             opener: None,
             committer: None,
+            reads: std::sync::Arc::new(tokio::sync::Semaphore::new(READS_AT_ONCE)),
         };
         if log.cfg.group_commit {
             log.committer = Some(crate::commit::Committer::start(log.clone()));
@@ -323,20 +340,76 @@ impl EventLog {
         stream: &StreamId,
         position: u64,
     ) -> Result<Vec<RecordedEvent>, ReadError> {
-        let mut out = Vec::new();
-        for (e, _) in self.read_raw(stream, position + 1).await? {
-            out.push(self.opened(e).await?);
-        }
-        Ok(out)
+        Ok(self.read_range(stream, position, usize::MAX).await?.0)
     }
 
-    /// Direct-get batches of one subject from `from_seq`, until the end of the stream.
+    /// At most `max` events of one stream after `position`, and whether more follow.
+    /// Reads no more of the stream than that (a history page does not load the whole
+    /// report).
+    pub async fn read_range(
+        &self,
+        stream: &StreamId,
+        position: u64,
+        max: usize,
+    ) -> Result<(Vec<RecordedEvent>, bool), ReadError> {
+        // After u64::MAX comes nothing, not the start of the stream.
+        let Some(from) = position.checked_add(1) else {
+            return Ok((Vec::new(), false));
+        };
+        if max == 0 {
+            return Ok((Vec::new(), true));
+        }
+        // Held while reading and opening; released before the caller folds.
+        let _turn = self
+            .reads
+            .acquire()
+            .await
+            .map_err(|_| ReadError::Transport("the log is closing".into()))?;
+        let (raw, more) = self.read_raw(stream, from, max).await?;
+        let mut out = Vec::with_capacity(raw.len());
+        for (e, _) in raw {
+            out.push(self.opened(e).await?);
+        }
+        Ok((out, more))
+    }
+
+    /// Direct-get batches of one subject from `from_seq`: at most `max` events, and
+    /// whether more follow.
+    ///
+    /// Every batch is checked whole before it is believed: each reply names the sequence
+    /// of the reply before it (`Nats-Last-Sequence`, 0 for the first), and the
+    /// end-of-batch reply names the last one sent and how many are left. A reply lost
+    /// on the way (a slow consumer cut off, a reconnect) fails the read — retried a
+    /// couple of times, then a transport error (HTTP 503) — instead of yielding a
+    /// stream with a hole in it, which could fold into "no such report" (a wrong 404).
+    /// Batches are capped at [`READ_BATCH_BYTES`], so that many readers at once never
+    /// make the server cut this connection off as a slow consumer.
     async fn read_raw(
         &self,
         stream: &StreamId,
         from_seq: u64,
-    ) -> Result<Vec<(RecordedEvent, HeaderMap)>, ReadError> {
-        const BATCH: u64 = 256;
+        max: usize,
+    ) -> Result<(Vec<(RecordedEvent, HeaderMap)>, bool), ReadError> {
+        let mut lost = 0u32;
+        loop {
+            match self.read_raw_once(stream, from_seq, max).await {
+                Err(ReadError::Transport(reason)) if reason.starts_with(LOST) && lost < 2 => {
+                    lost += 1;
+                    tracing::warn!(%stream, reason, "direct get lost a reply; reading again");
+                    tokio::time::sleep(Duration::from_millis(20 * u64::from(lost))).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn read_raw_once(
+        &self,
+        stream: &StreamId,
+        from_seq: u64,
+        max: usize,
+    ) -> Result<(Vec<(RecordedEvent, HeaderMap)>, bool), ReadError> {
+        const BATCH: usize = 256;
         let subject = self.subject(stream);
         let api = format!("$JS.API.DIRECT.GET.{}", self.cfg.stream);
         let mut out = Vec::new();
@@ -346,36 +419,57 @@ impl EventLog {
         // do not stop before the direct gets have reached it.
         let must_reach = if self.cfg.replicas > 1 {
             match self.last_position_from_leader(&subject).await? {
-                None => return Ok(Vec::new()),
+                None => return Ok((Vec::new(), false)),
                 Some(last) => last,
             }
         } else {
             0
         };
+        let header = |headers: &HeaderMap, name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.as_str().parse::<u64>().ok())
+        };
         let mut stale_retries = 0u32;
         loop {
+            let batch = BATCH.min(max - out.len());
             let inbox = self.client.new_inbox();
             let mut sub = self
                 .client
                 .subscribe(inbox.clone())
                 .await
                 .map_err(|e| ReadError::Transport(e.to_string()))?;
-            let request = serde_json::json!({"seq": next, "next_by_subj": subject, "batch": BATCH});
+            let request = serde_json::json!({
+                "seq": next,
+                "next_by_subj": subject,
+                "batch": batch,
+                "max_bytes": READ_BATCH_BYTES,
+            });
             self.client
                 .publish_with_reply(api.clone(), inbox, request.to_string().into())
                 .await
                 .map_err(|e| ReadError::Transport(e.to_string()))?;
-            let mut received = 0u64;
-            let mut pending_after = 0u64;
-            loop {
+            let mut previous = 0u64;
+            // What the end of the batch says is left after it (None: nothing matched).
+            let left = loop {
                 let msg = tokio::time::timeout(self.cfg.ack_timeout, sub.next())
                     .await
                     .map_err(|_| ReadError::Transport("direct get timed out".into()))?
                     .ok_or_else(|| ReadError::Transport("direct get subscription closed".into()))?;
+                let headers = msg.headers.clone().unwrap_or_default();
                 if let Some(status) = msg.status {
                     match status.as_u16() {
-                        204 => break, // end of batch
-                        404 => break, // nothing (more) on this subject
+                        204 => {
+                            if header(&headers, "Nats-Last-Sequence") != Some(previous) {
+                                return Err(ReadError::Transport(format!(
+                                    "{LOST}: the batch ended after {:?}, the last received was {previous}",
+                                    header(&headers, "Nats-Last-Sequence")
+                                )));
+                            }
+                            break header(&headers, "Nats-Num-Pending");
+                        }
+                        // Nothing (more) on this subject; only ever the first reply.
+                        404 if previous == 0 => break None,
                         other => {
                             return Err(ReadError::Transport(format!(
                                 "direct get status {other}: {}",
@@ -384,40 +478,48 @@ impl EventLog {
                         }
                     }
                 }
-                let headers = msg.headers.clone().unwrap_or_default();
-                let position = headers
-                    .get("Nats-Sequence")
-                    .and_then(|v| v.as_str().parse::<u64>().ok())
-                    .ok_or_else(|| ReadError::Corrupt {
+                let position =
+                    header(&headers, "Nats-Sequence").ok_or_else(|| ReadError::Corrupt {
                         position: 0,
                         reason: "direct get reply without Nats-Sequence".into(),
                     })?;
-                pending_after = headers
-                    .get("Nats-Num-Pending")
-                    .and_then(|v| v.as_str().parse::<u64>().ok())
-                    .unwrap_or(0);
-                out.push((decode(&msg.payload, position)?, headers));
-                received += 1;
-                next = position + 1;
-            }
-            let _ = sub.unsubscribe().await;
-            if received < BATCH || pending_after == 0 {
-                if next > must_reach {
-                    return Ok(out);
-                }
-                stale_retries += 1;
-                if stale_retries > 100 {
+                if header(&headers, "Nats-Last-Sequence") != Some(previous) || position < next {
                     return Err(ReadError::Transport(format!(
-                        "replicas stay behind position {must_reach} of {subject}"
+                        "{LOST}: {position} came after {previous}, not after {:?}",
+                        header(&headers, "Nats-Last-Sequence")
                     )));
                 }
-                tracing::debug!(
-                    subject,
-                    next,
-                    must_reach,
-                    "direct get answered by a lagging replica; retrying"
-                );
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                previous = position;
+                out.push((decode(&msg.payload, position)?, headers));
+            };
+            let _ = sub.unsubscribe().await;
+            if previous > 0 {
+                next = previous + 1;
+            }
+            let more = matches!(left, Some(left) if left > 0) || next <= must_reach;
+            if out.len() >= max {
+                return Ok((out, more));
+            }
+            match left {
+                Some(left) if left > 0 => continue,
+                _ => {
+                    if next > must_reach {
+                        return Ok((out, false));
+                    }
+                    stale_retries += 1;
+                    if stale_retries > 100 {
+                        return Err(ReadError::Transport(format!(
+                            "replicas stay behind position {must_reach} of {subject}"
+                        )));
+                    }
+                    tracing::debug!(
+                        subject,
+                        next,
+                        must_reach,
+                        "direct get answered by a lagging replica; retrying"
+                    );
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
             }
         }
     }
@@ -499,6 +601,21 @@ impl EventLog {
                 position: 0,
                 reason: "direct get reply without Nats-Sequence".into(),
             })
+    }
+
+    /// The event at `position`, opened (None: no event there).
+    pub async fn read_at(&self, position: u64) -> Result<Option<RecordedEvent>, ReadError> {
+        use async_nats::jetstream::stream::DirectGetErrorKind;
+        let stream = self
+            .js
+            .get_stream_no_info(&self.cfg.stream)
+            .await
+            .map_err(|e| ReadError::Transport(e.to_string()))?;
+        match stream.direct_get(position).await {
+            Ok(msg) => Ok(Some(self.opened(decode(&msg.payload, position)?).await?)),
+            Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ReadError::Transport(e.to_string())),
+        }
     }
 
     /// The position of the last event in the log (0 when empty).

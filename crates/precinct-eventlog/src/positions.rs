@@ -245,7 +245,8 @@ impl PositionLog {
         });
         match start {
             WindowStart::Time(at) => request["start_time"] = rfc3339(at).into(),
-            WindowStart::After(seq) => request["seq"] = (seq + 1).into(),
+            // Saturating: a cursor at u64::MAX is past everything, not the start again.
+            WindowStart::After(seq) => request["seq"] = seq.saturating_add(1).into(),
         }
         direct_batch(&self.client, &self.stream, request, self.timeout)
             .await?

@@ -1,5 +1,5 @@
 //! The `checkpoints` table: one row per projector with the last position it applied
-//! and, after a poison event, where and why it stopped.
+//! and the version of what it holds back in quarantine ([`crate::quarantine`]).
 //!
 //! Every batch transaction locks its row first (`FOR UPDATE`) and checks that the
 //! position is still the one the worker started the batch from. A concurrent worker
@@ -12,13 +12,14 @@ use sqlx::{PgConnection, PgPool};
 /// `<projection>:<position>` (sent inside the batch's transaction, so only on commit).
 pub const NOTIFY_CHANNEL: &str = "precinct_checkpoints";
 
-/// One projector's checkpoint row.
+/// One projector's checkpoint row. (The table's `failed_position` and `error` columns
+/// are no longer written: a poison event is quarantined, it does not stop anything.)
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Checkpoint {
     pub projection: String,
     pub position: i64,
-    pub failed_position: Option<i64>,
-    pub error: Option<String>,
+    /// Bumped whenever the projection's quarantine changes what it holds back.
+    pub quarantine_version: i64,
 }
 
 impl Checkpoint {
@@ -42,7 +43,7 @@ pub async fn ensure(pool: &PgPool, projection: &str) -> Result<Checkpoint, sqlx:
         .execute(pool)
         .await?;
     sqlx::query_as(
-        "SELECT projection, position, failed_position, error FROM checkpoints
+        "SELECT projection, position, quarantine_version FROM checkpoints
          WHERE projection = $1",
     )
     .bind(projection)
@@ -53,25 +54,45 @@ pub async fn ensure(pool: &PgPool, projection: &str) -> Result<Checkpoint, sqlx:
 /// Every checkpoint row.
 pub async fn all(pool: &PgPool) -> Result<Vec<Checkpoint>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT projection, position, failed_position, error FROM checkpoints
+        "SELECT projection, position, quarantine_version FROM checkpoints
          ORDER BY projection",
     )
     .fetch_all(pool)
     .await
 }
 
-/// Locks the row for the rest of the transaction and returns its position.
-pub(crate) async fn lock(conn: &mut PgConnection, projection: &str) -> Result<u64, sqlx::Error> {
-    let position: i64 =
-        sqlx::query_scalar("SELECT position FROM checkpoints WHERE projection = $1 FOR UPDATE")
-            .bind(projection)
-            .fetch_one(&mut *conn)
-            .await?;
-    Ok(to_u64(position))
+/// Locks the row for the rest of the transaction; returns its position and quarantine
+/// version. Every batch and every quarantine repair takes this lock first, so they
+/// never interleave.
+pub(crate) async fn lock(
+    conn: &mut PgConnection,
+    projection: &str,
+) -> Result<(u64, i64), sqlx::Error> {
+    let (position, version): (i64, i64) = sqlx::query_as(
+        "SELECT position, quarantine_version FROM checkpoints WHERE projection = $1 FOR UPDATE",
+    )
+    .bind(projection)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((to_u64(position), version))
 }
 
-/// Moves the (locked) row to `position`, clears a recorded failure (it was at the
-/// position after the old one, which is now applied) and notifies listeners on commit.
+/// Bumps the (locked) row's quarantine version; returns the new one.
+pub(crate) async fn bump_quarantine(
+    conn: &mut PgConnection,
+    projection: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE checkpoints SET quarantine_version = quarantine_version + 1
+         WHERE projection = $1 RETURNING quarantine_version",
+    )
+    .bind(projection)
+    .fetch_one(&mut *conn)
+    .await
+}
+
+/// Moves the (locked) row to `position`, clears a failure recorded by an older version
+/// and notifies listeners on commit.
 pub(crate) async fn advance(
     conn: &mut PgConnection,
     projection: &str,
@@ -94,29 +115,6 @@ pub(crate) async fn advance(
     Ok(())
 }
 
-/// Records that the projector stopped at `failed_position`, unless its row moved on
-/// from `position` in the meantime (then the record would be stale).
-pub(crate) async fn record_failure(
-    pool: &PgPool,
-    projection: &str,
-    position: u64,
-    failed_position: u64,
-    error: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE checkpoints
-         SET failed_position = $3, error = $4, updated_at = now()
-         WHERE projection = $1 AND position = $2",
-    )
-    .bind(projection)
-    .bind(to_i64(position))
-    .bind(to_i64(failed_position))
-    .bind(error)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
 /// Resets the rows of `projections` to position 0 with no failure (inside the caller's
 /// transaction, next to the truncation of their tables).
 pub(crate) async fn reset(
@@ -132,7 +130,8 @@ pub(crate) async fn reset(
     .await?;
     sqlx::query(
         "UPDATE checkpoints
-         SET position = 0, updated_at = now(), failed_position = NULL, error = NULL
+         SET position = 0, updated_at = now(), failed_position = NULL, error = NULL,
+             quarantine_version = quarantine_version + 1
          WHERE projection = ANY($1)",
     )
     .bind(&names)

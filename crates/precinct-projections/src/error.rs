@@ -19,7 +19,7 @@ pub enum ProjectionError {
         table: &'static str,
         id: uuid::Uuid,
     },
-    /// A projection stopped at a poison event (reported by [`crate::rebuild`]).
+    /// A projection did not reach the head during [`crate::rebuild`].
     #[error("projection {projection} failed at position {position}: {error}")]
     Failed {
         projection: String,

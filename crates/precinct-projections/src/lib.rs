@@ -6,8 +6,9 @@
 //! one transaction, so a crash replays exactly what was not committed: no lost and no
 //! doubled effect. While catching up a batch takes everything already delivered (up to
 //! a cap); when live it takes what is there and does not wait for more. An event that
-//! cannot be decoded or applied (a *poison* event) stops its projection loudly at that
-//! position; it is never skipped.
+//! cannot be decoded or applied (a *poison* event) is quarantined with its aggregate's
+//! later events in that projection, loudly, and the projection goes on with everything
+//! else ([`quarantine`], ADR 0009); an operator retries or skips it.
 //!
 //! What this crate deliberately is not: it serves no HTTP, authorises nobody (queries
 //! take the scoping filters the API layer chose) and never appends to the log. Read
@@ -16,6 +17,7 @@
 //! Main types: [`Projection`] (one per read model, in [`projections`]), [`run`] (or
 //! [`run_with`] and [`RunOptions`]), [`rebuild`], [`status()`] with [`ProjectionStatus`],
 //! [`PositionWatcher`] and [`wait_for_position`] (for `X-Min-Position`),
+//! [`quarantine::retry`] and [`quarantine::skip`],
 //! [`RequestLogSource`], and in [`queries`] the row types with
 //! [`queries::Page`] and [`queries::PageRequest`].
 //!
@@ -27,9 +29,10 @@
 //! - [`roster`]: patrol locations and the down-sampled track, fed by the positions
 //!   stream and written at a lower rate than it is (coalesced per patrol).
 //! - [`worker`]: the batch loop every projector runs (checkpoint, poison, retry).
+//! - [`quarantine`]: poison events, the aggregates held back, `retry` and `skip`.
 //! - [`checkpoint`]: the `checkpoints` table.
 //! - [`runner`]: [`migrate`], [`run`], [`rebuild`].
-//! - [`status`]: lag and failure per projection; waiting for a position.
+//! - [`status`]: lag and quarantine per projection; waiting for a position.
 //! - [`queries`]: the read API: reports, queue, inbox, patrols, workloads, SLA,
 //!   stations, accounts, audit, request log.
 //! - [`error`]: [`ProjectionError`], [`QueryError`].
@@ -38,6 +41,7 @@ pub mod checkpoint;
 pub mod error;
 pub mod projection;
 pub mod projections;
+pub mod quarantine;
 pub mod queries;
 pub mod request_log;
 pub mod roster;
@@ -54,7 +58,7 @@ pub use runner::{
     migrate, rebuild, rebuild_with, run, run_all, run_with, RebuildSummary, RunOptions,
 };
 pub use status::{
-    request_log_status, status, wait_for_position, wait_for_projection, Failure, PositionWatcher,
+    request_log_status, status, wait_for_position, wait_for_projection, PositionWatcher,
     ProjectionStatus,
 };
 pub use worker::Outcome;

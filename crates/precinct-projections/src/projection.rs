@@ -15,7 +15,10 @@ use crate::projections::{accounts, audit, patrols, reports, stations};
 /// rolls back together with the checkpoint. It must be deterministic in the event
 /// alone (no `now()`, no randomness), so that a rebuild gives the same rows. Events it
 /// has no interest in are a no-op; an event it cannot decode or apply is an error,
-/// which stops the projection at that position.
+/// which quarantines the event and holds back its aggregate in this projection
+/// ([`crate::quarantine`]). The rows of one aggregate must depend on that aggregate's
+/// events only (and on erasures, which reach every read through the log), so that a
+/// held-back aggregate applied late by a repair ends as it would have in order.
 pub trait Projection: Send + Sync + 'static {
     /// The checkpoint row's name; stable forever.
     const NAME: &'static str;
@@ -34,7 +37,7 @@ pub trait Projection: Send + Sync + 'static {
     /// statement (the catch-up and rebuild paths are bound by round trips). It must
     /// leave exactly the rows that [`Projection::apply`] over the same events would.
     /// When it fails with a non-transient error, the worker rolls the batch back and
-    /// replays it event by event to find the poison position.
+    /// replays it event by event to quarantine the poison ones.
     fn apply_batch(
         &self,
         conn: &mut PgConnection,

@@ -42,6 +42,36 @@ pub(crate) struct RawRequest {
     payload: Bytes,
 }
 
+impl RawRequest {
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
+/// The record at `seq` of the request stream (for a quarantine repair).
+pub(crate) async fn read_at(
+    js: &jetstream::Context,
+    stream: &str,
+    seq: u64,
+) -> Result<Option<RawRequest>, ProjectionError> {
+    let transport =
+        |e: &dyn std::fmt::Display| ProjectionError::Log(ReadError::Transport(e.to_string()));
+    let stream = js
+        .get_stream_no_info(stream)
+        .await
+        .map_err(|e| transport(&e))?;
+    match stream.direct_get(seq).await {
+        Ok(msg) => Ok(Some(RawRequest {
+            seq,
+            payload: msg.payload,
+        })),
+        Err(e) if e.kind() == async_nats::jetstream::stream::DirectGetErrorKind::NotFound => {
+            Ok(None)
+        }
+        Err(e) => Err(transport(&e)),
+    }
+}
+
 /// The request-log projector.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct RequestLog;
@@ -55,6 +85,10 @@ impl Consumer for RequestLog {
 
     fn position(item: &RawRequest) -> u64 {
         item.seq
+    }
+
+    fn entry(item: &RawRequest) -> crate::quarantine::Entry {
+        crate::quarantine::request_entry(item)
     }
 
     async fn apply(
@@ -163,8 +197,8 @@ fn subscriber(js: jetstream::Context, source: RequestLogSource) -> Subscribe<Raw
     })
 }
 
-/// Runs the request-log projector until `shutdown` (or a poison record). Waits, with
-/// back-off, for the stream to exist.
+/// Runs the request-log projector until `shutdown` (a record that cannot be stored is
+/// quarantined alone). Waits, with back-off, for the stream to exist.
 pub async fn run_request_log(
     pool: PgPool,
     js: jetstream::Context,

@@ -118,7 +118,7 @@ enum FlushError {
 )]
 async fn flush(pool: &PgPool, expected: u64, pending: &Pending) -> Result<u64, FlushError> {
     let mut tx = pool.begin().await.map_err(FlushError::Db)?;
-    let current = checkpoint::lock(&mut tx, NAME)
+    let (current, _) = checkpoint::lock(&mut tx, NAME)
         .await
         .map_err(FlushError::Db)?;
     if current != expected {

@@ -15,6 +15,7 @@ use crate::error::ProjectionError;
 use crate::projection::{event_tables, Projection, EVENT_PROJECTIONS};
 use crate::projections::{accounts::Accounts, audit::Audit, patrols::Patrols};
 use crate::projections::{reports::Reports, stations::Stations};
+use crate::quarantine;
 use crate::request_log::{self, RequestLogSource};
 use crate::roster::{self, RosterOptions};
 use crate::worker::{Outcome, Subscribe, Worker, WorkerConfig};
@@ -145,8 +146,8 @@ async fn join(mut tasks: Tasks) -> Vec<(&'static str, Outcome)> {
 
 /// Runs every projector, the request log included (from the stream the log's config
 /// names), until `shutdown` is cancelled; see [`run_with`]. Fails only if PostgreSQL
-/// cannot be reached at start; a projector stopped by a poison event is logged and
-/// shown by [`crate::status()`], and does not end the others.
+/// cannot be reached at start; poison events are quarantined (logged, counted by
+/// [`crate::status()`]) and stop nothing.
 pub async fn run(
     pool: PgPool,
     log: EventLog,
@@ -179,7 +180,7 @@ pub async fn run_all(
 
 /// Runs the chosen projectors (each its own task, subscription and checkpoint) until
 /// `shutdown` is cancelled, then lets each finish its batch in flight and returns how
-/// each ended. A projector stopped by a poison event stays stopped; the others go on.
+/// each ended.
 ///
 /// Dropping (aborting) the returned future aborts every projector: a transaction in
 /// flight is rolled back, and the next run replays it.
@@ -231,9 +232,10 @@ pub struct RebuildSummary {
     pub elapsed: Duration,
 }
 
-/// Empties every event read model, resets their checkpoints, and replays the whole log
-/// into them (large batches) up to the head observed at the start. The request log is
-/// left alone: it is not derived from the event log.
+/// Empties every event read model and its quarantine, resets their checkpoints, and
+/// replays the whole log into them (large batches) up to the head observed at the
+/// start, quarantining again what still fails and honouring operators' `skip`
+/// decisions. The request log is left alone: it is not derived from the event log.
 ///
 /// Meant to run while no projector is running; one that is notices its checkpoint
 /// moved and starts over from it, so the result is still right.
@@ -263,6 +265,9 @@ pub async fn rebuild_with(
         .await?;
     checkpoint::reset(&mut tx, EVENT_PROJECTIONS).await?;
     checkpoint::reset(&mut tx, &[roster::NAME]).await?;
+    // Quarantine is recomputed like the rows; operators' decisions are kept (and a
+    // `skip` is honoured again).
+    quarantine::reset(&mut tx, EVENT_PROJECTIONS).await?;
     tx.commit().await?;
     tracing::info!(head, "read models emptied; replaying the log");
 
@@ -282,17 +287,17 @@ pub async fn rebuild_with(
             error: "a projector task died".into(),
         });
     }
-    for (name, outcome) in outcomes {
-        if let Outcome::Failed { position, error } = outcome {
+    for (name, outcome) in &outcomes {
+        if !matches!(outcome, Outcome::ReachedHead { .. }) {
             return Err(ProjectionError::Failed {
-                projection: name.into(),
-                position,
-                error,
+                projection: (*name).into(),
+                position: 0,
+                error: format!("stopped before the head: {outcome:?}"),
             });
         }
     }
     // Locations go into the `patrols` rows just rebuilt.
-    let outcome = roster::run_roster(
+    roster::run_roster(
         pool.clone(),
         log.positions(),
         roster_opts,
@@ -300,13 +305,6 @@ pub async fn rebuild_with(
         never,
     )
     .await;
-    if let Outcome::Failed { position, error } = outcome {
-        return Err(ProjectionError::Failed {
-            projection: roster::NAME.into(),
-            position,
-            error,
-        });
-    }
     // The tables were refilled from empty: refresh the planner's statistics now rather
     // than when autovacuum next comes by, or the first queries plan for empty tables.
     sqlx::query(&format!("ANALYZE {tables}"))

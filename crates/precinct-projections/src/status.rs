@@ -1,4 +1,4 @@
-//! How far behind each projection is, whether it stopped on a poison event, and
+//! How far behind each projection is, how many events it holds in quarantine, and
 //! waiting until the read models include a position (`X-Min-Position`).
 
 use std::collections::HashMap;
@@ -17,13 +17,6 @@ use crate::projection::EVENT_PROJECTIONS;
 use crate::request_log::{self, RequestLogSource};
 use precinct_eventlog::EventLog;
 
-/// Where a projection stopped on a poison event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Failure {
-    pub position: u64,
-    pub error: String,
-}
-
 /// One projection's progress.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProjectionStatus {
@@ -36,15 +29,21 @@ pub struct ProjectionStatus {
     /// How long the oldest not-yet-applied item has been waiting (now minus its time);
     /// 0 when caught up.
     pub lag_seconds: f64,
-    /// Set when the projection stopped on a poison event.
-    pub failed: Option<Failure>,
+    /// Events quarantined and not yet repaired (poison events and those held back
+    /// behind them, ADR 0009). More than 0: the projection is *degraded* — some
+    /// aggregates' rows are missing or stale — but everything else is current.
+    pub quarantined: u64,
 }
 
 impl ProjectionStatus {
-    /// Caught up within the given bounds and not failed (for `/health/ready`).
+    /// Caught up within the given bounds (for `/health/ready`).
     pub fn is_ready(&self, max_lag_positions: u64, max_lag_seconds: f64) -> bool {
-        self.failed.is_none()
-            && (self.lag_positions <= max_lag_positions || self.lag_seconds <= max_lag_seconds)
+        self.lag_positions <= max_lag_positions || self.lag_seconds <= max_lag_seconds
+    }
+
+    /// Holds events in quarantine.
+    pub fn is_degraded(&self) -> bool {
+        self.quarantined > 0
     }
 }
 
@@ -77,6 +76,7 @@ pub async fn status(
         .into_iter()
         .map(|c| (c.projection.clone(), c))
         .collect();
+    let quarantined = crate::quarantine::held_counts(pool).await?;
     let mut times: HashMap<u64, Option<DateTime<Utc>>> = HashMap::new();
     let mut out = Vec::with_capacity(EVENT_PROJECTIONS.len());
     for name in EVENT_PROJECTIONS {
@@ -105,17 +105,10 @@ pub async fn status(
             head,
             lag_positions,
             lag_seconds,
-            failed: row.and_then(failure),
+            quarantined: quarantined.get(*name).copied().unwrap_or(0),
         });
     }
     Ok(out)
-}
-
-fn failure(row: &checkpoint::Checkpoint) -> Option<Failure> {
-    row.failed_position.map(|p| Failure {
-        position: to_u64(p),
-        error: row.error.clone().unwrap_or_default(),
-    })
 }
 
 /// The status of the request-log projection against its stream.
@@ -151,7 +144,11 @@ pub async fn request_log_status(
         head,
         lag_positions,
         lag_seconds,
-        failed: failure(&row),
+        quarantined: crate::quarantine::held_counts(pool)
+            .await?
+            .get(request_log::NAME)
+            .copied()
+            .unwrap_or(0),
     })
 }
 

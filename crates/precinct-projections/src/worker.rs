@@ -6,15 +6,21 @@
 //!     └── commit: lock row, check, apply all, advance row, notify ◀┘
 //! ```
 //!
-//! - One transaction per batch holds the read-model changes and the new checkpoint,
-//!   so an abort anywhere (even mid-commit) replays exactly what did not commit.
-//! - A poison item: the batch is rolled back, the items before it are committed on
-//!   their own, the failure is recorded in the checkpoint row and the worker stops.
+//! - One transaction per batch holds the read-model changes, the quarantine entries
+//!   and the new checkpoint, so an abort anywhere (even mid-commit) replays exactly
+//!   what did not commit.
+//! - A poison item (ADR 0009): the batch is rolled back and applied again item by
+//!   item, each under a savepoint; the one that fails is quarantined and its aggregate
+//!   held back (its later items are quarantined too, in order), everything else is
+//!   applied, and the checkpoint moves past all of it. Items of held aggregates, and
+//!   items an operator decided to skip, are never applied. One bad event stops one
+//!   aggregate in one projection, never the projection.
 //! - A transient failure (database or log unreachable): back off, re-read the
 //!   checkpoint, subscribe again.
 //! - Shutdown is checked between batches: a batch in flight finishes (commits or
 //!   rolls back) first.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,29 +29,31 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use precinct_eventlog::{ReadError, RecordedEvent};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Acquire, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint;
 use crate::error::ProjectionError;
 use crate::projection::Projection;
+use crate::quarantine::{self, AggregateKey, Entry, Held, Reason};
 
 /// How a projector's run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Shutdown was requested; everything up to `position` is committed.
     Stopped { position: u64 },
-    /// It applied everything up to at least the target position (rebuild).
+    /// It applied (or quarantined) everything up to at least the target position
+    /// (rebuild).
     ReachedHead { position: u64 },
-    /// It stopped at a poison item at `position`; everything before is committed.
-    Failed { position: u64, error: String },
 }
 
 /// Something a worker folds into PostgreSQL, item by item, in source order.
 pub(crate) trait Consumer: Send + Sync + 'static {
-    type Item: Send + Sync + 'static;
+    type Item: Clone + Send + Sync + 'static;
     const NAME: &'static str;
     fn position(item: &Self::Item) -> u64;
+    /// What the quarantine records of the item, and which aggregate it belongs to.
+    fn entry(item: &Self::Item) -> Entry;
     fn apply<'a>(
         &'a self,
         conn: &'a mut PgConnection,
@@ -73,6 +81,10 @@ impl<P: Projection> Consumer for P {
 
     fn position(item: &RecordedEvent) -> u64 {
         item.position()
+    }
+
+    fn entry(item: &RecordedEvent) -> Entry {
+        quarantine::event_entry(item)
     }
 
     fn apply<'a>(
@@ -117,7 +129,7 @@ pub(crate) struct Worker<C: Consumer> {
 }
 
 /// How a batch's items are written: all at once (a consumer may write many rows per
-/// statement), or one by one (to find which item is poison).
+/// statement), or one by one under savepoints (to quarantine the poison ones).
 #[derive(Debug, Clone, Copy)]
 enum Mode {
     Many,
@@ -128,10 +140,24 @@ enum BatchError {
     /// The checkpoint row is not where this worker left it (another worker, a rebuild).
     Moved,
     Transient(ProjectionError),
-    Poison {
-        index: usize,
-        error: ProjectionError,
-    },
+    /// `Mode::Many` failed on some item: replay the batch one by one.
+    Poison,
+}
+
+impl From<sqlx::Error> for BatchError {
+    fn from(e: sqlx::Error) -> Self {
+        BatchError::Transient(e.into())
+    }
+}
+
+/// What to do with one item of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    Apply,
+    /// Its aggregate is held back.
+    Hold,
+    /// An operator dropped its effect.
+    Skip,
 }
 
 struct Backoff {
@@ -161,12 +187,15 @@ impl Backoff {
 }
 
 impl<C: Consumer> Worker<C> {
-    /// Runs until shutdown, the target position, or a poison item.
+    /// Runs until shutdown or the target position.
     #[tracing::instrument(name = "projector", skip_all, fields(projection = C::NAME))]
     pub(crate) async fn run(self) -> Outcome {
         let name = C::NAME;
         let mut backoff = Backoff::new(self.config.max_backoff);
         let mut last = 0u64;
+        // What this projection holds back: cached, re-read whenever the checkpoint
+        // row's quarantine version moves (a repair by an operator, a rebuild).
+        let mut held = Held::unknown();
         // One active worker per projection across processes: a session advisory lock,
         // held on a dedicated connection for the worker's lifetime; a second process
         // waits as a hot standby (ADR 0006). A rebuild (`until`) does not wait for it.
@@ -235,7 +264,7 @@ impl<C: Consumer> Worker<C> {
                     }
                 }
                 if !items.is_empty() {
-                    match self.commit(last, &items).await {
+                    match self.commit(last, &items, &mut held).await {
                         Ok(position) => {
                             last = position;
                             backoff.reset();
@@ -254,18 +283,33 @@ impl<C: Consumer> Worker<C> {
                             }
                             continue 'subscribe;
                         }
-                        Err(BatchError::Poison { index, error }) => {
-                            return self
-                                .poisoned(last, &items, index, error, &mut backoff)
-                                .await;
+                        // The one-by-one replay quarantines instead: not reached.
+                        Err(BatchError::Poison) => {
+                            tracing::warn!(projection = name, "batch failed; retrying");
+                            if !self.pause(&mut backoff).await {
+                                return Outcome::Stopped { position: last };
+                            }
+                            continue 'subscribe;
                         }
                     }
                 }
                 match read_error {
                     None => {}
                     Some(ReadError::Corrupt { position, reason }) => {
-                        let error = format!("undecodable log entry: {reason}");
-                        return self.fail(last, position, error).await;
+                        // The entry's envelope does not decode: nothing says which
+                        // aggregate it is. Quarantine it alone, then read on after it
+                        // (the rest of this chunk was not looked at: subscribe again).
+                        match self.unreadable(last, position, &reason).await {
+                            Ok(position) => last = position,
+                            Err(BatchError::Transient(e)) => {
+                                tracing::warn!(projection = name, error = %e, "cannot quarantine an unreadable entry; retrying");
+                                if !self.pause(&mut backoff).await {
+                                    return Outcome::Stopped { position: last };
+                                }
+                            }
+                            Err(_) => {}
+                        }
+                        continue 'subscribe;
                     }
                     Some(e @ ReadError::Transport(_)) => {
                         tracing::warn!(projection = name, error = %e, "log read failed; resubscribing");
@@ -305,11 +349,17 @@ impl<C: Consumer> Worker<C> {
             events = items.len(),
         )
     )]
-    async fn commit(&self, expected: u64, items: &[C::Item]) -> Result<u64, BatchError> {
-        match self.commit_with(expected, items, Mode::Many).await {
+    async fn commit(
+        &self,
+        expected: u64,
+        items: &[C::Item],
+        held: &mut Held,
+    ) -> Result<u64, BatchError> {
+        match self.commit_with(expected, items, held, Mode::Many).await {
             // The bulk write does not say which item failed: find it one by one.
-            Err(BatchError::Poison { .. }) if items.len() > 1 => {
-                self.commit_with(expected, items, Mode::OneByOne).await
+            Err(BatchError::Poison) => {
+                self.commit_with(expected, items, held, Mode::OneByOne)
+                    .await
             }
             other => other,
         }
@@ -319,99 +369,184 @@ impl<C: Consumer> Worker<C> {
         &self,
         expected: u64,
         items: &[C::Item],
+        held: &mut Held,
         mode: Mode,
     ) -> Result<u64, BatchError> {
-        let transient = |e: sqlx::Error| BatchError::Transient(e.into());
-        let mut tx = self.pool.begin().await.map_err(transient)?;
-        let current = checkpoint::lock(&mut tx, C::NAME)
-            .await
-            .map_err(transient)?;
+        let mut tx = self.pool.begin().await?;
+        let (current, version) = checkpoint::lock(&mut tx, C::NAME).await?;
         if current != expected {
             let _ = tx.rollback().await;
             return Err(BatchError::Moved);
         }
-        let failed = match mode {
-            Mode::Many => self
-                .consumer
-                .apply_many(&mut tx, items)
-                .await
-                .err()
-                .map(|e| (0, e)),
+        if version != held.version {
+            *held = quarantine::load(&mut tx, C::NAME, version).await?;
+        }
+        // The common case (nothing held, nothing skipped, no poison) describes no item.
+        let quiet = held.aggregates.is_empty() && held.skips.is_empty();
+        let entries: Vec<Entry> = match mode {
+            Mode::Many if quiet => Vec::new(),
+            _ => items.iter().map(C::entry).collect(),
+        };
+        let plans: Vec<Plan> = if entries.is_empty() {
+            vec![Plan::Apply; items.len()]
+        } else {
+            entries
+                .iter()
+                .map(|e| {
+                    if held.skips.contains_key(&e.position) {
+                        Plan::Skip
+                    } else if held.holds(e) {
+                        Plan::Hold
+                    } else {
+                        Plan::Apply
+                    }
+                })
+                .collect()
+        };
+        // Aggregates this batch quarantines (held from their poison item on).
+        let mut poisoned: HashSet<AggregateKey> = HashSet::new();
+        let mut done: Vec<Plan> = plans.clone();
+        match mode {
+            Mode::Many => {
+                let result = if plans.iter().all(|p| *p == Plan::Apply) {
+                    self.consumer.apply_many(&mut tx, items).await
+                } else {
+                    let applied: Vec<C::Item> = items
+                        .iter()
+                        .zip(&plans)
+                        .filter(|(_, p)| **p == Plan::Apply)
+                        .map(|(i, _)| i.clone())
+                        .collect();
+                    self.consumer.apply_many(&mut tx, &applied).await
+                };
+                if let Err(error) = result {
+                    let _ = tx.rollback().await;
+                    return Err(if error.is_transient() {
+                        BatchError::Transient(error)
+                    } else {
+                        BatchError::Poison
+                    });
+                }
+            }
             Mode::OneByOne => {
-                let mut failed = None;
-                for (index, item) in items.iter().enumerate() {
-                    if let Err(error) = self.consumer.apply(&mut tx, item).await {
-                        failed = Some((index, error));
-                        break;
+                for ((item, entry), done) in items.iter().zip(&entries).zip(done.iter_mut()) {
+                    if *done != Plan::Apply {
+                        continue;
+                    }
+                    if entry
+                        .aggregate
+                        .as_ref()
+                        .is_some_and(|a| poisoned.contains(a))
+                    {
+                        *done = Plan::Hold;
+                        continue;
+                    }
+                    let mut savepoint = tx.begin().await?;
+                    match self.consumer.apply(&mut savepoint, item).await {
+                        Ok(()) => savepoint.commit().await?,
+                        Err(error) if error.is_transient() => {
+                            drop(savepoint);
+                            let _ = tx.rollback().await;
+                            return Err(BatchError::Transient(error));
+                        }
+                        Err(error) => {
+                            savepoint.rollback().await?;
+                            tracing::error!(
+                                projection = C::NAME,
+                                position = entry.position,
+                                aggregate = ?entry.aggregate,
+                                event_type = %entry.event_type,
+                                error = %error,
+                                "poison event quarantined: its aggregate is held back in this projection"
+                            );
+                            let class = quarantine::class(&error);
+                            let text = error.to_string();
+                            quarantine::record(
+                                &mut tx,
+                                C::NAME,
+                                entry,
+                                Reason::Poison,
+                                Some((class, &text)),
+                            )
+                            .await?;
+                            if let Some(a) = &entry.aggregate {
+                                poisoned.insert(a.clone());
+                            }
+                        }
                     }
                 }
-                failed
             }
-        };
-        if let Some((index, error)) = failed {
-            let _ = tx.rollback().await;
-            return Err(if error.is_transient() {
-                BatchError::Transient(error)
-            } else {
-                BatchError::Poison { index, error }
-            });
+        }
+        // What was held back or skipped is recorded too.
+        for (entry, done) in entries.iter().zip(&done) {
+            match done {
+                Plan::Apply => {}
+                Plan::Hold => {
+                    quarantine::record(&mut tx, C::NAME, entry, Reason::Held, None).await?;
+                }
+                Plan::Skip => {
+                    if let Some(decision) = held.skips.get(&entry.position) {
+                        tracing::warn!(
+                            projection = C::NAME,
+                            position = entry.position,
+                            "event skipped by an operator's decision"
+                        );
+                        quarantine::record_skipped(&mut tx, C::NAME, entry, decision).await?;
+                    }
+                }
+            }
         }
         let position = items.last().map(C::position).unwrap_or(expected);
-        checkpoint::advance(&mut tx, C::NAME, position)
-            .await
-            .map_err(transient)?;
+        checkpoint::advance(&mut tx, C::NAME, position).await?;
+        let version = if poisoned.is_empty() {
+            None
+        } else {
+            Some(checkpoint::bump_quarantine(&mut tx, C::NAME).await?)
+        };
         // If the commit's outcome is unknown, the retry re-reads the checkpoint: either
         // the batch is there (and is skipped) or it is not (and is applied again).
-        tx.commit().await.map_err(transient)?;
+        tx.commit().await?;
+        if let Some(version) = version {
+            held.aggregates.extend(poisoned);
+            held.version = version;
+        }
         Ok(position)
     }
 
-    /// Commits what came before the poison item, records the failure, stops.
-    async fn poisoned(
-        &self,
-        mut last: u64,
-        items: &[C::Item],
-        index: usize,
-        error: ProjectionError,
-        backoff: &mut Backoff,
-    ) -> Outcome {
-        if index > 0 {
-            loop {
-                match self.commit(last, &items[..index]).await {
-                    Ok(position) => {
-                        last = position;
-                        break;
-                    }
-                    // The prefix applied cleanly a moment ago inside the failed batch;
-                    // anything else now is the database, or someone else's progress.
-                    Err(BatchError::Transient(e)) => {
-                        tracing::warn!(projection = C::NAME, error = %e, "retrying the batch before a poison event");
-                        if !self.pause(backoff).await {
-                            return Outcome::Stopped { position: last };
-                        }
-                    }
-                    Err(BatchError::Moved) | Err(BatchError::Poison { .. }) => break,
-                }
-            }
+    /// Quarantines an entry whose envelope cannot be read, moving the checkpoint to it.
+    async fn unreadable(&self, last: u64, position: u64, reason: &str) -> Result<u64, BatchError> {
+        if position <= last {
+            return Ok(last);
         }
-        self.fail(last, C::position(&items[index]), error.to_string())
-            .await
-    }
-
-    async fn fail(&self, last: u64, position: u64, error: String) -> Outcome {
+        let mut tx = self.pool.begin().await?;
+        let (current, _) = checkpoint::lock(&mut tx, C::NAME).await?;
+        if current != last {
+            let _ = tx.rollback().await;
+            return Err(BatchError::Moved);
+        }
         tracing::error!(
             projection = C::NAME,
             position,
-            checkpoint = last,
-            error = %error,
-            "poison event: projection stopped"
+            error = %reason,
+            "unreadable log entry quarantined"
         );
-        if let Err(e) =
-            checkpoint::record_failure(&self.pool, C::NAME, last, position, &error).await
-        {
-            tracing::error!(projection = C::NAME, error = %e, "cannot record the failure");
-        }
-        Outcome::Failed { position, error }
+        let entry = Entry {
+            position,
+            aggregate: None,
+            event_type: "?".into(),
+        };
+        let error = format!("undecodable log entry: {reason}");
+        quarantine::record(
+            &mut tx,
+            C::NAME,
+            &entry,
+            Reason::Poison,
+            Some(("unreadable", &error)),
+        )
+        .await?;
+        checkpoint::advance(&mut tx, C::NAME, position).await?;
+        tx.commit().await?;
+        Ok(position)
     }
 }
 

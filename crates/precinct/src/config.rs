@@ -77,6 +77,9 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// `PRECINCT_ANON_REPORTS_PER_MINUTE` per client address (default 20).
     pub anonymous_reports_per_minute: u32,
+    /// `PRECINCT_HEALTH_DETAILS`: `admin` (default: only ADMIN tokens see the details
+    /// of `/health/ready`) or `loopback` (also token-less monitors on loopback).
+    pub health_details: precinct_api::routes::health::HealthDetails,
     /// Commands per account: `PRECINCT_CITIZEN_COMMAND_BURST` (default 10) and
     /// `PRECINCT_CITIZEN_COMMANDS_PER_MINUTE` (6) for citizens,
     /// `PRECINCT_STAFF_COMMAND_BURST` (60) and `PRECINCT_STAFF_COMMANDS_PER_MINUTE` (120)
@@ -332,6 +335,12 @@ impl Config {
                 Some(t) if t.len() >= 16 => Some(Secret::new(t.into_bytes())),
                 Some(_) => bail!("PRECINCT_METRICS_TOKEN must be at least 16 characters"),
                 None => None,
+            },
+            health_details: match env("PRECINCT_HEALTH_DETAILS") {
+                Some(v) => v
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("PRECINCT_HEALTH_DETAILS: {e}"))?,
+                None => Default::default(),
             },
         })
     }

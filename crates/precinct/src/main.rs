@@ -1,4 +1,5 @@
-//! `precinct`: serve, migrate, admin create, rebuild, replay.
+//! `precinct`: serve, migrate, admin create, rebuild, replay, projections
+//! status|retry|skip, keys.
 
 mod telemetry;
 
@@ -34,6 +35,11 @@ enum Command {
     },
     /// Drop every read model and rebuild it from the log.
     Rebuild,
+    /// Projection health and poison-event repairs (ADR 0009).
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
     /// Print one report's history from the log.
     Replay {
         #[arg(long)]
@@ -56,6 +62,34 @@ enum KeysCommand {
     /// Re-wrap every data key with the current PRECINCT_MASTER_KEY (old keys in
     /// PRECINCT_MASTER_KEYS_PREVIOUS). The log is not rewritten.
     Rotate,
+}
+
+#[derive(Subcommand)]
+enum ProjectionsCommand {
+    /// Each projection's position and lag, and every quarantined event still held back
+    /// (one JSON object per line).
+    Status,
+    /// Apply the quarantined events of the aggregate of the entry at POSITION again, in
+    /// order (after a fix), and release the aggregate if they all apply.
+    Retry {
+        /// `reports`, `patrols`, `stations`, `accounts`, `audit` or `request_log`.
+        projection: String,
+        position: u64,
+        /// Who decides (kept with the decision).
+        #[arg(long)]
+        by: String,
+    },
+    /// Drop the effect of the poison event at POSITION for good (a rebuild honours it
+    /// too), then retry the rest of its aggregate.
+    Skip {
+        projection: String,
+        position: u64,
+        #[arg(long)]
+        by: String,
+        /// Why (kept with the decision).
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -123,6 +157,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
         }
         Command::Keys { command } => keys(config, command).await?,
+        Command::Projections { command } => projections(config, command).await?,
         Command::Replay { crime } => {
             let log = server::connect(&config).await?.log;
             let stream = precinct_app::uow::stream_of::<Report>(crime);
@@ -139,6 +174,50 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         }
+    }
+    Ok(())
+}
+
+async fn projections(config: Config, command: ProjectionsCommand) -> anyhow::Result<()> {
+    use precinct_projections::quarantine;
+    let server::Connected { log, pool, .. } = server::connect(&config).await?;
+    let repaired = match command {
+        ProjectionsCommand::Status => {
+            let mut status = precinct_projections::status(&pool, &log).await?;
+            status.push(
+                precinct_projections::request_log_status(
+                    &pool,
+                    log.jetstream(),
+                    &precinct_projections::RequestLogSource::of_log(log.config()),
+                )
+                .await?,
+            );
+            for s in status {
+                println!("{}", serde_json::json!({ "projection": s }));
+            }
+            for q in quarantine::held(&pool, None).await? {
+                println!("{}", serde_json::json!({ "quarantined": q }));
+            }
+            return Ok(());
+        }
+        ProjectionsCommand::Retry {
+            projection,
+            position,
+            by,
+        } => quarantine::retry(&pool, &log, &projection, position, &by).await?,
+        ProjectionsCommand::Skip {
+            projection,
+            position,
+            by,
+            reason,
+        } => quarantine::skip(&pool, &log, &projection, position, &by, reason.as_deref()).await?,
+    };
+    println!("{}", serde_json::json!({ "repair": repaired }));
+    if !repaired.released() {
+        anyhow::bail!(
+            "the aggregate is still held back: {:?}",
+            repaired.failed.map(|(p, e)| format!("position {p}: {e}"))
+        );
     }
     Ok(())
 }

@@ -164,6 +164,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         api.sla_respond = config.sla_respond;
         api.token_ttl = config.token_ttl;
         api.cors_origins = config.cors_origins.clone();
+        api.health_details = config.health_details;
         api.anonymous_reports_per_minute = config.anonymous_reports_per_minute;
         api.registrations_per_hour = config.registrations_per_hour;
         api.login = config.login.clone();

@@ -70,7 +70,8 @@ pub async fn read_log(log: &EventLog) -> anyhow::Result<Vec<RecordedEvent>> {
         .context("read the log")
 }
 
-/// Waits (up to `bound`) until every event projection's checkpoint is the log head.
+/// Waits (up to `bound`) until every event projection's checkpoint is the log head,
+/// with nothing in quarantine (the workload writes no poison).
 pub async fn wait_caught_up(pool: &PgPool, log: &EventLog, bound: Duration) -> Result<u64, String> {
     let deadline = Instant::now() + bound;
     loop {
@@ -78,7 +79,7 @@ pub async fn wait_caught_up(pool: &PgPool, log: &EventLog, bound: Duration) -> R
             Ok(status) => {
                 if status
                     .iter()
-                    .all(|s| s.position == s.head && s.failed.is_none())
+                    .all(|s| s.position == s.head && s.quarantined == 0)
                 {
                     return Ok(status.first().map(|s| s.head).unwrap_or(0));
                 }

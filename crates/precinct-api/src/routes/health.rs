@@ -1,5 +1,6 @@
 //! `GET /health` (process up) and `GET /health/ready` (NATS and PostgreSQL reachable,
-//! projections caught up within bounds).
+//! projections caught up within bounds; details only for ADMIN or configured loopback
+//! monitors).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -9,6 +10,10 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::{OpenApi, ToSchema};
 
+use std::net::IpAddr;
+
+use crate::auth::Caller;
+use crate::extract::ClientAddr;
 use crate::AppState;
 
 /// Projections further behind than this many positions make the service not ready.
@@ -45,60 +50,132 @@ async fn live() -> Json<Live> {
     Json(Live { status: "ok" })
 }
 
-/// The answer of `GET /health/ready` (also with 503).
+/// The answer of `GET /health/ready` (also with 503). Everyone gets `status`; the
+/// other fields only an ADMIN token, or a monitor on loopback when the operator allows
+/// it (`PRECINCT_HEALTH_DETAILS=loopback`). No field ever carries error text.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
-    /// `ready` or `not_ready`.
+    /// `ready`, `degraded` (serving, but some projection holds events in quarantine:
+    /// a few aggregates' rows are missing or stale; see ADR 0009) or `not_ready`.
     #[schema(example = "ready")]
     status: String,
-    /// `{"ok": bool, "head": <last log position>}`.
-    #[schema(value_type = Object)]
-    nats: serde_json::Value,
-    /// `{"ok": bool}`.
-    #[schema(value_type = Object)]
-    postgres: serde_json::Value,
-    /// Each projection's position, head, lag and failure (null when NATS or PostgreSQL is
-    /// down).
+    /// `{"ok": bool, "head": <last log position>}` (details only).
+    #[schema(value_type = Option<Object>)]
+    nats: Option<serde_json::Value>,
+    /// `{"ok": bool}` (details only).
+    #[schema(value_type = Option<Object>)]
+    postgres: Option<serde_json::Value>,
+    /// Each projection's position, head, lag and quarantined events (details only;
+    /// null when NATS or PostgreSQL is down).
     #[schema(value_type = Option<Vec<Object>>)]
     projections: Option<serde_json::Value>,
 }
 
-/// Ready to serve: NATS and PostgreSQL reachable, no projection failed or more than
-/// 10 000 positions behind.
+/// Who may see the details of `/health/ready` besides ADMIN tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HealthDetails {
+    /// Only ADMIN tokens (the default).
+    #[default]
+    Admin,
+    /// Also requests without a token from a loopback address (a monitor on the host).
+    Loopback,
+}
+
+impl std::str::FromStr for HealthDetails {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "admin" => Ok(Self::Admin),
+            "loopback" => Ok(Self::Loopback),
+            other => Err(format!("expected admin or loopback, got {other:?}")),
+        }
+    }
+}
+
+impl HealthDetails {
+    /// Whether this caller may see the details.
+    pub fn shown_to(self, caller: Option<&Caller>, client: Option<IpAddr>) -> bool {
+        match caller {
+            Some(c) => c.is_admin(),
+            None => {
+                self == HealthDetails::Loopback
+                    && client.is_some_and(|a| a.to_canonical().is_loopback())
+            }
+        }
+    }
+}
+
+/// Ready to serve: NATS and PostgreSQL reachable, no projection more than 10 000
+/// positions behind. A projection holding poison events in quarantine makes the
+/// service `degraded`, still 200: everything but the few aggregates held back is
+/// served, and taking every replica out of a load balancer would serve nothing.
 ///
-/// Roles: anyone.
+/// Roles: anyone (status only); ADMIN, or a loopback monitor when configured, get the
+/// details.
 #[utoipa::path(
     get,
     path = "/health/ready",
     operation_id = "health_ready",
     tag = "operations",
+    security((), ("bearer" = [])),
     responses(
-        (status = 200, description = "Ready", body = Readiness),
+        (status = 200, description = "Ready or degraded", body = Readiness),
+        (status = 401, response = crate::openapi::Unauthorized),
         (status = 503, description = "Not ready (same body, `status: not_ready`)", body = Readiness),
     )
 )]
-async fn ready(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+async fn ready(
+    State(state): State<AppState>,
+    caller: Option<Caller>,
+    ClientAddr(client): ClientAddr,
+) -> (StatusCode, Json<serde_json::Value>) {
     let nats = state.app.log().head().await;
     let pg = sqlx::query_scalar::<_, i32>("SELECT 1")
         .fetch_one(&state.pool)
         .await;
+    if let Err(e) = &nats {
+        tracing::warn!(error = %e, "readiness: NATS unavailable");
+    }
+    if let Err(e) = &pg {
+        tracing::warn!(error = %e, "readiness: PostgreSQL unavailable");
+    }
     let projections = match (&nats, &pg) {
-        (Ok(_), Ok(_)) => precinct_projections::status(&state.pool, state.app.log())
-            .await
-            .ok(),
+        (Ok(_), Ok(_)) => match precinct_projections::status(&state.pool, state.app.log()).await {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness: projection status unavailable");
+                None
+            }
+        },
         _ => None,
     };
-    let projections_ok = projections.as_ref().is_some_and(|ps| {
-        ps.iter()
-            .all(|p| p.failed.is_none() && p.lag_positions <= MAX_READY_LAG)
-    });
+    let projections_ok = projections
+        .as_ref()
+        .is_some_and(|ps| ps.iter().all(|p| p.lag_positions <= MAX_READY_LAG));
+    let degraded = projections
+        .as_ref()
+        .is_some_and(|ps| ps.iter().any(|p| p.is_degraded()));
     let ok = nats.is_ok() && pg.is_ok() && projections_ok;
-    let body = json!({
-        "status": if ok { "ready" } else { "not_ready" },
-        "nats": match &nats { Ok(head) => json!({"ok": true, "head": head}), Err(_) => json!({"ok": false}) },
-        "postgres": {"ok": pg.is_ok()},
-        "projections": projections,
-    });
+    let status = match (ok, degraded) {
+        (false, _) => "not_ready",
+        (true, true) => "degraded",
+        (true, false) => "ready",
+    };
+    let body = if state
+        .config
+        .health_details
+        .shown_to(caller.as_ref(), client)
+    {
+        json!({
+            "status": status,
+            "nats": match &nats { Ok(head) => json!({"ok": true, "head": head}), Err(_) => json!({"ok": false}) },
+            "postgres": {"ok": pg.is_ok()},
+            "projections": projections,
+        })
+    } else {
+        json!({ "status": status })
+    };
     let code = if ok {
         StatusCode::OK
     } else {

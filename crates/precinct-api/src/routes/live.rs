@@ -26,7 +26,7 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use precinct_domain::values::{Latitude, Longitude, Role};
+use precinct_domain::values::{Latitude, Longitude, Role, Timestamp};
 use precinct_eventlog::positions::{RecordedMove, WindowStart};
 use precinct_eventlog::PatrolMoved;
 use serde::{Deserialize, Serialize};
@@ -124,7 +124,9 @@ impl Fix {
             }
         }
         let recorded_at = b.recorded_at.unwrap_or(now);
-        if recorded_at > now + MAX_FUTURE {
+        if let Err(e) = Timestamp::parse(recorded_at) {
+            v.fail("recorded_at", e.to_string());
+        } else if recorded_at > now + MAX_FUTURE {
             v.fail("recorded_at", "must not be more than 30 s in the future");
         } else if recorded_at < now - MAX_AGE {
             v.fail("recorded_at", "must not be more than 24 h in the past");
@@ -319,12 +321,14 @@ async fn get_location(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct TrackParams {
-    /// Default: an hour before `to`.
+    /// Default: an hour before `to`. RFC 3339, 1900 to 9999.
     #[serde(default)]
-    from: Option<DateTime<Utc>>,
-    /// Default: now.
+    #[param(value_type = Option<String>, format = DateTime)]
+    from: Option<Timestamp>,
+    /// Default: now. RFC 3339, 1900 to 9999.
     #[serde(default)]
-    to: Option<DateTime<Utc>>,
+    #[param(value_type = Option<String>, format = DateTime)]
+    to: Option<Timestamp>,
     /// 1 to 1000; default 100.
     #[serde(default)]
     #[param(minimum = 1, maximum = 1000)]
@@ -372,8 +376,10 @@ async fn track(
 ) -> ApiResult<Json<TrackPage>> {
     let p = patrol(&state, id).await?;
     require_staff_of(&caller, &p)?;
-    let to = params.to.unwrap_or_else(Utc::now);
-    let from = params.from.unwrap_or(to - chrono::Duration::hours(1));
+    let to = params.to.map_or_else(Utc::now, Timestamp::get);
+    let from = params
+        .from
+        .map_or(to - chrono::Duration::hours(1), Timestamp::get);
     if from > to {
         return Err(ApiError::invalid("from", "must not be after `to`"));
     }

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use precinct_domain::ids::StationId;
 use precinct_domain::report::Report;
-use precinct_domain::values::{Role, SlaKind};
+use precinct_domain::values::{Role, SlaKind, Timestamp};
 use precinct_projections::queries::{
     self, AuditFilter, Coordinates, Near, Page, PageRequest, QueueFilter, ReportFilter,
     RequestFilter,
@@ -167,6 +167,22 @@ fn near(p: &ListParams, coordinates: Coordinates) -> ApiResult<Option<Near>> {
     }))
 }
 
+/// The statuses the public list may show: those asked for (default: all), except
+/// `WITHDRAWN` — a report its reporter took back is nobody else's business.
+fn publicly_listed(asked: Option<Vec<String>>) -> Vec<String> {
+    use precinct_domain::values::ReportStatus;
+    asked
+        .unwrap_or_else(|| {
+            ReportStatus::ALL
+                .iter()
+                .map(|s| s.as_str().to_string())
+                .collect()
+        })
+        .into_iter()
+        .filter(|s| s != ReportStatus::Withdrawn.as_str())
+        .collect()
+}
+
 /// The station a staff caller may list: their own; ADMIN any (or all).
 fn scope(c: &Caller, requested: Option<Uuid>) -> ApiResult<Option<Uuid>> {
     if c.is_admin() {
@@ -193,8 +209,8 @@ pub enum ListItem {
     Public(PublicReportView),
 }
 
-/// List reports: the public view for everyone; staff get the full view of their
-/// station's reports.
+/// List reports: the public view for everyone (withdrawn reports left out); staff get the
+/// full view of their station's reports.
 ///
 /// Roles: anyone (public view); PATROL, DISPATCHER, SUPERVISOR, ADMIN get the full view,
 /// station-scoped (ADMIN: every station).
@@ -230,7 +246,10 @@ async fn list_crimes(
             Some(c) => scope(c, p.station_id)?,
             None => p.station_id,
         },
-        status: statuses(&p.status)?,
+        status: match &staff {
+            Some(_) => statuses(&p.status)?,
+            None => Some(publicly_listed(statuses(&p.status)?)),
+        },
         priority: priority(&p.priority)?,
         near: near(&p, coordinates)?,
         reporter_id: None,
@@ -248,9 +267,10 @@ async fn list_crimes(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct GetParams {
-    /// The report as it was at this time (RFC 3339), folded from the log.
+    /// The report as it was at this time (RFC 3339, 1900 to 9999), folded from the log.
     #[serde(default)]
-    as_of: Option<DateTime<Utc>>,
+    #[param(value_type = Option<String>, format = DateTime)]
+    as_of: Option<Timestamp>,
 }
 
 fn tracking(parts: &axum::http::HeaderMap) -> Option<precinct_domain::values::TokenHash> {
@@ -265,7 +285,8 @@ fn tracking(parts: &axum::http::HeaderMap) -> Option<precinct_domain::values::To
 /// reporter and the holder of its tracking token.
 ///
 /// Roles: its reporter; the holder of its tracking token (`X-Tracking-Token`); PATROL,
-/// DISPATCHER, SUPERVISOR, ADMIN (station-scoped). Anyone else gets 404.
+/// DISPATCHER, SUPERVISOR, ADMIN (station-scoped). Anyone else gets 404. 503 while the
+/// report's read model is held in quarantine (ADR 0009).
 #[utoipa::path(
     get,
     path = "/crimes/{id}",
@@ -289,19 +310,36 @@ async fn get_crime(
     Q(p): Q<GetParams>,
 ) -> ApiResult<Json<ReportAnswer>> {
     let tracking = tracking(&headers);
-    if let Some(at) = p.as_of {
+    if let Some(at) = p.as_of.map(Timestamp::get) {
         // Visibility is decided on the report as it is now; the answer is as it was.
-        let (now, _) = state.app.load::<Report>(id).await?;
+        // One read of the log gives both; a read that fails is a 503, never a 404.
+        let ((now, _), (then, version)) = state.app.load_as_of::<Report>(id, at).await?;
         require_visible(caller.as_ref(), tracking.as_ref(), &now)?;
-        let (then, version) = state.app.load_as_of::<Report>(id, at).await?;
         if version == 0 {
             return Err(ApiError::NotFound);
         }
         return Ok(Json(ReportAnswer::for_caller(caller.as_ref(), &then)));
     }
-    let row = queries::get_report(&state.pool, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let (row, held) = tokio::try_join!(
+        async { Ok::<_, ApiError>(queries::get_report(&state.pool, id).await?) },
+        async {
+            Ok::<_, ApiError>(
+                precinct_projections::quarantine::is_held(&state.pool, "reports", "report", id)
+                    .await?,
+            )
+        },
+    )?;
+    if held {
+        // Its row is missing or stale until an operator repairs it (ADR 0009): not a
+        // 404, and not an old state passed off as the current one. Visibility comes
+        // from the log, since the row cannot be trusted.
+        let (report, _) = state.app.load::<Report>(id).await?;
+        require_visible(caller.as_ref(), tracking.as_ref(), &report)?;
+        return Err(ApiError::Unavailable(
+            "this report is being repaired; retry later".into(),
+        ));
+    }
+    let row = row.ok_or(ApiError::NotFound)?;
     let visible = match &caller {
         Some(c) if c.is_staff_of(StationId::new(row.station_id)) => true,
         Some(c) if row.reporter_id == Some(c.id.as_uuid()) => true,
@@ -375,11 +413,6 @@ async fn history(
     if !caller.role.is_staff() {
         return Err(ApiError::forbidden());
     }
-    let (report, _) = state.app.load::<Report>(id).await?;
-    require_visible(Some(&caller), None, &report)?;
-    if !caller.is_staff_of(report.station_id) {
-        return Err(ApiError::NotFound);
-    }
     let pg = page(p.limit, p.cursor.clone())?;
     let after: u64 = match &pg.cursor {
         Some(c) => c
@@ -388,13 +421,28 @@ async fn history(
         None => 0,
     };
     let stream = precinct_app::uow::stream_of::<Report>(id);
-    let events = state
+    // Who may see a report (its station, its reporter) is fixed at its submission: its
+    // first event says, without reading the rest of the stream.
+    let (first, _) = state
         .app
         .log()
-        .read_after(&stream, after)
+        .read_range(&stream, 0, 1)
         .await
         .map_err(precinct_app::AppError::from)?;
+    let report: Report = precinct_domain::fold(&precinct_app::uow::decode::<Report>(&first)?);
+    require_visible(Some(&caller), None, &report)?;
+    if !caller.is_staff_of(report.station_id) {
+        return Err(ApiError::NotFound);
+    }
     let limit = pg.limit() as usize;
+    // One page and one more (to know whether another page follows), not the whole
+    // stream.
+    let (events, _) = state
+        .app
+        .log()
+        .read_range(&stream, after, limit + 1)
+        .await
+        .map_err(precinct_app::AppError::from)?;
     let more = events.len() > limit;
     let items: Vec<HistoryItem> = events
         .into_iter()
@@ -704,10 +752,14 @@ pub struct AuditParams {
     actor_id: Option<Uuid>,
     #[serde(default)]
     target_id: Option<Uuid>,
+    /// RFC 3339, 1900 to 9999.
     #[serde(default)]
-    from: Option<DateTime<Utc>>,
+    #[param(value_type = Option<String>, format = DateTime)]
+    from: Option<Timestamp>,
+    /// RFC 3339, 1900 to 9999.
     #[serde(default)]
-    to: Option<DateTime<Utc>>,
+    #[param(value_type = Option<String>, format = DateTime)]
+    to: Option<Timestamp>,
     #[serde(default)]
     limit: Option<u32>,
     #[serde(default)]
@@ -755,8 +807,8 @@ async fn audit(
         actor_id: p.actor_id,
         target_id: p.target_id,
         station_id,
-        from: p.from,
-        to: p.to,
+        from: p.from.map(Timestamp::get),
+        to: p.to.map(Timestamp::get),
     };
     let pg = page(p.limit, p.cursor)?;
     Ok(Json(queries::audit(&state.pool, &filter, &pg).await?))
@@ -773,10 +825,14 @@ pub struct RequestParams {
     path: Option<String>,
     #[serde(default)]
     status: Option<u16>,
+    /// RFC 3339, 1900 to 9999.
     #[serde(default)]
-    from: Option<DateTime<Utc>>,
+    #[param(value_type = Option<String>, format = DateTime)]
+    from: Option<Timestamp>,
+    /// RFC 3339, 1900 to 9999.
     #[serde(default)]
-    to: Option<DateTime<Utc>>,
+    #[param(value_type = Option<String>, format = DateTime)]
+    to: Option<Timestamp>,
     #[serde(default)]
     limit: Option<u32>,
     #[serde(default)]
@@ -807,12 +863,20 @@ async fn request_log(
     Q(p): Q<RequestParams>,
 ) -> ApiResult<Json<Page<queries::RequestRow>>> {
     caller.require(&[Role::Admin])?;
+    if p.path
+        .as_deref()
+        .is_some_and(|p| p.chars().any(char::is_control))
+    {
+        return Err(ApiError::BadRequest(
+            "path: must not contain control characters".into(),
+        ));
+    }
     let filter = RequestFilter {
         actor_id: p.actor_id,
         path: p.path,
         status: p.status,
-        from: p.from,
-        to: p.to,
+        from: p.from.map(Timestamp::get),
+        to: p.to.map(Timestamp::get),
     };
     let pg = page(p.limit, p.cursor)?;
     Ok(Json(queries::request_log(&state.pool, &filter, &pg).await?))

@@ -4,12 +4,13 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::events::*;
-use super::{Report, ReportError};
+use super::{Report, ReportError, MAX_AMENDMENTS, MAX_REPORT_EVENTS};
 use crate::dispatch::AssignmentDecision;
 use crate::ids::{AccountId, EvidenceId, NoteId, PatrolId, ReportId, UpdateId};
 use crate::routing::RoutingDecision;
 use crate::values::{
     limits, optional_text, HttpUrl, MediaType, NonEmptyText, Priority, ReportStatus, SlaKind,
+    Timestamp,
 };
 
 use ReportStatus::{Accepted, Assigned, New, Resolved, Responding};
@@ -125,6 +126,22 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
         (false, false) => return Err(ReportError::NotFound),
         _ => {}
     }
+    // What only adds to a report stops at the cap; what moves it to its end does not.
+    let adds = matches!(
+        cmd,
+        C::Amend { .. }
+            | C::Triage { .. }
+            | C::Assign { .. }
+            | C::AddNote { .. }
+            | C::PostPublicUpdate { .. }
+            | C::AttachEvidence { .. }
+            | C::RejectClosure { .. }
+    );
+    if adds && report.events >= MAX_REPORT_EVENTS {
+        return Err(ReportError::HistoryFull {
+            max: MAX_REPORT_EVENTS,
+        });
+    }
 
     let event: ReportEvent = match cmd {
         C::Submit {
@@ -143,7 +160,7 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
             title: text("title", &title, limits::TITLE_MAX)?,
             crime_types: crime_type_list(&crime_types)?,
             location: report_location(location)?,
-            occurred_at: not_after("occurred_at", occurred_at, at)?,
+            occurred_at: claimed_time("occurred_at", occurred_at, at)?,
             media_urls: media_url_list(&media_urls)?,
             reporter,
             station_id: routing.station_id,
@@ -168,6 +185,11 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
             at,
         } => {
             report.require_open("amend")?;
+            if report.amendments >= MAX_AMENDMENTS {
+                return Err(ReportError::TooManyAmendments {
+                    max: MAX_AMENDMENTS,
+                });
+            }
             let personal = personal.filter(|p| !p.is_empty());
             if changes.is_empty() && personal.is_none() {
                 return Err(ReportError::NothingToChange);
@@ -183,7 +205,7 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
                         .map(|c| crime_type_list(&c))
                         .transpose()?,
                     location: changes.location.map(report_location).transpose()?,
-                    occurred_at: not_after("occurred_at", changes.occurred_at, at)?,
+                    occurred_at: claimed_time("occurred_at", changes.occurred_at, at)?,
                     media_urls: changes.media_urls.map(|m| media_url_list(&m)).transpose()?,
                 },
                 personal: personal
@@ -310,7 +332,7 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
                     .map_err(|e| ReportError::invalid("url", e))?
                     .into_string(),
                 media_type,
-                captured_at: not_after("captured_at", captured_at, at)?,
+                captured_at: claimed_time("captured_at", captured_at, at)?,
                 description: opt_text(
                     "description",
                     description.as_deref(),
@@ -456,16 +478,17 @@ fn opt_text(
     optional_text(s, max).map_err(|e| ReportError::invalid(field, e))
 }
 
-/// A moment the caller claims happened must not lie after the command's own time.
-fn not_after(
+/// A moment the caller claims happened (a device's clock may supply it): within the
+/// range every store can hold, and not after the command's own time by more than the
+/// clock skew a device may have (see [`Timestamp::past`]).
+fn claimed_time(
     field: &'static str,
     t: Option<DateTime<Utc>>,
     at: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, ReportError> {
-    match t {
-        Some(t) if t > at => Err(ReportError::invalid(field, "must not be in the future")),
-        t => Ok(t),
-    }
+    t.map(|t| Timestamp::past(t, at).map(Timestamp::get))
+        .transpose()
+        .map_err(|e| ReportError::invalid(field, e))
 }
 
 /// 1..=20 crime types, each trimmed, non-blank, at most 100 characters; duplicates

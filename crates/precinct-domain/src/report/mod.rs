@@ -32,6 +32,17 @@ use crate::ids::{AccountId, PatrolId, ReportId, StationId};
 use crate::routing::RoutingDecision;
 use crate::values::{Priority, ReportStatus, SlaKind, TokenHash};
 
+/// Most amendments one report takes (by its reporter and staff together). Each one is
+/// read again by every `as_of` and history read of the report.
+pub const MAX_AMENDMENTS: u32 = 50;
+
+/// Most events one report's stream holds before it refuses what only adds to it
+/// (notes, evidence, amendments, triage, assignments, rejected closures); what moves it
+/// to its end (accept, respond, resolve, approve, reject, withdraw, decline, SLA
+/// breaches) is never refused, and adds at most a handful more. Every read of one
+/// report is bounded by it.
+pub const MAX_REPORT_EVENTS: u32 = 1_000;
+
 /// Why the report refused a command.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ReportError {
@@ -54,11 +65,15 @@ pub enum ReportError {
     SlaAlreadyRecorded,
     #[error("this {kind} id is already used on the report")]
     DuplicateId { kind: &'static str },
+    #[error("the report was amended {max} times, the most it may be")]
+    TooManyAmendments { max: u32 },
+    #[error("the report's history holds {max} events, the most it may; it can still be moved to its end")]
+    HistoryFull { max: u32 },
 }
 
 impl ReportError {
     /// A state conflict (HTTP 409): illegal transition, already exists, SLA refusals,
-    /// duplicate ids.
+    /// duplicate ids, a report at its limits.
     pub fn is_conflict(&self) -> bool {
         self.kind() == ErrorKind::Conflict
     }
@@ -85,7 +100,9 @@ impl DomainError for ReportError {
             | ReportError::IllegalTransition { .. }
             | ReportError::SlaNotBreached
             | ReportError::SlaAlreadyRecorded
-            | ReportError::DuplicateId { .. } => ErrorKind::Conflict,
+            | ReportError::DuplicateId { .. }
+            | ReportError::TooManyAmendments { .. }
+            | ReportError::HistoryFull { .. } => ErrorKind::Conflict,
         }
     }
 
@@ -135,6 +152,10 @@ pub struct Report {
     pub declines: u32,
     /// SLA breaches recorded for the current assignment.
     pub sla_breaches: BTreeSet<SlaKind>,
+    /// How many times the report was amended (see [`MAX_AMENDMENTS`]).
+    pub amendments: u32,
+    /// How many events the report's stream holds (see [`MAX_REPORT_EVENTS`]).
+    pub events: u32,
     pub submitted_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -209,6 +230,7 @@ impl Aggregate for Report {
                 if let Some(media_urls) = &c.media_urls {
                     self.media_urls.clone_from(media_urls);
                 }
+                self.amendments = self.amendments.saturating_add(1);
                 if let Some(p) = &e.personal {
                     if let Some(description) = &p.description {
                         self.personal.description.clone_from(description);
@@ -298,6 +320,8 @@ impl Aggregate for Report {
                 self.sla_breaches.insert(e.kind);
             }
         }
+        // After the match: a submission starts from a fresh state.
+        self.events = self.events.saturating_add(1);
     }
 
     fn version_exists(&self) -> bool {

@@ -5,14 +5,17 @@
 //!   serialised as `SCREAMING_SNAKE_CASE` strings.
 //! - [`text`]: bounded text, e-mail addresses, URLs, digests and password hashes.
 //! - [`place`]: latitudes, longitudes, points and GeoJSON polygons.
+//! - [`time`]: caller-supplied instants, kept in a range every store can hold.
 
 pub mod enums;
 pub mod place;
 pub mod text;
+pub mod time;
 
 pub use enums::{MediaType, PatrolStatus, Priority, ReportStatus, Role, SlaKind, StationKind};
 pub use place::{GeoPoint, Latitude, Longitude, Polygon, PolygonCoordinates};
 pub use text::{limits, optional_text, Email, HttpUrl, NonEmptyText, PasswordHash, TokenHash};
+pub use time::Timestamp;
 
 /// Why a raw input could not become a value. The caller knows which field it parsed
 /// and reports `(field, error.to_string())` to the client (HTTP 422).
@@ -22,6 +25,10 @@ pub enum ValueError {
     Blank,
     #[error("must not contain control characters other than tab and line breaks")]
     ControlCharacter,
+    #[error("must contain at least one visible character")]
+    Invisible,
+    #[error("must not contain bidirectional override or isolate characters (U+202A to U+202E, U+2066 to U+2069)")]
+    BidiControl,
     #[error("must be at most {max} characters long (got {len})")]
     TooLong { max: usize, len: usize },
     #[error("must contain at least {min} item(s)")]
@@ -38,6 +45,10 @@ pub enum ValueError {
     Url,
     #[error("must be a SHA-256 digest written as 64 hexadecimal characters")]
     TokenHash,
+    #[error("must be between 1900-01-01T00:00:00Z and 9999-12-31T23:59:59Z")]
+    TimeOutOfRange,
+    #[error("must not be in the future")]
+    Future,
     #[error("invalid polygon: {0}")]
     Polygon(String),
     #[error("unknown {kind} `{value}` (expected one of: {expected})")]

@@ -171,6 +171,90 @@ impl Polygon {
         Ok(Self(coordinates))
     }
 
+    /// Refuses a polygon that is not simple: a ring that crosses, touches or runs back
+    /// over itself (a bow tie, a figure eight, a spike), or two rings that cross or
+    /// touch. Such an area has no clear inside, and containment answers for it are
+    /// arbitrary. Repeated consecutive positions are ignored.
+    ///
+    /// Not part of [`Polygon::parse`] on purpose: `parse` also decodes areas already in
+    /// the log, which must keep decoding; this stricter rule is for new areas (the
+    /// station command checks it).
+    pub fn check_simple(&self) -> Result<(), ValueError> {
+        struct Segment {
+            ring: usize,
+            index: usize,
+            /// Segments in the segment's ring.
+            of: usize,
+            line: geo::Line<f64>,
+            x: (f64, f64),
+            y: (f64, f64),
+        }
+        let mut segments = Vec::new();
+        for (ring, positions) in self.0.iter().enumerate() {
+            let mut corners: Vec<[f64; 2]> = Vec::with_capacity(positions.len());
+            for p in positions {
+                if corners.last() != Some(p) {
+                    corners.push(*p);
+                }
+            }
+            let of = corners.len().saturating_sub(1);
+            if of < 3 {
+                return Err(ValueError::Polygon(format!("ring {ring} encloses no area")));
+            }
+            for (index, pair) in corners.windows(2).enumerate() {
+                let ([ax, ay], [bx, by]) = (pair[0], pair[1]);
+                segments.push(Segment {
+                    ring,
+                    index,
+                    of,
+                    line: geo::Line::new(
+                        geo::coord! { x: ax, y: ay },
+                        geo::coord! { x: bx, y: by },
+                    ),
+                    x: (ax.min(bx), ax.max(bx)),
+                    y: (ay.min(by), ay.max(by)),
+                });
+            }
+        }
+        // Sweep along x: only segments whose x-ranges overlap can meet.
+        segments.sort_by(|a, b| a.x.0.total_cmp(&b.x.0));
+        for (i, a) in segments.iter().enumerate() {
+            for b in segments[i + 1..].iter().take_while(|b| b.x.0 <= a.x.1) {
+                if b.y.0 > a.y.1 || a.y.0 > b.y.1 {
+                    continue;
+                }
+                let Some(meeting) = geo::line_intersection::line_intersection(a.line, b.line)
+                else {
+                    continue;
+                };
+                let (first, last) = (a.index.min(b.index), a.index.max(b.index));
+                let adjacent =
+                    a.ring == b.ring && (last - first == 1 || (first == 0 && last == a.of - 1));
+                // Neighbours in a ring share one corner, and only that.
+                let shared_corner_only = adjacent
+                    && matches!(
+                        meeting,
+                        geo::LineIntersection::SinglePoint { intersection, .. }
+                            if [a.line.start, a.line.end].contains(&intersection)
+                                && [b.line.start, b.line.end].contains(&intersection)
+                    );
+                if shared_corner_only {
+                    continue;
+                }
+                return Err(ValueError::Polygon(if a.ring == b.ring {
+                    format!("ring {} crosses or touches itself", a.ring)
+                } else {
+                    format!(
+                        "rings {} and {} cross or touch",
+                        a.ring.min(b.ring),
+                        a.ring.max(b.ring)
+                    )
+                }));
+            }
+        }
+        Ok(())
+    }
+
     /// Parses a GeoJSON geometry object `{"type": "Polygon", "coordinates": [...]}`.
     pub fn parse_geojson(geometry: &serde_json::Value) -> Result<Self, ValueError> {
         let bad = |why: &str| ValueError::Polygon(why.to_owned());

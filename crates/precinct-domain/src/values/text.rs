@@ -39,7 +39,11 @@ pub struct NonEmptyText(String);
 impl NonEmptyText {
     /// Trims `s` and refuses it when blank, longer than `max_len` characters, or holding
     /// a control character other than tab, CR and LF (PostgreSQL cannot store U+0000:
-    /// one such event would stop a projection for good).
+    /// one such event would stop a projection for good). Text made only of invisible
+    /// characters (zero-width spaces and joiners, fillers...) reads as blank to a person
+    /// and is refused as such; bidirectional overrides and isolates are refused anywhere,
+    /// since they make text display as something other than what it says ("Trojan
+    /// source": `invoice`, U+202E, `gpj.exe` shows as `invoiceexe.jpg`).
     pub fn parse(s: &str, max_len: usize) -> Result<Self, ValueError> {
         let trimmed = s.trim();
         if trimmed.is_empty() {
@@ -50,6 +54,15 @@ impl NonEmptyText {
             .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
         {
             return Err(ValueError::ControlCharacter);
+        }
+        if trimmed.chars().any(is_bidi_control) {
+            return Err(ValueError::BidiControl);
+        }
+        if trimmed
+            .chars()
+            .all(|c| c.is_whitespace() || is_invisible(c))
+        {
+            return Err(ValueError::Invisible);
         }
         let len = trimmed.chars().count();
         if len > max_len {
@@ -71,6 +84,42 @@ impl fmt::Display for NonEmptyText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Bidirectional embeddings, overrides and isolates (U+202A to U+202E, U+2066 to
+/// U+2069): they reorder how the text around them is displayed. The plain direction
+/// marks (U+200E, U+200F, U+061C) only nudge neutral characters and stay allowed.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that draw nothing: format characters (zero-width space, joiners, word
+/// joiner, BOM, soft hyphen, direction marks, invisible operators), fillers that render
+/// as blank, combining grapheme joiner, variation selectors and tag characters.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00ad}'
+            | '\u{034f}'
+            | '\u{061c}'
+            | '\u{115f}'
+            | '\u{1160}'
+            | '\u{17b4}'
+            | '\u{17b5}'
+            | '\u{180b}'..='\u{180f}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{205f}'..='\u{206f}'
+            | '\u{2800}'
+            | '\u{3164}'
+            | '\u{fe00}'..='\u{fe0f}'
+            | '\u{feff}'
+            | '\u{ffa0}'
+            | '\u{fff0}'..='\u{fff8}'
+            | '\u{1bca0}'..='\u{1bca3}'
+            | '\u{1d173}'..='\u{1d17a}'
+            | '\u{e0000}'..='\u{e0fff}'
+    )
 }
 
 /// Optional text: `None` and blank input both mean "absent"; otherwise as

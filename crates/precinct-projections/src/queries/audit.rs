@@ -2,6 +2,7 @@
 //! log (`GET /audit/requests`: one row per HTTP request, newest first).
 
 use chrono::{DateTime, Utc};
+use precinct_domain::values::Timestamp;
 use serde::Serialize;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
@@ -130,9 +131,9 @@ pub async fn request_log(
         qb.push(" AND status = ").push_bind(i32::from(status));
     }
     push_time_range(&mut qb, filter.from, filter.to);
-    if let Some((at, seq)) = page.key::<(DateTime<Utc>, i64)>()? {
+    if let Some((at, seq)) = page.key::<(Timestamp, i64)>()? {
         qb.push(" AND (at, seq) < (")
-            .push_bind(at)
+            .push_bind(at.get())
             .push(", ")
             .push_bind(seq)
             .push(")");

@@ -131,10 +131,17 @@ fn encode_cursor<K: Serialize>(key: &K) -> String {
     URL_SAFE_NO_PAD.encode(json)
 }
 
+/// Decodes a cursor into its sort key. A cursor is the caller's input: besides its
+/// shape, whatever it carries must be something PostgreSQL can compare — times are
+/// [`precinct_domain::values::Timestamp`]s in the key types (a year of -262143 is not a
+/// time PostgreSQL holds), and no string may hold U+0000 (which PostgreSQL refuses).
 fn decode_cursor<K: DeserializeOwned>(cursor: &str) -> Result<K, QueryError> {
     let json = URL_SAFE_NO_PAD
         .decode(cursor)
         .map_err(|_| QueryError::BadCursor)?;
+    if json.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        return Err(QueryError::BadCursor);
+    }
     serde_json::from_slice(&json).map_err(|_| QueryError::BadCursor)
 }
 

@@ -2,6 +2,7 @@
 //! open-report queue of a station, and an officer's inbox.
 
 use chrono::{DateTime, Utc};
+use precinct_domain::values::Timestamp;
 use serde::Serialize;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
@@ -253,7 +254,7 @@ pub async fn list_reports(
     filter: &ReportFilter,
     page: &PageRequest,
 ) -> Result<Page<ReportRow>, QueryError> {
-    let after: Option<(DateTime<Utc>, Uuid)> = page.key()?;
+    let after: Option<(Timestamp, Uuid)> = page.key()?;
     let mut qb = QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM reports WHERE true"));
     if let Some(station) = filter.station_id {
         qb.push(" AND station_id = ").push_bind(station);
@@ -280,7 +281,7 @@ pub async fn list_reports(
     }
     if let Some((at, id)) = after {
         qb.push(" AND (submitted_at, id) < (")
-            .push_bind(at)
+            .push_bind(at.get())
             .push(", ")
             .push_bind(id)
             .push(")");
@@ -312,7 +313,7 @@ pub struct QueueFilter {
     pub priority: Option<String>,
 }
 
-type QueueKey = (i16, DateTime<Utc>, Uuid);
+type QueueKey = (i16, Timestamp, Uuid);
 
 /// Appends the queue order's keyset condition and `ORDER BY`/`LIMIT`.
 fn push_queue_page(
@@ -325,7 +326,7 @@ fn push_queue_page(
             .push(" OR (priority_rank = ")
             .push_bind(rank)
             .push(" AND (submitted_at, id) > (")
-            .push_bind(at)
+            .push_bind(at.get())
             .push(", ")
             .push_bind(id)
             .push(")))");

@@ -2,7 +2,7 @@
 //! reports whose breach the SLA worker should record.
 
 use chrono::{DateTime, Utc};
-use precinct_domain::values::SlaKind;
+use precinct_domain::values::{SlaKind, Timestamp};
 use serde::Serialize;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
@@ -64,9 +64,9 @@ pub async fn sla_overdue(
     if let Some(station) = station_id {
         qb.push(" AND station_id = ").push_bind(station);
     }
-    if let Some((at, id)) = page.key::<(DateTime<Utc>, Uuid)>()? {
+    if let Some((at, id)) = page.key::<(Timestamp, Uuid)>()? {
         qb.push(format!(" AND ({since}, id) > ("))
-            .push_bind(at)
+            .push_bind(at.get())
             .push(", ")
             .push_bind(id)
             .push(")");
