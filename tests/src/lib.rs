@@ -9,8 +9,12 @@
 
 pub mod app;
 pub mod chaos;
+pub mod client;
 pub mod nats;
 pub mod pg;
+pub mod prometheus;
+pub mod sse;
+pub mod world;
 
 use uuid::Uuid;
 
