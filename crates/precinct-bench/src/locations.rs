@@ -150,6 +150,19 @@ pub struct Sent {
     pub per_station: Vec<AtomicU64>,
 }
 
+impl Sent {
+    /// The counts once the load is over (a copy if a task still holds them).
+    fn settle(sent: Arc<Sent>) -> Sent {
+        Arc::try_unwrap(sent).unwrap_or_else(|a| Sent {
+            per_station: a
+                .per_station
+                .iter()
+                .map(|x| AtomicU64::new(x.load(Ordering::Relaxed)))
+                .collect(),
+        })
+    }
+}
+
 async fn put(
     api: &Client,
     world: &World,
@@ -206,14 +219,7 @@ pub async fn max_rate(
         }
     })
     .await;
-    let sent = Arc::try_unwrap(sent).unwrap_or_else(|a| Sent {
-        per_station: a
-            .per_station
-            .iter()
-            .map(|x| AtomicU64::new(x.load(Ordering::Relaxed)))
-            .collect(),
-    });
-    (result, sent)
+    (result, Sent::settle(sent))
 }
 
 /// Paced phase: `rate` updates/s in total from `workers` open loops (a late tick is
@@ -280,14 +286,7 @@ pub async fn paced(
         }
     }
     result.elapsed = t0.elapsed();
-    let sent = Arc::try_unwrap(sent).unwrap_or_else(|a| Sent {
-        per_station: a
-            .per_station
-            .iter()
-            .map(|x| AtomicU64::new(x.load(Ordering::Relaxed)))
-            .collect(),
-    });
-    (result, sent)
+    (result, Sent::settle(sent))
 }
 
 /// Frames subscribers should have seen for `sent`.
