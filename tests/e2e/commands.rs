@@ -3,6 +3,7 @@
 //! input, hostile tokens.
 
 use precinct_tests::app::{Res, TestApp, PASSWORD};
+use precinct_tests::world::{Spec, StationSpec};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -27,27 +28,27 @@ const LON: f64 = 125.61;
 
 async fn world() -> World {
     let app = TestApp::spawn().await.expect("spawn");
-    let admin = app.admin().await;
-    let station = app.precinct(&admin, "PS1 Sta. Ana", LAT, LON).await;
-    let (_, dispatcher) = app.account(&admin, "DISPATCHER", Some(&station)).await;
-    let (_, supervisor) = app.account(&admin, "SUPERVISOR", Some(&station)).await;
-    let (oa, officer_a) = app.account(&admin, "PATROL", Some(&station)).await;
-    let (ob, officer_b) = app.account(&admin, "PATROL", Some(&station)).await;
-    let patrol_a = app.patrol(&dispatcher, &station, "ALPHA-1", &[&oa]).await;
-    let patrol_b = app.patrol(&dispatcher, &station, "BRAVO-2", &[&ob]).await;
-    let (citizen_id, citizen) = app.account(&admin, "CITIZEN", None).await;
+    let spec = Spec {
+        stations: vec![StationSpec::new("PS1 Sta. Ana", LAT, LON)
+            .dispatchers(1)
+            .supervisors(1)
+            .crews(&["ALPHA-1", "BRAVO-2"])],
+        citizens: 1,
+    };
+    let built = app.world(&spec).await;
+    let st = &built.stations[0];
     World {
+        admin: built.admin.token.clone(),
+        station: st.id().to_string(),
+        dispatcher: st.dispatchers[0].token.clone(),
+        supervisor: st.supervisors[0].token.clone(),
+        officer_a: st.crews[0].officer.token.clone(),
+        officer_b: st.crews[1].officer.token.clone(),
+        patrol_a: st.crews[0].patrol.clone(),
+        patrol_b: st.crews[1].patrol.clone(),
+        citizen: built.citizens[0].token.clone(),
+        citizen_id: built.citizens[0].id.clone(),
         app,
-        admin,
-        station,
-        dispatcher,
-        supervisor,
-        officer_a,
-        officer_b,
-        patrol_a,
-        patrol_b,
-        citizen,
-        citizen_id,
     }
 }
 

@@ -10,10 +10,12 @@ use futures::StreamExt;
 use precinct_api::live::LiveConfig;
 use precinct_projections::RosterOptions;
 use precinct_tests::app::{Options, TestApp};
+use precinct_tests::prometheus;
+use precinct_tests::sse::{SseClient, SseEvent};
+use precinct_tests::world::{Spec, StationSpec};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::mpsc;
 
 const LAT: f64 = 7.07;
 const LON: f64 = 125.61;
@@ -37,30 +39,30 @@ struct World {
 
 async fn world_with(opts: Options) -> World {
     let app = TestApp::spawn_with(opts).await.expect("spawn");
-    let admin = app.admin().await;
-    let station_a = app.precinct(&admin, "PS-A", LAT, LON).await;
-    let station_b = app.precinct(&admin, "PS-B", LAT_B, LON_B).await;
-    let (_, dispatcher_a) = app.account(&admin, "DISPATCHER", Some(&station_a)).await;
-    let (_, dispatcher_b) = app.account(&admin, "DISPATCHER", Some(&station_b)).await;
-    let (officer_a_id, officer_a) = app.account(&admin, "PATROL", Some(&station_a)).await;
-    let (officer_b_id, officer_b) = app.account(&admin, "PATROL", Some(&station_b)).await;
-    let patrol_a = app
-        .patrol(&dispatcher_a, &station_a, "ALPHA-1", &[&officer_a_id])
-        .await;
-    let patrol_b = app
-        .patrol(&dispatcher_b, &station_b, "BRAVO-1", &[&officer_b_id])
-        .await;
+    let spec = Spec {
+        stations: vec![
+            StationSpec::new("PS-A", LAT, LON)
+                .dispatchers(1)
+                .crews(&["ALPHA-1"]),
+            StationSpec::new("PS-B", LAT_B, LON_B)
+                .dispatchers(1)
+                .crews(&["BRAVO-1"]),
+        ],
+        citizens: 0,
+    };
+    let built = app.world(&spec).await;
+    let [a, b] = [&built.stations[0], &built.stations[1]];
     World {
+        admin: built.admin.token.clone(),
+        station_a: a.id().to_string(),
+        dispatcher_a: a.dispatchers[0].token.clone(),
+        dispatcher_b: b.dispatchers[0].token.clone(),
+        officer_a_id: a.crews[0].officer.id.clone(),
+        officer_a: a.crews[0].officer.token.clone(),
+        patrol_a: a.crews[0].patrol.clone(),
+        officer_b: b.crews[0].officer.token.clone(),
+        patrol_b: b.crews[0].patrol.clone(),
         app,
-        admin,
-        station_a,
-        dispatcher_a,
-        dispatcher_b,
-        officer_a_id,
-        officer_a,
-        patrol_a,
-        officer_b,
-        patrol_b,
     }
 }
 
@@ -92,141 +94,6 @@ async fn fix(app: &TestApp, token: &str, patrol: &str, lat: f64, lon: f64) -> u6
         json!({"latitude": lat, "longitude": lon}),
     )
     .await
-}
-
-/// One Server-Sent Event.
-#[derive(Debug, Clone)]
-struct SseEvent {
-    id: Option<String>,
-    event: String,
-    data: Value,
-    at: Instant,
-}
-
-/// An SSE connection read by a task of its own; events queue up in the test.
-struct SseClient {
-    rx: mpsc::UnboundedReceiver<Option<SseEvent>>,
-    ended: bool,
-}
-
-impl SseClient {
-    async fn open(app: &TestApp, path: &str, token: &str, last_event_id: Option<&str>) -> Self {
-        let mut res = Self::request(app, path, token, last_event_id).await;
-        assert_eq!(res.status(), StatusCode::OK, "{path}");
-        assert!(res
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.starts_with("text/event-stream")));
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            let mut buf = String::new();
-            loop {
-                let chunk = match res.chunk().await {
-                    Ok(Some(c)) => c,
-                    _ => break,
-                };
-                buf.push_str(&String::from_utf8_lossy(&chunk));
-                while let Some(end) = buf.find("\n\n") {
-                    let block: String = buf.drain(..end + 2).collect();
-                    if let Some(ev) = parse_block(&block) {
-                        if tx.send(Some(ev)).is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-            let _ = tx.send(None);
-        });
-        Self { rx, ended: false }
-    }
-
-    async fn request(
-        app: &TestApp,
-        path: &str,
-        token: &str,
-        last_event_id: Option<&str>,
-    ) -> reqwest::Response {
-        // No overall timeout: the body is endless.
-        let client = reqwest::Client::new();
-        let mut req = client.get(format!("{}{path}", app.base)).bearer_auth(token);
-        if let Some(id) = last_event_id {
-            req = req.header("Last-Event-ID", id);
-        }
-        req.send().await.expect("SSE request")
-    }
-
-    /// The next event, if one comes within `wait` (None also when the stream ended).
-    async fn next(&mut self, wait: Duration) -> Option<SseEvent> {
-        if self.ended {
-            return None;
-        }
-        match tokio::time::timeout(wait, self.rx.recv()).await {
-            Ok(Some(Some(ev))) => Some(ev),
-            Ok(_) => {
-                self.ended = true;
-                None
-            }
-            Err(_) => None,
-        }
-    }
-
-    /// The next event named `event` within `wait`, skipping others.
-    async fn next_of(&mut self, event: &str, wait: Duration) -> Option<SseEvent> {
-        let deadline = Instant::now() + wait;
-        loop {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            let ev = self.next(left).await?;
-            if ev.event == event {
-                return Some(ev);
-            }
-        }
-    }
-
-    /// Every event that arrives until `quiet` passes without one.
-    async fn drain(&mut self, quiet: Duration) -> Vec<SseEvent> {
-        let mut out = Vec::new();
-        while let Some(ev) = self.next(quiet).await {
-            out.push(ev);
-        }
-        out
-    }
-
-    /// Waits (bounded) for the server to end the stream.
-    async fn ends_within(&mut self, wait: Duration) -> bool {
-        let deadline = Instant::now() + wait;
-        while !self.ended {
-            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                return false;
-            };
-            self.next(left).await;
-        }
-        true
-    }
-}
-
-fn parse_block(block: &str) -> Option<SseEvent> {
-    let mut id = None;
-    let mut event = String::from("message");
-    let mut data = Vec::new();
-    for line in block.lines() {
-        if let Some(v) = line.strip_prefix("id:") {
-            id = Some(v.trim().to_string());
-        } else if let Some(v) = line.strip_prefix("event:") {
-            event = v.trim().to_string();
-        } else if let Some(v) = line.strip_prefix("data:") {
-            data.push(v.strip_prefix(' ').unwrap_or(v).to_string());
-        }
-    }
-    if data.is_empty() {
-        return None; // a comment (keep-alive)
-    }
-    Some(SseEvent {
-        id,
-        event,
-        data: serde_json::from_str(&data.join("\n")).unwrap_or(Value::Null),
-        at: Instant::now(),
-    })
 }
 
 fn position_ids(events: &[SseEvent]) -> Vec<u64> {
@@ -324,9 +191,12 @@ async fn a_move_reaches_its_station_within_the_bound_and_nobody_else() {
 
     // /metrics counts the accepted fixes and the open streams (desk A, desk B, three
     // admin streams); a dropped stream leaves the gauge.
-    let gauge = |m: &str| metric(m, "precinct_sse_subscribers");
+    let gauge = |m: &str| prometheus::sample(m, "precinct_sse_subscribers");
     let m = metrics_text(app, &w.admin).await;
-    assert_eq!(metric(&m, "precinct_location_updates_total"), Some(2.0));
+    assert_eq!(
+        prometheus::sample(&m, "precinct_location_updates_total"),
+        Some(2.0)
+    );
     assert_eq!(gauge(&m), Some(5.0));
     drop(fresh_admin);
     // The server learns of the close when it next writes to that connection.
@@ -345,21 +215,9 @@ async fn a_move_reaches_its_station_within_the_bound_and_nobody_else() {
 }
 
 async fn metrics_text(app: &TestApp, admin: &str) -> String {
-    let res = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .bearer_auth(admin)
-        .send()
-        .await
-        .expect("GET /metrics");
-    assert_eq!(res.status(), StatusCode::OK);
-    res.text().await.expect("metrics body")
-}
-
-/// The value of an unlabelled series in a Prometheus text exposition.
-fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    let (status, text) = prometheus::scrape(app, Some(admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    text
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! A Precinct process per test: `precinct::server::start` on 127.0.0.1:0 against the
-//! shared NATS (fresh stream prefix) and a fresh PostgreSQL database, driven over HTTP.
+//! shared NATS (fresh stream prefix) and a fresh PostgreSQL database, driven over HTTP
+//! through the shared [`Client`] (the methods here panic where a test would fail).
 
 use std::time::Duration;
 
@@ -8,13 +9,17 @@ use precinct::{server, Config, Roles};
 use precinct_api::auth::Secret;
 use precinct_eventlog::{EventLog, LogConfig};
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::client::Res;
+use crate::client::{Call, Client, NewReport, Role};
+pub use crate::world::PASSWORD;
+use crate::world::{Builder, Spec, World};
+
 pub const ADMIN_EMAIL: &str = "admin@precinct.test";
 pub const ADMIN_PASSWORD: &str = "correct horse battery";
-pub const PASSWORD: &str = "s3cret-passw0rd";
 /// The metrics scrapers' bearer token of every test process.
 pub const METRICS_TOKEN: &str = "test-metrics-scraper-token";
 
@@ -101,23 +106,6 @@ pub struct TestApp {
     pub config: Config,
     shutdown: CancellationToken,
     running: Option<server::Running>,
-}
-
-/// A response: status, headers and JSON body (Null when empty or not JSON).
-#[derive(Debug)]
-pub struct Res {
-    pub status: StatusCode,
-    pub headers: reqwest::header::HeaderMap,
-    pub body: Value,
-}
-
-impl Res {
-    pub fn position(&self) -> u64 {
-        self.body["position"].as_u64().unwrap_or(0)
-    }
-    pub fn id(&self) -> String {
-        self.body["id"].as_str().unwrap_or_default().to_string()
-    }
 }
 
 impl TestApp {
@@ -221,6 +209,16 @@ impl TestApp {
         ))
     }
 
+    /// The typed client of this process.
+    pub fn client(&self) -> Client {
+        Client::new(self.base.clone(), self.http.clone())
+    }
+
+    /// Sends `call`; panics only when no answer arrived.
+    pub async fn send(&self, call: &Call, token: Option<&str>) -> Res {
+        self.client().send(call, token).await.expect("HTTP request")
+    }
+
     pub async fn call(
         &self,
         method: Method,
@@ -229,26 +227,10 @@ impl TestApp {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> Res {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.expect("HTTP request");
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = res.bytes().await.unwrap_or_default();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Res {
-            status,
-            headers,
-            body,
-        }
+        let call = headers
+            .iter()
+            .fold(Call::new(method, path, body), |c, (k, v)| c.header(k, *v));
+        self.send(&call, token).await
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Res {
@@ -269,49 +251,43 @@ impl TestApp {
 
     /// A GET that waits for the read models to include `position`.
     pub async fn get_at(&self, path: &str, token: Option<&str>, position: u64) -> Res {
-        let p = position.to_string();
-        self.call(Method::GET, path, token, None, &[("X-Min-Position", &p)])
+        self.send(&Call::get(path).min_position(position), token)
             .await
     }
 
     pub async fn login(&self, email: &str, password: &str) -> String {
-        let r = self
-            .post(
-                "/users/login",
-                None,
-                json!({"email": email, "password": password}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "login {email}: {:?}", r.body);
-        r.body["access_token"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        match self.client().login(email, password).await {
+            Ok(session) => session.token,
+            Err(e) => panic!("{e:#}"),
+        }
     }
 
     pub async fn admin(&self) -> String {
         self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
     }
 
+    /// Builds `spec` (see [`World::build`]) as the ADMIN.
+    pub async fn world(&self, spec: &Spec) -> World {
+        let client = self.client();
+        let built = async {
+            let b = Builder::new(&client, ADMIN_EMAIL, ADMIN_PASSWORD, "precinct.test").await?;
+            World::build(&b, spec).await
+        };
+        built.await.unwrap_or_else(|e| panic!("world: {e:#}"))
+    }
+
+    /// Sends a call that must answer 201 Created; its answer.
+    async fn created(&self, call: Call, token: Option<&str>) -> Res {
+        let r = self.send(&call, token).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r
+    }
+
     /// A precinct covering a square around (lat, lon) of ±0.05°.
     pub async fn precinct(&self, admin: &str, name: &str, lat: f64, lon: f64) -> String {
-        let d = 0.05;
-        let ring = json!([
-            [lon - d, lat - d],
-            [lon + d, lat - d],
-            [lon + d, lat + d],
-            [lon - d, lat + d],
-            [lon - d, lat - d]
-        ]);
         let r = self
-            .post(
-                "/stations",
-                Some(admin),
-                json!({"name": name, "kind": "PRECINCT", "latitude": lat, "longitude": lon,
-                       "area": {"type": "Polygon", "coordinates": [ring]}}),
-            )
+            .created(Call::precinct(name, lat, lon), Some(admin))
             .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
         // Routing reads stations from the read model.
         self.caught_up(r.position()).await;
         r.id()
@@ -319,13 +295,8 @@ impl TestApp {
 
     pub async fn division(&self, admin: &str, name: &str, keywords: &[&str]) -> String {
         let r = self
-            .post(
-                "/stations",
-                Some(admin),
-                json!({"name": name, "kind": "DIVISION", "crime_types": keywords}),
-            )
+            .created(Call::division(name, keywords), Some(admin))
             .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
         self.caught_up(r.position()).await;
         r.id()
     }
@@ -337,29 +308,11 @@ impl TestApp {
         role: &str,
         station: Option<&str>,
     ) -> (String, String) {
-        let email = format!(
-            "{}-{}@precinct.test",
-            role.to_lowercase(),
-            crate::unique_prefix()
-        );
-        let mut body =
-            json!({"email": email, "password": PASSWORD, "name": format!("{role} user")});
-        if role != "CITIZEN" {
-            body["role"] = json!(role);
-            if let Some(s) = station {
-                body["station_id"] = json!(s);
-            }
-        }
-        let token = if role == "CITIZEN" { None } else { Some(admin) };
-        let r = self.post("/users/register", token, body).await;
-        assert_eq!(
-            r.status,
-            StatusCode::CREATED,
-            "register {role}: {:?}",
-            r.body
-        );
-        let id = r.id();
-        (id, self.login(&email, PASSWORD).await)
+        let role: Role = role.parse().unwrap_or_else(|e| panic!("{e}"));
+        let session = crate::world::account(&self.client(), admin, role, station, "precinct.test")
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        (session.id, session.token)
     }
 
     /// A patrol of `station` with the given officers.
@@ -370,31 +323,17 @@ impl TestApp {
         call_sign: &str,
         officers: &[&str],
     ) -> String {
-        let r = self
-            .post(
-                "/patrols/register",
-                Some(desk),
-                json!({"call_sign": call_sign, "station_id": station, "officer_ids": officers}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-        r.id()
+        let call = Call::register_patrol(call_sign, station, officers);
+        self.created(call, Some(desk)).await.id()
     }
 
     /// A report at (lat, lon) by `token` (None: anonymous).
     pub async fn report(&self, token: Option<&str>, lat: f64, lon: f64, types: &[&str]) -> Res {
-        let r = self
-            .post(
-                "/crimes",
-                token,
-                json!({"title": "Bike stolen", "description": "My blue bike was taken from the rack",
-                       "crime_types": types,
-                       "location": {"latitude": lat, "longitude": lon, "street": "1 Main St", "city": "Davao"},
-                       "contact": "+63 900 000 0000"}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-        r
+        let report = NewReport {
+            crime_types: types,
+            ..NewReport::bike(lat, lon)
+        };
+        self.created(Call::submit(&report), token).await
     }
 
     /// Waits until the read models reach `position` (bounded).
@@ -404,6 +343,12 @@ impl TestApp {
                 .await
                 .unwrap_or(false);
         assert!(ok, "read models did not reach position {position}");
+    }
+}
+
+impl From<&TestApp> for Client {
+    fn from(app: &TestApp) -> Self {
+        app.client()
     }
 }
 

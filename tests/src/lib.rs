@@ -6,11 +6,23 @@
 //! subject prefix on NATS, a fresh database on PostgreSQL.
 //!
 //! It is not a mock of anything.
+//!
+//! # Layout
+//! - [`client`]: the typed HTTP client of the API (`Call` per endpoint, `Client`, `Res`),
+//!   shared with the chaos campaign and the bench (`crates/precinct-bench`);
+//! - [`world`]: the world builder (precincts, staff, citizens, patrols with officers);
+//! - [`sse`], [`prometheus`]: reading event streams and `/metrics`;
+//! - [`app`]: `TestApp`, a Precinct process per e2e test, driven through the client;
+//! - [`chaos`]: the fault campaign; [`nats`], [`pg`]: servers a test starts itself.
 
 pub mod app;
 pub mod chaos;
+pub mod client;
 pub mod nats;
 pub mod pg;
+pub mod prometheus;
+pub mod sse;
+pub mod world;
 
 use uuid::Uuid;
 

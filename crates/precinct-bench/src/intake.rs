@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use precinct_eventlog::EventLog;
-use serde_json::Value;
+use precinct_tests::client::{Call, Client};
 use sqlx::postgres::PgListener;
 
-use crate::load::{closed_loop, Http, LoadResult};
+use crate::load::{closed_loop, LoadResult};
 use crate::stats::{Latencies, Percentiles};
-use crate::world::{report_body, World, LAT, LON};
+use crate::world::{report, World, LAT, LON};
 
 #[derive(Debug, Clone, Copy)]
 struct Sample {
@@ -100,7 +100,7 @@ impl CheckpointWatch {
 
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
-    http: &Http,
+    api: &Client,
     world: &World,
     log: &EventLog,
     db_url: &str,
@@ -114,41 +114,26 @@ pub async fn run(
         Arc::new(world.citizens.iter().map(|c| c.token.clone()).collect());
     let reports = Arc::new(Mutex::new(Vec::<(String, u64)>::with_capacity(1 << 16)));
     let samples = Arc::new(Mutex::new(Vec::<Sample>::new()));
-    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
-        (0..1024u64)
-            .map(|n| serde_json::to_vec(&report_body(n, LAT, LON)).unwrap_or_default())
-            .collect(),
-    );
-    let (client, base) = (http.client.clone(), http.base.clone());
-    let (r2, s2) = (reports.clone(), samples.clone());
+    let calls: Arc<Vec<Call>> = Arc::new((0..1024u64).map(|n| report(n, LAT, LON)).collect());
+    let (api, r2, s2) = (api.clone(), reports.clone(), samples.clone());
     let load = closed_loop(connections, duration, max_ops, move |w, n| {
-        let token = tokens[w % tokens.len()].clone();
-        let body = bodies[(n % bodies.len() as u64) as usize].clone();
-        let (client, url, reports, samples) = (
-            client.clone(),
-            format!("{base}/crimes"),
+        let (api, tokens, calls, reports, samples) = (
+            api.clone(),
+            tokens.clone(),
+            calls.clone(),
             r2.clone(),
             s2.clone(),
         );
         async move {
-            let res = client
-                .post(url)
-                .bearer_auth(token)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await?;
-            let status = res.status();
-            let bytes = res.bytes().await?;
+            let call = &calls[(n % calls.len() as u64) as usize];
+            let res = api.send(call, Some(&tokens[w % tokens.len()])).await?;
             let acked_at = Utc::now();
-            if status.as_u16() != 201 {
-                anyhow::bail!("HTTP {status}");
+            if res.status.as_u16() != 201 {
+                anyhow::bail!("HTTP {}", res.status);
             }
-            let v: Value = serde_json::from_slice(&bytes)?;
-            let position = v["position"].as_u64().unwrap_or(0);
-            let id = v["id"].as_str().unwrap_or_default().to_string();
+            let position = res.position();
             if let Ok(mut r) = reports.lock() {
-                r.push((id, position));
+                r.push((res.id(), position));
             }
             if sample_every > 0 && n % sample_every == 0 {
                 if let Ok(mut s) = samples.lock() {

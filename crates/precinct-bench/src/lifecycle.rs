@@ -11,11 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use reqwest::Method;
+use precinct_tests::client::{Call, Client};
 use serde::Serialize;
-use serde_json::{json, Value};
 
-use crate::load::{error_kind, Http, LoadResult};
+use crate::load::{error_kind, LoadResult};
 use crate::stats::{Latencies, Percentiles};
 use crate::world::World;
 
@@ -52,7 +51,7 @@ struct Done {
 }
 
 pub async fn run(
-    http: &Http,
+    api: &Client,
     world: &World,
     pool: Vec<String>,
     duration: Duration,
@@ -64,7 +63,7 @@ pub async fn run(
     let started = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut tasks = Vec::new();
     for p in world.lifecycle.iter().cloned() {
-        let (http, queue, started) = (http.clone(), queue.clone(), started.clone());
+        let (api, queue, started) = (api.clone(), queue.clone(), started.clone());
         let desk = world.dispatcher.token.clone();
         let sup = world.supervisor.token.clone();
         tasks.push(tokio::spawn(async move {
@@ -82,31 +81,19 @@ pub async fn run(
                 let Some(id) = queue.lock().ok().and_then(|mut q| q.pop()) else {
                     break;
                 };
-                let steps: [(&str, &str, Value); 5] = [
-                    (
-                        "/dispatch",
-                        desk.as_str(),
-                        json!({"crime_id": id, "patrol_id": p.id}),
-                    ),
-                    ("accept", p.token.as_str(), json!({})),
-                    ("respond", p.token.as_str(), json!({})),
-                    (
-                        "resolve",
-                        p.token.as_str(),
-                        json!({"resolution_notes": "Bike recovered and returned"}),
-                    ),
-                    ("closure/approve", sup.as_str(), json!({})),
+                let officer = p.officer.token.as_str();
+                let steps = [
+                    (Call::dispatch(&id, Some(&p.patrol)), desk.as_str()),
+                    (Call::accept(&id), officer),
+                    (Call::respond(&id), officer),
+                    (Call::resolve(&id, "Bike recovered and returned"), officer),
+                    (Call::approve_closure(&id), sup.as_str()),
                 ];
                 let mut last = 0u64;
                 let mut all = true;
-                for (i, (path, token, body)) in steps.iter().enumerate() {
-                    let url = if path.starts_with('/') {
-                        path.to_string()
-                    } else {
-                        format!("/crimes/{id}/{path}")
-                    };
+                for (i, (call, token)) in steps.iter().enumerate() {
                     let t = Instant::now();
-                    match http.call(Method::POST, &url, Some(token), Some(body)).await {
+                    match api.call(call, Some(token)).await {
                         Ok(r) if r.status.is_success() => {
                             step_lat[i].record(t.elapsed());
                             ok += 1;
@@ -138,7 +125,15 @@ pub async fn run(
                     failed_patrol = true;
                 }
             }
-            (p.id, ok, errors, step_lat, done, incomplete, failed_patrol)
+            (
+                p.patrol,
+                ok,
+                errors,
+                step_lat,
+                done,
+                incomplete,
+                failed_patrol,
+            )
         }));
     }
     let mut load = LoadResult::default();
@@ -170,7 +165,7 @@ pub async fn run(
         .zip(per_step)
         .map(|(s, l)| (s.to_string(), l.summary()))
         .collect();
-    let mut verification = verify(http, world, &done, &failed_patrols).await;
+    let mut verification = verify(api, world, &done, &failed_patrols).await;
     verification.incomplete = incomplete;
     Ok(LifecycleOut {
         load,
@@ -189,7 +184,7 @@ const EXPECTED: [&str; 5] = [
 ];
 
 async fn verify(
-    http: &Http,
+    api: &Client,
     world: &World,
     done: &[Done],
     failed_patrols: &HashSet<String>,
@@ -200,29 +195,23 @@ async fn verify(
     // The read models first catch up with the last acknowledged step.
     let top = done.iter().map(|d| d.last_position).max().unwrap_or(0);
     if let Some(d) = done.first() {
-        let mut req = http
-            .client
-            .get(format!("{}/crimes/{}", http.base, d.id))
-            .bearer_auth(desk)
-            .header("X-Min-Position", top.to_string());
-        req = req.timeout(Duration::from_secs(30));
-        let _ = req.send().await;
+        let first = Call::report(&d.id)
+            .min_position(top)
+            .timeout(Duration::from_secs(30));
+        let _ = api.send(&first, Some(desk)).await;
     }
     let results: Vec<(bool, u64, u64)> = futures::stream::iter(done.iter())
         .map(|d| async move {
             if Instant::now() > deadline {
                 return (false, 0, 0);
             }
-            let closed = match http.get(&format!("/crimes/{}", d.id), Some(desk)).await {
+            let closed = match api.send(&Call::report(&d.id), Some(desk)).await {
                 Ok(r) if r.status.is_success() => r.body["status"] == "CLOSED",
                 _ => false,
             };
             let mut lost = u64::from(!closed);
             let mut doubled = 0;
-            match http
-                .get(&format!("/crimes/{}/history", d.id), Some(desk))
-                .await
-            {
+            match api.send(&Call::history(&d.id), Some(desk)).await {
                 Ok(r) if r.status.is_success() => {
                     let mut counts: HashMap<String, u64> = HashMap::new();
                     for e in r.body["items"].as_array().into_iter().flatten() {
@@ -256,29 +245,15 @@ async fn verify(
         }
     }
     // Every lifecycle patrol, through GET /workloads (paged).
-    let mine: HashSet<&str> = world.lifecycle.iter().map(|p| p.id.as_str()).collect();
+    let mine: HashSet<&str> = world.lifecycle.iter().map(|p| p.patrol.as_str()).collect();
     let mut cursor: Option<String> = None;
     let mut pages = 0;
     loop {
         pages += 1;
-        let mut params = vec![("limit", "100".to_string())];
-        if let Some(c) = &cursor {
-            params.push(("cursor", c.clone()));
-        }
-        let Ok(url) = reqwest::Url::parse_with_params(&format!("{}/workloads", http.base), &params)
-        else {
-            break;
-        };
-        let Ok(res) = http.client.get(url).bearer_auth(desk).send().await else {
-            break;
-        };
-        if !res.status().is_success() {
-            break;
-        }
-        let body: Value = res.json().await.unwrap_or(Value::Null);
-        let r = crate::load::Res {
-            status: reqwest::StatusCode::OK,
-            body,
+        let call = Call::workloads(Some(100), cursor.as_deref());
+        let r = match api.send(&call, Some(desk)).await {
+            Ok(r) if r.status.is_success() => r,
+            _ => break,
         };
         for item in r.body["items"].as_array().into_iter().flatten() {
             let id = item["patrol_id"].as_str().unwrap_or("");

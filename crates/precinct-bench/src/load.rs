@@ -1,4 +1,5 @@
-//! The HTTP client every phase uses, and the closed-loop load runner (bounded in time
+//! The HTTP client settings every phase uses (requests go through the shared typed
+//! client, `precinct_tests::client`), and the closed-loop load runner (bounded in time
 //! and in count).
 
 use std::collections::BTreeMap;
@@ -7,9 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
-use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use precinct_tests::client::Client;
 
 use crate::stats::Latencies;
 
@@ -28,68 +27,9 @@ pub fn client() -> reqwest::Client {
         .expect("reqwest client")
 }
 
-/// A base URL with a client.
-#[derive(Clone)]
-pub struct Http {
-    pub client: reqwest::Client,
-    pub base: String,
-}
-
-/// A response: status and JSON body (Null when empty or not JSON).
-#[derive(Debug)]
-pub struct Res {
-    pub status: StatusCode,
-    pub body: Value,
-}
-
-impl Res {
-    pub fn ok(self, what: &str) -> anyhow::Result<Value> {
-        if self.status.is_success() {
-            Ok(self.body)
-        } else {
-            bail!("{what}: HTTP {} {}", self.status, self.body)
-        }
-    }
-}
-
-impl Http {
-    pub fn new(base: String) -> Self {
-        Self {
-            client: client(),
-            base,
-        }
-    }
-
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&Value>,
-    ) -> anyhow::Result<Res> {
-        let mut req = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let res = req.send().await.with_context(|| path.to_string())?;
-        let status = res.status();
-        let bytes = res.bytes().await.unwrap_or_default();
-        Ok(Res {
-            status,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        })
-    }
-
-    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> anyhow::Result<Res> {
-        self.call(Method::POST, path, token, Some(body)).await
-    }
-
-    pub async fn get(&self, path: &str, token: Option<&str>) -> anyhow::Result<Res> {
-        self.call(Method::GET, path, token, None).await
-    }
+/// The typed client of the server at `base`, with these settings.
+pub fn api(base: &str) -> Client {
+    Client::new(base, client())
 }
 
 /// What one load phase did.

@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::json;
+use chrono::{DateTime, Utc};
+use precinct_tests::client::{Call, Client, Fix};
+use precinct_tests::sse::{self, Frames};
 use tokio::sync::watch;
 
 use crate::load::{closed_loop, error_kind, LoadResult};
@@ -52,22 +53,15 @@ impl Subscribers {
     pub async fn connect(base: &str, world: &World, n: usize) -> anyhow::Result<Self> {
         let (stop, stop_rx) = watch::channel(false);
         let phase = Arc::new(AtomicUsize::new(usize::MAX));
-        // No overall timeout: the body is endless.
-        let client = reqwest::Client::builder()
-            .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(5))
-            .build()?;
+        let client = sse::stream_client();
         let stations = &world.location_stations;
         let mut per_station = vec![0usize; stations.len()];
         let mut tasks = Vec::new();
         for i in 0..n {
             let st = i % stations.len();
             per_station[st] += 1;
-            let res = client
-                .get(format!("{base}/patrols/stream"))
-                .bearer_auth(&stations[st].1.token)
-                .send()
-                .await?;
+            let token = &stations[st].1.token;
+            let res = sse::subscribe(&client, base, "/patrols/stream", token, None).await?;
             anyhow::ensure!(
                 res.status().is_success(),
                 "SSE subscribe: HTTP {}",
@@ -83,7 +77,7 @@ impl Subscribers {
                     frames: vec![0; PHASES],
                     ended: false,
                 };
-                let mut buf = String::new();
+                let mut frames = Frames::default();
                 loop {
                     let chunk = tokio::select! {
                         _ = stop_rx.changed() => break,
@@ -97,26 +91,19 @@ impl Subscribers {
                         }
                     };
                     let now = Utc::now();
-                    buf.push_str(&String::from_utf8_lossy(&chunk));
-                    while let Some(end) = buf.find("\n\n") {
+                    frames.push(&chunk, |frame| {
                         let p = phase.load(Ordering::Relaxed);
-                        {
-                            let block = &buf[..end];
-                            if p < PHASES && block.contains("event: position") {
-                                for line in block.lines() {
-                                    if let Some(data) = line.strip_prefix("data:") {
-                                        if let Some(at) = recorded_at(data) {
-                                            out.frames[p] += 1;
-                                            out.lat[p].record_micros(
-                                                (now - at).num_microseconds().unwrap_or(i64::MAX),
-                                            );
-                                        }
-                                    }
+                        if p < PHASES && frame.event() == "position" {
+                            for data in frame.data_lines() {
+                                if let Some(at) = recorded_at(data) {
+                                    out.frames[p] += 1;
+                                    out.lat[p].record_micros(
+                                        (now - at).num_microseconds().unwrap_or(i64::MAX),
+                                    );
                                 }
                             }
                         }
-                        buf.drain(..end + 2);
-                    }
+                    });
                 }
                 out
             }));
@@ -145,17 +132,17 @@ impl Subscribers {
     }
 }
 
-fn body(p: usize, n: u64) -> Vec<u8> {
-    let (lat, lon) = location_centre(p);
+/// Fix `n` of a patrol of location station `st`, recorded now.
+fn fix(st: usize, n: u64) -> Fix {
+    let (lat, lon) = location_centre(st);
     let wiggle = ((n % 1000) as f64) * 1e-5;
-    serde_json::to_vec(&json!({
-        "latitude": lat + wiggle,
-        "longitude": lon - wiggle,
-        "heading": 90.0,
-        "speed_mps": 8.5,
-        "recorded_at": Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true),
-    }))
-    .unwrap_or_default()
+    Fix {
+        latitude: lat + wiggle,
+        longitude: lon - wiggle,
+        heading: Some(90.0),
+        speed_mps: Some(8.5),
+        recorded_at: Some(Utc::now()),
+    }
 }
 
 /// Per-station successful updates, to know how many frames subscribers should see.
@@ -163,9 +150,21 @@ pub struct Sent {
     pub per_station: Vec<AtomicU64>,
 }
 
+impl Sent {
+    /// The counts once the load is over (a copy if a task still holds them).
+    fn settle(sent: Arc<Sent>) -> Sent {
+        Arc::try_unwrap(sent).unwrap_or_else(|a| Sent {
+            per_station: a
+                .per_station
+                .iter()
+                .map(|x| AtomicU64::new(x.load(Ordering::Relaxed)))
+                .collect(),
+        })
+    }
+}
+
 async fn put(
-    client: &reqwest::Client,
-    base: &str,
+    api: &Client,
     world: &World,
     station_index: &[usize],
     sent: &Sent,
@@ -174,15 +173,8 @@ async fn put(
 ) -> anyhow::Result<()> {
     let p = &world.location_patrols[k];
     let st = station_index[k];
-    let res = client
-        .put(format!("{base}/patrols/{}/location", p.id))
-        .bearer_auth(&p.token)
-        .header("content-type", "application/json")
-        .body(body(st, n))
-        .send()
-        .await?;
-    let status = res.status();
-    let _ = res.bytes().await?;
+    let call = Call::location(&p.patrol, &fix(st, n));
+    let status = api.status(&call, Some(&p.officer.token)).await?;
     if status.as_u16() != 202 {
         anyhow::bail!("HTTP {status}");
     }
@@ -206,8 +198,7 @@ pub fn station_index(world: &World) -> Vec<usize> {
 
 /// Max-rate phase: closed loops over the patrols.
 pub async fn max_rate(
-    client: &reqwest::Client,
-    base: &str,
+    api: &Client,
     world: Arc<World>,
     connections: usize,
     duration: Duration,
@@ -219,36 +210,22 @@ pub async fn max_rate(
             .collect(),
     });
     let idx = Arc::new(station_index(&world));
-    let (client, base, s2) = (client.clone(), base.to_string(), sent.clone());
+    let (api, s2) = (api.clone(), sent.clone());
     let result = closed_loop(connections, duration, max_ops, move |_, n| {
-        let (client, base, world, idx, sent) = (
-            client.clone(),
-            base.clone(),
-            world.clone(),
-            idx.clone(),
-            s2.clone(),
-        );
+        let (api, world, idx, sent) = (api.clone(), world.clone(), idx.clone(), s2.clone());
         async move {
             let k = (n % world.location_patrols.len() as u64) as usize;
-            put(&client, &base, &world, &idx, &sent, k, n).await
+            put(&api, &world, &idx, &sent, k, n).await
         }
     })
     .await;
-    let sent = Arc::try_unwrap(sent).unwrap_or_else(|a| Sent {
-        per_station: a
-            .per_station
-            .iter()
-            .map(|x| AtomicU64::new(x.load(Ordering::Relaxed)))
-            .collect(),
-    });
-    (result, sent)
+    (result, Sent::settle(sent))
 }
 
 /// Paced phase: `rate` updates/s in total from `workers` open loops (a late tick is
 /// skipped, not bunched).
 pub async fn paced(
-    client: &reqwest::Client,
-    base: &str,
+    api: &Client,
     world: Arc<World>,
     rate: u64,
     duration: Duration,
@@ -266,9 +243,8 @@ pub async fn paced(
     let deadline = t0 + duration;
     let mut tasks = Vec::new();
     for w in 0..workers {
-        let (client, base, world, idx, sent, counter) = (
-            client.clone(),
-            base.to_string(),
+        let (api, world, idx, sent, counter) = (
+            api.clone(),
             world.clone(),
             idx.clone(),
             sent.clone(),
@@ -288,7 +264,7 @@ pub async fn paced(
                 let n = counter.fetch_add(1, Ordering::Relaxed);
                 let k = (n % world.location_patrols.len() as u64) as usize;
                 let t = Instant::now();
-                match put(&client, &base, &world, &idx, &sent, k, n).await {
+                match put(&api, &world, &idx, &sent, k, n).await {
                     Ok(()) => {
                         out.latencies.record(t.elapsed());
                         out.ok += 1;
@@ -310,14 +286,7 @@ pub async fn paced(
         }
     }
     result.elapsed = t0.elapsed();
-    let sent = Arc::try_unwrap(sent).unwrap_or_else(|a| Sent {
-        per_station: a
-            .per_station
-            .iter()
-            .map(|x| AtomicU64::new(x.load(Ordering::Relaxed)))
-            .collect(),
-    });
-    (result, sent)
+    (result, Sent::settle(sent))
 }
 
 /// Frames subscribers should have seen for `sent`.

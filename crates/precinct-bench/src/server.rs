@@ -5,6 +5,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use precinct_tests::client::Call;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use tokio::process::{Child, Command};
@@ -118,7 +119,7 @@ impl Server {
             base: format!("http://127.0.0.1:{port}"),
             log,
         };
-        let client = crate::load::client();
+        let api = crate::load::api(&server.base);
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             if let Ok(Some(status)) = server.child.try_wait() {
@@ -127,14 +128,9 @@ impl Server {
                     server.log.display()
                 );
             }
-            if let Ok(r) = client
-                .get(format!("{}/health/ready", server.base))
-                .send()
-                .await
-            {
-                if r.status().is_success() {
-                    return Ok(server);
-                }
+            let ready = api.status(&Call::get("/health/ready"), None).await;
+            if ready.is_ok_and(|s| s.is_success()) {
+                return Ok(server);
             }
             if Instant::now() > deadline {
                 server.kill().await;

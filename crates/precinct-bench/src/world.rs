@@ -1,48 +1,29 @@
-//! The world the workloads run in, created over HTTP exactly as a client would (the same
-//! calls as `tests/src/app.rs`): stations, accounts (registered by the ADMIN, then
-//! logged in), patrols.
+//! The world the workloads run in, made with the shared world builder
+//! (`precinct_tests::world`, the same one as the e2e suite and the chaos campaign): the
+//! bench's precinct with its desk, citizens and lifecycle patrols, and the location
+//! stations with their patrols (an officer may serve several of them).
 
 use std::time::Instant;
 
-use anyhow::Context;
-use futures::{StreamExt, TryStreamExt};
-use serde_json::{json, Value};
+use precinct_tests::client::{Call, Client, NewReport, Role, Session};
+use precinct_tests::world::{many, Builder, Crew};
 
-use crate::load::Http;
-
-pub const PASSWORD: &str = "bench-passw0rd-123";
 /// Centre of the intake/lifecycle/query precinct.
 pub const LAT: f64 = 7.07;
 pub const LON: f64 = 125.61;
-/// Half the side of every precinct's square, in degrees.
-pub const HALF: f64 = 0.05;
 /// Requests in flight while setting up.
 const SETUP_CONCURRENCY: usize = 16;
 
 #[derive(Debug, Clone)]
-pub struct Account {
-    pub id: String,
-    pub token: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct Patrol {
-    pub id: String,
-    pub station: String,
-    /// A member's token.
-    pub token: String,
-}
-
-#[derive(Debug, Clone)]
 pub struct World {
-    pub dispatcher: Account,
-    pub supervisor: Account,
-    pub citizens: Vec<Account>,
-    /// Lifecycle patrols of `station`, one officer each.
-    pub lifecycle: Vec<Patrol>,
+    pub dispatcher: Session,
+    pub supervisor: Session,
+    pub citizens: Vec<Session>,
+    /// Lifecycle patrols of the precinct, one officer each.
+    pub lifecycle: Vec<Crew>,
     /// Location stations and one dispatcher (SSE watcher) of each.
-    pub location_stations: Vec<(String, Account)>,
-    pub location_patrols: Vec<Patrol>,
+    pub location_stations: Vec<(String, Session)>,
+    pub location_patrols: Vec<Crew>,
 }
 
 /// The centre of location station `i`.
@@ -50,152 +31,31 @@ pub fn location_centre(i: usize) -> (f64, f64) {
     (8.0 + 0.2 * (i % 10) as f64, 124.0 + 0.2 * (i / 10) as f64)
 }
 
-pub async fn login(http: &Http, email: &str, password: &str) -> anyhow::Result<Account> {
-    let body = http
-        .post(
-            "/users/login",
-            None,
-            &json!({"email": email, "password": password}),
-        )
-        .await?
-        .ok("login")?;
-    Ok(Account {
-        id: body["user"]["id"].as_str().unwrap_or_default().to_string(),
-        token: body["access_token"]
-            .as_str()
-            .context("login without access_token")?
-            .to_string(),
-    })
-}
-
-pub async fn precinct(
-    http: &Http,
-    admin: &str,
-    name: &str,
-    lat: f64,
-    lon: f64,
-) -> anyhow::Result<String> {
-    let d = HALF;
-    let ring = json!([
-        [lon - d, lat - d],
-        [lon + d, lat - d],
-        [lon + d, lat + d],
-        [lon - d, lat + d],
-        [lon - d, lat - d]
-    ]);
-    let body = http
-        .post(
-            "/stations",
-            Some(admin),
-            &json!({"name": name, "kind": "PRECINCT", "latitude": lat, "longitude": lon,
-                   "area": {"type": "Polygon", "coordinates": [ring]}}),
-        )
-        .await?
-        .ok("create station")?;
-    Ok(body["id"].as_str().unwrap_or_default().to_string())
-}
-
-/// Registers an account (staff by the ADMIN) and logs it in.
-pub async fn account(
-    http: &Http,
-    admin: &str,
-    tag: &str,
-    role: &str,
-    station: Option<&str>,
-) -> anyhow::Result<Account> {
-    let email = format!("{}-{tag}@bench.precinct.test", role.to_lowercase());
-    let mut body = json!({"email": email, "password": PASSWORD, "name": format!("{role} {tag}")});
-    let token = if role == "CITIZEN" {
-        None
-    } else {
-        body["role"] = json!(role);
-        if let Some(s) = station {
-            body["station_id"] = json!(s);
-        }
-        Some(admin)
-    };
-    http.post("/users/register", token, &body)
-        .await?
-        .ok(&format!("register {role}"))?;
-    login(http, &email, PASSWORD).await
-}
-
-pub async fn patrol(
-    http: &Http,
-    desk: &str,
-    station: &str,
-    call_sign: &str,
-    officers: &[&str],
-) -> anyhow::Result<String> {
-    let body = http
-        .post(
-            "/patrols/register",
-            Some(desk),
-            &json!({"call_sign": call_sign, "station_id": station, "officer_ids": officers}),
-        )
-        .await?
-        .ok("register patrol")?;
-    Ok(body["id"].as_str().unwrap_or_default().to_string())
-}
-
-/// A report body inside the square of the precinct centred at (lat, lon).
-pub fn report_body(n: u64, lat: f64, lon: f64) -> Value {
+/// Report `n`, inside the square of the precinct centred at (lat, lon).
+pub fn report(n: u64, lat: f64, lon: f64) -> Call {
     // A deterministic spread over ±0.04° (inside the ±0.05° precinct).
     let fx = ((n.wrapping_mul(2_654_435_761) % 10_000) as f64 / 10_000.0 - 0.5) * 0.08;
     let fy = ((n.wrapping_mul(40_503) % 10_000) as f64 / 10_000.0 - 0.5) * 0.08;
-    json!({
-        "title": "Bike stolen",
-        "description": "My blue bike was taken from the rack outside the market",
-        "crime_types": ["Theft"],
-        "location": {"latitude": lat + fy, "longitude": lon + fx,
-                     "street": "1 Main St", "city": "Davao"},
-        "contact": "+63 900 000 0000"
-    })
-}
-
-async fn many<T, F, Fut>(n: usize, f: F) -> anyhow::Result<Vec<T>>
-where
-    F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<T>>,
-{
-    futures::stream::iter((0..n).map(f))
-        .buffered(SETUP_CONCURRENCY)
-        .try_collect()
-        .await
+    let mut r = NewReport::bike(lat + fy, lon + fx);
+    r.description = "My blue bike was taken from the rack outside the market";
+    Call::submit(&r)
 }
 
 impl World {
     pub async fn create(
-        http: &Http,
+        api: &Client,
         s: &crate::config::Settings,
         admin_email: &str,
         admin_password: &str,
-        run: &str,
     ) -> anyhow::Result<Self> {
         let t0 = Instant::now();
-        let admin = login(http, admin_email, admin_password).await?.token;
-        let station = precinct(http, &admin, "Bench Precinct", LAT, LON).await?;
-        let dispatcher = account(
-            http,
-            &admin,
-            &format!("{run}-desk"),
-            "DISPATCHER",
-            Some(&station),
-        )
-        .await?;
-        let supervisor = account(
-            http,
-            &admin,
-            &format!("{run}-sup"),
-            "SUPERVISOR",
-            Some(&station),
-        )
-        .await?;
-        let citizens = many(s.citizens, |i| {
-            let admin = &admin;
-            async move { account(http, admin, &format!("{run}-{i}"), "CITIZEN", None).await }
-        })
-        .await?;
+        let b = Builder::new(api, admin_email, admin_password, "bench.precinct.test")
+            .await?
+            .concurrency(SETUP_CONCURRENCY);
+        let station = b.precinct("Bench Precinct", LAT, LON).await?.id;
+        let dispatcher = b.account(Role::Dispatcher, Some(&station)).await?;
+        let supervisor = b.account(Role::Supervisor, Some(&station)).await?;
+        let citizens = b.accounts(Role::Citizen, None, s.citizens).await?;
         eprintln!(
             "  world: precinct, desk and {} citizens in {:.1} s",
             citizens.len(),
@@ -203,33 +63,10 @@ impl World {
         );
 
         let t1 = Instant::now();
-        let officers = many(s.lifecycle_patrols, |i| {
-            let (admin, station) = (&admin, &station);
-            async move {
-                account(
-                    http,
-                    admin,
-                    &format!("{run}-lc{i}"),
-                    "PATROL",
-                    Some(station),
-                )
-                .await
-            }
-        })
-        .await?;
-        let lifecycle = many(s.lifecycle_patrols, |i| {
-            let (officers, station, desk) = (&officers, &station, &dispatcher.token);
-            async move {
-                let id =
-                    patrol(http, desk, station, &format!("LC-{i}"), &[&officers[i].id]).await?;
-                Ok(Patrol {
-                    id,
-                    station: station.clone(),
-                    token: officers[i].token.clone(),
-                })
-            }
-        })
-        .await?;
+        let call_signs: Vec<String> = (0..s.lifecycle_patrols)
+            .map(|i| format!("LC-{i}"))
+            .collect();
+        let lifecycle = b.crews(&dispatcher.token, &station, &call_signs).await?;
         eprintln!(
             "  world: {} lifecycle officers and patrols in {:.1} s",
             lifecycle.len(),
@@ -238,19 +75,12 @@ impl World {
 
         let t2 = Instant::now();
         let n_st = s.location_stations.max(1);
-        let location_stations = many(n_st, |i| {
-            let admin = &admin;
+        let location_stations = many(SETUP_CONCURRENCY, n_st, |i| {
+            let b = &b;
             async move {
                 let (lat, lon) = location_centre(i);
-                let st = precinct(http, admin, &format!("Bench Live {i}"), lat, lon).await?;
-                let desk = account(
-                    http,
-                    admin,
-                    &format!("{run}-live{i}"),
-                    "DISPATCHER",
-                    Some(&st),
-                )
-                .await?;
+                let st = b.precinct(&format!("Bench Live {i}"), lat, lon).await?.id;
+                let desk = b.account(Role::Dispatcher, Some(&st)).await?;
                 Ok((st, desk))
             }
         })
@@ -267,48 +97,34 @@ impl World {
                 (0..n).map(move |k| (st, k))
             })
             .collect();
-        let loc_officers = many(officer_slots.len(), |j| {
-            let (admin, stations, slots) = (&admin, &location_stations, &officer_slots);
+        let loc_officers = many(SETUP_CONCURRENCY, officer_slots.len(), |j| {
+            let (b, stations, (st, k)) = (&b, &location_stations, officer_slots[j]);
             async move {
-                let (st, k) = slots[j];
-                let a = account(
-                    http,
-                    admin,
-                    &format!("{run}-lo{st}-{k}"),
-                    "PATROL",
-                    Some(&stations[st].0),
-                )
-                .await?;
+                let a = b.account(Role::Patrol, Some(&stations[st].0)).await?;
                 Ok(((st, k), a))
             }
         })
         .await?;
-        let officer_of = |st: usize, k: usize| -> &Account {
+        let officer_of = |st: usize, k: usize| -> &Session {
             &loc_officers
                 .iter()
                 .find(|((s2, k2), _)| *s2 == st && *k2 == k)
                 .expect("officer slot")
                 .1
         };
-        let location_patrols = many(n_patrols, |p| {
+        let location_patrols = many(SETUP_CONCURRENCY, n_patrols, |p| {
             let st = p % n_st;
-            let k = (p / n_st) / per_officer;
-            let officer = officer_of(st, k).clone();
-            let (stations, _) = (&location_stations, ());
+            let officer = officer_of(st, (p / n_st) / per_officer).clone();
+            let (b, (station, desk)) = (&b, &location_stations[st]);
             async move {
-                let (station, desk) = &stations[st];
-                let id = patrol(
-                    http,
-                    &desk.token,
-                    station,
-                    &format!("LIVE-{p}"),
-                    &[&officer.id],
-                )
-                .await?;
-                Ok(Patrol {
-                    id,
+                let call_sign = format!("LIVE-{p}");
+                let patrol = b
+                    .patrol(&desk.token, station, &call_sign, &[&officer.id])
+                    .await?;
+                Ok(Crew {
+                    patrol,
                     station: station.clone(),
-                    token: officer.token,
+                    officer,
                 })
             }
         })

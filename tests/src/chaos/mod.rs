@@ -372,8 +372,7 @@ async fn campaign(
 
     let phase = Arc::new(Phase::new(started, settings.settle));
     let clients = Clients::new(port, phase.clone())?;
-    let world =
-        Arc::new(workload::setup(&clients, &pool, settings.crews, settings.citizens).await?);
+    let world = Arc::new(workload::setup(&clients, settings.crews, settings.citizens).await?);
     let mut workers = Vec::new();
     for i in 0..settings.intake_clients {
         workers.push(tokio::spawn(workload::intake(

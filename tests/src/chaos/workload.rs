@@ -16,15 +16,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
-use reqwest::Method;
-use serde_json::{json, Value};
-use sqlx::PgPool;
+use anyhow::bail;
+use serde_json::Value;
 use uuid::Uuid;
+
+use crate::client::{Call, Client, NewReport, Res, Session};
+use crate::world::{Builder, Crew, Driver, Spec, StationSpec, World};
 
 pub const ADMIN_EMAIL: &str = "admin@chaos.precinct.test";
 pub const ADMIN_PASSWORD: &str = "chaos admin password";
-const PASSWORD: &str = "s3cret-passw0rd";
 const LAT: f64 = 7.07;
 const LON: f64 = 125.61;
 
@@ -114,57 +114,36 @@ impl Phase {
 /// The clients' shared context.
 #[derive(Clone)]
 pub struct Clients {
-    base: String,
-    http: reqwest::Client,
+    api: Client,
     pub phase: Arc<Phase>,
     pub ops: Arc<Mutex<Vec<Op>>>,
 }
 
 impl Clients {
     pub fn new(port: u16, phase: Arc<Phase>) -> anyhow::Result<Self> {
+        // Short: a paused server must turn into an unknown outcome quickly.
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .connect_timeout(Duration::from_secs(1))
+            .build()?;
         Ok(Self {
-            base: format!("http://127.0.0.1:{port}"),
-            // Short: a paused server must turn into an unknown outcome quickly.
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .connect_timeout(Duration::from_secs(1))
-                .build()?,
+            api: Client::new(format!("http://127.0.0.1:{port}"), http),
             phase,
             ops: Arc::new(Mutex::new(Vec::new())),
         })
     }
 
-    async fn send(
-        &self,
-        method: &Method,
-        path: &str,
-        token: Option<&str>,
-        body: &Value,
-        headers: &[(&str, String)],
-    ) -> Result<(u16, Value), String> {
-        let mut req = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base))
-            .json(body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        for (k, v) in headers {
-            req = req.header(*k, v);
-        }
-        let res = req.send().await.map_err(|e| {
-            if e.is_timeout() {
+    /// One attempt: the answer, or why there is none ("timeout", "connection", …).
+    async fn send(&self, call: &Call, token: Option<&str>) -> Result<Res, String> {
+        self.api.send(call, token).await.map_err(|e| {
+            if e.is_body() || e.is_decode() {
+                "body lost".to_string()
+            } else if e.is_timeout() {
                 "timeout".to_string()
             } else {
                 "connection".to_string()
             }
-        })?;
-        let status = res.status().as_u16();
-        let bytes = res.bytes().await.map_err(|_| "body lost".to_string())?;
-        Ok((
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        ))
+        })
     }
 
     /// Sends one command until its outcome is definite or the campaign gives up, and
@@ -172,17 +151,15 @@ impl Clients {
     pub async fn command(
         &self,
         kind: OpKind,
-        path: &str,
+        call: Call,
         token: Option<&str>,
-        body: Value,
         report: Option<Uuid>,
         check: Check,
     ) -> (Outcome, Value) {
         let correlation = Uuid::new_v4();
-        let headers = [
-            ("Idempotency-Key", format!("chaos-{}", Uuid::new_v4())),
-            ("X-Correlation-Id", correlation.to_string()),
-        ];
+        let call = call
+            .header("Idempotency-Key", format!("chaos-{}", Uuid::new_v4()))
+            .header("X-Correlation-Id", correlation.to_string());
         let mut op = Op {
             kind,
             correlation,
@@ -197,19 +174,19 @@ impl Clients {
         let mut answer = Value::Null;
         loop {
             op.attempts += 1;
-            match self.send(&Method::POST, path, token, &body, &headers).await {
-                Ok((s, b)) if (200..300).contains(&s) => {
+            match self.send(&call, token).await {
+                Ok(r) if r.status.is_success() => {
                     op.outcome = Outcome::Acknowledged;
-                    answer = b;
+                    answer = r.body;
                     break;
                 }
-                Ok((s, _)) if (400..500).contains(&s) && s != 408 && s != 429 => {
-                    op.outcome = Outcome::Refused(s);
+                Ok(r) if r.status.is_client_error() && !matches!(r.status.as_u16(), 408 | 429) => {
+                    op.outcome = Outcome::Refused(r.status.as_u16());
                     break;
                 }
-                Ok((s, b)) => op.indefinite.push(match b["title"].as_str() {
-                    Some(t) if s == 500 => format!("{s} {t}"),
-                    _ => s.to_string(),
+                Ok(r) => op.indefinite.push(match r.body["title"].as_str() {
+                    Some(t) if r.status.as_u16() == 500 => format!("{} {t}", r.status.as_u16()),
+                    _ => r.status.as_u16().to_string(),
                 }),
                 Err(e) => op.indefinite.push(e),
             }
@@ -225,13 +202,15 @@ impl Clients {
             }
             if check == Check::Resend {
                 // The same request again: the original outcome, nothing new.
-                if let Ok((s, b)) = self.send(&Method::POST, path, token, &body, &headers).await {
-                    if (400..500).contains(&s)
-                        || ((200..300).contains(&s) && b["id"] != answer["id"])
+                if let Ok(r) = self.send(&call, token).await {
+                    if r.status.is_client_error()
+                        || (r.status.is_success() && r.body["id"] != answer["id"])
                     {
                         op.anomaly = Some(format!(
-                            "the same request sent again answered {s} {} (first: {})",
-                            b["id"], answer["id"]
+                            "the same request sent again answered {} {} (first: {})",
+                            r.status.as_u16(),
+                            r.body["id"],
+                            answer["id"]
                         ));
                     }
                 }
@@ -239,7 +218,8 @@ impl Clients {
         }
         if let (Outcome::Refused(s), Check::NoRefusal) = (op.outcome, check) {
             op.anomaly = Some(format!(
-                "{kind:?} {path} refused ({s}) although every earlier step was acknowledged"
+                "{kind:?} {} refused ({s}) although every earlier step was acknowledged",
+                call.path
             ));
         }
         op.done_at = self.phase.started.elapsed();
@@ -247,139 +227,62 @@ impl Clients {
         self.ops.lock().expect("ops").push(op);
         (outcome, answer)
     }
+}
 
-    /// A definite 2xx or an error (used while setting up, before any fault).
-    async fn must(&self, path: &str, token: Option<&str>, body: Value) -> anyhow::Result<Value> {
-        let (outcome, answer) = self
-            .command(OpKind::Setup, path, token, body, None, Check::NoRefusal)
-            .await;
+/// The world builder's commands are recorded like the workload's (as `Setup`), so the
+/// checker finds each in the log exactly once too.
+impl Driver for Clients {
+    fn client(&self) -> &Client {
+        &self.api
+    }
+
+    /// A definite 2xx or an error (set-up runs before any fault).
+    async fn command(&self, call: Call, token: Option<&str>) -> anyhow::Result<Value> {
+        let path = call.path.clone();
+        // The recording loop (the inherent method, not this one).
+        let (outcome, answer) =
+            Clients::command(self, OpKind::Setup, call, token, None, Check::NoRefusal).await;
         if outcome != Outcome::Acknowledged {
             bail!("setup command {path} ended {outcome:?}");
         }
         Ok(answer)
     }
 
-    async fn login(&self, email: &str, password: &str) -> anyhow::Result<String> {
-        let body = json!({"email": email, "password": password});
+    /// Retried: the server may still be starting.
+    async fn login(&self, email: &str, password: &str) -> anyhow::Result<Session> {
         for _ in 0..50 {
-            if let Ok((200, b)) = self
-                .send(&Method::POST, "/users/login", None, &body, &[])
-                .await
-            {
-                return b["access_token"]
-                    .as_str()
-                    .map(str::to_string)
-                    .context("login without a token");
+            if let Ok(s) = self.api.login(email, password).await {
+                return Ok(s);
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         bail!("cannot log in as {email}")
     }
-
-    async fn account(
-        &self,
-        admin: &str,
-        role: &str,
-        station: &str,
-    ) -> anyhow::Result<(String, String)> {
-        let email = format!(
-            "{}-{}@chaos.precinct.test",
-            role.to_lowercase(),
-            Uuid::new_v4().simple()
-        );
-        let mut body =
-            json!({"email": email, "password": PASSWORD, "name": format!("{role} user")});
-        let token = if role == "CITIZEN" {
-            None
-        } else {
-            body["role"] = json!(role);
-            body["station_id"] = json!(station);
-            Some(admin)
-        };
-        let r = self.must("/users/register", token, body).await?;
-        let id = r["id"].as_str().context("account id")?.to_string();
-        Ok((id, self.login(&email, PASSWORD).await?))
-    }
 }
 
-/// A patrol of one officer.
-#[derive(Debug, Clone)]
-pub struct Crew {
-    pub officer: String,
-    pub patrol: String,
+/// Creates a precinct, its desk, `crews` patrols of one officer and `citizens` citizens
+/// through the API, before any fault; the station is projected before it answers
+/// (routing reads it).
+pub async fn setup(c: &Clients, crews: usize, citizens: usize) -> anyhow::Result<World> {
+    let b = Builder::new(c, ADMIN_EMAIL, ADMIN_PASSWORD, "chaos.precinct.test").await?;
+    let call_signs: Vec<String> = (0..crews).map(|i| format!("CHAOS-{i}")).collect();
+    let mut station = StationSpec::new("Chaos Precinct", LAT, LON)
+        .dispatchers(1)
+        .supervisors(1);
+    station.crews = call_signs;
+    let spec = Spec {
+        stations: vec![station],
+        citizens,
+    };
+    World::build(&b, &spec).await
 }
 
-/// The accounts and places the workload uses.
-#[derive(Debug, Clone)]
-pub struct World {
-    pub dispatcher: String,
-    pub supervisor: String,
-    pub citizens: Vec<String>,
-    pub crews: Vec<Crew>,
-}
-
-/// Creates a precinct, its desk, `crews` patrols and `citizens` citizens through the
-/// API, before any fault; waits until the station is projected (routing reads it).
-pub async fn setup(
-    c: &Clients,
-    pool: &PgPool,
-    crews: usize,
-    citizens: usize,
-) -> anyhow::Result<World> {
-    let admin = c.login(ADMIN_EMAIL, ADMIN_PASSWORD).await?;
-    let d = 0.05;
-    let ring = json!([
-        [LON - d, LAT - d],
-        [LON + d, LAT - d],
-        [LON + d, LAT + d],
-        [LON - d, LAT + d],
-        [LON - d, LAT - d]
-    ]);
-    let st = c
-        .must(
-            "/stations",
-            Some(&admin),
-            json!({"name": "Chaos Precinct", "kind": "PRECINCT", "latitude": LAT, "longitude": LON,
-                   "area": {"type": "Polygon", "coordinates": [ring]}}),
-        )
-        .await?;
-    let station = st["id"].as_str().context("station id")?.to_string();
-    let position = st["position"].as_u64().unwrap_or(0);
-    if !precinct_projections::wait_for_position(pool, position, Duration::from_secs(30)).await? {
-        bail!("the station was not projected within 30 s");
-    }
-    let (_, dispatcher) = c.account(&admin, "DISPATCHER", &station).await?;
-    let (_, supervisor) = c.account(&admin, "SUPERVISOR", &station).await?;
-    let mut crew_list = Vec::new();
-    for i in 0..crews {
-        let (officer_id, officer) = c.account(&admin, "PATROL", &station).await?;
-        let p = c
-            .must(
-                "/patrols/register",
-                Some(&dispatcher),
-                json!({"call_sign": format!("CHAOS-{i}"), "station_id": station, "officer_ids": [officer_id]}),
-            )
-            .await?;
-        let patrol = p["id"].as_str().context("patrol id")?.to_string();
-        crew_list.push(Crew { officer, patrol });
-    }
-    let mut citizen_list = Vec::new();
-    for _ in 0..citizens {
-        citizen_list.push(c.account(&admin, "CITIZEN", &station).await?.1);
-    }
-    Ok(World {
-        dispatcher,
-        supervisor,
-        citizens: citizen_list,
-        crews: crew_list,
+fn report(title: &str) -> Call {
+    Call::submit(&NewReport {
+        title,
+        description: "Chaos campaign report: a bike was taken",
+        ..NewReport::bike(LAT, LON)
     })
-}
-
-fn report_body(title: String) -> Value {
-    json!({"title": title, "description": "Chaos campaign report: a bike was taken",
-           "crime_types": ["Theft"],
-           "location": {"latitude": LAT, "longitude": LON, "street": "1 Main St", "city": "Davao"},
-           "contact": "+63 900 000 0000"})
 }
 
 /// Submits reports until the campaign stops.
@@ -390,16 +293,19 @@ pub async fn intake(c: Clients, world: Arc<World>, client: usize) {
         let token = if i.is_multiple_of(3) {
             None
         } else {
-            Some(world.citizens[(client + i) % world.citizens.len()].as_str())
+            Some(
+                world.citizens[(client + i) % world.citizens.len()]
+                    .token
+                    .as_str(),
+            )
         };
-        let body = report_body(format!("Intake {client}-{i}"));
+        let call = report(&format!("Intake {client}-{i}"));
         let check = if i.is_multiple_of(4) {
             Check::Resend
         } else {
             Check::Plain
         };
-        c.command(OpKind::Submit, "/crimes", token, body, None, check)
-            .await;
+        c.command(OpKind::Submit, call, token, None, check).await;
     }
 }
 
@@ -407,17 +313,21 @@ pub async fn intake(c: Clients, world: Arc<World>, client: usize) {
 /// until a step stays unknown or is refused (recorded as an anomaly: with every earlier
 /// step acknowledged, each step is allowed).
 pub async fn crew(c: Clients, world: Arc<World>, n: usize) {
-    let Crew { officer, patrol } = world.crews[n].clone();
-    let citizen = world.citizens[n % world.citizens.len()].clone();
+    let station = &world.stations[0];
+    let (desk, supervisor) = (&station.dispatchers[0].token, &station.supervisors[0].token);
+    let Crew {
+        officer, patrol, ..
+    } = &station.crews[n];
+    let officer = &officer.token;
+    let citizen = &world.citizens[n % world.citizens.len()].token;
     let mut i = 0usize;
     while !c.phase.stopping() {
         i += 1;
         let (outcome, answer) = c
             .command(
                 OpKind::Submit,
-                "/crimes",
-                Some(&citizen),
-                report_body(format!("Crew {n}-{i}")),
+                report(&format!("Crew {n}-{i}")),
+                Some(citizen),
                 None,
                 Check::Plain,
             )
@@ -428,12 +338,12 @@ pub async fn crew(c: Clients, world: Arc<World>, n: usize) {
             }
             continue;
         };
+        let r = id.to_string();
         let early = c
             .command(
                 OpKind::RespondTooEarly,
-                &format!("/crimes/{id}/respond"),
-                Some(&officer),
-                json!({}),
+                Call::respond(&r),
+                Some(officer),
                 Some(id),
                 Check::Plain,
             )
@@ -442,53 +352,24 @@ pub async fn crew(c: Clients, world: Arc<World>, n: usize) {
         if early == Outcome::Unknown {
             return;
         }
-        let steps: [(OpKind, String, &str, Value); 6] = [
-            (
-                OpKind::Dispatch,
-                "/dispatch".into(),
-                &world.dispatcher,
-                json!({"crime_id": id, "patrol_id": patrol}),
-            ),
-            (
-                OpKind::Accept,
-                format!("/crimes/{id}/accept"),
-                &officer,
-                json!({}),
-            ),
+        let steps = [
+            (OpKind::Dispatch, Call::dispatch(&r, Some(patrol)), desk),
+            (OpKind::Accept, Call::accept(&r), officer),
             (
                 OpKind::Note,
-                format!("/crimes/{id}/notes"),
-                &officer,
-                json!({"note": format!("on scene {n}-{i}")}),
+                Call::note(&r, &format!("on scene {n}-{i}")),
+                officer,
             ),
-            (
-                OpKind::Respond,
-                format!("/crimes/{id}/respond"),
-                &officer,
-                json!({}),
-            ),
-            (
-                OpKind::Resolve,
-                format!("/crimes/{id}/resolve"),
-                &officer,
-                json!({"resolution_notes": "Recovered"}),
-            ),
-            (
-                OpKind::Approve,
-                format!("/crimes/{id}/closure/approve"),
-                &world.supervisor,
-                json!({}),
-            ),
+            (OpKind::Respond, Call::respond(&r), officer),
+            (OpKind::Resolve, Call::resolve(&r, "Recovered"), officer),
+            (OpKind::Approve, Call::approve_closure(&r), supervisor),
         ];
-        for (kind, path, token, body) in steps {
+        for (kind, call, token) in steps {
             if c.phase.stopping() {
                 return;
             }
             let check = Check::NoRefusal;
-            if c.command(kind, &path, Some(token), body, Some(id), check)
-                .await
-                .0
-                != Outcome::Acknowledged
+            if c.command(kind, call, Some(token), Some(id), check).await.0 != Outcome::Acknowledged
             {
                 return;
             }
