@@ -290,10 +290,12 @@ impl FromRequestParts<AppState> for MinPosition {
         if now {
             return Ok(MinPosition(Some(n)));
         }
-        let head = state.app.log().head().await.map_err(|e| {
-            tracing::warn!(error = %e, "event log head unavailable");
-            ApiError::Unavailable("the event log is unavailable; retry later".into())
-        })?;
+        let head = state
+            .app
+            .log()
+            .head()
+            .await
+            .map_err(|e| ApiError::outage("the event log is unavailable; retry later", e))?;
         if n > head {
             return Err(ApiError::BadRequest(format!(
                 "X-Min-Position {n} is past the head of the log ({head})"

@@ -264,8 +264,7 @@ pub fn addr_key(addr: Option<IpAddr>) -> String {
 const LOCK_CLASS: i32 = 0x7410;
 
 fn store_error(e: sqlx::Error) -> ApiError {
-    tracing::warn!(error = %e, "throttle store unavailable");
-    ApiError::Unavailable("login is unavailable right now; retry later".into())
+    ApiError::outage("login is unavailable right now; retry later", e)
 }
 
 fn refused(refusal: Refusal, retry_after_secs: u64) -> ApiError {
