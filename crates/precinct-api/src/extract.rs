@@ -283,10 +283,9 @@ impl FromRequestParts<AppState> for MinPosition {
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .ok_or_else(|| ApiError::BadRequest("X-Min-Position must be an integer".into()))?;
-        let now =
-            precinct_projections::wait_for_position(&state.pool, n, std::time::Duration::ZERO)
-                .await
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let now = precinct_readmodel::wait_for_position(&state.pool, n, std::time::Duration::ZERO)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         if now {
             return Ok(MinPosition(Some(n)));
         }
@@ -301,7 +300,7 @@ impl FromRequestParts<AppState> for MinPosition {
                 "X-Min-Position {n} is past the head of the log ({head})"
             )));
         }
-        let reached = precinct_projections::wait_for_position(
+        let reached = precinct_readmodel::wait_for_position(
             &state.pool,
             n,
             std::time::Duration::from_secs(5),

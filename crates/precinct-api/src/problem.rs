@@ -241,24 +241,15 @@ impl From<AppError> for ApiError {
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => {
-                ApiError::outage("the database is unavailable; retry later", e)
-            }
-            other => ApiError::Internal(other.to_string()),
-        }
-    }
-}
-
-impl From<precinct_projections::QueryError> for ApiError {
-    fn from(e: precinct_projections::QueryError) -> Self {
-        use precinct_projections::QueryError as Q;
+impl From<precinct_readmodel::QueryError> for ApiError {
+    fn from(e: precinct_readmodel::QueryError) -> Self {
+        use precinct_readmodel::QueryError as Q;
         match e {
             Q::BadCursor => ApiError::BadRequest("invalid cursor".into()),
             Q::Invalid { field, reason } => ApiError::invalid(field, reason),
-            Q::Db(db) => db.into(),
+            e if e.is_unavailable() => {
+                ApiError::outage("the database is unavailable; retry later", e)
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -350,7 +341,7 @@ mod tests {
             ),
             (
                 "unreadable row",
-                precinct_projections::QueryError::Unreadable {
+                precinct_readmodel::QueryError::Unreadable {
                     what: "report",
                     reason: INNER.into(),
                 }
