@@ -901,9 +901,8 @@ async fn one_account_holds_a_bounded_number_of_streams() {
 /// Every message of the event log, as stored.
 async fn raw_log(app: &TestApp) -> Vec<Vec<u8>> {
     let head = app.log.head().await.expect("head");
-    let stream = app
-        .log
-        .jetstream()
+    let stream = crate::store::jetstream(&app.config.nats_url)
+        .await
         .get_stream(&app.log.config().stream)
         .await
         .expect("stream");

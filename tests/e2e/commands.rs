@@ -988,7 +988,7 @@ async fn every_request_is_logged() {
     .await;
     // The writer group-commits asynchronously; poll the stream (bounded).
     let cfg = app.log.config().clone();
-    let js = app.log.jetstream().clone();
+    let js = crate::store::jetstream(&app.config.nats_url).await;
     let mut messages = 0;
     for _ in 0..50 {
         let mut stream = js.get_stream(&cfg.requests_stream).await.expect("stream");

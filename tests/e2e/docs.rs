@@ -796,7 +796,7 @@ async fn metrics_count_requests_commands_and_projection_lag() {
     }
     // Every projection's lag, measured at the scrape: caught up, nothing behind.
     at_least("precinct_log_head", r.position() as f64);
-    for p in precinct_projections::EVENT_PROJECTIONS {
+    for p in precinct_readmodel::EVENT_PROJECTIONS {
         let lag = format!(r#"precinct_projection_lag_positions{{projection="{p}"}}"#);
         assert_eq!(sample(&m, &lag), Some(0.0), "{lag} in:\n{m}");
         let pos = format!(r#"precinct_projection_position{{projection="{p}"}}"#);

@@ -449,8 +449,8 @@ async fn group_commit_keeps_each_commands_own_outcome() {
     assert_eq!(log.read(&contested).await.expect("read").len(), 2);
     assert_eq!(log.read(&retried_stream).await.expect("read").len(), 1);
     // Commands really shared batches (one fsync for many): count the batch ids stored.
-    let stream = log
-        .jetstream()
+    let stream = crate::store::jetstream(&shared_url())
+        .await
         .get_stream(&log.config().stream)
         .await
         .expect("stream");

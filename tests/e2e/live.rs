@@ -561,9 +561,8 @@ async fn the_stored_message_matches_its_schema_and_subject() {
     )
     .await;
     let cfg = app.log.config();
-    let stream = app
-        .log
-        .jetstream()
+    let stream = crate::store::jetstream(&app.config.nats_url)
+        .await
         .get_stream(&cfg.positions_stream)
         .await
         .expect("positions stream");

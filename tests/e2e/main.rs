@@ -17,5 +17,6 @@ mod projections;
 mod queries;
 mod reporter_view;
 mod routing;
+mod store;
 mod throttle;
 mod transport;

@@ -150,7 +150,7 @@ async fn scrape(app: &TestApp, admin: &str) -> String {
 async fn quarantined(app: &TestApp, n: usize) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let held = precinct_projections::quarantine::held(&app.pool, Some("reports"))
+        let held = precinct_readmodel::quarantine::held(&app.pool, Some("reports"))
             .await
             .expect("quarantine");
         if held.len() == n {
@@ -471,7 +471,7 @@ async fn quarantined_reports_are_alerted_repaired_and_rebuilt_identically() {
     for p in [p1_pos, p1_triage[0], p2_pos] {
         assert!(app.log.read_at(p).await.expect("read").is_some(), "{p}");
     }
-    let entries = precinct_projections::quarantine::entries(&app.pool, Some("reports"))
+    let entries = precinct_readmodel::quarantine::entries(&app.pool, Some("reports"))
         .await
         .expect("entries");
     let summary: Vec<(i64, Option<&str>, Option<&str>)> = entries
@@ -506,7 +506,7 @@ async fn quarantined_reports_are_alerted_repaired_and_rebuilt_identically() {
         live,
         "rebuild equals the repaired live projection"
     );
-    let held = precinct_projections::quarantine::held(&app.pool, None)
+    let held = precinct_readmodel::quarantine::held(&app.pool, None)
         .await
         .expect("held");
     assert!(held.is_empty(), "{held:?}");

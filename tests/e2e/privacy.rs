@@ -69,9 +69,8 @@ async fn personal_data_is_ciphertext_in_the_store() {
         assert!(hits.is_empty(), "{secret} readable in {hits:?}");
     }
     // The event in the log carries a sealed value naming its subject.
-    let events = app
-        .log
-        .jetstream()
+    let events = crate::store::jetstream(&app.config.nats_url)
+        .await
         .get_stream(&app.log.config().stream)
         .await
         .expect("stream")
@@ -213,7 +212,7 @@ async fn erasure_makes_personal_data_unrecoverable_everywhere_and_after_rebuild(
     gone(&anon_view.body);
     // The key is gone from the key store.
     let vault = precinct_vault::Vault::open(
-        app.log.jetstream(),
+        &app.log,
         &app.log.config().keys_bucket,
         1,
         app.config.master_keys.clone().expect("master keys"),
@@ -280,14 +279,10 @@ async fn master_key_rotation_keeps_everything_readable() {
     let id = app.report(Some(&citizen), LAT, LON, &["Theft"]).await.id();
     let old = app.config.master_keys.clone().expect("keys");
     let new = old.rotated("test-k2");
-    let vault = precinct_vault::Vault::open(
-        app.log.jetstream(),
-        &app.log.config().keys_bucket,
-        1,
-        new.clone(),
-    )
-    .await
-    .expect("vault");
+    let vault =
+        precinct_vault::Vault::open(&app.log, &app.log.config().keys_bucket, 1, new.clone())
+            .await
+            .expect("vault");
     let n = vault.rotate().await.expect("rotate");
     assert!(n >= 1, "re-wrapped {n}");
     assert_eq!(
@@ -340,17 +335,20 @@ async fn a_missing_key_is_a_read_failure_to_retry_only_a_purged_one_is_erased() 
     use precinct_eventlog::{Opener, ReadError};
     use precinct_vault::{MasterKeys, Opened, Vault, VaultError};
 
-    let client = async_nats::connect(precinct_tests::nats::shared_url())
-        .await
-        .expect("nats");
-    let js = async_nats::jetstream::new(client);
+    let log = precinct_eventlog::EventLog::connect(
+        &precinct_tests::nats::shared_url(),
+        precinct_eventlog::LogConfig::isolated(&precinct_tests::unique_prefix()),
+    )
+    .await
+    .expect("nats");
+    let js = crate::store::jetstream(&precinct_tests::nats::shared_url()).await;
     let prefix = precinct_tests::unique_prefix().to_uppercase();
     let (bucket_a, bucket_b) = (format!("{prefix}_KEYS_A"), format!("{prefix}_KEYS_B"));
     let master = MasterKeys::random("k1");
-    let writer = Vault::open(&js, &bucket_a, 1, master.clone())
+    let writer = Vault::open(&log, &bucket_a, 1, master.clone())
         .await
         .expect("vault a");
-    let reader = Vault::open(&js, &bucket_b, 1, master.clone())
+    let reader = Vault::open(&log, &bucket_b, 1, master.clone())
         .await
         .expect("vault b");
     let subject = uuid::Uuid::new_v4();
@@ -387,7 +385,7 @@ async fn a_missing_key_is_a_read_failure_to_retry_only_a_purged_one_is_erased() 
     );
 
     // Purged: erased, for this process and for one that never saw the key.
-    let other = Vault::open(&js, &bucket_b, 1, master.clone())
+    let other = Vault::open(&log, &bucket_b, 1, master.clone())
         .await
         .expect("vault b, another process");
     reader.erase(subject).await.expect("erase");
@@ -436,7 +434,7 @@ async fn a_projector_waits_for_a_missing_key_instead_of_writing_the_report_as_er
     let app = TestApp::spawn().await.expect("spawn");
     let admin = app.admin().await;
     app.precinct(&admin, "PS1", LAT, LON).await;
-    let stations = precinct_projections::queries::station_facts(&app.pool)
+    let stations = precinct_readmodel::queries::station_facts(&app.pool)
         .await
         .expect("stations");
     let point = GeoPoint::parse(LAT, LON).expect("point");
@@ -446,8 +444,8 @@ async fn a_projector_waits_for_a_missing_key_instead_of_writing_the_report_as_er
     // Another key bucket, same master key: the event's key is not in the app's bucket.
     let elsewhere = format!("{}_KEYS_ELSEWHERE", app.prefix.to_uppercase());
     let master = app.config.master_keys.clone().expect("master keys");
-    let js = app.log.jetstream().clone();
-    let vault = precinct_vault::Vault::open(&js, &elsewhere, 1, master)
+    let js = crate::store::jetstream(&app.config.nats_url).await;
+    let vault = precinct_vault::Vault::open(&app.log, &elsewhere, 1, master)
         .await
         .expect("vault");
     let writer = App::with_vault(app.log.clone(), vault);
@@ -492,7 +490,7 @@ async fn a_projector_waits_for_a_missing_key_instead_of_writing_the_report_as_er
         .expect("query")
     };
     // Without the key the projector does not get past the event.
-    let passed = precinct_projections::wait_for_position(
+    let passed = precinct_readmodel::wait_for_position(
         &app.pool,
         out.position,
         std::time::Duration::from_secs(3),

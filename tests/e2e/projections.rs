@@ -27,8 +27,8 @@ use precinct_eventlog::{
     Actor, CommandMeta, EventLog, ExpectedVersion, LogConfig, NewEvent, RequestRecord, StreamId,
     StreamWrite,
 };
-use precinct_projections::queries::{self, PageRequest};
-use precinct_projections::{Outcome, RequestLogSource, RunOptions};
+use precinct_projections::{Outcome, RunOptions};
+use precinct_readmodel::queries::{self, PageRequest};
 use precinct_tests::{nats::shared_url, pg::fresh_database, unique_prefix};
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
@@ -53,7 +53,7 @@ async fn fixture() -> Fixture {
     let (pool, _) = fresh_database()
         .await
         .expect("fresh database on the shared PostgreSQL (run `make stack`)");
-    precinct_projections::migrate(&pool).await.expect("migrate");
+    precinct_readmodel::migrate(&pool).await.expect("migrate");
     Fixture { log, pool }
 }
 
@@ -338,7 +338,7 @@ impl Projector {
 }
 
 async fn caught_up(pool: &PgPool, position: u64) {
-    let ok = precinct_projections::wait_for_position(pool, position, Duration::from_secs(20))
+    let ok = precinct_readmodel::wait_for_position(pool, position, Duration::from_secs(20))
         .await
         .expect("wait_for_position");
     assert!(ok, "read models did not reach position {position}");
@@ -1005,7 +1005,7 @@ async fn near_keeps_reports_within_the_great_circle_radius() {
     let bad = queries::list_reports(&f.pool, &near(91.0, 0.0, 10.0), &PageRequest::default()).await;
     assert!(matches!(
         bad,
-        Err(precinct_projections::QueryError::Invalid { .. })
+        Err(precinct_readmodel::QueryError::Invalid { .. })
     ));
     projector.stop().await;
 }
@@ -1100,7 +1100,7 @@ async fn keyset_pages_visit_every_row_once_in_order() {
     .await;
     assert!(matches!(
         bad,
-        Err(precinct_projections::QueryError::BadCursor)
+        Err(precinct_readmodel::QueryError::BadCursor)
     ));
     projector.stop().await;
 }
@@ -1139,7 +1139,7 @@ async fn a_poison_event_quarantines_its_aggregate_and_the_projection_goes_on() {
         checkpoint(&f.pool, "reports").await,
         (head as i64, None, None)
     );
-    let entries = precinct_projections::quarantine::held(&f.pool, None)
+    let entries = precinct_readmodel::quarantine::held(&f.pool, None)
         .await
         .expect("quarantine");
     let summary: Vec<_> = entries
@@ -1194,14 +1194,11 @@ async fn a_poison_event_quarantines_its_aggregate_and_the_projection_goes_on() {
         .expect("patrol")
         .is_some());
     assert_eq!(count(&f.pool, "audit").await, head as i64);
-    assert!(precinct_projections::quarantine::is_held(
-        &f.pool,
-        "reports",
-        "report",
-        first.as_uuid()
-    )
-    .await
-    .expect("held"));
+    assert!(
+        precinct_readmodel::quarantine::is_held(&f.pool, "reports", "report", first.as_uuid())
+            .await
+            .expect("held")
+    );
 
     let status = precinct_projections::status(&f.pool, &f.log)
         .await
@@ -1224,7 +1221,7 @@ async fn a_poison_event_quarantines_its_aggregate_and_the_projection_goes_on() {
     caught_up(&f.pool, other).await;
     assert_eq!(report_row(&f.pool, second).await.priority, "CRITICAL");
     assert_eq!(report_row(&f.pool, first).await.priority, "MEDIUM");
-    let positions: Vec<i64> = precinct_projections::quarantine::held(&f.pool, Some("reports"))
+    let positions: Vec<i64> = precinct_readmodel::quarantine::held(&f.pool, Some("reports"))
         .await
         .expect("held")
         .iter()
@@ -1706,7 +1703,7 @@ async fn rebuild_gives_the_same_rows_as_live_projection() {
     let rebuilt = dump(&f.pool).await;
     assert_eq!(rebuilt, live, "rebuilt read models equal the live ones");
     assert_eq!(
-        precinct_projections::queries::get_report(&f.pool, Uuid::nil())
+        precinct_readmodel::queries::get_report(&f.pool, Uuid::nil())
             .await
             .expect("get"),
         None
@@ -1729,20 +1726,20 @@ async fn waiting_for_a_position_answers_once_every_projection_has_it() {
     // Nothing is running: nothing is reached.
     let (_, first) = submit_at(&f.log, station, (7.0, 125.0), 1).await;
     assert!(
-        !precinct_projections::wait_for_position(&f.pool, first, Duration::from_millis(200))
+        !precinct_readmodel::wait_for_position(&f.pool, first, Duration::from_millis(200))
             .await
             .expect("wait")
     );
 
     let shutdown = CancellationToken::new();
-    let watcher = precinct_projections::PositionWatcher::start(f.pool.clone(), shutdown.clone())
+    let watcher = precinct_readmodel::PositionWatcher::start(f.pool.clone(), shutdown.clone())
         .await
         .expect("watcher");
     let projector = start_projector(&f, RunOptions::default());
     assert!(within(
         20,
         "poll",
-        precinct_projections::wait_for_position(&f.pool, first, Duration::from_secs(15))
+        precinct_readmodel::wait_for_position(&f.pool, first, Duration::from_secs(15))
     )
     .await
     .expect("wait"));
@@ -1771,7 +1768,7 @@ async fn waiting_for_a_position_answers_once_every_projection_has_it() {
             .wait_for(head + 100, Duration::from_millis(200))
             .await
     );
-    assert!(!precinct_projections::wait_for_position(
+    assert!(!precinct_readmodel::wait_for_position(
         &f.pool,
         head + 100,
         Duration::from_millis(200)
@@ -1785,8 +1782,8 @@ async fn waiting_for_a_position_answers_once_every_projection_has_it() {
 #[tokio::test]
 async fn the_request_log_is_projected_from_its_own_stream() {
     let f = fixture().await;
-    let source = RequestLogSource::of_log(f.log.config());
-    let js = f.log.jetstream().clone();
+    let subject = f.log.config().requests_subject.clone();
+    let js = crate::store::jetstream(&shared_url()).await;
     let actor = Uuid::new_v4();
     let record = |i: i64, path: &str, status: u16, actor_id: Option<Uuid>| RequestRecord {
         at: t(i),
@@ -1808,7 +1805,7 @@ async fn the_request_log_is_projected_from_its_own_stream() {
     for r in &records {
         let payload = serde_json::to_vec(r).expect("json");
         within(10, "publish", async {
-            js.publish(source.subject.clone(), payload.into())
+            js.publish(subject.clone(), payload.into())
                 .await
                 .expect("publish")
                 .await
@@ -1820,7 +1817,7 @@ async fn the_request_log_is_projected_from_its_own_stream() {
         &f,
         RunOptions {
             only: Some(vec!["request_log".into()]),
-            request_log: Some(source.clone()),
+            request_log: true,
             ..RunOptions::default()
         },
     );
@@ -1925,7 +1922,7 @@ async fn the_request_log_is_projected_from_its_own_stream() {
 
     // A record that is not a RequestRecord is quarantined alone; the next one is stored.
     within(10, "publish", async {
-        js.publish(source.subject.clone(), "{\"not\": \"a record\"}".into())
+        js.publish(subject.clone(), "{\"not\": \"a record\"}".into())
             .await
             .expect("publish")
             .await
@@ -1938,7 +1935,7 @@ async fn the_request_log_is_projected_from_its_own_stream() {
     };
     within(10, "publish", async {
         js.publish(
-            source.subject.clone(),
+            subject.clone(),
             serde_json::to_vec(&after).expect("json").into(),
         )
         .await
@@ -1953,14 +1950,14 @@ async fn the_request_log_is_projected_from_its_own_stream() {
         }
     })
     .await;
-    let status = precinct_projections::request_log_status(&f.pool, &js, &source)
+    let status = precinct_projections::request_log_status(&f.pool, &f.log)
         .await
         .expect("status");
     assert_eq!(
         (status.position, status.head, status.quarantined),
         (7, 7, 1)
     );
-    let held = precinct_projections::quarantine::held(&f.pool, Some("request_log"))
+    let held = precinct_readmodel::quarantine::held(&f.pool, Some("request_log"))
         .await
         .expect("held");
     assert_eq!(

@@ -677,13 +677,10 @@ async fn two_processes_run_each_projector_once_and_the_standby_takes_over() {
     // The active process stops; the standby takes over within a bound.
     a.stop().await.expect("stop a");
     let second = b.report(None, LAT, LON, &["Theft"]).await;
-    let ok = precinct_projections::wait_for_position(
-        &b.pool,
-        second.position(),
-        Duration::from_secs(15),
-    )
-    .await
-    .expect("wait");
+    let ok =
+        precinct_readmodel::wait_for_position(&b.pool, second.position(), Duration::from_secs(15))
+            .await
+            .expect("wait");
     assert!(ok, "the standby did not take over");
     // No event was applied twice: one audit row per position.
     let (rows, distinct): (i64, i64) =

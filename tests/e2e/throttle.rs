@@ -262,7 +262,7 @@ async fn expired_throttle_rows_are_purged_and_rebuild_leaves_live_ones_alone() {
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     // Live rows stay; rows past every deadline go.
     assert_eq!(
-        precinct_api::throttle::purge_expired(&app.pool, 1000)
+        precinct_readmodel::throttle::purge_expired(&app.pool, 1000)
             .await
             .expect("purge"),
         0
@@ -275,7 +275,7 @@ async fn expired_throttle_rows_are_purged_and_rebuild_leaves_live_ones_alone() {
         .await
         .expect("age");
     }
-    let purged = precinct_api::throttle::purge_expired(&app.pool, 1000)
+    let purged = precinct_readmodel::throttle::purge_expired(&app.pool, 1000)
         .await
         .expect("purge");
     assert_eq!(purged, 3, "a pair, an account and an address window");

@@ -339,7 +339,7 @@ impl TestApp {
     /// Waits until the read models reach `position` (bounded).
     pub async fn caught_up(&self, position: u64) {
         let ok =
-            precinct_projections::wait_for_position(&self.pool, position, Duration::from_secs(10))
+            precinct_readmodel::wait_for_position(&self.pool, position, Duration::from_secs(10))
                 .await
                 .unwrap_or(false);
         assert!(ok, "read models did not reach position {position}");

@@ -283,23 +283,24 @@ impl FromRequestParts<AppState> for MinPosition {
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .ok_or_else(|| ApiError::BadRequest("X-Min-Position must be an integer".into()))?;
-        let now =
-            precinct_projections::wait_for_position(&state.pool, n, std::time::Duration::ZERO)
-                .await
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let now = precinct_readmodel::wait_for_position(&state.pool, n, std::time::Duration::ZERO)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         if now {
             return Ok(MinPosition(Some(n)));
         }
-        let head = state.app.log().head().await.map_err(|e| {
-            tracing::warn!(error = %e, "event log head unavailable");
-            ApiError::Unavailable("the event log is unavailable; retry later".into())
-        })?;
+        let head = state
+            .app
+            .log()
+            .head()
+            .await
+            .map_err(|e| ApiError::outage("the event log is unavailable; retry later", e))?;
         if n > head {
             return Err(ApiError::BadRequest(format!(
                 "X-Min-Position {n} is past the head of the log ({head})"
             )));
         }
-        let reached = precinct_projections::wait_for_position(
+        let reached = precinct_readmodel::wait_for_position(
             &state.pool,
             n,
             std::time::Duration::from_secs(5),

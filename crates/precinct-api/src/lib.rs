@@ -4,11 +4,13 @@
 //! Handlers are thin: they authenticate ([`auth::Caller`]), authorize (role, station,
 //! ownership — [`policy`]), parse the body into domain values ([`extract::Validator`]),
 //! run the command through [`precinct_app::App`] (which owns concurrency and
-//! idempotency) or call a typed query of [`precinct_projections::queries`], and shape
+//! idempotency) or call a typed query of [`precinct_readmodel::queries`], and shape
 //! the response for the caller's audience ([`views`]).
 //!
-//! It is not: the domain rules (in `precinct-domain`), the log (in `precinct-eventlog`)
-//! or the read models (in `precinct-projections`).
+//! It is not: the domain rules (in `precinct-domain`), the log (in `precinct-eventlog`,
+//! the only way to JetStream), the read models and every SQL statement (in
+//! `precinct-readmodel`), or the projectors that write them (`precinct-projections`,
+//! which this crate does not depend on).
 //!
 //! # Layout
 //! - [`problem`]: [`problem::ApiError`], answered as `application/problem+json`.
@@ -51,7 +53,7 @@ use std::time::Duration;
 use axum::Router;
 use precinct_app::App;
 use precinct_eventlog::RequestLogWriter;
-use sqlx::PgPool;
+use precinct_readmodel::{PgPool, ProjectionStatus};
 
 use auth::{Secret, Tokens};
 
@@ -179,12 +181,28 @@ impl AppState {
         }
     }
 
+    /// Every event projection's progress against the log (`/health/ready`, `/metrics`).
+    pub async fn projection_status(&self) -> Result<Vec<ProjectionStatus>, StatusError> {
+        let log = self.app.log();
+        let head = log.head().await?;
+        Ok(precinct_readmodel::status(&self.pool, head, |p| log.occurred_at(p)).await?)
+    }
+
     /// Serves the SSE endpoints from `hub` (started with [`live::LiveHub::start`] on
     /// this state's directory).
     pub fn with_live_hub(mut self, hub: live::LiveHub) -> Self {
         self.live.hub = Some(hub);
         self
     }
+}
+
+/// Why [`AppState::projection_status`] could not tell.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error("event log: {0}")]
+    Log(#[from] precinct_eventlog::ReadError),
+    #[error("read models: {0}")]
+    ReadModel(#[from] precinct_readmodel::QueryError),
 }
 
 /// The whole API.

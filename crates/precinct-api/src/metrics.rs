@@ -355,11 +355,7 @@ async fn scrape(State(state): State<AppState>, parts: Parts) -> ApiResult<Respon
 }
 
 async fn refresh_projections(state: &AppState) {
-    let status = tokio::time::timeout(
-        STATUS_TIMEOUT,
-        precinct_projections::status(&state.pool, state.app.log()),
-    )
-    .await;
+    let status = tokio::time::timeout(STATUS_TIMEOUT, state.projection_status()).await;
     let projections = match status {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => {

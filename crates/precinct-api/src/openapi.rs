@@ -627,7 +627,7 @@ mod tests {
     /// real types (values are checked end to end in `tests/e2e/docs.rs`).
     #[test]
     fn openapi_mirrors_have_the_real_fields() {
-        use precinct_projections::queries as q;
+        use precinct_readmodel::queries as q;
         fn fields<T: Serialize>(v: &T) -> BTreeSet<String> {
             match serde_json::to_value(v).expect("JSON") {
                 Value::Object(m) => m.keys().cloned().collect(),

@@ -39,8 +39,13 @@ pub enum ApiError {
     Invalid(Vec<FieldError>),
     /// 429: too many attempts; retry after that many seconds.
     TooManyRequests { retry_after_secs: u64 },
-    /// 503: a dependency is unavailable or a read model is behind.
+    /// 503: a dependency is unavailable or a read model is behind; the text is for the
+    /// client (never an error's own text).
     Unavailable(String),
+    /// 503 caused by a failing dependency: the client gets the fixed `detail` and an
+    /// error id; the `cause` (NATS, PostgreSQL or key-store text) is only logged, under
+    /// that id.
+    Outage { detail: &'static str, cause: String },
     /// 503 with `Retry-After`: the server is at capacity for this kind of work (password
     /// hashing).
     Busy { retry_after_secs: u64 },
@@ -58,6 +63,14 @@ impl ApiError {
 
     pub fn forbidden() -> Self {
         ApiError::Forbidden("your role may not do this".into())
+    }
+
+    /// A 503 whose `cause` is internal: logged with an error id, never answered.
+    pub fn outage(detail: &'static str, cause: impl std::fmt::Display) -> Self {
+        ApiError::Outage {
+            detail,
+            cause: cause.to_string(),
+        }
     }
 
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
@@ -89,7 +102,7 @@ impl ApiError {
                 "too-many-requests",
                 "Too many requests",
             ),
-            ApiError::Unavailable(_) | ApiError::Busy { .. } => (
+            ApiError::Unavailable(_) | ApiError::Outage { .. } | ApiError::Busy { .. } => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "Service unavailable",
@@ -123,7 +136,8 @@ pub struct Problem {
     /// Every invalid field (422 only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
-    /// The id under which a 500 was logged (500 only): quote it when reporting the error.
+    /// The id under which the cause of a 500, or of a 503 from a failing dependency, was
+    /// logged: quote it when reporting the error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_id: Option<String>,
 }
@@ -153,6 +167,12 @@ impl IntoResponse for ApiError {
             }
             ApiError::Busy { retry_after_secs } => {
                 format!("the server is busy; retry in {retry_after_secs} s")
+            }
+            ApiError::Outage { detail, cause } => {
+                let id = uuid::Uuid::new_v4();
+                tracing::warn!(error_id = %id, error = %cause, detail, "dependency unavailable");
+                error_id = Some(id.to_string());
+                (*detail).into()
             }
             ApiError::Internal(internal) => {
                 let id = uuid::Uuid::new_v4();
@@ -211,40 +231,143 @@ impl From<AppError> for ApiError {
                 "Idempotency-Key",
                 "already used for a request with a different body; use a new key for a new request",
             ),
-            AppError::Append(AppendError::Unknown(e)) => ApiError::Unavailable(format!(
-                "the event log did not confirm the write ({e}); retry with the same Idempotency-Key"
-            )),
-            AppError::Read(e) => {
-                tracing::warn!(error = %e, "event log read failed");
-                ApiError::Unavailable("the event log is unavailable; retry later".into())
-            }
+            AppError::Append(AppendError::Unknown(e)) => ApiError::outage(
+                "the event log did not confirm the write; retry with the same Idempotency-Key",
+                e,
+            ),
+            AppError::Read(e) => ApiError::outage("the event log is unavailable; retry later", e),
             other => ApiError::Internal(other.to_string()),
         }
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => {
-                tracing::warn!(error = %e, "database unavailable");
-                ApiError::Unavailable("the database is unavailable; retry later".into())
-            }
-            other => ApiError::Internal(other.to_string()),
-        }
-    }
-}
-
-impl From<precinct_projections::QueryError> for ApiError {
-    fn from(e: precinct_projections::QueryError) -> Self {
-        use precinct_projections::QueryError as Q;
+impl From<precinct_readmodel::QueryError> for ApiError {
+    fn from(e: precinct_readmodel::QueryError) -> Self {
+        use precinct_readmodel::QueryError as Q;
         match e {
             Q::BadCursor => ApiError::BadRequest("invalid cursor".into()),
             Q::Invalid { field, reason } => ApiError::invalid(field, reason),
-            Q::Db(db) => db.into(),
+            e if e.is_unavailable() => {
+                ApiError::outage("the database is unavailable; retry later", e)
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<precinct_vault::VaultError> for ApiError {
+    /// The key store (a JetStream KV bucket) failing is an outage; anything else about
+    /// keys is a bug or a configuration error.
+    fn from(e: precinct_vault::VaultError) -> Self {
+        match e {
+            precinct_vault::VaultError::Store(_) => {
+                ApiError::outage("the key store is unavailable; retry later", e)
+            }
+            e if e.is_transient() => {
+                ApiError::outage("the key store is unavailable; retry later", e)
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use precinct_eventlog::ReadError;
+
+    /// Text only a server's internals produce (a NATS error naming a host and stream).
+    const INNER: &str = "nats: timed out waiting for ack from 127.0.0.1:4222 (stream EVENTS_x)";
+
+    async fn answer(e: ApiError) -> (StatusCode, serde_json::Value) {
+        let res = e.into_response();
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), 64 * 1024)
+            .await
+            .expect("body");
+        (
+            status,
+            serde_json::from_slice(&bytes).expect("problem json"),
+        )
+    }
+
+    /// Every error whose cause is internal, with that cause's text inside.
+    fn internal_errors() -> Vec<(&'static str, ApiError)> {
+        let transport = || ReadError::Transport(INNER.into());
+        vec![
+            (
+                "append outcome unknown",
+                AppError::Append(AppendError::Unknown(INNER.into())).into(),
+            ),
+            (
+                "append rejected",
+                AppError::Append(AppendError::Rejected {
+                    code: 10071,
+                    description: INNER.into(),
+                })
+                .into(),
+            ),
+            (
+                "append read",
+                AppError::Append(AppendError::Read(transport())).into(),
+            ),
+            ("log read", AppError::Read(transport()).into()),
+            (
+                "corrupt log read",
+                AppError::Read(ReadError::Corrupt {
+                    position: 7,
+                    reason: INNER.into(),
+                })
+                .into(),
+            ),
+            (
+                "corrupt event",
+                AppError::Corrupt {
+                    position: 7,
+                    reason: INNER.into(),
+                }
+                .into(),
+            ),
+            ("vault", AppError::Vault(INNER.into()).into()),
+            (
+                "key store via the app",
+                AppError::from(precinct_vault::VaultError::Store(INNER.into())).into(),
+            ),
+            (
+                "key store",
+                precinct_vault::VaultError::Store(INNER.into()).into(),
+            ),
+            (
+                "unreadable row",
+                precinct_readmodel::QueryError::Unreadable {
+                    what: "report",
+                    reason: INNER.into(),
+                }
+                .into(),
+            ),
+        ]
+    }
+
+    #[tokio::test]
+    async fn no_internal_error_text_reaches_a_response_body_only_an_error_id() {
+        for (case, e) in internal_errors() {
+            let (status, body) = answer(e).await;
+            let text = body.to_string();
+            assert!(status.is_server_error(), "{case}: {status}");
+            assert!(
+                !text.contains("timed out") && !text.contains("4222") && !text.contains("EVENTS_x"),
+                "{case}: internal text in {text}"
+            );
+            assert!(
+                body["error_id"].as_str().is_some_and(|id| id.len() == 36),
+                "{case}: no error id to quote in {text}"
+            );
+            assert!(
+                body["detail"].as_str().is_some_and(|d| d.len() > 20),
+                "{case}: no helpful detail in {text}"
+            );
+        }
+    }
+}

@@ -21,8 +21,8 @@
 //!
 //! [`LoginPolicy`] holds the pure rules (unit-tested below); [`LoginThrottle`] keeps
 //! their state in `login_pairs` and `login_accounts`, and [`RateLimiter`] the fixed
-//! windows of `rate_windows` (migration `0013_throttle.sql`). [`RateLimit`] is the older
-//! in-process window of anonymous reports.
+//! windows of `rate_windows`, both through [`precinct_readmodel::throttle`] (the tables
+//! and their SQL). [`RateLimit`] is the older in-process window of anonymous reports.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -30,7 +30,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use precinct_readmodel::throttle::{StoreError, ThrottleStore, ThrottleTx};
+use precinct_readmodel::PgPool;
+
+pub use precinct_readmodel::throttle::{AccountState, PairState};
 
 use crate::auth::Secret;
 use crate::problem::ApiError;
@@ -73,25 +76,6 @@ impl Default for LoginPolicy {
             known_address_ttl: Duration::from_secs(90 * 24 * 3600),
         }
     }
-}
-
-/// One (account, address) pair.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PairState {
-    /// Consecutive charged attempts not yet given back (failures, or still being checked).
-    pub failures: u32,
-    pub last_at: Option<DateTime<Utc>>,
-    /// Until when this address counts as the account's own.
-    pub known_until: Option<DateTime<Utc>>,
-}
-
-/// One account, over every address it has not logged in from.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AccountState {
-    pub failures: u32,
-    pub last_at: Option<DateTime<Utc>>,
-    /// With `failures` at or over the free allowance: no attempt before this.
-    pub next_at: Option<DateTime<Utc>>,
 }
 
 /// Why an attempt was refused.
@@ -259,13 +243,8 @@ pub fn addr_key(addr: Option<IpAddr>) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// Advisory-lock class of login throttling: the two-key form, so it never meets the
-/// projectors' one-key locks.
-const LOCK_CLASS: i32 = 0x7410;
-
-fn store_error(e: sqlx::Error) -> ApiError {
-    tracing::warn!(error = %e, "throttle store unavailable");
-    ApiError::Unavailable("login is unavailable right now; retry later".into())
+fn store_error(e: StoreError) -> ApiError {
+    ApiError::outage("login is unavailable right now; retry later", e)
 }
 
 fn refused(refusal: Refusal, retry_after_secs: u64) -> ApiError {
@@ -285,7 +264,7 @@ pub struct Attempt {
 /// Login throttling over PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct LoginThrottle {
-    pool: PgPool,
+    store: ThrottleStore,
     policy: LoginPolicy,
     windows: RateLimiter,
 }
@@ -294,7 +273,7 @@ impl LoginThrottle {
     pub fn new(pool: PgPool, policy: LoginPolicy) -> Self {
         Self {
             windows: RateLimiter::new(pool.clone()),
-            pool,
+            store: ThrottleStore::new(pool),
             policy,
         }
     }
@@ -310,15 +289,10 @@ impl LoginThrottle {
     /// Admits (and charges) one attempt at `account` from `addr`, or refuses it (429).
     pub async fn admit(&self, account: String, addr: String) -> Result<Attempt, ApiError> {
         let now = Utc::now();
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.store.begin().await.map_err(store_error)?;
         // One decision at a time per account, across every replica.
-        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
-            .bind(LOCK_CLASS)
-            .bind(&account)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_error)?;
-        let (pair, acct) = load(&mut tx, &account, &addr).await.map_err(store_error)?;
+        tx.lock_account(&account).await.map_err(store_error)?;
+        let (pair, acct) = tx.load(&account, &addr).await.map_err(store_error)?;
         let admitted = match self.policy.admit(pair, acct, now) {
             Ok(a) => a,
             Err((refusal, secs)) => return Err(refused(refusal, secs)),
@@ -341,11 +315,12 @@ impl LoginThrottle {
                 return Err(refused(Refusal::Address, secs));
             }
         }
-        store_pair(&mut tx, &self.policy, &account, &addr, &admitted.pair, now)
+        let pair_expires = self.policy.pair_expires(&admitted.pair, now);
+        tx.store_pair(&account, &addr, &admitted.pair, pair_expires)
             .await
             .map_err(store_error)?;
         if let Some(a) = &admitted.account {
-            store_account(&mut tx, &self.policy, &account, a, now)
+            tx.store_account(&account, a, self.policy.account_expires(a, now))
                 .await
                 .map_err(store_error)?;
         }
@@ -374,138 +349,43 @@ impl LoginThrottle {
         }
     }
 
-    async fn settle(&self, attempt: &Attempt, success: bool) -> Result<(), sqlx::Error> {
+    async fn settle(&self, attempt: &Attempt, success: bool) -> Result<(), StoreError> {
         let now = Utc::now();
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
-            .bind(LOCK_CLASS)
-            .bind(&attempt.account)
-            .execute(&mut *tx)
-            .await?;
-        let (pair, acct) = load(&mut tx, &attempt.account, &attempt.addr).await?;
+        let mut tx = self.store.begin().await?;
+        tx.lock_account(&attempt.account).await?;
+        let (pair, acct) = tx.load(&attempt.account, &attempt.addr).await?;
         let (pair, acct) = self
             .policy
             .settle(pair, acct, attempt.charged_account, success, now);
-        store_pair(
-            &mut tx,
-            &self.policy,
-            &attempt.account,
-            &attempt.addr,
-            &pair,
-            now,
-        )
-        .await?;
+        let pair_expires = self.policy.pair_expires(&pair, now);
+        tx.store_pair(&attempt.account, &attempt.addr, &pair, pair_expires)
+            .await?;
         if attempt.charged_account {
-            store_account(&mut tx, &self.policy, &attempt.account, &acct, now).await?;
-            self.windows
-                .give_back_in(&mut tx, &Self::address_window_key(&attempt.addr), now)
+            tx.store_account(
+                &attempt.account,
+                &acct,
+                self.policy.account_expires(&acct, now),
+            )
+            .await?;
+            tx.give_back_window(&Self::address_window_key(&attempt.addr), now)
                 .await?;
         }
         tx.commit().await
     }
 }
 
-type Tx<'c> = sqlx::Transaction<'c, sqlx::Postgres>;
-
-/// A counter row: (failures, last attempt, and `known_until` or `next_at`).
-type CounterRow = (i32, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
-
-async fn load(
-    tx: &mut Tx<'_>,
-    account: &str,
-    addr: &str,
-) -> Result<(PairState, AccountState), sqlx::Error> {
-    let pair: Option<CounterRow> = sqlx::query_as(
-        "SELECT failures, last_at, known_until FROM login_pairs \
-         WHERE account_key = $1 AND client_addr = $2",
-    )
-    .bind(account)
-    .bind(addr)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let acct: Option<CounterRow> = sqlx::query_as(
-        "SELECT failures, last_at, next_at FROM login_accounts WHERE account_key = $1",
-    )
-    .bind(account)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let pair = pair
-        .map(|(failures, last_at, known_until)| PairState {
-            failures: failures.max(0) as u32,
-            last_at,
-            known_until,
-        })
-        .unwrap_or_default();
-    let acct = acct
-        .map(|(failures, last_at, next_at)| AccountState {
-            failures: failures.max(0) as u32,
-            last_at,
-            next_at,
-        })
-        .unwrap_or_default();
-    Ok((pair, acct))
-}
-
-async fn store_pair(
-    tx: &mut Tx<'_>,
-    policy: &LoginPolicy,
-    account: &str,
-    addr: &str,
-    pair: &PairState,
-    now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO login_pairs (account_key, client_addr, failures, last_at, known_until, \
-         expires_at) VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT (account_key, client_addr) DO UPDATE SET failures = EXCLUDED.failures, \
-         last_at = EXCLUDED.last_at, known_until = EXCLUDED.known_until, \
-         expires_at = EXCLUDED.expires_at",
-    )
-    .bind(account)
-    .bind(addr)
-    .bind(pair.failures.min(i32::MAX as u32) as i32)
-    .bind(pair.last_at)
-    .bind(pair.known_until)
-    .bind(policy.pair_expires(pair, now))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-async fn store_account(
-    tx: &mut Tx<'_>,
-    policy: &LoginPolicy,
-    account: &str,
-    a: &AccountState,
-    now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO login_accounts (account_key, failures, last_at, next_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (account_key) DO UPDATE SET failures = EXCLUDED.failures, \
-         last_at = EXCLUDED.last_at, next_at = EXCLUDED.next_at, \
-         expires_at = EXCLUDED.expires_at",
-    )
-    .bind(account)
-    .bind(a.failures.min(i32::MAX as u32) as i32)
-    .bind(a.last_at)
-    .bind(a.next_at)
-    .bind(policy.account_expires(a, now))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 /// Fixed-window counters in `rate_windows`, shared by every replica: one atomic
 /// statement counts a hit unless the window is full.
 #[derive(Debug, Clone)]
 pub struct RateLimiter {
-    pool: PgPool,
+    store: ThrottleStore,
 }
 
 impl RateLimiter {
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            store: ThrottleStore::new(pool),
+        }
     }
 
     /// Counts one hit for `key`: `Ok(Err(seconds))` when the window already holds `max`.
@@ -515,7 +395,7 @@ impl RateLimiter {
         max: u32,
         window: Duration,
     ) -> Result<Result<(), u64>, ApiError> {
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.store.begin().await.map_err(store_error)?;
         let hit = self
             .hit_in(&mut tx, key, max, window, Utc::now())
             .await
@@ -526,71 +406,17 @@ impl RateLimiter {
 
     async fn hit_in(
         &self,
-        tx: &mut Tx<'_>,
+        tx: &mut ThrottleTx,
         key: &str,
         max: u32,
         window: Duration,
         now: DateTime<Utc>,
-    ) -> Result<Result<(), u64>, sqlx::Error> {
-        let counted: Option<i32> = sqlx::query_scalar(
-            "INSERT INTO rate_windows AS w (key, hits, expires_at) VALUES ($1, 1, $3) \
-             ON CONFLICT (key) DO UPDATE SET \
-               hits = CASE WHEN w.expires_at <= $2 THEN 1 ELSE w.hits + 1 END, \
-               expires_at = CASE WHEN w.expires_at <= $2 THEN EXCLUDED.expires_at \
-                            ELSE w.expires_at END \
-             WHERE w.expires_at <= $2 OR w.hits < $4 \
-             RETURNING hits",
-        )
-        .bind(key)
-        .bind(now)
-        .bind(now + dur(window))
-        .bind(max.min(i32::MAX as u32) as i32)
-        .fetch_optional(&mut **tx)
-        .await?;
-        if max > 0 && counted.is_some() {
-            return Ok(Ok(()));
-        }
-        let until: Option<DateTime<Utc>> =
-            sqlx::query_scalar("SELECT expires_at FROM rate_windows WHERE key = $1")
-                .bind(key)
-                .fetch_optional(&mut **tx)
-                .await?;
-        Ok(Err(secs_until(now, until.unwrap_or(now + dur(window)))))
+    ) -> Result<Result<(), u64>, StoreError> {
+        Ok(tx
+            .hit_window(key, max, now, now + dur(window))
+            .await?
+            .map_err(|until| secs_until(now, until)))
     }
-
-    async fn give_back_in(
-        &self,
-        tx: &mut Tx<'_>,
-        key: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE rate_windows SET hits = greatest(hits - 1, 0) \
-             WHERE key = $1 AND expires_at > $2",
-        )
-        .bind(key)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
-    }
-}
-
-/// Deletes the throttle rows whose every deadline has passed (at most `batch` per table
-/// per call); returns how many went.
-pub async fn purge_expired(pool: &PgPool, batch: i64) -> Result<u64, sqlx::Error> {
-    let mut n = 0;
-    for table in ["login_pairs", "login_accounts", "rate_windows"] {
-        n += sqlx::query(&format!(
-            "DELETE FROM {table} WHERE ctid IN \
-             (SELECT ctid FROM {table} WHERE expires_at < now() LIMIT $1)"
-        ))
-        .bind(batch)
-        .execute(pool)
-        .await?
-        .rows_affected();
-    }
-    Ok(n)
 }
 
 /// A fixed-window rate limit per key, in this process only (anonymous reports per

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use precinct_domain::patrol::Patrol;
 use precinct_domain::report::{PublicUpdatePosted, Report, Reporter};
 use precinct_domain::values::ReportStatus;
-use precinct_projections::queries::ReportRow;
+use precinct_readmodel::queries::ReportRow;
 use serde::Serialize;
 use uuid::Uuid;
 

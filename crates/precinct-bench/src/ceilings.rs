@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use async_nats::jetstream::{self, stream};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
@@ -23,6 +22,7 @@ use axum::Router;
 use bytes::Bytes;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
+use precinct_eventlog::raw::{self, RawPublisher};
 use sqlx::PgPool;
 use tokio::process::{Child, Command};
 
@@ -33,42 +33,29 @@ pub const PAYLOAD: usize = 1024;
 pub const IN_FLIGHT: usize = 256;
 pub const PG_BATCH: usize = 500;
 
-/// A JetStream context whose publishes wait (rather than fail) when too many acks are
+/// A raw publisher whose publishes wait (rather than fail) when too many acks are
 /// pending.
-pub async fn jetstream(url: &str) -> anyhow::Result<jetstream::Context> {
-    let client = async_nats::ConnectOptions::new()
-        .name("precinct-bench")
-        .connect(url)
-        .await
-        .with_context(|| format!("connect to NATS at {url}"))?;
-    Ok(jetstream::ContextBuilder::new()
-        .timeout(Duration::from_secs(10))
-        .max_ack_inflight(4 * IN_FLIGHT)
-        .build(client))
+pub async fn jetstream(url: &str) -> anyhow::Result<RawPublisher> {
+    RawPublisher::connect(
+        url,
+        "precinct-bench",
+        4 * IN_FLIGHT,
+        Duration::from_secs(10),
+    )
+    .await
+    .with_context(|| format!("connect to NATS at {url}"))
 }
 
 /// Creates (fresh) a file-backed, one-replica scratch stream on `subject`.
-pub async fn scratch_stream(
-    js: &jetstream::Context,
-    name: &str,
-    subject: &str,
-) -> anyhow::Result<()> {
-    let _ = js.delete_stream(name).await;
-    js.create_stream(stream::Config {
-        name: name.into(),
-        subjects: vec![subject.into()],
-        storage: stream::StorageType::File,
-        num_replicas: 1,
-        ..Default::default()
-    })
-    .await
-    .with_context(|| format!("create scratch stream {name}"))?;
-    Ok(())
+pub async fn scratch_stream(js: &RawPublisher, name: &str, subject: &str) -> anyhow::Result<()> {
+    js.scratch_stream(name, subject)
+        .await
+        .with_context(|| format!("create scratch stream {name}"))
 }
 
 /// (a): pipelined publish-and-ack, `IN_FLIGHT` outstanding.
 pub async fn raw_publish(
-    js: &jetstream::Context,
+    js: &RawPublisher,
     subject: &str,
     duration: Duration,
     max_ops: u64,
@@ -89,9 +76,7 @@ pub async fn raw_publish(
                     pending.push(async move { (start, ack.await.map(|_| ())) });
                 }
                 Err(e) => {
-                    *out.errors
-                        .entry(format!("publish: {}", e.kind()))
-                        .or_default() += 1;
+                    *out.errors.entry(e).or_default() += 1;
                     sent += 1;
                 }
             }
@@ -102,7 +87,7 @@ pub async fn raw_publish(
                 out.ok += 1;
             }
             Some((_, Err(e))) => {
-                *out.errors.entry(format!("ack: {}", e.kind())).or_default() += 1;
+                *out.errors.entry(e).or_default() += 1;
             }
             None => break,
         }
@@ -114,7 +99,7 @@ pub async fn raw_publish(
 
 #[derive(Clone)]
 struct Publisher {
-    js: jetstream::Context,
+    js: RawPublisher,
     subject: Arc<str>,
 }
 
@@ -122,23 +107,20 @@ async fn publish_handler(
     State(p): State<Publisher>,
     body: Bytes,
 ) -> Result<(StatusCode, String), StatusCode> {
-    let ack =
+    let sequence =
         p.js.publish(p.subject.to_string(), body)
             .await
             .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?
             .await
             .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
-    Ok((
-        StatusCode::CREATED,
-        format!("{{\"position\":{}}}", ack.sequence),
-    ))
+    Ok((StatusCode::CREATED, format!("{{\"position\":{sequence}}}")))
 }
 
 /// (b): an in-process axum server on 127.0.0.1:0 whose one handler publishes the
 /// request body and answers with the acknowledged sequence; loaded by `connections`
 /// closed loops with the bench's HTTP client.
 pub async fn axum_publish(
-    js: jetstream::Context,
+    js: RawPublisher,
     subject: &str,
     connections: usize,
     duration: Duration,
@@ -208,11 +190,8 @@ impl PrivateNats {
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Ok(c) = async_nats::connect(&me.url).await {
-                let js = jetstream::new(c);
-                if js.query_account().await.is_ok() {
-                    return Ok(me);
-                }
+            if raw::is_up(&me.url).await {
+                return Ok(me);
             }
             if Instant::now() > deadline {
                 anyhow::bail!("private nats-server did not come up on {}", me.url);

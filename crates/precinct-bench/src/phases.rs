@@ -577,19 +577,14 @@ pub async fn rebuild(ctx: &mut RunCtx<'_>, head: u64) -> anyhow::Result<i64> {
     let rebuild_url = server::create_database(&s.database_url, &rebuild_db).await?;
     ctx.out.cleanup_dbs.push(rebuild_db.clone());
     let rebuild_pool = server::pool(&rebuild_url, 16).await?;
-    precinct_projections::migrate(&rebuild_pool)
+    precinct_readmodel::migrate(&rebuild_pool)
         .await
         .map_err(|e| anyhow::anyhow!("migrate: {e}"))?;
     let master = precinct_vault::MasterKeys::parse(&ctx.target.master_key, "")
         .map_err(|e| anyhow::anyhow!("master key: {e}"))?;
-    let vault = precinct_vault::Vault::open(
-        ctx.log.jetstream(),
-        &ctx.log.config().keys_bucket,
-        1,
-        master,
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("vault: {e}"))?;
+    let vault = precinct_vault::Vault::open(&ctx.log, &ctx.log.config().keys_bucket, 1, master)
+        .await
+        .map_err(|e| anyhow::anyhow!("vault: {e}"))?;
     let open_log = ctx.log.clone().with_opener(Arc::new(vault));
     let rebuild_bound = budget.cap(phase_bound(240, s.rebuild_events), reserve_after);
     eprintln!(

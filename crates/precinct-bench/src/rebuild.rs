@@ -165,7 +165,7 @@ pub async fn lowest_checkpoint(pool: &PgPool) -> i64 {
         "SELECT min(position) FROM checkpoints WHERE projection = ANY($1)",
     )
     .bind(
-        precinct_projections::EVENT_PROJECTIONS
+        precinct_readmodel::EVENT_PROJECTIONS
             .iter()
             .map(|s| s.to_string())
             .collect::<Vec<_>>(),

@@ -157,12 +157,7 @@ impl Server {
 
 /// Deletes the streams and key bucket of a bench prefix (and the scratch streams).
 pub async fn delete_streams(nats_url: &str, names: &[String]) {
-    if let Ok(c) = async_nats::connect(nats_url).await {
-        let js = async_nats::jetstream::new(c);
-        for n in names {
-            let _ = js.delete_stream(n).await;
-        }
-    }
+    precinct_eventlog::raw::delete_streams(nats_url, names).await;
 }
 
 #[cfg(test)]

@@ -20,18 +20,26 @@
 //! - [`envelope`]: stream ids, expected versions, the event envelope, actors.
 //! - [`log`]: the [`EventLog`] itself.
 //! - `commit`: group commit of concurrent commands into shared atomic batches.
-//! - [`requests`]: the HTTP request log, group-committed to its own stream.
+//! - [`requests`]: the HTTP request log, group-committed to its own stream, and read
+//!   back ([`EventLog::subscribe_requests`], [`EventLog::request_at`]) for its projector.
 //! - [`positions`]: live patrol positions ([`PositionLog`]), the high-rate path, on a
 //!   stream of their own with plain publish-and-ack and retention by age. Its message
 //!   type, [`PatrolMoved`], is the one payload this crate defines for a domain concept:
 //!   the crate owns that wire format as it owns the stream.
+//! - [`raw`]: plain publish-and-ack on a scratch stream, the ceiling the benchmark
+//!   measures `append` against (not used by Precinct itself).
 //! - [`error`]: [`AppendError`], [`ReadError`], [`LogError`].
+//!
+//! No other crate sees a JetStream type from here, except `precinct-vault`, which
+//! keeps its data keys in a key-value bucket on the log's connection
+//! ([`EventLog::key_value`]).
 
 mod commit;
 pub mod envelope;
 pub mod error;
 pub mod log;
 pub mod positions;
+pub mod raw;
 pub mod requests;
 
 pub use envelope::{
@@ -41,4 +49,4 @@ pub use envelope::{
 pub use error::{AppendError, LogError, ReadError};
 pub use log::{find_command_in, EventLog, LogConfig, Opener, StreamWrite};
 pub use positions::{PatrolMoved, PositionLog, RecordedMove};
-pub use requests::{RequestLogTask, RequestLogWriter, RequestRecord};
+pub use requests::{RequestLogTask, RequestLogWriter, RequestRecord, StoredRequest};

@@ -160,7 +160,7 @@ impl EventLog {
     }
 
     /// Uses an existing connection; creates or updates the stream idempotently.
-    pub async fn open(client: Client, cfg: LogConfig) -> Result<Self, LogError> {
+    pub(crate) async fn open(client: Client, cfg: LogConfig) -> Result<Self, LogError> {
         let mut js = jetstream::new(client.clone());
         js.set_timeout(cfg.ack_timeout);
         let config = stream::Config {
@@ -226,12 +226,29 @@ impl EventLog {
         &self.cfg
     }
 
-    pub fn client(&self) -> &Client {
+    pub(crate) fn client(&self) -> &Client {
         &self.client
     }
 
-    pub fn jetstream(&self) -> &jetstream::Context {
+    pub(crate) fn jetstream(&self) -> &jetstream::Context {
         &self.js
+    }
+
+    /// The JetStream key-value bucket `config.bucket` on this log's connection, created
+    /// with `config` if it does not exist yet: the vault's data keys
+    /// (`precinct-vault`, the one other crate that knows JetStream).
+    pub async fn key_value(
+        &self,
+        config: jetstream::kv::Config,
+    ) -> Result<jetstream::kv::Store, LogError> {
+        match self.js.get_key_value(&config.bucket).await {
+            Ok(kv) => Ok(kv),
+            Err(_) => self
+                .js
+                .create_key_value(config)
+                .await
+                .map_err(|e| LogError::Stream(e.to_string())),
+        }
     }
 
     /// The JetStream subject of a stream.
@@ -618,6 +635,15 @@ impl EventLog {
         }
     }
 
+    /// When the event at `position` occurred, as its envelope says (`None`: no such
+    /// event, or it cannot be read): how long a projection that has not applied it yet
+    /// is behind. The payload is not opened.
+    pub async fn occurred_at(&self, position: u64) -> Option<chrono::DateTime<chrono::Utc>> {
+        let stream = self.js.get_stream_no_info(&self.cfg.stream).await.ok()?;
+        let msg = stream.direct_get(position).await.ok()?;
+        time_field(&msg.payload, "occurred_at")
+    }
+
     /// The position of the last event in the log (0 when empty).
     pub async fn head(&self) -> Result<u64, ReadError> {
         let mut stream = self
@@ -790,6 +816,12 @@ pub fn find_command_in(events: &[RecordedEvent], command_id: Uuid) -> Option<App
 }
 
 /// Decodes a stored message body into an event at `position`.
+/// The time in the top-level field `field` of a JSON payload.
+pub(crate) fn time_field(payload: &[u8], field: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let body: serde_json::Value = serde_json::from_slice(payload).ok()?;
+    body.get(field)?.as_str()?.parse().ok()
+}
+
 pub(crate) fn decode(payload: &[u8], position: u64) -> Result<RecordedEvent, ReadError> {
     let body: Body = serde_json::from_slice(payload).map_err(|e| ReadError::Corrupt {
         position,

@@ -1,4 +1,6 @@
-//! The HTTP request log: one record per request, on its own JetStream stream.
+//! The HTTP request log: one record per request, on its own JetStream stream — written
+//! here ([`RequestLogWriter`]) and read here ([`EventLog::subscribe_requests`],
+//! [`EventLog::request_at`]) for the request-log projector.
 //!
 //! Records are group-committed: a background task takes whatever records are waiting
 //! (up to [`MAX_BATCH`](crate::log::MAX_BATCH) at once, 100 by default) and stores them
@@ -9,13 +11,16 @@
 
 use std::time::Duration;
 
+use async_nats::jetstream::{consumer, stream::DirectGetErrorKind};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::EventLog;
+use crate::{EventLog, ReadError};
 
 /// One HTTP request, as kept for compliance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,6 +33,115 @@ pub struct RequestRecord {
     pub status: u16,
     pub latency_ms: f64,
     pub client_addr: Option<String>,
+}
+
+/// One message of the request stream as stored, not decoded yet: a reader decides what
+/// to do with one that is not a [`RequestRecord`] (the projector quarantines it).
+#[derive(Debug, Clone)]
+pub struct StoredRequest {
+    seq: u64,
+    payload: Bytes,
+}
+
+impl StoredRequest {
+    /// Its sequence in the request stream (the request-log projector's position).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The record; [`ReadError::Corrupt`] when the message is not one.
+    pub fn record(&self) -> Result<RequestRecord, ReadError> {
+        serde_json::from_slice(&self.payload).map_err(|e| ReadError::Corrupt {
+            position: self.seq,
+            reason: e.to_string(),
+        })
+    }
+}
+
+fn transport(e: impl std::fmt::Display) -> ReadError {
+    ReadError::Transport(e.to_string())
+}
+
+impl EventLog {
+    /// Every message of the request stream from sequence `from` (inclusive; 0 or 1: the
+    /// beginning), in order, live and never-ending: one ordered JetStream consumer.
+    pub async fn subscribe_requests(
+        &self,
+        from: u64,
+    ) -> Result<BoxStream<'static, Result<StoredRequest, ReadError>>, ReadError> {
+        let cfg = self.config();
+        let stream = self
+            .jetstream()
+            .get_stream(&cfg.requests_stream)
+            .await
+            .map_err(transport)?;
+        let deliver_policy = if from <= 1 {
+            consumer::DeliverPolicy::All
+        } else {
+            consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: from,
+            }
+        };
+        let consumer = stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                filter_subject: cfg.requests_subject.clone(),
+                deliver_policy,
+                max_expires: Duration::from_secs(4),
+                ..Default::default()
+            })
+            .await
+            .map_err(transport)?;
+        let messages = consumer.messages().await.map_err(transport)?;
+        Ok(messages
+            .map(|item| {
+                let msg = item.map_err(transport)?;
+                let seq = msg.info().map_err(transport)?.stream_sequence;
+                Ok(StoredRequest {
+                    seq,
+                    payload: msg.payload.clone(),
+                })
+            })
+            .boxed())
+    }
+
+    /// The message at `seq` of the request stream (`None`: there is none).
+    pub async fn request_at(&self, seq: u64) -> Result<Option<StoredRequest>, ReadError> {
+        let stream = self
+            .jetstream()
+            .get_stream_no_info(&self.config().requests_stream)
+            .await
+            .map_err(transport)?;
+        match stream.direct_get(seq).await {
+            Ok(msg) => Ok(Some(StoredRequest {
+                seq,
+                payload: msg.payload,
+            })),
+            Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
+            Err(e) => Err(transport(e)),
+        }
+    }
+
+    /// The request stream's last sequence (0 when empty).
+    pub async fn requests_head(&self) -> Result<u64, ReadError> {
+        let mut stream = self
+            .jetstream()
+            .get_stream(&self.config().requests_stream)
+            .await
+            .map_err(transport)?;
+        Ok(stream.info().await.map_err(transport)?.state.last_sequence)
+    }
+
+    /// When the request at `seq` was handled (`None`: no such message, or not a
+    /// record): how long the request-log projector is behind.
+    pub async fn request_time(&self, seq: u64) -> Option<DateTime<Utc>> {
+        let stream = self
+            .jetstream()
+            .get_stream_no_info(&self.config().requests_stream)
+            .await
+            .ok()?;
+        let msg = stream.direct_get(seq).await.ok()?;
+        crate::log::time_field(&msg.payload, "at")
+    }
 }
 
 /// Sends records to the background writer. Cheap to clone.

@@ -1,40 +1,15 @@
-//! The `checkpoints` table: one row per projector with the last position it applied
-//! and the version of what it holds back in quarantine ([`crate::quarantine`]).
+//! Writing the `checkpoints` table (its row type and reads are in
+//! [`precinct_readmodel::checkpoint`]): one row per projector with the last position it
+//! applied and the version of what it holds back in quarantine ([`crate::quarantine`]).
 //!
 //! Every batch transaction locks its row first (`FOR UPDATE`) and checks that the
 //! position is still the one the worker started the batch from. A concurrent worker
 //! for the same projection (a second process) or a [`crate::rebuild`] that reset the
 //! row is thereby noticed, and the worker re-reads where to continue.
 
+pub(crate) use precinct_readmodel::checkpoint::{to_i64, to_u64};
+use precinct_readmodel::checkpoint::{Checkpoint, NOTIFY_CHANNEL};
 use sqlx::{PgConnection, PgPool};
-
-/// The notification channel on which every committed batch announces
-/// `<projection>:<position>` (sent inside the batch's transaction, so only on commit).
-pub const NOTIFY_CHANNEL: &str = "precinct_checkpoints";
-
-/// One projector's checkpoint row. (The table's `failed_position` and `error` columns
-/// are no longer written: a poison event is quarantined, it does not stop anything.)
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct Checkpoint {
-    pub projection: String,
-    pub position: i64,
-    /// Bumped whenever the projection's quarantine changes what it holds back.
-    pub quarantine_version: i64,
-}
-
-impl Checkpoint {
-    pub fn position(&self) -> u64 {
-        to_u64(self.position)
-    }
-}
-
-pub(crate) fn to_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
-
-pub(crate) fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
 
 /// Reads a projector's row, creating it at position 0 if it does not exist.
 pub async fn ensure(pool: &PgPool, projection: &str) -> Result<Checkpoint, sqlx::Error> {
@@ -48,16 +23,6 @@ pub async fn ensure(pool: &PgPool, projection: &str) -> Result<Checkpoint, sqlx:
     )
     .bind(projection)
     .fetch_one(pool)
-    .await
-}
-
-/// Every checkpoint row.
-pub async fn all(pool: &PgPool) -> Result<Vec<Checkpoint>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT projection, position, quarantine_version FROM checkpoints
-         ORDER BY projection",
-    )
-    .fetch_all(pool)
     .await
 }
 

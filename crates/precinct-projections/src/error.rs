@@ -1,4 +1,4 @@
-//! Errors of the projectors ([`ProjectionError`]) and of the queries ([`QueryError`]).
+//! [`ProjectionError`]: why a projector could not apply an event, or could not run.
 
 /// Why a projector could not apply an event, or could not run at all.
 #[derive(Debug, thiserror::Error)]
@@ -28,8 +28,6 @@ pub enum ProjectionError {
     },
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
-    #[error("migration: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("event log: {0}")]
     Log(#[from] precinct_eventlog::ReadError),
 }
@@ -60,20 +58,4 @@ fn is_transient_db(e: &sqlx::Error) -> bool {
         | sqlx::Error::Encode(_) => false,
         _ => true,
     }
-}
-
-/// Why a query could not answer.
-#[derive(Debug, thiserror::Error)]
-pub enum QueryError {
-    /// The `cursor` was not one this API handed out (HTTP 400).
-    #[error("invalid cursor")]
-    BadCursor,
-    /// A filter value is out of range (HTTP 422); names the filter.
-    #[error("{field}: {reason}")]
-    Invalid { field: &'static str, reason: String },
-    /// A stored value does not parse as its domain type (a bug, not the caller's).
-    #[error("unreadable {what} in the read model: {reason}")]
-    Unreadable { what: &'static str, reason: String },
-    #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
 }

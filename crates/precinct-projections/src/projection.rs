@@ -52,16 +52,6 @@ pub trait Projection: Send + Sync + 'static {
     }
 }
 
-/// The names of every projection fed by the event log, i.e. whose checkpoints
-/// [`crate::wait_for_position`] waits on.
-pub const EVENT_PROJECTIONS: &[&str] = &[
-    reports::Reports::NAME,
-    patrols::Patrols::NAME,
-    stations::Stations::NAME,
-    accounts::Accounts::NAME,
-    audit::Audit::NAME,
-];
-
 /// Every table of the event projections.
 pub(crate) fn event_tables() -> Vec<&'static str> {
     [

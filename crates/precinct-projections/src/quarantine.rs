@@ -21,6 +21,9 @@
 //! The log is never changed: every quarantined event stays in it, and every entry stays
 //! in `quarantine` with who retried or skipped it and when (until a rebuild recomputes
 //! the table; the decisions themselves are kept for good).
+//!
+//! Reading the table (`held`, `entries`, `is_held`, the [`Quarantined`] row) is
+//! [`precinct_readmodel::quarantine`]'s.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -36,8 +39,10 @@ use crate::error::ProjectionError;
 use crate::projection::Projection;
 use crate::projections::{accounts::Accounts, audit::Audit, patrols::Patrols};
 use crate::projections::{reports::Reports, stations::Stations};
-use crate::request_log::{self, RawRequest, RequestLog, RequestLogSource};
+use crate::request_log::{self, RequestLog};
 use crate::worker::Consumer;
+use precinct_eventlog::StoredRequest;
+use precinct_readmodel::quarantine::{self as read, Quarantined};
 
 /// An aggregate: its type name and id.
 pub type AggregateKey = (String, Uuid);
@@ -244,90 +249,6 @@ pub(crate) async fn reset(
     Ok(())
 }
 
-/// One quarantine entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
-pub struct Quarantined {
-    pub projection: String,
-    pub position: i64,
-    pub aggregate_type: Option<String>,
-    pub aggregate_id: Option<Uuid>,
-    pub event_type: String,
-    /// `poison`, `held` or `skipped`.
-    pub reason: String,
-    pub error_class: Option<String>,
-    pub error: Option<String>,
-    pub quarantined_at: DateTime<Utc>,
-    /// `None` while it holds its aggregate back; `retried` or `skipped` after a repair.
-    pub resolution: Option<String>,
-    pub resolved_by: Option<String>,
-    pub resolved_at: Option<DateTime<Utc>>,
-}
-
-const COLUMNS: &str = "projection, position, aggregate_type, aggregate_id, event_type, reason,
-    error_class, error, quarantined_at, resolution, resolved_by, resolved_at";
-
-/// Every entry still holding something back (of one projection, or all), in order.
-pub async fn held(
-    pool: &PgPool,
-    projection: Option<&str>,
-) -> Result<Vec<Quarantined>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM quarantine
-         WHERE resolution IS NULL AND ($1::text IS NULL OR projection = $1)
-         ORDER BY projection, position"
-    ))
-    .bind(projection)
-    .fetch_all(pool)
-    .await
-}
-
-/// Every entry, resolved or not (of one projection, or all), in order.
-pub async fn entries(
-    pool: &PgPool,
-    projection: Option<&str>,
-) -> Result<Vec<Quarantined>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM quarantine
-         WHERE $1::text IS NULL OR projection = $1
-         ORDER BY projection, position"
-    ))
-    .bind(projection)
-    .fetch_all(pool)
-    .await
-}
-
-/// How many entries each projection holds back right now (projections with none are
-/// absent).
-pub async fn held_counts(pool: &PgPool) -> Result<HashMap<String, u64>, sqlx::Error> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT projection, count(*) FROM quarantine WHERE resolution IS NULL
-         GROUP BY projection",
-    )
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().map(|(p, n)| (p, to_u64(n))).collect())
-}
-
-/// Whether `projection` holds back aggregate `aggregate_type`/`id` (its rows there are
-/// missing or stale until it is repaired).
-pub async fn is_held(
-    pool: &PgPool,
-    projection: &str,
-    aggregate_type: &str,
-    id: Uuid,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM quarantine
-            WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3
-              AND resolution IS NULL)",
-    )
-    .bind(projection)
-    .bind(aggregate_type)
-    .bind(id)
-    .fetch_one(pool)
-    .await
-}
-
 /// Why a repair could not be done.
 #[derive(Debug, thiserror::Error)]
 pub enum RepairError {
@@ -443,11 +364,9 @@ async fn repair(
         <Accounts as Projection>::NAME => repair_with(Accounts, r, events(log.clone())).await,
         <Audit as Projection>::NAME => repair_with(Audit, r, events(log.clone())).await,
         request_log::NAME => {
-            let source = RequestLogSource::of_log(log.config());
-            let js = log.jetstream().clone();
             let fetch = move |p: u64| {
-                let (js, stream) = (js.clone(), source.stream.clone());
-                async move { request_log::read_at(&js, &stream, p).await }
+                let log = log.clone();
+                async move { request_log::read_at(&log, p).await }
             };
             repair_with(RequestLog, r, fetch).await
         }
@@ -469,13 +388,7 @@ where
 {
     let mut tx = pool.begin().await?;
     checkpoint::lock(&mut tx, projection).await?;
-    let target: Option<Quarantined> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM quarantine WHERE projection = $1 AND position = $2"
-    ))
-    .bind(projection)
-    .bind(to_i64(position))
-    .fetch_optional(&mut *tx)
-    .await?;
+    let target = read::entry_at(&mut tx, projection, position).await?;
     let Some(target) = target else {
         return Err(RepairError::NotQuarantined {
             projection: projection.to_owned(),
@@ -494,19 +407,7 @@ where
     }
     let aggregate = target.aggregate_type.clone().zip(target.aggregate_id);
     let pending: Vec<Quarantined> = match &aggregate {
-        Some((kind, id)) => {
-            sqlx::query_as(&format!(
-                "SELECT {COLUMNS} FROM quarantine
-                 WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3
-                   AND resolution IS NULL
-                 ORDER BY position"
-            ))
-            .bind(projection)
-            .bind(kind)
-            .bind(id)
-            .fetch_all(&mut *tx)
-            .await?
-        }
+        Some((kind, id)) => read::held_of(&mut tx, projection, kind, *id).await?,
         None => vec![target.clone()],
     };
     let mut out = Repair {
@@ -620,7 +521,7 @@ pub(crate) fn event_entry(event: &RecordedEvent) -> Entry {
 }
 
 /// The quarantine entry of a request record (each stands alone).
-pub(crate) fn request_entry(item: &RawRequest) -> Entry {
+pub(crate) fn request_entry(item: &StoredRequest) -> Entry {
     Entry {
         position: item.seq(),
         aggregate: None,

@@ -33,7 +33,7 @@ use crate::checkpoint::{self, to_i64};
 use crate::worker::Outcome;
 
 /// The checkpoint row's name; its position is a positions-stream sequence.
-pub const NAME: &str = "patrol_positions";
+pub const NAME: &str = precinct_readmodel::names::PATROL_POSITIONS;
 
 /// How the roster follows the positions stream.
 #[derive(Debug, Clone, PartialEq, Eq)]

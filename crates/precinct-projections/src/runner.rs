@@ -1,5 +1,5 @@
-//! Entry points: [`migrate`] the read-model schema, [`run`] every projector until
-//! shutdown, [`rebuild`] every event read model from the log.
+//! Entry points: [`run`] every projector until shutdown, [`rebuild`] every event read
+//! model from the log. (The schema is migrated by [`precinct_readmodel::migrate`].)
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,28 +12,19 @@ use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint;
 use crate::error::ProjectionError;
-use crate::projection::{event_tables, Projection, EVENT_PROJECTIONS};
+use crate::projection::{event_tables, Projection};
 use crate::projections::{accounts::Accounts, audit::Audit, patrols::Patrols};
 use crate::projections::{reports::Reports, stations::Stations};
 use crate::quarantine;
-use crate::request_log::{self, RequestLogSource};
+use crate::request_log;
 use crate::roster::{self, RosterOptions};
 use crate::worker::{Outcome, Subscribe, Worker, WorkerConfig};
+use precinct_readmodel::EVENT_PROJECTIONS;
 
 /// Most events per transaction when live or catching up.
 pub const DEFAULT_BATCH: usize = 500;
 /// Most events per transaction during a rebuild.
 pub const REBUILD_BATCH: usize = 2000;
-
-/// Applies the read-model migrations in `projections/` (idempotent; safe to run from
-/// several processes at once: sqlx takes an advisory lock).
-pub async fn migrate(pool: &PgPool) -> Result<(), ProjectionError> {
-    let mut migrator = sqlx::migrate!("../../projections");
-    // Tolerate migrations this binary does not know (a newer binary ran first).
-    migrator.set_ignore_missing(true);
-    migrator.run(pool).await?;
-    Ok(())
-}
 
 /// How [`run`] runs the projectors.
 #[derive(Debug, Clone)]
@@ -43,9 +34,9 @@ pub struct RunOptions {
     /// Run only these projections (names as in [`EVENT_PROJECTIONS`], plus
     /// `request_log`); `None`: all of them.
     pub only: Option<Vec<String>>,
-    /// Where to read request records from; `None`: no request-log projector
-    /// ([`run`] uses [`RequestLogSource::of_log`]).
-    pub request_log: Option<RequestLogSource>,
+    /// Run the request-log projector over the log's request stream (`false`: not at
+    /// all; [`run`] runs it).
+    pub request_log: bool,
     /// Longest pause between retries after a transient failure.
     pub max_backoff: Duration,
     /// Run the roster projector over the positions stream with these settings (it is
@@ -59,7 +50,7 @@ impl Default for RunOptions {
         Self {
             batch_size: DEFAULT_BATCH,
             only: None,
-            request_log: None,
+            request_log: false,
             max_backoff: Duration::from_secs(5),
             roster: None,
         }
@@ -170,7 +161,7 @@ pub async fn run_all(
         checkpoint::ensure(&pool, name).await?;
     }
     let opts = RunOptions {
-        request_log: Some(RequestLogSource::of_log(log.config())),
+        request_log: true,
         roster: Some(roster),
         ..RunOptions::default()
     };
@@ -199,15 +190,13 @@ pub async fn run_with(
     spawn_all(&mut tasks, &pool, &log, &config, &shutdown, |n| {
         opts.wants(n)
     });
-    if let Some(source) = opts.request_log.clone() {
-        if opts.wants(request_log::NAME) {
-            let (pool, js, shutdown) = (pool.clone(), log.jetstream().clone(), shutdown.clone());
-            let batch = opts.batch_size;
-            tasks.spawn(async move {
-                let outcome = request_log::run_request_log(pool, js, source, batch, shutdown).await;
-                (request_log::NAME, outcome)
-            });
-        }
+    if opts.request_log && opts.wants(request_log::NAME) {
+        let (pool, log, shutdown) = (pool.clone(), log.clone(), shutdown.clone());
+        let batch = opts.batch_size;
+        tasks.spawn(async move {
+            let outcome = request_log::run_request_log(pool, log, batch, shutdown).await;
+            (request_log::NAME, outcome)
+        });
     }
     if let Some(roster) = opts.roster.clone() {
         if opts.wants(roster::NAME) {

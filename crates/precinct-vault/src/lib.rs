@@ -253,27 +253,24 @@ fn rand_bytes<const N: usize>() -> [u8; N] {
 }
 
 impl Vault {
-    /// Opens (creating if needed) the key bucket `bucket`.
+    /// Opens (creating if needed) the key bucket `bucket`, on the log's connection.
     pub async fn open(
-        js: &jetstream::Context,
+        log: &precinct_eventlog::EventLog,
         bucket: &str,
         replicas: usize,
         master: MasterKeys,
     ) -> Result<Self, VaultError> {
-        let kv = match js.get_key_value(bucket).await {
-            Ok(kv) => kv,
-            Err(_) => js
-                .create_key_value(kv::Config {
-                    bucket: bucket.into(),
-                    description: "Precinct data keys (wrapped); purge = erasure".into(),
-                    history: 1,
-                    storage: jetstream::stream::StorageType::File,
-                    num_replicas: replicas,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| VaultError::Store(e.to_string()))?,
-        };
+        let kv = log
+            .key_value(kv::Config {
+                bucket: bucket.into(),
+                description: "Precinct data keys (wrapped); purge = erasure".into(),
+                history: 1,
+                storage: jetstream::stream::StorageType::File,
+                num_replicas: replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| VaultError::Store(e.to_string()))?;
         Ok(Self {
             kv,
             master,

@@ -184,18 +184,11 @@ async fn projections(config: Config, command: ProjectionsCommand) -> anyhow::Res
     let repaired = match command {
         ProjectionsCommand::Status => {
             let mut status = precinct_projections::status(&pool, &log).await?;
-            status.push(
-                precinct_projections::request_log_status(
-                    &pool,
-                    log.jetstream(),
-                    &precinct_projections::RequestLogSource::of_log(log.config()),
-                )
-                .await?,
-            );
+            status.push(precinct_projections::request_log_status(&pool, &log).await?);
             for s in status {
                 println!("{}", serde_json::json!({ "projection": s }));
             }
-            for q in quarantine::held(&pool, None).await? {
+            for q in precinct_readmodel::quarantine::held(&pool, None).await? {
                 println!("{}", serde_json::json!({ "quarantined": q }));
             }
             return Ok(());

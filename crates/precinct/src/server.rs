@@ -79,7 +79,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<Connected> {
     let vault = match &config.master_keys {
         Some(master) => {
             let vault = precinct_vault::Vault::open(
-                log.jetstream(),
+                &log,
                 &config.log.keys_bucket,
                 config.log.replicas,
                 master.clone(),
@@ -96,7 +96,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<Connected> {
         None => App::new(log.clone()),
     };
     let pool = connect_pg(&config.database_url).await?;
-    precinct_projections::migrate(&pool)
+    precinct_readmodel::migrate(&pool)
         .await
         .context("migrations failed")?;
     Ok(Connected {
@@ -276,7 +276,7 @@ async fn purge_throttle(pool: PgPool, shutdown: CancellationToken) -> anyhow::Re
             _ = shutdown.cancelled() => return Ok(()),
             _ = tokio::time::sleep(THROTTLE_PURGE_INTERVAL) => {}
         }
-        match precinct_api::throttle::purge_expired(&pool, 10_000).await {
+        match precinct_readmodel::throttle::purge_expired(&pool, 10_000).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(rows = n, "expired throttle rows purged"),
             Err(e) => tracing::warn!(error = %e, "purging expired throttle rows failed"),

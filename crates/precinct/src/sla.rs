@@ -50,7 +50,7 @@ impl SlaWorker {
             (SlaKind::Accept, self.accept),
             (SlaKind::Respond, self.respond),
         ] {
-            let due = precinct_projections::queries::sla_breach_candidates(
+            let due = precinct_readmodel::queries::sla_breach_candidates(
                 &self.pool,
                 kind,
                 sla.as_secs() as i64,

@@ -36,9 +36,9 @@ use futures::stream::{self, BoxStream};
 use futures::{Stream, StreamExt};
 use precinct_eventlog::positions::{PositionLog, RecordedMove, Start};
 use precinct_eventlog::{EventLog, ReadError, RecordedEvent};
+use precinct_readmodel::PgPool;
 use serde::Serialize;
 use serde_json::json;
-use sqlx::PgPool;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -768,13 +768,9 @@ impl LiveHub {
                     Some(p) => p,
                     None => {
                         // Assigned before this hub started: ask the read model.
-                        let row: Option<Option<Uuid>> =
-                            sqlx::query_scalar("SELECT patrol_id FROM reports WHERE id = $1")
-                                .bind(report)
-                                .fetch_optional(&self.inner.pool)
-                                .await
-                                .ok()?;
-                        row.flatten()?
+                        precinct_readmodel::queries::report_patrol(&self.inner.pool, report)
+                            .await
+                            .ok()??
                     }
                 };
                 if live {

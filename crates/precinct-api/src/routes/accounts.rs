@@ -15,8 +15,7 @@ use precinct_domain::station::Station;
 use precinct_domain::values::{Email, PasswordHash, Role};
 use precinct_domain::Aggregate;
 use precinct_eventlog::Actor;
-use precinct_projections::queries;
-use precinct_projections::Projection;
+use precinct_readmodel::queries;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
@@ -556,9 +555,9 @@ async fn patrols_listing(state: &AppState, account: Uuid) -> ApiResult<Vec<Uuid>
         .head()
         .await
         .map_err(precinct_app::AppError::from)?;
-    let caught_up = precinct_projections::wait_for_projection(
+    let caught_up = precinct_readmodel::wait_for_projection(
         &state.pool,
-        precinct_projections::projections::patrols::Patrols::NAME,
+        precinct_readmodel::names::PATROLS,
         head,
         std::time::Duration::from_secs(5),
     )

@@ -266,7 +266,6 @@ async fn current_station_facts(
     state: &AppState,
 ) -> ApiResult<Vec<precinct_domain::routing::StationFacts>> {
     use precinct_domain::station::Station;
-    use precinct_projections::Projection;
     let last_change = state
         .app
         .log()
@@ -276,15 +275,15 @@ async fn current_station_facts(
             tracing::warn!(error = %e, "the last station change cannot be read");
             ApiError::Unavailable("the event log is unavailable; retry later".into())
         })?;
-    let name = precinct_projections::projections::stations::Stations::NAME;
-    if !precinct_projections::wait_for_projection(&state.pool, name, last_change, STATION_MAP_WAIT)
+    let name = precinct_readmodel::names::STATIONS;
+    if !precinct_readmodel::wait_for_projection(&state.pool, name, last_change, STATION_MAP_WAIT)
         .await?
     {
         return Err(ApiError::Unavailable(
             "the station map is behind the last station change; retry shortly".into(),
         ));
     }
-    Ok(precinct_projections::queries::station_facts(&state.pool).await?)
+    Ok(precinct_readmodel::queries::station_facts(&state.pool).await?)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1334,7 +1333,7 @@ async fn dispatch(
             let (report, version) = state.app.load::<Report>(crime_id).await?;
             require_visible(Some(&caller), None, &report)?;
             require_desk_of(&caller, report.station_id)?;
-            let fresh = precinct_projections::wait_for_position(
+            let fresh = precinct_readmodel::wait_for_position(
                 &state.pool,
                 version,
                 std::time::Duration::from_secs(5),
@@ -1406,7 +1405,7 @@ async fn dispatch(
 
 async fn workload_snapshot(state: &AppState, station: StationId) -> ApiResult<Vec<PatrolSnapshot>> {
     let rows =
-        precinct_projections::queries::workload_snapshot(&state.pool, station.as_uuid()).await?;
+        precinct_readmodel::queries::workload_snapshot(&state.pool, station.as_uuid()).await?;
     Ok(rows)
 }
 

@@ -131,9 +131,7 @@ async fn ready(
     ClientAddr(client): ClientAddr,
 ) -> (StatusCode, Json<serde_json::Value>) {
     let nats = state.app.log().head().await;
-    let pg = sqlx::query_scalar::<_, i32>("SELECT 1")
-        .fetch_one(&state.pool)
-        .await;
+    let pg = precinct_readmodel::ping(&state.pool).await;
     if let Err(e) = &nats {
         tracing::warn!(error = %e, "readiness: NATS unavailable");
     }
@@ -141,7 +139,7 @@ async fn ready(
         tracing::warn!(error = %e, "readiness: PostgreSQL unavailable");
     }
     let projections = match (&nats, &pg) {
-        (Ok(_), Ok(_)) => match precinct_projections::status(&state.pool, state.app.log()).await {
+        (Ok(_), Ok(_)) => match state.projection_status().await {
             Ok(p) => Some(p),
             Err(e) => {
                 tracing::warn!(error = %e, "readiness: projection status unavailable");

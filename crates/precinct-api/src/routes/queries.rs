@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use precinct_domain::ids::StationId;
 use precinct_domain::report::Report;
 use precinct_domain::values::{Role, SlaKind, Timestamp};
-use precinct_projections::queries::{
+use precinct_readmodel::queries::{
     self, AuditFilter, Coordinates, Near, Page, PageRequest, QueueFilter, ReportFilter,
     RequestFilter,
 };
@@ -324,7 +324,7 @@ async fn get_crime(
         async { Ok::<_, ApiError>(queries::get_report(&state.pool, id).await?) },
         async {
             Ok::<_, ApiError>(
-                precinct_projections::quarantine::is_held(&state.pool, "reports", "report", id)
+                precinct_readmodel::quarantine::is_held(&state.pool, "reports", "report", id)
                     .await?,
             )
         },

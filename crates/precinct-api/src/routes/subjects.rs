@@ -95,10 +95,7 @@ async fn erase(
         .into_iter()
         .chain([id])
     {
-        vault
-            .erase(key)
-            .await
-            .map_err(|e| ApiError::Unavailable(format!("key store: {e}")))?;
+        vault.erase(key).await?;
     }
     let meta = cmd.ctx.meta(caller.actor());
     let out = precinct_app::run!(state.app, &meta, DataSubject, ApiError, id, |uow| {

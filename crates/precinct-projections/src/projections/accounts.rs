@@ -19,7 +19,7 @@ pub struct Accounts;
 const TABLE: &str = "accounts";
 
 impl Projection for Accounts {
-    const NAME: &'static str = "accounts";
+    const NAME: &'static str = precinct_readmodel::names::ACCOUNTS;
 
     fn tables() -> &'static [&'static str] {
         &[TABLE]

@@ -59,7 +59,7 @@ fn placement(event: &RecordedEvent) -> Option<Option<Uuid>> {
 }
 
 impl Projection for Audit {
-    const NAME: &'static str = "audit";
+    const NAME: &'static str = precinct_readmodel::names::AUDIT;
 
     fn tables() -> &'static [&'static str] {
         &["audit", "audit_targets"]

@@ -22,7 +22,7 @@ fn uuids<T: Copy + Into<Uuid>>(ids: &[T]) -> Vec<Uuid> {
 }
 
 impl Projection for Patrols {
-    const NAME: &'static str = "patrols";
+    const NAME: &'static str = precinct_readmodel::names::PATROLS;
 
     fn tables() -> &'static [&'static str] {
         &[TABLE]

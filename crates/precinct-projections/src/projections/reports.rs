@@ -21,7 +21,7 @@ pub struct Reports;
 const TABLE: &str = "reports";
 
 impl Projection for Reports {
-    const NAME: &'static str = "reports";
+    const NAME: &'static str = precinct_readmodel::names::REPORTS;
 
     fn tables() -> &'static [&'static str] {
         &[TABLE]

@@ -13,7 +13,7 @@ use crate::projection::{decode, Projection};
 pub struct Stations;
 
 impl Projection for Stations {
-    const NAME: &'static str = "stations";
+    const NAME: &'static str = precinct_readmodel::names::STATIONS;
 
     fn tables() -> &'static [&'static str] {
         &["stations"]

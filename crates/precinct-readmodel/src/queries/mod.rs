@@ -1,4 +1,5 @@
-//! The read API: typed queries over the read models, for the HTTP layer.
+//! The read API: typed queries over the read models, for the HTTP layer and the SLA
+//! worker.
 //!
 //! No query authorises anything: the caller passes the scoping filters (station,
 //! reporter, patrols) that the caller's role allows. Every list is keyset-paginated
@@ -9,7 +10,7 @@
 //! - [`patrols`]: the roster, workloads, and the snapshot automatic assignment reads.
 //! - [`sla`]: overdue reports and SLA breach candidates.
 //! - [`directory`]: stations and accounts.
-//! - [`audit`]: the audit trail and the request log.
+//! - [`audit`](mod@audit): the audit trail and the request log.
 
 pub mod audit;
 pub mod directory;
@@ -27,8 +28,8 @@ pub use patrols::{
     PatrolRow, Workload, WorkloadSnapshot,
 };
 pub use reports::{
-    get_report, list_reports, officer_inbox, report_queue, Coordinates, Near, PublicReport,
-    QueueFilter, ReportFilter, ReportRow,
+    get_report, list_reports, officer_inbox, report_patrol, report_queue, Coordinates, Near,
+    PublicReport, QueueFilter, ReportFilter, ReportRow,
 };
 pub use sla::{sla_breach_candidates, sla_overdue, OverdueReport};
 

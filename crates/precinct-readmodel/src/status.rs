@@ -1,8 +1,13 @@
 //! How far behind each projection is, how many events it holds in quarantine, and
-//! waiting until the read models include a position (`X-Min-Position`).
+//! waiting until the read models include a position (`X-Min-Position`, routing).
+//!
+//! The log's side of the lag (its head, the time of an event) comes from the caller:
+//! this crate reads PostgreSQL only.
 
 use std::collections::HashMap;
 use std::time::Duration;
+
+use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -11,11 +16,9 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::checkpoint::{self, to_u64, NOTIFY_CHANNEL};
-use crate::error::{ProjectionError, QueryError};
-use crate::projection::EVENT_PROJECTIONS;
-use crate::request_log::{self, RequestLogSource};
-use precinct_eventlog::EventLog;
+use crate::checkpoint::{self, NOTIFY_CHANNEL};
+use crate::error::QueryError;
+use crate::EVENT_PROJECTIONS;
 
 /// One projection's progress.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -52,25 +55,33 @@ fn lag_since(at: Option<DateTime<Utc>>) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Reads the time field `field` of the message at `seq` in `stream` (direct get).
-async fn message_time(
-    js: &async_nats::jetstream::Context,
-    stream: &str,
-    seq: u64,
-    field: &str,
-) -> Option<DateTime<Utc>> {
-    let stream = js.get_stream_no_info(stream).await.ok()?;
-    let msg = stream.direct_get(seq).await.ok()?;
-    let body: serde_json::Value = serde_json::from_slice(&msg.payload).ok()?;
-    body.get(field)?.as_str()?.parse().ok()
+/// The status of every event projection (in [`EVENT_PROJECTIONS`] order) against a
+/// log whose last position is `head`; `time_at(p)` is the time of the event at position
+/// `p` (asked only of a projection that is behind, for the one after its checkpoint).
+pub async fn status<F, Fut>(
+    pool: &PgPool,
+    head: u64,
+    time_at: F,
+) -> Result<Vec<ProjectionStatus>, QueryError>
+where
+    F: Fn(u64) -> Fut,
+    Fut: Future<Output = Option<DateTime<Utc>>>,
+{
+    status_of(pool, EVENT_PROJECTIONS, head, time_at).await
 }
 
-/// The status of every event projection (in [`EVENT_PROJECTIONS`] order).
-pub async fn status(
+/// The status of the projections `names` (in that order) against a source whose last
+/// position is `head` (e.g. the request log against its own stream).
+pub async fn status_of<F, Fut>(
     pool: &PgPool,
-    log: &EventLog,
-) -> Result<Vec<ProjectionStatus>, ProjectionError> {
-    let head = log.head().await?;
+    names: &[&str],
+    head: u64,
+    time_at: F,
+) -> Result<Vec<ProjectionStatus>, QueryError>
+where
+    F: Fn(u64) -> Fut,
+    Fut: Future<Output = Option<DateTime<Utc>>>,
+{
     let rows: HashMap<String, checkpoint::Checkpoint> = checkpoint::all(pool)
         .await?
         .into_iter()
@@ -78,8 +89,8 @@ pub async fn status(
         .collect();
     let quarantined = crate::quarantine::held_counts(pool).await?;
     let mut times: HashMap<u64, Option<DateTime<Utc>>> = HashMap::new();
-    let mut out = Vec::with_capacity(EVENT_PROJECTIONS.len());
-    for name in EVENT_PROJECTIONS {
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
         let row = rows.get(*name);
         let position = row.map_or(0, |r| r.position());
         let lag_positions = head.saturating_sub(position);
@@ -88,9 +99,7 @@ pub async fn status(
             let at = match times.get(&next) {
                 Some(at) => *at,
                 None => {
-                    let at =
-                        message_time(log.jetstream(), &log.config().stream, next, "occurred_at")
-                            .await;
+                    let at = time_at(next).await;
                     times.insert(next, at);
                     at
                 }
@@ -111,62 +120,6 @@ pub async fn status(
     Ok(out)
 }
 
-/// The status of the request-log projection against its stream.
-pub async fn request_log_status(
-    pool: &PgPool,
-    js: &async_nats::jetstream::Context,
-    source: &RequestLogSource,
-) -> Result<ProjectionStatus, ProjectionError> {
-    let transport = |e: &dyn std::fmt::Display| {
-        ProjectionError::Log(precinct_eventlog::ReadError::Transport(e.to_string()))
-    };
-    let mut stream = js
-        .get_stream(&source.stream)
-        .await
-        .map_err(|e| transport(&e))?;
-    let head = stream
-        .info()
-        .await
-        .map_err(|e| transport(&e))?
-        .state
-        .last_sequence;
-    let row = checkpoint::ensure(pool, request_log::NAME).await?;
-    let position = row.position();
-    let lag_positions = head.saturating_sub(position);
-    let lag_seconds = if lag_positions > 0 {
-        lag_since(message_time(js, &source.stream, position + 1, "at").await)
-    } else {
-        0.0
-    };
-    Ok(ProjectionStatus {
-        name: request_log::NAME.to_owned(),
-        position,
-        head,
-        lag_positions,
-        lag_seconds,
-        quarantined: crate::quarantine::held_counts(pool)
-            .await?
-            .get(request_log::NAME)
-            .copied()
-            .unwrap_or(0),
-    })
-}
-
-/// The lowest checkpoint over every event projection (0 for one that never ran).
-pub async fn min_position(pool: &PgPool) -> Result<u64, sqlx::Error> {
-    let names: Vec<String> = EVENT_PROJECTIONS.iter().map(|s| (*s).to_owned()).collect();
-    let (count, min): (i64, Option<i64>) = sqlx::query_as(
-        "SELECT count(*), min(position) FROM checkpoints WHERE projection = ANY($1)",
-    )
-    .bind(&names)
-    .fetch_one(pool)
-    .await?;
-    if usize::try_from(count).unwrap_or(0) < EVENT_PROJECTIONS.len() {
-        return Ok(0);
-    }
-    Ok(min.map_or(0, to_u64))
-}
-
 /// `Ok(true)` once every event projection has applied `position`; `Ok(false)` after
 /// `timeout`. Polls the checkpoints table (2 ms, doubling to 50 ms); for many waiters
 /// prefer one [`PositionWatcher`].
@@ -178,7 +131,7 @@ pub async fn wait_for_position(
     let deadline = tokio::time::Instant::now() + timeout;
     let mut pause = Duration::from_millis(2);
     loop {
-        if min_position(pool).await? >= position {
+        if checkpoint::min_position(pool).await? >= position {
             return Ok(true);
         }
         let now = tokio::time::Instant::now();
@@ -202,12 +155,7 @@ pub async fn wait_for_projection(
     let deadline = tokio::time::Instant::now() + timeout;
     let mut pause = Duration::from_millis(1);
     loop {
-        let at: Option<i64> =
-            sqlx::query_scalar("SELECT position FROM checkpoints WHERE projection = $1")
-                .bind(name)
-                .fetch_optional(pool)
-                .await?;
-        if at.map_or(0, to_u64) >= position {
+        if checkpoint::position_of(pool, name).await? >= position {
             return Ok(true);
         }
         let now = tokio::time::Instant::now();

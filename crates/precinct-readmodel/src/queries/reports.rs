@@ -303,6 +303,18 @@ pub async fn get_report(pool: &PgPool, id: Uuid) -> Result<Option<ReportRow>, Qu
     )
 }
 
+/// The patrol a report is assigned to (`None`: no such report, or not assigned): for
+/// the live hub, which learns assignments from the log and asks here for those made
+/// before it started.
+pub async fn report_patrol(pool: &PgPool, id: Uuid) -> Result<Option<Uuid>, QueryError> {
+    let row: Option<Option<Uuid>> =
+        sqlx::query_scalar("SELECT patrol_id FROM reports WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.flatten())
+}
+
 /// Filters of [`report_queue`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueueFilter {

@@ -1,0 +1,79 @@
+//! Precinct's read models in PostgreSQL, as their readers see them: the schema (the
+//! migrations in `migrations/`), the row types and typed, keyset-paginated queries, the
+//! checkpoint and quarantine reads, waiting until the read models include a log
+//! position (`X-Min-Position`, routing), and — in a module of its own, as it is not a
+//! read model — the login throttle's tables.
+//!
+//! What this crate deliberately is not: it knows nothing of NATS or HTTP (it depends on
+//! sqlx and the pure domain only), authorises nobody (queries take the scoping filters
+//! the API chose) and writes no read-model row: the projectors of
+//! `precinct-projections` do, and depend on this crate for the schema and the
+//! checkpoint table.
+//!
+//! Main items: [`migrate`], [`PgPool`], [`queries`] with [`queries::Page`] and
+//! [`queries::PageRequest`], [`wait_for_position`], [`wait_for_projection`],
+//! [`PositionWatcher`], [`status()`] with [`ProjectionStatus`], [`QueryError`].
+//!
+//! # Layout
+//! - [`queries`]: the read API: reports, queue, inbox, patrols, workloads, SLA,
+//!   stations, accounts, audit, request log.
+//! - [`status`](mod@status): lag and quarantine per projection; waiting for a position.
+//! - [`checkpoint`]: reading the `checkpoints` table.
+//! - [`quarantine`]: reading the `quarantine` table (poison events, ADR 0009).
+//! - [`throttle`]: login throttling's counters and rate windows (ADR 0010): state of
+//!   the API shared by its replicas, not a projection.
+//! - [`error`]: [`QueryError`], why a read could not answer.
+
+pub mod checkpoint;
+pub mod error;
+pub mod quarantine;
+pub mod queries;
+pub mod status;
+pub mod throttle;
+
+pub use error::QueryError;
+pub use sqlx::PgPool;
+pub use status::{
+    status, status_of, wait_for_position, wait_for_projection, PositionWatcher, ProjectionStatus,
+};
+
+/// The read models fed by the event log, by the name of their checkpoint row (stable
+/// forever; each projector of `precinct-projections` is named so).
+pub mod names {
+    pub const REPORTS: &str = "reports";
+    pub const PATROLS: &str = "patrols";
+    pub const STATIONS: &str = "stations";
+    pub const ACCOUNTS: &str = "accounts";
+    pub const AUDIT: &str = "audit";
+    /// The request log, fed by its own stream.
+    pub const REQUEST_LOG: &str = "request_log";
+    /// Patrol locations and tracks, fed by the positions stream.
+    pub const PATROL_POSITIONS: &str = "patrol_positions";
+}
+
+/// The names of every projection fed by the event log, i.e. whose checkpoints
+/// [`wait_for_position`] waits on.
+pub const EVENT_PROJECTIONS: &[&str] = &[
+    names::REPORTS,
+    names::PATROLS,
+    names::STATIONS,
+    names::ACCOUNTS,
+    names::AUDIT,
+];
+
+/// Applies the migrations in `migrations/` (idempotent; safe to run from several
+/// processes at once: sqlx takes an advisory lock).
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    let mut migrator = sqlx::migrate!("./migrations");
+    // Tolerate migrations this binary does not know (a newer binary ran first).
+    migrator.set_ignore_missing(true);
+    migrator.run(pool).await
+}
+
+/// One round trip to PostgreSQL (readiness).
+pub async fn ping(pool: &PgPool) -> Result<(), QueryError> {
+    sqlx::query_scalar::<_, i32>("SELECT 1")
+        .fetch_one(pool)
+        .await?;
+    Ok(())
+}
