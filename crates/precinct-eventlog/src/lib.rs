@@ -17,6 +17,8 @@
 //!   order for projectors.
 //!
 //! # Layout
+//! - [`backoff`]: [`Backoff`], the one schedule of pauses between retries in the
+//!   workspace, and [`backoff::pause`], the one sleep that gives way to shutdown.
 //! - [`envelope`]: stream ids, expected versions, the event envelope, actors.
 //! - [`log`]: the [`EventLog`] itself.
 //! - `commit`: group commit of concurrent commands into shared atomic batches.
@@ -27,6 +29,7 @@
 //!   the crate owns that wire format as it owns the stream.
 //! - [`error`]: [`AppendError`], [`ReadError`], [`LogError`].
 
+pub mod backoff;
 mod commit;
 pub mod envelope;
 pub mod error;
@@ -34,6 +37,7 @@ pub mod log;
 pub mod positions;
 pub mod requests;
 
+pub use backoff::Backoff;
 pub use envelope::{
     Actor, Appended, CommandMeta, Envelope, ExpectedVersion, NewEvent, RecordedEvent, RequestHash,
     StreamId,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use precinct_app::{App, AppError};
 use precinct_domain::report::{Report, ReportCommand};
 use precinct_domain::values::SlaKind;
-use precinct_eventlog::{Actor, CommandMeta};
+use precinct_eventlog::{backoff, Actor, CommandMeta};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -35,9 +35,8 @@ impl SlaWorker {
             if let Err(e) = self.tick().await {
                 tracing::warn!(error = %e, "SLA scan failed");
             }
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(self.interval()) => {}
+            if !backoff::pause(&shutdown, self.interval()).await {
+                return;
             }
         }
     }
