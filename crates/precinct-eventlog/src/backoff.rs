@@ -88,6 +88,20 @@ impl Backoff {
         }
     }
 
+    /// Sleeps the next pause, cut short at `deadline` (polling until then). `false`:
+    /// the deadline has passed or the attempts are used up; nothing was slept.
+    pub async fn pause_until(&mut self, deadline: tokio::time::Instant) -> bool {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let Some(d) = self.next_delay() else {
+            return false;
+        };
+        tokio::time::sleep(d.min(left)).await;
+        true
+    }
+
     /// Runs `attempt` until it succeeds, telling `failed` about each failure and pausing
     /// after it. The last error when shutdown came first or the attempts ran out.
     pub async fn retry<T, E, Fut>(
@@ -186,6 +200,19 @@ mod tests {
         assert!(!pause(&shutdown, Duration::from_secs(60)).await);
         assert!(started.elapsed() < Duration::from_secs(5));
         assert!(pause(&CancellationToken::new(), MS).await);
+    }
+
+    #[tokio::test]
+    async fn a_pause_until_a_deadline_ends_at_it() {
+        let mut b = Backoff::new(Duration::from_secs(60), Duration::from_secs(60));
+        let started = tokio::time::Instant::now();
+        assert!(b.pause_until(started + 20 * MS).await, "it slept");
+        let slept = started.elapsed();
+        assert!(
+            slept >= 20 * MS && slept < Duration::from_secs(5),
+            "{slept:?}"
+        );
+        assert!(!b.pause_until(started).await, "past the deadline: no pause");
     }
 
     #[tokio::test]

@@ -231,15 +231,11 @@ pub async fn run_roster(
         if shutdown.is_cancelled() {
             return Outcome::Stopped { position: last };
         }
-        match checkpoint::ensure(&pool, NAME).await {
+        let read = || checkpoint::ensure(&pool, NAME);
+        let failed = |e: &sqlx::Error| tracing::warn!(error = %e, "roster: cannot read checkpoint; retrying");
+        match backoff.retry(read, failed).await {
             Ok(row) => last = row.position(),
-            Err(e) => {
-                tracing::warn!(error = %e, "roster: cannot read checkpoint; retrying");
-                if !backoff.pause().await {
-                    return Outcome::Stopped { position: last };
-                }
-                continue;
-            }
+            Err(_) => return Outcome::Stopped { position: last },
         }
         if reached(last) {
             return Outcome::ReachedHead { position: last };

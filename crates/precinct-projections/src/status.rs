@@ -15,7 +15,7 @@ use crate::checkpoint::{self, to_u64, NOTIFY_CHANNEL};
 use crate::error::{ProjectionError, QueryError};
 use crate::projection::EVENT_PROJECTIONS;
 use crate::request_log::{self, RequestLogSource};
-use precinct_eventlog::EventLog;
+use precinct_eventlog::{Backoff, EventLog};
 
 /// One projection's progress.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -176,17 +176,14 @@ pub async fn wait_for_position(
     timeout: Duration,
 ) -> Result<bool, QueryError> {
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut pause = Duration::from_millis(2);
+    let mut backoff = Backoff::new(Duration::from_millis(2), Duration::from_millis(50));
     loop {
         if min_position(pool).await? >= position {
             return Ok(true);
         }
-        let now = tokio::time::Instant::now();
-        if now >= deadline {
+        if !backoff.pause_until(deadline).await {
             return Ok(false);
         }
-        tokio::time::sleep(pause.min(deadline - now)).await;
-        pause = (pause * 2).min(Duration::from_millis(50));
     }
 }
 
@@ -200,7 +197,7 @@ pub async fn wait_for_projection(
     timeout: Duration,
 ) -> Result<bool, QueryError> {
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut pause = Duration::from_millis(1);
+    let mut backoff = Backoff::new(Duration::from_millis(1), Duration::from_millis(20));
     loop {
         let at: Option<i64> =
             sqlx::query_scalar("SELECT position FROM checkpoints WHERE projection = $1")
@@ -210,12 +207,9 @@ pub async fn wait_for_projection(
         if at.map_or(0, to_u64) >= position {
             return Ok(true);
         }
-        let now = tokio::time::Instant::now();
-        if now >= deadline {
+        if !backoff.pause_until(deadline).await {
             return Ok(false);
         }
-        tokio::time::sleep(pause.min(deadline - now)).await;
-        pause = (pause * 2).min(Duration::from_millis(20));
     }
 }
 

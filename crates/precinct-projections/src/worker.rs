@@ -191,15 +191,10 @@ impl<C: Consumer> Worker<C> {
             if self.shutdown.is_cancelled() {
                 return Outcome::Stopped { position: last };
             }
-            let row = match checkpoint::ensure(&self.pool, name).await {
-                Ok(row) => row,
-                Err(e) => {
-                    tracing::warn!(projection = name, error = %e, "cannot read checkpoint; retrying");
-                    if !backoff.pause().await {
-                        return Outcome::Stopped { position: last };
-                    }
-                    continue;
-                }
+            let read = || checkpoint::ensure(&self.pool, name);
+            let failed = |e: &sqlx::Error| tracing::warn!(projection = name, error = %e, "cannot read checkpoint; retrying");
+            let Ok(row) = backoff.retry(read, failed).await else {
+                return Outcome::Stopped { position: last };
             };
             last = row.position();
             if self.reached(last) {

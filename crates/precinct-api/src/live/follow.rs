@@ -6,12 +6,14 @@
 //!
 //! [`Registry`]: super::registry::Registry
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::stream::BoxStream;
 use futures::StreamExt;
-use precinct_eventlog::positions::Start;
-use precinct_eventlog::{Backoff, ReadError};
+use precinct_eventlog::positions::{RecordedMove, Start};
+use precinct_eventlog::{Backoff, ReadError, RecordedEvent};
 use tokio::sync::mpsc;
 
 use super::frames::{position_frame, Frame, Reader, Source};
@@ -38,13 +40,8 @@ impl LiveHub {
         let shutdown = self.inner.shutdown.clone();
         let registry = self.inner.registry.clone();
         let mut backoff = self.backoff();
-        let Ok(start_head) = backoff
-            .retry(
-                || self.inner.positions.head(),
-                |e| tracing::warn!(error = %e, "live: cannot read the positions stream; retrying"),
-            )
-            .await
-        else {
+        let read = || self.inner.positions.head();
+        let Some(start_head) = retry(&mut backoff, "read the positions stream", read).await else {
             return;
         };
         let mut warming = start_head > 0;
@@ -54,12 +51,8 @@ impl LiveHub {
         let warm_deadline = tokio::time::Instant::now() + WARM_UP;
         let mut start = Start::LastPerPatrol;
         loop {
-            let Ok(stream) = backoff
-                .retry(
-                    || self.inner.positions.subscribe(start),
-                    |e| tracing::warn!(error = %e, "live: cannot subscribe to positions; retrying"),
-                )
-                .await
+            let subscribe = || self.inner.positions.subscribe(start);
+            let Some(stream) = retry(&mut backoff, "subscribe to positions", subscribe).await
             else {
                 return;
             };
@@ -128,16 +121,10 @@ impl LiveHub {
 
     /// Follows the event log from its head at start.
     pub(super) async fn follow_events(self) {
-        let shutdown = self.inner.shutdown.clone();
-        let registry = self.inner.registry.clone();
+        let registry = &self.inner.registry;
         let mut backoff = self.backoff();
-        let Ok(start_head) = backoff
-            .retry(
-                || self.inner.log.head(),
-                |e| tracing::warn!(error = %e, "live: cannot read the log head; retrying"),
-            )
-            .await
-        else {
+        let read = || self.inner.log.head();
+        let Some(start_head) = retry(&mut backoff, "read the log head", read).await else {
             return;
         };
         registry.dispatch(Source::Events, start_head, Vec::new(), Delivery::Seed);
@@ -145,19 +132,15 @@ impl LiveHub {
         loop {
             let (head, _) = registry.heads();
             let from = head[Source::Events as usize] + 1;
-            let Ok(mut events) = backoff
-                .retry(
-                    || self.inner.log.subscribe(from),
-                    |e| tracing::warn!(error = %e, "live: cannot subscribe to the log; retrying"),
-                )
-                .await
+            let subscribe = || self.inner.log.subscribe(from);
+            let Some(mut events) = retry(&mut backoff, "subscribe to the log", subscribe).await
             else {
                 return;
             };
             loop {
                 let item = tokio::select! {
                     biased;
-                    _ = shutdown.cancelled() => return,
+                    _ = self.inner.shutdown.cancelled() => return,
                     item = events.next() => item,
                 };
                 match item {
@@ -188,76 +171,81 @@ impl LiveHub {
         }
     }
 
-    /// Sends the position frames in `(after, through]` that `scope` wants; returns the
-    /// cursor reached (`None`: the client left).
-    pub(super) async fn replay_positions(
-        &self,
-        scope: Scope,
-        after: u64,
-        through: u64,
-        tx: &mpsc::Sender<Arc<Frame>>,
-    ) -> Option<u64> {
-        let mut stream = match self.inner.positions.subscribe(Start::Seq(after + 1)).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "live: cannot replay positions; skipping ahead");
-                return Some(through);
-            }
-        };
-        let mut cursor = after;
-        while cursor < through {
-            match tokio::time::timeout(REPLAY_IDLE, stream.next()).await {
-                Ok(Some(Ok(m))) => {
-                    if m.seq > through {
-                        break;
-                    }
-                    cursor = m.seq;
-                    let f = position_frame(&m);
-                    if scope.wants(&f) {
-                        tx.send(Arc::new(f)).await.ok()?;
-                    }
-                }
-                Ok(Some(Err(ReadError::Corrupt { position, .. }))) => cursor = position,
-                _ => break,
-            }
-        }
-        Some(through)
+    /// Sends the position frames after `after` that the replay wants; returns the cursor
+    /// reached (`None`: the client left).
+    pub(super) async fn replay_positions(&self, after: u64, to: Replay<'_>) -> Option<u64> {
+        let stream = self.inner.positions.subscribe(Start::Seq(after + 1)).await;
+        let frame = |m: RecordedMove| async move { Some(position_frame(&m)) };
+        replay(stream, "positions", after, to, |m| m.seq, frame).await
     }
 
-    /// Sends the event frames in `(after, through]` that `scope` wants; returns the
-    /// cursor reached (`None`: the client left).
-    pub(super) async fn replay_events(
-        &self,
-        scope: Scope,
-        after: u64,
-        through: u64,
-        tx: &mpsc::Sender<Arc<Frame>>,
-    ) -> Option<u64> {
-        let mut stream = match self.inner.log.subscribe(after + 1).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "live: cannot replay the log; skipping ahead");
-                return Some(through);
-            }
-        };
-        let mut cursor = after;
-        while cursor < through {
-            match tokio::time::timeout(REPLAY_IDLE, stream.next()).await {
-                Ok(Some(Ok(event))) => {
-                    if event.position() > through {
-                        break;
-                    }
-                    cursor = event.position();
-                    if let Some(f) = self.event_frame(&event, Reader::Replay).await {
-                        if scope.wants(&f) {
-                            tx.send(Arc::new(f)).await.ok()?;
-                        }
+    /// Sends the event frames after `after` that the replay wants; returns the cursor
+    /// reached (`None`: the client left).
+    pub(super) async fn replay_events(&self, after: u64, to: Replay<'_>) -> Option<u64> {
+        let stream = self.inner.log.subscribe(after + 1).await;
+        let frame = |e: RecordedEvent| async move { self.event_frame(&e, Reader::Replay).await };
+        replay(stream, "the log", after, to, RecordedEvent::position, frame).await
+    }
+}
+
+/// Runs `attempt` until it succeeds, logging each failure; `None`: shutdown came first.
+async fn retry<T, E: std::fmt::Display, Fut>(
+    backoff: &mut Backoff,
+    what: &str,
+    attempt: impl FnMut() -> Fut,
+) -> Option<T>
+where
+    Fut: Future<Output = Result<T, E>>,
+{
+    let failed = |e: &E| tracing::warn!(error = %e, "live: cannot {what}; retrying");
+    backoff.retry(attempt, failed).await.ok()
+}
+
+/// Where a replay goes: the frames up to `through` that `scope` wants, into `tx`.
+pub(super) struct Replay<'a> {
+    pub scope: Scope,
+    pub through: u64,
+    pub tx: &'a mpsc::Sender<Arc<Frame>>,
+}
+
+/// Sends the frames of `stream`'s items up to `to.through` that `to.scope` wants;
+/// returns the cursor reached (`None`: the client left). A stream that cannot be read,
+/// or stays idle, skips ahead: the client misses what it could not be sent.
+async fn replay<T, Fut>(
+    stream: Result<BoxStream<'static, Result<T, ReadError>>, ReadError>,
+    what: &str,
+    after: u64,
+    to: Replay<'_>,
+    seq: impl Fn(&T) -> u64,
+    mut frame: impl FnMut(T) -> Fut,
+) -> Option<u64>
+where
+    Fut: Future<Output = Option<Frame>>,
+{
+    let mut stream = match stream {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "live: cannot replay {what}; skipping ahead");
+            return Some(to.through);
+        }
+    };
+    let mut cursor = after;
+    while cursor < to.through {
+        match tokio::time::timeout(REPLAY_IDLE, stream.next()).await {
+            Ok(Some(Ok(item))) => {
+                if seq(&item) > to.through {
+                    break;
+                }
+                cursor = seq(&item);
+                if let Some(f) = frame(item).await {
+                    if to.scope.wants(&f) {
+                        to.tx.send(Arc::new(f)).await.ok()?;
                     }
                 }
-                Ok(Some(Err(ReadError::Corrupt { position, .. }))) => cursor = position,
-                _ => break,
             }
+            Ok(Some(Err(ReadError::Corrupt { position, .. }))) => cursor = position,
+            _ => break,
         }
-        Some(through)
     }
+    Some(to.through)
 }

@@ -25,11 +25,10 @@
 //!   cannot take every slot.
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::stream::{self, BoxStream};
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use precinct_eventlog::positions::PositionLog;
 use precinct_eventlog::{EventLog, RecordedEvent};
 use serde::Serialize;
@@ -40,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::directory::PatrolDirectory;
+use super::follow::Replay;
 pub use super::frames::{Audience, Frame, Source};
 use super::frames::{Decoded, Facts, Reader, Translator};
 pub use super::registry::{Admission, ConnectError, LiveReceiver, Resume, Scope};
@@ -264,7 +264,8 @@ impl LiveHub {
         let hub = self.clone();
         let handover =
             tokio::spawn(async move { hub.catch_up(scope, cursors, snapshot, permit, tx).await });
-        let caught_up = ChannelStream(rx);
+        let caught_up =
+            stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
         let live = stream::once(async move { handover.await.ok().flatten() })
             .filter_map(futures::future::ready)
             .flatten();
@@ -325,6 +326,11 @@ impl LiveHub {
         let mut permit = permit;
         let max_replay = self.inner.config.max_replay;
         let mut snapshot = snapshot || !scope.has_positions();
+        let to = |through| Replay {
+            scope,
+            through,
+            tx: &tx,
+        };
         loop {
             if self.inner.shutdown.is_cancelled() || tx.is_closed() {
                 return None;
@@ -340,9 +346,7 @@ impl LiveHub {
                     );
                     snapshot = true;
                 } else {
-                    cursors[p] = self
-                        .replay_positions(scope, cursors[p], covered[p], &tx)
-                        .await?;
+                    cursors[p] = self.replay_positions(cursors[p], to(covered[p])).await?;
                 }
                 continue;
             }
@@ -354,9 +358,7 @@ impl LiveHub {
                     );
                     cursors[e] = head[e];
                 } else {
-                    cursors[e] = self
-                        .replay_events(scope, cursors[e], covered[e], &tx)
-                        .await?;
+                    cursors[e] = self.replay_events(cursors[e], to(covered[e])).await?;
                 }
                 continue;
             }
@@ -375,19 +377,5 @@ impl LiveHub {
                 Err((_, p)) => permit = p,
             }
         }
-    }
-}
-
-/// A receiver as a stream.
-struct ChannelStream(mpsc::Receiver<Arc<Frame>>);
-
-impl Stream for ChannelStream {
-    type Item = Arc<Frame>;
-
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx)
     }
 }

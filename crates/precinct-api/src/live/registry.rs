@@ -169,15 +169,6 @@ pub struct Registry {
     dropped: AtomicU64,
 }
 
-impl std::fmt::Debug for Registry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry")
-            .field("ring", &self.ring)
-            .field("client_buffer", &self.client_buffer)
-            .finish()
-    }
-}
-
 impl Registry {
     /// A registry keeping `ring` recent frames and buffering `client_buffer` frames per
     /// subscriber (each at least 1).
