@@ -151,17 +151,25 @@ async fn account_command(app: &TestApp, id: &str, cmd: AccountCommand) -> u64 {
     out.position
 }
 
-/// Polls `probe` every 10 ms until it answers `expected`; the time it took.
+/// Polls `probe` every 10 ms until it answers `expected`. Answers the time after the
+/// start from which the change held: when the last probe that did *not* get `expected`
+/// was sent (zero if the first probe already got it); `None` if it never did. The
+/// property under test is about requests that start after the change, so send times are
+/// what count — on a loaded machine a request may take a while to answer, and when its
+/// answer arrives says nothing about when it was decided.
 async fn time_until(
     bound: Duration,
     expected: StatusCode,
     mut probe: impl AsyncFnMut() -> StatusCode,
 ) -> Option<Duration> {
     let started = Instant::now();
+    let mut held_from = Duration::ZERO;
     while started.elapsed() < bound * 3 {
+        let sent = started.elapsed();
         if probe().await == expected {
-            return Some(started.elapsed());
+            return Some(held_from);
         }
+        held_from = sent;
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     None

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use precinct_retry::Backoff;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
@@ -39,18 +40,12 @@ pub async fn fresh_database() -> anyhow::Result<(PgPool, String)> {
         .await
         .with_context(|| format!("connect to {admin_url} (run `make stack`)"))?;
     // Concurrent CREATE DATABASE from parallel tests can trip over the template's lock.
-    let mut attempt = 0;
-    loop {
-        match admin
-            .execute(format!("CREATE DATABASE {name}").as_str())
-            .await
-        {
-            Ok(_) => break,
-            Err(e) if attempt < 20 => {
-                attempt += 1;
-                tracing_free_sleep(attempt, &e).await;
-            }
-            Err(e) => return Err(e).context("CREATE DATABASE"),
+    let create = format!("CREATE DATABASE {name}");
+    let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1)).attempts(20);
+    while let Err(e) = admin.execute(create.as_str()).await {
+        eprintln!("CREATE DATABASE failed: {e}");
+        if !backoff.pause().await {
+            return Err(e).context("CREATE DATABASE");
         }
     }
     let _ = admin.close().await;
@@ -62,11 +57,6 @@ pub async fn fresh_database() -> anyhow::Result<(PgPool, String)> {
         .await
         .with_context(|| format!("connect to {url}"))?;
     Ok((pool, url))
-}
-
-async fn tracing_free_sleep(attempt: u32, error: &sqlx::Error) {
-    eprintln!("CREATE DATABASE failed (attempt {attempt}): {error}; retrying");
-    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ use precinct_domain::subject::{DataSubject, SubjectEvent};
 use precinct_domain::values::Role;
 use precinct_domain::Aggregate;
 use precinct_eventlog::{EventLog, ReadError, RecordedEvent, StreamId};
+use precinct_retry::Backoff;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -401,7 +402,8 @@ impl AccountDirectory {
     /// The consumer: every account and subject event from the start of the log, then
     /// live; resubscribes after the last applied position on failure.
     async fn follow(self, shutdown: CancellationToken) {
-        let mut pause = Duration::from_millis(100);
+        let mut backoff =
+            Backoff::new(Duration::from_millis(100), Duration::from_secs(2)).until(&shutdown);
         loop {
             let from = *self.inner.applied.borrow() + 1;
             let stream = tokio::select! {
@@ -423,7 +425,7 @@ impl AccountDirectory {
                                 tracing::error!(position = event.position(), error = %e, "account view: undecodable event skipped");
                             }
                             self.inner.applied.send_replace(event.position());
-                            pause = Duration::from_millis(100);
+                            backoff.reset();
                         }
                         Some(Err(ReadError::Corrupt { position, reason })) => {
                             tracing::error!(position, %reason, "account view: unreadable event skipped");
@@ -438,11 +440,9 @@ impl AccountDirectory {
                 },
                 Err(e) => tracing::warn!(error = %e, "account view: cannot subscribe; retrying"),
             }
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(pause) => {}
+            if !backoff.pause().await {
+                return;
             }
-            pause = (pause * 2).min(Duration::from_secs(2));
         }
     }
 

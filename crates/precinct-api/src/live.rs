@@ -3,13 +3,22 @@
 //! - [`directory`]: [`PatrolDirectory`], patrol station and crew from memory (short
 //!   TTL), so a position update does not read the patrol's event stream.
 //! - [`hub`]: [`LiveHub`], one fan-out per process of the positions stream and the
-//!   event log to SSE subscribers, each with a bounded buffer.
+//!   event log to SSE subscribers, each with a bounded buffer; catching up a client
+//!   that resumes. Its parts:
+//!   - [`frames`]: what a position or an event becomes ([`hub::Frame`]) and who may see
+//!     it, decoded into the domain's typed events (no server needed to test it);
+//!   - [`registry`]: the synchronous fan-out (ring, snapshot, resume, bounded
+//!     channels, slow clients dropped) and the connection slots;
+//!   - `follow`: the JetStream followers and replays.
 //!
 //! The HTTP endpoints are in [`crate::routes::live`]. The hub runs only in a process
 //! with the `live` role; elsewhere the SSE endpoints answer 503.
 
 pub mod directory;
+mod follow;
+pub mod frames;
 pub mod hub;
+pub mod registry;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -11,6 +11,7 @@ use crate::envelope::{
     Appended, Body, CommandMeta, ExpectedVersion, NewEvent, RecordedEvent, StreamId,
 };
 use crate::error::{AppendError, LogError, ReadError};
+use precinct_retry::Backoff;
 
 /// Header carrying the command id on every event of a command.
 pub const HDR_COMMAND_ID: &str = "Precinct-Command-Id";
@@ -407,13 +408,16 @@ impl EventLog {
         from_seq: u64,
         max: usize,
     ) -> Result<(Vec<(RecordedEvent, HeaderMap)>, bool), ReadError> {
-        let mut lost = 0u32;
+        let mut backoff =
+            Backoff::new(Duration::from_millis(20), Duration::from_millis(40)).attempts(2);
         loop {
             match self.read_raw_once(stream, from_seq, max).await {
-                Err(ReadError::Transport(reason)) if reason.starts_with(LOST) && lost < 2 => {
-                    lost += 1;
+                Err(ReadError::Transport(reason)) if reason.starts_with(LOST) => {
+                    let Some(pause) = backoff.next_delay() else {
+                        return Err(ReadError::Transport(reason));
+                    };
                     tracing::warn!(%stream, reason, "direct get lost a reply; reading again");
-                    tokio::time::sleep(Duration::from_millis(20 * u64::from(lost))).await;
+                    tokio::time::sleep(pause).await;
                 }
                 other => return other,
             }

@@ -20,7 +20,12 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use precinct_retry::Backoff;
+
 use crate::{EventLog, ReadError};
+
+/// How often a batch of records is tried again before it is given up for lost.
+const STORE_RETRIES: usize = 20;
 
 /// One HTTP request, as kept for compliance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -182,20 +187,21 @@ impl RequestLogWriter {
 async fn write_loop(log: EventLog, mut rx: mpsc::Receiver<RequestRecord>) {
     let mut buf = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut buf, BATCH).await > 0 {
+        // 20 retries, under 20 s of pauses in all: then the batch is given up for lost.
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1))
+            .attempts(STORE_RETRIES);
         let mut attempt = 0u32;
-        loop {
-            match store(&log, &buf).await {
-                Ok(()) => break,
-                Err(e) if attempt < 20 => {
+        let stored = backoff
+            .retry(
+                || store(&log, &buf),
+                |e| {
                     attempt += 1;
-                    tracing::warn!(error = %e, attempt, "request log batch not stored; retrying");
-                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, lost = buf.len(), "request log batch lost");
-                    break;
-                }
-            }
+                    tracing::warn!(error = %e, attempt, "request log batch not stored");
+                },
+            )
+            .await;
+        if let Err(e) = stored {
+            tracing::error!(error = %e, lost = buf.len(), "request log batch lost");
         }
         buf.clear();
     }

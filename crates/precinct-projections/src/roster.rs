@@ -25,6 +25,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use precinct_eventlog::positions::{PositionLog, RecordedMove, Start};
 use precinct_eventlog::ReadError;
+use precinct_retry::Backoff;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -215,7 +216,8 @@ pub async fn run_roster(
     let track_secs = i64::try_from(opts.track_interval.as_secs().max(1)).unwrap_or(30);
     let interval = opts.location_interval.max(Duration::from_millis(10));
     let reached = |p: u64| matches!(until, Some(t) if p >= t);
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff =
+        Backoff::new(Duration::from_millis(100), Duration::from_secs(5)).until(&shutdown);
     let mut last = 0u64;
     // One active roster projector across processes (ADR 0006).
     let _leadership = if until.is_none() {
@@ -230,15 +232,11 @@ pub async fn run_roster(
         if shutdown.is_cancelled() {
             return Outcome::Stopped { position: last };
         }
-        match checkpoint::ensure(&pool, NAME).await {
+        let read = || checkpoint::ensure(&pool, NAME);
+        let failed = |e: &sqlx::Error| tracing::warn!(error = %e, "roster: cannot read checkpoint; retrying");
+        match backoff.retry(read, failed).await {
             Ok(row) => last = row.position(),
-            Err(e) => {
-                tracing::warn!(error = %e, "roster: cannot read checkpoint; retrying");
-                if !pause(&shutdown, &mut backoff).await {
-                    return Outcome::Stopped { position: last };
-                }
-                continue;
-            }
+            Err(_) => return Outcome::Stopped { position: last },
         }
         if reached(last) {
             return Outcome::ReachedHead { position: last };
@@ -247,7 +245,7 @@ pub async fn run_roster(
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "roster: cannot subscribe; retrying");
-                if !pause(&shutdown, &mut backoff).await {
+                if !backoff.pause().await {
                     return Outcome::Stopped { position: last };
                 }
                 continue;
@@ -302,7 +300,7 @@ pub async fn run_roster(
                     Ok(p) => {
                         last = p;
                         pending = Pending::new(last);
-                        backoff = Duration::from_millis(100);
+                        backoff.reset();
                     }
                     Err(FlushError::Moved) => {
                         tracing::warn!("roster: checkpoint moved under us; re-reading it");
@@ -310,7 +308,7 @@ pub async fn run_roster(
                     }
                     Err(FlushError::Db(e)) => {
                         tracing::warn!(error = %e, "roster: write failed; retrying from the checkpoint");
-                        if !pause(&shutdown, &mut backoff).await {
+                        if !backoff.pause().await {
                             return Outcome::Stopped { position: last };
                         }
                         continue 'subscribe;
@@ -324,22 +322,12 @@ pub async fn run_roster(
                 return Outcome::Stopped { position: last };
             }
             if broken {
-                if !pause(&shutdown, &mut backoff).await {
+                if !backoff.pause().await {
                     return Outcome::Stopped { position: last };
                 }
                 continue 'subscribe;
             }
         }
-    }
-}
-
-/// Sleeps for the next back-off step (doubling up to 5 s); false if shutdown came first.
-async fn pause(shutdown: &CancellationToken, backoff: &mut Duration) -> bool {
-    let d = *backoff;
-    *backoff = (*backoff * 2).min(Duration::from_secs(5));
-    tokio::select! {
-        _ = shutdown.cancelled() => false,
-        _ = tokio::time::sleep(d) => true,
     }
 }
 

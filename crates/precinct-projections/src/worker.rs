@@ -29,6 +29,7 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use precinct_eventlog::{ReadError, RecordedEvent};
+use precinct_retry::{self as backoff, Backoff};
 use sqlx::{Acquire, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
@@ -36,6 +37,11 @@ use crate::checkpoint;
 use crate::error::ProjectionError;
 use crate::projection::Projection;
 use crate::quarantine::{self, AggregateKey, Entry, Held, Reason};
+
+/// The first pause after a failure (they double up to [`WorkerConfig::max_backoff`]).
+const FIRST_PAUSE: Duration = Duration::from_millis(100);
+/// How often a standby asks whether it may lead its projection.
+const STANDBY_POLL: Duration = Duration::from_secs(1);
 
 /// How a projector's run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,38 +166,12 @@ enum Plan {
     Skip,
 }
 
-struct Backoff {
-    next: Duration,
-    max: Duration,
-}
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_millis(100);
-
-    fn new(max: Duration) -> Self {
-        Self {
-            next: Self::FIRST,
-            max,
-        }
-    }
-
-    fn reset(&mut self) {
-        self.next = Self::FIRST;
-    }
-
-    fn take(&mut self) -> Duration {
-        let d = self.next.min(self.max);
-        self.next = (self.next * 2).min(self.max);
-        d
-    }
-}
-
 impl<C: Consumer> Worker<C> {
     /// Runs until shutdown or the target position.
     #[tracing::instrument(name = "projector", skip_all, fields(projection = C::NAME))]
     pub(crate) async fn run(self) -> Outcome {
         let name = C::NAME;
-        let mut backoff = Backoff::new(self.config.max_backoff);
+        let mut backoff = Backoff::new(FIRST_PAUSE, self.config.max_backoff).until(&self.shutdown);
         let mut last = 0u64;
         // What this projection holds back: cached, re-read whenever the checkpoint
         // row's quarantine version moves (a repair by an operator, a rebuild).
@@ -211,15 +191,10 @@ impl<C: Consumer> Worker<C> {
             if self.shutdown.is_cancelled() {
                 return Outcome::Stopped { position: last };
             }
-            let row = match checkpoint::ensure(&self.pool, name).await {
-                Ok(row) => row,
-                Err(e) => {
-                    tracing::warn!(projection = name, error = %e, "cannot read checkpoint; retrying");
-                    if !self.pause(&mut backoff).await {
-                        return Outcome::Stopped { position: last };
-                    }
-                    continue;
-                }
+            let read = || checkpoint::ensure(&self.pool, name);
+            let failed = |e: &sqlx::Error| tracing::warn!(projection = name, error = %e, "cannot read checkpoint; retrying");
+            let Ok(row) = backoff.retry(read, failed).await else {
+                return Outcome::Stopped { position: last };
             };
             last = row.position();
             if self.reached(last) {
@@ -229,7 +204,7 @@ impl<C: Consumer> Worker<C> {
                 Ok(stream) => stream,
                 Err(e) => {
                     tracing::warn!(projection = name, error = %e, "cannot subscribe; retrying");
-                    if !self.pause(&mut backoff).await {
+                    if !backoff.pause().await {
                         return Outcome::Stopped { position: last };
                     }
                     continue;
@@ -245,7 +220,7 @@ impl<C: Consumer> Worker<C> {
                 };
                 let Some(chunk) = chunk else {
                     tracing::warn!(projection = name, "log subscription ended; resubscribing");
-                    if !self.pause(&mut backoff).await {
+                    if !backoff.pause().await {
                         return Outcome::Stopped { position: last };
                     }
                     continue 'subscribe;
@@ -278,7 +253,7 @@ impl<C: Consumer> Worker<C> {
                         }
                         Err(BatchError::Transient(e)) => {
                             tracing::warn!(projection = name, error = %e, "batch failed; retrying");
-                            if !self.pause(&mut backoff).await {
+                            if !backoff.pause().await {
                                 return Outcome::Stopped { position: last };
                             }
                             continue 'subscribe;
@@ -286,7 +261,7 @@ impl<C: Consumer> Worker<C> {
                         // The one-by-one replay quarantines instead: not reached.
                         Err(BatchError::Poison) => {
                             tracing::warn!(projection = name, "batch failed; retrying");
-                            if !self.pause(&mut backoff).await {
+                            if !backoff.pause().await {
                                 return Outcome::Stopped { position: last };
                             }
                             continue 'subscribe;
@@ -303,7 +278,7 @@ impl<C: Consumer> Worker<C> {
                             Ok(position) => last = position,
                             Err(BatchError::Transient(e)) => {
                                 tracing::warn!(projection = name, error = %e, "cannot quarantine an unreadable entry; retrying");
-                                if !self.pause(&mut backoff).await {
+                                if !backoff.pause().await {
                                     return Outcome::Stopped { position: last };
                                 }
                             }
@@ -313,7 +288,7 @@ impl<C: Consumer> Worker<C> {
                     }
                     Some(e @ ReadError::Transport(_)) => {
                         tracing::warn!(projection = name, error = %e, "log read failed; resubscribing");
-                        if !self.pause(&mut backoff).await {
+                        if !backoff.pause().await {
                             return Outcome::Stopped { position: last };
                         }
                         continue 'subscribe;
@@ -328,14 +303,6 @@ impl<C: Consumer> Worker<C> {
 
     fn reached(&self, position: u64) -> bool {
         matches!(self.config.until, Some(target) if position >= target)
-    }
-
-    /// Sleeps for the next backoff step; false if shutdown came first.
-    async fn pause(&self, backoff: &mut Backoff) -> bool {
-        tokio::select! {
-            _ = self.shutdown.cancelled() => false,
-            _ = tokio::time::sleep(backoff.take()) => true,
-        }
     }
 
     /// One batch in one transaction; returns the new checkpoint.
@@ -582,9 +549,8 @@ pub(crate) async fn lead(
             );
             waiting_logged = true;
         }
-        tokio::select! {
-            _ = shutdown.cancelled() => return None,
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        if !backoff::pause(shutdown, STANDBY_POLL).await {
+            return None;
         }
     }
 }

@@ -5,9 +5,8 @@
 //! this crate reads PostgreSQL only.
 
 use std::collections::HashMap;
-use std::time::Duration;
-
 use std::future::Future;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -15,6 +14,8 @@ use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+use precinct_retry::Backoff;
 
 use crate::checkpoint::{self, NOTIFY_CHANNEL};
 use crate::error::QueryError;
@@ -129,17 +130,14 @@ pub async fn wait_for_position(
     timeout: Duration,
 ) -> Result<bool, QueryError> {
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut pause = Duration::from_millis(2);
+    let mut backoff = Backoff::new(Duration::from_millis(2), Duration::from_millis(50));
     loop {
         if checkpoint::min_position(pool).await? >= position {
             return Ok(true);
         }
-        let now = tokio::time::Instant::now();
-        if now >= deadline {
+        if !backoff.pause_until(deadline).await {
             return Ok(false);
         }
-        tokio::time::sleep(pause.min(deadline - now)).await;
-        pause = (pause * 2).min(Duration::from_millis(50));
     }
 }
 
@@ -153,17 +151,14 @@ pub async fn wait_for_projection(
     timeout: Duration,
 ) -> Result<bool, QueryError> {
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut pause = Duration::from_millis(1);
+    let mut backoff = Backoff::new(Duration::from_millis(1), Duration::from_millis(20));
     loop {
         if checkpoint::position_of(pool, name).await? >= position {
             return Ok(true);
         }
-        let now = tokio::time::Instant::now();
-        if now >= deadline {
+        if !backoff.pause_until(deadline).await {
             return Ok(false);
         }
-        tokio::time::sleep(pause.min(deadline - now)).await;
-        pause = (pause * 2).min(Duration::from_millis(20));
     }
 }
 

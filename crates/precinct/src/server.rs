@@ -20,6 +20,7 @@ use precinct_api::live::LiveHub;
 use precinct_api::{ApiConfig, AppState};
 use precinct_app::App;
 use precinct_eventlog::{EventLog, RequestLogWriter};
+use precinct_retry as backoff;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
@@ -272,9 +273,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
 /// processes is harmless.
 async fn purge_throttle(pool: PgPool, shutdown: CancellationToken) -> anyhow::Result<()> {
     loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            _ = tokio::time::sleep(THROTTLE_PURGE_INTERVAL) => {}
+        if !backoff::pause(&shutdown, THROTTLE_PURGE_INTERVAL).await {
+            return Ok(());
         }
         match precinct_readmodel::throttle::purge_expired(&pool, 10_000).await {
             Ok(0) => {}

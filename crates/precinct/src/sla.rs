@@ -10,6 +10,7 @@ use precinct_app::{App, AppError};
 use precinct_domain::report::{Report, ReportCommand};
 use precinct_domain::values::SlaKind;
 use precinct_eventlog::{Actor, CommandMeta};
+use precinct_retry as backoff;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -35,9 +36,8 @@ impl SlaWorker {
             if let Err(e) = self.tick().await {
                 tracing::warn!(error = %e, "SLA scan failed");
             }
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(self.interval()) => {}
+            if !backoff::pause(&shutdown, self.interval()).await {
+                return;
             }
         }
     }

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use precinct_retry::Backoff;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -170,7 +171,7 @@ impl Clients {
             anomaly: None,
             done_at: Duration::ZERO,
         };
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
         let mut answer = Value::Null;
         loop {
             op.attempts += 1;
@@ -193,8 +194,7 @@ impl Clients {
             if self.phase.give_up() {
                 break;
             }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(1));
+            backoff.pause().await;
         }
         if op.outcome == Outcome::Acknowledged {
             if kind == OpKind::Submit {

@@ -28,7 +28,7 @@ pub use patrols::{
     PatrolRow, Workload, WorkloadSnapshot,
 };
 pub use reports::{
-    get_report, list_reports, officer_inbox, report_patrol, report_queue, Coordinates, Near,
+    assigned_patrol, get_report, list_reports, officer_inbox, report_queue, Coordinates, Near,
     PublicReport, QueueFilter, ReportFilter, ReportRow,
 };
 pub use sla::{sla_breach_candidates, sla_overdue, OverdueReport};

@@ -303,13 +303,13 @@ pub async fn get_report(pool: &PgPool, id: Uuid) -> Result<Option<ReportRow>, Qu
     )
 }
 
-/// The patrol a report is assigned to (`None`: no such report, or not assigned): for
-/// the live hub, which learns assignments from the log and asks here for those made
-/// before it started.
-pub async fn report_patrol(pool: &PgPool, id: Uuid) -> Result<Option<Uuid>, QueryError> {
+/// The patrol a report is assigned to now (`None`: no such report, or unassigned). The
+/// live hub asks it about reports assigned before it started following the log.
+#[tracing::instrument(skip(pool))]
+pub async fn assigned_patrol(pool: &PgPool, report: Uuid) -> Result<Option<Uuid>, QueryError> {
     let row: Option<Option<Uuid>> =
         sqlx::query_scalar("SELECT patrol_id FROM reports WHERE id = $1")
-            .bind(id)
+            .bind(report)
             .fetch_optional(pool)
             .await?;
     Ok(row.flatten())
