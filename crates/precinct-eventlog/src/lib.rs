@@ -26,13 +26,18 @@
 //!   type, [`PatrolMoved`], is the one payload this crate defines for a domain concept:
 //!   the crate owns that wire format as it owns the stream.
 //! - [`error`]: [`AppendError`], [`ReadError`], [`LogError`].
+//! - `store`: [`EventStore`], what a command needs of the log (read a stream, append a
+//!   command atomically), implemented by [`EventLog`] and by `memory`'s [`MemoryLog`]
+//!   (tests of the application layer without servers).
 
 mod commit;
 pub mod envelope;
 pub mod error;
 pub mod log;
+mod memory;
 pub mod positions;
 pub mod requests;
+mod store;
 
 pub use envelope::{
     Actor, Appended, CommandMeta, Envelope, ExpectedVersion, NewEvent, RecordedEvent, RequestHash,
@@ -40,5 +45,7 @@ pub use envelope::{
 };
 pub use error::{AppendError, LogError, ReadError};
 pub use log::{find_command_in, EventLog, LogConfig, Opener, StreamWrite};
+pub use memory::MemoryLog;
 pub use positions::{PatrolMoved, PositionLog, RecordedMove};
 pub use requests::{RequestLogTask, RequestLogWriter, RequestRecord};
+pub use store::EventStore;
