@@ -16,7 +16,8 @@
 //! read side. It holds no state between commands.
 //!
 //! # Layout
-//! - [`uow`]: [`App`], [`Attempts`], [`UnitOfWork`], [`Outcome`], the [`run!`] macro.
+//! - [`uow`]: [`App`] and [`App::run`] (the attempts at one command), [`UnitOfWork`],
+//!   [`Outcome`].
 //! - [`error`]: [`AppError`], one error type for the layer.
 //! - `turns`: commands about one aggregate take turns within a process (an optimisation
 //!   under contention; expected versions stay the guarantee).
@@ -28,4 +29,4 @@ mod turns;
 pub mod uow;
 
 pub use error::AppError;
-pub use uow::{App, Attempts, Outcome, Step, UnitOfWork};
+pub use uow::{App, Outcome, UnitOfWork};
