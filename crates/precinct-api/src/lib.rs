@@ -23,7 +23,8 @@
 //! - [`throttle`]: login throttling and per-address rate limits (shared through
 //!   PostgreSQL), command budgets per account.
 //! - [`proxy`]: the client's address behind trusted reverse proxies.
-//! - [`policy`]: who may see and change which report or patrol.
+//! - [`ports`]: the application layer's ports over the read models, the account view
+//!   and the password hasher.
 //! - [`views`]: response shapes per audience.
 //! - [`routes`]: one module per resource.
 //! - [`live`]: the live path: the patrol directory (membership from memory) and the
@@ -36,7 +37,7 @@ pub mod live;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
-pub mod policy;
+pub mod ports;
 pub mod problem;
 pub mod proxy;
 pub mod routes;

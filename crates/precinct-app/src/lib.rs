@@ -23,10 +23,15 @@
 //!   under contention; expected versions stay the guarantee).
 //! - [`email`]: the stream ids of an e-mail reservation (keyed) and claiming one.
 
+pub mod commands;
 pub mod email;
 pub mod error;
+pub mod ids;
+pub mod policy;
+pub mod ports;
 mod turns;
 pub mod uow;
 
-pub use error::AppError;
+pub use error::{AppError, Denied, Refusal, Unavailable};
+pub use policy::Principal;
 pub use uow::{App, Outcome, UnitOfWork};

@@ -289,9 +289,14 @@ impl<S: EventStore> App<S> {
     ///   from the log (an earlier attempt of the same command may have landed while
     ///   this one decided; then the answer is that attempt's outcome).
     ///
+    /// The decision is an async closure. Where the command's future must be `Send` (an
+    /// HTTP handler), it owns what it captures (`async move` over copies and clones, no
+    /// references): the compiler cannot yet prove such a future `Send` through a
+    /// reference an async closure captures (rust-lang/rust#110338).
+    ///
     /// ```ignore
     /// let out = app
-    ///     .run::<Report>(&meta, id, async |uow| {
+    ///     .run::<Report>(&meta, id, async move |uow| {
     ///         uow.execute::<Report>(id, ReportCommand::Accept { at: uow.now() }).await?;
     ///         Ok(())
     ///     })
@@ -325,7 +330,7 @@ impl<S: EventStore> App<S> {
     }
 
     /// The attempts at a command about aggregate `A` `primary_id` (see [`App::run`]).
-    pub fn attempts<'a, A>(&'a self, meta: &'a CommandMeta, primary_id: Uuid) -> Attempts<'a, S>
+    fn attempts<'a, A>(&'a self, meta: &'a CommandMeta, primary_id: Uuid) -> Attempts<'a, S>
     where
         A: Aggregate + Send + Sync + 'static,
     {
@@ -370,7 +375,7 @@ async fn seal(
 }
 
 /// What to do next in running a command.
-pub enum Step<'a, S> {
+enum Step<'a, S> {
     /// The command id is already in the log: this is its original outcome.
     Done(Outcome),
     /// Decide (load, check, emit) in this unit of work, then [`Attempts::commit`] it.
@@ -396,7 +401,7 @@ pub enum Step<'a, S> {
 /// state after the last attempt, a batch the store rejected — therefore reads the
 /// primary stream (and the other streams the attempts loaded) again, after the reads
 /// the decision made, and answers the original outcome if the command is there.
-pub struct Attempts<'a, S> {
+struct Attempts<'a, S> {
     app: &'a App<S>,
     meta: &'a CommandMeta,
     primary: StreamId,
@@ -413,7 +418,7 @@ pub struct Attempts<'a, S> {
 
 impl<'a, S: EventStore> Attempts<'a, S> {
     /// The next attempt, or the original outcome of an already applied command.
-    pub async fn next(&mut self) -> Result<Step<'a, S>, AppError> {
+    async fn next(&mut self) -> Result<Step<'a, S>, AppError> {
         if self.attempt > 0 {
             // The last attempt met a concurrent change (or an unknown outcome).
             let elapsed = self.started.elapsed();
@@ -508,7 +513,7 @@ impl<'a, S: EventStore> Attempts<'a, S> {
     /// log in the meantime (see [`Attempts`]), in which case this is its original outcome
     /// (or [`AppError::KeyReused`]) and the refusal must not be answered. Called by
     /// [`App::run`].
-    pub async fn refused(&mut self, uow: &UnitOfWork<'a, S>) -> Option<Result<Outcome, AppError>> {
+    async fn refused(&mut self, uow: &UnitOfWork<'a, S>) -> Option<Result<Outcome, AppError>> {
         self.note_loaded(uow);
         if uow.read_failed {
             // Not a decision: the log could not be read, and would not answer now either.
@@ -556,10 +561,7 @@ impl<'a, S: EventStore> Attempts<'a, S> {
 
     /// Appends what `uow` emitted. `Ok(None)`: a concurrent change (or an unknown
     /// outcome) — call [`Attempts::next`] and decide again.
-    pub async fn commit(
-        &mut self,
-        mut uow: UnitOfWork<'a, S>,
-    ) -> Result<Option<Outcome>, AppError> {
+    async fn commit(&mut self, mut uow: UnitOfWork<'a, S>) -> Result<Option<Outcome>, AppError> {
         self.note_loaded(&uow);
         // The primary stream goes first: its first event carries the command's size,
         // which is how a retry finds the original outcome.
@@ -657,37 +659,4 @@ fn backoff(attempt: usize) -> Duration {
         .min(BACKOFF_MAX);
     let micros = u64::try_from(ceiling.as_micros()).unwrap_or(u64::MAX);
     Duration::from_micros(rand::thread_rng().gen_range(0..=micros))
-}
-
-/// Transitional: the old macro form of [`App::run`], until every caller has moved.
-#[macro_export]
-macro_rules! run {
-    ($app:expr, $meta:expr, $agg:ty, $err:ty, $id:expr, |$uow:ident| $body:block) => {{
-        let mut attempts = $app.attempts::<$agg>($meta, $id);
-        loop {
-            match attempts.next().await {
-                Err(e) => break Err(<$err>::from(e)),
-                Ok($crate::uow::Step::Done(out)) => break Ok(out),
-                Ok($crate::uow::Step::Decide(mut unit)) => {
-                    let decided: Result<(), $err> = async {
-                        let $uow = &mut unit;
-                        $body
-                    }
-                    .await;
-                    if let Err(e) = decided {
-                        match attempts.refused(&unit).await {
-                            Some(Ok(out)) => break Ok(out),
-                            Some(Err(found)) => break Err(<$err>::from(found)),
-                            None => break Err(e),
-                        }
-                    }
-                    match attempts.commit(unit).await {
-                        Ok(Some(out)) => break Ok(out),
-                        Ok(None) => continue,
-                        Err(e) => break Err(<$err>::from(e)),
-                    }
-                }
-            }
-        }
-    }};
 }

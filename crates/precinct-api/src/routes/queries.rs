@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
+use crate::auth::token_hash;
 use crate::auth::Caller;
 use crate::extract::MinPosition;
 use crate::extract::Path;
@@ -26,10 +27,10 @@ use crate::openapi::{
     PatrolPage, PatrolRow, QueryHeaders, ReportPage, ReporterReportPage, RequestPage, StationPage,
     Unauthorized, Unavailable, ValidationFailed, WorkloadPage,
 };
-use crate::policy::{require_visible, token_hash};
 use crate::problem::{ApiError, ApiResult};
 use crate::views::{PublicReportView, ReportAnswer, ReportView, ReporterReportView};
 use crate::AppState;
+use precinct_app::policy::require_visible;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -314,7 +315,11 @@ async fn get_crime(
         // Visibility is decided on the report as it is now; the answer is as it was.
         // One read of the log gives both; a read that fails is a 503, never a 404.
         let ((now, _), (then, version)) = state.app.load_as_of::<Report>(id, at).await?;
-        require_visible(caller.as_ref(), tracking.as_ref(), &now)?;
+        require_visible(
+            caller.map(|c| c.principal()).as_ref(),
+            tracking.as_ref(),
+            &now,
+        )?;
         if version == 0 {
             return Err(ApiError::NotFound);
         }
@@ -334,7 +339,11 @@ async fn get_crime(
         // 404, and not an old state passed off as the current one. Visibility comes
         // from the log, since the row cannot be trusted.
         let (report, _) = state.app.load::<Report>(id).await?;
-        require_visible(caller.as_ref(), tracking.as_ref(), &report)?;
+        require_visible(
+            caller.map(|c| c.principal()).as_ref(),
+            tracking.as_ref(),
+            &report,
+        )?;
         return Err(ApiError::Unavailable(
             "this report is being repaired; retry later".into(),
         ));
@@ -430,7 +439,7 @@ async fn history(
         .await
         .map_err(precinct_app::AppError::from)?;
     let report: Report = precinct_domain::fold(&precinct_app::uow::decode::<Report>(&first)?);
-    require_visible(Some(&caller), None, &report)?;
+    require_visible(Some(&caller.principal()), None, &report)?;
     if !caller.is_staff_of(report.station_id) {
         return Err(ApiError::NotFound);
     }
