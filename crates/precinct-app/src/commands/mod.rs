@@ -1,5 +1,5 @@
-//! The commands, one file per command or small family. Each takes the [`Principal`]
-//! it runs for (as the account is now) and already-parsed input, and holds who may run
+//! The commands, one file per command or small family. Each takes the
+//! [`Principal`](crate::policy::Principal) it runs for (as the account is now) and already-parsed input, and holds who may run
 //! it given the current state, what it does to each aggregate it touches, and the ids
 //! it derives; facts from outside the log come through [`ports`](crate::ports).
 //!
@@ -8,11 +8,9 @@
 //! - [`patrol`]: patrol registration, crew and call sign, availability.
 //! - [`account`]: registration, the ADMIN bootstrap, role changes.
 //! - [`invite`]: invites and their acceptance.
-//! - [`station`]: stations.
+//! - [`station`]: creating stations.
 //! - [`subject`]: erasure of a data subject.
 //! - [`sla`]: SLA breaches (the SLA worker).
-//!
-//! [`Principal`]: crate::policy::Principal
 
 pub mod account;
 pub mod dispatch;
