@@ -19,8 +19,8 @@ use crate::auth::{derive_token, token_hash, Caller};
 use crate::extract::Path;
 use crate::extract::{ClientAddr, Cmd, Validator};
 use crate::openapi::{
-    BadRequest, CommandHeaders, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests,
-    Unauthorized, Unavailable, ValidationFailed,
+    BadRequest, CommandErrors, CommandHeaders, Conflict, CreationErrors, NotFound, PayloadTooLarge,
+    PublicCommandErrors, Unavailable, ValidationFailed,
 };
 use crate::ports::Facts;
 use crate::problem::{ApiError, ApiResult};
@@ -116,14 +116,7 @@ fn check_password(v: &mut Validator, password: &str) {
     security((), ("bearer" = [])),
     responses(
         (status = 201, description = "The new account", body = AccountView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
+        CreationErrors,
     )
 )]
 async fn register(
@@ -218,12 +211,7 @@ pub struct LoginResponse {
     request_body = LoginBody,
     responses(
         (status = 200, description = "An access token", body = LoginResponse),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
+        PublicCommandErrors,
     )
 )]
 async fn login(
@@ -327,14 +315,7 @@ pub struct RoleBody {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The account after the change", body = AccountView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CommandErrors,
     )
 )]
 async fn change_role(
@@ -393,13 +374,7 @@ pub struct InviteView {
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The invite, with its code", body = InviteView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CreationErrors,
     )
 )]
 async fn create_invite(

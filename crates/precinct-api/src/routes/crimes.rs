@@ -27,8 +27,7 @@ use crate::auth::{derive_token, token_hash, Caller};
 use crate::extract::Path;
 use crate::extract::{Cmd, Validator};
 use crate::openapi::{
-    BadRequest, CommandHeaders, Conflict, Forbidden, NotFound, PayloadTooLarge, QueryHeaders,
-    TooManyRequests, Unauthorized, Unavailable, ValidationFailed, WrittenReport,
+    CommandErrors, CommandHeaders, PublicCommandErrors, QueryHeaders, WrittenReport,
 };
 use crate::ports::Facts;
 use crate::problem::{ApiError, ApiResult};
@@ -156,12 +155,7 @@ fn parse_point(v: &mut Validator, lat: f64, lon: f64) -> Option<GeoPoint> {
     security((), ("bearer" = [])),
     responses(
         (status = 201, description = "The new report", body = Submitted),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
+        PublicCommandErrors,
     )
 )]
 async fn submit(
@@ -266,14 +260,7 @@ fn parse_priority(s: &str) -> ApiResult<Priority> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The report after the change", body = WrittenReport),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CommandErrors,
     )
 )]
 async fn triage(
@@ -302,14 +289,7 @@ async fn triage(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The report after the change", body = WrittenReport),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CommandErrors,
     )
 )]
 async fn accept(
@@ -342,14 +322,7 @@ pub struct ReasonBody {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The report after the change", body = WrittenReport),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CommandErrors,
     )
 )]
 async fn decline(
@@ -377,14 +350,7 @@ async fn decline(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The report after the change", body = WrittenReport),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CommandErrors,
     )
 )]
 async fn respond(
@@ -417,14 +383,7 @@ pub struct ResolveBody {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The report after the change", body = WrittenReport),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CommandErrors,
     )
 )]
 async fn resolve(
@@ -459,14 +418,7 @@ pub struct NoteBody {
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The report with the note", body = WrittenReport),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CommandErrors,
     )
 )]
 async fn add_note(
@@ -504,14 +456,7 @@ pub struct PublicUpdateBody {
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The report with the update", body = WrittenReport),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CommandErrors,
     )
 )]
 async fn post_public_update(
@@ -553,14 +498,7 @@ pub struct EvidenceBody {
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The report with the evidence", body = WrittenReport),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CommandErrors,
     )
 )]
 async fn attach_evidence(
@@ -600,14 +538,7 @@ async fn attach_evidence(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The report after the change", body = WrittenReport),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CommandErrors,
     )
 )]
 async fn approve_closure(
@@ -634,14 +565,7 @@ async fn approve_closure(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The report after the change", body = WrittenReport),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CommandErrors,
     )
 )]
 async fn reject_closure(
@@ -679,14 +603,7 @@ pub struct JustificationBody {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The report after the change", body = WrittenReport),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CommandErrors,
     )
 )]
 async fn reject_invalid(
@@ -724,14 +641,7 @@ pub struct WithdrawBody {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The report after the change", body = WrittenReport),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CommandErrors,
     )
 )]
 async fn withdraw(
@@ -806,14 +716,7 @@ pub struct AmendBody {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The report after the change", body = WrittenReport),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CommandErrors,
     )
 )]
 async fn replace(
@@ -855,14 +758,7 @@ async fn replace(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The report after the change", body = WrittenReport),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CommandErrors,
     )
 )]
 async fn amend(
@@ -993,14 +889,7 @@ pub struct Dispatched {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The assignment", body = Dispatched),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CommandErrors,
     )
 )]
 async fn dispatch(

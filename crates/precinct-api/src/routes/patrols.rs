@@ -15,10 +15,7 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::extract::Cmd;
 use crate::extract::Path;
-use crate::openapi::{
-    BadRequest, CommandHeaders, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized,
-    Unavailable, ValidationFailed, WrittenPatrol,
-};
+use crate::openapi::{CommandErrors, CommandHeaders, CreationErrors, WrittenPatrol};
 use crate::ports::Facts;
 use crate::problem::{ApiError, ApiResult};
 use crate::views::{PatrolView, Written};
@@ -59,13 +56,7 @@ pub struct RegisterBody {
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The new patrol", body = WrittenPatrol),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CreationErrors,
     )
 )]
 async fn register(
@@ -110,14 +101,7 @@ pub struct UpdateBody {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The patrol after the change", body = WrittenPatrol),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CommandErrors,
     )
 )]
 async fn replace(
@@ -148,14 +132,7 @@ async fn replace(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The patrol after the change", body = WrittenPatrol),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CommandErrors,
     )
 )]
 async fn update(
@@ -199,14 +176,7 @@ pub struct StatusBody {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The patrol after the change", body = WrittenPatrol),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CommandErrors,
     )
 )]
 async fn set_status(

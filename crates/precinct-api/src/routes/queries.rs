@@ -23,9 +23,9 @@ use crate::auth::Caller;
 use crate::extract::MinPosition;
 use crate::extract::Path;
 use crate::openapi::{
-    AuditPage, BadRequest, CrimeListPage, Forbidden, HistoryPage, NotFound, OverdueReportPage,
-    PatrolPage, PatrolRow, QueryHeaders, ReportPage, ReporterReportPage, RequestPage, StationPage,
-    Unauthorized, Unavailable, ValidationFailed, WorkloadPage,
+    AuditPage, BadRequest, CrimeListPage, HistoryPage, ListErrors, NotFound, OverdueReportPage,
+    PatrolPage, PatrolRow, QueryHeaders, ReadErrors, ReportPage, ReporterReportPage, RequestPage,
+    StationPage, Unauthorized, Unavailable, ValidationFailed, WorkloadPage,
 };
 use crate::problem::{ApiError, ApiResult};
 use crate::views::{PublicReportView, ReportAnswer, ReportView, ReporterReportView};
@@ -223,11 +223,7 @@ pub enum ListItem {
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "A page of reports", body = CrimeListPage),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        ListErrors,
     )
 )]
 async fn list_crimes(
@@ -405,12 +401,8 @@ pub struct HistoryParams {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of events", body = HistoryPage),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        ReadErrors,
         (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn history(
@@ -505,11 +497,7 @@ fn staff(c: &Caller) -> ApiResult<()> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of patrols", body = PatrolPage),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        ListErrors,
     )
 )]
 async fn list_patrols(
@@ -537,11 +525,7 @@ async fn list_patrols(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The patrol", body = PatrolRow),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 503, response = Unavailable),
+        ReadErrors,
     )
 )]
 async fn get_patrol(
@@ -571,11 +555,7 @@ async fn get_patrol(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of reports", body = ReportPage),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        ListErrors,
     )
 )]
 async fn queue(
@@ -648,11 +628,7 @@ async fn my_crimes(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of reports", body = ReportPage),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        ListErrors,
     )
 )]
 async fn my_assignments(
@@ -681,11 +657,7 @@ async fn my_assignments(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of workloads", body = WorkloadPage),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        ListErrors,
     )
 )]
 async fn workloads(
@@ -727,11 +699,7 @@ pub struct SlaParams {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of overdue reports", body = OverdueReportPage),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        ListErrors,
     )
 )]
 async fn sla(
@@ -787,11 +755,7 @@ pub struct AuditParams {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of audit rows", body = AuditPage),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        ListErrors,
     )
 )]
 async fn audit(
@@ -859,11 +823,7 @@ pub struct RequestParams {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of requests", body = RequestPage),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        ListErrors,
     )
 )]
 async fn request_log(

@@ -12,10 +12,7 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::extract::{Cmd, Validator};
-use crate::openapi::{
-    BadRequest, CommandHeaders, Conflict, Forbidden, PayloadTooLarge, Unauthorized, Unavailable,
-    ValidationFailed,
-};
+use crate::openapi::{CommandHeaders, CreationErrors};
 use crate::problem::{ApiError, ApiResult};
 use crate::AppState;
 
@@ -78,13 +75,7 @@ pub struct StationView {
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The new station", body = StationView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CreationErrors,
     )
 )]
 async fn create(

@@ -13,10 +13,7 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::extract::Cmd;
 use crate::extract::Path;
-use crate::openapi::{
-    BadRequest, CommandHeaders, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized,
-    Unavailable, ValidationFailed,
-};
+use crate::openapi::{CommandErrors, CommandHeaders};
 use crate::problem::ApiResult;
 use crate::routes::crimes::NoBody;
 use crate::AppState;
@@ -54,14 +51,7 @@ pub struct Erased {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The erasure", body = Erased),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CommandErrors,
     )
 )]
 async fn erase(
