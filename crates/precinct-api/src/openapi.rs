@@ -79,6 +79,7 @@ pub fn spec() -> utoipa::openapi::OpenApi {
         routes::accounts::Api::openapi(),
         routes::stations::Api::openapi(),
         routes::crimes::Api::openapi(),
+        routes::dispatch::Api::openapi(),
         routes::patrols::Api::openapi(),
         routes::queries::Api::openapi(),
         routes::live::Api::openapi(),

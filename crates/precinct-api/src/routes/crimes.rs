@@ -1,23 +1,18 @@
-//! Crime reports over HTTP: submission, amendment, the lifecycle transitions, and
-//! dispatch. Each handler parses its request, calls the command of
-//! [`precinct_app::commands::report`] or [`precinct_app::commands::dispatch`] (which
-//! hold who may do what, and the patrol's workload kept in step), and answers the
-//! report in the caller's view.
+//! Crime reports over HTTP: submission and amendment (`POST /crimes`, `PUT`/`PATCH
+//! /crimes/{id}`) here, the lifecycle transitions in `crimes/lifecycle.rs`. Each
+//! handler parses its request, calls its command of [`precinct_app::commands::report`]
+//! (which holds who may do what, and the patrol's workload kept in step), and answers
+//! the report in the caller's view.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use precinct_app::commands::dispatch::{dispatch as dispatch_report, Dispatch};
-use precinct_app::commands::report::{
-    amend as amending, assignment, closure, desk, notes, submit as submission,
-    withdraw as withdrawal, Change, Changed,
-};
-use precinct_domain::dispatch::AssignmentDecision;
-use precinct_domain::ids::{PatrolId, ReportId};
+use precinct_app::commands::report::{amend as amending, submit as submission, Change, Changed};
+use precinct_domain::ids::ReportId;
 use precinct_domain::report::{PersonalChanges, ReportChanges, ReportLocation, Reporter};
-use precinct_domain::values::{GeoPoint, MediaType, Priority, ReportStatus};
+use precinct_domain::values::{GeoPoint, Priority, ReportStatus};
 use precinct_eventlog::Actor;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -34,25 +29,38 @@ use crate::problem::{ApiError, ApiResult};
 use crate::views::{ReportAnswer, ReporterReportView, Written};
 use crate::AppState;
 
+/// The transitions: `POST /crimes/{id}/<step>` and `DELETE /crimes/{id}`.
+mod lifecycle;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/crimes", post(submit))
         .route(
             "/crimes/{id}",
-            axum::routing::put(replace).patch(amend).delete(withdraw),
+            axum::routing::put(replace)
+                .patch(amend)
+                .delete(lifecycle::withdraw),
         )
-        .route("/crimes/{id}/triage", post(triage))
-        .route("/crimes/{id}/accept", post(accept))
-        .route("/crimes/{id}/decline", post(decline))
-        .route("/crimes/{id}/respond", post(respond))
-        .route("/crimes/{id}/resolve", post(resolve))
-        .route("/crimes/{id}/notes", post(add_note))
-        .route("/crimes/{id}/public-updates", post(post_public_update))
-        .route("/crimes/{id}/evidence", post(attach_evidence))
-        .route("/crimes/{id}/closure/approve", post(approve_closure))
-        .route("/crimes/{id}/closure/reject", post(reject_closure))
-        .route("/crimes/{id}/reject", post(reject_invalid))
-        .route("/dispatch", post(dispatch))
+        .route("/crimes/{id}/triage", post(lifecycle::triage))
+        .route("/crimes/{id}/accept", post(lifecycle::accept))
+        .route("/crimes/{id}/decline", post(lifecycle::decline))
+        .route("/crimes/{id}/respond", post(lifecycle::respond))
+        .route("/crimes/{id}/resolve", post(lifecycle::resolve))
+        .route("/crimes/{id}/notes", post(lifecycle::add_note))
+        .route(
+            "/crimes/{id}/public-updates",
+            post(lifecycle::post_public_update),
+        )
+        .route("/crimes/{id}/evidence", post(lifecycle::attach_evidence))
+        .route(
+            "/crimes/{id}/closure/approve",
+            post(lifecycle::approve_closure),
+        )
+        .route(
+            "/crimes/{id}/closure/reject",
+            post(lifecycle::reject_closure),
+        )
+        .route("/crimes/{id}/reject", post(lifecycle::reject_invalid))
 }
 
 #[derive(OpenApi)]
@@ -60,19 +68,18 @@ pub fn router() -> Router<AppState> {
     submit,
     replace,
     amend,
-    withdraw,
-    triage,
-    accept,
-    decline,
-    respond,
-    resolve,
-    add_note,
-    post_public_update,
-    attach_evidence,
-    approve_closure,
-    reject_closure,
-    reject_invalid,
-    dispatch
+    lifecycle::withdraw,
+    lifecycle::triage,
+    lifecycle::accept,
+    lifecycle::decline,
+    lifecycle::respond,
+    lifecycle::resolve,
+    lifecycle::add_note,
+    lifecycle::post_public_update,
+    lifecycle::attach_evidence,
+    lifecycle::approve_closure,
+    lifecycle::reject_closure,
+    lifecycle::reject_invalid
 ))]
 pub struct Api;
 
@@ -220,7 +227,7 @@ async fn submit(
 }
 
 // ---------------------------------------------------------------------------------------
-// Transitions
+// Shared by the commands on a report (the transitions are in `lifecycle`)
 
 /// A command's answer: the report after it, in the view for the caller (staff of its
 /// station, or its reporter).
@@ -231,431 +238,15 @@ fn written(caller: &Caller, changed: Changed) -> Json<Written<ReportAnswer>> {
     })
 }
 
-/// An empty body (`{}` or nothing at all).
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NoBody {}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TriageBody {
-    #[schema(value_type = crate::openapi::Priority)]
-    priority: String,
-}
-
 fn parse_priority(s: &str) -> ApiResult<Priority> {
     s.parse::<Priority>()
         .map_err(|e| ApiError::invalid("priority", e.to_string()))
 }
 
-/// Triage a report: set its priority.
-///
-/// Roles: DISPATCHER, SUPERVISOR, ADMIN (station-scoped).
-#[utoipa::path(
-    post,
-    path = "/crimes/{id}/triage",
-    tag = "crimes",
-    params(("id" = Uuid, Path, description = "The report"), CommandHeaders),
-    request_body = TriageBody,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The report after the change", body = WrittenReport),
-        CommandErrors,
-    )
-)]
-async fn triage(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-    cmd: Cmd<TriageBody>,
-) -> ApiResult<Json<Written<ReportAnswer>>> {
-    let by = caller.principal();
-    desk::may_triage(&by)?;
-    let priority = parse_priority(&cmd.body.priority)?;
-    let meta = cmd.ctx.meta(by.actor());
-    let changed = desk::triage(&state.app, &by, &meta, ReportId::new(id), priority).await?;
-    Ok(written(&caller, changed))
-}
-
-/// Accept an assignment (`ASSIGNED` → `ACCEPTED`).
-///
-/// Roles: PATROL, a member of the assigned patrol.
-#[utoipa::path(
-    post,
-    path = "/crimes/{id}/accept",
-    tag = "crimes",
-    params(("id" = Uuid, Path, description = "The report"), CommandHeaders),
-    request_body = Option<NoBody>,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The report after the change", body = WrittenReport),
-        CommandErrors,
-    )
-)]
-async fn accept(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-    cmd: Cmd<NoBody>,
-) -> ApiResult<Json<Written<ReportAnswer>>> {
-    let by = caller.principal();
-    let meta = cmd.ctx.meta(by.actor());
-    let changed = assignment::accept(&state.app, &by, &meta, ReportId::new(id)).await?;
-    Ok(written(&caller, changed))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReasonBody {
-    reason: String,
-}
-
-/// Decline an assignment: the report goes back to the queue (`NEW`).
-///
-/// Roles: PATROL, a member of the assigned patrol.
-#[utoipa::path(
-    post,
-    path = "/crimes/{id}/decline",
-    tag = "crimes",
-    params(("id" = Uuid, Path, description = "The report"), CommandHeaders),
-    request_body = ReasonBody,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The report after the change", body = WrittenReport),
-        CommandErrors,
-    )
-)]
-async fn decline(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-    cmd: Cmd<ReasonBody>,
-) -> ApiResult<Json<Written<ReportAnswer>>> {
-    let by = caller.principal();
-    let meta = cmd.ctx.meta(by.actor());
-    let reason = cmd.body.reason;
-    let changed = assignment::decline(&state.app, &by, &meta, ReportId::new(id), reason).await?;
-    Ok(written(&caller, changed))
-}
-
-/// Report arrival on scene (`ACCEPTED` → `RESPONDING`).
-///
-/// Roles: PATROL, a member of the assigned patrol.
-#[utoipa::path(
-    post,
-    path = "/crimes/{id}/respond",
-    tag = "crimes",
-    params(("id" = Uuid, Path, description = "The report"), CommandHeaders),
-    request_body = Option<NoBody>,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The report after the change", body = WrittenReport),
-        CommandErrors,
-    )
-)]
-async fn respond(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-    cmd: Cmd<NoBody>,
-) -> ApiResult<Json<Written<ReportAnswer>>> {
-    let by = caller.principal();
-    let meta = cmd.ctx.meta(by.actor());
-    let changed = assignment::respond(&state.app, &by, &meta, ReportId::new(id)).await?;
-    Ok(written(&caller, changed))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ResolveBody {
-    resolution_notes: String,
-}
-
-/// Resolve a report (`RESPONDING` → `RESOLVED`), pending a supervisor's review.
-///
-/// Roles: PATROL, a member of the assigned patrol.
-#[utoipa::path(
-    post,
-    path = "/crimes/{id}/resolve",
-    tag = "crimes",
-    params(("id" = Uuid, Path, description = "The report"), CommandHeaders),
-    request_body = ResolveBody,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The report after the change", body = WrittenReport),
-        CommandErrors,
-    )
-)]
-async fn resolve(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-    cmd: Cmd<ResolveBody>,
-) -> ApiResult<Json<Written<ReportAnswer>>> {
-    let by = caller.principal();
-    let meta = cmd.ctx.meta(by.actor());
-    let notes = cmd.body.resolution_notes;
-    let changed = assignment::resolve(&state.app, &by, &meta, ReportId::new(id), notes).await?;
-    Ok(written(&caller, changed))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NoteBody {
-    note: String,
-}
-
-/// Add a note to a report.
-///
-/// Roles: PATROL (a member of the assigned patrol); DISPATCHER, SUPERVISOR, ADMIN
-/// (station-scoped).
-#[utoipa::path(
-    post,
-    path = "/crimes/{id}/notes",
-    tag = "crimes",
-    params(("id" = Uuid, Path, description = "The report"), CommandHeaders),
-    request_body = NoteBody,
-    security(("bearer" = [])),
-    responses(
-        (status = 201, description = "The report with the note", body = WrittenReport),
-        CommandErrors,
-    )
-)]
-async fn add_note(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-    cmd: Cmd<NoteBody>,
-) -> ApiResult<(StatusCode, Json<Written<ReportAnswer>>)> {
-    let by = caller.principal();
-    let meta = cmd.ctx.meta(by.actor());
-    let note = cmd.body.note;
-    let changed = notes::add_note(&state.app, &by, &meta, ReportId::new(id), note).await?;
-    Ok((StatusCode::CREATED, written(&caller, changed)))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PublicUpdateBody {
-    /// What the reporter reads (with the time it was posted, never who wrote it).
-    #[schema(example = "Officers are on their way.")]
-    message: String,
-}
-
-/// Post an update for the report's reporter (the reporter sees public updates; internal
-/// notes stay with staff).
-///
-/// Roles: PATROL (a member of the assigned patrol); DISPATCHER, SUPERVISOR, ADMIN
-/// (station-scoped).
-#[utoipa::path(
-    post,
-    path = "/crimes/{id}/public-updates",
-    tag = "crimes",
-    params(("id" = Uuid, Path, description = "The report"), CommandHeaders),
-    request_body = PublicUpdateBody,
-    security(("bearer" = [])),
-    responses(
-        (status = 201, description = "The report with the update", body = WrittenReport),
-        CommandErrors,
-    )
-)]
-async fn post_public_update(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-    cmd: Cmd<PublicUpdateBody>,
-) -> ApiResult<(StatusCode, Json<Written<ReportAnswer>>)> {
-    let by = caller.principal();
-    let meta = cmd.ctx.meta(by.actor());
-    let message = cmd.body.message;
-    let changed =
-        notes::post_public_update(&state.app, &by, &meta, ReportId::new(id), message).await?;
-    Ok((StatusCode::CREATED, written(&caller, changed)))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EvidenceBody {
-    /// Where the file is; stored as given, never fetched by Precinct.
-    url: String,
-    #[schema(value_type = crate::openapi::MediaType)]
-    media_type: String,
-    #[serde(default)]
-    captured_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    description: Option<String>,
-}
-
-/// Attach evidence (a link to a file) to a report.
-///
-/// Roles: PATROL, a member of the assigned patrol.
-#[utoipa::path(
-    post,
-    path = "/crimes/{id}/evidence",
-    tag = "crimes",
-    params(("id" = Uuid, Path, description = "The report"), CommandHeaders),
-    request_body = EvidenceBody,
-    security(("bearer" = [])),
-    responses(
-        (status = 201, description = "The report with the evidence", body = WrittenReport),
-        CommandErrors,
-    )
-)]
-async fn attach_evidence(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-    cmd: Cmd<EvidenceBody>,
-) -> ApiResult<(StatusCode, Json<Written<ReportAnswer>>)> {
-    let b = cmd.body;
-    let media_type = b
-        .media_type
-        .parse::<MediaType>()
-        .map_err(|e| ApiError::invalid("media_type", e.to_string()))?;
-    let by = caller.principal();
-    let meta = cmd.ctx.meta(by.actor());
-    // The URL is stored as given; Precinct never fetches it (no server-side requests).
-    let evidence = notes::Evidence {
-        url: b.url,
-        media_type,
-        captured_at: b.captured_at,
-        description: b.description,
-    };
-    let changed =
-        notes::attach_evidence(&state.app, &by, &meta, ReportId::new(id), evidence).await?;
-    Ok((StatusCode::CREATED, written(&caller, changed)))
-}
-
-/// Approve a resolution: close the report (`RESOLVED` → `CLOSED`).
-///
-/// Roles: SUPERVISOR, ADMIN (station-scoped).
-#[utoipa::path(
-    post,
-    path = "/crimes/{id}/closure/approve",
-    tag = "crimes",
-    params(("id" = Uuid, Path, description = "The report"), CommandHeaders),
-    request_body = Option<NoBody>,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The report after the change", body = WrittenReport),
-        CommandErrors,
-    )
-)]
-async fn approve_closure(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-    cmd: Cmd<NoBody>,
-) -> ApiResult<Json<Written<ReportAnswer>>> {
-    let by = caller.principal();
-    let meta = cmd.ctx.meta(by.actor());
-    let changed = closure::approve(&state.app, &by, &meta, ReportId::new(id)).await?;
-    Ok(written(&caller, changed))
-}
-
-/// Reject a resolution: the report goes back to its patrol (`RESOLVED` → `RESPONDING`).
-///
-/// Roles: SUPERVISOR, ADMIN (station-scoped).
-#[utoipa::path(
-    post,
-    path = "/crimes/{id}/closure/reject",
-    tag = "crimes",
-    params(("id" = Uuid, Path, description = "The report"), CommandHeaders),
-    request_body = ReasonBody,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The report after the change", body = WrittenReport),
-        CommandErrors,
-    )
-)]
-async fn reject_closure(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-    cmd: Cmd<ReasonBody>,
-) -> ApiResult<Json<Written<ReportAnswer>>> {
-    let by = caller.principal();
-    let meta = cmd.ctx.meta(by.actor());
-    let reason = cmd.body.reason;
-    let changed = closure::reject(&state.app, &by, &meta, ReportId::new(id), reason).await?;
-    Ok(written(&caller, changed))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct JustificationBody {
-    /// Internal: why the report is not valid (staff and the audit trail only).
-    justification: String,
-    /// What the reporter is told; without it they read a neutral default text.
-    #[serde(default)]
-    public_reason: Option<String>,
-}
-
-/// Reject a report as invalid (`REJECTED`, final).
-///
-/// Roles: DISPATCHER, SUPERVISOR, ADMIN (station-scoped).
-#[utoipa::path(
-    post,
-    path = "/crimes/{id}/reject",
-    tag = "crimes",
-    params(("id" = Uuid, Path, description = "The report"), CommandHeaders),
-    request_body = JustificationBody,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The report after the change", body = WrittenReport),
-        CommandErrors,
-    )
-)]
-async fn reject_invalid(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-    cmd: Cmd<JustificationBody>,
-) -> ApiResult<Json<Written<ReportAnswer>>> {
-    let by = caller.principal();
-    let meta = cmd.ctx.meta(by.actor());
-    let b = cmd.body;
-    let id = ReportId::new(id);
-    let changed =
-        desk::reject(&state.app, &by, &meta, id, b.justification, b.public_reason).await?;
-    Ok(written(&caller, changed))
-}
-
+/// An empty body (`{}` or nothing at all).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct WithdrawBody {
-    #[serde(default)]
-    reason: Option<String>,
-}
-
-/// Withdraw a report (`WITHDRAWN`, final).
-///
-/// Roles: the reporter (CITIZEN or staff) while the report is `NEW`; ADMIN at any time.
-#[utoipa::path(
-    delete,
-    path = "/crimes/{id}",
-    operation_id = "withdraw_crime",
-    tag = "crimes",
-    params(("id" = Uuid, Path, description = "The report"), CommandHeaders),
-    request_body = Option<WithdrawBody>,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The report after the change", body = WrittenReport),
-        CommandErrors,
-    )
-)]
-async fn withdraw(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-    cmd: Cmd<WithdrawBody>,
-) -> ApiResult<Json<Written<ReportAnswer>>> {
-    let by = caller.principal();
-    let meta = cmd.ctx.meta(by.actor());
-    let reason = cmd.body.reason;
-    let changed = withdrawal::withdraw(&state.app, &by, &meta, ReportId::new(id), reason).await?;
-    Ok(written(&caller, changed))
-}
+pub struct NoBody {}
 
 // ---------------------------------------------------------------------------------------
 // PUT / PATCH
@@ -847,68 +438,4 @@ fn parse_amendment(b: AmendBody) -> ApiResult<Vec<Change>> {
         return Err(ApiError::invalid("body", "nothing to change"));
     }
     Ok(changes)
-}
-
-// ---------------------------------------------------------------------------------------
-// Dispatch
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DispatchBody {
-    crime_id: Uuid,
-    /// Leave out for automatic assignment (the least busy `AVAILABLE` patrol of the
-    /// report's station).
-    #[serde(default)]
-    patrol_id: Option<Uuid>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Dispatched {
-    crime_id: Uuid,
-    patrol_id: Uuid,
-    /// The patrol was chosen automatically.
-    auto: bool,
-    /// Automatic assignment only: the ranking and the excluded patrols.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<crate::openapi::AssignmentDecision>)]
-    decision: Option<AssignmentDecision>,
-    /// Log position of the command's last event.
-    position: u64,
-}
-
-/// Assign a report to a patrol (`NEW` → `ASSIGNED`), chosen or automatic.
-///
-/// Roles: DISPATCHER, SUPERVISOR, ADMIN (station-scoped). 409 when the patrol is
-/// `OFF_DUTY` or no patrol is `AVAILABLE`; 503 when workloads are behind the report.
-#[utoipa::path(
-    post,
-    path = "/dispatch",
-    tag = "dispatch",
-    params(CommandHeaders),
-    request_body = DispatchBody,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The assignment", body = Dispatched),
-        CommandErrors,
-    )
-)]
-async fn dispatch(
-    State(state): State<AppState>,
-    caller: Caller,
-    cmd: Cmd<DispatchBody>,
-) -> ApiResult<Json<Dispatched>> {
-    let by = caller.principal();
-    let meta = cmd.ctx.meta(by.actor());
-    let order = Dispatch {
-        report: ReportId::new(cmd.body.crime_id),
-        patrol: cmd.body.patrol_id.map(PatrolId::new),
-    };
-    let out = dispatch_report(&state.app, &by, &meta, order, &Facts(&state)).await?;
-    Ok(Json(Dispatched {
-        crime_id: cmd.body.crime_id,
-        patrol_id: out.patrol.as_uuid(),
-        auto: out.decision.is_some(),
-        decision: out.decision,
-        position: out.position,
-    }))
 }

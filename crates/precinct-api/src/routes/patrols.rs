@@ -64,8 +64,7 @@ async fn register(
     caller: Caller,
     cmd: Cmd<RegisterBody>,
 ) -> ApiResult<(StatusCode, Json<Written<PatrolView>>)> {
-    let by = caller.principal();
-    let meta = cmd.ctx.meta(by.actor());
+    let (by, meta) = cmd.ctx.for_caller(&caller);
     let b = cmd.body;
     let new = NewPatrol {
         call_sign: b.call_sign,
@@ -141,8 +140,7 @@ async fn update(
     Path(id): Path<Uuid>,
     cmd: Cmd<UpdateBody>,
 ) -> ApiResult<Json<Written<PatrolView>>> {
-    let by = caller.principal();
-    let meta = cmd.ctx.meta(by.actor());
+    let (by, meta) = cmd.ctx.for_caller(&caller);
     let b = cmd.body;
     let update = PatrolUpdate {
         call_sign: b.call_sign,
@@ -190,8 +188,7 @@ async fn set_status(
         .status
         .parse::<PatrolStatus>()
         .map_err(|e| ApiError::invalid("status", e.to_string()))?;
-    let by = caller.principal();
-    let meta = cmd.ctx.meta(by.actor());
+    let (by, meta) = cmd.ctx.for_caller(&caller);
     let out = patrol::set_status(&state.app, &by, &meta, PatrolId::new(id), status).await?;
     Ok(written(out))
 }

@@ -60,8 +60,7 @@ async fn erase(
     Path(id): Path<Uuid>,
     cmd: Cmd<NoBody>,
 ) -> ApiResult<Json<Erased>> {
-    let by = caller.principal();
-    let meta = cmd.ctx.meta(by.actor());
+    let (by, meta) = cmd.ctx.for_caller(&caller);
     let out = subject::erase(&state.app, &by, &meta, id, state.app.vault()).await?;
     Ok(Json(Erased {
         subject_id: id,
