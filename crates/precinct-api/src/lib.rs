@@ -1,11 +1,14 @@
 //! Precinct's HTTP API on axum: every command and query endpoint of the product spec,
 //! authentication, role and ownership checks, RFC 9457 errors and the request log.
 //!
-//! Handlers are thin: they authenticate ([`auth::Caller`]), authorize (role, station,
-//! ownership — [`policy`]), parse the body into domain values ([`extract::Validator`]),
-//! run the command through [`precinct_app::App`] (which owns concurrency and
-//! idempotency) or call a typed query of [`precinct_projections::queries`], and shape
-//! the response for the caller's audience ([`views`]).
+//! Handlers are thin: they authenticate ([`auth::Caller`]), parse the request into
+//! domain values ([`extract::Validator`]), call a command of
+//! [`precinct_app::commands`] with the caller as a [`precinct_app::Principal`] (the
+//! command holds who may do what on the state as it is now; [`ports`] gives it the
+//! facts of this process's read models and caches) or a typed query of
+//! [`precinct_projections::queries`] (authorized here, with the rules of
+//! [`precinct_app::policy`]), and shape the response for the caller's audience
+//! ([`views`]).
 //!
 //! It is not: the domain rules (in `precinct-domain`), the log (in `precinct-eventlog`)
 //! or the read models (in `precinct-projections`).
