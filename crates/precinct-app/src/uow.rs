@@ -275,7 +275,7 @@ impl<S: EventStore> App<S> {
 
     /// Runs a command about aggregate `A` `primary_id` (its *primary* stream): `decide`
     /// loads what it needs through the [`UnitOfWork`], checks, and emits events; `run`
-    /// appends everything it emitted as one atomic batch. See [`Attempts`] for the
+    /// appends everything it emitted as one atomic batch. See `Attempts` for the
     /// guarantees:
     ///
     /// - the command id already in the primary stream: its original outcome, without
