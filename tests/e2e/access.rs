@@ -136,18 +136,13 @@ async fn account_command(app: &TestApp, id: &str, cmd: AccountCommand) -> u64 {
     let app_layer = precinct_app::App::new(app.log.clone());
     let meta = CommandMeta::new(uuid::Uuid::new_v4(), Actor::System);
     let id = uuid(id);
-    let out = precinct_app::run!(
-        app_layer,
-        &meta,
-        Account,
-        precinct_app::AppError,
-        id,
-        |uow| {
+    let out = app_layer
+        .run::<Account>(&meta, id, async |uow| {
             uow.execute::<Account>(id, cmd.clone()).await?;
             Ok(())
-        }
-    )
-    .expect("account command");
+        })
+        .await
+        .expect("account command");
     out.position
 }
 
@@ -1035,13 +1030,8 @@ async fn an_account_registered_before_sealing_still_logs_in_and_keeps_its_addres
     let account_id = AccountId::new(uuid::Uuid::new_v4());
     let plain = precinct_app::App::new(app.log.clone());
     let meta = CommandMeta::new(uuid::Uuid::new_v4(), Actor::System);
-    precinct_app::run!(
-        plain,
-        &meta,
-        EmailReservation,
-        precinct_app::AppError,
-        email_id,
-        |uow| {
+    plain
+        .run::<EmailReservation>(&meta, email_id, async |uow| {
             let at = uow.now();
             uow.execute::<EmailReservation>(email_id, EmailCommand::Reserve { account_id, at })
                 .await?;
@@ -1060,9 +1050,9 @@ async fn an_account_registered_before_sealing_still_logs_in_and_keeps_its_addres
             )
             .await?;
             Ok(())
-        }
-    )
-    .expect("old-style registration");
+        })
+        .await
+        .expect("old-style registration");
     let token = app.login(email.as_str(), PASSWORD).await;
     ok(&app.get("/me/crimes", Some(&token)).await);
     let r = app

@@ -693,19 +693,23 @@ async fn a_retry_refused_because_its_first_attempt_landed_meanwhile_answers_the_
 
     let mut first = None;
     let mut decisions = 0;
-    let retry = precinct_app::run!(runner, &meta, Report, AppError, report, |uow| {
-        decisions += 1;
-        // This attempt has read the report (the primary stream, without the command id).
-        // Now the first attempt of the same command lands...
-        if first.is_none() {
-            let landed = precinct_app::run!(runner, &meta, Report, AppError, report, |inner| {
-                dispatch_in(inner, report, patrol).await
-            })?;
-            first = Some(landed);
-        }
-        // ...and this attempt reads the patrol after it: the decision refuses.
-        dispatch_in(uow, report, patrol).await
-    });
+    let retry = runner
+        .run::<Report>(&meta, report, async |uow| {
+            decisions += 1;
+            // This attempt has read the report (the primary stream, without the command
+            // id). Now the first attempt of the same command lands...
+            if first.is_none() {
+                let landed = runner
+                    .run::<Report>(&meta, report, async |inner| {
+                        dispatch_in(inner, report, patrol).await
+                    })
+                    .await?;
+                first = Some(landed);
+            }
+            // ...and this attempt reads the patrol after it: the decision refuses.
+            dispatch_in(uow, report, patrol).await
+        })
+        .await;
     let first = first.expect("the first attempt ran");
     assert!(!first.duplicate);
     assert_eq!(decisions, 1, "the refusal is not retried as a conflict");
@@ -724,9 +728,11 @@ async fn a_retry_refused_because_its_first_attempt_landed_meanwhile_answers_the_
 
     // A new command (another id) on the same state is still refused.
     let other = CommandMeta::new(uuid::Uuid::new_v4(), Actor::System);
-    let refused = precinct_app::run!(runner, &other, Report, AppError, report, |uow| {
-        dispatch_in(uow, report, patrol).await
-    });
+    let refused = runner
+        .run::<Report>(&other, report, async |uow| {
+            dispatch_in(uow, report, patrol).await
+        })
+        .await;
     assert!(
         matches!(
             refused,

@@ -505,3 +505,126 @@ async fn the_last_position_of_an_aggregate_type_is_its_newest_event_on_any_strea
     );
     assert_eq!(log.last_position_of(&["patrol"]).await.expect("read"), 0);
 }
+
+/// One run of the `EventStore` contract on `store`, reported as a transcript of
+/// outcomes (positions relative to the first append) so that two stores can be compared.
+async fn store_contract<S: precinct_eventlog::EventStore>(store: &S) -> Vec<String> {
+    use precinct_eventlog::RequestHash;
+    let mut out = Vec::new();
+    let (a, b) = (
+        StreamId::new("report", Uuid::new_v4()),
+        StreamId::new("patrol", Uuid::new_v4()),
+    );
+    let write = |s: &StreamId, expected, n: usize| StreamWrite {
+        stream: s.clone(),
+        expected,
+        events: (0..n).map(|i| event("E", i as u64)).collect(),
+    };
+    let first = CommandMeta {
+        request_hash: Some(RequestHash([3; 32])),
+        ..meta()
+    };
+    let landed = store
+        .append_multi(
+            vec![
+                write(&a, ExpectedVersion::NoStream, 2),
+                write(&b, ExpectedVersion::NoStream, 1),
+            ],
+            &first,
+        )
+        .await
+        .expect("first");
+    let base = landed.first_position - 1;
+    let rel = |p: u64| p - base;
+    out.push(format!(
+        "multi: {}..{} dup={}",
+        rel(landed.first_position),
+        rel(landed.position),
+        landed.duplicate
+    ));
+    let read = store.read(&a).await.expect("read");
+    out.push(format!(
+        "read a: {:?} sizes {:?} digests {:?}",
+        read.iter().map(|e| rel(e.position())).collect::<Vec<_>>(),
+        read.iter()
+            .map(|e| e.envelope.command_size)
+            .collect::<Vec<_>>(),
+        read.iter()
+            .map(|e| e.envelope.request_hash.is_some())
+            .collect::<Vec<_>>()
+    ));
+    let retry = store
+        .append_multi(vec![write(&a, ExpectedVersion::NoStream, 2)], &first)
+        .await
+        .expect("retry");
+    out.push(format!(
+        "retry: {}..{} dup={} digest={}",
+        rel(retry.first_position),
+        rel(retry.position),
+        retry.duplicate,
+        retry.original_request == first.request_hash
+    ));
+    let stale = store
+        .append_multi(
+            vec![
+                write(&b, ExpectedVersion::Exact(base + 3), 1),
+                write(&a, ExpectedVersion::Exact(base + 1), 1),
+            ],
+            &meta(),
+        )
+        .await;
+    out.push(format!(
+        "stale second stream: {}",
+        matches!(stale, Err(AppendError::WrongExpectedVersion { .. }))
+    ));
+    let elsewhere = store
+        .append_multi(
+            vec![write(
+                &StreamId::new("station", Uuid::new_v4()),
+                ExpectedVersion::NoStream,
+                1,
+            )],
+            &first,
+        )
+        .await;
+    out.push(format!(
+        "same id, first event elsewhere: {}",
+        matches!(elsewhere, Err(AppendError::Rejected { .. }))
+    ));
+    let next = store
+        .append_multi(
+            vec![write(&a, ExpectedVersion::Exact(base + 2), 1)],
+            &meta(),
+        )
+        .await
+        .expect("next");
+    out.push(format!(
+        "next: {}..{}",
+        rel(next.first_position),
+        rel(next.position)
+    ));
+    let empty = store.read(&StreamId::new("report", Uuid::nil())).await;
+    out.push(format!("no stream: {:?}", empty.map(|e| e.len()).ok()));
+    out
+}
+
+/// The in-memory store of the application tests keeps the JetStream log's contract:
+/// the same appends and reads give the same outcomes on both.
+#[tokio::test]
+async fn the_memory_store_answers_as_the_jetstream_log_does() {
+    let jetstream = store_contract(&shared_log().await).await;
+    let memory = store_contract(&precinct_eventlog::MemoryLog::new()).await;
+    assert_eq!(
+        jetstream,
+        [
+            "multi: 1..3 dup=false",
+            "read a: [1, 2] sizes [Some(3), None] digests [true, false]",
+            "retry: 1..3 dup=true digest=true",
+            "stale second stream: true",
+            "same id, first event elsewhere: true",
+            "next: 4..4",
+            "no stream: Some(0)",
+        ]
+    );
+    assert_eq!(memory, jetstream);
+}

@@ -331,29 +331,35 @@ async fn a_different_request_landing_under_the_same_command_id_mid_decision_is_k
         at: chrono::Utc::now(),
     };
     let mut landed = None;
-    let outcome = precinct_app::run!(here, &mine, Report, AppError, report, |uow| {
-        uow.execute::<Report>(report, triage(Priority::High))
-            .await?;
-        if landed.is_none() {
-            // This attempt has decided on the report without the command; now the other
-            // request lands under the same id.
-            let other = precinct_app::run!(there, &theirs, Report, AppError, report, |inner| {
-                inner
-                    .execute::<Report>(report, triage(Priority::Low))
+    let outcome = here
+        .run::<Report>(&mine, report, async |uow| {
+            uow.execute::<Report>(report, triage(Priority::High))
+                .await?;
+            if landed.is_none() {
+                // This attempt has decided on the report without the command; now the
+                // other request lands under the same id.
+                let other = there
+                    .run::<Report>(&theirs, report, async |inner| {
+                        inner
+                            .execute::<Report>(report, triage(Priority::Low))
+                            .await?;
+                        Ok(())
+                    })
                     .await?;
-                Ok(())
-            })?;
-            landed = Some(other);
-        }
-        Ok(())
-    });
+                landed = Some(other);
+            }
+            Ok(())
+        })
+        .await;
     assert!(landed.is_some_and(|o| !o.duplicate));
     assert!(matches!(outcome, Err(AppError::KeyReused)), "{outcome:?}");
     // A true retry of the landed request is answered with its outcome.
-    let retry = precinct_app::run!(here, &theirs, Report, AppError, report, |uow| {
-        uow.execute::<Report>(report, triage(Priority::Low)).await?;
-        Ok(())
-    })
-    .expect("the same request again is its retry");
+    let retry = here
+        .run::<Report>(&theirs, report, async |uow| {
+            uow.execute::<Report>(report, triage(Priority::Low)).await?;
+            Ok(())
+        })
+        .await
+        .expect("the same request again is its retry");
     assert!(retry.duplicate);
 }

@@ -423,7 +423,7 @@ async fn a_missing_key_is_a_read_failure_to_retry_only_a_purged_one_is_erased() 
 /// of writing the report as erased (finding 3 of docs/reliability.md).
 #[tokio::test]
 async fn a_projector_waits_for_a_missing_key_instead_of_writing_the_report_as_erased() {
-    use precinct_app::{App, AppError};
+    use precinct_app::App;
     use precinct_domain::ids::ReportId;
     use precinct_domain::report::{
         PersonalDetails, Report, ReportCommand, ReportLocation, Reporter,
@@ -451,34 +451,36 @@ async fn a_projector_waits_for_a_missing_key_instead_of_writing_the_report_as_er
     let writer = App::with_vault(app.log.clone(), vault);
     let id = uuid::Uuid::new_v4();
     let meta = CommandMeta::new(uuid::Uuid::new_v4(), Actor::Anonymous);
-    let out = precinct_app::run!(writer, &meta, Report, AppError, id, |uow| {
-        let at = uow.now();
-        uow.execute::<Report>(
-            id,
-            ReportCommand::Submit {
-                report_id: ReportId::new(id),
-                title: "Key arrives late".into(),
-                crime_types: types.clone(),
-                location: ReportLocation::new(point, Some("Davao".into()), None),
-                occurred_at: None,
-                media_urls: vec![],
-                reporter: Reporter::Anonymous {
-                    tracking_token_hash: TokenHash::parse(&"ab".repeat(32)).expect("hash"),
+    let out = writer
+        .run::<Report>(&meta, id, async |uow| {
+            let at = uow.now();
+            uow.execute::<Report>(
+                id,
+                ReportCommand::Submit {
+                    report_id: ReportId::new(id),
+                    title: "Key arrives late".into(),
+                    crime_types: types.clone(),
+                    location: ReportLocation::new(point, Some("Davao".into()), None),
+                    occurred_at: None,
+                    media_urls: vec![],
+                    reporter: Reporter::Anonymous {
+                        tracking_token_hash: TokenHash::parse(&"ab".repeat(32)).expect("hash"),
+                    },
+                    routing: routing.clone(),
+                    personal: PersonalDetails {
+                        description: "Late key description".into(),
+                        street: Some("7 Late St".into()),
+                        contact: None,
+                        erased: false,
+                    },
+                    at,
                 },
-                routing: routing.clone(),
-                personal: PersonalDetails {
-                    description: "Late key description".into(),
-                    street: Some("7 Late St".into()),
-                    contact: None,
-                    erased: false,
-                },
-                at,
-            },
-        )
-        .await?;
-        Ok(())
-    })
-    .expect("submit");
+            )
+            .await?;
+            Ok(())
+        })
+        .await
+        .expect("submit");
 
     let row = |pool: sqlx::PgPool| async move {
         sqlx::query_as::<_, (bool, String, Option<String>)>(

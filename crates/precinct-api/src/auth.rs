@@ -13,6 +13,7 @@ use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use precinct_app::Principal;
 use precinct_domain::ids::{AccountId, StationId};
 use precinct_domain::values::Role;
 use precinct_eventlog::Actor;
@@ -259,34 +260,43 @@ pub struct Caller {
 }
 
 impl Caller {
-    pub fn actor(&self) -> Actor {
-        Actor::User {
-            id: self.id.as_uuid(),
-            role: self.role.as_str().to_string(),
+    /// Who commands run for: the account as the request was authorized.
+    pub fn principal(&self) -> Principal {
+        Principal {
+            id: self.id,
+            role: self.role,
+            station_id: self.station_id,
         }
     }
 
+    pub fn actor(&self) -> Actor {
+        self.principal().actor()
+    }
+
     pub fn is(&self, roles: &[Role]) -> bool {
-        roles.contains(&self.role)
+        self.principal().is(roles)
     }
 
     /// Refuses (403) unless the caller has one of `roles`.
     pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
-        if self.is(roles) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden())
-        }
+        Ok(self.principal().require(roles)?)
     }
 
     pub fn is_admin(&self) -> bool {
-        self.role == Role::Admin
+        self.principal().is_admin()
     }
 
     /// Staff of `station` (ADMIN: every station).
     pub fn is_staff_of(&self, station: StationId) -> bool {
-        self.is_admin() || (self.role.is_staff() && self.station_id == Some(station))
+        self.principal().is_staff_of(station)
     }
+}
+
+/// The hex SHA-256 of a token (tracking tokens and invite codes are stored hashed).
+pub fn token_hash(token: &str) -> Option<precinct_domain::values::TokenHash> {
+    use sha2::Digest;
+    precinct_domain::values::TokenHash::parse(&hex::encode(sha2::Sha256::digest(token.as_bytes())))
+        .ok()
 }
 
 fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {

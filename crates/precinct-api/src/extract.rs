@@ -118,6 +118,18 @@ impl CmdCtx {
     }
 }
 
+impl CmdCtx {
+    /// The caller as commands see them (the account as it is now), and the command's
+    /// metadata with them as its actor.
+    pub fn for_caller(
+        &self,
+        caller: &crate::auth::Caller,
+    ) -> (precinct_app::Principal, CommandMeta) {
+        let by = caller.principal();
+        (by, self.meta(by.actor()))
+    }
+}
+
 /// A command request: its JSON body (an empty body reads as `{}`) and its [`CmdCtx`].
 #[derive(Debug)]
 pub struct Cmd<T> {

@@ -1,11 +1,14 @@
 //! Precinct's HTTP API on axum: every command and query endpoint of the product spec,
 //! authentication, role and ownership checks, RFC 9457 errors and the request log.
 //!
-//! Handlers are thin: they authenticate ([`auth::Caller`]), authorize (role, station,
-//! ownership — [`policy`]), parse the body into domain values ([`extract::Validator`]),
-//! run the command through [`precinct_app::App`] (which owns concurrency and
-//! idempotency) or call a typed query of [`precinct_readmodel::queries`], and shape
-//! the response for the caller's audience ([`views`]).
+//! Handlers are thin: they authenticate ([`auth::Caller`]), parse the request into
+//! domain values ([`extract::Validator`]), call a command of
+//! [`precinct_app::commands`] with the caller as a [`precinct_app::Principal`] (the
+//! command holds who may do what on the state as it is now; [`ports`] gives it the
+//! facts of this process's read models and caches) or a typed query of
+//! [`precinct_readmodel::queries`] (authorized here, with the rules of
+//! [`precinct_app::policy`]), and shape the response for the caller's audience
+//! ([`views`]).
 //!
 //! It is not: the domain rules (in `precinct-domain`), the log (in `precinct-eventlog`,
 //! the only way to JetStream), the read models and every SQL statement (in
@@ -25,7 +28,8 @@
 //! - [`throttle`]: login throttling and per-address rate limits (shared through
 //!   PostgreSQL), command budgets per account.
 //! - [`proxy`]: the client's address behind trusted reverse proxies.
-//! - [`policy`]: who may see and change which report or patrol.
+//! - [`ports`]: the application layer's ports over the read models, the account view
+//!   and the password hasher.
 //! - [`views`]: response shapes per audience.
 //! - [`routes`]: one module per resource.
 //! - [`live`]: the live path: the patrol directory (membership from memory) and the
@@ -38,7 +42,7 @@ pub mod live;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
-pub mod policy;
+pub mod ports;
 pub mod problem;
 pub mod proxy;
 pub mod routes;

@@ -3,7 +3,10 @@
 //! compiled into the binary: the page loads nothing from anywhere else).
 //!
 //! Every handler carries a `#[utoipa::path]` with its roles (in the description), body,
-//! answers and problem+json errors; each route module lists its handlers in a
+//! its success answer and the problem+json errors of its kind of endpoint — one of the
+//! error sets defined here once ([`CommandErrors`], [`CreationErrors`],
+//! [`PublicCommandErrors`], [`ListErrors`], [`ReadErrors`]), each answer carrying its own
+//! status; each route module lists its handlers in a
 //! `#[derive(OpenApi)] struct Api`, and [`spec`] merges them. Types of other crates
 //! (domain enums, read-model rows) are described here by schema-only mirrors whose wire
 //! shape tests check against the real types.
@@ -76,6 +79,7 @@ pub fn spec() -> utoipa::openapi::OpenApi {
         routes::accounts::Api::openapi(),
         routes::stations::Api::openapi(),
         routes::crimes::Api::openapi(),
+        routes::dispatch::Api::openapi(),
         routes::patrols::Api::openapi(),
         routes::queries::Api::openapi(),
         routes::live::Api::openapi(),
@@ -223,8 +227,15 @@ fn problem_response(description: &str) -> Response {
         .build()
 }
 
+/// A problem+json answer with its status: what the error sets below are made of (a set
+/// lists answers, and each answer brings its own status, so that an operation cannot
+/// document one under another's code).
+pub trait ErrorAnswer: for<'r> utoipa::ToResponse<'r> {
+    const STATUS: u16;
+}
+
 macro_rules! problem_responses {
-    ($($name:ident => $description:literal;)+) => {$(
+    ($($name:ident($status:literal) => $description:literal;)+) => {$(
         #[doc = $description]
         pub struct $name;
 
@@ -233,18 +244,22 @@ macro_rules! problem_responses {
                 (stringify!($name), RefOr::T(problem_response($description)))
             }
         }
+
+        impl ErrorAnswer for $name {
+            const STATUS: u16 = $status;
+        }
     )+};
 }
 
 problem_responses! {
-    BadRequest => "Malformed request: JSON that does not parse, a body without `Content-Type: application/json`, or a bad header, query string or cursor.";
-    Unauthorized => "No valid bearer token: missing where required, malformed, expired, or not signed by this server (a bad token is refused even where a token is optional).";
-    Forbidden => "Authenticated, but the caller's role (or station) may not do this.";
-    NotFound => "No such resource, or the caller may not see it.";
-    Conflict => "The resource's state does not allow this (illegal transition, duplicate, concurrent change).";
-    PayloadTooLarge => "The body is over the size limit (1 MiB by default).";
-    ValidationFailed => "Fields that break a rule; `errors` lists each with its reason.";
-    InternalError => "A bug: details are only in the server's logs, under the `error_id` the body carries.";
+    BadRequest(400) => "Malformed request: JSON that does not parse, a body without `Content-Type: application/json`, or a bad header, query string or cursor.";
+    Unauthorized(401) => "No valid bearer token: missing where required, malformed, expired, or not signed by this server (a bad token is refused even where a token is optional).";
+    Forbidden(403) => "Authenticated, but the caller's role (or station) may not do this.";
+    NotFound(404) => "No such resource, or the caller may not see it.";
+    Conflict(409) => "The resource's state does not allow this (illegal transition, duplicate, concurrent change).";
+    PayloadTooLarge(413) => "The body is over the size limit (1 MiB by default).";
+    ValidationFailed(422) => "Fields that break a rule; `errors` lists each with its reason.";
+    InternalError(500) => "A bug: details are only in the server's logs, under the `error_id` the body carries.";
 }
 
 /// A dependency is unavailable, or the server is at capacity; retry later.
@@ -268,6 +283,10 @@ impl<'r> utoipa::ToResponse<'r> for Unavailable {
     }
 }
 
+impl ErrorAnswer for Unavailable {
+    const STATUS: u16 = 503;
+}
+
 /// Too many attempts; retry later.
 pub struct TooManyRequests;
 
@@ -287,6 +306,62 @@ impl<'r> utoipa::ToResponse<'r> for TooManyRequests {
         );
         ("TooManyRequests", RefOr::T(response))
     }
+}
+
+impl ErrorAnswer for TooManyRequests {
+    const STATUS: u16 = 429;
+}
+
+// ---------------------------------------------------------------------------------------
+// Error sets: the errors of one kind of endpoint, listed once (`responses(...)` of an
+// operation names its success answer and its set; a few operations add an answer of
+// their own). Every operation also answers 500, and every command 429 (its caller's
+// command budget): `spec` adds both.
+
+/// `(status, $ref)` of one answer of a set.
+fn answer<T: ErrorAnswer>() -> (String, RefOr<Response>) {
+    (
+        T::STATUS.to_string(),
+        RefOr::Ref(Ref::from_response_name(T::response().0)),
+    )
+}
+
+macro_rules! error_sets {
+    ($($(#[$doc:meta])* $name:ident = [$($answer:ident),+ $(,)?];)+) => {$(
+        $(#[$doc])*
+        pub struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> std::collections::BTreeMap<String, RefOr<Response>> {
+                [$(answer::<$answer>()),+].into_iter().collect()
+            }
+        }
+    )+};
+}
+
+error_sets! {
+    /// A signed-in caller's command on a resource that exists (a report, a patrol, an
+    /// account, a data subject): it may not see it (404), may not do this (403), or its
+    /// state does not allow it (409).
+    CommandErrors = [
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
+        ValidationFailed, Unavailable,
+    ];
+    /// A command that creates a resource (an account, a station, a patrol, an invite).
+    CreationErrors = [
+        BadRequest, Unauthorized, Forbidden, Conflict, PayloadTooLarge, ValidationFailed,
+        Unavailable,
+    ];
+    /// What anyone may send without an account (a report, a login): limited per client
+    /// address or account (429).
+    PublicCommandErrors = [
+        BadRequest, Unauthorized, PayloadTooLarge, ValidationFailed, TooManyRequests,
+        Unavailable,
+    ];
+    /// A list query: its filters and paging (400, 422), and who may list what (403).
+    ListErrors = [BadRequest, Unauthorized, Forbidden, ValidationFailed, Unavailable];
+    /// A staff query of one resource: one the caller may not see is 404.
+    ReadErrors = [BadRequest, Unauthorized, Forbidden, NotFound, Unavailable];
 }
 
 // ---------------------------------------------------------------------------------------
@@ -863,6 +938,37 @@ mod tests {
             out.push((path.to_string(), methods));
         }
         out
+    }
+
+    /// Every shared answer an operation refers to (through an error set or on its own)
+    /// is a component of the document.
+    #[test]
+    fn openapi_response_refs_resolve() {
+        let v = serde_json::to_value(spec()).expect("JSON");
+        let components = v["components"]["responses"]
+            .as_object()
+            .expect("component responses");
+        for (path, item) in v["paths"].as_object().expect("paths") {
+            for m in METHODS {
+                let Some(op) = item.get(*m) else { continue };
+                for (status, r) in op["responses"].as_object().expect("responses") {
+                    if let Some(name) = r["$ref"].as_str() {
+                        let name = name.trim_start_matches("#/components/responses/");
+                        assert!(
+                            components.contains_key(name),
+                            "{m} {path} {status}: no component response {name}"
+                        );
+                    }
+                }
+            }
+        }
+        // The sets carry their answers' own statuses.
+        use utoipa::IntoResponses;
+        let set = CommandErrors::responses();
+        assert_eq!(
+            set.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["400", "401", "403", "404", "409", "413", "422", "503"]
+        );
     }
 
     /// Operation ids are unique (clients generate function names from them).

@@ -4,6 +4,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use precinct_app::error::Unavailable;
 use precinct_app::AppError;
 use precinct_domain::ErrorKind;
 use precinct_eventlog::AppendError;
@@ -19,7 +20,7 @@ pub struct FieldError {
     pub reason: String,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum ApiError {
     /// 400: the request cannot be parsed.
     BadRequest(String),
@@ -210,6 +211,16 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+/// So that a port implemented by the API can hand its own errors through the
+/// application layer ([`AppError::port`]) and get them back whole.
+impl std::error::Error for ApiError {}
+
 impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
         match e {
@@ -217,10 +228,29 @@ impl From<AppError> for ApiError {
                 kind,
                 field,
                 message,
+                ..
             } => match kind {
                 ErrorKind::NotFound => ApiError::NotFound,
                 ErrorKind::Conflict => ApiError::Conflict(message),
                 ErrorKind::Invalid => ApiError::invalid(field.unwrap_or("body"), message),
+            },
+            AppError::NotFound => ApiError::NotFound,
+            AppError::Forbidden(denied) => ApiError::Forbidden(denied.to_string()),
+            AppError::Refused(refusal) => match refusal.kind() {
+                ErrorKind::Invalid => {
+                    ApiError::invalid(refusal.field().unwrap_or("body"), refusal.to_string())
+                }
+                ErrorKind::NotFound => ApiError::NotFound,
+                ErrorKind::Conflict => ApiError::Conflict(refusal.to_string()),
+            },
+            // The key store's own words are internal (NATS text): logged under the id.
+            AppError::Unavailable(Unavailable::KeyStore(cause)) => {
+                ApiError::outage("the key store is unavailable; retry later", cause)
+            }
+            AppError::Unavailable(why) => ApiError::Unavailable(why.to_string()),
+            AppError::Port(port) => match port.0.downcast_ref::<ApiError>() {
+                Some(own) => own.clone(),
+                None => ApiError::Internal(port.to_string()),
             },
             AppError::Contention => {
                 ApiError::Conflict("the resource kept changing concurrently; try again".into())
@@ -331,6 +361,10 @@ mod tests {
                 .into(),
             ),
             ("vault", AppError::Vault(INNER.into()).into()),
+            (
+                "key store port",
+                AppError::Unavailable(Unavailable::KeyStore(INNER.into())).into(),
+            ),
             (
                 "key store via the app",
                 AppError::from(precinct_vault::VaultError::Store(INNER.into())).into(),

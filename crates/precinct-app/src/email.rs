@@ -13,6 +13,7 @@ use precinct_domain::email::{
 };
 use precinct_domain::ids::AccountId;
 use precinct_domain::values::Email;
+use precinct_eventlog::EventStore;
 use uuid::Uuid;
 
 use crate::{App, AppError, UnitOfWork};
@@ -43,7 +44,7 @@ impl EmailStreams {
     }
 }
 
-impl App {
+impl<S: EventStore> App<S> {
     /// The reservation streams of `email`.
     pub async fn email_streams(&self, email: &Email) -> Result<EmailStreams, AppError> {
         let keyed = match self.vault() {
@@ -75,8 +76,8 @@ impl App {
 
 /// Reserves the address for `account_id` in `uow`: refused (the domain's
 /// [`EmailError::EmailTaken`]) when either of its streams already holds a reservation.
-pub async fn reserve_email(
-    uow: &mut UnitOfWork<'_>,
+pub async fn reserve_email<S: EventStore>(
+    uow: &mut UnitOfWork<'_, S>,
     streams: &EmailStreams,
     account_id: AccountId,
 ) -> Result<(), AppError> {

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use precinct_domain::{Aggregate, DomainEvent};
 use precinct_eventlog::{
-    find_command_in, AppendError, CommandMeta, EventLog, ExpectedVersion, NewEvent, RecordedEvent,
-    StreamId, StreamWrite,
+    find_command_in, AppendError, CommandMeta, EventLog, EventStore, ExpectedVersion, NewEvent,
+    RecordedEvent, StreamId, StreamWrite,
 };
 use uuid::Uuid;
 
@@ -29,10 +29,12 @@ const CONTENTION_DEADLINE: Duration = Duration::from_secs(5);
 const BACKOFF_FIRST: Duration = Duration::from_millis(2);
 const BACKOFF_MAX: Duration = Duration::from_millis(50);
 
-/// Runs commands against the log. Cheap to clone (clones share their turns).
+/// Runs commands against the log (JetStream's [`EventLog`], or any other
+/// [`EventStore`]: tests run on a `MemoryLog`). Cheap to clone (clones share their
+/// turns).
 #[derive(Clone, Debug)]
-pub struct App {
-    log: EventLog,
+pub struct App<S = EventLog> {
+    log: S,
     /// Seals personal fields before they enter the log (None: stored as they are).
     vault: Option<precinct_vault::Vault>,
     /// Commands about one aggregate take turns in this process.
@@ -106,8 +108,8 @@ struct Entry {
 }
 
 /// The aggregates one command has loaded and the events it has emitted so far.
-pub struct UnitOfWork<'a> {
-    log: &'a EventLog,
+pub struct UnitOfWork<'a, S = EventLog> {
+    log: &'a S,
     now: DateTime<Utc>,
     entries: HashMap<StreamId, Entry>,
     order: Vec<StreamId>,
@@ -116,7 +118,7 @@ pub struct UnitOfWork<'a> {
     read_failed: bool,
 }
 
-impl<'a> UnitOfWork<'a> {
+impl<S: EventStore> UnitOfWork<'_, S> {
     /// The command's clock reading: every event of the command carries it.
     pub fn now(&self) -> DateTime<Utc> {
         self.now
@@ -210,8 +212,8 @@ impl<'a> UnitOfWork<'a> {
     }
 }
 
-impl App {
-    pub fn new(log: EventLog) -> Self {
+impl<S: EventStore> App<S> {
+    pub fn new(log: S) -> Self {
         Self {
             log,
             vault: None,
@@ -221,7 +223,7 @@ impl App {
 
     /// An app that seals personal fields with `vault` (the log must open them with the
     /// same vault: `EventLog::with_opener`).
-    pub fn with_vault(log: EventLog, vault: precinct_vault::Vault) -> Self {
+    pub fn with_vault(log: S, vault: precinct_vault::Vault) -> Self {
         Self {
             log,
             vault: Some(vault),
@@ -233,7 +235,7 @@ impl App {
         self.vault.as_ref()
     }
 
-    pub fn log(&self) -> &EventLog {
+    pub fn log(&self) -> &S {
         &self.log
     }
 
@@ -271,9 +273,64 @@ impl App {
         Ok(((state, version_at(events.len())), (then, version_at(upto))))
     }
 
-    /// Starts running a command about aggregate `A` `primary_id`; see [`Attempts`] and
-    /// the [`run!`](crate::run) macro, which is how commands are written.
-    pub fn attempts<'a, A>(&'a self, meta: &'a CommandMeta, primary_id: Uuid) -> Attempts<'a>
+    /// Runs a command about aggregate `A` `primary_id` (its *primary* stream): `decide`
+    /// loads what it needs through the [`UnitOfWork`], checks, and emits events; `run`
+    /// appends everything it emitted as one atomic batch. See `Attempts` for the
+    /// guarantees:
+    ///
+    /// - the command id already in the primary stream: its original outcome, without
+    ///   deciding again (an idempotent retry), or [`AppError::KeyReused`] when it came
+    ///   from another request;
+    /// - a concurrent change (or an append whose outcome is unknown): `decide` runs
+    ///   again on fresh state, after a jittered pause, until the command lands, is
+    ///   refused, or has tried for the contention deadline; commands about one
+    ///   aggregate take turns within the process;
+    /// - a refusal by `decide` is answered only once the command id is still absent
+    ///   from the log (an earlier attempt of the same command may have landed while
+    ///   this one decided; then the answer is that attempt's outcome).
+    ///
+    /// The decision is an async closure. Where the command's future must be `Send` (an
+    /// HTTP handler), it owns what it captures (`async move` over copies and clones, no
+    /// references): the compiler cannot yet prove such a future `Send` through a
+    /// reference an async closure captures (rust-lang/rust#110338).
+    ///
+    /// ```ignore
+    /// let out = app
+    ///     .run::<Report>(&meta, id, async move |uow| {
+    ///         uow.execute::<Report>(id, ReportCommand::Accept { at: uow.now() }).await?;
+    ///         Ok(())
+    ///     })
+    ///     .await?;
+    /// ```
+    pub async fn run<A>(
+        &self,
+        meta: &CommandMeta,
+        primary_id: Uuid,
+        mut decide: impl AsyncFnMut(&mut UnitOfWork<'_, S>) -> Result<(), AppError>,
+    ) -> Result<Outcome, AppError>
+    where
+        A: Aggregate + Send + Sync + 'static,
+    {
+        let mut attempts = self.attempts::<A>(meta, primary_id);
+        loop {
+            let mut unit = match attempts.next().await? {
+                Step::Done(out) => return Ok(out),
+                Step::Decide(unit) => unit,
+            };
+            if let Err(refusal) = decide(&mut unit).await {
+                return match attempts.refused(&unit).await {
+                    Some(found) => found,
+                    None => Err(refusal),
+                };
+            }
+            if let Some(out) = attempts.commit(unit).await? {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// The attempts at a command about aggregate `A` `primary_id` (see [`App::run`]).
+    fn attempts<'a, A>(&'a self, meta: &'a CommandMeta, primary_id: Uuid) -> Attempts<'a, S>
     where
         A: Aggregate + Send + Sync + 'static,
     {
@@ -318,11 +375,11 @@ async fn seal(
 }
 
 /// What to do next in running a command.
-pub enum Step<'a> {
+enum Step<'a, S> {
     /// The command id is already in the log: this is its original outcome.
     Done(Outcome),
     /// Decide (load, check, emit) in this unit of work, then [`Attempts::commit`] it.
-    Decide(UnitOfWork<'a>),
+    Decide(UnitOfWork<'a, S>),
 }
 
 /// The attempts at one command: each decides on fresh state and tries to append
@@ -340,12 +397,12 @@ pub enum Step<'a> {
 /// still in flight, or an append whose outcome was unknown) may land between this
 /// attempt's reads, so that the decision sees the command's own effect on one stream
 /// and refuses it (the second dispatch of one report: 409). Every refusal — the
-/// decision's error ([`Attempts::refused`], called by [`run!`](crate::run)), stale
+/// decision's error ([`Attempts::refused`], called by [`App::run`]), stale
 /// state after the last attempt, a batch the store rejected — therefore reads the
 /// primary stream (and the other streams the attempts loaded) again, after the reads
 /// the decision made, and answers the original outcome if the command is there.
-pub struct Attempts<'a> {
-    app: &'a App,
+struct Attempts<'a, S> {
+    app: &'a App<S>,
     meta: &'a CommandMeta,
     primary: StreamId,
     fold_primary: FoldFn,
@@ -359,9 +416,9 @@ pub struct Attempts<'a> {
     loaded: Vec<StreamId>,
 }
 
-impl<'a> Attempts<'a> {
+impl<'a, S: EventStore> Attempts<'a, S> {
     /// The next attempt, or the original outcome of an already applied command.
-    pub async fn next(&mut self) -> Result<Step<'a>, AppError> {
+    async fn next(&mut self) -> Result<Step<'a, S>, AppError> {
         if self.attempt > 0 {
             // The last attempt met a concurrent change (or an unknown outcome).
             let elapsed = self.started.elapsed();
@@ -444,7 +501,7 @@ impl<'a> Attempts<'a> {
     }
 
     /// Remembers the streams `uow` loaded besides the primary one.
-    fn note_loaded(&mut self, uow: &UnitOfWork<'a>) {
+    fn note_loaded(&mut self, uow: &UnitOfWork<'a, S>) {
         for stream in uow.entries.keys() {
             if *stream != self.primary && !self.loaded.contains(stream) {
                 self.loaded.push(stream.clone());
@@ -455,8 +512,8 @@ impl<'a> Attempts<'a> {
     /// The decision in `uow` refused the command: unless the command id has reached the
     /// log in the meantime (see [`Attempts`]), in which case this is its original outcome
     /// (or [`AppError::KeyReused`]) and the refusal must not be answered. Called by
-    /// [`run!`](crate::run).
-    pub async fn refused(&mut self, uow: &UnitOfWork<'a>) -> Option<Result<Outcome, AppError>> {
+    /// [`App::run`].
+    async fn refused(&mut self, uow: &UnitOfWork<'a, S>) -> Option<Result<Outcome, AppError>> {
         self.note_loaded(uow);
         if uow.read_failed {
             // Not a decision: the log could not be read, and would not answer now either.
@@ -504,7 +561,7 @@ impl<'a> Attempts<'a> {
 
     /// Appends what `uow` emitted. `Ok(None)`: a concurrent change (or an unknown
     /// outcome) — call [`Attempts::next`] and decide again.
-    pub async fn commit(&mut self, mut uow: UnitOfWork<'a>) -> Result<Option<Outcome>, AppError> {
+    async fn commit(&mut self, mut uow: UnitOfWork<'a, S>) -> Result<Option<Outcome>, AppError> {
         self.note_loaded(&uow);
         // The primary stream goes first: its first event carries the command's size,
         // which is how a retry finds the original outcome.
@@ -602,41 +659,4 @@ fn backoff(attempt: usize) -> Duration {
         .min(BACKOFF_MAX);
     let micros = u64::try_from(ceiling.as_micros()).unwrap_or(u64::MAX);
     Duration::from_micros(rand::thread_rng().gen_range(0..=micros))
-}
-
-/// Runs a command (see [`Attempts`]): `run!(app, &meta, Report, ApiError, id, |uow| {
-/// ...; Ok(()) })` evaluates to `Result<Outcome, ApiError>`. The block decides through
-/// `uow` and may fail with `?`; it runs again on fresh state after a concurrent change.
-/// A failure of the block is answered only if the command id is still not in the log
-/// ([`Attempts::refused`]); otherwise the answer is the command's original outcome.
-#[macro_export]
-macro_rules! run {
-    ($app:expr, $meta:expr, $agg:ty, $err:ty, $id:expr, |$uow:ident| $body:block) => {{
-        let mut attempts = $app.attempts::<$agg>($meta, $id);
-        loop {
-            match attempts.next().await {
-                Err(e) => break Err(<$err>::from(e)),
-                Ok($crate::uow::Step::Done(out)) => break Ok(out),
-                Ok($crate::uow::Step::Decide(mut unit)) => {
-                    let decided: Result<(), $err> = async {
-                        let $uow = &mut unit;
-                        $body
-                    }
-                    .await;
-                    if let Err(e) = decided {
-                        match attempts.refused(&unit).await {
-                            Some(Ok(out)) => break Ok(out),
-                            Some(Err(found)) => break Err(<$err>::from(found)),
-                            None => break Err(e),
-                        }
-                    }
-                    match attempts.commit(unit).await {
-                        Ok(Some(out)) => break Ok(out),
-                        Ok(None) => continue,
-                        Err(e) => break Err(<$err>::from(e)),
-                    }
-                }
-            }
-        }
-    }};
 }

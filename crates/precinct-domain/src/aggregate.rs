@@ -44,8 +44,9 @@ pub enum ErrorKind {
     Invalid,
 }
 
-/// A typed refusal from `handle`.
-pub trait DomainError: std::error::Error {
+/// A typed refusal from `handle` (a plain value: the application layer keeps it whole
+/// for its callers).
+pub trait DomainError: std::error::Error + Send + Sync + 'static {
     fn kind(&self) -> ErrorKind;
 
     /// The offending request field for `Invalid` errors (e.g. `"title"`), if one.

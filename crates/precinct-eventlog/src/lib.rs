@@ -29,6 +29,9 @@
 //! - [`raw`]: plain publish-and-ack on a scratch stream, the ceiling the benchmark
 //!   measures `append` against (not used by Precinct itself).
 //! - [`error`]: [`AppendError`], [`ReadError`], [`LogError`].
+//! - `store`: [`EventStore`], what a command needs of the log (read a stream, append a
+//!   command atomically), implemented by [`EventLog`] and by `memory`'s [`MemoryLog`]
+//!   (tests of the application layer without servers).
 //!
 //! No other crate sees a JetStream type from here, except `precinct-vault`, which
 //! keeps its data keys in a key-value bucket on the log's connection
@@ -38,9 +41,11 @@ mod commit;
 pub mod envelope;
 pub mod error;
 pub mod log;
+mod memory;
 pub mod positions;
 pub mod raw;
 pub mod requests;
+mod store;
 
 pub use envelope::{
     Actor, Appended, CommandMeta, Envelope, ExpectedVersion, NewEvent, RecordedEvent, RequestHash,
@@ -48,5 +53,7 @@ pub use envelope::{
 };
 pub use error::{AppendError, LogError, ReadError};
 pub use log::{find_command_in, EventLog, LogConfig, Opener, StreamWrite};
+pub use memory::MemoryLog;
 pub use positions::{PatrolMoved, PositionLog, RecordedMove};
 pub use requests::{RequestLogTask, RequestLogWriter, RequestRecord, StoredRequest};
+pub use store::EventStore;

@@ -5,39 +5,27 @@ use axum::http::StatusCode;
 use axum::routing::{patch, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use precinct_app::email::{reserve_email, EmailStreams};
-use precinct_domain::account::{Account, AccountCommand};
-use precinct_domain::email::EmailReservation;
-use precinct_domain::ids::{AccountId, InviteId, StationId};
-use precinct_domain::invite::{invite_id_for_code_hash, Invite, InviteCommand};
-use precinct_domain::patrol::{serves_in, Patrol, PatrolCommand};
-use precinct_domain::station::Station;
-use precinct_domain::values::{Email, PasswordHash, Role};
-use precinct_domain::Aggregate;
+use precinct_app::commands::account::{self, NewAccount};
+use precinct_app::commands::invite::{self, NewInvite};
+use precinct_domain::account::Account;
+use precinct_domain::ids::{AccountId, StationId};
+use precinct_domain::values::{Email, Role};
 use precinct_eventlog::Actor;
-use precinct_readmodel::queries;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
-use crate::auth::{derive_token, Caller};
+use crate::auth::{derive_token, token_hash, Caller};
 use crate::extract::Path;
 use crate::extract::{ClientAddr, Cmd, Validator};
 use crate::openapi::{
-    BadRequest, CommandHeaders, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests,
-    Unauthorized, Unavailable, ValidationFailed,
+    BadRequest, CommandErrors, CommandHeaders, Conflict, CreationErrors, NotFound, PayloadTooLarge,
+    PublicCommandErrors, Unavailable, ValidationFailed,
 };
-use crate::policy::token_hash;
+use crate::ports::Facts;
 use crate::problem::{ApiError, ApiResult};
 use crate::throttle::{account_key, addr_key};
 use crate::AppState;
-
-/// Namespace for ids derived from command ids (so a retried creation targets the same id).
-pub const ID_NS: Uuid = Uuid::from_u128(0x0d7e_52a4_8c1f_4a8e_b9b1_3f0a_6e2c_9d15);
-
-pub fn derived_id(command_id: Uuid, kind: &str) -> Uuid {
-    Uuid::new_v5(&ID_NS, format!("{kind}|{command_id}").as_bytes())
-}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -111,122 +99,6 @@ fn check_password(v: &mut Validator, password: &str) {
     }
 }
 
-async fn require_station(state: &AppState, id: StationId) -> ApiResult<()> {
-    let (station, _) = state.app.load::<Station>(id.as_uuid()).await?;
-    if station.version_exists() {
-        Ok(())
-    } else {
-        Err(ApiError::invalid("station_id", "no such station"))
-    }
-}
-
-/// Creates an account and its e-mail reservation in one atomic append: two concurrent
-/// registrations of one address cannot both succeed.
-// The three callers (admin registration, citizen sign-up, invite acceptance) each pass
-// every field explicitly; a one-use parameter struct would only rename them.
-#[allow(clippy::too_many_arguments)]
-async fn create_account(
-    state: &AppState,
-    ctx: &crate::extract::CmdCtx,
-    actor: Actor,
-    email: Email,
-    name: String,
-    role: Role,
-    station_id: Option<StationId>,
-    password_hash: String,
-    invite: Option<InviteId>,
-) -> ApiResult<(Account, u64)> {
-    let meta = ctx.meta(actor);
-    let account_id = AccountId::new(derived_id(meta.command_id, "account"));
-    let password_hash = PasswordHash::parse(&password_hash)
-        .map_err(|e| ApiError::Internal(format!("password hash: {e}")))?;
-    let emails = state.app.email_streams(&email).await?;
-    let email_id = emails.for_new_reservation();
-    let decide = AccountDecision {
-        invite,
-        account_id,
-        emails,
-        email: &email,
-        name: &name,
-        role,
-        station_id,
-        password_hash: &password_hash,
-    };
-    let out = match invite {
-        Some(invite) => precinct_app::run!(
-            state.app,
-            &meta,
-            Invite,
-            ApiError,
-            invite.as_uuid(),
-            |uow| { decide.apply(uow).await }
-        )?,
-        None => precinct_app::run!(
-            state.app,
-            &meta,
-            EmailReservation,
-            ApiError,
-            email_id,
-            |uow| { decide.apply(uow).await }
-        )?,
-    };
-    // The account as the write side knows it (also for an idempotent retry).
-    let (account, _) = state.app.load::<Account>(account_id.as_uuid()).await?;
-    if !account.version_exists() {
-        return Err(ApiError::Internal(
-            "account missing after registration".into(),
-        ));
-    }
-    Ok((account, out.position))
-}
-
-/// The events of a new account: the invite (if any) is used, the e-mail reserved, the
-/// account registered — one atomic append.
-struct AccountDecision<'a> {
-    invite: Option<InviteId>,
-    account_id: AccountId,
-    emails: EmailStreams,
-    email: &'a Email,
-    name: &'a str,
-    role: Role,
-    station_id: Option<StationId>,
-    password_hash: &'a PasswordHash,
-}
-
-impl AccountDecision<'_> {
-    async fn apply(&self, uow: &mut precinct_app::UnitOfWork<'_>) -> ApiResult<()> {
-        let at = uow.now();
-        let account_id = self.account_id;
-        if let Some(invite) = self.invite {
-            uow.execute::<Invite>(invite.as_uuid(), InviteCommand::Accept { account_id, at })
-                .await?;
-        }
-        reserve_email(uow, &self.emails, account_id)
-            .await
-            .map_err(|e| match e {
-                precinct_app::AppError::Domain { .. } => {
-                    ApiError::Conflict("an account with this e-mail already exists".into())
-                }
-                other => other.into(),
-            })?;
-        uow.execute::<Account>(
-            account_id.as_uuid(),
-            AccountCommand::Register {
-                account_id,
-                email: self.email.clone(),
-                name: self.name.to_string(),
-                role: self.role,
-                station_id: self.station_id,
-                password_hash: self.password_hash.clone(),
-                at,
-                invite_id: self.invite,
-            },
-        )
-        .await?;
-        Ok(())
-    }
-}
-
 /// Register an account.
 ///
 /// Roles: anyone registers a CITIZEN account; only an ADMIN token may set `role` or
@@ -244,14 +116,7 @@ impl AccountDecision<'_> {
     security((), ("bearer" = [])),
     responses(
         (status = 201, description = "The new account", body = AccountView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
+        CreationErrors,
     )
 )]
 async fn register(
@@ -260,7 +125,7 @@ async fn register(
     ClientAddr(addr): ClientAddr,
     cmd: Cmd<RegisterBody>,
 ) -> ApiResult<(StatusCode, Json<AccountView>)> {
-    let b = &cmd.body;
+    let b = cmd.body;
     let mut v = Validator::new();
     let email = v.check("email", Email::parse(&b.email));
     check_password(&mut v, &b.password);
@@ -272,20 +137,10 @@ async fn register(
     let (Some(email), Some(role)) = (email, role) else {
         return Err(ApiError::invalid("body", "invalid"));
     };
-    let station_id = b.station_id.map(StationId::new);
-    // Only an ADMIN may choose a role or a station.
-    if role != Role::Citizen || station_id.is_some() {
-        match &caller {
-            Some(c) if c.is_admin() => {}
-            Some(_) => return Err(ApiError::forbidden()),
-            None => {
-                return Err(ApiError::Forbidden(
-                    "only an ADMIN may set role or station_id".into(),
-                ))
-            }
-        }
-    }
-    if !caller.is_some_and(|c| c.is_admin()) {
+    let station = b.station_id.map(StationId::new);
+    let by = caller.map(|c| c.principal());
+    account::may_register(by.as_ref(), role, station)?;
+    if !by.is_some_and(|p| p.is_admin()) {
         // Counted before anything is looked up: the 409 of a taken address must not
         // become a free oracle of who has an account.
         let key = format!("register|{}", addr_key(addr));
@@ -298,39 +153,20 @@ async fn register(
             return Err(ApiError::TooManyRequests { retry_after_secs });
         }
     }
-    if let Some(s) = station_id {
-        require_station(&state, s).await?;
-    }
-    let actor = caller.map(|c| c.actor()).unwrap_or(Actor::Anonymous);
-    // A taken address is answered at once, before any password work (argon2id is slow
-    // and memory-hard on purpose). A retry of this very registration (same command id)
-    // goes on, to get its original answer.
-    let owner = state.app.email_owner(&email).await?;
-    let this_command = AccountId::new(derived_id(
-        cmd.ctx.meta(actor.clone()).command_id,
-        "account",
-    ));
-    if owner.is_some_and(|id| id != this_command) {
-        return Err(ApiError::Conflict(
-            "an account with this e-mail already exists".into(),
-        ));
-    }
-    let hash = state.passwords.hash(b.password.clone()).await?;
-    let (account, position) = create_account(
-        &state,
-        &cmd.ctx,
-        actor,
+    let meta = cmd
+        .ctx
+        .meta(by.map(|p| p.actor()).unwrap_or(Actor::Anonymous));
+    let new = NewAccount {
         email,
-        b.name.clone(),
+        password: b.password,
+        name: b.name,
         role,
-        station_id,
-        hash,
-        None,
-    )
-    .await?;
+        station,
+    };
+    let out = account::register(&state.app, by.as_ref(), &meta, new, &state.passwords).await?;
     Ok((
         StatusCode::CREATED,
-        Json(AccountView::of(&account, position)),
+        Json(AccountView::of(&out.account, out.position)),
     ))
 }
 
@@ -375,12 +211,7 @@ pub struct LoginResponse {
     request_body = LoginBody,
     responses(
         (status = 200, description = "An access token", body = LoginResponse),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = TooManyRequests),
-        (status = 503, response = Unavailable),
+        PublicCommandErrors,
     )
 )]
 async fn login(
@@ -484,14 +315,7 @@ pub struct RoleBody {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The account after the change", body = AccountView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CommandErrors,
     )
 )]
 async fn change_role(
@@ -500,81 +324,19 @@ async fn change_role(
     Path(id): Path<Uuid>,
     cmd: Cmd<RoleBody>,
 ) -> ApiResult<Json<AccountView>> {
-    caller.require(&[Role::Admin])?;
+    let by = caller.principal();
+    account::may_change_role(&by)?;
     let role = cmd
         .body
         .role
         .parse::<Role>()
         .map_err(|e| ApiError::invalid("role", e.to_string()))?;
-    let station_id = cmd.body.station_id.map(StationId::new);
-    if let Some(s) = station_id {
-        require_station(&state, s).await?;
-    }
-    let listed = patrols_listing(&state, id).await?;
-    let meta = cmd.ctx.meta(caller.actor());
-    let out = precinct_app::run!(state.app, &meta, Account, ApiError, id, |uow| {
-        let at = uow.now();
-        uow.execute::<Account>(
-            id,
-            AccountCommand::ChangeRole {
-                role,
-                station_id,
-                at,
-            },
-        )
-        .await?;
-        // Each crew as the log has it now (the list above only says where to look).
-        let officer_id = AccountId::new(id);
-        for patrol_id in &listed {
-            let patrol: Patrol = uow.load(*patrol_id).await?;
-            if patrol.is_member(officer_id) && !serves_in(patrol.station_id, role, station_id) {
-                uow.execute::<Patrol>(*patrol_id, PatrolCommand::RemoveOfficer { officer_id, at })
-                    .await?;
-            }
-        }
-        Ok(())
-    })?;
-    let account = out
-        .state::<Account>(id)
-        .ok_or_else(|| ApiError::Internal("account state missing".into()))?;
-    Ok(Json(AccountView::of(account, out.position)))
-}
-
-/// Most patrols one role change takes an officer out of (a larger number is refused).
-const MAX_PATROLS_PER_OFFICER: u32 = 100;
-
-/// The patrols whose crew lists the account. From the patrols read model, once it has
-/// caught up with the log as it is now: a crew change acknowledged before this command
-/// is seen. (One racing the command may still list the officer; the membership rule,
-/// which requires the member's current role to be PATROL of the patrol's station, makes
-/// such an entry grant nothing.)
-async fn patrols_listing(state: &AppState, account: Uuid) -> ApiResult<Vec<Uuid>> {
-    let head = state
-        .app
-        .log()
-        .head()
-        .await
-        .map_err(precinct_app::AppError::from)?;
-    let caught_up = precinct_readmodel::wait_for_projection(
-        &state.pool,
-        precinct_readmodel::names::PATROLS,
-        head,
-        std::time::Duration::from_secs(5),
-    )
-    .await?;
-    if !caught_up {
-        return Err(ApiError::Unavailable(
-            "the patrol roster is catching up with the log; retry shortly".into(),
-        ));
-    }
-    let listed =
-        queries::patrols_listing(&state.pool, account, MAX_PATROLS_PER_OFFICER + 1).await?;
-    if listed.len() > MAX_PATROLS_PER_OFFICER as usize {
-        return Err(ApiError::Conflict(format!(
-            "the account is in more than {MAX_PATROLS_PER_OFFICER} patrols; take it out of some first"
-        )));
-    }
-    Ok(listed)
+    let station = cmd.body.station_id.map(StationId::new);
+    let meta = cmd.ctx.meta(by.actor());
+    let id = AccountId::new(id);
+    let out =
+        account::change_role(&state.app, &by, &meta, id, role, station, &Facts(&state)).await?;
+    Ok(Json(AccountView::of(&out.account, out.position)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -612,13 +374,7 @@ pub struct InviteView {
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The invite, with its code", body = InviteView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CreationErrors,
     )
 )]
 async fn create_invite(
@@ -626,7 +382,8 @@ async fn create_invite(
     caller: Caller,
     cmd: Cmd<InviteBody>,
 ) -> ApiResult<(StatusCode, Json<InviteView>)> {
-    caller.require(&[Role::Admin, Role::Supervisor])?;
+    let by = caller.principal();
+    invite::may_invite(&by)?;
     let mut v = Validator::new();
     let email = v.check("email", Email::parse(&cmd.body.email));
     let role = v.check("role", cmd.body.role.parse::<Role>());
@@ -634,57 +391,22 @@ async fn create_invite(
     let (Some(email), Some(role)) = (email, role) else {
         return Err(ApiError::invalid("body", "invalid"));
     };
-    let station_id = cmd.body.station_id.map(StationId::new);
-    if caller.role == Role::Supervisor {
-        // A supervisor staffs their own station with officers and dispatchers.
-        if !matches!(role, Role::Patrol | Role::Dispatcher) {
-            return Err(ApiError::Forbidden(
-                "a SUPERVISOR may invite PATROL and DISPATCHER only".into(),
-            ));
-        }
-        if station_id != caller.station_id {
-            return Err(ApiError::Forbidden(
-                "a SUPERVISOR may invite to their own station only".into(),
-            ));
-        }
-    }
-    if let Some(s) = station_id {
-        require_station(&state, s).await?;
-    }
-    let meta = cmd.ctx.meta(caller.actor());
+    let meta = cmd.ctx.meta(by.actor());
+    // The code is a bearer secret derived from the command id: a retry hands out the
+    // same code, and only its hash is stored.
     let code = derive_token(&state.config.secret, "invite", meta.command_id);
     let code_hash = token_hash(&code).ok_or_else(|| ApiError::Internal("code hash".into()))?;
-    let invite_id = invite_id_for_code_hash(&code_hash);
-    let ttl = chrono::Duration::from_std(state.config.invite_ttl)
+    let valid_for = chrono::Duration::from_std(state.config.invite_ttl)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let out = precinct_app::run!(
-        state.app,
-        &meta,
-        Invite,
-        ApiError,
-        invite_id.as_uuid(),
-        |uow| {
-            let at = uow.now();
-            uow.execute::<Invite>(
-                invite_id.as_uuid(),
-                InviteCommand::Create {
-                    invite_id,
-                    code_hash: code_hash.clone(),
-                    email: email.clone(),
-                    role,
-                    station_id,
-                    expires_at: at + ttl,
-                    created_by: caller.id,
-                    at,
-                },
-            )
-            .await?;
-            Ok(())
-        }
-    )?;
-    let invite = out
-        .state::<Invite>(invite_id.as_uuid())
-        .ok_or_else(|| ApiError::Internal("invite state missing".into()))?;
+    let new = NewInvite {
+        email,
+        role,
+        station: cmd.body.station_id.map(StationId::new),
+        code_hash,
+        valid_for,
+    };
+    let out = invite::create_invite(&state.app, &by, &meta, new).await?;
+    let invite = &out.invite;
     Ok((
         StatusCode::CREATED,
         Json(InviteView {
@@ -696,7 +418,7 @@ async fn create_invite(
                 .unwrap_or_default(),
             role: invite.role,
             station_id: invite.station_id.map(|s| s.as_uuid()),
-            expires_at: invite.expires_at,
+            expires_at: out.expires_at,
             position: out.position,
         }),
     ))
@@ -742,26 +464,19 @@ async fn accept_invite(
     check_password(&mut v, &cmd.body.password);
     v.finish()?;
     let code_hash = token_hash(&cmd.body.code).ok_or(ApiError::NotFound)?;
-    let invite_id = invite_id_for_code_hash(&code_hash);
-    let (invite, _) = state.app.load::<Invite>(invite_id.as_uuid()).await?;
-    let Some(email) = invite.email.clone().filter(|_| invite.version_exists()) else {
-        return Err(ApiError::NotFound);
-    };
-    let hash = state.passwords.hash(cmd.body.password.clone()).await?;
-    let (account, position) = create_account(
-        &state,
-        &cmd.ctx,
-        Actor::Anonymous,
-        email,
-        cmd.body.name.clone(),
-        invite.role,
-        invite.station_id,
-        hash,
-        Some(invite_id),
+    let meta = cmd.ctx.meta(Actor::Anonymous);
+    let b = cmd.body;
+    let out = invite::accept_invite(
+        &state.app,
+        &meta,
+        &code_hash,
+        b.name,
+        b.password,
+        &state.passwords,
     )
     .await?;
     Ok((
         StatusCode::CREATED,
-        Json(AccountView::of(&account, position)),
+        Json(AccountView::of(&out.account, out.position)),
     ))
 }

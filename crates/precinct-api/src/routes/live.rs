@@ -40,8 +40,8 @@ use crate::extract::{JsonBody, Validator};
 use crate::live::hub::{ConnectError, Resume, Scope};
 use crate::live::{LiveStats, PatrolInfo};
 use crate::openapi::{
-    BadRequest, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable,
-    ValidationFailed,
+    BadRequest, Forbidden, NotFound, PayloadTooLarge, ReadErrors, TooManyRequests, Unauthorized,
+    Unavailable, ValidationFailed,
 };
 use crate::problem::{ApiError, ApiResult};
 use crate::AppState;
@@ -293,11 +293,7 @@ fn log_unavailable(e: precinct_eventlog::ReadError) -> ApiError {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The last position", body = PositionView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 503, response = Unavailable),
+        ReadErrors,
     )
 )]
 async fn get_location(
@@ -360,12 +356,8 @@ pub struct TrackPage {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of positions", body = TrackPage),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        ReadErrors,
         (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn track(

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod crimes;
+pub mod dispatch;
 pub mod health;
 pub mod live;
 pub mod patrols;
@@ -19,6 +20,7 @@ pub fn router() -> Router<AppState> {
         .merge(accounts::router())
         .merge(stations::router())
         .merge(crimes::router())
+        .merge(dispatch::router())
         .merge(patrols::router())
         .merge(queries::router())
         .merge(live::router())

@@ -5,23 +5,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{post, put};
 use axum::{Json, Router};
+use precinct_app::commands::patrol::{self, NewPatrol, PatrolUpdate, PatrolWritten};
 use precinct_domain::ids::{AccountId, PatrolId, StationId};
-use precinct_domain::patrol::{serves_in, Patrol, PatrolCommand};
 use precinct_domain::values::PatrolStatus;
-use precinct_domain::Aggregate;
 use serde::Deserialize;
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
-use super::accounts::derived_id;
 use crate::auth::Caller;
 use crate::extract::Cmd;
 use crate::extract::Path;
-use crate::openapi::{
-    BadRequest, CommandHeaders, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized,
-    Unavailable, ValidationFailed, WrittenPatrol,
-};
-use crate::policy::{require_patrol_visible, DESK};
+use crate::openapi::{CommandErrors, CommandHeaders, CreationErrors, WrittenPatrol};
+use crate::ports::Facts;
 use crate::problem::{ApiError, ApiResult};
 use crate::views::{PatrolView, Written};
 use crate::AppState;
@@ -48,25 +43,6 @@ pub struct RegisterBody {
     officer_ids: Vec<Uuid>,
 }
 
-/// Every officer must be an active PATROL account of the patrol's station, as the
-/// account is now (the account view: no key lookups for the sealed e-mail and name).
-async fn check_officers(state: &AppState, station: StationId, ids: &[Uuid]) -> ApiResult<()> {
-    for id in ids {
-        let serving = state
-            .accounts
-            .current(AccountId::new(*id), 0)
-            .await?
-            .is_some_and(|a| a.active && !a.erased && serves_in(station, a.role, a.station_id));
-        if !serving {
-            return Err(ApiError::invalid(
-                "officer_ids",
-                format!("{id} is not an active PATROL officer of station {station}"),
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// Register a patrol of a station.
 ///
 /// Roles: DISPATCHER, SUPERVISOR, ADMIN (station-scoped).
@@ -80,13 +56,7 @@ async fn check_officers(state: &AppState, station: StationId, ids: &[Uuid]) -> A
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The new patrol", body = WrittenPatrol),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CreationErrors,
     )
 )]
 async fn register(
@@ -94,53 +64,15 @@ async fn register(
     caller: Caller,
     cmd: Cmd<RegisterBody>,
 ) -> ApiResult<(StatusCode, Json<Written<PatrolView>>)> {
-    caller.require(DESK)?;
-    let station = StationId::new(cmd.body.station_id);
-    if !caller.is_staff_of(station) {
-        return Err(ApiError::Forbidden(
-            "you may register patrols of your own station only".into(),
-        ));
-    }
-    let (st, _) = state
-        .app
-        .load::<precinct_domain::station::Station>(cmd.body.station_id)
-        .await?;
-    if !st.version_exists() {
-        return Err(ApiError::invalid("station_id", "no such station"));
-    }
-    check_officers(&state, station, &cmd.body.officer_ids).await?;
-    let meta = cmd.ctx.meta(caller.actor());
-    let id = derived_id(meta.command_id, "patrol");
-    let out = precinct_app::run!(state.app, &meta, Patrol, ApiError, id, |uow| {
-        let at = uow.now();
-        uow.execute::<Patrol>(
-            id,
-            PatrolCommand::Register {
-                patrol_id: PatrolId::new(id),
-                call_sign: cmd.body.call_sign.clone(),
-                station_id: station,
-                officer_ids: cmd
-                    .body
-                    .officer_ids
-                    .iter()
-                    .map(|o| AccountId::new(*o))
-                    .collect(),
-                at,
-            },
-        )
-        .await?;
-        Ok(())
-    })?;
-    let p = out
-        .state::<Patrol>(id)
-        .ok_or_else(|| ApiError::Internal("patrol state missing".into()))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Written {
-            view: PatrolView::from(p),
-            position: out.position,
-        }),
-    ))
+    let (by, meta) = cmd.ctx.for_caller(&caller);
+    let b = cmd.body;
+    let new = NewPatrol {
+        call_sign: b.call_sign,
+        station: StationId::new(b.station_id),
+        officers: b.officer_ids.into_iter().map(AccountId::new).collect(),
+    };
+    let out = patrol::register(&state.app, &by, &meta, new, &Facts(&state)).await?;
+    Ok((StatusCode::CREATED, written(out)))
 }
 
 /// A patrol's new call sign and/or crew (PUT needs both).
@@ -168,14 +100,7 @@ pub struct UpdateBody {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The patrol after the change", body = WrittenPatrol),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CommandErrors,
     )
 )]
 async fn replace(
@@ -206,14 +131,7 @@ async fn replace(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The patrol after the change", body = WrittenPatrol),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CommandErrors,
     )
 )]
 async fn update(
@@ -222,33 +140,17 @@ async fn update(
     Path(id): Path<Uuid>,
     cmd: Cmd<UpdateBody>,
 ) -> ApiResult<Json<Written<PatrolView>>> {
-    caller.require(DESK)?;
-    let (current, _) = state.app.load::<Patrol>(id).await?;
-    require_patrol_visible(&caller, &current)?;
-    if let Some(officers) = &cmd.body.officer_ids {
-        check_officers(&state, current.station_id, officers).await?;
-    }
-    let meta = cmd.ctx.meta(caller.actor());
-    let out = precinct_app::run!(state.app, &meta, Patrol, ApiError, id, |uow| {
-        let at = uow.now();
-        let p: Patrol = uow.load(id).await?;
-        require_patrol_visible(&caller, &p)?;
-        uow.execute::<Patrol>(
-            id,
-            PatrolCommand::Update {
-                call_sign: cmd.body.call_sign.clone(),
-                officer_ids: cmd
-                    .body
-                    .officer_ids
-                    .as_ref()
-                    .map(|v| v.iter().map(|o| AccountId::new(*o)).collect()),
-                at,
-            },
-        )
-        .await?;
-        Ok(())
-    })?;
-    written(&out, id)
+    let (by, meta) = cmd.ctx.for_caller(&caller);
+    let b = cmd.body;
+    let update = PatrolUpdate {
+        call_sign: b.call_sign,
+        officers: b
+            .officer_ids
+            .map(|ids| ids.into_iter().map(AccountId::new).collect()),
+    };
+    let id = PatrolId::new(id);
+    let out = patrol::update(&state.app, &by, &meta, id, update, &Facts(&state)).await?;
+    Ok(written(out))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -272,14 +174,7 @@ pub struct StatusBody {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The patrol after the change", body = WrittenPatrol),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CommandErrors,
     )
 )]
 async fn set_status(
@@ -293,29 +188,14 @@ async fn set_status(
         .status
         .parse::<PatrolStatus>()
         .map_err(|e| ApiError::invalid("status", e.to_string()))?;
-    let meta = cmd.ctx.meta(caller.actor());
-    let out = precinct_app::run!(state.app, &meta, Patrol, ApiError, id, |uow| {
-        let at = uow.now();
-        let p: Patrol = uow.load(id).await?;
-        require_patrol_visible(&caller, &p)?;
-        if !(p.is_serving_member(caller.id, caller.role, caller.station_id) || caller.is(DESK)) {
-            return Err(ApiError::Forbidden(
-                "only a member of the patrol or the dispatch desk may set its status".into(),
-            ));
-        }
-        uow.execute::<Patrol>(id, PatrolCommand::SetStatus { status, at })
-            .await?;
-        Ok(())
-    })?;
-    written(&out, id)
+    let (by, meta) = cmd.ctx.for_caller(&caller);
+    let out = patrol::set_status(&state.app, &by, &meta, PatrolId::new(id), status).await?;
+    Ok(written(out))
 }
 
-fn written(out: &precinct_app::Outcome, id: Uuid) -> ApiResult<Json<Written<PatrolView>>> {
-    let p = out
-        .state::<Patrol>(id)
-        .ok_or_else(|| ApiError::Internal("patrol state missing".into()))?;
-    Ok(Json(Written {
-        view: PatrolView::from(p),
+fn written(out: PatrolWritten) -> Json<Written<PatrolView>> {
+    Json(Written {
+        view: PatrolView::from(&out.patrol),
         position: out.position,
-    }))
+    })
 }

@@ -18,18 +18,19 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
+use crate::auth::token_hash;
 use crate::auth::Caller;
 use crate::extract::MinPosition;
 use crate::extract::Path;
 use crate::openapi::{
-    AuditPage, BadRequest, CrimeListPage, Forbidden, HistoryPage, NotFound, OverdueReportPage,
-    PatrolPage, PatrolRow, QueryHeaders, ReportPage, ReporterReportPage, RequestPage, StationPage,
-    Unauthorized, Unavailable, ValidationFailed, WorkloadPage,
+    AuditPage, BadRequest, CrimeListPage, HistoryPage, ListErrors, NotFound, OverdueReportPage,
+    PatrolPage, PatrolRow, QueryHeaders, ReadErrors, ReportPage, ReporterReportPage, RequestPage,
+    StationPage, Unauthorized, Unavailable, ValidationFailed, WorkloadPage,
 };
-use crate::policy::{require_visible, token_hash};
 use crate::problem::{ApiError, ApiResult};
 use crate::views::{PublicReportView, ReportAnswer, ReportView, ReporterReportView};
 use crate::AppState;
+use precinct_app::policy::require_visible;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -222,11 +223,7 @@ pub enum ListItem {
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "A page of reports", body = CrimeListPage),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        ListErrors,
     )
 )]
 async fn list_crimes(
@@ -314,7 +311,11 @@ async fn get_crime(
         // Visibility is decided on the report as it is now; the answer is as it was.
         // One read of the log gives both; a read that fails is a 503, never a 404.
         let ((now, _), (then, version)) = state.app.load_as_of::<Report>(id, at).await?;
-        require_visible(caller.as_ref(), tracking.as_ref(), &now)?;
+        require_visible(
+            caller.map(|c| c.principal()).as_ref(),
+            tracking.as_ref(),
+            &now,
+        )?;
         if version == 0 {
             return Err(ApiError::NotFound);
         }
@@ -334,7 +335,11 @@ async fn get_crime(
         // 404, and not an old state passed off as the current one. Visibility comes
         // from the log, since the row cannot be trusted.
         let (report, _) = state.app.load::<Report>(id).await?;
-        require_visible(caller.as_ref(), tracking.as_ref(), &report)?;
+        require_visible(
+            caller.map(|c| c.principal()).as_ref(),
+            tracking.as_ref(),
+            &report,
+        )?;
         return Err(ApiError::Unavailable(
             "this report is being repaired; retry later".into(),
         ));
@@ -396,12 +401,8 @@ pub struct HistoryParams {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of events", body = HistoryPage),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        ReadErrors,
         (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn history(
@@ -430,7 +431,7 @@ async fn history(
         .await
         .map_err(precinct_app::AppError::from)?;
     let report: Report = precinct_domain::fold(&precinct_app::uow::decode::<Report>(&first)?);
-    require_visible(Some(&caller), None, &report)?;
+    require_visible(Some(&caller.principal()), None, &report)?;
     if !caller.is_staff_of(report.station_id) {
         return Err(ApiError::NotFound);
     }
@@ -496,11 +497,7 @@ fn staff(c: &Caller) -> ApiResult<()> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of patrols", body = PatrolPage),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        ListErrors,
     )
 )]
 async fn list_patrols(
@@ -528,11 +525,7 @@ async fn list_patrols(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The patrol", body = PatrolRow),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 503, response = Unavailable),
+        ReadErrors,
     )
 )]
 async fn get_patrol(
@@ -562,11 +555,7 @@ async fn get_patrol(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of reports", body = ReportPage),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        ListErrors,
     )
 )]
 async fn queue(
@@ -639,11 +628,7 @@ async fn my_crimes(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of reports", body = ReportPage),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        ListErrors,
     )
 )]
 async fn my_assignments(
@@ -672,11 +657,7 @@ async fn my_assignments(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of workloads", body = WorkloadPage),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        ListErrors,
     )
 )]
 async fn workloads(
@@ -718,11 +699,7 @@ pub struct SlaParams {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of overdue reports", body = OverdueReportPage),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        ListErrors,
     )
 )]
 async fn sla(
@@ -778,11 +755,7 @@ pub struct AuditParams {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of audit rows", body = AuditPage),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        ListErrors,
     )
 )]
 async fn audit(
@@ -850,11 +823,7 @@ pub struct RequestParams {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of requests", body = RequestPage),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        ListErrors,
     )
 )]
 async fn request_log(

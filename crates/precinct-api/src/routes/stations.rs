@@ -4,20 +4,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use precinct_domain::ids::StationId;
-use precinct_domain::station::{Station, StationCommand};
-use precinct_domain::values::{GeoPoint, Polygon, Role, StationKind};
+use precinct_app::commands::station::{self, NewStation};
+use precinct_domain::values::{GeoPoint, Polygon, StationKind};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
-use super::accounts::derived_id;
 use crate::auth::Caller;
 use crate::extract::{Cmd, Validator};
-use crate::openapi::{
-    BadRequest, CommandHeaders, Conflict, Forbidden, PayloadTooLarge, Unauthorized, Unavailable,
-    ValidationFailed,
-};
+use crate::openapi::{CommandHeaders, CreationErrors};
 use crate::problem::{ApiError, ApiResult};
 use crate::AppState;
 
@@ -80,13 +75,7 @@ pub struct StationView {
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The new station", body = StationView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CreationErrors,
     )
 )]
 async fn create(
@@ -94,8 +83,9 @@ async fn create(
     caller: Caller,
     cmd: Cmd<StationBody>,
 ) -> ApiResult<(StatusCode, Json<StationView>)> {
-    caller.require(&[Role::Admin])?;
-    let b = &cmd.body;
+    let by = caller.principal();
+    station::may_create(&by)?;
+    let b = cmd.body;
     let mut v = Validator::new();
     let kind = v.check("kind", b.kind.parse::<StationKind>());
     let point = match (b.latitude, b.longitude) {
@@ -112,32 +102,20 @@ async fn create(
     };
     v.finish()?;
     let kind = kind.ok_or_else(|| ApiError::invalid("kind", "invalid"))?;
-    let meta = cmd.ctx.meta(caller.actor());
-    let id = derived_id(meta.command_id, "station");
-    let out = precinct_app::run!(state.app, &meta, Station, ApiError, id, |uow| {
-        let at = uow.now();
-        uow.execute::<Station>(
-            id,
-            StationCommand::Create {
-                station_id: StationId::new(id),
-                name: b.name.clone(),
-                kind,
-                point,
-                area: area.clone(),
-                crime_types: b.crime_types.clone(),
-                at,
-            },
-        )
-        .await?;
-        Ok(())
-    })?;
-    let s = out
-        .state::<Station>(id)
-        .ok_or_else(|| ApiError::Internal("station state missing".into()))?;
+    let meta = cmd.ctx.meta(by.actor());
+    let new = NewStation {
+        name: b.name,
+        kind,
+        point,
+        area,
+        crime_types: b.crime_types,
+    };
+    let out = station::create(&state.app, &by, &meta, new).await?;
+    let s = &out.station;
     Ok((
         StatusCode::CREATED,
         Json(StationView {
-            id,
+            id: out.id.as_uuid(),
             name: s.name.clone(),
             kind: s.kind,
             latitude: s.point.map(|p| p.latitude()),

@@ -5,11 +5,7 @@ use axum::extract::State;
 use axum::routing::delete;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use precinct_domain::account::Account;
-use precinct_domain::report::{Report, Reporter};
-use precinct_domain::subject::{DataSubject, SubjectCommand};
-use precinct_domain::values::Role;
-use precinct_domain::Aggregate;
+use precinct_app::commands::subject;
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
@@ -17,11 +13,8 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::extract::Cmd;
 use crate::extract::Path;
-use crate::openapi::{
-    BadRequest, CommandHeaders, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized,
-    Unavailable, ValidationFailed,
-};
-use crate::problem::{ApiError, ApiResult};
+use crate::openapi::{CommandErrors, CommandHeaders};
+use crate::problem::ApiResult;
 use crate::routes::crimes::NoBody;
 use crate::AppState;
 
@@ -58,14 +51,7 @@ pub struct Erased {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The erasure", body = Erased),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 503, response = Unavailable),
+        CommandErrors,
     )
 )]
 async fn erase(
@@ -74,47 +60,11 @@ async fn erase(
     Path(id): Path<Uuid>,
     cmd: Cmd<NoBody>,
 ) -> ApiResult<Json<Erased>> {
-    caller.require(&[Role::Admin])?;
-    let (account, _) = state.app.load::<Account>(id).await?;
-    let is_subject = account.version_exists() || {
-        let (report, _) = state.app.load::<Report>(id).await?;
-        matches!(report.reporter, Some(Reporter::Anonymous { .. }))
-    };
-    if !is_subject {
-        return Err(ApiError::NotFound);
-    }
-    let vault = state
-        .app
-        .vault()
-        .ok_or_else(|| ApiError::Unavailable("no key store is configured".into()))?;
-    // An account created from an invite: the invite's key seals the same person's
-    // address (InviteCreated), and goes with the account's.
-    for key in account
-        .invite_id
-        .map(|i| i.as_uuid())
-        .into_iter()
-        .chain([id])
-    {
-        vault.erase(key).await?;
-    }
-    let meta = cmd.ctx.meta(caller.actor());
-    let out = precinct_app::run!(state.app, &meta, DataSubject, ApiError, id, |uow| {
-        let at = uow.now();
-        uow.execute::<DataSubject>(
-            id,
-            SubjectCommand::Erase {
-                subject_id: id,
-                erased_by: caller.id,
-                at,
-            },
-        )
-        .await?;
-        Ok(())
-    })?;
-    let subject = out.state::<DataSubject>(id);
+    let (by, meta) = cmd.ctx.for_caller(&caller);
+    let out = subject::erase(&state.app, &by, &meta, id, state.app.vault()).await?;
     Ok(Json(Erased {
         subject_id: id,
-        erased_at: subject.and_then(|s| s.erased_at),
+        erased_at: out.erased_at,
         position: out.position,
     }))
 }

@@ -1,0 +1,131 @@
+//! The application layer's ports ([`precinct_app::ports`]) over what this process has:
+//! the read models in PostgreSQL, the log's positions, the in-memory account view, and
+//! the bounded password hasher. Failures are handed through as the API's own errors
+//! ([`AppError::port`]), so that they are answered exactly as before.
+
+use std::time::Duration;
+
+use precinct_app::ports::{Accounts, Passwords, Rosters, Standing, StationMap, Workloads};
+use precinct_app::AppError;
+use precinct_domain::dispatch::PatrolSnapshot;
+use precinct_domain::ids::{AccountId, PatrolId, StationId};
+use precinct_domain::routing::StationFacts;
+use precinct_domain::station::Station;
+use precinct_domain::values::PasswordHash;
+use precinct_domain::Aggregate;
+
+use crate::auth::PasswordJobs;
+use crate::problem::ApiError;
+use crate::AppState;
+
+/// How long a command waits for a read model to reach the position it needs.
+const READ_MODEL_WAIT: Duration = Duration::from_secs(5);
+
+/// The facts a command needs from this process's read models and caches.
+#[derive(Clone, Copy)]
+pub struct Facts<'a>(pub &'a AppState);
+
+impl std::fmt::Debug for Facts<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Facts")
+    }
+}
+
+fn port(e: impl Into<ApiError>) -> AppError {
+    AppError::port(e.into())
+}
+
+impl StationMap for Facts<'_> {
+    /// The log says where the last station change is (one request), and the stations
+    /// read model is read once it has applied it (ADR 0012).
+    async fn current(&self) -> Result<Option<Vec<StationFacts>>, AppError> {
+        let state = self.0;
+        let last_change = state
+            .app
+            .log()
+            .last_position_of(&[<Station as Aggregate>::TYPE])
+            .await?;
+        let name = precinct_readmodel::names::STATIONS;
+        let caught_up = precinct_readmodel::wait_for_projection(
+            &state.pool,
+            name,
+            last_change,
+            READ_MODEL_WAIT,
+        )
+        .await
+        .map_err(port)?;
+        if !caught_up {
+            return Ok(None);
+        }
+        let facts = precinct_readmodel::queries::station_facts(&state.pool)
+            .await
+            .map_err(port)?;
+        Ok(Some(facts))
+    }
+}
+
+impl Workloads for Facts<'_> {
+    async fn caught_up(&self, position: u64) -> Result<bool, AppError> {
+        precinct_readmodel::wait_for_position(&self.0.pool, position, READ_MODEL_WAIT)
+            .await
+            .map_err(|e| port(ApiError::Internal(e.to_string())))
+    }
+
+    async fn snapshot(&self, station: StationId) -> Result<Vec<PatrolSnapshot>, AppError> {
+        precinct_readmodel::queries::workload_snapshot(&self.0.pool, station.as_uuid())
+            .await
+            .map_err(port)
+    }
+}
+
+impl Rosters for Facts<'_> {
+    /// From the patrols read model, once it has caught up with the log as it is now.
+    async fn patrols_of(
+        &self,
+        officer: AccountId,
+        limit: u32,
+    ) -> Result<Option<Vec<PatrolId>>, AppError> {
+        let state = self.0;
+        let head = state.app.log().head().await?;
+        let caught_up = precinct_readmodel::wait_for_projection(
+            &state.pool,
+            precinct_readmodel::names::PATROLS,
+            head,
+            READ_MODEL_WAIT,
+        )
+        .await
+        .map_err(port)?;
+        if !caught_up {
+            return Ok(None);
+        }
+        let listed =
+            precinct_readmodel::queries::patrols_listing(&state.pool, officer.as_uuid(), limit)
+                .await
+                .map_err(port)?;
+        Ok(Some(listed.into_iter().map(PatrolId::new).collect()))
+    }
+}
+
+impl Accounts for Facts<'_> {
+    async fn standing(&self, account: AccountId) -> Result<Option<Standing>, AppError> {
+        Ok(self
+            .0
+            .accounts
+            .current(account, 0)
+            .await?
+            .map(|a| Standing {
+                role: a.role,
+                station_id: a.station_id,
+                active: a.active,
+                erased: a.erased,
+            }))
+    }
+}
+
+impl Passwords for PasswordJobs {
+    async fn hash(&self, password: String) -> Result<PasswordHash, AppError> {
+        let hash = PasswordJobs::hash(self, password).await.map_err(port)?;
+        PasswordHash::parse(&hash)
+            .map_err(|e| port(ApiError::Internal(format!("password hash: {e}"))))
+    }
+}

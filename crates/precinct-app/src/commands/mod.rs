@@ -1,0 +1,22 @@
+//! The commands, one file per command or small family. Each takes the
+//! [`Principal`](crate::policy::Principal) it runs for (as the account is now) and already-parsed input, and holds who may run
+//! it given the current state, what it does to each aggregate it touches, and the ids
+//! it derives; facts from outside the log come through [`ports`](crate::ports).
+//!
+//! - [`report`]: submission and every change to a report (one file per family).
+//! - [`dispatch`]: assignment of a report to a patrol, chosen or automatic.
+//! - [`patrol`]: patrol registration, crew and call sign, availability.
+//! - [`account`]: registration, the ADMIN bootstrap, role changes.
+//! - [`invite`]: invites and their acceptance.
+//! - [`station`]: creating stations.
+//! - [`subject`]: erasure of a data subject.
+//! - [`sla`]: SLA breaches (the SLA worker).
+
+pub mod account;
+pub mod dispatch;
+pub mod invite;
+pub mod patrol;
+pub mod report;
+pub mod sla;
+pub mod station;
+pub mod subject;

@@ -1,0 +1,54 @@
+//! Amending a report (`PUT`/`PATCH /crimes/{id}`): its reporter while it is `NEW`, or the
+//! dispatch desk of its station at any time. Status and priority moves in the same
+//! request are the matching transitions, made in the same command.
+
+use precinct_domain::ids::ReportId;
+use precinct_domain::report::{PersonalChanges, ReportChanges, ReportCommand};
+use precinct_eventlog::{CommandMeta, EventStore};
+
+use super::{change, Change, Changed, Decision, OnReport};
+use crate::error::{Denied, Refusal};
+use crate::policy::Principal;
+use crate::{App, AppError};
+
+/// Makes `changes` (details, and status or priority moves) as one command.
+pub async fn amend<S: EventStore>(
+    app: &App<S>,
+    by: &Principal,
+    meta: &CommandMeta,
+    id: ReportId,
+    changes: Vec<Change>,
+) -> Result<Changed, AppError> {
+    if changes.iter().any(|c| !matches!(c, Change::Amend { .. })) {
+        may_move_status(by)?;
+    }
+    change(app, by, meta, id, changes).await
+}
+
+/// Only staff move a report's status or priority through an amendment (checked before
+/// the request's fields are even parsed).
+pub fn may_move_status(by: &Principal) -> Result<(), AppError> {
+    if by.role.is_staff() {
+        Ok(())
+    } else {
+        Err(Denied::StatusOrPriority.into())
+    }
+}
+
+pub(super) fn decide(
+    on: &OnReport<'_>,
+    changes: ReportChanges,
+    personal: Option<PersonalChanges>,
+) -> Result<Decision, AppError> {
+    if !on.reporter_while_new() {
+        if on.reported_by_principal() && !on.by.role.is_staff() {
+            return Err(Refusal::AmendAfterNew.into());
+        }
+        on.desk()?;
+    }
+    Ok(Decision::report(ReportCommand::Amend {
+        changes,
+        personal,
+        at: on.at,
+    }))
+}

@@ -1,0 +1,90 @@
+//! Submitting a report: routing chooses its station (division keyword → precinct area →
+//! nearest precinct) on a station map at least as new as the last station change; the
+//! report's id derives from the command id. Anyone may submit: a signed-in reporter, or
+//! an anonymous one who follows the report with a tracking token (only its hash is
+//! stored).
+
+use chrono::{DateTime, Utc};
+use precinct_domain::ids::ReportId;
+use precinct_domain::report::{PersonalDetails, Report, ReportCommand, ReportLocation, Reporter};
+use precinct_domain::routing::route;
+use precinct_eventlog::{CommandMeta, EventStore};
+
+use crate::error::{Refusal, Unavailable};
+use crate::ports::StationMap;
+use crate::{ids, App, AppError};
+
+/// A new report, as its reporter wrote it.
+#[derive(Debug, Clone)]
+pub struct NewReport {
+    pub title: String,
+    pub description: String,
+    /// At least one (the route checks; the domain refuses none).
+    pub crime_types: Vec<String>,
+    pub location: ReportLocation,
+    /// Personal: sealed with the reporter's key.
+    pub street: Option<String>,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub media_urls: Vec<String>,
+    /// Personal.
+    pub contact: Option<String>,
+}
+
+/// A submitted report.
+#[derive(Debug)]
+pub struct Submitted {
+    pub report: Report,
+    pub position: u64,
+}
+
+/// The id the report of command `meta` gets (a retry targets the same report).
+pub fn report_id(meta: &CommandMeta) -> ReportId {
+    ReportId::new(ids::derived_id(meta.command_id, "report"))
+}
+
+/// Submits `new` for `reporter`, routed on the stations of `stations`.
+pub async fn submit<S: EventStore>(
+    app: &App<S>,
+    meta: &CommandMeta,
+    reporter: Reporter,
+    new: NewReport,
+    stations: &impl StationMap,
+) -> Result<Submitted, AppError> {
+    let facts = stations.current().await?.ok_or(Unavailable::StationMap)?;
+    let routing = route(&facts, &new.crime_types, new.location.point())
+        .map_err(|_| Refusal::NoStationForLocation)?;
+    let report_id = report_id(meta);
+    let id = report_id.as_uuid();
+    let out = app
+        .run::<Report>(meta, id, async move |uow| {
+            let at = uow.now();
+            uow.execute::<Report>(
+                id,
+                ReportCommand::Submit {
+                    report_id,
+                    title: new.title.clone(),
+                    crime_types: new.crime_types.clone(),
+                    location: new.location.clone(),
+                    occurred_at: new.occurred_at,
+                    media_urls: new.media_urls.clone(),
+                    reporter: reporter.clone(),
+                    routing: routing.clone(),
+                    personal: PersonalDetails {
+                        description: new.description.clone(),
+                        street: new.street.clone(),
+                        contact: new.contact.clone(),
+                        erased: false,
+                    },
+                    at,
+                },
+            )
+            .await?;
+            Ok(())
+        })
+        .await?;
+    let report = out.state::<Report>(id).cloned().ok_or(AppError::NotFound)?;
+    Ok(Submitted {
+        report,
+        position: out.position,
+    })
+}

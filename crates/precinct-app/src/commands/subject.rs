@@ -1,0 +1,73 @@
+//! Erasing a data subject (an account, or an anonymous report) by crypto-shredding:
+//! its data key is destroyed first — for an invited account, the invite's key too (it
+//! sealed the same person's address) — then `DataSubjectErased` is recorded; a retry
+//! completes both. ADMIN only.
+
+use chrono::{DateTime, Utc};
+use precinct_domain::account::Account;
+use precinct_domain::report::{Report, Reporter};
+use precinct_domain::subject::{DataSubject, SubjectCommand};
+use precinct_domain::values::Role;
+use precinct_domain::Aggregate;
+use precinct_eventlog::{CommandMeta, EventStore};
+use uuid::Uuid;
+
+use crate::error::Unavailable;
+use crate::policy::Principal;
+use crate::ports::KeyStore;
+use crate::{App, AppError};
+
+/// An erasure recorded.
+#[derive(Debug)]
+pub struct Erased {
+    pub erased_at: Option<DateTime<Utc>>,
+    pub position: u64,
+}
+
+/// Erases `subject` with the keys of `keys` (None: no key store is configured).
+pub async fn erase<S: EventStore>(
+    app: &App<S>,
+    by: &Principal,
+    meta: &CommandMeta,
+    subject: Uuid,
+    keys: Option<&impl KeyStore>,
+) -> Result<Erased, AppError> {
+    by.require(&[Role::Admin])?;
+    let (account, _) = app.load::<Account>(subject).await?;
+    let is_subject = account.version_exists() || {
+        let (report, _) = app.load::<Report>(subject).await?;
+        matches!(report.reporter, Some(Reporter::Anonymous { .. }))
+    };
+    if !is_subject {
+        return Err(AppError::NotFound);
+    }
+    let keys = keys.ok_or(Unavailable::NoKeyStore)?;
+    for key in account
+        .invite_id
+        .map(|i| i.as_uuid())
+        .into_iter()
+        .chain([subject])
+    {
+        keys.erase(key).await?;
+    }
+    let erased_by = by.id;
+    let out = app
+        .run::<DataSubject>(meta, subject, async move |uow| {
+            let at = uow.now();
+            uow.execute::<DataSubject>(
+                subject,
+                SubjectCommand::Erase {
+                    subject_id: subject,
+                    erased_by,
+                    at,
+                },
+            )
+            .await?;
+            Ok(())
+        })
+        .await?;
+    Ok(Erased {
+        erased_at: out.state::<DataSubject>(subject).and_then(|s| s.erased_at),
+        position: out.position,
+    })
+}

@@ -1,0 +1,88 @@
+//! Ports: the facts a command needs from outside the log — read models, the account
+//! view, password hashing, the key store — as small traits. The API implements them
+//! (over PostgreSQL and its caches); tests supply them in memory.
+//!
+//! A port reports its own failures as [`AppError::port`] (or any [`AppError`]); whether
+//! a read model is fresh enough is the command's decision, so ports that wait answer
+//! whether they caught up rather than failing.
+
+use std::future::Future;
+
+use precinct_domain::dispatch::PatrolSnapshot;
+use precinct_domain::ids::{AccountId, PatrolId, StationId};
+use precinct_domain::routing::StationFacts;
+use precinct_domain::values::{PasswordHash, Role};
+use uuid::Uuid;
+
+use crate::error::{AppError, Unavailable};
+
+/// The stations routing decides on.
+pub trait StationMap: Sync {
+    /// Every station, at least as new as the last change to any station (ADR 0012).
+    /// None: the map did not catch up with that change in a bounded time.
+    fn current(&self) -> impl Future<Output = Result<Option<Vec<StationFacts>>, AppError>> + Send;
+}
+
+/// The patrols' workloads, for automatic assignment.
+pub trait Workloads: Sync {
+    /// Waits (a bounded time) until the workloads include the log up to `position`;
+    /// false: they did not in time.
+    fn caught_up(&self, position: u64) -> impl Future<Output = Result<bool, AppError>> + Send;
+
+    /// The patrols of `station` as automatic assignment ranks them.
+    fn snapshot(
+        &self,
+        station: StationId,
+    ) -> impl Future<Output = Result<Vec<PatrolSnapshot>, AppError>> + Send;
+}
+
+/// Which patrols list an officer in their crew.
+pub trait Rosters: Sync {
+    /// The patrols whose crew lists `officer` (at most `limit`), from a roster that has
+    /// caught up with the log as it is now, so that a crew change acknowledged before
+    /// the call is seen. None: the roster did not catch up in a bounded time.
+    fn patrols_of(
+        &self,
+        officer: AccountId,
+        limit: u32,
+    ) -> impl Future<Output = Result<Option<Vec<PatrolId>>, AppError>> + Send;
+}
+
+/// An account as it is now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    pub role: Role,
+    pub station_id: Option<StationId>,
+    pub active: bool,
+    pub erased: bool,
+}
+
+/// The accounts as they are now (the API's in-memory account view).
+pub trait Accounts: Sync {
+    /// None: no such account.
+    fn standing(
+        &self,
+        account: AccountId,
+    ) -> impl Future<Output = Result<Option<Standing>, AppError>> + Send;
+}
+
+/// Password hashing (slow on purpose: the implementer bounds how many run at once).
+pub trait Passwords: Sync {
+    fn hash(&self, password: String)
+        -> impl Future<Output = Result<PasswordHash, AppError>> + Send;
+}
+
+/// Where data keys are destroyed (crypto-shredding).
+pub trait KeyStore: Sync {
+    /// Destroys `subject`'s data key: every value sealed with it becomes unreadable.
+    /// Erasing a key that is already gone succeeds.
+    fn erase(&self, subject: Uuid) -> impl Future<Output = Result<(), AppError>> + Send;
+}
+
+impl KeyStore for precinct_vault::Vault {
+    async fn erase(&self, subject: Uuid) -> Result<(), AppError> {
+        precinct_vault::Vault::erase(self, subject)
+            .await
+            .map_err(|e| Unavailable::KeyStore(e.to_string()).into())
+    }
+}

@@ -1,0 +1,611 @@
+//! Accounts, invites, patrol crews and erasure, given/when/then without servers: a
+//! role change takes the officer out of every crew they can no longer serve in (same
+//! append), an address is reserved with its account, invites are used up by the
+//! account they create, crews are checked against the accounts as they are now, and
+//! erasure destroys the keys before recording itself.
+
+mod common;
+
+use chrono::Utc;
+use common::{events, Behind, Hasher, Keys, World};
+use precinct_app::commands::{account, invite, patrol, subject};
+use precinct_app::{AppError, Denied, Principal, Refusal, Unavailable};
+use precinct_domain::account::{Account, AccountCommand};
+use precinct_domain::ids::{AccountId, PatrolId, StationId};
+use precinct_domain::invite::InviteError;
+use precinct_domain::patrol::{Patrol, PatrolEvent};
+use precinct_domain::subject::{DataSubject, SubjectCommand};
+use precinct_domain::values::{Email, PatrolStatus, Role, TokenHash};
+use precinct_eventlog::{Actor, CommandMeta};
+use uuid::Uuid;
+
+fn email(s: &str) -> Email {
+    Email::parse(s).expect("email")
+}
+
+fn anonymous() -> CommandMeta {
+    CommandMeta::new(Uuid::new_v4(), Actor::Anonymous)
+}
+
+#[tokio::test]
+async fn a_role_change_takes_the_officer_out_of_the_crews_they_can_no_longer_serve_in() {
+    let w = World::new().await;
+    let second = PatrolId::new(Uuid::new_v4());
+    w.given_patrol(second, w.station, &[w.officer.id]).await;
+    let mark = w.mark();
+
+    let out = account::change_role(
+        &w.app,
+        &w.admin,
+        &w.meta(&w.admin),
+        w.officer.id,
+        Role::Dispatcher,
+        Some(w.station),
+        &w.facts(),
+    )
+    .await
+    .expect("role change");
+
+    assert_eq!(out.account.role, Role::Dispatcher);
+    assert_eq!(
+        w.appended_since(mark),
+        events(&[
+            ("account", "AccountRoleChanged"),
+            ("patrol", "PatrolUpdated"),
+            ("patrol", "PatrolUpdated"),
+        ])
+    );
+    for p in [w.patrol, second] {
+        let patrol: Patrol = w.state(p.as_uuid()).await;
+        assert!(!patrol.is_member(w.officer.id), "{p}");
+    }
+    let crew: Patrol = w.state(w.patrol.as_uuid()).await;
+    assert!(crew.is_member(w.partner.id), "the partner stays");
+}
+
+#[tokio::test]
+async fn a_patrol_moved_to_another_station_leaves_the_old_crews_only() {
+    let w = World::new().await;
+    let there = PatrolId::new(Uuid::new_v4());
+    w.given_patrol(there, w.other_station, &[w.officer.id])
+        .await;
+    let mark = w.mark();
+    account::change_role(
+        &w.app,
+        &w.admin,
+        &w.meta(&w.admin),
+        w.officer.id,
+        Role::Patrol,
+        Some(w.other_station),
+        &w.facts(),
+    )
+    .await
+    .expect("move");
+    let here: Patrol = w.state(w.patrol.as_uuid()).await;
+    let there: Patrol = w.state(there.as_uuid()).await;
+    assert!(!here.is_member(w.officer.id));
+    assert!(there.is_member(w.officer.id), "they serve there now");
+    assert_eq!(
+        w.appended_since(mark),
+        events(&[
+            ("account", "AccountRoleChanged"),
+            ("patrol", "PatrolUpdated")
+        ])
+    );
+}
+
+#[tokio::test]
+async fn role_changes_are_the_admins_and_wait_for_the_roster() {
+    let w = World::new().await;
+    let change = |by: Principal, facts: common::LogFacts| {
+        let w = &w;
+        async move {
+            account::change_role(
+                &w.app,
+                &by,
+                &w.meta(&by),
+                w.officer.id,
+                Role::Citizen,
+                None,
+                &facts,
+            )
+            .await
+        }
+    };
+    let err = change(w.supervisor, w.facts())
+        .await
+        .expect_err("not an admin");
+    assert!(matches!(err, AppError::Forbidden(Denied::Role)), "{err:?}");
+    let mark = w.mark();
+    let err = change(w.admin, w.facts().behind(Behind::Roster))
+        .await
+        .expect_err("roster behind");
+    assert!(
+        matches!(err, AppError::Unavailable(Unavailable::Roster)),
+        "{err:?}"
+    );
+    assert_eq!(w.mark(), mark);
+    let err = account::change_role(
+        &w.app,
+        &w.admin,
+        &w.meta(&w.admin),
+        w.officer.id,
+        Role::Patrol,
+        Some(StationId::new(Uuid::new_v4())),
+        &w.facts(),
+    )
+    .await
+    .expect_err("no such station");
+    assert!(
+        matches!(err, AppError::Refused(Refusal::NoSuchStation)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn registration_reserves_the_address_with_the_account_and_a_replay_is_the_original() {
+    let w = World::new().await;
+    let new = account::NewAccount {
+        email: email("ana@example.com"),
+        password: "correct horse battery".into(),
+        name: "Ana".into(),
+        role: Role::Citizen,
+        station: None,
+    };
+    let meta = anonymous();
+    let mark = w.mark();
+    let out = account::register(&w.app, None, &meta, new.clone(), &Hasher)
+        .await
+        .expect("register");
+    assert_eq!(out.account.id, account::account_id(&meta));
+    assert_eq!(out.account.role, Role::Citizen);
+    assert_eq!(
+        w.appended_since(mark),
+        events(&[("email", "EmailReserved"), ("account", "AccountRegistered")])
+    );
+    let head = w.mark();
+    let again = account::register(&w.app, None, &meta, new.clone(), &Hasher)
+        .await
+        .expect("a retry of the same registration");
+    assert_eq!(
+        (again.account.id, again.position),
+        (out.account.id, out.position)
+    );
+    assert_eq!(w.mark(), head);
+
+    let err = account::register(&w.app, None, &anonymous(), new, &Hasher)
+        .await
+        .expect_err("the address is taken");
+    assert!(
+        matches!(err, AppError::Refused(Refusal::EmailTaken)),
+        "{err:?}"
+    );
+    assert_eq!(w.mark(), head);
+}
+
+#[tokio::test]
+async fn only_an_admin_registers_staff() {
+    let w = World::new().await;
+    let staff = account::NewAccount {
+        email: email("bo@example.com"),
+        password: "correct horse battery".into(),
+        name: "Bo".into(),
+        role: Role::Dispatcher,
+        station: Some(w.station),
+    };
+    let err = account::register(&w.app, None, &anonymous(), staff.clone(), &Hasher)
+        .await
+        .expect_err("anonymous");
+    assert!(
+        matches!(err, AppError::Forbidden(Denied::RoleOrStation)),
+        "{err:?}"
+    );
+    let err = account::register(
+        &w.app,
+        Some(&w.supervisor),
+        &w.meta(&w.supervisor),
+        staff.clone(),
+        &Hasher,
+    )
+    .await
+    .expect_err("a supervisor");
+    assert!(matches!(err, AppError::Forbidden(Denied::Role)), "{err:?}");
+    let out = account::register(&w.app, Some(&w.admin), &w.meta(&w.admin), staff, &Hasher)
+        .await
+        .expect("an admin");
+    assert_eq!(
+        (out.account.role, out.account.station_id),
+        (Role::Dispatcher, Some(w.station))
+    );
+}
+
+#[tokio::test]
+async fn an_invite_creates_its_account_and_is_used_up_in_the_same_append() {
+    let w = World::new().await;
+    let code_hash = TokenHash::parse(&"cd".repeat(32)).expect("hash");
+    let new = invite::NewInvite {
+        email: email("cy@example.com"),
+        role: Role::Patrol,
+        station: Some(w.station),
+        code_hash: code_hash.clone(),
+        valid_for: chrono::Duration::days(7),
+    };
+    // A supervisor invites officers of their own station only.
+    let err = invite::create_invite(
+        &w.app,
+        &w.supervisor,
+        &w.meta(&w.supervisor),
+        invite::NewInvite {
+            role: Role::Supervisor,
+            ..new.clone()
+        },
+    )
+    .await
+    .expect_err("a supervisor invites no supervisor");
+    assert!(
+        matches!(err, AppError::Forbidden(Denied::InviteRole)),
+        "{err:?}"
+    );
+    let err = invite::create_invite(
+        &w.app,
+        &w.supervisor,
+        &w.meta(&w.supervisor),
+        invite::NewInvite {
+            station: Some(w.other_station),
+            ..new.clone()
+        },
+    )
+    .await
+    .expect_err("nor to another station");
+    assert!(
+        matches!(err, AppError::Forbidden(Denied::InviteStation)),
+        "{err:?}"
+    );
+    invite::create_invite(&w.app, &w.supervisor, &w.meta(&w.supervisor), new)
+        .await
+        .expect("invite");
+
+    let mark = w.mark();
+    let out = invite::accept_invite(
+        &w.app,
+        &anonymous(),
+        &code_hash,
+        "Cy".into(),
+        "correct horse battery".into(),
+        &Hasher,
+    )
+    .await
+    .expect("accept");
+    assert_eq!(
+        (out.account.role, out.account.station_id),
+        (Role::Patrol, Some(w.station))
+    );
+    assert!(out.account.invite_id.is_some());
+    assert_eq!(
+        w.appended_since(mark),
+        events(&[
+            ("invite", "InviteAccepted"),
+            ("email", "EmailReserved"),
+            ("account", "AccountRegistered"),
+        ])
+    );
+    let err = invite::accept_invite(
+        &w.app,
+        &anonymous(),
+        &code_hash,
+        "Cy again".into(),
+        "correct horse battery".into(),
+        &Hasher,
+    )
+    .await
+    .expect_err("used");
+    assert!(err.domain_error::<InviteError>().is_some(), "{err:?}");
+    let unknown = TokenHash::parse(&"ef".repeat(32)).expect("hash");
+    let err = invite::accept_invite(
+        &w.app,
+        &anonymous(),
+        &unknown,
+        "Dee".into(),
+        "correct horse battery".into(),
+        &Hasher,
+    )
+    .await
+    .expect_err("unknown code");
+    assert!(matches!(err, AppError::NotFound), "{err:?}");
+}
+
+#[tokio::test]
+async fn the_admin_bootstrap_is_one_account_however_often_it_runs() {
+    let w = World::new().await;
+    let first = account::ensure_admin(&w.app, email("root@example.com"), "x".repeat(12), &Hasher)
+        .await
+        .expect("bootstrap");
+    let account::Bootstrap::Created { id, .. } = first else {
+        panic!("{first:?}");
+    };
+    let again = account::ensure_admin(&w.app, email("root@example.com"), "x".repeat(12), &Hasher)
+        .await
+        .expect("again");
+    assert_eq!(
+        again,
+        account::Bootstrap::AlreadyExists {
+            id,
+            role: Role::Admin
+        }
+    );
+}
+
+#[tokio::test]
+async fn crews_are_active_patrol_officers_of_the_station_as_their_accounts_are_now() {
+    let w = World::new().await;
+    let new = |officers: Vec<AccountId>| patrol::NewPatrol {
+        call_sign: "BRAVO-2".into(),
+        station: w.station,
+        officers,
+    };
+    let err = patrol::register(
+        &w.app,
+        &w.dispatcher,
+        &w.meta(&w.dispatcher),
+        new(vec![w.dispatcher.id]),
+        &w.facts(),
+    )
+    .await
+    .expect_err("a dispatcher is no officer");
+    assert!(
+        matches!(err, AppError::Refused(Refusal::NotAnOfficer { officer, .. }) if officer == w.dispatcher.id.as_uuid()),
+        "{err:?}"
+    );
+    // Deactivated since: refused too.
+    w.given::<Account>(
+        w.other_officer.id.as_uuid(),
+        AccountCommand::Deactivate { at: Utc::now() },
+    )
+    .await;
+    let err = patrol::register(
+        &w.app,
+        &w.dispatcher,
+        &w.meta(&w.dispatcher),
+        new(vec![w.other_officer.id]),
+        &w.facts(),
+    )
+    .await
+    .expect_err("inactive");
+    assert!(
+        matches!(err, AppError::Refused(Refusal::NotAnOfficer { .. })),
+        "{err:?}"
+    );
+    let err = patrol::register(
+        &w.app,
+        &w.other_dispatcher,
+        &w.meta(&w.other_dispatcher),
+        new(vec![w.officer.id]),
+        &w.facts(),
+    )
+    .await
+    .expect_err("another station's desk");
+    assert!(
+        matches!(err, AppError::Forbidden(Denied::PatrolOfAnotherStation)),
+        "{err:?}"
+    );
+    let meta = w.meta(&w.dispatcher);
+    let out = patrol::register(
+        &w.app,
+        &w.dispatcher,
+        &meta,
+        new(vec![w.officer.id]),
+        &w.facts(),
+    )
+    .await
+    .expect("register");
+    assert_eq!(
+        out.patrol.id.as_uuid(),
+        precinct_app::ids::derived_id(meta.command_id, "patrol")
+    );
+    assert_eq!(out.patrol.status, PatrolStatus::Available);
+}
+
+#[tokio::test]
+async fn a_patrols_status_is_set_by_a_serving_member_or_the_desk() {
+    let w = World::new().await;
+    let set = |by: Principal, status| {
+        let w = &w;
+        async move { patrol::set_status(&w.app, &by, &w.meta(&by), w.patrol, status).await }
+    };
+    set(w.officer, PatrolStatus::OffDuty)
+        .await
+        .expect("a member");
+    set(w.dispatcher, PatrolStatus::Available)
+        .await
+        .expect("the desk");
+    let err = set(w.other_officer, PatrolStatus::Busy)
+        .await
+        .expect_err("not in the crew");
+    assert!(
+        matches!(err, AppError::Forbidden(Denied::PatrolStatus)),
+        "{err:?}"
+    );
+    let err = set(w.other_dispatcher, PatrolStatus::Busy)
+        .await
+        .expect_err("another station");
+    assert!(matches!(err, AppError::NotFound), "{err:?}");
+    let err = set(w.citizen, PatrolStatus::Busy)
+        .await
+        .expect_err("a citizen");
+    assert!(matches!(err, AppError::NotFound), "{err:?}");
+}
+
+#[tokio::test]
+async fn erasure_destroys_the_keys_then_records_itself_once() {
+    let w = World::new().await;
+    let keys = Keys::default();
+    let meta = w.meta(&w.admin);
+    let mark = w.mark();
+    let out = subject::erase(&w.app, &w.admin, &meta, w.citizen.id.as_uuid(), Some(&keys))
+        .await
+        .expect("erase");
+    assert!(out.erased_at.is_some());
+    assert_eq!(
+        *keys.erased.lock().expect("lock"),
+        vec![w.citizen.id.as_uuid()]
+    );
+    assert_eq!(
+        w.appended_since(mark),
+        events(&[("subject", "DataSubjectErased")])
+    );
+    // A retry completes nothing more in the log (the key is erased again: a no-op).
+    let again = subject::erase(&w.app, &w.admin, &meta, w.citizen.id.as_uuid(), Some(&keys))
+        .await
+        .expect("retry");
+    assert_eq!(again.position, out.position);
+    assert_eq!(w.appended_since(mark).len(), 1);
+    // An anonymous report is a subject of its own.
+    let report = w.given_anonymous_report().await;
+    subject::erase(
+        &w.app,
+        &w.admin,
+        &w.meta(&w.admin),
+        report.as_uuid(),
+        Some(&keys),
+    )
+    .await
+    .expect("an anonymous report");
+    let s: DataSubject = w.state(report.as_uuid()).await;
+    assert!(s.erased_at.is_some());
+}
+
+#[tokio::test]
+async fn erasing_an_invited_account_destroys_the_invites_key_too() {
+    let w = World::new().await;
+    let code_hash = TokenHash::parse(&"cd".repeat(32)).expect("hash");
+    invite::create_invite(
+        &w.app,
+        &w.admin,
+        &w.meta(&w.admin),
+        invite::NewInvite {
+            email: email("dee@example.com"),
+            role: Role::Dispatcher,
+            station: Some(w.station),
+            code_hash: code_hash.clone(),
+            valid_for: chrono::Duration::days(1),
+        },
+    )
+    .await
+    .expect("invite");
+    let dee = invite::accept_invite(
+        &w.app,
+        &anonymous(),
+        &code_hash,
+        "Dee".into(),
+        "correct horse battery".into(),
+        &Hasher,
+    )
+    .await
+    .expect("accept")
+    .account;
+    let keys = Keys::default();
+    subject::erase(
+        &w.app,
+        &w.admin,
+        &w.meta(&w.admin),
+        dee.id.as_uuid(),
+        Some(&keys),
+    )
+    .await
+    .expect("erase");
+    let invite = dee.invite_id.expect("invited").as_uuid();
+    assert_eq!(
+        *keys.erased.lock().expect("lock"),
+        vec![invite, dee.id.as_uuid()]
+    );
+}
+
+#[tokio::test]
+async fn erasure_is_the_admins_of_subjects_that_exist_with_a_key_store() {
+    let w = World::new().await;
+    let keys = Keys::default();
+    let err = subject::erase(
+        &w.app,
+        &w.supervisor,
+        &w.meta(&w.supervisor),
+        w.citizen.id.as_uuid(),
+        Some(&keys),
+    )
+    .await
+    .expect_err("not an admin");
+    assert!(matches!(err, AppError::Forbidden(Denied::Role)), "{err:?}");
+    // A signed-in citizen's report is not a subject of its own (its reporter is).
+    let report = w.given_report().await;
+    for id in [Uuid::new_v4(), report.as_uuid()] {
+        let err = subject::erase(&w.app, &w.admin, &w.meta(&w.admin), id, Some(&keys))
+            .await
+            .expect_err("no such subject");
+        assert!(matches!(err, AppError::NotFound), "{err:?}");
+    }
+    let err = subject::erase(
+        &w.app,
+        &w.admin,
+        &w.meta(&w.admin),
+        w.citizen.id.as_uuid(),
+        None::<&Keys>,
+    )
+    .await
+    .expect_err("no key store");
+    assert!(
+        matches!(err, AppError::Unavailable(Unavailable::NoKeyStore)),
+        "{err:?}"
+    );
+    assert!(
+        keys.erased.lock().expect("lock").is_empty(),
+        "no key destroyed"
+    );
+}
+
+#[tokio::test]
+async fn an_erased_officer_can_no_longer_join_a_crew() {
+    let w = World::new().await;
+    w.given::<DataSubject>(
+        w.other_officer.id.as_uuid(),
+        SubjectCommand::Erase {
+            subject_id: w.other_officer.id.as_uuid(),
+            erased_by: w.admin.id,
+            at: Utc::now(),
+        },
+    )
+    .await;
+    let err = patrol::update(
+        &w.app,
+        &w.dispatcher,
+        &w.meta(&w.dispatcher),
+        w.patrol,
+        patrol::PatrolUpdate {
+            call_sign: None,
+            officers: Some(vec![w.officer.id, w.other_officer.id]),
+        },
+        &w.facts(),
+    )
+    .await
+    .expect_err("erased");
+    assert!(
+        matches!(err, AppError::Refused(Refusal::NotAnOfficer { .. })),
+        "{err:?}"
+    );
+    let mark = w.mark();
+    patrol::update(
+        &w.app,
+        &w.dispatcher,
+        &w.meta(&w.dispatcher),
+        w.patrol,
+        patrol::PatrolUpdate {
+            call_sign: Some("ALPHA-9".into()),
+            officers: None,
+        },
+        &w.facts(),
+    )
+    .await
+    .expect("a new call sign");
+    assert!(matches!(
+        w.events_since::<Patrol>(w.patrol.as_uuid(), mark).as_slice(),
+        [PatrolEvent::PatrolUpdated(u)] if u.call_sign.as_deref() == Some("ALPHA-9")
+    ));
+}

@@ -1,0 +1,329 @@
+//! The guarantees of running a command (`App::run`, ADR 0002 and 0012), without servers:
+//! an idempotent retry answers the original outcome; a key reused with another body is
+//! refused; a refusal is answered only once the command id is still absent; a
+//! concurrent change reruns the decision on fresh state (commuting commands land, a
+//! conflicting one gets the domain's refusal); an unknown append outcome is retried
+//! into the original; a failed read is answered as it is; an SLA breach is recorded once.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use common::World;
+use precinct_app::commands::report::{desk, notes};
+use precinct_app::commands::sla::record_breach;
+use precinct_app::AppError;
+use precinct_domain::ids::ReportId;
+use precinct_domain::patrol::{Patrol, PatrolCommand};
+use precinct_domain::report::{Report, ReportCommand, ReportError};
+use precinct_domain::values::{Priority, ReportStatus, SlaKind};
+use precinct_eventlog::{Actor, CommandMeta, EventStore, ReadError, RequestHash};
+use uuid::Uuid;
+
+/// Both sides of a dispatch of `report` to the world's patrol, inside one command.
+async fn dispatch_in(
+    uow: &mut precinct_app::UnitOfWork<'_, precinct_eventlog::MemoryLog>,
+    w_patrol: Uuid,
+    report: Uuid,
+) -> Result<(), AppError> {
+    let at = uow.now();
+    uow.execute::<Report>(
+        report,
+        ReportCommand::Assign {
+            patrol_id: precinct_domain::ids::PatrolId::new(w_patrol),
+            decision: None,
+            at,
+        },
+    )
+    .await?;
+    uow.execute::<Patrol>(
+        w_patrol,
+        PatrolCommand::OpenAssignment {
+            report_id: ReportId::new(report),
+            at,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_retry_refused_because_its_first_attempt_landed_meanwhile_answers_the_original() {
+    let w = World::new().await;
+    let report = w.given_report().await.as_uuid();
+    let patrol = w.patrol.as_uuid();
+    let meta = CommandMeta::new(Uuid::new_v4(), Actor::System);
+    let mut first = None;
+    let mut decisions = 0;
+    let retry = w
+        .app
+        .run::<Report>(&meta, report, async |uow| {
+            decisions += 1;
+            // This attempt has read the report without the command id; now the first
+            // attempt of the same command lands...
+            if first.is_none() {
+                let landed = w
+                    .app
+                    .run::<Report>(&meta, report, async |inner| {
+                        dispatch_in(inner, patrol, report).await
+                    })
+                    .await?;
+                first = Some(landed);
+            }
+            // ...and this attempt reads the patrol after it: the decision refuses.
+            dispatch_in(uow, patrol, report).await
+        })
+        .await;
+    let first = first.expect("the first attempt ran");
+    assert_eq!(decisions, 1, "the refusal is not retried as a conflict");
+    let retry = retry.expect("the original outcome, not the refusal");
+    assert!(retry.duplicate);
+    assert_eq!(retry.position, first.position);
+    assert_eq!(
+        retry.state::<Report>(report).map(|r| r.status),
+        Some(ReportStatus::Assigned)
+    );
+    assert_eq!(w.mark(), first.position, "appended once");
+
+    // Another command on the same state is still refused, with the domain's own error.
+    let other = CommandMeta::new(Uuid::new_v4(), Actor::System);
+    let refused = w
+        .app
+        .run::<Report>(&other, report, async |uow| {
+            dispatch_in(uow, patrol, report).await
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        refused.domain_error::<ReportError>(),
+        Some(&ReportError::IllegalTransition {
+            from: ReportStatus::Assigned,
+            action: "assign"
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_key_reused_with_another_body_is_refused_and_its_retry_is_the_original() {
+    let w = World::new().await;
+    let report = w.given_report().await;
+    let command_id = Uuid::new_v4();
+    let with = |hash: u8| CommandMeta {
+        request_hash: Some(RequestHash([hash; 32])),
+        ..CommandMeta::new(command_id, w.dispatcher.actor())
+    };
+    let first = desk::triage(&w.app, &w.dispatcher, &with(1), report, Priority::High)
+        .await
+        .expect("first");
+    let head = w.mark();
+    let err = desk::triage(&w.app, &w.dispatcher, &with(2), report, Priority::Low)
+        .await
+        .expect_err("another body under the same key");
+    assert!(matches!(err, AppError::KeyReused), "{err:?}");
+    assert_eq!(w.mark(), head, "nothing appended");
+    let retry = desk::triage(&w.app, &w.dispatcher, &with(1), report, Priority::High)
+        .await
+        .expect("the same request again");
+    assert_eq!(retry.position, first.position);
+    assert_eq!(retry.report.priority, Priority::High);
+}
+
+#[tokio::test]
+async fn a_concurrent_change_reruns_the_decision_on_fresh_state() {
+    let w = World::new().await;
+    let report = w.given_report().await.as_uuid();
+    let meta = CommandMeta::new(Uuid::new_v4(), Actor::System);
+    let mut decisions = 0;
+    let out = w
+        .app
+        .run::<Report>(&meta, report, async |uow| {
+            decisions += 1;
+            let at = uow.now();
+            uow.execute::<Report>(
+                report,
+                ReportCommand::Triage {
+                    priority: Priority::High,
+                    at,
+                },
+            )
+            .await?;
+            if decisions == 1 {
+                // Another process changes the report after this decision read it.
+                w.given::<Report>(
+                    report,
+                    ReportCommand::Triage {
+                        priority: Priority::Low,
+                        at: Utc::now(),
+                    },
+                )
+                .await;
+            }
+            Ok(())
+        })
+        .await
+        .expect("decided again and landed");
+    assert_eq!(decisions, 2, "the stale decision ran again");
+    assert!(!out.duplicate);
+    let r: Report = w.state(report).await;
+    assert_eq!(
+        r.priority,
+        Priority::High,
+        "the rerun landed after the other change"
+    );
+}
+
+#[tokio::test]
+async fn a_conflicting_concurrent_change_gets_the_domains_refusal_on_the_rerun() {
+    let w = World::new().await;
+    let report = w.given_report().await.as_uuid();
+    let patrol = w.patrol.as_uuid();
+    // Another process (its own turns) dispatches the same report.
+    let elsewhere = precinct_app::App::new(w.log.clone());
+    let meta = CommandMeta::new(Uuid::new_v4(), Actor::System);
+    let mut decisions = 0;
+    let err = w
+        .app
+        .run::<Report>(&meta, report, async |uow| {
+            decisions += 1;
+            dispatch_in(uow, patrol, report).await?;
+            if decisions == 1 {
+                // ...and lands after this attempt decided, before it appends.
+                let rival = CommandMeta::new(Uuid::new_v4(), Actor::System);
+                elsewhere
+                    .run::<Report>(&rival, report, async |inner| {
+                        dispatch_in(inner, patrol, report).await
+                    })
+                    .await?;
+            }
+            Ok(())
+        })
+        .await
+        .expect_err("the second dispatch");
+    assert_eq!(decisions, 2, "decided again on fresh state, then refused");
+    assert_eq!(
+        err.domain_error::<ReportError>(),
+        Some(&ReportError::IllegalTransition {
+            from: ReportStatus::Assigned,
+            action: "assign"
+        }),
+        "{err:?}"
+    );
+    let p: Patrol = w.state(patrol).await;
+    assert_eq!(p.open_assignments.len(), 1, "one dispatch landed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commuting_commands_under_contention_all_land_once() {
+    let w = World::new().await;
+    let report = w.given_assigned(w.patrol).await;
+    let mark = w.mark();
+    let landed = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (app, by, landed) = (w.app.clone(), w.dispatcher, landed.clone());
+        tasks.push(tokio::spawn(async move {
+            let meta = CommandMeta::new(Uuid::new_v4(), by.actor());
+            notes::add_note(&app, &by, &meta, report, format!("note {i}"))
+                .await
+                .map(|_| landed.fetch_add(1, Ordering::SeqCst))
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task").expect("every note lands");
+    }
+    assert_eq!(landed.load(Ordering::SeqCst), 20);
+    let r: Report = w.state(report.as_uuid()).await;
+    assert_eq!(r.notes.len(), 20);
+    assert_eq!(w.appended_since(mark).len(), 20, "each once");
+}
+
+#[tokio::test]
+async fn an_append_whose_outcome_was_lost_is_retried_into_the_original() {
+    let w = World::new().await;
+    let report = w.given_report().await;
+    w.log.lose_next_acks(1);
+    let mark = w.mark();
+    let out = desk::triage(
+        &w.app,
+        &w.dispatcher,
+        &w.meta(&w.dispatcher),
+        report,
+        Priority::Critical,
+    )
+    .await
+    .expect("the retry finds the command");
+    assert_eq!(w.appended_since(mark).len(), 1, "appended once");
+    assert_eq!(out.position, w.mark());
+    assert_eq!(out.report.priority, Priority::Critical);
+}
+
+#[tokio::test]
+async fn a_refusal_caused_by_a_failed_read_is_answered_as_it_is() {
+    let w = World::new().await;
+    let report = w.given_assigned(w.patrol).await;
+    let log = w.log.clone();
+    let meta = CommandMeta::new(Uuid::new_v4(), w.officer.actor());
+    let err = w
+        .app
+        .run::<Report>(&meta, report.as_uuid(), async move |uow| {
+            // The primary stream was read; the patrol's read fails.
+            log.fail_next_reads(1);
+            uow.load::<Patrol>(w_patrol(&log).await).await?;
+            Ok(())
+        })
+        .await
+        .expect_err("the read failed");
+    assert!(
+        matches!(err, AppError::Read(ReadError::Transport(_))),
+        "{err:?}"
+    );
+}
+
+/// The id of the first patrol in `log`.
+async fn w_patrol(log: &precinct_eventlog::MemoryLog) -> Uuid {
+    log.all()
+        .into_iter()
+        .find(|e| e.envelope.aggregate_type == "patrol")
+        .map(|e| e.envelope.aggregate_id)
+        .expect("a patrol")
+}
+
+#[tokio::test]
+async fn an_sla_breach_is_recorded_once_and_not_after_the_patrol_accepted() {
+    let w = World::new().await;
+    let report = w.given_assigned(w.patrol).await.as_uuid();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let sla = Duration::from_millis(1);
+    assert!(record_breach(&w.app, report, SlaKind::Accept, sla)
+        .await
+        .expect("record"));
+    let head = w.mark();
+    assert!(
+        !record_breach(&w.app, report, SlaKind::Accept, sla)
+            .await
+            .expect("again"),
+        "recorded already"
+    );
+    assert_eq!(w.mark(), head);
+    let accepted = w.given_assigned(w.patrol).await;
+    w.given::<Report>(accepted.as_uuid(), ReportCommand::Accept { at: Utc::now() })
+        .await;
+    assert!(
+        !record_breach(&w.app, accepted.as_uuid(), SlaKind::Accept, sla)
+            .await
+            .expect("nothing to record"),
+    );
+    // The log records it as Precinct itself, under the derived command id.
+    let breach = w
+        .log
+        .read(&precinct_eventlog::StreamId::new("report", report))
+        .await
+        .expect("read")
+        .into_iter()
+        .find(|e| e.envelope.event_type == "SlaBreached")
+        .expect("breach");
+    assert_eq!(breach.envelope.actor, Actor::System);
+}

@@ -1,0 +1,676 @@
+//! Changes to a report, given/when/then without servers: the patrol's workload follows
+//! its reports in the same append (decline, resolve, reject and withdraw close an open
+//! assignment; a rejected closure reopens it), who may make each change as the report
+//! and the accounts are now, and idempotent replays.
+
+mod common;
+
+use chrono::Utc;
+use common::{events, Behind, World};
+use precinct_app::commands::report::{
+    amend, assignment, closure, desk, notes, submit, withdraw, Change,
+};
+use precinct_app::{AppError, Denied, Principal, Refusal, Unavailable};
+use precinct_domain::ids::ReportId;
+use precinct_domain::patrol::{AssignmentOutcome, Patrol, PatrolEvent, StatusCause};
+use precinct_domain::report::{
+    ReportChanges, ReportCommand, ReportError, ReportLocation, Reporter,
+};
+use precinct_domain::values::{GeoPoint, MediaType, PatrolStatus, Priority, ReportStatus, Role};
+
+fn closed(w: &World, mark: u64, outcome: AssignmentOutcome) {
+    let patrol = w.events_since::<Patrol>(w.patrol.as_uuid(), mark);
+    match patrol.as_slice() {
+        [PatrolEvent::PatrolAssignmentClosed(c), PatrolEvent::PatrolStatusChanged(s)] => {
+            assert_eq!(c.outcome, outcome);
+            assert_eq!(
+                (s.status, s.cause),
+                (PatrolStatus::Available, StatusCause::Released)
+            );
+        }
+        other => panic!("expected the assignment closed and the patrol released: {other:?}"),
+    }
+}
+
+/// A report the patrol has accepted and is responding to.
+async fn responding(w: &World) -> ReportId {
+    let id = w.given_assigned(w.patrol).await;
+    w.given_steps(
+        id,
+        vec![
+            ReportCommand::Accept { at: Utc::now() },
+            ReportCommand::Respond { at: Utc::now() },
+        ],
+    )
+    .await;
+    id
+}
+
+#[tokio::test]
+async fn a_decline_sends_the_report_back_and_closes_the_patrols_assignment() {
+    let w = World::new().await;
+    let id = w.given_assigned(w.patrol).await;
+    let mark = w.mark();
+
+    let out = assignment::decline(
+        &w.app,
+        &w.officer,
+        &w.meta(&w.officer),
+        id,
+        "flat tyre".into(),
+    )
+    .await
+    .expect("decline");
+
+    assert_eq!(out.report.status, ReportStatus::New);
+    assert_eq!(out.report.patrol_id, None);
+    assert_eq!(
+        w.appended_since(mark),
+        events(&[
+            ("report", "AssignmentDeclined"),
+            ("patrol", "PatrolAssignmentClosed"),
+            ("patrol", "PatrolStatusChanged"),
+        ])
+    );
+    closed(&w, mark, AssignmentOutcome::Declined);
+    let patrol: Patrol = w.state(w.patrol.as_uuid()).await;
+    assert_eq!(patrol.declines, 1);
+}
+
+#[tokio::test]
+async fn accepting_and_responding_leave_the_patrol_as_it_is() {
+    let w = World::new().await;
+    let id = w.given_assigned(w.patrol).await;
+    let mark = w.mark();
+    assignment::accept(&w.app, &w.partner, &w.meta(&w.partner), id)
+        .await
+        .expect("accept");
+    assignment::respond(&w.app, &w.officer, &w.meta(&w.officer), id)
+        .await
+        .expect("respond");
+    assert_eq!(
+        w.appended_since(mark),
+        events(&[
+            ("report", "AssignmentAccepted"),
+            ("report", "ReportResponding")
+        ])
+    );
+}
+
+#[tokio::test]
+async fn resolving_closes_the_assignment_as_finished_and_a_rejected_closure_reopens_it() {
+    let w = World::new().await;
+    let id = responding(&w).await;
+    let mark = w.mark();
+    let out = assignment::resolve(
+        &w.app,
+        &w.officer,
+        &w.meta(&w.officer),
+        id,
+        "returned".into(),
+    )
+    .await
+    .expect("resolve");
+    assert_eq!(out.report.status, ReportStatus::Resolved);
+    closed(&w, mark, AssignmentOutcome::Finished);
+
+    let mark = w.mark();
+    let out = closure::reject(
+        &w.app,
+        &w.supervisor,
+        &w.meta(&w.supervisor),
+        id,
+        "no photo".into(),
+    )
+    .await
+    .expect("reject the closure");
+    assert_eq!(out.report.status, ReportStatus::Responding);
+    assert_eq!(
+        w.appended_since(mark),
+        events(&[
+            ("report", "ClosureRejected"),
+            ("patrol", "PatrolAssignmentOpened"),
+            ("patrol", "PatrolStatusChanged"),
+        ])
+    );
+    let patrol: Patrol = w.state(w.patrol.as_uuid()).await;
+    assert_eq!(patrol.status, PatrolStatus::Busy);
+    assert!(patrol.open_assignments.contains(&id));
+}
+
+#[tokio::test]
+async fn approving_a_closure_touches_only_the_report() {
+    let w = World::new().await;
+    let id = responding(&w).await;
+    assignment::resolve(
+        &w.app,
+        &w.officer,
+        &w.meta(&w.officer),
+        id,
+        "returned".into(),
+    )
+    .await
+    .expect("resolve");
+    let mark = w.mark();
+    let out = closure::approve(&w.app, &w.supervisor, &w.meta(&w.supervisor), id)
+        .await
+        .expect("approve");
+    assert_eq!(out.report.status, ReportStatus::Closed);
+    assert_eq!(
+        w.appended_since(mark),
+        events(&[("report", "ClosureApproved")])
+    );
+}
+
+#[tokio::test]
+async fn only_reviewers_of_the_station_review_closures() {
+    let w = World::new().await;
+    let id = responding(&w).await;
+    assignment::resolve(
+        &w.app,
+        &w.officer,
+        &w.meta(&w.officer),
+        id,
+        "returned".into(),
+    )
+    .await
+    .expect("resolve");
+    let err = closure::approve(&w.app, &w.dispatcher, &w.meta(&w.dispatcher), id)
+        .await
+        .expect_err("a dispatcher does not review");
+    assert!(matches!(err, AppError::Forbidden(Denied::Role)), "{err:?}");
+    let other_supervisor = Principal {
+        station_id: Some(w.other_station),
+        ..w.supervisor
+    };
+    let err = closure::approve(&w.app, &other_supervisor, &w.meta(&other_supervisor), id)
+        .await
+        .expect_err("another station's supervisor does not see it");
+    assert!(matches!(err, AppError::NotFound), "{err:?}");
+}
+
+#[tokio::test]
+async fn rejecting_an_assigned_report_as_invalid_cancels_the_patrols_assignment() {
+    let w = World::new().await;
+    let id = w.given_assigned(w.patrol).await;
+    let mark = w.mark();
+    let out = desk::reject(
+        &w.app,
+        &w.dispatcher,
+        &w.meta(&w.dispatcher),
+        id,
+        "a prank".into(),
+        Some("We could not confirm it.".into()),
+    )
+    .await
+    .expect("reject");
+    assert_eq!(out.report.status, ReportStatus::Rejected);
+    assert_eq!(
+        w.appended_since(mark)[0],
+        ("report".into(), "ReportRejected".into())
+    );
+    closed(&w, mark, AssignmentOutcome::Cancelled);
+}
+
+#[tokio::test]
+async fn rejecting_a_new_report_touches_no_patrol() {
+    let w = World::new().await;
+    let id = w.given_report().await;
+    let mark = w.mark();
+    desk::reject(
+        &w.app,
+        &w.dispatcher,
+        &w.meta(&w.dispatcher),
+        id,
+        "dup".into(),
+        None,
+    )
+    .await
+    .expect("reject");
+    assert_eq!(
+        w.appended_since(mark),
+        events(&[("report", "ReportRejected")])
+    );
+}
+
+#[tokio::test]
+async fn an_admin_withdrawing_an_assigned_report_cancels_the_assignment() {
+    let w = World::new().await;
+    let id = w.given_assigned(w.patrol).await;
+    let mark = w.mark();
+    let out = withdraw::withdraw(&w.app, &w.admin, &w.meta(&w.admin), id, Some("dup".into()))
+        .await
+        .expect("withdraw");
+    assert_eq!(out.report.status, ReportStatus::Withdrawn);
+    closed(&w, mark, AssignmentOutcome::Cancelled);
+}
+
+#[tokio::test]
+async fn the_reporter_withdraws_only_while_new_and_staff_never() {
+    let w = World::new().await;
+    let new = w.given_report().await;
+    let mark = w.mark();
+    withdraw::withdraw(&w.app, &w.citizen, &w.meta(&w.citizen), new, None)
+        .await
+        .expect("the reporter withdraws a NEW report");
+    assert_eq!(
+        w.appended_since(mark),
+        events(&[("report", "ReportWithdrawn")])
+    );
+
+    let assigned = w.given_assigned(w.patrol).await;
+    let err = withdraw::withdraw(&w.app, &w.citizen, &w.meta(&w.citizen), assigned, None)
+        .await
+        .expect_err("not NEW any more");
+    assert!(
+        matches!(err, AppError::Refused(Refusal::WithdrawAfterNew)),
+        "{err:?}"
+    );
+    let err = withdraw::withdraw(
+        &w.app,
+        &w.dispatcher,
+        &w.meta(&w.dispatcher),
+        assigned,
+        None,
+    )
+    .await
+    .expect_err("staff do not withdraw");
+    assert!(
+        matches!(err, AppError::Forbidden(Denied::Withdraw)),
+        "{err:?}"
+    );
+    let stranger = Principal {
+        id: precinct_domain::ids::AccountId::new(uuid::Uuid::new_v4()),
+        ..w.citizen
+    };
+    let err = withdraw::withdraw(&w.app, &stranger, &w.meta(&stranger), assigned, None)
+        .await
+        .expect_err("another citizen does not see it");
+    assert!(matches!(err, AppError::NotFound), "{err:?}");
+}
+
+#[tokio::test]
+async fn only_a_serving_member_of_the_assigned_patrol_takes_its_steps() {
+    let w = World::new().await;
+    let id = w.given_assigned(w.patrol).await;
+    // A PATROL of the station outside the crew sees the report but may not accept it.
+    let err = assignment::accept(&w.app, &w.other_officer, &w.meta(&w.other_officer), id)
+        .await
+        .expect_err("not in the crew");
+    assert!(
+        matches!(err, AppError::Forbidden(Denied::NotAMember)),
+        "{err:?}"
+    );
+    // A crew member moved to another station (the account as it is now) no longer serves.
+    let moved = Principal {
+        station_id: Some(w.other_station),
+        ..w.officer
+    };
+    let err = assignment::accept(&w.app, &moved, &w.meta(&moved), id)
+        .await
+        .expect_err("moved away");
+    assert!(matches!(err, AppError::NotFound), "{err:?}");
+    // A crew member who is no longer a PATROL: sees nothing of the report.
+    let promoted = Principal {
+        role: Role::Dispatcher,
+        ..w.officer
+    };
+    let err = assignment::accept(&w.app, &promoted, &w.meta(&promoted), id)
+        .await
+        .expect_err("not a PATROL any more");
+    assert!(
+        matches!(err, AppError::Forbidden(Denied::NotAMember)),
+        "{err:?}"
+    );
+    // The desk may not take the patrol's steps either.
+    let err = assignment::decline(
+        &w.app,
+        &w.dispatcher,
+        &w.meta(&w.dispatcher),
+        id,
+        "x".into(),
+    )
+    .await
+    .expect_err("the desk is not the patrol");
+    assert!(
+        matches!(err, AppError::Forbidden(Denied::NotAMember)),
+        "{err:?}"
+    );
+    // The report's state decides too: a NEW report cannot be accepted by anyone.
+    let new = w.given_report().await;
+    let err = assignment::accept(&w.app, &w.officer, &w.meta(&w.officer), new)
+        .await
+        .expect_err("nothing assigned");
+    assert!(
+        matches!(err, AppError::Forbidden(Denied::NotAMember)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn notes_and_updates_come_from_the_patrol_or_the_desk_evidence_from_the_patrol() {
+    let w = World::new().await;
+    let id = responding(&w).await;
+    let mark = w.mark();
+    notes::add_note(
+        &w.app,
+        &w.officer,
+        &w.meta(&w.officer),
+        id,
+        "on scene".into(),
+    )
+    .await
+    .expect("the patrol notes");
+    notes::add_note(
+        &w.app,
+        &w.dispatcher,
+        &w.meta(&w.dispatcher),
+        id,
+        "called".into(),
+    )
+    .await
+    .expect("the desk notes");
+    notes::post_public_update(
+        &w.app,
+        &w.dispatcher,
+        &w.meta(&w.dispatcher),
+        id,
+        "soon".into(),
+    )
+    .await
+    .expect("the desk writes to the reporter");
+    let evidence = notes::Evidence {
+        url: "https://media.example/a.jpg".into(),
+        media_type: MediaType::Photo,
+        captured_at: None,
+        description: None,
+    };
+    notes::attach_evidence(
+        &w.app,
+        &w.partner,
+        &w.meta(&w.partner),
+        id,
+        evidence.clone(),
+    )
+    .await
+    .expect("the patrol attaches evidence");
+    assert_eq!(
+        w.appended_since(mark),
+        events(&[
+            ("report", "NoteAdded"),
+            ("report", "NoteAdded"),
+            ("report", "PublicUpdatePosted"),
+            ("report", "EvidenceAttached"),
+        ])
+    );
+    let err = notes::attach_evidence(&w.app, &w.dispatcher, &w.meta(&w.dispatcher), id, evidence)
+        .await
+        .expect_err("evidence is the patrol's");
+    assert!(
+        matches!(err, AppError::Forbidden(Denied::NotAMember)),
+        "{err:?}"
+    );
+    let err = notes::add_note(
+        &w.app,
+        &w.other_officer,
+        &w.meta(&w.other_officer),
+        id,
+        "x".into(),
+    )
+    .await
+    .expect_err("neither the patrol nor the desk");
+    assert!(matches!(err, AppError::Forbidden(Denied::Role)), "{err:?}");
+    let err = notes::add_note(&w.app, &w.citizen, &w.meta(&w.citizen), id, "x".into())
+        .await
+        .expect_err("the reporter writes no internal notes");
+    assert!(matches!(err, AppError::Forbidden(Denied::Role)), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_replayed_note_is_the_original_with_the_same_id_and_position() {
+    let w = World::new().await;
+    let id = responding(&w).await;
+    let meta = w.meta(&w.officer);
+    let first = notes::add_note(&w.app, &w.officer, &meta, id, "on scene".into())
+        .await
+        .expect("note");
+    let head = w.mark();
+    let again = notes::add_note(&w.app, &w.officer, &meta, id, "on scene".into())
+        .await
+        .expect("replay");
+    assert_eq!(again.position, first.position);
+    assert_eq!(again.report.notes, first.report.notes, "the same note id");
+    assert_eq!(again.report.notes.len(), 1);
+    assert_eq!(w.mark(), head, "appended once");
+}
+
+#[tokio::test]
+async fn triage_and_amendments_belong_to_the_desk_and_the_reporter_while_new() {
+    let w = World::new().await;
+    let id = w.given_report().await;
+    let err = desk::triage(&w.app, &w.officer, &w.meta(&w.officer), id, Priority::High)
+        .await
+        .expect_err("a PATROL does not triage");
+    assert!(matches!(err, AppError::Forbidden(Denied::Role)), "{err:?}");
+    let err = desk::triage(
+        &w.app,
+        &w.other_dispatcher,
+        &w.meta(&w.other_dispatcher),
+        id,
+        Priority::High,
+    )
+    .await
+    .expect_err("another station's desk does not see it");
+    assert!(matches!(err, AppError::NotFound), "{err:?}");
+    let out = desk::triage(
+        &w.app,
+        &w.dispatcher,
+        &w.meta(&w.dispatcher),
+        id,
+        Priority::High,
+    )
+    .await
+    .expect("triage");
+    assert_eq!(out.report.priority, Priority::High);
+
+    let retitle = |title: &str| Change::Amend {
+        changes: ReportChanges {
+            title: Some(title.into()),
+            ..Default::default()
+        },
+        personal: None,
+    };
+    amend::amend(
+        &w.app,
+        &w.citizen,
+        &w.meta(&w.citizen),
+        id,
+        vec![retitle("Two bikes")],
+    )
+    .await
+    .expect("the reporter amends while NEW");
+    // A status move in an amendment is staff's.
+    let err = amend::amend(
+        &w.app,
+        &w.citizen,
+        &w.meta(&w.citizen),
+        id,
+        vec![Change::Triage(Priority::Low)],
+    )
+    .await
+    .expect_err("a citizen moves no priority");
+    assert!(
+        matches!(err, AppError::Forbidden(Denied::StatusOrPriority)),
+        "{err:?}"
+    );
+    // Once assigned, the reporter's amendment is a conflict; the desk still amends.
+    let assigned = w.given_assigned(w.patrol).await;
+    let err = amend::amend(
+        &w.app,
+        &w.citizen,
+        &w.meta(&w.citizen),
+        assigned,
+        vec![retitle("x")],
+    )
+    .await
+    .expect_err("not NEW");
+    assert!(
+        matches!(err, AppError::Refused(Refusal::AmendAfterNew)),
+        "{err:?}"
+    );
+    amend::amend(
+        &w.app,
+        &w.dispatcher,
+        &w.meta(&w.dispatcher),
+        assigned,
+        vec![retitle("Stolen e-bike")],
+    )
+    .await
+    .expect("the desk amends");
+}
+
+#[tokio::test]
+async fn an_amendment_with_a_status_move_is_one_command_and_closes_the_assignment() {
+    let w = World::new().await;
+    let id = w.given_assigned(w.patrol).await;
+    let mark = w.mark();
+    let out = amend::amend(
+        &w.app,
+        &w.dispatcher,
+        &w.meta(&w.dispatcher),
+        id,
+        vec![
+            Change::Triage(Priority::Critical),
+            Change::Reject {
+                justification: "duplicate".into(),
+                public_reason: None,
+            },
+        ],
+    )
+    .await
+    .expect("amend");
+    assert_eq!(out.report.status, ReportStatus::Rejected);
+    let appended = w.log.after(mark);
+    assert!(
+        appended
+            .iter()
+            .all(|e| e.envelope.command_id == appended[0].envelope.command_id),
+        "one command"
+    );
+    assert_eq!(appended[0].envelope.command_size, Some(4));
+    closed(&w, mark, AssignmentOutcome::Cancelled);
+    // A later change that the state refuses stops the whole command: nothing appended.
+    let mark = w.mark();
+    let err = amend::amend(
+        &w.app,
+        &w.dispatcher,
+        &w.meta(&w.dispatcher),
+        id,
+        vec![Change::Triage(Priority::Low)],
+    )
+    .await
+    .expect_err("a rejected report is final");
+    assert!(err.domain_error::<ReportError>().is_some(), "{err:?}");
+    assert_eq!(w.mark(), mark);
+}
+
+#[tokio::test]
+async fn submission_is_routed_on_a_fresh_station_map_and_its_id_derives_from_the_command() {
+    let w = World::new().await;
+    let new = submit::NewReport {
+        title: "Bag snatched".into(),
+        description: "Near the market".into(),
+        crime_types: vec!["Theft".into()],
+        location: ReportLocation::new(
+            GeoPoint::parse(common::LAT + 0.9, common::LON + 0.9).expect("point"),
+            None,
+            None,
+        ),
+        street: None,
+        occurred_at: None,
+        media_urls: vec![],
+        contact: None,
+    };
+    let reporter = Reporter::User {
+        account_id: w.citizen.id,
+    };
+    let meta = w.meta(&w.citizen);
+    let out = submit::submit(&w.app, &meta, reporter.clone(), new.clone(), &w.facts())
+        .await
+        .expect("submit");
+    assert_eq!(out.report.id, submit::report_id(&meta));
+    assert_eq!(
+        out.report.station_id, w.other_station,
+        "the nearest precinct"
+    );
+    assert_eq!(out.report.status, ReportStatus::New);
+    let again = submit::submit(&w.app, &meta, reporter.clone(), new.clone(), &w.facts())
+        .await
+        .expect("replay");
+    assert_eq!(
+        (again.report.id, again.position),
+        (out.report.id, out.position)
+    );
+
+    let err = submit::submit(
+        &w.app,
+        &w.meta(&w.citizen),
+        reporter.clone(),
+        new.clone(),
+        &w.facts().behind(Behind::Stations),
+    )
+    .await
+    .expect_err("the station map is behind");
+    assert!(
+        matches!(err, AppError::Unavailable(Unavailable::StationMap)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_report_no_station_can_take_is_refused_on_its_location() {
+    struct NoStations;
+    impl precinct_app::ports::StationMap for NoStations {
+        async fn current(
+            &self,
+        ) -> Result<Option<Vec<precinct_domain::routing::StationFacts>>, AppError> {
+            Ok(Some(vec![]))
+        }
+    }
+    let w = World::new().await;
+    let new = submit::NewReport {
+        title: "Bag snatched".into(),
+        description: "Near the market".into(),
+        crime_types: vec!["Theft".into()],
+        location: ReportLocation::new(GeoPoint::parse(1.0, 1.0).expect("point"), None, None),
+        street: None,
+        occurred_at: None,
+        media_urls: vec![],
+        contact: None,
+    };
+    let mark = w.mark();
+    let err = submit::submit(
+        &w.app,
+        &w.meta(&w.citizen),
+        Reporter::User {
+            account_id: w.citizen.id,
+        },
+        new,
+        &NoStations,
+    )
+    .await
+    .expect_err("no station");
+    assert!(
+        matches!(err, AppError::Refused(Refusal::NoStationForLocation)),
+        "{err:?}"
+    );
+    assert_eq!(err_field(&err), Some("location"));
+    assert_eq!(w.mark(), mark);
+}
+
+fn err_field(e: &AppError) -> Option<&'static str> {
+    match e {
+        AppError::Refused(r) => r.field(),
+        _ => None,
+    }
+}
