@@ -237,6 +237,15 @@ impl App {
         &self.log
     }
 
+    /// This app for answering queries from the log (`as_of`): its reads take turns
+    /// with other queries, never in front of commands ([`EventLog::for_queries`]).
+    pub fn for_queries(&self) -> App {
+        App {
+            log: self.log.for_queries(),
+            ..self.clone()
+        }
+    }
+
     /// Loads aggregate `A` `id` as it is now, with its version (0: does not exist).
     pub async fn load<A: Aggregate>(&self, id: Uuid) -> Result<(A, u64), AppError> {
         let events = self.log.read(&stream_of::<A>(id)).await?;
