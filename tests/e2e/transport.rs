@@ -282,7 +282,8 @@ async fn invite_codes_never_reach_the_request_log() {
 /// A self-signed certificate for `localhost` in a fresh directory, and a process serving
 /// HTTPS with it; the answer's `base` is `https://localhost:<port>`.
 struct Tls {
-    app: TestApp,
+    /// The process serving HTTPS (kept for as long as the test runs).
+    _app: TestApp,
     addr: std::net::SocketAddr,
     root: reqwest::Certificate,
     dir: std::path::PathBuf,
@@ -313,7 +314,7 @@ impl Tls {
             .expect("address");
         let root = reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).expect("root");
         Tls {
-            app,
+            _app: app,
             addr,
             root,
             dir,

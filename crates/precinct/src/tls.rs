@@ -201,6 +201,24 @@ impl TlsListener {
     }
 }
 
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.accepted.recv().await {
+            Some(conn) => conn,
+            // The accept task only stops when this listener is dropped, or on a
+            // semaphore that is never closed: wait for shutdown.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,23 +235,5 @@ mod tests {
         assert!(slots.take("198.51.100.8".into()).is_some(), "per address");
         drop(a);
         assert!(slots.take("198.51.100.7".into()).is_some(), "given back");
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.accepted.recv().await {
-            Some(conn) => conn,
-            // The accept task only stops when this listener is dropped, or on a
-            // semaphore that is never closed: wait for shutdown.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
     }
 }
