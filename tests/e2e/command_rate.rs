@@ -88,3 +88,57 @@ async fn a_scripted_citizen_is_throttled_per_account_and_a_fast_dispatcher_is_no
         assert_eq!(r.status, StatusCode::OK, "triage {i}: {}", r.body);
     }
 }
+
+/// Review of issue 13, N2: reads that fold or page a report from the log (`as_of`,
+/// history) cost far more than a read-model query; a script looping on them is refused
+/// per caller like commands are, and nobody else's budget is touched.
+#[tokio::test]
+async fn log_reads_of_one_report_are_budgeted_per_caller() {
+    let app = TestApp::spawn_with(Options {
+        log_read_rates: precinct_api::CommandRates::log_reads(),
+        ..Options::default()
+    })
+    .await
+    .expect("spawn");
+    let admin = app.admin().await;
+    let station = app.precinct(&admin, "PS1", LAT, LON).await;
+    let (_, dispatcher) = app.account(&admin, "DISPATCHER", Some(&station)).await;
+    let (_, citizen) = app.account(&admin, "CITIZEN", None).await;
+    let submitted = app.report(Some(&citizen), LAT, LON, &["Theft"]).await;
+    let id = submitted.id();
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let as_of = format!("/crimes/{id}?as_of={now}");
+    let burst = precinct_api::CommandRates::log_reads().citizen.burst;
+    for i in 0..burst {
+        let r = app.get(&as_of, Some(&citizen)).await;
+        assert_eq!(r.status, StatusCode::OK, "read {i}: {}", r.body);
+    }
+    let r = app.get(&as_of, Some(&citizen)).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    let wait: u64 = r
+        .headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!(wait >= 1, "{wait}");
+    // The report as it is now is a read-model query: not counted.
+    let r = app
+        .get_at(
+            &format!("/crimes/{id}"),
+            Some(&citizen),
+            submitted.position(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // The dispatcher's budget is their own, and history pages count in it.
+    for i in 0..20 {
+        let path = if i % 2 == 0 {
+            as_of.clone()
+        } else {
+            format!("/crimes/{id}/history?limit=5")
+        };
+        let r = app.get(&path, Some(&dispatcher)).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
+    }
+}

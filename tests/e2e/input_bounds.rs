@@ -2,6 +2,7 @@
 //! and direction-changing text, self-crossing areas, out-of-range filters and cursors,
 //! the bounds on one report's history, and withdrawn reports in the public list.
 
+use futures::StreamExt;
 use precinct_tests::app::TestApp;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -221,6 +222,77 @@ async fn invisible_and_direction_overriding_text_is_refused() {
     let mut ok = report_body();
     ok["title"] = json!("سرقة دراجة 👩\u{200d}💻");
     let r = app.post("/crimes", None, ok).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+}
+
+/// Review of issue 13, N7: invisible, direction-changing and look-alike characters made
+/// e-mail addresses that display as another (`adm\u{200b}in@…` is not `admin@…`), and
+/// links whose host is not the one shown.
+#[tokio::test]
+async fn look_alike_e_mail_addresses_and_links_are_refused() {
+    let d = desk().await;
+    let app = &d.app;
+    let head = app.log.head().await.expect("head");
+    for email in [
+        "adm\u{200b}in@precinct.test",
+        "\u{202e}admin@precinct.test",
+        "\u{0430}dmin@precinct.test",
+        "admin@prec\u{0456}nct.test",
+        "admin\u{2060}@precinct.test",
+    ] {
+        let r = app
+            .post(
+                "/users/register",
+                None,
+                json!({"email": email, "password": "correct horse battery", "name": "Mallory"}),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{email:?}: {}",
+            r.body
+        );
+        assert_eq!(fields(&r.body), ["email"], "{}", r.body);
+    }
+    for url in [
+        "https://media.example/x\u{200b}.jpg",
+        "https://media.example/\u{202e}gpj.exe",
+        "https://m\u{0435}dia.example/x.jpg",
+        "https://xn--mdia-fnd.example\u{feff}/x.jpg",
+    ] {
+        let mut body = report_body();
+        body["media_urls"] = json!([url]);
+        let r = app.post("/crimes", None, body).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{url:?}: {}",
+            r.body
+        );
+    }
+    // Text made only of combining marks draws nothing a person can read.
+    let mut body = report_body();
+    body["title"] = json!("\u{0301}\u{0308}\u{20dd}");
+    let r = app.post("/crimes", None, body).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(
+        app.log.head().await.expect("head"),
+        head,
+        "nothing appended"
+    );
+    // Punycode hosts and plain addresses are fine.
+    let mut body = report_body();
+    body["media_urls"] = json!(["https://xn--mdia-fnd.example/caf%C3%A9.jpg"]);
+    let r = app.post("/crimes", None, body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = app
+        .post(
+            "/users/register",
+            None,
+            json!({"email": "o'brien+1@xn--prcinct-9ya.test", "password": "correct horse battery", "name": "Ann"}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
 }
 
@@ -684,4 +756,110 @@ async fn a_ranged_read_of_one_stream_reads_no_more_than_asked() {
         .await
         .expect("range");
     assert_eq!((none.len(), more), (0, false));
+}
+
+/// Review of issue 13, N2: `as_of` reads of a huge report shared the process's log-read
+/// slots with commands, so fifty of them held up every other user's commands.
+#[tokio::test]
+async fn as_of_floods_of_a_huge_report_do_not_hold_up_other_users_commands() {
+    let d = desk().await;
+    let app = &d.app;
+    let id = app
+        .report(Some(&d.citizen), LAT, LON, &["Theft"])
+        .await
+        .id();
+    // The reporter's 50 amendments and 250 staff notes, about 10 KB each.
+    let long = "x".repeat(9_900);
+    for i in 0..precinct_domain::report::MAX_AMENDMENTS {
+        let r = app
+            .patch(
+                &format!("/crimes/{id}"),
+                Some(&d.citizen),
+                json!({"description": format!("{i} {long}")}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "amendment {i}: {}", r.body);
+    }
+    let notes = futures::stream::iter(0..250)
+        .map(|i| {
+            let (path, note, token) = (
+                format!("/crimes/{id}/notes"),
+                format!("{i} {long}"),
+                d.dispatcher.clone(),
+            );
+            async move { app.post(&path, Some(&token), json!({"note": note})).await }
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+    assert!(
+        notes.iter().all(|r| r.status == StatusCode::CREATED),
+        "{:?}",
+        notes.iter().find(|r| r.status != StatusCode::CREATED)
+    );
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let path = format!("/crimes/{id}?as_of={}", now.replace('+', "%2B"));
+    let probe = std::time::Instant::now();
+    let r = app.get(&path, Some(&d.dispatcher)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    println!("one as_of read of the huge report: {:?}", probe.elapsed());
+
+    let (_, other) = app.account(&d.admin, "CITIZEN", None).await;
+    // Eighty as_of reads at once (a dispatcher's; budgets are off in tests) …
+    let flood_started = std::time::Instant::now();
+    let flood: Vec<_> = (0..80)
+        .map(|_| {
+            let (http, url, token) = (
+                app.http.clone(),
+                format!("{}{path}", app.base),
+                d.dispatcher.clone(),
+            );
+            tokio::spawn(async move {
+                http.get(url)
+                    .bearer_auth(token)
+                    .timeout(std::time::Duration::from_secs(60))
+                    .send()
+                    .await
+                    .map(|r| r.status())
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // … while another citizen reports a crime and the other report is triaged.
+    let started = std::time::Instant::now();
+    let submitted = app
+        .send(
+            &precinct_tests::client::Call::submit(&precinct_tests::client::NewReport::bike(
+                LAT, LON,
+            ))
+            .timeout(std::time::Duration::from_secs(5)),
+            Some(&other),
+        )
+        .await;
+    let submit_took = started.elapsed();
+    assert_eq!(submitted.status, StatusCode::CREATED, "{}", submitted.body);
+    let started = std::time::Instant::now();
+    let triaged = app
+        .send(
+            &precinct_tests::client::Call::triage(&submitted.id(), "HIGH")
+                .timeout(std::time::Duration::from_secs(5)),
+            Some(&d.dispatcher),
+        )
+        .await;
+    let triage_took = started.elapsed();
+    assert_eq!(triaged.status, StatusCode::OK, "{}", triaged.body);
+    let mut answered = std::collections::BTreeMap::new();
+    for h in flood {
+        let status = h.await.expect("join").expect("as_of answered");
+        *answered.entry(status.as_u16()).or_insert(0) += 1;
+    }
+    println!(
+        "during 80 parallel as_of reads ({:?} in all): a submission took {submit_took:?}, \
+         a triage {triage_took:?}; the reads answered {answered:?}",
+        flood_started.elapsed()
+    );
+    assert!(
+        answered.keys().all(|s| *s == 200),
+        "as_of reads answered {answered:?}"
+    );
 }

@@ -516,6 +516,40 @@ async fn quarantined_reports_are_alerted_repaired_and_rebuilt_identically() {
     assert_eq!(fixed.status, StatusCode::OK, "{}", fixed.body);
 }
 
+/// Review of issue 13: the repair commands answered an operator's typing mistakes with
+/// Rust's debug output and backtraces.
+#[tokio::test]
+async fn the_projections_cli_answers_user_errors_with_one_clean_line() {
+    let app = TestApp::spawn_with(Options {
+        master_key: Some(MASTER_KEY.into()),
+        ..Options::default()
+    })
+    .await
+    .expect("spawn");
+    for (args, says) in [
+        (
+            &["projections", "retry", "nosuch", "1", "--by", "ops"][..],
+            "unknown projection `nosuch`",
+        ),
+        (
+            &["projections", "skip", "reports", "999999", "--by", "ops"][..],
+            "nothing is quarantined at position 999999",
+        ),
+    ] {
+        let (ok, out) = cli(&app, args).await;
+        assert!(!ok, "{args:?} succeeded: {out}");
+        let out = out.trim();
+        assert!(out.contains(says), "{args:?}: {out}");
+        assert!(
+            out.starts_with("error: ") && out.lines().count() == 1,
+            "{args:?} did not answer one line: {out}"
+        );
+        for debug in ["backtrace", "Caused by", "Error {", "panicked"] {
+            assert!(!out.contains(debug), "{args:?}: {out}");
+        }
+    }
+}
+
 /// [`cli`] for a stopped server.
 async fn cli_env(
     nats_url: &str,
@@ -531,6 +565,8 @@ async fn cli_env(
         .env("PRECINCT_STREAM_PREFIX", prefix)
         .env("PRECINCT_MASTER_KEY", MASTER_KEY)
         .env("RUST_LOG", "error")
+        // As many operators run it: an error must still be one clean line.
+        .env("RUST_BACKTRACE", "1")
         .kill_on_drop(true);
     if let Ok(r) = std::env::var("PRECINCT_TEST_NATS_REPLICAS") {
         cmd.env("PRECINCT_NATS_REPLICAS", r);

@@ -449,3 +449,64 @@ async fn register(app: &TestApp, body: &serde_json::Value, key: &str) -> Res {
     )
     .await
 }
+
+/// A line of `/proc/self/status` (`VmRSS`, `Threads`), for the record (Linux only).
+fn proc_status(field: &str) -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with(field)).map(|l| {
+                l.trim_start_matches(field)
+                    .trim_start_matches(':')
+                    .trim()
+                    .to_string()
+            })
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Review of issue 13, N11: password jobs ran on tokio's growing blocking pool, where
+/// each new thread kept its own ~19 MiB argon2id buffer (48 MB grew to 462 MB). They run
+/// on a fixed set of threads now; this prints the process's memory around a flood (the
+/// unit test in `auth.rs` checks the bound).
+#[tokio::test]
+async fn a_login_flood_is_answered_and_its_memory_printed() {
+    let app = TestApp::spawn_with(Options {
+        password_workers: 2,
+        password_queue: 64,
+        ..Options::behind_loopback_proxy()
+    })
+    .await
+    .expect("spawn");
+    let before = (proc_status("VmRSS"), proc_status("Threads"));
+    let flood: Vec<_> = (0..200)
+        .map(|i| {
+            let (http, base) = (app.http.clone(), app.base.clone());
+            tokio::spawn(async move {
+                http.post(format!("{base}/users/login"))
+                    .header("X-Forwarded-For", format!("198.51.100.{}", i % 250))
+                    .json(&json!({"email": format!("nobody{i}@precinct.test"),
+                                  "password": "guess-guess-1"}))
+                    .send()
+                    .await
+                    .map(|r| r.status())
+            })
+        })
+        .collect();
+    let mut answered = std::collections::BTreeMap::new();
+    for h in flood {
+        let status = h.await.expect("join").expect("login answered");
+        *answered.entry(status.as_u16()).or_insert(0) += 1;
+    }
+    println!(
+        "200 concurrent logins on 2 password workers: {answered:?}; RSS {} -> {}, threads {} -> {}",
+        before.0,
+        proc_status("VmRSS"),
+        before.1,
+        proc_status("Threads")
+    );
+    assert!(
+        answered.keys().all(|s| *s == 401 || *s == 503),
+        "{answered:?}"
+    );
+}

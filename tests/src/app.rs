@@ -40,6 +40,10 @@ pub struct Options {
     /// Commands per account; the default here is far above any test's pace (a test of
     /// the limit sets the production sizes, `CommandRates::default()`).
     pub command_rates: precinct_api::CommandRates,
+    /// Reads of one report from the log (`as_of`, history) per caller; far above any
+    /// test's pace by default too (a test of the limit sets
+    /// `CommandRates::log_reads()`).
+    pub log_read_rates: precinct_api::CommandRates,
     pub registrations_per_hour: u32,
     /// Login failures per client address per hour (at accounts it never logged in to).
     pub login_failures_per_address: u32,
@@ -75,6 +79,16 @@ impl Default for Options {
             health_details: Default::default(),
             master_key: None,
             command_rates: precinct_api::CommandRates {
+                citizen: precinct_api::CommandRate {
+                    burst: 1_000_000,
+                    per_minute: 1_000_000,
+                },
+                staff: precinct_api::CommandRate {
+                    burst: 1_000_000,
+                    per_minute: 1_000_000,
+                },
+            },
+            log_read_rates: precinct_api::CommandRates {
                 citizen: precinct_api::CommandRate {
                     burst: 1_000_000,
                     per_minute: 1_000_000,
@@ -146,6 +160,7 @@ impl TestApp {
             anonymous_reports_per_minute: opts.anonymous_reports_per_minute,
             health_details: opts.health_details,
             command_rates: opts.command_rates,
+            log_read_rates: opts.log_read_rates,
             registrations_per_hour: opts.registrations_per_hour,
             login: precinct_api::throttle::LoginPolicy {
                 address_max_failures: opts.login_failures_per_address,
@@ -161,6 +176,7 @@ impl TestApp {
                 precinct_api::proxy::ForwardedHeader::XForwardedFor,
             ),
             tls: opts.tls,
+            tls_handshakes: Default::default(),
             behind_tls_proxy: false,
             metrics_token: Some(Secret::new(METRICS_TOKEN.as_bytes().to_vec())),
         };

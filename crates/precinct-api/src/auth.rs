@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
-use argon2::{Argon2, PasswordHash, PasswordVerifier};
+use argon2::password_hash::{rand_core::OsRng, Output, ParamsString, SaltString};
+use argon2::{Argon2, Block, Params, PasswordHash, Version};
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -126,41 +126,113 @@ impl Tokens {
     }
 }
 
-/// Hashes a password with argon2id (off the async runtime: it is slow on purpose).
-/// Request paths go through [`PasswordJobs`], which bounds how many run at once.
+/// Hashes a password with argon2id (off the async runtime: it is slow on purpose), for
+/// the one-off ADMIN bootstrap. Request paths go through [`PasswordJobs`], which bounds
+/// how many run at once and on which threads.
 pub async fn hash_password(password: String) -> Result<String, ApiError> {
     tokio::task::spawn_blocking(move || hash_now(&password))
         .await
         .map_err(|e| ApiError::Internal(format!("hash task: {e}")))?
 }
 
+/// Most argon2id memory a stored hash may ask for (blocks of 1 KiB): four times the
+/// default. Hashes are only ever made here, with the defaults; a bigger one is refused
+/// rather than allocated.
+const MAX_ARGON2_BLOCKS: usize = 4 * Params::DEFAULT_M_COST as usize;
+
+thread_local! {
+    /// This thread's argon2id memory (~19 MiB with the default parameters), allocated by
+    /// its first job and reused by every later one. Freeing and allocating it per job
+    /// fragments the allocator's arena — small allocations land in the freed block, the
+    /// next job's block goes elsewhere — and a process grew by 19 MiB per job up to
+    /// hundreds of MiB on just two threads. Kept, it stays one block per password
+    /// worker.
+    static ARGON2_MEMORY: std::cell::RefCell<Vec<Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// argon2id of `password` with `salt` and `params` into `out`, in this thread's
+/// memory.
+fn argon2id_into(
+    argon: &Argon2<'_>,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), ApiError> {
+    let blocks = argon.params().block_count();
+    if blocks > MAX_ARGON2_BLOCKS {
+        return Err(ApiError::Internal(format!(
+            "argon2: {blocks} blocks asked for"
+        )));
+    }
+    ARGON2_MEMORY.with_borrow_mut(|memory| {
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        argon
+            .hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+            .map_err(|e| ApiError::Internal(format!("argon2: {e}")))
+    })
+}
+
 fn hash_now(password: &str) -> Result<String, ApiError> {
+    let failed = |e: argon2::password_hash::Error| ApiError::Internal(format!("argon2: {e}"));
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| ApiError::Internal(format!("argon2: {e}")))
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.as_salt().decode_b64(&mut salt_bytes).map_err(failed)?;
+    let params = Params::DEFAULT;
+    let argon = Argon2::new(argon2::Algorithm::Argon2id, Version::V0x13, params.clone());
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    argon2id_into(&argon, password.as_bytes(), salt_bytes, &mut out)?;
+    let hash = PasswordHash {
+        algorithm: argon2::Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(failed)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(failed)?),
+    };
+    Ok(hash.to_string())
+}
+
+/// Whether `password` matches the PHC string `stored` (constant-time comparison).
+fn matches(password: &str, stored: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Some(expected), Some(salt)) = (parsed.hash, parsed.salt) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        argon2::Algorithm::try_from(parsed.algorithm),
+        Params::try_from(&parsed),
+    ) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt_bytes) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    let argon = Argon2::new(algorithm, version, params);
+    if argon2id_into(&argon, password.as_bytes(), salt_bytes, &mut out).is_err() {
+        return false;
+    }
+    // `Output`'s equality is constant-time.
+    Output::new(&out).is_ok_and(|computed| computed == expected)
 }
 
 /// Verifies a password; with `None` it verifies against a dummy hash so that unknown
 /// accounts take as long as known ones.
 fn verify_now(password: &str, hash: Option<String>) -> bool {
-    static DUMMY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(b"not-a-password", &salt)
-            .map(|h| h.to_string())
-            .unwrap_or_default()
-    });
+    static DUMMY: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| hash_now("not-a-password").unwrap_or_default());
     let known = hash.is_some();
     let stored = hash.unwrap_or_else(|| DUMMY.clone());
-    let ok = PasswordHash::new(&stored)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false);
+    let ok = matches(password, &stored);
     known && ok
 }
 
@@ -189,29 +261,68 @@ impl Default for PasswordJobsConfig {
 /// The one limiter of password work shared by registration, login and invite
 /// acceptance: argon2id is slow and memory-hard on purpose, so an unbounded number of
 /// concurrent jobs lets anyone exhaust memory and CPU (and every login with them).
-/// A job keeps its slot until the blocking work ends, even when the request that
-/// started it is gone.
+///
+/// Jobs run on `workers` threads of their own, started here and kept for the life of
+/// the limiter — not on tokio's blocking pool — and each thread keeps one argon2id
+/// memory block (~19 MiB) for all its jobs ([`ARGON2_MEMORY`]). Allocating that block
+/// per job, on a pool that grows to hundreds of threads shared with other blocking
+/// work, left memory behind with every thread and every job (the allocator's arenas
+/// fragment: 48 MB grew to 462 MB in the review of issue 13, N11; a test process grew
+/// by 19 MiB per job on one thread). Now password memory is `workers` × 19 MiB, however
+/// many jobs run. Up to `queue` more jobs wait; beyond them the caller
+/// gets 503 with `Retry-After` at once. A job keeps its place until it has run, even
+/// when the request that started it is gone (otherwise dropped requests would free
+/// places while their hashes still ran).
 #[derive(Debug, Clone)]
 pub struct PasswordJobs {
     /// Running + waiting.
     admitted: std::sync::Arc<tokio::sync::Semaphore>,
-    running: std::sync::Arc<tokio::sync::Semaphore>,
+    /// The workers' queue; they end when the last clone of this limiter is dropped.
+    jobs: std::sync::mpsc::Sender<PasswordJob>,
 }
+
+/// A job as the workers run it: it answers its caller itself.
+type PasswordJob = Box<dyn FnOnce() + Send>;
 
 /// Seconds a client is told to wait when every slot and queue place is taken.
 const BUSY_RETRY_SECS: u64 = 1;
 
 impl PasswordJobs {
+    /// Starts the `config.workers` worker threads.
     pub fn new(config: PasswordJobsConfig) -> Self {
         let workers = config.workers.max(1);
+        let (jobs, queue) = std::sync::mpsc::channel::<PasswordJob>();
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..workers {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("precinct-password-{i}"))
+                .spawn(move || loop {
+                    // One idle worker at a time waits for the next job, holding the lock;
+                    // the lock is released before the job runs.
+                    let job = match queue.lock() {
+                        Ok(q) => q.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(job) = job else {
+                        return; // every sender is gone
+                    };
+                    // A panicking job must not take its worker with it (its caller gets
+                    // an error when its answer channel drops).
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password worker thread");
+            }
+        }
         Self {
             admitted: std::sync::Arc::new(tokio::sync::Semaphore::new(workers + config.queue)),
-            running: std::sync::Arc::new(tokio::sync::Semaphore::new(workers)),
+            jobs,
         }
     }
 
-    /// Runs `job` on the blocking pool when a slot is free; 503 with `Retry-After` at
-    /// once when the queue is full.
+    /// Runs `job` on a password worker when one is free; 503 with `Retry-After` at once
+    /// when the queue is full.
     pub async fn run<T, F>(&self, job: F) -> Result<T, ApiError>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -223,19 +334,18 @@ impl PasswordJobs {
                 retry_after_secs: BUSY_RETRY_SECS,
             });
         };
-        let running = self
-            .running
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| ApiError::Unavailable("shutting down".into()))?;
         ::metrics::counter!("precinct_password_jobs_total").increment(1);
-        tokio::task::spawn_blocking(move || {
-            let _slot = (admitted, running);
-            job()
-        })
-        .await
-        .map_err(|e| ApiError::Internal(format!("password task: {e}")))
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let queued: PasswordJob = Box::new(move || {
+            let _place = admitted;
+            let _ = answer.send(job());
+        });
+        self.jobs
+            .send(queued)
+            .map_err(|_| ApiError::Unavailable("shutting down".into()))?;
+        answered
+            .await
+            .map_err(|_| ApiError::Internal("a password job ended without an answer".into()))
     }
 
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {
@@ -471,6 +581,80 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         assert!(jobs.run(|| ()).await.is_ok());
+    }
+
+    /// Argon2id leaves a ~19 MiB buffer with every thread that ever ran it (the
+    /// allocator's per-thread arenas keep it): password jobs must run on their own
+    /// `workers` threads, never on threads shared with other blocking work, and never
+    /// more than `workers` at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn jobs_run_on_a_fixed_set_of_threads_at_most_workers_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::{Arc, Mutex};
+        let jobs = PasswordJobs::new(PasswordJobsConfig {
+            workers: 3,
+            queue: 100,
+        });
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let threads = Arc::new(Mutex::new(std::collections::HashSet::new()));
+        // Waves of password jobs among other blocking work (file reads, DNS lookups
+        // and the like share tokio's blocking pool).
+        for _ in 0..8 {
+            let others: Vec<_> = (0..6)
+                .map(|_| {
+                    tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(10)))
+                })
+                .collect();
+            let wave: Vec<_> = (0..8)
+                .map(|_| {
+                    let (jobs, running, most, threads) =
+                        (jobs.clone(), running.clone(), most.clone(), threads.clone());
+                    tokio::spawn(async move {
+                        jobs.run(move || {
+                            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                            most.fetch_max(now, Ordering::SeqCst);
+                            if let Ok(mut t) = threads.lock() {
+                                t.insert(std::thread::current().id());
+                            }
+                            std::thread::sleep(Duration::from_millis(3));
+                            running.fetch_sub(1, Ordering::SeqCst);
+                        })
+                        .await
+                    })
+                })
+                .collect();
+            for job in wave {
+                assert!(job.await.expect("join").is_ok());
+            }
+            for o in others {
+                o.await.expect("join");
+            }
+        }
+        assert!(most.load(Ordering::SeqCst) <= 3, "{most:?} ran at once");
+        let distinct = threads.lock().map(|t| t.len()).unwrap_or(usize::MAX);
+        assert!(distinct <= 3, "password jobs ran on {distinct} threads");
+    }
+
+    /// Hashes made before the workers kept their memory (argon2's own `hash_password`)
+    /// still verify, and the new ones are standard PHC argon2id strings.
+    #[test]
+    fn hashes_are_standard_argon2id_both_ways() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let salt = SaltString::generate(&mut OsRng);
+        let old = Argon2::default()
+            .hash_password(b"correct horse battery", &salt)
+            .expect("hash")
+            .to_string();
+        assert!(verify_now("correct horse battery", Some(old.clone())));
+        assert!(!verify_now("correct horse batterY", Some(old)));
+        let new = hash_now("correct horse battery").expect("hash");
+        assert!(new.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{new}");
+        let parsed = PasswordHash::new(&new).expect("PHC string");
+        assert!(Argon2::default()
+            .verify_password(b"correct horse battery", &parsed)
+            .is_ok());
+        assert!(!verify_now("x", Some("not a hash".into())));
     }
 
     #[tokio::test]

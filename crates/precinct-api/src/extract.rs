@@ -89,14 +89,18 @@ impl CmdCtx {
     /// (caller's scope, method, path, key) and the body's SHA-256 travels with it: the
     /// same request retried is the same command (answered with its original outcome);
     /// the same key with another body is refused (422, ADR 0012). The scope is the
-    /// account, or for an anonymous caller its client address, so that one anonymous
+    /// account, or for an anonymous caller its client address (an IPv6 one by its /64,
+    /// which survives the client's address rotation: [`crate::throttle::addr_key`]),
+    /// so that one anonymous
     /// client can never replay another's key into the other's report and tracking token;
     /// an anonymous caller without a known address gets no idempotency. Without a key,
     /// every request is a new command.
     pub fn meta(&self, actor: Actor) -> CommandMeta {
         let scope = match actor.id() {
             Some(id) => Some(format!("account:{id}")),
-            None => self.client_addr.map(|a| format!("anonymous:{a}")),
+            None => self
+                .client_addr
+                .map(|a| format!("anonymous:{}", crate::throttle::addr_key(Some(a)))),
         };
         let (command_id, request_hash) = match (&self.idempotency_key, scope) {
             (Some(key), Some(scope)) => {
@@ -378,5 +382,57 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
                 .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
                 .map(|ci| ci.0.ip().to_canonical()),
         ))
+    }
+}
+
+/// The TCP peer of a request, and whether the request says it was forwarded for
+/// someone else (`Forwarded`, `X-Forwarded-For` or `X-Real-IP`, believed or not).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub addr: Option<std::net::IpAddr>,
+    pub forwarded: bool,
+}
+
+impl Peer {
+    /// A client on this host talking to the process directly: the TCP peer is loopback
+    /// and the request names no other client. Judged by the connection, never by a
+    /// forwarded address (which anyone a trusted proxy forwards can write), and a proxy
+    /// on the same host that forwards someone else is not it.
+    pub fn is_local_monitor(&self) -> bool {
+        !self.forwarded && self.addr.is_some_and(|a| a.to_canonical().is_loopback())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let forwarded = ["forwarded", "x-forwarded-for", "x-real-ip"]
+            .iter()
+            .any(|h| parts.headers.contains_key(*h));
+        Ok(Peer {
+            addr: parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|ci| ci.0.ip()),
+            forwarded,
+        })
+    }
+}
+
+#[cfg(test)]
+mod peer_tests {
+    use super::Peer;
+
+    #[test]
+    fn only_an_unforwarded_loopback_peer_is_a_local_monitor() {
+        let ip = |s: &str| Some(s.parse().expect("ip"));
+        let peer = |addr, forwarded| Peer { addr, forwarded };
+        assert!(peer(ip("127.0.0.1"), false).is_local_monitor());
+        assert!(peer(ip("::1"), false).is_local_monitor());
+        assert!(peer(ip("::ffff:127.0.0.1"), false).is_local_monitor());
+        assert!(!peer(ip("127.0.0.1"), true).is_local_monitor());
+        assert!(!peer(ip("10.0.0.5"), false).is_local_monitor());
+        assert!(!peer(None, false).is_local_monitor());
     }
 }

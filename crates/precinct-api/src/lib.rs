@@ -92,6 +92,8 @@ pub struct ApiConfig {
     pub anonymous_reports_per_minute: u32,
     /// Commands accepted per account (token buckets by role).
     pub command_rates: throttle::CommandRates,
+    /// Reads of one report from the log (`as_of`, history) per caller.
+    pub log_read_rates: throttle::CommandRates,
     /// Origins allowed to call the API from a browser (none: no CORS headers at all).
     pub cors_origins: Vec<String>,
     /// How fresh the in-memory account view must be to authorize requests.
@@ -118,6 +120,7 @@ impl ApiConfig {
             live: live::LiveConfig::default(),
             anonymous_reports_per_minute: 20,
             command_rates: throttle::CommandRates::default(),
+            log_read_rates: throttle::CommandRates::log_reads(),
             cors_origins: Vec::new(),
             access: access::AccessConfig::default(),
             health_details: routes::health::HealthDetails::Admin,
@@ -141,6 +144,8 @@ pub struct AppState {
     pub anonymous_reports: Arc<throttle::RateLimit>,
     /// Commands per account.
     pub commands: Arc<throttle::CommandLimits>,
+    /// Log reads of one report (`as_of`, history) per caller.
+    pub log_reads: Arc<throttle::LogReadLimits>,
     pub requests: RequestLogWriter,
     /// Patrol directory and, in a process with the `live` role, the hub.
     pub live: live::Live,
@@ -169,9 +174,11 @@ impl AppState {
             Duration::from_secs(60),
         ));
         let commands = Arc::new(throttle::CommandLimits::new(config.command_rates));
+        let log_reads = Arc::new(throttle::LogReadLimits::new(config.log_read_rates));
         Self {
             anonymous_reports,
             commands,
+            log_reads,
             app,
             pool,
             tokens,

@@ -26,23 +26,66 @@ fn correlation_id(req: &Request, request_id: &str) -> Option<Uuid> {
     }
 }
 
-/// The path as the request log and the process log keep it: an invite code in the path
-/// of the old `POST /invites/{code}/accept` (now 404; the code travels in the body) is a
-/// credential and is replaced by `{code}`.
+/// The routes whose path holds no secret although it names invites.
+const INVITE_ROUTES: [&str; 2] = ["/invites", "/invites/accept"];
+
+/// What the request log keeps of a path that names invites but is not one of their
+/// routes.
+const REDACTED_INVITE_PATH: &str = "/invites/{redacted}";
+
+/// The path as the request log and the process log keep it. Invite codes are
+/// credentials and travel in the body, but old or careless clients put them in the
+/// path, in any shape (`/invites/CODE`, `/invites/accept/CODE`, `/Invites/CODE/Accept`,
+/// `/invites%2FCODE`, `/invites/./CODE`, `//invites/CODE`, …). So every path that,
+/// percent-decoded (repeatedly) and case-folded, mentions `invite` anywhere and is not
+/// exactly one of the invite routes is logged as `/invites/{redacted}`. The other
+/// secrets a client holds (bearer tokens, tracking tokens) travel in headers, which the
+/// logs never keep; queries are not logged either.
 pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
-    let mut segments = path.trim_start_matches('/').split('/');
-    match (segments.next(), segments.next(), segments.next()) {
-        (Some("invites"), Some(code), Some("accept")) if !code.is_empty() => {
-            let rest: Vec<&str> = segments.collect();
-            let mut redacted = String::from("/invites/{code}/accept");
-            for r in rest {
-                redacted.push('/');
-                redacted.push_str(r);
-            }
-            std::borrow::Cow::Owned(redacted)
-        }
-        _ => std::borrow::Cow::Borrowed(path),
+    if INVITE_ROUTES.contains(&path) || !mentions_invites(path) {
+        return std::borrow::Cow::Borrowed(path);
     }
+    std::borrow::Cow::Borrowed(REDACTED_INVITE_PATH)
+}
+
+/// Whether `path`, or any of its percent-decodings (up to four levels: `%2569` is
+/// `%69` is `i`), contains `invite` in any case.
+fn mentions_invites(path: &str) -> bool {
+    let mut bytes = path.as_bytes().to_vec();
+    for _ in 0..4 {
+        if bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"invite")) {
+            return true;
+        }
+        let decoded = percent_decode(&bytes);
+        if decoded == bytes {
+            return false;
+        }
+        bytes = decoded;
+    }
+    // Still encoded after four rounds: nobody legitimate writes paths like that.
+    true
+}
+
+fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let pair = bytes
+            .get(i + 1..i + 3)
+            .and_then(|p| Some((hex(p[0])?, hex(p[1])?)));
+        match (bytes[i], pair) {
+            (b'%', Some((hi, lo))) => {
+                out.push(hi << 4 | lo);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// Assigns a request id and a correlation id, works out the client's address (the TCP
@@ -72,12 +115,15 @@ pub async fn request_log(State(state): State<AppState>, mut req: Request, next: 
     let http_method = req.method().clone();
     let method = req.method().to_string();
     let path = loggable_path(req.uri().path()).into_owned();
-    let client = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ci| {
-        state
-            .config
-            .trusted_proxies
-            .client_addr(ci.0.ip(), req.headers())
-    });
+    let client = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .and_then(|ci| {
+            state
+                .config
+                .trusted_proxies
+                .client_addr(ci.0.ip(), req.headers())
+        });
     req.extensions_mut().insert(ClientAddr(client));
     let client_addr = client.map(|ip| ip.to_string());
     let (parts, body) = req.into_parts();
@@ -165,14 +211,37 @@ mod tests {
     fn invite_codes_in_old_style_paths_are_redacted() {
         assert_eq!(
             loggable_path("/invites/AbC-123_x/accept"),
-            "/invites/{code}/accept"
+            "/invites/{redacted}"
         );
         assert_eq!(
             loggable_path("/invites/AbC/accept/more"),
-            "/invites/{code}/accept/more"
+            "/invites/{redacted}"
         );
         for kept in ["/invites/accept", "/invites", "/crimes/123/accept", "/"] {
             assert_eq!(loggable_path(kept), kept);
+        }
+    }
+
+    /// Review of issue 13, N12: every path shape that can carry an invite code.
+    #[test]
+    fn no_path_under_invites_but_the_routes_is_kept() {
+        for shape in [
+            "/invites/accept/AbC-123",
+            "/invites/AbC-123",
+            "/invites/AbC-123/Accept",
+            "/invites%2FAbC-123%2Faccept",
+            "/invites%252FAbC-123",
+            "/invites/./AbC-123/accept",
+            "//invites/AbC-123/accept",
+            "/Invites/AbC-123/accept",
+            "/%69nvites/AbC-123",
+            "/x/../invites/AbC-123",
+            "/invites/",
+            "/invites;AbC-123",
+            "/invite/AbC-123",
+        ] {
+            let logged = loggable_path(shape);
+            assert!(!logged.contains("AbC-123"), "{shape} -> {logged}");
         }
     }
 }

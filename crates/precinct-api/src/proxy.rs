@@ -81,48 +81,49 @@ impl TrustedProxies {
 
     /// The client's address for a request from `peer` with `headers`: the peer itself
     /// unless it is trusted; else the right-most address of the forwarding chain that is
-    /// not a trusted proxy. An entry that is not an address (`unknown`, an obfuscated
-    /// name, garbage) ends the walk at the trusted hop that wrote it: nothing left of it
-    /// can be believed. A chain of trusted hops only gives its left-most address.
-    pub fn client_addr(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    /// not a trusted proxy. A chain of trusted hops only gives its left-most address; no
+    /// header at all, the peer itself.
+    ///
+    /// `None` — the client is unknown — when the walk meets an entry it cannot read
+    /// (`unknown`, an obfuscated name, bytes that are not ASCII) before an untrusted
+    /// address: the trusted hop that wrote it did not know its client, and nothing left
+    /// of it can be believed. Never the proxy's own address in its place: that would put
+    /// every such client in the proxy's per-address budgets (and its anonymous
+    /// idempotency scope). The header is read entry by entry from the right, in bytes, so
+    /// garbage a client wrote on the left never hides the entry its proxy appended.
+    pub fn client_addr(&self, peer: IpAddr, headers: &HeaderMap) -> Option<IpAddr> {
         let peer = peer.to_canonical();
         if !self.trusts(peer) {
-            return peer;
+            return Some(peer);
         }
-        let chain = self.chain(headers);
-        let mut current = peer;
-        for entry in chain.iter().rev().take(MAX_HOPS) {
-            match entry {
-                Some(ip) if self.trusts(*ip) => current = *ip,
-                Some(ip) => return *ip,
-                None => return current,
-            }
-        }
-        current
-    }
-
-    /// The header's entries left to right, over every line of it (`None`: not an address).
-    fn chain(&self, headers: &HeaderMap) -> Vec<Option<IpAddr>> {
         let name = match self.header {
             ForwardedHeader::XForwardedFor => "x-forwarded-for",
             ForwardedHeader::Forwarded => "forwarded",
         };
-        let mut chain = Vec::new();
-        for value in headers.get_all(name) {
-            let Ok(value) = value.to_str() else {
-                // Not visible ASCII: nothing in this line (or left of it) is believable.
-                chain.clear();
-                chain.push(None);
-                continue;
-            };
-            for element in value.split(',') {
-                chain.push(match self.header {
-                    ForwardedHeader::XForwardedFor => parse_node(element),
-                    ForwardedHeader::Forwarded => forwarded_for(element),
+        // Lines in order, then entries: the last line's last entry was written last.
+        let lines: Vec<&[u8]> = headers.get_all(name).iter().map(|v| v.as_bytes()).collect();
+        let entries = lines
+            .iter()
+            .rev()
+            .flat_map(|line| line.rsplit(|b| *b == b','))
+            .filter(|entry| !entry.trim_ascii().is_empty())
+            .take(MAX_HOPS);
+        let mut current = peer;
+        for entry in entries {
+            let node = std::str::from_utf8(entry)
+                .ok()
+                .filter(|e| e.is_ascii())
+                .and_then(|e| match self.header {
+                    ForwardedHeader::XForwardedFor => parse_node(e),
+                    ForwardedHeader::Forwarded => forwarded_for(e),
                 });
+            match node {
+                Some(ip) if self.trusts(ip) => current = ip,
+                Some(ip) => return Some(ip),
+                None => return None,
             }
         }
-        chain
+        Some(current)
     }
 }
 
@@ -180,9 +181,12 @@ mod tests {
     fn an_untrusted_peer_is_the_client_whatever_it_claims() {
         let p = proxies("10.0.0.0/8", ForwardedHeader::XForwardedFor);
         let h = headers("x-forwarded-for", &["198.51.100.9"]);
-        assert_eq!(p.client_addr(ip("203.0.113.7"), &h), ip("203.0.113.7"));
+        assert_eq!(
+            p.client_addr(ip("203.0.113.7"), &h),
+            Some(ip("203.0.113.7"))
+        );
         let none = TrustedProxies::none();
-        assert_eq!(none.client_addr(ip("127.0.0.1"), &h), ip("127.0.0.1"));
+        assert_eq!(none.client_addr(ip("127.0.0.1"), &h), Some(ip("127.0.0.1")));
     }
 
     #[test]
@@ -193,22 +197,60 @@ mod tests {
             "x-forwarded-for",
             &["6.6.6.6, 198.51.100.9", "10.1.2.3, 10.9.9.9"],
         );
-        assert_eq!(p.client_addr(ip("127.0.0.1"), &h), ip("198.51.100.9"));
+        assert_eq!(p.client_addr(ip("127.0.0.1"), &h), Some(ip("198.51.100.9")));
         // Only trusted hops: the left-most one is the best we know.
         let h = headers("x-forwarded-for", &["10.1.2.3"]);
-        assert_eq!(p.client_addr(ip("127.0.0.1"), &h), ip("10.1.2.3"));
+        assert_eq!(p.client_addr(ip("127.0.0.1"), &h), Some(ip("10.1.2.3")));
         // No header at all: the proxy itself.
         assert_eq!(
             p.client_addr(ip("127.0.0.1"), &HeaderMap::new()),
-            ip("127.0.0.1")
+            Some(ip("127.0.0.1"))
         );
     }
 
     #[test]
-    fn garbage_stops_the_walk_at_the_hop_that_wrote_it() {
+    fn garbage_where_a_trusted_hop_wrote_makes_the_client_unknown() {
         let p = proxies("10.0.0.0/8", ForwardedHeader::XForwardedFor);
+        // 10.0.0.2 did not know its client: the client is unknown, not the proxy.
         let h = headers("x-forwarded-for", &["198.51.100.9, unknown, 10.0.0.2"]);
-        assert_eq!(p.client_addr(ip("10.0.0.1"), &h), ip("10.0.0.2"));
+        assert_eq!(p.client_addr(ip("10.0.0.1"), &h), None);
+        let h = headers("x-forwarded-for", &["unknown"]);
+        assert_eq!(p.client_addr(ip("10.0.0.1"), &h), None);
+    }
+
+    fn raw(name: &'static str, lines: &[&[u8]]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in lines {
+            h.append(name, HeaderValue::from_bytes(v).expect("value"));
+        }
+        h
+    }
+
+    /// Review of issue 13, N5: a line that is not ASCII was thrown away whole, so the
+    /// proxy became the client (and two clients shared its budgets).
+    #[test]
+    fn bytes_a_client_wrote_never_hide_what_its_proxy_appended() {
+        let p = proxies("127.0.0.1", ForwardedHeader::XForwardedFor);
+        let lo = ip("127.0.0.1");
+        let h = raw("x-forwarded-for", &[b"\xff\xfe, 198.51.100.9"]);
+        assert_eq!(p.client_addr(lo, &h), Some(ip("198.51.100.9")));
+        let h = raw("x-forwarded-for", &[b"\xff", b"198.51.100.9"]);
+        assert_eq!(p.client_addr(lo, &h), Some(ip("198.51.100.9")));
+        let h = raw("x-forwarded-for", &["é, 198.51.100.9".as_bytes()]);
+        assert_eq!(p.client_addr(lo, &h), Some(ip("198.51.100.9")));
+        // Nothing readable where the proxy writes: unknown, never the proxy.
+        let h = raw("x-forwarded-for", &[b"198.51.100.9, \xff"]);
+        assert_eq!(p.client_addr(lo, &h), None);
+        let h = raw("x-forwarded-for", &[b"198.51.100.9", b"\xff"]);
+        assert_eq!(p.client_addr(lo, &h), None);
+        // Empty entries carry nothing and are passed over.
+        let h = raw("x-forwarded-for", &[b"198.51.100.9, ,"]);
+        assert_eq!(p.client_addr(lo, &h), Some(ip("198.51.100.9")));
+        let f = proxies("127.0.0.1", ForwardedHeader::Forwarded);
+        let h = raw("forwarded", &[b"for=\xff, for=198.51.100.9;proto=https"]);
+        assert_eq!(f.client_addr(lo, &h), Some(ip("198.51.100.9")));
+        let h = raw("forwarded", &[b"for=198.51.100.9, for=\"\xff\""]);
+        assert_eq!(f.client_addr(lo, &h), None);
     }
 
     #[test]
@@ -220,15 +262,15 @@ mod tests {
         let fwd = proxies("127.0.0.1/32", ForwardedHeader::Forwarded);
         assert_eq!(
             fwd.client_addr(ip("127.0.0.1"), &h),
-            ip("2001:db8:cafe::17")
+            Some(ip("2001:db8:cafe::17"))
         );
         // A proxy that writes X-Forwarded-For passes a client's `Forwarded` through: it is
         // not believed.
         let xff = proxies("127.0.0.1/32", ForwardedHeader::XForwardedFor);
-        assert_eq!(xff.client_addr(ip("127.0.0.1"), &h), ip("127.0.0.1"));
+        assert_eq!(xff.client_addr(ip("127.0.0.1"), &h), Some(ip("127.0.0.1")));
         let h = headers("forwarded", &["for=_hidden, for=10.0.0.5;by=10.0.0.1"]);
         let p = proxies("127.0.0.1/32", ForwardedHeader::Forwarded);
-        assert_eq!(p.client_addr(ip("127.0.0.1"), &h), ip("10.0.0.5"));
+        assert_eq!(p.client_addr(ip("127.0.0.1"), &h), Some(ip("10.0.0.5")));
     }
 
     #[test]
@@ -236,7 +278,7 @@ mod tests {
         let p = proxies("127.0.0.1", ForwardedHeader::XForwardedFor);
         let mapped = IpAddr::V6(std::net::Ipv4Addr::LOCALHOST.to_ipv6_mapped());
         let h = headers("x-forwarded-for", &["198.51.100.9:5555"]);
-        assert_eq!(p.client_addr(mapped, &h), ip("198.51.100.9"));
+        assert_eq!(p.client_addr(mapped, &h), Some(ip("198.51.100.9")));
     }
 
     #[test]

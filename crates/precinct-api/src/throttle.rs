@@ -225,7 +225,7 @@ impl LoginPolicy {
 /// addresses are throttled exactly like known ones (nothing tells them apart).
 pub fn account_key(secret: &Secret, email: &str) -> String {
     use hmac::{Hmac, Mac};
-    let normalised = precinct_domain::values::Email::parse(email)
+    let normalised = precinct_domain::values::Email::parse_existing(email)
         .map(|e| e.as_str().to_string())
         .unwrap_or_else(|_| email.trim().to_lowercase());
     let mut mac = match Hmac::<sha2::Sha256>::new_from_slice(secret.expose()) {
@@ -237,10 +237,21 @@ pub fn account_key(secret: &Secret, email: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// The key of a client address (`unknown` without one).
+/// The key of a client address in every per-address limit and scope (login pairs and
+/// address windows, registrations, anonymous reports, anonymous idempotency keys): an
+/// IPv4 address as itself (also written IPv6-mapped); an IPv6 address by its /64. One
+/// IPv6 subscriber gets at least a /64 (RFC 6177) and picks any address in it at will —
+/// privacy extensions even rotate it — so counting single IPv6 addresses would give
+/// anyone an unlimited supply of fresh budgets. `unknown` without an address.
 pub fn addr_key(addr: Option<IpAddr>) -> String {
-    addr.map(|a| a.to_canonical().to_string())
-        .unwrap_or_else(|| "unknown".into())
+    match addr.map(|a| a.to_canonical()) {
+        None => "unknown".into(),
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => {
+            let network = u128::from(v6) & !((1u128 << 64) - 1);
+            format!("{}/64", std::net::Ipv6Addr::from(network))
+        }
+    }
 }
 
 fn store_error(e: StoreError) -> ApiError {
@@ -541,6 +552,68 @@ impl TokenBuckets {
     }
 }
 
+/// Budgets of the reads that fold or page one report from the log (`GET
+/// /crimes/{id}?as_of=…`, `GET /crimes/{id}/history`), per caller and per process: each
+/// reads up to a whole report's stream (1,000 events of up to ~13 KB), far more than a
+/// read-model query, so one caller looping on them must not take the process's log
+/// reads from everyone else (review of issue 13, N2; ADR 0010). Signed-in callers are
+/// counted by account (staff at the staff rate); anonymous ones (tracking-token holders)
+/// by client address ([`addr_key`]).
+#[derive(Debug)]
+pub struct LogReadLimits {
+    citizen: TokenBuckets,
+    staff: TokenBuckets,
+}
+
+/// Namespace of the bucket keys of anonymous callers (one per client address key).
+const ANONYMOUS_READER_NS: uuid::Uuid =
+    uuid::Uuid::from_u128(0x3f0b_7c1e_2a94_4d6b_8e55_c0d1_9a7e_b214);
+
+impl LogReadLimits {
+    pub fn new(rates: CommandRates) -> Self {
+        Self {
+            citizen: TokenBuckets::new(rates.citizen),
+            staff: TokenBuckets::new(rates.staff),
+        }
+    }
+
+    /// Counts one log read of `caller` (or of the anonymous client at `addr`): 429 with
+    /// the seconds to wait when over budget.
+    pub fn take(
+        &self,
+        caller: Option<&crate::auth::Caller>,
+        addr: Option<IpAddr>,
+    ) -> Result<(), ApiError> {
+        let taken = match caller {
+            Some(c) if c.role.is_staff() => self.staff.take(c.id.as_uuid()),
+            Some(c) => self.citizen.take(c.id.as_uuid()),
+            None => self.citizen.take(uuid::Uuid::new_v5(
+                &ANONYMOUS_READER_NS,
+                addr_key(addr).as_bytes(),
+            )),
+        };
+        taken.map_err(|retry_after_secs| ApiError::TooManyRequests { retry_after_secs })
+    }
+}
+
+impl CommandRates {
+    /// The default budgets of log reads (`as_of`, history) per caller: a person looks
+    /// at an old version of a report now and then, a dispatcher pages through a long
+    /// history; a script looping on them is refused after the burst.
+    pub fn log_reads() -> Self {
+        Self {
+            citizen: CommandRate {
+                burst: 10,
+                per_minute: 20,
+            },
+            staff: CommandRate {
+                burst: 30,
+                per_minute: 120,
+            },
+        }
+    }
+}
+
 /// The command budgets of every account in this process (ADR 0012).
 #[derive(Debug)]
 pub struct CommandLimits {
@@ -736,6 +809,51 @@ mod tests {
         let (pair, acct) = p.settle(a.pair, acct, true, false, t0());
         assert_eq!((pair.failures, acct.failures), (0, 0));
         assert_eq!(pair.known_until, None);
+    }
+
+    /// Review of issue 13, N6: one IPv6 subscriber holds a whole /64 (and picks any
+    /// address in it): per-address limits count the /64.
+    #[test]
+    fn address_keys_are_v4_addresses_and_v6_slash_64s() {
+        let ip = |s: &str| Some(s.parse::<IpAddr>().expect("ip"));
+        assert_eq!(addr_key(ip("198.51.100.7")), "198.51.100.7");
+        assert_eq!(addr_key(ip("::ffff:198.51.100.7")), "198.51.100.7");
+        assert_eq!(addr_key(ip("2001:db8:1:2::1")), "2001:db8:1:2::/64");
+        assert_eq!(
+            addr_key(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")),
+            addr_key(ip("2001:db8:1:2::1")),
+        );
+        assert_ne!(
+            addr_key(ip("2001:db8:1:3::1")),
+            addr_key(ip("2001:db8:1:2::1"))
+        );
+        assert_eq!(addr_key(None), "unknown");
+    }
+
+    #[test]
+    fn anonymous_log_reads_are_budgeted_per_address_and_v6_slash_64() {
+        let limits = LogReadLimits::new(CommandRates {
+            citizen: CommandRate {
+                burst: 2,
+                per_minute: 0,
+            },
+            staff: CommandRate {
+                burst: 100,
+                per_minute: 0,
+            },
+        });
+        let ip = |s: &str| Some(s.parse::<IpAddr>().expect("ip"));
+        for _ in 0..2 {
+            assert!(limits.take(None, ip("2001:db8:1:2::1")).is_ok());
+        }
+        assert!(matches!(
+            limits.take(None, ip("2001:db8:1:2::ffff")),
+            Err(ApiError::TooManyRequests {
+                retry_after_secs: 60
+            })
+        ));
+        assert!(limits.take(None, ip("2001:db8:1:3::1")).is_ok());
+        assert!(limits.take(None, ip("198.51.100.7")).is_ok());
     }
 
     #[test]

@@ -212,6 +212,17 @@ impl<S: EventStore> UnitOfWork<'_, S> {
     }
 }
 
+impl App {
+    /// This app for answering queries from the log (`as_of`): its reads take turns
+    /// with other queries, never in front of commands ([`EventLog::for_queries`]).
+    pub fn for_queries(&self) -> App {
+        App {
+            log: self.log.for_queries(),
+            ..self.clone()
+        }
+    }
+}
+
 impl<S: EventStore> App<S> {
     pub fn new(log: S) -> Self {
         Self {

@@ -35,6 +35,54 @@ fn emails_are_trimmed_lower_cased_and_shaped() {
     assert!(serde_json::from_value::<Email>(json!("nope")).is_err());
 }
 
+/// Review of issue 13, N7: an address that displays as another one (`adm\u{200b}in@`,
+/// `\u{202e}admin@`, a Cyrillic `а`) would be a second account with a twin's name.
+/// Addresses are ASCII; an internationalised domain is written as punycode.
+#[test]
+fn emails_are_ascii_so_that_no_address_can_look_like_another() {
+    for bad in [
+        "adm\u{200b}in@example.org",
+        "\u{202e}admin@example.org",
+        "admin\u{2060}@example.org",
+        "\u{0430}dmin@example.org",
+        "admin@ex\u{0430}mple.org",
+        "admin@example.org\u{feff}",
+        "admi\u{0301}n@example.org",
+        "jos\u{e9}@example.org",
+        "admin@b\u{fc}cher.example",
+        "\"admin\"@example.org",
+        "ad min@example.org",
+        ".admin@example.org",
+        "admin.@example.org",
+        "ad..min@example.org",
+        "admin@-example.org",
+        "admin@example-.org",
+        "admin@exa_mple.org",
+        "admin@example.123",
+        "admin@[192.0.2.1]",
+    ] {
+        assert_eq!(Email::parse(bad), Err(ValueError::Email), "{bad:?}");
+    }
+    for good in [
+        "o'brien+tag@example.org",
+        "first.last@sub.example.org",
+        "x_y-z@xn--bcher-kva.example",
+        "a@b.co",
+    ] {
+        assert!(Email::parse(good).is_ok(), "{good:?}");
+    }
+    let label = "a".repeat(64);
+    assert!(
+        Email::parse(&format!("x@{label}.org")).is_err(),
+        "labels ≤ 63"
+    );
+    // Addresses already in the log keep decoding (and can sign in): they were facts
+    // when they were accepted.
+    let old: Email = serde_json::from_value(json!("José@Example.org")).expect("stored");
+    assert_eq!(old.as_str(), "josé@example.org");
+    assert_eq!(Email::parse_existing(" José@Example.org "), Ok(old));
+}
+
 #[test]
 fn latitudes_and_longitudes_are_finite_and_in_range() {
     assert!(Latitude::parse(90.0).is_ok() && Latitude::parse(-90.0).is_ok());
@@ -168,6 +216,24 @@ fn self_intersecting_polygons_are_not_simple() {
     ])
     .expect("well-formed");
     assert_eq!(with_hole.check_simple(), Ok(()));
+    // A hole that lies outside the exterior ring (review of issue 13), and a hole inside
+    // another hole: neither is a hole of this area.
+    let hole_outside = Polygon::parse(vec![
+        ring(),
+        vec![[2.0, 2.0], [2.5, 2.0], [2.5, 2.5], [2.0, 2.5], [2.0, 2.0]],
+    ])
+    .expect("well-formed");
+    assert!(matches!(
+        hole_outside.check_simple(),
+        Err(ValueError::Polygon(_))
+    ));
+    let nested_holes = Polygon::parse(vec![
+        ring(),
+        vec![[0.1, 0.1], [0.9, 0.1], [0.9, 0.9], [0.1, 0.9], [0.1, 0.1]],
+        vec![[0.2, 0.2], [0.4, 0.2], [0.4, 0.4], [0.2, 0.4], [0.2, 0.2]],
+    ])
+    .expect("well-formed");
+    assert!(nested_holes.check_simple().is_err());
     let repeated = Polygon::parse(vec![vec![
         [0.0, 0.0],
         [1.0, 0.0],
@@ -216,6 +282,39 @@ fn urls_must_be_http_or_https_with_a_host() {
     }
     let long = format!("https://a.example/{}", "x".repeat(2048));
     assert_eq!(HttpUrl::parse(&long), Err(ValueError::Url));
+}
+
+/// Review of issue 13, N7: a link must go where it says: no invisible or
+/// direction-changing characters anywhere, no look-alike host (a host is ASCII,
+/// internationalised ones as punycode), no `user@` before the host.
+#[test]
+fn urls_refuse_invisible_characters_and_hosts_that_are_not_ascii() {
+    for bad in [
+        "https://media.example/x\u{200b}.jpg",
+        "https://media.example/\u{202e}gpj.exe",
+        "https://media.example/a?b=\u{2066}c",
+        "https://media.example/#\u{feff}",
+        "https://media.example/\u{ad}x",
+        "https://m\u{0435}dia.example/x.jpg",
+        "https://b\u{fc}cher.example/",
+        "https://media\u{200d}.example/",
+        "https://media.example%2Eevil.example/",
+        "https://precinct.example@evil.example/x",
+        "https://media.example:80x/",
+        "https://[::1/x",
+    ] {
+        assert_eq!(HttpUrl::parse(bad), Err(ValueError::Url), "{bad:?}");
+    }
+    for good in [
+        "https://xn--bcher-kva.example/caf%C3%A9.jpg",
+        "https://media.example/café.jpg",
+        "https://media.example:8443/a?b=c#d",
+        "http://[2001:db8::1]:8080/x",
+        "http://192.0.2.1/x",
+        "https://media.example",
+    ] {
+        assert!(HttpUrl::parse(good).is_ok(), "{good:?}");
+    }
 }
 
 #[test]
@@ -291,6 +390,27 @@ fn text_made_only_of_invisible_characters_is_blank() {
         "می\u{200c}خواهم",
         "a\u{200b}b",
     ] {
+        assert!(NonEmptyText::parse(good, 100).is_ok(), "{good:?}");
+    }
+}
+
+/// Review of issue 13: marks that combine with nothing (accents, enclosing circles)
+/// draw no letter a reader could read.
+#[test]
+fn text_made_only_of_combining_marks_is_refused() {
+    for bad in [
+        "\u{0301}",
+        "\u{0301}\u{0308}\u{20dd}",
+        " \u{0300}\u{200b}\u{0327} ",
+        "\u{0951}\u{093c}",
+    ] {
+        assert_eq!(
+            NonEmptyText::parse(bad, 100),
+            Err(ValueError::Invisible),
+            "{bad:?}"
+        );
+    }
+    for good in ["e\u{0301}", "क\u{093c}", "a\u{20dd}"] {
         assert!(NonEmptyText::parse(good, 100).is_ok(), "{good:?}");
     }
 }

@@ -28,11 +28,19 @@ pub const MAX_BATCH: usize = 1000;
 /// default), past which it would cut the connection off as a slow consumer.
 pub const READ_BATCH_BYTES: usize = 256 * 1024;
 
-/// Most reads of streams one process runs at once; more wait their turn. Fifty
+/// Most reads of streams one process runs at once for commands (and everything else
+/// that is not a query, see [`QUERY_READS_AT_ONCE`]); more wait their turn. Fifty
 /// readers of a long report at once otherwise all slow down together (the replies and
 /// the opening of sealed fields compete for the same threads) until their replies time
 /// out: each would fail where, taking turns, each succeeds.
 pub const READS_AT_ONCE: usize = 16;
+
+/// Most reads of streams one process runs at once for queries answered from the log
+/// (`as_of`, history: [`EventLog::for_queries`]). A lane of their own: fifty `as_of`
+/// reads of a huge report used to queue in front of every command's read of its own
+/// small stream and stall every user's commands (review of issue 13, N2). Queries wait
+/// behind queries only; commands keep all of [`READS_AT_ONCE`].
+pub const QUERY_READS_AT_ONCE: usize = 8;
 
 /// How a read that lost a reply says so (it is retried).
 const LOST: &str = "direct get lost a reply";
@@ -134,6 +142,17 @@ pub struct EventLog {
     committer: Option<crate::commit::Committer>,
     /// Stream reads under way in this process (see [`READS_AT_ONCE`]).
     reads: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Stream reads of queries under way in this process (see [`QUERY_READS_AT_ONCE`]).
+    query_reads: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Which of the two this handle's reads take a turn in.
+    lane: ReadLane,
+}
+
+/// The read slots a handle of the log uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadLane {
+    Commands,
+    Queries,
 }
 
 impl std::fmt::Debug for dyn Opener {
@@ -203,11 +222,23 @@ impl EventLog {
             opener: None,
             committer: None,
             reads: std::sync::Arc::new(tokio::sync::Semaphore::new(READS_AT_ONCE)),
+            query_reads: std::sync::Arc::new(tokio::sync::Semaphore::new(QUERY_READS_AT_ONCE)),
+            lane: ReadLane::Commands,
         };
         if log.cfg.group_commit {
             log.committer = Some(crate::commit::Committer::start(log.clone()));
         }
         Ok(log)
+    }
+
+    /// The same log, whose reads take turns in the queries' lane
+    /// ([`QUERY_READS_AT_ONCE`]) instead of the commands' one: for reads that answer a
+    /// query straight from the log (`as_of`, history).
+    pub fn for_queries(&self) -> EventLog {
+        EventLog {
+            lane: ReadLane::Queries,
+            ..self.clone()
+        }
     }
 
     /// Installs the [`Opener`] every read path applies to payloads.
@@ -378,8 +409,11 @@ impl EventLog {
             return Ok((Vec::new(), true));
         }
         // Held while reading and opening; released before the caller folds.
-        let _turn = self
-            .reads
+        let slots = match self.lane {
+            ReadLane::Commands => &self.reads,
+            ReadLane::Queries => &self.query_reads,
+        };
+        let _turn = slots
             .acquire()
             .await
             .map_err(|_| ReadError::Transport("the log is closing".into()))?;

@@ -97,6 +97,15 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// `PRECINCT_TLS_CERT` + `PRECINCT_TLS_KEY` (PEM files): serve HTTPS.
     pub tls: Option<TlsFiles>,
+    /// `PRECINCT_TLS_HANDSHAKE_TIMEOUT_SECS` (5) and `PRECINCT_TLS_HANDSHAKES_PER_ADDRESS`
+    /// (8): how long a TLS handshake may take, and how many one client address may have
+    /// under way.
+    pub tls_handshakes: crate::tls::HandshakeLimits,
+    /// Reads of one report from the log (`as_of`, history) per caller:
+    /// `PRECINCT_CITIZEN_LOG_READ_BURST` (10) and `PRECINCT_CITIZEN_LOG_READS_PER_MINUTE`
+    /// (20) for citizens and anonymous clients, `PRECINCT_STAFF_LOG_READ_BURST` (30) and
+    /// `PRECINCT_STAFF_LOG_READS_PER_MINUTE` (120) for staff.
+    pub log_read_rates: precinct_api::CommandRates,
     /// `PRECINCT_BEHIND_TLS_PROXY=1`: plain HTTP, but every client reaches this process
     /// through a TLS-terminating proxy (needed to listen on a non-loopback address
     /// without TLS).
@@ -236,6 +245,37 @@ impl Config {
                 per_minute: count("PRECINCT_STAFF_COMMANDS_PER_MINUTE", rates.staff.per_minute)?,
             },
         };
+        let reads = precinct_api::CommandRates::log_reads();
+        let log_read_rates = precinct_api::CommandRates {
+            citizen: precinct_api::CommandRate {
+                burst: count("PRECINCT_CITIZEN_LOG_READ_BURST", reads.citizen.burst)?,
+                per_minute: count(
+                    "PRECINCT_CITIZEN_LOG_READS_PER_MINUTE",
+                    reads.citizen.per_minute,
+                )?,
+            },
+            staff: precinct_api::CommandRate {
+                burst: count("PRECINCT_STAFF_LOG_READ_BURST", reads.staff.burst)?,
+                per_minute: count(
+                    "PRECINCT_STAFF_LOG_READS_PER_MINUTE",
+                    reads.staff.per_minute,
+                )?,
+            },
+        };
+        let handshakes = crate::tls::HandshakeLimits::default();
+        let tls_handshakes = crate::tls::HandshakeLimits {
+            timeout: secs(
+                "PRECINCT_TLS_HANDSHAKE_TIMEOUT_SECS",
+                handshakes.timeout.as_secs(),
+            )?,
+            per_address: number(
+                "PRECINCT_TLS_HANDSHAKES_PER_ADDRESS",
+                handshakes.per_address,
+            )?,
+        };
+        if tls_handshakes.timeout.is_zero() || tls_handshakes.per_address == 0 {
+            bail!("PRECINCT_TLS_HANDSHAKE_TIMEOUT_SECS and PRECINCT_TLS_HANDSHAKES_PER_ADDRESS must be at least 1");
+        }
         let roster_default = RosterOptions::default();
         let roster = RosterOptions {
             location_interval: secs(
@@ -290,6 +330,8 @@ impl Config {
                 None => 20,
             },
             command_rates,
+            log_read_rates,
+            tls_handshakes,
             registrations_per_hour: number("PRECINCT_REGISTRATIONS_PER_HOUR", 20)?
                 .try_into()
                 .context("PRECINCT_REGISTRATIONS_PER_HOUR is too large")?,

@@ -103,8 +103,22 @@ enum AdminCommand {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+/// Errors end the process with one line on stderr, `error: ` and the chain of causes
+/// (`{:#}`), and exit status 1 — never Rust's debug output of the error or a backtrace
+/// (which `fn main() -> Result` prints, with `RUST_BACKTRACE` set): an operator who
+/// mistyped a projection's name needs the sentence, not the stack.
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match start(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn start(cli: Cli) -> anyhow::Result<()> {
     // Telemetry outlives the runtime, so that spans of the shutdown are exported too.
     let telemetry = telemetry::init()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

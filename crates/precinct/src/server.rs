@@ -174,6 +174,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         api.hsts = config.tls.is_some() || config.behind_tls_proxy;
         api.metrics_token = config.metrics_token.clone();
         api.command_rates = config.command_rates;
+        api.log_read_rates = config.log_read_rates;
         api.live = config.live.clone();
         let (requests, request_task) = RequestLogWriter::start(log.clone());
         let mut state = AppState::new(app.clone(), pool.clone(), api, requests);
@@ -221,7 +222,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             Some(tls) => {
                 use axum::serve::ListenerExt;
                 // `tap_io` makes the peer's `SocketAddr` the connect info, as for TCP.
-                let listener = crate::tls::TlsListener::new(listener, tls)?.tap_io(|_| {});
+                let listener = crate::tls::TlsListener::new(listener, tls, config.tls_handshakes)?
+                    .tap_io(|_| {});
                 Box::pin(
                     axum::serve(listener, app)
                         .with_graceful_shutdown(stop)

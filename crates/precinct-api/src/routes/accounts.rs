@@ -220,7 +220,8 @@ async fn login(
     cmd: Cmd<LoginBody>,
 ) -> ApiResult<Json<LoginResponse>> {
     let body = cmd.body;
-    let email = Email::parse(&body.email).ok();
+    // Accounts registered before e-mail addresses had to be ASCII can still sign in.
+    let email = Email::parse_existing(&body.email).ok();
     let attempt = state
         .throttle
         .admit(

@@ -174,9 +174,7 @@ async fn submit(
     cmd: Cmd<SubmitBody>,
 ) -> ApiResult<(StatusCode, Json<Submitted>)> {
     if caller.is_none() {
-        let key = addr
-            .map(|a| a.to_string())
-            .unwrap_or_else(|| "unknown".into());
+        let key = crate::throttle::addr_key(addr);
         if let Err(retry_after_secs) = state.anonymous_reports.hit(&key) {
             return Err(ApiError::TooManyRequests { retry_after_secs });
         }

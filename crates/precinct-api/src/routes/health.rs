@@ -10,10 +10,8 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::{OpenApi, ToSchema};
 
-use std::net::IpAddr;
-
 use crate::auth::Caller;
-use crate::extract::ClientAddr;
+use crate::extract::Peer;
 use crate::AppState;
 
 /// Projections further behind than this many positions make the service not ready.
@@ -77,7 +75,8 @@ pub enum HealthDetails {
     /// Only ADMIN tokens (the default).
     #[default]
     Admin,
-    /// Also requests without a token from a loopback address (a monitor on the host).
+    /// Also requests without a token whose TCP peer is loopback and that name no
+    /// forwarded client (a monitor on the host; see [`Peer::is_local_monitor`]).
     Loopback,
 }
 
@@ -95,13 +94,10 @@ impl std::str::FromStr for HealthDetails {
 
 impl HealthDetails {
     /// Whether this caller may see the details.
-    pub fn shown_to(self, caller: Option<&Caller>, client: Option<IpAddr>) -> bool {
+    pub fn shown_to(self, caller: Option<&Caller>, peer: &Peer) -> bool {
         match caller {
             Some(c) => c.is_admin(),
-            None => {
-                self == HealthDetails::Loopback
-                    && client.is_some_and(|a| a.to_canonical().is_loopback())
-            }
+            None => self == HealthDetails::Loopback && peer.is_local_monitor(),
         }
     }
 }
@@ -128,7 +124,7 @@ impl HealthDetails {
 async fn ready(
     State(state): State<AppState>,
     caller: Option<Caller>,
-    ClientAddr(client): ClientAddr,
+    peer: Peer,
 ) -> (StatusCode, Json<serde_json::Value>) {
     let nats = state.app.log().head().await;
     let pg = precinct_readmodel::ping(&state.pool).await;
@@ -160,11 +156,7 @@ async fn ready(
         (true, true) => "degraded",
         (true, false) => "ready",
     };
-    let body = if state
-        .config
-        .health_details
-        .shown_to(caller.as_ref(), client)
-    {
+    let body = if state.config.health_details.shown_to(caller.as_ref(), &peer) {
         json!({
             "status": status,
             "nats": match &nats { Ok(head) => json!({"ok": true, "head": head}), Err(_) => json!({"ok": false}) },

@@ -283,7 +283,8 @@ fn tracking(parts: &axum::http::HeaderMap) -> Option<precinct_domain::values::To
 ///
 /// Roles: its reporter; the holder of its tracking token (`X-Tracking-Token`); PATROL,
 /// DISPATCHER, SUPERVISOR, ADMIN (station-scoped). Anyone else gets 404. 503 while the
-/// report's read model is held in quarantine (ADR 0009).
+/// report's read model is held in quarantine (ADR 0009). `as_of` reads the report's
+/// whole log: they count in a per-caller budget (429 with `Retry-After` beyond it).
 #[utoipa::path(
     get,
     path = "/crimes/{id}",
@@ -295,6 +296,7 @@ fn tracking(parts: &axum::http::HeaderMap) -> Option<precinct_domain::values::To
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
         (status = 503, response = Unavailable),
     )
 )]
@@ -303,14 +305,18 @@ async fn get_crime(
     caller: Option<Caller>,
     headers: axum::http::HeaderMap,
     _min: MinPosition,
+    crate::extract::ClientAddr(addr): crate::extract::ClientAddr,
     Path(id): Path<Uuid>,
     Q(p): Q<GetParams>,
 ) -> ApiResult<Json<ReportAnswer>> {
     let tracking = tracking(&headers);
     if let Some(at) = p.as_of.map(Timestamp::get) {
+        // A read of the whole stream: within the caller's budget, in the queries' lane.
+        state.log_reads.take(caller.as_ref(), addr)?;
         // Visibility is decided on the report as it is now; the answer is as it was.
         // One read of the log gives both; a read that fails is a 503, never a 404.
-        let ((now, _), (then, version)) = state.app.load_as_of::<Report>(id, at).await?;
+        let ((now, _), (then, version)) =
+            state.app.for_queries().load_as_of::<Report>(id, at).await?;
         require_visible(
             caller.map(|c| c.principal()).as_ref(),
             tracking.as_ref(),
@@ -390,7 +396,8 @@ pub struct HistoryParams {
     cursor: Option<String>,
 }
 
-/// A report's events in order, read from the log.
+/// A report's events in order, read from the log (pages count in a per-caller budget:
+/// 429 with `Retry-After` beyond it).
 ///
 /// Roles: PATROL, DISPATCHER, SUPERVISOR, ADMIN (station-scoped).
 #[utoipa::path(
@@ -403,6 +410,7 @@ pub struct HistoryParams {
         (status = 200, description = "A page of events", body = HistoryPage),
         ReadErrors,
         (status = 422, response = ValidationFailed),
+        (status = 429, response = crate::openapi::TooManyRequests),
     )
 )]
 async fn history(
@@ -421,12 +429,13 @@ async fn history(
             .map_err(|_| ApiError::BadRequest("invalid cursor".into()))?,
         None => 0,
     };
+    // Reads of the log: within the caller's budget, in the queries' lane.
+    state.log_reads.take(Some(&caller), None)?;
+    let log = state.app.log().for_queries();
     let stream = precinct_app::uow::stream_of::<Report>(id);
     // Who may see a report (its station, its reporter) is fixed at its submission: its
     // first event says, without reading the rest of the stream.
-    let (first, _) = state
-        .app
-        .log()
+    let (first, _) = log
         .read_range(&stream, 0, 1)
         .await
         .map_err(precinct_app::AppError::from)?;
@@ -438,9 +447,7 @@ async fn history(
     let limit = pg.limit() as usize;
     // One page and one more (to know whether another page follows), not the whole
     // stream.
-    let (events, _) = state
-        .app
-        .log()
+    let (events, _) = log
         .read_range(&stream, after, limit + 1)
         .await
         .map_err(precinct_app::AppError::from)?;

@@ -172,9 +172,10 @@ impl Polygon {
     }
 
     /// Refuses a polygon that is not simple: a ring that crosses, touches or runs back
-    /// over itself (a bow tie, a figure eight, a spike), or two rings that cross or
-    /// touch. Such an area has no clear inside, and containment answers for it are
-    /// arbitrary. Repeated consecutive positions are ignored.
+    /// over itself (a bow tie, a figure eight, a spike), two rings that cross or touch,
+    /// a hole that lies outside the exterior ring, or a hole inside another hole. Such
+    /// an area has no clear inside, and containment answers for it are arbitrary.
+    /// Repeated consecutive positions are ignored.
     ///
     /// Not part of [`Polygon::parse`] on purpose: `parse` also decodes areas already in
     /// the log, which must keep decoding; this stricter rule is for new areas (the
@@ -250,6 +251,37 @@ impl Polygon {
                         a.ring.max(b.ring)
                     )
                 }));
+            }
+        }
+        // No two rings meet, so one corner of a hole says on which side of another ring
+        // the whole hole lies.
+        let area = |ring: &Vec<[f64; 2]>| {
+            geo::Polygon::new(
+                geo::LineString::from(
+                    ring.iter()
+                        .map(|[x, y]| geo::Coord { x: *x, y: *y })
+                        .collect::<Vec<_>>(),
+                ),
+                Vec::new(),
+            )
+        };
+        let corner = |ring: &Vec<[f64; 2]>| ring.first().map(|[x, y]| geo::Point::new(*x, *y));
+        let Some(exterior) = self.0.first().map(area) else {
+            return Ok(());
+        };
+        for (i, hole) in self.0.iter().enumerate().skip(1) {
+            let Some(c) = corner(hole) else { continue };
+            if !exterior.contains(&c) {
+                return Err(ValueError::Polygon(format!(
+                    "ring {i} (a hole) lies outside ring 0"
+                )));
+            }
+            for (j, other) in self.0.iter().enumerate().skip(1) {
+                if j != i && area(other).contains(&c) {
+                    return Err(ValueError::Polygon(format!(
+                        "ring {i} (a hole) lies inside ring {j}, another hole"
+                    )));
+                }
             }
         }
         Ok(())

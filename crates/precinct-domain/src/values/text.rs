@@ -4,6 +4,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
 
 use super::ValueError;
 
@@ -40,8 +41,9 @@ impl NonEmptyText {
     /// Trims `s` and refuses it when blank, longer than `max_len` characters, or holding
     /// a control character other than tab, CR and LF (PostgreSQL cannot store U+0000:
     /// one such event would stop a projection for good). Text made only of invisible
-    /// characters (zero-width spaces and joiners, fillers...) reads as blank to a person
-    /// and is refused as such; bidirectional overrides and isolates are refused anywhere,
+    /// characters (zero-width spaces and joiners, fillers...) and combining marks (an
+    /// accent or an enclosing circle on nothing) reads as blank to a person and is
+    /// refused as such; bidirectional overrides and isolates are refused anywhere,
     /// since they make text display as something other than what it says ("Trojan
     /// source": `invoice`, U+202E, `gpj.exe` shows as `invoiceexe.jpg`).
     pub fn parse(s: &str, max_len: usize) -> Result<Self, ValueError> {
@@ -60,7 +62,7 @@ impl NonEmptyText {
         }
         if trimmed
             .chars()
-            .all(|c| c.is_whitespace() || is_invisible(c))
+            .all(|c| c.is_whitespace() || is_invisible(c) || is_combining_mark(c))
         {
             return Err(ValueError::Invisible);
         }
@@ -122,6 +124,34 @@ fn is_invisible(c: char) -> bool {
     )
 }
 
+/// Combining marks (Unicode categories Mn, Mc, Me): they draw only on the character
+/// before them.
+fn is_combining_mark(c: char) -> bool {
+    c.general_category_group() == GeneralCategoryGroup::Mark
+}
+
+/// Characters no link or address should hold: controls, format characters (zero-width
+/// space and joiners, BOM, soft hyphen, direction marks, bidirectional controls, tags),
+/// whitespace and separators, the invisible fillers of [`is_invisible`], private-use and
+/// unassigned code points. Any of them makes a string display as something other than
+/// what it is.
+fn is_hidden_or_control(c: char) -> bool {
+    c.is_control()
+        || c.is_whitespace()
+        || is_invisible(c)
+        || is_bidi_control(c)
+        || matches!(
+            c.general_category(),
+            GeneralCategory::Format
+                | GeneralCategory::SpaceSeparator
+                | GeneralCategory::LineSeparator
+                | GeneralCategory::ParagraphSeparator
+                | GeneralCategory::PrivateUse
+                | GeneralCategory::Surrogate
+                | GeneralCategory::Unassigned
+        )
+}
+
 /// Optional text: `None` and blank input both mean "absent"; otherwise as
 /// [`NonEmptyText::parse`].
 pub fn optional_text(s: Option<&str>, max_len: usize) -> Result<Option<String>, ValueError> {
@@ -133,12 +163,40 @@ pub fn optional_text(s: Option<&str>, max_len: usize) -> Result<Option<String>, 
 
 /// A normalised e-mail address: trimmed, lower-cased, `local@domain.tld`, at most 254
 /// characters. Equality is therefore case-insensitive, as the spec requires.
+///
+/// **ASCII only** (review of issue 13): with any Unicode allowed, `adm\u{200b}in@…`,
+/// `\u{202e}admin@…` or a Cyrillic `а` make a second account that displays exactly like
+/// `admin@…`. So:
+/// - the local part is RFC 5322 `dot-atom` text: ASCII letters, digits and
+///   ``!#$%&'*+/=?^_`{|}~-``, with single dots between them (no quoted local parts);
+/// - the domain is at least two DNS labels of ASCII letters, digits and inner hyphens
+///   (1 to 63 characters each), its last label not all digits (no address literals). An
+///   internationalised domain is written as punycode (`xn--bcher-kva.example`), as it
+///   travels on the wire anyway; internationalised local parts (RFC 6531) are refused,
+///   since few mail systems deliver them and their look-alikes cannot be told apart.
+///
+/// Addresses accepted by earlier versions stay readable: [`Email::parse_existing`]
+/// (and decoding from the log) keeps the old, Unicode-tolerant rule, so stored facts
+/// decode and their owners can still sign in.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
 
 impl Email {
+    /// A new address (registration, invites): the ASCII rules above.
     pub fn parse(s: &str) -> Result<Self, ValueError> {
+        let email = Self::parse_existing(s)?;
+        let (local, domain) = email.0.split_once('@').ok_or(ValueError::Email)?;
+        if !is_dot_atom(local) || !is_dns_name(domain) {
+            return Err(ValueError::Email);
+        }
+        Ok(email)
+    }
+
+    /// An address as earlier versions accepted it (any visible Unicode, one `@`, a
+    /// dotted domain): for what is already stored, and for looking an account up by
+    /// it. New addresses go through [`Email::parse`].
+    pub fn parse_existing(s: &str) -> Result<Self, ValueError> {
         let email = s.trim().to_lowercase();
         if email.is_empty() {
             return Err(ValueError::Blank);
@@ -169,17 +227,43 @@ impl Email {
     }
 }
 
+/// RFC 5322 `dot-atom-text`: `atext` runs joined by single dots.
+fn is_dot_atom(s: &str) -> bool {
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
+    !s.is_empty()
+        && s.split('.')
+            .all(|run| !run.is_empty() && run.chars().all(atext))
+}
+
+/// A DNS host name in ASCII: two or more labels of letters, digits and inner hyphens,
+/// 1 to 63 characters each, the last one not all digits (not an address literal).
+fn is_dns_name(s: &str) -> bool {
+    let labels: Vec<&str> = s.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|l| {
+            (1..=63).contains(&l.len())
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| !tld.chars().all(|c| c.is_ascii_digit()))
+}
+
 impl fmt::Display for Email {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
 
+/// Decoding (events in the log) uses the rule the address was accepted under:
+/// [`Email::parse_existing`].
 impl TryFrom<String> for Email {
     type Error = ValueError;
 
     fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::parse(&s)
+        Self::parse_existing(&s)
     }
 }
 
@@ -189,8 +273,16 @@ impl From<Email> for String {
     }
 }
 
-/// An absolute `http://` or `https://` URL with a host, at most 2048 characters, no
-/// whitespace. Only the shape is checked; nothing is fetched.
+/// An absolute `http://` or `https://` URL with a host, at most 2048 characters. Only
+/// the shape is checked; nothing is fetched.
+///
+/// A link must go where it reads (review of issue 13): no control, format (zero-width,
+/// bidirectional), whitespace, invisible, private-use or unassigned character anywhere;
+/// the host is ASCII — a DNS name of letters, digits, `-`, `_` and dots (an
+/// internationalised one as punycode, `xn--…`), an IPv4 address or a bracketed IPv6
+/// one — with an optional numeric port, and no `user@` before it (which makes
+/// `https://precinct.example@evil.example/` read as the wrong host). The path, query and
+/// fragment may hold visible Unicode (`/café.jpg`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct HttpUrl(String);
@@ -201,18 +293,19 @@ impl HttpUrl {
         if url.is_empty() {
             return Err(ValueError::Blank);
         }
-        if url.chars().count() > limits::URL_MAX
-            || url.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
+        if url.chars().count() > limits::URL_MAX || url.chars().any(is_hidden_or_control) {
             return Err(ValueError::Url);
         }
-        let lower = url.to_ascii_lowercase();
-        let rest = lower
-            .strip_prefix("https://")
-            .or_else(|| lower.strip_prefix("http://"))
+        let rest = ["https://", "http://"]
+            .iter()
+            .find_map(|scheme| {
+                url.get(..scheme.len())
+                    .filter(|head| head.eq_ignore_ascii_case(scheme))
+                    .map(|_| &url[scheme.len()..])
+            })
             .ok_or(ValueError::Url)?;
-        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        if host.is_empty() || host.starts_with(':') || host.starts_with('@') {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if !is_url_authority(authority) {
             return Err(ValueError::Url);
         }
         Ok(Self(url.to_owned()))
@@ -245,6 +338,30 @@ impl From<HttpUrl> for String {
     fn from(u: HttpUrl) -> String {
         u.0
     }
+}
+
+/// `host[:port]` of a URL, in ASCII: a DNS name, an IPv4 address or a bracketed IPv6
+/// address; no user information, no percent-encoding.
+fn is_url_authority(authority: &str) -> bool {
+    let port_ok = |p: &str| !p.is_empty() && p.len() <= 5 && p.chars().all(|c| c.is_ascii_digit());
+    if let Some(v6) = authority.strip_prefix('[') {
+        let Some((inside, after)) = v6.split_once(']') else {
+            return false;
+        };
+        return inside.parse::<std::net::Ipv6Addr>().is_ok()
+            && (after.is_empty() || after.strip_prefix(':').is_some_and(port_ok));
+    }
+    let (host, port) = match authority.split_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (authority, None),
+    };
+    let label_ok = |label: &str| {
+        (1..=63).contains(&label.len())
+            && label
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    host.len() <= 253 && host.split('.').all(label_ok) && port.is_none_or(port_ok)
 }
 
 /// A SHA-256 digest as 64 lower-case hex characters: what the log keeps of anonymous
