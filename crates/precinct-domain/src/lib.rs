@@ -9,10 +9,11 @@
 //! What this crate deliberately is not: it does no I/O (no NATS, no PostgreSQL, no
 //! HTTP), reads no clock and draws no random numbers — times, ids and outside facts
 //! (routing inputs, workloads, SLA lengths, password hashes, token digests) arrive
-//! inside commands. It does not authorise callers either: the API layer decides *who*
-//! may send a command; the domain decides whether the *state* allows it. Nor does it
-//! keep two aggregates in step (a report's assignment and the patrol's workload, an
-//! account and its e-mail reservation): the caller appends both sides in one batch.
+//! inside commands. It does not authorise callers either: the application layer
+//! (`precinct-app`) decides *who* may send a command; the domain decides whether the
+//! *state* allows it. Nor does it keep two aggregates in step (a report's assignment and
+//! the patrol's workload, an account and its e-mail reservation): the application
+//! layer's command appends both sides in one batch.
 //!
 //! Main types: [`Aggregate`] and [`DomainEvent`]; [`report::Report`] with
 //! [`report::ReportCommand`], [`report::ReportEvent`], [`report::ReportError`];
