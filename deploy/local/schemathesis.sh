@@ -130,14 +130,17 @@ admin_password="fuzz-$(od -An -N9 -tx1 /dev/urandom | tr -d ' \n')"
   export PRECINCT_JWT_SECRET="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
   export PRECINCT_MASTER_KEY="fuzz:$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
   export PRECINCT_ADMIN_EMAIL="$admin_email" PRECINCT_ADMIN_PASSWORD="$admin_password"
-  # Tokens outlive the long pass; the anonymous report, registration and login-failure
-  # quotas of the one loopback address and the command budgets per account do not
+  # Tokens outlive the long pass; the anonymous report, registration, invite, login and
+  # login-failure quotas of the one loopback address and the command budgets per account do not
   # throttle the fuzzer (their 429s are documented; the fuzzer should reach the
   # handlers behind them).
   export PRECINCT_TOKEN_TTL_SECS=7200
   export PRECINCT_ANON_REPORTS_PER_MINUTE=100000
   export PRECINCT_REGISTRATIONS_PER_HOUR=1000000
   export PRECINCT_LOGIN_FAILURES_PER_ADDRESS=1000000
+  export PRECINCT_LOGINS_PER_ADDRESS=1000000 PRECINCT_LOGINS_PER_ACCOUNT=1000000
+  export PRECINCT_INVITE_ACCEPTS_PER_HOUR=1000000
+  export PRECINCT_PASSWORD_JOBS_PER_ADDRESS=1000000 PRECINCT_PASSWORD_JOBS_PER_ACCOUNT=1000000
   export PRECINCT_CITIZEN_COMMAND_BURST=100000 PRECINCT_CITIZEN_COMMANDS_PER_MINUTE=1000000
   export PRECINCT_STAFF_COMMAND_BURST=100000 PRECINCT_STAFF_COMMANDS_PER_MINUTE=1000000
   export RUST_LOG="${RUST_LOG:-warn}"

@@ -1667,6 +1667,7 @@ async fn rebuild_gives_the_same_rows_as_live_projection() {
                             street: Some("2 Side St".into()),
                             ..Default::default()
                         }),
+                        by: Some(AmendedBy::Staff),
                         at: t(300),
                     })],
                 )],

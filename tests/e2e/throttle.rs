@@ -8,7 +8,11 @@
 
 use std::time::{Duration, Instant};
 
-use precinct_tests::app::{Options, Res, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD};
+use precinct_api::throttle::LoginPolicy;
+use precinct_tests::app::{
+    Options, Res, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD, METRICS_TOKEN, PASSWORD,
+};
+use precinct_tests::prometheus::{sample, scrape};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -278,7 +282,11 @@ async fn expired_throttle_rows_are_purged_and_rebuild_leaves_live_ones_alone() {
     let purged = precinct_readmodel::throttle::purge_expired(&app.pool, 1000)
         .await
         .expect("purge");
-    assert_eq!(purged, 3, "a pair, an account and an address window");
+    assert_eq!(
+        purged, 5,
+        "a pair, an account, and the address's failures, the address's and the account's \
+         logins windows"
+    );
     for table in ["login_pairs", "login_accounts", "rate_windows"] {
         assert_eq!(count(table).await, 0, "{table}");
     }
@@ -508,5 +516,357 @@ async fn a_login_flood_is_answered_and_its_memory_printed() {
     assert!(
         answered.keys().all(|s| *s == 401 || *s == 503),
         "{answered:?}"
+    );
+}
+
+/// The review of issue 13's fixes, N1: correct logins were never throttled and each
+/// cost an argon2id job in the one shared limiter, so one citizen looping correct logins
+/// made the ADMIN's logins answer 503.
+#[tokio::test]
+async fn a_citizen_flooding_correct_logins_gets_429s_and_the_admin_still_gets_in() {
+    let policy = LoginPolicy::default();
+    let app = TestApp::spawn_with(Options {
+        logins_per_account: policy.account_max_logins,
+        logins_per_address: policy.address_max_logins,
+        // A two-CPU server's limiter, whatever machine runs the test.
+        password_workers: 2,
+        password_queue: 32,
+        ..Options::behind_loopback_proxy()
+    })
+    .await
+    .expect("spawn");
+    let flooder_email = "flood@precinct.test";
+    citizen(&app, flooder_email).await;
+    let home = "198.51.100.10";
+    let r = login_from(&app, home, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    // 40 loops of the citizen's correct login from one address, for 4 s, at most 50
+    // requests each.
+    let deadline = Instant::now() + Duration::from_secs(4);
+    let flood: Vec<_> = (0..40)
+        .map(|_| {
+            let (http, base) = (app.http.clone(), app.base.clone());
+            tokio::spawn(async move {
+                let mut seen: Vec<(StatusCode, bool)> = Vec::new();
+                while Instant::now() < deadline && seen.len() < 50 {
+                    let r = http
+                        .post(format!("{base}/users/login"))
+                        .header("X-Forwarded-For", "203.0.113.66")
+                        .json(&json!({"email": "flood@precinct.test", "password": PASSWORD}))
+                        .send()
+                        .await
+                        .expect("login");
+                    seen.push((r.status(), r.headers().contains_key("retry-after")));
+                }
+                seen
+            })
+        })
+        .collect();
+    // Meanwhile the ADMIN logs in from home, three at once, four times.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut admin = Vec::new();
+    for _ in 0..4 {
+        let round = futures::future::join_all(
+            (0..3).map(|_| login_from(&app, home, ADMIN_EMAIL, ADMIN_PASSWORD)),
+        )
+        .await;
+        admin.extend(round.into_iter().map(|r| r.status));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (mut ok, mut throttled, mut busy, mut total) = (0, 0, 0, 0);
+    for h in flood {
+        for (status, retry) in h.await.expect("join") {
+            total += 1;
+            match status {
+                StatusCode::OK => ok += 1,
+                StatusCode::TOO_MANY_REQUESTS => {
+                    assert!(retry, "429 without Retry-After");
+                    throttled += 1;
+                }
+                StatusCode::SERVICE_UNAVAILABLE => busy += 1,
+                other => panic!("a correct login answered {other}"),
+            }
+        }
+    }
+    println!(
+        "flood: {total} requests, {ok} in, {throttled} throttled, {busy} busy; \
+         the ADMIN: {admin:?}"
+    );
+    assert!(
+        admin.iter().all(|s| *s == StatusCode::OK),
+        "the ADMIN's logins during the flood: {admin:?}"
+    );
+    assert!(throttled > 0, "the flood was never refused with 429");
+    assert!(
+        ok <= policy.account_max_logins,
+        "{ok} logins of one account got in, more than its window"
+    );
+    // The flood used up the account's logins for the window, from every address.
+    for from in ["203.0.113.66", "203.0.113.67"] {
+        let r = login_from(&app, from, flooder_email, PASSWORD).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+        assert!(retry_after(&r) <= 600);
+    }
+}
+
+/// N1: every login attempt from one address counts in its window, whatever its outcome
+/// and whichever account it is for; another address is not affected.
+#[tokio::test]
+async fn logins_from_one_address_are_limited_whatever_their_outcome() {
+    let app = TestApp::spawn_with(Options {
+        logins_per_address: 6,
+        ..Options::behind_loopback_proxy()
+    })
+    .await
+    .expect("spawn");
+    citizen(&app, "gus@precinct.test").await;
+    citizen(&app, "hal@precinct.test").await;
+    let nat = "192.0.2.70";
+    for (email, password, expected) in [
+        ("gus@precinct.test", PASSWORD, StatusCode::OK),
+        (
+            "hal@precinct.test",
+            "wrong-password",
+            StatusCode::UNAUTHORIZED,
+        ),
+        ("hal@precinct.test", PASSWORD, StatusCode::OK),
+        ("gus@precinct.test", PASSWORD, StatusCode::OK),
+        (
+            "nobody@precinct.test",
+            "wrong-password",
+            StatusCode::UNAUTHORIZED,
+        ),
+        ("gus@precinct.test", PASSWORD, StatusCode::OK),
+    ] {
+        let r = login_from(&app, nat, email, password).await;
+        assert_eq!(r.status, expected, "{email}: {}", r.body);
+    }
+    let r = login_from(&app, nat, "hal@precinct.test", PASSWORD).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    assert!(retry_after(&r) <= 600);
+    let r = login_from(&app, "192.0.2.71", "hal@precinct.test", PASSWORD).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+/// N1: an account's logins are limited from every address together — but only what got
+/// in counts: failures from elsewhere (bounded by the failure rules) cannot use up the
+/// owner's logins.
+#[tokio::test]
+async fn an_accounts_logins_are_limited_and_failures_from_elsewhere_do_not_count() {
+    let app = TestApp::spawn_with(Options {
+        logins_per_account: 5,
+        ..Options::behind_loopback_proxy()
+    })
+    .await
+    .expect("spawn");
+    let home = "198.51.100.40";
+    let r = login_from(&app, home, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    for i in 1..=30 {
+        let r = login_from(
+            &app,
+            &format!("203.0.113.{i}"),
+            ADMIN_EMAIL,
+            "guess-guess-1",
+        )
+        .await;
+        assert!(
+            matches!(
+                r.status,
+                StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS
+            ),
+            "{}",
+            r.body
+        );
+    }
+    for i in 2..=5 {
+        let r = login_from(&app, home, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        assert_eq!(r.status, StatusCode::OK, "login {i}: {}", r.body);
+    }
+    // The sixth login in the window, from anywhere, waits.
+    for from in [home, "198.51.100.41"] {
+        let r = login_from(&app, from, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+        assert!(retry_after(&r) <= 600);
+    }
+}
+
+/// An invite acceptance from client address `from`.
+async fn accept_from(app: &TestApp, from: &str, code: &str) -> Res {
+    app.call(
+        Method::POST,
+        "/invites/accept",
+        None,
+        Some(json!({"code": code, "name": "Kim", "password": PASSWORD})),
+        &[("X-Forwarded-For", from)],
+    )
+    .await
+}
+
+async fn password_jobs(app: &TestApp) -> f64 {
+    let (status, text) = scrape(app, Some(METRICS_TOKEN)).await;
+    assert_eq!(status, StatusCode::OK);
+    sample(&text, "precinct_password_jobs_total").unwrap_or(0.0)
+}
+
+/// N1: accepting an invite hashed the password before finding the invite used or its
+/// address taken.
+#[tokio::test]
+async fn a_used_invite_or_a_taken_address_is_refused_before_any_password_work() {
+    let app = TestApp::spawn_with(Options::behind_loopback_proxy())
+        .await
+        .expect("spawn");
+    let admin = app.admin().await;
+    let station = app.precinct(&admin, "North", 10.0, 120.0).await;
+    let invite = |email: &'static str| {
+        let (app, admin, station) = (&app, admin.clone(), station.clone());
+        async move {
+            let r = app
+                .post(
+                    "/invites",
+                    Some(&admin),
+                    json!({"email": email, "role": "DISPATCHER", "station_id": station}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            r.body["code"].as_str().expect("code").to_string()
+        }
+    };
+    let used = invite("kim@precinct.test").await;
+    let r = accept_from(&app, "192.0.2.80", &used).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let taken = invite("lou@precinct.test").await;
+    citizen(&app, "lou@precinct.test").await;
+
+    let before = password_jobs(&app).await;
+    for _ in 0..5 {
+        let r = accept_from(&app, "192.0.2.80", &used).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+        assert!(
+            r.body["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("already been used"),
+            "{}",
+            r.body
+        );
+    }
+    let r = accept_from(&app, "192.0.2.80", &taken).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("e-mail"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        password_jobs(&app).await,
+        before,
+        "refused acceptances hashed passwords"
+    );
+}
+
+/// N1: invite acceptance is limited per client address.
+#[tokio::test]
+async fn invite_acceptance_is_limited_per_address() {
+    let app = TestApp::spawn_with(Options {
+        invite_accepts_per_hour: 3,
+        ..Options::behind_loopback_proxy()
+    })
+    .await
+    .expect("spawn");
+    let admin = app.admin().await;
+    let r = app
+        .post(
+            "/invites",
+            Some(&admin),
+            json!({"email": "mia@precinct.test", "role": "ADMIN"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let code = r.body["code"].as_str().expect("code").to_string();
+    for i in 0..3 {
+        let r = accept_from(&app, "192.0.2.90", &format!("guessed-code-{i}")).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    }
+    let r = accept_from(&app, "192.0.2.90", &code).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    assert!(retry_after(&r) <= 3600);
+    let r = accept_from(&app, "192.0.2.91", &code).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+}
+
+/// N1 (b): password work is shared fairly. Failed logins from one address at ever new
+/// accounts pass every throttle here (its failure window is raised); only the limiter's
+/// share of one address keeps that flood from taking every argon2id place, so the
+/// ADMIN's logins at the same time still find one.
+#[tokio::test]
+async fn one_address_cannot_take_every_password_place() {
+    let app = TestApp::spawn_with(Options {
+        login_failures_per_address: 1_000_000,
+        password_workers: 2,
+        password_queue: 32,
+        ..Options::behind_loopback_proxy()
+    })
+    .await
+    .expect("spawn");
+    let home = "198.51.100.10";
+    let r = login_from(&app, home, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let deadline = Instant::now() + Duration::from_secs(4);
+    let flood: Vec<_> = (0..40)
+        .map(|l| {
+            let (http, base) = (app.http.clone(), app.base.clone());
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                for i in 0..50 {
+                    if Instant::now() >= deadline {
+                        break;
+                    }
+                    let r = http
+                        .post(format!("{base}/users/login"))
+                        .header("X-Forwarded-For", "203.0.113.77")
+                        .json(&json!({"email": format!("n{l}-{i}@precinct.test"),
+                                      "password": "guess-guess-1"}))
+                        .send()
+                        .await
+                        .expect("login");
+                    seen.push(r.status());
+                }
+                seen
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut admin = Vec::new();
+    for _ in 0..4 {
+        let round = futures::future::join_all(
+            (0..3).map(|_| login_from(&app, home, ADMIN_EMAIL, ADMIN_PASSWORD)),
+        )
+        .await;
+        admin.extend(round.into_iter().map(|r| r.status));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut statuses = std::collections::BTreeMap::new();
+    for h in flood {
+        for s in h.await.expect("join") {
+            *statuses.entry(s.as_u16()).or_insert(0) += 1;
+        }
+    }
+    println!("flood: {statuses:?}; the ADMIN: {admin:?}");
+    assert!(
+        admin.iter().all(|s| *s == StatusCode::OK),
+        "the ADMIN's logins during the flood: {admin:?}"
+    );
+    assert!(
+        statuses.get(&429).is_some_and(|n| *n > 0),
+        "one address was never refused its share: {statuses:?}"
+    );
+    assert!(
+        statuses.keys().all(|s| [401, 429].contains(s)),
+        "{statuses:?}"
     );
 }

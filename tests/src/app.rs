@@ -45,8 +45,13 @@ pub struct Options {
     /// `CommandRates::log_reads()`).
     pub log_read_rates: precinct_api::CommandRates,
     pub registrations_per_hour: u32,
+    pub invite_accepts_per_hour: u32,
     /// Login failures per client address per hour (at accounts it never logged in to).
     pub login_failures_per_address: u32,
+    /// Logins per account, and per client address, per 10 minutes (tests log in often;
+    /// a test of the limits sets the production sizes, `LoginPolicy::default()`).
+    pub logins_per_account: u32,
+    pub logins_per_address: u32,
     /// Concurrent argon2id jobs, and how many may wait.
     pub password_workers: usize,
     pub password_queue: usize,
@@ -100,8 +105,11 @@ impl Default for Options {
             },
             // Tests register many citizens from 127.0.0.1.
             registrations_per_hour: 100_000,
+            invite_accepts_per_hour: 100_000,
             login_failures_per_address: precinct_api::throttle::LoginPolicy::default()
                 .address_max_failures,
+            logins_per_account: 100_000,
+            logins_per_address: 100_000,
             password_workers: precinct_api::auth::PasswordJobsConfig::default().workers,
             password_queue: precinct_api::auth::PasswordJobsConfig::default().queue,
             trusted_proxies: "",
@@ -162,14 +170,17 @@ impl TestApp {
             command_rates: opts.command_rates,
             log_read_rates: opts.log_read_rates,
             registrations_per_hour: opts.registrations_per_hour,
+            invite_accepts_per_hour: opts.invite_accepts_per_hour,
             login: precinct_api::throttle::LoginPolicy {
                 address_max_failures: opts.login_failures_per_address,
+                account_max_logins: opts.logins_per_account,
+                address_max_logins: opts.logins_per_address,
                 ..Default::default()
             },
-            password_jobs: precinct_api::auth::PasswordJobsConfig {
-                workers: opts.password_workers,
-                queue: opts.password_queue,
-            },
+            password_jobs: precinct_api::auth::PasswordJobsConfig::new(
+                opts.password_workers,
+                opts.password_queue,
+            ),
             trusted_proxies: precinct_api::proxy::TrustedProxies::new(
                 precinct_api::proxy::TrustedProxies::parse_nets(opts.trusted_proxies)
                     .map_err(anyhow::Error::msg)?,

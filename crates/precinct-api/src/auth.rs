@@ -245,15 +245,89 @@ pub struct PasswordJobsConfig {
     /// Jobs waiting for a slot (default 32); beyond them a request is answered 503 with
     /// `Retry-After` at once.
     pub queue: usize,
+    /// Jobs (running or waiting) of one client address at once (default: a quarter of
+    /// `workers + queue`); beyond them its request is answered 429 with `Retry-After`.
+    pub per_address: usize,
+    /// Jobs (running or waiting) for one account at once (default: an eighth of
+    /// `workers + queue`).
+    pub per_account: usize,
+}
+
+impl PasswordJobsConfig {
+    /// `workers` and `queue`, with the default shares of one address and one account.
+    pub fn new(workers: usize, queue: usize) -> Self {
+        let places = workers.max(1) + queue;
+        Self {
+            workers,
+            queue,
+            per_address: (places / 4).max(1),
+            per_account: (places / 8).max(1),
+        }
+    }
 }
 
 impl Default for PasswordJobsConfig {
     fn default() -> Self {
-        Self {
-            workers: std::thread::available_parallelism()
+        Self::new(
+            std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
-            queue: 32,
+            32,
+        )
+    }
+}
+
+/// Whose password work a job is: the client address that asked, and the account it is
+/// for (a login's throttle key, the e-mail address of a registration or an invite).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobOwner {
+    pub address: String,
+    pub account: String,
+}
+
+/// How many admitted jobs each key holds (keys holding none are removed, so the map
+/// holds at most as many keys as there are admitted jobs).
+#[derive(Debug, Default)]
+struct Shares {
+    held: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+/// One admitted job's share of its key; given back when dropped.
+#[derive(Debug)]
+struct Share {
+    shares: std::sync::Arc<Shares>,
+    key: String,
+}
+
+impl Shares {
+    fn take(self: &std::sync::Arc<Self>, key: &str, max: usize) -> Option<Share> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let n = held.entry(key.to_string()).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Share {
+            shares: self.clone(),
+            key: key.to_string(),
+        })
+    }
+
+    #[cfg(test)]
+    fn held(&self, key: &str) -> usize {
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.get(key).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let mut held = self.shares.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = held.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                held.remove(&self.key);
+            }
         }
     }
 }
@@ -273,12 +347,21 @@ impl Default for PasswordJobsConfig {
 /// gets 503 with `Retry-After` at once. A job keeps its place until it has run, even
 /// when the request that started it is gone (otherwise dropped requests would free
 /// places while their hashes still ran).
+///
+/// Request paths run their jobs as a [`JobOwner`] ([`PasswordJobs::hash_for`],
+/// [`PasswordJobs::verify_for`]): one client address, and one account, holds at most its
+/// share of the slots and queue places, so a flood from one address or at one account
+/// cannot take every place (and the ADMIN's login still finds one).
 #[derive(Debug, Clone)]
 pub struct PasswordJobs {
     /// Running + waiting.
     admitted: std::sync::Arc<tokio::sync::Semaphore>,
     /// The workers' queue; they end when the last clone of this limiter is dropped.
     jobs: std::sync::mpsc::Sender<PasswordJob>,
+    per_address: usize,
+    per_account: usize,
+    addresses: std::sync::Arc<Shares>,
+    accounts: std::sync::Arc<Shares>,
 }
 
 /// A job as the workers run it: it answers its caller itself.
@@ -318,6 +401,10 @@ impl PasswordJobs {
         Self {
             admitted: std::sync::Arc::new(tokio::sync::Semaphore::new(workers + config.queue)),
             jobs,
+            per_address: config.per_address.max(1),
+            per_account: config.per_account.max(1),
+            addresses: Default::default(),
+            accounts: Default::default(),
         }
     }
 
@@ -354,6 +441,51 @@ impl PasswordJobs {
 
     pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, ApiError> {
         self.run(move || verify_now(&password, hash)).await
+    }
+
+    /// Runs `job` for `owner` as [`PasswordJobs::run`] does, if neither its address nor
+    /// its account already holds its share of the places: otherwise 429 with
+    /// `Retry-After` at once (the client is flooding, the server is not full). The
+    /// shares are held as long as the places.
+    pub async fn run_for<T, F>(&self, owner: &JobOwner, job: F) -> Result<T, ApiError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let over_share = |whose: &'static str| {
+            ::metrics::counter!("precinct_password_jobs_over_share_total", "owner" => whose)
+                .increment(1);
+            ApiError::TooManyRequests {
+                retry_after_secs: BUSY_RETRY_SECS,
+            }
+        };
+        let address = self
+            .addresses
+            .take(&owner.address, self.per_address)
+            .ok_or_else(|| over_share("address"))?;
+        let account = self
+            .accounts
+            .take(&owner.account, self.per_account)
+            .ok_or_else(|| over_share("account"))?;
+        self.run(move || {
+            let _shares = (address, account);
+            job()
+        })
+        .await
+    }
+
+    pub async fn hash_for(&self, owner: &JobOwner, password: String) -> Result<String, ApiError> {
+        self.run_for(owner, move || hash_now(&password)).await?
+    }
+
+    pub async fn verify_for(
+        &self,
+        owner: &JobOwner,
+        password: String,
+        hash: Option<String>,
+    ) -> Result<bool, ApiError> {
+        self.run_for(owner, move || verify_now(&password, hash))
+            .await
     }
 }
 
@@ -508,10 +640,7 @@ mod tests {
 
     #[tokio::test]
     async fn password_jobs_queue_then_refuse_with_retry_after() {
-        let jobs = PasswordJobs::new(PasswordJobsConfig {
-            workers: 1,
-            queue: 1,
-        });
+        let jobs = PasswordJobs::new(PasswordJobsConfig::new(1, 1));
         let (release_tx, release_rx) = mpsc::channel::<()>();
         let release_rx = std::sync::Arc::new(std::sync::Mutex::new(release_rx));
         // The first job runs and blocks; the second waits in the queue.
@@ -548,10 +677,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_job_keeps_its_slot_after_its_request_is_gone() {
-        let jobs = PasswordJobs::new(PasswordJobsConfig {
-            workers: 1,
-            queue: 0,
-        });
+        let jobs = PasswordJobs::new(PasswordJobsConfig::new(1, 0));
         let (release_tx, release_rx) = mpsc::channel::<()>();
         let started = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = started.clone();
@@ -591,10 +717,7 @@ mod tests {
     async fn jobs_run_on_a_fixed_set_of_threads_at_most_workers_at_once() {
         use std::sync::atomic::{AtomicUsize, Ordering};
         use std::sync::{Arc, Mutex};
-        let jobs = PasswordJobs::new(PasswordJobsConfig {
-            workers: 3,
-            queue: 100,
-        });
+        let jobs = PasswordJobs::new(PasswordJobsConfig::new(3, 100));
         let running = Arc::new(AtomicUsize::new(0));
         let most = Arc::new(AtomicUsize::new(0));
         let threads = Arc::new(Mutex::new(std::collections::HashSet::new()));
@@ -655,6 +778,90 @@ mod tests {
             .verify_password(b"correct horse battery", &parsed)
             .is_ok());
         assert!(!verify_now("x", Some("not a hash".into())));
+    }
+
+    #[tokio::test]
+    async fn one_owner_holds_at_most_its_share_and_others_still_get_places() {
+        let jobs = PasswordJobs::new(PasswordJobsConfig {
+            workers: 1,
+            queue: 8,
+            per_address: 2,
+            per_account: 3,
+        });
+        let owner = |address: &str, account: &str| JobOwner {
+            address: address.into(),
+            account: account.into(),
+        };
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let release_rx = std::sync::Arc::new(std::sync::Mutex::new(release_rx));
+        let blocked = |o: JobOwner| {
+            let (jobs, rx) = (jobs.clone(), release_rx.clone());
+            tokio::spawn(async move {
+                jobs.run_for(&o, move || {
+                    let _ = rx.lock().map(|r| r.recv_timeout(Duration::from_secs(10)));
+                })
+                .await
+            })
+        };
+        // One address holds its two places; its third job is refused at once (429),
+        // even for another account, while the limiter has room.
+        let mut held = vec![
+            blocked(owner("10.0.0.1", "a")),
+            blocked(owner("10.0.0.1", "b")),
+        ];
+        for _ in 0..200 {
+            if jobs.addresses.held("10.0.0.1") == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        match jobs.run_for(&owner("10.0.0.1", "c"), || ()).await {
+            Err(ApiError::TooManyRequests { retry_after_secs }) => assert_eq!(retry_after_secs, 1),
+            other => panic!("expected 429, got {other:?}"),
+        }
+        // One account holds its three places from any addresses.
+        held.push(blocked(owner("10.0.0.2", "a")));
+        held.push(blocked(owner("10.0.0.3", "a")));
+        for _ in 0..200 {
+            if jobs.accounts.held("a") == 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(matches!(
+            jobs.run_for(&owner("10.0.0.4", "a"), || ()).await,
+            Err(ApiError::TooManyRequests { .. })
+        ));
+        // Someone else still gets a place (and runs once the slot is free).
+        let other = {
+            let jobs = jobs.clone();
+            tokio::spawn(async move { jobs.run_for(&owner("10.0.0.9", "z"), || 7).await })
+        };
+        for _ in 0..held.len() {
+            release_tx.send(()).expect("release");
+        }
+        for h in held {
+            assert!(h.await.expect("join").is_ok());
+        }
+        assert_eq!(other.await.expect("join").ok(), Some(7));
+        // Shares come back with their places; nothing is left behind.
+        assert_eq!(jobs.addresses.held("10.0.0.1"), 0);
+        assert_eq!(jobs.accounts.held("a"), 0);
+        assert!(jobs
+            .addresses
+            .held
+            .lock()
+            .map(|h| h.is_empty())
+            .unwrap_or(false));
+        assert!(jobs.run_for(&owner("10.0.0.1", "a"), || ()).await.is_ok());
+    }
+
+    #[test]
+    fn default_shares_leave_most_places_to_others() {
+        let c = PasswordJobsConfig::new(2, 32);
+        assert_eq!((c.per_address, c.per_account), (8, 4));
+        let c = PasswordJobsConfig::new(1, 0);
+        assert_eq!((c.per_address, c.per_account), (1, 1));
     }
 
     #[tokio::test]

@@ -76,6 +76,8 @@ pub struct ApiConfig {
     pub login: throttle::LoginPolicy,
     /// Self-registrations per client address per hour.
     pub registrations_per_hour: u32,
+    /// Invite acceptances per client address per hour.
+    pub invite_accepts_per_hour: u32,
     /// The limiter of argon2id work.
     pub password_jobs: auth::PasswordJobsConfig,
     /// Which peers may say who the client is (`X-Forwarded-For` / `Forwarded`).
@@ -112,6 +114,7 @@ impl ApiConfig {
             sla_respond: Duration::from_secs(1800),
             login: throttle::LoginPolicy::default(),
             registrations_per_hour: 20,
+            invite_accepts_per_hour: 50,
             password_jobs: auth::PasswordJobsConfig::default(),
             trusted_proxies: proxy::TrustedProxies::none(),
             hsts: false,

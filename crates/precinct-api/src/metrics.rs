@@ -17,10 +17,13 @@
 //!   every scrape.
 //! - `precinct_sse_subscribers` (gauge) and `precinct_location_updates_total`: recorded by
 //!   the live stream through [`sse_connected`] / [`SseSubscriber`] and [`location_update`].
-//! - `precinct_login_throttled_total{reason}` (`pair`, `account`, `address`),
-//!   `precinct_password_jobs_total` and `precinct_password_jobs_refused_total`: login
+//! - `precinct_login_throttled_total{reason}` (`pair`, `account`, `address`,
+//!   `account_logins`, `address_logins`), `precinct_password_jobs_total`,
+//!   `precinct_password_jobs_refused_total` and
+//!   `precinct_password_jobs_over_share_total{owner}` (`address`, `account`): login
 //!   throttling and the argon2id limiter (ADR 0010). Alert on a rising `account` or
-//!   `address` rate: someone is guessing passwords.
+//!   `address` rate: someone is guessing passwords; `*_logins` and over-share refusals:
+//!   someone is flooding logins.
 //!
 //! - `precinct_account_view_fresh` (0/1) and `precinct_account_view_log_reads_total`: the
 //!   account view ([`crate::access`]) is current within its bound, and how many
@@ -134,7 +137,7 @@ fn describe() {
     );
     describe_counter!(
         "precinct_login_throttled_total",
-        "Login attempts refused by throttling, by reason (pair, account, address)."
+        "Login attempts refused by throttling, by reason (pair, account, address, account_logins, address_logins)."
     );
     describe_counter!(
         "precinct_password_jobs_total",
@@ -143,6 +146,10 @@ fn describe() {
     describe_counter!(
         "precinct_password_jobs_refused_total",
         "Password jobs refused with 503 because every slot and queue place was taken."
+    );
+    describe_counter!(
+        "precinct_password_jobs_over_share_total",
+        "Password jobs refused with 429 because their client address or account already held its share of the places."
     );
     describe_gauge!(
         "precinct_account_view_fresh",

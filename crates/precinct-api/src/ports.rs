@@ -14,7 +14,7 @@ use precinct_domain::station::Station;
 use precinct_domain::values::PasswordHash;
 use precinct_domain::Aggregate;
 
-use crate::auth::PasswordJobs;
+use crate::auth::{JobOwner, PasswordJobs};
 use crate::problem::ApiError;
 use crate::AppState;
 
@@ -125,6 +125,26 @@ impl Accounts for Facts<'_> {
 impl Passwords for PasswordJobs {
     async fn hash(&self, password: String) -> Result<PasswordHash, AppError> {
         let hash = PasswordJobs::hash(self, password).await.map_err(port)?;
+        PasswordHash::parse(&hash)
+            .map_err(|e| port(ApiError::Internal(format!("password hash: {e}"))))
+    }
+}
+
+/// Password hashing on a request path: the limiter's places, within the share of the
+/// client address and the account that ask ([`PasswordJobs::run_for`]).
+#[derive(Debug, Clone)]
+pub struct OwnedJobs<'a> {
+    pub jobs: &'a PasswordJobs,
+    pub owner: JobOwner,
+}
+
+impl Passwords for OwnedJobs<'_> {
+    async fn hash(&self, password: String) -> Result<PasswordHash, AppError> {
+        let hash = self
+            .jobs
+            .hash_for(&self.owner, password)
+            .await
+            .map_err(port)?;
         PasswordHash::parse(&hash)
             .map_err(|e| port(ApiError::Internal(format!("password hash: {e}"))))
     }

@@ -15,9 +15,19 @@
 //!   address's users are not refused in normal use, and never applied to an account
 //!   that has logged in from there before.
 //!
+//! Every attempt, whatever its outcome, also counts in two fixed windows, so that a
+//! flood of *correct* logins is refused before it costs argon2id work:
+//! - per **client address**: 600 attempts per 10 minutes (room for a shared address's
+//!   many users);
+//! - per **account**: 20 logins per 10 minutes from every address together (a person
+//!   logs in a few times an hour). A failure gives its charge back here — failures are
+//!   bounded by the rules above, and counting them would let anyone, anywhere, use up
+//!   the owner's logins.
+//!
 //! An attempt is *charged* when it is admitted (before the password is checked), so
 //! concurrent attempts — on one replica or many — cannot all slip under a limit; a
-//! success (or an attempt that never got to the check) gives the charge back.
+//! success (or an attempt that never got to the check) gives the failure charges back,
+//! an attempt that never got to the check the window charges too.
 //!
 //! [`LoginPolicy`] holds the pure rules (unit-tested below); [`LoginThrottle`] keeps
 //! their state in `login_pairs` and `login_accounts`, and [`RateLimiter`] the fixed
@@ -60,6 +70,13 @@ pub struct LoginPolicy {
     pub address_window: Duration,
     /// How long a successful login makes its address known for that account.
     pub known_address_ttl: Duration,
+    /// Logins one account may make per window (successes: a failure gives its charge
+    /// back, the rules above bound failures), from every address together.
+    pub account_max_logins: u32,
+    pub account_logins_window: Duration,
+    /// Login attempts from one client address per window, whatever their outcome.
+    pub address_max_logins: u32,
+    pub address_logins_window: Duration,
 }
 
 impl Default for LoginPolicy {
@@ -74,6 +91,10 @@ impl Default for LoginPolicy {
             address_max_failures: 100,
             address_window: Duration::from_secs(3600),
             known_address_ttl: Duration::from_secs(90 * 24 * 3600),
+            account_max_logins: 20,
+            account_logins_window: Duration::from_secs(10 * 60),
+            address_max_logins: 600,
+            address_logins_window: Duration::from_secs(10 * 60),
         }
     }
 }
@@ -87,6 +108,10 @@ pub enum Refusal {
     Account,
     /// The address is over its failures for the window.
     Address,
+    /// The account is over its logins for the window.
+    AccountLogins,
+    /// The address is over its login attempts for the window.
+    AddressLogins,
 }
 
 impl Refusal {
@@ -95,6 +120,8 @@ impl Refusal {
             Refusal::Pair => "pair",
             Refusal::Account => "account",
             Refusal::Address => "address",
+            Refusal::AccountLogins => "account_logins",
+            Refusal::AddressLogins => "address_logins",
         }
     }
 }
@@ -263,8 +290,8 @@ fn refused(refusal: Refusal, retry_after_secs: u64) -> ApiError {
     ApiError::TooManyRequests { retry_after_secs }
 }
 
-/// An admitted login attempt; settle it with [`LoginThrottle::succeeded`] or
-/// [`LoginThrottle::not_checked`] (a failure needs nothing: it stays charged).
+/// An admitted login attempt; settle it with [`LoginThrottle::succeeded`],
+/// [`LoginThrottle::failed`] or [`LoginThrottle::not_checked`].
 #[derive(Debug, Clone)]
 pub struct Attempt {
     account: String,
@@ -297,6 +324,14 @@ impl LoginThrottle {
         format!("login-failures|{addr}")
     }
 
+    fn address_logins_key(addr: &str) -> String {
+        format!("login-attempts|{addr}")
+    }
+
+    fn account_logins_key(account: &str) -> String {
+        format!("logins|{account}")
+    }
+
     /// Admits (and charges) one attempt at `account` from `addr`, or refuses it (429).
     pub async fn admit(&self, account: String, addr: String) -> Result<Attempt, ApiError> {
         let now = Utc::now();
@@ -326,6 +361,33 @@ impl LoginThrottle {
                 return Err(refused(Refusal::Address, secs));
             }
         }
+        // Every attempt, whatever its outcome, counts in the address's and the
+        // account's login windows: a flood of correct logins is refused here, before it
+        // costs any password work.
+        let windows = [
+            (
+                Self::address_logins_key(&addr),
+                self.policy.address_max_logins,
+                self.policy.address_logins_window,
+                Refusal::AddressLogins,
+            ),
+            (
+                Self::account_logins_key(&account),
+                self.policy.account_max_logins,
+                self.policy.account_logins_window,
+                Refusal::AccountLogins,
+            ),
+        ];
+        for (key, max, window, refusal) in windows {
+            let hit = self
+                .windows
+                .hit_in(&mut tx, &key, max, window, now)
+                .await
+                .map_err(store_error)?;
+            if let Err(secs) = hit {
+                return Err(refused(refusal, secs));
+            }
+        }
         let pair_expires = self.policy.pair_expires(&admitted.pair, now);
         tx.store_pair(&account, &addr, &admitted.pair, pair_expires)
             .await
@@ -353,11 +415,27 @@ impl LoginThrottle {
         }
     }
 
+    /// The password was wrong: the attempt stays a failure, but gives back its charge of
+    /// the account's logins (what got in is counted there; failures are bounded by the
+    /// failure rules, from wherever they come). Best effort.
+    pub async fn failed(&self, attempt: &Attempt) {
+        if let Err(e) = self.give_back_account_logins(attempt).await {
+            tracing::warn!(error = %e, "could not give back a failed login's charge");
+        }
+    }
+
     /// The password was never checked (e.g. 503): give the charges back. Best effort.
     pub async fn not_checked(&self, attempt: &Attempt) {
         if let Err(e) = self.settle(attempt, false).await {
             tracing::warn!(error = %e, "could not give back a login attempt's charge");
         }
+    }
+
+    async fn give_back_account_logins(&self, attempt: &Attempt) -> Result<(), StoreError> {
+        let mut tx = self.store.begin().await?;
+        tx.give_back_window(&Self::account_logins_key(&attempt.account), Utc::now())
+            .await?;
+        tx.commit().await
     }
 
     async fn settle(&self, attempt: &Attempt, success: bool) -> Result<(), StoreError> {
@@ -379,6 +457,13 @@ impl LoginThrottle {
             )
             .await?;
             tx.give_back_window(&Self::address_window_key(&attempt.addr), now)
+                .await?;
+        }
+        if !success {
+            // Never checked: it used no login either.
+            tx.give_back_window(&Self::account_logins_key(&attempt.account), now)
+                .await?;
+            tx.give_back_window(&Self::address_logins_key(&attempt.addr), now)
                 .await?;
         }
         tx.commit().await

@@ -314,6 +314,106 @@ async fn an_invite_creates_its_account_and_is_used_up_in_the_same_append() {
     assert!(matches!(err, AppError::NotFound), "{err:?}");
 }
 
+/// Counts the passwords it hashes.
+#[derive(Debug, Default)]
+struct Counting(std::sync::atomic::AtomicUsize);
+
+impl precinct_app::ports::Passwords for Counting {
+    async fn hash(
+        &self,
+        password: String,
+    ) -> Result<precinct_domain::values::PasswordHash, AppError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(
+            precinct_domain::values::PasswordHash::parse(&format!("hashed:{password}"))
+                .expect("hash"),
+        )
+    }
+}
+
+impl Counting {
+    fn hashed(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// The review of issue 13's fixes, N1: accepting an invite hashed the password (slow
+/// and memory-hard on purpose) before finding the invite used or its address taken.
+#[tokio::test]
+async fn a_used_invite_or_a_taken_address_is_refused_before_the_password_is_hashed() {
+    let w = World::new().await;
+    let invite_for = |address: &str, code: &str| invite::NewInvite {
+        email: email(address),
+        role: Role::Patrol,
+        station: Some(w.station),
+        code_hash: TokenHash::parse(&code.repeat(32)).expect("hash"),
+        valid_for: chrono::Duration::days(7),
+    };
+    let used = invite_for("ed@example.com", "a1");
+    invite::create_invite(&w.app, &w.admin, &w.meta(&w.admin), used.clone())
+        .await
+        .expect("invite");
+    let first = anonymous();
+    let accept = async |meta: &CommandMeta, code: &TokenHash, hasher: &Counting| {
+        invite::accept_invite(
+            &w.app,
+            meta,
+            code,
+            "Ed".into(),
+            "correct horse battery".into(),
+            hasher,
+        )
+        .await
+    };
+    let original = accept(&first, &used.code_hash, &Counting::default())
+        .await
+        .expect("accept");
+
+    let hasher = Counting::default();
+    let err = accept(&anonymous(), &used.code_hash, &hasher)
+        .await
+        .expect_err("used");
+    assert_eq!(
+        err.domain_error::<InviteError>(),
+        Some(&InviteError::AlreadyUsed),
+        "{err:?}"
+    );
+    assert_eq!(hasher.hashed(), 0, "a used invite hashed the password");
+    // A retry of the command that used it gets its original answer.
+    let retry = accept(&first, &used.code_hash, &Counting::default())
+        .await
+        .expect("retry");
+    assert_eq!(retry.account.id, original.account.id);
+
+    let taken = invite_for("fi@example.com", "b2");
+    invite::create_invite(&w.app, &w.admin, &w.meta(&w.admin), taken.clone())
+        .await
+        .expect("invite");
+    account::register(
+        &w.app,
+        None,
+        &anonymous(),
+        account::NewAccount {
+            email: email("fi@example.com"),
+            password: "correct horse battery".into(),
+            name: "Fi".into(),
+            role: Role::Citizen,
+            station: None,
+        },
+        &Hasher,
+    )
+    .await
+    .expect("register");
+    let err = accept(&anonymous(), &taken.code_hash, &hasher)
+        .await
+        .expect_err("taken");
+    assert!(
+        matches!(err, AppError::Refused(Refusal::EmailTaken)),
+        "{err:?}"
+    );
+    assert_eq!(hasher.hashed(), 0, "a taken address hashed the password");
+}
+
 #[tokio::test]
 async fn the_admin_bootstrap_is_one_account_however_often_it_runs() {
     let w = World::new().await;

@@ -14,7 +14,8 @@ use precinct_app::{AppError, Denied, Principal, Refusal, Unavailable};
 use precinct_domain::ids::ReportId;
 use precinct_domain::patrol::{AssignmentOutcome, Patrol, PatrolEvent, StatusCause};
 use precinct_domain::report::{
-    ReportChanges, ReportCommand, ReportError, ReportLocation, Reporter,
+    AmendedBy, Report, ReportChanges, ReportCommand, ReportError, ReportEvent, ReportLocation,
+    Reporter, MAX_AMENDMENTS,
 };
 use precinct_domain::values::{GeoPoint, MediaType, PatrolStatus, Priority, ReportStatus, Role};
 
@@ -527,6 +528,72 @@ async fn triage_and_amendments_belong_to_the_desk_and_the_reporter_while_new() {
     )
     .await
     .expect("the desk amends");
+}
+
+/// The review of issue 13's fixes, N10: the amendment cap was shared, so a reporter who
+/// used it up blocked the desk's corrections. Amendments say whose they are; the
+/// reporter's are capped.
+#[tokio::test]
+async fn amendments_say_whose_they_are_and_only_the_reporters_are_capped() {
+    let w = World::new().await;
+    let id = w.given_report().await;
+    let retitle = |title: String| {
+        vec![Change::Amend {
+            changes: ReportChanges {
+                title: Some(title),
+                ..Default::default()
+            },
+            personal: None,
+        }]
+    };
+    let by_of_last = |mark: u64| match w.events_since::<Report>(id.as_uuid(), mark).as_slice() {
+        [ReportEvent::ReportAmended(e)] => e.by,
+        other => panic!("expected one amendment: {other:?}"),
+    };
+    for i in 0..MAX_AMENDMENTS {
+        let mark = w.mark();
+        amend::amend(
+            &w.app,
+            &w.citizen,
+            &w.meta(&w.citizen),
+            id,
+            retitle(format!("take {i}")),
+        )
+        .await
+        .expect("the reporter amends");
+        assert_eq!(by_of_last(mark), Some(AmendedBy::Reporter));
+    }
+    let err = amend::amend(
+        &w.app,
+        &w.citizen,
+        &w.meta(&w.citizen),
+        id,
+        retitle("more".into()),
+    )
+    .await
+    .expect_err("capped");
+    assert_eq!(
+        err.domain_error::<ReportError>(),
+        Some(&ReportError::TooManyAmendments {
+            max: MAX_AMENDMENTS
+        }),
+        "{err:?}"
+    );
+    let mark = w.mark();
+    let out = amend::amend(
+        &w.app,
+        &w.dispatcher,
+        &w.meta(&w.dispatcher),
+        id,
+        retitle("Bicycle theft".into()),
+    )
+    .await
+    .expect("the desk still corrects it");
+    assert_eq!(by_of_last(mark), Some(AmendedBy::Staff));
+    assert_eq!(
+        (out.report.amendments, out.report.reporter_amendments),
+        (MAX_AMENDMENTS + 1, MAX_AMENDMENTS)
+    );
 }
 
 #[tokio::test]

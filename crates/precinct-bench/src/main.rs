@@ -217,6 +217,16 @@ async fn run(s: &Settings, budget: Budget) -> anyhow::Result<()> {
             "PRECINCT_REGISTRATIONS_PER_HOUR".to_string(),
             "1000000".to_string(),
         ),
+        // …and so would its logins, and the setup's concurrent registrations and logins
+        // (16 in flight) the address's share of password work.
+        (
+            "PRECINCT_LOGINS_PER_ADDRESS".to_string(),
+            "1000000".to_string(),
+        ),
+        (
+            "PRECINCT_PASSWORD_JOBS_PER_ADDRESS".to_string(),
+            "1000000".to_string(),
+        ),
     ];
     for passthrough in ["RUST_LOG", "PRECINCT_LOG_FORMAT"] {
         if let Ok(v) = std::env::var(passthrough) {

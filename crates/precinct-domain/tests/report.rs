@@ -195,6 +195,7 @@ fn transitions() -> Vec<(ReportCommand, &'static str, &'static [ReportStatus])> 
                     ..ReportChanges::default()
                 },
                 personal: None,
+                by: AmendedBy::Reporter,
                 at,
             },
             "amend",
@@ -538,6 +539,7 @@ fn caller_supplied_times_outside_the_storable_range_are_refused() {
                     ..ReportChanges::default()
                 },
                 personal: None,
+                by: AmendedBy::Reporter,
                 at: t(3),
             })
             .then_err(out_of_range);
@@ -584,49 +586,130 @@ fn a_device_clock_slightly_ahead_is_tolerated() {
         });
 }
 
-/// Issue 13, item 7: a reporter could amend their report without end, and every read
-/// of it (`as_of`, history) grew with it.
-#[test]
-fn amendments_are_capped_per_report() {
-    let amended = |i: i64| -> ReportEvent {
-        ReportAmended {
-            changes: ReportChanges {
-                title: Some(format!("v{i}")),
-                ..ReportChanges::default()
-            },
-            personal: None,
-            at: t(i),
-        }
-        .into()
-    };
-    let amend = ReportCommand::Amend {
+fn amended(i: i64, by: Option<AmendedBy>) -> ReportEvent {
+    ReportAmended {
         changes: ReportChanges {
-            title: Some("one more".into()),
+            title: Some(format!("v{i}")),
             ..ReportChanges::default()
         },
         personal: None,
-        at: t(100),
-    };
+        by,
+        at: t(i),
+    }
+    .into()
+}
+
+fn amend_title(title: &str, by: AmendedBy, at: i64) -> ReportCommand {
+    ReportCommand::Amend {
+        changes: ReportChanges {
+            title: Some(title.into()),
+            ..ReportChanges::default()
+        },
+        personal: None,
+        by,
+        at: t(at),
+    }
+}
+
+/// Issue 13, item 7: a reporter could amend their report without end, and every read
+/// of it (`as_of`, history) grew with it. The review of its fix, N10: the cap was
+/// shared with staff, so a reporter who used it up blocked the desk's corrections.
+#[test]
+fn a_reporters_amendments_are_capped_but_not_the_desks() {
     let mut events = history(S::New);
-    events.extend((1..MAX_AMENDMENTS as i64).map(amended));
-    let report = given::<Report>(events.clone()).when(amend.clone()).events();
-    events.extend(report);
+    events.extend((1..MAX_AMENDMENTS as i64).map(|i| amended(i, Some(AmendedBy::Reporter))));
+    // The reporter's fiftieth amendment is taken…
+    let fiftieth = given::<Report>(events.clone())
+        .when(amend_title("one more", AmendedBy::Reporter, 100))
+        .then_events(vec![ReportAmended {
+            changes: ReportChanges {
+                title: Some("one more".into()),
+                ..ReportChanges::default()
+            },
+            personal: None,
+            by: Some(AmendedBy::Reporter),
+            at: t(100),
+        }
+        .into()]);
+    assert_eq!(fiftieth.reporter_amendments, MAX_AMENDMENTS);
+    events.push(amended(100, Some(AmendedBy::Reporter)));
+    // …the fifty-first is refused…
     let err = ReportError::TooManyAmendments {
         max: MAX_AMENDMENTS,
     };
     assert!(err.is_conflict());
-    given::<Report>(events.clone()).when(amend).then_err(err);
+    given::<Report>(events.clone())
+        .when(amend_title("one too many", AmendedBy::Reporter, 101))
+        .then_err(err.clone());
+    // …while staff still correct it, beyond fifty amendments in all.
+    let corrected = given::<Report>(events.clone())
+        .when(amend_title("Bicycle theft", AmendedBy::Staff, 101))
+        .then_events(vec![ReportAmended {
+            changes: ReportChanges {
+                title: Some("Bicycle theft".into()),
+                ..ReportChanges::default()
+            },
+            personal: None,
+            by: Some(AmendedBy::Staff),
+            at: t(101),
+        }
+        .into()]);
+    assert_eq!(
+        (corrected.amendments, corrected.reporter_amendments),
+        (MAX_AMENDMENTS + 1, MAX_AMENDMENTS)
+    );
+    events.push(amended(101, Some(AmendedBy::Staff)));
+    // The desk's correction gives the reporter nothing back.
+    given::<Report>(events.clone())
+        .when(amend_title("still one too many", AmendedBy::Reporter, 102))
+        .then_err(err);
     // Other changes go on.
     given::<Report>(events)
         .when(ReportCommand::Triage {
             priority: Priority::High,
-            at: t(101),
+            at: t(102),
         })
         .then_events(vec![ReportTriaged {
             priority: Priority::High,
-            at: t(101),
+            at: t(102),
         }
         .into()]);
+}
+
+/// N10: staff amendments are bounded by the report's history only; they never use up
+/// the reporter's amendments.
+#[test]
+fn staff_amendments_do_not_count_against_the_reporters_cap() {
+    let mut events = history(S::New);
+    events.extend((1..=2 * MAX_AMENDMENTS as i64).map(|i| amended(i, Some(AmendedBy::Staff))));
+    let report = given::<Report>(events)
+        .when(amend_title("my own words", AmendedBy::Reporter, 300))
+        .events();
+    assert!(
+        matches!(&report[..], [ReportEvent::ReportAmended(e)] if e.by == Some(AmendedBy::Reporter)),
+        "{report:?}"
+    );
+}
+
+/// N10: amendments recorded before they said who made them all counted against the one
+/// shared cap; they still count as the reporter's (never fewer refusals than before).
+#[test]
+fn amendments_recorded_before_their_author_count_as_the_reporters() {
+    let mut events = history(S::New);
+    events.extend((1..=MAX_AMENDMENTS as i64).map(|i| amended(i, None)));
+    given::<Report>(events.clone())
+        .when(amend_title("one too many", AmendedBy::Reporter, 100))
+        .then_err(ReportError::TooManyAmendments {
+            max: MAX_AMENDMENTS,
+        });
+    given::<Report>(events)
+        .when(amend_title("Bicycle theft", AmendedBy::Staff, 100))
+        .events();
+    // Such an event decodes without the field.
+    let legacy: ReportAmended =
+        serde_json::from_value(serde_json::json!({"changes": {"title": "x"}, "at": t(1)}))
+            .expect("decodes");
+    assert_eq!(legacy.by, None);
 }
 
 /// Issue 13, item 7: one report's history is bounded, so every read of it is. A full
@@ -676,12 +759,14 @@ fn a_full_report_refuses_additions_but_can_still_end() {
             author_id: staff(),
             at: t(21),
         },
+        // Staff amendments too: the history bounds them.
         ReportCommand::Amend {
             changes: ReportChanges {
                 title: Some("x".into()),
                 ..ReportChanges::default()
             },
             personal: None,
+            by: AmendedBy::Staff,
             at: t(21),
         },
     ] {
@@ -731,6 +816,7 @@ fn amend_replaces_given_fields_and_keeps_personal_data_apart() {
                 contact: Some("0917 000 0000".into()),
                 ..PersonalChanges::default()
             }),
+            by: AmendedBy::Reporter,
             at: t(3),
         })
         .then_events(vec![ReportAmended {
@@ -743,6 +829,7 @@ fn amend_replaces_given_fields_and_keeps_personal_data_apart() {
                 contact: Some("0917 000 0000".into()),
                 ..PersonalChanges::default()
             }),
+            by: Some(AmendedBy::Reporter),
             at: t(3),
         }
         .into()]);
@@ -763,6 +850,7 @@ fn amend_with_only_personal_changes_is_accepted() {
                 street: Some("14 Rizal St".into()),
                 ..PersonalChanges::default()
             }),
+            by: AmendedBy::Reporter,
             at: t(11),
         })
         .then_events(vec![ReportAmended {
@@ -771,6 +859,7 @@ fn amend_with_only_personal_changes_is_accepted() {
                 street: Some("14 Rizal St".into()),
                 ..PersonalChanges::default()
             }),
+            by: Some(AmendedBy::Reporter),
             at: t(11),
         }
         .into()]);
@@ -782,6 +871,7 @@ fn amend_refuses_an_empty_change_set() {
         .when(ReportCommand::Amend {
             changes: ReportChanges::default(),
             personal: None,
+            by: AmendedBy::Reporter,
             at: t(3),
         })
         .then_err(ReportError::NothingToChange);
@@ -789,6 +879,7 @@ fn amend_refuses_an_empty_change_set() {
         .when(ReportCommand::Amend {
             changes: ReportChanges::default(),
             personal: Some(PersonalChanges::default()),
+            by: AmendedBy::Reporter,
             at: t(3),
         })
         .then_err(ReportError::NothingToChange);
@@ -803,6 +894,7 @@ fn amend_refuses_invalid_fields() {
                 ..ReportChanges::default()
             },
             personal: None,
+            by: AmendedBy::Reporter,
             at: t(3),
         })
         .then_err(invalid("title", ValueError::Blank));
@@ -813,6 +905,7 @@ fn amend_refuses_invalid_fields() {
                 description: Some("".into()),
                 ..PersonalChanges::default()
             }),
+            by: AmendedBy::Reporter,
             at: t(3),
         })
         .then_err(invalid("description", ValueError::Blank));
@@ -823,6 +916,7 @@ fn amend_refuses_invalid_fields() {
                 ..ReportChanges::default()
             },
             personal: None,
+            by: AmendedBy::Reporter,
             at: t(3),
         })
         .then_err(invalid("media_urls", ValueError::Url));

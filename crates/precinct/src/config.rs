@@ -87,10 +87,16 @@ pub struct Config {
     pub command_rates: precinct_api::CommandRates,
     /// `PRECINCT_REGISTRATIONS_PER_HOUR` self-registrations per client address (20).
     pub registrations_per_hour: u32,
+    /// `PRECINCT_INVITE_ACCEPTS_PER_HOUR` invite acceptances per client address (50).
+    pub invite_accepts_per_hour: u32,
     /// Login throttling; `PRECINCT_LOGIN_FAILURES_PER_ADDRESS` (per hour, 100) sets the
-    /// per-address limit, the rest are the defaults of ADR 0010.
+    /// per-address limit of failures, `PRECINCT_LOGINS_PER_ACCOUNT` (20) and
+    /// `PRECINCT_LOGINS_PER_ADDRESS` (600) the logins per 10 minutes of one account and
+    /// of one client address; the rest are the defaults of ADR 0010.
     pub login: LoginPolicy,
-    /// `PRECINCT_PASSWORD_WORKERS` (CPUs) and `PRECINCT_PASSWORD_QUEUE` (32).
+    /// `PRECINCT_PASSWORD_WORKERS` (CPUs) and `PRECINCT_PASSWORD_QUEUE` (32); the share of
+    /// one client address and of one account, `PRECINCT_PASSWORD_JOBS_PER_ADDRESS` (a
+    /// quarter of workers + queue) and `PRECINCT_PASSWORD_JOBS_PER_ACCOUNT` (an eighth).
     pub password_jobs: PasswordJobsConfig,
     /// `PRECINCT_TRUSTED_PROXIES` (networks) and `PRECINCT_FORWARDED_HEADER`
     /// (`x-forwarded-for` or `forwarded`).
@@ -335,6 +341,9 @@ impl Config {
             registrations_per_hour: number("PRECINCT_REGISTRATIONS_PER_HOUR", 20)?
                 .try_into()
                 .context("PRECINCT_REGISTRATIONS_PER_HOUR is too large")?,
+            invite_accepts_per_hour: number("PRECINCT_INVITE_ACCEPTS_PER_HOUR", 50)?
+                .try_into()
+                .context("PRECINCT_INVITE_ACCEPTS_PER_HOUR is too large")?,
             login: LoginPolicy {
                 address_max_failures: number(
                     "PRECINCT_LOGIN_FAILURES_PER_ADDRESS",
@@ -342,17 +351,36 @@ impl Config {
                 )?
                 .try_into()
                 .context("PRECINCT_LOGIN_FAILURES_PER_ADDRESS is too large")?,
+                account_max_logins: number(
+                    "PRECINCT_LOGINS_PER_ACCOUNT",
+                    LoginPolicy::default().account_max_logins as usize,
+                )?
+                .try_into()
+                .context("PRECINCT_LOGINS_PER_ACCOUNT is too large")?,
+                address_max_logins: number(
+                    "PRECINCT_LOGINS_PER_ADDRESS",
+                    LoginPolicy::default().address_max_logins as usize,
+                )?
+                .try_into()
+                .context("PRECINCT_LOGINS_PER_ADDRESS is too large")?,
                 ..LoginPolicy::default()
             },
-            password_jobs: PasswordJobsConfig {
-                workers: number(
-                    "PRECINCT_PASSWORD_WORKERS",
-                    PasswordJobsConfig::default().workers,
-                )?,
-                queue: number(
-                    "PRECINCT_PASSWORD_QUEUE",
-                    PasswordJobsConfig::default().queue,
-                )?,
+            password_jobs: {
+                let sized = PasswordJobsConfig::new(
+                    number(
+                        "PRECINCT_PASSWORD_WORKERS",
+                        PasswordJobsConfig::default().workers,
+                    )?,
+                    number(
+                        "PRECINCT_PASSWORD_QUEUE",
+                        PasswordJobsConfig::default().queue,
+                    )?,
+                );
+                PasswordJobsConfig {
+                    per_address: number("PRECINCT_PASSWORD_JOBS_PER_ADDRESS", sized.per_address)?,
+                    per_account: number("PRECINCT_PASSWORD_JOBS_PER_ACCOUNT", sized.per_account)?,
+                    ..sized
+                }
             },
             trusted_proxies: TrustedProxies::new(
                 TrustedProxies::parse_nets(&env("PRECINCT_TRUSTED_PROXIES").unwrap_or_default())

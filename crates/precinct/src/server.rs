@@ -168,6 +168,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         api.health_details = config.health_details;
         api.anonymous_reports_per_minute = config.anonymous_reports_per_minute;
         api.registrations_per_hour = config.registrations_per_hour;
+        api.invite_accepts_per_hour = config.invite_accepts_per_hour;
         api.login = config.login.clone();
         api.password_jobs = config.password_jobs;
         api.trusted_proxies = config.trusted_proxies.clone();

@@ -15,14 +15,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
-use crate::auth::{derive_token, token_hash, Caller};
+use crate::auth::{derive_token, token_hash, Caller, JobOwner};
 use crate::extract::Path;
 use crate::extract::{ClientAddr, Cmd, Validator};
 use crate::openapi::{
     BadRequest, CommandErrors, CommandHeaders, Conflict, CreationErrors, NotFound, PayloadTooLarge,
     PublicCommandErrors, Unavailable, ValidationFailed,
 };
-use crate::ports::Facts;
+use crate::ports::{Facts, OwnedJobs};
 use crate::problem::{ApiError, ApiResult};
 use crate::throttle::{account_key, addr_key};
 use crate::AppState;
@@ -156,6 +156,13 @@ async fn register(
     let meta = cmd
         .ctx
         .meta(by.map(|p| p.actor()).unwrap_or(Actor::Anonymous));
+    let passwords = OwnedJobs {
+        jobs: &state.passwords,
+        owner: JobOwner {
+            address: addr_key(addr),
+            account: email.as_str().to_string(),
+        },
+    };
     let new = NewAccount {
         email,
         password: b.password,
@@ -163,7 +170,7 @@ async fn register(
         role,
         station,
     };
-    let out = account::register(&state.app, by.as_ref(), &meta, new, &state.passwords).await?;
+    let out = account::register(&state.app, by.as_ref(), &meta, new, &passwords).await?;
     Ok((
         StatusCode::CREATED,
         Json(AccountView::of(&out.account, out.position)),
@@ -203,7 +210,9 @@ pub struct LoginResponse {
 /// account from one client address lock that pair for 15 minutes; an account failing
 /// from many addresses backs off progressively (up to 5 minutes between attempts) for
 /// every address it has not logged in from before; an address failing at many accounts
-/// is limited per hour (ADR 0010).
+/// is limited per hour; every attempt from one address, and every successful login of
+/// one account, counts in a 10-minute window; one address or account may wait for only
+/// a share of the server's password checks at once (ADR 0010).
 #[utoipa::path(
     post,
     path = "/users/login",
@@ -222,14 +231,15 @@ async fn login(
     let body = cmd.body;
     // Accounts registered before e-mail addresses had to be ASCII can still sign in.
     let email = Email::parse_existing(&body.email).ok();
+    let owner = JobOwner {
+        address: addr_key(addr),
+        account: account_key(&state.config.secret, &body.email),
+    };
     let attempt = state
         .throttle
-        .admit(
-            account_key(&state.config.secret, &body.email),
-            addr_key(addr),
-        )
+        .admit(owner.account.clone(), owner.address.clone())
         .await?;
-    let checked = check_login(&state, email.as_ref(), body.password).await;
+    let checked = check_login(&state, &owner, email.as_ref(), body.password).await;
     match checked {
         Ok(Some((a, version))) => {
             state.throttle.succeeded(&attempt).await;
@@ -251,7 +261,10 @@ async fn login(
             }))
         }
         // A wrong password (or no such active account) stays charged: a failure.
-        Ok(None) => Err(ApiError::Unauthorized("wrong e-mail or password".into())),
+        Ok(None) => {
+            state.throttle.failed(&attempt).await;
+            Err(ApiError::Unauthorized("wrong e-mail or password".into()))
+        }
         Err(e) => {
             // The password was never checked: the attempt is not a failure.
             state.throttle.not_checked(&attempt).await;
@@ -264,6 +277,7 @@ async fn login(
 /// against a dummy hash: they take as long as known ones.
 async fn check_login(
     state: &AppState,
+    owner: &JobOwner,
     email: Option<&Email>,
     password: String,
 ) -> ApiResult<Option<(Account, u64)>> {
@@ -278,7 +292,7 @@ async fn check_login(
         .as_ref()
         .and_then(|(a, _)| a.password_hash.as_ref())
         .map(|h| h.as_str().to_string());
-    let ok = state.passwords.verify(password, hash).await?;
+    let ok = state.passwords.verify_for(owner, password, hash).await?;
     let Some((a, version)) = account.filter(|(a, _)| ok && a.active) else {
         return Ok(None);
     };
@@ -439,8 +453,10 @@ pub struct AcceptInviteBody {
 /// Accept an invite: create the invited account (role and station from the invite).
 ///
 /// Roles: anyone holding the invite code. An unknown code is a 404; an expired or used
-/// invite, or an e-mail address already taken, a 409. The code travels in the body: the
-/// old `POST /invites/{code}/accept` is gone (its paths are redacted in the request log).
+/// invite, or an e-mail address already taken, a 409 (found before the password is
+/// hashed). Limited per client address (429 with `Retry-After`). The code travels in
+/// the body: the old `POST /invites/{code}/accept` is gone (its paths are redacted in
+/// the request log).
 #[utoipa::path(
     post,
     path = "/invites/accept",
@@ -459,21 +475,36 @@ pub struct AcceptInviteBody {
 )]
 async fn accept_invite(
     State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     cmd: Cmd<AcceptInviteBody>,
 ) -> ApiResult<(StatusCode, Json<AccountView>)> {
     let mut v = Validator::new();
     check_password(&mut v, &cmd.body.password);
     v.finish()?;
+    // Counted before the code is looked up, like self-registration.
+    let address = addr_key(addr);
+    let key = format!("invite-accept|{address}");
+    let hour = std::time::Duration::from_secs(3600);
+    if let Err(retry_after_secs) = state
+        .windows
+        .hit(&key, state.config.invite_accepts_per_hour, hour)
+        .await?
+    {
+        return Err(ApiError::TooManyRequests { retry_after_secs });
+    }
     let code_hash = token_hash(&cmd.body.code).ok_or(ApiError::NotFound)?;
     let meta = cmd.ctx.meta(Actor::Anonymous);
     let b = cmd.body;
+    // The invite stands for the one account it creates.
+    let passwords = OwnedJobs {
+        jobs: &state.passwords,
+        owner: JobOwner {
+            address,
+            account: format!("invite|{}", code_hash.as_str()),
+        },
+    };
     let out = invite::accept_invite(
-        &state.app,
-        &meta,
-        &code_hash,
-        b.name,
-        b.password,
-        &state.passwords,
+        &state.app, &meta, &code_hash, b.name, b.password, &passwords,
     )
     .await?;
     Ok((

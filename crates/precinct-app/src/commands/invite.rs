@@ -11,8 +11,8 @@ use precinct_domain::values::{Email, Role, TokenHash};
 use precinct_domain::Aggregate;
 use precinct_eventlog::{CommandMeta, EventStore};
 
-use super::account::{create, require_station, AccountFields, AccountWritten};
-use crate::error::Denied;
+use super::account::{account_id, create, require_station, AccountFields, AccountWritten};
+use crate::error::{Denied, Refusal};
 use crate::policy::Principal;
 use crate::ports::Passwords;
 use crate::{App, AppError};
@@ -98,7 +98,9 @@ pub async fn create_invite<S: EventStore>(
 
 /// Accepts the invite whose code hashes to `code_hash`: an unknown code is
 /// [`AppError::NotFound`]; an expired or used invite, or an address already taken, a
-/// refusal.
+/// refusal — found before the password is hashed (argon2id is slow and memory-hard on
+/// purpose), unless the invite was used by this very command (a retry, which gets its
+/// original answer). The append decides again on fresh state.
 pub async fn accept_invite<S: EventStore>(
     app: &App<S>,
     meta: &CommandMeta,
@@ -112,6 +114,20 @@ pub async fn accept_invite<S: EventStore>(
     let Some(email) = invite.email.clone().filter(|_| invite.version_exists()) else {
         return Err(AppError::NotFound);
     };
+    let account_id = account_id(meta);
+    if invite.accepted_by != Some(account_id) {
+        // The invite's own rule, on the invite as it is now.
+        invite
+            .handle(InviteCommand::Accept {
+                account_id,
+                at: Utc::now(),
+            })
+            .map_err(AppError::domain)?;
+        let owner = app.email_owner(&email).await?;
+        if owner.is_some_and(|id| id != account_id) {
+            return Err(Refusal::EmailTaken.into());
+        }
+    }
     let password_hash = passwords.hash(password).await?;
     create(
         app,

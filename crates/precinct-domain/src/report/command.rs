@@ -33,10 +33,12 @@ pub enum ReportCommand {
         personal: PersonalDetails,
         at: DateTime<Utc>,
     },
-    /// Replaces the given fields (open reports only). Refuses an empty change set.
+    /// Replaces the given fields (open reports only). Refuses an empty change set, and a
+    /// reporter's amendment beyond [`MAX_AMENDMENTS`](super::MAX_AMENDMENTS).
     Amend {
         changes: ReportChanges,
         personal: Option<PersonalChanges>,
+        by: AmendedBy,
         at: DateTime<Utc>,
     },
     /// Sets the priority (open reports only).
@@ -182,10 +184,11 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
         C::Amend {
             changes,
             personal,
+            by,
             at,
         } => {
             report.require_open("amend")?;
-            if report.amendments >= MAX_AMENDMENTS {
+            if by == AmendedBy::Reporter && report.reporter_amendments >= MAX_AMENDMENTS {
                 return Err(ReportError::TooManyAmendments {
                     max: MAX_AMENDMENTS,
                 });
@@ -226,6 +229,7 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
                         })
                     })
                     .transpose()?,
+                by: Some(by),
                 at,
             }
             .into()

@@ -165,11 +165,24 @@ impl PersonalChanges {
     }
 }
 
+/// Who amended a report: its reporter (whose amendments are capped), or staff (the
+/// station's desk, an ADMIN).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AmendedBy {
+    Reporter,
+    Staff,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReportAmended {
     pub changes: ReportChanges,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub personal: Option<PersonalChanges>,
+    /// `None` in amendments recorded before it was (they count as the reporter's, as
+    /// every amendment counted against the one shared cap then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<AmendedBy>,
     pub at: DateTime<Utc>,
 }
 

@@ -21,10 +21,11 @@ use chrono::{DateTime, Utc};
 
 pub use command::ReportCommand;
 pub use events::{
-    AssignmentAccepted, AssignmentDeclined, ClosureApproved, ClosureRejected, EvidenceAttached,
-    NoteAdded, PersonalChanges, PersonalDetails, PublicUpdatePosted, ReportAmended, ReportAssigned,
-    ReportChanges, ReportEvent, ReportLocation, ReportRejected, ReportResolved, ReportResponding,
-    ReportSubmitted, ReportTriaged, ReportWithdrawn, Reporter, SlaBreached,
+    AmendedBy, AssignmentAccepted, AssignmentDeclined, ClosureApproved, ClosureRejected,
+    EvidenceAttached, NoteAdded, PersonalChanges, PersonalDetails, PublicUpdatePosted,
+    ReportAmended, ReportAssigned, ReportChanges, ReportEvent, ReportLocation, ReportRejected,
+    ReportResolved, ReportResponding, ReportSubmitted, ReportTriaged, ReportWithdrawn, Reporter,
+    SlaBreached,
 };
 
 use crate::aggregate::{Aggregate, DomainError, ErrorKind};
@@ -32,8 +33,10 @@ use crate::ids::{AccountId, PatrolId, ReportId, StationId};
 use crate::routing::RoutingDecision;
 use crate::values::{Priority, ReportStatus, SlaKind, TokenHash};
 
-/// Most amendments one report takes (by its reporter and staff together). Each one is
-/// read again by every `as_of` and history read of the report.
+/// Most amendments one report takes from its reporter. Each one is read again by every
+/// `as_of` and history read of the report. Staff amendments are not counted here (a
+/// reporter who used up their amendments must not block the desk's corrections); like
+/// every addition they stop at [`MAX_REPORT_EVENTS`].
 pub const MAX_AMENDMENTS: u32 = 50;
 
 /// Most events one report's stream holds before it refuses what only adds to it
@@ -65,7 +68,7 @@ pub enum ReportError {
     SlaAlreadyRecorded,
     #[error("this {kind} id is already used on the report")]
     DuplicateId { kind: &'static str },
-    #[error("the report was amended {max} times, the most it may be")]
+    #[error("the report was amended {max} times by its reporter, the most they may; staff may still correct it")]
     TooManyAmendments { max: u32 },
     #[error("the report's history holds {max} events, the most it may; it can still be moved to its end")]
     HistoryFull { max: u32 },
@@ -152,8 +155,10 @@ pub struct Report {
     pub declines: u32,
     /// SLA breaches recorded for the current assignment.
     pub sla_breaches: BTreeSet<SlaKind>,
-    /// How many times the report was amended (see [`MAX_AMENDMENTS`]).
+    /// How many times the report was amended, by anyone.
     pub amendments: u32,
+    /// How many of those amendments were its reporter's (see [`MAX_AMENDMENTS`]).
+    pub reporter_amendments: u32,
     /// How many events the report's stream holds (see [`MAX_REPORT_EVENTS`]).
     pub events: u32,
     pub submitted_at: DateTime<Utc>,
@@ -231,6 +236,9 @@ impl Aggregate for Report {
                     self.media_urls.clone_from(media_urls);
                 }
                 self.amendments = self.amendments.saturating_add(1);
+                if e.by != Some(AmendedBy::Staff) {
+                    self.reporter_amendments = self.reporter_amendments.saturating_add(1);
+                }
                 if let Some(p) = &e.personal {
                     if let Some(description) = &p.description {
                         self.personal.description.clone_from(description);

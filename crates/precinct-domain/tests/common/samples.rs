@@ -59,6 +59,7 @@ pub fn report_events() -> Vec<ReportEvent> {
                 street: Some("1 Main St".into()),
                 contact: Some("0917".into()),
             }),
+            by: Some(AmendedBy::Reporter),
             at: t(1),
         }
         .into(),
@@ -78,6 +79,7 @@ pub fn report_events() -> Vec<ReportEvent> {
                 ..ReportChanges::default()
             },
             personal: None,
+            by: Some(AmendedBy::Staff),
             at: t(1),
         }
         .into(),
@@ -152,6 +154,8 @@ fn report_event_per_type() -> Vec<ReportEvent> {
                 contact: Some("+63 900 000 0000".into()),
                 ..PersonalChanges::default()
             }),
+            // Recorded before amendments said who made them.
+            by: None,
             at: t(1),
         }
         .into(),

@@ -3,7 +3,7 @@
 //! request are the matching transitions, made in the same command.
 
 use precinct_domain::ids::ReportId;
-use precinct_domain::report::{PersonalChanges, ReportChanges, ReportCommand};
+use precinct_domain::report::{AmendedBy, PersonalChanges, ReportChanges, ReportCommand};
 use precinct_eventlog::{CommandMeta, EventStore};
 
 use super::{change, Change, Changed, Decision, OnReport};
@@ -40,15 +40,20 @@ pub(super) fn decide(
     changes: ReportChanges,
     personal: Option<PersonalChanges>,
 ) -> Result<Decision, AppError> {
-    if !on.reporter_while_new() {
-        if on.reported_by_principal() && !on.by.role.is_staff() {
-            return Err(Refusal::AmendAfterNew.into());
+    // The desk amends as staff, also a report it made itself; the reporter's own
+    // amendments are the ones the report caps.
+    let by = match on.desk() {
+        Ok(()) => AmendedBy::Staff,
+        Err(_) if on.reporter_while_new() => AmendedBy::Reporter,
+        Err(_) if on.reported_by_principal() && !on.by.role.is_staff() => {
+            return Err(Refusal::AmendAfterNew.into())
         }
-        on.desk()?;
-    }
+        Err(e) => return Err(e),
+    };
     Ok(Decision::report(ReportCommand::Amend {
         changes,
         personal,
+        by,
         at: on.at,
     }))
 }
