@@ -253,13 +253,39 @@ macro_rules! problem_responses {
 
 problem_responses! {
     BadRequest(400) => "Malformed request: JSON that does not parse, a body without `Content-Type: application/json`, or a bad header, query string or cursor.";
-    Unauthorized(401) => "No valid bearer token: missing where required, malformed, expired, or not signed by this server (a bad token is refused even where a token is optional).";
     Forbidden(403) => "Authenticated, but the caller's role (or station) may not do this.";
     NotFound(404) => "No such resource, or the caller may not see it.";
     Conflict(409) => "The resource's state does not allow this (illegal transition, duplicate, concurrent change).";
     PayloadTooLarge(413) => "The body is over the size limit (1 MiB by default).";
     ValidationFailed(422) => "Fields that break a rule; `errors` lists each with its reason.";
     InternalError(500) => "A bug: details are only in the server's logs, under the `error_id` the body carries.";
+}
+
+/// No valid bearer token; the answer carries the RFC 6750 challenge.
+pub struct Unauthorized;
+
+impl<'r> utoipa::ToResponse<'r> for Unauthorized {
+    fn response() -> (&'r str, RefOr<Response>) {
+        let mut response = problem_response(
+            "No valid bearer token: missing where required, malformed, expired, revoked, or not signed by this server (a bad token is refused even where a token is optional).",
+        );
+        response.headers.insert(
+            "WWW-Authenticate".into(),
+            RefOr::T(
+                utoipa::openapi::HeaderBuilder::new()
+                    .schema(Some(String::schema()))
+                    .description(Some(
+                        "The challenge (RFC 6750): `Bearer realm=\"precinct\"`, with `error=\"invalid_token\"` when a token was sent but is invalid, expired or revoked",
+                    ))
+                    .build(),
+            ),
+        );
+        ("Unauthorized", RefOr::T(response))
+    }
+}
+
+impl ErrorAnswer for Unauthorized {
+    const STATUS: u16 = 401;
 }
 
 /// A dependency is unavailable, or the server is at capacity; retry later.
