@@ -149,10 +149,10 @@ mod tests {
 
     #[test]
     fn logs_are_text_at_a_terminal_json_elsewhere_unless_configured() {
-        assert!(!json_logs(None, true).unwrap());
-        assert!(json_logs(None, false).unwrap());
-        assert!(json_logs(Some("json"), true).unwrap());
-        assert!(!json_logs(Some("text"), false).unwrap());
+        assert_eq!(json_logs(None, true).ok(), Some(false));
+        assert_eq!(json_logs(None, false).ok(), Some(true));
+        assert_eq!(json_logs(Some("json"), true).ok(), Some(true));
+        assert_eq!(json_logs(Some("text"), false).ok(), Some(false));
         assert!(json_logs(Some("yaml"), false).is_err());
     }
 }
