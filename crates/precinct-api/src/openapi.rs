@@ -172,8 +172,10 @@ struct DocsApi;
 **Commands** (`POST`, `PUT`, `PATCH`, `DELETE`) answer the new state and the log `position` \
 of their last event; send `Idempotency-Key` to make a retry the same command (a key reused \
 with a different body is refused: 422), and \
-`X-Correlation-Id` (a UUID) to tie it to other commands. **Queries** read the read models: \
-send `X-Min-Position: <position>` to read your own write (503 if the read models do not \
+`X-Correlation-Id` (a UUID) to tie it to other commands. **Queries** read the read models; \
+a signed-in caller's queries include that caller's own last command (waiting up to 2 s; \
+across replicas through the `precinct_written` cookie a command's answer sets). Send \
+`X-Min-Position: <position>` to read someone else's write (503 if the read models do not \
 reach it within 5 s, 400 if it is past the head of the log).
 
 **Errors** are RFC 9457 `application/problem+json` (schema `Problem`); a 422 lists every \
