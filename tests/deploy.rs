@@ -1,6 +1,7 @@
 //! The shipped deployments (`deploy/k8s`, `deploy/compose`) read as an operator would
 //! start them: every role of the binary runs in some process, and every process that
-//! listens for HTTP is probed. No servers; the manifests are parsed, not run.
+//! listens for HTTP is probed, and every variable the binary reads is documented. No
+//! servers; the files are parsed, not run.
 
 use std::path::{Path, PathBuf};
 
@@ -162,5 +163,50 @@ fn a_manifest_without_the_live_role_is_caught() {
     assert!(
         caught.is_err(),
         "a deployment without `live` passed the check"
+    );
+}
+
+/// Every environment variable the binary reads is in the configuration table of
+/// `docs/operations.md` (a variable an operator cannot find does not exist for them).
+#[test]
+fn every_variable_the_binary_reads_is_documented() {
+    let root = repo();
+    let ops = std::fs::read_to_string(root.join("docs/operations.md")).expect("operations.md");
+    let table: String = ops
+        .split("## Configuration")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("a Configuration section")
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut read = std::collections::BTreeSet::new();
+    let src = root.join("crates/precinct/src");
+    for entry in std::fs::read_dir(&src).expect("src") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("source");
+        // String literals naming a variable: "PRECINCT_…" and "…_URL".
+        for quoted in text.split('"').skip(1).step_by(2) {
+            let name_like = !quoted.is_empty()
+                && quoted
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            if name_like && (quoted.starts_with("PRECINCT_") || quoted.ends_with("_URL")) {
+                read.insert(quoted.to_string());
+            }
+        }
+    }
+    assert!(read.len() > 20, "found only {read:?}");
+    let missing: Vec<_> = read
+        .iter()
+        .filter(|v| !table.contains(&format!("`{v}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "read by the binary, missing from the table in docs/operations.md: {missing:?}"
     );
 }
