@@ -50,6 +50,8 @@ test:
 		echo "make test: cargo-nextest not found; falling back to cargo test" >&2
 		$(CARGO) test --workspace --no-fail-fast $(TEST_ARGS)
 	fi
+	# The OpenAPI document through two independent linters (pinned; npm ci once).
+	bash deploy/local/openapi-lint.sh
 	# The short contract-fuzzing pass (schemathesis against /openapi.json as anonymous,
 	# citizen, officer, dispatcher and admin); SKIP_FUZZ=1 leaves it out locally.
 	if [[ -z "$${SKIP_FUZZ:-}" ]]; then

@@ -109,8 +109,18 @@ pub fn spec() -> utoipa::openapi::OpenApi {
             o.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
         }
     }
+    doc.info.version = env!("CARGO_PKG_VERSION").into();
+    doc.servers = Some(vec![utoipa::openapi::ServerBuilder::new()
+        .url("http://127.0.0.1:8080")
+        .description(Some(
+            "The server of `make run`; point a client at your deployment's URL instead.",
+        ))
+        .build()]);
     for item in doc.paths.paths.values_mut() {
         for op in operations_mut(item) {
+            // An operation that names no security scheme needs none: say so (`[]`), so
+            // that linters and generators do not read it as "unspecified".
+            op.security.get_or_insert_with(Vec::new);
             op.responses
                 .responses
                 .entry("500".into())
@@ -1070,9 +1080,12 @@ mod tests {
                         assert!(is_problem || ready, "{what}: {status} is not problem+json");
                     }
                 }
+                // `security: []` is a public operation; `[{}, {bearer}]` an optional token.
                 let bearer_required = op["security"].as_array().is_some_and(|s| {
-                    !s.iter()
-                        .any(|r| r.as_object().is_some_and(|o| o.is_empty()))
+                    !s.is_empty()
+                        && !s
+                            .iter()
+                            .any(|r| r.as_object().is_some_and(|o| o.is_empty()))
                 });
                 if bearer_required {
                     assert!(responses.contains_key("401"), "{what}: 401");
