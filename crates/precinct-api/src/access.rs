@@ -77,7 +77,7 @@ pub struct Access {
     /// The account stream's version (log position of its last event) this is as of.
     pub version: u64,
     /// Tokens issued at an account version below this are refused: the position of the
-    /// last deactivation (a later reactivation does not revive them).
+    /// last deactivation or password change (a later reactivation does not revive them).
     pub tokens_from: u64,
 }
 
@@ -90,7 +90,7 @@ pub enum Revoked {
     Erased,
     #[error("the account is deactivated")]
     Inactive,
-    #[error("the token was issued before the account was deactivated")]
+    #[error("the token was issued before the account was deactivated or its password changed")]
     Superseded,
 }
 
@@ -129,6 +129,9 @@ impl Access {
                 self.tokens_from = position;
             }
             AccountEvent::AccountReactivated(_) => self.active = true,
+            // A new password revokes every token issued before it, as a deactivation does.
+            AccountEvent::AccountPasswordChanged(_) => self.tokens_from = position,
+            AccountEvent::AccountRenamed(_) => {}
         }
     }
 

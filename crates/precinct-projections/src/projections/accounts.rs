@@ -95,6 +95,25 @@ impl Projection for Accounts {
                     .execute(&mut *conn)
                     .await?
             }
+            // An erased name (None) stays erased: the row keeps NULL.
+            AccountEvent::AccountRenamed(e) => sqlx::query(
+                "UPDATE accounts SET name = CASE WHEN personal_erased THEN NULL ELSE $2 END,
+                    updated_at = $3
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(&e.name)
+            .bind(e.at)
+            .execute(&mut *conn)
+            .await?,
+            // The hash never reaches the read model.
+            AccountEvent::AccountPasswordChanged(e) => {
+                sqlx::query("UPDATE accounts SET updated_at = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(e.at)
+                    .execute(&mut *conn)
+                    .await?
+            }
         };
         expect_row(result, event, TABLE)
     }

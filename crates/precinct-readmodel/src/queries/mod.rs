@@ -20,7 +20,7 @@ pub mod sla;
 
 pub use audit::{audit, request_log, AuditFilter, AuditRow, RequestFilter, RequestRow};
 pub use directory::{
-    get_account, get_account_by_email, get_station, list_accounts, list_stations, station_facts,
+    active_admins, get_account, get_account_by_email, get_station, list_accounts, list_stations, station_facts,
     AccountFilter, AccountRow, StationRow,
 };
 pub use patrols::{
