@@ -20,3 +20,4 @@ mod routing;
 mod store;
 mod throttle;
 mod transport;
+mod users;

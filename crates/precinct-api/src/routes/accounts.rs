@@ -90,7 +90,7 @@ impl AccountView {
     }
 }
 
-fn check_password(v: &mut Validator, password: &str) {
+pub(crate) fn check_password(v: &mut Validator, password: &str) {
     let n = password.chars().count();
     if n < 10 {
         v.fail("password", "must be at least 10 characters");

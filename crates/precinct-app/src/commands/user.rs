@@ -30,18 +30,41 @@ const ADMINS_LOOKED_AT: u32 = 20;
 /// Who sees which accounts: an ADMIN every account, a SUPERVISOR the staff of their
 /// own station, anyone their own account. Another account is [`AppError::NotFound`].
 pub fn may_see(by: &Principal, account: &Account) -> Result<(), AppError> {
-    if !account.version_exists() {
-        return Err(AppError::NotFound);
-    }
-    let own_station_staff = by.role == Role::Supervisor
-        && account.role.is_staff()
-        && account.station_id.is_some()
-        && account.station_id == by.station_id;
-    if by.is_admin() || by.id == account.id || own_station_staff {
+    if account.version_exists() && can_see(by, account.id, account.role, account.station_id) {
         Ok(())
     } else {
         Err(AppError::NotFound)
     }
+}
+
+/// The rule of [`may_see`] on an account's id, role and station (as a read model holds
+/// them).
+pub fn can_see(by: &Principal, id: AccountId, role: Role, station: Option<StationId>) -> bool {
+    let own_station_staff = by.role == Role::Supervisor
+        && role.is_staff()
+        && station.is_some()
+        && station == by.station_id;
+    by.is_admin() || by.id == id || own_station_staff
+}
+
+/// What of a visible account the principal sees: [`Audience::Full`] (e-mail included)
+/// for an ADMIN and the account itself, [`Audience::Staff`] (no e-mail) for the
+/// station's SUPERVISOR.
+pub fn audience(by: &Principal, id: AccountId) -> Audience {
+    if by.is_admin() || by.id == id {
+        Audience::Full
+    } else {
+        Audience::Staff
+    }
+}
+
+/// Who an account view is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// ADMIN, or the account itself: every field.
+    Full,
+    /// The SUPERVISOR of the account's station: no e-mail address.
+    Staff,
 }
 
 /// Who may list accounts (`GET /users`): ADMIN and SUPERVISOR.

@@ -58,9 +58,11 @@ pub struct AccountFilter {
     pub active: Option<bool>,
     /// Staff only: any role but `CITIZEN`.
     pub staff_only: bool,
-    /// A case-insensitive substring of the e-mail address or the name (erased accounts
-    /// have neither, so never match).
+    /// A case-insensitive substring of the name, or of the e-mail address too when
+    /// `text_in_email` (erased accounts have neither, so never match).
     pub text: Option<String>,
+    /// Whether `text` searches e-mail addresses (only for callers who may see them).
+    pub text_in_email: bool,
 }
 
 /// Escapes `%`, `_` and `\` for a `LIKE` pattern.
@@ -171,11 +173,11 @@ pub async fn list_accounts(
     }
     if let Some(text) = &filter.text {
         let pattern = like_pattern(text);
-        qb.push(" AND (email ILIKE ")
-            .push_bind(pattern.clone())
-            .push(" OR name ILIKE ")
-            .push_bind(pattern)
-            .push(")");
+        qb.push(" AND (name ILIKE ").push_bind(pattern.clone());
+        if filter.text_in_email {
+            qb.push(" OR email ILIKE ").push_bind(pattern);
+        }
+        qb.push(")");
     }
     // Keyed by registration time, never by a personal field: the cursor goes to callers
     // who may not see e-mail addresses.
