@@ -692,7 +692,9 @@ async fn a_change_made_through_one_api_process_is_enforced_by_another_within_a_s
         other.get("/me/crimes", Some(&citizen)).await.status
     })
     .await;
-    println!("password change on process 1 → 401 for the old token from the other API process: {took:?}");
+    println!(
+        "password change on process 1 → 401 for the old token from the other API process: {took:?}"
+    );
     assert!(took.is_some_and(|t| t < PROPAGATION_BOUND), "{took:?}");
     let fresh = changed.body["access_token"].as_str().expect("token");
     ok(&other.get("/me/crimes", Some(fresh)).await);

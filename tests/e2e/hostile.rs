@@ -143,8 +143,7 @@ async fn precincts() -> Precincts {
     let admin = app.admin().await;
     let station_a = app.precinct(&admin, "PS1", LAT, LON).await;
     let station_b = app.precinct(&admin, "PS2", 8.0, 126.0).await;
-    let (dispatcher_a_id, dispatcher_a) =
-        app.account(&admin, "DISPATCHER", Some(&station_a)).await;
+    let (dispatcher_a_id, dispatcher_a) = app.account(&admin, "DISPATCHER", Some(&station_a)).await;
     let (_, supervisor_a) = app.account(&admin, "SUPERVISOR", Some(&station_a)).await;
     let (oa, officer_a) = app.account(&admin, "PATROL", Some(&station_a)).await;
     let (ob, officer_b) = app.account(&admin, "PATROL", Some(&station_a)).await;

@@ -99,7 +99,12 @@ async fn accounts_are_listed_and_shown_to_their_audiences_with_filters_and_pages
     let all = app.send(&Call::users("limit=100"), Some(&s.admin)).await;
     ok(&all);
     let listed = ids(&all.body);
-    for id in [&s.admin_id, &s.dispatcher_id, &s.other_dispatcher_id, &s.citizen_id] {
+    for id in [
+        &s.admin_id,
+        &s.dispatcher_id,
+        &s.other_dispatcher_id,
+        &s.citizen_id,
+    ] {
         assert!(listed.contains(id), "{id} missing");
     }
     assert!(all.body["items"]
@@ -167,7 +172,10 @@ async fn accounts_are_listed_and_shown_to_their_audiences_with_filters_and_pages
     let theirs_ids = ids(&theirs.body);
     assert!(theirs_ids.contains(&s.dispatcher_id) && theirs_ids.contains(&s.officer_id));
     for hidden in [&s.other_dispatcher_id, &s.citizen_id, &s.admin_id] {
-        assert!(!theirs_ids.contains(hidden), "{hidden} listed to a supervisor");
+        assert!(
+            !theirs_ids.contains(hidden),
+            "{hidden} listed to a supervisor"
+        );
     }
     let own_id = app.send(&Call::me(), Some(&s.supervisor)).await.body["id"].clone();
     for u in theirs.body["items"].as_array().expect("items") {
@@ -181,7 +189,11 @@ async fn accounts_are_listed_and_shown_to_their_audiences_with_filters_and_pages
     let address_search = app
         .send(&Call::users("q=precinct.test"), Some(&s.supervisor))
         .await;
-    assert!(ids(&address_search.body).is_empty(), "{}", address_search.body);
+    assert!(
+        ids(&address_search.body).is_empty(),
+        "{}",
+        address_search.body
+    );
     for token in [&s.dispatcher, &s.citizen] {
         problem(
             &app.send(&Call::users(""), Some(token)).await,
@@ -272,7 +284,11 @@ async fn updates_rename_move_and_demote_and_the_old_token_follows_at_once() {
         .await,
         StatusCode::UNPROCESSABLE_ENTITY,
     );
-    assert_eq!(app.log.head().await.expect("head"), head, "refusals appended");
+    assert_eq!(
+        app.log.head().await.expect("head"),
+        head,
+        "refusals appended"
+    );
     // An ADMIN makes the officer a dispatcher: they leave patrol ALPHA-1 in the same
     // append, and their old token has the new role at once.
     let r = app
@@ -320,17 +336,23 @@ async fn deactivation_refuses_oneself_and_the_last_admin_and_revokes_the_old_tok
     let head = app.log.head().await.expect("head");
     // Oneself: 409, nothing appended.
     problem(
-        &app.send(&Call::deactivate(&s.admin_id), Some(&s.admin)).await,
+        &app.send(&Call::deactivate(&s.admin_id), Some(&s.admin))
+            .await,
         StatusCode::CONFLICT,
     );
     // Only an ADMIN deactivates.
     for token in [&s.supervisor, &s.dispatcher, &s.citizen] {
         problem(
-            &app.send(&Call::deactivate(&s.officer_id), Some(token)).await,
+            &app.send(&Call::deactivate(&s.officer_id), Some(token))
+                .await,
             StatusCode::FORBIDDEN,
         );
     }
-    assert_eq!(app.log.head().await.expect("head"), head, "refusals appended");
+    assert_eq!(
+        app.log.head().await.expect("head"),
+        head,
+        "refusals appended"
+    );
 
     // A second ADMIN: they may deactivate the first, and then not be deactivated.
     let (second_id, second) = app.account(&s.admin, "ADMIN", None).await;
@@ -342,7 +364,8 @@ async fn deactivation_refuses_oneself_and_the_last_admin_and_revokes_the_old_tok
     app.caught_up(r.position()).await;
     // (The first admin's token is refused now; reactivate them through the second.)
     problem(
-        &app.send(&Call::deactivate(&second_id), Some(&s.admin)).await,
+        &app.send(&Call::deactivate(&second_id), Some(&s.admin))
+            .await,
         StatusCode::UNAUTHORIZED,
     );
     let r = app
@@ -350,9 +373,7 @@ async fn deactivation_refuses_oneself_and_the_last_admin_and_revokes_the_old_tok
         .await;
     ok(&r);
     let admin = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    ok(&app
-        .send(&Call::deactivate(&second_id), Some(&admin))
-        .await);
+    ok(&app.send(&Call::deactivate(&second_id), Some(&admin)).await);
     // Now the first is the last active ADMIN again: demoting them is refused (409,
     // nothing appended), as deactivating oneself was.
     let head = app.log.head().await.expect("head");
@@ -387,7 +408,11 @@ async fn deactivation_refuses_oneself_and_the_last_admin_and_revokes_the_old_tok
         .await;
     ok(&r);
     let patrol = app
-        .get_at(&format!("/patrols/{}", s.patrol), Some(&admin), r.position())
+        .get_at(
+            &format!("/patrols/{}", s.patrol),
+            Some(&admin),
+            r.position(),
+        )
         .await;
     ok(&patrol);
     assert!(
@@ -493,7 +518,11 @@ async fn an_erased_account_shows_no_personal_data_and_its_address_registers_agai
         .await;
     ok(&r);
     let one = app
-        .get_at(&format!("/users/{}", s.citizen_id), Some(&s.admin), r.position())
+        .get_at(
+            &format!("/users/{}", s.citizen_id),
+            Some(&s.admin),
+            r.position(),
+        )
         .await;
     ok(&one);
     assert_eq!(one.body["email"], Value::Null, "{}", one.body);

@@ -544,6 +544,40 @@ mod tests {
     }
 
     #[test]
+    fn a_new_password_revokes_older_tokens_and_a_rename_changes_nothing() {
+        use precinct_domain::account::{AccountPasswordChanged, AccountRenamed};
+        let a = folded(&[
+            (registered(Role::Citizen), 3),
+            (
+                AccountRenamed {
+                    name: None,
+                    at: Utc::now(),
+                }
+                .into(),
+                5,
+            ),
+        ])
+        .expect("registered");
+        assert_eq!(a.check(3), Ok(()), "a rename revokes nothing");
+        let changed = folded(&[
+            (registered(Role::Citizen), 3),
+            (
+                AccountPasswordChanged {
+                    password_hash: PasswordHash::parse("$argon2id$y").expect("hash"),
+                    changed_by: AccountId::new(Uuid::nil()),
+                    at: Utc::now(),
+                }
+                .into(),
+                8,
+            ),
+        ])
+        .expect("registered");
+        assert_eq!(changed.check(5), Err(Revoked::Superseded));
+        assert_eq!(changed.check(8), Ok(()), "the token issued with the change");
+        assert!(!changed.same_standing(&a), "open streams end");
+    }
+
+    #[test]
     fn access_follows_role_changes_and_deactivation_revokes_older_tokens() {
         let station = Some(StationId::new(Uuid::from_u128(7)));
         let a = folded(&[

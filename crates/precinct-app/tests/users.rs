@@ -52,7 +52,10 @@ async fn nobody_deactivates_themselves_nor_the_last_active_admin_and_nothing_is_
     let err = user::deactivate(&w.app, &w.admin, &w.meta(&w.admin), second.id, &w.facts())
         .await
         .expect_err("the first is inactive: the second is the last");
-    assert!(matches!(err, AppError::Refused(Refusal::LastAdmin)), "{err:?}");
+    assert!(
+        matches!(err, AppError::Refused(Refusal::LastAdmin)),
+        "{err:?}"
+    );
     // Nor demoted.
     let err = account::change_role(
         &w.app,
@@ -65,7 +68,10 @@ async fn nobody_deactivates_themselves_nor_the_last_active_admin_and_nothing_is_
     )
     .await
     .expect_err("the last admin keeps the role");
-    assert!(matches!(err, AppError::Refused(Refusal::LastAdmin)), "{err:?}");
+    assert!(
+        matches!(err, AppError::Refused(Refusal::LastAdmin)),
+        "{err:?}"
+    );
     assert_eq!(
         w.appended_since(mark),
         events(&[("account", "AccountDeactivated")]),
@@ -104,9 +110,15 @@ async fn deactivation_is_the_admins_and_takes_the_officer_out_of_every_crew() {
         assert!(matches!(err, AppError::Forbidden(Denied::Role)), "{err:?}");
     }
     let mark = w.mark();
-    let out = user::deactivate(&w.app, &w.admin, &w.meta(&w.admin), w.officer.id, &w.facts())
-        .await
-        .expect("deactivate");
+    let out = user::deactivate(
+        &w.app,
+        &w.admin,
+        &w.meta(&w.admin),
+        w.officer.id,
+        &w.facts(),
+    )
+    .await
+    .expect("deactivate");
     assert!(!out.account.active);
     assert_eq!(
         w.appended_since(mark),
@@ -145,7 +157,10 @@ async fn an_erased_officer_leaves_every_crew_in_the_erasure_append() {
     .expect("erase");
     assert_eq!(
         w.appended_since(mark),
-        events(&[("subject", "DataSubjectErased"), ("patrol", "PatrolUpdated")])
+        events(&[
+            ("subject", "DataSubjectErased"),
+            ("patrol", "PatrolUpdated")
+        ])
     );
     let patrol: Patrol = w.state(w.patrol.as_uuid()).await;
     assert!(!patrol.is_member(w.officer.id));
@@ -226,7 +241,11 @@ async fn names_are_changed_by_their_account_or_an_admin_placements_by_an_admin_o
     .await
     .expect("admin");
     assert_eq!(
-        (out.account.role, out.account.station_id, out.account.name.as_str()),
+        (
+            out.account.role,
+            out.account.station_id,
+            out.account.name.as_str()
+        ),
         (Role::Patrol, Some(w.other_station), "Officer Reyes")
     );
     assert_eq!(
@@ -347,7 +366,10 @@ async fn an_invite_is_honoured_only_while_its_author_could_still_create_it() {
         at: Utc::now(),
     };
     let deactivate: Change = |_| AccountCommand::Deactivate { at: Utc::now() };
-    for (n, change) in [Some(demote), Some(deactivate), None].into_iter().enumerate() {
+    for (n, change) in [Some(demote), Some(deactivate), None]
+        .into_iter()
+        .enumerate()
+    {
         let w = World::new().await;
         let code_hash = TokenHash::parse(&format!("{n}d").repeat(32)).expect("hash");
         invite::create_invite(
@@ -422,7 +444,10 @@ async fn an_erased_accounts_address_can_register_again() {
     let err = account::register(&w.app, None, &anonymous(), new(), &Hasher)
         .await
         .expect_err("taken");
-    assert!(matches!(err, AppError::Refused(Refusal::EmailTaken)), "{err:?}");
+    assert!(
+        matches!(err, AppError::Refused(Refusal::EmailTaken)),
+        "{err:?}"
+    );
     subject::erase(
         &w.app,
         &w.admin,
@@ -433,7 +458,13 @@ async fn an_erased_accounts_address_can_register_again() {
     )
     .await
     .expect("erase");
-    assert_eq!(w.app.email_owner(&email("gone@example.com")).await.expect("owner"), None);
+    assert_eq!(
+        w.app
+            .email_owner(&email("gone@example.com"))
+            .await
+            .expect("owner"),
+        None
+    );
     let mark = w.mark();
     let second = account::register(&w.app, None, &anonymous(), new(), &Hasher)
         .await
@@ -449,12 +480,18 @@ async fn an_erased_accounts_address_can_register_again() {
         ])
     );
     assert_eq!(
-        w.app.email_owner(&email("gone@example.com")).await.expect("owner"),
+        w.app
+            .email_owner(&email("gone@example.com"))
+            .await
+            .expect("owner"),
         Some(second.id)
     );
     // And it is taken again.
     let err = account::register(&w.app, None, &anonymous(), new(), &Hasher)
         .await
         .expect_err("taken by the new account");
-    assert!(matches!(err, AppError::Refused(Refusal::EmailTaken)), "{err:?}");
+    assert!(
+        matches!(err, AppError::Refused(Refusal::EmailTaken)),
+        "{err:?}"
+    );
 }

@@ -62,7 +62,15 @@ async fn erase(
     cmd: Cmd<NoBody>,
 ) -> ApiResult<Json<Erased>> {
     let (by, meta) = cmd.ctx.for_caller(&caller);
-    let out = subject::erase(&state.app, &by, &meta, id, state.app.vault(), &Facts(&state)).await?;
+    let out = subject::erase(
+        &state.app,
+        &by,
+        &meta,
+        id,
+        state.app.vault(),
+        &Facts(&state),
+    )
+    .await?;
     Ok(Json(Erased {
         subject_id: id,
         erased_at: out.erased_at,

@@ -20,9 +20,8 @@ use uuid::Uuid;
 use crate::auth::{Caller, JobOwner};
 use crate::extract::{ClientAddr, Cmd, MinPosition, Path, Validator};
 use crate::openapi::{
-    BadRequest, CommandErrors, CommandHeaders, Forbidden, ListErrors, NotFound,
-    PayloadTooLarge, QueryHeaders, ReadErrors, TooManyRequests, Unauthorized, Unavailable,
-    ValidationFailed,
+    BadRequest, CommandErrors, CommandHeaders, Forbidden, ListErrors, NotFound, PayloadTooLarge,
+    QueryHeaders, ReadErrors, TooManyRequests, Unauthorized, Unavailable, ValidationFailed,
 };
 use crate::ports::{Facts, OwnedJobs};
 use crate::problem::{ApiError, ApiResult};

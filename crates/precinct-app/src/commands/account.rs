@@ -14,10 +14,10 @@ use precinct_domain::values::{Email, PasswordHash, Role};
 use precinct_domain::Aggregate;
 use precinct_eventlog::{Actor, CommandMeta, EventStore};
 
+use super::user::{update, Placement, UserUpdate};
 use crate::email::{reserve_email, EmailStreams};
 use crate::error::{Denied, Refusal, Unavailable};
 use crate::policy::Principal;
-use super::user::{update, Placement, UserUpdate};
 use crate::ports::{Accounts, Passwords, Rosters};
 use crate::{ids, App, AppError, UnitOfWork};
 

@@ -11,8 +11,8 @@
 use chrono::{DateTime, Duration, Utc};
 use precinct_domain::account::Account;
 use precinct_domain::ids::StationId;
-use precinct_domain::subject::DataSubject;
 use precinct_domain::invite::{invite_id_for_code_hash, Invite, InviteCommand};
+use precinct_domain::subject::DataSubject;
 use precinct_domain::values::{Email, Role, TokenHash};
 use precinct_domain::Aggregate;
 use precinct_eventlog::{CommandMeta, EventStore};

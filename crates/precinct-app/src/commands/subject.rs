@@ -14,9 +14,9 @@ use precinct_domain::Aggregate;
 use precinct_eventlog::{CommandMeta, EventStore};
 use uuid::Uuid;
 
+use super::account::{crews_of, leave_crews};
 use crate::error::Unavailable;
 use crate::policy::Principal;
-use super::account::{crews_of, leave_crews};
 use crate::ports::{KeyStore, Rosters};
 use crate::{App, AppError};
 
