@@ -159,6 +159,10 @@ async fn accounts_are_listed_and_shown_to_their_audiences_with_filters_and_pages
         &app.send(&Call::users("role=KING"), Some(&s.admin)).await,
         StatusCode::UNPROCESSABLE_ENTITY,
     );
+    problem(
+        &app.send(&Call::users("q=a%00b"), Some(&s.admin)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
 
     // SUPERVISOR: their own station's staff, without e-mail addresses, whatever the
     // filters name; no text search of addresses.

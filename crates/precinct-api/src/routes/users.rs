@@ -65,7 +65,9 @@ pub struct Api;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {
     id: Uuid,
-    /// Null once the account's personal data was erased.
+    /// Null once the account's personal data was erased. Always present (it tells this
+    /// view from [`StaffMemberView`]).
+    #[schema(required = true)]
     email: Option<String>,
     /// Null once the account's personal data was erased.
     name: Option<String>,
@@ -81,8 +83,10 @@ pub struct UserView {
     position: Option<u64>,
 }
 
-/// An account as the SUPERVISOR of its station sees it: no e-mail address.
+/// An account as the SUPERVISOR of its station sees it: no e-mail address (and no
+/// other field than these: the schema says so, which tells it from [`UserView`]).
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct StaffMemberView {
     id: Uuid,
     /// Null once the account's personal data was erased.
@@ -179,7 +183,7 @@ pub struct UserParams {
     #[serde(default)]
     active: Option<bool>,
     /// A case-insensitive part of the name (or, for an ADMIN, of the e-mail address);
-    /// at most 200 characters.
+    /// at most 200 characters, no control characters.
     #[serde(default)]
     q: Option<String>,
     #[serde(default)]
@@ -217,8 +221,12 @@ async fn list_users(
         .role
         .as_deref()
         .and_then(|r| v.check("role", r.parse::<Role>()));
-    if p.q.as_ref().is_some_and(|q| q.chars().count() > TEXT_MAX) {
-        v.fail("q", "must be at most 200 characters");
+    if let Some(q) = &p.q {
+        if q.chars().count() > TEXT_MAX {
+            v.fail("q", "must be at most 200 characters");
+        } else if q.chars().any(char::is_control) {
+            v.fail("q", "must not contain control characters");
+        }
     }
     v.finish()?;
     let pg = page(p.limit, p.cursor)?;
