@@ -866,12 +866,40 @@ async fn forged_and_alg_none_tokens_are_401() {
             )
             .await;
         status(&r, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            challenge(&r),
+            r#"Bearer realm="precinct", error="invalid_token""#,
+            "a sent but bad token is an invalid_token (RFC 6750 §3.1)"
+        );
         // A bad token on an endpoint that also serves anonymous callers is not downgraded.
         let r = app
             .post("/crimes", Some(&token), json!({"title": "t", "description": "d", "crime_types": ["x"], "location": {"latitude": LAT, "longitude": LON}}))
             .await;
         status(&r, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            challenge(&r),
+            r#"Bearer realm="precinct", error="invalid_token""#
+        );
     }
+    // No token where one is needed: the bare challenge (no error code, RFC 6750 §3.1).
+    let r = app
+        .post(
+            "/stations",
+            None,
+            json!({"name": "X", "kind": "DIVISION", "crime_types": ["x"]}),
+        )
+        .await;
+    status(&r, StatusCode::UNAUTHORIZED);
+    assert_eq!(challenge(&r), r#"Bearer realm="precinct""#);
+}
+
+/// The `WWW-Authenticate` header of a 401 (RFC 9110 §11.6.1: every 401 carries one).
+fn challenge(r: &Res) -> String {
+    r.headers
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("(none)")
+        .to_string()
 }
 
 #[tokio::test]

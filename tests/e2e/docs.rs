@@ -946,3 +946,30 @@ async fn metrics_are_for_the_scraper_token_and_admin_tokens_only() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(!body.contains("precinct_http_requests_total"), "{body}");
 }
+
+/// The README's walkthrough (`deploy/local/walkthrough.sh`) run against a real server:
+/// from an empty system to a CLOSED report, every step answered 2xx.
+#[tokio::test]
+async fn the_readme_walkthrough_reaches_a_closed_report() {
+    let app = TestApp::spawn().await.expect("spawn");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy/local/walkthrough.sh");
+    let out = tokio::process::Command::new("bash")
+        .arg(&script)
+        .args([
+            app.base.as_str(),
+            precinct_tests::app::ADMIN_EMAIL,
+            precinct_tests::app::ADMIN_PASSWORD,
+        ])
+        .output()
+        .await
+        .expect("run the walkthrough");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("is CLOSED"), "{stdout}");
+}

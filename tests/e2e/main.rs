@@ -11,6 +11,7 @@ mod hostile;
 mod idempotency;
 mod input_bounds;
 mod live;
+mod own_writes;
 mod poison;
 mod privacy;
 mod projections;

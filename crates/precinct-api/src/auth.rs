@@ -122,7 +122,7 @@ impl Tokens {
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
         decode::<Claims>(token, &self.dec, &self.validation)
             .map(|d| d.claims)
-            .map_err(|_| ApiError::Unauthorized("invalid or expired access token".into()))
+            .map_err(|_| ApiError::InvalidToken("invalid or expired access token".into()))
     }
 }
 
@@ -576,7 +576,7 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Call
     let id = AccountId::new(claims.sub);
     let refused = |why: Revoked| {
         tracing::info!(account = %claims.sub, reason = %why, "access token refused");
-        ApiError::Unauthorized("this access token is no longer valid; sign in again".into())
+        ApiError::InvalidToken("this access token is no longer valid; sign in again".into())
     };
     let access = state
         .accounts

@@ -284,13 +284,65 @@ impl Validator {
 /// `X-Min-Position: N`: the query answers only once the read models include position N
 /// (waiting up to 5 s, then 503). A position past the head of the log was never handed
 /// out and can never be reached: 400 at once.
+///
+/// Without the header, an authenticated caller's reads still wait for the caller's own
+/// last command (ADR 0014): its position from this process's memory or the signed
+/// `precinct_written` cookie, for up to [`crate::own_writes::WAIT`]; past that the read
+/// answers with the read models as they are (the caller did not ask for a position, so
+/// a projection that is stuck does not turn every read into a 503).
 #[derive(Debug, Clone, Copy)]
 pub struct MinPosition(pub Option<u64>);
+
+impl MinPosition {
+    /// The caller's own last write, if it is ahead of `explicit`; waited for within
+    /// [`crate::own_writes::WAIT`], never an error of the read.
+    async fn own_write(parts: &Parts, state: &AppState, explicit: Option<u64>) {
+        // Reads only: a command that honours `X-Min-Position` (submit) must not queue
+        // behind the projection of the caller's previous command.
+        if !matches!(
+            parts.method,
+            axum::http::Method::GET | axum::http::Method::HEAD
+        ) {
+            return;
+        }
+        let Some(crate::middleware::TokenSubject(account)) = parts.extensions.get().copied() else {
+            return;
+        };
+        let own = state
+            .app
+            .last_write_of(account)
+            .max(crate::own_writes::from_cookie(
+                &parts.headers,
+                &state.config.secret,
+                account,
+            ));
+        let Some(own) = own.filter(|p| Some(*p) > explicit) else {
+            return;
+        };
+        let started = std::time::Instant::now();
+        let outcome = match state.read_models_reach(own, crate::own_writes::WAIT).await {
+            Ok(true) => "reached",
+            Ok(false) => "timed_out",
+            Err(_) => "failed",
+        };
+        ::metrics::histogram!("precinct_own_write_wait_seconds", "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
+    }
+}
 
 impl FromRequestParts<AppState> for MinPosition {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let explicit = Self::explicit(parts, state).await?;
+        Self::own_write(parts, state, explicit.0).await;
+        Ok(explicit)
+    }
+}
+
+impl MinPosition {
+    /// The `X-Min-Position` header, waited for.
+    async fn explicit(parts: &Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(v) = parts.headers.get("x-min-position") else {
             return Ok(MinPosition(None));
         };
@@ -299,7 +351,8 @@ impl FromRequestParts<AppState> for MinPosition {
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .ok_or_else(|| ApiError::BadRequest("X-Min-Position must be an integer".into()))?;
-        let now = precinct_readmodel::wait_for_position(&state.pool, n, std::time::Duration::ZERO)
+        let now = state
+            .read_models_reach(n, std::time::Duration::ZERO)
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         if now {
@@ -316,13 +369,10 @@ impl FromRequestParts<AppState> for MinPosition {
                 "X-Min-Position {n} is past the head of the log ({head})"
             )));
         }
-        let reached = precinct_readmodel::wait_for_position(
-            &state.pool,
-            n,
-            std::time::Duration::from_secs(5),
-        )
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let reached = state
+            .read_models_reach(n, std::time::Duration::from_secs(5))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         if !reached {
             return Err(ApiError::Unavailable(format!(
                 "read models have not reached position {n} yet; retry later"

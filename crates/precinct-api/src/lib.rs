@@ -24,6 +24,8 @@
 //! - [`middleware`]: request and correlation ids, the request span, the request log,
 //!   HTTP metrics, security headers.
 //! - [`metrics`]: the Prometheus recorder and `GET /metrics`.
+//! - [`own_writes`]: read-your-own-writes by default: the signed cookie that carries an
+//!   account's last command position across replicas (ADR 0014).
 //! - [`openapi`]: the OpenAPI document (`GET /openapi.json`) and the docs page (`/docs`).
 //! - [`throttle`]: login throttling and per-address rate limits (shared through
 //!   PostgreSQL), command budgets per account.
@@ -42,6 +44,7 @@ pub mod live;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod own_writes;
 pub mod ports;
 pub mod problem;
 pub mod proxy;
@@ -155,6 +158,9 @@ pub struct AppState {
     /// Every account's current role, station and standing (start it with
     /// [`access::AccountDirectory::start`]; until then it reads the log per request).
     pub accounts: access::AccountDirectory,
+    /// The highest log position this process has seen every event projection include:
+    /// reads that need no more answer without asking the database.
+    pub projected: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl AppState {
@@ -192,7 +198,29 @@ impl AppState {
             requests,
             live,
             accounts,
+            projected: Default::default(),
         }
+    }
+
+    /// Whether the read models include `position`, waiting up to `timeout`; remembers
+    /// what it learnt, so the next read at or below it costs no query. (Checkpoints only
+    /// move forward, except in `precinct rebuild`: while one runs the read models are
+    /// incomplete for every reader, and this process does not wait again for positions
+    /// it saw reached before.)
+    pub async fn read_models_reach(
+        &self,
+        position: u64,
+        timeout: Duration,
+    ) -> Result<bool, precinct_readmodel::QueryError> {
+        use std::sync::atomic::Ordering;
+        if self.projected.load(Ordering::Relaxed) >= position {
+            return Ok(true);
+        }
+        let reached = precinct_readmodel::wait_for_position(&self.pool, position, timeout).await?;
+        if reached {
+            self.projected.fetch_max(position, Ordering::Relaxed);
+        }
+        Ok(reached)
     }
 
     /// Every event projection's progress against the log (`/health/ready`, `/metrics`).

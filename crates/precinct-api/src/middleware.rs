@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use precinct_eventlog::RequestRecord;
@@ -88,6 +88,12 @@ fn percent_decode(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The subject of the request's bearer token when its signature holds (whether the
+/// account may still act is [`crate::auth::Caller`]'s question): whose own writes the
+/// request's reads wait for.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenSubject(pub Uuid);
+
 /// Assigns a request id and a correlation id, works out the client's address (the TCP
 /// peer, or what a trusted proxy says: [`crate::proxy`]) for every handler and limit,
 /// runs the request inside an `http` span that carries both ids (so every log line of the
@@ -128,7 +134,11 @@ pub async fn request_log(State(state): State<AppState>, mut req: Request, next: 
     let client_addr = client.map(|ip| ip.to_string());
     let (parts, body) = req.into_parts();
     let actor_id = token_subject(&parts, &state.tokens);
-    let req = Request::from_parts(parts, body);
+    let mut req = Request::from_parts(parts, body);
+    if let Some(a) = actor_id {
+        req.extensions_mut().insert(TokenSubject(a));
+    }
+    let writes = !matches!(http_method, Method::GET | Method::HEAD | Method::OPTIONS);
 
     let span = tracing::info_span!(
         "http",
@@ -157,6 +167,21 @@ pub async fn request_log(State(state): State<AppState>, mut req: Request, next: 
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         res.headers_mut()
             .insert(HeaderName::from_static("x-request-id"), v);
+    }
+    // Read-your-own-writes across replicas (ADR 0014): a command's answer carries the
+    // account's last position in a signed cookie.
+    if let (true, Some(account)) = (writes && res.status().is_success(), actor_id) {
+        if let Some(position) = state.app.last_write_of(account) {
+            res.headers_mut().append(
+                axum::http::header::SET_COOKIE,
+                crate::own_writes::cookie(
+                    &state.config.secret,
+                    account,
+                    position,
+                    state.config.hsts,
+                ),
+            );
+        }
     }
     state
         .requests

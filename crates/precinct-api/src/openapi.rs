@@ -173,8 +173,10 @@ struct DocsApi;
 **Commands** (`POST`, `PUT`, `PATCH`, `DELETE`) answer the new state and the log `position` \
 of their last event; send `Idempotency-Key` to make a retry the same command (a key reused \
 with a different body is refused: 422), and \
-`X-Correlation-Id` (a UUID) to tie it to other commands. **Queries** read the read models: \
-send `X-Min-Position: <position>` to read your own write (503 if the read models do not \
+`X-Correlation-Id` (a UUID) to tie it to other commands. **Queries** read the read models; \
+a signed-in caller's queries include that caller's own last command (waiting up to 2 s; \
+across replicas through the `precinct_written` cookie a command's answer sets). Send \
+`X-Min-Position: <position>` to read someone else's write (503 if the read models do not \
 reach it within 5 s, 400 if it is past the head of the log).
 
 **Errors** are RFC 9457 `application/problem+json` (schema `Problem`); a 422 lists every \
@@ -255,13 +257,39 @@ macro_rules! problem_responses {
 
 problem_responses! {
     BadRequest(400) => "Malformed request: JSON that does not parse, a body without `Content-Type: application/json`, or a bad header, query string or cursor.";
-    Unauthorized(401) => "No valid bearer token: missing where required, malformed, expired, or not signed by this server (a bad token is refused even where a token is optional).";
     Forbidden(403) => "Authenticated, but the caller's role (or station) may not do this.";
     NotFound(404) => "No such resource, or the caller may not see it.";
     Conflict(409) => "The resource's state does not allow this (illegal transition, duplicate, concurrent change).";
     PayloadTooLarge(413) => "The body is over the size limit (1 MiB by default).";
     ValidationFailed(422) => "Fields that break a rule; `errors` lists each with its reason.";
     InternalError(500) => "A bug: details are only in the server's logs, under the `error_id` the body carries.";
+}
+
+/// No valid bearer token; the answer carries the RFC 6750 challenge.
+pub struct Unauthorized;
+
+impl<'r> utoipa::ToResponse<'r> for Unauthorized {
+    fn response() -> (&'r str, RefOr<Response>) {
+        let mut response = problem_response(
+            "No valid bearer token: missing where required, malformed, expired, revoked, or not signed by this server (a bad token is refused even where a token is optional).",
+        );
+        response.headers.insert(
+            "WWW-Authenticate".into(),
+            RefOr::T(
+                utoipa::openapi::HeaderBuilder::new()
+                    .schema(Some(String::schema()))
+                    .description(Some(
+                        "The challenge (RFC 6750): `Bearer realm=\"precinct\"`, with `error=\"invalid_token\"` when a token was sent but is invalid, expired or revoked",
+                    ))
+                    .build(),
+            ),
+        );
+        ("Unauthorized", RefOr::T(response))
+    }
+}
+
+impl ErrorAnswer for Unauthorized {
+    const STATUS: u16 = 401;
 }
 
 /// A dependency is unavailable, or the server is at capacity; retry later.

@@ -24,8 +24,12 @@ pub struct FieldError {
 pub enum ApiError {
     /// 400: the request cannot be parsed.
     BadRequest(String),
-    /// 401: no, an expired or an invalid credential.
+    /// 401: no credential, a malformed one or wrong credentials; answered with the
+    /// challenge `WWW-Authenticate: Bearer realm="precinct"` (RFC 9110 §11.6.1, RFC 6750).
     Unauthorized(String),
+    /// 401: a bearer token that is invalid, expired or revoked; the challenge adds
+    /// `error="invalid_token"` (RFC 6750 §3.1).
+    InvalidToken(String),
     /// 403: authenticated, but not allowed.
     Forbidden(String),
     /// 404: does not exist, or the caller may not see it.
@@ -79,7 +83,9 @@ impl ApiError {
             ApiError::BadRequest(_) => {
                 (StatusCode::BAD_REQUEST, "bad-request", "Malformed request")
             }
-            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            ApiError::Unauthorized(_) | ApiError::InvalidToken(_) => {
+                (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized")
+            }
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             ApiError::MethodNotAllowed => (
@@ -143,6 +149,11 @@ pub struct Problem {
     pub error_id: Option<String>,
 }
 
+/// The challenge of every 401 (RFC 6750 §3): bearer tokens, in this realm.
+const BEARER_CHALLENGE: &str = r#"Bearer realm="precinct""#;
+/// The challenge of a 401 for a token that is invalid, expired or revoked.
+const INVALID_TOKEN_CHALLENGE: &str = r#"Bearer realm="precinct", error="invalid_token""#;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, slug, title) = self.parts();
@@ -150,6 +161,7 @@ impl IntoResponse for ApiError {
         let detail = match &self {
             ApiError::BadRequest(d)
             | ApiError::Unauthorized(d)
+            | ApiError::InvalidToken(d)
             | ApiError::Forbidden(d)
             | ApiError::Conflict(d)
             | ApiError::Unavailable(d) => d.clone(),
@@ -200,6 +212,17 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        let challenge = match self {
+            ApiError::Unauthorized(_) => Some(BEARER_CHALLENGE),
+            ApiError::InvalidToken(_) => Some(INVALID_TOKEN_CHALLENGE),
+            _ => None,
+        };
+        if let Some(challenge) = challenge {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
         if let ApiError::TooManyRequests { retry_after_secs }
         | ApiError::Busy { retry_after_secs } = self
         {

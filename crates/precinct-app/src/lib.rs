@@ -24,7 +24,8 @@
 //! JetStream's `EventLog` in the server, a `MemoryLog` in the tests of `tests/`.
 //!
 //! It is not: HTTP (status codes, bodies, tokens, idempotency keys), the read side, or
-//! the log. It holds no state between commands.
+//! the log. It holds no state between commands beyond the position of each account's
+//! last one ([`writes`]).
 //!
 //! # Layout
 //! - [`commands`]: the commands.
@@ -37,6 +38,8 @@
 //! - `turns`: commands about one aggregate take turns within a process (an optimisation
 //!   under contention; expected versions stay the guarantee).
 //! - [`email`]: the stream ids of an e-mail reservation (keyed) and claiming one.
+//! - [`writes`]: each account's last acknowledged command position in this process
+//!   (read-your-own-writes, ADR 0014).
 
 pub mod commands;
 pub mod email;
@@ -46,6 +49,7 @@ pub mod policy;
 pub mod ports;
 mod turns;
 pub mod uow;
+pub mod writes;
 
 pub use error::{AppError, Denied, Refusal, Unavailable};
 pub use policy::Principal;

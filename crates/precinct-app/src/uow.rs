@@ -39,6 +39,8 @@ pub struct App<S = EventLog> {
     vault: Option<precinct_vault::Vault>,
     /// Commands about one aggregate take turns in this process.
     turns: std::sync::Arc<Turns>,
+    /// Each account's last acknowledged command position (read-your-own-writes).
+    writes: std::sync::Arc<crate::writes::LastWrites>,
 }
 
 /// The stream of aggregate `A` with id `id`.
@@ -229,6 +231,7 @@ impl<S: EventStore> App<S> {
             log,
             vault: None,
             turns: Default::default(),
+            writes: Default::default(),
         }
     }
 
@@ -239,7 +242,13 @@ impl<S: EventStore> App<S> {
             log,
             vault: Some(vault),
             turns: Default::default(),
+            writes: Default::default(),
         }
+    }
+
+    /// The position of `account`'s last command this process acknowledged (ADR 0014).
+    pub fn last_write_of(&self, account: Uuid) -> Option<u64> {
+        self.writes.of(account)
     }
 
     pub fn vault(&self) -> Option<&precinct_vault::Vault> {
@@ -314,6 +323,23 @@ impl<S: EventStore> App<S> {
     ///     .await?;
     /// ```
     pub async fn run<A>(
+        &self,
+        meta: &CommandMeta,
+        primary_id: Uuid,
+        decide: impl AsyncFnMut(&mut UnitOfWork<'_, S>) -> Result<(), AppError>,
+    ) -> Result<Outcome, AppError>
+    where
+        A: Aggregate + Send + Sync + 'static,
+    {
+        let out = self.attempt::<A>(meta, primary_id, decide).await?;
+        if let precinct_eventlog::Actor::User { id, .. } = &meta.actor {
+            self.writes.record(*id, out.position);
+        }
+        Ok(out)
+    }
+
+    /// [`App::run`] without remembering the account's position.
+    async fn attempt<A>(
         &self,
         meta: &CommandMeta,
         primary_id: Uuid,

@@ -1,6 +1,8 @@
 //! Logs and traces, set up in this one place.
 //!
-//! - Logs go to stderr, as JSON lines by default (`PRECINCT_LOG_FORMAT=text` for people).
+//! - Logs go to stderr: readable text when stderr is a terminal (`make run`), JSON lines
+//!   otherwise (a container, a pipe, a log shipper); `PRECINCT_LOG_FORMAT=json|text`
+//!   chooses explicitly.
 //!   Each line of an HTTP request carries the request's `http` span: method, route,
 //!   path, `request_id`, `correlation_id`, actor and status.
 //! - Filter with `RUST_LOG` (default `info,sqlx=warn,async_nats=warn`).
@@ -41,13 +43,25 @@ fn otlp_endpoint() -> Option<String> {
         .filter(|v| !v.trim().is_empty())
 }
 
+/// Whether log lines are JSON: as configured, else text for a person at a terminal and
+/// JSON for everything else.
+fn json_logs(configured: Option<&str>, terminal: bool) -> anyhow::Result<bool> {
+    match configured.map(str::trim) {
+        None | Some("") => Ok(!terminal),
+        Some("json") => Ok(true),
+        Some("text") => Ok(false),
+        Some(other) => anyhow::bail!("PRECINCT_LOG_FORMAT={other:?}: expected json or text"),
+    }
+}
+
 /// Installs the global subscriber. Call once, before the async runtime starts.
 pub fn init() -> anyhow::Result<Telemetry> {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
-    let json = std::env::var("PRECINCT_LOG_FORMAT")
-        .map(|v| v == "json")
-        .unwrap_or(true);
+    let json = json_logs(
+        std::env::var("PRECINCT_LOG_FORMAT").ok().as_deref(),
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    )?;
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let fmt = if json {
         fmt.json()
@@ -126,5 +140,19 @@ mod otlp {
         let tracer = provider.tracer("precinct");
         let layer = tracing_opentelemetry::layer().with_tracer(tracer).boxed();
         Ok((layer, provider))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_logs;
+
+    #[test]
+    fn logs_are_text_at_a_terminal_json_elsewhere_unless_configured() {
+        assert_eq!(json_logs(None, true).ok(), Some(false));
+        assert_eq!(json_logs(None, false).ok(), Some(true));
+        assert_eq!(json_logs(Some("json"), true).ok(), Some(true));
+        assert_eq!(json_logs(Some("text"), false).ok(), Some(false));
+        assert!(json_logs(Some("yaml"), false).is_err());
     }
 }
