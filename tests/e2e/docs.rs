@@ -952,8 +952,8 @@ async fn metrics_are_for_the_scraper_token_and_admin_tokens_only() {
 #[tokio::test]
 async fn the_readme_walkthrough_reaches_a_closed_report() {
     let app = TestApp::spawn().await.expect("spawn");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../deploy/local/walkthrough.sh");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/walkthrough.sh");
     let out = tokio::process::Command::new("bash")
         .arg(&script)
         .args([
