@@ -393,17 +393,15 @@ async fn an_officer_moved_while_still_listed_in_a_patrol_sees_nothing_of_it() {
 async fn a_deactivated_account_is_refused_even_after_reactivation() {
     let w = world().await;
     let app = &w.app;
-    // Deactivation (no route reaches it yet: the command runs through the application
-    // layer): the token already issued is refused.
+    // Deactivation through its route: the token already issued is refused.
     ok(&app.get("/queues/reports", Some(&w.dispatcher)).await);
-    account_command(
-        app,
-        &w.dispatcher_id,
-        AccountCommand::Deactivate {
-            at: chrono::Utc::now(),
-        },
-    )
-    .await;
+    ok(&app
+        .post(
+            &format!("/users/{}/deactivate", w.dispatcher_id),
+            Some(&w.admin),
+            json!({}),
+        )
+        .await);
     let refused = time_until(PROPAGATION_BOUND, StatusCode::UNAUTHORIZED, async || {
         app.get("/queues/reports", Some(&w.dispatcher)).await.status
     })
@@ -418,14 +416,13 @@ async fn a_deactivated_account_is_refused_even_after_reactivation() {
     );
     // Reactivation does not bring the old token back: it was issued before the
     // deactivation. A new login works.
-    account_command(
-        app,
-        &w.dispatcher_id,
-        AccountCommand::Reactivate {
-            at: chrono::Utc::now(),
-        },
-    )
-    .await;
+    ok(&app
+        .post(
+            &format!("/users/{}/reactivate", w.dispatcher_id),
+            Some(&w.admin),
+            json!({}),
+        )
+        .await);
     tokio::time::sleep(Duration::from_millis(300)).await;
     problem(
         &app.get("/queues/reports", Some(&w.dispatcher)).await,
@@ -658,25 +655,49 @@ async fn a_change_made_through_one_api_process_is_enforced_by_another_within_a_s
         "the other process still honours the demoted token: {took:?}"
     );
 
-    // A deactivation reaches the other process too (401).
+    // A deactivation through `POST /users/{id}/deactivate` on the first process reaches
+    // the second too (401).
     let started = Instant::now();
-    account_command(
-        &w.app,
-        &w.dispatcher_id,
-        AccountCommand::Deactivate {
-            at: chrono::Utc::now(),
-        },
-    )
-    .await;
+    ok(&w
+        .app
+        .post(
+            &format!("/users/{}/deactivate", w.dispatcher_id),
+            Some(&w.admin),
+            json!({}),
+        )
+        .await);
+    let acked = started.elapsed();
     let took = time_until(PROPAGATION_BOUND, StatusCode::UNAUTHORIZED, async || {
         other.get("/me/crimes", Some(&w.dispatcher)).await.status
     })
     .await;
     println!(
-        "deactivation → 401 from the other API process: {took:?} ({:?} since the command started)",
-        started.elapsed()
+        "deactivation (POST /users/{{id}}/deactivate on process 1) → 401 from the other API process: {took:?} after the change was acknowledged ({acked:?} to acknowledge)"
     );
     assert!(took.is_some_and(|t| t < PROPAGATION_BOUND), "{took:?}");
+
+    // A password change through the first process: the old token is refused by the
+    // second.
+    let citizen = w.citizen.clone();
+    let changed = w
+        .app
+        .post(
+            "/me/password",
+            Some(&citizen),
+            json!({"current_password": PASSWORD, "new_password": "another long password"}),
+        )
+        .await;
+    ok(&changed);
+    let took = time_until(PROPAGATION_BOUND, StatusCode::UNAUTHORIZED, async || {
+        other.get("/me/crimes", Some(&citizen)).await.status
+    })
+    .await;
+    println!(
+        "password change on process 1 → 401 for the old token from the other API process: {took:?}"
+    );
+    assert!(took.is_some_and(|t| t < PROPAGATION_BOUND), "{took:?}");
+    let fresh = changed.body["access_token"].as_str().expect("token");
+    ok(&other.get("/me/crimes", Some(fresh)).await);
 
     // A token issued by the first process right after a promotion works at once on the
     // second, whatever its view has seen.

@@ -727,8 +727,99 @@ async fn answers_match_the_documented_schemas_and_statuses() {
     )
     .await;
     expect(&r, StatusCode::UNAUTHORIZED);
-    let r = checked(&app, s, get, "/crimes", "/crimes?limit=0", None, None, &[]).await;
+    let r = checked(
+        &app,
+        s,
+        get.clone(),
+        "/crimes",
+        "/crimes?limit=0",
+        None,
+        None,
+        &[],
+    )
+    .await;
     expect(&r, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // User management: each audience's view matches its documented schema (the ADMIN's
+    // and the account's own with e-mail, a SUPERVISOR's without).
+    let (_, supervisor) = app.account(&admin, "SUPERVISOR", Some(&station)).await;
+    let (dispatcher_id, _) = tokens[0].clone();
+    for (template, path, token) in [
+        ("/users", "/users".to_string(), admin.as_str()),
+        ("/users", "/users".to_string(), supervisor.as_str()),
+        (
+            "/users/{id}",
+            format!("/users/{dispatcher_id}"),
+            admin.as_str(),
+        ),
+        (
+            "/users/{id}",
+            format!("/users/{dispatcher_id}"),
+            supervisor.as_str(),
+        ),
+        ("/me", "/me".to_string(), citizen.as_str()),
+    ] {
+        let r = checked(
+            &app,
+            s,
+            get.clone(),
+            template,
+            &path,
+            Some(token),
+            None,
+            &at,
+        )
+        .await;
+        expect(&r, StatusCode::OK);
+    }
+    let r = checked(
+        &app,
+        s,
+        get.clone(),
+        "/users",
+        "/users",
+        Some(&dispatcher),
+        None,
+        &[],
+    )
+    .await;
+    expect(&r, StatusCode::FORBIDDEN);
+    let r = checked(
+        &app,
+        s,
+        post.clone(),
+        "/users/{id}/deactivate",
+        &format!("/users/{dispatcher_id}/deactivate"),
+        Some(&admin),
+        Some(json!({})),
+        &[],
+    )
+    .await;
+    expect(&r, StatusCode::OK);
+    let r = checked(
+        &app,
+        s,
+        post.clone(),
+        "/me/password",
+        "/me/password",
+        Some(&citizen),
+        Some(json!({"current_password": "wrong password", "new_password": "a new long password"})),
+        &[],
+    )
+    .await;
+    expect(&r, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = checked(
+        &app,
+        s,
+        post,
+        "/me/password",
+        "/me/password",
+        Some(&citizen),
+        Some(json!({"current_password": PASSWORD, "new_password": "a new long password"})),
+        &[],
+    )
+    .await;
+    expect(&r, StatusCode::OK);
 }
 
 #[tokio::test]

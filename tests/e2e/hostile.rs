@@ -127,6 +127,9 @@ struct Precincts {
     patrol_a: String,
     officer_b_id: String,
     citizen_id: String,
+    /// Station A's dispatcher: the account `/users/{id}` routes name (they see their own,
+    /// strangers do not).
+    dispatcher_a_id: String,
     /// Station A's callers by role (member of patrol A as PATROL).
     a: Vec<(&'static str, String)>,
     /// Callers who must see nothing of station A's objects.
@@ -140,7 +143,7 @@ async fn precincts() -> Precincts {
     let admin = app.admin().await;
     let station_a = app.precinct(&admin, "PS1", LAT, LON).await;
     let station_b = app.precinct(&admin, "PS2", 8.0, 126.0).await;
-    let (_, dispatcher_a) = app.account(&admin, "DISPATCHER", Some(&station_a)).await;
+    let (dispatcher_a_id, dispatcher_a) = app.account(&admin, "DISPATCHER", Some(&station_a)).await;
     let (_, supervisor_a) = app.account(&admin, "SUPERVISOR", Some(&station_a)).await;
     let (oa, officer_a) = app.account(&admin, "PATROL", Some(&station_a)).await;
     let (ob, officer_b) = app.account(&admin, "PATROL", Some(&station_a)).await;
@@ -196,6 +199,7 @@ async fn precincts() -> Precincts {
         patrol_a,
         officer_b_id: ob,
         citizen_id,
+        dispatcher_a_id,
     }
 }
 
@@ -299,6 +303,8 @@ fn valid_body(method: &Method, template: &str, w: &Precincts) -> Option<Value> {
         ("PUT", "/patrols/{id}/location") => json!({"latitude": LAT, "longitude": LON}),
         ("PUT", "/patrols/{id}/status") => json!({"status": "OFF_DUTY"}),
         ("POST", "/stations") => json!({"name": "X", "kind": "DIVISION", "crime_types": ["x"]}),
+        ("PATCH", "/users/{id}") => json!({"role": "ADMIN"}),
+        ("POST", "/users/{id}/password") => json!({"new_password": "a new long password"}),
         _ => json!({}),
     };
     Some(body)
@@ -313,6 +319,8 @@ fn instance(template: &str, w: &Precincts) -> String {
     } else if template.starts_with("/admin/users/") || template.starts_with("/admin/data-subjects/")
     {
         &w.citizen_id
+    } else if template.starts_with("/users/") {
+        &w.dispatcher_a_id
     } else {
         panic!("{template}: say which object its {{id}} names in `instance`")
     };

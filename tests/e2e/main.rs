@@ -21,3 +21,4 @@ mod routing;
 mod store;
 mod throttle;
 mod transport;
+mod users;

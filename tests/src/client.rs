@@ -243,6 +243,44 @@ impl Call {
     pub fn stations() -> Self {
         Self::get("/stations?limit=1")
     }
+    /// `GET /users?{query}` (query without the `?`, may be empty).
+    pub fn users(query: &str) -> Self {
+        Self::get(format!("/users?{query}"))
+    }
+    /// `GET /users/{id}`.
+    pub fn user(id: &str) -> Self {
+        Self::get(format!("/users/{id}"))
+    }
+    /// `PATCH /users/{id}` with `changes` (`name`, `role`, `station_id`).
+    pub fn update_user(id: &str, changes: Value) -> Self {
+        Self::new(Method::PATCH, format!("/users/{id}"), Some(changes))
+    }
+    /// `POST /users/{id}/deactivate`.
+    pub fn deactivate(id: &str) -> Self {
+        Self::post(format!("/users/{id}/deactivate"), json!({}))
+    }
+    /// `POST /users/{id}/reactivate`.
+    pub fn reactivate(id: &str) -> Self {
+        Self::post(format!("/users/{id}/reactivate"), json!({}))
+    }
+    /// `POST /users/{id}/password`: an ADMIN's reset.
+    pub fn reset_password(id: &str, new: &str) -> Self {
+        Self::post(
+            format!("/users/{id}/password"),
+            json!({"new_password": new}),
+        )
+    }
+    /// `GET /me`.
+    pub fn me() -> Self {
+        Self::get("/me")
+    }
+    /// `POST /me/password`.
+    pub fn change_password(current: &str, new: &str) -> Self {
+        Self::post(
+            "/me/password",
+            json!({"current_password": current, "new_password": new}),
+        )
+    }
     pub fn register_patrol(call_sign: &str, station: &str, officers: &[&str]) -> Self {
         Self::post(
             "/patrols/register",

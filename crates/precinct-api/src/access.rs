@@ -77,7 +77,7 @@ pub struct Access {
     /// The account stream's version (log position of its last event) this is as of.
     pub version: u64,
     /// Tokens issued at an account version below this are refused: the position of the
-    /// last deactivation (a later reactivation does not revive them).
+    /// last deactivation or password change (a later reactivation does not revive them).
     pub tokens_from: u64,
 }
 
@@ -90,7 +90,7 @@ pub enum Revoked {
     Erased,
     #[error("the account is deactivated")]
     Inactive,
-    #[error("the token was issued before the account was deactivated")]
+    #[error("the token was issued before the account was deactivated or its password changed")]
     Superseded,
 }
 
@@ -129,6 +129,9 @@ impl Access {
                 self.tokens_from = position;
             }
             AccountEvent::AccountReactivated(_) => self.active = true,
+            // A new password revokes every token issued before it, as a deactivation does.
+            AccountEvent::AccountPasswordChanged(_) => self.tokens_from = position,
+            AccountEvent::AccountRenamed(_) => {}
         }
     }
 
@@ -538,6 +541,40 @@ mod tests {
             fold(&mut access, e, *p);
         }
         access
+    }
+
+    #[test]
+    fn a_new_password_revokes_older_tokens_and_a_rename_changes_nothing() {
+        use precinct_domain::account::{AccountPasswordChanged, AccountRenamed};
+        let a = folded(&[
+            (registered(Role::Citizen), 3),
+            (
+                AccountRenamed {
+                    name: None,
+                    at: Utc::now(),
+                }
+                .into(),
+                5,
+            ),
+        ])
+        .expect("registered");
+        assert_eq!(a.check(3), Ok(()), "a rename revokes nothing");
+        let changed = folded(&[
+            (registered(Role::Citizen), 3),
+            (
+                AccountPasswordChanged {
+                    password_hash: PasswordHash::parse("$argon2id$y").expect("hash"),
+                    changed_by: AccountId::new(Uuid::nil()),
+                    at: Utc::now(),
+                }
+                .into(),
+                8,
+            ),
+        ])
+        .expect("registered");
+        assert_eq!(changed.check(5), Err(Revoked::Superseded));
+        assert_eq!(changed.check(8), Ok(()), "the token issued with the change");
+        assert!(!changed.same_standing(&a), "open streams end");
     }
 
     #[test]

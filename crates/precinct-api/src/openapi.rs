@@ -84,6 +84,7 @@ pub fn spec() -> utoipa::openapi::OpenApi {
         routes::queries::Api::openapi(),
         routes::live::Api::openapi(),
         routes::subjects::Api::openapi(),
+        routes::users::Api::openapi(),
         crate::metrics::Api::openapi(),
         DocsApi::openapi(),
     ] {
@@ -215,6 +216,7 @@ Every response carries `X-Request-Id` (the caller's, or a new one)."
     tags(
         (name = "accounts", description = "Registration, login, roles, invites"),
         (name = "stations", description = "Precincts and divisions"),
+        (name = "users", description = "User management: accounts, standing, passwords, the caller's own account"),
         (name = "crimes", description = "Crime reports: submission, lifecycle, history"),
         (name = "dispatch", description = "Dispatch desk: assignment, queue, workloads, SLA"),
         (name = "patrols", description = "Patrols and their assignments"),

@@ -120,6 +120,27 @@ impl Accounts for Facts<'_> {
                 erased: a.erased,
             }))
     }
+
+    /// From the accounts read model, once it has caught up with the log as it is now.
+    async fn active_admins(&self, limit: u32) -> Result<Option<Vec<AccountId>>, AppError> {
+        let state = self.0;
+        let head = state.app.log().head().await?;
+        let caught_up = precinct_readmodel::wait_for_projection(
+            &state.pool,
+            precinct_readmodel::names::ACCOUNTS,
+            head,
+            READ_MODEL_WAIT,
+        )
+        .await
+        .map_err(port)?;
+        if !caught_up {
+            return Ok(None);
+        }
+        let ids = precinct_readmodel::queries::active_admins(&state.pool, limit)
+            .await
+            .map_err(port)?;
+        Ok(Some(ids.into_iter().map(AccountId::new).collect()))
+    }
 }
 
 impl Passwords for PasswordJobs {
@@ -127,6 +148,12 @@ impl Passwords for PasswordJobs {
         let hash = PasswordJobs::hash(self, password).await.map_err(port)?;
         PasswordHash::parse(&hash)
             .map_err(|e| port(ApiError::Internal(format!("password hash: {e}"))))
+    }
+
+    async fn verify(&self, password: String, hash: PasswordHash) -> Result<bool, AppError> {
+        PasswordJobs::verify(self, password, Some(hash.as_str().to_string()))
+            .await
+            .map_err(port)
     }
 }
 
@@ -147,5 +174,12 @@ impl Passwords for OwnedJobs<'_> {
             .map_err(port)?;
         PasswordHash::parse(&hash)
             .map_err(|e| port(ApiError::Internal(format!("password hash: {e}"))))
+    }
+
+    async fn verify(&self, password: String, hash: PasswordHash) -> Result<bool, AppError> {
+        self.jobs
+            .verify_for(&self.owner, password, Some(hash.as_str().to_string()))
+            .await
+            .map_err(port)
     }
 }

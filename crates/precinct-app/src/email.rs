@@ -7,12 +7,18 @@
 //! after its owner was erased. Reservations made before keep their unkeyed id
 //! ([`email_stream_id`]); every lookup and every new reservation checks both, so an old
 //! account keeps its address and still signs in.
+//!
+//! An address held by an account whose data subject was erased is free: lookups skip
+//! such a holder, and a new registration reclaims the address (`EmailReleased` then
+//! `EmailReserved`, in the registration's own append).
 
 use precinct_domain::email::{
     email_stream_id, keyed_email_stream_id, EmailCommand, EmailError, EmailReservation,
 };
 use precinct_domain::ids::AccountId;
+use precinct_domain::subject::DataSubject;
 use precinct_domain::values::Email;
+use precinct_domain::Aggregate;
 use precinct_eventlog::EventStore;
 use uuid::Uuid;
 
@@ -61,13 +67,16 @@ impl<S: EventStore> App<S> {
         })
     }
 
-    /// The account holding `email`, if any.
+    /// The account holding `email`, if any (an erased account holds nothing).
     pub async fn email_owner(&self, email: &Email) -> Result<Option<AccountId>, AppError> {
         let streams = self.email_streams(email).await?;
         for id in streams.all() {
             let (reservation, _) = self.load::<EmailReservation>(id).await?;
-            if reservation.account_id.is_some() {
-                return Ok(reservation.account_id);
+            if let Some(holder) = reservation.account_id {
+                let (subject, _) = self.load::<DataSubject>(holder.as_uuid()).await?;
+                if !subject.version_exists() {
+                    return Ok(Some(holder));
+                }
             }
         }
         Ok(None)
@@ -75,7 +84,8 @@ impl<S: EventStore> App<S> {
 }
 
 /// Reserves the address for `account_id` in `uow`: refused (the domain's
-/// [`EmailError::EmailTaken`]) when either of its streams already holds a reservation.
+/// [`EmailError::EmailTaken`]) when either of its streams is held by an account that
+/// was not erased; one held by an erased account is reclaimed.
 pub async fn reserve_email<S: EventStore>(
     uow: &mut UnitOfWork<'_, S>,
     streams: &EmailStreams,
@@ -85,12 +95,31 @@ pub async fn reserve_email<S: EventStore>(
     for id in streams.all().filter(|id| *id != target) {
         // An older reservation is never written again: reading it is enough.
         let older: EmailReservation = uow.load(id).await?;
-        if older.account_id.is_some() {
-            return Err(AppError::domain(EmailError::EmailTaken));
+        if let Some(holder) = older.account_id {
+            if !is_erased(uow, holder).await? {
+                return Err(AppError::domain(EmailError::EmailTaken));
+            }
         }
     }
     let at = uow.now();
-    uow.execute::<EmailReservation>(target, EmailCommand::Reserve { account_id, at })
-        .await?;
+    let current: EmailReservation = uow.load(target).await?;
+    let cmd = match current.account_id {
+        Some(holder) if is_erased(uow, holder).await? => EmailCommand::Reclaim {
+            account_id,
+            erased_holder: holder,
+            at,
+        },
+        _ => EmailCommand::Reserve { account_id, at },
+    };
+    uow.execute::<EmailReservation>(target, cmd).await?;
     Ok(())
+}
+
+/// Whether `account`'s data subject was erased (erasure is for good).
+async fn is_erased<S: EventStore>(
+    uow: &mut UnitOfWork<'_, S>,
+    account: AccountId,
+) -> Result<bool, AppError> {
+    let subject: DataSubject = uow.load(account.as_uuid()).await?;
+    Ok(subject.version_exists())
 }

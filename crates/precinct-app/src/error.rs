@@ -108,6 +108,14 @@ pub enum Refusal {
     },
     #[error("no station can take a report for this location")]
     NoStationForLocation,
+    #[error("you may not deactivate your own account")]
+    DeactivateSelf,
+    #[error("this is the last active ADMIN account")]
+    LastAdmin,
+    #[error("the invite's author may no longer invite to this role and station")]
+    InviterNoLongerEntitled,
+    #[error("the current password is wrong")]
+    WrongPassword,
 }
 
 impl Refusal {
@@ -119,11 +127,15 @@ impl Refusal {
             | Refusal::PatrolOffDuty
             | Refusal::NoAvailablePatrol
             | Refusal::EmailTaken
-            | Refusal::TooManyPatrols(_) => ErrorKind::Conflict,
+            | Refusal::TooManyPatrols(_)
+            | Refusal::DeactivateSelf
+            | Refusal::LastAdmin
+            | Refusal::InviterNoLongerEntitled => ErrorKind::Conflict,
             Refusal::NoSuchStation
             | Refusal::NoSuchPatrol
             | Refusal::NotAnOfficer { .. }
-            | Refusal::NoStationForLocation => ErrorKind::Invalid,
+            | Refusal::NoStationForLocation
+            | Refusal::WrongPassword => ErrorKind::Invalid,
         }
     }
 
@@ -134,6 +146,7 @@ impl Refusal {
             Refusal::NoSuchPatrol => Some("patrol_id"),
             Refusal::NotAnOfficer { .. } => Some("officer_ids"),
             Refusal::NoStationForLocation => Some("location"),
+            Refusal::WrongPassword => Some("current_password"),
             _ => None,
         }
     }
@@ -152,6 +165,8 @@ pub enum Unavailable {
     NoKeyStore,
     #[error("key store: {0}")]
     KeyStore(String),
+    #[error("the accounts read model is catching up with the log; retry shortly")]
+    Accounts,
 }
 
 /// A port's own error, kept whole for the layer that implemented the port (which knows

@@ -64,12 +64,27 @@ pub trait Accounts: Sync {
         &self,
         account: AccountId,
     ) -> impl Future<Output = Result<Option<Standing>, AppError>> + Send;
+
+    /// The active ADMIN accounts that were not erased (at most `limit`), from a view
+    /// that has caught up with the log as it is now. None: it did not catch up in a
+    /// bounded time.
+    fn active_admins(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = Result<Option<Vec<AccountId>>, AppError>> + Send;
 }
 
 /// Password hashing (slow on purpose: the implementer bounds how many run at once).
 pub trait Passwords: Sync {
     fn hash(&self, password: String)
         -> impl Future<Output = Result<PasswordHash, AppError>> + Send;
+
+    /// Whether `password` matches `hash`.
+    fn verify(
+        &self,
+        password: String,
+        hash: PasswordHash,
+    ) -> impl Future<Output = Result<bool, AppError>> + Send;
 }
 
 /// Where data keys are destroyed (crypto-shredding).

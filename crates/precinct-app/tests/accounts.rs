@@ -329,6 +329,14 @@ impl precinct_app::ports::Passwords for Counting {
                 .expect("hash"),
         )
     }
+
+    async fn verify(
+        &self,
+        password: String,
+        hash: precinct_domain::values::PasswordHash,
+    ) -> Result<bool, AppError> {
+        Ok(hash.as_str() == format!("hashed:{password}"))
+    }
 }
 
 impl Counting {
@@ -541,9 +549,16 @@ async fn erasure_destroys_the_keys_then_records_itself_once() {
     let keys = Keys::default();
     let meta = w.meta(&w.admin);
     let mark = w.mark();
-    let out = subject::erase(&w.app, &w.admin, &meta, w.citizen.id.as_uuid(), Some(&keys))
-        .await
-        .expect("erase");
+    let out = subject::erase(
+        &w.app,
+        &w.admin,
+        &meta,
+        w.citizen.id.as_uuid(),
+        Some(&keys),
+        &w.facts(),
+    )
+    .await
+    .expect("erase");
     assert!(out.erased_at.is_some());
     assert_eq!(
         *keys.erased.lock().expect("lock"),
@@ -554,9 +569,16 @@ async fn erasure_destroys_the_keys_then_records_itself_once() {
         events(&[("subject", "DataSubjectErased")])
     );
     // A retry completes nothing more in the log (the key is erased again: a no-op).
-    let again = subject::erase(&w.app, &w.admin, &meta, w.citizen.id.as_uuid(), Some(&keys))
-        .await
-        .expect("retry");
+    let again = subject::erase(
+        &w.app,
+        &w.admin,
+        &meta,
+        w.citizen.id.as_uuid(),
+        Some(&keys),
+        &w.facts(),
+    )
+    .await
+    .expect("retry");
     assert_eq!(again.position, out.position);
     assert_eq!(w.appended_since(mark).len(), 1);
     // An anonymous report is a subject of its own.
@@ -567,6 +589,7 @@ async fn erasure_destroys_the_keys_then_records_itself_once() {
         &w.meta(&w.admin),
         report.as_uuid(),
         Some(&keys),
+        &w.facts(),
     )
     .await
     .expect("an anonymous report");
@@ -610,6 +633,7 @@ async fn erasing_an_invited_account_destroys_the_invites_key_too() {
         &w.meta(&w.admin),
         dee.id.as_uuid(),
         Some(&keys),
+        &w.facts(),
     )
     .await
     .expect("erase");
@@ -630,6 +654,7 @@ async fn erasure_is_the_admins_of_subjects_that_exist_with_a_key_store() {
         &w.meta(&w.supervisor),
         w.citizen.id.as_uuid(),
         Some(&keys),
+        &w.facts(),
     )
     .await
     .expect_err("not an admin");
@@ -637,9 +662,16 @@ async fn erasure_is_the_admins_of_subjects_that_exist_with_a_key_store() {
     // A signed-in citizen's report is not a subject of its own (its reporter is).
     let report = w.given_report().await;
     for id in [Uuid::new_v4(), report.as_uuid()] {
-        let err = subject::erase(&w.app, &w.admin, &w.meta(&w.admin), id, Some(&keys))
-            .await
-            .expect_err("no such subject");
+        let err = subject::erase(
+            &w.app,
+            &w.admin,
+            &w.meta(&w.admin),
+            id,
+            Some(&keys),
+            &w.facts(),
+        )
+        .await
+        .expect_err("no such subject");
         assert!(matches!(err, AppError::NotFound), "{err:?}");
     }
     let err = subject::erase(
@@ -648,6 +680,7 @@ async fn erasure_is_the_admins_of_subjects_that_exist_with_a_key_store() {
         &w.meta(&w.admin),
         w.citizen.id.as_uuid(),
         None::<&Keys>,
+        &w.facts(),
     )
     .await
     .expect_err("no key store");

@@ -23,6 +23,8 @@ event_enum!(
         AccountRoleChanged,
         AccountDeactivated,
         AccountReactivated,
+        AccountRenamed,
+        AccountPasswordChanged,
     }
 );
 
@@ -65,6 +67,24 @@ pub struct AccountReactivated {
     pub at: DateTime<Utc>,
 }
 
+/// The account's name changed. `name` is sealed in the log; `None` once erased.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountRenamed {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// The account's password changed (by its holder, or reset by an ADMIN): tokens issued
+/// before it are no longer honoured.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountPasswordChanged {
+    pub password_hash: PasswordHash,
+    /// Who changed it: the account itself, or the ADMIN who reset it.
+    pub changed_by: AccountId,
+    pub at: DateTime<Utc>,
+}
+
 /// Everything a caller may ask of an account.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AccountCommand {
@@ -90,6 +110,14 @@ pub enum AccountCommand {
     Deactivate { at: DateTime<Utc> },
     /// Already active: a no-op (no events).
     Reactivate { at: DateTime<Utc> },
+    /// Name 1..=200 characters; the same name again is a no-op (no events).
+    Rename { name: String, at: DateTime<Utc> },
+    /// Always recorded (even the same password: a change revokes older tokens).
+    ChangePassword {
+        password_hash: PasswordHash,
+        changed_by: AccountId,
+        at: DateTime<Utc>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -148,6 +176,13 @@ pub(crate) fn station_rule_violation(
     }
 }
 
+fn parse_name(name: &str) -> Result<NonEmptyText, AccountError> {
+    NonEmptyText::parse(name, limits::NAME_MAX).map_err(|e| AccountError::Invalid {
+        field: "name",
+        reason: e.to_string(),
+    })
+}
+
 fn check_station(role: Role, station: Option<StationId>) -> Result<(), AccountError> {
     match station_rule_violation(role, station) {
         Some(StationRule::Required) => Err(AccountError::StationRequired { role }),
@@ -200,12 +235,7 @@ impl Aggregate for Account {
                 at,
                 invite_id,
             } => {
-                let name = NonEmptyText::parse(&name, limits::NAME_MAX).map_err(|e| {
-                    AccountError::Invalid {
-                        field: "name",
-                        reason: e.to_string(),
-                    }
-                })?;
+                let name = parse_name(&name)?;
                 check_station(role, station_id)?;
                 AccountRegistered {
                     account_id,
@@ -247,6 +277,27 @@ impl Aggregate for Account {
                 }
                 AccountReactivated { at }.into()
             }
+            C::Rename { name, at } => {
+                let name = parse_name(&name)?;
+                if name.as_str() == self.name {
+                    return Ok(Vec::new());
+                }
+                AccountRenamed {
+                    name: Some(name.into_string()),
+                    at,
+                }
+                .into()
+            }
+            C::ChangePassword {
+                password_hash,
+                changed_by,
+                at,
+            } => AccountPasswordChanged {
+                password_hash,
+                changed_by,
+                at,
+            }
+            .into(),
         };
         Ok(vec![event])
     }
@@ -279,6 +330,14 @@ impl Aggregate for Account {
             }
             AccountEvent::AccountReactivated(e) => {
                 self.active = true;
+                self.updated_at = e.at;
+            }
+            AccountEvent::AccountRenamed(e) => {
+                self.name = e.name.clone().unwrap_or_default();
+                self.updated_at = e.at;
+            }
+            AccountEvent::AccountPasswordChanged(e) => {
+                self.password_hash = Some(e.password_hash.clone());
                 self.updated_at = e.at;
             }
         }

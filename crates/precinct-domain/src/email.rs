@@ -3,6 +3,9 @@
 //! `EmailReserved` to the address's stream (expected: does not exist) together with
 //! `AccountRegistered`; the log's optimistic concurrency does the rest.
 //!
+//! An address whose holder was erased can be claimed again: `Reclaim` appends
+//! `EmailReleased` then `EmailReserved` (the caller establishes the erasure).
+//!
 //! The stream id is derived from the address, never the address itself. Reservations
 //! made since e-mails are personal data use [`keyed_email_stream_id`]: a keyed hash
 //! (HMAC with a key the application layer keeps in the key store), so nobody holding
@@ -38,11 +41,22 @@ pub fn keyed_email_stream_id(digest: &[u8; 32]) -> Uuid {
 
 event_enum!(
     /// Everything that can happen to an e-mail reservation.
-    EmailEvent { EmailReserved }
+    EmailEvent {
+        EmailReserved,
+        EmailReleased,
+    }
 );
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmailReserved {
+    pub account_id: AccountId,
+    pub at: DateTime<Utc>,
+}
+
+/// The address is free again: its holder's data subject was erased.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailReleased {
+    /// The erased account that held it.
     pub account_id: AccountId,
     pub at: DateTime<Utc>,
 }
@@ -52,6 +66,14 @@ pub enum EmailCommand {
     /// Claims the address for an account.
     Reserve {
         account_id: AccountId,
+        at: DateTime<Utc>,
+    },
+    /// Claims the address for `account_id` from `erased_holder`, an account whose data
+    /// subject was erased (a fact the caller establishes): releases it, then reserves
+    /// it. Refused unless `erased_holder` is the holder.
+    Reclaim {
+        account_id: AccountId,
+        erased_holder: AccountId,
         at: DateTime<Utc>,
     },
 }
@@ -73,6 +95,8 @@ impl DomainError for EmailError {
 pub struct EmailReservation {
     pub account_id: Option<AccountId>,
     pub reserved_at: Option<DateTime<Utc>>,
+    /// The address was held and released at least once (the stream exists).
+    pub released: bool,
 }
 
 impl Aggregate for EmailReservation {
@@ -89,6 +113,22 @@ impl Aggregate for EmailReservation {
                 }
                 Ok(vec![EmailReserved { account_id, at }.into()])
             }
+            EmailCommand::Reclaim {
+                account_id,
+                erased_holder,
+                at,
+            } => match self.account_id {
+                Some(holder) if holder == erased_holder => Ok(vec![
+                    EmailReleased {
+                        account_id: erased_holder,
+                        at,
+                    }
+                    .into(),
+                    EmailReserved { account_id, at }.into(),
+                ]),
+                None => Ok(vec![EmailReserved { account_id, at }.into()]),
+                Some(_) => Err(EmailError::EmailTaken),
+            },
         }
     }
 
@@ -98,10 +138,15 @@ impl Aggregate for EmailReservation {
                 self.account_id = Some(e.account_id);
                 self.reserved_at = Some(e.at);
             }
+            EmailEvent::EmailReleased(_) => {
+                self.account_id = None;
+                self.reserved_at = None;
+                self.released = true;
+            }
         }
     }
 
     fn version_exists(&self) -> bool {
-        self.account_id.is_some()
+        self.account_id.is_some() || self.released
     }
 }

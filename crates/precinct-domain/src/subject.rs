@@ -95,6 +95,7 @@ pub fn personal_fields(event_type: &str) -> &'static [&'static str] {
         "ReportSubmitted" | "ReportAmended" => &["personal"],
         "EvidenceAttached" => &["description"],
         "AccountRegistered" => &["email", "name"],
+        "AccountRenamed" => &["name"],
         "InviteCreated" => &["email"],
         _ => &[],
     }

@@ -212,6 +212,82 @@ fn deactivate_and_reactivate() {
 }
 
 #[test]
+fn rename_records_the_trimmed_name_and_refuses_a_blank_one() {
+    let account = given::<Account>([registered(Role::Citizen, None)])
+        .when(AccountCommand::Rename {
+            name: "  Maria S. Santos ".into(),
+            at: t(1),
+        })
+        .then_events(vec![AccountRenamed {
+            name: Some("Maria S. Santos".into()),
+            at: t(1),
+        }
+        .into()]);
+    assert_eq!(account.name, "Maria S. Santos");
+    given::<Account>([registered(Role::Citizen, None)])
+        .when(AccountCommand::Rename {
+            name: "Maria Santos".into(),
+            at: t(1),
+        })
+        .then_no_events();
+    given::<Account>([registered(Role::Citizen, None)])
+        .when(AccountCommand::Rename {
+            name: "   ".into(),
+            at: t(1),
+        })
+        .then_err(AccountError::Invalid {
+            field: "name",
+            reason: "must not be blank".into(),
+        });
+    given_nothing::<Account>()
+        .when(AccountCommand::Rename {
+            name: "Ana".into(),
+            at: t(1),
+        })
+        .then_err(AccountError::NotFound);
+}
+
+#[test]
+fn a_password_change_is_always_recorded_and_replaces_the_hash() {
+    let new_hash = PasswordHash::parse("$argon2id$new").expect("valid");
+    let by = AccountId::new(uuid(31));
+    let change = AccountCommand::ChangePassword {
+        password_hash: new_hash.clone(),
+        changed_by: by,
+        at: t(1),
+    };
+    let account = given::<Account>([registered(Role::Citizen, None)])
+        .when(change.clone())
+        .then_events(vec![AccountPasswordChanged {
+            password_hash: new_hash.clone(),
+            changed_by: by,
+            at: t(1),
+        }
+        .into()]);
+    assert_eq!(account.password_hash, Some(new_hash.clone()));
+    // The same hash again is still a change: it revokes the tokens issued before it.
+    given::<Account>([
+        registered(Role::Citizen, None),
+        AccountPasswordChanged {
+            password_hash: new_hash.clone(),
+            changed_by: by,
+            at: t(1),
+        }
+        .into(),
+    ])
+    .when(change.clone())
+    .then_events(vec![AccountPasswordChanged {
+        password_hash: new_hash,
+        changed_by: by,
+        at: t(1),
+    }
+    .into()]);
+    given_nothing::<Account>()
+        .when(change)
+        .then_err(AccountError::NotFound);
+}
+
+#[test]
 fn account_errors_sort_into_kinds() {
     assert_eq!(AccountError::NotFound.kind(), ErrorKind::NotFound);
     assert_eq!(AccountError::AlreadyExists.kind(), ErrorKind::Conflict);
@@ -267,6 +343,55 @@ fn reserve_of_a_taken_address_is_refused() {
     }
     assert_eq!(EmailError::EmailTaken.kind(), ErrorKind::Conflict);
     assert_eq!(EmailReservation::TYPE, "email");
+}
+
+#[test]
+fn an_address_held_by_an_erased_account_is_reclaimed_and_any_other_holder_keeps_it() {
+    let erased = account_id();
+    let claimant = AccountId::new(uuid(99));
+    let held = EmailReserved {
+        account_id: erased,
+        at: t(0),
+    };
+    let reservation = given::<EmailReservation>([held.clone().into()])
+        .when(EmailCommand::Reclaim {
+            account_id: claimant,
+            erased_holder: erased,
+            at: t(1),
+        })
+        .then_events(vec![
+            EmailReleased {
+                account_id: erased,
+                at: t(1),
+            }
+            .into(),
+            EmailReserved {
+                account_id: claimant,
+                at: t(1),
+            }
+            .into(),
+        ]);
+    assert_eq!(reservation.account_id, Some(claimant));
+    // Someone else holds it (the erased account's claim is stale): refused.
+    given::<EmailReservation>([held.into()])
+        .when(EmailCommand::Reclaim {
+            account_id: claimant,
+            erased_holder: AccountId::new(uuid(77)),
+            at: t(1),
+        })
+        .then_err(EmailError::EmailTaken);
+    // Nobody holds it: a plain reservation.
+    given_nothing::<EmailReservation>()
+        .when(EmailCommand::Reclaim {
+            account_id: claimant,
+            erased_holder: erased,
+            at: t(1),
+        })
+        .then_events(vec![EmailReserved {
+            account_id: claimant,
+            at: t(1),
+        }
+        .into()]);
 }
 
 #[test]

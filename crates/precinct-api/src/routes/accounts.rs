@@ -90,7 +90,7 @@ impl AccountView {
     }
 }
 
-fn check_password(v: &mut Validator, password: &str) {
+pub(crate) fn check_password(v: &mut Validator, password: &str) {
     let n = password.chars().count();
     if n < 10 {
         v.fail("password", "must be at least 10 characters");
@@ -320,7 +320,8 @@ pub struct RoleBody {
 /// Roles: ADMIN. Takes effect at once for the account's tokens already issued (in every
 /// API process within a second) and ends its open live streams. In the same append, the
 /// account leaves the crew of every patrol it can no longer serve in (any patrol unless
-/// it stays a PATROL, and then those of other stations).
+/// it stays a PATROL, and then those of other stations). The last active ADMIN keeps
+/// their role (409). `PATCH /users/{id}` does the same and more.
 #[utoipa::path(
     patch,
     path = "/admin/users/{id}/role",
@@ -453,8 +454,9 @@ pub struct AcceptInviteBody {
 /// Accept an invite: create the invited account (role and station from the invite).
 ///
 /// Roles: anyone holding the invite code. An unknown code is a 404; an expired or used
-/// invite, or an e-mail address already taken, a 409 (found before the password is
-/// hashed). Limited per client address (429 with `Retry-After`). The code travels in
+/// invite, an invite whose author may no longer invite to its role and station
+/// (deactivated, erased, demoted or moved), or an e-mail address already taken, a 409
+/// (found before the password is hashed). Limited per client address (429 with `Retry-After`). The code travels in
 /// the body: the old `POST /invites/{code}/accept` is gone (its paths are redacted in
 /// the request log).
 #[utoipa::path(

@@ -9,6 +9,7 @@ pub mod patrols;
 pub mod queries;
 pub mod stations;
 pub mod subjects;
+pub mod users;
 
 use axum::Router;
 
@@ -25,4 +26,5 @@ pub fn router() -> Router<AppState> {
         .merge(queries::router())
         .merge(live::router())
         .merge(subjects::router())
+        .merge(users::router())
 }

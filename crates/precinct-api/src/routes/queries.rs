@@ -111,7 +111,7 @@ pub struct ListParams {
     cursor: Option<String>,
 }
 
-fn page(limit: Option<u32>, cursor: Option<String>) -> ApiResult<PageRequest> {
+pub(crate) fn page(limit: Option<u32>, cursor: Option<String>) -> ApiResult<PageRequest> {
     if limit == Some(0) || limit.is_some_and(|l| l > queries::MAX_LIMIT) {
         return Err(ApiError::invalid(
             "limit",

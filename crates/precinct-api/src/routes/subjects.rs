@@ -14,6 +14,7 @@ use crate::auth::Caller;
 use crate::extract::Cmd;
 use crate::extract::Path;
 use crate::openapi::{CommandErrors, CommandHeaders};
+use crate::ports::Facts;
 use crate::problem::ApiResult;
 use crate::routes::crimes::NoBody;
 use crate::AppState;
@@ -61,7 +62,15 @@ async fn erase(
     cmd: Cmd<NoBody>,
 ) -> ApiResult<Json<Erased>> {
     let (by, meta) = cmd.ctx.for_caller(&caller);
-    let out = subject::erase(&state.app, &by, &meta, id, state.app.vault()).await?;
+    let out = subject::erase(
+        &state.app,
+        &by,
+        &meta,
+        id,
+        state.app.vault(),
+        &Facts(&state),
+    )
+    .await?;
     Ok(Json(Erased {
         subject_id: id,
         erased_at: out.erased_at,

@@ -6,18 +6,19 @@
 
 use precinct_domain::account::{Account, AccountCommand};
 use precinct_domain::email::EmailReservation;
-use precinct_domain::ids::{AccountId, InviteId, StationId};
+use precinct_domain::ids::{AccountId, InviteId, PatrolId, StationId};
 use precinct_domain::invite::{Invite, InviteCommand};
-use precinct_domain::patrol::{serves_in, Patrol, PatrolCommand};
+use precinct_domain::patrol::{Patrol, PatrolCommand};
 use precinct_domain::station::Station;
 use precinct_domain::values::{Email, PasswordHash, Role};
 use precinct_domain::Aggregate;
 use precinct_eventlog::{Actor, CommandMeta, EventStore};
 
+use super::user::{update, Placement, UserUpdate};
 use crate::email::{reserve_email, EmailStreams};
 use crate::error::{Denied, Refusal, Unavailable};
 use crate::policy::Principal;
-use crate::ports::{Passwords, Rosters};
+use crate::ports::{Accounts, Passwords, Rosters};
 use crate::{ids, App, AppError, UnitOfWork};
 
 /// Most patrols one role change takes an officer out of (a larger number is refused).
@@ -104,7 +105,8 @@ pub fn may_change_role(by: &Principal) -> Result<(), AppError> {
 
 /// Gives account `id` `role` (and `station`). The account leaves the crew of every
 /// patrol it can no longer serve in (any patrol unless it stays a PATROL, and then
-/// those of other stations).
+/// those of other stations); the last active ADMIN keeps their role
+/// ([`super::user::update`]).
 pub async fn change_role<S: EventStore>(
     app: &App<S>,
     by: &Principal,
@@ -112,55 +114,59 @@ pub async fn change_role<S: EventStore>(
     id: AccountId,
     role: Role,
     station: Option<StationId>,
-    rosters: &impl Rosters,
+    facts: &(impl Rosters + Accounts),
 ) -> Result<AccountWritten, AppError> {
     may_change_role(by)?;
-    if let Some(s) = station {
-        require_station(app, s).await?;
-    }
-    // Where to look; each crew is read from the log in the command itself. (A crew change
-    // racing the command may still list the officer; the membership rule, which requires
-    // the member's current role to be PATROL of the patrol's station, makes such an entry
-    // grant nothing.)
+    let change = UserUpdate {
+        name: None,
+        placement: Some(Placement::Role { role, station }),
+    };
+    update(app, by, meta, id, change, facts).await
+}
+
+/// The patrols whose crew lists `officer`, where a command that may take them out
+/// looks (each crew is then read from the log in the command itself). A crew change
+/// racing the command may still list the officer; the membership rule, which requires
+/// the member's current role to be PATROL of the patrol's station, makes such an entry
+/// grant nothing.
+pub(crate) async fn crews_of(
+    rosters: &impl Rosters,
+    officer: AccountId,
+) -> Result<Vec<PatrolId>, AppError> {
     let listed = rosters
-        .patrols_of(id, MAX_PATROLS_PER_OFFICER + 1)
+        .patrols_of(officer, MAX_PATROLS_PER_OFFICER + 1)
         .await?
         .ok_or(Unavailable::Roster)?;
     if listed.len() > MAX_PATROLS_PER_OFFICER as usize {
         return Err(Refusal::TooManyPatrols(MAX_PATROLS_PER_OFFICER).into());
     }
-    let aid = id.as_uuid();
-    let out = app
-        .run::<Account>(meta, aid, async move |uow| {
-            let at = uow.now();
-            uow.execute::<Account>(
-                aid,
-                AccountCommand::ChangeRole {
-                    role,
-                    station_id: station,
+    Ok(listed)
+}
+
+/// Takes `officer` out of each patrol of `listed` whose crew lists them, unless
+/// `stays(patrol's station)`.
+pub(crate) async fn leave_crews<S: EventStore>(
+    uow: &mut UnitOfWork<'_, S>,
+    officer: AccountId,
+    listed: &[PatrolId],
+    stays: impl Fn(StationId) -> bool,
+) -> Result<(), AppError> {
+    let at = uow.now();
+    for patrol_id in listed {
+        let pid = patrol_id.as_uuid();
+        let patrol: Patrol = uow.load(pid).await?;
+        if patrol.is_member(officer) && !stays(patrol.station_id) {
+            uow.execute::<Patrol>(
+                pid,
+                PatrolCommand::RemoveOfficer {
+                    officer_id: officer,
                     at,
                 },
             )
             .await?;
-            for patrol_id in &listed {
-                let pid = patrol_id.as_uuid();
-                let patrol: Patrol = uow.load(pid).await?;
-                if patrol.is_member(id) && !serves_in(patrol.station_id, role, station) {
-                    uow.execute::<Patrol>(pid, PatrolCommand::RemoveOfficer { officer_id: id, at })
-                        .await?;
-                }
-            }
-            Ok(())
-        })
-        .await?;
-    let account = out
-        .state::<Account>(aid)
-        .cloned()
-        .ok_or(AppError::NotFound)?;
-    Ok(AccountWritten {
-        account,
-        position: out.position,
-    })
+        }
+    }
+    Ok(())
 }
 
 /// What [`ensure_admin`] found or did.
@@ -243,8 +249,10 @@ pub(crate) async fn create<S: EventStore>(
     let decide = async move |uow: &mut UnitOfWork<'_, S>| {
         let at = uow.now();
         if let Some(invite) = fields.invite {
-            uow.execute::<Invite>(invite.as_uuid(), InviteCommand::Accept { account_id, at })
+            let used = uow
+                .execute::<Invite>(invite.as_uuid(), InviteCommand::Accept { account_id, at })
                 .await?;
+            super::invite::inviter_still_entitled(uow, &used).await?;
         }
         reserve(uow, &emails, account_id).await?;
         register_in(uow, account_id, &fields).await

@@ -3,10 +3,16 @@
 //! account (role and station from the invite) and uses the invite up, in one append.
 //! The invite's id derives from the hash of its code; the code itself is a bearer
 //! secret the caller derives and hands out (only its hash is stored).
+//!
+//! An invite is honoured only while its author could still create it: at acceptance
+//! (and again in the append) the inviter must be active, not erased, and still allowed
+//! to invite to that role and station ([`inviter_still_entitled`]).
 
 use chrono::{DateTime, Duration, Utc};
+use precinct_domain::account::Account;
 use precinct_domain::ids::StationId;
 use precinct_domain::invite::{invite_id_for_code_hash, Invite, InviteCommand};
+use precinct_domain::subject::DataSubject;
 use precinct_domain::values::{Email, Role, TokenHash};
 use precinct_domain::Aggregate;
 use precinct_eventlog::{CommandMeta, EventStore};
@@ -15,7 +21,7 @@ use super::account::{account_id, create, require_station, AccountFields, Account
 use crate::error::{Denied, Refusal};
 use crate::policy::Principal;
 use crate::ports::Passwords;
-use crate::{App, AppError};
+use crate::{App, AppError, UnitOfWork};
 
 /// An invite to create.
 #[derive(Debug, Clone)]
@@ -41,6 +47,49 @@ pub struct InviteWritten {
 /// parsed).
 pub fn may_invite(by: &Principal) -> Result<(), AppError> {
     by.require(&[Role::Admin, Role::Supervisor])
+}
+
+/// Whether `inviter` (as the account is now; `erased`: its data subject was erased)
+/// may still invite to `role` and `station`: the rule of [`create_invite`].
+pub fn may_invite_to(
+    inviter: &Account,
+    erased: bool,
+    role: Role,
+    station: Option<StationId>,
+) -> bool {
+    if !inviter.version_exists() || !inviter.active || erased {
+        return false;
+    }
+    match inviter.role {
+        Role::Admin => true,
+        Role::Supervisor => {
+            matches!(role, Role::Patrol | Role::Dispatcher)
+                && station.is_some()
+                && station == inviter.station_id
+        }
+        _ => false,
+    }
+}
+
+/// [`Refusal::InviterNoLongerEntitled`] unless the invite's author may still invite to
+/// its role and station, as the author's account is read in `uow`.
+pub(crate) async fn inviter_still_entitled<S: EventStore>(
+    uow: &mut UnitOfWork<'_, S>,
+    invite: &Invite,
+) -> Result<(), AppError> {
+    let by = invite.created_by.as_uuid();
+    let inviter: Account = uow.load(by).await?;
+    let subject: DataSubject = uow.load(by).await?;
+    if may_invite_to(
+        &inviter,
+        subject.version_exists(),
+        invite.role,
+        invite.station_id,
+    ) {
+        Ok(())
+    } else {
+        Err(Refusal::InviterNoLongerEntitled.into())
+    }
 }
 
 pub async fn create_invite<S: EventStore>(
@@ -123,6 +172,17 @@ pub async fn accept_invite<S: EventStore>(
                 at: Utc::now(),
             })
             .map_err(AppError::domain)?;
+        let by = invite.created_by.as_uuid();
+        let (inviter, _) = app.load::<Account>(by).await?;
+        let (subject, _) = app.load::<DataSubject>(by).await?;
+        if !may_invite_to(
+            &inviter,
+            subject.version_exists(),
+            invite.role,
+            invite.station_id,
+        ) {
+            return Err(Refusal::InviterNoLongerEntitled.into());
+        }
         let owner = app.email_owner(&email).await?;
         if owner.is_some_and(|id| id != account_id) {
             return Err(Refusal::EmailTaken.into());

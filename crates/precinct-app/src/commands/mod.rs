@@ -11,6 +11,7 @@
 //! - [`station`]: creating stations.
 //! - [`subject`]: erasure of a data subject.
 //! - [`sla`]: SLA breaches (the SLA worker).
+//! - [`user`]: user management (who sees an account, name, role, standing, password).
 
 pub mod account;
 pub mod dispatch;
@@ -20,3 +21,4 @@ pub mod report;
 pub mod sla;
 pub mod station;
 pub mod subject;
+pub mod user;

@@ -1,10 +1,12 @@
 //! Erasing a data subject (an account, or an anonymous report) by crypto-shredding:
 //! its data key is destroyed first — for an invited account, the invite's key too (it
 //! sealed the same person's address) — then `DataSubjectErased` is recorded; a retry
-//! completes both. ADMIN only.
+//! completes both. ADMIN only. An erased account leaves every patrol crew in the same
+//! append as the erasure.
 
 use chrono::{DateTime, Utc};
 use precinct_domain::account::Account;
+use precinct_domain::ids::AccountId;
 use precinct_domain::report::{Report, Reporter};
 use precinct_domain::subject::{DataSubject, SubjectCommand};
 use precinct_domain::values::Role;
@@ -12,9 +14,10 @@ use precinct_domain::Aggregate;
 use precinct_eventlog::{CommandMeta, EventStore};
 use uuid::Uuid;
 
+use super::account::{crews_of, leave_crews};
 use crate::error::Unavailable;
 use crate::policy::Principal;
-use crate::ports::KeyStore;
+use crate::ports::{KeyStore, Rosters};
 use crate::{App, AppError};
 
 /// An erasure recorded.
@@ -31,6 +34,7 @@ pub async fn erase<S: EventStore>(
     meta: &CommandMeta,
     subject: Uuid,
     keys: Option<&impl KeyStore>,
+    rosters: &impl Rosters,
 ) -> Result<Erased, AppError> {
     by.require(&[Role::Admin])?;
     let (account, _) = app.load::<Account>(subject).await?;
@@ -42,6 +46,12 @@ pub async fn erase<S: EventStore>(
         return Err(AppError::NotFound);
     }
     let keys = keys.ok_or(Unavailable::NoKeyStore)?;
+    let officer = AccountId::new(subject);
+    let listed = if account.version_exists() {
+        crews_of(rosters, officer).await?
+    } else {
+        Vec::new()
+    };
     for key in account
         .invite_id
         .map(|i| i.as_uuid())
@@ -63,7 +73,7 @@ pub async fn erase<S: EventStore>(
                 },
             )
             .await?;
-            Ok(())
+            leave_crews(uow, officer, &listed, |_| false).await
         })
         .await?;
     Ok(Erased {

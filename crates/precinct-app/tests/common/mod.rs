@@ -309,6 +309,7 @@ pub enum Behind {
     Stations,
     Workloads,
     Roster,
+    Accounts,
 }
 
 /// The ports, answered by folding the aggregates of the log in memory (what the read
@@ -411,6 +412,22 @@ impl Accounts for LogFacts {
             erased: subject.erased_at.is_some(),
         }))
     }
+
+    async fn active_admins(&self, limit: u32) -> Result<Option<Vec<AccountId>>, AppError> {
+        if self.behind == Behind::Accounts {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        for id in self.ids_of(Account::TYPE) {
+            let (a, _) = self.app.load::<Account>(id).await?;
+            let (subject, _) = self.app.load::<DataSubject>(id).await?;
+            if a.active && a.role == Role::Admin && subject.erased_at.is_none() {
+                out.push(a.id);
+            }
+        }
+        out.truncate(limit as usize);
+        Ok(Some(out))
+    }
 }
 
 /// A password "hasher" for tests: fast, and its output says what it hashed.
@@ -420,6 +437,10 @@ pub struct Hasher;
 impl Passwords for Hasher {
     async fn hash(&self, password: String) -> Result<PasswordHash, AppError> {
         Ok(PasswordHash::parse(&format!("hashed:{password}")).expect("hash"))
+    }
+
+    async fn verify(&self, password: String, hash: PasswordHash) -> Result<bool, AppError> {
+        Ok(hash.as_str() == format!("hashed:{password}"))
     }
 }
 

@@ -363,15 +363,40 @@ pub fn account_events() -> Vec<AccountEvent> {
         .into(),
         AccountDeactivated { at: t(2) }.into(),
         AccountReactivated { at: t(3) }.into(),
+        AccountRenamed {
+            name: Some("Maria S. Santos".into()),
+            at: t(4),
+        }
+        .into(),
+        // As read after erasure.
+        AccountRenamed {
+            name: None,
+            at: t(4),
+        }
+        .into(),
+        AccountPasswordChanged {
+            password_hash: PasswordHash::parse("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA")
+                .expect("valid hash"),
+            changed_by: AccountId::new(uuid(31)),
+            at: t(5),
+        }
+        .into(),
     ]
 }
 
 pub fn email_events() -> Vec<EmailEvent> {
-    vec![EmailReserved {
-        account_id: AccountId::new(uuid(30)),
-        at: t(0),
-    }
-    .into()]
+    vec![
+        EmailReserved {
+            account_id: AccountId::new(uuid(30)),
+            at: t(0),
+        }
+        .into(),
+        EmailReleased {
+            account_id: AccountId::new(uuid(30)),
+            at: t(1),
+        }
+        .into(),
+    ]
 }
 
 pub fn subject_events() -> Vec<precinct_domain::subject::SubjectEvent> {

@@ -50,52 +50,72 @@ impl Projection for Accounts {
             return Ok(());
         }
         let id = event.envelope.aggregate_id;
-        let result = match decode::<AccountEvent>(event)? {
-            AccountEvent::AccountRegistered(e) => {
-                let erased = e.email.is_none() || e.name.is_none();
-                sqlx::query(
-                    "INSERT INTO accounts (id, email, name, role, station_id, active,
+        let result =
+            match decode::<AccountEvent>(event)? {
+                AccountEvent::AccountRegistered(e) => {
+                    let erased = e.email.is_none() || e.name.is_none();
+                    sqlx::query(
+                        "INSERT INTO accounts (id, email, name, role, station_id, active,
                         created_at, updated_at, personal_erased)
                      VALUES ($1, $2, $3, $4, $5, true, $6, $6, $7)",
-                )
-                .bind(e.account_id.as_uuid())
-                .bind(e.email.as_ref().map(|m| m.as_str()))
-                .bind(&e.name)
-                .bind(e.role.as_str())
-                .bind(e.station_id.map(|s| s.as_uuid()))
-                .bind(e.at)
-                .bind(erased)
-                .execute(&mut *conn)
-                .await?;
-                return Ok(());
-            }
-            AccountEvent::AccountRoleChanged(e) => {
-                sqlx::query(
-                    "UPDATE accounts SET role = $2, station_id = $3, updated_at = $4
+                    )
+                    .bind(e.account_id.as_uuid())
+                    .bind(e.email.as_ref().map(|m| m.as_str()))
+                    .bind(&e.name)
+                    .bind(e.role.as_str())
+                    .bind(e.station_id.map(|s| s.as_uuid()))
+                    .bind(e.at)
+                    .bind(erased)
+                    .execute(&mut *conn)
+                    .await?;
+                    return Ok(());
+                }
+                AccountEvent::AccountRoleChanged(e) => {
+                    sqlx::query(
+                        "UPDATE accounts SET role = $2, station_id = $3, updated_at = $4
                      WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(e.role.as_str())
+                    .bind(e.station_id.map(|s| s.as_uuid()))
+                    .bind(e.at)
+                    .execute(&mut *conn)
+                    .await?
+                }
+                AccountEvent::AccountDeactivated(e) => {
+                    sqlx::query("UPDATE accounts SET active = false, updated_at = $2 WHERE id = $1")
+                        .bind(id)
+                        .bind(e.at)
+                        .execute(&mut *conn)
+                        .await?
+                }
+                AccountEvent::AccountReactivated(e) => {
+                    sqlx::query("UPDATE accounts SET active = true, updated_at = $2 WHERE id = $1")
+                        .bind(id)
+                        .bind(e.at)
+                        .execute(&mut *conn)
+                        .await?
+                }
+                // An erased name (None) stays erased: the row keeps NULL.
+                AccountEvent::AccountRenamed(e) => sqlx::query(
+                    "UPDATE accounts SET name = CASE WHEN personal_erased THEN NULL ELSE $2 END,
+                    updated_at = $3
+                 WHERE id = $1",
                 )
                 .bind(id)
-                .bind(e.role.as_str())
-                .bind(e.station_id.map(|s| s.as_uuid()))
+                .bind(&e.name)
                 .bind(e.at)
                 .execute(&mut *conn)
-                .await?
-            }
-            AccountEvent::AccountDeactivated(e) => {
-                sqlx::query("UPDATE accounts SET active = false, updated_at = $2 WHERE id = $1")
-                    .bind(id)
-                    .bind(e.at)
-                    .execute(&mut *conn)
-                    .await?
-            }
-            AccountEvent::AccountReactivated(e) => {
-                sqlx::query("UPDATE accounts SET active = true, updated_at = $2 WHERE id = $1")
-                    .bind(id)
-                    .bind(e.at)
-                    .execute(&mut *conn)
-                    .await?
-            }
-        };
+                .await?,
+                // The hash never reaches the read model.
+                AccountEvent::AccountPasswordChanged(e) => {
+                    sqlx::query("UPDATE accounts SET updated_at = $2 WHERE id = $1")
+                        .bind(id)
+                        .bind(e.at)
+                        .execute(&mut *conn)
+                        .await?
+                }
+            };
         expect_row(result, event, TABLE)
     }
 }

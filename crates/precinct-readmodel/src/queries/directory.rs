@@ -55,6 +55,28 @@ pub struct AccountRow {
 pub struct AccountFilter {
     pub station_id: Option<Uuid>,
     pub role: Option<String>,
+    pub active: Option<bool>,
+    /// Staff only: any role but `CITIZEN`.
+    pub staff_only: bool,
+    /// A case-insensitive substring of the name, or of the e-mail address too when
+    /// `text_in_email` (erased accounts have neither, so never match).
+    pub text: Option<String>,
+    /// Whether `text` searches e-mail addresses (only for callers who may see them).
+    pub text_in_email: bool,
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE` pattern.
+fn like_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
 }
 
 /// Stations by name, then id.
@@ -128,7 +150,7 @@ pub async fn get_station(pool: &PgPool, id: Uuid) -> Result<Option<StationRow>, 
     .await?)
 }
 
-/// Accounts by e-mail, then id (erased e-mails sort first, as empty).
+/// Accounts in the order they registered (then id), filtered.
 #[tracing::instrument(skip(pool))]
 pub async fn list_accounts(
     pool: &PgPool,
@@ -143,19 +165,45 @@ pub async fn list_accounts(
     if let Some(role) = &filter.role {
         qb.push(" AND role = ").push_bind(role.clone());
     }
-    if let Some((email, id)) = page.key::<(String, Uuid)>()? {
-        qb.push(" AND (COALESCE(email, ''), id) > (")
-            .push_bind(email)
+    if let Some(active) = filter.active {
+        qb.push(" AND active = ").push_bind(active);
+    }
+    if filter.staff_only {
+        qb.push(" AND role <> 'CITIZEN'");
+    }
+    if let Some(text) = &filter.text {
+        let pattern = like_pattern(text);
+        qb.push(" AND (name ILIKE ").push_bind(pattern.clone());
+        if filter.text_in_email {
+            qb.push(" OR email ILIKE ").push_bind(pattern);
+        }
+        qb.push(")");
+    }
+    // Keyed by registration time, never by a personal field: the cursor goes to callers
+    // who may not see e-mail addresses.
+    if let Some((created_at, id)) = page.key::<(DateTime<Utc>, Uuid)>()? {
+        qb.push(" AND (created_at, id) > (")
+            .push_bind(created_at)
             .push(", ")
             .push_bind(id)
             .push(")");
     }
-    qb.push(" ORDER BY COALESCE(email, ''), id LIMIT ")
+    qb.push(" ORDER BY created_at, id LIMIT ")
         .push_bind(page.fetch());
     let rows: Vec<AccountRow> = qb.build_query_as().fetch_all(pool).await?;
-    Ok(Page::from_rows(rows, page, |r| {
-        (r.email.clone().unwrap_or_default(), r.id)
-    }))
+    Ok(Page::from_rows(rows, page, |r| (r.created_at, r.id)))
+}
+
+/// The active ADMIN accounts whose personal data was not erased (at most `limit`).
+#[tracing::instrument(skip(pool))]
+pub async fn active_admins(pool: &PgPool, limit: u32) -> Result<Vec<Uuid>, QueryError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM accounts WHERE role = 'ADMIN' AND active AND NOT personal_erased
+         ORDER BY id LIMIT $1",
+    )
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?)
 }
 
 #[tracing::instrument(skip(pool))]

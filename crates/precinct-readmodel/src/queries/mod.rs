@@ -20,8 +20,8 @@ pub mod sla;
 
 pub use audit::{audit, request_log, AuditFilter, AuditRow, RequestFilter, RequestRow};
 pub use directory::{
-    get_account, get_account_by_email, get_station, list_accounts, list_stations, station_facts,
-    AccountFilter, AccountRow, StationRow,
+    active_admins, get_account, get_account_by_email, get_station, list_accounts, list_stations,
+    station_facts, AccountFilter, AccountRow, StationRow,
 };
 pub use patrols::{
     get_patrol, list_patrols, patrols_listing, workload_rows, workload_snapshot, workloads,
