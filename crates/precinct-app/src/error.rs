@@ -108,6 +108,8 @@ pub enum Refusal {
     },
     #[error("no station can take a report for this location")]
     NoStationForLocation,
+    #[error("the station does not take reports")]
+    StationTakesNoReports,
 }
 
 impl Refusal {
@@ -119,7 +121,8 @@ impl Refusal {
             | Refusal::PatrolOffDuty
             | Refusal::NoAvailablePatrol
             | Refusal::EmailTaken
-            | Refusal::TooManyPatrols(_) => ErrorKind::Conflict,
+            | Refusal::TooManyPatrols(_)
+            | Refusal::StationTakesNoReports => ErrorKind::Conflict,
             Refusal::NoSuchStation
             | Refusal::NoSuchPatrol
             | Refusal::NotAnOfficer { .. }

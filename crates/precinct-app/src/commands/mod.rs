@@ -11,8 +11,10 @@
 //! - [`station`]: creating stations.
 //! - [`subject`]: erasure of a data subject.
 //! - [`sla`]: SLA breaches (the SLA worker).
+//! - [`bulk_dispatch`]: automatic assignment of a station's queue, report by report.
 
 pub mod account;
+pub mod bulk_dispatch;
 pub mod dispatch;
 pub mod invite;
 pub mod patrol;
