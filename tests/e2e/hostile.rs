@@ -299,6 +299,14 @@ fn valid_body(method: &Method, template: &str, w: &Precincts) -> Option<Value> {
         ("PUT", "/patrols/{id}/location") => json!({"latitude": LAT, "longitude": LON}),
         ("PUT", "/patrols/{id}/status") => json!({"status": "OFF_DUTY"}),
         ("POST", "/stations") => json!({"name": "X", "kind": "DIVISION", "crime_types": ["x"]}),
+        ("POST", "/crimes/{id}/unassign") => {
+            json!({"from_patrol_id": w.patrol_a, "reason": "needed elsewhere"})
+        }
+        ("POST", "/crimes/{id}/reassign") => json!({"from_patrol_id": w.patrol_a,
+            "patrol_id": w.patrol_a, "reason": "nearer unit"}),
+        ("POST", "/crimes/{id}/transfer") => json!({"station_id": w.station_a, "reason": "area"}),
+        ("POST", "/crimes/{id}/reopen") => json!({"reason": "more damage"}),
+        ("POST", "/dispatch/auto") => json!({"station_id": w.station_a}),
         _ => json!({}),
     };
     Some(body)

@@ -84,6 +84,7 @@ pub fn spec() -> utoipa::openapi::OpenApi {
         routes::queries::Api::openapi(),
         routes::live::Api::openapi(),
         routes::subjects::Api::openapi(),
+        routes::control::Api::openapi(),
         crate::metrics::Api::openapi(),
         DocsApi::openapi(),
     ] {

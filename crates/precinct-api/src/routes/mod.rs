@@ -1,6 +1,7 @@
 //! One module per resource; each has a `router()`.
 
 pub mod accounts;
+pub mod control;
 pub mod crimes;
 pub mod dispatch;
 pub mod health;
@@ -25,4 +26,5 @@ pub fn router() -> Router<AppState> {
         .merge(queries::router())
         .merge(live::router())
         .merge(subjects::router())
+        .merge(control::router())
 }
