@@ -5,9 +5,7 @@
 
 use std::time::Duration;
 
-use precinct_app::ports::{
-    Accounts, Passwords, Queue, Rosters, Standing, StationMap, Workloads,
-};
+use precinct_app::ports::{Accounts, Passwords, Queue, Rosters, Standing, StationMap, Workloads};
 use precinct_app::AppError;
 use precinct_domain::dispatch::PatrolSnapshot;
 use precinct_domain::ids::{AccountId, PatrolId, ReportId, StationId};
@@ -175,6 +173,10 @@ impl Queue for Facts<'_> {
         let rows = precinct_readmodel::queries::report_queue(&state.pool, &filter, &page)
             .await
             .map_err(port)?;
-        Ok(rows.items.into_iter().map(|r| ReportId::new(r.id)).collect())
+        Ok(rows
+            .items
+            .into_iter()
+            .map(|r| ReportId::new(r.id))
+            .collect())
     }
 }

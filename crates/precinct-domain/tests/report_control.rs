@@ -218,7 +218,10 @@ fn unassign_puts_an_accepted_report_back_in_the_queue_without_a_decline() {
     assert_eq!(report.patrol_id, None);
     assert_eq!(report.assigned_at, None);
     assert_eq!(report.accepted_at, None);
-    assert_eq!(report.declines, 0, "a withdrawal is not the patrol's decline");
+    assert_eq!(
+        report.declines, 0,
+        "a withdrawal is not the patrol's decline"
+    );
 }
 
 #[test]
@@ -261,7 +264,11 @@ fn reassign_withdraws_and_assigns_in_one_command() {
         ]);
     assert_eq!(report.status, S::Assigned);
     assert_eq!(report.patrol_id, Some(other_patrol()));
-    assert_eq!(report.assigned_at, Some(t(100)), "the accept clock starts again");
+    assert_eq!(
+        report.assigned_at,
+        Some(t(100)),
+        "the accept clock starts again"
+    );
     assert_eq!(report.accepted_at, None);
     assert_eq!(report.responding_at, None);
 }
@@ -359,7 +366,11 @@ fn reopen_puts_a_closed_report_back_in_the_queue_with_its_clocks_cleared() {
 #[test]
 fn a_reopened_report_can_be_assigned_again_and_its_clock_starts_then() {
     let mut events = history(S::Rejected);
-    events.extend(given::<Report>(history(S::Rejected)).when(reopen()).events());
+    events.extend(
+        given::<Report>(history(S::Rejected))
+            .when(reopen())
+            .events(),
+    );
     let report: Report = fold(&events);
     assert_eq!(report.rejection_public_reason, None);
     let assigned = given::<Report>(events)

@@ -175,8 +175,7 @@ pub async fn transfer<S: EventStore>(
                 at,
             };
             uow.execute::<Report>(rid, cmd).await?;
-            if let (true, Some(patrol)) = (report.status.is_active_assignment(), report.patrol_id)
-            {
+            if let (true, Some(patrol)) = (report.status.is_active_assignment(), report.patrol_id) {
                 uow.execute::<Patrol>(
                     patrol.as_uuid(),
                     PatrolCommand::CloseAssignment {
