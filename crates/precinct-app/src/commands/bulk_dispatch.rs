@@ -146,7 +146,7 @@ pub async fn auto_assign<S: EventStore>(
             correlation_id: meta.correlation_id,
             causation_id: Some(meta.command_id),
             actor: meta.actor.clone(),
-            request_hash: meta.request_hash.clone(),
+            request_hash: meta.request_hash,
         };
         match assign_one(app, by, &sub, order.station, id, &roster).await {
             Ok(done) => {
