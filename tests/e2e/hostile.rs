@@ -305,6 +305,14 @@ fn valid_body(method: &Method, template: &str, w: &Precincts) -> Option<Value> {
         ("POST", "/stations") => json!({"name": "X", "kind": "DIVISION", "crime_types": ["x"]}),
         ("PATCH", "/users/{id}") => json!({"role": "ADMIN"}),
         ("POST", "/users/{id}/password") => json!({"new_password": "a new long password"}),
+        ("POST", "/crimes/{id}/unassign") => {
+            json!({"from_patrol_id": w.patrol_a, "reason": "needed elsewhere"})
+        }
+        ("POST", "/crimes/{id}/reassign") => json!({"from_patrol_id": w.patrol_a,
+            "patrol_id": w.patrol_a, "reason": "nearer unit"}),
+        ("POST", "/crimes/{id}/transfer") => json!({"station_id": w.station_a, "reason": "area"}),
+        ("POST", "/crimes/{id}/reopen") => json!({"reason": "more damage"}),
+        ("POST", "/dispatch/auto") => json!({"station_id": w.station_a}),
         _ => json!({}),
     };
     Some(body)

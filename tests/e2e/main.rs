@@ -5,6 +5,7 @@ mod chaos;
 mod command_rate;
 mod commands;
 mod contention;
+mod control;
 mod docs;
 mod eventlog;
 mod hostile;

@@ -85,6 +85,7 @@ pub fn spec() -> utoipa::openapi::OpenApi {
         routes::live::Api::openapi(),
         routes::subjects::Api::openapi(),
         routes::users::Api::openapi(),
+        routes::control::Api::openapi(),
         crate::metrics::Api::openapi(),
         DocsApi::openapi(),
     ] {

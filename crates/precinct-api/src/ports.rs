@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use precinct_app::ports::{Accounts, Passwords, Rosters, Standing, StationMap, Workloads};
+use precinct_app::ports::{Accounts, Passwords, Queue, Rosters, Standing, StationMap, Workloads};
 use precinct_app::AppError;
 use precinct_domain::dispatch::PatrolSnapshot;
-use precinct_domain::ids::{AccountId, PatrolId, StationId};
+use precinct_domain::ids::{AccountId, PatrolId, ReportId, StationId};
 use precinct_domain::routing::StationFacts;
 use precinct_domain::station::Station;
 use precinct_domain::values::PasswordHash;
@@ -181,5 +181,36 @@ impl Passwords for OwnedJobs<'_> {
             .verify_for(&self.owner, password, Some(hash.as_str().to_string()))
             .await
             .map_err(port)
+    }
+}
+
+impl Queue for Facts<'_> {
+    /// From the reports read model, once it has applied the log as it is now (or after
+    /// a bounded wait, as far as it got: the command checks every report on the log).
+    async fn new_reports(&self, station: StationId, limit: u32) -> Result<Vec<ReportId>, AppError> {
+        let state = self.0;
+        let head = state.app.log().head().await?;
+        precinct_readmodel::wait_for_projection(
+            &state.pool,
+            precinct_readmodel::names::REPORTS,
+            head,
+            READ_MODEL_WAIT,
+        )
+        .await
+        .map_err(port)?;
+        let filter = precinct_readmodel::queries::QueueFilter {
+            station_id: Some(station.as_uuid()),
+            status: Some(vec!["NEW".to_owned()]),
+            priority: None,
+        };
+        let page = precinct_readmodel::queries::PageRequest::first(limit);
+        let rows = precinct_readmodel::queries::report_queue(&state.pool, &filter, &page)
+            .await
+            .map_err(port)?;
+        Ok(rows
+            .items
+            .into_iter()
+            .map(|r| ReportId::new(r.id))
+            .collect())
     }
 }

@@ -116,6 +116,8 @@ pub enum Refusal {
     InviterNoLongerEntitled,
     #[error("the current password is wrong")]
     WrongPassword,
+    #[error("the station does not take reports")]
+    StationTakesNoReports,
 }
 
 impl Refusal {
@@ -130,7 +132,8 @@ impl Refusal {
             | Refusal::TooManyPatrols(_)
             | Refusal::DeactivateSelf
             | Refusal::LastAdmin
-            | Refusal::InviterNoLongerEntitled => ErrorKind::Conflict,
+            | Refusal::InviterNoLongerEntitled
+            | Refusal::StationTakesNoReports => ErrorKind::Conflict,
             Refusal::NoSuchStation
             | Refusal::NoSuchPatrol
             | Refusal::NotAnOfficer { .. }

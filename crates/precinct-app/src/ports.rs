@@ -101,3 +101,14 @@ impl KeyStore for precinct_vault::Vault {
             .map_err(|e| Unavailable::KeyStore(e.to_string()).into())
     }
 }
+
+/// The dispatch queue, for bulk automatic assignment.
+pub trait Queue: Sync {
+    /// Up to `limit` `NEW` reports of `station`, in queue order (highest priority, then
+    /// oldest, then id). The command checks each against the log.
+    fn new_reports(
+        &self,
+        station: StationId,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<precinct_domain::ids::ReportId>, AppError>> + Send;
+}

@@ -49,6 +49,9 @@ pub enum AssignmentOutcome {
     Finished,
     /// The report was rejected or withdrawn while assigned.
     Cancelled,
+    /// The desk took it back: unassigned, reassigned to another patrol, or transferred
+    /// to another station (not the patrol's decline).
+    Withdrawn,
 }
 
 /// A new patrol, `AVAILABLE`.

@@ -216,18 +216,30 @@ impl Translator {
                 PatrolEvent::PatrolAssignmentClosed(closed) => {
                     let report = closed.report_id.as_uuid();
                     if live {
-                        self.unlink(report);
+                        self.unlink(report, *patrol);
                     }
                     assignment_frame(e, report, *patrol, facts.serving_crew(*patrol).await)
                 }
             },
             LiveEvent::Report { report, event } => {
+                // No patrol holds a report that moves station or is reopened (a transfer
+                // withdrew its assignment first, in the same append): no inbox hears of it.
+                if matches!(
+                    **event,
+                    ReportEvent::ReportTransferred(_) | ReportEvent::ReportReopened(_)
+                ) {
+                    return None;
+                }
                 let patrol = match named_patrol(event).or_else(|| self.linked(*report)) {
                     Some(p) => p,
                     None => facts.assigned_patrol(*report).await?,
                 };
                 if live {
-                    self.link(*report, patrol);
+                    match **event {
+                        // The last frame of that patrol's hold on the report.
+                        ReportEvent::AssignmentWithdrawn(_) => self.unlink(*report, patrol),
+                        _ => self.link(*report, patrol),
+                    }
                 }
                 assignment_frame(e, *report, patrol, facts.serving_crew(patrol).await)
             }
@@ -245,8 +257,13 @@ impl Translator {
         self.assignments().insert(report, patrol);
     }
 
-    fn unlink(&self, report: Uuid) {
-        self.assignments().remove(&report);
+    /// Forgets `report`'s link to `patrol` (a link to another patrol stays: in a
+    /// reassignment the new patrol's link is made before the old one's closes).
+    fn unlink(&self, report: Uuid, patrol: Uuid) {
+        let mut links = self.assignments();
+        if links.get(&report) == Some(&patrol) {
+            links.remove(&report);
+        }
     }
 
     fn linked(&self, report: Uuid) -> Option<Uuid> {
@@ -263,6 +280,7 @@ fn named_patrol(event: &ReportEvent) -> Option<Uuid> {
         ReportEvent::ReportResponding(e) => e.patrol_id,
         ReportEvent::ReportResolved(e) => e.patrol_id,
         ReportEvent::SlaBreached(e) => e.patrol_id,
+        ReportEvent::AssignmentWithdrawn(e) => e.patrol_id,
         ReportEvent::ReportSubmitted(_)
         | ReportEvent::ReportAmended(_)
         | ReportEvent::ReportTriaged(_)
@@ -272,7 +290,9 @@ fn named_patrol(event: &ReportEvent) -> Option<Uuid> {
         | ReportEvent::ClosureApproved(_)
         | ReportEvent::ClosureRejected(_)
         | ReportEvent::ReportRejected(_)
-        | ReportEvent::ReportWithdrawn(_) => return None,
+        | ReportEvent::ReportWithdrawn(_)
+        | ReportEvent::ReportTransferred(_)
+        | ReportEvent::ReportReopened(_) => return None,
     };
     Some(patrol.as_uuid())
 }

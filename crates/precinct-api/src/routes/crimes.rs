@@ -229,7 +229,7 @@ async fn submit(
 
 /// A command's answer: the report after it, in the view for the caller (staff of its
 /// station, or its reporter).
-fn written(caller: &Caller, changed: Changed) -> Json<Written<ReportAnswer>> {
+pub(super) fn written(caller: &Caller, changed: Changed) -> Json<Written<ReportAnswer>> {
     Json(Written {
         view: ReportAnswer::for_caller(Some(caller), &changed.report),
         position: changed.position,

@@ -1,6 +1,7 @@
 //! One module per resource; each has a `router()`.
 
 pub mod accounts;
+pub mod control;
 pub mod crimes;
 pub mod dispatch;
 pub mod health;
@@ -27,4 +28,5 @@ pub fn router() -> Router<AppState> {
         .merge(live::router())
         .merge(subjects::router())
         .merge(users::router())
+        .merge(control::router())
 }

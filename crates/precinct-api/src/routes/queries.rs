@@ -433,24 +433,26 @@ async fn history(
     state.log_reads.take(Some(&caller), None)?;
     let log = state.app.log().for_queries();
     let stream = precinct_app::uow::stream_of::<Report>(id);
-    // Who may see a report (its station, its reporter) is fixed at its submission: its
-    // first event says, without reading the rest of the stream.
-    let (first, _) = log
-        .read_range(&stream, 0, 1)
+    // Who may see a report is decided on the report as it is now (a transfer moves it
+    // to another station's staff), so the whole stream is read — as every command on
+    // the report reads it, and bounded the same way (`MAX_REPORT_EVENTS`) — and the page
+    // is cut from it.
+    let all = log
+        .read(&stream)
         .await
         .map_err(precinct_app::AppError::from)?;
-    let report: Report = precinct_domain::fold(&precinct_app::uow::decode::<Report>(&first)?);
+    let report: Report = precinct_domain::fold(&precinct_app::uow::decode::<Report>(&all)?);
     require_visible(Some(&caller.principal()), None, &report)?;
     if !caller.is_staff_of(report.station_id) {
         return Err(ApiError::NotFound);
     }
     let limit = pg.limit() as usize;
-    // One page and one more (to know whether another page follows), not the whole
-    // stream.
-    let (events, _) = log
-        .read_range(&stream, after, limit + 1)
-        .await
-        .map_err(precinct_app::AppError::from)?;
+    // One page and one more (to know whether another page follows).
+    let events: Vec<_> = all
+        .into_iter()
+        .filter(|e| e.position() > after)
+        .take(limit + 1)
+        .collect();
     let more = events.len() > limit;
     let items: Vec<HistoryItem> = events
         .into_iter()

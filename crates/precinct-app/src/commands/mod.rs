@@ -12,8 +12,10 @@
 //! - [`subject`]: erasure of a data subject.
 //! - [`sla`]: SLA breaches (the SLA worker).
 //! - [`user`]: user management (who sees an account, name, role, standing, password).
+//! - [`bulk_dispatch`]: automatic assignment of a station's queue, report by report.
 
 pub mod account;
+pub mod bulk_dispatch;
 pub mod dispatch;
 pub mod invite;
 pub mod patrol;

@@ -464,3 +464,23 @@ pub fn events(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .map(|(a, e)| (a.to_string(), e.to_string()))
         .collect()
 }
+
+impl precinct_app::ports::Queue for LogFacts {
+    /// The station's `NEW` reports in queue order, folded from the log.
+    async fn new_reports(&self, station: StationId, limit: u32) -> Result<Vec<ReportId>, AppError> {
+        let mut reports = Vec::new();
+        for id in self.ids_of(Report::TYPE) {
+            let r = self.app.load::<Report>(id).await?.0;
+            if r.station_id == station && r.status == precinct_domain::values::ReportStatus::New {
+                reports.push(r);
+            }
+        }
+        reports.sort_by(|a, b| {
+            b.priority
+                .cmp(&a.priority)
+                .then(a.submitted_at.cmp(&b.submitted_at))
+                .then(a.id.cmp(&b.id))
+        });
+        Ok(reports.iter().take(limit as usize).map(|r| r.id).collect())
+    }
+}

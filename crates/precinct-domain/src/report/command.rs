@@ -6,14 +6,14 @@ use chrono::{DateTime, Duration, Utc};
 use super::events::*;
 use super::{Report, ReportError, MAX_AMENDMENTS, MAX_REPORT_EVENTS};
 use crate::dispatch::AssignmentDecision;
-use crate::ids::{AccountId, EvidenceId, NoteId, PatrolId, ReportId, UpdateId};
+use crate::ids::{AccountId, EvidenceId, NoteId, PatrolId, ReportId, StationId, UpdateId};
 use crate::routing::RoutingDecision;
 use crate::values::{
     limits, optional_text, HttpUrl, MediaType, NonEmptyText, Priority, ReportStatus, SlaKind,
     Timestamp,
 };
 
-use ReportStatus::{Accepted, Assigned, New, Resolved, Responding};
+use ReportStatus::{Accepted, Assigned, Closed, New, Rejected, Resolved, Responding};
 
 /// Everything a caller may ask of a report. Times, ids and outside facts (routing,
 /// the automatic-assignment decision, the SLA length) arrive inside the command.
@@ -118,6 +118,40 @@ pub enum ReportCommand {
         sla: Duration,
         at: DateTime<Utc>,
     },
+    /// `ASSIGNED | ACCEPTED | RESPONDING → NEW`: the desk takes the assignment back from
+    /// `from` (the patrol the caller saw on it: another one now is
+    /// [`ReportError::AssignmentChanged`]); reason required.
+    Unassign {
+        from: PatrolId,
+        reason: String,
+        by: AccountId,
+        at: DateTime<Utc>,
+    },
+    /// Moves the open assignment from `from` to `to` (`ASSIGNED` to `to`): the
+    /// withdrawal and the new assignment as two events of one command. `to == from` is
+    /// [`ReportError::SamePatrol`].
+    Reassign {
+        from: PatrolId,
+        to: PatrolId,
+        reason: String,
+        by: AccountId,
+        at: DateTime<Utc>,
+    },
+    /// Moves a `NEW` or assigned report to `station_id`: an open assignment is withdrawn
+    /// first (same command); the report arrives `NEW`. Whether the station exists and
+    /// takes reports is the caller's check.
+    Transfer {
+        station_id: StationId,
+        reason: String,
+        by: AccountId,
+        at: DateTime<Utc>,
+    },
+    /// `CLOSED | REJECTED → NEW`; reason required.
+    Reopen {
+        reason: String,
+        by: AccountId,
+        at: DateTime<Utc>,
+    },
 }
 
 pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEvent>, ReportError> {
@@ -138,6 +172,10 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
             | C::PostPublicUpdate { .. }
             | C::AttachEvidence { .. }
             | C::RejectClosure { .. }
+            | C::Unassign { .. }
+            | C::Reassign { .. }
+            | C::Transfer { .. }
+            | C::Reopen { .. }
     );
     if adds && report.events >= MAX_REPORT_EVENTS {
         return Err(ReportError::HistoryFull {
@@ -146,6 +184,91 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
     }
 
     let event: ReportEvent = match cmd {
+        C::Unassign {
+            from,
+            reason,
+            by,
+            at,
+        } => {
+            let patrol_id = report.require_assigned_to(from, "unassign")?;
+            AssignmentWithdrawn {
+                patrol_id,
+                reason: text("reason", &reason, limits::REASON_MAX)?,
+                by,
+                at,
+            }
+            .into()
+        }
+        C::Reassign {
+            from,
+            to,
+            reason,
+            by,
+            at,
+        } => {
+            let patrol_id = report.require_assigned_to(from, "reassign")?;
+            if to == patrol_id {
+                return Err(ReportError::SamePatrol);
+            }
+            let withdrawn = AssignmentWithdrawn {
+                patrol_id,
+                reason: text("reason", &reason, limits::REASON_MAX)?,
+                by,
+                at,
+            };
+            let assigned = ReportAssigned {
+                patrol_id: to,
+                auto: None,
+                at,
+            };
+            return Ok(vec![withdrawn.into(), assigned.into()]);
+        }
+        C::Transfer {
+            station_id,
+            reason,
+            by,
+            at,
+        } => {
+            report.require(&[New, Assigned, Accepted, Responding], "transfer")?;
+            if station_id == report.station_id {
+                return Err(ReportError::SameStation);
+            }
+            let reason = text("reason", &reason, limits::REASON_MAX)?;
+            let mut events = Vec::with_capacity(2);
+            if let (true, Some(patrol_id)) =
+                (report.status.is_active_assignment(), report.patrol_id)
+            {
+                events.push(
+                    AssignmentWithdrawn {
+                        patrol_id,
+                        reason: reason.clone(),
+                        by,
+                        at,
+                    }
+                    .into(),
+                );
+            }
+            events.push(
+                ReportTransferred {
+                    from_station_id: report.station_id,
+                    station_id,
+                    reason,
+                    by,
+                    at,
+                }
+                .into(),
+            );
+            return Ok(events);
+        }
+        C::Reopen { reason, by, at } => {
+            report.require(&[Closed, Rejected], "reopen")?;
+            ReportReopened {
+                reason: text("reason", &reason, limits::REASON_MAX)?,
+                by,
+                at,
+            }
+            .into()
+        }
         C::Submit {
             report_id,
             title,
@@ -451,6 +574,21 @@ impl Report {
                 from: self.status,
                 action,
             })
+        }
+    }
+
+    /// An open assignment (`ASSIGNED`, `ACCEPTED`, `RESPONDING`) to `expected`: its
+    /// patrol. Another patrol on it now is [`ReportError::AssignmentChanged`].
+    fn require_assigned_to(
+        &self,
+        expected: PatrolId,
+        action: &'static str,
+    ) -> Result<PatrolId, ReportError> {
+        let patrol = self.require_patrol(&[Assigned, Accepted, Responding], action)?;
+        if patrol == expected {
+            Ok(patrol)
+        } else {
+            Err(ReportError::AssignmentChanged)
         }
     }
 

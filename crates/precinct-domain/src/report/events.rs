@@ -32,6 +32,9 @@ event_enum!(
         ReportRejected,
         ReportWithdrawn,
         SlaBreached,
+        AssignmentWithdrawn,
+        ReportTransferred,
+        ReportReopened,
     }
 );
 
@@ -306,5 +309,38 @@ pub struct SlaBreached {
     /// When the clock started: `assigned_at` (ACCEPT) or `accepted_at` (RESPOND).
     pub since: DateTime<Utc>,
     pub deadline: DateTime<Utc>,
+    pub at: DateTime<Utc>,
+}
+
+/// `ASSIGNED | ACCEPTED | RESPONDING → NEW`: the desk took the assignment back from
+/// `patrol_id` (an unassignment; the first half of a reassignment, followed in the same
+/// append by `ReportAssigned` to the new patrol; or the first step of a transfer). Not
+/// the patrol's decline: its decline count stays.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignmentWithdrawn {
+    pub patrol_id: PatrolId,
+    pub reason: String,
+    pub by: AccountId,
+    pub at: DateTime<Utc>,
+}
+
+/// The report moved from `from_station_id` to `station_id` (by a person, not by
+/// routing): from this event on, the new station's staff see and work it. Status stays
+/// (`NEW`: any open assignment was withdrawn first, in the same append).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportTransferred {
+    pub from_station_id: StationId,
+    pub station_id: StationId,
+    pub reason: String,
+    pub by: AccountId,
+    pub at: DateTime<Utc>,
+}
+
+/// `CLOSED | REJECTED → NEW`: back in the queue, without a patrol; the SLA clocks start
+/// again with the next assignment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportReopened {
+    pub reason: String,
+    pub by: AccountId,
     pub at: DateTime<Utc>,
 }

@@ -6,6 +6,9 @@
 //!  ▲               │                                        ▲                      │
 //!  └───decline─────┘                                        └───reject closure─────┘
 //! NEW | ASSIGNED ─reject as invalid─▶ REJECTED      any open ─withdraw─▶ WITHDRAWN
+//! ASSIGNED | ACCEPTED | RESPONDING ─unassign─▶ NEW   (reassign: unassign + assign, one append)
+//! NEW | ASSIGNED | ACCEPTED | RESPONDING ─transfer─▶ NEW at another station
+//! CLOSED | REJECTED ─reopen─▶ NEW
 //! ```
 //!
 //! The report knows its assigned patrol but not the patrol's side of the bargain:
@@ -27,6 +30,7 @@ pub use events::{
     ReportResolved, ReportResponding, ReportSubmitted, ReportTriaged, ReportWithdrawn, Reporter,
     SlaBreached,
 };
+pub use events::{AssignmentWithdrawn, ReportReopened, ReportTransferred};
 
 use crate::aggregate::{Aggregate, DomainError, ErrorKind};
 use crate::ids::{AccountId, PatrolId, ReportId, StationId};
@@ -72,6 +76,12 @@ pub enum ReportError {
     TooManyAmendments { max: u32 },
     #[error("the report's history holds {max} events, the most it may; it can still be moved to its end")]
     HistoryFull { max: u32 },
+    #[error("the report is already assigned to this patrol")]
+    SamePatrol,
+    #[error("the report is no longer assigned to the patrol named as its current one")]
+    AssignmentChanged,
+    #[error("the report is already at this station")]
+    SameStation,
 }
 
 impl ReportError {
@@ -105,7 +115,10 @@ impl DomainError for ReportError {
             | ReportError::SlaAlreadyRecorded
             | ReportError::DuplicateId { .. }
             | ReportError::TooManyAmendments { .. }
-            | ReportError::HistoryFull { .. } => ErrorKind::Conflict,
+            | ReportError::HistoryFull { .. }
+            | ReportError::SamePatrol
+            | ReportError::AssignmentChanged
+            | ReportError::SameStation => ErrorKind::Conflict,
         }
     }
 
@@ -161,6 +174,10 @@ pub struct Report {
     pub reporter_amendments: u32,
     /// How many events the report's stream holds (see [`MAX_REPORT_EVENTS`]).
     pub events: u32,
+    /// How many times the report was moved to another station by a person.
+    pub transfers: u32,
+    /// How many times the report was reopened.
+    pub reopens: u32,
     pub submitted_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -183,6 +200,19 @@ impl Report {
             (SlaKind::Respond, ReportStatus::Accepted) => self.accepted_at,
             _ => None,
         }
+    }
+}
+
+impl Report {
+    /// No patrol and no running clock: the report waits in the queue.
+    fn clear_assignment(&mut self) {
+        self.patrol_id = None;
+        self.assigned_at = None;
+        self.accepted_at = None;
+        self.responding_at = None;
+        self.resolved_at = None;
+        self.resolution_notes = None;
+        self.sla_breaches.clear();
     }
 }
 
@@ -326,6 +356,23 @@ impl Aggregate for Report {
                 // A breach is a fact about the clock, not a change to the report:
                 // `updated_at` stays.
                 self.sla_breaches.insert(e.kind);
+            }
+            ReportEvent::AssignmentWithdrawn(e) => {
+                self.status = ReportStatus::New;
+                self.clear_assignment();
+                self.updated_at = e.at;
+            }
+            ReportEvent::ReportTransferred(e) => {
+                self.station_id = e.station_id;
+                self.transfers = self.transfers.saturating_add(1);
+                self.updated_at = e.at;
+            }
+            ReportEvent::ReportReopened(e) => {
+                self.status = ReportStatus::New;
+                self.clear_assignment();
+                self.rejection_public_reason = None;
+                self.reopens = self.reopens.saturating_add(1);
+                self.updated_at = e.at;
             }
         }
         // After the match: a submission starts from a fresh state.

@@ -273,6 +273,27 @@ fn report_event_per_type() -> Vec<ReportEvent> {
             at: t(20),
         }
         .into(),
+        AssignmentWithdrawn {
+            patrol_id: patrol,
+            reason: "Needed at a collision".into(),
+            by: staff,
+            at: t(21),
+        }
+        .into(),
+        ReportTransferred {
+            from_station_id: StationId::new(uuid(10)),
+            station_id: StationId::new(uuid(11)),
+            reason: "Inside the harbour division's area".into(),
+            by: staff,
+            at: t(22),
+        }
+        .into(),
+        ReportReopened {
+            reason: "The owner found more damage".into(),
+            by: staff,
+            at: t(23),
+        }
+        .into(),
     ]
 }
 
@@ -313,6 +334,12 @@ pub fn patrol_events() -> Vec<PatrolEvent> {
             report_id: ReportId::new(uuid(1)),
             outcome: AssignmentOutcome::Finished,
             at: t(3),
+        }
+        .into(),
+        PatrolAssignmentClosed {
+            report_id: ReportId::new(uuid(1)),
+            outcome: AssignmentOutcome::Withdrawn,
+            at: t(4),
         }
         .into(),
     ]

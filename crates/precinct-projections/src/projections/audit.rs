@@ -24,8 +24,8 @@ use crate::projection::Projection;
 pub struct Audit;
 
 /// The event types that say which station their aggregate belongs to from then on: its
-/// creation (a station is its own), and a role change (which may take an account to
-/// another station, or out of every station). Exactly the event types whose payload has
+/// creation (a station is its own), a role change (which may take an account to
+/// another station, or out of every station), and a report's transfer. Exactly the event types whose payload has
 /// a `station_id` (a test holds the schemas to that).
 pub const PLACING: &[&str] = &[
     "StationCreated",
@@ -34,6 +34,7 @@ pub const PLACING: &[&str] = &[
     "AccountRegistered",
     "AccountRoleChanged",
     "InviteCreated",
+    "ReportTransferred",
 ];
 
 /// The one field of a placing event this projection reads (`null`: no station, e.g. an

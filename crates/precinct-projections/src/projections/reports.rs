@@ -1,6 +1,8 @@
 //! `reports`: one row per report with its full current state, mirroring the report
 //! aggregate's `apply` (a decline clears the patrol, a rejected closure goes back to
-//! `RESPONDING`, a new assignment clears the clocks and recorded SLA breaches).
+//! `RESPONDING`, a new assignment clears the clocks and recorded SLA breaches; a
+//! withdrawal or a reopening puts it back in the queue; a transfer moves it to another
+//! station and marks how it arrived there, `arrival`).
 //!
 //! Personal data (`description`, `street`, `contact`: the events' `personal`
 //! sub-object) is kept in its own columns so it can be encrypted or erased alone.
@@ -275,6 +277,53 @@ impl Projection for Reports {
                     .bind(pos)
                     .execute(&mut *conn)
                     .await?
+            }
+            ReportEvent::AssignmentWithdrawn(e) => {
+                // Back in the queue; not the patrol's decline (`declines` stays).
+                sqlx::query(
+                    "UPDATE reports SET status = 'NEW', patrol_id = NULL, assigned_at = NULL,
+                        accepted_at = NULL, responding_at = NULL, resolved_at = NULL,
+                        resolution_notes = NULL,
+                        sla_accept_breached_at = NULL, sla_respond_breached_at = NULL,
+                        updated_at = $2, last_position = $3
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(e.at)
+                .bind(pos)
+                .execute(&mut *conn)
+                .await?
+            }
+            ReportEvent::ReportTransferred(e) => {
+                sqlx::query(
+                    "UPDATE reports SET station_id = $2, arrival = 'TRANSFERRED',
+                        transfers = transfers + 1, transferred_at = $3,
+                        updated_at = $3, last_position = $4
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(e.station_id.as_uuid())
+                .bind(e.at)
+                .bind(pos)
+                .execute(&mut *conn)
+                .await?
+            }
+            ReportEvent::ReportReopened(e) => {
+                sqlx::query(
+                    "UPDATE reports SET status = 'NEW', patrol_id = NULL, assigned_at = NULL,
+                        accepted_at = NULL, responding_at = NULL, resolved_at = NULL,
+                        closed_at = NULL, resolution_notes = NULL,
+                        rejection_justification = NULL, rejection_public_reason = NULL,
+                        sla_accept_breached_at = NULL, sla_respond_breached_at = NULL,
+                        reopens = reopens + 1, reopened_at = $2,
+                        updated_at = $2, last_position = $3
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(e.at)
+                .bind(pos)
+                .execute(&mut *conn)
+                .await?
             }
         };
         expect_row(result, event, TABLE)?;

@@ -16,12 +16,17 @@
 //! - [`notes`]: internal notes, public updates, evidence.
 //! - [`closure`]: a supervisor's review of a resolution.
 //! - [`withdraw`]: the reporter's (or an ADMIN's) withdrawal.
+//! - [`control`]: the desk taking an assignment back or moving it (unassign, reassign)
+//!   and moving the report to another station (transfer).
+//! - [`reopen`]: a reviewer's reopening of a closed or rejected report.
 
 pub mod amend;
 pub mod assignment;
 pub mod closure;
+pub mod control;
 pub mod desk;
 pub mod notes;
+pub mod reopen;
 pub mod submit;
 pub mod withdraw;
 
@@ -59,6 +64,12 @@ pub enum Change {
         public_reason: Option<String>,
     },
     Withdraw(Option<String>),
+    /// Take the assignment back from the named patrol (the one the caller saw on it).
+    Unassign {
+        from: precinct_domain::ids::PatrolId,
+        reason: String,
+    },
+    Reopen(String),
 }
 
 /// A report after a command changed it.
@@ -227,6 +238,8 @@ async fn apply<S: EventStore>(
         Change::ApproveClosure => closure::decide_approve(&on)?,
         Change::RejectClosure(reason) => closure::decide_reject(&on, reason)?,
         Change::Withdraw(reason) => withdraw::decide(&on, reason)?,
+        Change::Unassign { from, reason } => control::decide_unassign(&on, from, reason)?,
+        Change::Reopen(reason) => reopen::decide(&on, reason)?,
     };
     let at = on.at;
     let before = report.status;
