@@ -152,6 +152,8 @@ pub enum Unavailable {
     NoKeyStore,
     #[error("key store: {0}")]
     KeyStore(String),
+    #[error("the reports read model is behind the log; retry shortly")]
+    Reports,
 }
 
 /// A port's own error, kept whole for the layer that implemented the port (which knows
