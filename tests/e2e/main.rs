@@ -17,6 +17,7 @@ mod projections;
 mod queries;
 mod reporter_view;
 mod routing;
+mod stations;
 mod store;
 mod throttle;
 mod transport;

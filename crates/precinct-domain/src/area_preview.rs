@@ -56,7 +56,7 @@ pub fn area_preview(
             let now = route(stations, &r.crime_types, r.point).ok();
             let proposed = route(&proposed_map, &r.crime_types, r.point).ok();
             let station_of = |d: &Option<RoutingDecision>| d.as_ref().map(|d| d.station_id);
-            (station_of(&now) != station_of(&proposed)).then(|| Rerouted {
+            (station_of(&now) != station_of(&proposed)).then_some(Rerouted {
                 report_id: r.report_id,
                 now,
                 proposed,

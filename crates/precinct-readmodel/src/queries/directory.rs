@@ -14,7 +14,8 @@ use uuid::Uuid;
 use super::{Page, PageRequest};
 use crate::error::QueryError;
 
-const STATION_COLUMNS: &str = "id, name, kind, latitude, longitude, area, crime_types, created_at, \
+const STATION_COLUMNS: &str =
+    "id, name, kind, latitude, longitude, area, crime_types, created_at, \
      contact_phone, active, updated_at";
 const ACCOUNT_COLUMNS: &str =
     "id, email, name, role, station_id, active, created_at, updated_at, personal_erased";
