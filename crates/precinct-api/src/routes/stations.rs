@@ -377,6 +377,7 @@ pub struct AreaPreview {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The reports the area would route elsewhere", body = AreaPreview),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 422, response = crate::openapi::ValidationFailed),
         ReadErrors,
     )
