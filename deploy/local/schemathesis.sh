@@ -201,11 +201,11 @@ EOF
 )" || { tail -n 30 "$server_log" >&2; die "bootstrap through the API failed"; }
 
 declare -A token=()
-crime_id="" patrol_id=""
+crime_id="" patrol_id="" station_id=""
 while read -r who value rest; do
   if [[ $who == ids ]]; then
-    crime_id="$value" patrol_id="${rest%% *}"
-    log "seeded report $crime_id, patrol $patrol_id"
+    crime_id="$value" patrol_id="${rest%% *}" station_id="${rest##* }"
+    log "seeded report $crime_id, patrol $patrol_id, station $station_id"
     continue
   fi
   token[$who]="$value"
@@ -235,6 +235,7 @@ for who in $callers; do
     if [[ $who != anonymous ]]; then
       printf '\n[[operations]]\ninclude-path-regex = "^/crimes/[{]id[}]"\nparameters = { "path.id" = "%s" }\n' "$crime_id"
       printf '\n[[operations]]\ninclude-path-regex = "^/patrols/[{]id[}]"\nparameters = { "path.id" = "%s" }\n' "$patrol_id"
+      printf '\n[[operations]]\ninclude-path-regex = "^/stations/[{]id[}]"\nparameters = { "path.id" = "%s" }\n' "$station_id"
     fi
   } >"$dir/schemathesis.toml"
   log "pass '$who': max $max_examples examples per operation, at most ${pass_timeout}s"

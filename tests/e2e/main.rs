@@ -19,6 +19,7 @@ mod projections;
 mod queries;
 mod reporter_view;
 mod routing;
+mod stations;
 mod store;
 mod throttle;
 mod transport;

@@ -240,6 +240,33 @@ impl Call {
             json!({"name": name, "kind": "DIVISION", "crime_types": crime_types}),
         )
     }
+    /// `GET /stations/{id}`.
+    pub fn station(id: &str) -> Self {
+        Self::get(format!("/stations/{id}"))
+    }
+    /// `PATCH /stations/{id}` with `changes` (a field left out is kept, `null` removes).
+    pub fn edit_station(id: &str, changes: Value) -> Self {
+        Self::new(Method::PATCH, format!("/stations/{id}"), Some(changes))
+    }
+    /// `POST /stations/{id}/area-preview`: which of the latest `limit` reports `area`
+    /// would route elsewhere.
+    pub fn preview_area(id: &str, area: Value, limit: Option<u32>) -> Self {
+        let mut body = json!({ "area": area });
+        if let Some(limit) = limit {
+            body["limit"] = json!(limit);
+        }
+        Self::post(format!("/stations/{id}/area-preview"), body)
+    }
+    /// A GeoJSON square of ±`half`° around (lat, lon).
+    pub fn square_area(lat: f64, lon: f64, half: f64) -> Value {
+        json!({"type": "Polygon", "coordinates": [[
+            [lon - half, lat - half],
+            [lon + half, lat - half],
+            [lon + half, lat + half],
+            [lon - half, lat + half],
+            [lon - half, lat - half]
+        ]]})
+    }
     pub fn stations() -> Self {
         Self::get("/stations?limit=1")
     }

@@ -588,6 +588,11 @@ pub struct StationRow {
     /// A division's routing keywords.
     pub crime_types: Vec<String>,
     pub created_at: DateTime<Utc>,
+    /// The station's public contact number.
+    pub contact_phone: Option<String>,
+    /// Takes new reports (routing skips an inactive station).
+    pub active: bool,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// A command's answer about a report: the report as the write side knows it, in the
@@ -833,6 +838,9 @@ mod tests {
             area: None,
             crime_types: vec![],
             created_at: now,
+            contact_phone: None,
+            active: true,
+            updated_at: now,
         };
         assert_eq!(fields(&station), schema_fields::<StationRow>());
         let page = q::Page::<()> {

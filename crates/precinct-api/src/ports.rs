@@ -5,12 +5,14 @@
 
 use std::time::Duration;
 
-use precinct_app::ports::{Accounts, Passwords, Queue, Rosters, Standing, StationMap, Workloads};
+use precinct_app::ports::{
+    Accounts, Passwords, Queue, Rosters, Standing, StationMap, StationReports, Workloads,
+};
 use precinct_app::AppError;
 use precinct_domain::dispatch::PatrolSnapshot;
 use precinct_domain::ids::{AccountId, PatrolId, ReportId, StationId};
 use precinct_domain::routing::StationFacts;
-use precinct_domain::station::Station;
+use precinct_domain::station::{OpenReports, Station};
 use precinct_domain::values::PasswordHash;
 use precinct_domain::Aggregate;
 
@@ -103,6 +105,40 @@ impl Rosters for Facts<'_> {
                 .await
                 .map_err(port)?;
         Ok(Some(listed.into_iter().map(PatrolId::new).collect()))
+    }
+}
+
+impl StationReports for Facts<'_> {
+    /// From the reports read model, once it has caught up with the log as it is now.
+    async fn open_reports(
+        &self,
+        station: StationId,
+        limit: u32,
+    ) -> Result<Option<OpenReports>, AppError> {
+        let state = self.0;
+        let head = state.app.log().head().await?;
+        let caught_up = precinct_readmodel::wait_for_projection(
+            &state.pool,
+            precinct_readmodel::names::REPORTS,
+            head,
+            READ_MODEL_WAIT,
+        )
+        .await
+        .map_err(port)?;
+        if !caught_up {
+            return Ok(None);
+        }
+        let (ids, total) = precinct_readmodel::queries::open_reports_of_station(
+            &state.pool,
+            station.as_uuid(),
+            limit,
+        )
+        .await
+        .map_err(port)?;
+        Ok(Some(OpenReports {
+            ids: ids.into_iter().map(ReportId::new).collect(),
+            total,
+        }))
     }
 }
 

@@ -170,6 +170,8 @@ pub enum Unavailable {
     KeyStore(String),
     #[error("the accounts read model is catching up with the log; retry shortly")]
     Accounts,
+    #[error("the reports read model is behind the log; retry shortly")]
+    Reports,
 }
 
 /// A port's own error, kept whole for the layer that implemented the port (which knows

@@ -11,6 +11,7 @@ use std::future::Future;
 use precinct_domain::dispatch::PatrolSnapshot;
 use precinct_domain::ids::{AccountId, PatrolId, StationId};
 use precinct_domain::routing::StationFacts;
+use precinct_domain::station::OpenReports;
 use precinct_domain::values::{PasswordHash, Role};
 use uuid::Uuid;
 
@@ -111,4 +112,17 @@ pub trait Queue: Sync {
         station: StationId,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<precinct_domain::ids::ReportId>, AppError>> + Send;
+}
+
+/// The reports of a station that are still open.
+pub trait StationReports: Sync {
+    /// The open reports of `station` (up to `limit` ids, and how many there are), from
+    /// a reports read model that has caught up with the log as it is now, so that a
+    /// report acknowledged before the call is seen. None: it did not catch up in a
+    /// bounded time.
+    fn open_reports(
+        &self,
+        station: StationId,
+        limit: u32,
+    ) -> impl Future<Output = Result<Option<OpenReports>, AppError>> + Send;
 }

@@ -36,12 +36,14 @@
 //! - [`routing`]: which station receives a report.
 //! - [`subject`]: data subjects, erasure, which event fields are personal.
 //! - [`dispatch`]: which patrol a report is automatically assigned to.
+//! - [`area_preview`]: which reports a proposed precinct area would route elsewhere.
 
 pub mod aggregate;
 pub mod ids;
 pub mod values;
 
 pub mod account;
+pub mod area_preview;
 pub mod dispatch;
 pub mod email;
 pub mod invite;

@@ -1,6 +1,11 @@
 //! The station aggregate: a `PRECINCT` that covers an area (a point and/or a
 //! polygon), or a `DIVISION` that receives reports by crime-type keyword wherever they
 //! happen. Routing rules are this data; [`crate::routing`] applies them.
+//!
+//! An ADMIN edits a station after its creation (name, point, area, keywords, contact
+//! number) and deactivates or reactivates it. An edit applies to reports routed after
+//! it; a routing decision already recorded is never rewritten (ADR "station
+//! management"). An inactive station receives no new report.
 
 use std::collections::BTreeSet;
 
@@ -8,10 +13,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{event_enum, Aggregate, DomainError, ErrorKind};
-use crate::ids::StationId;
+use crate::ids::{ReportId, StationId};
 use crate::routing::StationFacts;
 use crate::values::{
-    limits, GeoPoint, Latitude, Longitude, NonEmptyText, Polygon, StationKind, ValueError,
+    limits, GeoPoint, Latitude, Longitude, NonEmptyText, PhoneNumber, Polygon, StationKind,
+    ValueError,
 };
 
 /// Most routing keywords one division may have.
@@ -19,7 +25,12 @@ pub const KEYWORDS_MAX: usize = 100;
 
 event_enum!(
     /// Everything that can happen to a station.
-    StationEvent { StationCreated }
+    StationEvent {
+        StationCreated,
+        StationUpdated,
+        StationDeactivated,
+        StationReactivated,
+    }
 );
 
 /// A new station. `latitude`/`longitude` are both set or both absent; `area` is the
@@ -41,6 +52,95 @@ pub struct StationCreated {
     pub at: DateTime<Utc>,
 }
 
+/// A station's editable fields after an edit — all of them, so that a reader needs no
+/// earlier event — and which of them the edit changed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StationUpdated {
+    pub station_id: StationId,
+    pub name: String,
+    pub latitude: Option<Latitude>,
+    pub longitude: Option<Longitude>,
+    pub area: Option<Polygon>,
+    pub crime_types: Vec<String>,
+    pub contact_phone: Option<PhoneNumber>,
+    /// The fields whose value differs from before the edit (never empty).
+    pub changed: Vec<StationField>,
+    pub at: DateTime<Utc>,
+}
+
+impl StationUpdated {
+    pub fn point(&self) -> Option<GeoPoint> {
+        Some(GeoPoint::new(self.latitude?, self.longitude?))
+    }
+}
+
+/// The station takes no new report from now on (routing skips it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StationDeactivated {
+    pub station_id: StationId,
+    pub at: DateTime<Utc>,
+}
+
+/// The station takes new reports again.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StationReactivated {
+    pub station_id: StationId,
+    pub at: DateTime<Utc>,
+}
+
+/// An editable field of a station.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StationField {
+    Name,
+    Point,
+    Area,
+    CrimeTypes,
+    ContactPhone,
+}
+
+/// What an edit does to one optional field.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Edit<T> {
+    /// Left as it is.
+    #[default]
+    Keep,
+    /// Set to this value.
+    Set(T),
+    /// Removed.
+    Clear,
+}
+
+impl<T: Clone> Edit<T> {
+    /// The field's value after the edit, from its value before.
+    pub fn applied_to(&self, before: Option<&T>) -> Option<T> {
+        match self {
+            Edit::Keep => before.cloned(),
+            Edit::Set(v) => Some(v.clone()),
+            Edit::Clear => None,
+        }
+    }
+}
+
+/// The changes of one edit; what is not named is kept.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StationChanges {
+    pub name: Option<String>,
+    pub point: Edit<GeoPoint>,
+    pub area: Edit<Polygon>,
+    /// A division's whole new keyword list.
+    pub crime_types: Option<Vec<String>>,
+    pub contact_phone: Edit<PhoneNumber>,
+}
+
+/// The open reports of a station, as the application layer found them: up to a bound
+/// of their ids, and how many there are.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OpenReports {
+    pub ids: Vec<ReportId>,
+    pub total: u64,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum StationCommand {
     /// Creates the station. Name 1..=200 characters. A precinct needs a point or an
@@ -54,6 +154,39 @@ pub enum StationCommand {
         crime_types: Vec<String>,
         at: DateTime<Utc>,
     },
+    /// Edits the station. The result must still be a valid station (as `Create`); an
+    /// edit that changes nothing emits nothing.
+    Update {
+        changes: StationChanges,
+        at: DateTime<Utc>,
+    },
+    /// Stops routing new reports to the station; refused while it has open reports
+    /// (`open_reports`: what the caller found). Already inactive: nothing happens.
+    Deactivate {
+        open_reports: OpenReports,
+        at: DateTime<Utc>,
+    },
+    /// Routes new reports to the station again. Already active: nothing happens.
+    Reactivate { at: DateTime<Utc> },
+}
+
+/// At most this many open reports are named in a refused deactivation.
+pub const OPEN_REPORTS_NAMED: usize = 20;
+
+fn name_reports(open: &OpenReports) -> String {
+    let ids: Vec<String> = open
+        .ids
+        .iter()
+        .take(OPEN_REPORTS_NAMED)
+        .map(|id| id.as_uuid().to_string())
+        .collect();
+    let named = ids.len() as u64;
+    let more = open.total.saturating_sub(named);
+    if more > 0 {
+        format!("{} and {more} more", ids.join(", "))
+    } else {
+        ids.join(", ")
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -66,12 +199,17 @@ pub enum StationError {
     MissingLocation,
     #[error("a division needs at least one crime-type keyword")]
     MissingCrimeTypes,
+    #[error("no such station")]
+    NotFound,
+    #[error("the station has {} open report(s); transfer, resolve or close them before deactivating it: {}", .0.total, name_reports(.0))]
+    HasOpenReports(OpenReports),
 }
 
 impl DomainError for StationError {
     fn kind(&self) -> ErrorKind {
         match self {
-            StationError::AlreadyExists => ErrorKind::Conflict,
+            StationError::AlreadyExists | StationError::HasOpenReports(_) => ErrorKind::Conflict,
+            StationError::NotFound => ErrorKind::NotFound,
             StationError::Invalid { .. }
             | StationError::MissingLocation
             | StationError::MissingCrimeTypes => ErrorKind::Invalid,
@@ -83,7 +221,9 @@ impl DomainError for StationError {
             StationError::Invalid { field, .. } => Some(field),
             StationError::MissingLocation => Some("area"),
             StationError::MissingCrimeTypes => Some("crime_types"),
-            StationError::AlreadyExists => None,
+            StationError::AlreadyExists
+            | StationError::NotFound
+            | StationError::HasOpenReports(_) => None,
         }
     }
 }
@@ -99,6 +239,9 @@ pub struct Station {
     pub area: Option<Polygon>,
     pub crime_types: Vec<String>,
     pub created_at: DateTime<Utc>,
+    /// Receives new reports (false once deactivated).
+    pub active: bool,
+    pub contact_phone: Option<PhoneNumber>,
 }
 
 impl Station {
@@ -151,43 +294,55 @@ impl Aggregate for Station {
                 if self.exists {
                     return Err(StationError::AlreadyExists);
                 }
-                let name = NonEmptyText::parse(&name, limits::NAME_MAX).map_err(|e| {
-                    StationError::Invalid {
-                        field: "name",
-                        reason: e.to_string(),
-                    }
-                })?;
+                let name = station_name(&name)?;
                 if let Some(area) = &area {
-                    area.check_simple().map_err(|e| StationError::Invalid {
-                        field: "area",
-                        reason: e.to_string(),
-                    })?;
+                    check_area(area)?;
                 }
                 let keywords = keyword_list(&crime_types)?;
-                match kind {
-                    StationKind::Precinct if point.is_none() && area.is_none() => {
-                        return Err(StationError::MissingLocation);
-                    }
-                    StationKind::Precinct if !keywords.is_empty() => {
-                        return Err(StationError::Invalid {
-                            field: "crime_types",
-                            reason: "only a DIVISION routes by crime type".to_owned(),
-                        });
-                    }
-                    StationKind::Division if keywords.is_empty() => {
-                        return Err(StationError::MissingCrimeTypes);
-                    }
-                    _ => {}
-                }
+                check_shape(kind, point.as_ref(), area.as_ref(), &keywords)?;
                 let (latitude, longitude) = point.map(|p| p.parts()).unzip();
                 Ok(vec![StationCreated {
                     station_id,
-                    name: name.into_string(),
+                    name,
                     kind,
                     latitude,
                     longitude,
                     area,
                     crime_types: keywords,
+                    at,
+                }
+                .into()])
+            }
+            StationCommand::Update { changes, at } => self.update(changes, at),
+            StationCommand::Deactivate { open_reports, at } => {
+                if !self.exists {
+                    return Err(StationError::NotFound);
+                }
+                if !self.active {
+                    return Ok(vec![]);
+                }
+                if open_reports.total > 0 || !open_reports.ids.is_empty() {
+                    let total = open_reports.total.max(open_reports.ids.len() as u64);
+                    return Err(StationError::HasOpenReports(OpenReports {
+                        total,
+                        ..open_reports
+                    }));
+                }
+                Ok(vec![StationDeactivated {
+                    station_id: self.id,
+                    at,
+                }
+                .into()])
+            }
+            StationCommand::Reactivate { at } => {
+                if !self.exists {
+                    return Err(StationError::NotFound);
+                }
+                if self.active {
+                    return Ok(vec![]);
+                }
+                Ok(vec![StationReactivated {
+                    station_id: self.id,
                     at,
                 }
                 .into()])
@@ -207,13 +362,124 @@ impl Aggregate for Station {
                     area: e.area.clone(),
                     crime_types: e.crime_types.clone(),
                     created_at: e.at,
+                    active: true,
+                    contact_phone: None,
                 };
             }
+            StationEvent::StationUpdated(e) => {
+                self.name = e.name.clone();
+                self.point = e.point();
+                self.area = e.area.clone();
+                self.crime_types = e.crime_types.clone();
+                self.contact_phone = e.contact_phone.clone();
+            }
+            StationEvent::StationDeactivated(_) => self.active = false,
+            StationEvent::StationReactivated(_) => self.active = true,
         }
     }
 
     fn version_exists(&self) -> bool {
         self.exists
+    }
+}
+
+impl Station {
+    fn update(
+        &self,
+        changes: StationChanges,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<StationEvent>, StationError> {
+        if !self.exists {
+            return Err(StationError::NotFound);
+        }
+        let name = match &changes.name {
+            Some(name) => station_name(name)?,
+            None => self.name.clone(),
+        };
+        if let Edit::Set(area) = &changes.area {
+            check_area(area)?;
+        }
+        let point = changes.point.applied_to(self.point.as_ref());
+        let area = changes.area.applied_to(self.area.as_ref());
+        let crime_types = match &changes.crime_types {
+            Some(keywords) => keyword_list(keywords)?,
+            None => self.crime_types.clone(),
+        };
+        let contact_phone = changes
+            .contact_phone
+            .applied_to(self.contact_phone.as_ref());
+        check_shape(self.kind, point.as_ref(), area.as_ref(), &crime_types)?;
+
+        let mut changed = Vec::new();
+        if name != self.name {
+            changed.push(StationField::Name);
+        }
+        if point != self.point {
+            changed.push(StationField::Point);
+        }
+        if area != self.area {
+            changed.push(StationField::Area);
+        }
+        if crime_types != self.crime_types {
+            changed.push(StationField::CrimeTypes);
+        }
+        if contact_phone != self.contact_phone {
+            changed.push(StationField::ContactPhone);
+        }
+        if changed.is_empty() {
+            return Ok(vec![]);
+        }
+        let (latitude, longitude) = point.map(|p| p.parts()).unzip();
+        Ok(vec![StationUpdated {
+            station_id: self.id,
+            name,
+            latitude,
+            longitude,
+            area,
+            crime_types,
+            contact_phone,
+            changed,
+            at,
+        }
+        .into()])
+    }
+}
+
+/// A station's name: 1..=200 visible characters, trimmed.
+fn station_name(name: &str) -> Result<String, StationError> {
+    NonEmptyText::parse(name, limits::NAME_MAX)
+        .map(NonEmptyText::into_string)
+        .map_err(|e| StationError::Invalid {
+            field: "name",
+            reason: e.to_string(),
+        })
+}
+
+/// An area must be a simple polygon (no ring crossing itself).
+fn check_area(area: &Polygon) -> Result<(), StationError> {
+    area.check_simple().map_err(|e| StationError::Invalid {
+        field: "area",
+        reason: e.to_string(),
+    })
+}
+
+/// A precinct has a point or an area and no keywords; a division has keywords.
+fn check_shape(
+    kind: StationKind,
+    point: Option<&GeoPoint>,
+    area: Option<&Polygon>,
+    keywords: &[String],
+) -> Result<(), StationError> {
+    match kind {
+        StationKind::Precinct if point.is_none() && area.is_none() => {
+            Err(StationError::MissingLocation)
+        }
+        StationKind::Precinct if !keywords.is_empty() => Err(StationError::Invalid {
+            field: "crime_types",
+            reason: "only a DIVISION routes by crime type".to_owned(),
+        }),
+        StationKind::Division if keywords.is_empty() => Err(StationError::MissingCrimeTypes),
+        _ => Ok(()),
     }
 }
 

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{given, given_nothing, t, uuid};
-use precinct_domain::ids::StationId;
+use precinct_domain::ids::{ReportId, StationId};
 use precinct_domain::routing::StationFacts;
 use precinct_domain::station::*;
 use precinct_domain::values::*;
@@ -231,4 +231,283 @@ fn a_station_name_of_invisible_characters_is_refused() {
             field: "name",
             reason: ValueError::Invisible.to_string(),
         });
+}
+
+// --- Editing, deactivating and reactivating (issue 16 item 7) ---
+
+fn other_square() -> Polygon {
+    Polygon::parse(vec![vec![
+        [125.70, 7.16],
+        [125.72, 7.16],
+        [125.72, 7.18],
+        [125.70, 7.18],
+        [125.70, 7.16],
+    ]])
+    .expect("valid polygon")
+}
+
+fn phone(s: &str) -> PhoneNumber {
+    PhoneNumber::parse(s).expect("valid phone")
+}
+
+fn a_precinct() -> Vec<StationEvent> {
+    vec![created(
+        StationKind::Precinct,
+        Some(point()),
+        Some(square()),
+        &[],
+    )]
+}
+
+fn a_division() -> Vec<StationEvent> {
+    vec![created(StationKind::Division, None, None, &["cybercrime"])]
+}
+
+fn update(changes: StationChanges) -> StationCommand {
+    StationCommand::Update { changes, at: t(5) }
+}
+
+fn report(n: u128) -> ReportId {
+    ReportId::new(uuid(n))
+}
+
+#[test]
+fn a_precinct_gets_a_new_area_and_contact_number() {
+    let station = given::<Station>(a_precinct())
+        .when(update(StationChanges {
+            area: Edit::Set(other_square()),
+            contact_phone: Edit::Set(phone(" +63 82 227-1234 ")),
+            ..Default::default()
+        }))
+        .then_events(vec![StationUpdated {
+            station_id: station_id(),
+            name: "Sta. Ana".into(),
+            latitude: Some(point().parts().0),
+            longitude: Some(point().parts().1),
+            area: Some(other_square()),
+            crime_types: vec![],
+            contact_phone: Some(phone("+63 82 227-1234")),
+            changed: vec![StationField::Area, StationField::ContactPhone],
+            at: t(5),
+        }
+        .into()]);
+    assert_eq!(station.area, Some(other_square()));
+    assert_eq!(station.facts().area, Some(other_square()));
+    assert_eq!(station.contact_phone, Some(phone("+63 82 227-1234")));
+    assert!(station.active);
+}
+
+#[test]
+fn an_edit_that_changes_nothing_emits_nothing() {
+    given::<Station>(a_precinct())
+        .when(update(StationChanges {
+            name: Some("  Sta. Ana ".into()),
+            area: Edit::Set(square()),
+            ..Default::default()
+        }))
+        .then_no_events();
+    given::<Station>(a_precinct())
+        .when(update(StationChanges::default()))
+        .then_no_events();
+}
+
+#[test]
+fn a_precinct_may_drop_its_point_while_it_keeps_an_area() {
+    let station = given::<Station>(a_precinct())
+        .when(update(StationChanges {
+            point: Edit::Clear,
+            name: Some("Sta. Ana Precinct".into()),
+            ..Default::default()
+        }))
+        .then_events(vec![StationUpdated {
+            station_id: station_id(),
+            name: "Sta. Ana Precinct".into(),
+            latitude: None,
+            longitude: None,
+            area: Some(square()),
+            crime_types: vec![],
+            contact_phone: None,
+            changed: vec![StationField::Name, StationField::Point],
+            at: t(5),
+        }
+        .into()]);
+    assert_eq!(station.point, None);
+}
+
+#[test]
+fn a_precinct_left_without_point_and_area_is_refused() {
+    given::<Station>(a_precinct())
+        .when(update(StationChanges {
+            point: Edit::Clear,
+            area: Edit::Clear,
+            ..Default::default()
+        }))
+        .then_err(StationError::MissingLocation);
+}
+
+#[test]
+fn an_edit_to_a_self_intersecting_area_is_refused() {
+    let bow_tie = Polygon::parse(vec![vec![
+        [125.60, 7.06],
+        [125.62, 7.08],
+        [125.62, 7.06],
+        [125.60, 7.08],
+        [125.60, 7.06],
+    ]])
+    .expect("well-formed");
+    given::<Station>(a_precinct())
+        .when(update(StationChanges {
+            area: Edit::Set(bow_tie),
+            ..Default::default()
+        }))
+        .then_err(StationError::Invalid {
+            field: "area",
+            reason: ValueError::Polygon("ring 0 crosses or touches itself".into()).to_string(),
+        });
+}
+
+#[test]
+fn keywords_on_a_precinct_and_none_on_a_division_are_refused() {
+    given::<Station>(a_precinct())
+        .when(update(StationChanges {
+            crime_types: Some(vec!["theft".into()]),
+            ..Default::default()
+        }))
+        .then_err(StationError::Invalid {
+            field: "crime_types",
+            reason: "only a DIVISION routes by crime type".into(),
+        });
+    given::<Station>(a_division())
+        .when(update(StationChanges {
+            crime_types: Some(vec![]),
+            ..Default::default()
+        }))
+        .then_err(StationError::MissingCrimeTypes);
+    given::<Station>(a_division())
+        .when(update(StationChanges {
+            name: Some("\u{200b}".into()),
+            ..Default::default()
+        }))
+        .then_err(StationError::Invalid {
+            field: "name",
+            reason: ValueError::Invisible.to_string(),
+        });
+}
+
+#[test]
+fn a_division_gets_new_keywords_normalised() {
+    given::<Station>(a_division())
+        .when(update(StationChanges {
+            crime_types: Some(vec![" Phishing ".into(), "CYBERCRIME".into()]),
+            ..Default::default()
+        }))
+        .then_events(vec![StationUpdated {
+            station_id: station_id(),
+            name: "Sta. Ana".into(),
+            latitude: None,
+            longitude: None,
+            area: None,
+            crime_types: vec!["phishing".into(), "cybercrime".into()],
+            contact_phone: None,
+            changed: vec![StationField::CrimeTypes],
+            at: t(5),
+        }
+        .into()]);
+}
+
+#[test]
+fn editing_deactivating_or_reactivating_an_unknown_station_is_refused() {
+    given_nothing::<Station>()
+        .when(update(StationChanges {
+            name: Some("Nowhere".into()),
+            ..Default::default()
+        }))
+        .then_err(StationError::NotFound);
+    given_nothing::<Station>()
+        .when(StationCommand::Deactivate {
+            open_reports: OpenReports::default(),
+            at: t(5),
+        })
+        .then_err(StationError::NotFound);
+    given_nothing::<Station>()
+        .when(StationCommand::Reactivate { at: t(5) })
+        .then_err(StationError::NotFound);
+    assert_eq!(StationError::NotFound.kind(), ErrorKind::NotFound);
+}
+
+#[test]
+fn a_station_without_open_reports_is_deactivated_and_reactivated() {
+    let station = given::<Station>(a_precinct())
+        .when(StationCommand::Deactivate {
+            open_reports: OpenReports::default(),
+            at: t(5),
+        })
+        .then_events(vec![StationDeactivated {
+            station_id: station_id(),
+            at: t(5),
+        }
+        .into()]);
+    assert!(!station.active);
+
+    let mut history = a_precinct();
+    history.push(
+        StationDeactivated {
+            station_id: station_id(),
+            at: t(5),
+        }
+        .into(),
+    );
+    given::<Station>(history.clone())
+        .when(StationCommand::Deactivate {
+            open_reports: OpenReports::default(),
+            at: t(6),
+        })
+        .then_no_events();
+    let station = given::<Station>(history)
+        .when(StationCommand::Reactivate { at: t(7) })
+        .then_events(vec![StationReactivated {
+            station_id: station_id(),
+            at: t(7),
+        }
+        .into()]);
+    assert!(station.active);
+    given::<Station>(a_precinct())
+        .when(StationCommand::Reactivate { at: t(7) })
+        .then_no_events();
+}
+
+#[test]
+fn deactivating_a_station_with_open_reports_is_refused_naming_them() {
+    let open = OpenReports {
+        ids: vec![report(1), report(2)],
+        total: 2,
+    };
+    given::<Station>(a_precinct())
+        .when(StationCommand::Deactivate {
+            open_reports: open.clone(),
+            at: t(5),
+        })
+        .then_err(StationError::HasOpenReports(open));
+    let many = OpenReports {
+        ids: (1..=25).map(report).collect(),
+        total: 30,
+    };
+    let message = StationError::HasOpenReports(many).to_string();
+    assert!(message.contains(&uuid(1).to_string()), "{message}");
+    assert!(message.contains(&uuid(20).to_string()), "{message}");
+    assert!(!message.contains(&uuid(21).to_string()), "{message}");
+    assert!(message.contains("and 10 more"), "{message}");
+    assert_eq!(
+        StationError::HasOpenReports(OpenReports::default()).kind(),
+        ErrorKind::Conflict
+    );
+}
+
+#[test]
+fn telephone_numbers_parse() {
+    assert_eq!(phone(" 117 ").as_str(), "117");
+    assert_eq!(phone("(082) 227.1234").as_str(), "(082) 227.1234");
+    for bad in ["12", "call 911", "++63 82", "63+82", "", &"1".repeat(33)] {
+        assert!(PhoneNumber::parse(bad).is_err(), "{bad:?} accepted");
+    }
 }

@@ -9,6 +9,7 @@
 //! - [`account`]: registration, the ADMIN bootstrap, role changes.
 //! - [`invite`]: invites and their acceptance.
 //! - [`station`]: creating stations.
+//! - [`station_edit`]: editing, deactivating and reactivating a station.
 //! - [`subject`]: erasure of a data subject.
 //! - [`sla`]: SLA breaches (the SLA worker).
 //! - [`user`]: user management (who sees an account, name, role, standing, password).
@@ -22,5 +23,6 @@ pub mod patrol;
 pub mod report;
 pub mod sla;
 pub mod station;
+pub mod station_edit;
 pub mod subject;
 pub mod user;

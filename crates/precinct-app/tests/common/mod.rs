@@ -355,7 +355,11 @@ impl StationMap for LogFacts {
         }
         let mut facts = Vec::new();
         for id in self.ids_of(Station::TYPE) {
-            facts.push(self.app.load::<Station>(id).await?.0.facts());
+            let station = self.app.load::<Station>(id).await?.0;
+            // As the stations read model: an inactive station receives no report.
+            if station.active {
+                facts.push(station.facts());
+            }
         }
         Ok(Some(facts))
     }

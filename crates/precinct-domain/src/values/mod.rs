@@ -6,13 +6,16 @@
 //! - [`text`]: bounded text, e-mail addresses, URLs, digests and password hashes.
 //! - [`place`]: latitudes, longitudes, points and GeoJSON polygons.
 //! - [`time`]: caller-supplied instants, kept in a range every store can hold.
+//! - [`phone`]: telephone numbers (a station's contact number).
 
 pub mod enums;
+pub mod phone;
 pub mod place;
 pub mod text;
 pub mod time;
 
 pub use enums::{MediaType, PatrolStatus, Priority, ReportStatus, Role, SlaKind, StationKind};
+pub use phone::PhoneNumber;
 pub use place::{GeoPoint, Latitude, Longitude, Polygon, PolygonCoordinates};
 pub use text::{limits, optional_text, Email, HttpUrl, NonEmptyText, PasswordHash, TokenHash};
 pub use time::Timestamp;
@@ -57,4 +60,6 @@ pub enum ValueError {
         value: String,
         expected: String,
     },
+    #[error("must be a telephone number: digits, spaces and + - ( ) . (a + only in front), at least 3 digits")]
+    Phone,
 }

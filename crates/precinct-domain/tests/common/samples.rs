@@ -468,6 +468,43 @@ pub fn station_events() -> Vec<StationEvent> {
             at: t(0),
         }
         .into(),
+        precinct_domain::station::StationUpdated {
+            station_id: StationId::new(uuid(10)),
+            name: "Sta. Ana Precinct".into(),
+            latitude: None,
+            longitude: None,
+            area: Some(
+                Polygon::parse(vec![vec![
+                    [125.60, 7.06],
+                    [125.63, 7.06],
+                    [125.63, 7.08],
+                    [125.60, 7.08],
+                    [125.60, 7.06],
+                ]])
+                .expect("valid polygon"),
+            ),
+            crime_types: vec![],
+            contact_phone: Some(
+                precinct_domain::values::PhoneNumber::parse("+63 82 227-1234").expect("valid"),
+            ),
+            changed: vec![
+                precinct_domain::station::StationField::Point,
+                precinct_domain::station::StationField::Area,
+                precinct_domain::station::StationField::ContactPhone,
+            ],
+            at: t(10),
+        }
+        .into(),
+        precinct_domain::station::StationDeactivated {
+            station_id: StationId::new(uuid(11)),
+            at: t(20),
+        }
+        .into(),
+        precinct_domain::station::StationReactivated {
+            station_id: StationId::new(uuid(11)),
+            at: t(30),
+        }
+        .into(),
     ]
 }
 

@@ -35,6 +35,10 @@ pub const PLACING: &[&str] = &[
     "AccountRoleChanged",
     "InviteCreated",
     "ReportTransferred",
+    // A station's own events place it in itself, as its creation does.
+    "StationUpdated",
+    "StationDeactivated",
+    "StationReactivated",
 ];
 
 /// The one field of a placing event this projection reads (`null`: no station, e.g. an

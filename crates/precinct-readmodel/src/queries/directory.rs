@@ -14,7 +14,9 @@ use uuid::Uuid;
 use super::{Page, PageRequest};
 use crate::error::QueryError;
 
-const STATION_COLUMNS: &str = "id, name, kind, latitude, longitude, area, crime_types, created_at";
+const STATION_COLUMNS: &str =
+    "id, name, kind, latitude, longitude, area, crime_types, created_at, \
+     contact_phone, active, updated_at";
 const ACCOUNT_COLUMNS: &str =
     "id, email, name, role, station_id, active, created_at, updated_at, personal_erased";
 
@@ -32,6 +34,11 @@ pub struct StationRow {
     /// A division's routing keywords.
     pub crime_types: Vec<String>,
     pub created_at: DateTime<Utc>,
+    /// The station's public contact number.
+    pub contact_phone: Option<String>,
+    /// Takes new reports (an inactive station is skipped by routing).
+    pub active: bool,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// An account, without any credential.
@@ -99,12 +106,12 @@ pub async fn list_stations(
     Ok(Page::from_rows(rows, page, |r| (r.name.clone(), r.id)))
 }
 
-/// Every station, as routing (`precinct_domain::routing::route`) takes them. There
-/// are few; routing reads them all.
+/// Every active station, as routing (`precinct_domain::routing::route`) takes them.
+/// There are few; routing reads them all. An inactive station receives no new report.
 #[tracing::instrument(skip(pool))]
 pub async fn station_facts(pool: &PgPool) -> Result<Vec<StationFacts>, QueryError> {
     let rows: Vec<StationRow> = sqlx::query_as(&format!(
-        "SELECT {STATION_COLUMNS} FROM stations ORDER BY id"
+        "SELECT {STATION_COLUMNS} FROM stations WHERE active ORDER BY id"
     ))
     .fetch_all(pool)
     .await?;

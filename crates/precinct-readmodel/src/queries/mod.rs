@@ -10,6 +10,7 @@
 //! - [`patrols`]: the roster, workloads, and the snapshot automatic assignment reads.
 //! - [`sla`]: overdue reports and SLA breach candidates.
 //! - [`directory`]: stations and accounts.
+//! - [`stations`]: what station management reads of the reports.
 //! - [`audit`](mod@audit): the audit trail and the request log.
 
 pub mod audit;
@@ -17,6 +18,7 @@ pub mod directory;
 pub mod patrols;
 pub mod reports;
 pub mod sla;
+pub mod stations;
 
 pub use audit::{audit, request_log, AuditFilter, AuditRow, RequestFilter, RequestRow};
 pub use directory::{
@@ -32,6 +34,7 @@ pub use reports::{
     PublicReport, QueueFilter, ReportFilter, ReportRow,
 };
 pub use sla::{sla_breach_candidates, sla_overdue, OverdueReport};
+pub use stations::{latest_routed_reports, open_reports_of_station, RoutedReport};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
