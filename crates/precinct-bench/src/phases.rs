@@ -643,6 +643,9 @@ pub async fn rebuild(ctx: &mut RunCtx<'_>, head: u64) -> anyhow::Result<i64> {
     Ok(rb.reports_rows_live)
 }
 
+/// Sample points of the `near` brute-force check.
+const NEAR_CHECK_POINTS: u64 = 25;
+
 /// Workload 5: the query cases over the `reports_rows_live` projected reports.
 pub async fn queries(ctx: &mut RunCtx<'_>, reports_rows_live: i64) -> anyhow::Result<()> {
     let (s, cpu, budget) = (ctx.s, ctx.cpu.clone(), ctx.budget);
@@ -683,6 +686,25 @@ pub async fn queries(ctx: &mut RunCtx<'_>, reports_rows_live: i64) -> anyhow::Re
             &mut row,
             format!("over {reports_rows_live} projected reports"),
         );
+        if case.spread {
+            // Every answer the load got must be the brute force's: check a sample.
+            let check = queries::check_near(&ctx.api, &ctx.pool, NEAR_CHECK_POINTS).await?;
+            row.target.push_str("; = brute force");
+            row.pass = row.pass.map(|p| p && check.mismatched == 0);
+            append_note(
+                &mut row,
+                format!(
+                    "at points spread over the city; brute-force check at {} points \
+                     ({} reports within {} m in all): {} differ, {} only at the edge",
+                    check.points,
+                    check.within,
+                    queries::NEAR_RADIUS_M,
+                    check.mismatched,
+                    check.on_the_edge
+                ),
+            );
+            ctx.out.extra.insert("near_check".into(), json!(check));
+        }
         ctx.out.rows.push(row);
         eprintln!("  {}: {:.0} req/s", case.name, r.throughput());
     }
