@@ -266,12 +266,11 @@ pub async fn ceilings(
     let backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
         .fetch_one(&raw_pool)
         .await?;
-    match u32::try_from(backend)
-        .ok()
-        .and_then(stats::proc_ppid)
-    {
+    match u32::try_from(backend).ok().and_then(stats::proc_ppid) {
         Some(postmaster) => cpu.pg = Some(stats::PgCpu::follow(postmaster, db_name.clone())),
-        None => eprintln!("  PostgreSQL is not on this machine (or not visible): its CPU is not counted"),
+        None => eprintln!(
+            "  PostgreSQL is not on this machine (or not visible): its CPU is not counted"
+        ),
     }
     let c0 = cpu.snap();
     let c = ceilings::pg_upsert(&raw_pool, s.ceiling_secs, s.max_ops).await?;

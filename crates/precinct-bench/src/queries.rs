@@ -186,8 +186,14 @@ pub async fn check_near(
                 .iter()
                 .any(|(r, d)| r.0 == *id && (*d - radius).abs() <= 0.01)
         };
-        let differs_off_edge = got.iter().filter(|id| !strict.contains(id)).any(|id| !edge(id))
-            || strict.iter().filter(|id| !got.contains(id)).any(|id| !edge(id));
+        let differs_off_edge = got
+            .iter()
+            .filter(|id| !strict.contains(id))
+            .any(|id| !edge(id))
+            || strict
+                .iter()
+                .filter(|id| !got.contains(id))
+                .any(|id| !edge(id));
         if differs_off_edge {
             out.mismatched += 1;
         } else {

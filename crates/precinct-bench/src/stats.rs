@@ -364,8 +364,7 @@ mod tests {
 
     #[test]
     fn proc_stat_with_spaces_in_the_name() {
-        let line =
-            "42 (tokio rt (1)) S 7 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 8 0 12345 0";
+        let line = "42 (tokio rt (1)) S 7 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 8 0 12345 0";
         assert_eq!(
             parse_stat(line),
             Some(Stat {
@@ -381,7 +380,9 @@ mod tests {
     fn postgres_children_of_the_run_and_of_others() {
         let ours = |t: &str| pg_child_is_ours(&format!("{t}\0"), "bench_2026");
         assert!(ours("postgres: precinct bench_2026 127.0.0.1(5000) idle"));
-        assert!(ours("postgres: precinct bench_2026_rebuild 127.0.0.1(5001) COMMIT"));
+        assert!(ours(
+            "postgres: precinct bench_2026_rebuild 127.0.0.1(5001) COMMIT"
+        ));
         assert!(ours("postgres: walwriter "));
         assert!(ours("postgres: autovacuum worker bench_2026"));
         assert!(!ours("postgres: autovacuum worker test_x"));
