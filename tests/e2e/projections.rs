@@ -2053,7 +2053,7 @@ async fn near_through_the_grid_index_equals_a_brute_force_scan_across_cell_borde
                         d <= radius
                     })
                     .collect();
-                want.sort_by(|a, b| (b.5, b.0).cmp(&(a.5, a.0)));
+                want.sort_by_key(|r| std::cmp::Reverse((r.5, r.0)));
                 let want: Vec<Uuid> = want.iter().map(|r| r.0).collect();
                 let mut near = queries::Near::new(clat, clon, radius);
                 if public {

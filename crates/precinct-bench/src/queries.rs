@@ -170,7 +170,7 @@ pub async fn check_near(
             .collect();
         out.points += 1;
         out.within += within.iter().filter(|(_, d)| *d <= radius).count();
-        within.sort_by(|a, b| (b.0 .3, b.0 .0).cmp(&(a.0 .3, a.0 .0)));
+        within.sort_by_key(|(r, _)| std::cmp::Reverse((r.3, r.0)));
         let strict: Vec<uuid::Uuid> = within
             .iter()
             .filter(|(_, d)| *d <= radius)
