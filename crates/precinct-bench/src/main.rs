@@ -155,6 +155,7 @@ async fn run(s: &Settings, budget: Budget) -> anyhow::Result<()> {
         },
         tick,
         cores,
+        pg: None,
     };
     let ts = chrono::Utc::now().format("%Y%m%d%H%M%S").to_string();
     let run_id = format!("bench{ts}");

@@ -75,6 +75,7 @@ fn row_from(id: &str, name: &str, unit: &str, r: &LoadResult, cpu: stats::CpuSha
     row.unit = unit.into();
     row.latency = Some(r.latencies.clone().summary());
     row.cpu = cpu;
+    row.ops = Some(r.ok);
     row.errors = r.error_count();
     if !r.errors.is_empty() {
         row.note = format!("errors: {:?}", r.errors);
@@ -261,6 +262,16 @@ pub async fn ceilings(
     let db_url = server::create_database(&s.database_url, &db_name).await?;
     out.cleanup_dbs.push(db_name.clone());
     let raw_pool = server::pool(&db_url, 2).await?;
+    // PostgreSQL's CPU from here on: the postmaster's children for `bench_<ts>…`.
+    let backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&raw_pool)
+        .await?;
+    match u32::try_from(backend).ok().and_then(stats::proc_ppid) {
+        Some(postmaster) => cpu.pg = Some(stats::PgCpu::follow(postmaster, db_name.clone())),
+        None => eprintln!(
+            "  PostgreSQL is not on this machine (or not visible): its CPU is not counted"
+        ),
+    }
     let c0 = cpu.snap();
     let c = ceilings::pg_upsert(&raw_pool, s.ceiling_secs, s.max_ops).await?;
     raw_pool.close().await;
@@ -335,7 +346,7 @@ impl RunCtx<'_> {
 
 /// Workload 1 (intake) and 3 (projection lag under it).
 pub async fn intake(ctx: &mut RunCtx<'_>) -> anyhow::Result<IntakeOut> {
-    let (s, cpu) = (ctx.s, ctx.cpu);
+    let (s, cpu) = (ctx.s, ctx.cpu.clone());
     eprintln!(
         "workload 1: intake ({} connections, {} s) with projection lag",
         s.intake_connections,
@@ -389,7 +400,7 @@ pub async fn intake(ctx: &mut RunCtx<'_>) -> anyhow::Result<IntakeOut> {
 /// Workload 2: the lifecycle over the intake's reports (more submitted first if it made
 /// too few).
 pub async fn lifecycle(ctx: &mut RunCtx<'_>, w1: &IntakeOut) -> anyhow::Result<()> {
-    let (s, cpu, world) = (ctx.s, ctx.cpu, ctx.world.clone());
+    let (s, cpu, world) = (ctx.s, ctx.cpu.clone(), ctx.world.clone());
     let mut pool_ids: Vec<String> = w1.reports.iter().map(|(id, _)| id.clone()).collect();
     let need = (s.lifecycle_patrols * 200).min(s.max_ops as usize);
     if pool_ids.len() < need / 4 {
@@ -470,7 +481,7 @@ pub async fn lifecycle(ctx: &mut RunCtx<'_>, w1: &IntakeOut) -> anyhow::Result<(
 /// Workload 3: seeding the log (from templates of the intake's reports) and the live
 /// projectors catching up; answers the log head.
 pub async fn seed(ctx: &mut RunCtx<'_>, w1: &IntakeOut) -> anyhow::Result<u64> {
-    let (s, cpu, budget) = (ctx.s, ctx.cpu, ctx.budget);
+    let (s, cpu, budget) = (ctx.s, ctx.cpu.clone(), ctx.budget);
     let reserve_after = ctx.reserve_after_rebuild();
     let templates = rebuild::templates(
         &ctx.log,
@@ -521,6 +532,7 @@ pub async fn seed(ctx: &mut RunCtx<'_>, w1: &IntakeOut) -> anyhow::Result<u64> {
     row.throughput = Some(seed.events as f64 / seed.secs.max(1e-9));
     row.unit = "ev/s".into();
     row.cpu = seed_shares;
+    row.ops = Some(seed.events);
     row.errors = seed.errors;
     row.note = format!(
         "{} events in {:.1} s; log head {}",
@@ -542,6 +554,11 @@ pub async fn seed(ctx: &mut RunCtx<'_>, w1: &IntakeOut) -> anyhow::Result<u64> {
     });
     row.unit = "ev/s".into();
     row.cpu = catch_shares;
+    row.ops = Some(if caught {
+        seed.events
+    } else {
+        caught_events as u64
+    });
     ratio(&mut row, "c", Some(ctx.refs.c));
     row.note = if caught {
         format!(
@@ -568,7 +585,7 @@ pub async fn seed(ctx: &mut RunCtx<'_>, w1: &IntakeOut) -> anyhow::Result<u64> {
 /// Workload 3: every read model rebuilt from the log of `head` events into a fresh
 /// database; answers the live `reports` rows.
 pub async fn rebuild(ctx: &mut RunCtx<'_>, head: u64) -> anyhow::Result<i64> {
-    let (s, cpu, budget) = (ctx.s, ctx.cpu, ctx.budget);
+    let (s, cpu, budget) = (ctx.s, ctx.cpu.clone(), ctx.budget);
     let reserve_after = ctx.reserve_after_rebuild();
     let rebuild_db = format!(
         "bench_{}_rebuild",
@@ -608,6 +625,7 @@ pub async fn rebuild(ctx: &mut RunCtx<'_>, head: u64) -> anyhow::Result<i64> {
     row.throughput = Some(rb.events as f64 / rb.secs.max(1e-9));
     row.unit = "ev/s".into();
     row.cpu = shares;
+    row.ops = Some(rb.events);
     ratio(&mut row, "c", Some(ctx.refs.c));
     row.target = "≥ 0.5× c".into();
     row.pass = Some(rb.finished && row.ratio.as_ref().is_some_and(|(_, x)| *x >= 0.5));
@@ -624,9 +642,12 @@ pub async fn rebuild(ctx: &mut RunCtx<'_>, head: u64) -> anyhow::Result<i64> {
     Ok(rb.reports_rows_live)
 }
 
+/// Sample points of the `near` brute-force check.
+const NEAR_CHECK_POINTS: u64 = 25;
+
 /// Workload 5: the query cases over the `reports_rows_live` projected reports.
 pub async fn queries(ctx: &mut RunCtx<'_>, reports_rows_live: i64) -> anyhow::Result<()> {
-    let (s, cpu, budget) = (ctx.s, ctx.cpu, ctx.budget);
+    let (s, cpu, budget) = (ctx.s, ctx.cpu.clone(), ctx.budget);
     eprintln!("workload 5: queries over {reports_rows_live} projected reports");
     let (hist_id, middle) = queries::report_with_history(&ctx.api, &ctx.world, 50).await?;
     for case in queries::cases(&ctx.world, &hist_id, middle) {
@@ -664,6 +685,25 @@ pub async fn queries(ctx: &mut RunCtx<'_>, reports_rows_live: i64) -> anyhow::Re
             &mut row,
             format!("over {reports_rows_live} projected reports"),
         );
+        if case.spread {
+            // Every answer the load got must be the brute force's: check a sample.
+            let check = queries::check_near(&ctx.api, &ctx.pool, NEAR_CHECK_POINTS).await?;
+            row.target.push_str("; = brute force");
+            row.pass = row.pass.map(|p| p && check.mismatched == 0);
+            append_note(
+                &mut row,
+                format!(
+                    "at points spread over the city; brute-force check at {} points \
+                     ({} reports within {} m in all): {} differ, {} only at the edge",
+                    check.points,
+                    check.within,
+                    queries::NEAR_RADIUS_M,
+                    check.mismatched,
+                    check.on_the_edge
+                ),
+            );
+            ctx.out.extra.insert("near_check".into(), json!(check));
+        }
         ctx.out.rows.push(row);
         eprintln!("  {}: {:.0} req/s", case.name, r.throughput());
     }
@@ -673,7 +713,7 @@ pub async fn queries(ctx: &mut RunCtx<'_>, reports_rows_live: i64) -> anyhow::Re
 /// Workload 4: location updates at the maximum rate, then paced, with SSE subscribers
 /// measuring the fan-out.
 pub async fn locations(ctx: &mut RunCtx<'_>) -> anyhow::Result<()> {
-    let (s, cpu, budget, world) = (ctx.s, ctx.cpu, ctx.budget, ctx.world.clone());
+    let (s, cpu, budget, world) = (ctx.s, ctx.cpu.clone(), ctx.budget, ctx.world.clone());
     eprintln!(
         "workload 4: locations ({} patrols, {} SSE subscribers)",
         world.location_patrols.len(),

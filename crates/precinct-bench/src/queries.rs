@@ -1,5 +1,6 @@
 //! Workload 5: queries over the projected reports (after seeding): the station's queue,
-//! the public list with `near=`, workloads, and `as_of` on a report with 50 events.
+//! the public list with `near=` (at points spread over the city, checked against a
+//! brute-force scan on a sample), workloads, and `as_of` on a report with 50 events.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +9,15 @@ use chrono::{DateTime, Utc};
 use precinct_tests::client::{Call, Client};
 
 use crate::load::{closed_loop, LoadResult};
-use crate::world::{report, World, LAT, LON};
+use crate::world::{city_point, report, World, LAT, LON};
+
+/// The radius of the `near` queries (metres).
+pub const NEAR_RADIUS_M: u32 = 500;
+
+/// Where `near` query `n` asks (a different place of the city each time).
+pub fn near_point(n: u64) -> (f64, f64) {
+    city_point(n ^ 0x6E65_6172)
+}
 
 /// A report with `events` events (submitted, then notes by the desk), and a moment in
 /// the middle of its history.
@@ -38,6 +47,8 @@ pub struct QueryCase {
     pub name: &'static str,
     pub call: Call,
     pub token: Option<String>,
+    /// `near=` at a new point of the city per request ([`near_point`]).
+    pub spread: bool,
 }
 
 pub fn cases(world: &World, as_of_id: &str, as_of: DateTime<Utc>) -> Vec<QueryCase> {
@@ -47,21 +58,25 @@ pub fn cases(world: &World, as_of_id: &str, as_of: DateTime<Utc>) -> Vec<QueryCa
             name: "queue",
             call: Call::queue(),
             token: desk.clone(),
+            spread: false,
         },
         QueryCase {
             name: "near",
-            call: Call::near(LAT, LON, 500),
+            call: Call::near(LAT, LON, NEAR_RADIUS_M),
             token: None,
+            spread: true,
         },
         QueryCase {
             name: "workloads",
             call: Call::workloads(None, None),
             token: desk.clone(),
+            spread: false,
         },
         QueryCase {
             name: "as_of",
             call: Call::report_as_of(as_of_id, as_of),
             token: desk,
+            spread: false,
         },
     ]
 }
@@ -74,10 +89,19 @@ pub async fn run_case(
     max_ops: u64,
 ) -> LoadResult {
     let shared = Arc::new((api.clone(), case.call.clone(), case.token.clone()));
-    closed_loop(connections, duration, max_ops, move |_, _| {
+    let spread = case.spread;
+    closed_loop(connections, duration, max_ops, move |_, n| {
         let shared = shared.clone();
         async move {
             let (api, call, token) = &*shared;
+            let near;
+            let call = if spread {
+                let (lat, lon) = near_point(n);
+                near = Call::near(lat, lon, NEAR_RADIUS_M);
+                &near
+            } else {
+                call
+            };
             let status = api.status(call, token.as_deref()).await?;
             if !status.is_success() {
                 anyhow::bail!("HTTP {status}");
@@ -86,4 +110,95 @@ pub async fn run_case(
         }
     })
     .await
+}
+
+/// What the brute-force check of `near` found.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct NearCheck {
+    /// Sample points checked.
+    pub points: usize,
+    /// Reports the brute force found within the radius, over all points.
+    pub within: usize,
+    /// Points whose first page differs from the brute force's.
+    pub mismatched: usize,
+    /// Points that differ only by reports within 1 cm of the radius (float rounding).
+    pub on_the_edge: usize,
+}
+
+/// Great-circle distance in metres (haversine; written out here, not the server's).
+fn haversine_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+    const R: f64 = 6_371_008.8;
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let dp = p2 - p1;
+    let dl = (lon2 - lon1).to_radians();
+    let h = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    2.0 * R * h.sqrt().min(1.0).asin()
+}
+
+/// Compares the public `near=` list's first page at `points` sample points of the city
+/// with a brute-force scan of every projected report (public coordinates, every status
+/// the public list shows, newest first).
+pub async fn check_near(
+    api: &Client,
+    pool: &sqlx::PgPool,
+    points: u64,
+) -> anyhow::Result<NearCheck> {
+    type Row = (uuid::Uuid, f64, f64, DateTime<Utc>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, public_latitude, public_longitude, submitted_at FROM reports \
+         WHERE status <> 'WITHDRAWN'",
+    )
+    .fetch_all(pool)
+    .await?;
+    let radius = f64::from(NEAR_RADIUS_M);
+    let mut out = NearCheck::default();
+    for k in 0..points {
+        let (lat, lon) = near_point(k.wrapping_mul(7919));
+        let page = api.run(&Call::near(lat, lon, NEAR_RADIUS_M), None).await?;
+        let got: Vec<uuid::Uuid> = page["items"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|i| i["id"].as_str()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut within: Vec<(&Row, f64)> = rows
+            .iter()
+            .map(|r| (r, haversine_m(lat, lon, r.1, r.2)))
+            .filter(|(_, d)| *d <= radius + 0.01)
+            .collect();
+        out.points += 1;
+        out.within += within.iter().filter(|(_, d)| *d <= radius).count();
+        within.sort_by_key(|(r, _)| std::cmp::Reverse((r.3, r.0)));
+        let strict: Vec<uuid::Uuid> = within
+            .iter()
+            .filter(|(_, d)| *d <= radius)
+            .take(got.len().max(20))
+            .map(|(r, _)| r.0)
+            .collect();
+        if got == strict {
+            continue;
+        }
+        // Differences only among reports within 1 cm of the edge are float rounding.
+        let edge = |id: &uuid::Uuid| {
+            within
+                .iter()
+                .any(|(r, d)| r.0 == *id && (*d - radius).abs() <= 0.01)
+        };
+        let differs_off_edge = got
+            .iter()
+            .filter(|id| !strict.contains(id))
+            .any(|id| !edge(id))
+            || strict
+                .iter()
+                .filter(|id| !got.contains(id))
+                .any(|id| !edge(id));
+        if differs_off_edge {
+            out.mismatched += 1;
+        } else {
+            out.on_the_edge += 1;
+        }
+    }
+    Ok(out)
 }

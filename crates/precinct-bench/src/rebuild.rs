@@ -6,7 +6,7 @@
 //!   (expected version: no stream), a few appenders at once. Each event is a copy of a
 //!   real one the server wrote during intake (same reporter, same sealed personal data,
 //!   so the projections open it with the vault as they would any other), with a new
-//!   report id, place and time. The server's projectors project them as they come
+//!   report id, time and place (spread over the city by a hash: `world::city_point`). The server's projectors project them as they come
 //!   (**catch-up**), which is also what fills the read models for the query workload.
 //! - **Rebuild**: `precinct_projections::rebuild_with` into a scratch database, from the
 //!   whole log (seeded events, everything the other workloads wrote), timed.
@@ -24,7 +24,7 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::world::{LAT, LON};
+use crate::world::city_point;
 
 #[derive(Debug, Default, Serialize)]
 pub struct SeedOut {
@@ -75,12 +75,11 @@ pub async fn templates(
 fn seeded(template: &RecordedEvent, n: u64) -> (StreamId, NewEvent) {
     let id = uuid::Uuid::new_v4();
     let mut data = template.data.clone();
-    let fx = ((n.wrapping_mul(2_654_435_761) % 100_000) as f64 / 100_000.0 - 0.5) * 0.08;
-    let fy = ((n.wrapping_mul(40_503) % 100_000) as f64 / 100_000.0 - 0.5) * 0.08;
+    let (lat, lon) = city_point(n);
     let now = Utc::now();
     data["report_id"] = json!(id);
-    data["location"]["latitude"] = json!(LAT + fy);
-    data["location"]["longitude"] = json!(LON + fx);
+    data["location"]["latitude"] = json!(lat);
+    data["location"]["longitude"] = json!(lon);
     data["at"] = json!(now);
     (
         StreamId::new(template.envelope.aggregate_type.clone(), id),

@@ -14,6 +14,8 @@ pub struct Row {
     pub unit: String,
     pub latency: Option<Percentiles>,
     pub cpu: CpuShares,
+    /// Operations done in the phase (requests, events, rows), for CPU per operation.
+    pub ops: Option<u64>,
     /// (ceiling id, Precinct figure / ceiling figure).
     pub ratio: Option<(String, f64)>,
     pub target: String,
@@ -23,6 +25,12 @@ pub struct Row {
 }
 
 impl Row {
+    /// CPU milliseconds of server + NATS + PostgreSQL per operation of the phase.
+    pub fn cpu_ms_per_op(&self) -> Option<f64> {
+        let ops = self.ops.filter(|n| *n > 0)?;
+        Some(self.cpu.system_cpu_secs * 1000.0 / ops as f64)
+    }
+
     pub fn new(id: &str, name: &str) -> Self {
         Self {
             id: id.into(),
@@ -31,6 +39,7 @@ impl Row {
             unit: String::new(),
             latency: None,
             cpu: CpuShares::default(),
+            ops: None,
             ratio: None,
             target: String::new(),
             pass: None,
@@ -69,8 +78,8 @@ fn pct(v: Option<f64>) -> String {
 /// The table, one line per row.
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::new();
-    out.push_str("| # | workload | throughput | p50 ms | p95 ms | p99 ms | CPU server / nats / pg / bench (machine) | vs ceiling | target | ok |\n");
-    out.push_str("|---|---|---:|---:|---:|---:|---|---:|---|:-:|\n");
+    out.push_str("| # | workload | throughput | p50 ms | p95 ms | p99 ms | CPU server / nats / pg / bench (machine) | CPU ms/op | vs ceiling | target | ok |\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---|---:|---:|---|:-:|\n");
     for r in rows {
         let thr = match r.throughput {
             Some(t) => format!("{} {}", rate(t), r.unit),
@@ -101,9 +110,14 @@ pub fn table(rows: &[Row]) -> String {
         if r.errors > 0 {
             name.push_str(&format!(" ({} errors)", r.errors));
         }
+        let per_op = match r.cpu_ms_per_op() {
+            Some(v) if v < 0.1 => format!("{v:.3}"),
+            Some(v) => ms(v),
+            None => "–".into(),
+        };
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            r.id, name, thr, p50, p95, p99, cpu, ratio, r.target, ok
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r.id, name, thr, p50, p95, p99, cpu, per_op, ratio, r.target, ok
         ));
     }
     out

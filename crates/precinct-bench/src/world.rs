@@ -31,6 +31,28 @@ pub fn location_centre(i: usize) -> (f64, f64) {
     (8.0 + 0.2 * (i % 10) as f64, 124.0 + 0.2 * (i / 10) as f64)
 }
 
+/// Half the side of the city the seeded reports and the `near` queries spread over
+/// (degrees; ±0.05° is about 11 km × 11 km, the bench precinct's square).
+pub const CITY_HALF_SIDE: f64 = 0.05;
+
+/// Point `n` of the city: spread over the whole square by a hash of `n` (SplitMix64),
+/// every `n` its own place, no lattice and no copies.
+pub fn city_point(n: u64) -> (f64, f64) {
+    let mix = |mut z: u64| {
+        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let unit = |z: u64| (z >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)
+    let a = mix(n);
+    let b = mix(a);
+    (
+        LAT + (unit(a) * 2.0 - 1.0) * CITY_HALF_SIDE,
+        LON + (unit(b) * 2.0 - 1.0) * CITY_HALF_SIDE,
+    )
+}
+
 /// Report `n`, inside the square of the precinct centred at (lat, lon).
 pub fn report(n: u64, lat: f64, lon: f64) -> Call {
     // A deterministic spread over ±0.04° (inside the ±0.05° precinct).

@@ -198,20 +198,12 @@ fn push_near(qb: &mut QueryBuilder<'_, Postgres>, near: &Near) {
         Coordinates::Exact => ("latitude", "longitude"),
         Coordinates::Public => ("public_latitude", "public_longitude"),
     };
-    let angular = near.radius_m / EARTH_RADIUS_M; // radians
-                                                  // A little slack so float rounding never drops a row the exact test would keep.
-    let slack = 1.0001;
-    let dlat = angular.to_degrees() * slack;
-    let (lat_min, lat_max) = (near.latitude - dlat, near.latitude + dlat);
+    let ((lat_min, lat_max), lon) = near_box(near);
     qb.push(format!(" AND {lat_col} BETWEEN "))
         .push_bind(lat_min)
         .push(" AND ")
         .push_bind(lat_max);
-    // The longitude span, unless the circle reaches a pole (then every longitude).
-    let ratio = angular.sin() / near.latitude.to_radians().cos();
-    if lat_min > -90.0 && lat_max < 90.0 && ratio < 1.0 {
-        let dlon = ratio.asin().to_degrees() * slack;
-        let (lon_min, lon_max) = (near.longitude - dlon, near.longitude + dlon);
+    if let Some((lon_min, lon_max)) = lon {
         if lon_min < -180.0 {
             qb.push(format!(" AND ({lon_col} >= "))
                 .push_bind(lon_min + 360.0)
@@ -247,15 +239,100 @@ fn push_near(qb: &mut QueryBuilder<'_, Postgres>, near: &Near) {
         .push_bind(near.radius_m);
 }
 
-/// Reports matching `filter`, newest first (`submitted_at` desc, then `id` desc).
-#[tracing::instrument(skip(pool))]
-pub async fn list_reports(
-    pool: &PgPool,
+/// Cells per degree of the `near` grid (migration `0022_reports_geo_cell.sql`).
+const CELLS_PER_DEGREE: f64 = 400.0;
+/// Longitude cells in a row of the grid: `floor(lon × 400)` lies in [-72000, 72000].
+const LON_CELLS: i64 = 144_001;
+/// Beyond this many cells (a radius over about 1.2 km) `near` reads the bounding box
+/// through the coordinates' own indexes instead.
+pub const NEAR_MAX_CELLS: usize = 100;
+/// How far a public coordinate (rounded to 3 decimals) can lie from the exact one.
+const PUBLIC_ROUNDING_DEG: f64 = 0.000_51;
+
+/// The grid cell of a location, exactly as the `geo_cell` column computes it.
+pub fn geo_cell(latitude: f64, longitude: f64) -> i64 {
+    (latitude * CELLS_PER_DEGREE).floor() as i64 * LON_CELLS
+        + (longitude * CELLS_PER_DEGREE).floor() as i64
+}
+
+fn haversine_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let h = ((p2 - p1) / 2.0).sin().powi(2)
+        + p1.cos() * p2.cos() * ((lon2 - lon1).to_radians() / 2.0).sin().powi(2);
+    2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
+}
+
+/// The bounding box of a `near` circle, `None` when it reaches a pole or crosses the
+/// antimeridian: ((lat_min, lat_max), Some((lon_min, lon_max)) or None for every
+/// longitude).
+type NearBox = ((f64, f64), Option<(f64, f64)>);
+
+fn near_box(near: &Near) -> NearBox {
+    let angular = near.radius_m / EARTH_RADIUS_M; // radians
+                                                  // A little slack so float rounding never drops a row the exact test would keep.
+    let slack = 1.0001;
+    let dlat = angular.to_degrees() * slack;
+    let lat = (near.latitude - dlat, near.latitude + dlat);
+    // The longitude span, unless the circle reaches a pole (then every longitude).
+    let ratio = angular.sin() / near.latitude.to_radians().cos();
+    if lat.0 > -90.0 && lat.1 < 90.0 && ratio < 1.0 {
+        let dlon = ratio.asin().to_degrees() * slack;
+        (lat, Some((near.longitude - dlon, near.longitude + dlon)))
+    } else {
+        (lat, None)
+    }
+}
+
+/// The grid cells a `near` circle can find reports in (by the exact location, which is
+/// what `geo_cell` is computed from): the cells of its bounding box (widened by the
+/// public rounding when it compares public coordinates) less those wholly outside the
+/// circle. `None` when the index does not serve it: a pole, the antimeridian, or more
+/// than [`NEAR_MAX_CELLS`] cells.
+pub fn near_cells(near: &Near) -> Option<Vec<i64>> {
+    let ((lat_min, lat_max), lon) = near_box(near);
+    let (lon_min, lon_max) = lon?;
+    if lon_min < -180.0 || lon_max > 180.0 {
+        return None;
+    }
+    let margin = match near.coordinates {
+        Coordinates::Exact => 0.0,
+        Coordinates::Public => PUBLIC_ROUNDING_DEG,
+    };
+    let idx = |v: f64| (v * CELLS_PER_DEGREE).floor() as i64;
+    let (i0, i1) = (idx(lat_min - margin), idx(lat_max + margin));
+    let (j0, j1) = (idx(lon_min - margin), idx(lon_max + margin));
+    let count = usize::try_from((i1 - i0 + 1) * (j1 - j0 + 1)).ok()?;
+    if count > NEAR_MAX_CELLS {
+        return None;
+    }
+    // A cell is left out only when its nearest point is clearly beyond the radius (the
+    // clamped point is within centimetres of the true nearest one at these sizes).
+    let keep_within = near.radius_m + (near.radius_m * 1e-3).max(1.0);
+    let step = 1.0 / CELLS_PER_DEGREE;
+    let mut cells = Vec::with_capacity(count);
+    for i in i0..=i1 {
+        for j in j0..=j1 {
+            let (lo_lat, hi_lat) = (i as f64 * step - margin, (i + 1) as f64 * step + margin);
+            let (lo_lon, hi_lon) = (j as f64 * step - margin, (j + 1) as f64 * step + margin);
+            let (clat, clon) = (
+                near.latitude.clamp(lo_lat, hi_lat),
+                near.longitude.clamp(lo_lon, hi_lon),
+            );
+            if haversine_m(near.latitude, near.longitude, clat, clon) <= keep_within {
+                cells.push(i * LON_CELLS + j);
+            }
+        }
+    }
+    Some(cells)
+}
+
+/// Appends every filter but the order and the limit (shared by both plans of
+/// [`list_reports`]).
+fn push_filters(
+    qb: &mut QueryBuilder<'_, Postgres>,
     filter: &ReportFilter,
-    page: &PageRequest,
-) -> Result<Page<ReportRow>, QueryError> {
-    let after: Option<(Timestamp, Uuid)> = page.key()?;
-    let mut qb = QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM reports WHERE true"));
+    after: Option<(Timestamp, Uuid)>,
+) {
     if let Some(station) = filter.station_id {
         qb.push(" AND station_id = ").push_bind(station);
     }
@@ -276,8 +353,7 @@ pub async fn list_reports(
             .push(")");
     }
     if let Some(near) = &filter.near {
-        near.check()?;
-        push_near(&mut qb, near);
+        push_near(qb, near);
     }
     if let Some((at, id)) = after {
         qb.push(" AND (submitted_at, id) < (")
@@ -286,6 +362,50 @@ pub async fn list_reports(
             .push_bind(id)
             .push(")");
     }
+}
+
+/// Reports matching `filter`, newest first (`submitted_at` desc, then `id` desc).
+///
+/// With `near` (up to [`NEAR_MAX_CELLS`] cells), the grid index answers: for each cell
+/// the circle touches, that cell's newest matching reports (an index-only walk in
+/// list order, stopping at one page), then the newest of those — the same rows, in
+/// the same order, as the plain filter would give.
+#[tracing::instrument(skip(pool))]
+pub async fn list_reports(
+    pool: &PgPool,
+    filter: &ReportFilter,
+    page: &PageRequest,
+) -> Result<Page<ReportRow>, QueryError> {
+    let after: Option<(Timestamp, Uuid)> = page.key()?;
+    if let Some(near) = &filter.near {
+        near.check()?;
+    }
+    let cells = filter.near.as_ref().and_then(near_cells);
+    let mut qb = match &cells {
+        Some(cells) => {
+            let mut qb = QueryBuilder::<Postgres>::new(format!(
+                "SELECT {COLUMNS} FROM reports WHERE id IN (\
+                 SELECT k.id FROM unnest("
+            ));
+            qb.push_bind(cells.clone()).push(
+                "::bigint[]) AS c(cell) CROSS JOIN LATERAL (\
+                 SELECT id, submitted_at FROM reports WHERE geo_cell = c.cell",
+            );
+            push_filters(&mut qb, filter, after);
+            qb.push(" ORDER BY submitted_at DESC, id DESC LIMIT ")
+                .push_bind(page.fetch())
+                .push(") k ORDER BY k.submitted_at DESC, k.id DESC LIMIT ")
+                .push_bind(page.fetch())
+                .push(")");
+            qb
+        }
+        None => {
+            let mut qb =
+                QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM reports WHERE true"));
+            push_filters(&mut qb, filter, after);
+            qb
+        }
+    };
     qb.push(" ORDER BY submitted_at DESC, id DESC LIMIT ")
         .push_bind(page.fetch());
     let rows: Vec<ReportRow> = qb.build_query_as().fetch_all(pool).await?;
@@ -404,4 +524,46 @@ pub async fn officer_inbox(
     Ok(Page::from_rows(rows, page, |r| {
         (r.priority_rank, r.submitted_at, r.id)
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_are_numbered_without_collisions_across_the_longitude_range() {
+        assert_eq!(geo_cell(0.0, 0.0), 0);
+        assert_eq!(geo_cell(0.0, 180.0), 72_000);
+        assert_eq!(geo_cell(0.003, -180.0), LON_CELLS - 72_000);
+        assert_ne!(geo_cell(0.0, 180.0), geo_cell(0.003, -180.0));
+        assert_eq!(geo_cell(-0.000_001, -0.000_001), -LON_CELLS - 1);
+    }
+
+    #[test]
+    fn a_circle_keeps_the_cells_it_touches_and_drops_the_corners_it_misses() {
+        // 400 m around a point in the middle of a cell: its 3 × 3 block of cells, the
+        // block's corners included (a 280 m cell's corner is within 400 m) …
+        let centre = (7.07125, 125.61125);
+        let near = Near::new(centre.0, centre.1, 400.0);
+        let cells = near_cells(&near).expect("served by the index");
+        assert!(cells.contains(&geo_cell(centre.0, centre.1)));
+        assert!(cells.contains(&geo_cell(centre.0 + 0.0025, centre.1 + 0.0025)));
+        // … 560 m: the 5 × 5 block less its four far corners (about 588 m away).
+        let near = Near::new(centre.0, centre.1, 560.0);
+        let cells = near_cells(&near).expect("served by the index");
+        assert_eq!(cells.len(), 21);
+        assert!(!cells.contains(&geo_cell(centre.0 + 0.005, centre.1 + 0.005)));
+        // Public coordinates widen the box by their rounding.
+        let mut public = Near::new(centre.0, centre.1, 560.0);
+        public.coordinates = Coordinates::Public;
+        assert!(near_cells(&public).expect("served").len() >= 21);
+    }
+
+    #[test]
+    fn large_circles_poles_and_the_antimeridian_use_the_bounding_box() {
+        assert!(near_cells(&Near::new(7.0, 125.0, 5_000.0)).is_none());
+        assert!(near_cells(&Near::new(0.0, 179.9995, 500.0)).is_none());
+        assert!(near_cells(&Near::new(89.9999, 0.0, 500.0)).is_none());
+        assert!(near_cells(&Near::new(7.0, 125.0, 1_000.0)).is_some());
+    }
 }
