@@ -40,6 +40,7 @@ pub mod lag;
 pub mod projection;
 pub mod projections;
 pub mod quarantine;
+pub mod reader;
 pub mod request_log;
 pub mod roster;
 pub mod runner;
