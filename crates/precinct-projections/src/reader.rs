@@ -16,7 +16,7 @@
 //!   private subscription from its checkpoint up to where the reader was, and attaches
 //!   again from the reader's recent batches ([`RING`]). One slow or poisoned
 //!   projection never stalls the others. A projection far behind at start (further
-//!   than [`NEAR`] from the others) catches up the same way.
+//!   than [`NEAR`] from the most advanced) catches up the same way.
 //! - [`Pace::Lockstep`] (rebuild): the reader waits for every projection to attach, then
 //!   for the slowest queue; it reads the next batch while the previous ones commit.
 //! - The reader reads only while a projection is attached: a process whose projectors
@@ -27,9 +27,11 @@ use std::collections::VecDeque;
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use precinct_eventlog::{EventLog, ReadError, RecordedEvent};
+use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::checkpoint::to_u64;
 use crate::worker::{batched, split, Deliveries, Delivery, Subscribe};
 
 /// Batches a projection may have queued before the live reader detaches it.
@@ -39,7 +41,7 @@ pub const QUEUE: usize = 16;
 pub const RING: usize = 64;
 /// At start, projections whose checkpoints lie within this many events of the most
 /// advanced one share the reader from the least advanced of them; the others catch
-/// up on their own first.
+/// up on their own first (the default of [`crate::RunOptions::share_within`]).
 pub const NEAR: u64 = 100_000;
 
 /// How the reader treats a projection that does not keep up.
@@ -93,22 +95,27 @@ impl Drop for AbortOnDrop {
 }
 
 impl Reader {
-    /// Starts the reader task; it ends with `shutdown`. `start`: where to begin when
-    /// the first projection attaches at or after it (the least advanced checkpoint
-    /// near the others, plus one).
+    /// Starts the reader task for the event projections `names`; it ends with
+    /// `shutdown` (or when the last handle is dropped). When the first of them
+    /// attaches, it starts from the least advanced of their checkpoints within `near`
+    /// of the most advanced one.
     pub(crate) fn spawn(
         log: EventLog,
+        pool: PgPool,
         pace: Pace,
         batch_max: usize,
-        start: Option<u64>,
+        names: Vec<&'static str>,
+        near: u64,
         shutdown: CancellationToken,
     ) -> Reader {
         let (requests, rx) = mpsc::channel(64);
         let task = Task {
             log: log.clone(),
+            pool,
+            names,
+            near,
             pace,
             batch_max: batch_max.max(1),
-            start,
             stream: None,
             cursor: 0,
             ring: VecDeque::new(),
@@ -194,9 +201,11 @@ type Chunks = BoxStream<'static, Vec<Result<RecordedEvent, ReadError>>>;
 
 struct Task {
     log: EventLog,
+    pool: PgPool,
+    names: Vec<&'static str>,
+    near: u64,
     pace: Pace,
     batch_max: usize,
-    start: Option<u64>,
     /// The log subscription (None: idle, nobody attached).
     stream: Option<Chunks>,
     /// The last position read.
@@ -273,10 +282,11 @@ impl Task {
         } = request;
         let from = from.max(1);
         if self.stream.is_none() {
-            let start = match self.start.take() {
-                Some(start) if start <= from => start.max(1),
-                _ => from,
-            };
+            // Where the projections are now (they may have moved while idle, or while
+            // another process led them); unknown: where this one is.
+            let start = start_from(&positions(&self.pool, &self.names).await, self.near)
+                .unwrap_or(from)
+                .max(1);
             match self.log.subscribe(start).await {
                 Ok(stream) => {
                     self.stream = Some(stream.ready_chunks(self.batch_max).boxed());
@@ -295,12 +305,16 @@ impl Task {
             let _ = reply.send(Ok(Attached::Behind { upto: self.cursor }));
             return;
         }
-        let (tx, rx) = mpsc::channel(QUEUE + RING);
-        for delivery in &self.ring {
-            if last_position(delivery) >= from {
-                // Room for the whole ring: cannot fail.
-                let _ = tx.try_send(Ok(delivery.clone()));
-            }
+        let replay: Vec<_> = self
+            .ring
+            .iter()
+            .filter(|d| last_position(d) >= from)
+            .cloned()
+            .collect();
+        let (tx, rx) = mpsc::channel(QUEUE + replay.len());
+        for delivery in replay {
+            // Room for all of them: cannot fail.
+            let _ = tx.try_send(Ok(delivery));
         }
         if reply.send(Ok(Attached::Shared(rx))).is_err() {
             return;
@@ -366,13 +380,25 @@ async fn next_chunk(stream: &mut Option<Chunks>) -> Option<Vec<Result<RecordedEv
     }
 }
 
-/// Where the shared reader starts: the least advanced of the checkpoints within
-/// [`NEAR`] of the most advanced one, plus one.
-pub(crate) fn start_from(checkpoints: &[u64]) -> Option<u64> {
+/// The checkpoints of these projections (none if unreadable).
+async fn positions(pool: &PgPool, names: &[&'static str]) -> Vec<u64> {
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let rows: Result<Vec<i64>, _> =
+        sqlx::query_scalar("SELECT position FROM checkpoints WHERE projection = ANY($1)")
+            .bind(&names)
+            .fetch_all(pool)
+            .await;
+    rows.map(|r| r.into_iter().map(to_u64).collect())
+        .unwrap_or_default()
+}
+
+/// Where the shared reader starts: the least advanced of the checkpoints within `near`
+/// of the most advanced one, plus one.
+pub(crate) fn start_from(checkpoints: &[u64], near: u64) -> Option<u64> {
     let max = *checkpoints.iter().max()?;
     checkpoints
         .iter()
-        .filter(|p| max - **p <= NEAR)
+        .filter(|p| max - **p <= near)
         .min()
         .map(|p| p + 1)
 }

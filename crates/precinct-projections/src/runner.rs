@@ -42,6 +42,10 @@ pub struct RunOptions {
     /// named `patrol_positions` for `only`); `None`: no roster projector ([`run`] runs
     /// it with the defaults).
     pub roster: Option<RosterOptions>,
+    /// At start, the event projections whose checkpoints are within this many events
+    /// of the most advanced one share the reader from the least advanced of them; one
+    /// further behind first catches up on its own ([`crate::reader`]).
+    pub share_within: u64,
 }
 
 impl Default for RunOptions {
@@ -52,6 +56,7 @@ impl Default for RunOptions {
             request_log: false,
             max_backoff: Duration::from_secs(5),
             roster: None,
+            share_within: reader::NEAR,
         }
     }
 }
@@ -111,22 +116,6 @@ fn spawn_all(
         spawn(tasks, Audit, pool, reader, c(), shutdown);
     }
     tasks.len() - before
-}
-
-/// The checkpoints of the event projections `wants` picks (none if unreadable).
-async fn positions(pool: &PgPool, wants: impl Fn(&str) -> bool) -> Vec<u64> {
-    let names: Vec<String> = EVENT_PROJECTIONS
-        .iter()
-        .filter(|n| wants(n))
-        .map(|n| (*n).to_owned())
-        .collect();
-    let rows: Result<Vec<i64>, _> =
-        sqlx::query_scalar("SELECT position FROM checkpoints WHERE projection = ANY($1)")
-            .bind(&names)
-            .fetch_all(pool)
-            .await;
-    rows.map(|r| r.into_iter().map(checkpoint::to_u64).collect())
-        .unwrap_or_default()
 }
 
 async fn join(mut tasks: Tasks) -> Vec<(&'static str, Outcome)> {
@@ -195,8 +184,20 @@ pub async fn run_with(
         until: None,
         max_backoff: opts.max_backoff,
     };
-    let start = reader::start_from(&positions(&pool, |n| opts.wants(n)).await);
-    let shared = Reader::spawn(log.clone(), Pace::Live, opts.batch_size, start, shutdown.clone());
+    let names = EVENT_PROJECTIONS
+        .iter()
+        .copied()
+        .filter(|n| opts.wants(n))
+        .collect();
+    let shared = Reader::spawn(
+        log.clone(),
+        pool.clone(),
+        Pace::Live,
+        opts.batch_size,
+        names,
+        opts.share_within,
+        shutdown.clone(),
+    );
     spawn_all(&mut tasks, &pool, &shared, &config, &shutdown, |n| {
         opts.wants(n)
     });
@@ -282,7 +283,16 @@ pub async fn rebuild_with(
     let pace = Pace::Lockstep {
         subscribers: EVENT_PROJECTIONS.len(),
     };
-    let shared = Reader::spawn(log.clone(), pace, REBUILD_BATCH, Some(1), reading.clone());
+    let names = EVENT_PROJECTIONS.to_vec();
+    let shared = Reader::spawn(
+        log.clone(),
+        pool.clone(),
+        pace,
+        REBUILD_BATCH,
+        names,
+        reader::NEAR,
+        reading.clone(),
+    );
     spawn_all(&mut tasks, pool, &shared, &config, &never, |_| true);
     let outcomes = join(tasks).await;
     reading.cancel();
