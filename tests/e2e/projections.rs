@@ -1580,10 +1580,7 @@ async fn a_stuck_projection_does_not_hold_back_the_others_and_catches_up_alone()
         "audit was locked, yet at {audit_at}"
     );
     let last = priorities[(precinct_projections::reader::QUEUE * 3 - 1) % 3];
-    assert_eq!(
-        report_row(&f.pool, report).await.priority,
-        last.as_str()
-    );
+    assert_eq!(report_row(&f.pool, report).await.priority, last.as_str());
     println!("while audit was stuck at {audit_at}, the others reached {head}");
 
     // Released, it catches up on its own and joins the others again: every event once.

@@ -1,8 +1,9 @@
 //! The batch loop every projector runs.
 //!
 //! ```text
-//! checkpoint ──subscribe(checkpoint + 1)──▶ take what is ready (≤ batch_max)
-//!     ▲                                          │
+//! checkpoint ──subscribe(checkpoint + 1)──▶ next delivered batch, minus what the
+//!     ▲                                     checkpoint covers (shared reader, or a
+//!     │                                     source's ready items)  │
 //!     └── commit: lock row, check, apply all, advance row, notify ◀┘
 //! ```
 //!
@@ -148,7 +149,9 @@ pub(crate) type Subscribe<T> =
 /// Splits what an item stream has ready (at most `max` items) into deliveries: runs of
 /// items, a corrupt entry on its own; a transport failure ends the chunk (and the
 /// stream: `true`).
-pub(crate) fn split<T>(chunk: Vec<Result<T, ReadError>>) -> (Vec<Result<Delivery<T>, ReadError>>, bool) {
+pub(crate) fn split<T>(
+    chunk: Vec<Result<T, ReadError>>,
+) -> (Vec<Result<Delivery<T>, ReadError>>, bool) {
     let mut out = Vec::new();
     let mut items = Vec::with_capacity(chunk.len());
     for item in chunk {
