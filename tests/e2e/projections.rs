@@ -1523,6 +1523,151 @@ async fn a_projector_killed_mid_batch_resumes_without_lost_or_doubled_effects() 
     assert_workload_projected(&f.pool, &f.log, &w).await;
 }
 
+/// Waits until every projection but `except` has applied `head`.
+async fn others_reach(pool: &PgPool, except: &str, head: u64) {
+    within(60, "the other projections reach the head", async {
+        loop {
+            let behind: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM checkpoints
+                 WHERE projection = ANY($1) AND projection <> $2 AND position < $3",
+            )
+            .bind(
+                precinct_readmodel::EVENT_PROJECTIONS
+                    .iter()
+                    .map(|n| (*n).to_owned())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(except)
+            .bind(head as i64)
+            .fetch_one(pool)
+            .await
+            .expect("checkpoints");
+            if behind == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_stuck_projection_does_not_hold_back_the_others_and_catches_up_alone() {
+    let f = fixture().await;
+    let log = &f.log;
+    let station = StationId::new(new_id());
+    let report = submit(log, station, (7.0, 125.0), 1).await;
+    let projector = start_projector(&f, RunOptions::default());
+    caught_up(&f.pool, f.log.head().await.expect("head")).await;
+
+    // The audit projection cannot write (its table is locked): each of its batches
+    // waits. The shared reader must not wait for it.
+    let mut blocker = f.pool.begin().await.expect("begin");
+    sqlx::query("LOCK TABLE audit IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *blocker)
+        .await
+        .expect("lock audit");
+    let priorities = [Priority::High, Priority::Low, Priority::Critical];
+    let mut head = 0;
+    // More deliveries, one command at a time, than a projection's queue holds.
+    for i in 0..(precinct_projections::reader::QUEUE as i64 * 3) {
+        head = triage(log, report, priorities[i as usize % 3], 2 + i).await;
+    }
+    others_reach(&f.pool, "audit", head).await;
+    let (audit_at, ..) = checkpoint(&f.pool, "audit").await;
+    assert!(
+        audit_at < head as i64,
+        "audit was locked, yet at {audit_at}"
+    );
+    let last = priorities[(precinct_projections::reader::QUEUE * 3 - 1) % 3];
+    assert_eq!(report_row(&f.pool, report).await.priority, last.as_str());
+    println!("while audit was stuck at {audit_at}, the others reached {head}");
+
+    // Released, it catches up on its own and joins the others again: every event once.
+    blocker.rollback().await.expect("release");
+    caught_up(&f.pool, head).await;
+    let later = triage(log, report, Priority::Medium, 1000).await;
+    caught_up(&f.pool, later).await;
+    let (n, distinct): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT position) FROM audit")
+            .fetch_one(&f.pool)
+            .await
+            .expect("audit");
+    assert_eq!((n, distinct), (later as i64, later as i64));
+    let outcomes = projector.stop().await;
+    assert!(outcomes
+        .values()
+        .all(|o| *o == Outcome::Stopped { position: later }));
+}
+
+#[tokio::test]
+async fn projections_restarted_from_far_apart_checkpoints_apply_every_event_once() {
+    let f = fixture().await;
+    let w = big_workload(&f.log).await;
+    // The audit projection alone, to the head.
+    let only = |name: &str| RunOptions {
+        only: Some(vec![name.to_owned()]),
+        ..RunOptions::default()
+    };
+    let projector = start_projector(&f, only("audit"));
+    caught_up_one(&f.pool, "audit", w.head).await;
+    projector.stop().await;
+    // The reports projection alone, killed after its first batches.
+    let projector = start_projector(&f, only("reports"));
+    within(30, "a first reports batch", async {
+        while checkpoint(&f.pool, "reports").await.0 == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    projector.handle.abort();
+    let _ = within(10, "abort", projector.handle).await;
+    println!(
+        "checkpoints before the restart: audit {}, reports {}",
+        checkpoint(&f.pool, "audit").await.0,
+        checkpoint(&f.pool, "reports").await.0
+    );
+
+    // All together, sharing the reader only within 100 events of the most advanced:
+    // the others first catch up on their own, then share it.
+    let projector = start_projector(
+        &f,
+        RunOptions {
+            share_within: 100,
+            ..RunOptions::default()
+        },
+    );
+    caught_up(&f.pool, w.head).await;
+    assert_workload_projected(&f.pool, &f.log, &w).await;
+    let patrol = PatrolId::new(new_id());
+    let station = StationId::new(new_id());
+    let later = append(
+        &f.log,
+        Actor::System,
+        vec![(
+            stream::<Patrol>(patrol.as_uuid()),
+            vec![make::patrol(patrol, "C-3", station, vec![])],
+        )],
+    )
+    .await;
+    caught_up(&f.pool, later).await;
+    assert!(queries::get_patrol(&f.pool, patrol.as_uuid())
+        .await
+        .expect("patrol")
+        .is_some());
+    assert_eq!(count(&f.pool, "audit").await, later as i64);
+    projector.stop().await;
+}
+
+async fn caught_up_one(pool: &PgPool, name: &str, head: u64) {
+    within(60, "one projection reaches the head", async {
+        while checkpoint(pool, name).await.0 < head as i64 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
 /// Every event read model as JSON, rows ordered by primary key.
 async fn dump(pool: &PgPool) -> serde_json::Value {
     let mut out = serde_json::Map::new();

@@ -2,8 +2,9 @@
 //! models. The schema they write and everything that reads it (migrations, row types,
 //! queries, checkpoint and quarantine reads, position waits) is `precinct-readmodel`'s.
 //!
-//! Each projection is its own task with its own ordered log subscription and its own
-//! checkpoint row. A batch of events and the checkpoint that covers it are written in
+//! Each projection is its own task with its own checkpoint row, fed by one shared
+//! [`reader`] per process (one log subscription, each event decoded and opened once;
+//! a projection that falls behind catches up alone, ADR 0019). A batch of events and the checkpoint that covers it are written in
 //! one transaction, so a crash replays exactly what was not committed: no lost and no
 //! doubled effect. While catching up a batch takes everything already delivered (up to
 //! a cap); when live it takes what is there and does not wait for more. An event that
@@ -27,6 +28,7 @@
 //! - [`request_log`]: the request-log projection, fed by its own stream.
 //! - [`roster`]: patrol locations and the down-sampled track, fed by the positions
 //!   stream and written at a lower rate than it is (coalesced per patrol).
+//! - [`reader`]: the shared reader of the log, its queues, catch-up and lockstep.
 //! - [`worker`]: the batch loop every projector runs (checkpoint, poison, retry).
 //! - [`quarantine`]: poison events, the aggregates held back, `retry` and `skip`.
 //! - [`checkpoint`]: writing the `checkpoints` table.
@@ -40,6 +42,7 @@ pub mod lag;
 pub mod projection;
 pub mod projections;
 pub mod quarantine;
+pub mod reader;
 pub mod request_log;
 pub mod roster;
 pub mod runner;

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint::to_i64;
 use crate::error::ProjectionError;
-use crate::worker::{Consumer, Outcome, Subscribe, Worker, WorkerConfig};
+use crate::worker::{batched, Consumer, Outcome, Subscribe, Worker, WorkerConfig};
 
 /// The record at `seq` of the request stream (for a quarantine repair).
 pub(crate) async fn read_at(
@@ -107,10 +107,10 @@ impl Consumer for RequestLog {
 }
 
 /// The log's request stream, from a sequence (inclusive).
-fn subscriber(log: EventLog) -> Subscribe<StoredRequest> {
+fn subscriber(log: EventLog, batch_max: usize) -> Subscribe<StoredRequest> {
     Arc::new(move |from: u64| {
         let log = log.clone();
-        async move { log.subscribe_requests(from).await }.boxed()
+        async move { Ok(batched(log.subscribe_requests(from).await?, batch_max)) }.boxed()
     })
 }
 
@@ -125,9 +125,8 @@ pub async fn run_request_log(
     Worker {
         consumer: RequestLog,
         pool,
-        subscribe: subscriber(log),
+        subscribe: subscriber(log, batch_max),
         config: WorkerConfig {
-            batch_max,
             until: None,
             max_backoff: std::time::Duration::from_secs(5),
         },

@@ -1,11 +1,9 @@
 //! Entry points: [`run`] every projector until shutdown, [`rebuild`] every event read
 //! model from the log. (The schema is migrated by [`precinct_readmodel::migrate`].)
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::FutureExt;
-use precinct_eventlog::{EventLog, RecordedEvent};
+use precinct_eventlog::EventLog;
 use sqlx::PgPool;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -16,9 +14,10 @@ use crate::projection::{event_tables, Projection};
 use crate::projections::{accounts::Accounts, audit::Audit, patrols::Patrols};
 use crate::projections::{reports::Reports, stations::Stations};
 use crate::quarantine;
+use crate::reader::{self, Pace, Reader};
 use crate::request_log;
 use crate::roster::{self, RosterOptions};
-use crate::worker::{Outcome, Subscribe, Worker, WorkerConfig};
+use crate::worker::{Outcome, Worker, WorkerConfig};
 use precinct_readmodel::EVENT_PROJECTIONS;
 
 /// Most events per transaction when live or catching up.
@@ -43,6 +42,10 @@ pub struct RunOptions {
     /// named `patrol_positions` for `only`); `None`: no roster projector ([`run`] runs
     /// it with the defaults).
     pub roster: Option<RosterOptions>,
+    /// At start, the event projections whose checkpoints are within this many events
+    /// of the most advanced one share the reader from the least advanced of them; one
+    /// further behind first catches up on its own ([`crate::reader`]).
+    pub share_within: u64,
 }
 
 impl Default for RunOptions {
@@ -53,6 +56,7 @@ impl Default for RunOptions {
             request_log: false,
             max_backoff: Duration::from_secs(5),
             roster: None,
+            share_within: reader::NEAR,
         }
     }
 }
@@ -65,59 +69,53 @@ impl RunOptions {
     }
 }
 
-/// The log as a worker source: an ordered subscription from a position.
-fn log_subscriber(log: EventLog) -> Subscribe<RecordedEvent> {
-    Arc::new(move |from| {
-        let log = log.clone();
-        async move { log.subscribe(from).await }.boxed()
-    })
-}
-
 type Tasks = JoinSet<(&'static str, Outcome)>;
 
 fn spawn<P: Projection>(
     tasks: &mut Tasks,
     projection: P,
     pool: &PgPool,
-    log: &EventLog,
+    reader: &Reader,
     config: WorkerConfig,
     shutdown: &CancellationToken,
 ) {
     let worker = Worker {
         consumer: projection,
         pool: pool.clone(),
-        subscribe: log_subscriber(log.clone()),
+        subscribe: reader.subscriber(P::NAME),
         config,
         shutdown: shutdown.clone(),
     };
     tasks.spawn(async move { (P::NAME, worker.run().await) });
 }
 
-/// Spawns one task per event projection.
+/// Spawns one task per event projection, all fed by `reader`; returns how many.
 fn spawn_all(
     tasks: &mut Tasks,
     pool: &PgPool,
-    log: &EventLog,
+    reader: &Reader,
     config: &WorkerConfig,
     shutdown: &CancellationToken,
     wants: impl Fn(&str) -> bool,
-) {
+) -> usize {
     let c = || config.clone();
+    let before = tasks.len();
     if wants(Reports::NAME) {
-        spawn(tasks, Reports, pool, log, c(), shutdown);
+        spawn(tasks, Reports, pool, reader, c(), shutdown);
     }
     if wants(Patrols::NAME) {
-        spawn(tasks, Patrols, pool, log, c(), shutdown);
+        spawn(tasks, Patrols, pool, reader, c(), shutdown);
     }
     if wants(Stations::NAME) {
-        spawn(tasks, Stations, pool, log, c(), shutdown);
+        spawn(tasks, Stations, pool, reader, c(), shutdown);
     }
     if wants(Accounts::NAME) {
-        spawn(tasks, Accounts, pool, log, c(), shutdown);
+        spawn(tasks, Accounts, pool, reader, c(), shutdown);
     }
     if wants(Audit::NAME) {
-        spawn(tasks, Audit, pool, log, c(), shutdown);
+        spawn(tasks, Audit, pool, reader, c(), shutdown);
     }
+    tasks.len() - before
 }
 
 async fn join(mut tasks: Tasks) -> Vec<(&'static str, Outcome)> {
@@ -183,11 +181,24 @@ pub async fn run_with(
 ) -> Vec<(&'static str, Outcome)> {
     let mut tasks = Tasks::new();
     let config = WorkerConfig {
-        batch_max: opts.batch_size,
         until: None,
         max_backoff: opts.max_backoff,
     };
-    spawn_all(&mut tasks, &pool, &log, &config, &shutdown, |n| {
+    let names = EVENT_PROJECTIONS
+        .iter()
+        .copied()
+        .filter(|n| opts.wants(n))
+        .collect();
+    let shared = Reader::spawn(
+        log.clone(),
+        pool.clone(),
+        Pace::Live,
+        opts.batch_size,
+        names,
+        opts.share_within,
+        shutdown.clone(),
+    );
+    spawn_all(&mut tasks, &pool, &shared, &config, &shutdown, |n| {
         opts.wants(n)
     });
     if opts.request_log && opts.wants(request_log::NAME) {
@@ -262,13 +273,29 @@ pub async fn rebuild_with(
 
     let mut tasks = Tasks::new();
     let config = WorkerConfig {
-        batch_max: REBUILD_BATCH,
         until: Some(head),
         max_backoff: Duration::from_secs(5),
     };
     let never = CancellationToken::new();
-    spawn_all(&mut tasks, pool, log, &config, &never, |_| true);
+    let reading = CancellationToken::new();
+    // Every projection from the start, in step: the reader reads the next batch while
+    // the projections commit the previous ones.
+    let pace = Pace::Lockstep {
+        subscribers: EVENT_PROJECTIONS.len(),
+    };
+    let names = EVENT_PROJECTIONS.to_vec();
+    let shared = Reader::spawn(
+        log.clone(),
+        pool.clone(),
+        pace,
+        REBUILD_BATCH,
+        names,
+        reader::NEAR,
+        reading.clone(),
+    );
+    spawn_all(&mut tasks, pool, &shared, &config, &never, |_| true);
     let outcomes = join(tasks).await;
+    reading.cancel();
     if outcomes.len() != EVENT_PROJECTIONS.len() {
         return Err(ProjectionError::Failed {
             projection: "rebuild".into(),

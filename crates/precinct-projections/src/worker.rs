@@ -1,8 +1,9 @@
 //! The batch loop every projector runs.
 //!
 //! ```text
-//! checkpoint ──subscribe(checkpoint + 1)──▶ take what is ready (≤ batch_max)
-//!     ▲                                          │
+//! checkpoint ──subscribe(checkpoint + 1)──▶ next delivered batch, minus what the
+//!     ▲                                     checkpoint covers (shared reader, or a
+//!     │                                     source's ready items)  │
 //!     └── commit: lock row, check, apply all, advance row, notify ◀┘
 //! ```
 //!
@@ -110,16 +111,96 @@ impl<P: Projection> Consumer for P {
     }
 }
 
-/// An ordered source subscription from a position (inclusive).
+/// An ordered source subscription, item by item.
 pub(crate) type ItemStream<T> = BoxStream<'static, Result<T, ReadError>>;
+
+/// What a worker's source delivers, in source order.
+#[derive(Debug)]
+pub(crate) enum Delivery<T> {
+    /// Consecutive items, decoded once and shared (the shared reader hands the same
+    /// batch to every projection).
+    Items(Arc<[T]>),
+    /// An entry whose envelope cannot be read: quarantined alone, then read on.
+    Corrupt { position: u64, reason: String },
+    /// This subscription is over by design (the projection fell behind the shared
+    /// reader, or its catch-up reached it): subscribe again from the checkpoint, now.
+    Rejoin,
+}
+
+impl<T> Clone for Delivery<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Delivery::Items(items) => Delivery::Items(items.clone()),
+            Delivery::Corrupt { position, reason } => Delivery::Corrupt {
+                position: *position,
+                reason: reason.clone(),
+            },
+            Delivery::Rejoin => Delivery::Rejoin,
+        }
+    }
+}
+
+/// An ordered source subscription, batch by batch.
+pub(crate) type Deliveries<T> = BoxStream<'static, Result<Delivery<T>, ReadError>>;
+/// Subscribes to a source from a position (inclusive).
 pub(crate) type Subscribe<T> =
-    Arc<dyn Fn(u64) -> BoxFuture<'static, Result<ItemStream<T>, ReadError>> + Send + Sync>;
+    Arc<dyn Fn(u64) -> BoxFuture<'static, Result<Deliveries<T>, ReadError>> + Send + Sync>;
+
+/// Splits what an item stream has ready (at most `max` items) into deliveries: runs of
+/// items, a corrupt entry on its own; a transport failure ends the chunk (and the
+/// stream: `true`).
+pub(crate) fn split<T>(
+    chunk: Vec<Result<T, ReadError>>,
+) -> (Vec<Result<Delivery<T>, ReadError>>, bool) {
+    let mut out = Vec::new();
+    let mut items = Vec::with_capacity(chunk.len());
+    for item in chunk {
+        match item {
+            Ok(item) => items.push(item),
+            Err(e) => {
+                if !items.is_empty() {
+                    out.push(Ok(Delivery::Items(std::mem::take(&mut items).into())));
+                }
+                match e {
+                    ReadError::Corrupt { position, reason } => {
+                        out.push(Ok(Delivery::Corrupt { position, reason }));
+                    }
+                    e => {
+                        out.push(Err(e));
+                        return (out, true);
+                    }
+                }
+            }
+        }
+    }
+    if !items.is_empty() {
+        out.push(Ok(Delivery::Items(items.into())));
+    }
+    (out, false)
+}
+
+/// An item stream as deliveries of what is ready (at most `max` items per batch).
+pub(crate) fn batched<T: Send + Sync + 'static>(
+    stream: ItemStream<T>,
+    max: usize,
+) -> Deliveries<T> {
+    stream
+        .ready_chunks(max.max(1))
+        .scan(false, |ended, chunk| {
+            if *ended {
+                return futures::future::ready(None);
+            }
+            let (out, end) = split(chunk);
+            *ended = end;
+            futures::future::ready(Some(futures::stream::iter(out)))
+        })
+        .flatten()
+        .boxed()
+}
 
 /// Settings of one worker.
 #[derive(Clone)]
 pub(crate) struct WorkerConfig {
-    /// Most items per transaction.
-    pub batch_max: usize,
     /// Stop once this position is applied (rebuild); `None`: run until shutdown.
     pub until: Option<u64>,
     /// Longest pause between retries after a transient failure.
@@ -200,7 +281,7 @@ impl<C: Consumer> Worker<C> {
             if self.reached(last) {
                 return Outcome::ReachedHead { position: last };
             }
-            let stream = match (self.subscribe)(last + 1).await {
+            let mut stream = match (self.subscribe)(last + 1).await {
                 Ok(stream) => stream,
                 Err(e) => {
                     tracing::warn!(projection = name, error = %e, "cannot subscribe; retrying");
@@ -210,70 +291,34 @@ impl<C: Consumer> Worker<C> {
                     continue;
                 }
             };
-            tracing::info!(projection = name, from = last + 1, "projector subscribed");
-            let mut chunks = stream.ready_chunks(self.config.batch_max.max(1));
+            tracing::debug!(projection = name, from = last + 1, "projector subscribed");
             loop {
-                let chunk = tokio::select! {
+                let delivery = tokio::select! {
                     biased;
                     _ = self.shutdown.cancelled() => return Outcome::Stopped { position: last },
-                    chunk = chunks.next() => chunk,
+                    delivery = stream.next() => delivery,
                 };
-                let Some(chunk) = chunk else {
-                    tracing::warn!(projection = name, "log subscription ended; resubscribing");
-                    if !backoff.pause().await {
-                        return Outcome::Stopped { position: last };
+                match delivery {
+                    None => {
+                        tracing::warn!(projection = name, "log subscription ended; resubscribing");
+                        if !backoff.pause().await {
+                            return Outcome::Stopped { position: last };
+                        }
+                        continue 'subscribe;
                     }
-                    continue 'subscribe;
-                };
-                let mut items = Vec::with_capacity(chunk.len());
-                let mut read_error = None;
-                for item in chunk {
-                    match item {
-                        // Already applied (a redelivery after a consumer reset).
-                        Ok(item) if C::position(&item) <= last => {}
-                        Ok(item) => items.push(item),
-                        Err(e) => {
-                            read_error = Some(e);
-                            break;
+                    Some(Err(e)) => {
+                        tracing::warn!(projection = name, error = %e, "log read failed; resubscribing");
+                        if !backoff.pause().await {
+                            return Outcome::Stopped { position: last };
                         }
+                        continue 'subscribe;
                     }
-                }
-                if !items.is_empty() {
-                    match self.commit(last, &items, &mut held).await {
-                        Ok(position) => {
-                            last = position;
-                            backoff.reset();
-                        }
-                        Err(BatchError::Moved) => {
-                            tracing::warn!(
-                                projection = name,
-                                "checkpoint moved under us; re-reading it"
-                            );
-                            continue 'subscribe;
-                        }
-                        Err(BatchError::Transient(e)) => {
-                            tracing::warn!(projection = name, error = %e, "batch failed; retrying");
-                            if !backoff.pause().await {
-                                return Outcome::Stopped { position: last };
-                            }
-                            continue 'subscribe;
-                        }
-                        // The one-by-one replay quarantines instead: not reached.
-                        Err(BatchError::Poison) => {
-                            tracing::warn!(projection = name, "batch failed; retrying");
-                            if !backoff.pause().await {
-                                return Outcome::Stopped { position: last };
-                            }
-                            continue 'subscribe;
-                        }
-                    }
-                }
-                match read_error {
-                    None => {}
-                    Some(ReadError::Corrupt { position, reason }) => {
+                    // Fell behind the shared reader, or caught up with it: from the
+                    // checkpoint again, at once.
+                    Some(Ok(Delivery::Rejoin)) => continue 'subscribe,
+                    Some(Ok(Delivery::Corrupt { position, reason })) => {
                         // The entry's envelope does not decode: nothing says which
-                        // aggregate it is. Quarantine it alone, then read on after it
-                        // (the rest of this chunk was not looked at: subscribe again).
+                        // aggregate it is. Quarantine it alone and read on after it.
                         match self.unreadable(last, position, &reason).await {
                             Ok(position) => last = position,
                             Err(BatchError::Transient(e)) => {
@@ -281,17 +326,47 @@ impl<C: Consumer> Worker<C> {
                                 if !backoff.pause().await {
                                     return Outcome::Stopped { position: last };
                                 }
+                                continue 'subscribe;
                             }
-                            Err(_) => {}
+                            Err(_) => continue 'subscribe,
                         }
-                        continue 'subscribe;
                     }
-                    Some(e @ ReadError::Transport(_)) => {
-                        tracing::warn!(projection = name, error = %e, "log read failed; resubscribing");
-                        if !backoff.pause().await {
-                            return Outcome::Stopped { position: last };
+                    Some(Ok(Delivery::Items(batch))) => {
+                        // Items in source order; those already applied (a redelivery,
+                        // or a shared batch that started before this checkpoint) are
+                        // left out.
+                        let fresh = batch.partition_point(|item| C::position(item) <= last);
+                        let items = &batch[fresh..];
+                        if !items.is_empty() {
+                            match self.commit(last, items, &mut held).await {
+                                Ok(position) => {
+                                    last = position;
+                                    backoff.reset();
+                                }
+                                Err(BatchError::Moved) => {
+                                    tracing::warn!(
+                                        projection = name,
+                                        "checkpoint moved under us; re-reading it"
+                                    );
+                                    continue 'subscribe;
+                                }
+                                Err(BatchError::Transient(e)) => {
+                                    tracing::warn!(projection = name, error = %e, "batch failed; retrying");
+                                    if !backoff.pause().await {
+                                        return Outcome::Stopped { position: last };
+                                    }
+                                    continue 'subscribe;
+                                }
+                                // The one-by-one replay quarantines instead: not reached.
+                                Err(BatchError::Poison) => {
+                                    tracing::warn!(projection = name, "batch failed; retrying");
+                                    if !backoff.pause().await {
+                                        return Outcome::Stopped { position: last };
+                                    }
+                                    continue 'subscribe;
+                                }
+                            }
                         }
-                        continue 'subscribe;
                     }
                 }
                 if self.reached(last) {
