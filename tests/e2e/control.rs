@@ -515,10 +515,23 @@ async fn transfer_moves_the_report_and_its_visibility_to_the_other_station() {
             .expect("arrivals");
     assert_eq!(arrivals, [("TRANSFERRED".to_string(), 1)]);
     let routed = w.report().await;
-    let r = app
-        .get(&format!("/crimes/{routed}"), Some(&w.dispatcher_a))
-        .await;
-    app.caught_up(r.position()).await;
+    // The report was submitted by someone else: wait until the desk can read it.
+    let mut seen = false;
+    for _ in 0..200 {
+        let r = app
+            .get(&format!("/crimes/{routed}"), Some(&w.dispatcher_a))
+            .await;
+        if r.status == StatusCode::OK {
+            app.caught_up(r.position()).await;
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        seen,
+        "the routed report never reached the desk's read model"
+    );
     let (arrival, transfers): (String, i32) =
         sqlx::query_as("SELECT arrival, transfers FROM reports WHERE id = $1::uuid")
             .bind(&routed)
