@@ -123,6 +123,27 @@ pub fn spec() -> utoipa::openapi::OpenApi {
             // An operation that names no security scheme needs none: say so (`[]`), so
             // that linters and generators do not read it as "unspecified".
             op.security.get_or_insert_with(Vec::new);
+            // An optional header is left out, never sent as `null`: its schema is the
+            // value's type alone (a nullable header type makes generated clients send
+            // `None` or fail on the type).
+            for p in op.parameters.iter_mut().flatten() {
+                let RefOr::T(p) = p else { continue };
+                if p.parameter_in != utoipa::openapi::path::ParameterIn::Header {
+                    continue;
+                }
+                if let Some(RefOr::T(Schema::Object(o))) = p.schema.as_mut() {
+                    if let utoipa::openapi::schema::SchemaType::Array(types) = &o.schema_type {
+                        let kept: Vec<_> = types
+                            .iter()
+                            .filter(|t| **t != utoipa::openapi::schema::Type::Null)
+                            .cloned()
+                            .collect();
+                        if let [only] = kept.as_slice() {
+                            o.schema_type = utoipa::openapi::schema::SchemaType::Type(only.clone());
+                        }
+                    }
+                }
+            }
             op.responses
                 .responses
                 .entry("500".into())
@@ -1089,6 +1110,15 @@ mod tests {
                         // /health/ready answers its JSON status with 503 by design.
                         let ready = path == "/health/ready" && status == "503";
                         assert!(is_problem || ready, "{what}: {status} is not problem+json");
+                    }
+                }
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    if p["in"] == "header" {
+                        assert!(
+                            !p["schema"]["type"].is_array(),
+                            "{what}: header {} has a nullable type",
+                            p["name"]
+                        );
                     }
                 }
                 // `security: []` is a public operation; `[{}, {bearer}]` an optional token.
