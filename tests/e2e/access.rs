@@ -109,20 +109,27 @@ async fn change_role(w: &World, account: &str, role: &str, station: Option<&str>
 
 /// A citizen's report at station A, assigned to ALPHA-1.
 async fn assigned_report(w: &World) -> String {
+    assigned_report_at(w).await.0
+}
+
+/// A report dispatched to ALPHA-1, and the log position of the dispatch (what a reader
+/// other than the dispatcher waits for).
+async fn assigned_report_at(w: &World) -> (String, u64) {
     let id = w
         .app
         .report(Some(&w.citizen), LAT, LON, &["Theft"])
         .await
         .id();
-    ok(&w
+    let dispatched = w
         .app
         .post(
             "/dispatch",
             Some(&w.dispatcher),
             json!({"crime_id": id, "patrol_id": w.patrol}),
         )
-        .await);
-    id
+        .await;
+    ok(&dispatched);
+    (id, dispatched.position())
 }
 
 fn uuid(s: &str) -> uuid::Uuid {
@@ -177,8 +184,10 @@ async fn time_until(
 async fn an_officer_moved_to_another_station_loses_the_old_station_and_its_patrols() {
     let w = world().await;
     let app = &w.app;
-    let id = assigned_report(&w).await;
-    ok(&app.get(&format!("/crimes/{id}"), Some(&w.officer)).await);
+    let (id, dispatched) = assigned_report_at(&w).await;
+    ok(&app
+        .get_at(&format!("/crimes/{id}"), Some(&w.officer), dispatched)
+        .await);
 
     let moved = change_role(&w, &w.officer_id, "PATROL", Some(&w.station_b)).await;
     assert_eq!(moved.body["station_id"], w.station_b.as_str());
@@ -609,9 +618,9 @@ async fn a_change_made_through_one_api_process_is_enforced_by_another_within_a_s
     let other = TestApp::start(config, w.app.prefix.clone(), w.app.database_url.clone())
         .await
         .expect("second process");
-    let id = assigned_report(&w).await;
+    let (id, dispatched) = assigned_report_at(&w).await;
     ok(&other
-        .get(&format!("/crimes/{id}"), Some(&w.dispatcher))
+        .get_at(&format!("/crimes/{id}"), Some(&w.dispatcher), dispatched)
         .await);
     ok(&other.get("/queues/reports", Some(&w.dispatcher)).await);
 
