@@ -15,6 +15,10 @@
 //! - [`error_examples`]: each problem+json response carries an example of its own status.
 //! - [`closed_sets`]: filter parameters that take a closed set (`status`, `overdue`) list
 //!   it (`enum`).
+//! - [`live_streams`]: the SSE endpoints name their events (`position`, `status`,
+//!   `assignment`), the id formats (`p<seq>`, `e<position>`) and each event's `data`
+//!   schema (`LivePosition`, `LiveStatus`, `LiveAssignment`, under `x-sse-events` of
+//!   the 200 answer; a test checks real frames against them).
 
 use serde_json::{json, Value};
 
@@ -37,6 +41,112 @@ pub fn apply(v: &mut Value) {
     }
     written_report(v);
     error_examples(v);
+    live_streams(v);
+}
+
+/// The SSE endpoints and the events each sends.
+const STREAMS: &[(&str, &[&str])] = &[
+    ("/patrols/stream", &["position", "status"]),
+    ("/me/assignments/stream", &["assignment"]),
+];
+
+/// The `data` schema of each live event, by event name.
+fn live_schemas() -> Vec<(&'static str, &'static str, Value)> {
+    let uuid = json!({ "type": "string", "format": "uuid" });
+    let time = json!({ "type": "string", "format": "date-time" });
+    vec![
+        (
+            "position",
+            "LivePosition",
+            json!({
+                "type": "object",
+                "description": "SSE event `position` (id `p<seq>`): a patrol's GPS fix, for its station's staff. The snapshot at connect sends each patrol's last one.",
+                "required": ["position", "patrol_id", "station_id", "latitude", "longitude", "recorded_at"],
+                "properties": {
+                    "position": { "type": "integer", "minimum": 1, "description": "The positions-stream sequence (the id without `p`)." },
+                    "patrol_id": uuid, "station_id": uuid,
+                    "latitude": { "type": "number", "minimum": -90, "maximum": 90 },
+                    "longitude": { "type": "number", "minimum": -180, "maximum": 180 },
+                    "heading": { "type": "number", "minimum": 0, "maximum": 360 },
+                    "speed_mps": { "type": "number", "minimum": 0 },
+                    "recorded_at": time
+                }
+            }),
+        ),
+        (
+            "status",
+            "LiveStatus",
+            json!({
+                "type": "object",
+                "description": "SSE event `status` (id `e<position>`): a patrol's status changed, for its station's staff.",
+                "required": ["position", "patrol_id", "station_id", "status", "cause", "at"],
+                "properties": {
+                    "position": { "type": "integer", "minimum": 1, "description": "The event's log position (the id without `e`)." },
+                    "patrol_id": uuid, "station_id": uuid,
+                    "status": { "$ref": "#/components/schemas/PatrolStatus" },
+                    "cause": { "type": "string", "enum": ["MANUAL", "DISPATCHED", "RELEASED"] },
+                    "at": time
+                }
+            }),
+        ),
+        (
+            "assignment",
+            "LiveAssignment",
+            json!({
+                "type": "object",
+                "description": "SSE event `assignment` (id `e<position>`): an assignment of the officer's patrol opened or closed, or its report changed; fetch the report for its state.",
+                "required": ["position", "type", "report_id", "patrol_id", "occurred_at"],
+                "properties": {
+                    "position": { "type": "integer", "minimum": 1, "description": "The event's log position (the id without `e`)." },
+                    "type": { "type": "string", "description": "The event type (`PatrolAssignmentOpened`, `PatrolAssignmentClosed`, `ReportAccepted`, ...; schemas/events/)." },
+                    "report_id": uuid, "patrol_id": uuid,
+                    "occurred_at": time
+                }
+            }),
+        ),
+    ]
+}
+
+/// Names the events, ids and payloads of each SSE endpoint's 200 answer.
+pub fn live_streams(v: &mut Value) {
+    // Inline under `x-sse-events`, not components: OpenAPI 3.1 has no place for the
+    // schema of one SSE event, so nothing standard would reference them.
+    let schemas = live_schemas();
+    for (path, events) in STREAMS {
+        let pointer = format!("/paths/{}/get/responses/200", path.replace('/', "~1"));
+        let Some(ok) = v.pointer_mut(&pointer) else {
+            continue;
+        };
+        let mut listed = serde_json::Map::new();
+        let mut lines = Vec::new();
+        for event in *events {
+            if let Some((_, name, schema)) = schemas.iter().find(|(e, _, _)| e == event) {
+                let mut schema = schema.clone();
+                schema["title"] = json!(name);
+                listed.insert((*event).into(), schema);
+                let id = if *event == "position" {
+                    "p<seq>"
+                } else {
+                    "e<position>"
+                };
+                lines.push(format!("`{event}` (id `{id}`, data `{name}`)"));
+            }
+        }
+        ok["description"] = json!(format!(
+            "An event stream (`text/event-stream`): {}. `Last-Event-ID` takes the last id \
+             received; a `:` comment line is a keep-alive.",
+            lines.join(", ")
+        ));
+        ok["x-sse-events"] = Value::Object(listed);
+        if let Some(media) = ok.pointer_mut("/content/text~1event-stream") {
+            let example = if events.contains(&"position") {
+                "id: p42\nevent: position\ndata: {\"position\":42,\"patrol_id\":\"7d0e3c1a-5b7e-4c58-9f0e-2a1d3b4c5d6e\",\"station_id\":\"1b2c3d4e-5f60-4a7b-8c9d-0e1f2a3b4c5d\",\"latitude\":7.07,\"longitude\":125.61,\"recorded_at\":\"2026-11-29T10:00:00Z\"}\n\n"
+            } else {
+                "id: e17\nevent: assignment\ndata: {\"position\":17,\"type\":\"PatrolAssignmentOpened\",\"report_id\":\"0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f\",\"patrol_id\":\"7d0e3c1a-5b7e-4c58-9f0e-2a1d3b4c5d6e\",\"occurred_at\":\"2026-11-29T10:00:00Z\"}\n\n"
+            };
+            media["example"] = json!(example);
+        }
+    }
 }
 
 fn operations(v: &mut Value) -> Vec<&mut Value> {
@@ -322,6 +432,56 @@ mod tests {
                 .is_some_and(|t| t.starts_with("/problems/")));
         }
         assert!(seen.len() >= 10, "{seen:?}");
+    }
+
+    /// Real frames of the live hub validate against the documented payloads.
+    #[test]
+    fn live_frames_match_their_documented_schemas() {
+        use precinct_eventlog::positions::{PatrolMoved, RecordedMove};
+        let doc: Value = serde_json::from_str(&crate::openapi::spec_json()).expect("JSON");
+        let mut schema = doc["paths"]["/patrols/stream"]["get"]["responses"]["200"]["x-sse-events"]
+            ["position"]
+            .clone();
+        // Resolve against the whole document.
+        schema["components"] = doc["components"].clone();
+        let validator = jsonschema::draft202012::options()
+            .should_validate_formats(true)
+            .build(&schema)
+            .expect("schema");
+        let now = chrono::Utc::now();
+        let moved = RecordedMove {
+            seq: 7,
+            stored_at: now,
+            moved: PatrolMoved {
+                patrol_id: uuid::Uuid::new_v4(),
+                station_id: uuid::Uuid::new_v4(),
+                officer_id: uuid::Uuid::new_v4(),
+                latitude: 7.07,
+                longitude: 125.61,
+                heading: Some(90.0),
+                speed_mps: None,
+                recorded_at: now,
+                received_at: now,
+            },
+        };
+        let frame = crate::live::frames::position_frame(&moved);
+        assert_eq!((frame.event, frame.id()), ("position", "p7".to_string()));
+        let data: Value = serde_json::from_str(&frame.data).expect("JSON data");
+        let errors: Vec<String> = validator
+            .iter_errors(&data)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{data}: {errors:?}");
+        let mut bad = data.clone();
+        bad["latitude"] = json!(91.0);
+        assert!(!validator.is_valid(&bad));
+        // Every stream names its events.
+        for (path, events) in STREAMS {
+            let ok = &doc["paths"][*path]["get"]["responses"]["200"];
+            for e in *events {
+                assert!(ok["x-sse-events"][*e]["required"].is_array(), "{path}: {e}");
+            }
+        }
     }
 
     #[test]
