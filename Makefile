@@ -3,7 +3,8 @@
 #   make stack   start (or reuse) NATS JetStream + PostgreSQL; prints the env lines
 #   make build   cargo build --workspace --all-targets
 #   make test    stack + the whole test suite (nextest; `ci` profile when CI is set),
-#                then the short schemathesis pass (deploy/local/schemathesis.sh)
+#                then the OpenAPI lint, the alert-rule tests (promtool), the generated-client
+#                journey and the short schemathesis pass (deploy/local/schemathesis.sh)
 #   make chaos   the long schemathesis pass, then the long fault campaign (single node
 #                and 3-node cluster); see the target
 #   make bench   the benchmark suite; see the target and docs/performance.md
@@ -52,6 +53,11 @@ test:
 	fi
 	# The OpenAPI document through two independent linters (pinned; npm ci once).
 	bash deploy/local/openapi-lint.sh
+	# The Prometheus alert rules: promtool check + unit tests (Debian's promtool, pinned).
+	bash deploy/local/promtool.sh
+	# A client generated from the served /openapi.json (openapi-python-client, pinned)
+	# runs a report from submission to CLOSED through the generated code only.
+	PRECINCT_BIN="$${CARGO_TARGET_DIR:-target}/debug/precinct" bash deploy/local/client-contract.sh
 	# The short contract-fuzzing pass (schemathesis against /openapi.json as anonymous,
 	# citizen, officer, dispatcher and admin); SKIP_FUZZ=1 leaves it out locally.
 	if [[ -z "$${SKIP_FUZZ:-}" ]]; then

@@ -351,11 +351,13 @@ impl MinPosition {
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .ok_or_else(|| ApiError::BadRequest("X-Min-Position must be an integer".into()))?;
+        let started = std::time::Instant::now();
         let now = state
             .read_models_reach(n, std::time::Duration::ZERO)
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         if now {
+            crate::metrics::min_position_wait("immediate", started.elapsed());
             return Ok(MinPosition(Some(n)));
         }
         let head = state
@@ -372,7 +374,12 @@ impl MinPosition {
         let reached = state
             .read_models_reach(n, std::time::Duration::from_secs(5))
             .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            .map_err(|e| {
+                crate::metrics::min_position_wait("failed", started.elapsed());
+                ApiError::Internal(e.to_string())
+            })?;
+        let outcome = if reached { "reached" } else { "timed_out" };
+        crate::metrics::min_position_wait(outcome, started.elapsed());
         if !reached {
             return Err(ApiError::Unavailable(format!(
                 "read models have not reached position {n} yet; retry later"

@@ -26,7 +26,8 @@
 //! - [`metrics`]: the Prometheus recorder and `GET /metrics`.
 //! - [`own_writes`]: read-your-own-writes by default: the signed cookie that carries an
 //!   account's last command position across replicas (ADR 0014).
-//! - [`openapi`]: the OpenAPI document (`GET /openapi.json`) and the docs page (`/docs`).
+//! - [`openapi`]: the OpenAPI document (`GET /openapi.json`) and the docs page (`/docs`);
+//!   [`openapi_shape`]: its last pass (shapes generators need, error examples, enums).
 //! - [`throttle`]: login throttling and per-address rate limits (shared through
 //!   PostgreSQL), command budgets per account.
 //! - [`proxy`]: the client's address behind trusted reverse proxies.
@@ -44,6 +45,7 @@ pub mod live;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod openapi_shape;
 pub mod own_writes;
 pub mod ports;
 pub mod problem;
@@ -223,11 +225,31 @@ impl AppState {
         Ok(reached)
     }
 
-    /// Every event projection's progress against the log (`/health/ready`, `/metrics`).
+    /// Every projection's progress against its source (`/health/ready`, `/metrics`): the
+    /// event projections against the event log, then `request_log` against the request
+    /// stream and `patrol_positions` against the positions stream.
     pub async fn projection_status(&self) -> Result<Vec<ProjectionStatus>, StatusError> {
+        use precinct_readmodel::names;
         let log = self.app.log();
         let head = log.head().await?;
-        Ok(precinct_readmodel::status(&self.pool, head, |p| log.occurred_at(p)).await?)
+        let mut all = precinct_readmodel::status(&self.pool, head, |p| log.occurred_at(p)).await?;
+        let requests = log.requests_head().await?;
+        all.extend(
+            precinct_readmodel::status_of(&self.pool, &[names::REQUEST_LOG], requests, |s| {
+                log.request_time(s)
+            })
+            .await?,
+        );
+        let positions = log.positions();
+        let fixes = positions.head().await?;
+        all.extend(
+            precinct_readmodel::status_of(&self.pool, &[names::PATROL_POSITIONS], fixes, |s| {
+                let positions = positions.clone();
+                async move { positions.stored_at(s).await.ok().flatten() }
+            })
+            .await?,
+        );
+        Ok(all)
     }
 
     /// Serves the SSE endpoints from `hub` (started with [`live::LiveHub::start`] on

@@ -76,6 +76,7 @@ pub fn handle() -> &'static PrometheusHandle {
             tracing::warn!("another metrics recorder is installed: /metrics will be empty");
         }
         describe();
+        register_at_zero();
         let upkeep = handle.clone();
         let spawned = std::thread::Builder::new()
             .name("metrics-upkeep".into())
@@ -90,8 +91,166 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
+/// What kind of series a family is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// A family registered at start, at zero, so that a dashboard or an alert sees it before
+/// the first event it counts (an absent series is not a zero to `rate()` or `>`).
+#[derive(Debug, Clone, Copy)]
+pub struct Family {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub help: &'static str,
+    /// The one label of the family and every value it takes (`None`: no label).
+    pub label: Option<(&'static str, &'static [&'static str])>,
+}
+
+const fn family(
+    name: &'static str,
+    kind: Kind,
+    help: &'static str,
+    label: Option<(&'static str, &'static [&'static str])>,
+) -> Family {
+    Family {
+        name,
+        kind,
+        help,
+        label,
+    }
+}
+
+/// Report statuses (`precinct_reports`), as the read model stores them.
+const REPORT_STATUSES: &[&str] = &[
+    "NEW",
+    "ASSIGNED",
+    "ACCEPTED",
+    "RESPONDING",
+    "RESOLVED",
+    "CLOSED",
+    "REJECTED",
+    "WITHDRAWN",
+];
+const PATROL_STATUSES: &[&str] = &["AVAILABLE", "BUSY", "OFF_DUTY"];
+const APPEND_OUTCOMES: &[&str] = &[
+    "appended",
+    "duplicate",
+    "conflict",
+    "timeout",
+    "rejected",
+    "error",
+];
+const WAIT_OUTCOMES: &[&str] = &["immediate", "reached", "timed_out", "failed"];
+const OWN_WAIT_OUTCOMES: &[&str] = &["reached", "timed_out", "failed"];
+const THROTTLE_REASONS: &[&str] = &[
+    "pair",
+    "account",
+    "address",
+    "account_logins",
+    "address_logins",
+];
+/// Every projection with a checkpoint: the event projections, the request log and the
+/// patrol positions.
+const PROJECTIONS: &[&str] = &[
+    precinct_readmodel::names::REPORTS,
+    precinct_readmodel::names::PATROLS,
+    precinct_readmodel::names::STATIONS,
+    precinct_readmodel::names::ACCOUNTS,
+    precinct_readmodel::names::AUDIT,
+    precinct_readmodel::names::REQUEST_LOG,
+    precinct_readmodel::names::PATROL_POSITIONS,
+];
+
+/// Every family that exists from the start of the process (the per-route HTTP families
+/// appear with each route's first request: their labels are the routes). Recorded where
+/// it happens: the log (`precinct-eventlog`: appends, NATS connection), the command
+/// runner (`precinct-app`: reruns, idempotent replays, declines, dispatch without a
+/// patrol), the SLA worker (breaches), this crate (HTTP, login, waits, live stream), and
+/// at every scrape ([`refresh`]: projections, counts from the read models, the pool, the
+/// process, the live hub, the request-log writer).
+pub const FAMILIES: &[Family] = &[
+    family("precinct_build_info", Kind::Gauge, "1, labelled with the running version.", None),
+    family("precinct_log_head", Kind::Gauge, "The event log's last position.", None),
+    family("precinct_projection_position", Kind::Gauge, "Last source position applied by each projection.", Some(("projection", PROJECTIONS))),
+    family("precinct_projection_lag_positions", Kind::Gauge, "Source positions each projection is behind its source's head.", Some(("projection", PROJECTIONS))),
+    family("precinct_projection_lag_seconds", Kind::Gauge, "Age of the oldest record each projection has not applied yet (0 when caught up).", Some(("projection", PROJECTIONS))),
+    family("precinct_projection_quarantined", Kind::Gauge, "Events each projection holds in quarantine (poison events and those held back behind them; ADR 0009). Alert on > 0.", Some(("projection", PROJECTIONS))),
+    family("precinct_reports", Kind::Gauge, "Reports by status (read model, at the scrape).", Some(("status", REPORT_STATUSES))),
+    family("precinct_patrols", Kind::Gauge, "Patrols by status (read model, at the scrape).", Some(("status", PATROL_STATUSES))),
+    family("precinct_sla_overdue_reports", Kind::Gauge, "Reports past their accept or respond deadline now, breach recorded or not.", Some(("kind", &["accept", "respond"]))),
+    family("precinct_sla_breaches_total", Kind::Counter, "SLA breaches recorded by this process's SLA worker (one SlaBreached event each).", Some(("kind", &["accept", "respond"]))),
+    family("precinct_dispatch_no_patrol_total", Kind::Counter, "Automatic assignments refused because no patrol was available.", None),
+    family("precinct_assignment_declines_total", Kind::Counter, "Assignments declined by their patrol.", None),
+    family("precinct_appends_total", Kind::Counter, "Appends to the event log by outcome (appended, duplicate, conflict, timeout = outcome unknown, rejected, error).", Some(("outcome", APPEND_OUTCOMES))),
+    family("precinct_append_duration_seconds", Kind::Histogram, "Append latency (one atomic batch, group commit included) by outcome.", Some(("outcome", APPEND_OUTCOMES))),
+    family("precinct_command_reruns_total", Kind::Counter, "Command attempts run again after a concurrent change or an unknown append outcome (ADR 0012).", None),
+    family("precinct_idempotent_replays_total", Kind::Counter, "Commands answered with their original outcome because their id was already in the log.", None),
+    family("precinct_nats_reconnects_total", Kind::Counter, "Reconnections of the event log's NATS connection.", None),
+    family("precinct_nats_disconnects_total", Kind::Counter, "Losses of the event log's NATS connection.", None),
+    family("precinct_nats_connected", Kind::Gauge, "1 while the event log's NATS connection is up (at the scrape).", None),
+    family("precinct_request_log_backlog", Kind::Gauge, "Request-log records queued in this process, not yet handed to NATS.", None),
+    family("precinct_min_position_wait_seconds", Kind::Histogram, "Reads waiting for X-Min-Position, by outcome (immediate, reached, timed_out = 503, failed).", Some(("outcome", WAIT_OUTCOMES))),
+    family("precinct_own_write_wait_seconds", Kind::Histogram, "Reads waiting for the caller's own last command (ADR 0014), by outcome.", Some(("outcome", OWN_WAIT_OUTCOMES))),
+    family("precinct_login_throttled_total", Kind::Counter, "Login attempts refused by throttling, by reason; pair = the (account, address) pair is locked out after consecutive failures.", Some(("reason", THROTTLE_REASONS))),
+    family("precinct_password_jobs_total", Kind::Counter, "Password hashes and verifications run (argon2id).", None),
+    family("precinct_password_jobs_refused_total", Kind::Counter, "Password jobs refused with 503 because every slot and queue place was taken.", None),
+    family("precinct_password_jobs_over_share_total", Kind::Counter, "Password jobs refused with 429 because their client address or account already held its share of the places.", Some(("owner", &["address", "account"]))),
+    family("precinct_account_view_fresh", Kind::Gauge, "1 while the in-memory account view is known current within its staleness bound.", None),
+    family("precinct_account_view_log_reads_total", Kind::Counter, "Authorizations that read the account from the log (view not fresh, or older than the token).", None),
+    family("precinct_db_pool_connections", Kind::Gauge, "PostgreSQL pool connections by state (idle, in_use).", Some(("state", &["idle", "in_use"]))),
+    family("precinct_db_pool_max_connections", Kind::Gauge, "The PostgreSQL pool's size limit.", None),
+    family("precinct_sse_subscribers", Kind::Gauge, "Connected live-stream (SSE) subscribers in this process.", None),
+    family("precinct_location_updates_total", Kind::Counter, "Patrol location updates received.", None),
+    family("precinct_live_connections", Kind::Gauge, "Open SSE connections of the live hub (including ones still catching up).", None),
+    family("precinct_live_subscribers", Kind::Gauge, "Subscribers registered with the live hub.", None),
+    family("precinct_live_dropped_clients_total", Kind::Counter, "Live-stream clients dropped because their buffer was full.", None),
+    family("precinct_live_positions_head", Kind::Gauge, "Last positions-stream sequence the live hub fanned out.", None),
+    family("precinct_live_events_head", Kind::Gauge, "Last event-log position the live hub fanned out.", None),
+    family("precinct_live_patrols_tracked", Kind::Gauge, "Patrols with a last known position in the live hub.", None),
+    family("process_cpu_seconds_total", Kind::Counter, "CPU time (user + system) of this process.", None),
+    family("process_resident_memory_bytes", Kind::Gauge, "Resident memory of this process.", None),
+    family("process_virtual_memory_bytes", Kind::Gauge, "Virtual memory of this process.", None),
+    family("process_open_fds", Kind::Gauge, "Open file descriptors of this process.", None),
+    family("process_max_fds", Kind::Gauge, "The process's limit on open file descriptors.", None),
+    family("process_threads", Kind::Gauge, "Threads of this process.", None),
+    family("process_start_time_seconds", Kind::Gauge, "Start time of this process (Unix seconds).", None),
+];
+
+/// Registers every series of [`FAMILIES`] at zero (and the build info at 1).
+fn register_at_zero() {
+    for f in FAMILIES.iter().filter(|f| f.name != "precinct_build_info") {
+        let values: &[&str] = match f.label {
+            Some((_, values)) => values,
+            None => &[""],
+        };
+        for v in values {
+            let labels: Vec<::metrics::Label> = match f.label {
+                Some((key, _)) => vec![::metrics::Label::new(key, *v)],
+                None => Vec::new(),
+            };
+            match f.kind {
+                Kind::Counter => ::metrics::counter!(f.name, labels).absolute(0),
+                Kind::Gauge => ::metrics::gauge!(f.name, labels).set(0.0),
+                Kind::Histogram => drop(::metrics::histogram!(f.name, labels)),
+            }
+        }
+    }
+    ::metrics::gauge!("precinct_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+}
+
 fn describe() {
     use ::metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    for f in FAMILIES {
+        match f.kind {
+            Kind::Counter => describe_counter!(f.name, f.help),
+            Kind::Gauge => describe_gauge!(f.name, f.help),
+            Kind::Histogram => describe_histogram!(f.name, Unit::Seconds, f.help),
+        }
+    }
     describe_counter!(
         "precinct_http_requests_total",
         "HTTP requests by method, route template and status."
@@ -109,55 +268,6 @@ fn describe() {
         "precinct_command_duration_seconds",
         Unit::Seconds,
         "Command latency (authorization, decision, append, answer) by route and outcome."
-    );
-    describe_gauge!(
-        "precinct_projection_position",
-        "Last log position applied by each projection."
-    );
-    describe_gauge!(
-        "precinct_projection_lag_positions",
-        "Log positions each projection is behind the head."
-    );
-    describe_gauge!(
-        "precinct_projection_lag_seconds",
-        "Age of the oldest event each projection has not applied yet (0 when caught up)."
-    );
-    describe_gauge!(
-        "precinct_projection_quarantined",
-        "Events each projection holds in quarantine (poison events and those held back behind them; ADR 0009). Alert on > 0."
-    );
-    describe_gauge!("precinct_log_head", "The event log's last position.");
-    describe_gauge!(
-        "precinct_sse_subscribers",
-        "Connected live-stream (SSE) subscribers."
-    );
-    describe_counter!(
-        "precinct_location_updates_total",
-        "Patrol location updates received."
-    );
-    describe_counter!(
-        "precinct_login_throttled_total",
-        "Login attempts refused by throttling, by reason (pair, account, address, account_logins, address_logins)."
-    );
-    describe_counter!(
-        "precinct_password_jobs_total",
-        "Password hashes and verifications run (argon2id)."
-    );
-    describe_counter!(
-        "precinct_password_jobs_refused_total",
-        "Password jobs refused with 503 because every slot and queue place was taken."
-    );
-    describe_counter!(
-        "precinct_password_jobs_over_share_total",
-        "Password jobs refused with 429 because their client address or account already held its share of the places."
-    );
-    describe_gauge!(
-        "precinct_account_view_fresh",
-        "1 while the in-memory account view is known current within its staleness bound."
-    );
-    describe_counter!(
-        "precinct_account_view_log_reads_total",
-        "Authorizations that read the account from the log (view not fresh, or older than the token)."
     );
 }
 
@@ -257,6 +367,12 @@ pub fn location_update() {
     ::metrics::counter!("precinct_location_updates_total").increment(1);
 }
 
+/// One read waited for its `X-Min-Position` (`immediate`: already there).
+pub fn min_position_wait(outcome: &'static str, waited: Duration) {
+    ::metrics::histogram!("precinct_min_position_wait_seconds", "outcome" => outcome)
+        .record(waited.as_secs_f64());
+}
+
 /// Whether the account view is current within its bound (set by its probe).
 pub fn account_view_fresh(fresh: bool) {
     ::metrics::gauge!("precinct_account_view_fresh").set(if fresh { 1.0 } else { 0.0 });
@@ -348,7 +464,7 @@ async fn scrape(State(state): State<AppState>, parts: Parts) -> ApiResult<Respon
             ));
         }
     }
-    refresh_projections(&state).await;
+    refresh(&state).await;
     let handle = handle();
     handle.run_upkeep();
     Ok((
@@ -359,6 +475,76 @@ async fn scrape(State(state): State<AppState>, parts: Parts) -> ApiResult<Respon
         handle.render(),
     )
         .into_response())
+}
+
+/// Sets the gauges that are read, not counted: projections, read-model counts, the
+/// pool, the request-log writer, the live hub, the NATS connection and the process.
+async fn refresh(state: &AppState) {
+    refresh_projections(state).await;
+    refresh_counts(state).await;
+    let pool = &state.pool;
+    let idle = pool.num_idle() as f64;
+    let size = f64::from(pool.size());
+    ::metrics::gauge!("precinct_db_pool_connections", "state" => "idle").set(idle);
+    ::metrics::gauge!("precinct_db_pool_connections", "state" => "in_use")
+        .set((size - idle).max(0.0));
+    ::metrics::gauge!("precinct_db_pool_max_connections")
+        .set(f64::from(pool.options().get_max_connections()));
+    ::metrics::gauge!("precinct_request_log_backlog").set(state.requests.backlog() as f64);
+    if let Some(hub) = &state.live.hub {
+        let live = hub.stats();
+        ::metrics::gauge!("precinct_live_connections").set(live.connections as f64);
+        ::metrics::gauge!("precinct_live_subscribers").set(live.subscribers as f64);
+        ::metrics::counter!("precinct_live_dropped_clients_total")
+            .absolute(live.dropped_slow_clients);
+        ::metrics::gauge!("precinct_live_positions_head").set(live.positions_head as f64);
+        ::metrics::gauge!("precinct_live_events_head").set(live.events_head as f64);
+        ::metrics::gauge!("precinct_live_patrols_tracked").set(live.patrols_tracked as f64);
+    }
+    ::metrics::gauge!("precinct_nats_connected").set(if state.app.log().is_connected() {
+        1.0
+    } else {
+        0.0
+    });
+    process::refresh();
+}
+
+/// Reports and patrols by status and the reports overdue now (every status is set, so
+/// one that empties goes back to 0).
+async fn refresh_counts(state: &AppState) {
+    let counts = tokio::time::timeout(
+        STATUS_TIMEOUT,
+        precinct_readmodel::queries::operator_counts(
+            &state.pool,
+            chrono::Utc::now(),
+            state.config.sla_accept.as_secs() as i64,
+            state.config.sla_respond.as_secs() as i64,
+        ),
+    )
+    .await;
+    let counts = match counts {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "read-model counts unavailable for /metrics");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!("read-model counts timed out for /metrics");
+            return;
+        }
+    };
+    for status in REPORT_STATUSES {
+        let n = counts.reports_by_status.get(*status).copied().unwrap_or(0);
+        ::metrics::gauge!("precinct_reports", "status" => *status).set(n as f64);
+    }
+    for status in PATROL_STATUSES {
+        let n = counts.patrols_by_status.get(*status).copied().unwrap_or(0);
+        ::metrics::gauge!("precinct_patrols", "status" => *status).set(n as f64);
+    }
+    ::metrics::gauge!("precinct_sla_overdue_reports", "kind" => "accept")
+        .set(counts.overdue_accept as f64);
+    ::metrics::gauge!("precinct_sla_overdue_reports", "kind" => "respond")
+        .set(counts.overdue_respond as f64);
 }
 
 async fn refresh_projections(state: &AppState) {
@@ -392,6 +578,94 @@ async fn refresh_projections(state: &AppState) {
 #[openapi(paths(scrape))]
 pub struct Api;
 
+/// The process's own numbers, as the Prometheus client libraries name them, read from
+/// `/proc/self` (Linux; elsewhere they stay 0).
+mod process {
+    /// Clock ticks per second of `/proc/self/stat` (USER_HZ: 100 on every Linux ABI
+    /// Precinct ships for).
+    const TICKS: f64 = 100.0;
+
+    pub fn refresh() {
+        let Some(stat) = Stat::read() else {
+            return;
+        };
+        ::metrics::counter!("process_cpu_seconds_total")
+            .absolute(((stat.utime + stat.stime) as f64 / TICKS) as u64);
+        ::metrics::gauge!("process_threads").set(stat.threads as f64);
+        ::metrics::gauge!("process_virtual_memory_bytes").set(stat.vsize as f64);
+        if let Some(rss) = status_kib("VmRSS:") {
+            ::metrics::gauge!("process_resident_memory_bytes").set(rss * 1024.0);
+        }
+        if let Some(boot) = boot_time() {
+            ::metrics::gauge!("process_start_time_seconds")
+                .set(boot + stat.starttime as f64 / TICKS);
+        }
+        if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+            ::metrics::gauge!("process_open_fds").set(fds.count() as f64);
+        }
+        if let Some(max) = max_fds() {
+            ::metrics::gauge!("process_max_fds").set(max);
+        }
+    }
+
+    /// The fields of `/proc/self/stat` used here.
+    #[derive(Debug, PartialEq)]
+    pub(super) struct Stat {
+        pub utime: u64,
+        pub stime: u64,
+        pub threads: u64,
+        pub starttime: u64,
+        pub vsize: u64,
+    }
+
+    impl Stat {
+        fn read() -> Option<Self> {
+            Self::parse(&std::fs::read_to_string("/proc/self/stat").ok()?)
+        }
+
+        /// Parses the line; the command name (field 2) may hold spaces and parentheses,
+        /// so fields are counted from the last `)`.
+        pub(super) fn parse(line: &str) -> Option<Self> {
+            let rest = &line[line.rfind(')')? + 1..];
+            // rest[0] is field 3 (state).
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let at = |field: usize| f.get(field - 3)?.parse::<u64>().ok();
+            Some(Stat {
+                utime: at(14)?,
+                stime: at(15)?,
+                threads: at(20)?,
+                starttime: at(22)?,
+                vsize: at(23)?,
+            })
+        }
+    }
+
+    fn status_kib(key: &str) -> Option<f64> {
+        let text = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = text.lines().find(|l| l.starts_with(key))?;
+        line[key.len()..].split_whitespace().next()?.parse().ok()
+    }
+
+    fn boot_time() -> Option<f64> {
+        let text = std::fs::read_to_string("/proc/stat").ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("btime "))?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    fn max_fds() -> Option<f64> {
+        let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+        let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+        line["Max open files".len()..]
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,6 +691,43 @@ mod tests {
             scrape_auth(Some("scraper-token-0123456789"), None).ok(),
             Some(ScrapeAuth::Account)
         );
+    }
+
+    #[test]
+    fn the_process_stat_line_is_read_past_a_command_name_with_spaces() {
+        let line = "4242 (precinct (x) y) S 1 4242 4242 0 -1 4194560 2000 0 0 0 \
+                    150 50 0 0 20 0 7 0 123456 987654321 3000 18446744073709551615";
+        assert_eq!(
+            process::Stat::parse(line),
+            Some(process::Stat {
+                utime: 150,
+                stime: 50,
+                threads: 7,
+                starttime: 123456,
+                vsize: 987654321,
+            })
+        );
+        assert_eq!(process::Stat::parse("garbage"), None);
+    }
+
+    #[test]
+    fn every_family_is_named_once_with_the_precinct_or_process_prefix() {
+        let mut seen = std::collections::BTreeSet::new();
+        for f in FAMILIES {
+            assert!(seen.insert(f.name), "{} listed twice", f.name);
+            assert!(
+                f.name.starts_with("precinct_") || f.name.starts_with("process_"),
+                "{}",
+                f.name
+            );
+            if f.kind == Kind::Counter {
+                assert!(
+                    f.name.ends_with("_total"),
+                    "counter {} without _total",
+                    f.name
+                );
+            }
+        }
     }
 
     #[test]

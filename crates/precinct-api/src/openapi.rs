@@ -163,7 +163,7 @@ pub fn spec() -> utoipa::openapi::OpenApi {
             }
         }
     }
-    doc
+    crate::openapi_shape::shape(doc)
 }
 
 /// [`spec`] as pretty JSON with a final newline: the exact bytes of

@@ -458,6 +458,7 @@ impl<'a, S: EventStore> Attempts<'a, S> {
     async fn next(&mut self) -> Result<Step<'a, S>, AppError> {
         if self.attempt > 0 {
             // The last attempt met a concurrent change (or an unknown outcome).
+            metrics::counter!("precinct_command_reruns_total").increment(1);
             let elapsed = self.started.elapsed();
             if self.attempt >= MIN_ATTEMPTS && elapsed >= CONTENTION_DEADLINE {
                 let refusal = self.last_err.take().unwrap_or(AppError::Contention);
@@ -514,6 +515,7 @@ impl<'a, S: EventStore> Attempts<'a, S> {
         done: precinct_eventlog::Appended,
     ) -> Result<Outcome, AppError> {
         self.same_request(&done)?;
+        metrics::counter!("precinct_idempotent_replays_total").increment(1);
         let upto: Vec<RecordedEvent> = primary_events
             .into_iter()
             .filter(|e| e.position() <= done.position)

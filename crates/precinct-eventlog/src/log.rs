@@ -1,5 +1,7 @@
 //! [`EventLog`]: append, read and subscribe on the JetStream `EVENTS` stream.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
@@ -167,16 +169,116 @@ impl std::fmt::Debug for EventLog {
     }
 }
 
+/// The outcome of one append, as `precinct_appends_total{outcome}` and
+/// `precinct_append_duration_seconds{outcome}` count it (the recorder is the binary's;
+/// without one these are no-ops): `appended`, `duplicate` (a command id seen before),
+/// `conflict` (wrong expected version: the command decides again), `timeout` (outcome
+/// unknown: ack timeout or connection lost), `rejected` and `error`.
+fn append_outcome(result: &Result<Appended, AppendError>) -> &'static str {
+    match result {
+        Ok(a) if a.duplicate => "duplicate",
+        Ok(_) => "appended",
+        Err(AppendError::WrongExpectedVersion { .. }) => "conflict",
+        Err(AppendError::Unknown(_)) => "timeout",
+        Err(AppendError::Rejected { .. }) => "rejected",
+        Err(_) => "error",
+    }
+}
+
+fn record_append(result: &Result<Appended, AppendError>, elapsed: Duration) {
+    let outcome = append_outcome(result);
+    metrics::counter!("precinct_appends_total", "outcome" => outcome).increment(1);
+    metrics::histogram!("precinct_append_duration_seconds", "outcome" => outcome)
+        .record(elapsed.as_secs_f64());
+}
+
+/// Counts the NATS connection's losses and recoveries (`precinct_nats_disconnects_total`,
+/// `precinct_nats_reconnects_total`). `seen` is this
+/// connection's: its first `Connected` is the initial connection, not a reconnect.
+async fn connection_event(seen: Arc<AtomicBool>, event: async_nats::Event) {
+    match event {
+        async_nats::Event::Connected => {
+            if seen.swap(true, Ordering::Relaxed) {
+                metrics::counter!("precinct_nats_reconnects_total").increment(1);
+            }
+        }
+        async_nats::Event::Disconnected => {
+            metrics::counter!("precinct_nats_disconnects_total").increment(1);
+        }
+        other => tracing::debug!(event = %other, "NATS connection event"),
+    }
+}
+
+/// Splits the credentials off a NATS URL (`nats://user:password@host:4222`): async-nats
+/// does not read them from the URL, so they are handed to it as options. Percent-encoded
+/// characters of the user and password are decoded. Returns the URL without them.
+pub fn split_credentials(url: &str) -> (String, Option<(String, String)>) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_string(), None);
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return (url.to_string(), None);
+    };
+    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    (
+        format!("{scheme}://{host}{path}"),
+        Some((percent_decode(user), percent_decode(password))),
+    )
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Connect options for `url`, with its user and password if it names them.
+pub(crate) fn options_for(url: &str) -> (async_nats::ConnectOptions, String) {
+    match split_credentials(url) {
+        (bare, Some((user, password))) => (
+            async_nats::ConnectOptions::with_user_and_password(user, password),
+            bare,
+        ),
+        (bare, None) => (async_nats::ConnectOptions::new(), bare),
+    }
+}
+
 impl EventLog {
-    /// Connects to NATS and makes sure the stream exists with the right settings.
+    /// Connects to NATS and makes sure the stream exists with the right settings. The
+    /// URL may name the service's NATS user (`nats://precinct:<password>@host:4222`).
     pub async fn connect(url: &str, cfg: LogConfig) -> Result<Self, LogError> {
-        let client = async_nats::ConnectOptions::new()
+        let (options, url) = options_for(url);
+        let url = url.as_str();
+        let client = options
             .name("precinct")
+            .event_callback({
+                let seen = Arc::new(AtomicBool::new(false));
+                move |event| connection_event(seen.clone(), event)
+            })
             .retry_on_initial_connect()
             .connect(url)
             .await
             .map_err(|e| LogError::Connect(e.to_string()))?;
         Self::open(client, cfg).await
+    }
+
+    /// Whether the NATS connection is up now.
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
     }
 
     /// Uses an existing connection; creates or updates the stream idempotently.
@@ -328,10 +430,13 @@ impl EventLog {
             return Err(AppendError::TooLarge(total));
         }
         let command = crate::commit::Command::build(&self.cfg.subject_prefix, &writes, meta)?;
-        match &self.committer {
+        let started = std::time::Instant::now();
+        let result = match &self.committer {
             Some(committer) => committer.submit(command).await,
             None => self.append_one(command).await,
-        }
+        };
+        record_append(&result, started.elapsed());
+        result
     }
 
     /// Appends one command as its own atomic batch, resolving a conflict or duplicate
@@ -871,4 +976,35 @@ pub(crate) fn decode(payload: &[u8], position: u64) -> Result<RecordedEvent, Rea
         envelope,
         data: body.data,
     })
+}
+
+#[cfg(test)]
+mod credentials_tests {
+    use super::split_credentials;
+
+    #[test]
+    fn credentials_are_split_off_the_url_and_decoded() {
+        assert_eq!(
+            split_credentials("nats://precinct:s3cr%40t@nats:4222"),
+            (
+                "nats://nats:4222".to_string(),
+                Some(("precinct".to_string(), "s3cr@t".to_string()))
+            )
+        );
+        assert_eq!(
+            split_credentials("tls://u:p@a.example:4222/x"),
+            (
+                "tls://a.example:4222/x".to_string(),
+                Some(("u".to_string(), "p".to_string()))
+            )
+        );
+        assert_eq!(
+            split_credentials("nats://127.0.0.1:4222"),
+            ("nats://127.0.0.1:4222".to_string(), None)
+        );
+        assert_eq!(
+            split_credentials("localhost"),
+            ("localhost".to_string(), None)
+        );
+    }
 }

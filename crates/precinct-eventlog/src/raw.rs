@@ -32,7 +32,8 @@ impl RawPublisher {
         max_in_flight: usize,
         timeout: Duration,
     ) -> Result<Self, LogError> {
-        let client = async_nats::ConnectOptions::new()
+        let (options, url) = crate::log::options_for(url);
+        let client = options
             .name(name)
             .connect(url)
             .await

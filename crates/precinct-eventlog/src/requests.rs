@@ -176,6 +176,11 @@ impl RequestLogWriter {
         (Self { tx }, RequestLogTask(task))
     }
 
+    /// Records queued and not yet handed to the writer's batch (the writer's backlog).
+    pub fn backlog(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// Queues a record; waits only if the queue is full (back-pressure, never drops).
     pub async fn record(&self, record: RequestRecord) {
         if self.tx.send(record).await.is_err() {

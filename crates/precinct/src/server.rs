@@ -129,6 +129,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
              (generate one with `precinct keys generate`)"
         );
     }
+    // The metrics recorder before anything records: every family exists at zero from
+    // here on, and the first connection and appends are counted.
+    precinct_api::metrics::handle();
     let Connected { log, pool, app, .. } = connect(&config).await?;
     if let Some((email, password)) = &config.admin {
         let outcome = crate::admin::ensure_admin(&app, email, password).await?;

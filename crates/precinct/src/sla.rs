@@ -57,6 +57,11 @@ impl SlaWorker {
             for report_id in due {
                 if self.record(report_id, kind, sla).await? {
                     recorded += 1;
+                    let kind = match kind {
+                        SlaKind::Accept => "accept",
+                        SlaKind::Respond => "respond",
+                    };
+                    metrics::counter!("precinct_sla_breaches_total", "kind" => kind).increment(1);
                 }
             }
         }

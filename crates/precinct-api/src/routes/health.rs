@@ -14,8 +14,23 @@ use crate::auth::Caller;
 use crate::extract::Peer;
 use crate::AppState;
 
-/// Projections further behind than this many positions make the service not ready.
+/// Event projections further behind than this many positions make the service not
+/// ready.
 const MAX_READY_LAG: u64 = 10_000;
+
+/// The side projections (`request_log`, `patrol_positions`) follow streams written by
+/// the thousand per second and write in batches (the roster every few seconds): they are
+/// judged by age instead — an oldest unapplied record older than this is not ready.
+const MAX_SIDE_LAG_SECS: f64 = 120.0;
+
+/// Whether one projection is caught up enough to serve.
+fn caught_up(p: &precinct_readmodel::ProjectionStatus) -> bool {
+    if precinct_readmodel::EVENT_PROJECTIONS.contains(&p.name.as_str()) {
+        p.lag_positions <= MAX_READY_LAG
+    } else {
+        p.lag_seconds <= MAX_SIDE_LAG_SECS
+    }
+}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -102,8 +117,8 @@ impl HealthDetails {
     }
 }
 
-/// Ready to serve: NATS and PostgreSQL reachable, no projection more than 10 000
-/// positions behind. A projection holding poison events in quarantine makes the
+/// Ready to serve: NATS and PostgreSQL reachable, no event projection more than 10 000
+/// positions behind, the request log and the patrol positions no more than 120 s. A projection holding poison events in quarantine makes the
 /// service `degraded`, still 200: everything but the few aggregates held back is
 /// served, and taking every replica out of a load balancer would serve nothing.
 ///
@@ -146,7 +161,7 @@ async fn ready(
     };
     let projections_ok = projections
         .as_ref()
-        .is_some_and(|ps| ps.iter().all(|p| p.lag_positions <= MAX_READY_LAG));
+        .is_some_and(|ps| ps.iter().all(caught_up));
     let degraded = projections
         .as_ref()
         .is_some_and(|ps| ps.iter().any(|p| p.is_degraded()));

@@ -219,7 +219,10 @@ async fn assign_one<S: EventStore>(
                 }
             }
             let decision = choose_patrol(report.station_id, report.location.point(), &fresh)
-                .map_err(|_| AppError::from(Refusal::NoAvailablePatrol))?;
+                .map_err(|_| {
+                    metrics::counter!("precinct_dispatch_no_patrol_total").increment(1);
+                    AppError::from(Refusal::NoAvailablePatrol)
+                })?;
             let patrol_id = decision.patrol_id;
             if let Ok(mut kept) = keep.lock() {
                 *kept = Some(decision.clone());

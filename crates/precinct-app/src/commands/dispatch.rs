@@ -113,6 +113,8 @@ async fn choose<S: EventStore>(
         return Err(Unavailable::Workloads.into());
     }
     let snapshot = workloads.snapshot(report.station_id).await?;
-    choose_patrol(report.station_id, report.location.point(), &snapshot)
-        .map_err(|_| Refusal::NoAvailablePatrol.into())
+    choose_patrol(report.station_id, report.location.point(), &snapshot).map_err(|_| {
+        metrics::counter!("precinct_dispatch_no_patrol_total").increment(1);
+        Refusal::NoAvailablePatrol.into()
+    })
 }

@@ -9,12 +9,14 @@
 //! - [`reports`]: report lists and views, the open-report queue, an officer's inbox.
 //! - [`patrols`]: the roster, workloads, and the snapshot automatic assignment reads.
 //! - [`sla`]: overdue reports and SLA breach candidates.
+//! - [`operations`]: whole-system counts for the operator's metrics.
 //! - [`directory`]: stations and accounts.
 //! - [`stations`]: what station management reads of the reports.
 //! - [`audit`](mod@audit): the audit trail and the request log.
 
 pub mod audit;
 pub mod directory;
+pub mod operations;
 pub mod patrols;
 pub mod reports;
 pub mod sla;
@@ -25,6 +27,7 @@ pub use directory::{
     active_admins, get_account, get_account_by_email, get_station, list_accounts, list_stations,
     station_facts, AccountFilter, AccountRow, StationRow,
 };
+pub use operations::{operator_counts, OperatorCounts};
 pub use patrols::{
     get_patrol, list_patrols, patrols_listing, workload_rows, workload_snapshot, workloads,
     PatrolRow, Workload, WorkloadSnapshot,

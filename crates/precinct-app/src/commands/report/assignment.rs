@@ -29,7 +29,9 @@ pub async fn decline<S: EventStore>(
     id: ReportId,
     reason: String,
 ) -> Result<Changed, AppError> {
-    change(app, by, meta, id, vec![Change::Decline(reason)]).await
+    let changed = change(app, by, meta, id, vec![Change::Decline(reason)]).await?;
+    metrics::counter!("precinct_assignment_declines_total").increment(1);
+    Ok(changed)
 }
 
 pub async fn respond<S: EventStore>(
