@@ -105,6 +105,8 @@ pub struct ApiConfig {
     pub access: access::AccessConfig,
     /// Who sees the details of `/health/ready` besides ADMIN tokens.
     pub health_details: routes::health::HealthDetails,
+    /// The radius and time window of possible duplicates when a request names none.
+    pub duplicates: routes::links::DuplicateDefaults,
 }
 
 impl ApiConfig {
@@ -130,6 +132,7 @@ impl ApiConfig {
             cors_origins: Vec::new(),
             access: access::AccessConfig::default(),
             health_details: routes::health::HealthDetails::Admin,
+            duplicates: routes::links::DuplicateDefaults::default(),
         }
     }
 }

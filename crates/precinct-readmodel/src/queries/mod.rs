@@ -7,6 +7,8 @@
 //! last item's sort key, so pages neither skip nor repeat rows while rows are added.
 //!
 //! - [`reports`]: report lists and views, the open-report queue, an officer's inbox.
+//! - [`duplicates`]: possible duplicates of a report (same type, near in space and
+//!   time).
 //! - [`patrols`]: the roster, workloads, and the snapshot automatic assignment reads.
 //! - [`sla`]: overdue reports and SLA breach candidates.
 //! - [`directory`]: stations and accounts.
@@ -15,6 +17,7 @@
 
 pub mod audit;
 pub mod directory;
+pub mod duplicates;
 pub mod patrols;
 pub mod reports;
 pub mod sla;
@@ -25,6 +28,7 @@ pub use directory::{
     active_admins, get_account, get_account_by_email, get_station, list_accounts, list_stations,
     station_facts, AccountFilter, AccountRow, StationRow,
 };
+pub use duplicates::{possible_duplicates, Candidate, DuplicateSearch};
 pub use patrols::{
     get_patrol, list_patrols, patrols_listing, workload_rows, workload_snapshot, workloads,
     PatrolRow, Workload, WorkloadSnapshot,
