@@ -11,6 +11,7 @@ mod eventlog;
 mod hostile;
 mod idempotency;
 mod input_bounds;
+mod links;
 mod live;
 mod own_writes;
 mod poison;
