@@ -415,7 +415,7 @@ async fn add_link(
 ) -> Result<sqlx::postgres::PgQueryResult, ProjectionError> {
     Ok(sqlx::query(&format!(
         "UPDATE reports SET
-            {column} = CASE WHEN $2 = ANY({column}) THEN {column} ELSE array_append({column}, $2) END,
+            {column} = CASE WHEN $2 = ANY({column}) THEN {column} ELSE {column} || $2::uuid END,
             updated_at = $3, last_position = $4
          WHERE id = $1"
     ))
