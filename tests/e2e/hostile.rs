@@ -124,6 +124,8 @@ struct Precincts {
     admin: String,
     station_a: String,
     report: String,
+    /// A second report of station A (the other end of a link).
+    other_report: String,
     patrol_a: String,
     officer_b_id: String,
     citizen_id: String,
@@ -160,6 +162,7 @@ async fn precincts() -> Precincts {
     let (citizen_id, citizen) = app.account(&admin, "CITIZEN", None).await;
     let (_, other_citizen) = app.account(&admin, "CITIZEN", None).await;
     let report = app.report(Some(&citizen), LAT, LON, &["Theft"]).await.id();
+    let other_report = app.report(Some(&citizen), LAT, LON, &["Theft"]).await.id();
     let r = app
         .post(
             "/dispatch",
@@ -196,6 +199,7 @@ async fn precincts() -> Precincts {
         admin,
         station_a,
         report,
+        other_report,
         patrol_a,
         officer_b_id: ob,
         citizen_id,
@@ -312,6 +316,8 @@ fn valid_body(method: &Method, template: &str, w: &Precincts) -> Option<Value> {
             "patrol_id": w.patrol_a, "reason": "nearer unit"}),
         ("POST", "/crimes/{id}/transfer") => json!({"station_id": w.station_a, "reason": "area"}),
         ("POST", "/crimes/{id}/reopen") => json!({"reason": "more damage"}),
+        ("POST", "/crimes/{id}/link") => json!({"other_id": w.other_report, "kind": "DUPLICATE"}),
+        ("POST", "/crimes/{id}/unlink") => json!({"other_id": w.other_report}),
         ("POST", "/dispatch/auto") => json!({"station_id": w.station_a}),
         ("PATCH", "/stations/{id}") => json!({"name": "Renamed", "active": false}),
         ("POST", "/stations/{id}/area-preview") => json!({"area": {"type": "Polygon",

@@ -12,6 +12,7 @@ mod eventlog;
 mod hostile;
 mod idempotency;
 mod input_bounds;
+mod links;
 mod live;
 mod metrics;
 mod own_writes;

@@ -1729,6 +1729,7 @@ async fn rebuild_gives_the_same_rows_as_live_projection() {
         )],
     )
     .await;
+    let mut reports = Vec::new();
     for i in 0..30 {
         let report = submit(
             log,
@@ -1737,6 +1738,7 @@ async fn rebuild_gives_the_same_rows_as_live_projection() {
             i64::from(i),
         )
         .await;
+        reports.push(report);
         if i % 2 == 0 {
             assign(
                 log,
@@ -1820,6 +1822,95 @@ async fn rebuild_gives_the_same_rows_as_live_projection() {
             .await;
         }
     }
+    // Links (ADR 0020): a duplicate closed into its primary (1 → 5), one unlinked again
+    // (15 → 5), related both ways (6 ↔ 9), and a related link removed (10 ↔ 11).
+    let desk = user(officer, "DISPATCHER");
+    let pair = |a: ReportId, ea: Vec<ReportEvent>, b: ReportId, eb: Vec<ReportEvent>| {
+        vec![
+            (
+                stream::<Report>(a.as_uuid()),
+                ea.into_iter().map(make::report).collect::<Vec<_>>(),
+            ),
+            (
+                stream::<Report>(b.as_uuid()),
+                eb.into_iter().map(make::report).collect::<Vec<_>>(),
+            ),
+        ]
+    };
+    for (dup, primary) in [(reports[1], reports[5]), (reports[15], reports[5])] {
+        let marked = ReportMarkedDuplicate {
+            primary_id: primary,
+            by: officer,
+            at: t(400),
+        };
+        let attached = DuplicateAttached {
+            duplicate_id: dup,
+            by: officer,
+            at: t(400),
+        };
+        append(
+            log,
+            desk.clone(),
+            pair(dup, vec![marked.into()], primary, vec![attached.into()]),
+        )
+        .await;
+    }
+    let unmarked = DuplicateUnmarked {
+        primary_id: reports[5],
+        by: officer,
+        at: t(410),
+    };
+    let detached = DuplicateDetached {
+        duplicate_id: reports[15],
+        by: officer,
+        at: t(410),
+    };
+    append(
+        log,
+        desk.clone(),
+        pair(
+            reports[15],
+            vec![unmarked.into()],
+            reports[5],
+            vec![detached.into()],
+        ),
+    )
+    .await;
+    for (a, b) in [(reports[6], reports[9]), (reports[10], reports[11])] {
+        let ab = ReportLinked {
+            other_id: b,
+            by: officer,
+            at: t(420),
+        };
+        let ba = ReportLinked {
+            other_id: a,
+            by: officer,
+            at: t(420),
+        };
+        append(
+            log,
+            desk.clone(),
+            pair(a, vec![ab.into()], b, vec![ba.into()]),
+        )
+        .await;
+    }
+    let ab = ReportUnlinked {
+        other_id: reports[11],
+        by: officer,
+        at: t(430),
+    };
+    let ba = ReportUnlinked {
+        other_id: reports[10],
+        by: officer,
+        at: t(430),
+    };
+    append(
+        log,
+        desk,
+        pair(reports[10], vec![ab.into()], reports[11], vec![ba.into()]),
+    )
+    .await;
+
     let head = f.log.head().await.expect("head");
     caught_up(&f.pool, head).await;
     projector.stop().await;
@@ -1836,6 +1927,11 @@ async fn rebuild_gives_the_same_rows_as_live_projection() {
         (with("public_updates"), with("rejection_public_reason")),
         (8, 2),
         "the rebuild compares public updates and public reasons too"
+    );
+    assert_eq!(
+        (with("duplicate_of"), with("duplicates"), with("related")),
+        (1, 1, 2),
+        "the rebuild compares links too"
     );
 
     let summary = within(

@@ -189,6 +189,7 @@ impl TestApp {
             tls: opts.tls,
             tls_handshakes: Default::default(),
             behind_tls_proxy: false,
+            duplicates: Default::default(),
             metrics_token: Some(Secret::new(METRICS_TOKEN.as_bytes().to_vec())),
         };
         Self::start(config, prefix, database_url).await

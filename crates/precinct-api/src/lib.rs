@@ -107,6 +107,8 @@ pub struct ApiConfig {
     pub access: access::AccessConfig,
     /// Who sees the details of `/health/ready` besides ADMIN tokens.
     pub health_details: routes::health::HealthDetails,
+    /// The radius and time window of possible duplicates when a request names none.
+    pub duplicates: routes::links::DuplicateDefaults,
 }
 
 impl ApiConfig {
@@ -132,6 +134,7 @@ impl ApiConfig {
             cors_origins: Vec::new(),
             access: access::AccessConfig::default(),
             health_details: routes::health::HealthDetails::Admin,
+            duplicates: routes::links::DuplicateDefaults::default(),
         }
     }
 }

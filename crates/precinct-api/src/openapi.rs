@@ -86,6 +86,7 @@ pub fn spec() -> utoipa::openapi::OpenApi {
         routes::subjects::Api::openapi(),
         routes::users::Api::openapi(),
         routes::control::Api::openapi(),
+        routes::links::Api::openapi(),
         crate::metrics::Api::openapi(),
         DocsApi::openapi(),
     ] {

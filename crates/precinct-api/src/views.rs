@@ -5,7 +5,10 @@
 //!   sees — their own submission, status and times, the public updates written for them
 //!   and the public reason of a rejection; never internal notes, evidence, the patrol,
 //!   officer or author ids, resolution notes or the internal justification.
-//!   [`ReportAnswer::for_caller`] picks between the two.
+//!   [`ReportAnswer::for_caller`] picks between the two. Of a report's links (ADR 0020)
+//!   staff see all (`duplicate_of`, `duplicates`, `related`); a reporter sees only that
+//!   their report was closed as a duplicate, and the primary's id and status
+//!   ([`PrimaryView`]) — nothing else of the primary.
 //! - [`PublicReportView`]: what anyone may see — crime types, status, a location coarsened
 //!   to about 100 m, times. No title, description, address, contact or reporter.
 
@@ -76,6 +79,13 @@ pub struct ReportView {
     pub updated_at: DateTime<Utc>,
     /// The reporter's personal data was erased (crypto-shredded).
     pub personal_data_erased: bool,
+    /// The primary this report was closed into as a duplicate.
+    #[schema(required = true)]
+    pub duplicate_of: Option<Uuid>,
+    /// Reports closed into this one as its duplicates, in the order they were attached.
+    pub duplicates: Vec<Uuid>,
+    /// Reports linked to this one as `RELATED`.
+    pub related: Vec<Uuid>,
 }
 
 impl From<&ReportRow> for ReportView {
@@ -114,6 +124,9 @@ impl From<&ReportRow> for ReportView {
             submitted_at: r.submitted_at,
             updated_at: r.updated_at,
             personal_data_erased: r.personal_erased,
+            duplicate_of: r.duplicate_of,
+            duplicates: r.duplicates.clone(),
+            related: r.related.clone(),
         }
     }
 }
@@ -158,8 +171,21 @@ impl From<&Report> for ReportView {
             submitted_at: r.submitted_at,
             updated_at: r.updated_at,
             personal_data_erased: r.personal.erased,
+            duplicate_of: r.duplicate_of.map(|p| p.as_uuid()),
+            duplicates: r.duplicates.iter().map(|d| d.as_uuid()).collect(),
+            related: r.related.iter().map(|d| d.as_uuid()).collect(),
         }
     }
+}
+
+/// The report a reporter's report was closed into as a duplicate: its id and its status
+/// now — what the reporter follows from then on. Nothing else of it (its reporter,
+/// notes, location or updates are not theirs).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PrimaryView {
+    pub id: Uuid,
+    #[schema(value_type = crate::openapi::ReportStatus)]
+    pub status: String,
 }
 
 /// One update written for the reporter: what it says and when, not who wrote it.
@@ -213,6 +239,21 @@ pub struct ReporterReportView {
     pub updated_at: DateTime<Utc>,
     /// The reporter's personal data was erased (crypto-shredded).
     pub personal_data_erased: bool,
+    /// Set when the report was closed as a duplicate: the report it was closed into, and
+    /// that report's status now.
+    #[schema(required = true)]
+    pub duplicate_of: Option<PrimaryView>,
+}
+
+impl ReporterReportView {
+    /// Shows `primary` (the report this one was closed into) as the report followed.
+    pub fn following(mut self, primary: &Report) -> Self {
+        self.duplicate_of = Some(PrimaryView {
+            id: primary.id.as_uuid(),
+            status: primary.status.as_str().to_string(),
+        });
+        self
+    }
 }
 
 /// The reason a reporter reads: the public reason given, else the neutral default;
@@ -259,6 +300,10 @@ impl From<&Report> for ReporterReportView {
             submitted_at: r.submitted_at,
             updated_at: r.updated_at,
             personal_data_erased: r.personal.erased,
+            // The state of one report does not hold its primary's status: the caller
+            // adds it with `following` (a reporter's own commands never reach a
+            // duplicate, which is closed).
+            duplicate_of: None,
         }
     }
 }
@@ -299,6 +344,10 @@ impl From<&ReportRow> for ReporterReportView {
             submitted_at: r.submitted_at,
             updated_at: r.updated_at,
             personal_data_erased: r.personal_erased,
+            duplicate_of: r
+                .duplicate_of
+                .zip(r.primary_status.clone())
+                .map(|(id, status)| PrimaryView { id, status }),
         }
     }
 }

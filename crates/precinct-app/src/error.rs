@@ -118,6 +118,10 @@ pub enum Refusal {
     WrongPassword,
     #[error("the station does not take reports")]
     StationTakesNoReports,
+    /// The other report of a link is unknown, or the caller may not see it (the two are
+    /// never told apart).
+    #[error("no such report, or you may not see it")]
+    NoSuchReport,
 }
 
 impl Refusal {
@@ -138,7 +142,8 @@ impl Refusal {
             | Refusal::NoSuchPatrol
             | Refusal::NotAnOfficer { .. }
             | Refusal::NoStationForLocation
-            | Refusal::WrongPassword => ErrorKind::Invalid,
+            | Refusal::WrongPassword
+            | Refusal::NoSuchReport => ErrorKind::Invalid,
         }
     }
 
@@ -150,6 +155,7 @@ impl Refusal {
             Refusal::NotAnOfficer { .. } => Some("officer_ids"),
             Refusal::NoStationForLocation => Some("location"),
             Refusal::WrongPassword => Some("current_password"),
+            Refusal::NoSuchReport => Some("other_id"),
             _ => None,
         }
     }

@@ -118,6 +118,10 @@ pub struct Config {
     pub behind_tls_proxy: bool,
     /// `PRECINCT_METRICS_TOKEN`: the bearer token of metrics scrapers.
     pub metrics_token: Option<Secret>,
+    /// `PRECINCT_DUPLICATE_RADIUS_M` (250) and `PRECINCT_DUPLICATE_WINDOW_MINUTES` (120):
+    /// how near in space and time a report is to be listed as a possible duplicate,
+    /// when the request names no radius or window.
+    pub duplicates: precinct_api::routes::links::DuplicateDefaults,
 }
 
 /// A certificate chain and its private key, PEM files.
@@ -294,8 +298,17 @@ impl Config {
             )?,
             ..roster_default
         };
+        let defaults = precinct_api::routes::links::DuplicateDefaults::default();
+        let duplicates = precinct_api::routes::links::DuplicateDefaults::new(
+            count("PRECINCT_DUPLICATE_RADIUS_M", defaults.radius_m)?,
+            count("PRECINCT_DUPLICATE_WINDOW_MINUTES", defaults.window_minutes)?,
+        )
+        .map_err(|e| {
+            anyhow::anyhow!("PRECINCT_DUPLICATE_RADIUS_M / PRECINCT_DUPLICATE_WINDOW_MINUTES: {e}")
+        })?;
         Ok(Config {
             http_addr,
+            duplicates,
             nats_url: env("NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:14222".into()),
             database_url: env("DATABASE_URL")
                 .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into()),

@@ -179,6 +179,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         api.metrics_token = config.metrics_token.clone();
         api.command_rates = config.command_rates;
         api.log_read_rates = config.log_read_rates;
+        api.duplicates = config.duplicates;
         api.live = config.live.clone();
         let (requests, request_task) = RequestLogWriter::start(log.clone());
         let mut state = AppState::new(app.clone(), pool.clone(), api, requests);

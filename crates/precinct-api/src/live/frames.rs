@@ -222,11 +222,20 @@ impl Translator {
                 }
             },
             LiveEvent::Report { report, event } => {
-                // No patrol holds a report that moves station or is reopened (a transfer
-                // withdrew its assignment first, in the same append): no inbox hears of it.
+                // No patrol holds a report that moves station, is reopened, closed as a
+                // duplicate or unlinked from its primary (a transfer or a duplicate's
+                // closure withdrew its assignment first, in the same append): no inbox
+                // hears of it. Links between reports change nothing of a patrol's work.
                 if matches!(
                     **event,
-                    ReportEvent::ReportTransferred(_) | ReportEvent::ReportReopened(_)
+                    ReportEvent::ReportTransferred(_)
+                        | ReportEvent::ReportReopened(_)
+                        | ReportEvent::ReportMarkedDuplicate(_)
+                        | ReportEvent::DuplicateAttached(_)
+                        | ReportEvent::DuplicateUnmarked(_)
+                        | ReportEvent::DuplicateDetached(_)
+                        | ReportEvent::ReportLinked(_)
+                        | ReportEvent::ReportUnlinked(_)
                 ) {
                     return None;
                 }
@@ -292,7 +301,13 @@ fn named_patrol(event: &ReportEvent) -> Option<Uuid> {
         | ReportEvent::ReportRejected(_)
         | ReportEvent::ReportWithdrawn(_)
         | ReportEvent::ReportTransferred(_)
-        | ReportEvent::ReportReopened(_) => return None,
+        | ReportEvent::ReportReopened(_)
+        | ReportEvent::ReportMarkedDuplicate(_)
+        | ReportEvent::DuplicateAttached(_)
+        | ReportEvent::DuplicateUnmarked(_)
+        | ReportEvent::DuplicateDetached(_)
+        | ReportEvent::ReportLinked(_)
+        | ReportEvent::ReportUnlinked(_) => return None,
     };
     Some(patrol.as_uuid())
 }

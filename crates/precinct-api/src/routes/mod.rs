@@ -5,6 +5,7 @@ pub mod control;
 pub mod crimes;
 pub mod dispatch;
 pub mod health;
+pub mod links;
 pub mod live;
 pub mod patrols;
 pub mod queries;
@@ -29,4 +30,5 @@ pub fn router() -> Router<AppState> {
         .merge(subjects::router())
         .merge(users::router())
         .merge(control::router())
+        .merge(links::router())
 }

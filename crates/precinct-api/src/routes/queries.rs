@@ -325,7 +325,22 @@ async fn get_crime(
         if version == 0 {
             return Err(ApiError::NotFound);
         }
-        return Ok(Json(ReportAnswer::for_caller(caller.as_ref(), &then)));
+        let answer = match (
+            ReportAnswer::for_caller(caller.as_ref(), &then),
+            then.duplicate_of,
+        ) {
+            // A duplicate's reporter follows its primary, as it stood then.
+            (ReportAnswer::Reporter(view), Some(primary)) => {
+                let (_, (primary, _)) = state
+                    .app
+                    .for_queries()
+                    .load_as_of::<Report>(primary.as_uuid(), at)
+                    .await?;
+                ReportAnswer::Reporter(view.following(&primary))
+            }
+            (answer, _) => answer,
+        };
+        return Ok(Json(answer));
     }
     let (row, held) = tokio::try_join!(
         async { Ok::<_, ApiError>(queries::get_report(&state.pool, id).await?) },

@@ -13,7 +13,7 @@ use crate::values::{
     Timestamp,
 };
 
-use ReportStatus::{Accepted, Assigned, Closed, New, Rejected, Resolved, Responding};
+use ReportStatus::{Accepted, Assigned, Closed, New, Rejected, Resolved, Responding, Withdrawn};
 
 /// Everything a caller may ask of a report. Times, ids and outside facts (routing,
 /// the automatic-assignment decision, the SLA length) arrive inside the command.
@@ -146,9 +146,44 @@ pub enum ReportCommand {
         by: AccountId,
         at: DateTime<Utc>,
     },
-    /// `CLOSED | REJECTED → NEW`; reason required.
+    /// `CLOSED | REJECTED → NEW`; reason required. A duplicate is not reopened (it is
+    /// unlinked from its primary instead: [`ReportError::IsDuplicate`]).
     Reopen {
         reason: String,
+        by: AccountId,
+        at: DateTime<Utc>,
+    },
+    /// Closes this open report (`NEW`, `ASSIGNED`, `ACCEPTED`, `RESPONDING`) as a
+    /// duplicate of `primary_id`; an open assignment is withdrawn first (same command).
+    /// Refused for the report itself (422 on `other_id`), a report already linked to the
+    /// primary or already a duplicate, and a report that has duplicates of its own (409).
+    /// The primary's side is [`ReportCommand::AttachDuplicate`], the caller's to append
+    /// with it.
+    MarkDuplicate {
+        primary_id: ReportId,
+        by: AccountId,
+        at: DateTime<Utc>,
+    },
+    /// Records on the primary that `duplicate_id` was closed into it. Refused for the
+    /// report itself, a report that is itself a duplicate, a withdrawn one, and one
+    /// already linked to `duplicate_id`.
+    AttachDuplicate {
+        duplicate_id: ReportId,
+        by: AccountId,
+        at: DateTime<Utc>,
+    },
+    /// A `RELATED` link to `other_id` (the caller appends the same on the other report).
+    /// Refused for the report itself, a withdrawn one, and one already linked to
+    /// `other_id` in any way.
+    Link {
+        other_id: ReportId,
+        by: AccountId,
+        at: DateTime<Utc>,
+    },
+    /// Removes whatever link this report has to `other_id`: as its duplicate (`CLOSED →
+    /// NEW`), as its primary, or `RELATED`. No link is [`ReportError::NotLinked`].
+    Unlink {
+        other_id: ReportId,
         by: AccountId,
         at: DateTime<Utc>,
     },
@@ -176,6 +211,10 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
             | C::Reassign { .. }
             | C::Transfer { .. }
             | C::Reopen { .. }
+            | C::MarkDuplicate { .. }
+            | C::AttachDuplicate { .. }
+            | C::Link { .. }
+            | C::Unlink { .. }
     );
     if adds && report.events >= MAX_REPORT_EVENTS {
         return Err(ReportError::HistoryFull {
@@ -260,8 +299,100 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
             );
             return Ok(events);
         }
+        C::MarkDuplicate { primary_id, by, at } => {
+            report.require_other(primary_id)?;
+            if let Some(primary) = report.duplicate_of {
+                return Err(if primary == primary_id {
+                    ReportError::AlreadyLinked { other: primary }
+                } else {
+                    ReportError::IsDuplicate { primary }
+                });
+            }
+            if report.is_linked_to(primary_id) {
+                return Err(ReportError::AlreadyLinked { other: primary_id });
+            }
+            if !report.duplicates.is_empty() {
+                return Err(ReportError::HasDuplicates {
+                    duplicates: report.duplicates.clone(),
+                });
+            }
+            report.require(
+                &[New, Assigned, Accepted, Responding],
+                "mark as a duplicate",
+            )?;
+            let mut events = Vec::with_capacity(2);
+            if let (true, Some(patrol_id)) =
+                (report.status.is_active_assignment(), report.patrol_id)
+            {
+                events.push(
+                    AssignmentWithdrawn {
+                        patrol_id,
+                        reason: format!("closed as a duplicate of report {primary_id}"),
+                        by,
+                        at,
+                    }
+                    .into(),
+                );
+            }
+            events.push(ReportMarkedDuplicate { primary_id, by, at }.into());
+            return Ok(events);
+        }
+        C::AttachDuplicate {
+            duplicate_id,
+            by,
+            at,
+        } => {
+            report.require_other(duplicate_id)?;
+            if let Some(primary) = report.duplicate_of {
+                return Err(ReportError::IsDuplicate { primary });
+            }
+            if report.is_linked_to(duplicate_id) {
+                return Err(ReportError::AlreadyLinked {
+                    other: duplicate_id,
+                });
+            }
+            report.require_not(Withdrawn, "attach a duplicate to")?;
+            DuplicateAttached {
+                duplicate_id,
+                by,
+                at,
+            }
+            .into()
+        }
+        C::Link { other_id, by, at } => {
+            report.require_other(other_id)?;
+            if report.is_linked_to(other_id) {
+                return Err(ReportError::AlreadyLinked { other: other_id });
+            }
+            report.require_not(Withdrawn, "link")?;
+            ReportLinked { other_id, by, at }.into()
+        }
+        C::Unlink { other_id, by, at } => {
+            if report.duplicate_of == Some(other_id) {
+                DuplicateUnmarked {
+                    primary_id: other_id,
+                    by,
+                    at,
+                }
+                .into()
+            } else if report.duplicates.contains(&other_id) {
+                DuplicateDetached {
+                    duplicate_id: other_id,
+                    by,
+                    at,
+                }
+                .into()
+            } else if report.related.contains(&other_id) {
+                ReportUnlinked { other_id, by, at }.into()
+            } else {
+                return Err(ReportError::NotLinked { other: other_id });
+            }
+        }
         C::Reopen { reason, by, at } => {
             report.require(&[Closed, Rejected], "reopen")?;
+            if let Some(primary) = report.duplicate_of {
+                return Err(ReportError::IsDuplicate { primary });
+            }
             ReportReopened {
                 reason: text("reason", &reason, limits::REASON_MAX)?,
                 by,
@@ -563,6 +694,29 @@ impl Report {
                 from: self.status,
                 action,
             })
+        }
+    }
+
+    fn require_not(&self, status: ReportStatus, action: &'static str) -> Result<(), ReportError> {
+        if self.status == status {
+            Err(ReportError::IllegalTransition {
+                from: self.status,
+                action,
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `other` is another report than this one (a link to itself is 422 on `other_id`).
+    fn require_other(&self, other: ReportId) -> Result<(), ReportError> {
+        if other == self.id {
+            Err(ReportError::invalid(
+                "other_id",
+                "a report cannot be linked to itself",
+            ))
+        } else {
+            Ok(())
         }
     }
 

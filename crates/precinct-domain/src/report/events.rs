@@ -35,6 +35,12 @@ event_enum!(
         AssignmentWithdrawn,
         ReportTransferred,
         ReportReopened,
+        ReportMarkedDuplicate,
+        DuplicateAttached,
+        DuplicateUnmarked,
+        DuplicateDetached,
+        ReportLinked,
+        ReportUnlinked,
     }
 );
 
@@ -341,6 +347,61 @@ pub struct ReportTransferred {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportReopened {
     pub reason: String,
+    pub by: AccountId,
+    pub at: DateTime<Utc>,
+}
+
+/// `NEW | ASSIGNED | ACCEPTED | RESPONDING → CLOSED` as a duplicate of `primary_id` (an
+/// open assignment was withdrawn first, in the same append). Appended with
+/// [`DuplicateAttached`] on the primary's stream. The reporter follows the primary's
+/// public status from then on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportMarkedDuplicate {
+    pub primary_id: ReportId,
+    pub by: AccountId,
+    pub at: DateTime<Utc>,
+}
+
+/// The primary's side of [`ReportMarkedDuplicate`]: `duplicate_id` was closed into this
+/// report. Status stays.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DuplicateAttached {
+    pub duplicate_id: ReportId,
+    pub by: AccountId,
+    pub at: DateTime<Utc>,
+}
+
+/// `CLOSED → NEW`: the report is no longer a duplicate of `primary_id`; back in the
+/// queue without a patrol, the SLA clocks start again with its next assignment. Appended
+/// with [`DuplicateDetached`] on the primary's stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DuplicateUnmarked {
+    pub primary_id: ReportId,
+    pub by: AccountId,
+    pub at: DateTime<Utc>,
+}
+
+/// The primary's side of [`DuplicateUnmarked`]. Status stays.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DuplicateDetached {
+    pub duplicate_id: ReportId,
+    pub by: AccountId,
+    pub at: DateTime<Utc>,
+}
+
+/// A `RELATED` link to `other_id`, symmetric: the same event is appended on both
+/// reports' streams, each naming the other. Status stays.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportLinked {
+    pub other_id: ReportId,
+    pub by: AccountId,
+    pub at: DateTime<Utc>,
+}
+
+/// The `RELATED` link to `other_id` removed, on both streams. Status stays.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportUnlinked {
+    pub other_id: ReportId,
     pub by: AccountId,
     pub at: DateTime<Utc>,
 }

@@ -8,8 +8,15 @@
 //! NEW | ASSIGNED ─reject as invalid─▶ REJECTED      any open ─withdraw─▶ WITHDRAWN
 //! ASSIGNED | ACCEPTED | RESPONDING ─unassign─▶ NEW   (reassign: unassign + assign, one append)
 //! NEW | ASSIGNED | ACCEPTED | RESPONDING ─transfer─▶ NEW at another station
-//! CLOSED | REJECTED ─reopen─▶ NEW
+//! CLOSED | REJECTED ─reopen─▶ NEW                  (not a duplicate: unlink it instead)
+//! NEW | ASSIGNED | ACCEPTED | RESPONDING ─mark duplicate─▶ CLOSED (duplicate_of set)
+//! CLOSED as a duplicate ─unlink─▶ NEW
 //! ```
+//!
+//! Links (issue 16 item 4) are one level deep: a duplicate has no duplicates of its own
+//! and is never a primary, so no chain or cycle of duplicates can form. `RELATED` links
+//! are symmetric and change no status. Each link has a side on both reports' streams;
+//! the caller appends both in one append.
 //!
 //! The report knows its assigned patrol but not the patrol's side of the bargain:
 //! keeping the patrol's workload in step (`PatrolAssignmentOpened/Closed`) is the
@@ -31,6 +38,10 @@ pub use events::{
     SlaBreached,
 };
 pub use events::{AssignmentWithdrawn, ReportReopened, ReportTransferred};
+pub use events::{
+    DuplicateAttached, DuplicateDetached, DuplicateUnmarked, ReportLinked, ReportMarkedDuplicate,
+    ReportUnlinked,
+};
 
 use crate::aggregate::{Aggregate, DomainError, ErrorKind};
 use crate::ids::{AccountId, PatrolId, ReportId, StationId};
@@ -82,6 +93,23 @@ pub enum ReportError {
     AssignmentChanged,
     #[error("the report is already at this station")]
     SameStation,
+    #[error("the report is already linked to report {other}")]
+    AlreadyLinked { other: ReportId },
+    #[error("the report is not linked to report {other}")]
+    NotLinked { other: ReportId },
+    #[error("the report has duplicates of its own ({}); unlink them first", id_list(.duplicates))]
+    HasDuplicates { duplicates: Vec<ReportId> },
+    #[error("the report is a duplicate of report {primary}; link to {primary} instead, or unlink it first")]
+    IsDuplicate { primary: ReportId },
+}
+
+/// At most the first 20 ids, then how many more.
+fn id_list(ids: &[ReportId]) -> String {
+    let mut out: Vec<String> = ids.iter().take(20).map(ToString::to_string).collect();
+    if ids.len() > 20 {
+        out.push(format!("and {} more", ids.len() - 20));
+    }
+    out.join(", ")
 }
 
 impl ReportError {
@@ -118,7 +146,11 @@ impl DomainError for ReportError {
             | ReportError::HistoryFull { .. }
             | ReportError::SamePatrol
             | ReportError::AssignmentChanged
-            | ReportError::SameStation => ErrorKind::Conflict,
+            | ReportError::SameStation
+            | ReportError::AlreadyLinked { .. }
+            | ReportError::NotLinked { .. }
+            | ReportError::HasDuplicates { .. }
+            | ReportError::IsDuplicate { .. } => ErrorKind::Conflict,
         }
     }
 
@@ -178,6 +210,12 @@ pub struct Report {
     pub transfers: u32,
     /// How many times the report was reopened.
     pub reopens: u32,
+    /// The primary this report was closed into as a duplicate.
+    pub duplicate_of: Option<ReportId>,
+    /// Reports closed into this one as its duplicates, in the order they were attached.
+    pub duplicates: Vec<ReportId>,
+    /// Reports linked to this one as `RELATED`, in the order they were linked.
+    pub related: Vec<ReportId>,
     pub submitted_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -191,6 +229,13 @@ impl Report {
     /// Whether `hash` is the digest of this anonymous report's tracking token.
     pub fn has_tracking_token_hash(&self, hash: &TokenHash) -> bool {
         matches!(&self.reporter, Some(Reporter::Anonymous { tracking_token_hash }) if tracking_token_hash == hash)
+    }
+
+    /// Whether the report has a link of any kind to `other`.
+    pub fn is_linked_to(&self, other: ReportId) -> bool {
+        self.duplicate_of == Some(other)
+            || self.duplicates.contains(&other)
+            || self.related.contains(&other)
     }
 
     /// When the running SLA clock of `kind` started, if the report is waiting on it.
@@ -372,6 +417,37 @@ impl Aggregate for Report {
                 self.clear_assignment();
                 self.rejection_public_reason = None;
                 self.reopens = self.reopens.saturating_add(1);
+                self.updated_at = e.at;
+            }
+            ReportEvent::ReportMarkedDuplicate(e) => {
+                self.status = ReportStatus::Closed;
+                self.duplicate_of = Some(e.primary_id);
+                self.updated_at = e.at;
+            }
+            ReportEvent::DuplicateAttached(e) => {
+                if !self.duplicates.contains(&e.duplicate_id) {
+                    self.duplicates.push(e.duplicate_id);
+                }
+                self.updated_at = e.at;
+            }
+            ReportEvent::DuplicateUnmarked(e) => {
+                self.status = ReportStatus::New;
+                self.duplicate_of = None;
+                self.clear_assignment();
+                self.updated_at = e.at;
+            }
+            ReportEvent::DuplicateDetached(e) => {
+                self.duplicates.retain(|d| *d != e.duplicate_id);
+                self.updated_at = e.at;
+            }
+            ReportEvent::ReportLinked(e) => {
+                if !self.related.contains(&e.other_id) {
+                    self.related.push(e.other_id);
+                }
+                self.updated_at = e.at;
+            }
+            ReportEvent::ReportUnlinked(e) => {
+                self.related.retain(|r| *r != e.other_id);
                 self.updated_at = e.at;
             }
         }

@@ -86,6 +86,15 @@ where
         }
     }
 
+    /// The refusal, whatever it is (panics on events), to inspect further.
+    #[track_caller]
+    pub fn err(self) -> A::Error {
+        match self.result {
+            Ok(events) => panic!("expected an error, got events {events:?}"),
+            Err(e) => e,
+        }
+    }
+
     /// The events, whatever they are (panics on error).
     #[track_caller]
     pub fn events(self) -> Vec<A::Event> {

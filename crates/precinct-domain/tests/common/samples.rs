@@ -294,6 +294,42 @@ fn report_event_per_type() -> Vec<ReportEvent> {
             at: t(23),
         }
         .into(),
+        ReportMarkedDuplicate {
+            primary_id: ReportId::new(uuid(2)),
+            by: staff,
+            at: t(24),
+        }
+        .into(),
+        DuplicateAttached {
+            duplicate_id: ReportId::new(uuid(3)),
+            by: staff,
+            at: t(25),
+        }
+        .into(),
+        DuplicateUnmarked {
+            primary_id: ReportId::new(uuid(2)),
+            by: staff,
+            at: t(26),
+        }
+        .into(),
+        DuplicateDetached {
+            duplicate_id: ReportId::new(uuid(3)),
+            by: staff,
+            at: t(27),
+        }
+        .into(),
+        ReportLinked {
+            other_id: ReportId::new(uuid(4)),
+            by: staff,
+            at: t(28),
+        }
+        .into(),
+        ReportUnlinked {
+            other_id: ReportId::new(uuid(4)),
+            by: staff,
+            at: t(29),
+        }
+        .into(),
     ]
 }
 

@@ -2,7 +2,9 @@
 //! aggregate's `apply` (a decline clears the patrol, a rejected closure goes back to
 //! `RESPONDING`, a new assignment clears the clocks and recorded SLA breaches; a
 //! withdrawal or a reopening puts it back in the queue; a transfer moves it to another
-//! station and marks how it arrived there, `arrival`).
+//! station and marks how it arrived there, `arrival`; a duplicate is closed into its
+//! primary, `duplicate_of`, which lists it in `duplicates`; `related` lists the reports
+//! linked both ways).
 //!
 //! Personal data (`description`, `street`, `contact`: the events' `personal`
 //! sub-object) is kept in its own columns so it can be encrypted or erased alone.
@@ -325,6 +327,47 @@ impl Projection for Reports {
                 .execute(&mut *conn)
                 .await?
             }
+            ReportEvent::ReportMarkedDuplicate(e) => {
+                // Any assignment was withdrawn by the event before, in the same append.
+                sqlx::query(
+                    "UPDATE reports SET status = 'CLOSED', duplicate_of = $2, closed_at = $3,
+                        updated_at = $3, last_position = $4
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(e.primary_id.as_uuid())
+                .bind(e.at)
+                .bind(pos)
+                .execute(&mut *conn)
+                .await?
+            }
+            ReportEvent::DuplicateUnmarked(e) => {
+                sqlx::query(
+                    "UPDATE reports SET status = 'NEW', duplicate_of = NULL, patrol_id = NULL,
+                        assigned_at = NULL, accepted_at = NULL, responding_at = NULL,
+                        resolved_at = NULL, closed_at = NULL, resolution_notes = NULL,
+                        sla_accept_breached_at = NULL, sla_respond_breached_at = NULL,
+                        updated_at = $2, last_position = $3
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(e.at)
+                .bind(pos)
+                .execute(&mut *conn)
+                .await?
+            }
+            ReportEvent::DuplicateAttached(e) => {
+                add_link(conn, "duplicates", id, e.duplicate_id.as_uuid(), e.at, pos).await?
+            }
+            ReportEvent::DuplicateDetached(e) => {
+                remove_link(conn, "duplicates", id, e.duplicate_id.as_uuid(), e.at, pos).await?
+            }
+            ReportEvent::ReportLinked(e) => {
+                add_link(conn, "related", id, e.other_id.as_uuid(), e.at, pos).await?
+            }
+            ReportEvent::ReportUnlinked(e) => {
+                remove_link(conn, "related", id, e.other_id.as_uuid(), e.at, pos).await?
+            }
         };
         expect_row(result, event, TABLE)?;
         Ok(())
@@ -358,6 +401,52 @@ impl Projection for Reports {
         }
         Ok(())
     }
+}
+
+/// Appends `other` to the list `column` (`duplicates` or `related`) of report `id`,
+/// unless it is there already (as the aggregate does).
+async fn add_link(
+    conn: &mut PgConnection,
+    column: &'static str,
+    id: uuid::Uuid,
+    other: uuid::Uuid,
+    at: chrono::DateTime<chrono::Utc>,
+    pos: i64,
+) -> Result<sqlx::postgres::PgQueryResult, ProjectionError> {
+    Ok(sqlx::query(&format!(
+        "UPDATE reports SET
+            {column} = CASE WHEN $2 = ANY({column}) THEN {column} ELSE {column} || $2::uuid END,
+            updated_at = $3, last_position = $4
+         WHERE id = $1"
+    ))
+    .bind(id)
+    .bind(other)
+    .bind(at)
+    .bind(pos)
+    .execute(&mut *conn)
+    .await?)
+}
+
+/// Removes `other` from the list `column` of report `id`.
+async fn remove_link(
+    conn: &mut PgConnection,
+    column: &'static str,
+    id: uuid::Uuid,
+    other: uuid::Uuid,
+    at: chrono::DateTime<chrono::Utc>,
+    pos: i64,
+) -> Result<sqlx::postgres::PgQueryResult, ProjectionError> {
+    Ok(sqlx::query(&format!(
+        "UPDATE reports SET {column} = array_remove({column}, $2),
+            updated_at = $3, last_position = $4
+         WHERE id = $1"
+    ))
+    .bind(id)
+    .bind(other)
+    .bind(at)
+    .bind(pos)
+    .execute(&mut *conn)
+    .await?)
 }
 
 /// One new row of `reports` as JSON, for [`insert_submitted`]. A report replayed after

@@ -7,6 +7,8 @@
 //! last item's sort key, so pages neither skip nor repeat rows while rows are added.
 //!
 //! - [`reports`]: report lists and views, the open-report queue, an officer's inbox.
+//! - [`duplicates`]: possible duplicates of a report (same type, near in space and
+//!   time).
 //! - [`patrols`]: the roster, workloads, and the snapshot automatic assignment reads.
 //! - [`sla`]: overdue reports and SLA breach candidates.
 //! - [`operations`]: whole-system counts for the operator's metrics.
@@ -17,6 +19,7 @@
 pub mod audit;
 pub mod directory;
 pub mod operations;
+pub mod duplicates;
 pub mod patrols;
 pub mod reports;
 pub mod sla;
@@ -28,6 +31,7 @@ pub use directory::{
     station_facts, AccountFilter, AccountRow, StationRow,
 };
 pub use operations::{operator_counts, OperatorCounts};
+pub use duplicates::{possible_duplicates, Candidate, DuplicateSearch};
 pub use patrols::{
     get_patrol, list_patrols, patrols_listing, workload_rows, workload_snapshot, workloads,
     PatrolRow, Workload, WorkloadSnapshot,

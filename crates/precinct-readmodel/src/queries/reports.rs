@@ -10,14 +10,18 @@ use uuid::Uuid;
 use super::{Page, PageRequest};
 use crate::error::QueryError;
 
-/// Every column of `reports`, in [`ReportRow`] order.
-const COLUMNS: &str = "id, status, station_id, priority, priority_rank, title, crime_types,
+/// Every column of `reports`, in [`ReportRow`] order, and the status of the primary of a
+/// duplicate (every query selects `FROM reports` unaliased).
+pub(super) const COLUMNS: &str =
+    "id, status, station_id, priority, priority_rank, title, crime_types,
     latitude, longitude, public_latitude, public_longitude, city, state, occurred_at,
     media_urls, reporter_id, anonymous, tracking_token_hash, description, street, contact,
     routing_rule, routing, patrol_id, assigned_at, accepted_at, responding_at, resolved_at,
     closed_at, resolution_notes, rejection_justification, withdrawal_reason, declines,
     evidence, notes, sla_accept_breached_at, sla_respond_breached_at, submitted_at,
-    updated_at, last_position, personal_erased, public_updates, rejection_public_reason";
+    updated_at, last_position, personal_erased, public_updates, rejection_public_reason,
+    duplicate_of, duplicates, related,
+    (SELECT p.status FROM reports p WHERE p.id = reports.duplicate_of) AS primary_status";
 
 /// Statuses still in the queue (everything but `CLOSED`, `REJECTED`, `WITHDRAWN`).
 pub const OPEN_STATUSES: &[&str] = &["NEW", "ASSIGNED", "ACCEPTED", "RESPONDING", "RESOLVED"];
@@ -90,6 +94,14 @@ pub struct ReportRow {
     /// What the reporter was told about a rejection (None: not rejected, or the neutral
     /// default).
     pub rejection_public_reason: Option<String>,
+    /// The primary this report was closed into as a duplicate.
+    pub duplicate_of: Option<Uuid>,
+    /// Reports closed into this one as duplicates, in the order they were attached.
+    pub duplicates: Vec<Uuid>,
+    /// Reports linked to this one as `RELATED`.
+    pub related: Vec<Uuid>,
+    /// The status of `duplicate_of` now (what its reporter follows); not a column.
+    pub primary_status: Option<String>,
 }
 
 /// What anyone may see of a report: types, status, coarse location, times. No
@@ -193,7 +205,7 @@ pub struct ReportFilter {
 const EARTH_RADIUS_M: f64 = precinct_domain::values::place::EARTH_RADIUS_M;
 
 /// Appends a bounding-box prefilter (index-friendly) and the exact haversine test.
-fn push_near(qb: &mut QueryBuilder<'_, Postgres>, near: &Near) {
+pub(super) fn push_near(qb: &mut QueryBuilder<'_, Postgres>, near: &Near) {
     let (lat_col, lon_col) = match near.coordinates {
         Coordinates::Exact => ("latitude", "longitude"),
         Coordinates::Public => ("public_latitude", "public_longitude"),
@@ -255,7 +267,7 @@ pub fn geo_cell(latitude: f64, longitude: f64) -> i64 {
         + (longitude * CELLS_PER_DEGREE).floor() as i64
 }
 
-fn haversine_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+pub(super) fn haversine_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
     let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
     let h = ((p2 - p1) / 2.0).sin().powi(2)
         + p1.cos() * p2.cos() * ((lon2 - lon1).to_radians() / 2.0).sin().powi(2);

@@ -19,12 +19,15 @@
 //! - [`control`]: the desk taking an assignment back or moving it (unassign, reassign)
 //!   and moving the report to another station (transfer).
 //! - [`reopen`]: a reviewer's reopening of a closed or rejected report.
+//! - [`link`]: links between two reports — a duplicate closed into its primary, or
+//!   `RELATED` — and their removal, both reports in one append.
 
 pub mod amend;
 pub mod assignment;
 pub mod closure;
 pub mod control;
 pub mod desk;
+pub mod link;
 pub mod notes;
 pub mod reopen;
 pub mod submit;
