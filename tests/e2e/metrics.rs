@@ -215,6 +215,8 @@ async fn the_counters_move_with_what_they_count() {
         "{after}"
     );
     assert!(at(&after, r#"precinct_reports{status="NEW"}"#) >= 2.0);
+    // The log's head is the event log's, not a side stream's.
+    assert!(at(&after, "precinct_log_head") >= last as f64, "{after}");
 
     // The report assigned again (a second patrol) and left unaccepted past the 1 s SLA:
     // the SLA worker records the breach, and the report counts as overdue.

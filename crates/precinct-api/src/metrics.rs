@@ -570,7 +570,10 @@ async fn refresh_projections(state: &AppState) {
             .set(p.lag_seconds);
         ::metrics::gauge!("precinct_projection_quarantined", "projection" => name)
             .set(p.quarantined as f64);
-        ::metrics::gauge!("precinct_log_head").set(p.head as f64);
+        // The event log's head (the side projections' heads are their own streams').
+        if precinct_readmodel::EVENT_PROJECTIONS.contains(&p.name.as_str()) {
+            ::metrics::gauge!("precinct_log_head").set(p.head as f64);
+        }
     }
 }
 
