@@ -47,7 +47,8 @@ pub struct DuplicateSearch {
 pub struct Candidate {
     pub report: ReportRow,
     pub distance_m: f64,
-    /// Minutes between the candidate's time and the report's (absolute).
+    /// Minutes between the candidate's time and the report's (absolute, to the nearest
+    /// minute).
     pub minutes_apart: i64,
 }
 
@@ -125,7 +126,8 @@ pub async fn possible_duplicates(
         .into_iter()
         .map(|r| Candidate {
             distance_m: haversine_m(search.latitude, search.longitude, r.latitude, r.longitude),
-            minutes_apart: (incident_time(&r) - search.at).num_minutes().abs(),
+            // To the nearest minute (times are to the millisecond).
+            minutes_apart: ((incident_time(&r) - search.at).num_seconds().abs() + 30) / 60,
             report: r,
         })
         .collect();
