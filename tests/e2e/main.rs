@@ -12,6 +12,7 @@ mod hostile;
 mod idempotency;
 mod input_bounds;
 mod live;
+mod model;
 mod own_writes;
 mod poison;
 mod privacy;
