@@ -1077,3 +1077,40 @@ async fn every_request_is_logged() {
         "the request log holds /health and the failed login, once each"
     );
 }
+
+/// The OpenAPI document declares an optional body as "an object or null": a JSON `null`
+/// is the empty body (it was a 422, found by schemathesis's positive-data check).
+#[tokio::test]
+async fn a_json_null_body_is_an_empty_body() {
+    let w = world().await;
+    let app = &w.app;
+    let id = app
+        .report(Some(&w.citizen), LAT, LON, &["Theft"])
+        .await
+        .id();
+    let r = app
+        .post(
+            "/dispatch",
+            Some(&w.dispatcher),
+            json!({"crime_id": id, "patrol_id": w.patrol_a}),
+        )
+        .await;
+    status(&r, StatusCode::OK);
+    let accept = app
+        .post(
+            &format!("/crimes/{id}/accept"),
+            Some(&w.officer_a),
+            Value::Null,
+        )
+        .await;
+    status(&accept, StatusCode::OK);
+    // A body that needs fields still names the missing one (422), null or not.
+    let note = app
+        .post(
+            &format!("/crimes/{id}/notes"),
+            Some(&w.dispatcher),
+            Value::Null,
+        )
+        .await;
+    status(&note, StatusCode::UNPROCESSABLE_ENTITY);
+}

@@ -391,6 +391,7 @@ pub struct HistoryItem {
 #[into_params(parameter_in = Query)]
 pub struct HistoryParams {
     #[serde(default)]
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     #[serde(default)]
     cursor: Option<String>,
@@ -482,6 +483,7 @@ pub struct StationParams {
     #[serde(default)]
     station_id: Option<Uuid>,
     #[serde(default)]
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     #[serde(default)]
     cursor: Option<String>,
@@ -589,6 +591,7 @@ async fn queue(
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     #[serde(default)]
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     #[serde(default)]
     cursor: Option<String>,
@@ -692,6 +695,7 @@ pub struct SlaParams {
     #[serde(default)]
     station_id: Option<Uuid>,
     #[serde(default)]
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     #[serde(default)]
     cursor: Option<String>,
@@ -747,6 +751,7 @@ pub struct AuditParams {
     #[param(value_type = Option<String>, format = DateTime)]
     to: Option<Timestamp>,
     #[serde(default)]
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     #[serde(default)]
     cursor: Option<String>,
@@ -816,6 +821,7 @@ pub struct RequestParams {
     #[param(value_type = Option<String>, format = DateTime)]
     to: Option<Timestamp>,
     #[serde(default)]
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     #[serde(default)]
     cursor: Option<String>,
