@@ -280,7 +280,8 @@ async fn master_key_rotation_keeps_everything_readable() {
     let admin = app.admin().await;
     app.precinct(&admin, "PS1", LAT, LON).await;
     let (_, citizen) = app.account(&admin, "CITIZEN", None).await;
-    let id = app.report(Some(&citizen), LAT, LON, &["Theft"]).await.id();
+    let submitted = app.report(Some(&citizen), LAT, LON, &["Theft"]).await;
+    let id = submitted.id();
     let old = app.config.master_keys.clone().expect("keys");
     let new = old.rotated("test-k2");
     let vault =
@@ -307,7 +308,15 @@ async fn master_key_rotation_keeps_everything_readable() {
     )
     .await
     .expect("restart");
-    let r = app.get(&format!("/crimes/{id}"), Some(&citizen)).await;
+    // The restarted process does not know the citizen's last write (ADR 0014): wait for
+    // the report's position, or the read races the projector.
+    let r = app
+        .get_at(
+            &format!("/crimes/{id}"),
+            Some(&citizen),
+            submitted.position(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(
         r.body["description"],
