@@ -161,7 +161,8 @@ bench:
 #              SIGSTOP/SIGCONT of each process, pg_ctl stop -m immediate); (2) the same
 #              workload against a fresh local 3-node cluster (R3 streams), killing one
 #              node at a time; the cluster is stopped and purged at the end, pass or
-#              fail. The last line is `faults: N, acknowledged: A, lost: L, duplicated: D`;
+#              fail. The last line is `faults: N, acknowledged: A, lost: L, duplicated: D,
+#              violations: V, result: PASS|FAIL`;
 #              the target fails unless L = D = 0 and every check passed.
 #              Knobs: PRECINCT_CHAOS_SEED (repeat a schedule), PRECINCT_CHAOS_FAULTS,
 #              PRECINCT_CHAOS_CAMPAIGNS=single|cluster, PRECINCT_CHAOS_KEEP=1 (keep logs).
