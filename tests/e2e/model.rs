@@ -469,9 +469,14 @@ async fn one_history(ops: Vec<Op>) -> anyhow::Result<()> {
     precinct_readmodel::migrate(&fresh).await?;
     precinct_projections::rebuild(&fresh, &log).await?;
     let rebuilt = actual(&fresh).await?;
-    compare("rebuilt", &expected, &rebuilt)?;
+    let verdict = compare("rebuilt", &expected, &rebuilt);
+    // Every case starts a server and opens two databases: give their connections back
+    // before the next case (the PostgreSQL server is shared with the rest of the suite).
     fresh.close().await;
-    Ok(())
+    let pool = w.app.pool.clone();
+    w.app.stop().await?;
+    pool.close().await;
+    verdict
 }
 
 /// Rows by table, then by key; each row a map of column to value.
