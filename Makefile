@@ -14,6 +14,8 @@
 #   make lint    cargo clippy --workspace --all-targets -- -D warnings
 #   make test-cluster  stack (PostgreSQL) + a local 3-node NATS cluster + the e2e
 #                command and query suites with 3-replica streams (see the target)
+#   make mutants mutation testing (cargo-mutants, pinned) over the domain, application
+#                and projection crates; not part of `make test` (hours on two cores)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -165,7 +167,8 @@ bench:
 #              SIGSTOP/SIGCONT of each process, pg_ctl stop -m immediate); (2) the same
 #              workload against a fresh local 3-node cluster (R3 streams), killing one
 #              node at a time; the cluster is stopped and purged at the end, pass or
-#              fail. The last line is `faults: N, acknowledged: A, lost: L, duplicated: D`;
+#              fail. The last line is `faults: N, acknowledged: A, lost: L, duplicated: D,
+#              violations: V, result: PASS|FAIL`;
 #              the target fails unless L = D = 0 and every check passed.
 #              Knobs: PRECINCT_CHAOS_SEED (repeat a schedule), PRECINCT_CHAOS_FAULTS,
 #              PRECINCT_CHAOS_CAMPAIGNS=single|cluster, PRECINCT_CHAOS_KEEP=1 (keep logs).
@@ -190,3 +193,21 @@ chaos:
 	eval "$$cluster_env"
 	export PRECINCT_CHAOS_CLUSTER_URL="$$NATS_URL"
 	"$$chaos_target/precinct-chaos"
+
+# ---------------------------------------------------------------------------
+# make mutants   mutation testing with cargo-mutants (pinned; installed once into
+#                .data/tools by deploy/local/mutants.sh) over precinct-domain,
+#                precinct-app and precinct-projections (the last one against the e2e
+#                suite, so the stack is started). Results in target/mutants/<crate>/;
+#                score and surviving mutants in docs/reliability.md. Too slow for
+#                `make test` on the two-core CI. Knobs: MUTANTS_CRATES (e.g.
+#                "precinct-domain"), MUTANTS_JOBS, MUTANTS_TIMEOUT, MUTANTS_ARGS.
+MUTANTS_CRATES ?=
+.PHONY: mutants
+mutants:
+	@$(STACK) up >/dev/null
+	source .data/env
+	export NATS_URL DATABASE_URL
+	PRECINCT_NATS_BIN="$$($(STACK) nats-bin)"
+	export PRECINCT_NATS_BIN
+	bash deploy/local/mutants.sh $(MUTANTS_CRATES)

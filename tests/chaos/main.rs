@@ -4,9 +4,10 @@
 //! kind), then — when `PRECINCT_CHAOS_CLUSTER_URL` names a node of the local 3-node
 //! cluster (`deploy/local/cluster.sh up`) — the cluster campaign, which kills one node at
 //! a time. Prints each campaign's table, then as its LAST line
-//! `faults: N, acknowledged: A, lost: L, duplicated: D` (summed over the campaigns), and
-//! exits non-zero when anything was lost or duplicated, when a check failed, or when a
-//! campaign injected fewer faults than its minimum (20 for the single-node one).
+//! `faults: N, acknowledged: A, lost: L, duplicated: D, violations: V, result: PASS|FAIL`
+//! (summed over the campaigns); the exit status follows `result`: non-zero when anything
+//! was lost or duplicated, when any check failed, when a campaign could not run, or when
+//! a campaign injected fewer faults than its minimum (20 for the single-node one).
 //!
 //! Knobs: `PRECINCT_CHAOS_SEED` (default: from the clock; printed), `PRECINCT_CHAOS_FAULTS`
 //! (single-node campaign, default 60), `PRECINCT_CHAOS_CAMPAIGNS` (`single,cluster`),
@@ -39,7 +40,7 @@ async fn main() -> std::process::ExitCode {
     } else {
         eprintln!("chaos: PRECINCT_CHAOS_CLUSTER_URL is not set; no cluster campaign");
     }
-    let (mut faults, mut acknowledged, mut lost, mut duplicated) = (0, 0, 0, 0);
+    let (mut faults, mut acknowledged, mut lost, mut duplicated, mut violations) = (0, 0, 0, 0, 0);
     let mut ok = true;
     for settings in &campaigns {
         match chaos::run(settings).await {
@@ -49,6 +50,7 @@ async fn main() -> std::process::ExitCode {
                 acknowledged += summary.verdict.acknowledged;
                 lost += summary.verdict.lost;
                 duplicated += summary.verdict.duplicated;
+                violations += summary.verdict.violations.len();
                 ok &= summary.passed();
             }
             Err(e) => {
@@ -57,11 +59,13 @@ async fn main() -> std::process::ExitCode {
             }
         }
     }
+    // One verdict decides both the last line and the exit status.
+    let passed = ok && lost == 0 && duplicated == 0 && violations == 0;
     println!(
         "{}",
-        chaos::last_line(faults, acknowledged, lost, duplicated)
+        chaos::last_line(faults, acknowledged, lost, duplicated, violations, passed)
     );
-    if ok && lost == 0 && duplicated == 0 {
+    if passed {
         std::process::ExitCode::SUCCESS
     } else {
         std::process::ExitCode::FAILURE

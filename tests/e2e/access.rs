@@ -432,7 +432,18 @@ async fn a_deactivated_account_is_refused_even_after_reactivation() {
             json!({}),
         )
         .await);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A new login (it reads the account from the log) and a request with its token:
+    // the reactivation is in force (no sleep standing in for propagation), so the
+    // refusal below is the old token's, not the deactivation still being applied.
+    let email = app
+        .get(&format!("/users/{}", w.dispatcher_id), Some(&w.admin))
+        .await
+        .body["email"]
+        .as_str()
+        .expect("email")
+        .to_string();
+    let fresh = app.login(&email, precinct_tests::world::PASSWORD).await;
+    ok(&app.get("/queues/reports", Some(&fresh)).await);
     problem(
         &app.get("/queues/reports", Some(&w.dispatcher)).await,
         StatusCode::UNAUTHORIZED,
@@ -833,6 +844,12 @@ async fn a_supervisor_sees_the_audit_trail_of_their_own_station_only() {
         .get_at("/audit?limit=100", Some(&supervisor_b), at)
         .await;
     ok(&all);
+    // Not vacuous: B's own report is in the page.
+    assert!(
+        rows(&all).iter().any(|r| r["target_id"] == in_b.id()),
+        "{}",
+        all.body
+    );
     assert!(rows(&all)
         .iter()
         .all(|r| r["target_id"] != in_a.id() && r["target_id"] != w.citizen_id));

@@ -15,7 +15,14 @@ async fn chaos_short_campaign_loses_and_duplicates_nothing() {
     eprintln!("{}", summary.report());
     eprintln!(
         "{}",
-        chaos::last_line(summary.fault_count(), v.acknowledged, v.lost, v.duplicated)
+        chaos::last_line(
+            summary.fault_count(),
+            v.acknowledged,
+            v.lost,
+            v.duplicated,
+            v.violations.len(),
+            summary.passed()
+        )
     );
     assert!(
         summary.fault_count() >= 20,

@@ -15,6 +15,7 @@ mod input_bounds;
 mod links;
 mod live;
 mod metrics;
+mod model;
 mod own_writes;
 mod poison;
 mod privacy;

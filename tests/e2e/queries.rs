@@ -189,9 +189,6 @@ async fn history_and_as_of_come_from_the_log() {
         .report(Some(&d.citizen), LAT, LON, &["Theft"])
         .await
         .id();
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let before_dispatch = chrono::Utc::now();
-    tokio::time::sleep(Duration::from_millis(20)).await;
     let r = app
         .post(
             "/dispatch",
@@ -243,7 +240,25 @@ async fn history_and_as_of_come_from_the_log() {
         StatusCode::FORBIDDEN
     );
 
-    let at = before_dispatch.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    // As of the submission's own time (no sleep, no test clock): the state before the
+    // assignment, whatever the timing of the commands.
+    let at = items(&h.body)[0]["occurred_at"]
+        .as_str()
+        .expect("occurred_at")
+        .to_string();
+    let time = |i: usize| {
+        chrono::DateTime::parse_from_rfc3339(
+            items(&h.body)[i]["occurred_at"]
+                .as_str()
+                .unwrap_or_default(),
+        )
+        .expect("occurred_at")
+    };
+    assert!(
+        time(0) < time(1),
+        "the assignment is later than the submission: {}",
+        h.body
+    );
     let then = app
         .get(
             &format!("/crimes/{id}?as_of={}", at.replace('+', "%2B")),

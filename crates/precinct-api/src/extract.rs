@@ -158,7 +158,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Cmd<T> {
             .and_then(|ClientAddr(addr)| addr);
         let bytes = json_bytes(&parts, body, state).await?;
         let ctx = CmdCtx::from_parts(&parts, &bytes, client_addr)?;
-        let raw: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
+        let raw = or_empty_object(&bytes);
         let body = parse_json(raw)?;
         Ok(Cmd { body, ctx })
     }
@@ -175,8 +175,17 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let (parts, body) = req.into_parts();
         let bytes = json_bytes(&parts, body, state).await?;
-        let raw: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
+        let raw = or_empty_object(&bytes);
         Ok(JsonBody(parse_json(raw)?))
+    }
+}
+
+/// The body to parse: an absent body and a JSON `null` both stand for `{}` (the OpenAPI
+/// document declares optional bodies as "an object or null"; schemathesis sends `null`).
+fn or_empty_object(bytes: &[u8]) -> &[u8] {
+    match bytes.trim_ascii() {
+        b"" | b"null" => b"{}",
+        _ => bytes,
     }
 }
 

@@ -438,7 +438,12 @@ pub struct CommandHeaders {
     /// the same caller (account; anonymous: client address) on the same method and path
     /// makes a retry the same command, answered with the original outcome; reused with
     /// a different body it is refused (422, `errors[0].field` `Idempotency-Key`).
-    #[param(rename = "Idempotency-Key")]
+    #[param(
+        rename = "Idempotency-Key",
+        pattern = "^[!-~]{1,255}$",
+        min_length = 1,
+        max_length = 255
+    )]
     pub idempotency_key: Option<String>,
     /// Ties this command's events to others (default: the request id, when it is a UUID).
     #[param(rename = "X-Correlation-Id")]

@@ -53,6 +53,8 @@ pub struct Verdict {
     pub head: u64,
     /// Indefinite answers seen by the clients, by kind ("503", "timeout", …).
     pub indefinite: BTreeMap<String, usize>,
+    /// Appends no client command accounts for (the server's own, e.g. the first ADMIN).
+    pub unaccounted_appends: usize,
 }
 
 impl Verdict {
@@ -247,6 +249,7 @@ pub fn check_log(ops: &[Op], events: &[RecordedEvent], rows: &HashMap<Uuid, Stri
                 .push(format!("DUPLICATED {}: appends {found:?}", what()));
         }
     }
+    check_appends_whole(ops, events, &mut v);
     for (report, n) in &submitted {
         if *n > 1 {
             v.violations.push(format!(
@@ -256,6 +259,57 @@ pub fn check_log(ops: &[Op], events: &[RecordedEvent], rows: &HashMap<Uuid, Stri
     }
 
     v
+}
+
+/// Every event of every append is accounted for: the first event of an append carries
+/// the command's size, and the next `size - 1` positions hold the rest of the same
+/// command (same command and correlation ids) — a torn append, an event outside every
+/// append (an orphan) or an append cut short is a violation. Appends whose correlation
+/// id no client command carries (the server's own: the first ADMIN, SLA breaches) are
+/// counted in `unaccounted_appends`.
+fn check_appends_whole(ops: &[Op], events: &[RecordedEvent], v: &mut Verdict) {
+    let known: std::collections::HashSet<Uuid> = ops.iter().map(|o| o.correlation).collect();
+    let mut i = 0;
+    while i < events.len() {
+        let first = &events[i].envelope;
+        let Some(size) = first.command_size else {
+            v.violations.push(format!(
+                "orphan event at position {} ({}): no append starts there",
+                first.position, first.event_type
+            ));
+            i += 1;
+            continue;
+        };
+        if !known.contains(&first.correlation_id) {
+            v.unaccounted_appends += 1;
+        }
+        let size = size.max(1) as usize;
+        for j in 1..size {
+            match events.get(i + j) {
+                Some(e)
+                    if e.envelope.command_size.is_none()
+                        && e.envelope.command_id == first.command_id
+                        && e.envelope.correlation_id == first.correlation_id => {}
+                Some(e) => {
+                    v.violations.push(format!(
+                        "torn append at position {}: event {} of {size} (position {}) belongs to another command",
+                        first.position,
+                        j + 1,
+                        e.envelope.position
+                    ));
+                    break;
+                }
+                None => {
+                    v.violations.push(format!(
+                        "append at position {} is cut short: {j} of {size} events in the log",
+                        first.position
+                    ));
+                    break;
+                }
+            }
+        }
+        i += size;
+    }
 }
 
 #[cfg(test)]
@@ -335,6 +389,55 @@ mod tests {
             .any(|l| l.contains("was refused (403) but appended")));
         assert!(v.violations.iter().any(|l| l.contains("submitted 2 times")));
         assert!(!v.passed());
+    }
+
+    #[test]
+    fn torn_cut_short_and_orphan_appends_are_violations() {
+        let r = Uuid::new_v4();
+        let a = op(OpKind::Accept, Outcome::Acknowledged, Some(r));
+        let b = op(OpKind::Note, Outcome::Acknowledged, Some(r));
+        // Whole: two events of one command, then one of another.
+        let mut log = Vec::new();
+        append(&mut log, &a, "AssignmentAccepted", 2);
+        append(&mut log, &b, "NoteAdded", 1);
+        let ops = [a.clone(), b.clone()];
+        let whole = check_log(&ops, &log, &HashMap::new());
+        assert!(whole.passed(), "{:?}", whole.violations);
+        // Torn: the second event of `a` swapped for `b`'s.
+        let mut torn = log.clone();
+        torn.swap(1, 2);
+        let v = check_log(&ops, &torn, &HashMap::new());
+        assert!(
+            v.violations
+                .iter()
+                .any(|l| l.starts_with("torn append at position 1")),
+            "{:?}",
+            v.violations
+        );
+        // Cut short: the last event of a two-event append missing.
+        let mut short = Vec::new();
+        append(&mut short, &b, "NoteAdded", 1);
+        append(&mut short, &a, "AssignmentAccepted", 2);
+        short.pop();
+        let v = check_log(&ops, &short, &HashMap::new());
+        assert!(
+            v.violations.iter().any(|l| l.contains("cut short: 1 of 2")),
+            "{:?}",
+            v.violations
+        );
+        // An event no append covers, and an append no client made.
+        let mut orphan = log.clone();
+        orphan[2].envelope.command_size = None;
+        let v = check_log(&ops, &orphan, &HashMap::new());
+        assert!(
+            v.violations
+                .iter()
+                .any(|l| l.starts_with("orphan event at position 3")),
+            "{:?}",
+            v.violations
+        );
+        let v = check_log(&[a], &log, &HashMap::new());
+        assert_eq!(v.unaccounted_appends, 1);
     }
 
     #[test]

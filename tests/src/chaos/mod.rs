@@ -221,7 +221,11 @@ impl Summary {
             "   acknowledged while a fault was in force: {}",
             self.acknowledged_during_faults
         );
-        let _ = writeln!(s, "   log: {} events, head {}", v.log_events, v.head);
+        let _ = writeln!(
+            s,
+            "   log: {} events, head {}; appends no client made (the server's own): {}",
+            v.log_events, v.head, v.unaccounted_appends
+        );
         for e in &self.faults.unplanned_exits {
             let _ = writeln!(s, "   FINDING: {e}");
         }
@@ -251,10 +255,20 @@ impl Summary {
     }
 }
 
-/// The campaign's last line.
-pub fn last_line(faults: usize, acknowledged: usize, lost: usize, duplicated: usize) -> String {
+/// The campaign's last line: the counts, every checker violation (read-model
+/// mismatches, torn or orphan appends, refused commands with effects — lost and
+/// duplicated ones included), and the result the exit status follows.
+pub fn last_line(
+    faults: usize,
+    acknowledged: usize,
+    lost: usize,
+    duplicated: usize,
+    violations: usize,
+    passed: bool,
+) -> String {
     format!(
-        "faults: {faults}, acknowledged: {acknowledged}, lost: {lost}, duplicated: {duplicated}"
+        "faults: {faults}, acknowledged: {acknowledged}, lost: {lost}, duplicated: {duplicated}, violations: {violations}, result: {}",
+        if passed { "PASS" } else { "FAIL" }
     )
 }
 

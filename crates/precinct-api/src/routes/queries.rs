@@ -406,6 +406,7 @@ pub struct HistoryItem {
 #[into_params(parameter_in = Query)]
 pub struct HistoryParams {
     #[serde(default)]
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     #[serde(default)]
     cursor: Option<String>,
@@ -497,6 +498,7 @@ pub struct StationParams {
     #[serde(default)]
     station_id: Option<Uuid>,
     #[serde(default)]
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     #[serde(default)]
     cursor: Option<String>,
@@ -604,6 +606,7 @@ async fn queue(
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     #[serde(default)]
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     #[serde(default)]
     cursor: Option<String>,
@@ -707,6 +710,7 @@ pub struct SlaParams {
     #[serde(default)]
     station_id: Option<Uuid>,
     #[serde(default)]
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     #[serde(default)]
     cursor: Option<String>,
@@ -762,6 +766,7 @@ pub struct AuditParams {
     #[param(value_type = Option<String>, format = DateTime)]
     to: Option<Timestamp>,
     #[serde(default)]
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     #[serde(default)]
     cursor: Option<String>,
@@ -831,6 +836,7 @@ pub struct RequestParams {
     #[param(value_type = Option<String>, format = DateTime)]
     to: Option<Timestamp>,
     #[serde(default)]
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     #[serde(default)]
     cursor: Option<String>,

@@ -187,6 +187,7 @@ pub struct UserParams {
     #[serde(default)]
     q: Option<String>,
     #[serde(default)]
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     #[serde(default)]
     cursor: Option<String>,

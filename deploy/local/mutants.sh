@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Mutation testing with cargo-mutants (crates.io), pinned, installed once into the
+# checkout (.data/tools), over the domain, application and projection crates.
+#
+#   mutants.sh [crate ...]   default: precinct-domain precinct-app precinct-projections
+#
+# Each crate is mutated on its own and tested with its own tests plus, for the
+# projections (whose tests are the end-to-end suite), the e2e `projections::` tests.
+# Results: target/mutants/<crate>/mutants.out (caught.txt, missed.txt, timeout.txt,
+# unviable.txt). Knobs: MUTANTS_JOBS (parallel builds, default 1), MUTANTS_TIMEOUT
+# (seconds per test run), MUTANTS_ARGS (extra arguments, e.g. "--file src/report/*").
+# Not part of `make test`: a full run takes hours on two cores (docs/reliability.md).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
+VERSION="27.1.0"                       # exact pin
+TOOLS="$ROOT/.data/tools"
+BIN="$TOOLS/bin/cargo-mutants"
+
+log() { printf 'mutants: %s\n' "$*" >&2; }
+
+if [[ "$("$BIN" mutants --version 2>/dev/null || true)" != "cargo-mutants $VERSION" ]]; then
+  log "installing cargo-mutants $VERSION into $TOOLS"
+  cargo install --locked --quiet --version "$VERSION" --root "$TOOLS" cargo-mutants
+fi
+[[ "$("$BIN" mutants --version)" == "cargo-mutants $VERSION" ]] ||
+  { log "cargo-mutants does not report $VERSION"; exit 1; }
+
+crates=("$@")
+((${#crates[@]})) || crates=(precinct-domain precinct-app precinct-projections)
+status=0
+for crate in "${crates[@]}"; do
+  out="$ROOT/target/mutants/$crate"
+  mkdir -p "$out"
+  extra=()
+  if [[ $crate == precinct-projections ]]; then
+    # The projections are tested end to end: their mutants need the stack and the e2e
+    # projection tests (tests/e2e/projections.rs, tests/e2e/model.rs).
+    extra=(--test-package precinct-projections --test-package precinct-tests)
+  fi
+  log "$crate -> $out"
+  # shellcheck disable=SC2086
+  if ! (cd "$ROOT" && PATH="$TOOLS/bin:$PATH" cargo mutants --package "$crate" \
+      "${extra[@]}" --jobs "${MUTANTS_JOBS:-1}" --output "$out" \
+      ${MUTANTS_TIMEOUT:+--timeout "$MUTANTS_TIMEOUT"} --no-shuffle ${MUTANTS_ARGS:-}); then
+    status=1
+  fi
+  for f in caught missed timeout unviable; do
+    printf '%s %s: %s\n' "$crate" "$f" "$(wc -l <"$out/mutants.out/$f.txt" 2>/dev/null || echo 0)"
+  done
+done
+exit "$status"
