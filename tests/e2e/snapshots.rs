@@ -114,8 +114,12 @@ async fn as_of_from_snapshots_equals_the_fold_of_the_whole_stream_at_every_point
     ats.push(just_after(times[24]));
     ats.push(Utc::now() + Duration::seconds(1));
 
-    // When the first as_of reads the whole stream, it stores a snapshot every 10 events
+    // When the first as_of reads the whole stream, it stores the newest snapshot (after
+    // 20 events); a read before it stores the one after 10
     s.as_of(Utc::now()).await;
+    let stored: Vec<i32> = s.snapshots().await.into_iter().map(|(n, _)| n).collect();
+    assert_eq!(stored, vec![20]);
+    s.as_of(just_after(times[14])).await;
     let stored: Vec<i32> = s.snapshots().await.into_iter().map(|(n, _)| n).collect();
     assert_eq!(stored, vec![10, 20]);
     // …and the next ones start from them

@@ -31,6 +31,15 @@ use crate::{App, AppError};
 /// events past the snapshot it starts from (plus those after the newest, for now).
 pub const SNAPSHOT_EVERY: u32 = 10;
 
+/// States larger than this (serialized) get no snapshot: a report that large (hundreds
+/// of long notes) would store megabytes per boundary; its `as_of` reads the log.
+pub const MAX_SNAPSHOT_BYTES: usize = 64 * 1024;
+
+/// The newest snapshot boundary at or before `events` (0: none).
+fn boundary_at_or_before(events: usize) -> usize {
+    events - events % SNAPSHOT_EVERY as usize
+}
+
 /// An aggregate as it is now and as it stood at a time, each with its version (the
 /// position of its last event; 0: it did not exist).
 #[derive(Debug)]
@@ -93,11 +102,13 @@ impl<S: EventStore> App<S> {
         let mut now = latest_state.clone();
         let mut max_occurred_at = latest.max_occurred_at;
         let mut boundaries = Vec::new();
+        // Only the newest boundary the tail passes is stored (one state per read).
+        let newest = boundary_at_or_before(latest.events as usize + tail.len()) as u32;
         for (i, (e, d)) in tail.iter().zip(&decoded).enumerate() {
             now.apply(d);
             max_occurred_at = max_occurred_at.max(e.envelope.occurred_at);
             let events = latest.events + i as u32 + 1;
-            if events.is_multiple_of(SNAPSHOT_EVERY) {
+            if events == newest {
                 boundaries.push(Boundary {
                     events,
                     position: e.position(),
@@ -124,6 +135,32 @@ impl<S: EventStore> App<S> {
                 .map_or(usize::MAX, |n| n.saturating_sub(base_events) as usize);
             let (events, _) = self.log().read_range(&stream, base_position, max).await?;
             let decoded = decode::<A>(&events)?;
+            let folded = events
+                .iter()
+                .take_while(|e| e.envelope.occurred_at <= at)
+                .count();
+            // The boundary before `at`, if it is past the base: the next read at this
+            // time starts there.
+            let b = boundary_at_or_before(base_events as usize + folded);
+            if b > base_events as usize {
+                let n = b - base_events as usize;
+                let mut state = base_state.clone();
+                for d in &decoded[..n] {
+                    state.apply(d);
+                }
+                let max_occurred_at = events[..n]
+                    .iter()
+                    .map(|e| e.envelope.occurred_at)
+                    .chain(around.base.as_ref().map(|s| s.max_occurred_at))
+                    .max()
+                    .unwrap_or(at);
+                boundaries.push(Boundary {
+                    events: b as u32,
+                    position: events[n - 1].position(),
+                    max_occurred_at,
+                    state,
+                });
+            }
             fold_until(base_state, base_position, &events, &decoded, at)
         };
         let written = store_snapshots(vault, store, id, boundaries).await;
@@ -148,6 +185,16 @@ impl<S: EventStore> App<S> {
     {
         let events = self.log().read(&stream_of::<A>(id)).await?;
         let decoded = decode::<A>(&events)?;
+        // At most two states per read are stored: the newest boundary (the next reads'
+        // state now) and the one before `at` (their start for this time).
+        let upto = events
+            .iter()
+            .take_while(|e| e.envelope.occurred_at <= at)
+            .count();
+        let keep = [
+            boundary_at_or_before(events.len()),
+            boundary_at_or_before(upto),
+        ];
         let mut state = A::default();
         let mut version = 0;
         let mut then = None;
@@ -162,10 +209,10 @@ impl<S: EventStore> App<S> {
             let max =
                 max_occurred_at.map_or(e.envelope.occurred_at, |m| m.max(e.envelope.occurred_at));
             max_occurred_at = Some(max);
-            let n = i as u32 + 1;
-            if n.is_multiple_of(SNAPSHOT_EVERY) {
+            let n = i + 1;
+            if keep.contains(&n) {
                 boundaries.push(Boundary {
-                    events: n,
+                    events: n as u32,
                     position: version,
                     max_occurred_at: max,
                     state: state.clone(),
@@ -225,14 +272,23 @@ async fn store_snapshots<A: Aggregate + Serialize>(
     vault: &Vault,
     store: &impl Snapshots,
     id: Uuid,
-    boundaries: Vec<Boundary<A>>,
+    mut boundaries: Vec<Boundary<A>>,
 ) -> usize {
+    // Smallest first: states grow with their events (notes accumulate), so past one
+    // too large the later ones are skipped without serializing them.
+    boundaries.sort_by_key(|b| b.events);
     let mut sealed = Vec::with_capacity(boundaries.len());
     for b in boundaries {
         let Some(subject) = b.state.data_subject() else {
             continue;
         };
-        let Ok(value) = serde_json::to_value(&b.state) else {
+        let Ok(bytes) = serde_json::to_vec(&b.state) else {
+            continue;
+        };
+        if bytes.len() > MAX_SNAPSHOT_BYTES {
+            break;
+        }
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
             continue;
         };
         match vault.seal_existing(subject, &value).await {
