@@ -140,8 +140,9 @@ test-cluster:
 #              and `precinct-bench`, then ONE bounded run (hard limit BENCH_BUDGET_SECS,
 #              default 560 s) that measures the raw ceilings, starts `precinct serve` as
 #              a child on a fresh database and stream prefix, runs every workload, kills
-#              the server, prints one table and writes target/bench/results.json.
-#              Loopback only. Knobs: BENCH_* (crates/precinct-bench/src/config.rs), e.g.
+#              the server, prints one table and the self-checks, writes
+#              target/bench/results.json, and fails (non-zero exit) when any workload's
+#              self-check fails (lost/doubled, rebuilt = live, fan-out, near). Loopback only. Knobs: BENCH_* (crates/precinct-bench/src/config.rs), e.g.
 #              make bench BENCH_REBUILD_EVENTS=1000000 BENCH_BUDGET_SECS=900
 .PHONY: bench
 bench:

@@ -330,3 +330,54 @@ async fn bad_station_edits_and_previews_are_refused_and_append_nothing() {
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
     assert_eq!(c.head().await, head, "a refused call appended an event");
 }
+
+/// Station facts read from the read model by routing so far (`GET /metrics`).
+async fn station_reads(app: &TestApp) -> f64 {
+    let (_, text) =
+        precinct_tests::prometheus::scrape(app, Some(precinct_tests::app::METRICS_TOKEN)).await;
+    precinct_tests::prometheus::sample(&text, "precinct_station_facts_total{source=\"read_model\"}")
+        .unwrap_or(0.0)
+}
+
+/// ADR 0022: routing keeps the station facts in memory by the position of the last
+/// station change — reports in a row read the stations once — and every edit applies to
+/// every report submitted after it, in both directions.
+#[tokio::test]
+async fn routing_reads_the_stations_once_per_change_and_each_edit_applies_to_every_later_report() {
+    let c = city().await;
+    let first = c.report_at(BETWEEN).await;
+    assert_eq!(first.body["station_id"], c.b.as_str(), "{}", first.body);
+    let reads = station_reads(&c.app).await;
+    assert!(reads >= 1.0, "the first report read the stations");
+    for _ in 0..3 {
+        let r = c.report_at(BETWEEN).await;
+        assert_eq!(r.body["station_id"], c.b.as_str(), "{}", r.body);
+    }
+    assert_eq!(
+        station_reads(&c.app).await,
+        reads,
+        "no station changed: routing kept the facts it had"
+    );
+
+    // A wider area for A: every report after the edit goes to A.
+    let r = c
+        .edit(&c.a, json!({"area": Call::square_area(A.0, A.1, 0.15)}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    for _ in 0..2 {
+        let r = c.report_at(BETWEEN).await;
+        assert_eq!(r.body["station_id"], c.a.as_str(), "{}", r.body);
+    }
+    // Back to a narrow one: B again, at once.
+    let r = c
+        .edit(&c.a, json!({"area": Call::square_area(A.0, A.1, 0.05)}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = c.report_at(BETWEEN).await;
+    assert_eq!(r.body["station_id"], c.b.as_str(), "{}", r.body);
+    assert_eq!(
+        station_reads(&c.app).await,
+        reads + 2.0,
+        "one read of the stations per change"
+    );
+}

@@ -59,6 +59,9 @@ pub struct Options {
     /// loopback to act as several clients: [`Options::behind_loopback_proxy`]).
     pub trusted_proxies: &'static str,
     pub tls: Option<precinct::TlsFiles>,
+    /// Commands handled at once and the queue wait (ADR 0021); production sizes by
+    /// default.
+    pub admission: precinct_api::admission::AdmissionConfig,
 }
 
 impl Options {
@@ -114,6 +117,7 @@ impl Default for Options {
             password_queue: precinct_api::auth::PasswordJobsConfig::default().queue,
             trusted_proxies: "",
             tls: None,
+            admission: Default::default(),
         }
     }
 }
@@ -191,6 +195,7 @@ impl TestApp {
             behind_tls_proxy: false,
             duplicates: Default::default(),
             metrics_token: Some(Secret::new(METRICS_TOKEN.as_bytes().to_vec())),
+            admission: opts.admission,
         };
         Self::start(config, prefix, database_url).await
     }

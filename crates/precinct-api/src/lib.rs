@@ -18,6 +18,8 @@
 //! # Layout
 //! - [`problem`]: [`problem::ApiError`], answered as `application/problem+json`.
 //! - [`auth`]: passwords, JWTs, the [`auth::Caller`] extractor.
+//! - [`admission`]: the admission limit of commands under overload (503 +
+//!   `Retry-After` past it; ADR 0021).
 //! - [`access`]: [`access::AccountDirectory`], every account's current role, station
 //!   and standing in memory, fed from the log; what the caller extractor authorizes by.
 //! - [`extract`]: [`extract::Cmd`] (body + idempotency), validation, `X-Min-Position`.
@@ -39,6 +41,7 @@
 //!   per-process fan-out hub behind the SSE endpoints.
 
 pub mod access;
+pub mod admission;
 pub mod auth;
 pub mod extract;
 pub mod live;
@@ -109,6 +112,8 @@ pub struct ApiConfig {
     pub health_details: routes::health::HealthDetails,
     /// The radius and time window of possible duplicates when a request names none.
     pub duplicates: routes::links::DuplicateDefaults,
+    /// Commands handled at once, and how long one more waits (ADR 0021).
+    pub admission: admission::AdmissionConfig,
 }
 
 impl ApiConfig {
@@ -135,6 +140,7 @@ impl ApiConfig {
             access: access::AccessConfig::default(),
             health_details: routes::health::HealthDetails::Admin,
             duplicates: routes::links::DuplicateDefaults::default(),
+            admission: admission::AdmissionConfig::default(),
         }
     }
 }
@@ -166,6 +172,11 @@ pub struct AppState {
     /// The highest log position this process has seen every event projection include:
     /// reads that need no more answer without asking the database.
     pub projected: Arc<std::sync::atomic::AtomicU64>,
+    /// The admission limit of commands (ADR 0021).
+    pub admission: admission::Admission,
+    /// The stations routing decides on, kept by the position of the last station
+    /// change (ADR 0022).
+    pub station_facts: Arc<ports::StationFactsCache>,
 }
 
 impl AppState {
@@ -189,7 +200,10 @@ impl AppState {
         ));
         let commands = Arc::new(throttle::CommandLimits::new(config.command_rates));
         let log_reads = Arc::new(throttle::LogReadLimits::new(config.log_read_rates));
+        let admission = admission::Admission::new(config.admission);
         Self {
+            admission,
+            station_facts: Default::default(),
             anonymous_reports,
             commands,
             log_reads,
@@ -281,6 +295,12 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::metrics::router())
         .fallback(|| async { problem::ApiError::NotFound })
         .method_not_allowed_fallback(|| async { problem::ApiError::MethodNotAllowed })
+        // Inside the request log (a refused request is recorded too), before any
+        // handler authenticates or parses anything.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admission::admit,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::request_log,

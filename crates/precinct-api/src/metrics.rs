@@ -187,6 +187,8 @@ pub const FAMILIES: &[Family] = &[
     family("precinct_assignment_declines_total", Kind::Counter, "Assignments declined by their patrol.", None),
     family("precinct_appends_total", Kind::Counter, "Appends to the event log by outcome (appended, duplicate, conflict, timeout = outcome unknown, rejected, error).", Some(("outcome", APPEND_OUTCOMES))),
     family("precinct_append_duration_seconds", Kind::Histogram, "Append latency (one atomic batch, group commit included) by outcome.", Some(("outcome", APPEND_OUTCOMES))),
+    family("precinct_commands_in_flight", Kind::Gauge, "Write requests admitted and not finished yet (the admission limit, ADR 0021).", None),
+    family("precinct_commands_shed_total", Kind::Counter, "Write requests answered 503 with Retry-After because the admission limit was full (ADR 0021).", None),
     family("precinct_command_reruns_total", Kind::Counter, "Command attempts run again after a concurrent change or an unknown append outcome (ADR 0012).", None),
     family("precinct_idempotent_replays_total", Kind::Counter, "Commands answered with their original outcome because their id was already in the log.", None),
     family("precinct_nats_reconnects_total", Kind::Counter, "Reconnections of the event log's NATS connection.", None),

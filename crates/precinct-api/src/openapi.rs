@@ -331,7 +331,7 @@ pub struct Unavailable;
 impl<'r> utoipa::ToResponse<'r> for Unavailable {
     fn response() -> (&'r str, RefOr<Response>) {
         let mut response = problem_response(
-            "A dependency (event log, database) is unavailable, a write was not confirmed (retry with the same `Idempotency-Key`), the read models have not reached `X-Min-Position`, or the server is at its capacity for password hashing (then with `Retry-After`).",
+            "A dependency (event log, database) is unavailable, a write was not confirmed (retry with the same `Idempotency-Key`), the read models have not reached `X-Min-Position`, or the server is at its capacity for commands or for password hashing (then with `Retry-After`: nothing was done, send it again after that many seconds).",
         );
         response.headers.insert(
             "Retry-After".into(),
@@ -1045,6 +1045,24 @@ mod tests {
             set.keys().map(String::as_str).collect::<Vec<_>>(),
             ["400", "401", "403", "404", "409", "413", "422", "503"]
         );
+    }
+
+    /// Every write operation documents 503 with `Retry-After`: the admission limit of
+    /// commands (ADR 0021) may answer any of them.
+    #[test]
+    fn every_write_operation_documents_503() {
+        let v = serde_json::to_value(spec()).expect("JSON");
+        let mut missing = Vec::new();
+        for (path, item) in v["paths"].as_object().expect("paths") {
+            for m in ["post", "put", "patch", "delete"] {
+                if let Some(op) = item.get(m) {
+                    if op["responses"].get("503").is_none() {
+                        missing.push(format!("{m} {path}"));
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "no 503 documented: {missing:?}");
     }
 
     /// Operation ids are unique (clients generate function names from them).

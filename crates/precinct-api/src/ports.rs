@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use precinct_app::ports::{
-    Accounts, Passwords, Queue, Rosters, Standing, StationMap, StationReports, Workloads,
+    Accounts, Passwords, Queue, Rosters, Snapshot, Snapshots, SnapshotsAround, Standing,
+    StationMap, StationReports, Workloads,
 };
 use precinct_app::AppError;
 use precinct_domain::dispatch::PatrolSnapshot;
@@ -37,9 +38,40 @@ fn port(e: impl Into<ApiError>) -> AppError {
     AppError::port(e.into())
 }
 
+/// The stations routing decides on, as of the last station change this process has
+/// read them for (ADR 0022): every report in a row asks the log where the last station
+/// change is (one request) but reads the stations read model only when that position
+/// moved. The facts at a station-change position are exactly the facts at any later
+/// position until the next station change, so keyed by it they never go stale.
+#[derive(Debug, Default)]
+pub struct StationFactsCache {
+    latest: std::sync::RwLock<Option<(u64, std::sync::Arc<Vec<StationFacts>>)>>,
+}
+
+impl StationFactsCache {
+    /// The facts if they were read at `last_change` (or later).
+    fn at(&self, last_change: u64) -> Option<std::sync::Arc<Vec<StationFacts>>> {
+        let latest = self.latest.read().unwrap_or_else(|e| e.into_inner());
+        match &*latest {
+            Some((at, facts)) if *at >= last_change => Some(facts.clone()),
+            _ => None,
+        }
+    }
+
+    /// Keeps `facts`, read once the read model included `last_change`, unless newer
+    /// ones are kept already.
+    fn keep(&self, last_change: u64, facts: Vec<StationFacts>) {
+        let mut latest = self.latest.write().unwrap_or_else(|e| e.into_inner());
+        if latest.as_ref().is_none_or(|(at, _)| *at < last_change) {
+            *latest = Some((last_change, std::sync::Arc::new(facts)));
+        }
+    }
+}
+
 impl StationMap for Facts<'_> {
-    /// The log says where the last station change is (one request), and the stations
-    /// read model is read once it has applied it (ADR 0012).
+    /// The log says where the last station change is (one request); the facts come from
+    /// memory when they were read at that position, else from the stations read model
+    /// once it has applied it (ADR 0012, ADR 0022).
     async fn current(&self) -> Result<Option<Vec<StationFacts>>, AppError> {
         let state = self.0;
         let last_change = state
@@ -47,6 +79,11 @@ impl StationMap for Facts<'_> {
             .log()
             .last_position_of(&[<Station as Aggregate>::TYPE])
             .await?;
+        if let Some(facts) = state.station_facts.at(last_change) {
+            ::metrics::counter!("precinct_station_facts_total", "source" => "memory").increment(1);
+            return Ok(Some(facts.as_ref().clone()));
+        }
+        ::metrics::counter!("precinct_station_facts_total", "source" => "read_model").increment(1);
         let name = precinct_readmodel::names::STATIONS;
         let caught_up = precinct_readmodel::wait_for_projection(
             &state.pool,
@@ -62,7 +99,49 @@ impl StationMap for Facts<'_> {
         let facts = precinct_readmodel::queries::station_facts(&state.pool)
             .await
             .map_err(port)?;
+        state.station_facts.keep(last_change, facts.clone());
         Ok(Some(facts))
+    }
+}
+
+impl Snapshots for Facts<'_> {
+    async fn around(
+        &self,
+        id: uuid::Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<SnapshotsAround, AppError> {
+        let a = precinct_readmodel::snapshots::around(&self.0.pool, id, at)
+            .await
+            .map_err(port)?;
+        let snapshot = |r: precinct_readmodel::snapshots::SnapshotRow| Snapshot {
+            events: r.events.max(0) as u32,
+            position: r.position.max(0) as u64,
+            max_occurred_at: r.max_occurred_at,
+            subject: r.subject,
+            sealed: r.state,
+        };
+        Ok(SnapshotsAround {
+            latest: a.latest.map(snapshot),
+            base: a.base.map(snapshot),
+            next_events: a.next_events.map(|n| n.max(0) as u32),
+        })
+    }
+
+    async fn save(&self, id: uuid::Uuid, snapshots: Vec<Snapshot>) -> Result<(), AppError> {
+        let rows: Vec<_> = snapshots
+            .into_iter()
+            .map(|s| precinct_readmodel::snapshots::SnapshotRow {
+                events: s.events as i32,
+                position: s.position as i64,
+                max_occurred_at: s.max_occurred_at,
+                subject: s.subject,
+                state: s.sealed,
+            })
+            .collect();
+        precinct_readmodel::snapshots::save(&self.0.pool, id, &rows)
+            .await
+            .map_err(port)?;
+        Ok(())
     }
 }
 
@@ -248,5 +327,41 @@ impl Queue for Facts<'_> {
             .into_iter()
             .map(|r| ReportId::new(r.id))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use precinct_domain::values::StationKind;
+
+    fn facts(n: usize) -> Vec<StationFacts> {
+        (0..n)
+            .map(|_| StationFacts {
+                station_id: StationId::new(uuid::Uuid::new_v4()),
+                kind: StationKind::Precinct,
+                point: None,
+                area: None,
+                crime_types: Vec::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn station_facts_are_kept_by_the_position_of_the_last_station_change() {
+        let cache = StationFactsCache::default();
+        // Given nothing read yet: nothing in memory
+        assert!(cache.at(0).is_none());
+        // When the facts are read at change 10
+        cache.keep(10, facts(2));
+        // Then they answer for change 10 (and a position the log no longer reports)
+        assert_eq!(cache.at(10).map(|f| f.len()), Some(2));
+        assert_eq!(cache.at(3).map(|f| f.len()), Some(2));
+        // But not once a later station change exists
+        assert!(cache.at(11).is_none());
+        // And older facts never replace newer ones
+        cache.keep(12, facts(3));
+        cache.keep(11, facts(1));
+        assert_eq!(cache.at(12).map(|f| f.len()), Some(3));
     }
 }

@@ -29,6 +29,8 @@
 //!
 //! # Layout
 //! - [`commands`]: the commands.
+//! - [`as_of`]: a report as it stood at a time, from a sealed snapshot and the events
+//!   after it (ADR 0022).
 //! - [`policy`]: [`Principal`], the role sets, who may see a report or a patrol.
 //! - [`ports`]: the facts commands need from outside the log, as traits.
 //! - [`ids`]: ids derived from command ids.
@@ -41,6 +43,7 @@
 //! - [`writes`]: each account's last acknowledged command position in this process
 //!   (read-your-own-writes, ADR 0014).
 
+pub mod as_of;
 pub mod commands;
 pub mod email;
 pub mod error;

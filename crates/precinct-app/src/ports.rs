@@ -88,6 +88,50 @@ pub trait Passwords: Sync {
     ) -> impl Future<Output = Result<bool, AppError>> + Send;
 }
 
+/// One stored snapshot of an aggregate (ADR 0022): its state after the stream's first
+/// `events` events, sealed as one value under its data subject's key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub events: u32,
+    /// Log position of the last of those events.
+    pub position: u64,
+    /// The latest `occurred_at` among them: the snapshot is the state `as_of` any time
+    /// at or after it (until the next event).
+    pub max_occurred_at: chrono::DateTime<chrono::Utc>,
+    /// The data subject whose key seals `sealed`.
+    pub subject: Uuid,
+    pub sealed: serde_json::Value,
+}
+
+/// What the snapshot store holds of one aggregate for an `as_of` at a time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SnapshotsAround {
+    /// The newest snapshot.
+    pub latest: Option<Snapshot>,
+    /// The newest whose events all occurred by the time asked for.
+    pub base: Option<Snapshot>,
+    /// How many events the first snapshot after `base` (or the first one, without a
+    /// base) folded.
+    pub next_events: Option<u32>,
+}
+
+/// Where snapshots of reports are kept (a cache of the log: positions never change, so
+/// a snapshot never goes stale; erasure removes them).
+pub trait Snapshots: Sync {
+    fn around(
+        &self,
+        id: Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<SnapshotsAround, AppError>> + Send;
+    /// Stores these snapshots of `id` (replacing ones with the same `events`), unless
+    /// its data subject was erased.
+    fn save(
+        &self,
+        id: Uuid,
+        snapshots: Vec<Snapshot>,
+    ) -> impl Future<Output = Result<(), AppError>> + Send;
+}
+
 /// Where data keys are destroyed (crypto-shredding).
 pub trait KeyStore: Sync {
     /// Destroys `subject`'s data key: every value sealed with it becomes unreadable.

@@ -29,6 +29,8 @@ pub struct Settings {
     /// Most operations of any one load phase (the count bound next to the time bound).
     pub max_ops: u64,
     pub intake_connections: usize,
+    /// The overload phase offers this multiple of the intake phase's rate, open loop.
+    pub overload_factor: f64,
     pub citizens: usize,
     /// One report in this many intake requests is followed to its projection (lag).
     pub lag_sample_every: u64,
@@ -104,6 +106,7 @@ impl Settings {
             workload_secs: secs("BENCH_SECS", 20)?,
             max_ops: num("BENCH_MAX_OPS", 2_000_000)?,
             intake_connections: num("BENCH_INTAKE_CONNECTIONS", 64)?,
+            overload_factor: num("BENCH_OVERLOAD_FACTOR", 2.0)?,
             citizens: num("BENCH_CITIZENS", 64)?,
             lag_sample_every: num("BENCH_LAG_SAMPLE_EVERY", 10)?,
             lifecycle_patrols: num("BENCH_LIFECYCLE_PATROLS", 200)?,

@@ -40,6 +40,8 @@ pub struct Verification {
 pub struct LifecycleOut {
     /// Successful commands (each step is one).
     pub load: LoadResult,
+    /// Steps shed by the admission limit (503 + `Retry-After`) and sent again after it.
+    pub shed: u64,
     pub reports_done: u64,
     pub per_step: BTreeMap<String, Percentiles>,
     pub verification: Verification,
@@ -74,6 +76,7 @@ pub async fn run(
             let mut incomplete = 0u64;
             let mut ok = 0u64;
             let mut failed_patrol = false;
+            let mut shed = 0u64;
             while Instant::now() < deadline {
                 if started.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= max_reports {
                     break;
@@ -92,8 +95,25 @@ pub async fn run(
                 let mut last = 0u64;
                 let mut all = true;
                 for (i, (call, token)) in steps.iter().enumerate() {
-                    let t = Instant::now();
-                    match api.call(call, Some(token)).await {
+                    let mut t = Instant::now();
+                    let mut answer = api.call(call, Some(token)).await;
+                    // Shed by the admission limit (ADR 0021): nothing was done; come
+                    // back when told to, as a well-behaved client does.
+                    let mut tries = 1;
+                    while let Ok(r) = &answer {
+                        let Some(wait) = shed_retry_after(r) else {
+                            break;
+                        };
+                        if tries >= MAX_SHED_RETRIES {
+                            break;
+                        }
+                        shed += 1;
+                        tries += 1;
+                        tokio::time::sleep(wait).await;
+                        t = Instant::now();
+                        answer = api.call(call, Some(token)).await;
+                    }
+                    match answer {
                         Ok(r) if r.status.is_success() => {
                             step_lat[i].record(t.elapsed());
                             ok += 1;
@@ -133,6 +153,7 @@ pub async fn run(
                 done,
                 incomplete,
                 failed_patrol,
+                shed,
             )
         }));
     }
@@ -141,8 +162,10 @@ pub async fn run(
     let mut done = Vec::new();
     let mut incomplete = 0;
     let mut failed_patrols = HashSet::new();
+    let mut shed = 0;
     for t in tasks {
-        if let Ok((patrol, ok, errors, lat, d, inc, failed)) = t.await {
+        if let Ok((patrol, ok, errors, lat, d, inc, failed, s)) = t.await {
+            shed += s;
             load.ok += ok;
             for (k, v) in errors {
                 *load.errors.entry(k).or_default() += v;
@@ -169,10 +192,30 @@ pub async fn run(
     verification.incomplete = incomplete;
     Ok(LifecycleOut {
         load,
+        shed,
         reports_done,
         per_step,
         verification,
     })
+}
+
+/// Times one step is sent again after being shed before the drive gives up.
+const MAX_SHED_RETRIES: u32 = 30;
+
+/// `Retry-After` of a 503 shed by the admission limit (problem+json); `None` for any
+/// other answer.
+fn shed_retry_after(r: &precinct_tests::client::Res) -> Option<Duration> {
+    if r.status.as_u16() != 503 {
+        return None;
+    }
+    let secs: u64 = r
+        .headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs))
 }
 
 const EXPECTED: [&str; 5] = [

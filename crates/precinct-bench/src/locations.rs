@@ -6,9 +6,15 @@
 //!
 //! Two phases: **max** (closed loops, as fast as the server answers) and **paced** (an
 //! open loop at a city-like rate, every patrol about once a second).
+//!
+//! Delivery is checked exactly: every acknowledged update is identified by its patrol,
+//! `recorded_at` and heading (the heading carries the update's number), and each
+//! subscriber's received frames must be exactly the multiset of its station's
+//! acknowledged updates — none missing, none extra, none twice ([`check_delivery`]).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -31,12 +37,30 @@ pub struct Subscribers {
     pub per_station: Vec<usize>,
 }
 
+/// One update as a subscriber sees it: patrol, `recorded_at` in µs, heading.
+pub type FrameKey = (String, i64, u16);
+
 #[derive(Default)]
 pub struct SubOut {
     pub lat: Vec<Latencies>,
     pub frames: Vec<u64>,
     /// The server ended the stream (e.g. dropped as a slow client).
     pub ended: bool,
+    /// The station (index) this subscriber follows.
+    pub station: usize,
+    /// Every `position` frame received while recording, by update.
+    pub received: HashMap<FrameKey, u32>,
+}
+
+/// The identity of a `position` frame's update.
+fn frame_key(data: &str) -> Option<FrameKey> {
+    let v: serde_json::Value = serde_json::from_str(data).ok()?;
+    let at = DateTime::parse_from_rfc3339(v["recorded_at"].as_str()?).ok()?;
+    Some((
+        v["patrol_id"].as_str()?.to_string(),
+        at.timestamp_micros(),
+        v["heading"].as_f64()? as u16,
+    ))
 }
 
 /// `recorded_at` of a `position` frame's data, without parsing the whole JSON.
@@ -76,6 +100,8 @@ impl Subscribers {
                         .collect(),
                     frames: vec![0; PHASES],
                     ended: false,
+                    station: st,
+                    received: HashMap::new(),
                 };
                 let mut frames = Frames::default();
                 loop {
@@ -101,6 +127,11 @@ impl Subscribers {
                                         (now - at).num_microseconds().unwrap_or(i64::MAX),
                                     );
                                 }
+                                // After the latency is taken: the whole frame, for the
+                                // delivery check.
+                                let key =
+                                    frame_key(data).unwrap_or_else(|| ("unreadable".into(), 0, 0));
+                                *out.received.entry(key).or_default() += 1;
                             }
                         }
                     });
@@ -132,22 +163,26 @@ impl Subscribers {
     }
 }
 
-/// Fix `n` of a patrol of location station `st`, recorded now.
+/// Fix `n` of a patrol of location station `st`, recorded now (its heading is `n`
+/// modulo 360: with the patrol and `recorded_at`, it tells updates apart).
 fn fix(st: usize, n: u64) -> Fix {
     let (lat, lon) = location_centre(st);
     let wiggle = ((n % 1000) as f64) * 1e-5;
     Fix {
         latitude: lat + wiggle,
         longitude: lon - wiggle,
-        heading: Some(90.0),
+        heading: Some((n % 360) as f64),
         speed_mps: Some(8.5),
         recorded_at: Some(Utc::now()),
     }
 }
 
-/// Per-station successful updates, to know how many frames subscribers should see.
+/// Per-station successful updates, to know how many frames subscribers should see, and
+/// each acknowledged update (station index, identity).
+#[derive(Default)]
 pub struct Sent {
     pub per_station: Vec<AtomicU64>,
+    pub acked: Mutex<Vec<(usize, FrameKey)>>,
 }
 
 impl Sent {
@@ -159,6 +194,7 @@ impl Sent {
                 .iter()
                 .map(|x| AtomicU64::new(x.load(Ordering::Relaxed)))
                 .collect(),
+            acked: Mutex::new(a.acked.lock().map(|v| v.clone()).unwrap_or_default()),
         })
     }
 }
@@ -173,12 +209,21 @@ async fn put(
 ) -> anyhow::Result<()> {
     let p = &world.location_patrols[k];
     let st = station_index[k];
-    let call = Call::location(&p.patrol, &fix(st, n));
+    let f = fix(st, n);
+    let call = Call::location(&p.patrol, &f);
     let status = api.status(&call, Some(&p.officer.token)).await?;
     if status.as_u16() != 202 {
         anyhow::bail!("HTTP {status}");
     }
     sent.per_station[st].fetch_add(1, Ordering::Relaxed);
+    let key = (
+        p.patrol.clone(),
+        f.recorded_at.map(|t| t.timestamp_micros()).unwrap_or(0),
+        f.heading.unwrap_or(0.0) as u16,
+    );
+    if let Ok(mut acked) = sent.acked.lock() {
+        acked.push((st, key));
+    }
     Ok(())
 }
 
@@ -208,6 +253,7 @@ pub async fn max_rate(
         per_station: (0..world.location_stations.len())
             .map(|_| AtomicU64::new(0))
             .collect(),
+        acked: Mutex::new(Vec::new()),
     });
     let idx = Arc::new(station_index(&world));
     let (api, s2) = (api.clone(), sent.clone());
@@ -236,6 +282,7 @@ pub async fn paced(
         per_station: (0..world.location_stations.len())
             .map(|_| AtomicU64::new(0))
             .collect(),
+        acked: Mutex::new(Vec::new()),
     });
     let idx = Arc::new(station_index(&world));
     let counter = Arc::new(AtomicU64::new(0));
@@ -287,6 +334,47 @@ pub async fn paced(
     }
     result.elapsed = t0.elapsed();
     (result, Sent::settle(sent))
+}
+
+/// What the exact delivery check found over every subscriber.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Delivery {
+    pub subscribers: usize,
+    /// Acknowledged updates of a subscriber's station it never received.
+    pub missing: u64,
+    /// Frames a subscriber received that no acknowledged update of its station explains
+    /// (including a second copy of one).
+    pub extra: u64,
+}
+
+/// Compares each subscriber's received frames with the acknowledged updates of its
+/// station, over every phase (`sent`: each phase's updates).
+pub fn check_delivery(outs: &[SubOut], sent: &[&Sent]) -> Delivery {
+    let mut expected: HashMap<usize, HashMap<&FrameKey, u32>> = HashMap::new();
+    let acked: Vec<Vec<(usize, FrameKey)>> = sent
+        .iter()
+        .map(|s| s.acked.lock().map(|v| v.clone()).unwrap_or_default())
+        .collect();
+    for (st, key) in acked.iter().flatten() {
+        *expected.entry(*st).or_default().entry(key).or_default() += 1;
+    }
+    let mut d = Delivery {
+        subscribers: outs.len(),
+        ..Delivery::default()
+    };
+    let none = HashMap::new();
+    for o in outs {
+        let want = expected.get(&o.station).unwrap_or(&none);
+        for (key, n) in want {
+            let got = o.received.get(*key).copied().unwrap_or(0);
+            d.missing += n.saturating_sub(got) as u64;
+        }
+        for (key, got) in &o.received {
+            let n = want.get(key).copied().unwrap_or(0);
+            d.extra += got.saturating_sub(n) as u64;
+        }
+    }
+    d
 }
 
 /// Frames subscribers should have seen for `sent`.

@@ -8,9 +8,14 @@
 //! 2. a fresh database and stream prefix, `precinct serve` (release) as a child;
 //! 3. the world over HTTP (`world`), then the workloads, one function each over one run
 //!    context (`phases`): intake with live projection lag (`intake`), the lifecycle with
-//!    its verification (`lifecycle`), seeding and rebuild (`rebuild`), queries
-//!    (`queries`), live locations (`locations`);
-//! 4. one table on stdout, `target/bench/results.json`, clean-up.
+//!    its verification (`lifecycle`), overload (`overload`: open loop at twice the
+//!    intake rate), seeding and rebuild (`rebuild`), queries (`queries`), live
+//!    locations (`locations`);
+//! 4. one table on stdout, the self-checks, `target/bench/results.json`, clean-up.
+//!
+//! Every workload checks its own results (lost or doubled effects, rebuilt = live,
+//! frames delivered, `near` = brute force, …); the process exits non-zero when any
+//! self-check fails, whatever the performance figures say.
 //!
 //! Settings: `config.rs` (all `BENCH_*`). See docs/performance.md.
 
@@ -20,6 +25,7 @@ mod intake;
 mod lifecycle;
 mod load;
 mod locations;
+mod overload;
 mod phases;
 mod queries;
 mod rebuild;
@@ -274,6 +280,7 @@ async fn run(s: &Settings, budget: Budget) -> anyhow::Result<()> {
         extra,
         cleanup_streams,
         cleanup_dbs,
+        checks,
     } = out;
     let table = report::table(&rows);
     let notes = report::notes(&rows);
@@ -290,6 +297,21 @@ async fn run(s: &Settings, budget: Budget) -> anyhow::Result<()> {
     print!("{table}");
     println!();
     print!("{notes}");
+    println!();
+    println!("Self-checks:");
+    for c in &checks {
+        println!(
+            "- {} {}: {}",
+            if c.ok { "✅" } else { "❌" },
+            c.name,
+            c.detail
+        );
+    }
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| c.name.as_str())
+        .collect();
     let results = json!({
         "run": run_id,
         "commit": commit,
@@ -299,6 +321,7 @@ async fn run(s: &Settings, budget: Budget) -> anyhow::Result<()> {
         "elapsed_secs": budget.start.elapsed().as_secs_f64(),
         "settings": format!("{s:?}"),
         "rows": rows,
+        "checks": checks,
         "details": extra,
         "table_markdown": table,
     });
@@ -314,5 +337,9 @@ async fn run(s: &Settings, budget: Budget) -> anyhow::Result<()> {
     } else {
         eprintln!("BENCH_KEEP: kept databases {cleanup_dbs:?} and streams {cleanup_streams:?}");
     }
-    outcome
+    outcome?;
+    if !failed.is_empty() {
+        anyhow::bail!("self-checks failed: {}", failed.join(", "));
+    }
+    Ok(())
 }

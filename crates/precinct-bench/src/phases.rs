@@ -1,8 +1,9 @@
 //! The bench's phases, one function each, over one run context: the raw ceilings
 //! ([`ceilings`], before the server starts), then with the server and its world
-//! ([`RunCtx`]): intake with projection lag, the lifecycle, seeding with catch-up, the
-//! rebuild, queries and live locations. Each phase adds its rows to [`Output`] and prints
-//! its progress on stderr.
+//! ([`RunCtx`]): intake with projection lag, overload, the lifecycle, seeding with
+//! catch-up, the rebuild, queries and live locations. Each phase adds its rows and its
+//! self-checks ([`Check`]: any failure fails the run) to [`Output`] and prints its
+//! progress on stderr.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -21,16 +22,40 @@ use crate::report::Row;
 use crate::stats::{self, Cpu};
 use crate::world::{self, World};
 use crate::{
-    ceilings, intake, lifecycle, locations, queries, rebuild, server, Budget, PRIVATE_NATS_PID,
+    ceilings, intake, lifecycle, locations, overload, queries, rebuild, server, Budget,
+    PRIVATE_NATS_PID,
 };
 
-/// What the run reports (rows, details) and removes at the end.
+/// What the run reports (rows, details, self-checks) and removes at the end.
 #[derive(Default)]
 pub struct Output {
     pub rows: Vec<Row>,
     pub extra: serde_json::Map<String, serde_json::Value>,
     pub cleanup_streams: Vec<String>,
     pub cleanup_dbs: Vec<String>,
+    /// A workload's check of its own results; any failure fails the run.
+    pub checks: Vec<Check>,
+}
+
+/// One self-check: did the workload do what it was acknowledged to do?
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+impl Output {
+    pub fn check(&mut self, name: &str, ok: bool, detail: String) {
+        if !ok {
+            eprintln!("  SELF-CHECK FAILED: {name}: {detail}");
+        }
+        self.checks.push(Check {
+            name: name.into(),
+            ok,
+            detail,
+        });
+    }
 }
 
 /// The ceilings the workloads' targets are relative to.
@@ -326,6 +351,7 @@ pub async fn workloads(
         pool,
     };
     let w1 = intake(&mut ctx).await?;
+    overload(&mut ctx, &w1).await?;
     lifecycle(&mut ctx, &w1).await?;
     let head = seed(&mut ctx, &w1).await?;
     let reports_rows_live = rebuild(&mut ctx, head).await?;
@@ -394,7 +420,112 @@ pub async fn intake(ctx: &mut RunCtx<'_>) -> anyhow::Result<IntakeOut> {
     );
     row.errors = w1.lag_unseen as u64;
     ctx.out.rows.push(row);
+    // Every acknowledged report is in the read model (its row read, not a checkpoint).
+    let top = w1.reports.iter().map(|(_, p)| *p).max().unwrap_or(0);
+    precinct_readmodel::wait_for_position(&ctx.pool, top, Duration::from_secs(60))
+        .await
+        .ok();
+    let ids: Vec<uuid::Uuid> = w1
+        .reports
+        .iter()
+        .filter_map(|(id, _)| id.parse().ok())
+        .collect();
+    let found: i64 = sqlx::query_scalar("SELECT count(*) FROM reports WHERE id = ANY($1)")
+        .bind(&ids)
+        .fetch_one(&ctx.pool)
+        .await?;
+    ctx.out.check(
+        "intake: every acknowledged report's row is in the read model",
+        found == w1.reports.len() as i64 && !w1.reports.is_empty() && w1.lag_unseen == 0,
+        format!(
+            "{found} of {} acknowledged reports found; {} of {} lag samples never seen",
+            w1.reports.len(),
+            w1.lag_unseen,
+            w1.lag_samples
+        ),
+    );
     Ok(w1)
+}
+
+/// The overload phase: intake open loop at `BENCH_OVERLOAD_FACTOR` (2) × the rate the
+/// intake phase sustained; the excess must be shed with 503 + `Retry-After`, nothing
+/// else may fail, nothing acknowledged may be lost.
+pub async fn overload(ctx: &mut RunCtx<'_>, w1: &IntakeOut) -> anyhow::Result<()> {
+    let (s, cpu) = (ctx.s, ctx.cpu.clone());
+    let sustained = w1.load.throughput();
+    let rate = sustained * s.overload_factor;
+    eprintln!(
+        "overload: POST /crimes open loop at {rate:.0}/s ({:.1}× the intake's {sustained:.0}/s, {} s)",
+        s.overload_factor,
+        s.workload_secs.as_secs()
+    );
+    let c0 = cpu.snap();
+    let o = overload::run(
+        &ctx.api,
+        &ctx.world,
+        &ctx.pool,
+        rate,
+        s.workload_secs,
+        s.max_ops,
+    )
+    .await?;
+    let shares = cpu.shares(&c0, &cpu.snap());
+    let mut row = Row::new(
+        "1 overload",
+        &format!(
+            "intake at {:.1}× its rate, open loop ({rate:.0} req/s offered)",
+            s.overload_factor
+        ),
+    );
+    row.throughput = Some(o.accepted_rate());
+    row.unit = "req/s".into();
+    row.latency = Some(o.accepted_latency);
+    row.cpu = shares;
+    row.ops = Some(o.accepted);
+    row.errors = o.other_errors() + o.lost;
+    row.target = "only 503 shed, p99 accepted < 200 ms, 0 lost".into();
+    row.pass = Some(
+        o.other_errors() == 0
+            && o.lost == 0
+            && o.unacknowledged_applied == 0
+            && o.accepted_latency.p99_ms < 200.0,
+    );
+    row.note = format!(
+        "{} sent, {} accepted, {} shed (503 + Retry-After: {:.1}%), {} other errors {:?}, \
+         {} lost, {} applied without a 201; latency columns: accepted requests",
+        o.sent,
+        o.accepted,
+        o.shed,
+        100.0 * o.shed_share(),
+        o.other_errors(),
+        o.other,
+        o.lost,
+        o.unacknowledged_applied
+    );
+    ctx.out.rows.push(row);
+    ctx.out.check(
+        "overload: no error but 503 + Retry-After",
+        o.other_errors() == 0,
+        format!("{} other errors {:?}", o.other_errors(), o.other),
+    );
+    ctx.out.check(
+        "overload: every accepted report is in the read model, and nothing else",
+        o.lost == 0 && o.unacknowledged_applied == 0 && o.accepted > 0,
+        format!(
+            "{} accepted, {} lost, {} applied without a 201",
+            o.accepted, o.lost, o.unacknowledged_applied
+        ),
+    );
+    eprintln!(
+        "  accepted {:.0} req/s (p99 {:.1} ms), {:.1}% shed, {} other errors, {} lost",
+        o.accepted_rate(),
+        o.accepted_latency.p99_ms,
+        100.0 * o.shed_share(),
+        o.other_errors(),
+        o.lost
+    );
+    ctx.out.extra.insert("overload".into(), json!(o));
+    Ok(())
 }
 
 /// Workload 2: the lifecycle over the intake's reports (more submitted first if it made
@@ -457,13 +588,26 @@ pub async fn lifecycle(ctx: &mut RunCtx<'_>, w1: &IntakeOut) -> anyhow::Result<(
             && v.complete,
     );
     append_note(&mut row, format!(
-        "{} reports closed ({:.1}/s); verified {} reports: {} lost, {} doubled; {} patrols: {} not AVAILABLE/0 open; {} drives stopped at a failed step; per step p99 ms: {}",
+        "{} reports closed ({:.1}/s); {} steps shed (503) and sent again after Retry-After; verified {} reports: {} lost, {} doubled; {} patrols: {} not AVAILABLE/0 open; {} drives stopped at a failed step; per step p99 ms: {}",
         w2.reports_done,
         w2.reports_done as f64 / w2.load.elapsed.as_secs_f64().max(1e-9),
+        w2.shed,
         v.reports_checked, v.lost, v.doubled, v.patrols_checked, v.patrols_wrong, v.incomplete,
         w2.per_step.iter().map(|(k, p)| format!("{k} {:.1}", p.p99_ms)).collect::<Vec<_>>().join(", ")
     ));
     ctx.out.rows.push(row);
+    ctx.out.check(
+        "lifecycle: every driven report closed once, no effect lost or doubled",
+        v.lost == 0 && v.doubled == 0 && v.patrols_wrong == 0 && v.complete && w2.reports_done > 0,
+        format!(
+            "{} reports verified: {} lost, {} doubled; {} patrols wrong; verification {}",
+            v.reports_checked,
+            v.lost,
+            v.doubled,
+            v.patrols_wrong,
+            if v.complete { "complete" } else { "incomplete" }
+        ),
+    );
     ctx.out
         .extra
         .insert("lifecycle_per_step".into(), json!(w2.per_step));
@@ -616,6 +760,53 @@ pub async fn rebuild(ctx: &mut RunCtx<'_>, head: u64) -> anyhow::Result<i64> {
         .fetch_one(&ctx.pool)
         .await
         .unwrap_or(0);
+    // Rebuilt = live, row for row: a hash of each table in both databases.
+    let hash_started = Instant::now();
+    let rebuilt = rebuild::table_hashes(&rebuild_pool).await?;
+    let live = rebuild::table_hashes(&ctx.pool).await?;
+    let differ: Vec<String> = live
+        .keys()
+        .chain(rebuilt.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter(|t| live.get(*t) != rebuilt.get(*t))
+        .map(|t| {
+            let rows = |m: &std::collections::BTreeMap<String, (i64, String)>| {
+                m.get(t).map(|(n, _)| *n).unwrap_or(-1)
+            };
+            format!(
+                "{t} ({} rebuilt / {} live rows)",
+                rows(&rebuilt),
+                rows(&live)
+            )
+        })
+        .collect();
+    ctx.out.check(
+        "rebuild: every read-model table rebuilt = live (hash of all rows)",
+        rb.finished && differ.is_empty() && !live.is_empty(),
+        format!(
+            "{} tables compared ({}){}; differ: {}",
+            live.len(),
+            live.iter()
+                .map(|(t, (n, _))| format!("{t} {n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if rb.finished {
+                ""
+            } else {
+                "; the rebuild did not finish within its bound"
+            },
+            if differ.is_empty() {
+                "none".to_string()
+            } else {
+                differ.join(", ")
+            }
+        ),
+    );
+    ctx.out.extra.insert(
+        "rebuild_hash_secs".into(),
+        json!(hash_started.elapsed().as_secs_f64()),
+    );
     rebuild_pool.close().await;
     server::drop_database(&s.database_url, &rebuild_db).await;
     let mut row = Row::new(
@@ -690,6 +881,17 @@ pub async fn queries(ctx: &mut RunCtx<'_>, reports_rows_live: i64) -> anyhow::Re
             let check = queries::check_near(&ctx.api, &ctx.pool, NEAR_CHECK_POINTS).await?;
             row.target.push_str("; = brute force");
             row.pass = row.pass.map(|p| p && check.mismatched == 0);
+            ctx.out.check(
+                "near: the API's answers equal a brute-force scan",
+                check.mismatched == 0 && check.points > 0,
+                format!(
+                    "{} points ({} reports within {} m): {} differ",
+                    check.points,
+                    check.within,
+                    queries::NEAR_RADIUS_M,
+                    check.mismatched
+                ),
+            );
             append_note(
                 &mut row,
                 format!(
@@ -750,6 +952,21 @@ pub async fn locations(ctx: &mut RunCtx<'_>) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let outs = subs.finish().await;
     let dropped = outs.iter().filter(|o| o.ended).count();
+    let delivery = locations::check_delivery(&outs, &[&sent_max, &sent_paced]);
+    ctx.out.check(
+        "fan-out: each subscriber got exactly its station's acknowledged updates",
+        delivery.missing == 0
+            && delivery.extra == 0
+            && dropped == 0
+            && outs.len() == s.sse_subscribers,
+        format!(
+            "{} subscribers ({} ended early): {} frames missing, {} extra or doubled",
+            delivery.subscribers, dropped, delivery.missing, delivery.extra
+        ),
+    );
+    ctx.out
+        .extra
+        .insert("fan_out_delivery".into(), json!(delivery));
     let mut fan: Vec<stats::Latencies> = (0..locations::PHASES)
         .map(|_| stats::Latencies::default())
         .collect();

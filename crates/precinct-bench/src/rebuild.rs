@@ -217,3 +217,50 @@ pub async fn rebuild(pool: &PgPool, log: &EventLog, bound: Duration) -> anyhow::
         .unwrap_or(0);
     Ok(out)
 }
+
+/// Tables that are not rebuilt from the event log as it stood: checkpoints (their
+/// `updated_at` is the wall clock), the request log (it follows the `REQUESTS` stream,
+/// which the bench keeps writing to), the patrol track (down-sampled from positions by
+/// time), throttling windows and the quarantine (operational state), the snapshots
+/// `as_of` writes as it reads (ADR 0022), the migrations.
+const NOT_FROM_THE_LOG: [&str; 10] = [
+    "report_snapshots",
+    "_sqlx_migrations",
+    "checkpoints",
+    "request_log",
+    "patrol_track",
+    "login_pairs",
+    "login_accounts",
+    "rate_windows",
+    "quarantine",
+    "quarantine_decisions",
+];
+
+/// Each read-model table's row count and a hash of all its rows: the hashes of the rows'
+/// text, sorted (a total order, so no key is needed), hashed together. Two tables hash
+/// alike exactly when they hold the same rows (up to an MD5 collision).
+pub async fn table_hashes(
+    pool: &PgPool,
+) -> anyhow::Result<std::collections::BTreeMap<String, (i64, String)>> {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut out = std::collections::BTreeMap::new();
+    for t in tables {
+        if NOT_FROM_THE_LOG.contains(&t.as_str()) {
+            continue;
+        }
+        // `t` is a table name PostgreSQL just listed; quoted as an identifier.
+        let quoted = format!("\"{}\"", t.replace('"', "\"\""));
+        let (rows, hash): (i64, Option<String>) = sqlx::query_as(&format!(
+            "SELECT count(*), md5(string_agg(h, '' ORDER BY h COLLATE \"C\")) \
+             FROM (SELECT md5(x::text) AS h FROM {quoted} x) s"
+        ))
+        .fetch_one(pool)
+        .await?;
+        out.insert(t, (rows, hash.unwrap_or_default()));
+    }
+    Ok(out)
+}

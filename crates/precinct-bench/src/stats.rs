@@ -62,7 +62,7 @@ impl Latencies {
 }
 
 /// Percentiles in milliseconds.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Percentiles {
     pub count: u64,
     pub p50_ms: f64,

@@ -30,6 +30,27 @@ pub trait EventStore: Clone + Send + Sync + 'static {
         stream: &StreamId,
     ) -> impl Future<Output = Result<Vec<RecordedEvent>, ReadError>> + Send;
 
+    /// At most `max` events of one stream after log position `position`, and whether
+    /// more follow (a snapshot's tail, ADR 0022). The default reads the whole stream.
+    fn read_range(
+        &self,
+        stream: &StreamId,
+        position: u64,
+        max: usize,
+    ) -> impl Future<Output = Result<(Vec<RecordedEvent>, bool), ReadError>> + Send {
+        async move {
+            let mut after: Vec<RecordedEvent> = self
+                .read(stream)
+                .await?
+                .into_iter()
+                .filter(|e| e.position() > position)
+                .collect();
+            let more = after.len() > max;
+            after.truncate(max);
+            Ok((after, more))
+        }
+    }
+
     /// Appends one command's events atomically (see the trait's contract).
     fn append_multi(
         &self,
@@ -44,6 +65,15 @@ impl EventStore for EventLog {
         stream: &StreamId,
     ) -> impl Future<Output = Result<Vec<RecordedEvent>, ReadError>> + Send {
         EventLog::read(self, stream)
+    }
+
+    fn read_range(
+        &self,
+        stream: &StreamId,
+        position: u64,
+        max: usize,
+    ) -> impl Future<Output = Result<(Vec<RecordedEvent>, bool), ReadError>> + Send {
+        EventLog::read_range(self, stream, position, max)
     }
 
     fn append_multi(

@@ -8,7 +8,8 @@
 //! sqlx and the pure domain only), authorises nobody (queries take the scoping filters
 //! the API chose) and writes no read-model row: the projectors of
 //! `precinct-projections` do, and depend on this crate for the schema and the
-//! checkpoint table.
+//! checkpoint table. (It does write two tables that are not read models: the
+//! throttle's windows and the snapshots `as_of` starts from.)
 //!
 //! Main items: [`migrate`], [`PgPool`], [`queries`] with [`queries::Page`] and
 //! [`queries::PageRequest`], [`wait_for_position`], [`wait_for_projection`],
@@ -20,6 +21,8 @@
 //! - [`status`](mod@status): lag and quarantine per projection; waiting for a position.
 //! - [`checkpoint`]: reading the `checkpoints` table.
 //! - [`quarantine`]: reading the `quarantine` table (poison events, ADR 0009).
+//! - [`snapshots`]: sealed snapshots of reports for `as_of` (ADR 0022): a cache of the
+//!   log the API writes, not a projection.
 //! - [`throttle`]: login throttling's counters and rate windows (ADR 0010): state of
 //!   the API shared by its replicas, not a projection.
 //! - [`error`]: [`QueryError`], why a read could not answer.
@@ -28,6 +31,7 @@ pub mod checkpoint;
 pub mod error;
 pub mod quarantine;
 pub mod queries;
+pub mod snapshots;
 pub mod status;
 pub mod throttle;
 

@@ -455,6 +455,25 @@ impl Vault {
     /// Seals `value` for `subject`.
     pub async fn seal(&self, subject: Uuid, value: &Value) -> Result<Value, VaultError> {
         let key = self.key_for_sealing(subject).await?;
+        Self::seal_with(subject, key, value)
+    }
+
+    /// Seals `value` for `subject` with the data key it has now, never creating one:
+    /// `None` when the subject has no live key (erased, or none yet). For copies of
+    /// values the subject's key already sealed (a report's snapshots, ADR 0022): once
+    /// the key is destroyed they must not be sealed again under a new one.
+    pub async fn seal_existing(
+        &self,
+        subject: Uuid,
+        value: &Value,
+    ) -> Result<Option<Value>, VaultError> {
+        match self.load(subject).await? {
+            (KeyState::Live(key), _) => Self::seal_with(subject, key, value).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    fn seal_with(subject: Uuid, key: DataKey, value: &Value) -> Result<Value, VaultError> {
         let cipher =
             Aes256Gcm::new_from_slice(&key.key).map_err(|e| VaultError::Crypto(e.to_string()))?;
         let nonce = rand_bytes::<12>();

@@ -122,6 +122,10 @@ pub struct Config {
     /// how near in space and time a report is to be listed as a possible duplicate,
     /// when the request names no radius or window.
     pub duplicates: precinct_api::routes::links::DuplicateDefaults,
+    /// `PRECINCT_COMMANDS_IN_FLIGHT` (64) write requests handled at once, and
+    /// `PRECINCT_COMMAND_QUEUE_WAIT_MS` (50) how long one more waits for a place before
+    /// it is answered 503 with `Retry-After` (ADR 0021).
+    pub admission: precinct_api::admission::AdmissionConfig,
 }
 
 /// A certificate chain and its private key, PEM files.
@@ -424,6 +428,19 @@ impl Config {
                     .parse()
                     .map_err(|e| anyhow::anyhow!("PRECINCT_HEALTH_DETAILS: {e}"))?,
                 None => Default::default(),
+            },
+            admission: {
+                let d = precinct_api::admission::AdmissionConfig::default();
+                precinct_api::admission::AdmissionConfig {
+                    in_flight: match number("PRECINCT_COMMANDS_IN_FLIGHT", d.in_flight)? {
+                        0 => bail!("PRECINCT_COMMANDS_IN_FLIGHT must be at least 1"),
+                        n => n,
+                    },
+                    queue_wait: Duration::from_millis(number(
+                        "PRECINCT_COMMAND_QUEUE_WAIT_MS",
+                        d.queue_wait.as_millis() as usize,
+                    )? as u64),
+                }
             },
         })
     }

@@ -169,6 +169,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         api.token_ttl = config.token_ttl;
         api.cors_origins = config.cors_origins.clone();
         api.health_details = config.health_details;
+        api.admission = config.admission;
         api.anonymous_reports_per_minute = config.anonymous_reports_per_minute;
         api.registrations_per_hour = config.registrations_per_hour;
         api.invite_accepts_per_hour = config.invite_accepts_per_hour;

@@ -315,8 +315,18 @@ async fn get_crime(
         state.log_reads.take(caller.as_ref(), addr)?;
         // Visibility is decided on the report as it is now; the answer is as it was.
         // One read of the log gives both; a read that fails is a 503, never a 404.
-        let ((now, _), (then, version)) =
-            state.app.for_queries().load_as_of::<Report>(id, at).await?;
+        // From the snapshot before `at` and the events after it (ADR 0022).
+        let as_of = state
+            .app
+            .for_queries()
+            .load_as_of_with::<Report>(id, at, &crate::ports::Facts(&state))
+            .await?;
+        ::metrics::counter!(
+            "precinct_as_of_total",
+            "start" => if as_of.from_snapshot { "snapshot" } else { "log" }
+        )
+        .increment(1);
+        let ((now, _), (then, version)) = (as_of.now, as_of.then);
         require_visible(
             caller.map(|c| c.principal()).as_ref(),
             tracking.as_ref(),

@@ -163,8 +163,10 @@ impl DomainError for ReportError {
 }
 
 /// A report's state, folded from its events. Read it freely; change it only through
-/// [`Aggregate::apply`].
-#[derive(Clone, Debug, Default, PartialEq)]
+/// [`Aggregate::apply`]. It serializes for the snapshots `as_of` starts from (ADR 0022):
+/// a snapshot that no longer deserializes (the state changed shape) is ignored and
+/// written again from the log.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Report {
     exists: bool,
     pub id: ReportId,

@@ -539,6 +539,13 @@ async fn erase_subject(
         .bind(subject)
         .execute(&mut *conn)
         .await?;
+    // The snapshots `as_of` starts from are sealed under the destroyed key already
+    // (unreadable); delete them too (ADR 0022). After the update above, none is stored
+    // again for these reports (`precinct_readmodel::snapshots::save`).
+    sqlx::query("DELETE FROM report_snapshots WHERE subject = $1")
+        .bind(subject)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

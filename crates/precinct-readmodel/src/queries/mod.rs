@@ -18,8 +18,8 @@
 
 pub mod audit;
 pub mod directory;
-pub mod operations;
 pub mod duplicates;
+pub mod operations;
 pub mod patrols;
 pub mod reports;
 pub mod sla;
@@ -30,8 +30,8 @@ pub use directory::{
     active_admins, get_account, get_account_by_email, get_station, list_accounts, list_stations,
     station_facts, AccountFilter, AccountRow, StationRow,
 };
-pub use operations::{operator_counts, OperatorCounts};
 pub use duplicates::{possible_duplicates, Candidate, DuplicateSearch};
+pub use operations::{operator_counts, OperatorCounts};
 pub use patrols::{
     get_patrol, list_patrols, patrols_listing, workload_rows, workload_snapshot, workloads,
     PatrolRow, Workload, WorkloadSnapshot,
