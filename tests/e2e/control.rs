@@ -145,6 +145,11 @@ async fn reassign_moves_the_assignment_in_one_append_and_each_inbox_sees_its_sid
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // The hub delivers in log order but may still be behind the dispatch when the
+    // inbox opens: read the old inbox up to the acceptance so the dispatch's own
+    // `ReportAssigned` is not taken for the reassignment's.
+    let before = heard(&mut old_inbox, &id, &["AssignmentAccepted"]).await;
+    assert!(before.contains("AssignmentAccepted"), "{before:?}");
 
     let r = app
         .post(
