@@ -550,6 +550,115 @@ async fn positions_are_validated_and_only_members_may_send_them() {
 }
 
 #[tokio::test]
+async fn several_fixes_in_one_request_are_stored_in_order_or_none_is() {
+    let w = world().await;
+    let app = &w.app;
+    let positions = app.log.positions();
+    let head = positions.head().await.expect("head");
+    let url = format!("/patrols/{}/locations", w.patrol_a);
+    let mut stream = SseClient::open(app, "/patrols/stream", &w.dispatcher_a, None).await;
+
+    // One bad fix among three: 422 names it by index, nothing is stored.
+    let now = chrono::Utc::now();
+    let at = |s: i64| (now - chrono::Duration::seconds(s)).to_rfc3339();
+    let r = app
+        .post(
+            &url,
+            Some(&w.officer_a),
+            json!({"fixes": [
+                {"latitude": LAT, "longitude": LON, "recorded_at": at(3)},
+                {"latitude": 91, "longitude": LON, "recorded_at": at(2)},
+                {"latitude": LAT, "longitude": LON, "heading": 400, "recorded_at": at(1)},
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    let fields: Vec<&str> = r.body["errors"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|e| e["field"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        fields,
+        ["fixes[1].latitude", "fixes[2].heading"],
+        "{}",
+        r.body
+    );
+    // Empty and oversized batches are refused too.
+    for n in [0usize, 101] {
+        let fixes: Vec<Value> = (0..n)
+            .map(|_| json!({"latitude": LAT, "longitude": LON}))
+            .collect();
+        let r = app
+            .post(&url, Some(&w.officer_a), json!({ "fixes": fixes }))
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{n}: {}",
+            r.body
+        );
+    }
+    // The same membership rule as a single fix.
+    let ok = json!({"fixes": [{"latitude": LAT, "longitude": LON}]});
+    let r = app.post(&url, Some(&w.dispatcher_a), ok.clone()).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = app.post(&url, Some(&w.officer_b), ok.clone()).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    let r = app.post(&url, None, ok).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+    assert_eq!(
+        positions.head().await.expect("head"),
+        head,
+        "nothing stored"
+    );
+
+    // Five good fixes: five sequences in order, each stored as sent, each streamed.
+    let sent: Vec<Value> = (0..5)
+        .map(|i| {
+            json!({"latitude": LAT + 0.001 * f64::from(i), "longitude": LON,
+                   "heading": f64::from(i), "recorded_at": at(10 - i64::from(i))})
+        })
+        .collect();
+    let r = app
+        .post(&url, Some(&w.officer_a), json!({ "fixes": sent }))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    assert_eq!(r.body["patrol_id"], w.patrol_a.as_str());
+    let seqs: Vec<u64> = r.body["positions"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        seqs,
+        (head + 1..=head + 5).collect::<Vec<_>>(),
+        "{}",
+        r.body
+    );
+    for (i, seq) in seqs.iter().enumerate() {
+        let stored = positions
+            .read_patrol(
+                w.patrol_a.parse().expect("uuid"),
+                precinct_eventlog::positions::WindowStart::After(*seq - 1),
+                1,
+            )
+            .await
+            .expect("read");
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].seq, *seq);
+        assert_eq!(stored[0].moved.heading, Some(i as f64));
+    }
+    let mut heard = Vec::new();
+    let deadline = Instant::now() + MOVE_BOUND * 2;
+    while heard.len() < 5 && Instant::now() < deadline {
+        match stream.next_of("position", MOVE_BOUND).await {
+            Some(ev) => heard.extend(ev.data["position"].as_u64()),
+            None => break,
+        }
+    }
+    assert_eq!(heard, seqs, "every fix streamed once, in order");
+}
+
+#[tokio::test]
 async fn the_stored_message_matches_its_schema_and_subject() {
     let w = world().await;
     let app = &w.app;

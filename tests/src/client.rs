@@ -321,6 +321,13 @@ impl Call {
             Some(to_json(fix)),
         )
     }
+    /// `POST /patrols/{id}/locations`: several fixes, oldest first.
+    pub fn locations(patrol: &str, fixes: &[Fix]) -> Self {
+        Self::post(
+            format!("/patrols/{patrol}/locations"),
+            json!({ "fixes": to_json(&fixes) }),
+        )
+    }
 
     // ------------------------------------------------------------ a report's lifecycle
 

@@ -366,7 +366,12 @@ impl Drop for SseSubscriber {
 
 /// One patrol location update was received.
 pub fn location_update() {
-    ::metrics::counter!("precinct_location_updates_total").increment(1);
+    location_updates(1);
+}
+
+/// `n` location fixes stored (one request may carry several).
+pub fn location_updates(n: usize) {
+    ::metrics::counter!("precinct_location_updates_total").increment(n as u64);
 }
 
 /// One read waited for its `X-Min-Position` (`immediate`: already there).

@@ -47,6 +47,9 @@ pub struct Settings {
     /// Patrols per officer account in the locations workload (1: one officer each).
     pub patrols_per_officer: usize,
     pub location_connections: usize,
+    /// Fixes per `POST /patrols/{id}/locations` in the batched max-rate phase of
+    /// workload 4 (1: that phase is left out).
+    pub fixes_per_request: usize,
     pub sse_subscribers: usize,
     /// The paced phase of workload 4: updates/s (each patrol about once a second).
     pub paced_rate: u64,
@@ -119,6 +122,7 @@ impl Settings {
             location_patrols: num("BENCH_LOCATION_PATROLS", 1000)?,
             patrols_per_officer: num("BENCH_PATROLS_PER_OFFICER", 1)?,
             location_connections: num("BENCH_LOCATION_CONNECTIONS", 64)?,
+            fixes_per_request: num("BENCH_FIXES_PER_REQUEST", 5)?,
             sse_subscribers: num("BENCH_SSE_SUBSCRIBERS", 100)?,
             paced_rate: num("BENCH_PACED_RATE", 1000)?,
             paced_secs: secs("BENCH_PACED_SECS", 10)?,

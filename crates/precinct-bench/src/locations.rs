@@ -4,8 +4,10 @@
 //! the time a subscriber parsed the `position` frame minus the frame's `recorded_at`:
 //! one machine clock.
 //!
-//! Two phases: **max** (closed loops, as fast as the server answers) and **paced** (an
-//! open loop at a city-like rate, every patrol about once a second).
+//! Three phases: **max** (closed loops, as fast as the server answers, one fix per
+//! `PUT`), **max batched** (the same with several fixes per `POST …/locations`, as a
+//! device sending a few seconds of fixes at once) and **paced** (an open loop at a
+//! city-like rate, every patrol about once a second).
 //!
 //! Delivery is checked exactly: every acknowledged update is identified by its patrol,
 //! `recorded_at` and heading (the heading carries the update's number), and each
@@ -27,7 +29,7 @@ use crate::stats::Latencies;
 use crate::world::{location_centre, World};
 
 /// Which phase the subscribers are recording for (index into their latency sets).
-pub const PHASES: usize = 2;
+pub const PHASES: usize = 3;
 
 pub struct Subscribers {
     stop: watch::Sender<bool>,
@@ -227,6 +229,42 @@ async fn put(
     Ok(())
 }
 
+/// `per` fixes of patrol `k` in one request; update numbers `n * per ..`.
+async fn post_batch(
+    api: &Client,
+    world: &World,
+    station_index: &[usize],
+    sent: &Sent,
+    k: usize,
+    n: u64,
+    per: usize,
+) -> anyhow::Result<()> {
+    let p = &world.location_patrols[k];
+    let st = station_index[k];
+    let fixes: Vec<Fix> = (0..per as u64)
+        .map(|j| fix(st, n * per as u64 + j))
+        .collect();
+    let call = Call::locations(&p.patrol, &fixes);
+    let status = api.status(&call, Some(&p.officer.token)).await?;
+    if status.as_u16() != 202 {
+        anyhow::bail!("HTTP {status}");
+    }
+    sent.per_station[st].fetch_add(per as u64, Ordering::Relaxed);
+    if let Ok(mut acked) = sent.acked.lock() {
+        for f in &fixes {
+            acked.push((
+                st,
+                (
+                    p.patrol.clone(),
+                    f.recorded_at.map(|t| t.timestamp_micros()).unwrap_or(0),
+                    f.heading.unwrap_or(0.0) as u16,
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub fn station_index(world: &World) -> Vec<usize> {
     world
         .location_patrols
@@ -241,13 +279,15 @@ pub fn station_index(world: &World) -> Vec<usize> {
         .collect()
 }
 
-/// Max-rate phase: closed loops over the patrols.
+/// Max-rate phase: closed loops over the patrols, `per` fixes per request (1: `PUT`
+/// one fix, more: `POST …/locations`). The result counts requests.
 pub async fn max_rate(
     api: &Client,
     world: Arc<World>,
     connections: usize,
     duration: Duration,
     max_ops: u64,
+    per: usize,
 ) -> (LoadResult, Sent) {
     let sent = Arc::new(Sent {
         per_station: (0..world.location_stations.len())
@@ -261,7 +301,11 @@ pub async fn max_rate(
         let (api, world, idx, sent) = (api.clone(), world.clone(), idx.clone(), s2.clone());
         async move {
             let k = (n % world.location_patrols.len() as u64) as usize;
-            put(&api, &world, &idx, &sent, k, n).await
+            if per > 1 {
+                post_batch(&api, &world, &idx, &sent, k, n, per).await
+            } else {
+                put(&api, &world, &idx, &sent, k, n).await
+            }
         }
     })
     .await;

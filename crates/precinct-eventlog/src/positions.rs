@@ -209,6 +209,33 @@ impl PositionLog {
         Ok(ack.sequence)
     }
 
+    /// Stores several positions in the order given and answers their stream sequences
+    /// once JetStream acknowledged every one. The publishes are pipelined (all sent,
+    /// then every acknowledgement awaited), so a device uploading what it buffered costs
+    /// one round trip, not one per fix. An error leaves the outcome of each fix unknown;
+    /// sending the same fixes again is harmless (repeated pings).
+    pub async fn publish_many(&self, moves: &[PatrolMoved]) -> Result<Vec<u64>, AppendError> {
+        let mut acks = Vec::with_capacity(moves.len());
+        for moved in moves {
+            let payload = Bytes::from(serde_json::to_vec(moved)?);
+            let mut headers = HeaderMap::new();
+            headers.insert(HDR_EVENT_TYPE, EVENT_TYPE);
+            headers.insert(HDR_SCHEMA_VERSION, "1");
+            acks.push(
+                self.js
+                    .publish_with_headers(self.subject(moved.patrol_id), headers, payload)
+                    .await
+                    .map_err(|e| AppendError::Unknown(e.to_string()))?,
+            );
+        }
+        let mut sequences = Vec::with_capacity(acks.len());
+        for ack in acks {
+            let ack = ack.await.map_err(|e| AppendError::Unknown(e.to_string()))?;
+            sequences.push(ack.sequence);
+        }
+        Ok(sequences)
+    }
+
     /// The last retained position of one patrol (direct get `last_by_subj`).
     pub async fn latest(&self, patrol: Uuid) -> Result<Option<RecordedMove>, ReadError> {
         let stream = self

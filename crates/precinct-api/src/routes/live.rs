@@ -2,6 +2,9 @@
 //!
 //! - `PUT /patrols/{id}/location` (a member of the patrol): validate, publish one
 //!   `PatrolMoved` to the positions stream, answer 202 with its sequence.
+//! - `POST /patrols/{id}/locations` (a member of the patrol): 1 to 100 fixes in one
+//!   request (a device uploading what it buffered), validated together, published
+//!   pipelined, answered 202 with their sequences.
 //! - `GET /patrols/{id}/location` (staff of its station): the last position, from
 //!   JetStream (no PostgreSQL).
 //! - `GET /patrols/{id}/track?from=&to=` (staff of its station): the retained positions
@@ -22,7 +25,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -52,6 +55,8 @@ const MAX_FUTURE: chrono::Duration = chrono::Duration::seconds(30);
 const MAX_AGE: chrono::Duration = chrono::Duration::hours(24);
 /// Fastest plausible patrol (540 km/h covers helicopters), in m/s.
 const MAX_SPEED_MPS: f64 = 150.0;
+/// Most fixes one `POST /patrols/{id}/locations` may carry.
+const MAX_FIXES_PER_REQUEST: usize = 100;
 /// Track pages: default and largest `limit`.
 const TRACK_DEFAULT_LIMIT: u32 = 100;
 const TRACK_MAX_LIMIT: u32 = 1000;
@@ -66,6 +71,7 @@ pub fn router() -> Router<AppState> {
             "/patrols/{id}/location",
             put(put_location).get(get_location),
         )
+        .route("/patrols/{id}/locations", post(post_locations))
         .route("/patrols/{id}/track", get(track))
         .route("/patrols/stream", get(patrol_stream))
         .route("/me/assignments/stream", get(inbox_stream))
@@ -73,7 +79,15 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(put_location, get_location, track, patrol_stream, inbox_stream, stats))]
+#[openapi(paths(
+    put_location,
+    post_locations,
+    get_location,
+    track,
+    patrol_stream,
+    inbox_stream,
+    stats
+))]
 pub struct Api;
 
 /// Where the patrol is.
@@ -95,6 +109,16 @@ pub struct LocationBody {
     /// clock and 24 h behind it.
     #[serde(default)]
     recorded_at: Option<DateTime<Utc>>,
+}
+
+/// Several fixes at once, oldest first (a device uploading what it buffered).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = PatrolLocationsBody)]
+pub struct LocationsBody {
+    /// 1 to 100 fixes, stored in the order given.
+    #[schema(min_items = 1, max_items = 100)]
+    fixes: Vec<LocationBody>,
 }
 
 /// A location update that passed every rule.
@@ -153,6 +177,70 @@ pub struct LocationAccepted {
     recorded_at: DateTime<Utc>,
 }
 
+/// Several fixes recorded in the positions stream.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LocationsAccepted {
+    patrol_id: Uuid,
+    /// The positions-stream sequence of each fix, in the order sent.
+    positions: Vec<u64>,
+}
+
+/// Parses every fix of a batch; 422 names every bad field as `fixes[i].field`.
+fn parse_fixes(b: &LocationsBody, now: DateTime<Utc>) -> Result<Vec<Fix>, ApiError> {
+    let n = b.fixes.len();
+    if n == 0 || n > MAX_FIXES_PER_REQUEST {
+        return Err(ApiError::invalid(
+            "fixes",
+            format!("must hold 1 to {MAX_FIXES_PER_REQUEST} fixes"),
+        ));
+    }
+    let mut fixes = Vec::with_capacity(n);
+    let mut errors = Vec::new();
+    for (i, body) in b.fixes.iter().enumerate() {
+        match Fix::parse(body, now) {
+            Ok(fix) => fixes.push(fix),
+            Err(ApiError::Invalid(bad)) => errors.extend(bad.into_iter().map(|mut e| {
+                e.field = format!("fixes[{i}].{}", e.field);
+                e
+            })),
+            Err(other) => return Err(other),
+        }
+    }
+    if errors.is_empty() {
+        Ok(fixes)
+    } else {
+        Err(ApiError::Invalid(errors))
+    }
+}
+
+/// The event a fix of `caller`'s for patrol `p` becomes.
+fn moved(p: &PatrolInfo, id: Uuid, caller: &Caller, fix: &Fix, now: DateTime<Utc>) -> PatrolMoved {
+    PatrolMoved {
+        patrol_id: id,
+        station_id: p.station_id.as_uuid(),
+        officer_id: caller.id.as_uuid(),
+        latitude: fix.latitude.value(),
+        longitude: fix.longitude.value(),
+        heading: fix.heading,
+        speed_mps: fix.speed_mps,
+        recorded_at: fix.recorded_at,
+        received_at: now,
+    }
+}
+
+/// A member of the patrol, or 403 (staff of its station) / 404 (anyone else).
+fn require_member(caller: &Caller, p: &PatrolInfo) -> ApiResult<()> {
+    if p.is_serving_member(caller.id, caller.role, caller.station_id) {
+        Ok(())
+    } else if caller.is_staff_of(p.station_id) {
+        Err(ApiError::Forbidden(
+            "only a member of the patrol may report its location".into(),
+        ))
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
 /// The patrol, or 404 when it does not exist.
 async fn patrol(state: &AppState, id: Uuid) -> ApiResult<std::sync::Arc<PatrolInfo>> {
     state
@@ -205,26 +293,10 @@ async fn put_location(
     JsonBody(body): JsonBody<LocationBody>,
 ) -> ApiResult<(StatusCode, Json<LocationAccepted>)> {
     let p = patrol(&state, id).await?;
-    if !p.is_serving_member(caller.id, caller.role, caller.station_id) {
-        return Err(if caller.is_staff_of(p.station_id) {
-            ApiError::Forbidden("only a member of the patrol may report its location".into())
-        } else {
-            ApiError::NotFound
-        });
-    }
+    require_member(&caller, &p)?;
     let now = Utc::now();
     let fix = Fix::parse(&body, now)?;
-    let moved = PatrolMoved {
-        patrol_id: id,
-        station_id: p.station_id.as_uuid(),
-        officer_id: caller.id.as_uuid(),
-        latitude: fix.latitude.value(),
-        longitude: fix.longitude.value(),
-        heading: fix.heading,
-        speed_mps: fix.speed_mps,
-        recorded_at: fix.recorded_at,
-        received_at: now,
-    };
+    let moved = moved(&p, id, &caller, &fix, now);
     let position = state.live.positions.publish(&moved).await.map_err(|e| {
         tracing::warn!(error = %e, "position not confirmed");
         ApiError::Unavailable("the positions stream did not confirm the update; retry".into())
@@ -236,6 +308,69 @@ async fn put_location(
             position,
             patrol_id: id,
             recorded_at: fix.recorded_at,
+        }),
+    ))
+}
+
+/// Report several positions of a patrol at once, oldest first (a device uploading what
+/// it buffered, or sending a few fixes per request to save round trips).
+///
+/// All fixes are validated before any is stored (422 names `fixes[i].field`); then
+/// they are published in order and the answer carries each one's sequence. A 503
+/// leaves the outcome of each fix unknown: sending the batch again is harmless.
+///
+/// Roles: PATROL, a member of the patrol.
+#[utoipa::path(
+    post,
+    path = "/patrols/{id}/locations",
+    operation_id = "post_patrol_locations",
+    tag = "patrols",
+    params(("id" = Uuid, Path, description = "The patrol")),
+    request_body = LocationsBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Every fix recorded in the positions stream", body = LocationsAccepted),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[tracing::instrument(skip_all, fields(patrol = %id))]
+async fn post_locations(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    JsonBody(body): JsonBody<LocationsBody>,
+) -> ApiResult<(StatusCode, Json<LocationsAccepted>)> {
+    let p = patrol(&state, id).await?;
+    require_member(&caller, &p)?;
+    let now = Utc::now();
+    let fixes = parse_fixes(&body, now)?;
+    let moves: Vec<PatrolMoved> = fixes
+        .iter()
+        .map(|fix| moved(&p, id, &caller, fix, now))
+        .collect();
+    let positions = state
+        .live
+        .positions
+        .publish_many(&moves)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "positions not confirmed");
+            ApiError::Unavailable(
+                "the positions stream did not confirm every fix; send them again".into(),
+            )
+        })?;
+    crate::metrics::location_updates(positions.len());
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(LocationsAccepted {
+            patrol_id: id,
+            positions,
         }),
     ))
 }
@@ -626,6 +761,43 @@ mod tests {
             ApiError::Invalid(errors) => errors.into_iter().map(|e| e.field).collect(),
             other => panic!("expected 422, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_batch_names_each_bad_fix_by_index_and_is_bounded() {
+        let now = Utc::now();
+        let mut bad = body(91.0, 125.61);
+        bad.heading = Some(400.0);
+        let batch = LocationsBody {
+            fixes: vec![body(7.07, 125.61), bad, body(7.07, 181.0)],
+        };
+        let e = parse_fixes(&batch, now).expect_err("two bad fixes");
+        assert_eq!(
+            fields(e),
+            [
+                "fixes[1].latitude",
+                "fixes[1].heading",
+                "fixes[2].longitude"
+            ]
+        );
+        for n in [0, MAX_FIXES_PER_REQUEST + 1] {
+            let batch = LocationsBody {
+                fixes: (0..n).map(|_| body(7.07, 125.61)).collect(),
+            };
+            assert_eq!(
+                fields(parse_fixes(&batch, now).expect_err("bounds")),
+                ["fixes"]
+            );
+        }
+        let batch = LocationsBody {
+            fixes: (0..MAX_FIXES_PER_REQUEST)
+                .map(|_| body(7.07, 125.61))
+                .collect(),
+        };
+        assert_eq!(
+            parse_fixes(&batch, now).map(|f| f.len()).ok(),
+            Some(MAX_FIXES_PER_REQUEST)
+        );
     }
 
     #[test]
