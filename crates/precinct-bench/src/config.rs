@@ -56,6 +56,9 @@ pub struct Settings {
     pub paced_secs: Duration,
     /// Keep the databases and streams afterwards (default: dropped).
     pub keep: bool,
+    /// Split roles: `precinct serve --roles api` and a second process with
+    /// `--roles projector,sla,live` (default: one process with every role).
+    pub split: bool,
     /// Record `perf record -e cpu-clock -g` of the server during workloads 1, 2 and 4
     /// into `<out>/perf-<workload>.data` (needs `perf`; off by default).
     pub perf: bool,
@@ -127,6 +130,7 @@ impl Settings {
             paced_rate: num("BENCH_PACED_RATE", 1000)?,
             paced_secs: secs("BENCH_PACED_SECS", 10)?,
             keep: var("BENCH_KEEP").is_some_and(|v| v != "0"),
+            split: var("BENCH_SPLIT").is_some_and(|v| v != "0"),
             perf: var("BENCH_PERF").is_some_and(|v| v != "0"),
         })
     }

@@ -46,10 +46,11 @@ use crate::config::Settings;
 
 /// Children the watchdog must not leave behind.
 static SERVER_PID: AtomicU32 = AtomicU32::new(0);
+static SERVER2_PID: AtomicU32 = AtomicU32::new(0);
 static PRIVATE_NATS_PID: AtomicU32 = AtomicU32::new(0);
 
 fn kill_children() {
-    for pid in [&SERVER_PID, &PRIVATE_NATS_PID] {
+    for pid in [&SERVER_PID, &SERVER2_PID, &PRIVATE_NATS_PID] {
         let p = pid.load(Ordering::Relaxed);
         if p != 0 {
             let _ = std::process::Command::new("kill")
@@ -157,6 +158,7 @@ async fn run(s: &Settings, budget: Budget) -> anyhow::Result<()> {
     let mut cpu = Cpu {
         pids: Pids {
             server: None,
+            server2: None,
             nats: s.nats_pid,
         },
         tick,
@@ -249,15 +251,43 @@ async fn run(s: &Settings, budget: Budget) -> anyhow::Result<()> {
     ]);
     let port = server::free_port()?;
     let server_log = s.out_dir.join("server.log");
+    // All in one (`serve`, every role), or split: `--roles api` here and a second
+    // process with `--roles projector,sla,live` (the SSE subscribers connect to it).
+    let roles = s.split.then_some("api");
     eprintln!(
-        "server: {} serve on 127.0.0.1:{port} (log {})",
+        "server: {} serve{} on 127.0.0.1:{port} (log {})",
         s.precinct_bin.display(),
+        roles.map(|r| format!(" --roles {r}")).unwrap_or_default(),
         server_log.display()
     );
-    let mut srv = server::Server::start(&s.precinct_bin, &env, port, server_log).await?;
+    let mut srv = server::Server::start(&s.precinct_bin, &env, roles, port, server_log).await?;
     SERVER_PID.store(srv.pid, Ordering::Relaxed);
     cpu.pids.server = Some(srv.pid);
+    let mut srv2 = None;
+    if s.split {
+        let port2 = server::free_port()?;
+        let log2 = s.out_dir.join("server-projector.log");
+        eprintln!(
+            "server: {} serve --roles projector,sla,live on 127.0.0.1:{port2} (log {})",
+            s.precinct_bin.display(),
+            log2.display()
+        );
+        let second = server::Server::start(
+            &s.precinct_bin,
+            &env,
+            Some("projector,sla,live"),
+            port2,
+            log2,
+        )
+        .await?;
+        SERVER2_PID.store(second.pid, Ordering::Relaxed);
+        cpu.pids.server2 = Some(second.pid);
+        srv2 = Some(second);
+    }
     let target = Target {
+        live_base: srv2
+            .as_ref()
+            .map_or_else(|| srv.base.clone(), |s2| s2.base.clone()),
         base: srv.base.clone(),
         db_url,
         run_id: run_id.clone(),
@@ -273,6 +303,10 @@ async fn run(s: &Settings, budget: Budget) -> anyhow::Result<()> {
     }
     srv.kill().await;
     SERVER_PID.store(0, Ordering::Relaxed);
+    if let Some(mut second) = srv2 {
+        second.kill().await;
+        SERVER2_PID.store(0, Ordering::Relaxed);
+    }
 
     // ---------------------------------------------------------------- results
     let Output {
@@ -286,8 +320,13 @@ async fn run(s: &Settings, budget: Budget) -> anyhow::Result<()> {
     let notes = report::notes(&rows);
     println!();
     println!(
-        "Precinct benchmark {run_id} — commit {commit}{} — {} × {} — {} GiB RAM — {:.0} s",
+        "Precinct benchmark {run_id} — commit {commit}{} — {} — {} × {} — {} GiB RAM — {:.0} s",
         if dirty { "+dirty" } else { "" },
+        if s.split {
+            "split: serve --roles api + serve --roles projector,sla,live"
+        } else {
+            "all in one: serve"
+        },
         machine["nproc"],
         machine["cpu_model"].as_str().unwrap_or(""),
         machine["mem_gib"],

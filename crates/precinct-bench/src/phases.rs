@@ -71,6 +71,8 @@ pub struct Refs {
 /// The server under test, as `run` started it.
 pub struct Target {
     pub base: String,
+    /// Where the SSE streams are served: `base`, or the second process of a split run.
+    pub live_base: String,
     pub db_url: String,
     pub run_id: String,
     pub master_key: String,
@@ -924,7 +926,8 @@ pub async fn locations(ctx: &mut RunCtx<'_>) -> anyhow::Result<()> {
     if world.location_patrols.is_empty() || world.location_stations.is_empty() {
         anyhow::bail!("no location patrols");
     }
-    let subs = locations::Subscribers::connect(&ctx.api.base, &world, s.sse_subscribers).await?;
+    let subs =
+        locations::Subscribers::connect(&ctx.target.live_base, &world, s.sse_subscribers).await?;
     // Let the hub register everyone before the first move.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let per_station = subs.per_station.clone();

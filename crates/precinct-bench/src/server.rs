@@ -85,11 +85,12 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `bin serve` with `env` on `addr`, logging to `log`, and waits (bounded) for
-    /// `GET /health/ready` to answer 200.
+    /// Starts `bin serve` (with `--roles roles` when given) with `env` on `addr`, logging
+    /// to `log`, and waits (bounded) for `GET /health/ready` to answer 200.
     pub async fn start(
         bin: &Path,
         env: &[(String, String)],
+        roles: Option<&str>,
         port: u16,
         log: PathBuf,
     ) -> anyhow::Result<Self> {
@@ -100,8 +101,12 @@ impl Server {
             );
         }
         let file = std::fs::File::create(&log)?;
-        let child = Command::new(bin)
-            .arg("serve")
+        let mut command = Command::new(bin);
+        command.arg("serve");
+        if let Some(roles) = roles {
+            command.args(["--roles", roles]);
+        }
+        let child = command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))

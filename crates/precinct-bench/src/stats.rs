@@ -260,6 +260,9 @@ fn machine_jiffies() -> Option<(u64, u64)> {
 pub struct Pids {
     /// `precinct serve` (absent during the ceilings).
     pub server: Option<u32>,
+    /// The second `precinct serve` of a split run (`--roles projector,sla,live`); its
+    /// CPU is counted with the first's.
+    pub server2: Option<u32>,
     /// The stack's nats-server.
     pub nats: Option<u32>,
 }
@@ -303,7 +306,11 @@ impl Cpu {
     pub fn snap(&self) -> CpuSnap {
         CpuSnap {
             at: Instant::now(),
-            server: self.pids.server.and_then(proc_ticks),
+            server: self
+                .pids
+                .server
+                .and_then(proc_ticks)
+                .map(|t| t + self.pids.server2.and_then(proc_ticks).unwrap_or(0)),
             nats: self.pids.nats.and_then(proc_ticks),
             postgres: self.pg.as_ref().map_or(0, |pg| pg.sample()),
             bench: proc_ticks(std::process::id()).unwrap_or(0),
