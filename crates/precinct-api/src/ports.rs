@@ -159,6 +159,15 @@ impl Workloads for Facts<'_> {
     }
 }
 
+/// Whether projection `name` has applied the log as it is now (the head read now),
+/// after at most [`READ_MODEL_WAIT`].
+async fn caught_up_with_head(state: &AppState, name: &str) -> Result<bool, AppError> {
+    let head = state.app.log().head().await?;
+    precinct_readmodel::wait_for_projection(&state.pool, name, head, READ_MODEL_WAIT)
+        .await
+        .map_err(port)
+}
+
 impl Rosters for Facts<'_> {
     /// From the patrols read model, once it has caught up with the log as it is now.
     async fn patrols_of(
@@ -167,16 +176,7 @@ impl Rosters for Facts<'_> {
         limit: u32,
     ) -> Result<Option<Vec<PatrolId>>, AppError> {
         let state = self.0;
-        let head = state.app.log().head().await?;
-        let caught_up = precinct_readmodel::wait_for_projection(
-            &state.pool,
-            precinct_readmodel::names::PATROLS,
-            head,
-            READ_MODEL_WAIT,
-        )
-        .await
-        .map_err(port)?;
-        if !caught_up {
+        if !caught_up_with_head(state, precinct_readmodel::names::PATROLS).await? {
             return Ok(None);
         }
         let listed =
@@ -195,16 +195,7 @@ impl StationReports for Facts<'_> {
         limit: u32,
     ) -> Result<Option<OpenReports>, AppError> {
         let state = self.0;
-        let head = state.app.log().head().await?;
-        let caught_up = precinct_readmodel::wait_for_projection(
-            &state.pool,
-            precinct_readmodel::names::REPORTS,
-            head,
-            READ_MODEL_WAIT,
-        )
-        .await
-        .map_err(port)?;
-        if !caught_up {
+        if !caught_up_with_head(state, precinct_readmodel::names::REPORTS).await? {
             return Ok(None);
         }
         let (ids, total) = precinct_readmodel::queries::open_reports_of_station(
@@ -239,16 +230,7 @@ impl Accounts for Facts<'_> {
     /// From the accounts read model, once it has caught up with the log as it is now.
     async fn active_admins(&self, limit: u32) -> Result<Option<Vec<AccountId>>, AppError> {
         let state = self.0;
-        let head = state.app.log().head().await?;
-        let caught_up = precinct_readmodel::wait_for_projection(
-            &state.pool,
-            precinct_readmodel::names::ACCOUNTS,
-            head,
-            READ_MODEL_WAIT,
-        )
-        .await
-        .map_err(port)?;
-        if !caught_up {
+        if !caught_up_with_head(state, precinct_readmodel::names::ACCOUNTS).await? {
             return Ok(None);
         }
         let ids = precinct_readmodel::queries::active_admins(&state.pool, limit)
@@ -304,15 +286,7 @@ impl Queue for Facts<'_> {
     /// a bounded wait, as far as it got: the command checks every report on the log).
     async fn new_reports(&self, station: StationId, limit: u32) -> Result<Vec<ReportId>, AppError> {
         let state = self.0;
-        let head = state.app.log().head().await?;
-        precinct_readmodel::wait_for_projection(
-            &state.pool,
-            precinct_readmodel::names::REPORTS,
-            head,
-            READ_MODEL_WAIT,
-        )
-        .await
-        .map_err(port)?;
+        caught_up_with_head(state, precinct_readmodel::names::REPORTS).await?;
         let filter = precinct_readmodel::queries::QueueFilter {
             station_id: Some(station.as_uuid()),
             status: Some(vec!["NEW".to_owned()]),
