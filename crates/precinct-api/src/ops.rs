@@ -21,10 +21,13 @@ use crate::auth::Caller;
 use crate::extract::Peer;
 use crate::AppState;
 
+/// One registered worker: its name and whether it still runs.
+type Entry = (&'static str, Arc<AtomicBool>);
+
 /// The background roles of this process, each running until its [`WorkerGuard`] is
 /// dropped (when its task returns, or unwinds from a panic). Cheap to clone.
 #[derive(Debug, Clone, Default)]
-pub struct Workers(Arc<Mutex<Vec<(&'static str, Arc<AtomicBool>)>>>);
+pub struct Workers(Arc<Mutex<Vec<Entry>>>);
 
 /// Marks one worker running while it lives.
 #[derive(Debug)]
