@@ -29,22 +29,21 @@ async fn get(http: &reqwest::Client, url: &str, token: Option<&str>) -> (StatusC
     (res.status(), res.text().await.unwrap_or_default())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_projector_process_is_probed_and_scraped_on_its_operations_listener() {
+/// The environment of one test's processes: a fresh database and stream prefix on
+/// `nats_url`, one JWT secret and the scrapers' token.
+async fn process_env(nats_url: &str) -> Vec<(String, String)> {
     let (_, database_url) = precinct_tests::pg::fresh_database()
         .await
         .expect("database");
-    let dir = std::env::temp_dir().join(format!("precinct-ops-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
     let mut env: Vec<(String, String)> = [
-        ("NATS_URL", precinct_tests::nats::shared_url()),
+        ("NATS_URL", nats_url.to_string()),
         ("DATABASE_URL", database_url),
         ("PRECINCT_STREAM_PREFIX", precinct_tests::unique_prefix()),
         (
             "PRECINCT_MASTER_KEY",
             format!("test-k1:{}", "01".repeat(32)),
         ),
-        // One secret for both processes: an ADMIN token the API issues is checked by
+        // One secret for every process: an ADMIN token the API issues is checked by
         // the projector's operations listener.
         (
             "PRECINCT_JWT_SECRET",
@@ -59,6 +58,37 @@ async fn a_projector_process_is_probed_and_scraped_on_its_operations_listener() 
     if let Ok(r) = std::env::var("PRECINCT_TEST_NATS_REPLICAS") {
         env.push(("PRECINCT_NATS_REPLICAS".into(), r));
     }
+    env
+}
+
+/// Polls `GET <url>` until it answers `want` (bounded): the last body.
+async fn until_status(http: &reqwest::Client, url: &str, want: StatusCode) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let last = match http.get(url).send().await {
+            Ok(res) => {
+                let status = res.status();
+                let body = res.text().await.unwrap_or_default();
+                if status == want {
+                    return body;
+                }
+                format!("{status} {body}")
+            }
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            Instant::now() < deadline,
+            "GET {url} never answered {want}; last: {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projector_process_is_probed_and_scraped_on_its_operations_listener() {
+    let dir = std::env::temp_dir().join(format!("precinct-ops-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let env = process_env(&precinct_tests::nats::shared_url()).await;
     let mut api_env = env.clone();
     api_env.push(("PRECINCT_ADMIN_EMAIL".into(), ADMIN_EMAIL.into()));
     api_env.push(("PRECINCT_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()));
@@ -289,5 +319,62 @@ async fn a_projector_process_is_probed_and_scraped_on_its_operations_listener() 
         .await
         .expect("POST");
     assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Readiness means the dependencies: a projector process whose NATS is gone is not
+/// ready, but still live (restarting it would not bring NATS back), and ready again
+/// once NATS is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projector_without_nats_is_not_ready_but_still_live() {
+    let mut nats = tokio::task::spawn_blocking(precinct_tests::nats::PrivateNats::start)
+        .await
+        .expect("join")
+        .expect("nats-server");
+    let mut env = process_env(&nats.url()).await;
+    // A private server has one node.
+    env.retain(|(k, _)| k != "PRECINCT_NATS_REPLICAS");
+    let ops_port = precinct_tests::nats::free_port().expect("port");
+    env.push(("PRECINCT_OPS_ADDR".into(), format!("127.0.0.1:{ops_port}")));
+    let dir = std::env::temp_dir().join(format!("precinct-ops-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let log = dir.join("precinct-projector.log");
+    let _projector = tokio::task::spawn_blocking(move || {
+        let p = PrecinctProc::start("projector,sla", env, None, log)
+            .expect("precinct serve --roles projector,sla");
+        precinct_tests::chaos::pg::wait_listening(ops_port, Duration::from_secs(60))
+            .expect("the operations listener");
+        p
+    })
+    .await
+    .expect("join");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let ops = format!("http://127.0.0.1:{ops_port}");
+    until_status(&http, &format!("{ops}/health/ready"), StatusCode::OK).await;
+
+    tokio::task::block_in_place(|| nats.kill());
+    let body = until_status(
+        &http,
+        &format!("{ops}/health/ready"),
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+    .await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).expect("JSON"),
+        serde_json::json!({"status": "not_ready"})
+    );
+    let (status, body) = get(&http, &format!("{ops}/health/live"), None).await;
+    assert_eq!(status, StatusCode::OK, "live without NATS: {body}");
+    let (status, metrics) = get(&http, &format!("{ops}/metrics"), Some(METRICS_TOKEN)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(sample(&metrics, "precinct_nats_connected"), Some(0.0));
+
+    tokio::task::block_in_place(|| nats.restart()).expect("nats-server again");
+    until_status(&http, &format!("{ops}/health/ready"), StatusCode::OK).await;
+    let (status, _) = get(&http, &format!("{ops}/health/live"), None).await;
+    assert_eq!(status, StatusCode::OK);
     let _ = std::fs::remove_dir_all(&dir);
 }
