@@ -1,11 +1,14 @@
 //! The shipped deployments (`deploy/k8s`, `deploy/compose`) read as an operator would
-//! start them: every role of the binary runs in some process, and every process that
-//! listens for HTTP is probed, and every variable the binary reads is documented. No
-//! servers; the files are parsed, not run.
+//! start them: every role of the binary runs in some process; every process serves HTTP
+//! somewhere reachable (its API, or its operations listener, ADR 0025), is probed there
+//! (readiness and liveness) and is scraped there by Prometheus; and every variable the
+//! binary reads is documented. No servers; the files are parsed, not run.
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use precinct::Roles;
+use precinct::{OpsAddr, Roles};
 use serde_yaml_ng::Value;
 
 fn repo() -> PathBuf {
@@ -15,21 +18,33 @@ fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-/// Every YAML document of a file (Kubernetes files hold several).
+/// Every YAML document of a file (Kubernetes files hold several), merge keys applied.
 fn documents(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
     serde_yaml_ng::Deserializer::from_str(&text)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap_or_else(|e| panic!("{path:?}: {e}")))
+        .map(|d| {
+            let mut v: Value =
+                serde::Deserialize::deserialize(d).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+            v.apply_merge().unwrap_or_else(|e| panic!("{path:?}: {e}"));
+            v
+        })
         .collect()
 }
 
 /// One process as a manifest starts it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Process {
     name: String,
     roles: Roles,
-    /// Has an HTTP readiness check (probe or health check).
-    probed: bool,
+    /// The ports it serves HTTP on, reachable from outside the process (its API
+    /// listener and its operations listener, as its environment configures them).
+    serves: Vec<u16>,
+    /// The port its HTTP readiness check asks (probe or health check).
+    readiness: Option<u16>,
+    /// The port its HTTP liveness check asks (Compose has one health check: the same).
+    liveness: Option<u16>,
+    /// The port Prometheus scrapes `/metrics` on (annotations or labels).
+    scraped: Option<u16>,
 }
 
 /// The roles of `precinct <args…>`, if the command is `serve` (`--roles` or the default).
@@ -46,6 +61,27 @@ fn roles_of(args: &[String]) -> Option<Roles> {
     Some(roles)
 }
 
+/// The ports a process with `roles` and environment `env` serves HTTP on, by the
+/// binary's own rules (`PRECINCT_HTTP_ADDR` for the API, `PRECINCT_OPS_ADDR` and its
+/// default for the operations listener); loopback addresses reach no prober or scraper.
+fn served_ports(roles: &Roles, env: &BTreeMap<String, String>) -> Vec<u16> {
+    let reachable = |addr: SocketAddr| (!addr.ip().is_loopback()).then_some(addr.port());
+    let listens = roles.api || roles.live;
+    let mut ports = Vec::new();
+    if listens {
+        let http: SocketAddr = env
+            .get("PRECINCT_HTTP_ADDR")
+            .map_or("127.0.0.1:8080", String::as_str)
+            .parse()
+            .expect("PRECINCT_HTTP_ADDR");
+        ports.extend(reachable(http));
+    }
+    let ops = OpsAddr::parse(env.get("PRECINCT_OPS_ADDR").map(String::as_str))
+        .expect("PRECINCT_OPS_ADDR");
+    ports.extend(ops.resolve(listens).and_then(reachable));
+    ports
+}
+
 fn strings(v: &Value) -> Vec<String> {
     v.as_sequence()
         .map(|s| {
@@ -54,6 +90,67 @@ fn strings(v: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A scalar as text (`"9464"`, `9464` and `true` alike).
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// The port Prometheus scrapes from `prometheus.io/*` annotations or labels: only when
+/// `scrape` is `"true"` and the path, if given, is `/metrics`.
+fn scrape_port(meta: &Value) -> Option<u16> {
+    if text(&meta["prometheus.io/scrape"]).as_deref() != Some("true") {
+        return None;
+    }
+    if let Some(path) = text(&meta["prometheus.io/path"]) {
+        if path != "/metrics" {
+            return None;
+        }
+    }
+    text(&meta["prometheus.io/port"])?.parse().ok()
+}
+
+/// Every ConfigMap of `deploy/k8s` by name: its data.
+fn config_maps(docs: &[Value]) -> BTreeMap<String, BTreeMap<String, String>> {
+    docs.iter()
+        .filter(|d| d["kind"].as_str() == Some("ConfigMap"))
+        .map(|d| {
+            let name = d["metadata"]["name"].as_str().unwrap_or("?").to_string();
+            let data = d["data"]
+                .as_mapping()
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| Some((k.as_str()?.to_string(), text(v)?)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (name, data)
+        })
+        .collect()
+}
+
+/// The port an `httpGet` probe of container `c` asks (named ports resolved).
+fn probe_port(c: &Value, probe: &str) -> Option<u16> {
+    let port = &c[probe]["httpGet"]["port"];
+    if let Some(n) = port.as_u64() {
+        return u16::try_from(n).ok();
+    }
+    let name = port.as_str()?;
+    c["ports"].as_sequence()?.iter().find_map(|p| {
+        (p["name"].as_str() == Some(name))
+            .then(|| {
+                p["containerPort"]
+                    .as_u64()
+                    .and_then(|n| u16::try_from(n).ok())
+            })
+            .flatten()
+    })
 }
 
 fn kubernetes() -> Vec<Process> {
@@ -65,28 +162,66 @@ fn kubernetes() -> Vec<Process> {
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     files.sort();
-    for file in files {
-        for doc in documents(&file) {
-            if !matches!(doc["kind"].as_str(), Some("Deployment" | "StatefulSet")) {
+    let docs: Vec<Value> = files.iter().flat_map(|f| documents(f)).collect();
+    let maps = config_maps(&docs);
+    for doc in &docs {
+        if !matches!(doc["kind"].as_str(), Some("Deployment" | "StatefulSet")) {
+            continue;
+        }
+        let name = doc["metadata"]["name"].as_str().unwrap_or("?").to_string();
+        let template = &doc["spec"]["template"];
+        let containers = template["spec"]["containers"]
+            .as_sequence()
+            .cloned()
+            .unwrap_or_default();
+        for c in containers {
+            let Some(roles) = roles_of(&strings(&c["args"])) else {
                 continue;
-            }
-            let name = doc["metadata"]["name"].as_str().unwrap_or("?").to_string();
-            let containers = doc["spec"]["template"]["spec"]["containers"]
-                .as_sequence()
-                .cloned()
-                .unwrap_or_default();
-            for c in containers {
-                if let Some(roles) = roles_of(&strings(&c["args"])) {
-                    found.push(Process {
-                        name: format!("k8s {name}"),
-                        roles,
-                        probed: !c["readinessProbe"].is_null(),
-                    });
+            };
+            let mut env = BTreeMap::new();
+            for from in c["envFrom"].as_sequence().into_iter().flatten() {
+                if let Some(map) = from["configMapRef"]["name"].as_str() {
+                    env.extend(maps.get(map).cloned().unwrap_or_default());
                 }
             }
+            for e in c["env"].as_sequence().into_iter().flatten() {
+                if let (Some(k), Some(v)) = (e["name"].as_str(), text(&e["value"])) {
+                    env.insert(k.to_string(), v);
+                }
+            }
+            // Prometheus' pod role sees only declared container ports.
+            let declared: Vec<u16> = c["ports"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p["containerPort"].as_u64())
+                .filter_map(|n| u16::try_from(n).ok())
+                .collect();
+            found.push(Process {
+                name: format!("k8s {name}"),
+                serves: served_ports(&roles, &env)
+                    .into_iter()
+                    .filter(|p| declared.contains(p))
+                    .collect(),
+                roles,
+                readiness: probe_port(&c, "readinessProbe"),
+                liveness: probe_port(&c, "livenessProbe"),
+                scraped: scrape_port(&template["metadata"]["annotations"]),
+            });
         }
     }
     found
+}
+
+/// The port of the `http://host:port/…` URL in a Compose health check's command.
+fn healthcheck_port(service: &Value) -> Option<u16> {
+    strings(&service["healthcheck"]["test"])
+        .iter()
+        .find_map(|a| {
+            let rest = a.strip_prefix("http://")?;
+            let authority = rest.split('/').next()?;
+            authority.rsplit_once(':')?.1.parse().ok()
+        })
 }
 
 fn compose() -> Vec<Process> {
@@ -97,10 +232,22 @@ fn compose() -> Vec<Process> {
         .iter()
         .filter_map(|(name, service)| {
             let roles = roles_of(&strings(&service["command"]))?;
+            let env = service["environment"]
+                .as_mapping()
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| Some((k.as_str()?.to_string(), text(v)?)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let check = healthcheck_port(service);
             Some(Process {
                 name: format!("compose {}", name.as_str().unwrap_or("?")),
+                serves: served_ports(&roles, &env),
                 roles,
-                probed: !service["healthcheck"].is_null(),
+                readiness: check,
+                liveness: check,
+                scraped: scrape_port(&service["labels"]),
             })
         })
         .collect()
@@ -124,13 +271,28 @@ fn check(deployment: &str, processes: &[Process]) {
         );
     }
     for p in processes {
-        if p.roles.api || p.roles.live {
+        let name = &p.name;
+        assert!(
+            !p.serves.is_empty(),
+            "{name}: serves HTTP on no reachable, declared port (no API, operations \
+             listener off or on loopback): nothing can probe or scrape it: {p:#?}"
+        );
+        for (what, port) in [("readiness", p.readiness), ("liveness", p.liveness)] {
+            let port = port.unwrap_or_else(|| panic!("{name}: no HTTP {what} check: {p:#?}"));
             assert!(
-                p.probed,
-                "{}: serves HTTP without a readiness check",
-                p.name
+                p.serves.contains(&port),
+                "{name}: its {what} check asks port {port}, which it does not serve: {p:#?}"
             );
         }
+        let scraped = p.scraped.unwrap_or_else(|| {
+            panic!(
+                "{name}: Prometheus does not scrape its /metrics (no prometheus.io/scrape): {p:#?}"
+            )
+        });
+        assert!(
+            p.serves.contains(&scraped),
+            "{name}: Prometheus scrapes port {scraped}, which it does not serve: {p:#?}"
+        );
     }
 }
 
@@ -144,26 +306,80 @@ fn every_role_runs_somewhere_in_compose() {
     check("deploy/compose", &compose());
 }
 
+/// A process that the check accepts: serving, probing and scraped on `port`.
+fn served(name: &str, roles: &str, port: u16) -> Process {
+    Process {
+        name: name.into(),
+        roles: Roles::parse(roles).expect("roles"),
+        serves: vec![port],
+        readiness: Some(port),
+        liveness: Some(port),
+        scraped: Some(port),
+    }
+}
+
+fn caught(processes: Vec<Process>) -> bool {
+    std::panic::catch_unwind(|| check("before", &processes)).is_err()
+}
+
 #[test]
 fn a_manifest_without_the_live_role_is_caught() {
     // The check itself can fail: the shape the review found (no process with `live`).
     let shipped_before = vec![
-        Process {
-            name: "api".into(),
-            roles: Roles::parse("api").expect("roles"),
-            probed: true,
-        },
-        Process {
-            name: "projector".into(),
-            roles: Roles::parse("projector,sla").expect("roles"),
-            probed: false,
-        },
+        served("api", "api", 8080),
+        served("projector", "projector,sla", 9464),
     ];
-    let caught = std::panic::catch_unwind(|| check("before", &shipped_before));
     assert!(
-        caught.is_err(),
+        caught(shipped_before),
         "a deployment without `live` passed the check"
     );
+    let fine = vec![
+        served("api", "api,live", 8080),
+        served("projector", "projector,sla", 9464),
+    ];
+    assert!(!caught(fine), "a complete deployment failed the check");
+}
+
+#[test]
+fn a_process_without_probes_or_scraped_metrics_is_caught() {
+    let api = served("api", "api,live", 8080);
+    let projector = served("projector", "projector,sla", 9464);
+    let mut cases: Vec<(&str, Process)> = Vec::new();
+    // The shipped projector before ADR 0025: no probe, nothing scraped.
+    let mut p = projector.clone();
+    (p.readiness, p.liveness, p.scraped) = (None, None, None);
+    cases.push(("no probes, not scraped", p));
+    let mut p = projector.clone();
+    p.liveness = None;
+    cases.push(("no liveness probe", p));
+    let mut p = projector.clone();
+    p.scraped = None;
+    cases.push(("probed but not scraped", p));
+    let mut p = projector.clone();
+    p.scraped = Some(8080);
+    cases.push(("scraped on a port it does not serve", p));
+    let mut p = projector.clone();
+    p.readiness = Some(8080);
+    cases.push(("probed on a port it does not serve", p));
+    // PRECINCT_OPS_ADDR=off, or on loopback, in a projector: it serves nothing reachable.
+    let off = BTreeMap::from([("PRECINCT_OPS_ADDR".to_string(), "off".to_string())]);
+    let loopback = BTreeMap::from([(
+        "PRECINCT_OPS_ADDR".to_string(),
+        "127.0.0.1:9464".to_string(),
+    )]);
+    for env in [off, loopback] {
+        let mut p = projector.clone();
+        p.serves = served_ports(&p.roles, &env);
+        cases.push(("operations listener off or on loopback", p));
+    }
+    for (what, p) in cases {
+        assert!(
+            caught(vec![api.clone(), p]),
+            "a projector with {what} passed the check"
+        );
+    }
+    // The binary's default: a projector serves its operations listener on 9464.
+    assert_eq!(served_ports(&projector.roles, &BTreeMap::new()), vec![9464]);
 }
 
 /// Every environment variable the binary reads is in the configuration table of

@@ -16,6 +16,7 @@ mod links;
 mod live;
 mod metrics;
 mod model;
+mod ops;
 mod overload;
 mod own_writes;
 mod poison;

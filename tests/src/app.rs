@@ -196,6 +196,9 @@ impl TestApp {
             duplicates: Default::default(),
             metrics_token: Some(Secret::new(METRICS_TOKEN.as_bytes().to_vec())),
             admission: opts.admission,
+            // The in-process tests probe the API listener; the operations listener is
+            // tested through the binary (tests/e2e/ops.rs).
+            ops_addr: precinct::OpsAddr::Off,
         };
         Self::start(config, prefix, database_url).await
     }

@@ -26,6 +26,8 @@
 //! - [`middleware`]: request and correlation ids, the request span, the request log,
 //!   HTTP metrics, security headers.
 //! - [`metrics`]: the Prometheus recorder and `GET /metrics`.
+//! - [`ops`]: the operations listener's routes (`/metrics`, `/health/live`,
+//!   `/health/ready`) and the background roles its probes watch (ADR 0025).
 //! - [`own_writes`]: read-your-own-writes by default: the signed cookie that carries an
 //!   account's last command position across replicas (ADR 0014).
 //! - [`openapi`]: the OpenAPI document (`GET /openapi.json`) and the docs page (`/docs`);
@@ -49,6 +51,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod openapi_shape;
+pub mod ops;
 pub mod own_writes;
 pub mod ports;
 pub mod problem;
@@ -177,6 +180,9 @@ pub struct AppState {
     /// The stations routing decides on, kept by the position of the last station
     /// change (ADR 0022).
     pub station_facts: Arc<ports::StationFactsCache>,
+    /// The background roles of this process (projectors, SLA worker) that the
+    /// operations listener's probes watch (ADR 0025); none unless registered.
+    pub workers: ops::Workers,
 }
 
 impl AppState {
@@ -218,6 +224,7 @@ impl AppState {
             live,
             accounts,
             projected: Default::default(),
+            workers: Default::default(),
         }
     }
 

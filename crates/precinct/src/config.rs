@@ -126,6 +126,49 @@ pub struct Config {
     /// `PRECINCT_COMMAND_QUEUE_WAIT_MS` (50) how long one more waits for a place before
     /// it is answered 503 with `Retry-After` (ADR 0021).
     pub admission: precinct_api::admission::AdmissionConfig,
+    /// `PRECINCT_OPS_ADDR`: where the operations listener (`/metrics`, `/health/live`,
+    /// `/health/ready`) binds; `off` for none. Unset: on at [`DEFAULT_OPS_ADDR`] for a
+    /// process with neither the `api` nor the `live` role, off otherwise (ADR 0025).
+    pub ops_addr: OpsAddr,
+}
+
+/// Where the operations listener of a process without an HTTP API binds by default.
+pub const DEFAULT_OPS_ADDR: &str = "0.0.0.0:9464";
+
+/// `PRECINCT_OPS_ADDR` (ADR 0025).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpsAddr {
+    /// Unset: [`DEFAULT_OPS_ADDR`] for a process without an HTTP listener, none otherwise.
+    Auto,
+    /// `off`: no operations listener.
+    Off,
+    /// An address (port 0: any free port).
+    At(SocketAddr),
+}
+
+impl OpsAddr {
+    /// The value of `PRECINCT_OPS_ADDR` (`None`: unset).
+    pub fn parse(value: Option<&str>) -> anyhow::Result<Self> {
+        match value.map(str::trim) {
+            None | Some("") => Ok(Self::Auto),
+            Some(v) if v.eq_ignore_ascii_case("off") => Ok(Self::Off),
+            Some(v) => v
+                .parse()
+                .map(Self::At)
+                .with_context(|| format!("PRECINCT_OPS_ADDR must be host:port or off (got {v:?})")),
+        }
+    }
+
+    /// The address to bind, if any, for a process that does (`serves_http`) or does not
+    /// have an HTTP API listener of its own.
+    pub fn resolve(self, serves_http: bool) -> Option<SocketAddr> {
+        match self {
+            Self::At(addr) => Some(addr),
+            Self::Off => None,
+            Self::Auto if serves_http => None,
+            Self::Auto => DEFAULT_OPS_ADDR.parse().ok(),
+        }
+    }
 }
 
 /// A certificate chain and its private key, PEM files.
@@ -442,6 +485,7 @@ impl Config {
                     )? as u64),
                 }
             },
+            ops_addr: OpsAddr::parse(env("PRECINCT_OPS_ADDR").as_deref())?,
         })
     }
 }
@@ -449,6 +493,25 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_operations_listener_is_on_by_default_only_without_an_http_api() {
+        let default: SocketAddr = DEFAULT_OPS_ADDR.parse().expect("default");
+        let auto = OpsAddr::parse(None).expect("unset");
+        assert_eq!(auto, OpsAddr::Auto);
+        assert_eq!(auto.resolve(false), Some(default));
+        assert_eq!(auto.resolve(true), None);
+        let off = OpsAddr::parse(Some("OFF")).expect("off");
+        assert_eq!(off.resolve(false), None);
+        let at = OpsAddr::parse(Some("127.0.0.1:0")).expect("addr");
+        let local: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        assert_eq!(at.resolve(true), Some(local));
+        assert_eq!(at.resolve(false), Some(local));
+        let err = OpsAddr::parse(Some("9464"))
+            .expect_err("no host")
+            .to_string();
+        assert!(err.contains("PRECINCT_OPS_ADDR"), "{err}");
+    }
 
     #[test]
     fn plain_http_is_refused_on_non_loopback_addresses_unless_behind_a_tls_proxy() {

@@ -7,14 +7,16 @@
 //! # Layout
 //! - [`config`]: [`Config`] from the environment and flags.
 //! - [`server`]: [`server::start`], the one start-up and shutdown path.
+//! - [`ops`]: the operations listener (`/metrics` and probes, ADR 0025).
 //! - [`sla`]: the worker that records SLA breaches as events.
 //! - [`admin`]: the `ADMIN` bootstrap.
 //! - [`tls`]: HTTPS served directly (rustls).
 
 pub mod admin;
 pub mod config;
+pub mod ops;
 pub mod server;
 pub mod sla;
 pub mod tls;
 
-pub use config::{Config, Roles, TlsFiles};
+pub use config::{Config, OpsAddr, Roles, TlsFiles};

@@ -140,6 +140,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(addr) = running.addr {
                 println!("precinct listening on http://{addr}");
             }
+            if let Some(addr) = running.ops_addr {
+                println!("precinct operations listening on http://{addr}");
+            }
             let signal = shutdown.clone();
             tokio::spawn(async move {
                 wait_for_signal().await;

@@ -3,7 +3,8 @@
 //! Start: refuse plain HTTP on a non-loopback address (unless behind a TLS proxy), connect
 //! to NATS (creating the streams idempotently) and PostgreSQL, apply migrations,
 //! bootstrap the ADMIN if configured, then start the roles (the HTTP listener serves
-//! HTTPS when a certificate is configured). Shutdown (on the
+//! HTTPS when a certificate is configured) and the operations listener (`/metrics` and
+//! probes; by default only in a process without an HTTP API, ADR 0025). Shutdown (on the
 //! token): the HTTP server stops accepting and finishes in-flight requests (SSE streams
 //! end; connections still open after a grace period are left), the live hub lets its
 //! subscribers go, the projectors commit or roll back their current batch, the SLA
@@ -38,6 +39,8 @@ const THROTTLE_PURGE_INTERVAL: Duration = Duration::from_secs(60);
 pub struct Running {
     /// The HTTP address (with the real port when configured with port 0).
     pub addr: Option<SocketAddr>,
+    /// The operations listener's address (`PRECINCT_OPS_ADDR`, ADR 0025), if any.
+    pub ops_addr: Option<SocketAddr>,
     pub pool: PgPool,
     pub log: EventLog,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
@@ -139,11 +142,17 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     }
     let mut tasks = Vec::new();
     let mut addr = None;
+    // The background roles the operations listener's probes watch.
+    let workers = precinct_api::ops::Workers::default();
+    // The state the operations listener serves: the API's when this process has one.
+    let mut ops_state = None;
 
     if config.roles.projector {
         let (pool, log, token) = (pool.clone(), log.clone(), shutdown.clone());
         let roster = config.roster.clone();
+        let running = workers.register("projector");
         tasks.push(tokio::spawn(async move {
+            let _running = running;
             precinct_projections::run_all(pool, log, roster, token)
                 .await
                 .map_err(|e| anyhow::anyhow!("projectors: {e}"))
@@ -157,33 +166,18 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             respond: config.sla_respond,
         };
         let token = shutdown.clone();
+        let running = workers.register("sla");
         tasks.push(tokio::spawn(async move {
+            let _running = running;
             worker.run(token).await;
             Ok(())
         }));
     }
     if config.roles.api || config.roles.live {
-        let mut api = ApiConfig::new(config.secret.clone());
-        api.sla_accept = config.sla_accept;
-        api.sla_respond = config.sla_respond;
-        api.token_ttl = config.token_ttl;
-        api.cors_origins = config.cors_origins.clone();
-        api.health_details = config.health_details;
-        api.admission = config.admission;
-        api.anonymous_reports_per_minute = config.anonymous_reports_per_minute;
-        api.registrations_per_hour = config.registrations_per_hour;
-        api.invite_accepts_per_hour = config.invite_accepts_per_hour;
-        api.login = config.login.clone();
-        api.password_jobs = config.password_jobs;
-        api.trusted_proxies = config.trusted_proxies.clone();
-        api.hsts = config.tls.is_some() || config.behind_tls_proxy;
-        api.metrics_token = config.metrics_token.clone();
-        api.command_rates = config.command_rates;
-        api.log_read_rates = config.log_read_rates;
-        api.duplicates = config.duplicates;
-        api.live = config.live.clone();
+        let api = api_config(&config);
         let (requests, request_task) = RequestLogWriter::start(log.clone());
         let mut state = AppState::new(app.clone(), pool.clone(), api, requests);
+        state.workers = workers.clone();
         // The account view every request is authorized by (ADR 0011).
         let accounts = state.accounts.start(shutdown.clone());
         tasks.push(tokio::spawn(async move {
@@ -206,6 +200,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             }));
             state = state.with_live_hub(hub);
         }
+        ops_state = Some(state.clone());
         let router = if config.roles.api {
             precinct_api::router(state)
         } else {
@@ -268,12 +263,56 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             Ok(())
         }));
     }
+    let mut ops_addr = None;
+    if let Some(at) = config.ops_addr.resolve(listens) {
+        let state = match ops_state {
+            Some(state) => state,
+            None => {
+                // No API here: a state for the operations routes only. Nothing is
+                // recorded to the request log, so its writer ends with the state.
+                let (requests, _idle) = RequestLogWriter::start(log.clone());
+                let mut state =
+                    AppState::new(app.clone(), pool.clone(), api_config(&config), requests);
+                state.workers = workers.clone();
+                state
+            }
+        };
+        let (bound, task) = crate::ops::listen(at, state, shutdown.clone()).await?;
+        ops_addr = Some(bound);
+        tasks.push(task);
+    }
     Ok(Running {
         addr,
+        ops_addr,
         pool,
         log,
         tasks,
     })
+}
+
+/// The HTTP layer's settings from the process's configuration (the API listener's, and
+/// the operations listener's token rule and readiness details).
+fn api_config(config: &Config) -> ApiConfig {
+    let mut api = ApiConfig::new(config.secret.clone());
+    api.sla_accept = config.sla_accept;
+    api.sla_respond = config.sla_respond;
+    api.token_ttl = config.token_ttl;
+    api.cors_origins = config.cors_origins.clone();
+    api.health_details = config.health_details;
+    api.admission = config.admission;
+    api.anonymous_reports_per_minute = config.anonymous_reports_per_minute;
+    api.registrations_per_hour = config.registrations_per_hour;
+    api.invite_accepts_per_hour = config.invite_accepts_per_hour;
+    api.login = config.login.clone();
+    api.password_jobs = config.password_jobs;
+    api.trusted_proxies = config.trusted_proxies.clone();
+    api.hsts = config.tls.is_some() || config.behind_tls_proxy;
+    api.metrics_token = config.metrics_token.clone();
+    api.command_rates = config.command_rates;
+    api.log_read_rates = config.log_read_rates;
+    api.duplicates = config.duplicates;
+    api.live = config.live.clone();
+    api
 }
 
 /// Deletes expired login-throttle and rate-window rows now and then, until shutdown.

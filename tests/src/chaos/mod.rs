@@ -363,9 +363,13 @@ async fn campaign(
             Some(port),
             dir.join("precinct-api.log"),
         )?;
+        // Its operations listener (on by default without the api role, ADR 0025) on
+        // any free loopback port: campaigns on one host must not contend for 9464.
+        let mut projector_env = env(&live_url);
+        projector_env.push(("PRECINCT_OPS_ADDR".into(), "127.0.0.1:0".into()));
         let projector = PrecinctProc::start(
             "projector",
-            env(&live_url),
+            projector_env,
             None,
             dir.join("precinct-projector.log"),
         )?;

@@ -141,6 +141,20 @@ async fn ready(
     caller: Option<Caller>,
     peer: Peer,
 ) -> (StatusCode, Json<serde_json::Value>) {
+    readiness(&state, caller.as_ref(), &peer, None).await
+}
+
+/// The readiness answer of this process: NATS and PostgreSQL reachable, every
+/// projection caught up within bounds (quarantine: `degraded`, still ready), and, when
+/// `workers` is given (the operations listener, ADR 0025), every background role of this
+/// process still running. Shared by the API's `/health/ready` and the operations
+/// listener's, so both judge the same way.
+pub async fn readiness(
+    state: &AppState,
+    caller: Option<&Caller>,
+    peer: &Peer,
+    workers: Option<&crate::ops::Workers>,
+) -> (StatusCode, Json<serde_json::Value>) {
     let nats = state.app.log().head().await;
     let pg = precinct_readmodel::ping(&state.pool).await;
     if let Err(e) = &nats {
@@ -165,19 +179,30 @@ async fn ready(
     let degraded = projections
         .as_ref()
         .is_some_and(|ps| ps.iter().any(|p| p.is_degraded()));
-    let ok = nats.is_ok() && pg.is_ok() && projections_ok;
+    let workers = workers.map(crate::ops::Workers::states);
+    let workers_ok = workers
+        .as_ref()
+        .is_none_or(|ws| ws.iter().all(|(_, running)| *running));
+    let ok = nats.is_ok() && pg.is_ok() && projections_ok && workers_ok;
     let status = match (ok, degraded) {
         (false, _) => "not_ready",
         (true, true) => "degraded",
         (true, false) => "ready",
     };
-    let body = if state.config.health_details.shown_to(caller.as_ref(), &peer) {
-        json!({
+    let body = if state.config.health_details.shown_to(caller, peer) {
+        let mut body = json!({
             "status": status,
             "nats": match &nats { Ok(head) => json!({"ok": true, "head": head}), Err(_) => json!({"ok": false}) },
             "postgres": {"ok": pg.is_ok()},
             "projections": projections,
-        })
+        });
+        if let Some(ws) = &workers {
+            body["workers"] = ws
+                .iter()
+                .map(|(name, running)| json!({"name": name, "running": running}))
+                .collect();
+        }
+        body
     } else {
         json!({ "status": status })
     };
