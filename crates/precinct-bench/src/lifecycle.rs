@@ -29,6 +29,9 @@ pub struct Verification {
     pub lost: u64,
     /// An effect appears more than once in the history.
     pub doubled: u64,
+    /// Reports whose state or history could not be read (any non-2xx answer, e.g. a
+    /// throttle): neither proven closed nor lost; the check fails on them.
+    pub unreadable: u64,
     pub patrols_checked: u64,
     /// Patrols not AVAILABLE or with open assignments although all their reports closed.
     pub patrols_wrong: u64,
@@ -243,14 +246,17 @@ async fn verify(
             .timeout(Duration::from_secs(30));
         let _ = api.send(&first, Some(desk)).await;
     }
-    let results: Vec<(bool, u64, u64)> = futures::stream::iter(done.iter())
+    let results: Vec<(bool, u64, u64, bool)> = futures::stream::iter(done.iter())
         .map(|d| async move {
             if Instant::now() > deadline {
-                return (false, 0, 0);
+                return (false, 0, 0, false);
             }
             let closed = match api.send(&Call::report(&d.id), Some(desk)).await {
-                Ok(r) if r.status.is_success() => r.body["status"] == "CLOSED",
-                _ => false,
+                Ok(r) if r.status.is_success() => Some(r.body["status"] == "CLOSED"),
+                _ => None,
+            };
+            let Some(closed) = closed else {
+                return (true, 0, 0, true);
             };
             let mut lost = u64::from(!closed);
             let mut doubled = 0;
@@ -270,15 +276,17 @@ async fn verify(
                         }
                     }
                 }
-                _ => lost += 1,
+                _ => return (true, 0, 0, true),
             }
-            (true, lost, doubled)
+            (true, lost, doubled, false)
         })
         .buffer_unordered(16)
         .collect()
         .await;
-    for (checked, lost, doubled) in results {
-        if checked {
+    for (checked, lost, doubled, unreadable) in results {
+        if unreadable {
+            v.unreadable += 1;
+        } else if checked {
             v.reports_checked += 1;
             if lost == 0 {
                 v.reports_closed += 1;

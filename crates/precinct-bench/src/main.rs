@@ -220,6 +220,30 @@ async fn run(s: &Settings, budget: Budget) -> anyhow::Result<()> {
             "PRECINCT_STAFF_COMMANDS_PER_MINUTE".to_string(),
             "1000000000".to_string(),
         ),
+        // …nor a per-account budget of log reads: the lifecycle's verification reads the
+        // history of every report it drove as the desk, and workload 5 reads `as_of`
+        // at machine speed.
+        (
+            "PRECINCT_CITIZEN_LOG_READ_BURST".to_string(),
+            "1000000000".to_string(),
+        ),
+        (
+            "PRECINCT_CITIZEN_LOG_READS_PER_MINUTE".to_string(),
+            "1000000000".to_string(),
+        ),
+        (
+            "PRECINCT_STAFF_LOG_READ_BURST".to_string(),
+            "1000000000".to_string(),
+        ),
+        (
+            "PRECINCT_STAFF_LOG_READS_PER_MINUTE".to_string(),
+            "1000000000".to_string(),
+        ),
+        // The fan-out's subscribers share one dispatcher per location station.
+        (
+            "PRECINCT_LIVE_MAX_STREAMS_PER_ACCOUNT".to_string(),
+            "100000".to_string(),
+        ),
         // Every simulated citizen registers from 127.0.0.1: the per-address quota of
         // self-registrations would stop the world's setup.
         (

@@ -600,12 +600,19 @@ pub async fn lifecycle(ctx: &mut RunCtx<'_>, w1: &IntakeOut) -> anyhow::Result<(
     ctx.out.rows.push(row);
     ctx.out.check(
         "lifecycle: every driven report closed once, no effect lost or doubled",
-        v.lost == 0 && v.doubled == 0 && v.patrols_wrong == 0 && v.complete && w2.reports_done > 0,
+        v.lost == 0
+            && v.doubled == 0
+            && v.unreadable == 0
+            && v.patrols_wrong == 0
+            && v.complete
+            && w2.reports_done > 0,
         format!(
-            "{} reports verified: {} lost, {} doubled; {} patrols wrong; verification {}",
+            "{} reports verified: {} lost, {} doubled, {} unreadable; {} patrols wrong; \
+             verification {}",
             v.reports_checked,
             v.lost,
             v.doubled,
+            v.unreadable,
             v.patrols_wrong,
             if v.complete { "complete" } else { "incomplete" }
         ),

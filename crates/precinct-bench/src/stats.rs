@@ -134,6 +134,12 @@ fn pg_child_is_ours(cmdline: &str, db_prefix: &str) -> bool {
     let Some(title) = title.strip_prefix("postgres: ") else {
         return false;
     };
+    // With `cluster_name` set (Debian's clusters: `15/main`), every title starts with it:
+    // `postgres: 15/main: precinct bench_… 127.0.0.1(…) idle`.
+    let title = match title.split_once(": ") {
+        Some((cluster, rest)) if !cluster.contains(' ') => rest,
+        _ => title,
+    };
     const SHARED: [&str; 5] = [
         "checkpointer",
         "background writer",
@@ -395,6 +401,15 @@ mod tests {
         assert!(!ours("postgres: autovacuum worker test_x"));
         assert!(!ours("postgres: precinct test_abc 127.0.0.1(5002) idle"));
         assert!(!ours("/usr/lib/postgresql/15/bin/postgres -D /data"));
+        // A cluster with `cluster_name` (Debian's `15/main`) puts it first.
+        assert!(ours(
+            "postgres: 15/main: postgres bench_2026 127.0.0.1(5003) idle"
+        ));
+        assert!(ours("postgres: 15/main: walwriter "));
+        assert!(ours("postgres: 15/main: autovacuum worker bench_2026"));
+        assert!(!ours(
+            "postgres: 15/main: postgres test_x 127.0.0.1(5004) idle"
+        ));
     }
 
     #[test]
