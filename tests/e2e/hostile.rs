@@ -305,6 +305,9 @@ fn valid_body(method: &Method, template: &str, w: &Precincts) -> Option<Value> {
             json!({"call_sign": "ALPHA-9", "officer_ids": [w.officer_b_id]})
         }
         ("PUT", "/patrols/{id}/location") => json!({"latitude": LAT, "longitude": LON}),
+        ("POST", "/patrols/{id}/locations") => {
+            json!({"fixes": [{"latitude": LAT, "longitude": LON}]})
+        }
         ("PUT", "/patrols/{id}/status") => json!({"status": "OFF_DUTY"}),
         ("POST", "/stations") => json!({"name": "X", "kind": "DIVISION", "crime_types": ["x"]}),
         ("PATCH", "/users/{id}") => json!({"role": "ADMIN"}),
