@@ -1812,3 +1812,75 @@ fn errors_sort_into_not_found_conflict_and_invalid() {
         "cannot triage a report that is CLOSED"
     );
 }
+
+// ----- boundaries found by mutation testing (docs/reliability.md) -------------------
+
+fn submitted_anonymously(hash: TokenHash) -> ReportEvent {
+    let ReportEvent::ReportSubmitted(mut e) = submitted() else {
+        unreachable!("submitted() is a ReportSubmitted")
+    };
+    e.reporter = Reporter::Anonymous {
+        tracking_token_hash: hash,
+    };
+    e.into()
+}
+
+#[test]
+fn only_the_reports_own_tracking_token_opens_it() {
+    // Given an anonymous report and a signed-in user's report,
+    let own = TokenHash::parse(&"ab".repeat(32)).expect("valid hash");
+    let other = TokenHash::parse(&"cd".repeat(32)).expect("valid hash");
+    let anonymous = given::<Report>([submitted_anonymously(own.clone())]);
+    let signed_in = given::<Report>([submitted()]);
+    // then only the anonymous report's own token hash matches it,
+    assert!(anonymous.state().has_tracking_token_hash(&own));
+    assert!(!anonymous.state().has_tracking_token_hash(&other));
+    // and no token opens a signed-in user's report (nor a report not yet submitted).
+    assert!(!signed_in.state().has_tracking_token_hash(&own));
+    assert!(!Report::default().has_tracking_token_hash(&own));
+    // An anonymous report is nobody's account's.
+    assert!(!anonymous.state().is_reported_by(citizen()));
+}
+
+#[test]
+fn conflicts_and_not_found_are_not_validation_errors() {
+    for e in [
+        ReportError::NotFound,
+        ReportError::AlreadyExists,
+        illegal(S::New, "accept"),
+        ReportError::SlaNotBreached,
+        ReportError::HistoryFull { max: 1_000 },
+        ReportError::SamePatrol,
+    ] {
+        assert!(!e.is_validation(), "{e:?}");
+    }
+    assert!(!ReportError::NotFound.is_conflict());
+    assert!(!invalid("title", ValueError::Blank).is_conflict());
+}
+
+#[test]
+fn a_refusal_for_duplicates_names_at_most_twenty_of_them() {
+    let ids =
+        |n: u128| -> Vec<ReportId> { (1..=n).map(|i| ReportId::new(uuid(1000 + i))).collect() };
+    let twenty = ReportError::HasDuplicates {
+        duplicates: ids(20),
+    }
+    .to_string();
+    assert!(!twenty.contains("more"), "{twenty}");
+    assert!(
+        twenty.contains(&ReportId::new(uuid(1020)).to_string()),
+        "{twenty}"
+    );
+    let twenty_five = ReportError::HasDuplicates {
+        duplicates: ids(25),
+    }
+    .to_string();
+    assert!(twenty_five.contains("and 5 more"), "{twenty_five}");
+    assert!(twenty_five.contains(&ReportId::new(uuid(1020)).to_string()));
+    assert!(!twenty_five.contains(&ReportId::new(uuid(1021)).to_string()));
+    let twenty_one = ReportError::HasDuplicates {
+        duplicates: ids(21),
+    }
+    .to_string();
+    assert!(twenty_one.contains("and 1 more"), "{twenty_one}");
+}
