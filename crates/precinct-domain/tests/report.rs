@@ -1884,3 +1884,43 @@ fn a_refusal_for_duplicates_names_at_most_twenty_of_them() {
     .to_string();
     assert!(twenty_one.contains("and 1 more"), "{twenty_one}");
 }
+
+#[test]
+fn a_submission_is_folded_into_every_field_of_the_state() {
+    // Given a submission recorded in the log (any priority the event carries),
+    let ReportEvent::ReportSubmitted(mut e) = submitted() else {
+        unreachable!("submitted() is a ReportSubmitted")
+    };
+    e.priority = Priority::High;
+    e.crime_types = vec!["Burglary".into(), "Vandalism".into()];
+    e.at = t(3);
+    // when it is folded, then the state holds what it says.
+    let report = given::<Report>([e.clone().into()]).state().clone();
+    assert_eq!(report.status, S::New);
+    assert_eq!(report.priority, Priority::High);
+    assert_eq!(report.title, "Shop break-in");
+    assert_eq!(report.crime_types, vec!["Burglary", "Vandalism"]);
+    assert_eq!(report.location, location());
+    assert_eq!(report.occurred_at, Some(t(-30)));
+    assert_eq!(report.media_urls, vec!["https://media.example/window.jpg"]);
+    assert_eq!(report.station_id, station());
+    assert_eq!(report.routing, Some(routing()));
+    assert_eq!(report.personal, personal());
+    assert_eq!(report.submitted_at, t(3));
+    assert_eq!(report.updated_at, t(3));
+    assert_eq!(report.events, 1);
+}
+
+#[test]
+fn the_data_subject_is_the_reporters_account_or_the_anonymous_report_itself() {
+    // Personal fields are sealed with this subject's key: a wrong subject would make
+    // erasure shred the wrong key (or none).
+    let signed_in = given::<Report>([submitted()]).state().clone();
+    assert_eq!(signed_in.data_subject(), Some(citizen().as_uuid()));
+    let hash = TokenHash::parse(&"ab".repeat(32)).expect("valid hash");
+    let anonymous = given::<Report>([submitted_anonymously(hash)])
+        .state()
+        .clone();
+    assert_eq!(anonymous.data_subject(), Some(report_id().as_uuid()));
+    assert_eq!(Report::default().data_subject(), None);
+}
