@@ -574,3 +574,27 @@ fn timestamps_stay_between_1900_and_9999() {
         json!("2025-03-01T08:00:00Z")
     );
 }
+
+// ----- boundaries found by mutation testing (docs/reliability.md) -------------------
+
+#[test]
+fn a_telephone_number_of_exactly_the_longest_length_is_accepted() {
+    let longest = "1".repeat(phone::PHONE_MAX);
+    assert_eq!(
+        PhoneNumber::parse(&longest).expect("valid").as_str(),
+        longest
+    );
+    assert_eq!(
+        PhoneNumber::parse(&"1".repeat(phone::PHONE_MAX + 1)),
+        Err(ValueError::TooLong {
+            max: phone::PHONE_MAX,
+            len: phone::PHONE_MAX + 1
+        })
+    );
+}
+
+#[test]
+fn text_displays_as_its_trimmed_content() {
+    let text = NonEmptyText::parse("  Shop break-in ", 100).expect("valid");
+    assert_eq!(text.to_string(), "Shop break-in");
+}
