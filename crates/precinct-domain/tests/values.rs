@@ -598,3 +598,17 @@ fn text_displays_as_its_trimmed_content() {
     let text = NonEmptyText::parse("  Shop break-in ", 100).expect("valid");
     assert_eq!(text.to_string(), "Shop break-in");
 }
+
+#[test]
+fn urls_refuse_private_use_unassigned_and_other_format_characters_in_the_path() {
+    // Not whitespace, not in the invisible list, not a bidirectional control: refused
+    // for their Unicode category alone.
+    for bad in [
+        "https://media.example/x\u{e000}.jpg",  // private use
+        "https://media.example/x\u{0378}.jpg",  // unassigned
+        "https://media.example/x\u{0600}.jpg",  // format (Arabic number sign)
+        "https://media.example/x\u{f0000}.jpg", // supplementary private use
+    ] {
+        assert_eq!(HttpUrl::parse(bad), Err(ValueError::Url), "{bad:?}");
+    }
+}
