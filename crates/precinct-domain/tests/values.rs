@@ -608,7 +608,77 @@ fn urls_refuse_private_use_unassigned_and_other_format_characters_in_the_path() 
         "https://media.example/x\u{0378}.jpg",  // unassigned
         "https://media.example/x\u{0600}.jpg",  // format (Arabic number sign)
         "https://media.example/x\u{f0000}.jpg", // supplementary private use
+        // Letters and symbols that draw nothing (the invisible list, not a format
+        // character): Hangul fillers, the blank braille pattern.
+        "https://media.example/x\u{3164}.jpg",
+        "https://media.example/x\u{115f}.jpg",
+        "https://media.example/x\u{2800}.jpg",
     ] {
         assert_eq!(HttpUrl::parse(bad), Err(ValueError::Url), "{bad:?}");
     }
+}
+
+#[test]
+fn stored_addresses_keep_the_old_shape_rule_on_their_own() {
+    // `parse_existing` (log decoding, sign-in look-ups) is checked alone here: `parse`
+    // would refuse these by its stricter ASCII rule whatever `parse_existing` said.
+    for bad in [
+        "maria@localhost",
+        "@example.org",
+        "maria@example..org",
+        "maria@.example.org",
+        "maria@example.org.",
+        "ma ria@example.org",
+        "maria@exam\u{1}ple.org",
+        "maria@example.org@evil.org",
+    ] {
+        assert!(
+            Email::parse_existing(bad).is_err(),
+            "{bad:?} should be refused"
+        );
+        assert!(
+            serde_json::from_value::<Email>(json!(bad)).is_err(),
+            "{bad:?} should not decode"
+        );
+    }
+    // The longest address (254 characters) is accepted by both rules; one more is not.
+    let longest = format!("{}@example.org", "a".repeat(242));
+    assert_eq!(longest.chars().count(), 254);
+    assert!(Email::parse_existing(&longest).is_ok());
+    assert!(Email::parse(&longest).is_ok());
+    let too_long = format!("{}@example.org", "a".repeat(243));
+    assert_eq!(
+        Email::parse_existing(&too_long),
+        Err(ValueError::TooLong { max: 254, len: 255 })
+    );
+}
+
+#[test]
+fn urls_refuse_control_characters_that_are_not_whitespace() {
+    for bad in [
+        "https://media.example/x\u{7f}.jpg",
+        "https://media.example/x\u{1}.jpg",
+        "https://media.example/x\u{9b}.jpg",
+    ] {
+        assert_eq!(HttpUrl::parse(bad), Err(ValueError::Url), "{bad:?}");
+    }
+}
+
+#[test]
+fn urls_keep_their_text_up_to_the_longest_length() {
+    let head = "https://media.example/";
+    let longest = format!("{head}{}", "a".repeat(limits::URL_MAX - head.len()));
+    let url = HttpUrl::parse(&format!(" {longest} ")).expect("2048 characters is allowed");
+    assert_eq!(url.as_str(), longest);
+    assert_eq!(url.to_string(), longest);
+    assert_eq!(String::from(url.clone()), longest);
+    assert_eq!(url.into_string(), longest);
+    assert_eq!(HttpUrl::parse(&format!("{longest}a")), Err(ValueError::Url));
+}
+
+#[test]
+fn emails_display_as_their_normalised_text() {
+    let email = Email::parse(" Maria@Example.ORG ").expect("valid");
+    assert_eq!(email.to_string(), "maria@example.org");
+    assert_eq!(String::from(email), "maria@example.org");
 }
