@@ -682,3 +682,26 @@ fn emails_display_as_their_normalised_text() {
     assert_eq!(email.to_string(), "maria@example.org");
     assert_eq!(String::from(email), "maria@example.org");
 }
+
+#[test]
+fn bracketed_hosts_are_ipv6_addresses_with_at_most_a_port_after_them() {
+    for bad in [
+        "http://[zz]/x",
+        "http://[]/x",
+        "http://[::1]x/",
+        "http://[::1]:/x",
+        "http://[::1]:80a/x",
+        "http://[::1]:123456/x",
+    ] {
+        assert_eq!(HttpUrl::parse(bad), Err(ValueError::Url), "{bad:?}");
+    }
+    assert!(HttpUrl::parse("http://[::1]/x").is_ok());
+    assert!(HttpUrl::parse("http://[::1]:65535/x").is_ok());
+}
+
+#[test]
+fn token_hashes_display_lower_cased() {
+    let hash = TokenHash::parse(&"AB".repeat(32)).expect("valid");
+    assert_eq!(hash.to_string(), "ab".repeat(32));
+    assert_eq!(String::from(hash), "ab".repeat(32));
+}
