@@ -1924,3 +1924,63 @@ fn the_data_subject_is_the_reporters_account_or_the_anonymous_report_itself() {
     assert_eq!(anonymous.data_subject(), Some(report_id().as_uuid()));
     assert_eq!(Report::default().data_subject(), None);
 }
+
+#[test]
+fn twenty_crime_types_and_twenty_media_links_are_the_most_a_report_takes() {
+    let with = |crime_types: usize, media: usize| {
+        let ReportCommand::Submit {
+            report_id,
+            location,
+            occurred_at,
+            reporter,
+            routing,
+            personal,
+            at,
+            ..
+        } = submit()
+        else {
+            unreachable!("submit() builds a Submit command")
+        };
+        ReportCommand::Submit {
+            report_id,
+            title: "Shop break-in".into(),
+            crime_types: (0..crime_types).map(|i| format!("Crime {i}")).collect(),
+            location,
+            occurred_at,
+            media_urls: (0..media)
+                .map(|i| format!("https://media.example/{i}.jpg"))
+                .collect(),
+            reporter,
+            routing,
+            personal,
+            at,
+        }
+    };
+    // Given nothing, when submitting exactly 20 of each, then the report is created
+    // with all of them;
+    let events = given_nothing::<Report>().when(with(20, 20)).events();
+    let ReportEvent::ReportSubmitted(e) = &events[0] else {
+        panic!("expected ReportSubmitted, got {events:?}")
+    };
+    assert_eq!(e.crime_types.len(), 20);
+    assert_eq!(e.media_urls.len(), 20);
+    // one more of either is refused on its field.
+    given_nothing::<Report>()
+        .when(with(21, 1))
+        .then_err(invalid(
+            "crime_types",
+            ValueError::TooMany { max: 20, len: 21 },
+        ));
+    given_nothing::<Report>()
+        .when(with(1, 21))
+        .then_err(invalid(
+            "media_urls",
+            ValueError::TooMany { max: 20, len: 21 },
+        ));
+    given_nothing::<Report>()
+        .when(with(1, 25))
+        .then_err(invalid(
+            "media_urls",
+            ValueError::TooMany { max: 20, len: 25 },
+        ));
+}
