@@ -8,7 +8,13 @@
 # projections (whose tests are the end-to-end suite), the e2e `projections::` tests.
 # Results: target/mutants/<crate>/mutants.out (caught.txt, missed.txt, timeout.txt,
 # unviable.txt). Knobs: MUTANTS_JOBS (parallel builds, default 1), MUTANTS_TIMEOUT
-# (seconds per test run), MUTANTS_ARGS (extra arguments, e.g. "--file src/report/*").
+# (seconds per test run), MUTANTS_ARGS (extra arguments, split on spaces, e.g.
+# "--file crates/precinct-domain/src/report/*.rs"), MUTANTS_RE (one regex passed whole as
+# `--re`: only the mutants whose names match, e.g. to re-test last run's missed ones).
+# cargo-mutants builds in the target directory cargo would use (CARGO_TARGET_DIR when
+# set): build nothing else of the same crates into it while a run is going, or a test
+# can run against another build's library (cargo's fingerprints track the workspace-
+# relative paths, which the scratch copy shares with the checkout).
 # Not part of `make test`: a full run takes hours on two cores (docs/reliability.md).
 set -euo pipefail
 
@@ -42,7 +48,8 @@ for crate in "${crates[@]}"; do
   # shellcheck disable=SC2086
   if ! (cd "$ROOT" && PATH="$TOOLS/bin:$PATH" cargo mutants --package "$crate" \
       "${extra[@]}" --jobs "${MUTANTS_JOBS:-1}" --output "$out" \
-      ${MUTANTS_TIMEOUT:+--timeout "$MUTANTS_TIMEOUT"} --no-shuffle ${MUTANTS_ARGS:-}); then
+      ${MUTANTS_TIMEOUT:+--timeout "$MUTANTS_TIMEOUT"} ${MUTANTS_RE:+--re "$MUTANTS_RE"} \
+      --no-shuffle ${MUTANTS_ARGS:-}); then
     status=1
   fi
   for f in caught missed timeout unviable; do

@@ -494,3 +494,53 @@ fn errors_sort_into_kinds() {
     );
     assert_eq!(Patrol::TYPE, "patrol");
 }
+
+// ----- boundaries found by mutation testing (docs/reliability.md) -------------------
+
+#[test]
+fn a_patrol_that_was_never_registered_does_not_exist() {
+    // Given no history, when asking whether the patrol exists, then it does not: the
+    // live directory and the API rely on this to answer 404.
+    assert!(!Patrol::default().version_exists());
+    let patrol = given::<Patrol>([registered()]).state().clone();
+    assert!(patrol.version_exists());
+}
+
+#[test]
+fn registration_records_when_the_patrol_was_registered() {
+    let patrol = given_nothing::<Patrol>()
+        .when(PatrolCommand::Register {
+            patrol_id: patrol_id(),
+            call_sign: "Alpha-1".into(),
+            station_id: station(),
+            officer_ids: vec![officer(1), officer(2)],
+            at: t(0),
+        })
+        .then_events(vec![registered()]);
+    assert_eq!(patrol.registered_at, t(0));
+    assert_eq!(patrol.updated_at, t(0));
+    assert_eq!(patrol.id, patrol_id());
+    assert_eq!(patrol.station_id, station());
+}
+
+#[test]
+fn a_crew_of_exactly_fifty_officers_is_accepted() {
+    let officers: Vec<AccountId> = (0..50).map(officer).collect();
+    let patrol = given_nothing::<Patrol>()
+        .when(PatrolCommand::Register {
+            patrol_id: patrol_id(),
+            call_sign: "Alpha".into(),
+            station_id: station(),
+            officer_ids: officers.clone(),
+            at: t(0),
+        })
+        .then_events(vec![PatrolRegistered {
+            patrol_id: patrol_id(),
+            call_sign: "Alpha".into(),
+            station_id: station(),
+            officer_ids: officers.clone(),
+            at: t(0),
+        }
+        .into()]);
+    assert_eq!(patrol.officer_ids.len(), 50);
+}

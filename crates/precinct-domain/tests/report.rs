@@ -1812,3 +1812,175 @@ fn errors_sort_into_not_found_conflict_and_invalid() {
         "cannot triage a report that is CLOSED"
     );
 }
+
+// ----- boundaries found by mutation testing (docs/reliability.md) -------------------
+
+fn submitted_anonymously(hash: TokenHash) -> ReportEvent {
+    let ReportEvent::ReportSubmitted(mut e) = submitted() else {
+        unreachable!("submitted() is a ReportSubmitted")
+    };
+    e.reporter = Reporter::Anonymous {
+        tracking_token_hash: hash,
+    };
+    e.into()
+}
+
+#[test]
+fn only_the_reports_own_tracking_token_opens_it() {
+    // Given an anonymous report and a signed-in user's report,
+    let own = TokenHash::parse(&"ab".repeat(32)).expect("valid hash");
+    let other = TokenHash::parse(&"cd".repeat(32)).expect("valid hash");
+    let anonymous = given::<Report>([submitted_anonymously(own.clone())]);
+    let signed_in = given::<Report>([submitted()]);
+    // then only the anonymous report's own token hash matches it,
+    assert!(anonymous.state().has_tracking_token_hash(&own));
+    assert!(!anonymous.state().has_tracking_token_hash(&other));
+    // and no token opens a signed-in user's report (nor a report not yet submitted).
+    assert!(!signed_in.state().has_tracking_token_hash(&own));
+    assert!(!Report::default().has_tracking_token_hash(&own));
+    // An anonymous report is nobody's account's.
+    assert!(!anonymous.state().is_reported_by(citizen()));
+}
+
+#[test]
+fn conflicts_and_not_found_are_not_validation_errors() {
+    for e in [
+        ReportError::NotFound,
+        ReportError::AlreadyExists,
+        illegal(S::New, "accept"),
+        ReportError::SlaNotBreached,
+        ReportError::HistoryFull { max: 1_000 },
+        ReportError::SamePatrol,
+    ] {
+        assert!(!e.is_validation(), "{e:?}");
+    }
+    assert!(!ReportError::NotFound.is_conflict());
+    assert!(!invalid("title", ValueError::Blank).is_conflict());
+}
+
+#[test]
+fn a_refusal_for_duplicates_names_at_most_twenty_of_them() {
+    let ids =
+        |n: u128| -> Vec<ReportId> { (1..=n).map(|i| ReportId::new(uuid(1000 + i))).collect() };
+    let twenty = ReportError::HasDuplicates {
+        duplicates: ids(20),
+    }
+    .to_string();
+    assert!(!twenty.contains("more"), "{twenty}");
+    assert!(
+        twenty.contains(&ReportId::new(uuid(1020)).to_string()),
+        "{twenty}"
+    );
+    let twenty_five = ReportError::HasDuplicates {
+        duplicates: ids(25),
+    }
+    .to_string();
+    assert!(twenty_five.contains("and 5 more"), "{twenty_five}");
+    assert!(twenty_five.contains(&ReportId::new(uuid(1020)).to_string()));
+    assert!(!twenty_five.contains(&ReportId::new(uuid(1021)).to_string()));
+    let twenty_one = ReportError::HasDuplicates {
+        duplicates: ids(21),
+    }
+    .to_string();
+    assert!(twenty_one.contains("and 1 more"), "{twenty_one}");
+}
+
+#[test]
+fn a_submission_is_folded_into_every_field_of_the_state() {
+    // Given a submission recorded in the log (any priority the event carries),
+    let ReportEvent::ReportSubmitted(mut e) = submitted() else {
+        unreachable!("submitted() is a ReportSubmitted")
+    };
+    e.priority = Priority::High;
+    e.crime_types = vec!["Burglary".into(), "Vandalism".into()];
+    e.at = t(3);
+    // when it is folded, then the state holds what it says.
+    let report = given::<Report>([e.clone().into()]).state().clone();
+    assert_eq!(report.status, S::New);
+    assert_eq!(report.priority, Priority::High);
+    assert_eq!(report.title, "Shop break-in");
+    assert_eq!(report.crime_types, vec!["Burglary", "Vandalism"]);
+    assert_eq!(report.location, location());
+    assert_eq!(report.occurred_at, Some(t(-30)));
+    assert_eq!(report.media_urls, vec!["https://media.example/window.jpg"]);
+    assert_eq!(report.station_id, station());
+    assert_eq!(report.routing, Some(routing()));
+    assert_eq!(report.personal, personal());
+    assert_eq!(report.submitted_at, t(3));
+    assert_eq!(report.updated_at, t(3));
+    assert_eq!(report.events, 1);
+}
+
+#[test]
+fn the_data_subject_is_the_reporters_account_or_the_anonymous_report_itself() {
+    // Personal fields are sealed with this subject's key: a wrong subject would make
+    // erasure shred the wrong key (or none).
+    let signed_in = given::<Report>([submitted()]).state().clone();
+    assert_eq!(signed_in.data_subject(), Some(citizen().as_uuid()));
+    let hash = TokenHash::parse(&"ab".repeat(32)).expect("valid hash");
+    let anonymous = given::<Report>([submitted_anonymously(hash)])
+        .state()
+        .clone();
+    assert_eq!(anonymous.data_subject(), Some(report_id().as_uuid()));
+    assert_eq!(Report::default().data_subject(), None);
+}
+
+#[test]
+fn twenty_crime_types_and_twenty_media_links_are_the_most_a_report_takes() {
+    let with = |crime_types: usize, media: usize| {
+        let ReportCommand::Submit {
+            report_id,
+            location,
+            occurred_at,
+            reporter,
+            routing,
+            personal,
+            at,
+            ..
+        } = submit()
+        else {
+            unreachable!("submit() builds a Submit command")
+        };
+        ReportCommand::Submit {
+            report_id,
+            title: "Shop break-in".into(),
+            crime_types: (0..crime_types).map(|i| format!("Crime {i}")).collect(),
+            location,
+            occurred_at,
+            media_urls: (0..media)
+                .map(|i| format!("https://media.example/{i}.jpg"))
+                .collect(),
+            reporter,
+            routing,
+            personal,
+            at,
+        }
+    };
+    // Given nothing, when submitting exactly 20 of each, then the report is created
+    // with all of them;
+    let events = given_nothing::<Report>().when(with(20, 20)).events();
+    let ReportEvent::ReportSubmitted(e) = &events[0] else {
+        panic!("expected ReportSubmitted, got {events:?}")
+    };
+    assert_eq!(e.crime_types.len(), 20);
+    assert_eq!(e.media_urls.len(), 20);
+    // one more of either is refused on its field.
+    given_nothing::<Report>()
+        .when(with(21, 1))
+        .then_err(invalid(
+            "crime_types",
+            ValueError::TooMany { max: 20, len: 21 },
+        ));
+    given_nothing::<Report>()
+        .when(with(1, 21))
+        .then_err(invalid(
+            "media_urls",
+            ValueError::TooMany { max: 20, len: 21 },
+        ));
+    given_nothing::<Report>()
+        .when(with(1, 25))
+        .then_err(invalid(
+            "media_urls",
+            ValueError::TooMany { max: 20, len: 25 },
+        ));
+}

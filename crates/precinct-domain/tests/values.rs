@@ -574,3 +574,134 @@ fn timestamps_stay_between_1900_and_9999() {
         json!("2025-03-01T08:00:00Z")
     );
 }
+
+// ----- boundaries found by mutation testing (docs/reliability.md) -------------------
+
+#[test]
+fn a_telephone_number_of_exactly_the_longest_length_is_accepted() {
+    let longest = "1".repeat(phone::PHONE_MAX);
+    assert_eq!(
+        PhoneNumber::parse(&longest).expect("valid").as_str(),
+        longest
+    );
+    assert_eq!(
+        PhoneNumber::parse(&"1".repeat(phone::PHONE_MAX + 1)),
+        Err(ValueError::TooLong {
+            max: phone::PHONE_MAX,
+            len: phone::PHONE_MAX + 1
+        })
+    );
+}
+
+#[test]
+fn text_displays_as_its_trimmed_content() {
+    let text = NonEmptyText::parse("  Shop break-in ", 100).expect("valid");
+    assert_eq!(text.to_string(), "Shop break-in");
+}
+
+#[test]
+fn urls_refuse_private_use_unassigned_and_other_format_characters_in_the_path() {
+    // Not whitespace, not in the invisible list, not a bidirectional control: refused
+    // for their Unicode category alone.
+    for bad in [
+        "https://media.example/x\u{e000}.jpg",  // private use
+        "https://media.example/x\u{0378}.jpg",  // unassigned
+        "https://media.example/x\u{0600}.jpg",  // format (Arabic number sign)
+        "https://media.example/x\u{f0000}.jpg", // supplementary private use
+        // Letters and symbols that draw nothing (the invisible list, not a format
+        // character): Hangul fillers, the blank braille pattern.
+        "https://media.example/x\u{3164}.jpg",
+        "https://media.example/x\u{115f}.jpg",
+        "https://media.example/x\u{2800}.jpg",
+    ] {
+        assert_eq!(HttpUrl::parse(bad), Err(ValueError::Url), "{bad:?}");
+    }
+}
+
+#[test]
+fn stored_addresses_keep_the_old_shape_rule_on_their_own() {
+    // `parse_existing` (log decoding, sign-in look-ups) is checked alone here: `parse`
+    // would refuse these by its stricter ASCII rule whatever `parse_existing` said.
+    for bad in [
+        "maria@localhost",
+        "@example.org",
+        "maria@example..org",
+        "maria@.example.org",
+        "maria@example.org.",
+        "ma ria@example.org",
+        "maria@exam\u{1}ple.org",
+        "maria@example.org@evil.org",
+    ] {
+        assert!(
+            Email::parse_existing(bad).is_err(),
+            "{bad:?} should be refused"
+        );
+        assert!(
+            serde_json::from_value::<Email>(json!(bad)).is_err(),
+            "{bad:?} should not decode"
+        );
+    }
+    // The longest address (254 characters) is accepted by both rules; one more is not.
+    let longest = format!("{}@example.org", "a".repeat(242));
+    assert_eq!(longest.chars().count(), 254);
+    assert!(Email::parse_existing(&longest).is_ok());
+    assert!(Email::parse(&longest).is_ok());
+    let too_long = format!("{}@example.org", "a".repeat(243));
+    assert_eq!(
+        Email::parse_existing(&too_long),
+        Err(ValueError::TooLong { max: 254, len: 255 })
+    );
+}
+
+#[test]
+fn urls_refuse_control_characters_that_are_not_whitespace() {
+    for bad in [
+        "https://media.example/x\u{7f}.jpg",
+        "https://media.example/x\u{1}.jpg",
+        "https://media.example/x\u{9b}.jpg",
+    ] {
+        assert_eq!(HttpUrl::parse(bad), Err(ValueError::Url), "{bad:?}");
+    }
+}
+
+#[test]
+fn urls_keep_their_text_up_to_the_longest_length() {
+    let head = "https://media.example/";
+    let longest = format!("{head}{}", "a".repeat(limits::URL_MAX - head.len()));
+    let url = HttpUrl::parse(&format!(" {longest} ")).expect("2048 characters is allowed");
+    assert_eq!(url.as_str(), longest);
+    assert_eq!(url.to_string(), longest);
+    assert_eq!(String::from(url.clone()), longest);
+    assert_eq!(url.into_string(), longest);
+    assert_eq!(HttpUrl::parse(&format!("{longest}a")), Err(ValueError::Url));
+}
+
+#[test]
+fn emails_display_as_their_normalised_text() {
+    let email = Email::parse(" Maria@Example.ORG ").expect("valid");
+    assert_eq!(email.to_string(), "maria@example.org");
+    assert_eq!(String::from(email), "maria@example.org");
+}
+
+#[test]
+fn bracketed_hosts_are_ipv6_addresses_with_at_most_a_port_after_them() {
+    for bad in [
+        "http://[zz]/x",
+        "http://[]/x",
+        "http://[::1]x/",
+        "http://[::1]:/x",
+        "http://[::1]:80a/x",
+        "http://[::1]:123456/x",
+    ] {
+        assert_eq!(HttpUrl::parse(bad), Err(ValueError::Url), "{bad:?}");
+    }
+    assert!(HttpUrl::parse("http://[::1]/x").is_ok());
+    assert!(HttpUrl::parse("http://[::1]:65535/x").is_ok());
+}
+
+#[test]
+fn token_hashes_display_lower_cased() {
+    let hash = TokenHash::parse(&"AB".repeat(32)).expect("valid");
+    assert_eq!(hash.to_string(), "ab".repeat(32));
+    assert_eq!(String::from(hash), "ab".repeat(32));
+}
