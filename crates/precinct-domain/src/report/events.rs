@@ -116,6 +116,10 @@ pub struct ReportSubmitted {
     pub report_id: ReportId,
     pub title: String,
     pub crime_types: Vec<String>,
+    /// The catalogue codes `crime_types` resolved to at submission (ADR 0026); empty in
+    /// reports submitted before the catalogue (they resolve to `OTHER`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub crime_type_codes: Vec<crate::crime_type::CrimeTypeCode>,
     pub location: ReportLocation,
     #[serde(default)]
     pub occurred_at: Option<DateTime<Utc>>,
