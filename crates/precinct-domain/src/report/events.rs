@@ -134,6 +134,19 @@ pub struct ReportSubmitted {
     pub at: DateTime<Utc>,
 }
 
+impl ReportSubmitted {
+    /// The codes the report's crime types resolved to: those recorded, or, for a report
+    /// submitted before the catalogue (none recorded), `OTHER` — the catalogue as of
+    /// its position held nothing else (ADR 0026).
+    pub fn resolved_codes(&self) -> Vec<crate::crime_type::CrimeTypeCode> {
+        if self.crime_type_codes.is_empty() {
+            vec![crate::crime_type::CrimeTypeCode::other()]
+        } else {
+            self.crime_type_codes.clone()
+        }
+    }
+}
+
 /// Non-personal fields an amendment replaces; absent fields stay as they were.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReportChanges {

@@ -288,7 +288,7 @@ impl Aggregate for Report {
                     priority: e.priority,
                     title: e.title.clone(),
                     crime_types: e.crime_types.clone(),
-                    crime_type_codes: e.crime_type_codes.clone(),
+                    crime_type_codes: e.resolved_codes(),
                     location: e.location.clone(),
                     occurred_at: e.occurred_at,
                     media_urls: e.media_urls.clone(),
