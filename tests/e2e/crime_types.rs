@@ -26,7 +26,11 @@ fn theft() -> Value {
 
 fn assert_problem(r: &Res, status: StatusCode, what: &str) {
     assert_eq!(r.status, status, "{what}: {}", r.body);
-    assert!(r.body.get("title").is_some(), "{what}: not a problem: {}", r.body);
+    assert!(
+        r.body.get("title").is_some(),
+        "{what}: not a problem: {}",
+        r.body
+    );
 }
 
 fn assert_invalid(r: &Res, field: &str, what: &str) {
@@ -53,11 +57,16 @@ async fn report_codes(app: &TestApp, token: &str, types: &[&str]) -> Vec<String>
     let written: Vec<String> = serde_json::from_value(r.body["crime_type_codes"].clone())
         .expect("codes in the command's answer");
     let id = r.id();
-    let read = app.get_at(&format!("/crimes/{id}"), Some(token), r.position()).await;
+    let read = app
+        .get_at(&format!("/crimes/{id}"), Some(token), r.position())
+        .await;
     assert_eq!(read.status, StatusCode::OK, "{}", read.body);
     let stored: Vec<String> =
         serde_json::from_value(read.body["crime_type_codes"].clone()).expect("codes read");
-    assert_eq!(written, stored, "the read model keeps what the command resolved");
+    assert_eq!(
+        written, stored,
+        "the read model keeps what the command resolved"
+    );
     assert_eq!(
         read.body["crime_types"],
         json!(types),
@@ -91,9 +100,7 @@ async fn the_catalogue_is_public_and_changed_by_an_admin_only() {
     assert_eq!(one.body["default_priority"], "HIGH");
     assert_eq!(one.body["service_code"], "theft-1");
     assert_eq!(one.body["group"], "Property");
-    let list = app
-        .get_at("/crime-types", None, created.position())
-        .await;
+    let list = app.get_at("/crime-types", None, created.position()).await;
     assert_eq!(codes(&list.body), vec!["OTHER", "THEFT"]);
 
     // Not an ADMIN: 403, nothing appended.
@@ -101,7 +108,8 @@ async fn the_catalogue_is_public_and_changed_by_an_admin_only() {
     let mut other = theft();
     other["code"] = json!("ROBBERY");
     assert_problem(
-        &app.post("/crime-types", Some(&citizen), other.clone()).await,
+        &app.post("/crime-types", Some(&citizen), other.clone())
+            .await,
         StatusCode::FORBIDDEN,
         "create as a citizen",
     );
@@ -111,8 +119,12 @@ async fn the_catalogue_is_public_and_changed_by_an_admin_only() {
         "create anonymously",
     );
     assert_problem(
-        &app.patch("/crime-types/THEFT", Some(&citizen), json!({"keywords": []}))
-            .await,
+        &app.patch(
+            "/crime-types/THEFT",
+            Some(&citizen),
+            json!({"keywords": []}),
+        )
+        .await,
         StatusCode::FORBIDDEN,
         "edit as a citizen",
     );
@@ -128,7 +140,11 @@ async fn the_catalogue_is_public_and_changed_by_an_admin_only() {
         StatusCode::FORBIDDEN,
         "retired types as a citizen",
     );
-    assert_eq!(app.log.head().await.expect("head"), head, "refusals append nothing");
+    assert_eq!(
+        app.log.head().await.expect("head"),
+        head,
+        "refusals append nothing"
+    );
 
     // Edit: a field left out is kept, null clears.
     let edited = app
@@ -149,12 +165,14 @@ async fn the_catalogue_is_public_and_changed_by_an_admin_only() {
         .await;
     assert_eq!(retired.status, StatusCode::OK, "{}", retired.body);
     assert_eq!(retired.body["active"], false);
-    let list = app
-        .get_at("/crime-types", None, retired.position())
-        .await;
+    let list = app.get_at("/crime-types", None, retired.position()).await;
     assert_eq!(codes(&list.body), vec!["OTHER"]);
     let all = app
-        .get_at("/crime-types?include_retired=true", Some(&admin), retired.position())
+        .get_at(
+            "/crime-types?include_retired=true",
+            Some(&admin),
+            retired.position(),
+        )
         .await;
     assert_eq!(codes(&all.body), vec!["OTHER", "THEFT"]);
     let one = app.get("/crime-types/THEFT", None).await;
@@ -218,7 +236,10 @@ async fn bad_input_is_422_naming_the_field_and_appends_nothing() {
             "keywords",
         ),
         (with("keywords", json!(["k".repeat(101)])), "keywords"),
-        (with("default_priority", json!("URGENT")), "default_priority"),
+        (
+            with("default_priority", json!("URGENT")),
+            "default_priority",
+        ),
         (with("service_code", json!("has space")), "service_code"),
         (with("group", json!("g".repeat(101))), "group"),
     ];
@@ -230,7 +251,11 @@ async fn bad_input_is_422_naming_the_field_and_appends_nothing() {
         .post("/crime-types", Some(&admin), with("colour", json!("red")))
         .await;
     assert!(r.status.is_client_error(), "unknown field: {}", r.status);
-    assert_eq!(app.log.head().await.expect("head"), head, "nothing appended");
+    assert_eq!(
+        app.log.head().await.expect("head"),
+        head,
+        "nothing appended"
+    );
 }
 
 #[tokio::test]
@@ -263,7 +288,11 @@ async fn a_duplicate_code_is_409_and_of_two_concurrent_creations_one_wins() {
     }
     let head = app.log.head().await.expect("head");
     let all = app
-        .get_at("/crime-types?include_retired=true&limit=100", Some(&admin), head)
+        .get_at(
+            "/crime-types?include_retired=true&limit=100",
+            Some(&admin),
+            head,
+        )
         .await;
     assert_eq!(
         codes(&all.body),
@@ -280,7 +309,10 @@ async fn free_text_resolves_to_codes_and_a_rebuild_gives_the_same_rows() {
     let (_, citizen) = app.account(&admin, "CITIZEN", None).await;
 
     // Before any type: everything is OTHER.
-    assert_eq!(report_codes(&app, &citizen, &["Theft"]).await, vec!["OTHER"]);
+    assert_eq!(
+        report_codes(&app, &citizen, &["Theft"]).await,
+        vec!["OTHER"]
+    );
 
     let r = app.post("/crime-types", Some(&admin), theft()).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
@@ -294,7 +326,10 @@ async fn free_text_resolves_to_codes_and_a_rebuild_gives_the_same_rows() {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
 
     // By code, by name (any language), by keyword; unknown text: OTHER.
-    assert_eq!(report_codes(&app, &citizen, &["theft"]).await, vec!["THEFT"]);
+    assert_eq!(
+        report_codes(&app, &citizen, &["theft"]).await,
+        vec!["THEFT"]
+    );
     assert_eq!(
         report_codes(&app, &citizen, &["Pagnanakaw"]).await,
         vec!["THEFT"]
@@ -313,7 +348,12 @@ async fn free_text_resolves_to_codes_and_a_rebuild_gives_the_same_rows() {
         .report(Some(&citizen), LAT, LON, &["Online Fraud Scheme"])
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    assert_eq!(r.body["station_id"].as_str(), Some(cyber.as_str()), "{}", r.body);
+    assert_eq!(
+        r.body["station_id"].as_str(),
+        Some(cyber.as_str()),
+        "{}",
+        r.body
+    );
     assert_eq!(r.body["crime_type_codes"], json!(["FRAUD"]));
 
     // A retired type is no longer resolved; reports that have it keep it.

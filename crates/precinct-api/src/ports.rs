@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use precinct_app::ports::{
-    Accounts, CrimeTypes, Passwords, Queue, Rosters, Snapshot, Snapshots, SnapshotsAround, Standing,
-    StationMap, StationReports, Workloads,
+    Accounts, CrimeTypes, Passwords, Queue, Rosters, Snapshot, Snapshots, SnapshotsAround,
+    Standing, StationMap, StationReports, Workloads,
 };
 use precinct_app::AppError;
 use precinct_domain::crime_type::{CrimeType, CrimeTypeFacts};

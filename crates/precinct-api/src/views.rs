@@ -148,7 +148,11 @@ impl From<&Report> for ReportView {
             title: r.title.clone(),
             description: r.personal.description.clone(),
             crime_types: r.crime_types.clone(),
-            crime_type_codes: r.crime_type_codes.iter().map(|c| c.as_str().to_owned()).collect(),
+            crime_type_codes: r
+                .crime_type_codes
+                .iter()
+                .map(|c| c.as_str().to_owned())
+                .collect(),
             location: LocationView {
                 latitude: r.location.latitude.value(),
                 longitude: r.location.longitude.value(),
@@ -282,7 +286,11 @@ impl From<&Report> for ReporterReportView {
             title: r.title.clone(),
             description: r.personal.description.clone(),
             crime_types: r.crime_types.clone(),
-            crime_type_codes: r.crime_type_codes.iter().map(|c| c.as_str().to_owned()).collect(),
+            crime_type_codes: r
+                .crime_type_codes
+                .iter()
+                .map(|c| c.as_str().to_owned())
+                .collect(),
             location: LocationView {
                 latitude: r.location.latitude.value(),
                 longitude: r.location.longitude.value(),
@@ -428,7 +436,11 @@ impl From<&Report> for PublicReportView {
             id: r.id.as_uuid(),
             status: r.status.as_str().to_string(),
             crime_types: r.crime_types.clone(),
-            crime_type_codes: r.crime_type_codes.iter().map(|c| c.as_str().to_owned()).collect(),
+            crime_type_codes: r
+                .crime_type_codes
+                .iter()
+                .map(|c| c.as_str().to_owned())
+                .collect(),
             location: PublicLocationView {
                 latitude: coarse(r.location.latitude.value()),
                 longitude: coarse(r.location.longitude.value()),

@@ -54,7 +54,13 @@ fn created() -> CrimeTypeEvent {
 
 #[test]
 fn codes_parse_only_in_their_format() {
-    for ok in ["OTHER", "AB", "CYBER_FRAUD", "A1", &format!("A{}", "B".repeat(31))] {
+    for ok in [
+        "OTHER",
+        "AB",
+        "CYBER_FRAUD",
+        "A1",
+        &format!("A{}", "B".repeat(31)),
+    ] {
         assert_eq!(CrimeTypeCode::parse(ok).expect("valid").as_str(), ok);
     }
     for bad in [
@@ -76,7 +82,9 @@ fn codes_parse_only_in_their_format() {
 
 #[test]
 fn create_normalises_names_and_keywords() {
-    given_nothing::<CrimeType>().when(create()).then_events(vec![created()]);
+    given_nothing::<CrimeType>()
+        .when(create())
+        .then_events(vec![created()]);
 }
 
 #[test]
@@ -124,8 +132,14 @@ fn bad_fields_are_refused_with_their_field() {
         (with(|s| s.names = names(&[("fil", "Pagnanakaw")])), "names"),
         (with(|s| s.names = BTreeMap::new()), "names"),
         (with(|s| s.names = names(&[("en", "  ")])), "names"),
-        (with(|s| s.names = names(&[("en", &"x".repeat(201))])), "names"),
-        (with(|s| s.names = names(&[("en", "Theft"), ("EN_us", "x")])), "names"),
+        (
+            with(|s| s.names = names(&[("en", &"x".repeat(201))])),
+            "names",
+        ),
+        (
+            with(|s| s.names = names(&[("en", "Theft"), ("EN_us", "x")])),
+            "names",
+        ),
         (
             with(|s| {
                 s.names = (0..21)
@@ -135,12 +149,24 @@ fn bad_fields_are_refused_with_their_field() {
             }),
             "names",
         ),
-        (with(|s| s.keywords = (0..51).map(|i| format!("k{i}")).collect()), "keywords"),
+        (
+            with(|s| s.keywords = (0..51).map(|i| format!("k{i}")).collect()),
+            "keywords",
+        ),
         (with(|s| s.keywords = vec![" ".into()]), "keywords"),
         (with(|s| s.keywords = vec!["k".repeat(101)]), "keywords"),
-        (with(|s| s.service_code = Some("a b".into())), "service_code"),
-        (with(|s| s.service_code = Some("a".repeat(65))), "service_code"),
-        (with(|s| s.service_code = Some(String::new())), "service_code"),
+        (
+            with(|s| s.service_code = Some("a b".into())),
+            "service_code",
+        ),
+        (
+            with(|s| s.service_code = Some("a".repeat(65))),
+            "service_code",
+        ),
+        (
+            with(|s| s.service_code = Some(String::new())),
+            "service_code",
+        ),
         (with(|s| s.group = Some("g".repeat(101))), "group"),
         (with(|s| s.group = Some(" ".into())), "group"),
     ];

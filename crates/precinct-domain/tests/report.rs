@@ -2,9 +2,9 @@
 
 mod common;
 
-use precinct_domain::crime_type::{CrimeTypeCode, CrimeTypeFacts};
 use chrono::Duration;
 use common::{given, given_nothing, t, uuid};
+use precinct_domain::crime_type::{CrimeTypeCode, CrimeTypeFacts};
 use precinct_domain::dispatch::{AssignmentDecision, RankedCandidate};
 use precinct_domain::ids::*;
 use precinct_domain::report::*;
@@ -405,7 +405,10 @@ fn submit_normalises_text_and_drops_duplicate_crime_types() {
     // "Burglary" is the code BURGLARY; "Vandalism" matches nothing: OTHER.
     assert_eq!(
         e.crime_type_codes,
-        vec![CrimeTypeCode::parse("BURGLARY").expect("code"), CrimeTypeCode::other()]
+        vec![
+            CrimeTypeCode::parse("BURGLARY").expect("code"),
+            CrimeTypeCode::other()
+        ]
     );
     assert_eq!(e.location.city, None);
     assert_eq!(e.personal.description, "Window broken");

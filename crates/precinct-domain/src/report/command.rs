@@ -419,30 +419,30 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
             let crime_types = crime_type_list(&crime_types)?;
             let crime_type_codes = resolve(&catalogue, &crime_types);
             ReportSubmitted {
-            report_id,
-            title: text("title", &title, limits::TITLE_MAX)?,
-            crime_types,
-            crime_type_codes,
-            location: report_location(location)?,
-            occurred_at: claimed_time("occurred_at", occurred_at, at)?,
-            media_urls: media_url_list(&media_urls)?,
-            reporter,
-            station_id: routing.station_id,
-            routing,
-            priority: Priority::default(),
-            personal: PersonalDetails {
-                description: text(
-                    "description",
-                    &personal.description,
-                    limits::DESCRIPTION_MAX,
-                )?,
-                street: opt_text("street", personal.street.as_deref(), limits::STREET_MAX)?,
-                contact: opt_text("contact", personal.contact.as_deref(), limits::CONTACT_MAX)?,
-                erased: false,
-            },
-            at,
-        }
-        .into()
+                report_id,
+                title: text("title", &title, limits::TITLE_MAX)?,
+                crime_types,
+                crime_type_codes,
+                location: report_location(location)?,
+                occurred_at: claimed_time("occurred_at", occurred_at, at)?,
+                media_urls: media_url_list(&media_urls)?,
+                reporter,
+                station_id: routing.station_id,
+                routing,
+                priority: Priority::default(),
+                personal: PersonalDetails {
+                    description: text(
+                        "description",
+                        &personal.description,
+                        limits::DESCRIPTION_MAX,
+                    )?,
+                    street: opt_text("street", personal.street.as_deref(), limits::STREET_MAX)?,
+                    contact: opt_text("contact", personal.contact.as_deref(), limits::CONTACT_MAX)?,
+                    erased: false,
+                },
+                at,
+            }
+            .into()
         }
         C::Amend {
             changes,

@@ -65,11 +65,13 @@ impl Projection for CrimeTypes {
                 .await?
             }
             CrimeTypeEvent::CrimeTypeRetired(e) => {
-                sqlx::query("UPDATE crime_types SET active = false, updated_at = $2 WHERE code = $1")
-                    .bind(e.code.as_str())
-                    .bind(e.at)
-                    .execute(&mut *conn)
-                    .await?
+                sqlx::query(
+                    "UPDATE crime_types SET active = false, updated_at = $2 WHERE code = $1",
+                )
+                .bind(e.code.as_str())
+                .bind(e.at)
+                .execute(&mut *conn)
+                .await?
             }
         };
         expect_row(done, event, TABLE)

@@ -28,11 +28,11 @@ pub mod sla;
 pub mod stations;
 
 pub use audit::{audit, request_log, AuditFilter, AuditRow, RequestFilter, RequestRow};
+pub use crime_types::{crime_type_facts, get_crime_type, list_crime_types, CrimeTypeRow};
 pub use directory::{
     active_admins, get_account, get_account_by_email, get_station, list_accounts, list_stations,
     station_facts, AccountFilter, AccountRow, StationRow,
 };
-pub use crime_types::{crime_type_facts, get_crime_type, list_crime_types, CrimeTypeRow};
 pub use duplicates::{possible_duplicates, Candidate, DuplicateSearch};
 pub use operations::{operator_counts, OperatorCounts};
 pub use patrols::{
