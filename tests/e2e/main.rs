@@ -6,6 +6,7 @@ mod command_rate;
 mod commands;
 mod contention;
 mod control;
+mod crime_types;
 mod docs;
 mod envelope;
 mod eventlog;

@@ -33,6 +33,7 @@ fn submitted(id: ReportId, station: StationId, reporter: Reporter, title: &str) 
         report_id: id,
         title: title.into(),
         crime_types: vec!["Theft".into()],
+        crime_type_codes: vec![],
         location: ReportLocation::new(GeoPoint::parse(LAT, LON).expect("point"), None, None),
         occurred_at: Some(now - chrono::Duration::minutes(5)),
         media_urls: vec![],

@@ -473,6 +473,7 @@ async fn a_projector_waits_for_a_missing_key_instead_of_writing_the_report_as_er
                     report_id: ReportId::new(id),
                     title: "Key arrives late".into(),
                     crime_types: types.clone(),
+                    catalogue: vec![],
                     location: ReportLocation::new(point, Some("Davao".into()), None),
                     occurred_at: None,
                     media_urls: vec![],

@@ -185,6 +185,7 @@ mod make {
             report_id: id,
             title: format!("Bike stolen {id}"),
             crime_types: vec!["Theft".into()],
+            crime_type_codes: vec![],
             location: ReportLocation::new(
                 GeoPoint::parse(lat, lon).expect("point"),
                 Some("Davao".into()),
@@ -1690,6 +1691,7 @@ async fn dump(pool: &PgPool) -> serde_json::Value {
         ("reports", "id"),
         ("patrols", "id"),
         ("stations", "id"),
+        ("crime_types", "code"),
         ("accounts", "id"),
         ("audit", "position"),
     ] {

@@ -159,6 +159,7 @@ const PROJECTIONS: &[&str] = &[
     precinct_readmodel::names::REPORTS,
     precinct_readmodel::names::PATROLS,
     precinct_readmodel::names::STATIONS,
+    precinct_readmodel::names::CRIME_TYPES,
     precinct_readmodel::names::ACCOUNTS,
     precinct_readmodel::names::AUDIT,
     precinct_readmodel::names::REQUEST_LOG,

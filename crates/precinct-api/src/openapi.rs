@@ -78,6 +78,7 @@ pub fn spec() -> utoipa::openapi::OpenApi {
         routes::health::Api::openapi(),
         routes::accounts::Api::openapi(),
         routes::stations::Api::openapi(),
+        routes::crime_types::Api::openapi(),
         routes::crimes::Api::openapi(),
         routes::dispatch::Api::openapi(),
         routes::patrols::Api::openapi(),
@@ -239,6 +240,7 @@ Every response carries `X-Request-Id` (the caller's, or a new one)."
     tags(
         (name = "accounts", description = "Registration, login, roles, invites"),
         (name = "stations", description = "Precincts and divisions"),
+        (name = "crime-types", description = "The crime-type catalogue: codes free text resolves to"),
         (name = "users", description = "User management: accounts, standing, passwords, the caller's own account"),
         (name = "crimes", description = "Crime reports: submission, lifecycle, history"),
         (name = "dispatch", description = "Dispatch desk: assignment, queue, workloads, SLA"),

@@ -6,10 +6,11 @@
 use std::time::Duration;
 
 use precinct_app::ports::{
-    Accounts, Passwords, Queue, Rosters, Snapshot, Snapshots, SnapshotsAround, Standing,
-    StationMap, StationReports, Workloads,
+    Accounts, CrimeTypes, Passwords, Queue, Rosters, Snapshot, Snapshots, SnapshotsAround,
+    Standing, StationMap, StationReports, Workloads,
 };
 use precinct_app::AppError;
+use precinct_domain::crime_type::{CrimeType, CrimeTypeFacts};
 use precinct_domain::dispatch::PatrolSnapshot;
 use precinct_domain::ids::{AccountId, PatrolId, ReportId, StationId};
 use precinct_domain::routing::StationFacts;
@@ -101,6 +102,34 @@ impl StationMap for Facts<'_> {
             .map_err(port)?;
         state.station_facts.keep(last_change, facts.clone());
         Ok(Some(facts))
+    }
+}
+
+impl CrimeTypes for Facts<'_> {
+    /// The log says where the last catalogue change is; the catalogue is read from its
+    /// read model once that has applied it (ADR 0026). It is small (an ADMIN's list).
+    async fn catalogue(&self) -> Result<Option<Vec<CrimeTypeFacts>>, AppError> {
+        let state = self.0;
+        let last_change = state
+            .app
+            .log()
+            .last_position_of(&[<CrimeType as Aggregate>::TYPE])
+            .await?;
+        let caught_up = precinct_readmodel::wait_for_projection(
+            &state.pool,
+            precinct_readmodel::names::CRIME_TYPES,
+            last_change,
+            READ_MODEL_WAIT,
+        )
+        .await
+        .map_err(port)?;
+        if !caught_up {
+            return Ok(None);
+        }
+        precinct_readmodel::queries::crime_type_facts(&state.pool)
+            .await
+            .map(Some)
+            .map_err(port)
     }
 }
 

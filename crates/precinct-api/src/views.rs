@@ -48,6 +48,8 @@ pub struct ReportView {
     pub title: String,
     pub description: String,
     pub crime_types: Vec<String>,
+    /// The catalogue codes `crime_types` resolved to at submission (`GET /crime-types`).
+    pub crime_type_codes: Vec<String>,
     pub location: LocationView,
     pub contact: Option<String>,
     pub occurred_at: Option<DateTime<Utc>>,
@@ -98,6 +100,7 @@ impl From<&ReportRow> for ReportView {
             title: r.title.clone(),
             description: r.description.clone(),
             crime_types: r.crime_types.clone(),
+            crime_type_codes: r.crime_type_codes.clone(),
             location: LocationView {
                 latitude: r.latitude,
                 longitude: r.longitude,
@@ -145,6 +148,11 @@ impl From<&Report> for ReportView {
             title: r.title.clone(),
             description: r.personal.description.clone(),
             crime_types: r.crime_types.clone(),
+            crime_type_codes: r
+                .crime_type_codes
+                .iter()
+                .map(|c| c.as_str().to_owned())
+                .collect(),
             location: LocationView {
                 latitude: r.location.latitude.value(),
                 longitude: r.location.longitude.value(),
@@ -220,6 +228,8 @@ pub struct ReporterReportView {
     pub title: String,
     pub description: String,
     pub crime_types: Vec<String>,
+    /// The catalogue codes `crime_types` resolved to at submission (`GET /crime-types`).
+    pub crime_type_codes: Vec<String>,
     pub location: LocationView,
     pub contact: Option<String>,
     pub occurred_at: Option<DateTime<Utc>>,
@@ -276,6 +286,11 @@ impl From<&Report> for ReporterReportView {
             title: r.title.clone(),
             description: r.personal.description.clone(),
             crime_types: r.crime_types.clone(),
+            crime_type_codes: r
+                .crime_type_codes
+                .iter()
+                .map(|c| c.as_str().to_owned())
+                .collect(),
             location: LocationView {
                 latitude: r.location.latitude.value(),
                 longitude: r.location.longitude.value(),
@@ -324,6 +339,7 @@ impl From<&ReportRow> for ReporterReportView {
             title: r.title.clone(),
             description: r.description.clone(),
             crime_types: r.crime_types.clone(),
+            crime_type_codes: r.crime_type_codes.clone(),
             location: LocationView {
                 latitude: r.latitude,
                 longitude: r.longitude,
@@ -406,6 +422,8 @@ pub struct PublicReportView {
     #[schema(value_type = crate::openapi::ReportStatus)]
     pub status: String,
     pub crime_types: Vec<String>,
+    /// The catalogue codes `crime_types` resolved to at submission (`GET /crime-types`).
+    pub crime_type_codes: Vec<String>,
     pub location: PublicLocationView,
     pub occurred_at: Option<DateTime<Utc>>,
     pub submitted_at: DateTime<Utc>,
@@ -418,6 +436,11 @@ impl From<&Report> for PublicReportView {
             id: r.id.as_uuid(),
             status: r.status.as_str().to_string(),
             crime_types: r.crime_types.clone(),
+            crime_type_codes: r
+                .crime_type_codes
+                .iter()
+                .map(|c| c.as_str().to_owned())
+                .collect(),
             location: PublicLocationView {
                 latitude: coarse(r.location.latitude.value()),
                 longitude: coarse(r.location.longitude.value()),
@@ -436,6 +459,7 @@ impl From<&ReportRow> for PublicReportView {
             id: r.id,
             status: r.status.clone(),
             crime_types: r.crime_types.clone(),
+            crime_type_codes: r.crime_type_codes.clone(),
             location: PublicLocationView {
                 latitude: r.public_latitude,
                 longitude: r.public_longitude,

@@ -178,6 +178,8 @@ pub enum Unavailable {
     Accounts,
     #[error("the reports read model is behind the log; retry shortly")]
     Reports,
+    #[error("the crime-type catalogue is behind the last catalogue change; retry shortly")]
+    Catalogue,
 }
 
 /// A port's own error, kept whole for the layer that implemented the port (which knows

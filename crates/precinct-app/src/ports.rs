@@ -8,6 +8,7 @@
 
 use std::future::Future;
 
+use precinct_domain::crime_type::CrimeTypeFacts;
 use precinct_domain::dispatch::PatrolSnapshot;
 use precinct_domain::ids::{AccountId, PatrolId, StationId};
 use precinct_domain::routing::StationFacts;
@@ -22,6 +23,16 @@ pub trait StationMap: Sync {
     /// Every station, at least as new as the last change to any station (ADR 0012).
     /// None: the map did not catch up with that change in a bounded time.
     fn current(&self) -> impl Future<Output = Result<Option<Vec<StationFacts>>, AppError>> + Send;
+}
+
+/// The crime-type catalogue free text resolves through (ADR 0026).
+pub trait CrimeTypes: Sync {
+    /// Every type, active and retired (resolution skips retired ones), at least as new
+    /// as the last change to any type. `OTHER` is built in and not among them. None:
+    /// the catalogue did not catch up with that change in a bounded time.
+    fn catalogue(
+        &self,
+    ) -> impl Future<Output = Result<Option<Vec<CrimeTypeFacts>>, AppError>> + Send;
 }
 
 /// The patrols' workloads, for automatic assignment.

@@ -704,6 +704,13 @@ async fn a_report_no_station_can_take_is_refused_on_its_location() {
             Ok(Some(vec![]))
         }
     }
+    impl precinct_app::ports::CrimeTypes for NoStations {
+        async fn catalogue(
+            &self,
+        ) -> Result<Option<Vec<precinct_domain::crime_type::CrimeTypeFacts>>, AppError> {
+            Ok(Some(vec![]))
+        }
+    }
     let w = World::new().await;
     let new = submit::NewReport {
         title: "Bag snatched".into(),

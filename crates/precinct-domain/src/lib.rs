@@ -34,6 +34,7 @@
 //! - [`station`]: precincts and divisions.
 //! - [`invite`]: staff invitations.
 //! - [`routing`]: which station receives a report.
+//! - [`crime_type`]: the crime-type catalogue and how free text resolves to its codes.
 //! - [`subject`]: data subjects, erasure, which event fields are personal.
 //! - [`dispatch`]: which patrol a report is automatically assigned to.
 //! - [`area_preview`]: which reports a proposed precinct area would route elsewhere.
@@ -44,6 +45,7 @@ pub mod values;
 
 pub mod account;
 pub mod area_preview;
+pub mod crime_type;
 pub mod dispatch;
 pub mod email;
 pub mod invite;
@@ -69,6 +71,7 @@ pub fn all_event_types() -> &'static [&'static str] {
             station::StationEvent::TYPES,
             invite::InviteEvent::TYPES,
             subject::SubjectEvent::TYPES,
+            crime_type::CrimeTypeEvent::TYPES,
         ]
         .concat()
     });

@@ -4,6 +4,7 @@ mod common;
 
 use chrono::Duration;
 use common::{given, given_nothing, t, uuid};
+use precinct_domain::crime_type::{CrimeTypeCode, CrimeTypeFacts};
 use precinct_domain::dispatch::{AssignmentDecision, RankedCandidate};
 use precinct_domain::ids::*;
 use precinct_domain::report::*;
@@ -65,6 +66,7 @@ fn submit() -> ReportCommand {
         report_id: report_id(),
         title: "Shop break-in".into(),
         crime_types: vec!["Burglary".into()],
+        catalogue: vec![],
         location: location(),
         occurred_at: Some(t(-30)),
         media_urls: vec!["https://media.example/window.jpg".into()],
@@ -82,6 +84,7 @@ fn submitted() -> ReportEvent {
         report_id: report_id(),
         title: "Shop break-in".into(),
         crime_types: vec!["Burglary".into()],
+        crime_type_codes: vec![CrimeTypeCode::other()],
         location: location(),
         occurred_at: Some(t(-30)),
         media_urls: vec!["https://media.example/window.jpg".into()],
@@ -369,6 +372,12 @@ fn submit_normalises_text_and_drops_duplicate_crime_types() {
             report_id,
             title: "  Shop break-in ".into(),
             crime_types: vec![" Burglary".into(), "burglary ".into(), "Vandalism".into()],
+            catalogue: vec![CrimeTypeFacts {
+                code: CrimeTypeCode::parse("BURGLARY").expect("code"),
+                names: vec!["Break-in".into()],
+                keywords: vec![],
+                active: true,
+            }],
             location: ReportLocation {
                 city: Some("  ".into()),
                 ..location()
@@ -393,6 +402,14 @@ fn submit_normalises_text_and_drops_duplicate_crime_types() {
     };
     assert_eq!(e.title, "Shop break-in");
     assert_eq!(e.crime_types, vec!["Burglary", "Vandalism"]);
+    // "Burglary" is the code BURGLARY; "Vandalism" matches nothing: OTHER.
+    assert_eq!(
+        e.crime_type_codes,
+        vec![
+            CrimeTypeCode::parse("BURGLARY").expect("code"),
+            CrimeTypeCode::other()
+        ]
+    );
     assert_eq!(e.location.city, None);
     assert_eq!(e.personal.description, "Window broken");
     assert_eq!(e.personal.street, None);

@@ -34,6 +34,7 @@ fn submitted() -> ReportEvent {
         report_id: ReportId::new(uuid(1)),
         title: "Shop break-in".into(),
         crime_types: vec!["Burglary".into()],
+        crime_type_codes: vec![],
         location: ReportLocation::new(GeoPoint::parse(7.07, 125.61).expect("point"), None, None),
         occurred_at: None,
         media_urls: vec![],

@@ -6,7 +6,7 @@ use precinct_eventlog::RecordedEvent;
 use sqlx::PgConnection;
 
 use crate::error::ProjectionError;
-use crate::projections::{accounts, audit, patrols, reports, stations};
+use crate::projections::{accounts, audit, crime_types, patrols, reports, stations};
 
 /// One read model fed by the event log.
 ///
@@ -58,6 +58,7 @@ pub(crate) fn event_tables() -> Vec<&'static str> {
         reports::Reports::tables(),
         patrols::Patrols::tables(),
         stations::Stations::tables(),
+        crime_types::CrimeTypes::tables(),
         accounts::Accounts::tables(),
         audit::Audit::tables(),
     ]

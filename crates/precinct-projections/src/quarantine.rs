@@ -37,6 +37,7 @@ use uuid::Uuid;
 use crate::checkpoint::{self, to_i64, to_u64};
 use crate::error::ProjectionError;
 use crate::projection::Projection;
+use crate::projections::crime_types::CrimeTypes;
 use crate::projections::{accounts::Accounts, audit::Audit, patrols::Patrols};
 use crate::projections::{reports::Reports, stations::Stations};
 use crate::request_log::{self, RequestLog};
@@ -361,6 +362,7 @@ async fn repair(
         <Reports as Projection>::NAME => repair_with(Reports, r, events(log.clone())).await,
         <Patrols as Projection>::NAME => repair_with(Patrols, r, events(log.clone())).await,
         <Stations as Projection>::NAME => repair_with(Stations, r, events(log.clone())).await,
+        <CrimeTypes as Projection>::NAME => repair_with(CrimeTypes, r, events(log.clone())).await,
         <Accounts as Projection>::NAME => repair_with(Accounts, r, events(log.clone())).await,
         <Audit as Projection>::NAME => repair_with(Audit, r, events(log.clone())).await,
         request_log::NAME => {

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::checkpoint;
 use crate::error::ProjectionError;
 use crate::projection::{event_tables, Projection};
+use crate::projections::crime_types::CrimeTypes;
 use crate::projections::{accounts::Accounts, audit::Audit, patrols::Patrols};
 use crate::projections::{reports::Reports, stations::Stations};
 use crate::quarantine;
@@ -108,6 +109,9 @@ fn spawn_all(
     }
     if wants(Stations::NAME) {
         spawn(tasks, Stations, pool, reader, c(), shutdown);
+    }
+    if wants(CrimeTypes::NAME) {
+        spawn(tasks, CrimeTypes, pool, reader, c(), shutdown);
     }
     if wants(Accounts::NAME) {
         spawn(tasks, Accounts, pool, reader, c(), shutdown);

@@ -17,7 +17,7 @@
 //!
 //! # Layout
 //! - [`queries`]: the read API: reports, queue, inbox, patrols, workloads, SLA,
-//!   stations, accounts, audit, request log.
+//!   stations, crime types, accounts, audit, request log.
 //! - [`status`](mod@status): lag and quarantine per projection; waiting for a position.
 //! - [`checkpoint`]: reading the `checkpoints` table.
 //! - [`quarantine`]: reading the `quarantine` table (poison events, ADR 0009).
@@ -47,6 +47,8 @@ pub mod names {
     pub const REPORTS: &str = "reports";
     pub const PATROLS: &str = "patrols";
     pub const STATIONS: &str = "stations";
+    /// The crime-type catalogue (ADR 0026).
+    pub const CRIME_TYPES: &str = "crime_types";
     pub const ACCOUNTS: &str = "accounts";
     pub const AUDIT: &str = "audit";
     /// The request log, fed by its own stream.
@@ -61,6 +63,7 @@ pub const EVENT_PROJECTIONS: &[&str] = &[
     names::REPORTS,
     names::PATROLS,
     names::STATIONS,
+    names::CRIME_TYPES,
     names::ACCOUNTS,
     names::AUDIT,
 ];

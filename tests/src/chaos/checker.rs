@@ -28,10 +28,11 @@ use uuid::Uuid;
 use super::workload::{Op, OpKind, Outcome};
 
 /// The tables compared with a rebuild, with their primary keys.
-pub const READ_MODELS: [(&str, &str); 5] = [
+pub const READ_MODELS: [(&str, &str); 6] = [
     ("reports", "id"),
     ("patrols", "id"),
     ("stations", "id"),
+    ("crime_types", "code"),
     ("accounts", "id"),
     ("audit", "position"),
 ];

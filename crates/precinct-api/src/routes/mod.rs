@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod control;
+pub mod crime_types;
 pub mod crimes;
 pub mod dispatch;
 pub mod health;
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .merge(health::router())
         .merge(accounts::router())
         .merge(stations::router())
+        .merge(crime_types::router())
         .merge(crimes::router())
         .merge(dispatch::router())
         .merge(patrols::router())

@@ -10,6 +10,8 @@
 //! - [`invite`]: invites and their acceptance.
 //! - [`station`]: creating stations.
 //! - [`station_edit`]: editing, deactivating and reactivating a station.
+//! - [`crime_type`]: creating a crime type of the catalogue.
+//! - [`crime_type_edit`]: editing and retiring a crime type.
 //! - [`subject`]: erasure of a data subject.
 //! - [`sla`]: SLA breaches (the SLA worker).
 //! - [`user`]: user management (who sees an account, name, role, standing, password).
@@ -17,6 +19,8 @@
 
 pub mod account;
 pub mod bulk_dispatch;
+pub mod crime_type;
+pub mod crime_type_edit;
 pub mod dispatch;
 pub mod invite;
 pub mod patrol;

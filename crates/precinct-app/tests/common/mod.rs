@@ -202,6 +202,7 @@ impl World {
                 report_id: id,
                 title: "Bicycle stolen".into(),
                 crime_types: vec!["Theft".into()],
+                catalogue: vec![],
                 location: ReportLocation::new(
                     GeoPoint::parse(LAT, LON).expect("point"),
                     None,
@@ -360,6 +361,19 @@ impl StationMap for LogFacts {
             if station.active {
                 facts.push(station.facts());
             }
+        }
+        Ok(Some(facts))
+    }
+}
+
+impl precinct_app::ports::CrimeTypes for LogFacts {
+    async fn catalogue(
+        &self,
+    ) -> Result<Option<Vec<precinct_domain::crime_type::CrimeTypeFacts>>, AppError> {
+        use precinct_domain::crime_type::CrimeType;
+        let mut facts = Vec::new();
+        for id in self.ids_of(CrimeType::TYPE) {
+            facts.extend(self.app.load::<CrimeType>(id).await?.0.facts());
         }
         Ok(Some(facts))
     }

@@ -13,6 +13,7 @@ use crate::values::{
     Timestamp,
 };
 
+use crate::crime_type::{resolve, CrimeTypeFacts};
 use ReportStatus::{Accepted, Assigned, Closed, New, Rejected, Resolved, Responding, Withdrawn};
 
 /// Everything a caller may ask of a report. Times, ids and outside facts (routing,
@@ -25,6 +26,8 @@ pub enum ReportCommand {
         report_id: ReportId,
         title: String,
         crime_types: Vec<String>,
+        /// The crime-type catalogue as it is (resolves `crime_types` to codes).
+        catalogue: Vec<CrimeTypeFacts>,
         location: ReportLocation,
         occurred_at: Option<DateTime<Utc>>,
         media_urls: Vec<String>,
@@ -404,6 +407,7 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
             report_id,
             title,
             crime_types,
+            catalogue,
             location,
             occurred_at,
             media_urls,
@@ -411,30 +415,35 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
             routing,
             personal,
             at,
-        } => ReportSubmitted {
-            report_id,
-            title: text("title", &title, limits::TITLE_MAX)?,
-            crime_types: crime_type_list(&crime_types)?,
-            location: report_location(location)?,
-            occurred_at: claimed_time("occurred_at", occurred_at, at)?,
-            media_urls: media_url_list(&media_urls)?,
-            reporter,
-            station_id: routing.station_id,
-            routing,
-            priority: Priority::default(),
-            personal: PersonalDetails {
-                description: text(
-                    "description",
-                    &personal.description,
-                    limits::DESCRIPTION_MAX,
-                )?,
-                street: opt_text("street", personal.street.as_deref(), limits::STREET_MAX)?,
-                contact: opt_text("contact", personal.contact.as_deref(), limits::CONTACT_MAX)?,
-                erased: false,
-            },
-            at,
+        } => {
+            let crime_types = crime_type_list(&crime_types)?;
+            let crime_type_codes = resolve(&catalogue, &crime_types);
+            ReportSubmitted {
+                report_id,
+                title: text("title", &title, limits::TITLE_MAX)?,
+                crime_types,
+                crime_type_codes,
+                location: report_location(location)?,
+                occurred_at: claimed_time("occurred_at", occurred_at, at)?,
+                media_urls: media_url_list(&media_urls)?,
+                reporter,
+                station_id: routing.station_id,
+                routing,
+                priority: Priority::default(),
+                personal: PersonalDetails {
+                    description: text(
+                        "description",
+                        &personal.description,
+                        limits::DESCRIPTION_MAX,
+                    )?,
+                    street: opt_text("street", personal.street.as_deref(), limits::STREET_MAX)?,
+                    contact: opt_text("contact", personal.contact.as_deref(), limits::CONTACT_MAX)?,
+                    erased: false,
+                },
+                at,
+            }
+            .into()
         }
-        .into(),
         C::Amend {
             changes,
             personal,

@@ -116,6 +116,10 @@ pub struct ReportSubmitted {
     pub report_id: ReportId,
     pub title: String,
     pub crime_types: Vec<String>,
+    /// The catalogue codes `crime_types` resolved to at submission (ADR 0026); empty in
+    /// reports submitted before the catalogue (they resolve to `OTHER`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub crime_type_codes: Vec<crate::crime_type::CrimeTypeCode>,
     pub location: ReportLocation,
     #[serde(default)]
     pub occurred_at: Option<DateTime<Utc>>,
@@ -128,6 +132,19 @@ pub struct ReportSubmitted {
     #[serde(deserialize_with = "personal_or_erased")]
     pub personal: PersonalDetails,
     pub at: DateTime<Utc>,
+}
+
+impl ReportSubmitted {
+    /// The codes the report's crime types resolved to: those recorded, or, for a report
+    /// submitted before the catalogue (none recorded), `OTHER` — the catalogue as of
+    /// its position held nothing else (ADR 0026).
+    pub fn resolved_codes(&self) -> Vec<crate::crime_type::CrimeTypeCode> {
+        if self.crime_type_codes.is_empty() {
+            vec![crate::crime_type::CrimeTypeCode::other()]
+        } else {
+            self.crime_type_codes.clone()
+        }
+    }
 }
 
 /// Non-personal fields an amendment replaces; absent fields stay as they were.

@@ -176,6 +176,9 @@ pub struct Report {
     pub priority: Priority,
     pub title: String,
     pub crime_types: Vec<String>,
+    /// Catalogue codes of `crime_types` as resolved at submission (ADR 0026).
+    #[serde(default)]
+    pub crime_type_codes: Vec<crate::crime_type::CrimeTypeCode>,
     pub location: ReportLocation,
     pub occurred_at: Option<DateTime<Utc>>,
     pub media_urls: Vec<String>,
@@ -285,6 +288,7 @@ impl Aggregate for Report {
                     priority: e.priority,
                     title: e.title.clone(),
                     crime_types: e.crime_types.clone(),
+                    crime_type_codes: e.resolved_codes(),
                     location: e.location.clone(),
                     occurred_at: e.occurred_at,
                     media_urls: e.media_urls.clone(),

@@ -25,6 +25,10 @@ pub fn report_events() -> Vec<ReportEvent> {
             report_id: ReportId::new(uuid(2)),
             title: "Phishing e-mail".into(),
             crime_types: vec!["Phishing".into(), "Online Fraud".into()],
+            crime_type_codes: vec![
+                precinct_domain::crime_type::CrimeTypeCode::parse("FRAUD").expect("valid"),
+                precinct_domain::crime_type::CrimeTypeCode::other(),
+            ],
             location: ReportLocation::new(
                 GeoPoint::parse(-90.0, 180.0).expect("valid"),
                 None,
@@ -121,6 +125,7 @@ fn report_event_per_type() -> Vec<ReportEvent> {
             report_id: ReportId::new(uuid(1)),
             title: "Stolen bicycle".into(),
             crime_types: vec!["Theft".into()],
+            crime_type_codes: vec![],
             location: location.clone(),
             occurred_at: Some(t(-60)),
             media_urls: vec!["https://media.example/1.jpg".into()],
@@ -565,6 +570,54 @@ pub fn invite_events() -> Vec<InviteEvent> {
     ]
 }
 
+pub fn crime_type_events() -> Vec<precinct_domain::crime_type::CrimeTypeEvent> {
+    use precinct_domain::crime_type::*;
+    let code = CrimeTypeCode::parse("THEFT").expect("valid");
+    let names: std::collections::BTreeMap<String, String> = [
+        ("en".to_owned(), "Theft".to_owned()),
+        ("fil".to_owned(), "Pagnanakaw".to_owned()),
+    ]
+    .into();
+    vec![
+        CrimeTypeCreated {
+            code: code.clone(),
+            names: names.clone(),
+            default_priority: Priority::High,
+            keywords: vec!["stolen".into(), "theft".into()],
+            service_code: Some("theft-001".into()),
+            group: Some("Property".into()),
+            at: t(0),
+        }
+        .into(),
+        CrimeTypeCreated {
+            code: CrimeTypeCode::parse("GRAFFITI").expect("valid"),
+            names: [("en".to_owned(), "Graffiti".to_owned())].into(),
+            default_priority: Priority::Low,
+            keywords: vec![],
+            service_code: None,
+            group: None,
+            at: t(1),
+        }
+        .into(),
+        CrimeTypeUpdated {
+            code: code.clone(),
+            names,
+            default_priority: Priority::Medium,
+            keywords: vec!["stolen".into()],
+            service_code: None,
+            group: Some("Property".into()),
+            changed: vec![
+                CrimeTypeField::DefaultPriority,
+                CrimeTypeField::Keywords,
+                CrimeTypeField::ServiceCode,
+            ],
+            at: t(2),
+        }
+        .into(),
+        CrimeTypeRetired { code, at: t(3) }.into(),
+    ]
+}
+
 fn as_samples<E: DomainEvent>(events: Vec<E>) -> Vec<(&'static str, Value)> {
     events
         .iter()
@@ -581,5 +634,6 @@ pub fn all() -> Vec<(&'static str, Value)> {
     all.extend(as_samples(subject_events()));
     all.extend(as_samples(station_events()));
     all.extend(as_samples(invite_events()));
+    all.extend(as_samples(crime_type_events()));
     all
 }

@@ -4,11 +4,13 @@
 //! - [`reports`]: the full state of every report (`reports`).
 //! - [`patrols`]: the patrol roster and workloads (`patrols`).
 //! - [`stations`]: precincts and divisions (`stations`).
+//! - [`crime_types`]: the crime-type catalogue (`crime_types`).
 //! - [`accounts`]: accounts without credentials (`accounts`).
 //! - [`audit`]: one row per event of every type (`audit`).
 
 pub mod accounts;
 pub mod audit;
+pub mod crime_types;
 pub mod patrols;
 pub mod reports;
 pub mod stations;

@@ -473,6 +473,7 @@ fn submitted_row(
         "priority": e.priority.as_str(),
         "title": e.title,
         "crime_types": e.crime_types,
+        "crime_type_codes": e.resolved_codes(),
         "latitude": e.location.latitude.value(),
         "longitude": e.location.longitude.value(),
         "city": e.location.city,
@@ -500,18 +501,19 @@ async fn insert_submitted(
 ) -> Result<(), ProjectionError> {
     sqlx::query(
         "INSERT INTO reports (
-            id, status, station_id, priority, title, crime_types,
+            id, status, station_id, priority, title, crime_types, crime_type_codes,
             latitude, longitude, city, state, occurred_at, media_urls,
             reporter_id, anonymous, tracking_token_hash,
             description, street, contact, personal_erased, routing_rule, routing,
             submitted_at, updated_at, last_position)
-         SELECT id, 'NEW', station_id, priority, title, crime_types,
+         SELECT id, 'NEW', station_id, priority, title, crime_types, crime_type_codes,
             latitude, longitude, city, state, occurred_at, media_urls,
             reporter_id, anonymous, tracking_token_hash,
             description, street, contact, erased, routing_rule, routing,
             at, at, position
          FROM jsonb_to_recordset($1) AS r(
             id uuid, station_id uuid, priority text, title text, crime_types text[],
+            crime_type_codes text[],
             latitude double precision, longitude double precision, city text, state text,
             occurred_at timestamptz, media_urls text[], reporter_id uuid, anonymous boolean,
             tracking_token_hash text, description text, street text, contact text,

@@ -13,10 +13,12 @@
 //! - [`sla`]: overdue reports and SLA breach candidates.
 //! - [`operations`]: whole-system counts for the operator's metrics.
 //! - [`directory`]: stations and accounts.
+//! - [`crime_types`]: the crime-type catalogue (with the built-in `OTHER`).
 //! - [`stations`]: what station management reads of the reports.
 //! - [`audit`](mod@audit): the audit trail and the request log.
 
 pub mod audit;
+pub mod crime_types;
 pub mod directory;
 pub mod duplicates;
 pub mod operations;
@@ -26,6 +28,7 @@ pub mod sla;
 pub mod stations;
 
 pub use audit::{audit, request_log, AuditFilter, AuditRow, RequestFilter, RequestRow};
+pub use crime_types::{crime_type_facts, get_crime_type, list_crime_types, CrimeTypeRow};
 pub use directory::{
     active_admins, get_account, get_account_by_email, get_station, list_accounts, list_stations,
     station_facts, AccountFilter, AccountRow, StationRow,

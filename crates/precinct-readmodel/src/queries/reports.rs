@@ -13,7 +13,7 @@ use crate::error::QueryError;
 /// Every column of `reports`, in [`ReportRow`] order, and the status of the primary of a
 /// duplicate (every query selects `FROM reports` unaliased).
 pub(super) const COLUMNS: &str =
-    "id, status, station_id, priority, priority_rank, title, crime_types,
+    "id, status, station_id, priority, priority_rank, title, crime_types, crime_type_codes,
     latitude, longitude, public_latitude, public_longitude, city, state, occurred_at,
     media_urls, reporter_id, anonymous, tracking_token_hash, description, street, contact,
     routing_rule, routing, patrol_id, assigned_at, accepted_at, responding_at, resolved_at,
@@ -42,6 +42,8 @@ pub struct ReportRow {
     pub priority_rank: i16,
     pub title: String,
     pub crime_types: Vec<String>,
+    /// The catalogue codes `crime_types` resolved to (ADR 0026).
+    pub crime_type_codes: Vec<String>,
     pub latitude: f64,
     pub longitude: f64,
     /// `latitude` rounded to 3 decimals (about 100 m).
@@ -110,6 +112,8 @@ pub struct ReportRow {
 pub struct PublicReport {
     pub id: Uuid,
     pub crime_types: Vec<String>,
+    /// The catalogue codes `crime_types` resolved to (ADR 0026).
+    pub crime_type_codes: Vec<String>,
     pub status: String,
     /// Rounded to 3 decimals (about 100 m).
     pub latitude: f64,
@@ -126,6 +130,7 @@ impl ReportRow {
         PublicReport {
             id: self.id,
             crime_types: self.crime_types.clone(),
+            crime_type_codes: self.crime_type_codes.clone(),
             status: self.status.clone(),
             latitude: self.public_latitude,
             longitude: self.public_longitude,

@@ -1,6 +1,7 @@
 //! Submitting a report: routing chooses its station (division keyword → precinct area →
-//! nearest precinct) on a station map at least as new as the last station change; the
-//! report's id derives from the command id. Anyone may submit: a signed-in reporter, or
+//! nearest precinct) on a station map at least as new as the last station change, and
+//! its crime types resolve to catalogue codes on a catalogue at least as new as the last
+//! catalogue change (ADR 0026); the report's id derives from the command id. Anyone may submit: a signed-in reporter, or
 //! an anonymous one who follows the report with a tracking token (only its hash is
 //! stored).
 
@@ -11,7 +12,7 @@ use precinct_domain::routing::route;
 use precinct_eventlog::{CommandMeta, EventStore};
 
 use crate::error::{Refusal, Unavailable};
-use crate::ports::StationMap;
+use crate::ports::{CrimeTypes, StationMap};
 use crate::{ids, App, AppError};
 
 /// A new report, as its reporter wrote it.
@@ -42,15 +43,17 @@ pub fn report_id(meta: &CommandMeta) -> ReportId {
     ReportId::new(ids::derived_id(meta.command_id, "report"))
 }
 
-/// Submits `new` for `reporter`, routed on the stations of `stations`.
+/// Submits `new` for `reporter`, routed on the stations of `facts` and resolved on its
+/// crime-type catalogue.
 pub async fn submit<S: EventStore>(
     app: &App<S>,
     meta: &CommandMeta,
     reporter: Reporter,
     new: NewReport,
-    stations: &impl StationMap,
+    facts: &(impl StationMap + CrimeTypes),
 ) -> Result<Submitted, AppError> {
-    let facts = stations.current().await?.ok_or(Unavailable::StationMap)?;
+    let catalogue = facts.catalogue().await?.ok_or(Unavailable::Catalogue)?;
+    let facts = facts.current().await?.ok_or(Unavailable::StationMap)?;
     let routing = route(&facts, &new.crime_types, new.location.point())
         .map_err(|_| Refusal::NoStationForLocation)?;
     let report_id = report_id(meta);
@@ -64,6 +67,7 @@ pub async fn submit<S: EventStore>(
                     report_id,
                     title: new.title.clone(),
                     crime_types: new.crime_types.clone(),
+                    catalogue: catalogue.clone(),
                     location: new.location.clone(),
                     occurred_at: new.occurred_at,
                     media_urls: new.media_urls.clone(),
