@@ -1970,6 +1970,7 @@ fn twenty_crime_types_and_twenty_media_links_are_the_most_a_report_takes() {
             reporter,
             routing,
             personal,
+            catalogue: vec![],
             at,
         }
     };
