@@ -309,6 +309,8 @@ fn valid_body(method: &Method, template: &str, w: &Precincts) -> Option<Value> {
             json!({"fixes": [{"latitude": LAT, "longitude": LON}]})
         }
         ("PUT", "/patrols/{id}/status") => json!({"status": "OFF_DUTY"}),
+        ("POST", "/crime-types") => json!({"code": "BURGLARY", "names": {"en": "Burglary"}}),
+        ("PATCH", "/crime-types/{code}") => json!({"names": {"en": "Renamed"}}),
         ("POST", "/stations") => json!({"name": "X", "kind": "DIVISION", "crime_types": ["x"]}),
         ("PATCH", "/users/{id}") => json!({"role": "ADMIN"}),
         ("POST", "/users/{id}/password") => json!({"new_password": "a new long password"}),
@@ -452,7 +454,8 @@ fn instance_or_plain(template: &str, w: &Precincts) -> String {
     if template.contains("{id}") {
         instance(template, w)
     } else {
-        template.to_string()
+        // The built-in crime type every catalogue has.
+        template.replace("{code}", "OTHER")
     }
 }
 
