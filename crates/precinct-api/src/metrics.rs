@@ -365,12 +365,7 @@ impl Drop for SseSubscriber {
     }
 }
 
-/// One patrol location update was received.
-pub fn location_update() {
-    location_updates(1);
-}
-
-/// `n` location fixes stored (one request may carry several).
+/// `n` patrol location fixes stored (one request may carry several).
 pub fn location_updates(n: usize) {
     ::metrics::counter!("precinct_location_updates_total").increment(n as u64);
 }

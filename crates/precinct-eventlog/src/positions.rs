@@ -195,18 +195,11 @@ impl PositionLog {
     /// it. An error leaves the outcome unknown; publishing the same fix again is
     /// harmless (a repeated ping).
     pub async fn publish(&self, moved: &PatrolMoved) -> Result<u64, AppendError> {
-        let payload = Bytes::from(serde_json::to_vec(moved)?);
-        let mut headers = HeaderMap::new();
-        headers.insert(HDR_EVENT_TYPE, EVENT_TYPE);
-        headers.insert(HDR_SCHEMA_VERSION, "1");
-        let ack = self
-            .js
-            .publish_with_headers(self.subject(moved.patrol_id), headers, payload)
-            .await
-            .map_err(|e| AppendError::Unknown(e.to_string()))?
-            .await
-            .map_err(|e| AppendError::Unknown(e.to_string()))?;
-        Ok(ack.sequence)
+        let sequences = self.publish_many(std::slice::from_ref(moved)).await?;
+        sequences
+            .first()
+            .copied()
+            .ok_or_else(|| AppendError::Unknown("no acknowledgement".into()))
     }
 
     /// Stores several positions in the order given and answers their stream sequences

@@ -213,6 +213,33 @@ fn parse_fixes(b: &LocationsBody, now: DateTime<Utc>) -> Result<Vec<Fix>, ApiErr
     }
 }
 
+/// Publishes `caller`'s fixes for patrol `p` in order; their sequences once every one
+/// is acknowledged, else 503 (each fix's outcome unknown: sending again is harmless).
+async fn store(
+    state: &AppState,
+    p: &PatrolInfo,
+    id: Uuid,
+    caller: &Caller,
+    fixes: &[Fix],
+    now: DateTime<Utc>,
+) -> ApiResult<Vec<u64>> {
+    let moves: Vec<PatrolMoved> = fixes
+        .iter()
+        .map(|fix| moved(p, id, caller, fix, now))
+        .collect();
+    let positions = state
+        .live
+        .positions
+        .publish_many(&moves)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "positions not confirmed");
+            ApiError::Unavailable("the positions stream did not confirm the update; retry".into())
+        })?;
+    crate::metrics::location_updates(positions.len());
+    Ok(positions)
+}
+
 /// The event a fix of `caller`'s for patrol `p` becomes.
 fn moved(p: &PatrolInfo, id: Uuid, caller: &Caller, fix: &Fix, now: DateTime<Utc>) -> PatrolMoved {
     PatrolMoved {
@@ -296,12 +323,9 @@ async fn put_location(
     require_member(&caller, &p)?;
     let now = Utc::now();
     let fix = Fix::parse(&body, now)?;
-    let moved = moved(&p, id, &caller, &fix, now);
-    let position = state.live.positions.publish(&moved).await.map_err(|e| {
-        tracing::warn!(error = %e, "position not confirmed");
-        ApiError::Unavailable("the positions stream did not confirm the update; retry".into())
-    })?;
-    crate::metrics::location_update();
+    let [position] = store(&state, &p, id, &caller, &[fix], now).await?[..] else {
+        return Err(ApiError::Internal("one fix, not one sequence".into()));
+    };
     Ok((
         StatusCode::ACCEPTED,
         Json(LocationAccepted {
@@ -350,22 +374,7 @@ async fn post_locations(
     require_member(&caller, &p)?;
     let now = Utc::now();
     let fixes = parse_fixes(&body, now)?;
-    let moves: Vec<PatrolMoved> = fixes
-        .iter()
-        .map(|fix| moved(&p, id, &caller, fix, now))
-        .collect();
-    let positions = state
-        .live
-        .positions
-        .publish_many(&moves)
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "positions not confirmed");
-            ApiError::Unavailable(
-                "the positions stream did not confirm every fix; send them again".into(),
-            )
-        })?;
-    crate::metrics::location_updates(positions.len());
+    let positions = store(&state, &p, id, &caller, &fixes, now).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(LocationsAccepted {
