@@ -10,6 +10,7 @@ mod crime_types;
 mod docs;
 mod envelope;
 mod eventlog;
+mod export;
 mod hostile;
 mod idempotency;
 mod input_bounds;

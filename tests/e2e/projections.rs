@@ -2334,10 +2334,7 @@ async fn near_through_the_grid_index_equals_a_brute_force_scan_across_cell_borde
                     let page = queries::list_reports(
                         &f.pool,
                         &filter,
-                        &PageRequest {
-                            limit: Some(7),
-                            cursor: cursor.clone(),
-                        },
+                        &PageRequest::after(7, cursor.clone()),
                     )
                     .await
                     .expect("near");

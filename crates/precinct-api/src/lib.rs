@@ -23,6 +23,8 @@
 //! - [`access`]: [`access::AccountDirectory`], every account's current role, station
 //!   and standing in memory, fed from the log; what the caller extractor authorizes by.
 //! - [`extract`]: [`extract::Cmd`] (body + idempotency), validation, `X-Min-Position`.
+//! - [`export`]: CSV export of the lists (`?format=csv`, `Accept: text/csv`): streamed,
+//!   RFC 4180, safe against spreadsheet formulas (ADR 0030).
 //! - [`middleware`]: request and correlation ids, the request span, the request log,
 //!   HTTP metrics, security headers.
 //! - [`metrics`]: the Prometheus recorder and `GET /metrics`.
@@ -45,6 +47,7 @@
 pub mod access;
 pub mod admission;
 pub mod auth;
+pub mod export;
 pub mod extract;
 pub mod live;
 pub mod metrics;
@@ -107,6 +110,8 @@ pub struct ApiConfig {
     pub command_rates: throttle::CommandRates,
     /// Reads of one report from the log (`as_of`, history) per caller.
     pub log_read_rates: throttle::CommandRates,
+    /// CSV exports per caller (ADR 0030).
+    pub export_rates: throttle::CommandRates,
     /// Origins allowed to call the API from a browser (none: no CORS headers at all).
     pub cors_origins: Vec<String>,
     /// How fresh the in-memory account view must be to authorize requests.
@@ -139,6 +144,7 @@ impl ApiConfig {
             anonymous_reports_per_minute: 20,
             command_rates: throttle::CommandRates::default(),
             log_read_rates: throttle::CommandRates::log_reads(),
+            export_rates: throttle::CommandRates::exports(),
             cors_origins: Vec::new(),
             access: access::AccessConfig::default(),
             health_details: routes::health::HealthDetails::Admin,
@@ -166,6 +172,8 @@ pub struct AppState {
     pub commands: Arc<throttle::CommandLimits>,
     /// Log reads of one report (`as_of`, history) per caller.
     pub log_reads: Arc<throttle::LogReadLimits>,
+    /// CSV exports per caller.
+    pub exports: Arc<throttle::LogReadLimits>,
     pub requests: RequestLogWriter,
     /// Patrol directory and, in a process with the `live` role, the hub.
     pub live: live::Live,
@@ -206,6 +214,7 @@ impl AppState {
         ));
         let commands = Arc::new(throttle::CommandLimits::new(config.command_rates));
         let log_reads = Arc::new(throttle::LogReadLimits::new(config.log_read_rates));
+        let exports = Arc::new(throttle::LogReadLimits::new(config.export_rates));
         let admission = admission::Admission::new(config.admission);
         Self {
             admission,
@@ -213,6 +222,7 @@ impl AppState {
             anonymous_reports,
             commands,
             log_reads,
+            exports,
             app,
             pool,
             tokens,
