@@ -1818,6 +1818,7 @@ async fn rebuild_gives_the_same_rows_as_live_projection() {
                 vec![(
                     stream::<Report>(report.as_uuid()),
                     vec![make::report(ReportAmended {
+                        crime_type_codes: None,
                         changes: ReportChanges {
                             title: Some(format!("Amended {i}")),
                             location: Some(ReportLocation::new(
