@@ -77,6 +77,7 @@ pub fn spec() -> utoipa::openapi::OpenApi {
     for part in [
         routes::health::Api::openapi(),
         routes::accounts::Api::openapi(),
+        routes::session::Api::openapi(),
         routes::stations::Api::openapi(),
         routes::crime_types::Api::openapi(),
         routes::crimes::Api::openapi(),
