@@ -95,8 +95,10 @@ class ApiError extends Error {
 }
 
 // Every call goes to this server, with the session cookie; writes carry the CSRF value.
-async function api(method, path, body) {
+async function api(method, path, body, minPosition) {
   const headers = { Accept: 'application/json' };
+  // A stream's event names its log position: the read that follows waits for it.
+  if (minPosition) headers['X-Min-Position'] = String(minPosition);
   if (method !== 'GET') headers['X-Precinct-CSRF'] = csrf();
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const res = await fetch(path, {
@@ -182,7 +184,7 @@ async function enter(session) {
   if (session.user.role === 'PATROL') {
     show('officer-view');
     await loadInbox();
-    follow('/me/assignments/stream', { assignment: () => loadInbox() });
+    follow('/me/assignments/stream', { assignment: (a) => loadInbox(a.position) });
   } else if (['DISPATCHER', 'SUPERVISOR', 'ADMIN'].includes(session.user.role)) {
     show('desk-view');
     await loadStations();
@@ -427,9 +429,9 @@ function drawMap() {
 
 // ---- officer ---------------------------------------------------------------------------
 
-async function loadInbox() {
+async function loadInbox(minPosition) {
   try {
-    const page = await api('GET', '/me/assignments?limit=100');
+    const page = await api('GET', '/me/assignments?limit=100', undefined, minPosition);
     const list = $('inbox');
     list.replaceChildren();
     for (const r of page.items) list.append(assignment(r));
