@@ -179,10 +179,19 @@ async fn sign_in_from_another_site_is_refused() {
         vec![],
         vec![("Origin", "https://evil.test")],
         vec![("Origin", "null")],
-        vec![("Sec-Fetch-Site", "cross-site"), ("Origin", app.base.as_str())],
+        vec![
+            ("Sec-Fetch-Site", "cross-site"),
+            ("Origin", app.base.as_str()),
+        ],
     ] {
         let r = app
-            .call(Method::POST, "/session", None, Some(creds.clone()), &headers)
+            .call(
+                Method::POST,
+                "/session",
+                None,
+                Some(creds.clone()),
+                &headers,
+            )
             .await;
         assert_problem(&r, StatusCode::FORBIDDEN);
         assert!(set_cookie(&r, "precinct_session").is_none(), "{headers:?}");

@@ -204,12 +204,19 @@ mod tests {
             vec![host, ("origin", "null")],
             vec![host, ("origin", "http://127.0.0.1:8080.evil.test")],
             vec![host, ("origin", "http://127.0.0.1:8080/x")],
-            vec![host, ("sec-fetch-site", "cross-site"), ("origin", "http://127.0.0.1:8080")],
+            vec![
+                host,
+                ("sec-fetch-site", "cross-site"),
+                ("origin", "http://127.0.0.1:8080"),
+            ],
             vec![host, ("sec-fetch-site", "same-site")],
         ];
         for h in refused {
             assert!(
-                matches!(check_same_origin(&parts(Method::POST, &h)), Err(ApiError::Forbidden(_))),
+                matches!(
+                    check_same_origin(&parts(Method::POST, &h)),
+                    Err(ApiError::Forbidden(_))
+                ),
                 "{h:?}"
             );
         }
@@ -223,7 +230,12 @@ mod tests {
         let wrong = csrf_value(&secret, other);
         let same = ("sec-fetch-site", "same-origin");
         assert!(check_csrf(&parts(Method::GET, &[]), &secret, sid).is_ok());
-        assert!(check_csrf(&parts(Method::POST, &[same, (CSRF_HEADER, &good)]), &secret, sid).is_ok());
+        assert!(check_csrf(
+            &parts(Method::POST, &[same, (CSRF_HEADER, &good)]),
+            &secret,
+            sid
+        )
+        .is_ok());
         for h in [
             vec![same],
             vec![same, (CSRF_HEADER, wrong.as_str())],
@@ -231,7 +243,10 @@ mod tests {
             vec![(CSRF_HEADER, good.as_str())],
         ] {
             assert!(
-                matches!(check_csrf(&parts(Method::DELETE, &h), &secret, sid), Err(ApiError::Forbidden(_))),
+                matches!(
+                    check_csrf(&parts(Method::DELETE, &h), &secret, sid),
+                    Err(ApiError::Forbidden(_))
+                ),
                 "{h:?}"
             );
         }
@@ -242,15 +257,27 @@ mod tests {
         let [token, csrf] = cookies("t", "c", 900, true);
         let token = token.to_str().expect("ascii");
         assert!(token.starts_with("precinct_session=t;"));
-        for flag in ["HttpOnly", "SameSite=Strict", "Secure", "Max-Age=900", "Path=/"] {
+        for flag in [
+            "HttpOnly",
+            "SameSite=Strict",
+            "Secure",
+            "Max-Age=900",
+            "Path=/",
+        ] {
             assert!(token.contains(flag), "{token}");
         }
         let csrf = csrf.to_str().expect("ascii");
-        assert!(!csrf.contains("HttpOnly") && csrf.contains("SameSite=Strict"), "{csrf}");
+        assert!(
+            !csrf.contains("HttpOnly") && csrf.contains("SameSite=Strict"),
+            "{csrf}"
+        );
         let [plain, _] = cookies("t", "c", 900, false);
         assert!(!plain.to_str().expect("ascii").contains("Secure"));
         let mut headers = HeaderMap::new();
-        headers.insert(header::COOKIE, HeaderValue::from_static("a=b; precinct_session=tok; c=d"));
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=b; precinct_session=tok; c=d"),
+        );
         assert_eq!(cookie_token(&headers), Some("tok"));
     }
 }

@@ -49,11 +49,12 @@ pub async fn create(
 
 /// The session `id`, if it exists (ended or revoked ones included, until purged).
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<SessionRow>, QueryError> {
-    let row: Option<(Uuid, DateTime<Utc>, Option<DateTime<Utc>>)> =
-        sqlx::query_as("SELECT account_id, expires_at, revoked_at FROM console_sessions WHERE id = $1")
-            .bind(id)
-            .fetch_optional(pool)
-            .await?;
+    let row: Option<(Uuid, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "SELECT account_id, expires_at, revoked_at FROM console_sessions WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
     Ok(row.map(|(account_id, expires_at, revoked_at)| SessionRow {
         account_id,
         expires_at,

@@ -19,7 +19,10 @@ const STYLE: &str = include_str!("../../console/console.css");
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/console", get(index))
-        .route("/console/", get(|| async { Redirect::permanent("/console") }))
+        .route(
+            "/console/",
+            get(|| async { Redirect::permanent("/console") }),
+        )
         .route("/console/console.js", get(script))
         .route("/console/console.css", get(style))
 }
