@@ -502,3 +502,42 @@ async fn a_session_renews_until_it_ends_and_an_expired_one_is_refused() {
     let r = browse(&app, &fresh, Method::GET, "/users?limit=5", None, false).await;
     assert_problem(&r, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn console_sign_in_and_api_login_share_one_throttle() {
+    let app = TestApp::spawn().await.expect("spawn");
+    // Five wrong passwords through the console lock the (account, address) pair…
+    for _ in 0..5 {
+        let r = app
+            .call(
+                Method::POST,
+                "/session",
+                None,
+                Some(json!({"email": ADMIN_EMAIL, "password": "not the password"})),
+                &[("Origin", &origin(&app))],
+            )
+            .await;
+        assert_problem(&r, StatusCode::UNAUTHORIZED);
+    }
+    // …for the API's login too, and for the console itself, right password or not.
+    let api = app
+        .post(
+            "/users/login",
+            None,
+            json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
+        )
+        .await;
+    assert_problem(&api, StatusCode::TOO_MANY_REQUESTS);
+    assert!(api.headers.get("retry-after").is_some());
+    let console = app
+        .call(
+            Method::POST,
+            "/session",
+            None,
+            Some(json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})),
+            &[("Origin", &origin(&app))],
+        )
+        .await;
+    assert_problem(&console, StatusCode::TOO_MANY_REQUESTS);
+    assert!(set_cookie(&console, "precinct_session").is_none());
+}
