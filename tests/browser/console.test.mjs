@@ -90,12 +90,16 @@ before(async () => {
   world.officer = officer.email;
   const patrol = await ok('POST', '/patrols/register', admin, { call_sign: 'ALPHA-1', station_id: station.id, officer_ids: [officer.id] });
   world.patrol = patrol.id;
+  // A second crew, with no position yet: automatic assignment ranks both.
+  const second = await account(admin, 'PATROL', 'second', station.id);
+  const bravo = await ok('POST', '/patrols/register', admin, { call_sign: 'BRAVO-2', station_id: station.id, officer_ids: [second.id] });
+  world.bravo = bravo.id;
   world.officerToken = await login(officer.email);
   const moved = await moveTo(LAT - 0.02, LON - 0.02);
   world.admin = admin;
   world.lastPosition = patrol.position;
   // The read models include the patrol before the desk opens.
-  await ok('GET', `/patrols/${patrol.id}`, admin, undefined, patrol.position);
+  await ok('GET', `/patrols/${bravo.id}`, admin, undefined, bravo.position);
   assert.ok(moved.position > 0);
 });
 
@@ -196,6 +200,7 @@ test('the console, end to end in Chromium', async (t) => {
       },
       [world.patrol, ...before], { timeout: STEP },
     );
+    world.movedTo = [await dot.getAttribute('cx'), await dot.getAttribute('cy')];
     await shot(desk.page, '06-map-moved');
   });
 
@@ -206,6 +211,30 @@ test('the console, end to end in Chromium', async (t) => {
     await desk.page.locator('#replay').fill('0');
     await desk.page.waitForFunction(() => document.getElementById('replay-status').textContent === 'NEW', null, { timeout: STEP });
     await shot(desk.page, '07-replay');
+  });
+
+  await t.test('automatic dispatch shows the ranked candidates the policy recorded', async () => {
+    const report = await ok('POST', '/crimes', null, {
+      title: 'Window smashed', description: 'Shop window', crime_types: ['Vandalism'],
+      location: { latitude: LAT - 0.01, longitude: LON - 0.01, street: '2 Main St', city: 'Berlin' },
+    });
+    const row = desk.page.locator(`#queue tr[data-id="${report.id}"]`);
+    await row.waitFor({ timeout: STEP });
+    await row.click();
+    await desk.page.waitForFunction((title) => document.getElementById('report-title').textContent === title, 'Window smashed', { timeout: STEP });
+    await desk.page.click('#auto');
+    await desk.page.waitForSelector('#candidates li', { timeout: STEP });
+    const ranked = await desk.page.locator('#candidates li').allTextContents();
+    // ALPHA-1 is busy with the first report: BRAVO-2 is the one available, ranked first.
+    assert.match(ranked[0], /^#1 BRAVO-2: /, JSON.stringify(ranked));
+    await desk.page.waitForFunction(
+      () => [...document.querySelectorAll('#report-details dd')].some((d) => d.textContent === 'BRAVO-2'),
+      null, { timeout: STEP },
+    );
+    // The read model's older position does not pull the dot back after the refresh.
+    const dot = desk.page.locator(`#map circle.patrol[data-id="${world.patrol}"]`);
+    assert.deepEqual([await dot.getAttribute('cx'), await dot.getAttribute('cy')], world.movedTo);
+    await shot(desk.page, '08-auto-dispatch');
   });
 
   await t.test('a write without the CSRF header is refused with 403 problem+json', async () => {
@@ -221,7 +250,7 @@ test('the console, end to end in Chromium', async (t) => {
   await t.test('the catalogue switches to Spanish', async () => {
     await desk.page.selectOption('#lang', 'es');
     assert.equal(await desk.page.locator('#queue-heading').textContent(), 'Cola');
-    await shot(desk.page, '08-spanish');
+    await shot(desk.page, '09-spanish');
     await desk.page.selectOption('#lang', 'en');
   });
 

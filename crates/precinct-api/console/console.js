@@ -234,7 +234,12 @@ async function refreshDesk(patrolsToo) {
       const known = state.patrols;
       state.patrols = new Map(p.items.map((x) => {
         const old = known.get(x.id);
-        return [x.id, { ...x, track: old ? old.track : (x.latitude != null ? [[x.latitude, x.longitude]] : []) }];
+        const merged = { ...x, track: old ? old.track : (x.latitude != null ? [[x.latitude, x.longitude]] : []) };
+        // The stream is ahead of the read model's down-sampled position: keep its fix.
+        if (old && old.live_at && (!x.location_at || Date.parse(old.live_at) >= Date.parse(x.location_at))) {
+          Object.assign(merged, { latitude: old.latitude, longitude: old.longitude, live_at: old.live_at });
+        }
+        return [x.id, merged];
       }));
       fillPatrols();
     }
@@ -361,7 +366,7 @@ async function dispatch(auto) {
 function onPosition(p) {
   const patrol = state.patrols.get(p.patrol_id);
   if (!patrol) return;
-  patrol.latitude = p.latitude; patrol.longitude = p.longitude;
+  patrol.latitude = p.latitude; patrol.longitude = p.longitude; patrol.live_at = p.recorded_at;
   patrol.track.push([p.latitude, p.longitude]);
   if (patrol.track.length > 20) patrol.track.shift();
   drawMap();
