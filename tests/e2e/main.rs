@@ -27,6 +27,7 @@ mod projections;
 mod queries;
 mod reporter_view;
 mod routing;
+mod session;
 mod snapshots;
 mod stations;
 mod store;

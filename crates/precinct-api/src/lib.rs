@@ -37,6 +37,8 @@
 //! - [`throttle`]: login throttling and per-address rate limits (shared through
 //!   PostgreSQL), command budgets per account.
 //! - [`proxy`]: the client's address behind trusted reverse proxies.
+//! - [`session`]: the console's browser sessions: the cookies, the CSRF proofs, the
+//!   session check of cookie-authenticated requests (ADR 0029).
 //! - [`ports`]: the application layer's ports over the read models, the account view
 //!   and the password hasher.
 //! - [`views`]: response shapes per audience.
@@ -60,6 +62,7 @@ pub mod ports;
 pub mod problem;
 pub mod proxy;
 pub mod routes;
+pub mod session;
 pub mod throttle;
 pub mod views;
 
@@ -80,8 +83,10 @@ use auth::{Secret, Tokens};
 pub struct ApiConfig {
     /// Largest accepted request body (default 1 MiB).
     pub body_limit: usize,
-    /// Lifetime of access tokens (default 15 min).
+    /// Lifetime of access tokens (default 15 min), the console session cookie's too.
     pub token_ttl: Duration,
+    /// The longest a console session lasts, renewed or not (12 h; ADR 0029).
+    pub session_ttl: Duration,
     /// Signs tokens and derives tracking tokens and invite codes.
     pub secret: Secret,
     pub sla_accept: Duration,
@@ -129,6 +134,7 @@ impl ApiConfig {
         Self {
             body_limit: 1024 * 1024,
             token_ttl: Duration::from_secs(15 * 60),
+            session_ttl: Duration::from_secs(12 * 3600),
             secret,
             sla_accept: Duration::from_secs(900),
             sla_respond: Duration::from_secs(1800),

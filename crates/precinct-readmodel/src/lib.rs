@@ -8,8 +8,8 @@
 //! sqlx and the pure domain only), authorises nobody (queries take the scoping filters
 //! the API chose) and writes no read-model row: the projectors of
 //! `precinct-projections` do, and depend on this crate for the schema and the
-//! checkpoint table. (It does write two tables that are not read models: the
-//! throttle's windows and the snapshots `as_of` starts from.)
+//! checkpoint table. (It does write three tables that are not read models: the
+//! throttle's windows, the console's sessions and the snapshots `as_of` starts from.)
 //!
 //! Main items: [`migrate`], [`PgPool`], [`queries`] with [`queries::Page`] and
 //! [`queries::PageRequest`], [`wait_for_position`], [`wait_for_projection`],
@@ -25,12 +25,15 @@
 //!   log the API writes, not a projection.
 //! - [`throttle`]: login throttling's counters and rate windows (ADR 0010): state of
 //!   the API shared by its replicas, not a projection.
+//! - [`sessions`]: the console's browser sessions (ADR 0029): state of the API shared
+//!   by its replicas (logout holds on every one), not a projection.
 //! - [`error`]: [`QueryError`], why a read could not answer.
 
 pub mod checkpoint;
 pub mod error;
 pub mod quarantine;
 pub mod queries;
+pub mod sessions;
 pub mod snapshots;
 pub mod status;
 pub mod throttle;
