@@ -1694,6 +1694,8 @@ async fn dump(pool: &PgPool) -> serde_json::Value {
         ("crime_types", "code"),
         ("accounts", "id"),
         ("audit", "position"),
+        ("analytics_reports", "report_id"),
+        ("analytics_assignments", "report_id, t.seq"),
     ] {
         let rows: serde_json::Value = sqlx::query_scalar(&format!(
             "SELECT coalesce(json_agg(t ORDER BY t.{pk}), '[]'::json) FROM {table} t"

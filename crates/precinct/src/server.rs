@@ -311,6 +311,7 @@ fn api_config(config: &Config) -> ApiConfig {
     api.command_rates = config.command_rates;
     api.log_read_rates = config.log_read_rates;
     api.duplicates = config.duplicates;
+    api.public_heatmap_min_count = config.public_heatmap_min_count;
     api.live = config.live.clone();
     api
 }
