@@ -628,6 +628,7 @@ fn collection(
 #[utoipa::path(
     get,
     path = "/analytics/funnel",
+    operation_id = "analytics_funnel",
     tag = "analytics",
     params(RangeParams, QueryHeaders),
     security(("bearer" = [])),
@@ -669,6 +670,7 @@ fn filters(p: &RangeParams) -> Filters<'_> {
 #[utoipa::path(
     get,
     path = "/analytics/sla",
+    operation_id = "analytics_sla",
     tag = "analytics",
     params(RangeParams, QueryHeaders),
     security(("bearer" = [])),
@@ -710,6 +712,7 @@ async fn sla(
 #[utoipa::path(
     get,
     path = "/analytics/officers",
+    operation_id = "analytics_officers",
     tag = "analytics",
     params(RangeParams, QueryHeaders),
     security(("bearer" = [])),
@@ -738,6 +741,7 @@ async fn officers(
 #[utoipa::path(
     get,
     path = "/analytics/patrols",
+    operation_id = "analytics_patrols",
     tag = "analytics",
     params(RangeParams, QueryHeaders),
     security(("bearer" = [])),
@@ -767,6 +771,7 @@ async fn patrols(
 #[utoipa::path(
     get,
     path = "/analytics/volume",
+    operation_id = "analytics_volume",
     tag = "analytics",
     params(VolumeParams, QueryHeaders),
     security(("bearer" = [])),
@@ -817,6 +822,7 @@ async fn volume(
 #[utoipa::path(
     get,
     path = "/analytics/heatmap",
+    operation_id = "analytics_heatmap",
     tag = "analytics",
     params(HeatmapParams, QueryHeaders),
     security(("bearer" = [])),
@@ -862,6 +868,7 @@ async fn heatmap(
 #[utoipa::path(
     get,
     path = "/analytics/heatmap/public",
+    operation_id = "analytics_public_heatmap",
     tag = "analytics",
     params(PublicHeatmapParams, QueryHeaders),
     responses(
