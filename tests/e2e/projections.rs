@@ -1153,9 +1153,25 @@ async fn a_poison_event_quarantines_its_aggregate_and_the_projection_goes_on() {
         checkpoint(&f.pool, "reports").await,
         (head as i64, None, None)
     );
-    let entries = precinct_readmodel::quarantine::held(&f.pool, None)
+    let entries = precinct_readmodel::quarantine::held(&f.pool, Some("reports"))
         .await
         .expect("quarantine");
+    // The analytics projection decodes report events too: it holds the report back
+    // the same way, and nothing else.
+    let analytics: Vec<(i64, String)> =
+        precinct_readmodel::quarantine::held(&f.pool, Some("analytics"))
+            .await
+            .expect("quarantine")
+            .iter()
+            .map(|q| (q.position, q.reason.clone()))
+            .collect();
+    assert_eq!(
+        analytics,
+        [
+            (poison as i64, "poison".to_string()),
+            (held as i64, "held".to_string())
+        ]
+    );
     let summary: Vec<_> = entries
         .iter()
         .map(|q| {
