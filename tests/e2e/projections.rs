@@ -1423,8 +1423,9 @@ fn poison_triage(at: i64) -> NewEvent {
     }
 }
 
-/// What the quarantine must hold for the workload, read from the log: each poisoned
-/// report's second event as poison, its later events held, nothing else.
+/// What the quarantine must hold for the workload, read from the log: in each
+/// projection of report events (`reports`, `analytics`), each poisoned report's second
+/// event as poison, its later events held, nothing else.
 async fn expected_quarantine(log: &EventLog, w: &Workload) -> Vec<(String, i64, String)> {
     let mut out = Vec::new();
     for report in &w.poisoned {
@@ -1434,7 +1435,9 @@ async fn expected_quarantine(log: &EventLog, w: &Workload) -> Vec<(String, i64, 
             .expect("read");
         for (i, e) in events.iter().enumerate().skip(1) {
             let reason = if i == 1 { "poison" } else { "held" };
-            out.push(("reports".into(), e.position() as i64, reason.into()));
+            for projection in ["analytics", "reports"] {
+                out.push((projection.into(), e.position() as i64, reason.into()));
+            }
         }
     }
     out.sort();
