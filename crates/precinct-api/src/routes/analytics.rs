@@ -918,3 +918,127 @@ impl axum::response::IntoResponse for GeoJson {
         r
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn keys<T: Serialize>(row: &T) -> BTreeSet<String> {
+        serde_json::to_value(row)
+            .expect("row")
+            .as_object()
+            .expect("object")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    fn documented(name: &str) -> BTreeSet<String> {
+        let spec = serde_json::to_value(crate::openapi::spec()).expect("spec");
+        spec["components"]["schemas"][name]["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no schema {name}"))
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// Each row the endpoints render is described, field for field, by its schema (where
+    /// the metric's definition is written).
+    #[test]
+    fn every_rendered_row_field_is_documented() {
+        let t = Utc::now();
+        let funnel = FunnelRow {
+            submitted: 0,
+            assigned: 0,
+            accepted: 0,
+            responding: 0,
+            resolved: 0,
+            closed: 0,
+            declined: 0,
+            declines: 0,
+            rejected: 0,
+            withdrawn: 0,
+            duplicates: 0,
+        };
+        assert_eq!(keys(&funnel), documented("FunnelCounts"));
+        let metric = SlaMetricRow {
+            metric: "time_to_accept".into(),
+            count: 0,
+            p50_secs: None,
+            p90_secs: None,
+            p99_secs: None,
+            sla_secs: None,
+            within_sla: None,
+            within_sla_share: None,
+            breaches: None,
+        };
+        assert_eq!(keys(&metric), documented("SlaMetric"));
+        let kpi = KpiRow {
+            kpi: "assignment_failures".into(),
+            numerator: 0,
+            denominator: 0,
+            value: None,
+            target: 0.02,
+            direction: "AT_MOST".into(),
+            met: None,
+        };
+        assert_eq!(keys(&kpi), documented("Kpi"));
+        let workload = WorkloadRow {
+            id: Uuid::nil(),
+            assignments: 0,
+            open: 0,
+            accepted: 0,
+            declined: 0,
+            decline_rate: None,
+            resolved: 0,
+            median_resolve_secs: None,
+            closures_rejected: 0,
+        };
+        assert_eq!(keys(&workload), documented("WorkloadFigures"));
+        let volume = VolumeRow {
+            bucket: t,
+            dimension: "status".into(),
+            value: "NEW".into(),
+            count: 1,
+        };
+        assert_eq!(keys(&volume), documented("VolumeCount"));
+        let answer = answer(
+            &Scope {
+                from: t,
+                to: t,
+                station_id: None,
+                types: vec![],
+                priority: None,
+            },
+            vec![funnel],
+        );
+        assert_eq!(keys(&answer), documented("FunnelAnswer"));
+        let sla = SlaAnswer {
+            from: t,
+            to: t,
+            station_id: None,
+            items: vec![],
+            kpis: vec![],
+        };
+        assert_eq!(keys(&sla), documented("SlaAnalytics"));
+    }
+
+    #[test]
+    fn bad_ranges_boxes_and_precisions_are_refused() {
+        assert!(range(Some("2026-01-02T00:00:00Z"), Some("2026-01-01T00:00:00Z")).is_err());
+        assert!(range(Some("2024-01-01T00:00:00Z"), Some("2026-01-01T00:00:00Z")).is_err());
+        assert!(range(Some("2025-06-01T00:00:00Z"), Some("2026-01-01T00:00:00Z")).is_ok());
+        assert!(bbox(Some("170,0,-170,10")).is_err());
+        assert!(bbox(Some("0,0,1,NaN")).is_err());
+        assert!(bbox(Some("0,0,1,1")).is_ok());
+        let world = bbox(Some("-180,-90,180,90")).expect("world");
+        assert!(fits(&world, 2).is_ok(), "32 × 32 cells");
+        assert!(fits(&world, 3).is_err(), "256 × 128 cells");
+        assert!(precision(Some("0"), 5, 5).is_err());
+        assert!(precision(Some("6"), 5, 5).is_err());
+        assert_eq!(precision(None, 5, 5).expect("default"), 5);
+    }
+}
