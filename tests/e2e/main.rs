@@ -1,6 +1,7 @@
 //! End-to-end tests: one binary, real NATS JetStream and PostgreSQL.
 
 mod access;
+mod analytics;
 mod chaos;
 mod command_rate;
 mod commands;

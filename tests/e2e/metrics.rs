@@ -102,6 +102,7 @@ async fn every_family_is_exposed_at_zero_right_after_start() {
         "stations",
         "accounts",
         "audit",
+        "analytics",
         "request_log",
         "patrol_positions",
     ] {

@@ -106,6 +106,8 @@ async fn dump(app: &TestApp) -> Value {
         ("stations", "id"),
         ("accounts", "id"),
         ("audit", "position"),
+        ("analytics_reports", "report_id"),
+        ("analytics_assignments", "report_id, t.seq"),
     ] {
         let rows: Value = sqlx::query_scalar(&format!(
             "SELECT coalesce(json_agg(t ORDER BY t.{order}), '[]'::json) FROM {table} t"

@@ -1153,9 +1153,25 @@ async fn a_poison_event_quarantines_its_aggregate_and_the_projection_goes_on() {
         checkpoint(&f.pool, "reports").await,
         (head as i64, None, None)
     );
-    let entries = precinct_readmodel::quarantine::held(&f.pool, None)
+    let entries = precinct_readmodel::quarantine::held(&f.pool, Some("reports"))
         .await
         .expect("quarantine");
+    // The analytics projection decodes report events too: it holds the report back
+    // the same way, and nothing else.
+    let analytics: Vec<(i64, String)> =
+        precinct_readmodel::quarantine::held(&f.pool, Some("analytics"))
+            .await
+            .expect("quarantine")
+            .iter()
+            .map(|q| (q.position, q.reason.clone()))
+            .collect();
+    assert_eq!(
+        analytics,
+        [
+            (poison as i64, "poison".to_string()),
+            (held as i64, "held".to_string())
+        ]
+    );
     let summary: Vec<_> = entries
         .iter()
         .map(|q| {
@@ -1407,8 +1423,9 @@ fn poison_triage(at: i64) -> NewEvent {
     }
 }
 
-/// What the quarantine must hold for the workload, read from the log: each poisoned
-/// report's second event as poison, its later events held, nothing else.
+/// What the quarantine must hold for the workload, read from the log: in each
+/// projection of report events (`reports`, `analytics`), each poisoned report's second
+/// event as poison, its later events held, nothing else.
 async fn expected_quarantine(log: &EventLog, w: &Workload) -> Vec<(String, i64, String)> {
     let mut out = Vec::new();
     for report in &w.poisoned {
@@ -1418,7 +1435,9 @@ async fn expected_quarantine(log: &EventLog, w: &Workload) -> Vec<(String, i64, 
             .expect("read");
         for (i, e) in events.iter().enumerate().skip(1) {
             let reason = if i == 1 { "poison" } else { "held" };
-            out.push(("reports".into(), e.position() as i64, reason.into()));
+            for projection in ["analytics", "reports"] {
+                out.push((projection.into(), e.position() as i64, reason.into()));
+            }
         }
     }
     out.sort();
@@ -1694,6 +1713,8 @@ async fn dump(pool: &PgPool) -> serde_json::Value {
         ("crime_types", "code"),
         ("accounts", "id"),
         ("audit", "position"),
+        ("analytics_reports", "report_id"),
+        ("analytics_assignments", "report_id, t.seq"),
     ] {
         let rows: serde_json::Value = sqlx::query_scalar(&format!(
             "SELECT coalesce(json_agg(t ORDER BY t.{pk}), '[]'::json) FROM {table} t"

@@ -213,6 +213,7 @@ impl TestApp {
             // The in-process tests probe the API listener; the operations listener is
             // tested through the binary (tests/e2e/ops.rs).
             ops_addr: precinct::OpsAddr::Off,
+            public_heatmap_min_count: 3,
         };
         Self::start(config, prefix, database_url).await
     }

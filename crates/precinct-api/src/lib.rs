@@ -127,6 +127,9 @@ pub struct ApiConfig {
     pub duplicates: routes::links::DuplicateDefaults,
     /// Commands handled at once, and how long one more waits (ADR 0021).
     pub admission: admission::AdmissionConfig,
+    /// The public heatmap leaves out cells with fewer reports than this (k-anonymity,
+    /// ADR 0027; default 3).
+    pub public_heatmap_min_count: u32,
 }
 
 impl ApiConfig {
@@ -156,6 +159,7 @@ impl ApiConfig {
             health_details: routes::health::HealthDetails::Admin,
             duplicates: routes::links::DuplicateDefaults::default(),
             admission: admission::AdmissionConfig::default(),
+            public_heatmap_min_count: 3,
         }
     }
 }

@@ -162,6 +162,7 @@ const PROJECTIONS: &[&str] = &[
     precinct_readmodel::names::CRIME_TYPES,
     precinct_readmodel::names::ACCOUNTS,
     precinct_readmodel::names::AUDIT,
+    precinct_readmodel::names::ANALYTICS,
     precinct_readmodel::names::REQUEST_LOG,
     precinct_readmodel::names::PATROL_POSITIONS,
 ];

@@ -89,6 +89,7 @@ pub fn spec() -> utoipa::openapi::OpenApi {
         routes::users::Api::openapi(),
         routes::control::Api::openapi(),
         routes::links::Api::openapi(),
+        routes::analytics::Api::openapi(),
         crate::metrics::Api::openapi(),
         DocsApi::openapi(),
     ] {
@@ -247,6 +248,7 @@ Every response carries `X-Request-Id` (the caller's, or a new one)."
         (name = "dispatch", description = "Dispatch desk: assignment, queue, workloads, SLA"),
         (name = "patrols", description = "Patrols and their assignments"),
         (name = "audit", description = "Audit trail and request log"),
+        (name = "analytics", description = "Funnel, service levels, workload, volume and heatmaps over the reports (ADR 0027)"),
         (name = "operations", description = "Health, metrics, this document")
     )
 )]

@@ -6,7 +6,7 @@ use precinct_eventlog::RecordedEvent;
 use sqlx::PgConnection;
 
 use crate::error::ProjectionError;
-use crate::projections::{accounts, audit, crime_types, patrols, reports, stations};
+use crate::projections::{accounts, analytics, audit, crime_types, patrols, reports, stations};
 
 /// One read model fed by the event log.
 ///
@@ -61,6 +61,7 @@ pub(crate) fn event_tables() -> Vec<&'static str> {
         crime_types::CrimeTypes::tables(),
         accounts::Accounts::tables(),
         audit::Audit::tables(),
+        analytics::Analytics::tables(),
     ]
     .concat()
 }

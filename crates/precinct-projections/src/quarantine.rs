@@ -37,6 +37,7 @@ use uuid::Uuid;
 use crate::checkpoint::{self, to_i64, to_u64};
 use crate::error::ProjectionError;
 use crate::projection::Projection;
+use crate::projections::analytics::Analytics;
 use crate::projections::crime_types::CrimeTypes;
 use crate::projections::{accounts::Accounts, audit::Audit, patrols::Patrols};
 use crate::projections::{reports::Reports, stations::Stations};
@@ -365,6 +366,7 @@ async fn repair(
         <CrimeTypes as Projection>::NAME => repair_with(CrimeTypes, r, events(log.clone())).await,
         <Accounts as Projection>::NAME => repair_with(Accounts, r, events(log.clone())).await,
         <Audit as Projection>::NAME => repair_with(Audit, r, events(log.clone())).await,
+        <Analytics as Projection>::NAME => repair_with(Analytics, r, events(log.clone())).await,
         request_log::NAME => {
             let fetch = move |p: u64| {
                 let log = log.clone();

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::checkpoint;
 use crate::error::ProjectionError;
 use crate::projection::{event_tables, Projection};
+use crate::projections::analytics::Analytics;
 use crate::projections::crime_types::CrimeTypes;
 use crate::projections::{accounts::Accounts, audit::Audit, patrols::Patrols};
 use crate::projections::{reports::Reports, stations::Stations};
@@ -118,6 +119,9 @@ fn spawn_all(
     }
     if wants(Audit::NAME) {
         spawn(tasks, Audit, pool, reader, c(), shutdown);
+    }
+    if wants(Analytics::NAME) {
+        spawn(tasks, Analytics, pool, reader, c(), shutdown);
     }
     tasks.len() - before
 }

@@ -54,6 +54,8 @@ pub mod names {
     pub const CRIME_TYPES: &str = "crime_types";
     pub const ACCOUNTS: &str = "accounts";
     pub const AUDIT: &str = "audit";
+    /// Milestones of reports and assignments for the analytics endpoints (ADR 0027).
+    pub const ANALYTICS: &str = "analytics";
     /// The request log, fed by its own stream.
     pub const REQUEST_LOG: &str = "request_log";
     /// Patrol locations and tracks, fed by the positions stream.
@@ -69,6 +71,7 @@ pub const EVENT_PROJECTIONS: &[&str] = &[
     names::CRIME_TYPES,
     names::ACCOUNTS,
     names::AUDIT,
+    names::ANALYTICS,
 ];
 
 /// Applies the migrations in `migrations/` (idempotent; safe to run from several

@@ -128,6 +128,9 @@ pub struct Config {
     /// `PRECINCT_COMMAND_QUEUE_WAIT_MS` (50) how long one more waits for a place before
     /// it is answered 503 with `Retry-After` (ADR 0021).
     pub admission: precinct_api::admission::AdmissionConfig,
+    /// `PRECINCT_PUBLIC_HEATMAP_MIN_COUNT` (3): the public heatmap leaves out cells with
+    /// fewer reports (k-anonymity, ADR 0027); at least 1.
+    pub public_heatmap_min_count: u32,
     /// `PRECINCT_OPS_ADDR`: where the operations listener (`/metrics`, `/health/live`,
     /// `/health/ready`) binds; `off` for none. Unset: on at [`DEFAULT_OPS_ADDR`] for a
     /// process with neither the `api` nor the `live` role, off otherwise (ADR 0025).
@@ -506,6 +509,12 @@ impl Config {
                 }
             },
             ops_addr: OpsAddr::parse(env("PRECINCT_OPS_ADDR").as_deref())?,
+            public_heatmap_min_count: match number("PRECINCT_PUBLIC_HEATMAP_MIN_COUNT", 3)? {
+                0 => bail!("PRECINCT_PUBLIC_HEATMAP_MIN_COUNT must be at least 1"),
+                n => u32::try_from(n).map_err(|_| {
+                    anyhow::anyhow!("PRECINCT_PUBLIC_HEATMAP_MIN_COUNT is too large")
+                })?,
+            },
         })
     }
 }

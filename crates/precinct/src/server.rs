@@ -312,6 +312,7 @@ fn api_config(config: &Config) -> ApiConfig {
     api.log_read_rates = config.log_read_rates;
     api.export_rates = config.export_rates;
     api.duplicates = config.duplicates;
+    api.public_heatmap_min_count = config.public_heatmap_min_count;
     api.live = config.live.clone();
     api
 }

@@ -28,13 +28,15 @@ use uuid::Uuid;
 use super::workload::{Op, OpKind, Outcome};
 
 /// The tables compared with a rebuild, with their primary keys.
-pub const READ_MODELS: [(&str, &str); 6] = [
+pub const READ_MODELS: [(&str, &str); 8] = [
     ("reports", "id"),
     ("patrols", "id"),
     ("stations", "id"),
     ("crime_types", "code"),
     ("accounts", "id"),
     ("audit", "position"),
+    ("analytics_reports", "report_id"),
+    ("analytics_assignments", "report_id, t.seq"),
 ];
 
 /// What the checker found.

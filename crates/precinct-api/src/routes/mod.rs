@@ -1,6 +1,7 @@
 //! One module per resource; each has a `router()`.
 
 pub mod accounts;
+pub mod analytics;
 pub mod console;
 pub mod control;
 pub mod crime_types;
@@ -37,4 +38,5 @@ pub fn router() -> Router<AppState> {
         .merge(users::router())
         .merge(control::router())
         .merge(links::router())
+        .merge(analytics::router())
 }

@@ -7,8 +7,11 @@
 //! - [`crime_types`]: the crime-type catalogue (`crime_types`).
 //! - [`accounts`]: accounts without credentials (`accounts`).
 //! - [`audit`]: one row per event of every type (`audit`).
+//! - [`analytics`]: report milestones and assignments for the analytics endpoints
+//!   (`analytics_reports`, `analytics_assignments`).
 
 pub mod accounts;
+pub mod analytics;
 pub mod audit;
 pub mod crime_types;
 pub mod patrols;

@@ -16,7 +16,10 @@
 //! - [`crime_types`]: the crime-type catalogue (with the built-in `OTHER`).
 //! - [`stations`]: what station management reads of the reports.
 //! - [`audit`](mod@audit): the audit trail and the request log.
+//! - [`analytics`]: the funnel, service levels, workload, volume and heatmap
+//!   (ADR 0027).
 
+pub mod analytics;
 pub mod audit;
 pub mod crime_types;
 pub mod directory;
@@ -27,6 +30,7 @@ pub mod reports;
 pub mod sla;
 pub mod stations;
 
+pub use analytics::{analytics_cell, Bbox, Bucket, Scope, SlaDeadlines};
 pub use audit::{audit, request_log, AuditFilter, AuditRow, RequestFilter, RequestRow};
 pub use crime_types::{crime_type_facts, get_crime_type, list_crime_types, CrimeTypeRow};
 pub use directory::{

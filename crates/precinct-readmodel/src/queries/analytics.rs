@@ -1,0 +1,521 @@
+//! Analytics (issue 17 item 2, ADR 0027): the funnel, service levels, officer and
+//! patrol workload, volume per time bucket and counts per grid cell, aggregated in SQL
+//! over `analytics_reports` and `analytics_assignments` (migration `0030_analytics.sql`).
+//!
+//! Every answer is a list of flat, serializable rows (one CSV row each). The caller has
+//! validated and scoped the [`Scope`]: these functions authorise nothing.
+//!
+//! The cohort of the report metrics (funnel, SLA, volume, heatmap) is the reports
+//! *submitted* in `[from, to)`; that of the officer and patrol metrics is the
+//! assignments *made* in `[from, to)`. Durations are seconds between the events' own
+//! times; percentiles are PostgreSQL's `percentile_cont` (linear interpolation).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use crate::error::QueryError;
+
+/// The geohash precision stored per report; every coarser cell is a prefix of it.
+pub const CELL_PRECISION: usize = 8;
+
+/// Most rows of an officer or patrol table.
+pub const MAX_WORKLOAD_ROWS: i64 = 1000;
+
+/// The geohash cell (precision [`CELL_PRECISION`]) of a point. A point the geohash
+/// crate refuses (out of range: the domain never lets one through) gets the empty cell.
+pub fn analytics_cell(latitude: f64, longitude: f64) -> String {
+    geohash::encode(
+        geohash::Coord {
+            x: longitude,
+            y: latitude,
+        },
+        CELL_PRECISION,
+    )
+    .unwrap_or_default()
+}
+
+/// The bounds of a geohash cell as (min lon, min lat, max lon, max lat); `None` for a
+/// string that is not a geohash.
+pub fn cell_bounds(cell: &str) -> Option<[f64; 4]> {
+    let r = geohash::decode_bbox(cell).ok()?;
+    Some([r.min().x, r.min().y, r.max().x, r.max().y])
+}
+
+/// The size of a geohash cell of `precision` characters, as (degrees of longitude,
+/// degrees of latitude).
+pub fn cell_size(precision: usize) -> (f64, f64) {
+    let bits = 5 * precision as i32;
+    let lon_bits = (bits + 1) / 2;
+    let lat_bits = bits / 2;
+    (360.0 / 2f64.powi(lon_bits), 180.0 / 2f64.powi(lat_bits))
+}
+
+/// What to aggregate: a time range and the filters (already validated and scoped).
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// `None`: every station (ADMIN only).
+    pub station_id: Option<Uuid>,
+    /// A report matches when it has any of these codes; empty: any type.
+    pub types: Vec<String>,
+    /// `None`: any priority.
+    pub priority: Option<String>,
+}
+
+/// Pushes ` WHERE …` for reports aliased `r`, by submission time.
+fn where_reports(qb: &mut QueryBuilder<'_, Postgres>, s: &Scope) {
+    qb.push(" WHERE r.submitted_at >= ")
+        .push_bind(s.from)
+        .push(" AND r.submitted_at < ")
+        .push_bind(s.to);
+    if let Some(station) = s.station_id {
+        qb.push(" AND r.station_id = ").push_bind(station);
+    }
+    if let Some(p) = &s.priority {
+        qb.push(" AND r.priority = ").push_bind(p.clone());
+    }
+    if !s.types.is_empty() {
+        qb.push(" AND r.crime_type_codes && ")
+            .push_bind(s.types.clone());
+    }
+}
+
+/// Pushes ` WHERE …` for assignments aliased `a` (joined with their report `r`), by
+/// the time they were made, their station and priority then, and the report's types.
+fn where_assignments(qb: &mut QueryBuilder<'_, Postgres>, s: &Scope) {
+    qb.push(" WHERE a.assigned_at >= ")
+        .push_bind(s.from)
+        .push(" AND a.assigned_at < ")
+        .push_bind(s.to);
+    if let Some(station) = s.station_id {
+        qb.push(" AND a.station_id = ").push_bind(station);
+    }
+    if let Some(p) = &s.priority {
+        qb.push(" AND a.priority = ").push_bind(p.clone());
+    }
+    if !s.types.is_empty() {
+        qb.push(" AND r.crime_type_codes && ")
+            .push_bind(s.types.clone());
+    }
+}
+
+/// `GET /analytics/funnel`: how many reports of the cohort reached each milestone at
+/// least once, and how many dropped out.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct FunnelRow {
+    pub submitted: i64,
+    pub assigned: i64,
+    pub accepted: i64,
+    pub responding: i64,
+    pub resolved: i64,
+    /// Closure approved by a supervisor (a duplicate's closure is `duplicates`).
+    pub closed: i64,
+    /// Reports declined at least once.
+    pub declined: i64,
+    /// Declines in all (a report may be declined several times).
+    pub declines: i64,
+    pub rejected: i64,
+    pub withdrawn: i64,
+    pub duplicates: i64,
+}
+
+#[tracing::instrument(skip(pool))]
+pub async fn funnel(pool: &PgPool, scope: &Scope) -> Result<FunnelRow, QueryError> {
+    let mut qb = QueryBuilder::<Postgres>::new(
+        "SELECT count(*) AS submitted,
+            count(r.first_assigned_at) AS assigned,
+            count(r.first_accepted_at) AS accepted,
+            count(r.first_responding_at) AS responding,
+            count(r.first_resolved_at) AS resolved,
+            count(r.first_closed_at) AS closed,
+            count(*) FILTER (WHERE r.declines > 0) AS declined,
+            COALESCE(sum(r.declines), 0)::bigint AS declines,
+            count(r.first_rejected_at) AS rejected,
+            count(r.first_withdrawn_at) AS withdrawn,
+            count(r.first_duplicate_at) AS duplicates
+         FROM analytics_reports r",
+    );
+    where_reports(&mut qb, scope);
+    Ok(qb.build_query_as().fetch_one(pool).await?)
+}
+
+/// One duration metric of `GET /analytics/sla`.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct SlaMetricRow {
+    /// `time_to_assign`, `time_to_accept`, `time_to_respond`, `time_to_resolve`,
+    /// `time_to_close`.
+    pub metric: String,
+    /// How many durations were measured.
+    pub count: i64,
+    pub p50_secs: Option<f64>,
+    pub p90_secs: Option<f64>,
+    pub p99_secs: Option<f64>,
+    /// The configured deadline (accept and respond only).
+    pub sla_secs: Option<i64>,
+    /// Durations at or under the deadline.
+    pub within_sla: Option<i64>,
+    /// `within_sla / count` (none when nothing was measured).
+    pub within_sla_share: Option<f64>,
+    /// Breaches the SLA worker recorded (`SlaBreached`) on the cohort's assignments.
+    pub breaches: Option<i64>,
+}
+
+/// One of the PRD's success metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct KpiRow {
+    /// `assignments_accepted_within_sla`, `resolved_with_complete_closure`,
+    /// `assignment_failures`.
+    pub kpi: String,
+    pub numerator: i64,
+    pub denominator: i64,
+    /// `numerator / denominator` (none when the denominator is 0).
+    pub value: Option<f64>,
+    pub target: f64,
+    /// `AT_LEAST` or `AT_MOST`.
+    pub direction: String,
+    /// Whether the value meets the target (none without a value).
+    pub met: Option<bool>,
+}
+
+/// The configured deadlines, in seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct SlaDeadlines {
+    pub accept_secs: i64,
+    pub respond_secs: i64,
+}
+
+const PCT: &str = "percentile_cont(ARRAY[0.5, 0.9, 0.99]::float8[]) WITHIN GROUP (ORDER BY d)";
+
+/// `GET /analytics/sla`: the five durations and the KPIs.
+#[tracing::instrument(skip(pool))]
+pub async fn sla(
+    pool: &PgPool,
+    scope: &Scope,
+    deadlines: SlaDeadlines,
+) -> Result<(Vec<SlaMetricRow>, Vec<KpiRow>), QueryError> {
+    // Report durations (from submission) and assignment durations (accept from the
+    // assignment, respond from the acceptance), over the cohort's reports.
+    let mut qb = QueryBuilder::<Postgres>::new("WITH r AS (SELECT r.* FROM analytics_reports r");
+    where_reports(&mut qb, scope);
+    qb.push(
+        "), a AS (SELECT a.* FROM analytics_assignments a JOIN r USING (report_id)),
+         d AS (
+            SELECT 'time_to_assign' AS metric,
+                extract(epoch FROM r.first_assigned_at - r.submitted_at)::float8 AS d,
+                NULL::boolean AS within, NULL::boolean AS breached
+              FROM r WHERE r.first_assigned_at IS NOT NULL
+            UNION ALL
+            SELECT 'time_to_accept', extract(epoch FROM a.accepted_at - a.assigned_at)::float8,
+                a.accepted_at - a.assigned_at <= make_interval(secs => ",
+    )
+    .push_bind(deadlines.accept_secs as f64)
+    .push(
+        "), NULL FROM a WHERE a.accepted_at IS NOT NULL
+            UNION ALL
+            SELECT 'time_to_respond', extract(epoch FROM a.responding_at - a.accepted_at)::float8,
+                a.responding_at - a.accepted_at <= make_interval(secs => ",
+    )
+    .push_bind(deadlines.respond_secs as f64)
+    .push(
+        "), NULL FROM a WHERE a.responding_at IS NOT NULL AND a.accepted_at IS NOT NULL
+            UNION ALL
+            SELECT 'time_to_resolve', extract(epoch FROM r.first_resolved_at - r.submitted_at)::float8,
+                NULL, NULL FROM r WHERE r.first_resolved_at IS NOT NULL
+            UNION ALL
+            SELECT 'time_to_close', extract(epoch FROM r.first_closed_at - r.submitted_at)::float8,
+                NULL, NULL FROM r WHERE r.first_closed_at IS NOT NULL
+         ),
+         m(metric, ord) AS (VALUES ('time_to_assign', 1), ('time_to_accept', 2),
+            ('time_to_respond', 3), ('time_to_resolve', 4), ('time_to_close', 5)),
+         agg AS (SELECT metric, count(*) AS n, ",
+    )
+    .push(PCT)
+    .push(
+        " AS p, count(*) FILTER (WHERE within) AS within_n FROM d GROUP BY metric)
+         SELECT m.metric, COALESCE(agg.n, 0) AS count,
+            agg.p[1] AS p50_secs, agg.p[2] AS p90_secs, agg.p[3] AS p99_secs,
+            CASE m.metric WHEN 'time_to_accept' THEN ",
+    )
+    .push_bind(deadlines.accept_secs)
+    .push(" WHEN 'time_to_respond' THEN ")
+    .push_bind(deadlines.respond_secs)
+    .push(
+        " END AS sla_secs,
+            CASE WHEN m.metric IN ('time_to_accept', 'time_to_respond')
+                THEN COALESCE(agg.within_n, 0) END AS within_sla,
+            CASE WHEN m.metric IN ('time_to_accept', 'time_to_respond') AND agg.n > 0
+                THEN agg.within_n::float8 / agg.n END AS within_sla_share,
+            CASE m.metric
+                WHEN 'time_to_accept' THEN (SELECT count(*) FROM a WHERE a.sla_accept_breached)
+                WHEN 'time_to_respond' THEN (SELECT count(*) FROM a WHERE a.sla_respond_breached)
+            END AS breaches
+         FROM m LEFT JOIN agg USING (metric) ORDER BY m.ord",
+    );
+    let metrics: Vec<SlaMetricRow> = qb.build_query_as().fetch_all(pool).await?;
+
+    let mut qb = QueryBuilder::<Postgres>::new("WITH r AS (SELECT r.* FROM analytics_reports r");
+    where_reports(&mut qb, scope);
+    qb.push(
+        "), a AS (SELECT a.* FROM analytics_assignments a JOIN r USING (report_id)),
+         k(kpi, ord, numerator, denominator, target, direction) AS (
+            SELECT 'assignments_accepted_within_sla', 1,
+                (SELECT count(*) FROM a WHERE a.accepted_at IS NOT NULL
+                    AND a.accepted_at - a.assigned_at <= make_interval(secs => ",
+    )
+    .push_bind(deadlines.accept_secs as f64)
+    .push(
+        ")),
+                (SELECT count(*) FROM a WHERE a.accepted_at IS NOT NULL
+                    OR a.ended_at IS NOT NULL OR a.sla_accept_breached),
+                0.95::float8, 'AT_LEAST'
+            UNION ALL
+            SELECT 'resolved_with_complete_closure', 2,
+                (SELECT count(*) FROM r WHERE r.first_resolved_at IS NOT NULL
+                    AND r.first_closed_at IS NOT NULL),
+                (SELECT count(*) FROM r WHERE r.first_resolved_at IS NOT NULL),
+                0.90::float8, 'AT_LEAST'
+            UNION ALL
+            SELECT 'assignment_failures', 3,
+                (SELECT count(*) FROM a WHERE a.accepted_at IS NULL
+                    AND (a.declined_at IS NOT NULL OR a.withdrawn_at IS NOT NULL)),
+                (SELECT count(*) FROM a),
+                0.02::float8, 'AT_MOST')
+         SELECT kpi, numerator, denominator,
+            CASE WHEN denominator > 0 THEN numerator::float8 / denominator END AS value,
+            target, direction,
+            CASE WHEN denominator = 0 THEN NULL
+                 WHEN direction = 'AT_LEAST' THEN numerator::float8 / denominator >= target
+                 ELSE numerator::float8 / denominator <= target END AS met
+         FROM k ORDER BY ord",
+    );
+    let kpis: Vec<KpiRow> = qb.build_query_as().fetch_all(pool).await?;
+    Ok((metrics, kpis))
+}
+
+/// A row of `GET /analytics/officers` or `GET /analytics/patrols`.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct WorkloadRow {
+    /// The patrol (per patrol) or the officer's account (per officer).
+    pub id: Uuid,
+    /// Assignments made to the patrol (per officer: that the officer answered).
+    pub assignments: i64,
+    /// Not yet ended (per officer: accepted by the officer and not ended).
+    pub open: i64,
+    pub accepted: i64,
+    pub declined: i64,
+    /// `declined / (accepted + declined)`.
+    pub decline_rate: Option<f64>,
+    /// Resolved and not sent back by a supervisor since (per officer: by the officer).
+    pub resolved: i64,
+    /// Median seconds from acceptance to resolution, over `resolved`.
+    pub median_resolve_secs: Option<f64>,
+    /// Closures a supervisor rejected (per officer: of the officer's resolutions).
+    pub closures_rejected: i64,
+}
+
+/// Per patrol, over the assignments made in the range.
+#[tracing::instrument(skip(pool))]
+pub async fn patrol_workload(pool: &PgPool, scope: &Scope) -> Result<Vec<WorkloadRow>, QueryError> {
+    let mut qb = QueryBuilder::<Postgres>::new(
+        "SELECT a.patrol_id AS id, count(*) AS assignments,
+            count(*) FILTER (WHERE a.ended_at IS NULL) AS open,
+            count(a.accepted_at) AS accepted,
+            count(a.declined_at) AS declined,
+            CASE WHEN count(a.accepted_at) + count(a.declined_at) > 0
+                THEN count(a.declined_at)::float8 / (count(a.accepted_at) + count(a.declined_at))
+            END AS decline_rate,
+            count(a.resolved_at) AS resolved,
+            percentile_cont(0.5) WITHIN GROUP (ORDER BY
+                extract(epoch FROM a.resolved_at - a.accepted_at)::float8)
+                FILTER (WHERE a.resolved_at IS NOT NULL) AS median_resolve_secs,
+            COALESCE(sum(a.closure_rejections), 0)::bigint AS closures_rejected
+         FROM analytics_assignments a JOIN analytics_reports r USING (report_id)",
+    );
+    where_assignments(&mut qb, scope);
+    qb.push(" GROUP BY a.patrol_id ORDER BY a.patrol_id LIMIT ")
+        .push_bind(MAX_WORKLOAD_ROWS);
+    Ok(qb.build_query_as().fetch_all(pool).await?)
+}
+
+/// Per officer (the account that accepted, declined or resolved), over the assignments
+/// made in the range.
+#[tracing::instrument(skip(pool))]
+pub async fn officer_workload(
+    pool: &PgPool,
+    scope: &Scope,
+) -> Result<Vec<WorkloadRow>, QueryError> {
+    let mut qb = QueryBuilder::<Postgres>::new(
+        "WITH a AS (SELECT a.* FROM analytics_assignments a JOIN analytics_reports r USING (report_id)",
+    );
+    where_assignments(&mut qb, scope);
+    qb.push(
+        ")
+         SELECT o.id, count(*) AS assignments,
+            count(*) FILTER (WHERE a.accepted_by = o.id AND a.ended_at IS NULL) AS open,
+            count(*) FILTER (WHERE a.accepted_by = o.id) AS accepted,
+            count(*) FILTER (WHERE a.declined_by = o.id) AS declined,
+            CASE WHEN count(*) FILTER (WHERE a.accepted_by = o.id OR a.declined_by = o.id) > 0
+                THEN (count(*) FILTER (WHERE a.declined_by = o.id))::float8
+                    / count(*) FILTER (WHERE a.accepted_by = o.id OR a.declined_by = o.id)
+            END AS decline_rate,
+            count(*) FILTER (WHERE a.resolved_by = o.id AND a.resolved_at IS NOT NULL) AS resolved,
+            percentile_cont(0.5) WITHIN GROUP (ORDER BY
+                extract(epoch FROM a.resolved_at - a.accepted_at)::float8)
+                FILTER (WHERE a.resolved_by = o.id AND a.resolved_at IS NOT NULL)
+                AS median_resolve_secs,
+            COALESCE(sum(a.closure_rejections) FILTER (WHERE a.resolved_by = o.id), 0)::bigint
+                AS closures_rejected
+         FROM a CROSS JOIN LATERAL (
+            SELECT DISTINCT x FROM unnest(ARRAY[a.accepted_by, a.declined_by, a.resolved_by]) x
+            WHERE x IS NOT NULL) o(id)
+         GROUP BY o.id ORDER BY o.id LIMIT ",
+    )
+    .push_bind(MAX_WORKLOAD_ROWS);
+    Ok(qb.build_query_as().fetch_all(pool).await?)
+}
+
+/// A time bucket of `GET /analytics/volume`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    Hour,
+    Day,
+    Week,
+    Month,
+}
+
+impl Bucket {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "hour" => Bucket::Hour,
+            "day" => Bucket::Day,
+            "week" => Bucket::Week,
+            "month" => Bucket::Month,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bucket::Hour => "hour",
+            Bucket::Day => "day",
+            Bucket::Week => "week",
+            Bucket::Month => "month",
+        }
+    }
+
+    /// The shortest length of one bucket (a month: 28 days).
+    pub fn min_len(self) -> chrono::Duration {
+        match self {
+            Bucket::Hour => chrono::Duration::hours(1),
+            Bucket::Day => chrono::Duration::days(1),
+            Bucket::Week => chrono::Duration::weeks(1),
+            Bucket::Month => chrono::Duration::days(28),
+        }
+    }
+}
+
+/// A row of `GET /analytics/volume`: how many reports of the bucket have `value` in
+/// `dimension`.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct VolumeRow {
+    /// The bucket's start (UTC; weeks start on Monday).
+    pub bucket: DateTime<Utc>,
+    /// `type`, `priority`, `station` or `status`.
+    pub dimension: String,
+    /// A type code, a priority, a station id or a status (now).
+    pub value: String,
+    pub count: i64,
+}
+
+#[tracing::instrument(skip(pool))]
+pub async fn volume(
+    pool: &PgPool,
+    scope: &Scope,
+    bucket: Bucket,
+) -> Result<Vec<VolumeRow>, QueryError> {
+    let mut qb = QueryBuilder::<Postgres>::new("WITH r AS (SELECT date_trunc(");
+    qb.push_bind(bucket.as_str())
+        .push(", r.submitted_at, 'UTC') AS bucket, r.* FROM analytics_reports r");
+    where_reports(&mut qb, scope);
+    qb.push(
+        ")
+         SELECT bucket, dimension, value, count(*) AS count FROM (
+            SELECT bucket, 'type' AS dimension, c AS value
+                FROM r CROSS JOIN LATERAL unnest(r.crime_type_codes) c
+            UNION ALL SELECT bucket, 'priority', priority FROM r
+            UNION ALL SELECT bucket, 'station', station_id::text FROM r
+            UNION ALL SELECT bucket, 'status', status FROM r
+         ) v
+         GROUP BY bucket, dimension, value ORDER BY bucket, dimension, value",
+    );
+    Ok(qb.build_query_as().fetch_all(pool).await?)
+}
+
+/// A cell of `GET /analytics/heatmap`.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct HeatCellRow {
+    /// The geohash of the cell.
+    pub cell: String,
+    pub count: i64,
+}
+
+/// A bounding box in degrees, not crossing the antimeridian.
+#[derive(Debug, Clone, Copy)]
+pub struct Bbox {
+    pub min_lon: f64,
+    pub min_lat: f64,
+    pub max_lon: f64,
+    pub max_lat: f64,
+}
+
+/// Reports of the cohort located in `bbox`, counted per geohash cell of `precision`
+/// characters; cells with fewer than `min_count` reports are left out. `public`: only
+/// reports neither rejected nor withdrawn (what the public may count).
+#[tracing::instrument(skip(pool))]
+pub async fn heatmap(
+    pool: &PgPool,
+    scope: &Scope,
+    bbox: Bbox,
+    precision: usize,
+    min_count: i64,
+    public: bool,
+) -> Result<Vec<HeatCellRow>, QueryError> {
+    let mut qb = QueryBuilder::<Postgres>::new("SELECT left(r.cell, ");
+    qb.push_bind(precision as i32)
+        .push(") AS cell, count(*) AS count FROM analytics_reports r");
+    where_reports(&mut qb, scope);
+    qb.push(" AND r.latitude >= ")
+        .push_bind(bbox.min_lat)
+        .push(" AND r.latitude <= ")
+        .push_bind(bbox.max_lat)
+        .push(" AND r.longitude >= ")
+        .push_bind(bbox.min_lon)
+        .push(" AND r.longitude <= ")
+        .push_bind(bbox.max_lon);
+    if public {
+        qb.push(" AND r.status NOT IN ('REJECTED', 'WITHDRAWN')");
+    }
+    qb.push(" GROUP BY 1 HAVING count(*) >= ")
+        .push_bind(min_count)
+        .push(" ORDER BY 1");
+    Ok(qb.build_query_as().fetch_all(pool).await?)
+}
+
+/// The codes of `codes` that are not in the catalogue (`OTHER` always is).
+#[tracing::instrument(skip(pool))]
+pub async fn unknown_crime_types(
+    pool: &PgPool,
+    codes: &[String],
+) -> Result<Vec<String>, QueryError> {
+    Ok(sqlx::query_scalar(
+        "SELECT c FROM unnest($1::text[]) c
+         WHERE c <> 'OTHER' AND NOT EXISTS (SELECT 1 FROM crime_types t WHERE t.code = c)
+         ORDER BY c",
+    )
+    .bind(codes)
+    .fetch_all(pool)
+    .await?)
+}
