@@ -456,3 +456,104 @@ async fn exports_count_in_a_per_caller_budget() {
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(page.body["items"].is_array(), "{}", page.body);
 }
+
+#[tokio::test]
+async fn the_analytics_export_their_rows_as_csv() {
+    let app = TestApp::spawn().await.expect("spawn");
+    let admin = app.admin().await;
+    let a = app.precinct(&admin, "Analytics Export", LAT, LON).await;
+    let (_, dispatcher) = app.account(&admin, "DISPATCHER", Some(&a)).await;
+    let mut last = 0;
+    for i in 0..4 {
+        // Three reports in one coarse cell (k = 3 by default), one far from it.
+        let lat = if i < 3 { LAT } else { LAT + 0.04 };
+        last = app.report(None, lat, LON, &["Theft"]).await.position();
+    }
+    app.caught_up(last).await;
+    let from = (chrono::Utc::now() - chrono::Duration::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let to = (chrono::Utc::now() + chrono::Duration::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let range = format!("from={from}&to={to}").replace('+', "%2B");
+    let bbox = "125.5,7.0,125.7,7.2";
+    for (path, token) in [
+        (
+            format!("/analytics/volume?{range}&bucket=hour"),
+            Some(&dispatcher),
+        ),
+        (format!("/analytics/funnel?{range}"), Some(&dispatcher)),
+        (format!("/analytics/sla?{range}"), Some(&admin)),
+        (format!("/analytics/officers?{range}"), Some(&admin)),
+        (format!("/analytics/patrols?{range}"), Some(&admin)),
+    ] {
+        let token = token.map(String::as_str);
+        let json = app.get(&path, token).await;
+        assert_eq!(json.status, StatusCode::OK, "{path}: {}", json.body);
+        let items = json.body["items"].as_array().expect("items").clone();
+        let csv = csv_get(&app, &format!("{path}&format=csv"), token, None).await;
+        assert_eq!(csv.status, StatusCode::OK, "{path}: {}", csv.text);
+        assert_same_rows(&csv, &items, &path);
+    }
+    // The volume has the four reports.
+    let volume = csv_get(
+        &app,
+        &format!("/analytics/volume?{range}&bucket=hour&format=csv"),
+        Some(&dispatcher),
+        None,
+    )
+    .await;
+    // (One row per bucket and value of each dimension: the station's rows add up to
+    // every report.)
+    let total: i64 = volume
+        .maps()
+        .into_iter()
+        .filter(|r| r.iter().any(|(c, v)| c == "dimension" && v == "station"))
+        .map(|r| r.into_iter().find(|(c, _)| c == "count").expect("count").1)
+        .map(|c| c.parse::<i64>().expect("a number"))
+        .sum();
+    assert_eq!(total, 4, "{}", volume.text);
+    // The public heatmap: cells as in the GeoJSON, the lone report's cell suppressed.
+    let geo = app
+        .get(
+            &format!("/analytics/heatmap/public?{range}&bbox={bbox}"),
+            None,
+        )
+        .await;
+    assert_eq!(geo.status, StatusCode::OK, "{}", geo.body);
+    let cells: Vec<Value> = geo.body["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .map(|f| f["properties"].clone())
+        .collect();
+    let public = csv_get(
+        &app,
+        &format!("/analytics/heatmap/public?{range}&bbox={bbox}&format=csv"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(public.status, StatusCode::OK, "{}", public.text);
+    assert_eq!(public.header(), vec!["cell", "count"]);
+    assert_same_rows(&public, &cells, "public heatmap");
+    assert_eq!(
+        public.rows().len(),
+        1,
+        "the cell under k is left out: {}",
+        public.text
+    );
+    // Refusals as for JSON.
+    let other = csv_get(
+        &app,
+        &format!("/analytics/volume?{range}&format=csv&bucket=fortnight"),
+        Some(&dispatcher),
+        None,
+    )
+    .await;
+    assert_eq!(
+        other.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        other.text
+    );
+}

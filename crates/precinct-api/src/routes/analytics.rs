@@ -7,6 +7,7 @@
 //! `FeatureCollection`. Bad values answer 422 problem+json naming the parameter.
 
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
@@ -14,18 +15,18 @@ use precinct_app::policy::DESK;
 use precinct_domain::crime_type::CrimeTypeCode;
 use precinct_domain::values::Priority;
 use precinct_readmodel::queries::analytics::{
-    self as q, Bbox, Bucket, FunnelRow, HeatCellRow, KpiRow, Scope, SlaDeadlines, SlaMetricRow,
-    VolumeRow, WorkloadRow,
+    self as q, Bbox, Bucket, HeatCellRow, KpiRow, Scope, SlaDeadlines, SlaMetricRow,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::extract::MinPosition;
+use crate::export::{self, Format, FormatParam};
+use crate::extract::{ClientAddr, MinPosition};
 use crate::openapi::{ListErrors, QueryHeaders};
 use crate::problem::{ApiError, ApiResult};
-use crate::routes::queries::Q;
+use crate::routes::queries::ListQ;
 use crate::AppState;
 
 /// The longest range one request may count over.
@@ -630,7 +631,7 @@ fn collection(
     path = "/analytics/funnel",
     operation_id = "analytics_funnel",
     tag = "analytics",
-    params(RangeParams, QueryHeaders),
+    params(RangeParams, FormatParam, QueryHeaders),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The funnel", body = FunnelAnswer),
@@ -641,12 +642,17 @@ async fn funnel(
     State(state): State<AppState>,
     caller: Caller,
     _min: MinPosition,
-    Q(p): Q<RangeParams>,
-) -> ApiResult<Json<Answer<FunnelRow>>> {
+    format: Format,
+    ListQ(p): ListQ<RangeParams>,
+) -> ApiResult<Response> {
     let st = station(&caller, p.station.as_deref())?;
     let s = scope(&state, st, filters(&p)).await?;
     let row = q::funnel(&state.pool, &s).await?;
-    Ok(Json(answer(&s, vec![row])))
+    if format == Format::Csv {
+        state.exports.take(Some(&caller), None)?;
+        return export::rows("funnel", "FunnelCounts", &[row]);
+    }
+    Ok(Json(answer(&s, vec![row])).into_response())
 }
 
 fn filters(p: &RangeParams) -> Filters<'_> {
@@ -672,7 +678,7 @@ fn filters(p: &RangeParams) -> Filters<'_> {
     path = "/analytics/sla",
     operation_id = "analytics_sla",
     tag = "analytics",
-    params(RangeParams, QueryHeaders),
+    params(RangeParams, FormatParam, QueryHeaders),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Durations and KPIs", body = SlaAnalytics),
@@ -683,8 +689,9 @@ async fn sla(
     State(state): State<AppState>,
     caller: Caller,
     _min: MinPosition,
-    Q(p): Q<RangeParams>,
-) -> ApiResult<Json<SlaAnswer>> {
+    format: Format,
+    ListQ(p): ListQ<RangeParams>,
+) -> ApiResult<Response> {
     let st = station(&caller, p.station.as_deref())?;
     let s = scope(&state, st, filters(&p)).await?;
     let deadlines = SlaDeadlines {
@@ -692,13 +699,19 @@ async fn sla(
         respond_secs: state.config.sla_respond.as_secs() as i64,
     };
     let (items, kpis) = q::sla(&state.pool, &s, deadlines).await?;
+    if format == Format::Csv {
+        // The duration metrics are the rows; the KPIs are JSON only (other columns).
+        state.exports.take(Some(&caller), None)?;
+        return export::rows("sla", "SlaMetric", &items);
+    }
     Ok(Json(SlaAnswer {
         from: s.from,
         to: s.to,
         station_id: s.station_id,
         items,
         kpis,
-    }))
+    })
+    .into_response())
 }
 
 /// Workload per officer.
@@ -714,7 +727,7 @@ async fn sla(
     path = "/analytics/officers",
     operation_id = "analytics_officers",
     tag = "analytics",
-    params(RangeParams, QueryHeaders),
+    params(RangeParams, FormatParam, QueryHeaders),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Per officer", body = WorkloadAnswer),
@@ -725,12 +738,17 @@ async fn officers(
     State(state): State<AppState>,
     caller: Caller,
     _min: MinPosition,
-    Q(p): Q<RangeParams>,
-) -> ApiResult<Json<Answer<WorkloadRow>>> {
+    format: Format,
+    ListQ(p): ListQ<RangeParams>,
+) -> ApiResult<Response> {
     let st = station(&caller, p.station.as_deref())?;
     let s = scope(&state, st, filters(&p)).await?;
     let rows = q::officer_workload(&state.pool, &s).await?;
-    Ok(Json(answer(&s, rows)))
+    if format == Format::Csv {
+        state.exports.take(Some(&caller), None)?;
+        return export::rows("officers", "WorkloadFigures", &rows);
+    }
+    Ok(Json(answer(&s, rows)).into_response())
 }
 
 /// Workload per patrol.
@@ -743,7 +761,7 @@ async fn officers(
     path = "/analytics/patrols",
     operation_id = "analytics_patrols",
     tag = "analytics",
-    params(RangeParams, QueryHeaders),
+    params(RangeParams, FormatParam, QueryHeaders),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Per patrol", body = WorkloadAnswer),
@@ -754,12 +772,17 @@ async fn patrols(
     State(state): State<AppState>,
     caller: Caller,
     _min: MinPosition,
-    Q(p): Q<RangeParams>,
-) -> ApiResult<Json<Answer<WorkloadRow>>> {
+    format: Format,
+    ListQ(p): ListQ<RangeParams>,
+) -> ApiResult<Response> {
     let st = station(&caller, p.station.as_deref())?;
     let s = scope(&state, st, filters(&p)).await?;
     let rows = q::patrol_workload(&state.pool, &s).await?;
-    Ok(Json(answer(&s, rows)))
+    if format == Format::Csv {
+        state.exports.take(Some(&caller), None)?;
+        return export::rows("patrols", "WorkloadFigures", &rows);
+    }
+    Ok(Json(answer(&s, rows)).into_response())
 }
 
 /// Report volume per time bucket.
@@ -773,7 +796,7 @@ async fn patrols(
     path = "/analytics/volume",
     operation_id = "analytics_volume",
     tag = "analytics",
-    params(VolumeParams, QueryHeaders),
+    params(VolumeParams, FormatParam, QueryHeaders),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Counts per bucket", body = VolumeAnswer),
@@ -784,8 +807,9 @@ async fn volume(
     State(state): State<AppState>,
     caller: Caller,
     _min: MinPosition,
-    Q(p): Q<VolumeParams>,
-) -> ApiResult<Json<Answer<VolumeRow>>> {
+    format: Format,
+    ListQ(p): ListQ<VolumeParams>,
+) -> ApiResult<Response> {
     let st = station(&caller, p.station.as_deref())?;
     let bucket = match p.bucket.as_deref() {
         None => Bucket::Day,
@@ -810,7 +834,11 @@ async fn volume(
         ));
     }
     let rows = q::volume(&state.pool, &s, bucket).await?;
-    Ok(Json(answer(&s, rows)))
+    if format == Format::Csv {
+        state.exports.take(Some(&caller), None)?;
+        return export::rows("volume", "VolumeCount", &rows);
+    }
+    Ok(Json(answer(&s, rows)).into_response())
 }
 
 /// Reports per grid cell, as GeoJSON.
@@ -824,7 +852,7 @@ async fn volume(
     path = "/analytics/heatmap",
     operation_id = "analytics_heatmap",
     tag = "analytics",
-    params(HeatmapParams, QueryHeaders),
+    params(HeatmapParams, FormatParam, QueryHeaders),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A GeoJSON FeatureCollection", body = HeatmapCollection,
@@ -836,8 +864,9 @@ async fn heatmap(
     State(state): State<AppState>,
     caller: Caller,
     _min: MinPosition,
-    Q(p): Q<HeatmapParams>,
-) -> ApiResult<GeoJson> {
+    format: Format,
+    ListQ(p): ListQ<HeatmapParams>,
+) -> ApiResult<Response> {
     let st = station(&caller, p.station.as_deref())?;
     let b = bbox(p.bbox.as_deref())?;
     let precision = precision(p.precision.as_deref(), 6, MAX_PRECISION)?;
@@ -854,7 +883,11 @@ async fn heatmap(
     )
     .await?;
     let rows = q::heatmap(&state.pool, &s, b, precision, 1, false).await?;
-    Ok(GeoJson(collection(&s, rows, precision, 1)))
+    if format == Format::Csv {
+        state.exports.take(Some(&caller), None)?;
+        return export::rows("heatmap", "HeatCell", &rows);
+    }
+    Ok(GeoJson(collection(&s, rows, precision, 1)).into_response())
 }
 
 /// Reports per coarse grid cell, for the public, as GeoJSON.
@@ -870,7 +903,7 @@ async fn heatmap(
     path = "/analytics/heatmap/public",
     operation_id = "analytics_public_heatmap",
     tag = "analytics",
-    params(PublicHeatmapParams, QueryHeaders),
+    params(PublicHeatmapParams, FormatParam, QueryHeaders),
     responses(
         (status = 200, description = "A GeoJSON FeatureCollection", body = HeatmapCollection,
             content_type = "application/geo+json"),
@@ -880,8 +913,10 @@ async fn heatmap(
 async fn public_heatmap(
     State(state): State<AppState>,
     _min: MinPosition,
-    Q(p): Q<PublicHeatmapParams>,
-) -> ApiResult<GeoJson> {
+    ClientAddr(addr): ClientAddr,
+    format: Format,
+    ListQ(p): ListQ<PublicHeatmapParams>,
+) -> ApiResult<Response> {
     let b = bbox(p.bbox.as_deref())?;
     let precision = precision(
         p.precision.as_deref(),
@@ -902,7 +937,11 @@ async fn public_heatmap(
     .await?;
     let k = i64::from(state.config.public_heatmap_min_count.max(1));
     let rows = q::heatmap(&state.pool, &s, b, precision, k, true).await?;
-    Ok(GeoJson(collection(&s, rows, precision, k)))
+    if format == Format::Csv {
+        state.exports.take(None, addr)?;
+        return export::rows("heatmap", "HeatCell", &rows);
+    }
+    Ok(GeoJson(collection(&s, rows, precision, k)).into_response())
 }
 
 /// A GeoJSON answer (`application/geo+json`, RFC 7946).
@@ -922,6 +961,8 @@ impl axum::response::IntoResponse for GeoJson {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
+
+    use precinct_readmodel::queries::analytics::{FunnelRow, VolumeRow, WorkloadRow};
 
     use super::*;
 
