@@ -264,6 +264,7 @@ fn check(deployment: &str, processes: &[Process]) {
         ("projector", any(|r| r.projector)),
         ("sla", any(|r| r.sla)),
         ("live", any(|r| r.live)),
+        ("webhooks", any(|r| r.webhooks)),
     ] {
         assert!(
             served,

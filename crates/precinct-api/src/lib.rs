@@ -59,6 +59,7 @@ pub mod proxy;
 pub mod routes;
 pub mod throttle;
 pub mod views;
+pub mod webhook_target;
 
 pub use throttle::{CommandRate, CommandRates};
 
@@ -117,6 +118,8 @@ pub struct ApiConfig {
     pub duplicates: routes::links::DuplicateDefaults,
     /// Commands handled at once, and how long one more waits (ADR 0021).
     pub admission: admission::AdmissionConfig,
+    /// Where webhooks may be delivered (ADR 0028).
+    pub webhook_targets: webhook_target::TargetPolicy,
 }
 
 impl ApiConfig {
@@ -144,6 +147,7 @@ impl ApiConfig {
             health_details: routes::health::HealthDetails::Admin,
             duplicates: routes::links::DuplicateDefaults::default(),
             admission: admission::AdmissionConfig::default(),
+            webhook_targets: webhook_target::TargetPolicy::default(),
         }
     }
 }

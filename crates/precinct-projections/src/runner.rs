@@ -12,6 +12,7 @@ use crate::checkpoint;
 use crate::error::ProjectionError;
 use crate::projection::{event_tables, Projection};
 use crate::projections::crime_types::CrimeTypes;
+use crate::projections::webhooks::Webhooks;
 use crate::projections::{accounts::Accounts, audit::Audit, patrols::Patrols};
 use crate::projections::{reports::Reports, stations::Stations};
 use crate::quarantine;
@@ -112,6 +113,9 @@ fn spawn_all(
     }
     if wants(CrimeTypes::NAME) {
         spawn(tasks, CrimeTypes, pool, reader, c(), shutdown);
+    }
+    if wants(Webhooks::NAME) {
+        spawn(tasks, Webhooks, pool, reader, c(), shutdown);
     }
     if wants(Accounts::NAME) {
         spawn(tasks, Accounts, pool, reader, c(), shutdown);

@@ -13,6 +13,7 @@ pub mod queries;
 pub mod stations;
 pub mod subjects;
 pub mod users;
+pub mod webhooks;
 
 use axum::Router;
 
@@ -33,4 +34,5 @@ pub fn router() -> Router<AppState> {
         .merge(users::router())
         .merge(control::router())
         .merge(links::router())
+        .merge(webhooks::router())
 }

@@ -7,6 +7,7 @@
 //! - [`crime_types`]: the crime-type catalogue (`crime_types`).
 //! - [`accounts`]: accounts without credentials (`accounts`).
 //! - [`audit`]: one row per event of every type (`audit`).
+//! - [`webhooks`]: webhook subscriptions, without their secrets (`webhooks`).
 
 pub mod accounts;
 pub mod audit;
@@ -14,3 +15,4 @@ pub mod crime_types;
 pub mod patrols;
 pub mod reports;
 pub mod stations;
+pub mod webhooks;

@@ -16,6 +16,7 @@
 //! - [`crime_types`]: the crime-type catalogue (with the built-in `OTHER`).
 //! - [`stations`]: what station management reads of the reports.
 //! - [`audit`](mod@audit): the audit trail and the request log.
+//! - [`webhooks`]: webhook subscriptions and their delivery ledger.
 
 pub mod audit;
 pub mod crime_types;
@@ -26,6 +27,7 @@ pub mod patrols;
 pub mod reports;
 pub mod sla;
 pub mod stations;
+pub mod webhooks;
 
 pub use audit::{audit, request_log, AuditFilter, AuditRow, RequestFilter, RequestRow};
 pub use crime_types::{crime_type_facts, get_crime_type, list_crime_types, CrimeTypeRow};
@@ -45,6 +47,9 @@ pub use reports::{
 };
 pub use sla::{sla_breach_candidates, sla_overdue, OverdueReport};
 pub use stations::{latest_routed_reports, open_reports_of_station, RoutedReport};
+pub use webhooks::{
+    active_webhooks, get_webhook, list_deliveries, list_webhooks, DeliveryRow, WebhookRow,
+};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
