@@ -74,6 +74,7 @@ pub fn all_event_types() -> &'static [&'static str] {
             invite::InviteEvent::TYPES,
             subject::SubjectEvent::TYPES,
             crime_type::CrimeTypeEvent::TYPES,
+            webhook::WebhookEvent::TYPES,
         ]
         .concat()
     });
