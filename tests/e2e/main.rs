@@ -32,3 +32,4 @@ mod store;
 mod throttle;
 mod transport;
 mod users;
+mod webhooks;
