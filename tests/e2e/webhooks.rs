@@ -290,7 +290,10 @@ impl World {
     async fn deliveries(&self, hook: &str) -> Vec<Value> {
         let r = self
             .app
-            .get(&format!("/webhooks/{hook}/deliveries?limit=100"), Some(&self.admin))
+            .get(
+                &format!("/webhooks/{hook}/deliveries?limit=100"),
+                Some(&self.admin),
+            )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         r.body["items"].as_array().expect("items").clone()
@@ -310,7 +313,10 @@ async fn a_report_is_delivered_signed_with_its_position_and_verified_independent
         .await;
     assert!(secret.starts_with("whsec_"));
     // The secret is never shown again.
-    let r = w.app.get(&format!("/webhooks/{hook}"), Some(&w.admin)).await;
+    let r = w
+        .app
+        .get(&format!("/webhooks/{hook}"), Some(&w.admin))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert!(r.body.get("secret").is_none() && !r.body.to_string().contains(&secret));
     assert_eq!(r.body["station_id"], json!(w.station));
@@ -326,8 +332,14 @@ async fn a_report_is_delivered_signed_with_its_position_and_verified_independent
     assert_eq!(body["report_id"], json!(report));
     assert!(body["occurred_at"].is_string() && body["timestamp"].is_string());
     assert_eq!(body["data"]["title"], "Bike stolen");
-    assert!(body["data"].get("personal").is_none(), "no personal data: {body}");
-    assert!(body["data"].get("reporter").is_none(), "no reporter: {body}");
+    assert!(
+        body["data"].get("personal").is_none(),
+        "no personal data: {body}"
+    );
+    assert!(
+        body["data"].get("reporter").is_none(),
+        "no reporter: {body}"
+    );
     let hook_id: uuid::Uuid = hook.parse().expect("uuid");
     assert_eq!(g.id, precinct::webhooks::message_id(hook_id, position));
     let ts: i64 = g.timestamp.parse().expect("unix seconds");
@@ -342,13 +354,20 @@ async fn a_report_is_delivered_signed_with_its_position_and_verified_independent
         vec![true, false]
     );
     assert_eq!(
-        verify_independently("whsec_dGhpcyBpcyBhbm90aGVyIHNlY3JldCBrZXk=", &[g.clone()]),
+        verify_independently(
+            "whsec_dGhpcyBpcyBhbm90aGVyIHNlY3JldCBrZXk=",
+            std::slice::from_ref(g)
+        ),
         vec![false]
     );
     // Only the filtered type: a triage is not delivered.
     let r = w
         .app
-        .post(&format!("/crimes/{report}/triage"), Some(&w.admin), json!({"priority": "HIGH"}))
+        .post(
+            &format!("/crimes/{report}/triage"),
+            Some(&w.admin),
+            json!({"priority": "HIGH"}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let (_, second) = w.report().await;
@@ -370,9 +389,7 @@ async fn a_receiver_failing_then_recovering_gets_everything_in_order() {
     let w = world().await;
     let rx = Receiver::start().await;
     rx.set(4, Duration::ZERO);
-    let (hook, secret) = w
-        .subscribe(&w.admin, json!({"url": rx.url("hook")}))
-        .await;
+    let (hook, secret) = w.subscribe(&w.admin, json!({"url": rx.url("hook")})).await;
     let mut positions = Vec::new();
     for _ in 0..3 {
         positions.push(w.report().await.1);
@@ -383,7 +400,9 @@ async fn a_receiver_failing_then_recovering_gets_everything_in_order() {
     // The failed attempts were all at the first event, under the same id.
     let all = rx.got("hook");
     assert_eq!(all.len(), 3 + 4, "{all:#?}");
-    assert!(all[..5].iter().all(|g| g.id == got[0].id && g.position() == positions[0]));
+    assert!(all[..5]
+        .iter()
+        .all(|g| g.id == got[0].id && g.position() == positions[0]));
     assert!(all.iter().all(|g| signs(&secret, g)));
     assert!(verify_independently(&secret, &all).iter().all(|v| *v));
     let ledger = w.deliveries(&hook).await;
@@ -402,7 +421,10 @@ async fn a_run_of_failures_dead_letters_and_disables_until_enabled_again() {
     // 10 failed attempts (the tests' PRECINCT_WEBHOOK_MAX_FAILURES), then disabled.
     let deadline = Instant::now() + Duration::from_secs(20);
     let view = loop {
-        let r = w.app.get(&format!("/webhooks/{hook}"), Some(&w.admin)).await;
+        let r = w
+            .app
+            .get(&format!("/webhooks/{hook}"), Some(&w.admin))
+            .await;
         if r.body["enabled"] == false {
             break r.body;
         }
@@ -410,7 +432,10 @@ async fn a_run_of_failures_dead_letters_and_disables_until_enabled_again() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(
-        view["disabled_reason"].as_str().expect("reason").contains("HTTP 500"),
+        view["disabled_reason"]
+            .as_str()
+            .expect("reason")
+            .contains("HTTP 500"),
         "{view}"
     );
     assert_eq!(rx.got("down").len(), 10);
@@ -484,14 +509,24 @@ async fn a_rotated_secret_signs_next_to_the_old_one_during_the_overlap() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let new = r.body["secret"].as_str().expect("the new secret").to_owned();
+    let new = r.body["secret"]
+        .as_str()
+        .expect("the new secret")
+        .to_owned();
     assert_ne!(new, old);
     // Let the deliverer see the rotation before the event.
-    w.app.caught_up(r.body["position"].as_u64().expect("position")).await;
+    w.app
+        .caught_up(r.body["position"].as_u64().expect("position"))
+        .await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     w.report().await;
     let got = rx.wait_delivered("hook", 1).await;
-    assert_eq!(got[0].signature.split(' ').count(), 2, "{}", got[0].signature);
+    assert_eq!(
+        got[0].signature.split(' ').count(),
+        2,
+        "{}",
+        got[0].signature
+    );
     assert!(signs(&old, &got[0]) && signs(&new, &got[0]));
     assert_eq!(verify_independently(&old, &got), vec![true]);
     assert_eq!(verify_independently(&new, &got), vec![true]);
@@ -506,7 +541,9 @@ async fn a_rotated_secret_signs_next_to_the_old_one_during_the_overlap() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let newest = r.body["secret"].as_str().expect("secret").to_owned();
-    w.app.caught_up(r.body["position"].as_u64().expect("position")).await;
+    w.app
+        .caught_up(r.body["position"].as_u64().expect("position"))
+        .await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     w.report().await;
     let got = rx.wait_delivered("hook", 2).await;
@@ -542,8 +579,16 @@ async fn unsafe_targets_are_refused_and_redirects_are_not_followed() {
         "https://user:pw@example.org/hook",
         "not a url",
     ] {
-        let r = w.app.post("/webhooks", Some(&w.admin), json!({"url": url})).await;
-        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {}", r.body);
+        let r = w
+            .app
+            .post("/webhooks", Some(&w.admin), json!({"url": url}))
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{url}: {}",
+            r.body
+        );
         assert!(
             r.headers["content-type"]
                 .to_str()
@@ -555,23 +600,37 @@ async fn unsafe_targets_are_refused_and_redirects_are_not_followed() {
     }
     let r = w
         .app
-        .post("/webhooks", Some(&w.admin), json!({"url": rx.url("hook"),
-            "event_types": ["NoSuchEvent"]}))
+        .post(
+            "/webhooks",
+            Some(&w.admin),
+            json!({"url": rx.url("hook"),
+            "event_types": ["NoSuchEvent"]}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
     let r = w
         .app
-        .post("/webhooks", Some(&w.admin), json!({"url": rx.url("hook"),
-            "area": {"type": "Polygon", "coordinates": [[[1.0, 1.0]]]}}))
+        .post(
+            "/webhooks",
+            Some(&w.admin),
+            json!({"url": rx.url("hook"),
+            "area": {"type": "Polygon", "coordinates": [[[1.0, 1.0]]]}}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
-    assert_eq!(w.app.log.head().await.expect("head"), head, "nothing stored");
+    assert_eq!(
+        w.app.log.head().await.expect("head"),
+        head,
+        "nothing stored"
+    );
     let list = w.app.get("/webhooks", Some(&w.admin)).await;
     assert_eq!(list.body["items"], json!([]));
 
     // A redirect is a failure, never followed; a hanging receiver is cut off by the
     // timeout and holds back only its own subscription.
-    let (redirect, _) = w.subscribe(&w.admin, json!({"url": rx.url("redirect")})).await;
+    let (redirect, _) = w
+        .subscribe(&w.admin, json!({"url": rx.url("redirect")}))
+        .await;
     let (hang, _) = w.subscribe(&w.admin, json!({"url": rx.url("hang")})).await;
     let (_, ok_secret) = w.subscribe(&w.admin, json!({"url": rx.url("hook")})).await;
     let started = Instant::now();
@@ -591,14 +650,23 @@ async fn unsafe_targets_are_refused_and_redirects_are_not_followed() {
         let hung = w.deliveries(&hang).await;
         if let (Some(r), Some(h)) = (ledger.first(), hung.first()) {
             assert_eq!(r["last_status"], 302);
-            assert!(r["last_error"].as_str().unwrap_or_default().contains("redirect"));
+            assert!(r["last_error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("redirect"));
             assert!(
-                h["last_error"].as_str().unwrap_or_default().contains("timed out"),
+                h["last_error"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("timed out"),
                 "{h}"
             );
             break;
         }
-        assert!(Instant::now() < deadline, "no ledger rows: {ledger:?} {hung:?}");
+        assert!(
+            Instant::now() < deadline,
+            "no ledger rows: {ledger:?} {hung:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -608,7 +676,10 @@ async fn unsafe_targets_are_refused_and_redirects_are_not_followed() {
     let mut strict = Options::default();
     strict.webhooks.targets.allow_http = false;
     let s = world_with(strict).await;
-    let r = s.app.post("/webhooks", Some(&s.admin), json!({"url": rx.url("hook")})).await;
+    let r = s
+        .app
+        .post("/webhooks", Some(&s.admin), json!({"url": rx.url("hook")}))
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
     assert!(r.body.to_string().contains("https"), "{}", r.body);
 }
@@ -618,12 +689,22 @@ async fn a_supervisor_manages_only_their_stations_subscriptions() {
     let w = world().await;
     let rx = Receiver::start().await;
     let other = w.app.precinct(&w.admin, "PS2", 8.0, 126.0).await;
-    let (_, sup_a) = w.app.account(&w.admin, "SUPERVISOR", Some(&w.station)).await;
+    let (_, sup_a) = w
+        .app
+        .account(&w.admin, "SUPERVISOR", Some(&w.station))
+        .await;
     let (_, sup_b) = w.app.account(&w.admin, "SUPERVISOR", Some(&other)).await;
-    let (_, dispatcher) = w.app.account(&w.admin, "DISPATCHER", Some(&w.station)).await;
+    let (_, dispatcher) = w
+        .app
+        .account(&w.admin, "DISPATCHER", Some(&w.station))
+        .await;
     let (hook, _) = w.subscribe(&sup_a, json!({"url": rx.url("hook")})).await;
     let r = w.app.get(&format!("/webhooks/{hook}"), Some(&sup_a)).await;
-    assert_eq!(r.body["station_id"], json!(w.station), "always their station");
+    assert_eq!(
+        r.body["station_id"],
+        json!(w.station),
+        "always their station"
+    );
     let head = w.app.log.head().await.expect("head");
     for body in [
         json!({"url": rx.url("hook"), "station_id": other}),
@@ -634,34 +715,78 @@ async fn a_supervisor_manages_only_their_stations_subscriptions() {
     }
     let r = w
         .app
-        .post("/webhooks", Some(&dispatcher), json!({"url": rx.url("hook")}))
+        .post(
+            "/webhooks",
+            Some(&dispatcher),
+            json!({"url": rx.url("hook")}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
     let r = w
         .app
-        .patch(&format!("/webhooks/{hook}"), Some(&sup_a), json!({"personal_data": true}))
+        .patch(
+            &format!("/webhooks/{hook}"),
+            Some(&sup_a),
+            json!({"personal_data": true}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
     for (method, path, body) in [
         (reqwest::Method::GET, format!("/webhooks/{hook}"), None),
-        (reqwest::Method::GET, format!("/webhooks/{hook}/deliveries"), None),
-        (reqwest::Method::PATCH, format!("/webhooks/{hook}"), Some(json!({"enabled": false}))),
+        (
+            reqwest::Method::GET,
+            format!("/webhooks/{hook}/deliveries"),
+            None,
+        ),
+        (
+            reqwest::Method::PATCH,
+            format!("/webhooks/{hook}"),
+            Some(json!({"enabled": false})),
+        ),
         (reqwest::Method::DELETE, format!("/webhooks/{hook}"), None),
-        (reqwest::Method::POST, format!("/webhooks/{hook}/replay"), Some(json!({"from_position": 1}))),
-        (reqwest::Method::POST, format!("/webhooks/{hook}/rotate-secret"), Some(json!({}))),
+        (
+            reqwest::Method::POST,
+            format!("/webhooks/{hook}/replay"),
+            Some(json!({"from_position": 1})),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/webhooks/{hook}/rotate-secret"),
+            Some(json!({})),
+        ),
     ] {
-        let r = w.app.call(method.clone(), &path, Some(&sup_b), body, &[]).await;
-        assert_eq!(r.status, StatusCode::NOT_FOUND, "{method} {path}: {}", r.body);
+        let r = w
+            .app
+            .call(method.clone(), &path, Some(&sup_b), body, &[])
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::NOT_FOUND,
+            "{method} {path}: {}",
+            r.body
+        );
     }
-    assert_eq!(w.app.log.head().await.expect("head"), head, "nothing appended");
+    assert_eq!(
+        w.app.log.head().await.expect("head"),
+        head,
+        "nothing appended"
+    );
     let list_b = w.app.get("/webhooks", Some(&sup_b)).await;
     assert_eq!(list_b.body["items"], json!([]));
     let list_admin = w.app.get("/webhooks", Some(&w.admin)).await;
     assert_eq!(list_admin.body["items"].as_array().map(Vec::len), Some(1));
-    let r = w.app.delete(&format!("/webhooks/{hook}"), Some(&sup_a)).await;
+    let r = w
+        .app
+        .delete(&format!("/webhooks/{hook}"), Some(&sup_a))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    w.app.caught_up(r.body["position"].as_u64().expect("position")).await;
-    let r = w.app.get(&format!("/webhooks/{hook}"), Some(&w.admin)).await;
+    w.app
+        .caught_up(r.body["position"].as_u64().expect("position"))
+        .await;
+    let r = w
+        .app
+        .get(&format!("/webhooks/{hook}"), Some(&w.admin))
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
 }
 
@@ -670,10 +795,16 @@ async fn personal_data_goes_out_only_where_an_admin_allowed_it_and_never_after_e
     let w = world().await;
     let rx = Receiver::start().await;
     let (open, _) = w
-        .subscribe(&w.admin, json!({"url": rx.url("hook"), "personal_data": true}))
+        .subscribe(
+            &w.admin,
+            json!({"url": rx.url("hook"), "personal_data": true}),
+        )
         .await;
-    w.subscribe(&w.admin, json!({"url": rx.url("redirect"), "personal_data": false}))
-        .await;
+    w.subscribe(
+        &w.admin,
+        json!({"url": rx.url("redirect"), "personal_data": false}),
+    )
+    .await;
     let (_, position) = w.report().await;
     let got = rx.wait_delivered("hook", 1).await;
     let body = got[0].json();
@@ -687,7 +818,10 @@ async fn personal_data_goes_out_only_where_an_admin_allowed_it_and_never_after_e
         if let Some(g) = rx.got("redirect").first() {
             break g.json();
         }
-        assert!(Instant::now() < deadline, "nothing sent to the closed subscription");
+        assert!(
+            Instant::now() < deadline,
+            "nothing sent to the closed subscription"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(without["data"].get("personal").is_none(), "{without}");
@@ -696,12 +830,19 @@ async fn personal_data_goes_out_only_where_an_admin_allowed_it_and_never_after_e
     // Erased: a replay carries nothing of it.
     let r = w
         .app
-        .delete(&format!("/admin/data-subjects/{}", w.citizen_id), Some(&w.admin))
+        .delete(
+            &format!("/admin/data-subjects/{}", w.citizen_id),
+            Some(&w.admin),
+        )
         .await;
     assert!(r.status.is_success(), "{}", r.body);
     let r = w
         .app
-        .post(&format!("/webhooks/{open}/replay"), Some(&w.admin), json!({"from_position": position}))
+        .post(
+            &format!("/webhooks/{open}/replay"),
+            Some(&w.admin),
+            json!({"from_position": position}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
     let got = rx.wait_delivered("hook", 2).await;
@@ -734,7 +875,10 @@ async fn a_restarted_deliverer_loses_nothing_and_repeats_with_the_same_ids() {
         if positions.iter().all(|p| delivered.contains(p)) {
             break;
         }
-        assert!(Instant::now() < deadline, "missing after restart: {delivered:?} of {positions:?}");
+        assert!(
+            Instant::now() < deadline,
+            "missing after restart: {delivered:?} of {positions:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let all = rx.got("hook");
@@ -744,7 +888,11 @@ async fn a_restarted_deliverer_loses_nothing_and_repeats_with_the_same_ids() {
         let id = ids.entry(g.position()).or_insert_with(|| g.id.clone());
         assert_eq!(*id, g.id, "position {} sent under two ids", g.position());
     }
-    assert_eq!(ids.keys().copied().collect::<Vec<_>>(), positions, "nothing else, nothing missing");
+    assert_eq!(
+        ids.keys().copied().collect::<Vec<_>>(),
+        positions,
+        "nothing else, nothing missing"
+    );
     // In log order: a position is first sent only after every earlier one was.
     let firsts: Vec<u64> = {
         let mut seen = std::collections::BTreeSet::new();
@@ -754,10 +902,17 @@ async fn a_restarted_deliverer_loses_nothing_and_repeats_with_the_same_ids() {
             .collect()
     };
     assert_eq!(firsts, positions);
-    assert!(all.len() <= positions.len() + 2, "at most the in-flight repeat: {}", all.len());
+    assert!(
+        all.len() <= positions.len() + 2,
+        "at most the in-flight repeat: {}",
+        all.len()
+    );
     assert!(verify_independently(&secret, &all).iter().all(|v| *v));
     let r = app
-        .get(&format!("/webhooks/{hook}/deliveries?limit=100"), Some(&app.admin().await))
+        .get(
+            &format!("/webhooks/{hook}/deliveries?limit=100"),
+            Some(&app.admin().await),
+        )
         .await;
     let rows = r.body["items"].as_array().expect("items");
     assert_eq!(rows.len(), positions.len());

@@ -35,7 +35,12 @@ impl TargetPolicy {
     /// Parses `PRECINCT_WEBHOOK_ALLOW`: comma-separated hosts or IP literals.
     pub fn parse_allow(list: &str) -> Vec<String> {
         list.split(',')
-            .map(|h| h.trim().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase())
+            .map(|h| {
+                h.trim()
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_ascii_lowercase()
+            })
             .filter(|h| !h.is_empty())
             .collect()
     }
@@ -61,15 +66,18 @@ impl TargetPolicy {
         let port = parsed
             .port_or_known_default()
             .ok_or_else(|| "must name a port".to_string())?;
-        let allowed = self.allow.iter().any(|a| *a == host);
+        let allowed = self.allow.contains(&host);
         let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, port)],
-            Err(_) => tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((host.as_str(), port)))
-                .await
-                .map_err(|_| "the host did not resolve in time".to_string())?
-                .map_err(|_| "the host does not resolve".to_string())?
-                .take(ADDRS_MAX)
-                .collect(),
+            Err(_) => tokio::time::timeout(
+                RESOLVE_TIMEOUT,
+                tokio::net::lookup_host((host.as_str(), port)),
+            )
+            .await
+            .map_err(|_| "the host did not resolve in time".to_string())?
+            .map_err(|_| "the host does not resolve".to_string())?
+            .take(ADDRS_MAX)
+            .collect(),
         };
         if addrs.is_empty() {
             return Err("the host does not resolve".into());
@@ -136,30 +144,60 @@ mod tests {
     #[test]
     fn private_loopback_link_local_and_multicast_are_not_public() {
         for ip in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0",
-            "224.0.0.1", "255.255.255.255", "100.64.0.1", "::1", "::", "fe80::1", "fd00::1",
-            "ff02::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "100.64.0.1",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
         ] {
-            assert!(!is_public(ip.parse().unwrap()), "{ip} must be refused");
+            assert!(
+                !is_public(ip.parse().expect("an address")),
+                "{ip} must be refused"
+            );
         }
         for ip in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111"] {
-            assert!(is_public(ip.parse().unwrap()), "{ip} is public");
+            assert!(is_public(ip.parse().expect("an address")), "{ip} is public");
         }
     }
 
     #[tokio::test]
     async fn http_needs_the_operator_and_the_allow_list_admits_loopback() {
         let strict = TargetPolicy::default();
-        assert_eq!(strict.check("http://1.1.1.1/x").await.unwrap_err(), "must be https");
-        assert!(strict.check("https://127.0.0.1/x").await.unwrap_err().contains("forbidden"));
+        assert_eq!(
+            strict.check("http://1.1.1.1/x").await.expect_err("refused"),
+            "must be https"
+        );
+        assert!(strict
+            .check("https://127.0.0.1/x")
+            .await
+            .expect_err("refused")
+            .contains("forbidden"));
         assert!(strict.check("https://user:pw@1.1.1.1/").await.is_err());
         assert!(strict.check("ftp://1.1.1.1/").await.is_err());
         let dev = TargetPolicy {
             allow_http: true,
             allow: TargetPolicy::parse_allow(" 127.0.0.1 ,[::1]"),
         };
-        let t = dev.check("http://127.0.0.1:8080/hook").await.unwrap();
-        assert_eq!(t.addrs, vec!["127.0.0.1:8080".parse().unwrap()]);
-        assert!(dev.check("http://10.0.0.1/").await.unwrap_err().contains("forbidden"));
+        let t = dev
+            .check("http://127.0.0.1:8080/hook")
+            .await
+            .expect("accepted");
+        assert_eq!(t.addrs, vec!["127.0.0.1:8080".parse().expect("accepted")]);
+        assert!(dev
+            .check("http://10.0.0.1/")
+            .await
+            .expect_err("refused")
+            .contains("forbidden"));
     }
 }

@@ -43,7 +43,12 @@ pub struct Filter {
 impl Filter {
     /// Does a report event of `event_type`, about a report of `station` at `point` (as
     /// the report stood at that event), go to this subscription?
-    pub fn matches(&self, event_type: &str, station: Option<StationId>, point: Option<GeoPoint>) -> bool {
+    pub fn matches(
+        &self,
+        event_type: &str,
+        station: Option<StationId>,
+        point: Option<GeoPoint>,
+    ) -> bool {
         if !ReportEvent::TYPES.contains(&event_type) {
             return false;
         }
@@ -72,7 +77,11 @@ pub const IDENTIFYING_FIELDS: &[&str] = &["reporter", "tracking_token_hash"];
 /// The payload of event `event_type` as a subscription sees it: without personal and
 /// identifying fields unless `personal_data`. An erased field reads as `null` already
 /// (the log's opener), so nothing personal goes out after erasure either way.
-pub fn delivery_data(event_type: &str, mut data: serde_json::Value, personal_data: bool) -> serde_json::Value {
+pub fn delivery_data(
+    event_type: &str,
+    mut data: serde_json::Value,
+    personal_data: bool,
+) -> serde_json::Value {
     if !personal_data {
         if let Some(obj) = data.as_object_mut() {
             for f in crate::subject::personal_fields(event_type) {
@@ -179,7 +188,10 @@ pub enum WebhookCommand {
         at: DateTime<Utc>,
     },
     /// An edit that changes nothing emits nothing.
-    Update { changes: WebhookChanges, at: DateTime<Utc> },
+    Update {
+        changes: WebhookChanges,
+        at: DateTime<Utc>,
+    },
     RotateSecret {
         secret: String,
         previous_valid_until: DateTime<Utc>,
@@ -191,8 +203,13 @@ pub enum WebhookCommand {
         at_position: u64,
         at: DateTime<Utc>,
     },
-    Replay { from_position: u64, at: DateTime<Utc> },
-    Delete { at: DateTime<Utc> },
+    Replay {
+        from_position: u64,
+        at: DateTime<Utc>,
+    },
+    Delete {
+        at: DateTime<Utc>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -237,7 +254,10 @@ pub fn check_url(url: &str) -> Result<(), WebhookError> {
         return Err(invalid("url", format!("must be 1 to {URL_MAX} bytes")));
     }
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(invalid("url", "must not contain whitespace or control characters"));
+        return Err(invalid(
+            "url",
+            "must not contain whitespace or control characters",
+        ));
     }
     let rest = url
         .strip_prefix("https://")
@@ -265,7 +285,10 @@ pub fn check_event_types(types: Vec<String>) -> Result<Vec<String>, WebhookError
     let mut out: Vec<String> = Vec::with_capacity(types.len());
     for t in types {
         if !ReportEvent::TYPES.contains(&t.as_str()) {
-            return Err(invalid("event_types", format!("{t:?} is not a report event type")));
+            return Err(invalid(
+                "event_types",
+                format!("{t:?} is not a report event type"),
+            ));
         }
         if !out.contains(&t) {
             out.push(t);
@@ -286,7 +309,10 @@ pub fn check_secret(secret: &str) -> Result<(), WebhookError> {
     if ok {
         Ok(())
     } else {
-        Err(invalid("secret", "must be whsec_ and base64 of 24 to 64 bytes"))
+        Err(invalid(
+            "secret",
+            "must be whsec_ and base64 of 24 to 64 bytes",
+        ))
     }
 }
 

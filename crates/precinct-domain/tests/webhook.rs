@@ -74,13 +74,22 @@ fn targets_and_filters_that_break_a_rule_are_refused_by_field() {
         ("https://hooks.example.org/a b", "url"),
     ] {
         let e = given_nothing::<Webhook>().when(create(url, &[])).err();
-        assert_eq!((e.kind(), e.field()), (ErrorKind::Invalid, Some(field)), "{url}");
+        assert_eq!(
+            (e.kind(), e.field()),
+            (ErrorKind::Invalid, Some(field)),
+            "{url}"
+        );
     }
     let e = given_nothing::<Webhook>()
-        .when(create("https://hooks.example.org/x", &["PatrolStatusChanged"]))
+        .when(create(
+            "https://hooks.example.org/x",
+            &["PatrolStatusChanged"],
+        ))
         .err();
     assert_eq!(e.field(), Some("event_types"));
-    let many: Vec<String> = (0..=EVENT_TYPES_MAX).map(|_| "ReportSubmitted".to_owned()).collect();
+    let many: Vec<String> = (0..=EVENT_TYPES_MAX)
+        .map(|_| "ReportSubmitted".to_owned())
+        .collect();
     let refs: Vec<&str> = many.iter().map(String::as_str).collect();
     let e = given_nothing::<Webhook>()
         .when(create("https://hooks.example.org/x", &refs))
@@ -197,7 +206,9 @@ fn disabling_twice_records_once_and_an_edit_enables_again() {
         })
         .events();
     assert_eq!(again.len(), 1);
-    let state = given::<Webhook>([created()].into_iter().chain(again)).state().clone();
+    let state = given::<Webhook>([created()].into_iter().chain(again))
+        .state()
+        .clone();
     assert!(state.enabled && state.disabled_reason.is_none());
 }
 
@@ -254,7 +265,10 @@ fn a_filter_matches_report_events_of_its_types_station_and_area() {
     .expect("area");
     let all = Filter::default();
     assert!(all.matches("ReportSubmitted", None, None));
-    assert!(!all.matches("PatrolStatusChanged", None, None), "report events only");
+    assert!(
+        !all.matches("PatrolStatusChanged", None, None),
+        "report events only"
+    );
     assert!(!all.matches("WebhookCreated", None, None));
     let typed = Filter {
         event_types: vec!["ReportResolved".into()],
@@ -290,7 +304,8 @@ fn personal_and_identifying_fields_go_out_only_with_personal_data() {
     assert!(without.get("personal").is_none() && without.get("reporter").is_none());
     assert_eq!(without["title"], "Bike stolen");
     assert_eq!(delivery_data("ReportSubmitted", data.clone(), true), data);
-    let evidence = serde_json::json!({"description": "photo of the suspect", "media_type": "IMAGE"});
+    let evidence =
+        serde_json::json!({"description": "photo of the suspect", "media_type": "IMAGE"});
     let out = delivery_data("EvidenceAttached", evidence, false);
     assert!(out.get("description").is_none());
 }

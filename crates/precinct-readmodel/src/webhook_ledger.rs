@@ -21,7 +21,12 @@ pub struct Cursor {
 
 /// The cursor of `webhook`, created at `start` (the creating event's position, with
 /// the replay requests up to `replay_seen` applied) when it has none.
-pub async fn cursor(pool: &PgPool, webhook: Uuid, start: i64, replay_seen: i64) -> Result<Cursor, QueryError> {
+pub async fn cursor(
+    pool: &PgPool,
+    webhook: Uuid,
+    start: i64,
+    replay_seen: i64,
+) -> Result<Cursor, QueryError> {
     sqlx::query(
         "INSERT INTO webhook_cursors (webhook_id, position, replay_seen) VALUES ($1, $2, $3)
          ON CONFLICT (webhook_id) DO NOTHING",
@@ -41,7 +46,12 @@ pub async fn cursor(pool: &PgPool, webhook: Uuid, start: i64, replay_seen: i64) 
 
 /// Applies replay request at `request` (from `from`): the cursor moves back to
 /// `from - 1`, once per request.
-pub async fn apply_replay(pool: &PgPool, webhook: Uuid, from: i64, request: i64) -> Result<(), QueryError> {
+pub async fn apply_replay(
+    pool: &PgPool,
+    webhook: Uuid,
+    from: i64,
+    request: i64,
+) -> Result<(), QueryError> {
     sqlx::query(
         "UPDATE webhook_cursors SET position = $2 - 1, replay_seen = $3,
             consecutive_failures = 0, updated_at = now()
@@ -137,10 +147,12 @@ pub async fn record(pool: &PgPool, a: &Attempt<'_>) -> Result<i32, QueryError> {
 
 /// Marks the delivery of `position` dead (the subscription is being disabled).
 pub async fn mark_dead(pool: &PgPool, webhook: Uuid, position: i64) -> Result<(), QueryError> {
-    sqlx::query("UPDATE webhook_deliveries SET status = 'DEAD' WHERE webhook_id = $1 AND position = $2")
-        .bind(webhook)
-        .bind(position)
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "UPDATE webhook_deliveries SET status = 'DEAD' WHERE webhook_id = $1 AND position = $2",
+    )
+    .bind(webhook)
+    .bind(position)
+    .execute(pool)
+    .await?;
     Ok(())
 }

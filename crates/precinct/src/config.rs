@@ -267,8 +267,14 @@ fn webhook_config() -> anyhow::Result<crate::webhooks::WebhookConfig> {
         },
         timeout: millis("PRECINCT_WEBHOOK_TIMEOUT_MS", d.timeout.as_millis() as u64)?,
         max_failures: count("PRECINCT_WEBHOOK_MAX_FAILURES", d.max_failures)?,
-        retry_first: millis("PRECINCT_WEBHOOK_RETRY_FIRST_MS", d.retry_first.as_millis() as u64)?,
-        retry_max: millis("PRECINCT_WEBHOOK_RETRY_MAX_MS", d.retry_max.as_millis() as u64)?,
+        retry_first: millis(
+            "PRECINCT_WEBHOOK_RETRY_FIRST_MS",
+            d.retry_first.as_millis() as u64,
+        )?,
+        retry_max: millis(
+            "PRECINCT_WEBHOOK_RETRY_MAX_MS",
+            d.retry_max.as_millis() as u64,
+        )?,
     };
     if config.timeout.is_zero() || config.max_failures == 0 || config.retry_first.is_zero() {
         bail!("PRECINCT_WEBHOOK_TIMEOUT_MS, PRECINCT_WEBHOOK_MAX_FAILURES and PRECINCT_WEBHOOK_RETRY_FIRST_MS must be at least 1");

@@ -127,12 +127,15 @@ impl Deliverer {
 
     /// Delivers subscription `id`'s events until it is disabled or deleted, or shutdown.
     async fn follow(&self, id: Uuid, shutdown: CancellationToken) {
-        let mut pause = Backoff::new(Duration::from_millis(200), Duration::from_secs(5))
-            .until(&shutdown);
+        let mut pause =
+            Backoff::new(Duration::from_millis(200), Duration::from_secs(5)).until(&shutdown);
         let mut facts = ReportFacts::default();
         let mut client = Client::default();
         loop {
-            match self.follow_once(id, &shutdown, &mut facts, &mut client).await {
+            match self
+                .follow_once(id, &shutdown, &mut facts, &mut client)
+                .await
+            {
                 Ok(Next::Stop) => return,
                 Ok(Next::Again) => pause.reset(),
                 Err(e) => {
@@ -175,10 +178,7 @@ impl Deliverer {
             return Ok(Next::Stop);
         }
         let mut position = u64::try_from(cursor.position).unwrap_or(0);
-        let mut events = self
-            .log
-            .subscribe_to(position + 1, &[Report::TYPE])
-            .await?;
+        let mut events = self.log.subscribe_to(position + 1, &[Report::TYPE]).await?;
         let mut changes = tokio::time::interval(SCAN_INTERVAL);
         changes.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -241,13 +241,17 @@ impl Deliverer {
             "occurred_at": event.envelope.occurred_at,
             "data": delivery_data(event_type, event.data.clone(), hook.personal_data),
         }))?;
-        let mut pause = Backoff::new(self.config.retry_first, self.config.retry_max).until(shutdown);
+        let mut pause =
+            Backoff::new(self.config.retry_first, self.config.retry_max).until(shutdown);
         loop {
             let now = chrono::Utc::now();
             let secrets = hook.signing_secrets(now);
             let started = Instant::now();
             let result = if secrets.is_empty() {
-                Err(Failure::new(None, "the signing secret cannot be read".into()))
+                Err(Failure::new(
+                    None,
+                    "the signing secret cannot be read".into(),
+                ))
             } else {
                 match self.config.targets.check(&hook.url).await {
                     Err(reason) => Err(Failure::new(None, format!("target refused: {reason}"))),
@@ -255,7 +259,15 @@ impl Deliverer {
                         let timestamp = now.timestamp();
                         let signature = sign(&secrets, &message_id, timestamp, &body);
                         client
-                            .send(&self.config, &target, &hook.url, &message_id, timestamp, &signature, &body)
+                            .send(
+                                &self.config,
+                                &target,
+                                &hook.url,
+                                &message_id,
+                                timestamp,
+                                &signature,
+                                &body,
+                            )
                             .await
                     }
                 }
@@ -329,7 +341,10 @@ async fn changed(pool: &PgPool, row: &WebhookRow) -> anyhow::Result<bool> {
 /// The `webhook-id` of the delivery of log position `position` to `webhook`: the same
 /// on every attempt, after a restart and on a replay.
 pub fn message_id(webhook: Uuid, position: u64) -> String {
-    format!("msg_{}", Uuid::new_v5(&webhook, &position.to_be_bytes()).simple())
+    format!(
+        "msg_{}",
+        Uuid::new_v5(&webhook, &position.to_be_bytes()).simple()
+    )
 }
 
 /// The `webhook-signature` header: `v1,<base64 HMAC-SHA256>` under each secret, over
@@ -371,7 +386,11 @@ struct Client {
 }
 
 impl Client {
-    fn for_target(&mut self, config: &WebhookConfig, target: &Target) -> Result<reqwest::Client, Failure> {
+    fn for_target(
+        &mut self,
+        config: &WebhookConfig,
+        target: &Target,
+    ) -> Result<reqwest::Client, Failure> {
         if let Some((host, addrs, client)) = &self.pinned {
             if *host == target.host && *addrs == target.addrs {
                 return Ok(client.clone());
@@ -424,14 +443,20 @@ impl Client {
         if status.is_success() {
             Ok(status.as_u16())
         } else if status == reqwest::StatusCode::GONE {
-            Err(Failure::new(Some(410), "HTTP 410: the receiver is gone".into()))
+            Err(Failure::new(
+                Some(410),
+                "HTTP 410: the receiver is gone".into(),
+            ))
         } else if status.is_redirection() {
             Err(Failure::new(
                 Some(status.as_u16()),
                 format!("HTTP {}: redirects are not followed", status.as_u16()),
             ))
         } else {
-            Err(Failure::new(Some(status.as_u16()), format!("HTTP {}", status.as_u16())))
+            Err(Failure::new(
+                Some(status.as_u16()),
+                format!("HTTP {}", status.as_u16()),
+            ))
         }
     }
 }

@@ -145,7 +145,11 @@ fn scope(by: &Principal) -> ApiResult<Option<Uuid>> {
     if by.is_admin() {
         return Ok(None);
     }
-    Ok(Some(by.station_id.map(|s| s.as_uuid()).ok_or(ApiError::NotFound)?))
+    Ok(Some(
+        by.station_id
+            .map(|s| s.as_uuid())
+            .ok_or(ApiError::NotFound)?,
+    ))
 }
 
 /// The subscription `id` if `by` may see it (404 otherwise).
@@ -250,7 +254,8 @@ fn area(v: &mut Validator, a: &serde_json::Value) -> Option<Polygon> {
 
 /// The target's checks (422 on `url`).
 async fn check_target(state: &AppState, url: &str) -> ApiResult<()> {
-    precinct_domain::webhook::check_url(url).map_err(|e| ApiError::invalid("url", e.to_string().trim_start_matches("url: ")))?;
+    precinct_domain::webhook::check_url(url)
+        .map_err(|e| ApiError::invalid("url", e.to_string().trim_start_matches("url: ")))?;
     state
         .config
         .webhook_targets
@@ -485,8 +490,7 @@ async fn replay(
     webhook::may_manage(&by)?;
     let from_position = cmd.body.from_position;
     let meta = cmd.ctx.meta(by.actor());
-    let out =
-        webhook::change(&state.app, &by, &meta, id, Change::Replay { from_position }).await?;
+    let out = webhook::change(&state.app, &by, &meta, id, Change::Replay { from_position }).await?;
     Ok((StatusCode::ACCEPTED, Json(WrittenWebhook::of(out))))
 }
 
@@ -580,8 +584,7 @@ async fn deliveries(
         .from_position
         .map(|f| i64::try_from(f).map_err(|_| ApiError::invalid("from_position", "too large")))
         .transpose()?;
-    let Page { items, next_cursor } =
-        queries::list_deliveries(&state.pool, id, from, &pg).await?;
+    let Page { items, next_cursor } = queries::list_deliveries(&state.pool, id, from, &pg).await?;
     Ok(Json(DeliveryPage {
         items: items.into_iter().map(DeliveryView::from).collect(),
         next_cursor,

@@ -131,8 +131,12 @@ pub async fn create<S: EventStore>(
 pub enum Change {
     Update(WebhookChanges),
     /// A new secret; the previous one still signs for `overlap_secs`.
-    Rotate { overlap_secs: u64 },
-    Replay { from_position: u64 },
+    Rotate {
+        overlap_secs: u64,
+    },
+    Replay {
+        from_position: u64,
+    },
     Delete,
 }
 

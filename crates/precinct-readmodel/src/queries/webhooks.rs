@@ -40,9 +40,8 @@ pub async fn list_webhooks(
     station: Option<Uuid>,
     page: &PageRequest,
 ) -> Result<Page<WebhookRow>, QueryError> {
-    let mut qb = QueryBuilder::<Postgres>::new(format!(
-        "SELECT {COLUMNS} FROM webhooks WHERE NOT deleted"
-    ));
+    let mut qb =
+        QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM webhooks WHERE NOT deleted"));
     if let Some(s) = station {
         qb.push(" AND station_id = ").push_bind(s);
     }
