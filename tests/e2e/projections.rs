@@ -1692,6 +1692,7 @@ async fn dump(pool: &PgPool) -> serde_json::Value {
         ("patrols", "id"),
         ("stations", "id"),
         ("crime_types", "code"),
+        ("webhooks", "id"),
         ("accounts", "id"),
         ("audit", "position"),
     ] {
