@@ -165,8 +165,9 @@ impl Deliverer {
         if !row.enabled {
             return Ok(Next::Stop);
         }
-        let replay_position = row.replay_position.unwrap_or(0);
-        let cursor = ledger::cursor(&self.pool, id, row.created_position, replay_position).await?;
+        // A new cursor starts after the creating event with no replay applied yet: a
+        // replay requested before this deliverer first saw the subscription still runs.
+        let cursor = ledger::cursor(&self.pool, id, row.created_position, 0).await?;
         if let (Some(from), Some(request)) = (row.replay_from, row.replay_position) {
             if request > cursor.replay_seen {
                 ledger::apply_replay(&self.pool, id, from, request).await?;
