@@ -7,6 +7,8 @@
 //! - One task per subscription, each with its own ordered consumer of the report
 //!   events, its own cursor in the ledger and its own HTTP client with a per-request
 //!   timeout: a hanging receiver holds back only its own subscription.
+//! - Shutdown abandons an attempt in flight (unrecorded): the next active deliverer
+//!   sends it again under the same `webhook-id`.
 //! - At least once, in log order per subscription: the cursor moves past an event only
 //!   after a 2xx (or when the filter does not match); a failed attempt is retried
 //!   after an exponential, jittered pause (`precinct_retry::Backoff`). After
@@ -259,17 +261,23 @@ impl Deliverer {
                     Ok(target) => {
                         let timestamp = now.timestamp();
                         let signature = sign(&secrets, &message_id, timestamp, &body);
-                        client
-                            .send(
-                                &self.config,
-                                &target,
-                                &hook.url,
-                                &message_id,
-                                timestamp,
-                                &signature,
-                                &body,
-                            )
-                            .await
+                        let send = client.send(
+                            &self.config,
+                            &target,
+                            &hook.url,
+                            &message_id,
+                            timestamp,
+                            &signature,
+                            &body,
+                        );
+                        // Shutdown does not wait for a slow receiver: the attempt is
+                        // abandoned unrecorded and the next deliverer sends it again,
+                        // under the same id.
+                        tokio::select! {
+                            biased;
+                            _ = shutdown.cancelled() => return Ok(Delivery::Stop),
+                            result = send => result,
+                        }
                     }
                 }
             };
