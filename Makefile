@@ -4,7 +4,8 @@
 #   make build   cargo build --workspace --all-targets
 #   make test    stack + the whole test suite (nextest; `ci` profile when CI is set),
 #                then the OpenAPI lint, the alert-rule tests (promtool), the generated-client
-#                journey and the short schemathesis pass (deploy/local/schemathesis.sh)
+#                journey, the console's browser tests (deploy/local/browser-tests.sh) and the
+#                short schemathesis pass (deploy/local/schemathesis.sh)
 #   make chaos   the long schemathesis pass, then the long fault campaign (single node
 #                and 3-node cluster); see the target
 #   make bench   the benchmark suite; see the target and docs/performance.md
@@ -60,6 +61,9 @@ test:
 	# A client generated from the served /openapi.json (openapi-python-client, pinned)
 	# runs a report from submission to CLOSED through the generated code only.
 	PRECINCT_BIN="$${CARGO_TARGET_DIR:-target}/debug/precinct" bash deploy/local/client-contract.sh
+	# The console in a real browser (Debian's chromium + pinned playwright-core): a
+	# dispatcher and an officer work a report live; screenshots in target/console-screenshots/.
+	PRECINCT_BIN="$${CARGO_TARGET_DIR:-target}/debug/precinct" bash deploy/local/browser-tests.sh
 	# The short contract-fuzzing pass (schemathesis against /openapi.json as anonymous,
 	# citizen, officer, dispatcher and admin); SKIP_FUZZ=1 leaves it out locally.
 	if [[ -z "$${SKIP_FUZZ:-}" ]]; then
@@ -91,6 +95,7 @@ run:
 	$(CARGO) run --release -q -p precinct -- migrate
 	echo "================================================================"
 	echo " Precinct on http://$${PRECINCT_HTTP_ADDR:-127.0.0.1:8080}"
+	echo " console:   http://$${PRECINCT_HTTP_ADDR:-127.0.0.1:8080}/console"
 	echo " admin (created by serve if missing): $$PRECINCT_ADMIN_EMAIL / $$PRECINCT_ADMIN_PASSWORD"
 	echo " Ctrl-C stops the server; 'make stop' stops NATS and PostgreSQL."
 	echo "================================================================"

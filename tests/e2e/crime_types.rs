@@ -380,6 +380,46 @@ async fn free_text_resolves_to_codes_and_a_rebuild_gives_the_same_rows() {
         vec!["FRAUD"]
     );
 
+    // An amendment of the crime types resolves them again (ADR 0026); one that leaves
+    // them alone keeps the codes.
+    let r = app.report(Some(&citizen), LAT, LON, &["Graffiti"]).await;
+    let id = r.id();
+    assert_eq!(r.body["crime_type_codes"], json!(["OTHER"]));
+    let amended = app
+        .patch(
+            &format!("/crimes/{id}"),
+            Some(&citizen),
+            json!({"crime_types": ["Phishing link", "Graffiti"]}),
+        )
+        .await;
+    assert_eq!(amended.status, StatusCode::OK, "{}", amended.body);
+    assert_eq!(amended.body["crime_type_codes"], json!(["FRAUD", "OTHER"]));
+    let retitled = app
+        .patch(
+            &format!("/crimes/{id}"),
+            Some(&citizen),
+            json!({"title": "Phished"}),
+        )
+        .await;
+    assert_eq!(retitled.status, StatusCode::OK, "{}", retitled.body);
+    let read = app
+        .get_at(
+            &format!("/crimes/{id}"),
+            Some(&citizen),
+            retitled.position(),
+        )
+        .await;
+    assert_eq!(
+        read.body["crime_type_codes"],
+        json!(["FRAUD", "OTHER"]),
+        "{}",
+        read.body
+    );
+    assert_eq!(
+        read.body["crime_types"],
+        json!(["Phishing link", "Graffiti"])
+    );
+
     // Rebuild: the same catalogue and the same codes on every report.
     let head = app.log.head().await.expect("head");
     app.caught_up(head).await;
@@ -403,7 +443,7 @@ async fn free_text_resolves_to_codes_and_a_rebuild_gives_the_same_rows() {
     };
     let live = dump().await;
     assert_eq!(live.0.as_array().map(Vec::len), Some(2));
-    assert_eq!(live.1.as_array().map(Vec::len), Some(8));
+    assert_eq!(live.1.as_array().map(Vec::len), Some(9));
     app.stop().await.expect("stop");
     precinct_projections::rebuild(&pool, &log)
         .await

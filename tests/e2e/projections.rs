@@ -1819,6 +1819,7 @@ async fn rebuild_gives_the_same_rows_as_live_projection() {
                 vec![(
                     stream::<Report>(report.as_uuid()),
                     vec![make::report(ReportAmended {
+                        crime_type_codes: None,
                         changes: ReportChanges {
                             title: Some(format!("Amended {i}")),
                             location: Some(ReportLocation::new(
@@ -2335,10 +2336,7 @@ async fn near_through_the_grid_index_equals_a_brute_force_scan_across_cell_borde
                     let page = queries::list_reports(
                         &f.pool,
                         &filter,
-                        &PageRequest {
-                            limit: Some(7),
-                            cursor: cursor.clone(),
-                        },
+                        &PageRequest::after(7, cursor.clone()),
                     )
                     .await
                     .expect("near");

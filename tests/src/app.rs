@@ -44,6 +44,9 @@ pub struct Options {
     /// test's pace by default too (a test of the limit sets
     /// `CommandRates::log_reads()`).
     pub log_read_rates: precinct_api::CommandRates,
+    /// CSV exports per caller; far above any test's pace by default too (a test of the
+    /// limit sets `CommandRates::exports()`).
+    pub export_rates: precinct_api::CommandRates,
     pub registrations_per_hour: u32,
     pub invite_accepts_per_hour: u32,
     /// Login failures per client address per hour (at accounts it never logged in to).
@@ -100,6 +103,16 @@ impl Default for Options {
                 },
             },
             log_read_rates: precinct_api::CommandRates {
+                citizen: precinct_api::CommandRate {
+                    burst: 1_000_000,
+                    per_minute: 1_000_000,
+                },
+                staff: precinct_api::CommandRate {
+                    burst: 1_000_000,
+                    per_minute: 1_000_000,
+                },
+            },
+            export_rates: precinct_api::CommandRates {
                 citizen: precinct_api::CommandRate {
                     burst: 1_000_000,
                     per_minute: 1_000_000,
@@ -187,6 +200,7 @@ impl TestApp {
             health_details: opts.health_details,
             command_rates: opts.command_rates,
             log_read_rates: opts.log_read_rates,
+            export_rates: opts.export_rates,
             registrations_per_hour: opts.registrations_per_hour,
             invite_accepts_per_hour: opts.invite_accepts_per_hour,
             login: precinct_api::throttle::LoginPolicy {

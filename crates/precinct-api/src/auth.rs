@@ -4,7 +4,9 @@
 //! A token says who the caller is (`sub`) and which version of their account it was
 //! issued at (`ver`); what the caller may do comes from the account as it is now
 //! ([`crate::access::AccountDirectory`]): the role and station claims are informative
-//! only. A deactivated or erased account's tokens are refused (401).
+//! only. A deactivated or erased account's tokens are refused (401). The console's
+//! session cookie carries the same kind of token, naming its session ([`crate::session`],
+//! ADR 0029).
 
 use std::time::Duration;
 
@@ -59,6 +61,10 @@ pub struct Claims {
     /// new to authorize the token (0: a token from before versions were issued).
     #[serde(default)]
     pub ver: u64,
+    /// The console session this token renews (ADR 0029): such a token is honoured only
+    /// while its session is neither revoked nor ended. Bearer tokens have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
     pub iat: i64,
     pub exp: i64,
     pub iss: String,
@@ -105,16 +111,45 @@ impl Tokens {
         version: u64,
     ) -> Result<String, ApiError> {
         let now = chrono::Utc::now().timestamp();
-        let claims = Claims {
+        self.encode(Claims {
             sub: account.as_uuid(),
             role,
             station_id: station.map(|s| s.as_uuid()),
             ver: version,
+            sid: None,
             iat: now,
             exp: now + self.ttl.as_secs() as i64,
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
-        };
+        })
+    }
+
+    /// A token of the console session `sid` (the session cookie's value, ADR 0029),
+    /// expiring after the usual lifetime or at `session_end`, whichever comes first.
+    pub fn issue_session(
+        &self,
+        account: AccountId,
+        role: Role,
+        station: Option<StationId>,
+        version: u64,
+        sid: Uuid,
+        session_end: i64,
+    ) -> Result<String, ApiError> {
+        let now = chrono::Utc::now().timestamp();
+        self.encode(Claims {
+            sub: account.as_uuid(),
+            role,
+            station_id: station.map(|s| s.as_uuid()),
+            ver: version,
+            sid: Some(sid),
+            iat: now,
+            exp: (now + self.ttl.as_secs() as i64).min(session_end),
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+        })
+    }
+
+    fn encode(&self, claims: Claims) -> Result<String, ApiError> {
         encode(&Header::new(Algorithm::HS256), &claims, &self.enc)
             .map_err(|e| ApiError::Internal(format!("token encoding: {e}")))
     }
@@ -123,6 +158,16 @@ impl Tokens {
         decode::<Claims>(token, &self.dec, &self.validation)
             .map(|d| d.claims)
             .map_err(|_| ApiError::InvalidToken("invalid or expired access token".into()))
+    }
+
+    /// The claims of a token whose signature holds, expired or not (logout of an
+    /// expired console session still revokes it and clears its cookies).
+    pub fn verify_signature(&self, token: &str) -> Result<Claims, ApiError> {
+        let mut validation = self.validation.clone();
+        validation.validate_exp = false;
+        decode::<Claims>(token, &self.dec, &validation)
+            .map(|d| d.claims)
+            .map_err(|_| ApiError::InvalidToken("invalid access token".into()))
     }
 }
 
@@ -499,6 +544,8 @@ pub struct Caller {
     /// The account as the request was authorized (for connections that must end when
     /// it changes).
     pub access: Access,
+    /// The console session the request came with (its cookie), if it did (ADR 0029).
+    pub session: Option<Uuid>,
 }
 
 impl Caller {
@@ -561,18 +608,42 @@ fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
 /// The account a request's bearer token names, if it verifies (for the request log: it
 /// says who claimed to call, not what they may do).
 pub fn token_subject(parts: &Parts, tokens: &Tokens) -> Option<Uuid> {
-    let token = bearer(parts).ok()??;
+    let token = match bearer(parts).ok()? {
+        Some(token) => token,
+        None => crate::session::cookie_token(&parts.headers)?,
+    };
     tokens.verify(token).ok().map(|c| c.sub)
 }
 
-/// The caller of a request: its bearer token verified, then its account as it is now.
-/// No token: `None`. A token that does not verify, or whose account is gone,
-/// deactivated, erased, or deactivated since the token was issued: 401.
+/// The caller of a request: its bearer token (or, without one, its console session
+/// cookie) verified, then its account as it is now. No token: `None`. A token that does
+/// not verify, or whose account is gone, deactivated, erased, or deactivated since the
+/// token was issued, or whose console session was revoked or has ended: 401. A
+/// state-changing request authenticated by the cookie without the CSRF proofs: 403
+/// ([`crate::session::check_csrf`], ADR 0029).
 pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Caller>, ApiError> {
-    let Some(token) = bearer(parts)? else {
-        return Ok(None);
+    let (token, by_cookie) = match bearer(parts)? {
+        Some(token) => (token, false),
+        None => match crate::session::cookie_token(&parts.headers) {
+            Some(token) => (token, true),
+            None => return Ok(None),
+        },
     };
     let claims = state.tokens.verify(token)?;
+    let session = match (claims.sid, by_cookie) {
+        (None, true) => {
+            return Err(ApiError::InvalidToken(
+                "the session cookie holds no console session; sign in again".into(),
+            ))
+        }
+        (sid, _) => sid,
+    };
+    if let Some(sid) = session {
+        if by_cookie {
+            crate::session::check_csrf(parts, &state.config.secret, sid)?;
+        }
+        crate::session::check_live(state, sid, claims.sub).await?;
+    }
     let id = AccountId::new(claims.sub);
     let refused = |why: Revoked| {
         tracing::info!(account = %claims.sub, reason = %why, "access token refused");
@@ -589,6 +660,7 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Call
         role: access.role,
         station_id: access.station_id,
         access,
+        session,
     }))
 }
 

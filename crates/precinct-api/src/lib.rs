@@ -23,6 +23,8 @@
 //! - [`access`]: [`access::AccountDirectory`], every account's current role, station
 //!   and standing in memory, fed from the log; what the caller extractor authorizes by.
 //! - [`extract`]: [`extract::Cmd`] (body + idempotency), validation, `X-Min-Position`.
+//! - [`export`]: CSV export of the lists (`?format=csv`, `Accept: text/csv`): streamed,
+//!   RFC 4180, safe against spreadsheet formulas (ADR 0030).
 //! - [`middleware`]: request and correlation ids, the request span, the request log,
 //!   HTTP metrics, security headers.
 //! - [`metrics`]: the Prometheus recorder and `GET /metrics`.
@@ -35,6 +37,8 @@
 //! - [`throttle`]: login throttling and per-address rate limits (shared through
 //!   PostgreSQL), command budgets per account.
 //! - [`proxy`]: the client's address behind trusted reverse proxies.
+//! - [`session`]: the console's browser sessions: the cookies, the CSRF proofs, the
+//!   session check of cookie-authenticated requests (ADR 0029).
 //! - [`ports`]: the application layer's ports over the read models, the account view
 //!   and the password hasher.
 //! - [`views`]: response shapes per audience.
@@ -45,6 +49,7 @@
 pub mod access;
 pub mod admission;
 pub mod auth;
+pub mod export;
 pub mod extract;
 pub mod live;
 pub mod metrics;
@@ -57,6 +62,7 @@ pub mod ports;
 pub mod problem;
 pub mod proxy;
 pub mod routes;
+pub mod session;
 pub mod throttle;
 pub mod views;
 pub mod webhook_target;
@@ -78,8 +84,10 @@ use auth::{Secret, Tokens};
 pub struct ApiConfig {
     /// Largest accepted request body (default 1 MiB).
     pub body_limit: usize,
-    /// Lifetime of access tokens (default 15 min).
+    /// Lifetime of access tokens (default 15 min), the console session cookie's too.
     pub token_ttl: Duration,
+    /// The longest a console session lasts, renewed or not (12 h; ADR 0029).
+    pub session_ttl: Duration,
     /// Signs tokens and derives tracking tokens and invite codes.
     pub secret: Secret,
     pub sla_accept: Duration,
@@ -108,6 +116,8 @@ pub struct ApiConfig {
     pub command_rates: throttle::CommandRates,
     /// Reads of one report from the log (`as_of`, history) per caller.
     pub log_read_rates: throttle::CommandRates,
+    /// CSV exports per caller (ADR 0030).
+    pub export_rates: throttle::CommandRates,
     /// Origins allowed to call the API from a browser (none: no CORS headers at all).
     pub cors_origins: Vec<String>,
     /// How fresh the in-memory account view must be to authorize requests.
@@ -127,6 +137,7 @@ impl ApiConfig {
         Self {
             body_limit: 1024 * 1024,
             token_ttl: Duration::from_secs(15 * 60),
+            session_ttl: Duration::from_secs(12 * 3600),
             secret,
             sla_accept: Duration::from_secs(900),
             sla_respond: Duration::from_secs(1800),
@@ -142,6 +153,7 @@ impl ApiConfig {
             anonymous_reports_per_minute: 20,
             command_rates: throttle::CommandRates::default(),
             log_read_rates: throttle::CommandRates::log_reads(),
+            export_rates: throttle::CommandRates::exports(),
             cors_origins: Vec::new(),
             access: access::AccessConfig::default(),
             health_details: routes::health::HealthDetails::Admin,
@@ -170,6 +182,8 @@ pub struct AppState {
     pub commands: Arc<throttle::CommandLimits>,
     /// Log reads of one report (`as_of`, history) per caller.
     pub log_reads: Arc<throttle::LogReadLimits>,
+    /// CSV exports per caller.
+    pub exports: Arc<throttle::LogReadLimits>,
     pub requests: RequestLogWriter,
     /// Patrol directory and, in a process with the `live` role, the hub.
     pub live: live::Live,
@@ -210,6 +224,7 @@ impl AppState {
         ));
         let commands = Arc::new(throttle::CommandLimits::new(config.command_rates));
         let log_reads = Arc::new(throttle::LogReadLimits::new(config.log_read_rates));
+        let exports = Arc::new(throttle::LogReadLimits::new(config.export_rates));
         let admission = admission::Admission::new(config.admission);
         Self {
             admission,
@@ -217,6 +232,7 @@ impl AppState {
             anonymous_reports,
             commands,
             log_reads,
+            exports,
             app,
             pool,
             tokens,

@@ -205,9 +205,16 @@ const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 
      img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'";
 
+/// The console's policy (ADR 0029): its own script, style and API only — no inline
+/// script or style, no other host, no frames, no forms posted anywhere.
+pub const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";
+
 /// Headers every response carries.
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let docs = req.uri().path() == "/docs" || req.uri().path().starts_with("/docs/");
+    let console = req.uri().path() == "/console" || req.uri().path().starts_with("/console/");
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     h.insert(
@@ -220,6 +227,8 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
         "content-security-policy",
         HeaderValue::from_static(if docs {
             DOCS_CSP
+        } else if console {
+            CONSOLE_CSP
         } else {
             "default-src 'none'; frame-ancestors 'none'"
         }),

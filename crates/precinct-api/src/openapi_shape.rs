@@ -15,6 +15,7 @@
 //! - [`error_examples`]: each problem+json response carries an example of its own status.
 //! - [`closed_sets`]: filter parameters that take a closed set (`status`, `overdue`) list
 //!   it (`enum`).
+//! - [`csv_exports`]: a list that takes `format` also answers `text/csv` (ADR 0030).
 //! - [`live_streams`]: the SSE endpoints name their events (`position`, `status`,
 //!   `assignment`), the id formats (`p<seq>`, `e<position>`) and each event's `data`
 //!   schema (`LivePosition`, `LiveStatus`, `LiveAssignment`, under `x-sse-events` of
@@ -38,10 +39,45 @@ pub fn apply(v: &mut Value) {
         optional_bodies(op);
         optional_security(op);
         closed_sets(op);
+        csv_exports(op);
     }
     written_report(v);
     error_examples(v);
     live_streams(v);
+}
+
+/// A list with the `format` parameter answers `text/csv` beside its JSON page.
+fn csv_exports(op: &mut Value) {
+    let exports = op
+        .get("parameters")
+        .and_then(Value::as_array)
+        .is_some_and(|ps| {
+            ps.iter().any(|p| {
+                p.get("name") == Some(&json!("format")) && p.get("in") == Some(&json!("query"))
+            })
+        });
+    if !exports {
+        return;
+    }
+    if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {
+        responses
+            .entry("429")
+            .or_insert_with(|| json!({ "$ref": "#/components/responses/TooManyRequests" }));
+    }
+    if let Some(content) = op
+        .pointer_mut("/responses/200/content")
+        .and_then(Value::as_object_mut)
+    {
+        content.insert(
+            "text/csv".into(),
+            json!({
+                "schema": {
+                    "type": "string",
+                    "description": "With `format=csv` or `Accept: text/csv`: every row of the list (after `cursor`; at most `limit` if given) as RFC 4180 CSV in UTF-8 with a header row, streamed. The columns are the JSON view's fields, nested objects flattened with dots (`location.latitude`), arrays and free-form objects as JSON text, null as an empty cell. A text cell starting with `=`, `+`, `-`, `@`, tab or carriage return is prefixed with `'`. Each export counts in a per-caller budget (429 beyond it)."
+                }
+            }),
+        );
+    }
 }
 
 /// The SSE endpoints and the events each sends.

@@ -699,6 +699,24 @@ impl CommandRates {
     }
 }
 
+impl CommandRates {
+    /// The default budgets of CSV exports per caller (ADR 0030): an export reads a whole
+    /// list, up to every report; a person exports now and then, a script looping on
+    /// exports is refused after the burst.
+    pub fn exports() -> Self {
+        Self {
+            citizen: CommandRate {
+                burst: 5,
+                per_minute: 10,
+            },
+            staff: CommandRate {
+                burst: 10,
+                per_minute: 30,
+            },
+        }
+    }
+}
+
 /// The command budgets of every account in this process (ADR 0012).
 #[derive(Debug)]
 pub struct CommandLimits {

@@ -475,6 +475,7 @@ async fn triage_and_amendments_belong_to_the_desk_and_the_reporter_while_new() {
     assert_eq!(out.report.priority, Priority::High);
 
     let retitle = |title: &str| Change::Amend {
+        catalogue: vec![],
         changes: ReportChanges {
             title: Some(title.into()),
             ..Default::default()
@@ -487,6 +488,7 @@ async fn triage_and_amendments_belong_to_the_desk_and_the_reporter_while_new() {
         &w.meta(&w.citizen),
         id,
         vec![retitle("Two bikes")],
+        &w.facts(),
     )
     .await
     .expect("the reporter amends while NEW");
@@ -497,6 +499,7 @@ async fn triage_and_amendments_belong_to_the_desk_and_the_reporter_while_new() {
         &w.meta(&w.citizen),
         id,
         vec![Change::Triage(Priority::Low)],
+        &w.facts(),
     )
     .await
     .expect_err("a citizen moves no priority");
@@ -512,6 +515,7 @@ async fn triage_and_amendments_belong_to_the_desk_and_the_reporter_while_new() {
         &w.meta(&w.citizen),
         assigned,
         vec![retitle("x")],
+        &w.facts(),
     )
     .await
     .expect_err("not NEW");
@@ -525,6 +529,7 @@ async fn triage_and_amendments_belong_to_the_desk_and_the_reporter_while_new() {
         &w.meta(&w.dispatcher),
         assigned,
         vec![retitle("Stolen e-bike")],
+        &w.facts(),
     )
     .await
     .expect("the desk amends");
@@ -539,6 +544,7 @@ async fn amendments_say_whose_they_are_and_only_the_reporters_are_capped() {
     let id = w.given_report().await;
     let retitle = |title: String| {
         vec![Change::Amend {
+            catalogue: vec![],
             changes: ReportChanges {
                 title: Some(title),
                 ..Default::default()
@@ -558,6 +564,7 @@ async fn amendments_say_whose_they_are_and_only_the_reporters_are_capped() {
             &w.meta(&w.citizen),
             id,
             retitle(format!("take {i}")),
+            &w.facts(),
         )
         .await
         .expect("the reporter amends");
@@ -569,6 +576,7 @@ async fn amendments_say_whose_they_are_and_only_the_reporters_are_capped() {
         &w.meta(&w.citizen),
         id,
         retitle("more".into()),
+        &w.facts(),
     )
     .await
     .expect_err("capped");
@@ -586,6 +594,7 @@ async fn amendments_say_whose_they_are_and_only_the_reporters_are_capped() {
         &w.meta(&w.dispatcher),
         id,
         retitle("Bicycle theft".into()),
+        &w.facts(),
     )
     .await
     .expect("the desk still corrects it");
@@ -613,6 +622,7 @@ async fn an_amendment_with_a_status_move_is_one_command_and_closes_the_assignmen
                 public_reason: None,
             },
         ],
+        &w.facts(),
     )
     .await
     .expect("amend");
@@ -634,6 +644,7 @@ async fn an_amendment_with_a_status_move_is_one_command_and_closes_the_assignmen
         &w.meta(&w.dispatcher),
         id,
         vec![Change::Triage(Priority::Low)],
+        &w.facts(),
     )
     .await
     .expect_err("a rejected report is final");

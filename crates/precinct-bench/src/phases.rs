@@ -358,6 +358,7 @@ pub async fn workloads(
     let head = seed(&mut ctx, &w1).await?;
     let reports_rows_live = rebuild(&mut ctx, head).await?;
     queries(&mut ctx, reports_rows_live).await?;
+    export(&mut ctx).await?;
     locations(&mut ctx).await?;
     ctx.pool.close().await;
     Ok(())
@@ -918,6 +919,67 @@ pub async fn queries(ctx: &mut RunCtx<'_>, reports_rows_live: i64) -> anyhow::Re
         ctx.out.rows.push(row);
         eprintln!("  {}: {:.0} req/s", case.name, r.throughput());
     }
+    Ok(())
+}
+
+/// Workload 5 (export): the station's reports as one CSV export (`GET /crimes`,
+/// `Accept: text/csv`, staff view), every row checked against the read model's count,
+/// with the server's memory sampled while it streams (issue 17 item 5, ADR 0030).
+pub async fn export(ctx: &mut RunCtx<'_>) -> anyhow::Result<()> {
+    let (s, cpu) = (ctx.s, ctx.cpu.clone());
+    let desk = &ctx.world.dispatcher;
+    let station: uuid::Uuid = sqlx::query_scalar("SELECT station_id FROM accounts WHERE id = $1")
+        .bind(desk.id.parse::<uuid::Uuid>()?)
+        .fetch_one(&ctx.pool)
+        .await?;
+    let expected: i64 = sqlx::query_scalar("SELECT count(*) FROM reports WHERE station_id = $1")
+        .bind(station)
+        .fetch_one(&ctx.pool)
+        .await?;
+    eprintln!("workload 5: CSV export of {expected} reports");
+    let limit = ctx.budget.cap(
+        Duration::from_secs(120),
+        s.workload_secs + s.paced_secs + Duration::from_secs(40),
+    );
+    let c0 = cpu.snap();
+    let run = queries::export_csv(&ctx.api, "/crimes", &desk.token, cpu.pids.server, limit).await?;
+    let shares = cpu.shares(&c0, &cpu.snap());
+    let mut row = Row::new(
+        "5 export",
+        "GET /crimes as CSV (staff, one station, streamed)",
+    );
+    row.throughput = Some(run.rows as f64 / run.secs.max(1e-9));
+    row.unit = "rows/s".into();
+    row.cpu = shares;
+    row.ops = Some(run.rows);
+    row.target = "≥ 50,000 rows/s, flat memory".into();
+    let whole = run.complete && i64::try_from(run.rows).ok() == Some(expected);
+    let growth = run.rss_peak_mib - run.rss_before_mib;
+    row.pass = Some(whole && row.throughput.is_some_and(|t| t >= 50_000.0));
+    append_note(
+        &mut row,
+        format!(
+            "{} rows, {:.1} MB in {:.2} s; server RSS {:.0} MiB before, peak {:.0} MiB \
+             (+{:.0} MiB)",
+            run.rows,
+            run.bytes as f64 / 1e6,
+            run.secs,
+            run.rss_before_mib,
+            run.rss_peak_mib,
+            growth
+        ),
+    );
+    ctx.out.check(
+        "export: every report of the station, once, in a body that ends cleanly",
+        whole,
+        format!("{} rows exported, {expected} in the read model", run.rows),
+    );
+    ctx.out.extra.insert("export".into(), json!(run));
+    ctx.out.rows.push(row);
+    eprintln!(
+        "  export: {:.0} rows/s",
+        run.rows as f64 / run.secs.max(1e-9)
+    );
     Ok(())
 }
 

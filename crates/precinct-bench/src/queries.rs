@@ -202,3 +202,93 @@ pub async fn check_near(
     }
     Ok(out)
 }
+
+/// What one CSV export measured.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct ExportRun {
+    /// Data rows received (records after the header).
+    pub rows: u64,
+    pub bytes: u64,
+    pub secs: f64,
+    /// The server's resident memory before the export, and the most seen while it ran
+    /// (sampled every 20 ms from `/proc`), in MiB.
+    pub rss_before_mib: f64,
+    pub rss_peak_mib: f64,
+    /// Whether the body ended cleanly (a cut-off export is an error, never short).
+    pub complete: bool,
+}
+
+fn rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Streams `GET {path}` with `Accept: text/csv` as `token`, counting records by their
+/// CRLF ends (the bench's titles hold no line breaks), while sampling the server's
+/// memory.
+pub async fn export_csv(
+    api: &Client,
+    path: &str,
+    token: &str,
+    server_pid: Option<u32>,
+    limit: Duration,
+) -> anyhow::Result<ExportRun> {
+    use futures::StreamExt as _;
+    let mut out = ExportRun {
+        rss_before_mib: server_pid.and_then(rss_mib).unwrap_or(0.0),
+        ..ExportRun::default()
+    };
+    out.rss_peak_mib = out.rss_before_mib;
+    let started = std::time::Instant::now();
+    let res = api
+        .http
+        .get(format!("{}{path}", api.base))
+        .bearer_auth(token)
+        .header(reqwest::header::ACCEPT, "text/csv")
+        .timeout(limit)
+        .send()
+        .await?;
+    anyhow::ensure!(res.status().is_success(), "export: HTTP {}", res.status());
+    let mut body = res.bytes_stream();
+    let mut lines = 0u64;
+    let mut sampled = std::time::Instant::now();
+    let mut prev_cr = false;
+    loop {
+        match body.next().await {
+            None => {
+                out.complete = true;
+                break;
+            }
+            Some(Err(e)) => {
+                eprintln!("  export: the body broke off: {e}");
+                break;
+            }
+            Some(Ok(chunk)) => {
+                out.bytes += chunk.len() as u64;
+                for &b in chunk.iter() {
+                    if b == b'\n' && prev_cr {
+                        lines += 1;
+                    }
+                    prev_cr = b == b'\r';
+                }
+            }
+        }
+        if sampled.elapsed() >= Duration::from_millis(20) {
+            sampled = std::time::Instant::now();
+            if let Some(rss) = server_pid.and_then(rss_mib) {
+                out.rss_peak_mib = out.rss_peak_mib.max(rss);
+            }
+        }
+    }
+    out.secs = started.elapsed().as_secs_f64();
+    out.rows = lines.saturating_sub(1);
+    Ok(out)
+}

@@ -193,6 +193,7 @@ fn transitions() -> Vec<(ReportCommand, &'static str, &'static [ReportStatus])> 
     vec![
         (
             ReportCommand::Amend {
+                catalogue: vec![],
                 changes: ReportChanges {
                     title: Some("Shop break-in, two suspects".into()),
                     ..ReportChanges::default()
@@ -551,6 +552,7 @@ fn caller_supplied_times_outside_the_storable_range_are_refused() {
             .then_err(out_of_range.clone());
         given::<Report>(history(S::New))
             .when(ReportCommand::Amend {
+                catalogue: vec![],
                 changes: ReportChanges {
                     occurred_at: Some(bad),
                     ..ReportChanges::default()
@@ -605,6 +607,7 @@ fn a_device_clock_slightly_ahead_is_tolerated() {
 
 fn amended(i: i64, by: Option<AmendedBy>) -> ReportEvent {
     ReportAmended {
+        crime_type_codes: None,
         changes: ReportChanges {
             title: Some(format!("v{i}")),
             ..ReportChanges::default()
@@ -618,6 +621,7 @@ fn amended(i: i64, by: Option<AmendedBy>) -> ReportEvent {
 
 fn amend_title(title: &str, by: AmendedBy, at: i64) -> ReportCommand {
     ReportCommand::Amend {
+        catalogue: vec![],
         changes: ReportChanges {
             title: Some(title.into()),
             ..ReportChanges::default()
@@ -639,6 +643,7 @@ fn a_reporters_amendments_are_capped_but_not_the_desks() {
     let fiftieth = given::<Report>(events.clone())
         .when(amend_title("one more", AmendedBy::Reporter, 100))
         .then_events(vec![ReportAmended {
+            crime_type_codes: None,
             changes: ReportChanges {
                 title: Some("one more".into()),
                 ..ReportChanges::default()
@@ -662,6 +667,7 @@ fn a_reporters_amendments_are_capped_but_not_the_desks() {
     let corrected = given::<Report>(events.clone())
         .when(amend_title("Bicycle theft", AmendedBy::Staff, 101))
         .then_events(vec![ReportAmended {
+            crime_type_codes: None,
             changes: ReportChanges {
                 title: Some("Bicycle theft".into()),
                 ..ReportChanges::default()
@@ -778,6 +784,7 @@ fn a_full_report_refuses_additions_but_can_still_end() {
         },
         // Staff amendments too: the history bounds them.
         ReportCommand::Amend {
+            catalogue: vec![],
             changes: ReportChanges {
                 title: Some("x".into()),
                 ..ReportChanges::default()
@@ -822,8 +829,15 @@ fn a_full_report_refuses_additions_but_can_still_end() {
 
 #[test]
 fn amend_replaces_given_fields_and_keeps_personal_data_apart() {
+    let burglary = CrimeTypeCode::parse("BURGLARY").expect("code");
     let report = given::<Report>(history(S::New))
         .when(ReportCommand::Amend {
+            catalogue: vec![CrimeTypeFacts {
+                code: burglary.clone(),
+                names: vec!["Break-in".into()],
+                keywords: vec![],
+                active: true,
+            }],
             changes: ReportChanges {
                 title: Some(" Shop break-in at night ".into()),
                 crime_types: Some(vec!["Burglary".into(), "Vandalism".into()]),
@@ -837,6 +851,8 @@ fn amend_replaces_given_fields_and_keeps_personal_data_apart() {
             at: t(3),
         })
         .then_events(vec![ReportAmended {
+            // The new crime types resolve on the catalogue, as at submission.
+            crime_type_codes: Some(vec![burglary.clone(), CrimeTypeCode::other()]),
             changes: ReportChanges {
                 title: Some("Shop break-in at night".into()),
                 crime_types: Some(vec!["Burglary".into(), "Vandalism".into()]),
@@ -852,6 +868,10 @@ fn amend_replaces_given_fields_and_keeps_personal_data_apart() {
         .into()]);
     assert_eq!(report.title, "Shop break-in at night");
     assert_eq!(report.crime_types, vec!["Burglary", "Vandalism"]);
+    assert_eq!(
+        report.crime_type_codes,
+        vec![burglary, CrimeTypeCode::other()]
+    );
     assert_eq!(report.personal.contact.as_deref(), Some("0917 000 0000"));
     assert_eq!(report.personal.description, personal().description);
     assert_eq!(report.location, location());
@@ -859,9 +879,38 @@ fn amend_replaces_given_fields_and_keeps_personal_data_apart() {
 }
 
 #[test]
+fn an_amendment_that_leaves_the_crime_types_alone_keeps_the_codes() {
+    let before: Report = fold(&history(S::New));
+    let report = given::<Report>(history(S::New))
+        .when(ReportCommand::Amend {
+            catalogue: vec![],
+            changes: ReportChanges {
+                title: Some("Retitled".into()),
+                ..ReportChanges::default()
+            },
+            personal: None,
+            by: AmendedBy::Staff,
+            at: t(3),
+        })
+        .then_events(vec![ReportAmended {
+            crime_type_codes: None,
+            changes: ReportChanges {
+                title: Some("Retitled".into()),
+                ..ReportChanges::default()
+            },
+            personal: None,
+            by: Some(AmendedBy::Staff),
+            at: t(3),
+        }
+        .into()]);
+    assert_eq!(report.crime_type_codes, before.crime_type_codes);
+}
+
+#[test]
 fn amend_with_only_personal_changes_is_accepted() {
     given::<Report>(history(S::Assigned))
         .when(ReportCommand::Amend {
+            catalogue: vec![],
             changes: ReportChanges::default(),
             personal: Some(PersonalChanges {
                 street: Some("14 Rizal St".into()),
@@ -871,6 +920,7 @@ fn amend_with_only_personal_changes_is_accepted() {
             at: t(11),
         })
         .then_events(vec![ReportAmended {
+            crime_type_codes: None,
             changes: ReportChanges::default(),
             personal: Some(PersonalChanges {
                 street: Some("14 Rizal St".into()),
@@ -886,6 +936,7 @@ fn amend_with_only_personal_changes_is_accepted() {
 fn amend_refuses_an_empty_change_set() {
     given::<Report>(history(S::New))
         .when(ReportCommand::Amend {
+            catalogue: vec![],
             changes: ReportChanges::default(),
             personal: None,
             by: AmendedBy::Reporter,
@@ -894,6 +945,7 @@ fn amend_refuses_an_empty_change_set() {
         .then_err(ReportError::NothingToChange);
     given::<Report>(history(S::New))
         .when(ReportCommand::Amend {
+            catalogue: vec![],
             changes: ReportChanges::default(),
             personal: Some(PersonalChanges::default()),
             by: AmendedBy::Reporter,
@@ -906,6 +958,7 @@ fn amend_refuses_an_empty_change_set() {
 fn amend_refuses_invalid_fields() {
     given::<Report>(history(S::New))
         .when(ReportCommand::Amend {
+            catalogue: vec![],
             changes: ReportChanges {
                 title: Some(" ".into()),
                 ..ReportChanges::default()
@@ -917,6 +970,7 @@ fn amend_refuses_invalid_fields() {
         .then_err(invalid("title", ValueError::Blank));
     given::<Report>(history(S::New))
         .when(ReportCommand::Amend {
+            catalogue: vec![],
             changes: ReportChanges::default(),
             personal: Some(PersonalChanges {
                 description: Some("".into()),
@@ -928,6 +982,7 @@ fn amend_refuses_invalid_fields() {
         .then_err(invalid("description", ValueError::Blank));
     given::<Report>(history(S::New))
         .when(ReportCommand::Amend {
+            catalogue: vec![],
             changes: ReportChanges {
                 media_urls: Some(vec!["javascript:alert(1)".into()]),
                 ..ReportChanges::default()

@@ -9,7 +9,8 @@
 //! the API chose) and writes no read-model row: the projectors of
 //! `precinct-projections` do, and depend on this crate for the schema and the
 //! checkpoint table. (It does write tables that are not read models: the throttle's
-//! windows, the snapshots `as_of` starts from and the webhook delivery ledger.)
+//! windows, the console's sessions, the snapshots `as_of` starts from and the webhook
+//! delivery ledger.)
 //!
 //! Main items: [`migrate`], [`PgPool`], [`queries`] with [`queries::Page`] and
 //! [`queries::PageRequest`], [`wait_for_position`], [`wait_for_projection`],
@@ -25,6 +26,8 @@
 //!   log the API writes, not a projection.
 //! - [`throttle`]: login throttling's counters and rate windows (ADR 0010): state of
 //!   the API shared by its replicas, not a projection.
+//! - [`sessions`]: the console's browser sessions (ADR 0029): state of the API shared
+//!   by its replicas (logout holds on every one), not a projection.
 //! - [`webhook_ledger`]: the webhook delivery ledger (ADR 0028): cursors and delivery
 //!   rows the active deliverer writes, not a projection.
 //! - [`error`]: [`QueryError`], why a read could not answer.
@@ -33,6 +36,7 @@ pub mod checkpoint;
 pub mod error;
 pub mod quarantine;
 pub mod queries;
+pub mod sessions;
 pub mod snapshots;
 pub mod status;
 pub mod throttle;

@@ -121,6 +121,8 @@ pub struct Config {
     /// (20) for citizens and anonymous clients, `PRECINCT_STAFF_LOG_READ_BURST` (30) and
     /// `PRECINCT_STAFF_LOG_READS_PER_MINUTE` (120) for staff.
     pub log_read_rates: precinct_api::CommandRates,
+    /// CSV exports per caller (ADR 0030).
+    pub export_rates: precinct_api::CommandRates,
     /// `PRECINCT_BEHIND_TLS_PROXY=1`: plain HTTP, but every client reaches this process
     /// through a TLS-terminating proxy (needed to listen on a non-loopback address
     /// without TLS).
@@ -364,6 +366,23 @@ impl Config {
                 )?,
             },
         };
+        let exports = precinct_api::CommandRates::exports();
+        let export_rates = precinct_api::CommandRates {
+            citizen: precinct_api::CommandRate {
+                burst: count("PRECINCT_CITIZEN_EXPORT_BURST", exports.citizen.burst)?,
+                per_minute: count(
+                    "PRECINCT_CITIZEN_EXPORTS_PER_MINUTE",
+                    exports.citizen.per_minute,
+                )?,
+            },
+            staff: precinct_api::CommandRate {
+                burst: count("PRECINCT_STAFF_EXPORT_BURST", exports.staff.burst)?,
+                per_minute: count(
+                    "PRECINCT_STAFF_EXPORTS_PER_MINUTE",
+                    exports.staff.per_minute,
+                )?,
+            },
+        };
         let handshakes = crate::tls::HandshakeLimits::default();
         let tls_handshakes = crate::tls::HandshakeLimits {
             timeout: secs(
@@ -443,6 +462,7 @@ impl Config {
             },
             command_rates,
             log_read_rates,
+            export_rates,
             tls_handshakes,
             registrations_per_hour: number("PRECINCT_REGISTRATIONS_PER_HOUR", 20)?
                 .try_into()

@@ -325,6 +325,7 @@ fn api_config(config: &Config) -> ApiConfig {
     api.metrics_token = config.metrics_token.clone();
     api.command_rates = config.command_rates;
     api.log_read_rates = config.log_read_rates;
+    api.export_rates = config.export_rates;
     api.duplicates = config.duplicates;
     api.live = config.live.clone();
     api.webhook_targets = config.webhooks.targets.clone();

@@ -228,7 +228,46 @@ async fn login(
     ClientAddr(addr): ClientAddr,
     cmd: Cmd<LoginBody>,
 ) -> ApiResult<Json<LoginResponse>> {
-    let body = cmd.body;
+    let (a, version) = sign_in(&state, addr, &cmd.body).await?;
+    let token = state.tokens.issue(a.id, a.role, a.station_id, version)?;
+    Ok(Json(LoginResponse {
+        access_token: token,
+        token_type: "Bearer",
+        expires_in: state.tokens.ttl.as_secs(),
+        user: LoginUser::of(&a),
+    }))
+}
+
+impl LoginUser {
+    /// The role and station as they are now (an account's stream may be behind the
+    /// account view).
+    pub(crate) fn set_current(&mut self, role: Role, station: Option<StationId>) {
+        self.role = role;
+        self.station_id = station.map(|s| s.as_uuid());
+    }
+
+    pub(crate) fn of(a: &Account) -> Self {
+        LoginUser {
+            id: a.id.as_uuid(),
+            email: a
+                .email
+                .as_ref()
+                .map(|e| e.as_str().to_string())
+                .unwrap_or_default(),
+            role: a.role,
+            station_id: a.station_id.map(|s| s.as_uuid()),
+        }
+    }
+}
+
+/// The one sign-in path of `POST /users/login` and the console's `POST /session`: the
+/// throttles, the password check, and the account's standing. The account and its
+/// stream version, or 401 (429/503 from the throttles and the password limiter).
+pub(crate) async fn sign_in(
+    state: &AppState,
+    addr: Option<std::net::IpAddr>,
+    body: &LoginBody,
+) -> ApiResult<(Account, u64)> {
     // Accounts registered before e-mail addresses had to be ASCII can still sign in.
     let email = Email::parse_existing(&body.email).ok();
     let owner = JobOwner {
@@ -239,26 +278,11 @@ async fn login(
         .throttle
         .admit(owner.account.clone(), owner.address.clone())
         .await?;
-    let checked = check_login(&state, &owner, email.as_ref(), body.password).await;
+    let checked = check_login(state, &owner, email.as_ref(), body.password.clone()).await;
     match checked {
-        Ok(Some((a, version))) => {
+        Ok(Some(found)) => {
             state.throttle.succeeded(&attempt).await;
-            let token = state.tokens.issue(a.id, a.role, a.station_id, version)?;
-            Ok(Json(LoginResponse {
-                access_token: token,
-                token_type: "Bearer",
-                expires_in: state.tokens.ttl.as_secs(),
-                user: LoginUser {
-                    id: a.id.as_uuid(),
-                    email: a
-                        .email
-                        .as_ref()
-                        .map(|e| e.as_str().to_string())
-                        .unwrap_or_default(),
-                    role: a.role,
-                    station_id: a.station_id.map(|s| s.as_uuid()),
-                },
-            }))
+            Ok(found)
         }
         // A wrong password (or no such active account) stays charged: a failure.
         Ok(None) => {

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -21,11 +22,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::auth::Caller;
+use crate::export::{self, Format, FormatParam};
+use crate::extract::ClientAddr;
 use crate::extract::{Cmd, MinPosition, Path, Validator};
 use crate::openapi::{CommandErrors, CommandHeaders, CreationErrors, ListErrors, QueryHeaders};
 use crate::problem::{ApiError, ApiResult};
 use crate::routes::crimes::NoBody;
-use crate::routes::queries::{page, Q};
+use crate::routes::queries::{page, ListQ};
 use crate::routes::stations::Patch;
 use crate::AppState;
 
@@ -143,7 +146,7 @@ pub struct ListParams {
     path = "/crime-types",
     operation_id = "list_crime_types",
     tag = "crime-types",
-    params(ListParams, QueryHeaders),
+    params(ListParams, FormatParam, QueryHeaders),
     responses(
         (status = 200, description = "A page of crime types", body = CrimeTypePage),
         ListErrors,
@@ -153,20 +156,41 @@ async fn list(
     State(state): State<AppState>,
     caller: Option<Caller>,
     _min: MinPosition,
-    Q(p): Q<ListParams>,
-) -> ApiResult<Json<CrimeTypePage>> {
+    ClientAddr(addr): ClientAddr,
+    format: Format,
+    ListQ(p): ListQ<ListParams>,
+) -> ApiResult<Response> {
     if p.include_retired {
         caller
+            .as_ref()
             .ok_or_else(|| ApiError::Unauthorized("authentication required".into()))?
             .require(&[Role::Admin])?;
     }
     let pg = page(p.limit, p.cursor)?;
+    if format == Format::Csv {
+        state.exports.take(caller.as_ref(), addr)?;
+        let fetch = export::query(
+            &state.pool,
+            p.include_retired,
+            |pool, retired, pg| async move { queries::list_crime_types(&pool, retired, &pg).await },
+        );
+        return export::pages(
+            "crime-types",
+            "CrimeTypeView",
+            pg.cursor,
+            pg.limit,
+            fetch,
+            |r| Ok(CrimeTypeView::of_row(r)),
+        )
+        .await;
+    }
     let Page { items, next_cursor } =
         queries::list_crime_types(&state.pool, p.include_retired, &pg).await?;
     Ok(Json(CrimeTypePage {
         items: items.into_iter().map(CrimeTypeView::of_row).collect(),
         next_cursor,
-    }))
+    })
+    .into_response())
 }
 
 /// One crime type, active or retired.

@@ -368,7 +368,15 @@ async fn amend(
     }
     let changes = parse_amendment(b)?;
     let meta = cmd.ctx.meta(by.actor());
-    let changed = amending::amend(&state.app, &by, &meta, ReportId::new(id), changes).await?;
+    let changed = amending::amend(
+        &state.app,
+        &by,
+        &meta,
+        ReportId::new(id),
+        changes,
+        &Facts(&state),
+    )
+    .await?;
     Ok(written(&caller, changed))
 }
 
@@ -399,6 +407,7 @@ fn parse_amendment(b: AmendBody) -> ApiResult<Vec<Change>> {
         changes.push(Change::Amend {
             changes: details,
             personal: Some(personal),
+            catalogue: Vec::new(),
         });
     }
     if let Some(p) = &b.priority {

@@ -1,6 +1,7 @@
 //! One module per resource; each has a `router()`.
 
 pub mod accounts;
+pub mod console;
 pub mod control;
 pub mod crime_types;
 pub mod crimes;
@@ -10,6 +11,7 @@ pub mod links;
 pub mod live;
 pub mod patrols;
 pub mod queries;
+pub mod session;
 pub mod stations;
 pub mod subjects;
 pub mod users;
@@ -23,6 +25,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(health::router())
         .merge(accounts::router())
+        .merge(session::router())
+        .merge(console::router())
         .merge(stations::router())
         .merge(crime_types::router())
         .merge(crimes::router())

@@ -3,6 +3,7 @@
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -20,8 +21,9 @@ use uuid::Uuid;
 
 use crate::auth::token_hash;
 use crate::auth::Caller;
-use crate::extract::MinPosition;
+use crate::export::{self, Format, FormatParam};
 use crate::extract::Path;
+use crate::extract::{ClientAddr, MinPosition};
 use crate::openapi::{
     AuditPage, BadRequest, CrimeListPage, HistoryPage, ListErrors, NotFound, OverdueReportPage,
     PatrolPage, PatrolRow, QueryHeaders, ReadErrors, ReportPage, ReporterReportPage, RequestPage,
@@ -69,6 +71,27 @@ pub struct Api;
 /// Query-string parameters, refused as problem+json (400) when they do not parse.
 #[derive(Debug)]
 pub struct Q<T>(pub T);
+
+/// The query-string parameters of a list that exports CSV: as [`Q`], with `format`
+/// left to the [`Format`] extractor.
+#[derive(Debug)]
+pub struct ListQ<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ListQ<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+            .map_err(|e| ApiError::BadRequest(format!("query string: {e}")))?;
+        let kept: Vec<&(String, String)> = pairs.iter().filter(|(k, _)| k != "format").collect();
+        let rest = serde_urlencoded::to_string(&kept)
+            .map_err(|e| ApiError::BadRequest(format!("query string: {e}")))?;
+        serde_urlencoded::from_str(&rest)
+            .map(ListQ)
+            .map_err(|e| ApiError::BadRequest(format!("query string: {e}")))
+    }
+}
 
 impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Q<T> {
     type Rejection = ApiError;
@@ -118,7 +141,11 @@ pub(crate) fn page(limit: Option<u32>, cursor: Option<String>) -> ApiResult<Page
             format!("must be between 1 and {}", queries::MAX_LIMIT),
         ));
     }
-    Ok(PageRequest { limit, cursor })
+    Ok(PageRequest {
+        limit,
+        cursor,
+        export: false,
+    })
 }
 
 fn statuses(s: &Option<String>) -> ApiResult<Option<Vec<String>>> {
@@ -219,7 +246,7 @@ pub enum ListItem {
     get,
     path = "/crimes",
     tag = "crimes",
-    params(ListParams, QueryHeaders),
+    params(ListParams, FormatParam, QueryHeaders),
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "A page of reports", body = CrimeListPage),
@@ -230,8 +257,13 @@ async fn list_crimes(
     State(state): State<AppState>,
     caller: Option<Caller>,
     _min: MinPosition,
-    Q(p): Q<ListParams>,
-) -> ApiResult<Json<Page<ListItem>>> {
+    ClientAddr(addr): ClientAddr,
+    format: Format,
+    ListQ(p): ListQ<ListParams>,
+) -> ApiResult<Response> {
+    if format == Format::Csv {
+        state.exports.take(caller.as_ref(), addr)?;
+    }
     let staff = caller.filter(|c| c.role.is_staff());
     let coordinates = if staff.is_some() {
         Coordinates::Exact
@@ -253,11 +285,36 @@ async fn list_crimes(
         patrol_ids: None,
     };
     let pg = page(p.limit, p.cursor.clone())?;
+    if format == Format::Csv {
+        let fetch = export::query(&state.pool, filter, |pool, f, pg| async move {
+            queries::list_reports(&pool, &f, &pg).await
+        });
+        return match staff {
+            Some(_) => {
+                export::pages("crimes", "ReportView", pg.cursor, pg.limit, fetch, |r| {
+                    Ok(ReportView::from(&r))
+                })
+                .await
+            }
+            None => {
+                export::pages(
+                    "crimes",
+                    "PublicReportView",
+                    pg.cursor,
+                    pg.limit,
+                    fetch,
+                    |r| Ok(PublicReportView::from(&r)),
+                )
+                .await
+            }
+        };
+    }
     let rows = queries::list_reports(&state.pool, &filter, &pg).await?;
     Ok(Json(match staff {
         Some(_) => rows.map(|r| ListItem::Full(ReportView::from(&r))),
         None => rows.map(|r| ListItem::Public(PublicReportView::from(&r))),
-    }))
+    })
+    .into_response())
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -430,7 +487,7 @@ pub struct HistoryParams {
     get,
     path = "/crimes/{id}/history",
     tag = "crimes",
-    params(("id" = Uuid, Path, description = "The report"), HistoryParams),
+    params(("id" = Uuid, Path, description = "The report"), HistoryParams, FormatParam),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of events", body = HistoryPage),
@@ -443,8 +500,9 @@ async fn history(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<Uuid>,
-    Q(p): Q<HistoryParams>,
-) -> ApiResult<Json<Page<HistoryItem>>> {
+    format: Format,
+    ListQ(p): ListQ<HistoryParams>,
+) -> ApiResult<Response> {
     if !caller.role.is_staff() {
         return Err(ApiError::forbidden());
     }
@@ -472,7 +530,12 @@ async fn history(
     if !caller.is_staff_of(report.station_id) {
         return Err(ApiError::NotFound);
     }
-    let limit = pg.limit() as usize;
+    // An export has every event after the cursor (a report has at most
+    // `MAX_REPORT_EVENTS`), or `limit` of them.
+    let limit = match format {
+        Format::Csv => p.limit.map_or(usize::MAX - 1, |l| l as usize),
+        Format::Json => pg.limit() as usize,
+    };
     // One page and one more (to know whether another page follows).
     let events: Vec<_> = all
         .into_iter()
@@ -492,12 +555,15 @@ async fn history(
             data: e.data,
         })
         .collect();
+    if format == Format::Csv {
+        return export::rows("history", "HistoryItem", &items);
+    }
     let next_cursor = if more {
         items.last().map(|i| i.position.to_string())
     } else {
         None
     };
-    Ok(Json(Page { items, next_cursor }))
+    Ok(Json(Page { items, next_cursor }).into_response())
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -529,7 +595,7 @@ fn staff(c: &Caller) -> ApiResult<()> {
     get,
     path = "/patrols/register",
     tag = "patrols",
-    params(StationParams, QueryHeaders),
+    params(StationParams, FormatParam, QueryHeaders),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of patrols", body = PatrolPage),
@@ -540,14 +606,20 @@ async fn list_patrols(
     State(state): State<AppState>,
     caller: Caller,
     _min: MinPosition,
-    Q(p): Q<StationParams>,
-) -> ApiResult<Json<Page<queries::PatrolRow>>> {
+    format: Format,
+    ListQ(p): ListQ<StationParams>,
+) -> ApiResult<Response> {
     staff(&caller)?;
     let station = scope(&caller, p.station_id)?;
     let pg = page(p.limit, p.cursor)?;
-    Ok(Json(
-        queries::list_patrols(&state.pool, station, &pg).await?,
-    ))
+    if format == Format::Csv {
+        state.exports.take(Some(&caller), None)?;
+        let fetch = export::query(&state.pool, station, |pool, station, pg| async move {
+            queries::list_patrols(&pool, station, &pg).await
+        });
+        return export::pages("patrols", "PatrolRow", pg.cursor, pg.limit, fetch, Ok).await;
+    }
+    Ok(Json(queries::list_patrols(&state.pool, station, &pg).await?).into_response())
 }
 
 /// One patrol with its workload.
@@ -587,7 +659,7 @@ async fn get_patrol(
     get,
     path = "/queues/reports",
     tag = "dispatch",
-    params(ListParams, QueryHeaders),
+    params(ListParams, FormatParam, QueryHeaders),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of reports", body = ReportPage),
@@ -598,8 +670,9 @@ async fn queue(
     State(state): State<AppState>,
     caller: Caller,
     _min: MinPosition,
-    Q(p): Q<ListParams>,
-) -> ApiResult<Json<Page<ReportView>>> {
+    format: Format,
+    ListQ(p): ListQ<ListParams>,
+) -> ApiResult<Response> {
     staff(&caller)?;
     let filter = QueueFilter {
         station_id: scope(&caller, p.station_id)?,
@@ -607,8 +680,18 @@ async fn queue(
         priority: priority(&p.priority)?,
     };
     let pg = page(p.limit, p.cursor.clone())?;
+    if format == Format::Csv {
+        state.exports.take(Some(&caller), None)?;
+        let fetch = export::query(&state.pool, filter, |pool, f, pg| async move {
+            queries::report_queue(&pool, &f, &pg).await
+        });
+        return export::pages("queue", "ReportView", pg.cursor, pg.limit, fetch, |r| {
+            Ok(ReportView::from(&r))
+        })
+        .await;
+    }
     let rows = queries::report_queue(&state.pool, &filter, &pg).await?;
-    Ok(Json(rows.map(|r| ReportView::from(&r))))
+    Ok(Json(rows.map(|r| ReportView::from(&r))).into_response())
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -629,7 +712,7 @@ pub struct PageParams {
     get,
     path = "/me/crimes",
     tag = "crimes",
-    params(PageParams, QueryHeaders),
+    params(PageParams, FormatParam, QueryHeaders),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of reports", body = ReporterReportPage),
@@ -643,15 +726,31 @@ async fn my_crimes(
     State(state): State<AppState>,
     caller: Caller,
     _min: MinPosition,
-    Q(p): Q<PageParams>,
-) -> ApiResult<Json<Page<ReporterReportView>>> {
+    format: Format,
+    ListQ(p): ListQ<PageParams>,
+) -> ApiResult<Response> {
     let filter = ReportFilter {
         reporter_id: Some(caller.id.as_uuid()),
         ..ReportFilter::default()
     };
     let pg = page(p.limit, p.cursor)?;
+    if format == Format::Csv {
+        state.exports.take(Some(&caller), None)?;
+        let fetch = export::query(&state.pool, filter, |pool, f, pg| async move {
+            queries::list_reports(&pool, &f, &pg).await
+        });
+        return export::pages(
+            "my-crimes",
+            "ReporterReportView",
+            pg.cursor,
+            pg.limit,
+            fetch,
+            |r| Ok(ReporterReportView::from(&r)),
+        )
+        .await;
+    }
     let rows = queries::list_reports(&state.pool, &filter, &pg).await?;
-    Ok(Json(rows.map(|r| ReporterReportView::from(&r))))
+    Ok(Json(rows.map(|r| ReporterReportView::from(&r))).into_response())
 }
 
 /// The officer's inbox: reports assigned to the caller's patrols.
@@ -661,7 +760,7 @@ async fn my_crimes(
     get,
     path = "/me/assignments",
     tag = "patrols",
-    params(PageParams, QueryHeaders),
+    params(PageParams, FormatParam, QueryHeaders),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of reports", body = ReportPage),
@@ -672,15 +771,32 @@ async fn my_assignments(
     State(state): State<AppState>,
     caller: Caller,
     _min: MinPosition,
-    Q(p): Q<PageParams>,
-) -> ApiResult<Json<Page<ReportView>>> {
+    format: Format,
+    ListQ(p): ListQ<PageParams>,
+) -> ApiResult<Response> {
     caller.require(&[Role::Patrol])?;
     let station = caller.station_id.ok_or_else(ApiError::forbidden)?;
     let pg = page(p.limit, p.cursor)?;
+    if format == Format::Csv {
+        state.exports.take(Some(&caller), None)?;
+        let officer = (caller.id.as_uuid(), station.as_uuid());
+        let fetch = export::query(&state.pool, officer, |pool, (o, s), pg| async move {
+            queries::officer_inbox(&pool, o, s, &pg).await
+        });
+        return export::pages(
+            "assignments",
+            "ReportView",
+            pg.cursor,
+            pg.limit,
+            fetch,
+            |r| Ok(ReportView::from(&r)),
+        )
+        .await;
+    }
     // Only patrols of the officer's current station: a crew list can trail a move.
     let rows =
         queries::officer_inbox(&state.pool, caller.id.as_uuid(), station.as_uuid(), &pg).await?;
-    Ok(Json(rows.map(|r| ReportView::from(&r))))
+    Ok(Json(rows.map(|r| ReportView::from(&r))).into_response())
 }
 
 /// Each patrol's workload.
@@ -690,7 +806,7 @@ async fn my_assignments(
     get,
     path = "/workloads",
     tag = "dispatch",
-    params(StationParams, QueryHeaders),
+    params(StationParams, FormatParam, QueryHeaders),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of workloads", body = WorkloadPage),
@@ -701,12 +817,20 @@ async fn workloads(
     State(state): State<AppState>,
     caller: Caller,
     _min: MinPosition,
-    Q(p): Q<StationParams>,
-) -> ApiResult<Json<Page<queries::Workload>>> {
+    format: Format,
+    ListQ(p): ListQ<StationParams>,
+) -> ApiResult<Response> {
     staff(&caller)?;
     let station = scope(&caller, p.station_id)?;
     let pg = page(p.limit, p.cursor)?;
-    Ok(Json(queries::workloads(&state.pool, station, &pg).await?))
+    if format == Format::Csv {
+        state.exports.take(Some(&caller), None)?;
+        let fetch = export::query(&state.pool, station, |pool, station, pg| async move {
+            queries::workloads(&pool, station, &pg).await
+        });
+        return export::pages("workloads", "Workload", pg.cursor, pg.limit, fetch, Ok).await;
+    }
+    Ok(Json(queries::workloads(&state.pool, station, &pg).await?).into_response())
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -733,7 +857,7 @@ pub struct SlaParams {
     get,
     path = "/sla",
     tag = "dispatch",
-    params(SlaParams, QueryHeaders),
+    params(SlaParams, FormatParam, QueryHeaders),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of overdue reports", body = OverdueReportPage),
@@ -744,8 +868,9 @@ async fn sla(
     State(state): State<AppState>,
     caller: Caller,
     _min: MinPosition,
-    Q(p): Q<SlaParams>,
-) -> ApiResult<Json<Page<queries::OverdueReport>>> {
+    format: Format,
+    ListQ(p): ListQ<SlaParams>,
+) -> ApiResult<Response> {
     staff(&caller)?;
     let (kind, secs) = match p.overdue.as_str() {
         "accept" => (SlaKind::Accept, state.config.sla_accept.as_secs()),
@@ -754,9 +879,19 @@ async fn sla(
     };
     let station = scope(&caller, p.station_id)?;
     let pg = page(p.limit, p.cursor)?;
-    Ok(Json(
-        queries::sla_overdue(&state.pool, kind, secs as i64, station, Utc::now(), &pg).await?,
-    ))
+    // One moment for the whole answer, also for every chunk of an export.
+    let now = Utc::now();
+    if format == Format::Csv {
+        state.exports.take(Some(&caller), None)?;
+        let fetch = export::query(&state.pool, station, move |pool, station, pg| async move {
+            queries::sla_overdue(&pool, kind, secs as i64, station, now, &pg).await
+        });
+        return export::pages("sla", "OverdueReport", pg.cursor, pg.limit, fetch, Ok).await;
+    }
+    Ok(
+        Json(queries::sla_overdue(&state.pool, kind, secs as i64, station, now, &pg).await?)
+            .into_response(),
+    )
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -790,7 +925,7 @@ pub struct AuditParams {
     get,
     path = "/audit",
     tag = "audit",
-    params(AuditParams, QueryHeaders),
+    params(AuditParams, FormatParam, QueryHeaders),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of audit rows", body = AuditPage),
@@ -801,8 +936,9 @@ async fn audit(
     State(state): State<AppState>,
     caller: Caller,
     _min: MinPosition,
-    Q(p): Q<AuditParams>,
-) -> ApiResult<Json<Page<queries::AuditRow>>> {
+    format: Format,
+    ListQ(p): ListQ<AuditParams>,
+) -> ApiResult<Response> {
     caller.require(&[Role::Admin, Role::Supervisor])?;
     // A SUPERVISOR's trail is their station's, whatever the filters name.
     let station_id = if caller.is_admin() {
@@ -823,7 +959,14 @@ async fn audit(
         to: p.to.map(Timestamp::get),
     };
     let pg = page(p.limit, p.cursor)?;
-    Ok(Json(queries::audit(&state.pool, &filter, &pg).await?))
+    if format == Format::Csv {
+        state.exports.take(Some(&caller), None)?;
+        let fetch = export::query(&state.pool, filter, |pool, f, pg| async move {
+            queries::audit(&pool, &f, &pg).await
+        });
+        return export::pages("audit", "AuditRow", pg.cursor, pg.limit, fetch, Ok).await;
+    }
+    Ok(Json(queries::audit(&state.pool, &filter, &pg).await?).into_response())
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -859,7 +1002,7 @@ pub struct RequestParams {
     get,
     path = "/audit/requests",
     tag = "audit",
-    params(RequestParams),
+    params(RequestParams, FormatParam),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of requests", body = RequestPage),
@@ -869,8 +1012,9 @@ pub struct RequestParams {
 async fn request_log(
     State(state): State<AppState>,
     caller: Caller,
-    Q(p): Q<RequestParams>,
-) -> ApiResult<Json<Page<queries::RequestRow>>> {
+    format: Format,
+    ListQ(p): ListQ<RequestParams>,
+) -> ApiResult<Response> {
     caller.require(&[Role::Admin])?;
     if p.path
         .as_deref()
@@ -888,7 +1032,14 @@ async fn request_log(
         to: p.to.map(Timestamp::get),
     };
     let pg = page(p.limit, p.cursor)?;
-    Ok(Json(queries::request_log(&state.pool, &filter, &pg).await?))
+    if format == Format::Csv {
+        state.exports.take(Some(&caller), None)?;
+        let fetch = export::query(&state.pool, filter, |pool, f, pg| async move {
+            queries::request_log(&pool, &f, &pg).await
+        });
+        return export::pages("requests", "RequestRow", pg.cursor, pg.limit, fetch, Ok).await;
+    }
+    Ok(Json(queries::request_log(&state.pool, &filter, &pg).await?).into_response())
 }
 
 /// List stations.
@@ -898,7 +1049,7 @@ async fn request_log(
     get,
     path = "/stations",
     tag = "stations",
-    params(PageParams, QueryHeaders),
+    params(PageParams, FormatParam, QueryHeaders),
     responses(
         (status = 200, description = "A page of stations", body = StationPage),
         (status = 400, response = BadRequest),
@@ -908,9 +1059,19 @@ async fn request_log(
 )]
 pub async fn list_stations(
     State(state): State<AppState>,
+    caller: Option<Caller>,
     _min: MinPosition,
-    Q(p): Q<PageParams>,
-) -> ApiResult<Json<Page<queries::StationRow>>> {
+    ClientAddr(addr): ClientAddr,
+    format: Format,
+    ListQ(p): ListQ<PageParams>,
+) -> ApiResult<Response> {
     let pg = page(p.limit, p.cursor)?;
-    Ok(Json(queries::list_stations(&state.pool, &pg).await?))
+    if format == Format::Csv {
+        state.exports.take(caller.as_ref(), addr)?;
+        let fetch = export::query(&state.pool, (), |pool, (), pg| async move {
+            queries::list_stations(&pool, &pg).await
+        });
+        return export::pages("stations", "StationRow", pg.cursor, pg.limit, fetch, Ok).await;
+    }
+    Ok(Json(queries::list_stations(&state.pool, &pg).await?).into_response())
 }

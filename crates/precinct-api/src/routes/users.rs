@@ -5,6 +5,7 @@
 //! station's SUPERVISOR: no e-mail address).
 
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -18,6 +19,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::{Caller, JobOwner};
+use crate::export::{self, Format, FormatParam};
 use crate::extract::{ClientAddr, Cmd, MinPosition, Path, Validator};
 use crate::openapi::{
     BadRequest, CommandErrors, CommandHeaders, Forbidden, ListErrors, NotFound, PayloadTooLarge,
@@ -27,7 +29,7 @@ use crate::ports::{Facts, OwnedJobs};
 use crate::problem::{ApiError, ApiResult};
 use crate::routes::accounts::check_password;
 use crate::routes::crimes::NoBody;
-use crate::routes::queries::{page, Q};
+use crate::routes::queries::{page, ListQ};
 use crate::throttle::addr_key;
 use crate::AppState;
 
@@ -202,7 +204,7 @@ pub struct UserParams {
     get,
     path = "/users",
     tag = "users",
-    params(UserParams, QueryHeaders),
+    params(UserParams, FormatParam, QueryHeaders),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of accounts", body = UserPage),
@@ -213,8 +215,9 @@ async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
     _min: MinPosition,
-    Q(p): Q<UserParams>,
-) -> ApiResult<Json<UserPage>> {
+    format: Format,
+    ListQ(p): ListQ<UserParams>,
+) -> ApiResult<Response> {
     let by = caller.principal();
     user::may_list(&by)?;
     let mut v = Validator::new();
@@ -255,6 +258,23 @@ async fn list_users(
             text_in_email: false,
         }
     };
+    if format == Format::Csv {
+        state.exports.take(Some(&caller), None)?;
+        // An ADMIN's export has every account's full view; a SUPERVISOR's the staff view's
+        // columns, whoever the row is.
+        let schema = if by.is_admin() {
+            "UserView"
+        } else {
+            "StaffMemberView"
+        };
+        let fetch = export::query(&state.pool, filter, |pool, f, pg| async move {
+            queries::list_accounts(&pool, &f, &pg).await
+        });
+        return export::pages("users", schema, pg.cursor, pg.limit, fetch, move |r| {
+            answer_for(&by, r)
+        })
+        .await;
+    }
     let rows: Page<AccountRow> = queries::list_accounts(&state.pool, &filter, &pg).await?;
     let items = rows
         .items
@@ -264,7 +284,8 @@ async fn list_users(
     Ok(Json(UserPage {
         items,
         next_cursor: rows.next_cursor,
-    }))
+    })
+    .into_response())
 }
 
 /// One account.

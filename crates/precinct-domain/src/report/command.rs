@@ -42,6 +42,8 @@ pub enum ReportCommand {
         changes: ReportChanges,
         personal: Option<PersonalChanges>,
         by: AmendedBy,
+        /// The crime-type catalogue as it is: new `changes.crime_types` resolve on it.
+        catalogue: Vec<CrimeTypeFacts>,
         at: DateTime<Utc>,
     },
     /// Sets the priority (open reports only).
@@ -448,6 +450,7 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
             changes,
             personal,
             by,
+            catalogue,
             at,
         } => {
             report.require_open("amend")?;
@@ -460,16 +463,19 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
             if changes.is_empty() && personal.is_none() {
                 return Err(ReportError::NothingToChange);
             }
+            let crime_types = changes
+                .crime_types
+                .map(|c| crime_type_list(&c))
+                .transpose()?;
+            let crime_type_codes = crime_types.as_ref().map(|c| resolve(&catalogue, c));
             ReportAmended {
+                crime_type_codes,
                 changes: ReportChanges {
                     title: changes
                         .title
                         .map(|t| text("title", &t, limits::TITLE_MAX))
                         .transpose()?,
-                    crime_types: changes
-                        .crime_types
-                        .map(|c| crime_type_list(&c))
-                        .transpose()?,
+                    crime_types,
                     location: changes.location.map(report_location).transpose()?,
                     occurred_at: claimed_time("occurred_at", changes.occurred_at, at)?,
                     media_urls: changes.media_urls.map(|m| media_url_list(&m)).transpose()?,

@@ -209,6 +209,11 @@ pub struct ReportAmended {
     /// every amendment counted against the one shared cap then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<AmendedBy>,
+    /// The catalogue codes the amended `changes.crime_types` resolved to (ADR 0026);
+    /// `None` when the amendment left the crime types alone, and in amendments recorded
+    /// before amendments resolved (their report keeps the codes it had).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crime_type_codes: Option<Vec<crate::crime_type::CrimeTypeCode>>,
     pub at: DateTime<Utc>,
 }
 

@@ -307,6 +307,9 @@ impl Aggregate for Report {
                 if let Some(crime_types) = &c.crime_types {
                     self.crime_types.clone_from(crime_types);
                 }
+                if let Some(codes) = &e.crime_type_codes {
+                    self.crime_type_codes.clone_from(codes);
+                }
                 if let Some(location) = &c.location {
                     self.location = location.clone();
                 }

@@ -57,6 +57,7 @@ pub fn report_events() -> Vec<ReportEvent> {
         }
         .into(),
         ReportAmended {
+            crime_type_codes: None,
             changes: ReportChanges::default(),
             personal: Some(PersonalChanges {
                 description: Some("More detail".into()),
@@ -76,6 +77,7 @@ pub fn report_events() -> Vec<ReportEvent> {
         }
         .into(),
         ReportAmended {
+            crime_type_codes: Some(vec![precinct_domain::crime_type::CrimeTypeCode::other()]),
             changes: ReportChanges {
                 crime_types: Some(vec!["Theft".into()]),
                 occurred_at: Some(t(-5)),
@@ -150,6 +152,7 @@ fn report_event_per_type() -> Vec<ReportEvent> {
         }
         .into(),
         ReportAmended {
+            crime_type_codes: None,
             changes: ReportChanges {
                 title: Some("Stolen red bicycle".into()),
                 location: Some(location),

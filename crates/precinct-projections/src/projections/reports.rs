@@ -69,7 +69,8 @@ impl Projection for Reports {
                         description = COALESCE($11, description),
                         street = COALESCE($12, street),
                         contact = COALESCE($13, contact),
-                        updated_at = $14, last_position = $15
+                        updated_at = $14, last_position = $15,
+                        crime_type_codes = COALESCE($16, crime_type_codes)
                      WHERE id = $1",
                 )
                 .bind(id)
@@ -87,6 +88,12 @@ impl Projection for Reports {
                 .bind(personal.contact)
                 .bind(e.at)
                 .bind(pos)
+                .bind(e.crime_type_codes.as_ref().map(|codes| {
+                    codes
+                        .iter()
+                        .map(|c| c.as_str().to_string())
+                        .collect::<Vec<_>>()
+                }))
                 .execute(&mut *conn)
                 .await?
             }

@@ -62,6 +62,10 @@ use crate::error::QueryError;
 pub const DEFAULT_LIMIT: u32 = 20;
 /// Most items per page.
 pub const MAX_LIMIT: u32 = 100;
+/// Rows per query of an export ([`PageRequest::export_chunk`]): an export walks the
+/// same keyset pages as the JSON list, larger ones, so that it holds one chunk in
+/// memory and no connection or transaction between chunks.
+pub const EXPORT_CHUNK: u32 = 1_000;
 
 /// Which page to answer: `limit` (default 20, capped at 100) items after `cursor`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +74,10 @@ pub struct PageRequest {
     pub limit: Option<u32>,
     #[serde(default)]
     pub cursor: Option<String>,
+    /// A chunk of an export: `limit` may reach [`EXPORT_CHUNK`] instead of
+    /// [`MAX_LIMIT`]. Never set from a request.
+    #[serde(skip)]
+    pub export: bool,
 }
 
 impl PageRequest {
@@ -77,6 +85,7 @@ impl PageRequest {
         Self {
             limit: Some(limit),
             cursor: None,
+            export: false,
         }
     }
 
@@ -84,12 +93,24 @@ impl PageRequest {
         Self {
             limit: Some(limit),
             cursor,
+            export: false,
         }
     }
 
-    /// The effective limit: 1..=100, 20 by default.
+    /// The next chunk of an export: up to `limit` (at most [`EXPORT_CHUNK`]) rows after
+    /// `cursor`.
+    pub fn export_chunk(limit: u32, cursor: Option<String>) -> Self {
+        Self {
+            limit: Some(limit),
+            cursor,
+            export: true,
+        }
+    }
+
+    /// The effective limit: 1..=100, 20 by default (an export chunk: up to 1,000).
     pub fn limit(&self) -> u32 {
-        self.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
+        let max = if self.export { EXPORT_CHUNK } else { MAX_LIMIT };
+        self.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, max)
     }
 
     /// The decoded sort key of the cursor, if any.

@@ -51,6 +51,10 @@ pub enum Change {
     Amend {
         changes: ReportChanges,
         personal: Option<PersonalChanges>,
+        /// The crime-type catalogue new `changes.crime_types` resolve on: filled by
+        /// [`amend::amend`] from its port when the change names crime types (callers
+        /// leave it empty).
+        catalogue: Vec<precinct_domain::crime_type::CrimeTypeFacts>,
     },
     Triage(Priority),
     Accept,
@@ -225,7 +229,11 @@ async fn apply<S: EventStore>(
         seq,
     };
     let decision = match change {
-        Change::Amend { changes, personal } => amend::decide(&on, changes, personal)?,
+        Change::Amend {
+            changes,
+            personal,
+            catalogue,
+        } => amend::decide(&on, changes, personal, catalogue)?,
         Change::Triage(priority) => desk::decide_triage(&on, priority)?,
         Change::Reject {
             justification,
