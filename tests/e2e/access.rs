@@ -623,6 +623,7 @@ async fn a_change_made_through_one_api_process_is_enforced_by_another_within_a_s
             projector: false,
             sla: false,
             live: true,
+            webhooks: false,
         },
         ..w.app.config.clone()
     };

@@ -132,6 +132,8 @@ struct Precincts {
     /// Station A's dispatcher: the account `/users/{id}` routes name (they see their own,
     /// strangers do not).
     dispatcher_a_id: String,
+    /// A webhook subscription of station A (its supervisor's).
+    webhook: String,
     /// Station A's callers by role (member of patrol A as PATROL).
     a: Vec<(&'static str, String)>,
     /// Callers who must see nothing of station A's objects.
@@ -179,8 +181,18 @@ async fn precincts() -> Precincts {
         )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let r = app
+        .post(
+            "/webhooks",
+            Some(&supervisor_a),
+            json!({"url": "http://127.0.0.1:9/hook", "event_types": ["ReportResolved"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let webhook = r.body["id"].as_str().expect("id").to_owned();
     app.caught_up(app.log.head().await.expect("head")).await;
     Precincts {
+        webhook,
         a: vec![
             ("CITIZEN", citizen),
             ("PATROL", officer_a),
@@ -325,6 +337,9 @@ fn valid_body(method: &Method, template: &str, w: &Precincts) -> Option<Value> {
         ("POST", "/crimes/{id}/unlink") => json!({"other_id": w.other_report}),
         ("POST", "/dispatch/auto") => json!({"station_id": w.station_a}),
         ("PATCH", "/stations/{id}") => json!({"name": "Renamed", "active": false}),
+        ("POST", "/webhooks") => json!({"url": "http://127.0.0.1:9/other"}),
+        ("PATCH", "/webhooks/{id}") => json!({"event_types": ["ReportSubmitted"]}),
+        ("POST", "/webhooks/{id}/replay") => json!({"from_position": 1}),
         ("POST", "/stations/{id}/area-preview") => json!({"area": {"type": "Polygon",
             "coordinates": [[[125.0, 7.0], [126.0, 7.0], [126.0, 8.0], [125.0, 7.0]]]}}),
         _ => json!({}),
@@ -345,6 +360,8 @@ fn instance(template: &str, w: &Precincts) -> String {
         &w.dispatcher_a_id
     } else if template.starts_with("/stations/") {
         &w.station_a
+    } else if template.starts_with("/webhooks/") {
+        &w.webhook
     } else {
         panic!("{template}: say which object its {{id}} names in `instance`")
     };
@@ -405,6 +422,9 @@ async fn every_id_route_hides_objects_from_other_stations_citizens_and_non_membe
     for (method, template, _) in id_ops.iter().filter(|(m, _, _)| *m == Method::GET) {
         let token = if template.starts_with("/admin/") {
             &w.admin
+        } else if template.starts_with("/webhooks/") {
+            // Webhooks are the supervisor's (and the ADMIN's), not the desk's.
+            &w.a[3].1
         } else {
             dispatcher
         };

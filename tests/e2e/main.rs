@@ -35,3 +35,4 @@ mod store;
 mod throttle;
 mod transport;
 mod users;
+mod webhooks;

@@ -254,6 +254,7 @@ async fn erasure_makes_personal_data_unrecoverable_everywhere_and_after_rebuild(
                 projector: false,
                 sla: false,
                 live: false,
+                webhooks: false,
             },
             ..config
         },

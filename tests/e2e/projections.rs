@@ -1711,6 +1711,7 @@ async fn dump(pool: &PgPool) -> serde_json::Value {
         ("patrols", "id"),
         ("stations", "id"),
         ("crime_types", "code"),
+        ("webhooks", "id"),
         ("accounts", "id"),
         ("audit", "position"),
         ("analytics_reports", "report_id"),

@@ -640,6 +640,7 @@ async fn min_position_behind_is_503_after_waiting_and_past_the_head_400_at_once(
             projector: false,
             sla: false,
             live: false,
+            webhooks: false,
         },
         ..Options::default()
     })

@@ -65,6 +65,9 @@ pub struct Options {
     /// Commands handled at once and the queue wait (ADR 0021); production sizes by
     /// default.
     pub admission: precinct_api::admission::AdmissionConfig,
+    /// The webhook deliverer: plain HTTP and 127.0.0.1 allowed (the tests' receivers),
+    /// short pauses between attempts.
+    pub webhooks: precinct::webhooks::WebhookConfig,
 }
 
 impl Options {
@@ -131,6 +134,16 @@ impl Default for Options {
             trusted_proxies: "",
             tls: None,
             admission: Default::default(),
+            webhooks: precinct::webhooks::WebhookConfig {
+                targets: precinct_api::webhook_target::TargetPolicy {
+                    allow_http: true,
+                    allow: vec!["127.0.0.1".into()],
+                },
+                timeout: Duration::from_secs(2),
+                max_failures: 10,
+                retry_first: Duration::from_millis(50),
+                retry_max: Duration::from_millis(200),
+            },
         }
     }
 }
@@ -170,6 +183,7 @@ impl TestApp {
             secret: Secret::new(format!("test-secret-{prefix}-0123456789abcdef").into_bytes()),
             sla_accept: opts.sla_accept,
             sla_respond: opts.sla_respond,
+            webhooks: opts.webhooks,
             admin: Some((ADMIN_EMAIL.into(), ADMIN_PASSWORD.into())),
             log,
             roles: opts.roles,

@@ -65,6 +65,7 @@ pub mod routes;
 pub mod session;
 pub mod throttle;
 pub mod views;
+pub mod webhook_target;
 
 pub use throttle::{CommandRate, CommandRates};
 
@@ -130,6 +131,8 @@ pub struct ApiConfig {
     /// The public heatmap leaves out cells with fewer reports than this (k-anonymity,
     /// ADR 0027; default 3).
     pub public_heatmap_min_count: u32,
+    /// Where webhooks may be delivered (ADR 0028).
+    pub webhook_targets: webhook_target::TargetPolicy,
 }
 
 impl ApiConfig {
@@ -160,6 +163,7 @@ impl ApiConfig {
             duplicates: routes::links::DuplicateDefaults::default(),
             admission: admission::AdmissionConfig::default(),
             public_heatmap_min_count: 3,
+            webhook_targets: webhook_target::TargetPolicy::default(),
         }
     }
 }

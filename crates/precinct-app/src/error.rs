@@ -79,6 +79,10 @@ pub enum Denied {
     InviteRole,
     #[error("a SUPERVISOR may invite to their own station only")]
     InviteStation,
+    #[error("a SUPERVISOR may subscribe webhooks to their own station only")]
+    WebhookStation,
+    #[error("only an ADMIN may let a webhook receive personal data")]
+    WebhookPersonalData,
 }
 
 /// A refusal by a rule of the application layer: a conflict with the state (HTTP 409)

@@ -393,13 +393,13 @@ fn fold_boxed<A: Aggregate + Send + Sync + 'static>(
     Ok(Box::new(fold_recorded::<A>(events)?))
 }
 
-/// Seals the personal fields of `event` with `subject`'s key.
+/// Seals the personal fields (and secrets) of `event` with `subject`'s key.
 async fn seal(
     vault: &precinct_vault::Vault,
     subject: Uuid,
     event: &mut NewEvent,
 ) -> Result<(), AppError> {
-    for field in precinct_domain::subject::personal_fields(&event.event_type) {
+    for field in precinct_domain::subject::sealed_fields(&event.event_type) {
         let Some(value) = event.data.get_mut(*field) else {
             continue;
         };

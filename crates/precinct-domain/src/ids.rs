@@ -87,3 +87,8 @@ id_type!(
     /// One note added to a report.
     NoteId
 );
+
+id_type!(
+    /// An outbound webhook subscription.
+    WebhookId
+);

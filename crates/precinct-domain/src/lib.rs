@@ -38,6 +38,7 @@
 //! - [`subject`]: data subjects, erasure, which event fields are personal.
 //! - [`dispatch`]: which patrol a report is automatically assigned to.
 //! - [`area_preview`]: which reports a proposed precinct area would route elsewhere.
+//! - [`webhook`]: outbound webhook subscriptions, their filter and what a delivery carries.
 
 pub mod aggregate;
 pub mod ids;
@@ -54,6 +55,7 @@ pub mod report;
 pub mod routing;
 pub mod station;
 pub mod subject;
+pub mod webhook;
 
 use std::sync::LazyLock;
 
@@ -72,6 +74,7 @@ pub fn all_event_types() -> &'static [&'static str] {
             invite::InviteEvent::TYPES,
             subject::SubjectEvent::TYPES,
             crime_type::CrimeTypeEvent::TYPES,
+            webhook::WebhookEvent::TYPES,
         ]
         .concat()
     });

@@ -100,3 +100,12 @@ pub fn personal_fields(event_type: &str) -> &'static [&'static str] {
         _ => &[],
     }
 }
+
+/// The fields of an event payload sealed before they enter the log: the personal
+/// fields, and the webhook signing secrets (sealed under the subscription's own key).
+pub fn sealed_fields(event_type: &str) -> &'static [&'static str] {
+    match event_type {
+        "WebhookCreated" | "WebhookSecretRotated" => &["secret"],
+        other => personal_fields(other),
+    }
+}

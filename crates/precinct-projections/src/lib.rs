@@ -54,4 +54,4 @@ pub use projection::Projection;
 pub use request_log::run_request_log;
 pub use roster::{run_roster, RosterOptions};
 pub use runner::{rebuild, rebuild_with, run, run_all, run_with, RebuildSummary, RunOptions};
-pub use worker::Outcome;
+pub use worker::{lead, Outcome};

@@ -6,7 +6,9 @@ use precinct_eventlog::RecordedEvent;
 use sqlx::PgConnection;
 
 use crate::error::ProjectionError;
-use crate::projections::{accounts, analytics, audit, crime_types, patrols, reports, stations};
+use crate::projections::{
+    accounts, analytics, audit, crime_types, patrols, reports, stations, webhooks,
+};
 
 /// One read model fed by the event log.
 ///
@@ -59,6 +61,7 @@ pub(crate) fn event_tables() -> Vec<&'static str> {
         patrols::Patrols::tables(),
         stations::Stations::tables(),
         crime_types::CrimeTypes::tables(),
+        webhooks::Webhooks::tables(),
         accounts::Accounts::tables(),
         audit::Audit::tables(),
         analytics::Analytics::tables(),

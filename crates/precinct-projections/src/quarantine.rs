@@ -39,6 +39,7 @@ use crate::error::ProjectionError;
 use crate::projection::Projection;
 use crate::projections::analytics::Analytics;
 use crate::projections::crime_types::CrimeTypes;
+use crate::projections::webhooks::Webhooks;
 use crate::projections::{accounts::Accounts, audit::Audit, patrols::Patrols};
 use crate::projections::{reports::Reports, stations::Stations};
 use crate::request_log::{self, RequestLog};
@@ -364,6 +365,7 @@ async fn repair(
         <Patrols as Projection>::NAME => repair_with(Patrols, r, events(log.clone())).await,
         <Stations as Projection>::NAME => repair_with(Stations, r, events(log.clone())).await,
         <CrimeTypes as Projection>::NAME => repair_with(CrimeTypes, r, events(log.clone())).await,
+        <Webhooks as Projection>::NAME => repair_with(Webhooks, r, events(log.clone())).await,
         <Accounts as Projection>::NAME => repair_with(Accounts, r, events(log.clone())).await,
         <Audit as Projection>::NAME => repair_with(Audit, r, events(log.clone())).await,
         <Analytics as Projection>::NAME => repair_with(Analytics, r, events(log.clone())).await,

@@ -13,6 +13,7 @@ use crate::error::ProjectionError;
 use crate::projection::{event_tables, Projection};
 use crate::projections::analytics::Analytics;
 use crate::projections::crime_types::CrimeTypes;
+use crate::projections::webhooks::Webhooks;
 use crate::projections::{accounts::Accounts, audit::Audit, patrols::Patrols};
 use crate::projections::{reports::Reports, stations::Stations};
 use crate::quarantine;
@@ -113,6 +114,9 @@ fn spawn_all(
     }
     if wants(CrimeTypes::NAME) {
         spawn(tasks, CrimeTypes, pool, reader, c(), shutdown);
+    }
+    if wants(Webhooks::NAME) {
+        spawn(tasks, Webhooks, pool, reader, c(), shutdown);
     }
     if wants(Accounts::NAME) {
         spawn(tasks, Accounts, pool, reader, c(), shutdown);

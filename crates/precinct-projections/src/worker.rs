@@ -595,7 +595,7 @@ impl<C: Consumer> Worker<C> {
 /// Waits until this process holds projection `name`'s advisory lock (None: shutdown).
 /// The lock lives on the returned connection, detached from the pool: dropping it
 /// releases the lock (a pooled connection would keep holding it).
-pub(crate) async fn lead(
+pub async fn lead(
     pool: &PgPool,
     name: &str,
     shutdown: &CancellationToken,

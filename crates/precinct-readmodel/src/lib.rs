@@ -8,8 +8,9 @@
 //! sqlx and the pure domain only), authorises nobody (queries take the scoping filters
 //! the API chose) and writes no read-model row: the projectors of
 //! `precinct-projections` do, and depend on this crate for the schema and the
-//! checkpoint table. (It does write three tables that are not read models: the
-//! throttle's windows, the console's sessions and the snapshots `as_of` starts from.)
+//! checkpoint table. (It does write tables that are not read models: the throttle's
+//! windows, the console's sessions, the snapshots `as_of` starts from and the webhook
+//! delivery ledger.)
 //!
 //! Main items: [`migrate`], [`PgPool`], [`queries`] with [`queries::Page`] and
 //! [`queries::PageRequest`], [`wait_for_position`], [`wait_for_projection`],
@@ -27,6 +28,8 @@
 //!   the API shared by its replicas, not a projection.
 //! - [`sessions`]: the console's browser sessions (ADR 0029): state of the API shared
 //!   by its replicas (logout holds on every one), not a projection.
+//! - [`webhook_ledger`]: the webhook delivery ledger (ADR 0028): cursors and delivery
+//!   rows the active deliverer writes, not a projection.
 //! - [`error`]: [`QueryError`], why a read could not answer.
 
 pub mod checkpoint;
@@ -37,6 +40,7 @@ pub mod sessions;
 pub mod snapshots;
 pub mod status;
 pub mod throttle;
+pub mod webhook_ledger;
 
 pub use error::QueryError;
 pub use sqlx::PgPool;
@@ -52,6 +56,8 @@ pub mod names {
     pub const STATIONS: &str = "stations";
     /// The crime-type catalogue (ADR 0026).
     pub const CRIME_TYPES: &str = "crime_types";
+    /// Webhook subscriptions (ADR 0028).
+    pub const WEBHOOKS: &str = "webhooks";
     pub const ACCOUNTS: &str = "accounts";
     pub const AUDIT: &str = "audit";
     /// Milestones of reports and assignments for the analytics endpoints (ADR 0027).
@@ -69,6 +75,7 @@ pub const EVENT_PROJECTIONS: &[&str] = &[
     names::PATROLS,
     names::STATIONS,
     names::CRIME_TYPES,
+    names::WEBHOOKS,
     names::ACCOUNTS,
     names::AUDIT,
     names::ANALYTICS,

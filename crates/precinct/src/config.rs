@@ -21,6 +21,8 @@ pub struct Roles {
     /// The live hub (one positions and one log consumer) behind the SSE endpoints;
     /// without `api`, the process serves only the live endpoints.
     pub live: bool,
+    /// The webhook deliverer (ADR 0028); one process at a time is the active one.
+    pub webhooks: bool,
 }
 
 impl Roles {
@@ -29,15 +31,17 @@ impl Roles {
         projector: true,
         sla: true,
         live: true,
+        webhooks: true,
     };
 
-    /// Parses `api,projector,sla,live` (any subset).
+    /// Parses `api,projector,sla,live,webhooks` (any subset).
     pub fn parse(s: &str) -> anyhow::Result<Self> {
         let mut r = Roles {
             api: false,
             projector: false,
             sla: false,
             live: false,
+            webhooks: false,
         };
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match part {
@@ -45,8 +49,11 @@ impl Roles {
                 "projector" => r.projector = true,
                 "sla" => r.sla = true,
                 "live" => r.live = true,
+                "webhooks" => r.webhooks = true,
                 "all" => r = Roles::ALL,
-                other => bail!("unknown role {other:?} (expected api, projector, sla, live)"),
+                other => {
+                    bail!("unknown role {other:?} (expected api, projector, sla, live, webhooks)")
+                }
             }
         }
         Ok(r)
@@ -61,6 +68,8 @@ pub struct Config {
     pub secret: Secret,
     pub sla_accept: Duration,
     pub sla_respond: Duration,
+    /// `PRECINCT_WEBHOOK_*`: the webhook deliverer and the targets it may reach.
+    pub webhooks: crate::webhooks::WebhookConfig,
     /// `PRECINCT_ADMIN_EMAIL` + `PRECINCT_ADMIN_PASSWORD`: make sure that ADMIN exists.
     pub admin: Option<(String, String)>,
     pub log: LogConfig,
@@ -242,6 +251,42 @@ fn secs(name: &str, default: u64) -> anyhow::Result<Duration> {
     }
 }
 
+fn millis(name: &str, default: u64) -> anyhow::Result<Duration> {
+    match env(name) {
+        Some(v) => Ok(Duration::from_millis(v.parse().with_context(|| {
+            format!("{name} must be a number of milliseconds")
+        })?)),
+        None => Ok(Duration::from_millis(default)),
+    }
+}
+
+/// `PRECINCT_WEBHOOK_*` (docs/operations.md).
+fn webhook_config() -> anyhow::Result<crate::webhooks::WebhookConfig> {
+    let d = crate::webhooks::WebhookConfig::default();
+    let config = crate::webhooks::WebhookConfig {
+        targets: precinct_api::webhook_target::TargetPolicy {
+            allow_http: flag("PRECINCT_WEBHOOK_ALLOW_HTTP")?,
+            allow: precinct_api::webhook_target::TargetPolicy::parse_allow(
+                &env("PRECINCT_WEBHOOK_ALLOW").unwrap_or_default(),
+            ),
+        },
+        timeout: millis("PRECINCT_WEBHOOK_TIMEOUT_MS", d.timeout.as_millis() as u64)?,
+        max_failures: count("PRECINCT_WEBHOOK_MAX_FAILURES", d.max_failures)?,
+        retry_first: millis(
+            "PRECINCT_WEBHOOK_RETRY_FIRST_MS",
+            d.retry_first.as_millis() as u64,
+        )?,
+        retry_max: millis(
+            "PRECINCT_WEBHOOK_RETRY_MAX_MS",
+            d.retry_max.as_millis() as u64,
+        )?,
+    };
+    if config.timeout.is_zero() || config.max_failures == 0 || config.retry_first.is_zero() {
+        bail!("PRECINCT_WEBHOOK_TIMEOUT_MS, PRECINCT_WEBHOOK_MAX_FAILURES and PRECINCT_WEBHOOK_RETRY_FIRST_MS must be at least 1");
+    }
+    Ok(config)
+}
+
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
         let http_addr = env("PRECINCT_HTTP_ADDR")
@@ -384,6 +429,7 @@ impl Config {
             secret,
             sla_accept: secs("PRECINCT_SLA_ACCEPT_SECS", 900)?,
             sla_respond: secs("PRECINCT_SLA_RESPOND_SECS", 1800)?,
+            webhooks: webhook_config()?,
             admin: match (env("PRECINCT_ADMIN_EMAIL"), env("PRECINCT_ADMIN_PASSWORD")) {
                 (Some(e), Some(p)) => Some((e, p)),
                 _ => None,

@@ -11,6 +11,7 @@
 //! - [`sla`]: the worker that records SLA breaches as events.
 //! - [`admin`]: the `ADMIN` bootstrap.
 //! - [`tls`]: HTTPS served directly (rustls).
+//! - [`webhooks`]: the webhook deliverer (role `webhooks`, ADR 0028).
 
 pub mod admin;
 pub mod config;
@@ -18,5 +19,6 @@ pub mod ops;
 pub mod server;
 pub mod sla;
 pub mod tls;
+pub mod webhooks;
 
 pub use config::{Config, OpsAddr, Roles, TlsFiles};

@@ -23,7 +23,7 @@ enum Command {
     /// Run the HTTP API, the projectors, the SLA worker and the live hub (or a subset:
     /// --roles).
     Serve {
-        #[arg(long, default_value = "api,projector,sla,live")]
+        #[arg(long, default_value = "api,projector,sla,live,webhooks")]
         roles: String,
     },
     /// Create the streams and apply the database migrations.

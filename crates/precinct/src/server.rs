@@ -8,7 +8,7 @@
 //! token): the HTTP server stops accepting and finishes in-flight requests (SSE streams
 //! end; connections still open after a grace period are left), the live hub lets its
 //! subscribers go, the projectors commit or roll back their current batch, the SLA
-//! worker stops between commands, and the request-log writer drains before the process
+//! worker stops between commands, the webhook deliverer between attempts, and the request-log writer drains before the process
 //! exits.
 
 use std::future::{Future, IntoFuture};
@@ -173,6 +173,21 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             Ok(())
         }));
     }
+    if config.roles.webhooks {
+        let deliverer = crate::webhooks::Deliverer {
+            app: app.clone(),
+            log: log.clone(),
+            pool: pool.clone(),
+            config: config.webhooks.clone(),
+        };
+        let token = shutdown.clone();
+        let running = workers.register("webhooks");
+        tasks.push(tokio::spawn(async move {
+            let _running = running;
+            deliverer.run(token).await;
+            Ok(())
+        }));
+    }
     if config.roles.api || config.roles.live {
         let api = api_config(&config);
         let (requests, request_task) = RequestLogWriter::start(log.clone());
@@ -314,6 +329,7 @@ fn api_config(config: &Config) -> ApiConfig {
     api.duplicates = config.duplicates;
     api.public_heatmap_min_count = config.public_heatmap_min_count;
     api.live = config.live.clone();
+    api.webhook_targets = config.webhooks.targets.clone();
     api
 }
 

@@ -28,11 +28,12 @@ use uuid::Uuid;
 use super::workload::{Op, OpKind, Outcome};
 
 /// The tables compared with a rebuild, with their primary keys.
-pub const READ_MODELS: [(&str, &str); 8] = [
+pub const READ_MODELS: [(&str, &str); 9] = [
     ("reports", "id"),
     ("patrols", "id"),
     ("stations", "id"),
     ("crime_types", "code"),
+    ("webhooks", "id"),
     ("accounts", "id"),
     ("audit", "position"),
     ("analytics_reports", "report_id"),

@@ -16,6 +16,7 @@ pub mod session;
 pub mod stations;
 pub mod subjects;
 pub mod users;
+pub mod webhooks;
 
 use axum::Router;
 
@@ -39,4 +40,5 @@ pub fn router() -> Router<AppState> {
         .merge(control::router())
         .merge(links::router())
         .merge(analytics::router())
+        .merge(webhooks::router())
 }

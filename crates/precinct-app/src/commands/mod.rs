@@ -15,6 +15,7 @@
 //! - [`subject`]: erasure of a data subject.
 //! - [`sla`]: SLA breaches (the SLA worker).
 //! - [`user`]: user management (who sees an account, name, role, standing, password).
+//! - [`webhook`]: webhook subscriptions (create, edit, rotate, replay, delete, disable).
 //! - [`bulk_dispatch`]: automatic assignment of a station's queue, report by report.
 
 pub mod account;
@@ -30,3 +31,4 @@ pub mod station;
 pub mod station_edit;
 pub mod subject;
 pub mod user;
+pub mod webhook;

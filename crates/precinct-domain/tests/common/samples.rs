@@ -621,6 +621,74 @@ pub fn crime_type_events() -> Vec<precinct_domain::crime_type::CrimeTypeEvent> {
     ]
 }
 
+pub fn webhook_events() -> Vec<precinct_domain::webhook::WebhookEvent> {
+    use precinct_domain::ids::{StationId, WebhookId};
+    use precinct_domain::values::Polygon;
+    use precinct_domain::webhook::*;
+    let id = WebhookId::new(uuid(60));
+    let area = Polygon::parse(vec![vec![
+        [125.0, 7.0],
+        [125.1, 7.0],
+        [125.1, 7.1],
+        [125.0, 7.0],
+    ]])
+    .expect("valid");
+    vec![
+        WebhookCreated {
+            webhook_id: id,
+            url: "https://hooks.example.org/precinct".into(),
+            filter: Filter {
+                event_types: vec!["ReportSubmitted".into(), "ReportResolved".into()],
+                station_id: Some(StationId::new(uuid(61))),
+                area: Some(area),
+            },
+            personal_data: false,
+            secret: serde_json::json!("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            created_by: AccountId::new(uuid(30)),
+            at: t(0),
+        }
+        .into(),
+        WebhookUpdated {
+            webhook_id: id,
+            url: "https://hooks.example.org/precinct/v2".into(),
+            filter: Filter {
+                event_types: vec![],
+                station_id: Some(StationId::new(uuid(61))),
+                area: None,
+            },
+            personal_data: true,
+            enabled: true,
+            at: t(1),
+        }
+        .into(),
+        WebhookSecretRotated {
+            webhook_id: id,
+            secret: serde_json::json!("whsec_dGhpcyBpcyBhbm90aGVyIHNlY3JldCBrZXk="),
+            previous_valid_until: t(60 * 24),
+            at: t(2),
+        }
+        .into(),
+        WebhookDisabled {
+            webhook_id: id,
+            reason: "10 failed attempts in a row at position 42: HTTP 500".into(),
+            at_position: 42,
+            at: t(3),
+        }
+        .into(),
+        WebhookReplayRequested {
+            webhook_id: id,
+            from_position: 17,
+            at: t(4),
+        }
+        .into(),
+        WebhookDeleted {
+            webhook_id: id,
+            at: t(5),
+        }
+        .into(),
+    ]
+}
+
 fn as_samples<E: DomainEvent>(events: Vec<E>) -> Vec<(&'static str, Value)> {
     events
         .iter()
@@ -638,5 +706,6 @@ pub fn all() -> Vec<(&'static str, Value)> {
     all.extend(as_samples(station_events()));
     all.extend(as_samples(invite_events()));
     all.extend(as_samples(crime_type_events()));
+    all.extend(as_samples(webhook_events()));
     all
 }

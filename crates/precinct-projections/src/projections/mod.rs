@@ -9,6 +9,7 @@
 //! - [`audit`]: one row per event of every type (`audit`).
 //! - [`analytics`]: report milestones and assignments for the analytics endpoints
 //!   (`analytics_reports`, `analytics_assignments`).
+//! - [`webhooks`]: webhook subscriptions, without their secrets (`webhooks`).
 
 pub mod accounts;
 pub mod analytics;
@@ -17,3 +18,4 @@ pub mod crime_types;
 pub mod patrols;
 pub mod reports;
 pub mod stations;
+pub mod webhooks;

@@ -18,6 +18,7 @@
 //! - [`audit`](mod@audit): the audit trail and the request log.
 //! - [`analytics`]: the funnel, service levels, workload, volume and heatmap
 //!   (ADR 0027).
+//! - [`webhooks`]: webhook subscriptions and their delivery ledger.
 
 pub mod analytics;
 pub mod audit;
@@ -29,6 +30,7 @@ pub mod patrols;
 pub mod reports;
 pub mod sla;
 pub mod stations;
+pub mod webhooks;
 
 pub use analytics::{analytics_cell, Bbox, Bucket, Scope, SlaDeadlines};
 pub use audit::{audit, request_log, AuditFilter, AuditRow, RequestFilter, RequestRow};
@@ -49,6 +51,9 @@ pub use reports::{
 };
 pub use sla::{sla_breach_candidates, sla_overdue, OverdueReport};
 pub use stations::{latest_routed_reports, open_reports_of_station, RoutedReport};
+pub use webhooks::{
+    active_webhooks, get_webhook, list_deliveries, list_webhooks, DeliveryRow, WebhookRow,
+};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

@@ -1,0 +1,936 @@
+//! Outbound webhooks (issue 18 item 1, ADR 0028) against a real HTTP receiver on
+//! 127.0.0.1 started by each test: signatures checked here and by an independent
+//! implementation (the PyPI package `standardwebhooks`, tests/webhooks/verify.py),
+//! retries in order, dead letters and disabling, replay, secret rotation, SSRF
+//! refusals, supervisor scoping, personal data, and a restart of the deliverer.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path as AxPath, State};
+use axum::http::{HeaderMap, StatusCode as AxStatus};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use precinct_tests::app::{Options, TestApp};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+const LAT: f64 = 7.07;
+const LON: f64 = 125.61;
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+struct Got {
+    path: String,
+    id: String,
+    timestamp: String,
+    signature: String,
+    body: String,
+    /// What the receiver answered.
+    status: u16,
+}
+
+impl Got {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).expect("a JSON body")
+    }
+    fn position(&self) -> u64 {
+        self.json()["position"].as_u64().expect("position")
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    got: Vec<Got>,
+    /// `/hook` answers 500 this many more times.
+    fail: usize,
+    /// `/hook` takes this long to answer.
+    delay: Duration,
+}
+
+/// A webhook receiver on 127.0.0.1: `/hook` (204, after `fail` failures and `delay`),
+/// `/down` (500), `/redirect` (302 to `/hook`), `/hang` (answers after 60 s), `/gone`
+/// (410). It records every request.
+#[derive(Clone, Default)]
+struct Receiver {
+    inner: Arc<Mutex<Inner>>,
+    base: String,
+}
+
+impl Receiver {
+    async fn start() -> Self {
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let router = axum::Router::new()
+            .route("/{path}", post(receive))
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Receiver {
+            inner,
+            base: format!("http://{addr}"),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/{path}", self.base)
+    }
+
+    fn set(&self, fail: usize, delay: Duration) {
+        let mut i = self.inner.lock().expect("lock");
+        i.fail = fail;
+        i.delay = delay;
+    }
+
+    fn got(&self, path: &str) -> Vec<Got> {
+        let i = self.inner.lock().expect("lock");
+        i.got.iter().filter(|g| g.path == path).cloned().collect()
+    }
+
+    /// The 2xx-answered requests to `path`.
+    fn delivered(&self, path: &str) -> Vec<Got> {
+        self.got(path)
+            .into_iter()
+            .filter(|g| (200..300).contains(&g.status))
+            .collect()
+    }
+
+    /// Waits (up to 20 s) until `path` has answered 2xx to `n` requests.
+    async fn wait_delivered(&self, path: &str, n: usize) -> Vec<Got> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = self.delivered(path);
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{path}: {} of {n} deliveries after 20 s: {:#?}",
+                got.len(),
+                self.got(path)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+async fn receive(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    AxPath(path): AxPath<String>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let header = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (status, delay) = {
+        let mut i = inner.lock().expect("lock");
+        let status = match path.as_str() {
+            "hook" if i.fail > 0 => {
+                i.fail -= 1;
+                500
+            }
+            "hook" | "hang" => 204,
+            "redirect" => 302,
+            "gone" => 410,
+            _ => 500,
+        };
+        i.got.push(Got {
+            path: path.clone(),
+            id: header("webhook-id"),
+            timestamp: header("webhook-timestamp"),
+            signature: header("webhook-signature"),
+            body,
+            status,
+        });
+        let delay = match path.as_str() {
+            "hang" => Duration::from_secs(60),
+            "hook" => i.delay,
+            _ => Duration::ZERO,
+        };
+        (status, delay)
+    };
+    tokio::time::sleep(delay).await;
+    let status = AxStatus::from_u16(status).expect("status");
+    if status == AxStatus::FOUND {
+        return (status, [("location", "/hook")]).into_response();
+    }
+    status.into_response()
+}
+
+/// The signatures of `got` that `secret` makes (Rust: hmac + sha2 + base64).
+fn signs(secret: &str, got: &Got) -> bool {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let key = b64
+        .decode(secret.strip_prefix("whsec_").expect("whsec_"))
+        .expect("base64 secret");
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("key");
+    mac.update(format!("{}.{}.{}", got.id, got.timestamp, got.body).as_bytes());
+    let expected = format!("v1,{}", b64.encode(mac.finalize().into_bytes()));
+    got.signature.split(' ').any(|s| s == expected)
+}
+
+/// The venv's Python with `standardwebhooks` (installed by deploy/local/stack.sh).
+fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("PRECINCT_TEST_PYTHON") {
+        return p.into();
+    }
+    if let Ok(nats) = std::env::var("PRECINCT_NATS_BIN") {
+        let p = PathBuf::from(nats).with_file_name("python");
+        if p.exists() {
+            return p;
+        }
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.data/venv/bin/python")
+}
+
+/// Verifies `messages` under `secret` with the independent implementation.
+fn verify_independently(secret: &str, messages: &[Got]) -> Vec<bool> {
+    use std::io::Write;
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("webhooks/verify.py");
+    let input = json!({
+        "secret": secret,
+        "messages": messages.iter().map(|g| json!({
+            "body": g.body,
+            "headers": {"webhook-id": g.id, "webhook-timestamp": g.timestamp,
+                "webhook-signature": g.signature},
+        })).collect::<Vec<_>>(),
+    });
+    let mut child = std::process::Command::new(python())
+        .arg(&script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} (make test's set-up installs standardwebhooks: \
+                 bash deploy/local/stack.sh up): {e}",
+                python().display()
+            )
+        });
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.to_string().as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("verify.py");
+    assert!(
+        out.status.success(),
+        "verify.py failed (is standardwebhooks installed? bash deploy/local/stack.sh up): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&out.stdout).expect("verify.py answers JSON");
+    answer["valid"]
+        .as_array()
+        .expect("valid")
+        .iter()
+        .map(|v| v.as_bool().expect("bool"))
+        .collect()
+}
+
+struct World {
+    app: TestApp,
+    admin: String,
+    station: String,
+    citizen: String,
+    citizen_id: String,
+}
+
+async fn world_with(opts: Options) -> World {
+    let app = TestApp::spawn_with(opts).await.expect("spawn");
+    let admin = app.admin().await;
+    let station = app.precinct(&admin, "PS1", LAT, LON).await;
+    let (citizen_id, citizen) = app.account(&admin, "CITIZEN", None).await;
+    World {
+        app,
+        admin,
+        station,
+        citizen,
+        citizen_id,
+    }
+}
+
+async fn world() -> World {
+    world_with(Options::default()).await
+}
+
+impl World {
+    async fn subscribe(&self, token: &str, body: Value) -> (String, String) {
+        let r = self.app.post("/webhooks", Some(token), body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let secret = r.body["secret"].as_str().expect("secret once").to_owned();
+        (r.id(), secret)
+    }
+
+    /// Submits a report; its id and log position.
+    async fn report(&self) -> (String, u64) {
+        let r = self
+            .app
+            .report(Some(&self.citizen), LAT, LON, &["Theft"])
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        (r.id(), r.body["position"].as_u64().expect("position"))
+    }
+
+    async fn deliveries(&self, hook: &str) -> Vec<Value> {
+        let r = self
+            .app
+            .get(
+                &format!("/webhooks/{hook}/deliveries?limit=100"),
+                Some(&self.admin),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        r.body["items"].as_array().expect("items").clone()
+    }
+}
+
+#[tokio::test]
+async fn a_report_is_delivered_signed_with_its_position_and_verified_independently() {
+    let w = world().await;
+    let rx = Receiver::start().await;
+    let (hook, secret) = w
+        .subscribe(
+            &w.admin,
+            json!({"url": rx.url("hook"), "event_types": ["ReportSubmitted"],
+                "station_id": w.station}),
+        )
+        .await;
+    assert!(secret.starts_with("whsec_"));
+    // The secret is never shown again.
+    let r = w
+        .app
+        .get(&format!("/webhooks/{hook}"), Some(&w.admin))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.get("secret").is_none() && !r.body.to_string().contains(&secret));
+    assert_eq!(r.body["station_id"], json!(w.station));
+    let list = w.app.get("/webhooks", Some(&w.admin)).await;
+    assert!(!list.body.to_string().contains(&secret));
+
+    let (report, position) = w.report().await;
+    let got = rx.wait_delivered("hook", 1).await;
+    let g = &got[0];
+    let body = g.json();
+    assert_eq!(body["position"], json!(position));
+    assert_eq!(body["type"], "ReportSubmitted");
+    assert_eq!(body["report_id"], json!(report));
+    assert!(body["occurred_at"].is_string() && body["timestamp"].is_string());
+    assert_eq!(body["data"]["title"], "Bike stolen");
+    assert!(
+        body["data"].get("personal").is_none(),
+        "no personal data: {body}"
+    );
+    assert!(
+        body["data"].get("reporter").is_none(),
+        "no reporter: {body}"
+    );
+    let hook_id: uuid::Uuid = hook.parse().expect("uuid");
+    assert_eq!(g.id, precinct::webhooks::message_id(hook_id, position));
+    let ts: i64 = g.timestamp.parse().expect("unix seconds");
+    assert!((chrono::Utc::now().timestamp() - ts).abs() < 60);
+    assert_eq!(g.signature.split(' ').count(), 1);
+    assert!(signs(&secret, g), "the signature verifies in Rust");
+    // The independent implementation agrees, and refuses a tampered body or another key.
+    let mut tampered = g.clone();
+    tampered.body = tampered.body.replace("Bike stolen", "Bike found!");
+    assert_eq!(
+        verify_independently(&secret, &[g.clone(), tampered]),
+        vec![true, false]
+    );
+    assert_eq!(
+        verify_independently(
+            "whsec_dGhpcyBpcyBhbm90aGVyIHNlY3JldCBrZXk=",
+            std::slice::from_ref(g)
+        ),
+        vec![false]
+    );
+    // Only the filtered type: a triage is not delivered.
+    let r = w
+        .app
+        .post(
+            &format!("/crimes/{report}/triage"),
+            Some(&w.admin),
+            json!({"priority": "HIGH"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (_, second) = w.report().await;
+    let got = rx.wait_delivered("hook", 2).await;
+    assert_eq!(got[1].position(), second);
+    assert_eq!(got.len(), 2, "the triage is not delivered");
+    // The ledger.
+    let ledger = w.deliveries(&hook).await;
+    assert_eq!(ledger.len(), 2, "{ledger:?}");
+    assert_eq!(ledger[0]["position"], json!(position));
+    assert_eq!(ledger[0]["status"], "DELIVERED");
+    assert_eq!(ledger[0]["attempts"], 1);
+    assert_eq!(ledger[0]["message_id"], json!(g.id));
+    assert!(ledger[0]["latency_ms"].as_i64().is_some());
+}
+
+#[tokio::test]
+async fn a_receiver_failing_then_recovering_gets_everything_in_order() {
+    let w = world().await;
+    let rx = Receiver::start().await;
+    rx.set(4, Duration::ZERO);
+    let (hook, secret) = w.subscribe(&w.admin, json!({"url": rx.url("hook")})).await;
+    let mut positions = Vec::new();
+    for _ in 0..3 {
+        positions.push(w.report().await.1);
+    }
+    let got = rx.wait_delivered("hook", 3).await;
+    let delivered: Vec<u64> = got.iter().map(Got::position).collect();
+    assert_eq!(delivered, positions, "in log order, none missing");
+    // The failed attempts were all at the first event, under the same id.
+    let all = rx.got("hook");
+    assert_eq!(all.len(), 3 + 4, "{all:#?}");
+    assert!(all[..5]
+        .iter()
+        .all(|g| g.id == got[0].id && g.position() == positions[0]));
+    assert!(all.iter().all(|g| signs(&secret, g)));
+    assert!(verify_independently(&secret, &all).iter().all(|v| *v));
+    let ledger = w.deliveries(&hook).await;
+    assert_eq!(ledger[0]["attempts"], 5);
+    assert_eq!(ledger[0]["status"], "DELIVERED");
+    assert_eq!(ledger[0]["last_status"], 204);
+    assert_eq!(ledger[1]["attempts"], 1);
+}
+
+#[tokio::test]
+async fn a_run_of_failures_dead_letters_and_disables_until_enabled_again() {
+    let w = world().await;
+    let rx = Receiver::start().await;
+    let (hook, _) = w.subscribe(&w.admin, json!({"url": rx.url("down")})).await;
+    let (_, position) = w.report().await;
+    // 10 failed attempts (the tests' PRECINCT_WEBHOOK_MAX_FAILURES), then disabled.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let view = loop {
+        let r = w
+            .app
+            .get(&format!("/webhooks/{hook}"), Some(&w.admin))
+            .await;
+        if r.body["enabled"] == false {
+            break r.body;
+        }
+        assert!(Instant::now() < deadline, "not disabled: {}", r.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        view["disabled_reason"]
+            .as_str()
+            .expect("reason")
+            .contains("HTTP 500"),
+        "{view}"
+    );
+    assert_eq!(rx.got("down").len(), 10);
+    let ledger = w.deliveries(&hook).await;
+    assert_eq!(ledger[0]["status"], "DEAD");
+    assert_eq!(ledger[0]["attempts"], 10);
+    assert_eq!(ledger[0]["last_error"], "HTTP 500");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rx.got("down").len(), 10, "nothing sent while disabled");
+    // Fixed and enabled again: delivery resumes at the event that failed.
+    let r = w
+        .app
+        .patch(
+            &format!("/webhooks/{hook}"),
+            Some(&w.admin),
+            json!({"url": rx.url("hook"), "enabled": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let got = rx.wait_delivered("hook", 1).await;
+    assert_eq!(got[0].position(), position);
+}
+
+#[tokio::test]
+async fn replay_delivers_again_from_a_position_under_the_same_ids() {
+    let w = world().await;
+    let rx = Receiver::start().await;
+    let (hook, secret) = w.subscribe(&w.admin, json!({"url": rx.url("hook")})).await;
+    let (_, p1) = w.report().await;
+    let (_, p2) = w.report().await;
+    let (_, p3) = w.report().await;
+    let first = rx.wait_delivered("hook", 3).await;
+    let r = w
+        .app
+        .post(
+            &format!("/webhooks/{hook}/replay"),
+            Some(&w.admin),
+            json!({"from_position": p2}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let all = rx.wait_delivered("hook", 5).await;
+    let again: Vec<u64> = all[3..].iter().map(Got::position).collect();
+    assert_eq!(again, vec![p2, p3]);
+    assert_eq!(all[3].id, first[1].id);
+    assert_eq!(all[4].id, first[2].id);
+    assert!(verify_independently(&secret, &all).iter().all(|v| *v));
+    assert!(p1 < p2);
+    let r = w
+        .app
+        .post(
+            &format!("/webhooks/{hook}/replay"),
+            Some(&w.admin),
+            json!({"from_position": 0}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+}
+
+#[tokio::test]
+async fn a_rotated_secret_signs_next_to_the_old_one_during_the_overlap() {
+    let w = world().await;
+    let rx = Receiver::start().await;
+    let (hook, old) = w.subscribe(&w.admin, json!({"url": rx.url("hook")})).await;
+    let r = w
+        .app
+        .post(
+            &format!("/webhooks/{hook}/rotate-secret"),
+            Some(&w.admin),
+            json!({"overlap_seconds": 3600}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let new = r.body["secret"]
+        .as_str()
+        .expect("the new secret")
+        .to_owned();
+    assert_ne!(new, old);
+    // Let the deliverer see the rotation before the event.
+    w.app
+        .caught_up(r.body["position"].as_u64().expect("position"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    w.report().await;
+    let got = rx.wait_delivered("hook", 1).await;
+    assert_eq!(
+        got[0].signature.split(' ').count(),
+        2,
+        "{}",
+        got[0].signature
+    );
+    assert!(signs(&old, &got[0]) && signs(&new, &got[0]));
+    assert_eq!(verify_independently(&old, &got), vec![true]);
+    assert_eq!(verify_independently(&new, &got), vec![true]);
+    // Without overlap only the new secret signs.
+    let r = w
+        .app
+        .post(
+            &format!("/webhooks/{hook}/rotate-secret"),
+            Some(&w.admin),
+            json!({"overlap_seconds": 0}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let newest = r.body["secret"].as_str().expect("secret").to_owned();
+    w.app
+        .caught_up(r.body["position"].as_u64().expect("position"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    w.report().await;
+    let got = rx.wait_delivered("hook", 2).await;
+    assert_eq!(got[1].signature.split(' ').count(), 1);
+    assert_eq!(verify_independently(&newest, &got[1..]), vec![true]);
+    assert_eq!(verify_independently(&new, &got[1..]), vec![false]);
+    let r = w
+        .app
+        .post(
+            &format!("/webhooks/{hook}/rotate-secret"),
+            Some(&w.admin),
+            json!({"overlap_seconds": 999_999_999}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+}
+
+#[tokio::test]
+async fn unsafe_targets_are_refused_and_redirects_are_not_followed() {
+    let w = world().await;
+    let rx = Receiver::start().await;
+    let head = w.app.log.head().await.expect("head");
+    for url in [
+        "https://10.0.0.7/hook",
+        "https://192.168.1.10/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]/hook",
+        "https://[fd00::1]/hook",
+        "https://0.0.0.0/hook",
+        "https://224.0.0.1/hook",
+        "https://localhost:9/hook",
+        "ftp://example.org/hook",
+        "https://user:pw@example.org/hook",
+        "not a url",
+    ] {
+        let r = w
+            .app
+            .post("/webhooks", Some(&w.admin), json!({"url": url}))
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{url}: {}",
+            r.body
+        );
+        assert!(
+            r.headers["content-type"]
+                .to_str()
+                .unwrap_or_default()
+                .starts_with("application/problem+json"),
+            "{url}"
+        );
+        assert!(r.body.to_string().contains("url"), "{url}: {}", r.body);
+    }
+    let r = w
+        .app
+        .post(
+            "/webhooks",
+            Some(&w.admin),
+            json!({"url": rx.url("hook"),
+            "event_types": ["NoSuchEvent"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    let r = w
+        .app
+        .post(
+            "/webhooks",
+            Some(&w.admin),
+            json!({"url": rx.url("hook"),
+            "area": {"type": "Polygon", "coordinates": [[[1.0, 1.0]]]}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(
+        w.app.log.head().await.expect("head"),
+        head,
+        "nothing stored"
+    );
+    let list = w.app.get("/webhooks", Some(&w.admin)).await;
+    assert_eq!(list.body["items"], json!([]));
+
+    // A redirect is a failure, never followed; a hanging receiver is cut off by the
+    // timeout and holds back only its own subscription.
+    let (redirect, _) = w
+        .subscribe(&w.admin, json!({"url": rx.url("redirect")}))
+        .await;
+    let (hang, _) = w.subscribe(&w.admin, json!({"url": rx.url("hang")})).await;
+    let (_, ok_secret) = w.subscribe(&w.admin, json!({"url": rx.url("hook")})).await;
+    let started = Instant::now();
+    w.report().await;
+    let got = rx.wait_delivered("hook", 1).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the healthy receiver waited {:?} for the hanging one",
+        started.elapsed()
+    );
+    assert!(signs(&ok_secret, &got[0]));
+    assert!(!rx.got("redirect").is_empty());
+    assert_eq!(rx.got("hook").len(), 1, "the redirect was not followed");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ledger = w.deliveries(&redirect).await;
+        let hung = w.deliveries(&hang).await;
+        if let (Some(r), Some(h)) = (ledger.first(), hung.first()) {
+            assert_eq!(r["last_status"], 302);
+            assert!(r["last_error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("redirect"));
+            assert!(
+                h["last_error"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("timed out"),
+                "{h}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no ledger rows: {ledger:?} {hung:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Plain HTTP only where the operator allows it (one process at a time: the shared
+    // PostgreSQL has few connections to spare).
+    w.app.stop().await.expect("stop");
+    let mut strict = Options::default();
+    strict.webhooks.targets.allow_http = false;
+    let s = world_with(strict).await;
+    let r = s
+        .app
+        .post("/webhooks", Some(&s.admin), json!({"url": rx.url("hook")}))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.body.to_string().contains("https"), "{}", r.body);
+}
+
+#[tokio::test]
+async fn a_supervisor_manages_only_their_stations_subscriptions() {
+    let w = world().await;
+    let rx = Receiver::start().await;
+    let other = w.app.precinct(&w.admin, "PS2", 8.0, 126.0).await;
+    let (_, sup_a) = w
+        .app
+        .account(&w.admin, "SUPERVISOR", Some(&w.station))
+        .await;
+    let (_, sup_b) = w.app.account(&w.admin, "SUPERVISOR", Some(&other)).await;
+    let (_, dispatcher) = w
+        .app
+        .account(&w.admin, "DISPATCHER", Some(&w.station))
+        .await;
+    let (hook, _) = w.subscribe(&sup_a, json!({"url": rx.url("hook")})).await;
+    let r = w.app.get(&format!("/webhooks/{hook}"), Some(&sup_a)).await;
+    assert_eq!(
+        r.body["station_id"],
+        json!(w.station),
+        "always their station"
+    );
+    let head = w.app.log.head().await.expect("head");
+    for body in [
+        json!({"url": rx.url("hook"), "station_id": other}),
+        json!({"url": rx.url("hook"), "personal_data": true}),
+    ] {
+        let r = w.app.post("/webhooks", Some(&sup_a), body.clone()).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{body}: {}", r.body);
+    }
+    let r = w
+        .app
+        .post(
+            "/webhooks",
+            Some(&dispatcher),
+            json!({"url": rx.url("hook")}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = w
+        .app
+        .patch(
+            &format!("/webhooks/{hook}"),
+            Some(&sup_a),
+            json!({"personal_data": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    for (method, path, body) in [
+        (reqwest::Method::GET, format!("/webhooks/{hook}"), None),
+        (
+            reqwest::Method::GET,
+            format!("/webhooks/{hook}/deliveries"),
+            None,
+        ),
+        (
+            reqwest::Method::PATCH,
+            format!("/webhooks/{hook}"),
+            Some(json!({"enabled": false})),
+        ),
+        (reqwest::Method::DELETE, format!("/webhooks/{hook}"), None),
+        (
+            reqwest::Method::POST,
+            format!("/webhooks/{hook}/replay"),
+            Some(json!({"from_position": 1})),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/webhooks/{hook}/rotate-secret"),
+            Some(json!({})),
+        ),
+    ] {
+        let r = w
+            .app
+            .call(method.clone(), &path, Some(&sup_b), body, &[])
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::NOT_FOUND,
+            "{method} {path}: {}",
+            r.body
+        );
+    }
+    assert_eq!(
+        w.app.log.head().await.expect("head"),
+        head,
+        "nothing appended"
+    );
+    let list_b = w.app.get("/webhooks", Some(&sup_b)).await;
+    assert_eq!(list_b.body["items"], json!([]));
+    let list_admin = w.app.get("/webhooks", Some(&w.admin)).await;
+    assert_eq!(list_admin.body["items"].as_array().map(Vec::len), Some(1));
+    let r = w
+        .app
+        .delete(&format!("/webhooks/{hook}"), Some(&sup_a))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    w.app
+        .caught_up(r.body["position"].as_u64().expect("position"))
+        .await;
+    let r = w
+        .app
+        .get(&format!("/webhooks/{hook}"), Some(&w.admin))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+}
+
+#[tokio::test]
+async fn personal_data_goes_out_only_where_an_admin_allowed_it_and_never_after_erasure() {
+    let w = world().await;
+    let rx = Receiver::start().await;
+    let (open, _) = w
+        .subscribe(
+            &w.admin,
+            json!({"url": rx.url("hook"), "personal_data": true}),
+        )
+        .await;
+    w.subscribe(
+        &w.admin,
+        json!({"url": rx.url("redirect"), "personal_data": false}),
+    )
+    .await;
+    let (_, position) = w.report().await;
+    let got = rx.wait_delivered("hook", 1).await;
+    let body = got[0].json();
+    assert_eq!(
+        body["data"]["personal"]["description"], "My blue bike was taken from the rack",
+        "{body}"
+    );
+    assert!(body["data"]["reporter"].is_object());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let without = loop {
+        if let Some(g) = rx.got("redirect").first() {
+            break g.json();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing sent to the closed subscription"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(without["data"].get("personal").is_none(), "{without}");
+    assert!(without["data"].get("reporter").is_none(), "{without}");
+    assert!(!without.to_string().contains("1 Main St"));
+    // Erased: a replay carries nothing of it.
+    let r = w
+        .app
+        .delete(
+            &format!("/admin/data-subjects/{}", w.citizen_id),
+            Some(&w.admin),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    let r = w
+        .app
+        .post(
+            &format!("/webhooks/{open}/replay"),
+            Some(&w.admin),
+            json!({"from_position": position}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let got = rx.wait_delivered("hook", 2).await;
+    let again = got[1].json();
+    assert_eq!(again["position"], json!(position));
+    assert!(again["data"]["personal"].is_null(), "erased: {again}");
+    assert!(!again.to_string().contains("blue bike was taken"));
+}
+
+#[tokio::test]
+async fn a_restarted_deliverer_loses_nothing_and_repeats_with_the_same_ids() {
+    let w = world().await;
+    let rx = Receiver::start().await;
+    rx.set(0, Duration::from_millis(1500));
+    let (hook, secret) = w.subscribe(&w.admin, json!({"url": rx.url("hook")})).await;
+    let mut positions = Vec::new();
+    for _ in 0..6 {
+        positions.push(w.report().await.1);
+    }
+    rx.wait_delivered("hook", 2).await;
+    // The third request has arrived and waits for its answer: stop the process now,
+    // mid-delivery, and start another.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rx.got("hook").len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the third delivery never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let World { app, .. } = w;
+    let (config, prefix, db) = app.stop().await.expect("stop");
+    let app = TestApp::start(config, prefix, db).await.expect("restart");
+    rx.set(0, Duration::ZERO);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let delivered: std::collections::BTreeSet<u64> =
+            rx.delivered("hook").iter().map(Got::position).collect();
+        if positions.iter().all(|p| delivered.contains(p)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "missing after restart: {delivered:?} of {positions:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let all = rx.got("hook");
+    // Every request carried the id of its position; duplicates are the same message.
+    let mut ids: BTreeMap<u64, String> = BTreeMap::new();
+    for g in &all {
+        let id = ids.entry(g.position()).or_insert_with(|| g.id.clone());
+        assert_eq!(*id, g.id, "position {} sent under two ids", g.position());
+    }
+    assert_eq!(
+        ids.keys().copied().collect::<Vec<_>>(),
+        positions,
+        "nothing else, nothing missing"
+    );
+    // In log order: a position is first sent only after every earlier one was.
+    let firsts: Vec<u64> = {
+        let mut seen = std::collections::BTreeSet::new();
+        all.iter()
+            .map(Got::position)
+            .filter(|p| seen.insert(*p))
+            .collect()
+    };
+    assert_eq!(firsts, positions);
+    // The delivery in flight at the stop was sent again, under its id; nothing else.
+    let third = all.iter().filter(|g| g.position() == positions[2]).count();
+    assert_eq!(
+        third, 2,
+        "the interrupted delivery is repeated once: {all:#?}"
+    );
+    assert_eq!(
+        all.len(),
+        positions.len() + 1,
+        "only the in-flight one repeats"
+    );
+    assert!(verify_independently(&secret, &all).iter().all(|v| *v));
+    let r = app
+        .get(
+            &format!("/webhooks/{hook}/deliveries?limit=100"),
+            Some(&app.admin().await),
+        )
+        .await;
+    let rows = r.body["items"].as_array().expect("items");
+    assert_eq!(rows.len(), positions.len());
+    assert!(rows.iter().all(|r| r["status"] == "DELIVERED"), "{rows:?}");
+    app.stop().await.expect("stop");
+}
