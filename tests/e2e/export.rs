@@ -434,13 +434,13 @@ async fn exports_count_in_a_per_caller_budget() {
     let admin = app.admin().await;
     let burst = precinct_api::CommandRates::exports().citizen.burst;
     for i in 0..burst {
-        let r = csv_get(&app, "/stations?format=csv", None, None).await;
+        let r = csv_get(&app, "/crime-types?format=csv", None, None).await;
         assert_eq!(r.status, StatusCode::OK, "export {i}: {}", r.text);
     }
     let over = app
         .call(
             reqwest::Method::GET,
-            "/stations?format=csv",
+            "/crime-types?format=csv",
             None,
             None,
             &[],
@@ -449,10 +449,10 @@ async fn exports_count_in_a_per_caller_budget() {
     assert_eq!(over.status, StatusCode::TOO_MANY_REQUESTS, "{}", over.body);
     assert!(over.headers.contains_key("retry-after"));
     // The budget is the caller's: a signed-in account still exports, and JSON lists
-    // are not counted.
-    let r = csv_get(&app, "/stations?format=csv", Some(&admin), None).await;
+    // are not counted. (`/stations` reads no token: its exports count by address.)
+    let r = csv_get(&app, "/crime-types?format=csv", Some(&admin), None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    let page = app.get("/stations", None).await;
+    let page = app.get("/crime-types", None).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(page.body["items"].is_array(), "{}", page.body);
 }

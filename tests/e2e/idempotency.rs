@@ -363,3 +363,42 @@ async fn a_different_request_landing_under_the_same_command_id_mid_decision_is_k
         .expect("the same request again is its retry");
     assert!(retry.duplicate);
 }
+
+#[tokio::test]
+async fn a_key_outside_the_documented_pattern_is_400_and_appends_nothing() {
+    let (app, _) = setup().await;
+    let client = reqwest::Client::new();
+    let head = app.log.head().await.expect("head");
+    // `^[!-~]{1,255}$`: visible ASCII without space or tab, 1 to 255 characters.
+    let long = "k".repeat(256);
+    for key in ["with space", "tab\there", long.as_str()] {
+        let r = call_with(
+            &client,
+            &app,
+            Method::POST,
+            "/crimes",
+            None,
+            report_body("Stolen car"),
+            &[("Idempotency-Key", key)],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{key:?}: {}", r.body);
+        assert_eq!(r.body["status"], 400, "{}", r.body);
+    }
+    assert_eq!(
+        app.log.head().await.expect("head"),
+        head,
+        "nothing appended"
+    );
+    let ok = call_with(
+        &client,
+        &app,
+        Method::POST,
+        "/crimes",
+        None,
+        report_body("Stolen car"),
+        &[("Idempotency-Key", "visible-ascii_!~")],
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
+}

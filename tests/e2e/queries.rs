@@ -694,7 +694,12 @@ async fn two_processes_run_each_projector_once_and_the_standby_takes_over() {
         .fetch_one(&a.pool)
         .await
         .expect("checkpoints");
-    assert_eq!(locks, projectors, "one active worker per projection");
+    // … and the webhook deliverer holds one more (ADR 0028).
+    assert_eq!(
+        locks,
+        projectors + 1,
+        "one active worker per projection, one webhook deliverer"
+    );
 
     // The active process stops; the standby takes over within a bound.
     a.stop().await.expect("stop a");

@@ -51,7 +51,13 @@ impl CmdCtx {
                 let key = v
                     .to_str()
                     .ok()
-                    .filter(|k| !k.is_empty() && k.len() <= 255)
+                    // Visible ASCII without space or tab: the documented pattern
+                    // `^[!-~]{1,255}$` (`to_str` alone lets both through).
+                    .filter(|k| {
+                        !k.is_empty()
+                            && k.len() <= 255
+                            && k.bytes().all(|b| (b'!'..=b'~').contains(&b))
+                    })
                     .ok_or_else(|| {
                         ApiError::BadRequest(
                             "Idempotency-Key must be 1 to 255 visible ASCII characters".into(),
