@@ -8,6 +8,7 @@ pub mod dispatch;
 pub mod health;
 pub mod links;
 pub mod live;
+pub mod open311;
 pub mod patrols;
 pub mod queries;
 pub mod stations;
@@ -33,4 +34,5 @@ pub fn router() -> Router<AppState> {
         .merge(users::router())
         .merge(control::router())
         .merge(links::router())
+        .merge(open311::router())
 }
