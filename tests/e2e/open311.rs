@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use precinct_tests::app::TestApp;
+use precinct_tests::app::{Options, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -448,7 +448,13 @@ async fn open311_serves_the_catalogue_takes_reports_and_lists_them_publicly() {
 
 #[tokio::test]
 async fn open311_bad_input_gets_the_standards_error_array_never_a_5xx() {
-    let app = TestApp::spawn().await.expect("spawn");
+    // The production default of the anonymous budget (tests run with 1,000 a minute).
+    let app = TestApp::spawn_with(Options {
+        anonymous_reports_per_minute: 20,
+        ..Options::default()
+    })
+    .await
+    .expect("spawn");
     let admin = app.admin().await;
     app.precinct(&admin, "Central", LAT, LON).await;
     catalogue(&app, &admin).await;

@@ -19,7 +19,7 @@ use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use precinct_app::commands::report::submit as submission;
-use precinct_domain::report::ReportLocation;
+use precinct_domain::report::{Report, ReportLocation, Reporter};
 use precinct_domain::values::ReportStatus;
 use precinct_eventlog::Actor;
 use precinct_readmodel::queries::{self, CrimeTypeRow, PageRequest, ReportFilter, ReportRow};
@@ -710,7 +710,8 @@ async fn one_request(State(state): State<AppState>, uri: Uri, RawQuery(q): RawQu
 
 /// `GET /open311/v2/tokens/{token}.{json,xml}`: the request a submission's token stands
 /// for. The token is `<service_request_id>.<tracking token>`; the tracking token must be
-/// the one issued (compared by hash), so a guessed id finds nothing.
+/// the one issued (compared by hash), so a guessed id finds nothing. Answered at once
+/// after the submission: a report not yet in the read model is read from the log.
 async fn token(State(state): State<AppState>, uri: Uri, RawQuery(q): RawQuery) -> Response {
     let (tok, fmt) = match split_format(file(&uri)) {
         Ok(x) => x,
@@ -722,14 +723,24 @@ async fn token(State(state): State<AppState>, uri: Uri, RawQuery(q): RawQuery) -
         let (id, tracking) = tok.split_once('.').ok_or_else(missing)?;
         let id = Uuid::parse_str(id).map_err(|_| missing())?;
         let hash = token_hash(tracking).ok_or_else(missing)?;
-        let row = queries::get_report(&state.pool, id)
-            .await?
-            .filter(|r| r.tracking_token_hash.as_deref() == Some(hash.as_str()))
-            .ok_or_else(missing)?;
+        // The read model, or (just after the submission, before it caught up) the log.
+        let found = match queries::get_report(&state.pool, id).await? {
+            Some(row) => row.tracking_token_hash.as_deref() == Some(hash.as_str()),
+            None => {
+                let (report, _) = state.app.load::<Report>(id).await.map_err(ApiError::from)?;
+                matches!(
+                    &report.reporter,
+                    Some(Reporter::Anonymous { tracking_token_hash }) if *tracking_token_hash == hash
+                )
+            }
+        };
+        if !found {
+            return Err(missing());
+        }
         let doc = Doc::List {
             item: "request",
             items: vec![Doc::Obj(vec![
-                ("service_request_id", text(row.id.to_string())),
+                ("service_request_id", text(id.to_string())),
                 ("token", text(tok)),
             ])],
         };
