@@ -36,8 +36,7 @@ struct Ans {
 
 impl Ans {
     fn json(&self) -> Value {
-        serde_json::from_str(&self.text)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
 }
 
@@ -86,15 +85,24 @@ fn assert_json_error(a: &Ans, status: StatusCode, what: &str) {
     let body = a.json();
     assert_eq!(body[0]["code"], json!(status.as_u16()), "{what}: {body}");
     assert!(
-        body[0]["description"].as_str().is_some_and(|d| !d.is_empty()),
+        body[0]["description"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty()),
         "{what}: {body}"
     );
 }
 
 fn assert_xml_error(a: &Ans, status: StatusCode, what: &str) {
     assert_eq!(a.status, status, "{what}: {}", a.text);
-    assert!(a.content_type.starts_with("text/xml"), "{what}: {}", a.content_type);
-    let code = format!("<errors><error><code>{}</code><description>", status.as_u16());
+    assert!(
+        a.content_type.starts_with("text/xml"),
+        "{what}: {}",
+        a.content_type
+    );
+    let code = format!(
+        "<errors><error><code>{}</code><description>",
+        status.as_u16()
+    );
     assert!(a.text.contains(&code), "{what}: {}", a.text);
 }
 
@@ -221,7 +229,9 @@ async fn open311_serves_the_catalogue_takes_reports_and_lists_them_publicly() {
     assert!(dx.content_type.starts_with("text/xml"));
     assert!(dx.text.contains("<discovery><changeset>"), "{}", dx.text);
     assert!(
-        dx.text.contains("<formats><format>application/json</format><format>text/xml</format></formats>"),
+        dx.text.contains(
+            "<formats><format>application/json</format><format>text/xml</format></formats>"
+        ),
         "{}",
         dx.text
     );
@@ -236,7 +246,11 @@ async fn open311_serves_the_catalogue_takes_reports_and_lists_them_publicly() {
         .iter()
         .map(|x| x["service_code"].as_str().expect("code"))
         .collect();
-    assert_eq!(codes, ["OTHER", "ROBBERY", "theft-1"], "retired types are left out");
+    assert_eq!(
+        codes,
+        ["OTHER", "ROBBERY", "theft-1"],
+        "retired types are left out"
+    );
     let theft = &s[2];
     assert_eq!(theft["service_name"], "Theft");
     assert_eq!(theft["group"], "Property");
@@ -246,26 +260,53 @@ async fn open311_serves_the_catalogue_takes_reports_and_lists_them_publicly() {
     assert_eq!(s[1]["group"], Value::Null);
     let sx = get(&app, "services.xml").await;
     assert_eq!(sx.status, StatusCode::OK);
-    assert!(sx.text.contains("<services><service><service_code>OTHER</service_code>"), "{}", sx.text);
-    assert!(sx.text.contains("<service_code>theft-1</service_code><service_name>Theft</service_name>"), "{}", sx.text);
+    assert!(
+        sx.text
+            .contains("<services><service><service_code>OTHER</service_code>"),
+        "{}",
+        sx.text
+    );
+    assert!(
+        sx.text
+            .contains("<service_code>theft-1</service_code><service_name>Theft</service_name>"),
+        "{}",
+        sx.text
+    );
     assert!(sx.text.contains("<group>Property</group>"), "{}", sx.text);
     assert!(!sx.text.contains("loiter"), "{}", sx.text);
 
     // Service definitions: no attributes.
     let def = get(&app, "services/theft-1.json").await;
     assert_eq!(def.status, StatusCode::OK, "{}", def.text);
-    assert_eq!(def.json(), json!({"service_code": "theft-1", "attributes": []}));
+    assert_eq!(
+        def.json(),
+        json!({"service_code": "theft-1", "attributes": []})
+    );
     let defx = get(&app, "services/ROBBERY.xml").await;
     assert_eq!(defx.status, StatusCode::OK, "{}", defx.text);
     assert!(defx.text.contains(
         "<service_definition><service_code>ROBBERY</service_code><attributes/></service_definition>"
     ), "{}", defx.text);
-    assert_json_error(&get(&app, "services/THEFT.json").await, StatusCode::NOT_FOUND, "a catalogue code behind a service code");
-    assert_xml_error(&get(&app, "services/loiter.xml").await, StatusCode::NOT_FOUND, "a retired type");
+    assert_json_error(
+        &get(&app, "services/THEFT.json").await,
+        StatusCode::NOT_FOUND,
+        "a catalogue code behind a service code",
+    );
+    assert_xml_error(
+        &get(&app, "services/loiter.xml").await,
+        StatusCode::NOT_FOUND,
+        "a retired type",
+    );
 
     // POST requests (JSON answer): anonymous, with every personal field.
     let (lat, lon) = (AT_LAT.to_string(), AT_LON.to_string());
-    let posted = post_form(&app, "requests.json", None, &the_form("theft-1", &lat, &lon)).await;
+    let posted = post_form(
+        &app,
+        "requests.json",
+        None,
+        &the_form("theft-1", &lat, &lon),
+    )
+    .await;
     assert_eq!(posted.status, StatusCode::CREATED, "{}", posted.text);
     let p = posted.json();
     let id = p[0]["service_request_id"].as_str().expect("id").to_string();
@@ -314,18 +355,32 @@ async fn open311_serves_the_catalogue_takes_reports_and_lists_them_publicly() {
     for part in [EMAIL, PHONE, FIRST, LAST] {
         assert!(contact.contains(part), "{part} in {contact}");
     }
-    assert_eq!(mine.body["station_id"].as_str(), Some(station.as_str()), "{}", mine.body);
+    assert_eq!(
+        mine.body["station_id"].as_str(),
+        Some(station.as_str()),
+        "{}",
+        mine.body
+    );
 
     // POST requests.xml: the XML answer.
     let px = post_form(
         &app,
         "requests.xml",
         None,
-        &[("service_code", "ROBBERY"), ("lat", "7.08"), ("long", "125.62")],
+        &[
+            ("service_code", "ROBBERY"),
+            ("lat", "7.08"),
+            ("long", "125.62"),
+        ],
     )
     .await;
     assert_eq!(px.status, StatusCode::CREATED, "{}", px.text);
-    assert!(px.text.contains("<service_requests><request><service_request_id>"), "{}", px.text);
+    assert!(
+        px.text
+            .contains("<service_requests><request><service_request_id>"),
+        "{}",
+        px.text
+    );
     let robbery_id = px
         .text
         .split("<service_request_id>")
@@ -336,12 +391,27 @@ async fn open311_serves_the_catalogue_takes_reports_and_lists_them_publicly() {
 
     // A signed-in citizen's request (bearer token): no token; then withdrawn.
     let (_, citizen) = app.account(&admin, "CITIZEN", None).await;
-    let own = post_form(&app, "requests.json", Some(&citizen), &[("service_code", "theft-1"), ("lat", "7.06"), ("long", "125.60")]).await;
+    let own = post_form(
+        &app,
+        "requests.json",
+        Some(&citizen),
+        &[
+            ("service_code", "theft-1"),
+            ("lat", "7.06"),
+            ("long", "125.60"),
+        ],
+    )
+    .await;
     assert_eq!(own.status, StatusCode::CREATED, "{}", own.text);
     assert_eq!(own.json()[0]["token"], Value::Null);
-    let own_id = own.json()[0]["service_request_id"].as_str().expect("id").to_string();
+    let own_id = own.json()[0]["service_request_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
     visible(&app, &own_id).await;
-    let withdrawn = app.delete(&format!("/crimes/{own_id}"), Some(&citizen)).await;
+    let withdrawn = app
+        .delete(&format!("/crimes/{own_id}"), Some(&citizen))
+        .await;
     assert_eq!(withdrawn.status, StatusCode::OK, "{}", withdrawn.body);
     app.caught_up(withdrawn.position()).await;
 
@@ -361,17 +431,38 @@ async fn open311_serves_the_catalogue_takes_reports_and_lists_them_publicly() {
     let onex = get(&app, &format!("requests/{id}.xml")).await;
     assert_eq!(onex.status, StatusCode::OK, "{}", onex.text);
     assert_private(&onex, "requests/{id}.xml");
-    assert!(onex.text.contains("<service_requests><request><service_request_id>"), "{}", onex.text);
+    assert!(
+        onex.text
+            .contains("<service_requests><request><service_request_id>"),
+        "{}",
+        onex.text
+    );
     assert!(onex.text.contains("<status>open</status>"), "{}", onex.text);
-    assert!(onex.text.contains("<lat>7.071</lat><long>125.612</long>"), "{}", onex.text);
-    assert_json_error(&get(&app, &format!("requests/{own_id}.json")).await, StatusCode::NOT_FOUND, "a withdrawn request");
-    assert_xml_error(&get(&app, "requests/not-an-id.xml").await, StatusCode::NOT_FOUND, "a bad id");
+    assert!(
+        onex.text.contains("<lat>7.071</lat><long>125.612</long>"),
+        "{}",
+        onex.text
+    );
+    assert_json_error(
+        &get(&app, &format!("requests/{own_id}.json")).await,
+        StatusCode::NOT_FOUND,
+        "a withdrawn request",
+    );
+    assert_xml_error(
+        &get(&app, "requests/not-an-id.xml").await,
+        StatusCode::NOT_FOUND,
+        "a bad id",
+    );
 
     // Closed: a dispatcher rejects the robbery report.
     visible(&app, &robbery_id).await;
     let (_, dispatcher) = app.account(&admin, "DISPATCHER", Some(&station)).await;
     let rejected = app
-        .post(&format!("/crimes/{robbery_id}/reject"), Some(&dispatcher), json!({"justification": "duplicate"}))
+        .post(
+            &format!("/crimes/{robbery_id}/reject"),
+            Some(&dispatcher),
+            json!({"justification": "duplicate"}),
+        )
         .await;
     assert_eq!(rejected.status, StatusCode::OK, "{}", rejected.body);
     app.caught_up(rejected.position()).await;
@@ -385,21 +476,51 @@ async fn open311_serves_the_catalogue_takes_reports_and_lists_them_publicly() {
     let mut expected = vec![id.clone(), robbery_id.clone()];
     expected.sort();
     assert_eq!(listed, expected, "withdrawn left out");
-    assert_eq!(ids(&get(&app, "requests.json?status=open").await.json()), [id.clone()]);
-    assert_eq!(ids(&get(&app, "requests.json?status=closed").await.json()), [robbery_id.clone()]);
+    assert_eq!(
+        ids(&get(&app, "requests.json?status=open").await.json()),
+        [id.as_str()]
+    );
+    assert_eq!(
+        ids(&get(&app, "requests.json?status=closed").await.json()),
+        [robbery_id.as_str()]
+    );
     let closed = get(&app, "requests.json?status=closed").await.json();
     assert_eq!(closed[0]["status"], "closed");
     assert_eq!(closed[0]["status_notes"], "Not pursued");
-    assert_eq!(ids(&get(&app, "requests.json?status=open,closed").await.json()).len(), 2);
-    assert_eq!(ids(&get(&app, "requests.json?service_code=theft-1").await.json()), [id.clone()]);
-    assert_eq!(ids(&get(&app, "requests.json?service_code=ROBBERY").await.json()), [robbery_id.clone()]);
     assert_eq!(
-        ids(&get(&app, &format!("requests.json?service_request_id={id},{own_id}")).await.json()),
-        [id.clone()],
+        ids(&get(&app, "requests.json?status=open,closed").await.json()).len(),
+        2
+    );
+    assert_eq!(
+        ids(&get(&app, "requests.json?service_code=theft-1").await.json()),
+        [id.as_str()]
+    );
+    assert_eq!(
+        ids(&get(&app, "requests.json?service_code=ROBBERY").await.json()),
+        [robbery_id.as_str()]
+    );
+    assert_eq!(
+        ids(&get(
+            &app,
+            &format!("requests.json?service_request_id={id},{own_id}")
+        )
+        .await
+        .json()),
+        [id.as_str()],
         "a withdrawn id is left out"
     );
-    assert!(ids(&get(&app, "requests.json?start_date=2099-01-01T00:00:00Z").await.json()).is_empty());
-    assert!(ids(&get(&app, "requests.json?end_date=2020-01-01T00:00:00Z").await.json()).is_empty());
+    assert!(
+        ids(&get(&app, "requests.json?start_date=2099-01-01T00:00:00Z")
+            .await
+            .json())
+        .is_empty()
+    );
+    assert!(
+        ids(&get(&app, "requests.json?end_date=2020-01-01T00:00:00Z")
+            .await
+            .json())
+        .is_empty()
+    );
     let now = chrono::Utc::now();
     let window = format!(
         "requests.json?start_date={}&end_date={}",
@@ -415,11 +536,32 @@ async fn open311_serves_the_catalogue_takes_reports_and_lists_them_publicly() {
     // Tokens.
     let t = get(&app, &format!("tokens/{token}.json")).await;
     assert_eq!(t.status, StatusCode::OK, "{}", t.text);
-    assert_eq!(t.json(), json!([{"service_request_id": id, "token": token}]));
+    assert_eq!(
+        t.json(),
+        json!([{"service_request_id": id, "token": token}])
+    );
     let tx = get(&app, &format!("tokens/{token}.xml")).await;
-    assert!(tx.text.contains(&format!("<service_request_id>{id}</service_request_id><token>{token}</token>")), "{}", tx.text);
-    assert_json_error(&get(&app, &format!("tokens/{id}.AAAAAAAAAAAAAAAAAAAAAAAAAAA.json")).await, StatusCode::NOT_FOUND, "a forged token");
-    assert_json_error(&get(&app, &format!("tokens/{robbery_id}.json")).await, StatusCode::NOT_FOUND, "an id alone");
+    assert!(
+        tx.text.contains(&format!(
+            "<service_request_id>{id}</service_request_id><token>{token}</token>"
+        )),
+        "{}",
+        tx.text
+    );
+    assert_json_error(
+        &get(
+            &app,
+            &format!("tokens/{id}.AAAAAAAAAAAAAAAAAAAAAAAAAAA.json"),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "a forged token",
+    );
+    assert_json_error(
+        &get(&app, &format!("tokens/{robbery_id}.json")).await,
+        StatusCode::NOT_FOUND,
+        "an id alone",
+    );
 
     // The independent client: Python's urllib and xml.etree over the XML endpoints.
     let out = tokio::process::Command::new("python3")
@@ -463,17 +605,87 @@ async fn open311_bad_input_gets_the_standards_error_array_never_a_5xx() {
     let bad = StatusCode::BAD_REQUEST;
     // POSTs, in the requested format; nothing appended.
     for (fmt, what, form) in [
-        ("json", "no location at all", vec![("service_code", "theft-1")]),
-        ("xml", "no location at all", vec![("service_code", "theft-1")]),
-        ("json", "an address but no coordinates (no geocoding)", vec![("service_code", "theft-1"), ("address_string", ADDRESS)]),
-        ("json", "lat without long", vec![("service_code", "theft-1"), ("lat", "7.07")]),
-        ("json", "no service_code", vec![("lat", "7.07"), ("long", "125.61")]),
-        ("xml", "an unknown service_code", vec![("service_code", "nope"), ("lat", "7.07"), ("long", "125.61")]),
-        ("json", "a retired service", vec![("service_code", "loiter"), ("lat", "7.07"), ("long", "125.61")]),
-        ("json", "lat not a number", vec![("service_code", "theft-1"), ("lat", "north"), ("long", "125.61")]),
-        ("xml", "lat out of range", vec![("service_code", "theft-1"), ("lat", "91"), ("long", "125.61")]),
-        ("json", "an unknown field", vec![("service_code", "theft-1"), ("lat", "7.07"), ("long", "125.61"), ("colour", "red")]),
-        ("json", "an attribute (none defined)", vec![("service_code", "theft-1"), ("lat", "7.07"), ("long", "125.61"), ("attribute[x]", "1")]),
+        (
+            "json",
+            "no location at all",
+            vec![("service_code", "theft-1")],
+        ),
+        (
+            "xml",
+            "no location at all",
+            vec![("service_code", "theft-1")],
+        ),
+        (
+            "json",
+            "an address but no coordinates (no geocoding)",
+            vec![("service_code", "theft-1"), ("address_string", ADDRESS)],
+        ),
+        (
+            "json",
+            "lat without long",
+            vec![("service_code", "theft-1"), ("lat", "7.07")],
+        ),
+        (
+            "json",
+            "no service_code",
+            vec![("lat", "7.07"), ("long", "125.61")],
+        ),
+        (
+            "xml",
+            "an unknown service_code",
+            vec![
+                ("service_code", "nope"),
+                ("lat", "7.07"),
+                ("long", "125.61"),
+            ],
+        ),
+        (
+            "json",
+            "a retired service",
+            vec![
+                ("service_code", "loiter"),
+                ("lat", "7.07"),
+                ("long", "125.61"),
+            ],
+        ),
+        (
+            "json",
+            "lat not a number",
+            vec![
+                ("service_code", "theft-1"),
+                ("lat", "north"),
+                ("long", "125.61"),
+            ],
+        ),
+        (
+            "xml",
+            "lat out of range",
+            vec![
+                ("service_code", "theft-1"),
+                ("lat", "91"),
+                ("long", "125.61"),
+            ],
+        ),
+        (
+            "json",
+            "an unknown field",
+            vec![
+                ("service_code", "theft-1"),
+                ("lat", "7.07"),
+                ("long", "125.61"),
+                ("colour", "red"),
+            ],
+        ),
+        (
+            "json",
+            "an attribute (none defined)",
+            vec![
+                ("service_code", "theft-1"),
+                ("lat", "7.07"),
+                ("long", "125.61"),
+                ("attribute[x]", "1"),
+            ],
+        ),
     ] {
         let a = post_form(&app, &format!("requests.{fmt}"), None, &form).await;
         match fmt {
@@ -483,27 +695,40 @@ async fn open311_bad_input_gets_the_standards_error_array_never_a_5xx() {
     }
     // A JSON body to the XML endpoint.
     let url = format!("{}/open311/v2/requests.xml", app.base);
-    let a = ans(
-        app.http
-            .post(url)
-            .json(&json!({"service_code": "theft-1", "lat": 7.07, "long": 125.61}))
-            .send()
-            .await
-            .expect("POST"),
-    )
+    let a = ans(app
+        .http
+        .post(url)
+        .json(&json!({"service_code": "theft-1", "lat": 7.07, "long": 125.61}))
+        .send()
+        .await
+        .expect("POST"))
     .await;
     assert_xml_error(&a, bad, "a JSON body to requests.xml");
     // An unknown format, no format, an unknown resource, POST to services.
     assert_json_error(&get(&app, "services.csv").await, bad, "an unknown format");
     assert_json_error(&get(&app, "services").await, bad, "no format");
-    assert_json_error(&get(&app, "nothing.json").await, StatusCode::NOT_FOUND, "an unknown resource");
-    assert_xml_error(&post_form(&app, "services.xml", None, &[]).await, StatusCode::METHOD_NOT_ALLOWED, "POST services");
+    assert_json_error(
+        &get(&app, "nothing.json").await,
+        StatusCode::NOT_FOUND,
+        "an unknown resource",
+    );
+    assert_xml_error(
+        &post_form(&app, "services.xml", None, &[]).await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "POST services",
+    );
     // GET list parameters.
     for (q, what) in [
         ("start_date=yesterday", "a bad start_date"),
         ("end_date=2026-13-01T00:00:00Z", "a bad end_date"),
-        ("start_date=2026-06-01T00:00:00Z&end_date=2026-01-01T00:00:00Z", "an inverted range"),
-        ("start_date=2025-01-01T00:00:00Z&end_date=2026-01-01T00:00:00Z", "over 90 days"),
+        (
+            "start_date=2026-06-01T00:00:00Z&end_date=2026-01-01T00:00:00Z",
+            "an inverted range",
+        ),
+        (
+            "start_date=2025-01-01T00:00:00Z&end_date=2026-01-01T00:00:00Z",
+            "over 90 days",
+        ),
         ("status=pending", "an unknown status"),
         ("service_code=nope", "an unknown service_code"),
         ("service_request_id=123", "a bad id"),
@@ -512,13 +737,27 @@ async fn open311_bad_input_gets_the_standards_error_array_never_a_5xx() {
         assert_json_error(&get(&app, &format!("requests.json?{q}")).await, bad, what);
         assert_xml_error(&get(&app, &format!("requests.xml?{q}")).await, bad, what);
     }
-    assert_eq!(app.log.head().await.expect("head"), head, "nothing appended");
+    assert_eq!(
+        app.log.head().await.expect("head"),
+        head,
+        "nothing appended"
+    );
 
     // The anonymous per-address throttle of POST /crimes applies (429, Retry-After).
     let mut limited = None;
     for i in 0..40 {
         let lat = format!("7.07{i:02}");
-        let a = post_form(&app, "requests.json", None, &[("service_code", "theft-1"), ("lat", &lat), ("long", "125.61")]).await;
+        let a = post_form(
+            &app,
+            "requests.json",
+            None,
+            &[
+                ("service_code", "theft-1"),
+                ("lat", &lat),
+                ("long", "125.61"),
+            ],
+        )
+        .await;
         if a.status == StatusCode::TOO_MANY_REQUESTS {
             limited = Some(a);
             break;
@@ -526,5 +765,9 @@ async fn open311_bad_input_gets_the_standards_error_array_never_a_5xx() {
         assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
     }
     let limited = limited.expect("the anonymous throttle answers 429 within 40 submissions");
-    assert_json_error(&limited, StatusCode::TOO_MANY_REQUESTS, "over the anonymous budget");
+    assert_json_error(
+        &limited,
+        StatusCode::TOO_MANY_REQUESTS,
+        "over the anonymous budget",
+    );
 }

@@ -182,9 +182,12 @@ async fn submit(
     }
     v.finish()?;
     let point = point.ok_or_else(|| ApiError::invalid("location", "invalid"))?;
-    let meta = cmd
-        .ctx
-        .meta(caller.as_ref().map(|c| c.actor()).unwrap_or(Actor::Anonymous));
+    let meta = cmd.ctx.meta(
+        caller
+            .as_ref()
+            .map(|c| c.actor())
+            .unwrap_or(Actor::Anonymous),
+    );
     let (reporter, tracking_token) = reporter(&state, caller.as_ref(), &meta)?;
     let new = submission::NewReport {
         title: b.title,

@@ -133,9 +133,7 @@ impl Doc {
             Doc::Null => el.write_empty().map(drop),
             Doc::Obj(fields) if fields.is_empty() => el.write_empty().map(drop),
             Doc::Obj(fields) => el
-                .write_inner_content(|w| {
-                    fields.iter().try_for_each(|(k, v)| v.xml(k, w))
-                })
+                .write_inner_content(|w| fields.iter().try_for_each(|(k, v)| v.xml(k, w)))
                 .map(drop),
             Doc::List { items, .. } if items.is_empty() => el.write_empty().map(drop),
             Doc::List { item, items } => el
@@ -421,10 +419,15 @@ fn discovery(state: &AppState, headers: &HeaderMap, q: &Option<String>) -> Answe
     };
     let doc = Doc::Obj(vec![
         ("changeset", text(CHANGESET)),
-        ("contact", text("See the operator of this Precinct deployment")),
+        (
+            "contact",
+            text("See the operator of this Precinct deployment"),
+        ),
         (
             "key_service",
-            text("No api_key is needed: submissions are anonymous (or use a Precinct bearer token)"),
+            text(
+                "No api_key is needed: submissions are anonymous (or use a Precinct bearer token)",
+            ),
         ),
         (
             "endpoints",
@@ -869,8 +872,8 @@ async fn submit_request(
         ));
     }
     let ctx = CmdCtx::from_parts(&parts, &bytes, addr)?;
-    let f: PostForm = serde_urlencoded::from_bytes(&bytes)
-        .map_err(|e| Failure::bad(format!("body: {e}")))?;
+    let f: PostForm =
+        serde_urlencoded::from_bytes(&bytes).map_err(|e| Failure::bad(format!("body: {e}")))?;
     let code = given(&f.service_code).ok_or_else(|| Failure::bad("service_code is required"))?;
     let catalogue = catalogue(state).await?;
     let ty = *types_of(&catalogue, &code)
@@ -946,9 +949,12 @@ mod tests {
 
     #[test]
     fn the_format_is_the_last_extension() {
-        assert_eq!(split_format("services.json").unwrap(), ("services", Fmt::Json));
         assert_eq!(
-            split_format("abc.def.xml").unwrap(),
+            split_format("services.json").expect("test value"),
+            ("services", Fmt::Json)
+        );
+        assert_eq!(
+            split_format("abc.def.xml").expect("test value"),
             ("abc.def", Fmt::Xml)
         );
         assert!(split_format("services").is_err());
@@ -959,24 +965,37 @@ mod tests {
     #[test]
     fn windows_are_at_most_ninety_days() {
         let now = DateTime::parse_from_rfc3339("2026-11-29T00:00:00Z")
-            .unwrap()
+            .expect("test value")
             .with_timezone(&Utc);
-        let (from, to) = window(None, None, now).unwrap();
+        let (from, to) = window(None, None, now).expect("test value");
         assert_eq!((to - from).num_days(), 90);
         assert_eq!(to, now);
-        assert!(window(Some("2026-01-01T00:00:00Z"), Some("2026-06-01T00:00:00Z"), now).is_err());
-        assert!(window(Some("2026-06-01T00:00:00Z"), Some("2026-01-01T00:00:00Z"), now).is_err());
+        assert!(window(
+            Some("2026-01-01T00:00:00Z"),
+            Some("2026-06-01T00:00:00Z"),
+            now
+        )
+        .is_err());
+        assert!(window(
+            Some("2026-06-01T00:00:00Z"),
+            Some("2026-01-01T00:00:00Z"),
+            now
+        )
+        .is_err());
         assert!(window(Some("yesterday"), None, now).is_err());
-        let (from, to) = window(Some("2026-01-01T00:00:00+02:00"), None, now).unwrap();
+        let (from, to) = window(Some("2026-01-01T00:00:00+02:00"), None, now).expect("test value");
         assert_eq!(from.to_rfc3339(), "2025-12-31T22:00:00+00:00");
         assert_eq!((to - from).num_days(), 90);
     }
 
     #[test]
     fn open_and_closed_cover_every_public_status() {
-        let open = statuses("open").unwrap();
-        let closed = statuses("closed").unwrap();
-        assert_eq!(open, ["NEW", "ASSIGNED", "ACCEPTED", "RESPONDING", "RESOLVED"]);
+        let open = statuses("open").expect("test value");
+        let closed = statuses("closed").expect("test value");
+        assert_eq!(
+            open,
+            ["NEW", "ASSIGNED", "ACCEPTED", "RESPONDING", "RESOLVED"]
+        );
         assert_eq!(closed, ["CLOSED", "REJECTED"]);
         for s in open.iter().chain(&closed) {
             let expected = if open.contains(s) { "open" } else { "closed" };
@@ -991,9 +1010,9 @@ mod tests {
         let res = doc.render("errors", Fmt::Xml, StatusCode::BAD_REQUEST);
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
         let mut w = quick_xml::Writer::new(Vec::new());
-        doc.xml("errors", &mut w).unwrap();
+        doc.xml("errors", &mut w).expect("test value");
         assert_eq!(
-            String::from_utf8(w.into_inner()).unwrap(),
+            String::from_utf8(w.into_inner()).expect("test value"),
             "<errors><error><code>400</code><description>a &lt; b &amp; c</description></error></errors>"
         );
         assert_eq!(
