@@ -737,6 +737,19 @@ async fn open311_bad_input_gets_the_standards_error_array_never_a_5xx() {
         assert_json_error(&get(&app, &format!("requests.json?{q}")).await, bad, what);
         assert_xml_error(&get(&app, &format!("requests.xml?{q}")).await, bad, what);
     }
+    // A bad bearer token: Precinct's 401, in the standard's shape.
+    let a = post_form(
+        &app,
+        "requests.json",
+        Some("not-a-token"),
+        &[
+            ("service_code", "theft-1"),
+            ("lat", "7.07"),
+            ("long", "125.61"),
+        ],
+    )
+    .await;
+    assert_json_error(&a, StatusCode::UNAUTHORIZED, "a bad bearer token");
     assert_eq!(
         app.log.head().await.expect("head"),
         head,
