@@ -19,6 +19,7 @@ mod links;
 mod live;
 mod metrics;
 mod model;
+mod open311;
 mod ops;
 mod overload;
 mod own_writes;

@@ -40,7 +40,8 @@ pub struct CmdCtx {
 }
 
 impl CmdCtx {
-    fn from_parts(
+    /// The context of the command in a request of these `parts` with this `body`.
+    pub(crate) fn from_parts(
         parts: &Parts,
         body: &[u8],
         client_addr: Option<std::net::IpAddr>,

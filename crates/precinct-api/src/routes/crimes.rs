@@ -173,12 +173,7 @@ async fn submit(
     crate::extract::ClientAddr(addr): crate::extract::ClientAddr,
     cmd: Cmd<SubmitBody>,
 ) -> ApiResult<(StatusCode, Json<Submitted>)> {
-    if caller.is_none() {
-        let key = crate::throttle::addr_key(addr);
-        if let Err(retry_after_secs) = state.anonymous_reports.hit(&key) {
-            return Err(ApiError::TooManyRequests { retry_after_secs });
-        }
-    }
+    throttle_anonymous(&state, caller.as_ref(), addr)?;
     let b = cmd.body;
     let mut v = Validator::new();
     let point = parse_point(&mut v, b.location.latitude, b.location.longitude);
@@ -187,22 +182,13 @@ async fn submit(
     }
     v.finish()?;
     let point = point.ok_or_else(|| ApiError::invalid("location", "invalid"))?;
-    let meta = cmd
-        .ctx
-        .meta(caller.map(|c| c.actor()).unwrap_or(Actor::Anonymous));
-    let (reporter, tracking_token) = match caller {
-        Some(c) => (Reporter::User { account_id: c.id }, None),
-        None => {
-            let token = derive_token(&state.config.secret, "tracking", meta.command_id);
-            let hash = token_hash(&token).ok_or_else(|| ApiError::Internal("hash".into()))?;
-            (
-                Reporter::Anonymous {
-                    tracking_token_hash: hash,
-                },
-                Some(token),
-            )
-        }
-    };
+    let meta = cmd.ctx.meta(
+        caller
+            .as_ref()
+            .map(|c| c.actor())
+            .unwrap_or(Actor::Anonymous),
+    );
+    let (reporter, tracking_token) = reporter(&state, caller.as_ref(), &meta)?;
     let new = submission::NewReport {
         title: b.title,
         description: b.description,
@@ -222,6 +208,45 @@ async fn submit(
             tracking_token,
         }),
     ))
+}
+
+/// An anonymous submission counts in its client address's budget (429 beyond it); a
+/// signed-in one in the account's command budget (taken by the body's extractor). Shared
+/// with Open311's `POST requests` (ADR 0031).
+pub(crate) fn throttle_anonymous(
+    state: &AppState,
+    caller: Option<&Caller>,
+    addr: Option<std::net::IpAddr>,
+) -> ApiResult<()> {
+    if caller.is_none() {
+        let key = crate::throttle::addr_key(addr);
+        if let Err(retry_after_secs) = state.anonymous_reports.hit(&key) {
+            return Err(ApiError::TooManyRequests { retry_after_secs });
+        }
+    }
+    Ok(())
+}
+
+/// Who submits: the signed-in caller, or an anonymous reporter who gets a tracking token
+/// derived from the command id (only its hash is stored).
+pub(crate) fn reporter(
+    state: &AppState,
+    caller: Option<&Caller>,
+    meta: &precinct_eventlog::CommandMeta,
+) -> ApiResult<(Reporter, Option<String>)> {
+    Ok(match caller {
+        Some(c) => (Reporter::User { account_id: c.id }, None),
+        None => {
+            let token = derive_token(&state.config.secret, "tracking", meta.command_id);
+            let hash = token_hash(&token).ok_or_else(|| ApiError::Internal("hash".into()))?;
+            (
+                Reporter::Anonymous {
+                    tracking_token_hash: hash,
+                },
+                Some(token),
+            )
+        }
+    })
 }
 
 // ---------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ pub mod dispatch;
 pub mod health;
 pub mod links;
 pub mod live;
+pub mod open311;
 pub mod patrols;
 pub mod queries;
 pub mod session;
@@ -41,4 +42,5 @@ pub fn router() -> Router<AppState> {
         .merge(links::router())
         .merge(analytics::router())
         .merge(webhooks::router())
+        .merge(open311::router())
 }

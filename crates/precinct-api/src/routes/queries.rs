@@ -283,6 +283,7 @@ async fn list_crimes(
         near: near(&p, coordinates)?,
         reporter_id: None,
         patrol_ids: None,
+        ..ReportFilter::default()
     };
     let pg = page(p.limit, p.cursor.clone())?;
     if format == Format::Csv {

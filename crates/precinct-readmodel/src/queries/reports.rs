@@ -204,6 +204,14 @@ pub struct ReportFilter {
     pub reporter_id: Option<Uuid>,
     /// Assigned to any of these patrols.
     pub patrol_ids: Option<Vec<Uuid>>,
+    /// Any of these reports (Open311 `service_request_id`).
+    pub ids: Option<Vec<Uuid>>,
+    /// Resolved to any of these catalogue codes (Open311 `service_code`).
+    pub crime_type_codes: Option<Vec<String>>,
+    /// Submitted at or after this time.
+    pub submitted_from: Option<DateTime<Utc>>,
+    /// Submitted at or before this time.
+    pub submitted_to: Option<DateTime<Utc>>,
 }
 
 /// Mean Earth radius in metres (as the domain's great-circle distance).
@@ -368,6 +376,20 @@ fn push_filters(
         qb.push(" AND patrol_id = ANY(")
             .push_bind(patrols.clone())
             .push(")");
+    }
+    if let Some(ids) = &filter.ids {
+        qb.push(" AND id = ANY(").push_bind(ids.clone()).push(")");
+    }
+    if let Some(codes) = &filter.crime_type_codes {
+        qb.push(" AND crime_type_codes && ")
+            .push_bind(codes.clone())
+            .push("::text[]");
+    }
+    if let Some(from) = filter.submitted_from {
+        qb.push(" AND submitted_at >= ").push_bind(from);
+    }
+    if let Some(to) = filter.submitted_to {
+        qb.push(" AND submitted_at <= ").push_bind(to);
     }
     if let Some(near) = &filter.near {
         push_near(qb, near);
