@@ -366,10 +366,10 @@ pub async fn workloads(
 
 impl RunCtx<'_> {
     /// Time kept for what follows the seed/catch-up/rebuild phases: queries
-    /// (~4 × query_secs + 15 s), locations (~workload + paced + 15 s), results (~20 s).
+    /// (~6 × query_secs + 15 s), locations (~workload + paced + 15 s), results (~20 s).
     fn reserve_after_rebuild(&self) -> Duration {
         let s = self.s;
-        s.query_secs * 4 + s.workload_secs + s.paced_secs + Duration::from_secs(60)
+        s.query_secs * 6 + s.workload_secs + s.paced_secs + Duration::from_secs(60)
     }
 }
 
@@ -867,6 +867,16 @@ pub async fn queries(ctx: &mut RunCtx<'_>, reports_rows_live: i64) -> anyhow::Re
                 10.0,
             ),
             "workloads" => ("5 workloads", "GET /workloads (staff)".to_string(), 10.0),
+            "analytics_sla" => (
+                "5 analytics sla",
+                "GET /analytics/sla (staff, 30 days)".to_string(),
+                50.0,
+            ),
+            "analytics_volume" => (
+                "5 analytics volume",
+                "GET /analytics/volume?bucket=day (staff, 30 days)".to_string(),
+                50.0,
+            ),
             _ => (
                 "5 as_of",
                 "GET /crimes/{id}?as_of= (50 events)".to_string(),

@@ -75,10 +75,35 @@ pub fn cases(world: &World, as_of_id: &str, as_of: DateTime<Utc>) -> Vec<QueryCa
         QueryCase {
             name: "as_of",
             call: Call::report_as_of(as_of_id, as_of),
+            token: desk.clone(),
+            spread: false,
+        },
+        // The analytics over the last 30 days of the dispatcher's station (issue 17
+        // item 5): the SLA percentiles and KPIs, and the volume per day.
+        QueryCase {
+            name: "analytics_sla",
+            call: Call::get(format!("/analytics/sla?{}", last_30_days())),
+            token: desk.clone(),
+            spread: false,
+        },
+        QueryCase {
+            name: "analytics_volume",
+            call: Call::get(format!("/analytics/volume?bucket=day&{}", last_30_days())),
             token: desk,
             spread: false,
         },
     ]
+}
+
+/// `from` and `to` of the 30 days up to now, URL-encoded.
+fn last_30_days() -> String {
+    let to = Utc::now() + chrono::Duration::minutes(5);
+    let from = to - chrono::Duration::days(30);
+    let f = |t: DateTime<Utc>| {
+        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            .replace('+', "%2B")
+    };
+    format!("from={}&to={}", f(from), f(to))
 }
 
 pub async fn run_case(
