@@ -429,6 +429,24 @@ async fn the_live_streams_accept_the_session_cookie() {
         .await
         .expect("answer");
     assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+
+    // Logout ends the streams the session holds open (checked every 10 s).
+    let out = browse(&app, &b, Method::DELETE, "/session", None, true).await;
+    assert!(out.status.is_success(), "{}", out.body);
+    let started = Instant::now();
+    let ended = loop {
+        match tokio::time::timeout(Duration::from_secs(25), stream.chunk()).await {
+            // Keep-alive comments until the check sees the logout.
+            Ok(Ok(Some(_))) if started.elapsed() < Duration::from_secs(25) => continue,
+            Ok(Ok(None)) | Ok(Err(_)) => break true,
+            _ => break false,
+        }
+    };
+    assert!(
+        ended,
+        "the stream outlived its session by {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]

@@ -775,6 +775,39 @@ async fn a_supervisor_manages_only_their_stations_subscriptions() {
     assert_eq!(list_b.body["items"], json!([]));
     let list_admin = w.app.get("/webhooks", Some(&w.admin)).await;
     assert_eq!(list_admin.body["items"].as_array().map(Vec::len), Some(1));
+
+    // A subscription an ADMIN let receive personal data: its station's SUPERVISOR may
+    // not move its target (and then replay the log into their own server).
+    let (personal, _) = w
+        .subscribe(
+            &w.admin,
+            json!({"url": rx.url("hook"), "personal_data": true, "station_id": w.station}),
+        )
+        .await;
+    let head = w.app.log.head().await.expect("head");
+    let r = w
+        .app
+        .patch(
+            &format!("/webhooks/{personal}"),
+            Some(&sup_a),
+            json!({"url": rx.url("elsewhere")}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert_eq!(
+        w.app.log.head().await.expect("head"),
+        head,
+        "nothing appended"
+    );
+    let r = w
+        .app
+        .patch(
+            &format!("/webhooks/{personal}"),
+            Some(&w.admin),
+            json!({"url": rx.url("elsewhere")}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "the ADMIN may: {}", r.body);
     let r = w
         .app
         .delete(&format!("/webhooks/{hook}"), Some(&sup_a))

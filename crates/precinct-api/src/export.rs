@@ -188,9 +188,14 @@ fn cell(v: Option<&Value>) -> String {
 }
 
 /// A text cell a spreadsheet will not read as a formula: OWASP's list of leading
-/// characters (`=`, `+`, `-`, `@`, tab, carriage return) gets a `'` in front.
+/// characters (`=`, `+`, `-`, `@`, tab, carriage return) gets a `'` in front, also
+/// after leading spaces, line feeds or a byte-order mark (which some importers trim).
 pub fn neutralised(s: &str) -> String {
-    match s.chars().next() {
+    let first = s
+        .trim_start_matches([' ', '\n', '\u{feff}'])
+        .chars()
+        .next();
+    match first {
         Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}"),
         _ => s.to_string(),
     }
@@ -380,7 +385,10 @@ mod tests {
         ] {
             assert_eq!(neutralised(s), format!("'{s}"), "{s:?}");
         }
-        for s in ["theft", "", "1-2", "a=b", " =x", "'quoted"] {
+        for s in [" =x", "\n=x", "\u{feff}=x", "  @x"] {
+            assert_eq!(neutralised(s), format!("'{s}"), "{s:?}");
+        }
+        for s in ["theft", "", "1-2", "a=b", " x", "'quoted"] {
             assert_eq!(neutralised(s), s, "{s:?}");
         }
     }

@@ -38,14 +38,37 @@ const REDACTED_INVITE_PATH: &str = "/invites/{redacted}";
 /// path, in any shape (`/invites/CODE`, `/invites/accept/CODE`, `/Invites/CODE/Accept`,
 /// `/invites%2FCODE`, `/invites/./CODE`, `//invites/CODE`, …). So every path that,
 /// percent-decoded (repeatedly) and case-folded, mentions `invite` anywhere and is not
-/// exactly one of the invite routes is logged as `/invites/{redacted}`. The other
+/// exactly one of the invite routes is logged as `/invites/{redacted}`; an Open311
+/// token path as `/open311/v2/tokens/{redacted}`. The other
 /// secrets a client holds (bearer tokens, tracking tokens) travel in headers, which the
 /// logs never keep; queries are not logged either.
 pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    // An Open311 token (`/open311/v2/tokens/{id}.{tracking token}.json`) holds the
+    // report's tracking token, a credential of its reporter (ADR 0031).
+    if mentions_open311_token(path) {
+        return std::borrow::Cow::Borrowed("/open311/v2/tokens/{redacted}");
+    }
     if INVITE_ROUTES.contains(&path) || !mentions_invites(path) {
         return std::borrow::Cow::Borrowed(path);
     }
     std::borrow::Cow::Borrowed(REDACTED_INVITE_PATH)
+}
+
+/// Whether `path`, or any of its percent-decodings, names an Open311 token.
+fn mentions_open311_token(path: &str) -> bool {
+    let mut bytes = path.as_bytes().to_ascii_lowercase();
+    for _ in 0..4 {
+        let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+        if has(b"open311") && has(b"tokens") {
+            return true;
+        }
+        let decoded = percent_decode(&bytes).to_ascii_lowercase();
+        if decoded == bytes {
+            return false;
+        }
+        bytes = decoded;
+    }
+    false
 }
 
 /// Whether `path`, or any of its percent-decodings (up to four levels: `%2569` is
@@ -252,6 +275,29 @@ mod tests {
             "/invites/{redacted}"
         );
         for kept in ["/invites/accept", "/invites", "/crimes/123/accept", "/"] {
+            assert_eq!(loggable_path(kept), kept);
+        }
+    }
+
+    #[test]
+    fn open311_token_paths_are_redacted_in_any_case_or_encoding() {
+        for shape in [
+            "/open311/v2/tokens/abc.def.json",
+            "/OPEN311/v2/Tokens/abc.def.xml",
+            "/open311/v2/token%73/abc.def.json",
+            "/open311/v2/token%2573/abc.def.json",
+        ] {
+            assert_eq!(
+                loggable_path(shape),
+                "/open311/v2/tokens/{redacted}",
+                "{shape}"
+            );
+        }
+        for kept in [
+            "/open311/v2/requests.json",
+            "/open311/v2/services.xml",
+            "/crimes",
+        ] {
             assert_eq!(loggable_path(kept), kept);
         }
     }

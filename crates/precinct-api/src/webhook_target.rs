@@ -83,12 +83,12 @@ impl TargetPolicy {
             return Err("the host does not resolve".into());
         }
         if !allowed {
-            if let Some(bad) = addrs.iter().find(|a| !is_public(a.ip())) {
-                return Err(format!(
-                    "resolves to a forbidden address ({}): loopback, private, link-local, \
-                     unspecified, multicast and reserved addresses are refused",
-                    bad.ip()
-                ));
+            // The address itself is not named: the answer must not map the internal
+            // network for whoever may create a webhook.
+            if addrs.iter().any(|a| !is_public(a.ip())) {
+                return Err("resolves to a forbidden address: loopback, private, \
+                     link-local, unspecified, multicast and reserved addresses are refused"
+                    .into());
             }
         }
         Ok(Target { host, addrs })
@@ -133,8 +133,14 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (s[0] & 0xfe00) == 0xfc00
         || (s[0] & 0xffc0) == 0xfe80
         || (s[0] == 0x2001 && s[1] == 0x0db8)
-        // IPv4-compatible and NAT64 well-known prefixes carry v4 addresses.
-        || (s[0] == 0x64 && s[1] == 0xff9b))
+        // Site-local fec0::/10 (deprecated, still routed on some networks).
+        || (s[0] & 0xffc0) == 0xfec0
+        // Prefixes that carry a v4 address: IPv4-compatible ::/96, NAT64 64:ff9b::/96
+        // and the local-use 64:ff9b:1::/48, 6to4 2002::/16 (a private v4 behind any
+        // of them is a private target).
+        || (s[..6] == [0; 6])
+        || (s[0] == 0x64 && s[1] == 0xff9b)
+        || s[0] == 0x2002)
 }
 
 #[cfg(test)]

@@ -83,6 +83,8 @@ pub enum Denied {
     WebhookStation,
     #[error("only an ADMIN may let a webhook receive personal data")]
     WebhookPersonalData,
+    #[error("only an ADMIN may change where a webhook that receives personal data delivers")]
+    WebhookPersonalTarget,
 }
 
 /// A refusal by a rule of the application layer: a conflict with the state (HTTP 409)

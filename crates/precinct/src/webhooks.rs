@@ -406,6 +406,9 @@ impl Client {
             }
         }
         let client = reqwest::Client::builder()
+            // Never through a proxy from the environment: it would resolve the host
+            // itself, around the pinned, checked addresses.
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(config.timeout)
             .connect_timeout(config.timeout)

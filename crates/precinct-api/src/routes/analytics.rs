@@ -646,10 +646,13 @@ async fn funnel(
     ListQ(p): ListQ<RangeParams>,
 ) -> ApiResult<Response> {
     let st = station(&caller, p.station.as_deref())?;
+    if format == Format::Csv {
+        // Before the query: a caller over their budget costs no aggregation.
+        state.exports.take(Some(&caller), None)?;
+    }
     let s = scope(&state, st, filters(&p)).await?;
     let row = q::funnel(&state.pool, &s).await?;
     if format == Format::Csv {
-        state.exports.take(Some(&caller), None)?;
         return export::rows("funnel", "FunnelCounts", &[row]);
     }
     Ok(Json(answer(&s, vec![row])).into_response())
@@ -693,6 +696,10 @@ async fn sla(
     ListQ(p): ListQ<RangeParams>,
 ) -> ApiResult<Response> {
     let st = station(&caller, p.station.as_deref())?;
+    if format == Format::Csv {
+        // Before the query: a caller over their budget costs no aggregation.
+        state.exports.take(Some(&caller), None)?;
+    }
     let s = scope(&state, st, filters(&p)).await?;
     let deadlines = SlaDeadlines {
         accept_secs: state.config.sla_accept.as_secs() as i64,
@@ -742,10 +749,13 @@ async fn officers(
     ListQ(p): ListQ<RangeParams>,
 ) -> ApiResult<Response> {
     let st = station(&caller, p.station.as_deref())?;
+    if format == Format::Csv {
+        // Before the query: a caller over their budget costs no aggregation.
+        state.exports.take(Some(&caller), None)?;
+    }
     let s = scope(&state, st, filters(&p)).await?;
     let rows = q::officer_workload(&state.pool, &s).await?;
     if format == Format::Csv {
-        state.exports.take(Some(&caller), None)?;
         return export::rows("officers", "WorkloadFigures", &rows);
     }
     Ok(Json(answer(&s, rows)).into_response())
@@ -776,10 +786,13 @@ async fn patrols(
     ListQ(p): ListQ<RangeParams>,
 ) -> ApiResult<Response> {
     let st = station(&caller, p.station.as_deref())?;
+    if format == Format::Csv {
+        // Before the query: a caller over their budget costs no aggregation.
+        state.exports.take(Some(&caller), None)?;
+    }
     let s = scope(&state, st, filters(&p)).await?;
     let rows = q::patrol_workload(&state.pool, &s).await?;
     if format == Format::Csv {
-        state.exports.take(Some(&caller), None)?;
         return export::rows("patrols", "WorkloadFigures", &rows);
     }
     Ok(Json(answer(&s, rows)).into_response())
@@ -811,6 +824,10 @@ async fn volume(
     ListQ(p): ListQ<VolumeParams>,
 ) -> ApiResult<Response> {
     let st = station(&caller, p.station.as_deref())?;
+    if format == Format::Csv {
+        // Before the query: a caller over their budget costs no aggregation.
+        state.exports.take(Some(&caller), None)?;
+    }
     let bucket = match p.bucket.as_deref() {
         None => Bucket::Day,
         Some(b) => Bucket::parse(b).ok_or_else(|| invalid("bucket", "hour, day, week or month"))?,
@@ -835,7 +852,6 @@ async fn volume(
     }
     let rows = q::volume(&state.pool, &s, bucket).await?;
     if format == Format::Csv {
-        state.exports.take(Some(&caller), None)?;
         return export::rows("volume", "VolumeCount", &rows);
     }
     Ok(Json(answer(&s, rows)).into_response())
@@ -868,6 +884,10 @@ async fn heatmap(
     ListQ(p): ListQ<HeatmapParams>,
 ) -> ApiResult<Response> {
     let st = station(&caller, p.station.as_deref())?;
+    if format == Format::Csv {
+        // Before the query: a caller over their budget costs no aggregation.
+        state.exports.take(Some(&caller), None)?;
+    }
     let b = bbox(p.bbox.as_deref())?;
     let precision = precision(p.precision.as_deref(), 6, MAX_PRECISION)?;
     fits(&b, precision)?;
@@ -884,7 +904,6 @@ async fn heatmap(
     .await?;
     let rows = q::heatmap(&state.pool, &s, b, precision, 1, false).await?;
     if format == Format::Csv {
-        state.exports.take(Some(&caller), None)?;
         return export::rows("heatmap", "HeatCell", &rows);
     }
     Ok(GeoJson(collection(&s, rows, precision, 1)).into_response())
@@ -924,7 +943,10 @@ async fn public_heatmap(
         MAX_PUBLIC_PRECISION,
     )?;
     fits(&b, precision)?;
-    let s = scope(
+    if format == Format::Csv {
+        state.exports.take(None, addr)?;
+    }
+    let mut s = scope(
         &state,
         None,
         Filters {
@@ -935,13 +957,34 @@ async fn public_heatmap(
         },
     )
     .await?;
+    // Whole cells and whole days only: no answer may differ from another by a part of
+    // a cell or of a day, so differences between answers never narrow a report down
+    // below a cell and a day (k-anonymity holds against differencing; ADR 0027).
+    let b = b.snapped(precision);
+    s.from = whole_day(s.from, false);
+    s.to = whole_day(s.to, true);
     let k = i64::from(state.config.public_heatmap_min_count.max(1));
-    let rows = q::heatmap(&state.pool, &s, b, precision, k, true).await?;
+    let mut rows = q::heatmap(&state.pool, &s, b, precision, k, true).await?;
+    // A report on the box's outer edge belongs to the cell beyond it: such a cell is
+    // only partly counted, and left out.
+    rows.retain(|r| b.holds_cell(&r.cell));
     if format == Format::Csv {
-        state.exports.take(None, addr)?;
         return export::rows("heatmap", "HeatCell", &rows);
     }
     Ok(GeoJson(collection(&s, rows, precision, k)).into_response())
+}
+
+/// The start of `t`'s UTC day, or (`up`) the start of the next unless `t` is one.
+fn whole_day(t: DateTime<Utc>, up: bool) -> DateTime<Utc> {
+    let start = t
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .map_or(t, |d| d.and_utc());
+    if up && start < t {
+        start + Duration::days(1)
+    } else {
+        start
+    }
 }
 
 /// A GeoJSON answer (`application/geo+json`, RFC 7946).

@@ -633,13 +633,35 @@ async fn open_stream(
         }))
         .map(Ok::<_, Infallible>)
         .take_until(hub.shutdown().clone().cancelled_owned())
-        .take_until(state.accounts.changed(caller.id, caller.access));
+        .take_until(state.accounts.changed(caller.id, caller.access))
+        .take_until(session_ends(state.pool.clone(), caller.session));
     let mut res = Sse::new(events)
         .keep_alive(KeepAlive::new().interval(hub.config().keep_alive))
         .into_response();
     res.headers_mut()
         .insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(res)
+}
+
+/// How often an open stream of a console session checks that its session still holds.
+const SESSION_RECHECK: Duration = Duration::from_secs(10);
+
+/// Resolves when the console session `sid` is revoked (logout) or has ended, checked
+/// every [`SESSION_RECHECK`]; never for a bearer token (`None`), whose stream ends with
+/// a change of the account as before (ADR 0029). A failed check is retried: only an
+/// answer that the session no longer holds ends the stream.
+async fn session_ends(pool: precinct_readmodel::PgPool, sid: Option<uuid::Uuid>) {
+    let Some(sid) = sid else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::time::sleep(SESSION_RECHECK).await;
+        match precinct_readmodel::sessions::get(&pool, sid).await {
+            Ok(Some(s)) if !s.revoked && s.expires_at > chrono::Utc::now() => {}
+            Ok(_) => return,
+            Err(e) => tracing::warn!(error = %e, "a stream's session check failed; retrying"),
+        }
+    }
 }
 
 /// Server-Sent Events: positions and status changes of the caller's station (ADMIN:

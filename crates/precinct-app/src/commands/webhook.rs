@@ -161,6 +161,14 @@ pub async fn change<S: EventStore>(
             let at = uow.now();
             let current = uow.load::<Webhook>(id).await?;
             require_visible(&by, &current)?;
+            // An ADMIN let this subscription receive personal data at its target: nobody
+            // else may move that target (a SUPERVISOR would otherwise point it at their
+            // own server and replay the log into it).
+            if let Change::Update(c) = &change {
+                if current.personal_data && !by.is_admin() && c.url.is_some() {
+                    return Err(Denied::WebhookPersonalTarget.into());
+                }
+            }
             let command = match change.clone() {
                 Change::Update(changes) => WebhookCommand::Update { changes, at },
                 Change::Rotate { overlap_secs } => WebhookCommand::RotateSecret {

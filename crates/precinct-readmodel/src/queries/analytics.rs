@@ -471,6 +471,43 @@ pub struct Bbox {
     pub max_lat: f64,
 }
 
+impl Bbox {
+    /// The box grown to the edges of the geohash cells of `precision` characters its
+    /// corners fall in: a query of the public heatmap then counts whole cells only, and
+    /// moving an edge by less than a cell changes nothing (no bisecting a report's
+    /// position out of differences between two answers).
+    pub fn snapped(self, precision: usize) -> Bbox {
+        let cell = |lon: f64, lat: f64| {
+            geohash::encode(geohash::Coord { x: lon, y: lat }, precision)
+                .ok()
+                .and_then(|h| geohash::decode_bbox(&h).ok())
+        };
+        match (
+            cell(self.min_lon, self.min_lat),
+            cell(self.max_lon, self.max_lat),
+        ) {
+            (Some(sw), Some(ne)) => Bbox {
+                min_lon: sw.min().x,
+                min_lat: sw.min().y,
+                max_lon: ne.max().x,
+                max_lat: ne.max().y,
+            },
+            _ => self,
+        }
+    }
+
+    /// Whether the cell `hash` lies wholly inside the box.
+    pub fn holds_cell(&self, hash: &str) -> bool {
+        const EPS: f64 = 1e-9;
+        geohash::decode_bbox(hash).is_ok_and(|c| {
+            c.min().x >= self.min_lon - EPS
+                && c.min().y >= self.min_lat - EPS
+                && c.max().x <= self.max_lon + EPS
+                && c.max().y <= self.max_lat + EPS
+        })
+    }
+}
+
 /// Reports of the cohort located in `bbox`, counted per geohash cell of `precision`
 /// characters; cells with fewer than `min_count` reports are left out. `public`: only
 /// reports neither rejected nor withdrawn (what the public may count).
