@@ -58,6 +58,7 @@ pub struct FormatParam {
     /// `csv`: every row of the list (from `cursor`, at most `limit` if given) as RFC 4180
     /// CSV, streamed, instead of one JSON page; the same as `Accept: text/csv`.
     #[serde(default)]
+    #[param(inline)]
     #[allow(dead_code)] // read by the extractor below; here for the OpenAPI document
     format: Option<Format>,
 }
@@ -191,10 +192,7 @@ fn cell(v: Option<&Value>) -> String {
 /// characters (`=`, `+`, `-`, `@`, tab, carriage return) gets a `'` in front, also
 /// after leading spaces, line feeds or a byte-order mark (which some importers trim).
 pub fn neutralised(s: &str) -> String {
-    let first = s
-        .trim_start_matches([' ', '\n', '\u{feff}'])
-        .chars()
-        .next();
+    let first = s.trim_start_matches([' ', '\n', '\u{feff}']).chars().next();
     match first {
         Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}"),
         _ => s.to_string(),
