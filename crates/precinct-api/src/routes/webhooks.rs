@@ -569,6 +569,7 @@ pub struct DeliveryParams {
     responses(
         (status = 200, description = "A page of deliveries", body = DeliveryPage),
         ListErrors,
+        (status = 404, response = crate::openapi::NotFound),
     )
 )]
 async fn deliveries(
