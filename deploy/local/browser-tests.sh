@@ -44,79 +44,11 @@ if [[ -z ${PRECINCT_BIN:-} ]]; then
 fi
 [[ -x $PRECINCT_BIN ]] || die "no precinct binary at $PRECINCT_BIN"
 
-# --- a fresh database, prefix and port ------------------------------------------------
-run_id="browser$(od -An -N5 -tx1 /dev/urandom | tr -d ' \n')"
-db_name="precinct_$run_id"
-shots="$target_dir/console-screenshots"
-rm -rf "$shots"
-mkdir -p "$shots"
-server_log="$shots/server.log"
-db_url="$("$PY" - "$DATABASE_URL" "$db_name" <<'PYEOF'
-import sys, urllib.parse as u
-p = u.urlsplit(sys.argv[1])
-print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))
-PYEOF
-)"
-port="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-base="http://127.0.0.1:$port"
-
-server_pid=""
-cleanup() {
-  local rc=$?
-  if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  if [[ $rc -ne 0 ]]; then
-    log "server log: $server_log; screenshots: $shots"
-  fi
-  if [[ ${BROWSER_KEEP:-0} != 1 ]]; then
-    psql "$DATABASE_URL" -XqAt -c "drop database if exists \"$db_name\" with (force)" >/dev/null 2>&1 ||
-      log "warning: could not drop database $db_name"
-    "$PY" - "$NATS_URL" "$run_id" <<'PYEOF' || log "warning: could not delete the streams of $run_id"
-import socket, sys, urllib.parse as u
-url, prefix = u.urlsplit(sys.argv[1]), sys.argv[2].upper()
-s = socket.create_connection((url.hostname or "127.0.0.1", url.port or 4222), timeout=5)
-f = s.makefile("rb")
-f.readline()  # INFO
-s.sendall(b'CONNECT {"verbose":false,"pedantic":false}\r\n')
-for name in (f"{prefix}_EVENTS", f"{prefix}_REQUESTS", f"{prefix}_POSITIONS", f"KV_{prefix}_KEYS"):
-    s.sendall(f"PUB $JS.API.STREAM.DELETE.{name} 0\r\n\r\n".encode())
-s.sendall(b"PING\r\n")
-while not f.readline().startswith(b"PONG"):
-    pass
-PYEOF
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-psql "$DATABASE_URL" -XqAt -v ON_ERROR_STOP=1 -c "create database \"$db_name\"" >/dev/null
-admin_email="admin@$run_id.test"
-admin_password="browser-$(od -An -N9 -tx1 /dev/urandom | tr -d ' \n')"
-(
-  export PRECINCT_HTTP_ADDR="127.0.0.1:$port"
-  export DATABASE_URL="$db_url" NATS_URL
-  export PRECINCT_STREAM_PREFIX="$run_id"
-  export PRECINCT_JWT_SECRET="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
-  export PRECINCT_MASTER_KEY="browser:$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
-  export PRECINCT_ADMIN_EMAIL="$admin_email" PRECINCT_ADMIN_PASSWORD="$admin_password"
-  export RUST_LOG="${RUST_LOG:-warn}"
-  exec "$PRECINCT_BIN" serve
-) </dev/null >"$server_log" 2>&1 &
-server_pid=$!
-
-for _ in $(seq 600); do
-  if "$PY" - "$base" <<'PYEOF' 2>/dev/null; then break; fi
-import sys, urllib.request
-urllib.request.urlopen(sys.argv[1] + "/health/ready", timeout=2).read()
-PYEOF
-  kill -0 "$server_pid" 2>/dev/null || die "the server exited; see $server_log"
-  sleep 0.2
-done
+# --- a fresh database, prefix and port; the server -----------------------------------
+source "$ROOT/deploy/local/test-server.sh"
+test_server_init browser "$target_dir/console-screenshots" "${BROWSER_KEEP:-0}"
+shots="$out_dir"
+test_server_start
 
 # --- the tests --------------------------------------------------------------------------
 BASE="$base" ADMIN_EMAIL="$admin_email" ADMIN_PASSWORD="$admin_password" SCREENSHOTS="$shots" \

@@ -72,92 +72,28 @@ if [[ -z ${PRECINCT_BIN:-} ]]; then
 fi
 [[ -x $PRECINCT_BIN ]] || die "no precinct binary at $PRECINCT_BIN"
 
-# --- a fresh database, prefix and port ----------------------------------------------------
-run_id="fuzz$(od -An -N5 -tx1 /dev/urandom | tr -d ' \n')"
-db_name="precinct_$run_id"
-out_dir="$target_dir/schemathesis/$mode"
-rm -rf "$out_dir"
-mkdir -p "$out_dir"
-server_log="$out_dir/server.log"
-
-# DATABASE_URL with its database name replaced.
-db_url="$("$PY" - "$DATABASE_URL" "$db_name" <<'EOF'
-import sys, urllib.parse as u
-p = u.urlsplit(sys.argv[1])
-print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))
-EOF
-)"
-port="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-base="http://127.0.0.1:$port"
-
-server_pid=""
-cleanup() {
-  local rc=$?
-  if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  if [[ ${FUZZ_KEEP:-0} != 1 ]]; then
-    psql "$DATABASE_URL" -XqAt -c "drop database if exists \"$db_name\" with (force)" >/dev/null 2>&1 ||
-      log "warning: could not drop database $db_name"
-    # The streams of this run (JetStream API over the plain NATS protocol).
-    "$PY" - "$NATS_URL" "$run_id" <<'EOF' || log "warning: could not delete the streams of $run_id"
-import socket, sys, urllib.parse as u
-url, prefix = u.urlsplit(sys.argv[1]), sys.argv[2].upper()
-s = socket.create_connection((url.hostname or "127.0.0.1", url.port or 4222), timeout=5)
-f = s.makefile("rb")
-f.readline()  # INFO
-s.sendall(b'CONNECT {"verbose":false,"pedantic":false}\r\n')
-for name in (f"{prefix}_EVENTS", f"{prefix}_REQUESTS", f"{prefix}_POSITIONS", f"KV_{prefix}_KEYS"):
-    s.sendall(f"PUB $JS.API.STREAM.DELETE.{name} 0\r\n\r\n".encode())
-s.sendall(b"PING\r\n")
-while not f.readline().startswith(b"PONG"):
-    pass
-EOF
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
+# --- a fresh database, prefix and port; the server -------------------------------------------
+source "$ROOT/deploy/local/test-server.sh"
+test_server_init fuzz "$target_dir/schemathesis/$mode" "${FUZZ_KEEP:-0}"
 log "creating database $db_name; stream prefix $run_id; server on $base ($profile build)"
-psql "$DATABASE_URL" -XqAt -v ON_ERROR_STOP=1 -c "create database \"$db_name\"" >/dev/null
-
-admin_email="admin@$run_id.test"
-admin_password="fuzz-$(od -An -N9 -tx1 /dev/urandom | tr -d ' \n')"
-(
-  export PRECINCT_HTTP_ADDR="127.0.0.1:$port"
-  export DATABASE_URL="$db_url" NATS_URL
-  export PRECINCT_STREAM_PREFIX="$run_id"
-  export PRECINCT_JWT_SECRET="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
-  export PRECINCT_MASTER_KEY="fuzz:$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
-  export PRECINCT_ADMIN_EMAIL="$admin_email" PRECINCT_ADMIN_PASSWORD="$admin_password"
-  # Tokens outlive the long pass; the anonymous report, registration, invite, login and
-  # login-failure quotas of the one loopback address and the command budgets per account do not
-  # throttle the fuzzer (their 429s are documented; the fuzzer should reach the
-  # handlers behind them).
-  export PRECINCT_TOKEN_TTL_SECS=7200
-  export PRECINCT_ANON_REPORTS_PER_MINUTE=100000
-  export PRECINCT_REGISTRATIONS_PER_HOUR=1000000
-  export PRECINCT_LOGIN_FAILURES_PER_ADDRESS=1000000
-  export PRECINCT_LOGINS_PER_ADDRESS=1000000 PRECINCT_LOGINS_PER_ACCOUNT=1000000
-  export PRECINCT_INVITE_ACCEPTS_PER_HOUR=1000000
-  export PRECINCT_PASSWORD_JOBS_PER_ADDRESS=1000000 PRECINCT_PASSWORD_JOBS_PER_ACCOUNT=1000000
-  export PRECINCT_CITIZEN_COMMAND_BURST=100000 PRECINCT_CITIZEN_COMMANDS_PER_MINUTE=1000000
-  export PRECINCT_STAFF_COMMAND_BURST=100000 PRECINCT_STAFF_COMMANDS_PER_MINUTE=1000000
-  export RUST_LOG="${RUST_LOG:-warn}"
-  exec "$PRECINCT_BIN" serve
-) </dev/null >"$server_log" 2>&1 &
-server_pid=$!
-
-for _ in $(seq 300); do
-  curl -sf --max-time 2 "$base/health/ready" >/dev/null 2>&1 && break
-  kill -0 "$server_pid" 2>/dev/null || { tail -n 30 "$server_log" >&2; die "precinct serve exited"; }
-  sleep 0.2
-done
-curl -sf --max-time 2 "$base/health/ready" >/dev/null || { tail -n 30 "$server_log" >&2; die "precinct did not become ready"; }
+# Tokens outlive the long pass; the anonymous report, registration, invite, login and
+# login-failure quotas of the one loopback address and the command budgets per account do
+# not throttle the fuzzer (their 429s are documented; the fuzzer should reach the handlers
+# behind them).
+test_server_start \
+  PRECINCT_TOKEN_TTL_SECS=7200 \
+  PRECINCT_ANON_REPORTS_PER_MINUTE=100000 \
+  PRECINCT_REGISTRATIONS_PER_HOUR=1000000 \
+  PRECINCT_LOGIN_FAILURES_PER_ADDRESS=1000000 \
+  PRECINCT_LOGINS_PER_ADDRESS=1000000 \
+  PRECINCT_LOGINS_PER_ACCOUNT=1000000 \
+  PRECINCT_INVITE_ACCEPTS_PER_HOUR=1000000 \
+  PRECINCT_PASSWORD_JOBS_PER_ADDRESS=1000000 \
+  PRECINCT_PASSWORD_JOBS_PER_ACCOUNT=1000000 \
+  PRECINCT_CITIZEN_COMMAND_BURST=100000 \
+  PRECINCT_CITIZEN_COMMANDS_PER_MINUTE=1000000 \
+  PRECINCT_STAFF_COMMAND_BURST=100000 \
+  PRECINCT_STAFF_COMMANDS_PER_MINUTE=1000000
 
 # --- callers: accounts made through the API -------------------------------------------------
 # Prints `<caller> <token>` lines and `ids <crime_id> <patrol_id> <station_id>`.
