@@ -455,6 +455,17 @@ async fn exports_count_in_a_per_caller_budget() {
     let page = app.get("/crime-types", None).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(page.body["items"].is_array(), "{}", page.body);
+    // One export is one token of the budget, whatever the endpoint: a staff member
+    // gets their whole burst of analytics exports, then 429.
+    let a = app.precinct(&admin, "Budget", LAT, LON).await;
+    let (_, desk) = app.account(&admin, "DISPATCHER", Some(&a)).await;
+    let staff_burst = precinct_api::CommandRates::exports().staff.burst;
+    for i in 0..staff_burst {
+        let r = csv_get(&app, "/analytics/sla?format=csv", Some(&desk), None).await;
+        assert_eq!(r.status, StatusCode::OK, "export {i}: {}", r.text);
+    }
+    let over = csv_get(&app, "/analytics/funnel?format=csv", Some(&desk), None).await;
+    assert_eq!(over.status, StatusCode::TOO_MANY_REQUESTS, "{}", over.text);
 }
 
 #[tokio::test]

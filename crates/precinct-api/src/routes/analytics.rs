@@ -489,6 +489,49 @@ struct Filters<'a> {
     priority: Option<&'a str>,
 }
 
+/// The range and filters of any of the parameter structs (they share these fields).
+macro_rules! filters {
+    ($p:expr) => {
+        Filters {
+            from: $p.from.as_deref(),
+            to: $p.to.as_deref(),
+            types: $p.types.as_deref(),
+            priority: $p.priority.as_deref(),
+        }
+    };
+}
+
+/// The scope of a staff caller's request: their station (ADMIN: the one asked, or
+/// every one), the range and filters. An export spends the caller's export budget
+/// first: a caller over it costs no aggregation.
+async fn staff_scope(
+    state: &AppState,
+    caller: &Caller,
+    format: Format,
+    station_id: Option<&str>,
+    f: Filters<'_>,
+) -> ApiResult<Scope> {
+    let st = station(caller, station_id)?;
+    if format == Format::Csv {
+        state.exports.take(Some(caller), None)?;
+    }
+    scope(state, st, f).await
+}
+
+/// Rows as the JSON answer, or as CSV (`export::rows`, the columns of `schema`).
+fn render<T: Serialize>(
+    format: Format,
+    name: &str,
+    schema: &str,
+    s: &Scope,
+    rows: Vec<T>,
+) -> ApiResult<Response> {
+    if format == Format::Csv {
+        return export::rows(name, schema, &rows);
+    }
+    Ok(Json(answer(s, rows)).into_response())
+}
+
 async fn scope(state: &AppState, station_id: Option<Uuid>, f: Filters<'_>) -> ApiResult<Scope> {
     let (from, to) = range(f.from, f.to)?;
     let priority = priority(f.priority)?;
@@ -645,26 +688,9 @@ async fn funnel(
     format: Format,
     ListQ(p): ListQ<RangeParams>,
 ) -> ApiResult<Response> {
-    let st = station(&caller, p.station.as_deref())?;
-    if format == Format::Csv {
-        // Before the query: a caller over their budget costs no aggregation.
-        state.exports.take(Some(&caller), None)?;
-    }
-    let s = scope(&state, st, filters(&p)).await?;
+    let s = staff_scope(&state, &caller, format, p.station.as_deref(), filters!(p)).await?;
     let row = q::funnel(&state.pool, &s).await?;
-    if format == Format::Csv {
-        return export::rows("funnel", "FunnelCounts", &[row]);
-    }
-    Ok(Json(answer(&s, vec![row])).into_response())
-}
-
-fn filters(p: &RangeParams) -> Filters<'_> {
-    Filters {
-        from: p.from.as_deref(),
-        to: p.to.as_deref(),
-        types: p.types.as_deref(),
-        priority: p.priority.as_deref(),
-    }
+    render(format, "funnel", "FunnelCounts", &s, vec![row])
 }
 
 /// Service levels and the PRD's success metrics.
@@ -695,12 +721,7 @@ async fn sla(
     format: Format,
     ListQ(p): ListQ<RangeParams>,
 ) -> ApiResult<Response> {
-    let st = station(&caller, p.station.as_deref())?;
-    if format == Format::Csv {
-        // Before the query: a caller over their budget costs no aggregation.
-        state.exports.take(Some(&caller), None)?;
-    }
-    let s = scope(&state, st, filters(&p)).await?;
+    let s = staff_scope(&state, &caller, format, p.station.as_deref(), filters!(p)).await?;
     let deadlines = SlaDeadlines {
         accept_secs: state.config.sla_accept.as_secs() as i64,
         respond_secs: state.config.sla_respond.as_secs() as i64,
@@ -708,7 +729,6 @@ async fn sla(
     let (items, kpis) = q::sla(&state.pool, &s, deadlines).await?;
     if format == Format::Csv {
         // The duration metrics are the rows; the KPIs are JSON only (other columns).
-        state.exports.take(Some(&caller), None)?;
         return export::rows("sla", "SlaMetric", &items);
     }
     Ok(Json(SlaAnswer {
@@ -748,17 +768,9 @@ async fn officers(
     format: Format,
     ListQ(p): ListQ<RangeParams>,
 ) -> ApiResult<Response> {
-    let st = station(&caller, p.station.as_deref())?;
-    if format == Format::Csv {
-        // Before the query: a caller over their budget costs no aggregation.
-        state.exports.take(Some(&caller), None)?;
-    }
-    let s = scope(&state, st, filters(&p)).await?;
+    let s = staff_scope(&state, &caller, format, p.station.as_deref(), filters!(p)).await?;
     let rows = q::officer_workload(&state.pool, &s).await?;
-    if format == Format::Csv {
-        return export::rows("officers", "WorkloadFigures", &rows);
-    }
-    Ok(Json(answer(&s, rows)).into_response())
+    render(format, "officers", "WorkloadFigures", &s, rows)
 }
 
 /// Workload per patrol.
@@ -785,17 +797,9 @@ async fn patrols(
     format: Format,
     ListQ(p): ListQ<RangeParams>,
 ) -> ApiResult<Response> {
-    let st = station(&caller, p.station.as_deref())?;
-    if format == Format::Csv {
-        // Before the query: a caller over their budget costs no aggregation.
-        state.exports.take(Some(&caller), None)?;
-    }
-    let s = scope(&state, st, filters(&p)).await?;
+    let s = staff_scope(&state, &caller, format, p.station.as_deref(), filters!(p)).await?;
     let rows = q::patrol_workload(&state.pool, &s).await?;
-    if format == Format::Csv {
-        return export::rows("patrols", "WorkloadFigures", &rows);
-    }
-    Ok(Json(answer(&s, rows)).into_response())
+    render(format, "patrols", "WorkloadFigures", &s, rows)
 }
 
 /// Report volume per time bucket.
@@ -823,26 +827,11 @@ async fn volume(
     format: Format,
     ListQ(p): ListQ<VolumeParams>,
 ) -> ApiResult<Response> {
-    let st = station(&caller, p.station.as_deref())?;
-    if format == Format::Csv {
-        // Before the query: a caller over their budget costs no aggregation.
-        state.exports.take(Some(&caller), None)?;
-    }
+    let s = staff_scope(&state, &caller, format, p.station.as_deref(), filters!(p)).await?;
     let bucket = match p.bucket.as_deref() {
         None => Bucket::Day,
         Some(b) => Bucket::parse(b).ok_or_else(|| invalid("bucket", "hour, day, week or month"))?,
     };
-    let s = scope(
-        &state,
-        st,
-        Filters {
-            from: p.from.as_deref(),
-            to: p.to.as_deref(),
-            types: p.types.as_deref(),
-            priority: p.priority.as_deref(),
-        },
-    )
-    .await?;
     let buckets = (s.to - s.from).num_seconds() / bucket.min_len().num_seconds();
     if buckets > MAX_BUCKETS {
         return Err(invalid(
@@ -851,10 +840,7 @@ async fn volume(
         ));
     }
     let rows = q::volume(&state.pool, &s, bucket).await?;
-    if format == Format::Csv {
-        return export::rows("volume", "VolumeCount", &rows);
-    }
-    Ok(Json(answer(&s, rows)).into_response())
+    render(format, "volume", "VolumeCount", &s, rows)
 }
 
 /// Reports per grid cell, as GeoJSON.
@@ -883,25 +869,10 @@ async fn heatmap(
     format: Format,
     ListQ(p): ListQ<HeatmapParams>,
 ) -> ApiResult<Response> {
-    let st = station(&caller, p.station.as_deref())?;
-    if format == Format::Csv {
-        // Before the query: a caller over their budget costs no aggregation.
-        state.exports.take(Some(&caller), None)?;
-    }
+    let s = staff_scope(&state, &caller, format, p.station.as_deref(), filters!(p)).await?;
     let b = bbox(p.bbox.as_deref())?;
     let precision = precision(p.precision.as_deref(), 6, MAX_PRECISION)?;
     fits(&b, precision)?;
-    let s = scope(
-        &state,
-        st,
-        Filters {
-            from: p.from.as_deref(),
-            to: p.to.as_deref(),
-            types: p.types.as_deref(),
-            priority: p.priority.as_deref(),
-        },
-    )
-    .await?;
     let rows = q::heatmap(&state.pool, &s, b, precision, 1, false).await?;
     if format == Format::Csv {
         return export::rows("heatmap", "HeatCell", &rows);
@@ -946,17 +917,7 @@ async fn public_heatmap(
     if format == Format::Csv {
         state.exports.take(None, addr)?;
     }
-    let mut s = scope(
-        &state,
-        None,
-        Filters {
-            from: p.from.as_deref(),
-            to: p.to.as_deref(),
-            types: p.types.as_deref(),
-            priority: p.priority.as_deref(),
-        },
-    )
-    .await?;
+    let mut s = scope(&state, None, filters!(p)).await?;
     // Whole cells and whole days only: no answer may differ from another by a part of
     // a cell or of a day, so differences between answers never narrow a report down
     // below a cell and a day (k-anonymity holds against differencing; ADR 0027).
