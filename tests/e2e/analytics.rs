@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, DurationRound as _, SecondsFormat, Utc};
 use futures::TryStreamExt;
 use precinct_tests::app::{Options, TestApp};
 use precinct_tests::client::{Call, Res};
@@ -817,6 +817,65 @@ async fn every_metric_equals_a_brute_force_recomputation_from_the_log() {
         })
         .collect();
     assert_eq!(got, want, "heatmap cells");
+
+    // ---- the hourly roll-up (migration 0036): after every change the history made
+    // (assignments, declines, transfers, closures, …), its rows are exactly the
+    // aggregate of `analytics_reports`; and a range of whole days, read from the
+    // roll-up, answers what the narrow range above, read row by row, answered.
+    let differ: i64 = sqlx::query_scalar(
+        "WITH want AS (
+            SELECT station_id, date_trunc('hour', submitted_at, 'UTC') AS hour, priority,
+                status, crime_type_codes, count(*) AS submitted,
+                count(first_assigned_at) AS assigned, count(first_accepted_at) AS accepted,
+                count(first_responding_at) AS responding,
+                count(first_resolved_at) AS resolved, count(first_closed_at) AS closed,
+                count(*) FILTER (WHERE declines > 0) AS declined,
+                sum(declines)::bigint AS declines, count(first_rejected_at) AS rejected,
+                count(first_withdrawn_at) AS withdrawn,
+                count(first_duplicate_at) AS duplicates
+              FROM analytics_reports GROUP BY 1, 2, 3, 4, 5),
+         got AS (SELECT * FROM analytics_hourly)
+         SELECT (SELECT count(*) FROM (SELECT * FROM want EXCEPT SELECT * FROM got) x)
+              + (SELECT count(*) FROM (SELECT * FROM got EXCEPT SELECT * FROM want) y)",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("roll-up check");
+    assert_eq!(
+        differ, 0,
+        "analytics_hourly = the aggregate of analytics_reports"
+    );
+    let day = chrono::Duration::days(1);
+    let wide = format!(
+        "from={}&to={}",
+        rfc3339(from.duration_trunc(day).expect("day") - day),
+        rfc3339(to.duration_trunc(day).expect("day") + day + day)
+    )
+    .replace('+', "%2B");
+    for (path, filters) in [
+        ("/analytics/funnel", ""),
+        ("/analytics/funnel", "&type=THEFT"),
+        ("/analytics/funnel", "&priority=HIGH"),
+        ("/analytics/volume", "&bucket=day"),
+        ("/analytics/volume", "&bucket=hour&type=THEFT"),
+    ] {
+        let narrow = get(
+            app,
+            Some(&w.dispatcher_a),
+            &format!("{path}?{range}{filters}"),
+        )
+        .await;
+        let whole = get(
+            app,
+            Some(&w.dispatcher_a),
+            &format!("{path}?{wide}{filters}"),
+        )
+        .await;
+        assert_eq!(
+            narrow["items"], whole["items"],
+            "{path}{filters}: whole days = row by row"
+        );
+    }
 }
 
 #[tokio::test]
@@ -1005,6 +1064,10 @@ async fn scoping_k_anonymity_bad_input_and_rebuild() {
         for (table, order) in [
             ("analytics_reports", "report_id"),
             ("analytics_assignments", "report_id, t.seq"),
+            (
+                "analytics_hourly",
+                "station_id, t.hour, t.priority, t.status, t.crime_type_codes",
+            ),
         ] {
             let rows: Value = sqlx::query_scalar(&format!(
                 "SELECT coalesce(json_agg(t ORDER BY t.{order}), '[]'::json) FROM {table} t"
@@ -1024,5 +1087,9 @@ async fn scoping_k_anonymity_bad_input_and_rebuild() {
     precinct_projections::rebuild(&pool, &log)
         .await
         .expect("rebuild");
+    assert!(
+        !live[2].as_array().expect("hourly").is_empty(),
+        "the roll-up has rows"
+    );
     assert_eq!(dump().await, live, "rebuilt rows equal the live ones");
 }

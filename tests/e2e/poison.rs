@@ -108,6 +108,10 @@ async fn dump(app: &TestApp) -> Value {
         ("audit", "position"),
         ("analytics_reports", "report_id"),
         ("analytics_assignments", "report_id, t.seq"),
+        (
+            "analytics_hourly",
+            "station_id, t.hour, t.priority, t.status, t.crime_type_codes",
+        ),
     ] {
         let rows: Value = sqlx::query_scalar(&format!(
             "SELECT coalesce(json_agg(t ORDER BY t.{order}), '[]'::json) FROM {table} t"

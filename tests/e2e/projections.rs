@@ -1716,6 +1716,10 @@ async fn dump(pool: &PgPool) -> serde_json::Value {
         ("audit", "position"),
         ("analytics_reports", "report_id"),
         ("analytics_assignments", "report_id, t.seq"),
+        (
+            "analytics_hourly",
+            "station_id, t.hour, t.priority, t.status, t.crime_type_codes",
+        ),
     ] {
         let rows: serde_json::Value = sqlx::query_scalar(&format!(
             "SELECT coalesce(json_agg(t ORDER BY t.{pk}), '[]'::json) FROM {table} t"

@@ -40,6 +40,10 @@ pub struct Settings {
     /// Concurrent seeding appenders, and events per atomic batch.
     pub seed_appenders: usize,
     pub seed_batch: usize,
+    /// The seeded reports' submission times are spread evenly (by a hash of their
+    /// number) over this many days before now, so that a 30-day analytics range holds
+    /// 30/N of them (`BENCH_SEED_DAYS`; 0: all at the moment they are appended).
+    pub seed_days: u32,
     pub query_secs: Duration,
     pub query_connections: usize,
     pub location_stations: usize,
@@ -119,6 +123,7 @@ impl Settings {
             rebuild_events: num("BENCH_REBUILD_EVENTS", 300_000)?,
             seed_appenders: num("BENCH_SEED_APPENDERS", 8)?,
             seed_batch: num("BENCH_SEED_BATCH", 100)?,
+            seed_days: num("BENCH_SEED_DAYS", 365)?,
             query_secs: secs("BENCH_QUERY_SECS", 6)?,
             query_connections: num("BENCH_QUERY_CONNECTIONS", 8)?,
             location_stations: num("BENCH_LOCATION_STATIONS", 10)?,

@@ -663,6 +663,7 @@ pub async fn seed(ctx: &mut RunCtx<'_>, w1: &IntakeOut) -> anyhow::Result<u64> {
         s.rebuild_events,
         s.seed_batch,
         s.seed_appenders,
+        s.seed_days,
         seed_bound,
     )
     .await;

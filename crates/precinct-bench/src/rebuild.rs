@@ -6,7 +6,9 @@
 //!   (expected version: no stream), a few appenders at once. Each event is a copy of a
 //!   real one the server wrote during intake (same reporter, same sealed personal data,
 //!   so the projections open it with the vault as they would any other), with a new
-//!   report id, time and place (spread over the city by a hash: `world::city_point`). The server's projectors project them as they come
+//!   report id, place (spread over the city by a hash: `world::city_point`) and
+//!   submission time (spread over the last `BENCH_SEED_DAYS` days by a hash: a history,
+//!   so that analytics over 30 days read a realistic share of it). The server's projectors project them as they come
 //!   (**catch-up**), which is also what fills the read models for the query workload.
 //! - **Rebuild**: `precinct_projections::rebuild_with` into a scratch database, from the
 //!   whole log (seeded events, everything the other workloads wrote), timed.
@@ -72,15 +74,18 @@ pub async fn templates(
     Ok(out)
 }
 
-fn seeded(template: &RecordedEvent, n: u64) -> (StreamId, NewEvent) {
+fn seeded(template: &RecordedEvent, n: u64, days: u32) -> (StreamId, NewEvent) {
     let id = uuid::Uuid::new_v4();
     let mut data = template.data.clone();
     let (lat, lon) = city_point(n);
     let now = Utc::now();
+    // The age: uniform over `days`, by a hash of `n`.
+    let age_ms = crate::world::spread(n) * f64::from(days) * 86_400_000.0;
+    let at = now - chrono::Duration::milliseconds(age_ms as i64);
     data["report_id"] = json!(id);
     data["location"]["latitude"] = json!(lat);
     data["location"]["longitude"] = json!(lon);
-    data["at"] = json!(now);
+    data["at"] = json!(at);
     (
         StreamId::new(template.envelope.aggregate_type.clone(), id),
         NewEvent {
@@ -99,6 +104,7 @@ pub async fn seed(
     total: u64,
     batch: usize,
     appenders: usize,
+    days: u32,
     bound: Duration,
 ) -> SeedOut {
     let templates = Arc::new(templates);
@@ -122,7 +128,7 @@ pub async fn seed(
                 for k in first..first + n {
                     let t = &templates[(k % templates.len() as u64) as usize];
                     actor.get_or_insert_with(|| t.envelope.actor.clone());
-                    let (stream, event) = seeded(t, k);
+                    let (stream, event) = seeded(t, k, days);
                     writes.push(StreamWrite {
                         stream,
                         expected: ExpectedVersion::NoStream,

@@ -38,19 +38,30 @@ pub const CITY_HALF_SIDE: f64 = 0.05;
 /// Point `n` of the city: spread over the whole square by a hash of `n` (SplitMix64),
 /// every `n` its own place, no lattice and no copies.
 pub fn city_point(n: u64) -> (f64, f64) {
-    let mix = |mut z: u64| {
-        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    let unit = |z: u64| (z >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)
     let a = mix(n);
     let b = mix(a);
     (
         LAT + (unit(a) * 2.0 - 1.0) * CITY_HALF_SIDE,
         LON + (unit(b) * 2.0 - 1.0) * CITY_HALF_SIDE,
     )
+}
+
+/// SplitMix64's finaliser.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A hash's top 53 bits as a number in [0, 1).
+fn unit(z: u64) -> f64 {
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A number in [0, 1) for `n`, spread evenly by a hash (independent of `city_point`).
+pub fn spread(n: u64) -> f64 {
+    unit(mix(mix(mix(n))))
 }
 
 /// Report `n`, inside the square of the precinct centred at (lat, lon).

@@ -28,7 +28,7 @@ use uuid::Uuid;
 use super::workload::{Op, OpKind, Outcome};
 
 /// The tables compared with a rebuild, with their primary keys.
-pub const READ_MODELS: [(&str, &str); 9] = [
+pub const READ_MODELS: [(&str, &str); 10] = [
     ("reports", "id"),
     ("patrols", "id"),
     ("stations", "id"),
@@ -38,6 +38,10 @@ pub const READ_MODELS: [(&str, &str); 9] = [
     ("audit", "position"),
     ("analytics_reports", "report_id"),
     ("analytics_assignments", "report_id, t.seq"),
+    (
+        "analytics_hourly",
+        "station_id, t.hour, t.priority, t.status, t.crime_type_codes",
+    ),
 ];
 
 /// What the checker found.

@@ -8,6 +8,9 @@
 //! assignment of the report to a patrol: its station and priority then, when and by
 //! whom (the envelope's actor) it was accepted, declined or resolved, and when it
 //! ended. Nothing personal is kept: no text, no reporter.
+//!
+//! Triggers on `analytics_reports` keep its hourly roll-up, `analytics_hourly`, in the
+//! same transaction (migration `0036_analytics_hourly.sql`); this code never writes it.
 
 use chrono::{DateTime, Utc};
 use precinct_domain::report::ReportEvent;
@@ -26,12 +29,15 @@ pub struct Analytics;
 
 const REPORTS: &str = "analytics_reports";
 const ASSIGNMENTS: &str = "analytics_assignments";
+/// Kept by triggers on `analytics_reports` (migration `0036_analytics_hourly.sql`); named
+/// here so that a rebuild's TRUNCATE, which fires no row trigger, empties it too.
+const HOURLY: &str = "analytics_hourly";
 
 impl Projection for Analytics {
     const NAME: &'static str = precinct_readmodel::names::ANALYTICS;
 
     fn tables() -> &'static [&'static str] {
-        &[REPORTS, ASSIGNMENTS]
+        &[REPORTS, ASSIGNMENTS, HOURLY]
     }
 
     async fn apply(

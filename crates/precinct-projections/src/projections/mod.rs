@@ -8,7 +8,7 @@
 //! - [`accounts`]: accounts without credentials (`accounts`).
 //! - [`audit`]: one row per event of every type (`audit`).
 //! - [`analytics`]: report milestones and assignments for the analytics endpoints
-//!   (`analytics_reports`, `analytics_assignments`).
+//!   (`analytics_reports`, `analytics_assignments`; `analytics_hourly` by triggers).
 //! - [`webhooks`]: webhook subscriptions, without their secrets (`webhooks`).
 
 pub mod accounts;

@@ -71,6 +71,13 @@ fn where_reports(qb: &mut QueryBuilder<'_, Postgres>, s: &Scope) {
         .push_bind(s.from)
         .push(" AND r.submitted_at < ")
         .push_bind(s.to);
+    filters(qb, s);
+}
+
+/// Pushes ` AND …` for the station, priority and type filters, on a table aliased `r`
+/// with the columns `station_id`, `priority` and `crime_type_codes` (`analytics_reports`
+/// or `analytics_hourly`).
+fn filters(qb: &mut QueryBuilder<'_, Postgres>, s: &Scope) {
     if let Some(station) = s.station_id {
         qb.push(" AND r.station_id = ").push_bind(station);
     }
@@ -81,6 +88,55 @@ fn where_reports(qb: &mut QueryBuilder<'_, Postgres>, s: &Scope) {
         qb.push(" AND r.crime_type_codes && ")
             .push_bind(s.types.clone());
     }
+}
+
+/// The whole UTC hours `[lo, hi)` inside `[from, to)`, read from the roll-up
+/// `analytics_hourly`; the rest of the range, `[from, lo)` and `[hi, to)`, is read
+/// from `analytics_reports`. A range inside one hour has none (`lo = hi = to`).
+fn whole_hours(from: DateTime<Utc>, to: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    use chrono::{DurationRound as _, TimeDelta};
+    let hour = TimeDelta::hours(1);
+    let floor = |t: DateTime<Utc>| t.duration_trunc(hour).unwrap_or(t);
+    let lo = {
+        let f = floor(from);
+        if f == from {
+            f
+        } else {
+            f + hour
+        }
+    };
+    let hi = floor(to);
+    if lo < hi {
+        (lo, hi)
+    } else {
+        (to, to)
+    }
+}
+
+/// Pushes the rows of the cohort as groups: `SELECT <hourly>` over the whole hours of
+/// the range from `analytics_hourly` (aliased `r`), `UNION ALL`, `SELECT <single>` over
+/// the partial hours from `analytics_reports` (aliased `r`), both filtered.
+fn hourly_union(qb: &mut QueryBuilder<'_, Postgres>, s: &Scope, hourly: &str, single: &str) {
+    let (lo, hi) = whole_hours(s.from, s.to);
+    qb.push(format!(
+        "SELECT {hourly} FROM analytics_hourly r WHERE r.hour >= "
+    ))
+    .push_bind(lo)
+    .push(" AND r.hour < ")
+    .push_bind(hi);
+    filters(qb, s);
+    qb.push(format!(
+        " UNION ALL SELECT {single} FROM analytics_reports r WHERE ((r.submitted_at >= "
+    ))
+    .push_bind(s.from)
+    .push(" AND r.submitted_at < ")
+    .push_bind(lo)
+    .push(") OR (r.submitted_at >= ")
+    .push_bind(hi)
+    .push(" AND r.submitted_at < ")
+    .push_bind(s.to)
+    .push("))");
+    filters(qb, s);
 }
 
 /// Pushes ` WHERE …` for assignments aliased `a` (joined with their report `r`), by
@@ -124,21 +180,36 @@ pub struct FunnelRow {
 
 #[tracing::instrument(skip(pool))]
 pub async fn funnel(pool: &PgPool, scope: &Scope) -> Result<FunnelRow, QueryError> {
+    // Whole hours from the roll-up, the partial ones from the reports themselves.
     let mut qb = QueryBuilder::<Postgres>::new(
-        "SELECT count(*) AS submitted,
-            count(r.first_assigned_at) AS assigned,
-            count(r.first_accepted_at) AS accepted,
-            count(r.first_responding_at) AS responding,
-            count(r.first_resolved_at) AS resolved,
-            count(r.first_closed_at) AS closed,
-            count(*) FILTER (WHERE r.declines > 0) AS declined,
-            COALESCE(sum(r.declines), 0)::bigint AS declines,
-            count(r.first_rejected_at) AS rejected,
-            count(r.first_withdrawn_at) AS withdrawn,
-            count(r.first_duplicate_at) AS duplicates
-         FROM analytics_reports r",
+        "SELECT COALESCE(sum(submitted), 0)::bigint AS submitted,
+            COALESCE(sum(assigned), 0)::bigint AS assigned,
+            COALESCE(sum(accepted), 0)::bigint AS accepted,
+            COALESCE(sum(responding), 0)::bigint AS responding,
+            COALESCE(sum(resolved), 0)::bigint AS resolved,
+            COALESCE(sum(closed), 0)::bigint AS closed,
+            COALESCE(sum(declined), 0)::bigint AS declined,
+            COALESCE(sum(declines), 0)::bigint AS declines,
+            COALESCE(sum(rejected), 0)::bigint AS rejected,
+            COALESCE(sum(withdrawn), 0)::bigint AS withdrawn,
+            COALESCE(sum(duplicates), 0)::bigint AS duplicates
+         FROM (",
     );
-    where_reports(&mut qb, scope);
+    hourly_union(
+        &mut qb,
+        scope,
+        "r.submitted, r.assigned, r.accepted, r.responding, r.resolved, r.closed,
+            r.declined, r.declines, r.rejected, r.withdrawn, r.duplicates",
+        "1::bigint, (r.first_assigned_at IS NOT NULL)::int::bigint,
+            (r.first_accepted_at IS NOT NULL)::int::bigint,
+            (r.first_responding_at IS NOT NULL)::int::bigint,
+            (r.first_resolved_at IS NOT NULL)::int::bigint,
+            (r.first_closed_at IS NOT NULL)::int::bigint, (r.declines > 0)::int::bigint,
+            r.declines::bigint, (r.first_rejected_at IS NOT NULL)::int::bigint,
+            (r.first_withdrawn_at IS NOT NULL)::int::bigint,
+            (r.first_duplicate_at IS NOT NULL)::int::bigint",
+    );
+    qb.push(") c");
     Ok(qb.build_query_as().fetch_one(pool).await?)
 }
 
@@ -187,6 +258,11 @@ pub struct SlaDeadlines {
     pub respond_secs: i64,
 }
 
+/// The SLA cohort: only the columns the covering index `analytics_reports_sla` holds, so
+/// it is read by an index-only scan.
+const COHORT: &str = "WITH r AS (SELECT r.report_id, r.submitted_at, r.first_assigned_at,
+    r.first_resolved_at, r.first_closed_at FROM analytics_reports r";
+
 const PCT: &str = "percentile_cont(ARRAY[0.5, 0.9, 0.99]::float8[]) WITHIN GROUP (ORDER BY d)";
 
 /// `GET /analytics/sla`: the five durations and the KPIs.
@@ -198,7 +274,7 @@ pub async fn sla(
 ) -> Result<(Vec<SlaMetricRow>, Vec<KpiRow>), QueryError> {
     // Report durations (from submission) and assignment durations (accept from the
     // assignment, respond from the acceptance), over the cohort's reports.
-    let mut qb = QueryBuilder::<Postgres>::new("WITH r AS (SELECT r.* FROM analytics_reports r");
+    let mut qb = QueryBuilder::<Postgres>::new(COHORT);
     where_reports(&mut qb, scope);
     qb.push(
         "), a AS (SELECT a.* FROM analytics_assignments a JOIN r USING (report_id)),
@@ -256,7 +332,7 @@ pub async fn sla(
     );
     let metrics: Vec<SlaMetricRow> = qb.build_query_as().fetch_all(pool).await?;
 
-    let mut qb = QueryBuilder::<Postgres>::new("WITH r AS (SELECT r.* FROM analytics_reports r");
+    let mut qb = QueryBuilder::<Postgres>::new(COHORT);
     where_reports(&mut qb, scope);
     qb.push(
         "), a AS (SELECT a.* FROM analytics_assignments a JOIN r USING (report_id)),
@@ -436,18 +512,30 @@ pub async fn volume(
     scope: &Scope,
     bucket: Bucket,
 ) -> Result<Vec<VolumeRow>, QueryError> {
-    let mut qb = QueryBuilder::<Postgres>::new("WITH r AS (SELECT date_trunc(");
-    qb.push_bind(bucket.as_str())
-        .push(", r.submitted_at, 'UTC') AS bucket, r.* FROM analytics_reports r");
-    where_reports(&mut qb, scope);
+    // Whole hours from the roll-up (a bucket is a whole number of hours), the partial
+    // ones from the reports themselves.
+    let mut qb = QueryBuilder::<Postgres>::new("WITH h AS (");
+    let b = bucket.as_str();
+    hourly_union(
+        &mut qb,
+        scope,
+        &format!(
+            "date_trunc('{b}', r.hour, 'UTC') AS bucket, r.station_id, r.priority, r.status,
+                r.crime_type_codes, r.submitted AS n"
+        ),
+        &format!(
+            "date_trunc('{b}', r.submitted_at, 'UTC'), r.station_id, r.priority, r.status,
+                r.crime_type_codes, 1::bigint"
+        ),
+    );
     qb.push(
         ")
-         SELECT bucket, dimension, value, count(*) AS count FROM (
-            SELECT bucket, 'type' AS dimension, c AS value
-                FROM r CROSS JOIN LATERAL unnest(r.crime_type_codes) c
-            UNION ALL SELECT bucket, 'priority', priority FROM r
-            UNION ALL SELECT bucket, 'station', station_id::text FROM r
-            UNION ALL SELECT bucket, 'status', status FROM r
+         SELECT bucket, dimension, value, sum(n)::bigint AS count FROM (
+            SELECT bucket, 'type' AS dimension, c AS value, n
+                FROM h CROSS JOIN LATERAL unnest(h.crime_type_codes) c
+            UNION ALL SELECT bucket, 'priority', priority, n FROM h
+            UNION ALL SELECT bucket, 'station', station_id::text, n FROM h
+            UNION ALL SELECT bucket, 'status', status, n FROM h
          ) v
          GROUP BY bucket, dimension, value ORDER BY bucket, dimension, value",
     );
@@ -555,4 +643,41 @@ pub async fn unknown_crime_types(
     .bind(codes)
     .fetch_all(pool)
     .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::whole_hours;
+    use chrono::{DateTime, Utc};
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().expect("time")
+    }
+
+    #[test]
+    fn whole_hours_lie_inside_the_range() {
+        // Given a range with partial hours at both ends, then the whole hours between.
+        assert_eq!(
+            whole_hours(t("2026-11-01T10:15:00Z"), t("2026-11-03T08:45:10Z")),
+            (t("2026-11-01T11:00:00Z"), t("2026-11-03T08:00:00Z"))
+        );
+        // Given ends on the hour, then the range itself.
+        assert_eq!(
+            whole_hours(t("2026-11-01T10:00:00Z"), t("2026-11-01T12:00:00Z")),
+            (t("2026-11-01T10:00:00Z"), t("2026-11-01T12:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn a_range_without_a_whole_hour_reads_only_reports() {
+        // Given a range inside one hour, or across one boundary, then no hour at all:
+        // an empty roll-up range at `to`, so that [from, to) is read row by row.
+        for (from, to) in [
+            ("2026-11-01T10:15:00Z", "2026-11-01T10:45:00Z"),
+            ("2026-11-01T10:15:00Z", "2026-11-01T11:45:00Z"),
+            ("2026-11-01T10:00:00.000001Z", "2026-11-01T11:00:00Z"),
+        ] {
+            assert_eq!(whole_hours(t(from), t(to)), (t(to), t(to)), "{from}..{to}");
+        }
+    }
 }
