@@ -415,6 +415,25 @@ async fn the_live_streams_accept_the_session_cookie() {
     )
     .await;
     assert!(frame.contains("52.521"), "{frame}");
+    // The desk's stream of report changes too.
+    let mut desk = http
+        .get(format!(
+            "{}/queues/reports/stream?station_id={}",
+            app.base,
+            w.stations[0].id()
+        ))
+        .header("Cookie", &b.cookie)
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(desk.status(), StatusCode::OK);
+    let report = app.report(None, LAT + 0.001, LON, &["Theft"]).await.id();
+    frame_with(
+        &mut desk,
+        &["event: report", &report, "ReportSubmitted"],
+        Duration::from_secs(10),
+    )
+    .await;
     // Without the cookie (or with a forged one) the stream is closed to the browser.
     let anonymous = http
         .get(format!("{}/patrols/stream", app.base))
@@ -434,19 +453,21 @@ async fn the_live_streams_accept_the_session_cookie() {
     let out = browse(&app, &b, Method::DELETE, "/session", None, true).await;
     assert!(out.status.is_success(), "{}", out.body);
     let started = Instant::now();
-    let ended = loop {
-        match tokio::time::timeout(Duration::from_secs(25), stream.chunk()).await {
-            // Keep-alive comments until the check sees the logout.
-            Ok(Ok(Some(_))) if started.elapsed() < Duration::from_secs(25) => continue,
-            Ok(Ok(None)) | Ok(Err(_)) => break true,
-            _ => break false,
-        }
-    };
-    assert!(
-        ended,
-        "the stream outlived its session by {:?}",
-        started.elapsed()
-    );
+    for stream in [&mut stream, &mut desk] {
+        let ended = loop {
+            match tokio::time::timeout(Duration::from_secs(25), stream.chunk()).await {
+                // Keep-alive comments until the check sees the logout.
+                Ok(Ok(Some(_))) if started.elapsed() < Duration::from_secs(25) => continue,
+                Ok(Ok(None)) | Ok(Err(_)) => break true,
+                _ => break false,
+            }
+        };
+        assert!(
+            ended,
+            "the stream outlived its session by {:?}",
+            started.elapsed()
+        );
+    }
 }
 
 #[tokio::test]
