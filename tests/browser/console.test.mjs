@@ -270,6 +270,26 @@ test('the console, end to end in Chromium', async (t) => {
     await shot(officer.page, '05-officer-accepted');
   });
 
+  await t.test('the officer adds a note and evidence, shown as text only', async () => {
+    const page = officer.page;
+    const id = world.report;
+    const note = '<img src=x onerror="window.__xss=5">Witness at the kiosk';
+    const link = 'https://evidence.example/photo.jpg?<script>window.__xss=6</script>';
+    await page.fill(`#note-${id}`, note);
+    await page.click(`#inbox li[data-id="${id}"] button[data-action="addNote"]`);
+    await page.locator(`#inbox li[data-id="${id}"] .note`, { hasText: 'Witness at the kiosk' }).waitFor({ timeout: STEP });
+    await page.fill(`#evidence-${id}`, link);
+    await page.selectOption(`#kind-${id}`, 'PHOTO');
+    await page.click(`#inbox li[data-id="${id}"] button[data-action="attach"]`);
+    await page.locator(`#inbox li[data-id="${id}"] .evidence`).waitFor({ timeout: STEP });
+    assert.equal(await page.locator(`#inbox li[data-id="${id}"] .note`).textContent(), note);
+    assert.equal(await page.locator(`#inbox li[data-id="${id}"] .evidence`).textContent(), `PHOTO: ${link}`);
+    assert.equal(await page.locator('#inbox a, #inbox img, #inbox script').count(), 0);
+    assert.equal(await page.evaluate(() => window.__xss), undefined);
+    const report = await ok('GET', `/crimes/${id}`, world.admin);
+    assert.deepEqual([report.notes.map((n) => n.note), report.evidence.map((e) => e.url)], [[note], [link]]);
+  });
+
   await t.test("the patrol moves and the dispatcher's map dot moves", async () => {
     const dot = desk.page.locator(`#map circle.patrol[data-id="${world.patrol}"]`);
     const before = [await dot.getAttribute('cx'), await dot.getAttribute('cy')];
@@ -291,6 +311,10 @@ test('the console, end to end in Chromium', async (t) => {
     await desk.page.waitForFunction(() => document.getElementById('replay-status').textContent === 'ACCEPTED', null, { timeout: STEP });
     await desk.page.locator('#replay').fill('0');
     await desk.page.waitForFunction(() => document.getElementById('replay-status').textContent === 'NEW', null, { timeout: STEP });
+    // The crew's note and evidence link, in the staff view, as text.
+    const details = await desk.page.locator('#report-details').textContent();
+    assert.ok(details.includes('Witness at the kiosk') && details.includes('https://evidence.example/photo.jpg?<script>'), details);
+    assert.equal(await desk.page.locator('#report-panel a, #report-panel img, #report-panel script').count(), 0);
     await shot(desk.page, '07-replay');
   });
 
@@ -371,7 +395,7 @@ test('the console, end to end in Chromium', async (t) => {
     const item = officer.page.locator(`#inbox li[data-id="${world.report}"]`);
     await item.locator('button[data-action="respond"]').click();
     await item.locator('button[data-action="resolve"]').waitFor({ timeout: STEP });
-    await item.locator('input').fill('<img src=x onerror="window.__xss=3">Returned the bike');
+    await officer.page.fill(`#notes-${world.report}`, '<img src=x onerror="window.__xss=3">Returned the bike');
     await item.locator('button[data-action="resolve"]').click();
     await officer.page.waitForFunction(
       (id) => document.querySelector(`#inbox li[data-id="${id}"] .status`)?.textContent.startsWith('RESOLVED'),

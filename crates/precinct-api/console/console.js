@@ -24,6 +24,8 @@ const MESSAGES = {
     'inbox.title': 'Assignments', 'inbox.empty': 'Nothing assigned.',
     'inbox.accept': 'Accept', 'inbox.decline': 'Decline', 'inbox.respond': 'Respond',
     'inbox.resolve': 'Resolve', 'inbox.reason': 'Reason', 'inbox.notes': 'Resolution notes',
+    'inbox.note': 'Note', 'inbox.addNote': 'Add note', 'inbox.evidence': 'Evidence link',
+    'inbox.mediaType': 'Kind', 'inbox.attach': 'Attach evidence',
     'error': 'Error: {detail}', 'none': '—',
     'invite.have': 'I have an invite code', 'invite.code': 'Invite code', 'invite.name': 'Your name',
     'invite.password': 'Choose a password (10 characters or more)', 'invite.submit': 'Create my account',
@@ -78,6 +80,8 @@ const MESSAGES = {
     'inbox.title': 'Asignaciones', 'inbox.empty': 'Nada asignado.',
     'inbox.accept': 'Aceptar', 'inbox.decline': 'Rechazar', 'inbox.respond': 'Acudir',
     'inbox.resolve': 'Resolver', 'inbox.reason': 'Motivo', 'inbox.notes': 'Notas de resolución',
+    'inbox.note': 'Nota', 'inbox.addNote': 'Añadir nota', 'inbox.evidence': 'Enlace a la prueba',
+    'inbox.mediaType': 'Tipo', 'inbox.attach': 'Adjuntar prueba',
     'error': 'Error: {detail}', 'none': '—',
     'invite.have': 'Tengo un código de invitación', 'invite.code': 'Código de invitación', 'invite.name': 'Su nombre',
     'invite.password': 'Elija una contraseña (10 caracteres o más)', 'invite.submit': 'Crear mi cuenta',
@@ -958,6 +962,20 @@ function assignment(r) {
   } else if (r.status === 'RESPONDING') {
     const notes = input('notes');
     button('resolve', () => act('resolve', { resolution_notes: notes.value }));
+  }
+  if (r.status === 'ACCEPTED' || r.status === 'RESPONDING') {
+    // What the crew found: notes and links to evidence, shown as text only.
+    for (const n of r.notes || []) item.append(el('p', { class: 'note' }, n.note));
+    for (const e of r.evidence || []) item.append(el('p', { class: 'evidence' }, `${e.media_type}: ${e.url}`));
+    const note = input('note');
+    button('addNote', () => { if (note.value.trim()) act('notes', { note: note.value.trim() }); });
+    const link = input('evidence');
+    const kindId = `kind-${r.id}`;
+    item.append(el('label', { for: kindId }, t('inbox.mediaType')));
+    const kind = el('select', { id: kindId });
+    for (const k of ['PHOTO', 'VIDEO', 'AUDIO', 'DOCUMENT']) kind.append(el('option', { value: k }, k));
+    item.append(kind);
+    button('attach', () => { if (link.value.trim()) act('evidence', { url: link.value.trim(), media_type: kind.value }); });
   }
   return item;
 }
