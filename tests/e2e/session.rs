@@ -580,3 +580,32 @@ async fn console_sign_in_and_api_login_share_one_throttle() {
     assert_problem(&console, StatusCode::TOO_MANY_REQUESTS);
     assert!(set_cookie(&console, "precinct_session").is_none());
 }
+
+#[tokio::test]
+async fn without_a_tile_layer_the_console_loads_images_from_this_origin_only() {
+    let app = TestApp::spawn().await.expect("spawn");
+    let res = reqwest::get(format!("{}/console", app.base))
+        .await
+        .expect("console");
+    assert_eq!(res.status(), StatusCode::OK);
+    let csp = res
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(csp, precinct_api::middleware::CONSOLE_CSP);
+    assert!(csp.contains("img-src 'self';"), "{csp}");
+    // The page is told of no tile layer.
+    let r = app
+        .call(
+            Method::POST,
+            "/session",
+            None,
+            Some(json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})),
+            &[("Origin", &origin(&app))],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert!(r.body.get("map_tiles").is_none(), "{}", r.body);
+}
