@@ -6,7 +6,8 @@
 # lockfile changed. Then starts `precinct serve` on a free loopback port against a
 # FRESH database on the DATABASE_URL server and a fresh stream prefix on NATS_URL (as
 # deploy/local/client-contract.sh does), runs tests/browser/console.test.mjs with
-# node's test runner, and stops the server and drops its database and streams.
+# node's test runner, and stops the server and drops its database and streams. First,
+# tests/browser/contrast.mjs checks the WCAG AA contrast of the console's colours.
 # Knobs: PRECINCT_BIN (skip the build), BROWSER_KEEP=1 (keep db, streams and log).
 # Output: target/console-screenshots/ (one screenshot per step), the server log.
 set -euo pipefail
@@ -18,6 +19,19 @@ PY="$VENV/bin/python"
 
 log() { printf 'browser-tests: %s\n' "$*" >&2; }
 die() { printf 'browser-tests: error: %s\n' "$*" >&2; exit 1; }
+
+# --- the console's colours: WCAG AA contrast (no browser needed) ---------------------
+command -v node >/dev/null 2>&1 || die "node (Node.js >= 20) is needed"
+node "$TESTS/contrast.mjs" >/dev/null || die "the console's colours fail WCAG AA (node $TESTS/contrast.mjs)"
+# The check can fail: amber text on its amber background must be refused.
+bad_css="$(mktemp)"
+sed 's/^\.sla-amber { color: #[0-9a-fA-F]*/.sla-amber { color: #f0c060/' \
+  "$ROOT/crates/precinct-api/console/console.css" >"$bad_css"
+if node "$TESTS/contrast.mjs" "$bad_css" >/dev/null 2>&1; then
+  rm -f "$bad_css"; die "the contrast check passed a stylesheet it must refuse"
+fi
+rm -f "$bad_css"
+log "contrast: the console's colour pairs meet WCAG AA"
 
 # --- tools ----------------------------------------------------------------------------
 if [[ ! -x /usr/bin/chromium ]]; then
@@ -48,8 +62,14 @@ fi
 source "$ROOT/deploy/local/test-server.sh"
 test_server_init browser "$target_dir/console-screenshots" "${BROWSER_KEEP:-0}"
 shots="$out_dir"
-test_server_start
+# A short accept deadline: the supervisor view shows a breach within the test. A tile
+# layer from a second loopback port, served by the test itself: the only other origin
+# the console may load from.
+tiles_port="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+tiles="http://127.0.0.1:$tiles_port/tiles/{z}/{x}/{y}.png"
+test_server_start PRECINCT_SLA_ACCEPT_SECS=10 "PRECINCT_MAP_TILES=$tiles"
 
 # --- the tests --------------------------------------------------------------------------
 BASE="$base" ADMIN_EMAIL="$admin_email" ADMIN_PASSWORD="$admin_password" SCREENSHOTS="$shots" \
+  TILES_PORT="$tiles_port" \
   node --test --test-reporter=spec "$TESTS/console.test.mjs"

@@ -28,6 +28,7 @@ struct World {
     app: TestApp,
     admin: String,
     station_a: String,
+    station_b: String,
     dispatcher_a: String,
     dispatcher_b: String,
     officer_a_id: String,
@@ -55,6 +56,7 @@ async fn world_with(opts: Options) -> World {
     World {
         admin: built.admin.token.clone(),
         station_a: a.id().to_string(),
+        station_b: b.id().to_string(),
         dispatcher_a: a.dispatchers[0].token.clone(),
         dispatcher_b: b.dispatchers[0].token.clone(),
         officer_a_id: a.crews[0].officer.id.clone(),
@@ -960,6 +962,123 @@ async fn the_officer_inbox_stream_gets_assignments_of_the_officers_patrols() {
     assert_eq!(ev.id, Some(format!("e{}", r.position())));
     // Another patrol's officer gets none of it.
     assert!(other.drain(Duration::from_millis(300)).await.is_empty());
+}
+
+/// The `report` events of `desk` until `quiet` passes without one: (type, station).
+async fn report_events(desk: &mut SseClient, quiet: Duration) -> Vec<(String, String)> {
+    desk.drain(quiet)
+        .await
+        .into_iter()
+        .filter(|e| e.event == "report")
+        .map(|e| {
+            let field = |k: &str| e.data[k].as_str().unwrap_or_default().to_string();
+            (field("type"), field("station_id"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_desk_stream_gets_its_stations_report_changes_and_a_transfer_reaches_both() {
+    let w = world().await;
+    let app = &w.app;
+    let of_a = format!("/queues/reports/stream?station_id={}", w.station_a);
+    let mut desk_a = SseClient::open(app, "/queues/reports/stream", &w.dispatcher_a, None).await;
+    let mut desk_b = SseClient::open(app, "/queues/reports/stream", &w.dispatcher_b, None).await;
+    let mut admin_a = SseClient::open(app, &of_a, &w.admin, None).await;
+    let mut officer_a = SseClient::open(app, "/queues/reports/stream", &w.officer_a, None).await;
+    // Another station's desk, or a citizen, is refused.
+    let (_, citizen) = app.account(&w.admin, "CITIZEN", None).await;
+    for (token, path) in [
+        (&w.dispatcher_b, of_a.as_str()),
+        (&citizen, "/queues/reports/stream"),
+    ] {
+        let refused = SseClient::request(app, path, token, None).await;
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+    let anonymous = reqwest::Client::new()
+        .get(format!("{}/queues/reports/stream", app.base))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    // A report submitted at A reaches A's desks (ids only: no text of the report).
+    let submitted = app.report(Some(&citizen), LAT, LON, &["Theft"]).await;
+    let report = submitted.id();
+    let ev = desk_a
+        .next_of("report", MOVE_BOUND)
+        .await
+        .expect("the submission streamed");
+    assert_eq!(ev.id, Some(format!("e{}", submitted.position())));
+    let mut keys: Vec<&String> = ev.data.as_object().expect("an object").keys().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["occurred_at", "position", "report_id", "station_id", "type"]
+    );
+    assert_eq!(ev.data["type"], "ReportSubmitted");
+    assert_eq!(ev.data["report_id"], report.as_str());
+    assert_eq!(ev.data["station_id"], w.station_a.as_str());
+    assert_eq!(ev.data["position"], submitted.position());
+    for other in [&mut admin_a, &mut officer_a] {
+        let ev = other.next_of("report", MOVE_BOUND).await.expect("streamed");
+        assert_eq!(ev.data["report_id"], report.as_str());
+    }
+    let r = app
+        .post(
+            &format!("/crimes/{report}/triage"),
+            Some(&w.dispatcher_a),
+            json!({"priority": "HIGH"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let ev = desk_a.next_of("report", MOVE_BOUND).await.expect("triage");
+    assert_eq!(ev.data["type"], "ReportTriaged");
+    assert_eq!(ev.id, Some(format!("e{}", r.position())));
+
+    // Transferred to B: A's desk hears it leave, B's desk hears it arrive, and from then
+    // on only B's desk hears of it.
+    let r = app
+        .post(
+            &format!("/crimes/{report}/transfer"),
+            Some(&w.dispatcher_a),
+            json!({"station_id": w.station_b, "reason": "their area"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let moved = ("ReportTransferred".to_string(), w.station_b.clone());
+    let ev = desk_b.next_of("report", MOVE_BOUND).await.expect("arrived");
+    assert_eq!(
+        (ev.data["type"].as_str(), ev.data["report_id"].as_str()),
+        (Some("ReportTransferred"), Some(report.as_str()))
+    );
+    let r = app
+        .post(
+            &format!("/crimes/{report}/triage"),
+            Some(&w.dispatcher_b),
+            json!({"priority": "LOW"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let ev = desk_b
+        .next_of("report", MOVE_BOUND)
+        .await
+        .expect("B's triage");
+    assert_eq!(ev.data["type"], "ReportTriaged");
+    assert_eq!(
+        report_events(&mut desk_a, Duration::from_millis(500)).await,
+        std::slice::from_ref(&moved),
+        "A hears the report leave, then nothing"
+    );
+
+    // Resuming after the submission replays what A's desk missed since, once.
+    let after = format!("e{}", submitted.position());
+    let mut resumed =
+        SseClient::open(app, "/queues/reports/stream", &w.dispatcher_a, Some(&after)).await;
+    assert_eq!(
+        report_events(&mut resumed, Duration::from_millis(800)).await,
+        [("ReportTriaged".to_string(), w.station_a.clone()), moved]
+    );
 }
 
 #[tokio::test]

@@ -415,6 +415,25 @@ async fn the_live_streams_accept_the_session_cookie() {
     )
     .await;
     assert!(frame.contains("52.521"), "{frame}");
+    // The desk's stream of report changes too.
+    let mut desk = http
+        .get(format!(
+            "{}/queues/reports/stream?station_id={}",
+            app.base,
+            w.stations[0].id()
+        ))
+        .header("Cookie", &b.cookie)
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(desk.status(), StatusCode::OK);
+    let report = app.report(None, LAT + 0.001, LON, &["Theft"]).await.id();
+    frame_with(
+        &mut desk,
+        &["event: report", &report, "ReportSubmitted"],
+        Duration::from_secs(10),
+    )
+    .await;
     // Without the cookie (or with a forged one) the stream is closed to the browser.
     let anonymous = http
         .get(format!("{}/patrols/stream", app.base))
@@ -434,19 +453,21 @@ async fn the_live_streams_accept_the_session_cookie() {
     let out = browse(&app, &b, Method::DELETE, "/session", None, true).await;
     assert!(out.status.is_success(), "{}", out.body);
     let started = Instant::now();
-    let ended = loop {
-        match tokio::time::timeout(Duration::from_secs(25), stream.chunk()).await {
-            // Keep-alive comments until the check sees the logout.
-            Ok(Ok(Some(_))) if started.elapsed() < Duration::from_secs(25) => continue,
-            Ok(Ok(None)) | Ok(Err(_)) => break true,
-            _ => break false,
-        }
-    };
-    assert!(
-        ended,
-        "the stream outlived its session by {:?}",
-        started.elapsed()
-    );
+    for stream in [&mut stream, &mut desk] {
+        let ended = loop {
+            match tokio::time::timeout(Duration::from_secs(25), stream.chunk()).await {
+                // Keep-alive comments until the check sees the logout.
+                Ok(Ok(Some(_))) if started.elapsed() < Duration::from_secs(25) => continue,
+                Ok(Ok(None)) | Ok(Err(_)) => break true,
+                _ => break false,
+            }
+        };
+        assert!(
+            ended,
+            "the stream outlived its session by {:?}",
+            started.elapsed()
+        );
+    }
 }
 
 #[tokio::test]
@@ -558,4 +579,33 @@ async fn console_sign_in_and_api_login_share_one_throttle() {
         .await;
     assert_problem(&console, StatusCode::TOO_MANY_REQUESTS);
     assert!(set_cookie(&console, "precinct_session").is_none());
+}
+
+#[tokio::test]
+async fn without_a_tile_layer_the_console_loads_images_from_this_origin_only() {
+    let app = TestApp::spawn().await.expect("spawn");
+    let res = reqwest::get(format!("{}/console", app.base))
+        .await
+        .expect("console");
+    assert_eq!(res.status(), StatusCode::OK);
+    let csp = res
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(csp, precinct_api::middleware::CONSOLE_CSP);
+    assert!(csp.contains("img-src 'self';"), "{csp}");
+    // The page is told of no tile layer.
+    let r = app
+        .call(
+            Method::POST,
+            "/session",
+            None,
+            Some(json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})),
+            &[("Origin", &origin(&app))],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert!(r.body.get("map_tiles").is_none(), "{}", r.body);
 }

@@ -196,6 +196,7 @@ impl TestApp {
                 None => precinct_vault::MasterKeys::random("test-k1"),
             }),
             cors_origins: vec!["https://dispatch.precinct.test".into()],
+            map_tiles: None,
             anonymous_reports_per_minute: opts.anonymous_reports_per_minute,
             health_details: opts.health_details,
             command_rates: opts.command_rates,

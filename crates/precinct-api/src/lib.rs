@@ -133,6 +133,8 @@ pub struct ApiConfig {
     pub public_heatmap_min_count: u32,
     /// Where webhooks may be delivered (ADR 0028).
     pub webhook_targets: webhook_target::TargetPolicy,
+    /// The console map's tile layer (`PRECINCT_MAP_TILES`; default none).
+    pub map_tiles: Option<routes::console::MapTiles>,
 }
 
 impl ApiConfig {
@@ -164,6 +166,7 @@ impl ApiConfig {
             admission: admission::AdmissionConfig::default(),
             public_heatmap_min_count: 3,
             webhook_targets: webhook_target::TargetPolicy::default(),
+            map_tiles: None,
         }
     }
 }

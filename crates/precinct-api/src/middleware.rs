@@ -246,16 +246,21 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     );
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    h.insert(
-        "content-security-policy",
-        HeaderValue::from_static(if docs {
-            DOCS_CSP
-        } else if console {
-            CONSOLE_CSP
-        } else {
-            "default-src 'none'; frame-ancestors 'none'"
-        }),
-    );
+    // The console's files carry their own policy (with the tile origin, if configured):
+    // kept; any other console answer (a redirect, a 404) gets the plain console policy.
+    let own = console && h.contains_key("content-security-policy");
+    if !own {
+        h.insert(
+            "content-security-policy",
+            HeaderValue::from_static(if docs {
+                DOCS_CSP
+            } else if console {
+                CONSOLE_CSP
+            } else {
+                "default-src 'none'; frame-ancestors 'none'"
+            }),
+        );
+    }
     h.insert("cache-control", HeaderValue::from_static("no-store"));
     res
 }

@@ -84,6 +84,7 @@ fn csv_exports(op: &mut Value) {
 const STREAMS: &[(&str, &[&str])] = &[
     ("/patrols/stream", &["position", "status"]),
     ("/me/assignments/stream", &["assignment"]),
+    ("/queues/reports/stream", &["report"]),
 ];
 
 /// The `data` schema of each live event, by event name.
@@ -140,6 +141,23 @@ fn live_schemas() -> Vec<(&'static str, &'static str, Value)> {
                 }
             }),
         ),
+        (
+            "report",
+            "LiveReportChange",
+            json!({
+                "type": "object",
+                "description": "SSE event `report` (id `e<position>`): a report of the station changed (or was transferred away from it); read the queue or the report with `X-Min-Position` for its state.",
+                "required": ["position", "type", "report_id", "station_id", "occurred_at"],
+                "additionalProperties": false,
+                "properties": {
+                    "position": { "type": "integer", "minimum": 1, "description": "The event's log position (the id without `e`)." },
+                    "type": { "type": "string", "description": "The event type (`ReportSubmitted`, `ReportTriaged`, `ReportAssigned`, `ReportTransferred`, ...; schemas/events/)." },
+                    "report_id": uuid,
+                    "station_id": { "type": "string", "format": "uuid", "description": "The report's station after the change (for a transfer: the station it went to)." },
+                    "occurred_at": time
+                }
+            }),
+        ),
     ]
 }
 
@@ -177,6 +195,8 @@ pub fn live_streams(v: &mut Value) {
         if let Some(media) = ok.pointer_mut("/content/text~1event-stream") {
             let example = if events.contains(&"position") {
                 "id: p42\nevent: position\ndata: {\"position\":42,\"patrol_id\":\"7d0e3c1a-5b7e-4c58-9f0e-2a1d3b4c5d6e\",\"station_id\":\"1b2c3d4e-5f60-4a7b-8c9d-0e1f2a3b4c5d\",\"latitude\":7.07,\"longitude\":125.61,\"recorded_at\":\"2026-11-29T10:00:00Z\"}\n\n"
+            } else if events.contains(&"report") {
+                "id: e18\nevent: report\ndata: {\"position\":18,\"type\":\"ReportTriaged\",\"report_id\":\"0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f\",\"station_id\":\"1b2c3d4e-5f60-4a7b-8c9d-0e1f2a3b4c5d\",\"occurred_at\":\"2026-11-29T10:00:00Z\"}\n\n"
             } else {
                 "id: e17\nevent: assignment\ndata: {\"position\":17,\"type\":\"PatrolAssignmentOpened\",\"report_id\":\"0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f\",\"patrol_id\":\"7d0e3c1a-5b7e-4c58-9f0e-2a1d3b4c5d6e\",\"occurred_at\":\"2026-11-29T10:00:00Z\"}\n\n"
             };

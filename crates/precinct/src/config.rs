@@ -84,6 +84,8 @@ pub struct Config {
     pub master_keys: Option<precinct_vault::MasterKeys>,
     /// `PRECINCT_CORS_ORIGINS`: comma-separated browser origins allowed (default none).
     pub cors_origins: Vec<String>,
+    /// `PRECINCT_MAP_TILES`: the console map's tile URL template (default none).
+    pub map_tiles: Option<precinct_api::routes::console::MapTiles>,
     /// `PRECINCT_ANON_REPORTS_PER_MINUTE` per client address (default 20).
     pub anonymous_reports_per_minute: u32,
     /// `PRECINCT_HEALTH_DETAILS`: `admin` (default: only ADMIN tokens see the details
@@ -449,6 +451,10 @@ impl Config {
                 ),
                 None => None,
             },
+            map_tiles: env("PRECINCT_MAP_TILES")
+                .map(|t| precinct_api::routes::console::MapTiles::parse(t.trim()))
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
             cors_origins: env("PRECINCT_CORS_ORIGINS")
                 .map(|v| {
                     v.split(',')

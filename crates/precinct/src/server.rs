@@ -330,6 +330,7 @@ fn api_config(config: &Config) -> ApiConfig {
     api.public_heatmap_min_count = config.public_heatmap_min_count;
     api.live = config.live.clone();
     api.webhook_targets = config.webhooks.targets.clone();
+    api.map_tiles = config.map_tiles.clone();
     api
 }
 

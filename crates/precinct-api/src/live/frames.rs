@@ -13,6 +13,7 @@
 //! | `PatrolStatusChanged` | `status` | the patrol's station |
 //! | `PatrolAssignmentOpened` / `Closed` | `assignment` | the patrol's serving crew |
 //! | any report event, while the report is assigned | `assignment` | that patrol's serving crew |
+//! | any report event | `report` | the desks of the report's station (a transfer: of both stations) |
 //! | `PatrolRegistered` / `PatrolUpdated` | none (the cached crew is forgotten) | |
 
 use std::collections::HashMap;
@@ -45,6 +46,8 @@ pub enum Audience {
     Station(Uuid),
     /// These officers' inboxes.
     Officers(Vec<Uuid>),
+    /// The report desks of this station (and ADMINs watching every station's).
+    Desk(Uuid),
 }
 
 /// One SSE message, serialized once.
@@ -55,7 +58,7 @@ pub struct Frame {
     pub audience: Audience,
     /// For a position: its patrol (the snapshot keeps the last one per patrol).
     pub patrol_id: Option<Uuid>,
-    /// The SSE `event` name: `position`, `status` or `assignment`.
+    /// The SSE `event` name: `position`, `status`, `assignment` or `report`.
     pub event: &'static str,
     /// The SSE `data` (JSON).
     pub data: String,
@@ -171,7 +174,14 @@ pub trait Facts: Sync {
     fn assigned_patrol(&self, report: Uuid) -> impl Future<Output = Option<Uuid>> + Send;
     /// A patrol's crew changed: forget what is cached about it.
     fn crew_changed(&self, patrol: Uuid);
+    /// A report's station by the read model (for a report submitted before the hub
+    /// started following the log, or forgotten since it closed).
+    fn report_station(&self, report: Uuid) -> impl Future<Output = Option<Uuid>> + Send;
 }
+
+/// Most reports whose station the translator remembers; beyond, it forgets them all
+/// and asks the read model again (a bound on memory, not a limit on service).
+const MAX_REMEMBERED_STATIONS: usize = 100_000;
 
 /// Who reads the event being translated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,6 +198,8 @@ pub enum Reader {
 #[derive(Debug, Default)]
 pub struct Translator {
     assignments: Mutex<HashMap<Uuid, Uuid>>,
+    /// The station of each open report the live reader has seen (report → station).
+    stations: Mutex<HashMap<Uuid, Uuid>>,
 }
 
 impl Translator {
@@ -255,6 +267,48 @@ impl Translator {
         }
     }
 
+    /// The `report` frames a report event makes for the desks of its station: the
+    /// station the report is at after the event and, for a transfer, also the one it
+    /// left (its queue loses the report). A replay names the station the live reader
+    /// knows now (or the read model's). None for other events, or a report whose
+    /// station cannot be told.
+    pub async fn desk_frames(&self, e: &Decoded, reader: Reader, facts: &impl Facts) -> Vec<Frame> {
+        let LiveEvent::Report { report, event } = &e.event else {
+            return Vec::new();
+        };
+        let (left, station) = match &**event {
+            ReportEvent::ReportSubmitted(s) => (None, s.station_id.as_uuid()),
+            ReportEvent::ReportTransferred(t) => {
+                (Some(t.from_station_id.as_uuid()), t.station_id.as_uuid())
+            }
+            _ => {
+                let known = lock(&self.stations).get(report).copied();
+                match known {
+                    Some(s) => (None, s),
+                    None => match facts.report_station(*report).await {
+                        Some(s) => (None, s),
+                        None => return Vec::new(),
+                    },
+                }
+            }
+        };
+        if reader == Reader::Live {
+            let mut stations = lock(&self.stations);
+            if closes(event) {
+                stations.remove(report);
+            } else {
+                if stations.len() >= MAX_REMEMBERED_STATIONS && !stations.contains_key(report) {
+                    stations.clear();
+                }
+                stations.insert(*report, station);
+            }
+        }
+        left.into_iter()
+            .chain([station])
+            .map(|desk| desk_frame(e, *report, station, desk))
+            .collect()
+    }
+
     fn assignments(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Uuid>> {
         // A panic while holding the lock leaves a plain map behind; keep using it.
         self.assignments
@@ -277,6 +331,42 @@ impl Translator {
 
     fn linked(&self, report: Uuid) -> Option<Uuid> {
         self.assignments().get(&report).copied()
+    }
+}
+
+/// A map behind a mutex; a panic while holding the lock leaves a plain map behind.
+fn lock<K, V>(m: &Mutex<HashMap<K, V>>) -> std::sync::MutexGuard<'_, HashMap<K, V>> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Whether the event leaves the report in a final status (its station need not be
+/// remembered: a reopening asks the read model again).
+fn closes(event: &ReportEvent) -> bool {
+    matches!(
+        event,
+        ReportEvent::ClosureApproved(_)
+            | ReportEvent::ReportRejected(_)
+            | ReportEvent::ReportWithdrawn(_)
+            | ReportEvent::ReportMarkedDuplicate(_)
+    )
+}
+
+/// A change of `report` (now at `station`), for the desks of `desk`.
+fn desk_frame(e: &Decoded, report: Uuid, station: Uuid, desk: Uuid) -> Frame {
+    let data = json!({
+        "position": e.position,
+        "type": e.event_type(),
+        "report_id": report,
+        "station_id": station,
+        "occurred_at": e.occurred_at,
+    });
+    Frame {
+        source: Source::Events,
+        seq: e.position,
+        audience: Audience::Desk(desk),
+        patrol_id: None,
+        event: "report",
+        data: data.to_string(),
     }
 }
 
@@ -363,7 +453,9 @@ mod tests {
         AssignmentOutcome, PatrolAssignmentClosed, PatrolAssignmentOpened, PatrolUpdated,
         StatusCause,
     };
-    use precinct_domain::report::{AssignmentAccepted, NoteAdded, ReportAssigned};
+    use precinct_domain::report::{
+        AssignmentAccepted, ClosureApproved, NoteAdded, ReportAssigned, ReportTransferred,
+    };
     use precinct_domain::values::PatrolStatus;
     use precinct_eventlog::{Actor, Envelope};
     use serde_json::Value;
@@ -456,6 +548,18 @@ mod tests {
 
         fn crew_changed(&self, patrol: Uuid) {
             self.forgotten.lock().expect("lock").push(patrol);
+        }
+
+        async fn report_station(&self, report: Uuid) -> Option<Uuid> {
+            (report == self.assigned_in_db).then_some(self.station)
+        }
+    }
+
+    impl World {
+        fn desk(&self, t: &Translator, e: &Decoded, reader: Reader) -> Vec<Frame> {
+            t.desk_frames(e, reader, self)
+                .now_or_never()
+                .expect("no waiting")
         }
     }
 
@@ -612,6 +716,97 @@ mod tests {
             .expect("a frame");
         assert_eq!(f.audience, Audience::Officers(w.officers.clone()));
         assert_eq!(t.linked(w.assigned_in_db), Some(w.crewed), "and remembered");
+    }
+
+    #[test]
+    fn a_report_event_goes_to_the_desks_of_its_station_and_a_transfer_to_both() {
+        let w = World::new();
+        let t = Translator::default();
+        // Known to the read model only: asked there, then remembered.
+        let f = w.desk(
+            &t,
+            &decoded("report", w.assigned_in_db, 30, &note()),
+            Reader::Live,
+        );
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            (f[0].event, f[0].id(), &f[0].audience),
+            ("report", "e30".to_string(), &Audience::Desk(w.station))
+        );
+        assert_eq!(
+            data(&f[0]),
+            json!({
+                "position": 30,
+                "type": "NoteAdded",
+                "report_id": w.assigned_in_db,
+                "station_id": w.station,
+                "occurred_at": "2026-11-01T08:30:00.250Z",
+            })
+        );
+        // A transfer: the desks of the station it left and of the one it is at now.
+        let other = Uuid::new_v4();
+        let moved: ReportEvent = ReportTransferred {
+            from_station_id: StationId::new(w.station),
+            station_id: StationId::new(other),
+            reason: "their area".into(),
+            by: AccountId::new(Uuid::new_v4()),
+            at: at(),
+        }
+        .into();
+        let f = w.desk(
+            &t,
+            &decoded("report", w.assigned_in_db, 31, &moved),
+            Reader::Live,
+        );
+        let audiences: Vec<_> = f.iter().map(|f| f.audience.clone()).collect();
+        assert_eq!(
+            audiences,
+            [Audience::Desk(w.station), Audience::Desk(other)]
+        );
+        assert!(f.iter().all(|f| data(f)["station_id"] == json!(other)));
+        // Remembered from the transfer (the read model still says the old station).
+        let f = w.desk(
+            &t,
+            &decoded("report", w.assigned_in_db, 32, &note()),
+            Reader::Live,
+        );
+        assert_eq!(f[0].audience, Audience::Desk(other));
+        // Closed: forgotten; the read model is asked again.
+        let closed: ReportEvent = ClosureApproved {
+            reviewer_id: AccountId::new(Uuid::new_v4()),
+            at: at(),
+        }
+        .into();
+        let f = w.desk(
+            &t,
+            &decoded("report", w.assigned_in_db, 33, &closed),
+            Reader::Live,
+        );
+        assert_eq!(f[0].audience, Audience::Desk(other));
+        let f = w.desk(
+            &t,
+            &decoded("report", w.assigned_in_db, 34, &note()),
+            Reader::Live,
+        );
+        assert_eq!(f[0].audience, Audience::Desk(w.station));
+    }
+
+    #[test]
+    fn a_report_whose_station_cannot_be_told_and_patrol_events_make_no_desk_frame() {
+        let w = World::new();
+        let t = Translator::default();
+        let unknown = decoded("report", Uuid::new_v4(), 40, &note());
+        assert!(w.desk(&t, &unknown, Reader::Live).is_empty());
+        let patrol = decoded("patrol", w.crewed, 41, &opened(Uuid::new_v4()));
+        assert!(w.desk(&t, &patrol, Reader::Live).is_empty());
+        // A replay remembers nothing.
+        let f = w.desk(
+            &t,
+            &decoded("report", w.assigned_in_db, 42, &note()),
+            Reader::Replay,
+        );
+        assert_eq!(f.len(), 1);
+        assert!(lock(&t.stations).is_empty());
     }
 
     #[test]

@@ -11,9 +11,10 @@
 //! - Two consumers per process, whatever the number of clients (`follow.rs`):
 //!   positions (starting with the last position of every patrol, which seeds the
 //!   snapshot map) and the event log from its head at start (patrol status changes,
-//!   and assignments for officers' inboxes).
-//! - Each message becomes at most one [`Frame`] ([`super::frames`]: typed decoding and
-//!   translation), serialized once and shared (`Arc`) by every client that wants it.
+//!   assignments for officers' inboxes, and report changes for stations' desks).
+//! - Each message becomes a few [`Frame`]s at most ([`super::frames`]: typed decoding
+//!   and translation: a report event makes one for an inbox and one or two for desks),
+//!   each serialized once and shared (`Arc`) by every client that wants it.
 //! - The [`Registry`] fans frames out to bounded per-client channels, drops a client
 //!   whose channel is full, and keeps a ring of recent frames and the last position of
 //!   every patrol, so that a client registers atomically with its snapshot (fresh) or
@@ -21,7 +22,7 @@
 //!   catches up on and what comes live. A client further behind than the ring first
 //!   catches up from JetStream (this file).
 //! - A connection holds one of the process's slots and one of its account's
-//!   ([`LiveConfig::max_streams_per_account`], over both SSE endpoints): one account
+//!   ([`LiveConfig::max_streams_per_account`], over every SSE endpoint): one account
 //!   cannot take every slot.
 
 use std::sync::Arc;
@@ -118,6 +119,13 @@ impl Facts for Inner {
 
     fn crew_changed(&self, patrol: Uuid) {
         self.directory.invalidate(patrol);
+    }
+
+    async fn report_station(&self, report: Uuid) -> Option<Uuid> {
+        precinct_readmodel::queries::report_station(&self.pool, report)
+            .await
+            .ok()
+            .flatten()
     }
 }
 
@@ -221,20 +229,26 @@ impl LiveHub {
         self.inner.ready.send_modify(|r| r[source as usize] = true);
     }
 
-    /// The frame an event makes, if any. `reader`: the hub's own consumer
-    /// ([`Reader::Live`]) also keeps the crew cache and the report links current.
-    pub(super) async fn event_frame(&self, e: &RecordedEvent, reader: Reader) -> Option<Frame> {
+    /// The frames an event makes: for an inbox (at most one) and for desks. `reader`:
+    /// the hub's own consumer ([`Reader::Live`]) also keeps the crew cache, the report
+    /// links and the reports' stations current.
+    pub(super) async fn event_frames(&self, e: &RecordedEvent, reader: Reader) -> Vec<Frame> {
         match Decoded::from_recorded(e) {
             Ok(Some(decoded)) => {
-                self.inner
-                    .translator
-                    .frame(&decoded, reader, &*self.inner)
+                let translator = &self.inner.translator;
+                let facts = &*self.inner;
+                let mut frames: Vec<Frame> = translator
+                    .frame(&decoded, reader, facts)
                     .await
+                    .into_iter()
+                    .collect();
+                frames.extend(translator.desk_frames(&decoded, reader, facts).await);
+                frames
             }
-            Ok(None) => None,
+            Ok(None) => Vec::new(),
             Err(err) => {
                 tracing::warn!(position = e.position(), event_type = %e.envelope.event_type, error = %err, "live: undecodable event; no frame");
-                None
+                Vec::new()
             }
         }
     }

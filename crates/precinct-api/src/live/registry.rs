@@ -33,6 +33,10 @@ pub enum Scope {
     Station(Uuid),
     /// One officer's inbox: assignments and changes of the officer's patrols.
     Officer(Uuid),
+    /// Report changes of every station (ADMIN).
+    AllDesks,
+    /// Report changes of one station (its desk).
+    Desk(Uuid),
 }
 
 impl Scope {
@@ -41,12 +45,14 @@ impl Scope {
             (Scope::AllStations, Audience::Station(_)) => true,
             (Scope::Station(s), Audience::Station(t)) => s == t,
             (Scope::Officer(o), Audience::Officers(v)) => v.contains(o),
+            (Scope::AllDesks, Audience::Desk(_)) => true,
+            (Scope::Desk(s), Audience::Desk(t)) => s == t,
             _ => false,
         }
     }
 
     pub(super) fn has_positions(&self) -> bool {
-        !matches!(self, Scope::Officer(_))
+        matches!(self, Scope::AllStations | Scope::Station(_))
     }
 }
 
@@ -113,7 +119,19 @@ struct State {
     all_stations: HashMap<u64, Sender>,
     stations: HashMap<Uuid, HashMap<u64, Sender>>,
     officers: HashMap<Uuid, HashMap<u64, Sender>>,
+    all_desks: HashMap<u64, Sender>,
+    desks: HashMap<Uuid, HashMap<u64, Sender>>,
     closed: bool,
+}
+
+/// Removes subscriber `id` of `key` from `map`, and the key once it has none.
+fn remove_keyed(map: &mut HashMap<Uuid, HashMap<u64, Sender>>, key: Uuid, id: u64) {
+    if let Some(m) = map.get_mut(&key) {
+        m.remove(&id);
+        if m.is_empty() {
+            map.remove(&key);
+        }
+    }
 }
 
 impl State {
@@ -121,6 +139,8 @@ impl State {
         self.all_stations.len()
             + self.stations.values().map(HashMap::len).sum::<usize>()
             + self.officers.values().map(HashMap::len).sum::<usize>()
+            + self.all_desks.len()
+            + self.desks.values().map(HashMap::len).sum::<usize>()
     }
 
     fn remove(&mut self, scope: Scope, id: u64) {
@@ -128,22 +148,12 @@ impl State {
             Scope::AllStations => {
                 self.all_stations.remove(&id);
             }
-            Scope::Station(s) => {
-                if let Some(m) = self.stations.get_mut(&s) {
-                    m.remove(&id);
-                    if m.is_empty() {
-                        self.stations.remove(&s);
-                    }
-                }
+            Scope::Station(s) => remove_keyed(&mut self.stations, s, id),
+            Scope::Officer(o) => remove_keyed(&mut self.officers, o, id),
+            Scope::AllDesks => {
+                self.all_desks.remove(&id);
             }
-            Scope::Officer(o) => {
-                if let Some(m) = self.officers.get_mut(&o) {
-                    m.remove(&id);
-                    if m.is_empty() {
-                        self.officers.remove(&o);
-                    }
-                }
-            }
+            Scope::Desk(s) => remove_keyed(&mut self.desks, s, id),
         }
     }
 }
@@ -253,6 +263,12 @@ impl Registry {
             Scope::Officer(o) => {
                 st.officers.entry(o).or_default().insert(id, tx);
             }
+            Scope::AllDesks => {
+                st.all_desks.insert(id, tx);
+            }
+            Scope::Desk(s) => {
+                st.desks.entry(s).or_default().insert(id, tx);
+            }
         }
         let guard = Registration {
             registry: self.clone(),
@@ -270,6 +286,8 @@ impl Registry {
         st.all_stations.clear();
         st.stations.clear();
         st.officers.clear();
+        st.all_desks.clear();
+        st.desks.clear();
     }
 
     /// Fans frames out; `through` is the last sequence of `source` they cover.
@@ -319,6 +337,16 @@ impl Registry {
                             for (id, tx) in subs {
                                 offer(Scope::Officer(*o), *id, tx);
                             }
+                        }
+                    }
+                }
+                Audience::Desk(s) => {
+                    for (id, tx) in &st.all_desks {
+                        offer(Scope::AllDesks, *id, tx);
+                    }
+                    if let Some(subs) = st.desks.get(s) {
+                        for (id, tx) in subs {
+                            offer(Scope::Desk(*s), *id, tx);
                         }
                     }
                 }
@@ -650,6 +678,55 @@ mod tests {
         let theirs = frame(Source::Events, 3, Audience::Officers(vec![other]), None);
         r.dispatch(Source::Events, 3, vec![mine, theirs], Delivery::Live);
         assert_eq!(drain(&mut inbox), (vec!["e2".to_string()], false));
+    }
+
+    #[test]
+    fn a_desk_gets_its_stations_report_frames_and_no_positions() {
+        let r = Registry::new(16, 16);
+        let (here, there) = (Uuid::new_v4(), Uuid::new_v4());
+        r.dispatch(
+            Source::Positions,
+            1,
+            vec![position(1, here, Uuid::new_v4())],
+            Delivery::Seed,
+        );
+        let register = |scope| {
+            r.register(scope, FRESH, true, admission())
+                .map_err(|(e, _)| e)
+                .expect("registered")
+        };
+        let (first, mut desk) = register(Scope::Desk(here));
+        assert!(first.is_empty(), "no snapshot of positions for a desk");
+        let (_, mut all) = register(Scope::AllDesks);
+        let (_, mut patrols) = register(Scope::Station(here));
+        let ours = frame(Source::Events, 2, Audience::Desk(here), None);
+        let theirs = frame(Source::Events, 3, Audience::Desk(there), None);
+        r.dispatch(
+            Source::Events,
+            3,
+            vec![ours, theirs, event(3, here)],
+            Delivery::Live,
+        );
+        assert_eq!(drain(&mut desk), (vec!["e2".to_string()], false));
+        assert_eq!(
+            drain(&mut all),
+            (vec!["e2".to_string(), "e3".to_string()], false)
+        );
+        assert_eq!(drain(&mut patrols), (vec!["e3".to_string()], false));
+        assert!(!Scope::Desk(here).wants(&frame(
+            Source::Positions,
+            4,
+            Audience::Station(here),
+            None
+        )));
+        drop(desk);
+        r.dispatch(
+            Source::Events,
+            5,
+            vec![frame(Source::Events, 5, Audience::Desk(here), None)],
+            Delivery::Live,
+        );
+        assert_eq!(r.counts().subscribers, 2, "a dropped desk unregisters");
     }
 
     #[test]

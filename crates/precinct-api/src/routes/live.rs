@@ -13,6 +13,8 @@
 //!   status changes, with a snapshot, keep-alives and `Last-Event-ID` resume.
 //! - `GET /me/assignments/stream` (PATROL): Server-Sent Events of the officer's
 //!   assignments and their changes.
+//! - `GET /queues/reports/stream` (staff; `?station_id=`): Server-Sent Events of the
+//!   changes of the station's reports (the live queue of a desk).
 //! - `GET /admin/live` (ADMIN): the hub's numbers.
 //!
 //! Membership and station come from the [`PatrolDirectory`](crate::live::PatrolDirectory)
@@ -75,6 +77,7 @@ pub fn router() -> Router<AppState> {
         .route("/patrols/{id}/track", get(track))
         .route("/patrols/stream", get(patrol_stream))
         .route("/me/assignments/stream", get(inbox_stream))
+        .route("/queues/reports/stream", get(report_stream))
         .route("/admin/live", get(stats))
 }
 
@@ -86,6 +89,7 @@ pub fn router() -> Router<AppState> {
     track,
     patrol_stream,
     inbox_stream,
+    report_stream,
     stats
 ))]
 pub struct Api;
@@ -668,7 +672,7 @@ async fn session_ends(pool: precinct_readmodel::PgPool, sid: Option<uuid::Uuid>)
 /// every station, or `?station_id=`), after a snapshot; `Last-Event-ID` resumes.
 ///
 /// Roles: PATROL, DISPATCHER, SUPERVISOR, ADMIN (station-scoped). At most 5 open
-/// streams per account (both SSE endpoints together; beyond: 429 with `Retry-After`).
+/// streams per account (every SSE endpoint together; beyond: 429 with `Retry-After`).
 /// The stream ends when the account's role, station or standing changes.
 #[utoipa::path(
     get,
@@ -696,30 +700,88 @@ async fn patrol_stream(
     headers: HeaderMap,
     Q(params): Q<StreamParams>,
 ) -> ApiResult<Response> {
+    let scope = station_scope(
+        &caller,
+        &params,
+        "patrols",
+        Scope::AllStations,
+        Scope::Station,
+    )?;
+    open_stream(&state, &caller, scope, &headers).await
+}
+
+/// The scope of a station-wide stream: an ADMIN's `?station_id=` (default: `all`);
+/// other staff their own station only (403 for another, or for no station).
+fn station_scope(
+    caller: &Caller,
+    params: &StreamParams,
+    what: &str,
+    all: Scope,
+    one: fn(Uuid) -> Scope,
+) -> ApiResult<Scope> {
     if !caller.role.is_staff() {
         return Err(ApiError::forbidden());
     }
-    let scope = if caller.is_admin() {
-        params.station_id.map_or(Scope::AllStations, Scope::Station)
-    } else {
-        let own = caller
-            .station_id
-            .map(|s| s.as_uuid())
-            .ok_or_else(ApiError::forbidden)?;
-        if params.station_id.is_some_and(|s| s != own) {
-            return Err(ApiError::Forbidden(
-                "you may watch your own station's patrols only".into(),
-            ));
-        }
-        Scope::Station(own)
-    };
+    if caller.is_admin() {
+        return Ok(params.station_id.map_or(all, one));
+    }
+    let own = caller
+        .station_id
+        .map(|s| s.as_uuid())
+        .ok_or_else(ApiError::forbidden)?;
+    if params.station_id.is_some_and(|s| s != own) {
+        return Err(ApiError::Forbidden(format!(
+            "you may watch your own station's {what} only"
+        )));
+    }
+    Ok(one(own))
+}
+
+/// Server-Sent Events: a `report` event for every change of a report of the caller's
+/// station (ADMIN: every station, or `?station_id=`) — submitted, triaged, assigned,
+/// accepted, transferred away or in, closed… — with its `report_id`, `type`,
+/// `station_id` (the report's station after the change) and log `position`: a desk
+/// re-reads its queue (`GET /queues/reports` with `X-Min-Position`) on each. No
+/// snapshot (read the queue first); `Last-Event-ID` resumes.
+///
+/// Roles: PATROL, DISPATCHER, SUPERVISOR, ADMIN (station-scoped: those who may read the
+/// station's queue). At most 5 open streams per account (every SSE endpoint together;
+/// beyond: 429 with `Retry-After`). The stream ends when the account's role, station or
+/// standing changes, or its console session ends.
+#[utoipa::path(
+    get,
+    path = "/queues/reports/stream",
+    tag = "dispatch",
+    params(
+        StreamParams,
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "An event stream (`text/event-stream`)",
+            content_type = "text/event-stream", body = String),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[tracing::instrument(skip_all)]
+async fn report_stream(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Q(params): Q<StreamParams>,
+) -> ApiResult<Response> {
+    let scope = station_scope(&caller, &params, "reports", Scope::AllDesks, Scope::Desk)?;
     open_stream(&state, &caller, scope, &headers).await
 }
 
 /// Server-Sent Events: the officer's assignments and their changes; `Last-Event-ID`
 /// resumes.
 ///
-/// Roles: PATROL. At most 5 open streams per account (both SSE endpoints together;
+/// Roles: PATROL. At most 5 open streams per account (every SSE endpoint together;
 /// beyond: 429 with `Retry-After`). The stream ends when the account's role, station or
 /// standing changes.
 #[utoipa::path(

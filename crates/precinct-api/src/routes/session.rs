@@ -46,6 +46,18 @@ pub struct SessionView {
     session_expires_at: DateTime<Utc>,
     /// The service levels the console's timers count against.
     sla: SlaView,
+    /// The URL template (`{z}`, `{x}`, `{y}`) of the map's tile layer
+    /// (`PRECINCT_MAP_TILES`); absent: no tiles, a plain map.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    map_tiles: Option<String>,
+}
+
+fn map_tiles(state: &AppState) -> Option<String> {
+    state
+        .config
+        .map_tiles
+        .as_ref()
+        .map(|t| t.template().to_string())
 }
 
 /// The service levels of this deployment (`PRECINCT_SLA_ACCEPT_SECS`,
@@ -104,6 +116,7 @@ fn issue(
             expires_in: state.tokens.ttl.as_secs().min(left),
             session_expires_at: end,
             sla: SlaView::of(state),
+            map_tiles: map_tiles(state),
         },
         token,
     ))
@@ -199,6 +212,7 @@ async fn show(
         expires_in: (claims.exp - Utc::now().timestamp()).max(0) as u64,
         session_expires_at: row.expires_at,
         sla: SlaView::of(&state),
+        map_tiles: map_tiles(&state),
     }))
 }
 

@@ -474,6 +474,17 @@ pub async fn assigned_patrol(pool: &PgPool, report: Uuid) -> Result<Option<Uuid>
     Ok(row.flatten())
 }
 
+/// The station of a report by the read model (`None`: no such report yet). The live
+/// hub asks it about reports it has not seen submitted or transferred.
+#[tracing::instrument(skip(pool))]
+pub async fn report_station(pool: &PgPool, report: Uuid) -> Result<Option<Uuid>, QueryError> {
+    let row: Option<Uuid> = sqlx::query_scalar("SELECT station_id FROM reports WHERE id = $1")
+        .bind(report)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row)
+}
+
 /// Filters of [`report_queue`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueueFilter {
