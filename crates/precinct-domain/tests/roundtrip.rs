@@ -38,6 +38,7 @@ fn every_event_round_trips() {
     roundtrip(samples::invite_events());
     roundtrip(samples::crime_type_events());
     roundtrip(samples::webhook_events());
+    roundtrip(samples::reporter_contact_events());
 }
 
 #[test]

@@ -147,11 +147,11 @@ impl LiveHub {
                 match item {
                     None => break,
                     Some(Ok(event)) => {
-                        let frame = self.event_frame(&event, Reader::Live).await;
+                        let frames = self.event_frames(&event, Reader::Live).await;
                         registry.dispatch(
                             Source::Events,
                             event.position(),
-                            frame.into_iter().map(Arc::new).collect(),
+                            frames.into_iter().map(Arc::new).collect(),
                             Delivery::Live,
                         );
                         backoff.reset();
@@ -176,7 +176,7 @@ impl LiveHub {
     /// reached (`None`: the client left).
     pub(super) async fn replay_positions(&self, after: u64, to: Replay<'_>) -> Option<u64> {
         let stream = self.inner.positions.subscribe(Start::Seq(after + 1)).await;
-        let frame = |m: RecordedMove| async move { Some(position_frame(&m)) };
+        let frame = |m: RecordedMove| async move { vec![position_frame(&m)] };
         replay(stream, "positions", after, to, |m| m.seq, frame).await
     }
 
@@ -184,7 +184,7 @@ impl LiveHub {
     /// reached (`None`: the client left).
     pub(super) async fn replay_events(&self, after: u64, to: Replay<'_>) -> Option<u64> {
         let stream = self.inner.log.subscribe(after + 1).await;
-        let frame = |e: RecordedEvent| async move { self.event_frame(&e, Reader::Replay).await };
+        let frame = |e: RecordedEvent| async move { self.event_frames(&e, Reader::Replay).await };
         replay(stream, "the log", after, to, RecordedEvent::position, frame).await
     }
 }
@@ -221,7 +221,7 @@ async fn replay<T, Fut>(
     mut frame: impl FnMut(T) -> Fut,
 ) -> Option<u64>
 where
-    Fut: Future<Output = Option<Frame>>,
+    Fut: Future<Output = Vec<Frame>>,
 {
     let mut stream = match stream {
         Ok(s) => s,
@@ -238,7 +238,7 @@ where
                     break;
                 }
                 cursor = seq(&item);
-                if let Some(f) = frame(item).await {
+                for f in frame(item).await {
                     if to.scope.wants(&f) {
                         to.tx.send(Arc::new(f)).await.ok()?;
                     }

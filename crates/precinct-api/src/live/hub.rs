@@ -21,7 +21,7 @@
 //!   catches up on and what comes live. A client further behind than the ring first
 //!   catches up from JetStream (this file).
 //! - A connection holds one of the process's slots and one of its account's
-//!   ([`LiveConfig::max_streams_per_account`], over both SSE endpoints): one account
+//!   ([`LiveConfig::max_streams_per_account`], over every SSE endpoint): one account
 //!   cannot take every slot.
 
 use std::sync::Arc;
@@ -47,6 +47,8 @@ use super::registry::{Admissions, Registry};
 use super::LiveConfig;
 use crate::access::AccountDirectory;
 use precinct_domain::patrol::serves_in;
+use precinct_domain::report::{Report, ReportEvent, Reporter};
+use precinct_domain::{Aggregate, DomainEvent};
 
 /// Numbers for operators (`GET /admin/live`).
 #[derive(Debug, Clone, Serialize)]
@@ -118,6 +120,28 @@ impl Facts for Inner {
 
     fn crew_changed(&self, patrol: Uuid) {
         self.directory.invalidate(patrol);
+    }
+
+    async fn reporter_of(&self, report: Uuid) -> Option<Option<Uuid>> {
+        // The read model first; a report it does not hold yet is read from the log (its
+        // first event names the reporter).
+        match precinct_readmodel::queries::reporter_of(&self.pool, report).await {
+            Ok(Some(reporter)) => return Some(reporter),
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, %report, "live: cannot read the report's reporter")
+            }
+        }
+        let stream = precinct_eventlog::StreamId::new(Report::TYPE, report);
+        let events = self.log.read(&stream).await.ok()?;
+        let first = events.first()?;
+        match ReportEvent::from_parts(&first.envelope.event_type, first.data.clone()).ok()? {
+            ReportEvent::ReportSubmitted(s) => Some(match s.reporter {
+                Reporter::User { account_id } => Some(account_id.as_uuid()),
+                Reporter::Anonymous { .. } => None,
+            }),
+            _ => None,
+        }
     }
 }
 
@@ -221,20 +245,21 @@ impl LiveHub {
         self.inner.ready.send_modify(|r| r[source as usize] = true);
     }
 
-    /// The frame an event makes, if any. `reader`: the hub's own consumer
-    /// ([`Reader::Live`]) also keeps the crew cache and the report links current.
-    pub(super) async fn event_frame(&self, e: &RecordedEvent, reader: Reader) -> Option<Frame> {
+    /// The frames an event makes (none, one, or a crew's and a reporter's). `reader`:
+    /// the hub's own consumer ([`Reader::Live`]) also keeps the crew cache and the
+    /// report links current.
+    pub(super) async fn event_frames(&self, e: &RecordedEvent, reader: Reader) -> Vec<Frame> {
         match Decoded::from_recorded(e) {
             Ok(Some(decoded)) => {
                 self.inner
                     .translator
-                    .frame(&decoded, reader, &*self.inner)
+                    .frames(&decoded, reader, &*self.inner)
                     .await
             }
-            Ok(None) => None,
+            Ok(None) => Vec::new(),
             Err(err) => {
                 tracing::warn!(position = e.position(), event_type = %e.envelope.event_type, error = %err, "live: undecodable event; no frame");
-                None
+                Vec::new()
             }
         }
     }
