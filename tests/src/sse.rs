@@ -28,7 +28,25 @@ pub async fn subscribe(
     token: &str,
     last_event_id: Option<&str>,
 ) -> Result<reqwest::Response, reqwest::Error> {
-    let mut req = http.get(format!("{base}{path}")).bearer_auth(token);
+    subscribe_with(http, base, path, Some(token), &[], last_event_id).await
+}
+
+/// [`subscribe`] with an optional bearer token and extra headers (a tracking token).
+pub async fn subscribe_with(
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    last_event_id: Option<&str>,
+) -> Result<reqwest::Response, reqwest::Error> {
+    let mut req = http.get(format!("{base}{path}"));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
     if let Some(id) = last_event_id {
         req = req.header("Last-Event-ID", id);
     }
@@ -120,7 +138,21 @@ impl SseClient {
         token: &str,
         last_event_id: Option<&str>,
     ) -> Self {
-        let mut res = Self::request(api, path, token, last_event_id).await;
+        Self::open_with(api, path, Some(token), &[], last_event_id).await
+    }
+
+    /// [`SseClient::open`] with an optional bearer token and extra headers.
+    pub async fn open_with(
+        api: impl Into<Client>,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        last_event_id: Option<&str>,
+    ) -> Self {
+        let base = api.into().base;
+        let mut res = subscribe_with(&stream_client(), &base, path, token, headers, last_event_id)
+            .await
+            .expect("SSE request");
         assert_eq!(res.status(), StatusCode::OK, "{path}");
         assert!(res
             .headers()
@@ -153,8 +185,19 @@ impl SseClient {
         token: &str,
         last_event_id: Option<&str>,
     ) -> reqwest::Response {
+        Self::request_with(api, path, Some(token), &[], last_event_id).await
+    }
+
+    /// [`SseClient::request`] with an optional bearer token and extra headers.
+    pub async fn request_with(
+        api: impl Into<Client>,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        last_event_id: Option<&str>,
+    ) -> reqwest::Response {
         let base = api.into().base;
-        subscribe(&stream_client(), &base, path, token, last_event_id)
+        subscribe_with(&stream_client(), &base, path, token, headers, last_event_id)
             .await
             .expect("SSE request")
     }

@@ -35,8 +35,8 @@ use crate::problem::ApiError;
 pub struct LiveConfig {
     /// Most concurrent SSE connections per process (beyond: 503). Default 1000.
     pub max_connections: usize,
-    /// Most concurrent SSE connections of one account in this process, over every SSE
-    /// endpoint (beyond: 429). Default 5.
+    /// Most concurrent SSE connections of one account (or, for tracking-token holders,
+    /// one report) in this process, over every SSE endpoint (beyond: 429). Default 5.
     pub max_streams_per_account: usize,
     /// Frames buffered per client; a client whose buffer is full is dropped. Default
     /// 1024.

@@ -85,6 +85,8 @@ const STREAMS: &[(&str, &[&str])] = &[
     ("/patrols/stream", &["position", "status"]),
     ("/me/assignments/stream", &["assignment"]),
     ("/queues/reports/stream", &["report"]),
+    ("/me/crimes/stream", &["report_status", "public_update"]),
+    ("/crimes/{id}/stream", &["report_status", "public_update"]),
 ];
 
 /// The `data` schema of each live event, by event name.
@@ -158,6 +160,44 @@ fn live_schemas() -> Vec<(&'static str, &'static str, Value)> {
                 }
             }),
         ),
+        (
+            "report_status",
+            "ReporterLiveStatus",
+            json!({
+                "type": "object",
+                "description": "SSE event `report_status` (id `e<position>`): the reporter's report changed status (the reporter view: no notes, patrol or officer). `rejection_reason` only for `REJECTED`, `duplicate_of` only when closed as a duplicate.",
+                "required": ["position", "report_id", "status", "at"],
+                "additionalProperties": false,
+                "properties": {
+                    "position": { "type": "integer", "minimum": 1, "description": "The event's log position (the id without `e`)." },
+                    "report_id": uuid,
+                    "status": { "$ref": "#/components/schemas/ReportStatus" },
+                    "at": time,
+                    "rejection_reason": { "type": "string", "description": "The public reason of a rejection, or the neutral default." },
+                    "duplicate_of": { "type": "string", "format": "uuid", "description": "The report this one was closed into as a duplicate." }
+                }
+            }),
+        ),
+        (
+            "public_update",
+            "ReporterLiveUpdate",
+            json!({
+                "type": "object",
+                "description": "SSE event `public_update` (id `e<position>`): staff wrote an update for the reporter (its id, message and time, not who wrote it).",
+                "required": ["position", "report_id", "public_update"],
+                "additionalProperties": false,
+                "properties": {
+                    "position": { "type": "integer", "minimum": 1, "description": "The event's log position (the id without `e`)." },
+                    "report_id": uuid,
+                    "public_update": {
+                        "type": "object",
+                        "required": ["id", "message", "at"],
+                        "additionalProperties": false,
+                        "properties": { "id": uuid, "message": { "type": "string" }, "at": time }
+                    }
+                }
+            }),
+        ),
     ]
 }
 
@@ -193,7 +233,9 @@ pub fn live_streams(v: &mut Value) {
         ));
         ok["x-sse-events"] = Value::Object(listed);
         if let Some(media) = ok.pointer_mut("/content/text~1event-stream") {
-            let example = if events.contains(&"position") {
+            let example = if events.contains(&"report_status") {
+                "id: e23\nevent: report_status\ndata: {\"position\":23,\"report_id\":\"0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f\",\"status\":\"ASSIGNED\",\"at\":\"2026-11-29T10:00:00Z\"}\n\n"
+            } else if events.contains(&"position") {
                 "id: p42\nevent: position\ndata: {\"position\":42,\"patrol_id\":\"7d0e3c1a-5b7e-4c58-9f0e-2a1d3b4c5d6e\",\"station_id\":\"1b2c3d4e-5f60-4a7b-8c9d-0e1f2a3b4c5d\",\"latitude\":7.07,\"longitude\":125.61,\"recorded_at\":\"2026-11-29T10:00:00Z\"}\n\n"
             } else if events.contains(&"report") {
                 "id: e18\nevent: report\ndata: {\"position\":18,\"type\":\"ReportTriaged\",\"report_id\":\"0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f\",\"station_id\":\"1b2c3d4e-5f60-4a7b-8c9d-0e1f2a3b4c5d\",\"occurred_at\":\"2026-11-29T10:00:00Z\"}\n\n"

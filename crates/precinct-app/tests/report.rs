@@ -668,6 +668,7 @@ async fn submission_is_routed_on_a_fresh_station_map_and_its_id_derives_from_the
         occurred_at: None,
         media_urls: vec![],
         contact: None,
+        notify_email: None,
     };
     let reporter = Reporter::User {
         account_id: w.citizen.id,
@@ -732,6 +733,7 @@ async fn a_report_no_station_can_take_is_refused_on_its_location() {
         occurred_at: None,
         media_urls: vec![],
         contact: None,
+        notify_email: None,
     };
     let mark = w.mark();
     let err = submit::submit(
@@ -758,4 +760,94 @@ fn err_field(e: &AppError) -> Option<&'static str> {
         AppError::Refused(r) => r.field(),
         _ => None,
     }
+}
+
+#[tokio::test]
+async fn an_address_for_news_goes_on_a_stream_of_its_own_under_the_reports_data_subject() {
+    use precinct_domain::reporter_contact::{
+        EmailUpdatesRequested, ReporterContact, ReporterContactEvent,
+    };
+    let w = World::new().await;
+    let new = |notify: Option<&str>| submit::NewReport {
+        title: "Bag snatched".into(),
+        description: "Near the market".into(),
+        crime_types: vec!["Theft".into()],
+        location: ReportLocation::new(
+            GeoPoint::parse(common::LAT, common::LON).expect("point"),
+            None,
+            None,
+        ),
+        street: None,
+        occurred_at: None,
+        media_urls: vec![],
+        contact: None,
+        notify_email: notify.map(|e| precinct_domain::values::Email::parse(e).expect("address")),
+    };
+    // Given a signed-in reporter who gives an address, when they submit, then the report
+    // and its contact are appended together, the contact under the account's subject.
+    let mark = w.mark();
+    let out = submit::submit(
+        &w.app,
+        &w.meta(&w.citizen),
+        Reporter::User {
+            account_id: w.citizen.id,
+        },
+        new(Some("Me@Example.org")),
+        &w.facts(),
+    )
+    .await
+    .expect("submit");
+    let id = out.report.id.as_uuid();
+    assert_eq!(
+        w.appended_since(mark),
+        events(&[
+            ("report", "ReportSubmitted"),
+            ("reporter_contact", "EmailUpdatesRequested")
+        ])
+    );
+    assert_eq!(
+        w.events_since::<ReporterContact>(id, mark),
+        vec![ReporterContactEvent::EmailUpdatesRequested(
+            EmailUpdatesRequested {
+                report_id: out.report.id,
+                subject_id: w.citizen.id.as_uuid(),
+                email: Some("me@example.org".into()),
+                at: out.report.submitted_at,
+            }
+        )]
+    );
+    // Given an anonymous reporter, the subject is the report itself.
+    let out = submit::submit(
+        &w.app,
+        &w.meta(&w.citizen),
+        Reporter::Anonymous {
+            tracking_token_hash: precinct_domain::values::TokenHash::parse(&"ab".repeat(32))
+                .expect("hash"),
+        },
+        new(Some("anon@example.org")),
+        &w.facts(),
+    )
+    .await
+    .expect("submit");
+    let id = out.report.id.as_uuid();
+    let contact = w.state::<ReporterContact>(id).await;
+    assert_eq!(contact.subject_id, Some(id));
+    assert_eq!(contact.email.as_deref(), Some("anon@example.org"));
+    // Without an address, nothing but the report.
+    let mark2 = w.mark();
+    submit::submit(
+        &w.app,
+        &w.meta(&w.citizen),
+        Reporter::User {
+            account_id: w.citizen.id,
+        },
+        new(None),
+        &w.facts(),
+    )
+    .await
+    .expect("submit");
+    assert_eq!(
+        w.appended_since(mark2),
+        events(&[("report", "ReportSubmitted")])
+    );
 }

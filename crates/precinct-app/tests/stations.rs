@@ -59,6 +59,7 @@ async fn submit_here(w: &World) -> StationId {
         occurred_at: None,
         media_urls: vec![],
         contact: None,
+        notify_email: None,
     };
     let reporter = Reporter::User {
         account_id: w.citizen.id,

@@ -39,6 +39,7 @@
 //! - [`dispatch`]: which patrol a report is automatically assigned to.
 //! - [`area_preview`]: which reports a proposed precinct area would route elsewhere.
 //! - [`webhook`]: outbound webhook subscriptions, their filter and what a delivery carries.
+//! - [`reporter_contact`]: the e-mail address a reporter gave for news of their report.
 
 pub mod aggregate;
 pub mod ids;
@@ -52,6 +53,7 @@ pub mod email;
 pub mod invite;
 pub mod patrol;
 pub mod report;
+pub mod reporter_contact;
 pub mod routing;
 pub mod station;
 pub mod subject;
@@ -75,6 +77,7 @@ pub fn all_event_types() -> &'static [&'static str] {
             subject::SubjectEvent::TYPES,
             crime_type::CrimeTypeEvent::TYPES,
             webhook::WebhookEvent::TYPES,
+            reporter_contact::ReporterContactEvent::TYPES,
         ]
         .concat()
     });

@@ -96,7 +96,7 @@ pub fn personal_fields(event_type: &str) -> &'static [&'static str] {
         "EvidenceAttached" => &["description"],
         "AccountRegistered" => &["email", "name"],
         "AccountRenamed" => &["name"],
-        "InviteCreated" => &["email"],
+        "InviteCreated" | "EmailUpdatesRequested" => &["email"],
         _ => &[],
     }
 }

@@ -30,10 +30,13 @@
 //!   by its replicas (logout holds on every one), not a projection.
 //! - [`webhook_ledger`]: the webhook delivery ledger (ADR 0028): cursors and delivery
 //!   rows the active deliverer writes, not a projection.
+//! - [`mail_ledger`]: the reporter mail ledger (ADR 0033): the mailer's cursor and one
+//!   row per mail, written by the active mailer, not a projection.
 //! - [`error`]: [`QueryError`], why a read could not answer.
 
 pub mod checkpoint;
 pub mod error;
+pub mod mail_ledger;
 pub mod quarantine;
 pub mod queries;
 pub mod sessions;

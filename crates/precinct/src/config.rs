@@ -70,6 +70,9 @@ pub struct Config {
     pub sla_respond: Duration,
     /// `PRECINCT_WEBHOOK_*`: the webhook deliverer and the targets it may reach.
     pub webhooks: crate::webhooks::WebhookConfig,
+    /// `PRECINCT_SMTP_*`: the reporter mailer (ADR 0033); `None` (no
+    /// `PRECINCT_SMTP_URL`): nothing is mailed.
+    pub mail: Option<crate::mailer::MailConfig>,
     /// `PRECINCT_ADMIN_EMAIL` + `PRECINCT_ADMIN_PASSWORD`: make sure that ADMIN exists.
     pub admin: Option<(String, String)>,
     pub log: LogConfig,
@@ -289,6 +292,30 @@ fn webhook_config() -> anyhow::Result<crate::webhooks::WebhookConfig> {
     Ok(config)
 }
 
+/// `PRECINCT_SMTP_*` (docs/operations.md): `None` when `PRECINCT_SMTP_URL` is unset.
+fn mail_config() -> anyhow::Result<Option<crate::mailer::MailConfig>> {
+    let Some(url) = env("PRECINCT_SMTP_URL") else {
+        return Ok(None);
+    };
+    let from = env("PRECINCT_SMTP_FROM")
+        .context("PRECINCT_SMTP_FROM must be set with PRECINCT_SMTP_URL")?;
+    let d = crate::mailer::MailConfig::new(&url, &from)?;
+    let config = crate::mailer::MailConfig {
+        timeout: millis("PRECINCT_SMTP_TIMEOUT_MS", d.timeout.as_millis() as u64)?,
+        max_attempts: count("PRECINCT_SMTP_MAX_ATTEMPTS", d.max_attempts)?,
+        retry_first: millis(
+            "PRECINCT_SMTP_RETRY_FIRST_MS",
+            d.retry_first.as_millis() as u64,
+        )?,
+        retry_max: millis("PRECINCT_SMTP_RETRY_MAX_MS", d.retry_max.as_millis() as u64)?,
+        ..d
+    };
+    if config.timeout.is_zero() || config.max_attempts == 0 || config.retry_first.is_zero() {
+        bail!("PRECINCT_SMTP_TIMEOUT_MS, PRECINCT_SMTP_MAX_ATTEMPTS and PRECINCT_SMTP_RETRY_FIRST_MS must be at least 1");
+    }
+    Ok(Some(config))
+}
+
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
         let http_addr = env("PRECINCT_HTTP_ADDR")
@@ -432,6 +459,7 @@ impl Config {
             sla_accept: secs("PRECINCT_SLA_ACCEPT_SECS", 900)?,
             sla_respond: secs("PRECINCT_SLA_RESPOND_SECS", 1800)?,
             webhooks: webhook_config()?,
+            mail: mail_config()?,
             admin: match (env("PRECINCT_ADMIN_EMAIL"), env("PRECINCT_ADMIN_PASSWORD")) {
                 (Some(e), Some(p)) => Some((e, p)),
                 _ => None,

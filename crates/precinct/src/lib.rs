@@ -12,9 +12,11 @@
 //! - [`admin`]: the `ADMIN` bootstrap.
 //! - [`tls`]: HTTPS served directly (rustls).
 //! - [`webhooks`]: the webhook deliverer (role `webhooks`, ADR 0028).
+//! - [`mailer`]: the reporter mailer (SMTP; in the role `webhooks`, ADR 0033).
 
 pub mod admin;
 pub mod config;
+pub mod mailer;
 pub mod ops;
 pub mod server;
 pub mod sla;

@@ -187,6 +187,21 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             deliverer.run(token).await;
             Ok(())
         }));
+        // The reporter mailer: the other outbound path, only where SMTP is configured.
+        if let Some(mail) = &config.mail {
+            let mailer = crate::mailer::Mailer {
+                log: log.clone(),
+                pool: pool.clone(),
+                config: mail.clone(),
+            };
+            let token = shutdown.clone();
+            let running = workers.register("mailer");
+            tasks.push(tokio::spawn(async move {
+                let _running = running;
+                mailer.run(token).await;
+                Ok(())
+            }));
+        }
     }
     if config.roles.api || config.roles.live {
         let api = api_config(&config);

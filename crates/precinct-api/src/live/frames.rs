@@ -14,7 +14,15 @@
 //! | `PatrolAssignmentOpened` / `Closed` | `assignment` | the patrol's serving crew |
 //! | any report event, while the report is assigned | `assignment` | that patrol's serving crew |
 //! | any report event | `report` | the desks of the report's station (a transfer: of both stations) |
+//! | a report event that changes its status | `report_status` (reporter view) | the report's reporter and its tracking-token holder |
+//! | `PublicUpdatePosted` | `public_update` (reporter view) | the report's reporter and its tracking-token holder |
 //! | `PatrolRegistered` / `PatrolUpdated` | none (the cached crew is forgotten) | |
+//!
+//! A report event can make three frames: the crew's, the reporter's and the desks'. The
+//! reporter's frame carries only fields of the reporter view
+//! ([`crate::views::ReporterReportView`]): the status, the time, the public reason of a
+//! rejection, the report a duplicate was closed into, and a public update's id, message
+//! and time — never a note, a patrol, an officer or an author ([`REPORTER_FIELDS`]).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -23,7 +31,8 @@ use std::sync::Mutex;
 use axum::response::sse::Event;
 use chrono::{DateTime, Utc};
 use precinct_domain::patrol::{Patrol, PatrolEvent, PatrolStatusChanged};
-use precinct_domain::report::{Report, ReportEvent};
+use precinct_domain::report::{Report, ReportEvent, Reporter};
+use precinct_domain::values::ReportStatus;
 use precinct_domain::{Aggregate, DomainEvent};
 use precinct_eventlog::positions::RecordedMove;
 use precinct_eventlog::RecordedEvent;
@@ -48,6 +57,9 @@ pub enum Audience {
     Officers(Vec<Uuid>),
     /// The report desks of this station (and ADMINs watching every station's).
     Desk(Uuid),
+    /// A report's reporter: the signed-in account that submitted it (`None`: anonymous,
+    /// or not known now) and whoever follows the report itself with its tracking token.
+    Reporter { report: Uuid, account: Option<Uuid> },
 }
 
 /// One SSE message, serialized once.
@@ -58,7 +70,8 @@ pub struct Frame {
     pub audience: Audience,
     /// For a position: its patrol (the snapshot keeps the last one per patrol).
     pub patrol_id: Option<Uuid>,
-    /// The SSE `event` name: `position`, `status`, `assignment` or `report`.
+    /// The SSE `event` name: `position`, `status`, `assignment`, `report` (desks),
+    /// `report_status` or `public_update` (reporters).
     pub event: &'static str,
     /// The SSE `data` (JSON).
     pub data: String,
@@ -177,6 +190,9 @@ pub trait Facts: Sync {
     /// A report's station by the read model (for a report submitted before the hub
     /// started following the log, or forgotten since it closed).
     fn report_station(&self, report: Uuid) -> impl Future<Output = Option<Uuid>> + Send;
+    /// Who submitted a report: `Some(Some(account))` a signed-in user, `Some(None)`
+    /// anonymously, `None` cannot be told now.
+    fn reporter_of(&self, report: Uuid) -> impl Future<Output = Option<Option<Uuid>>> + Send;
 }
 
 /// Most reports whose station the translator remembers; beyond, it forgets them all
@@ -193,17 +209,96 @@ pub enum Reader {
     Replay,
 }
 
+/// Most reports whose reporter the translator remembers before it forgets them all.
+const REPORTERS_MAX: usize = 100_000;
+
 /// Turns decoded events into frames. Remembers, from the log, which patrol each report
-/// is assigned to (report events other than the assignment's do not name it).
+/// is assigned to (report events other than the assignment's do not name it), and who
+/// submitted each report (bounded: [`REPORTERS_MAX`]).
 #[derive(Debug, Default)]
 pub struct Translator {
     assignments: Mutex<HashMap<Uuid, Uuid>>,
     /// The station of each open report the live reader has seen (report → station).
     stations: Mutex<HashMap<Uuid, Uuid>>,
+    reporters: Mutex<HashMap<Uuid, Option<Uuid>>>,
 }
 
 impl Translator {
-    /// The frame an event makes, if any (see the module's table).
+    /// The frames an event makes (see the module's table): none, one, or, for a report
+    /// event, one for the crew and one for the reporter.
+    pub async fn frames(&self, e: &Decoded, reader: Reader, facts: &impl Facts) -> Vec<Frame> {
+        let mut frames = Vec::new();
+        if let LiveEvent::Report { report, event } = &e.event {
+            if let Some(f) = self.reporter_frame(e, *report, event, facts).await {
+                frames.push(f);
+            }
+        }
+        frames.extend(self.frame(e, reader, facts).await);
+        frames
+    }
+
+    /// The reporter's frame of a report event, if it changes what the reporter sees of
+    /// its status or brings a public update.
+    async fn reporter_frame(
+        &self,
+        e: &Decoded,
+        report: Uuid,
+        event: &ReportEvent,
+        facts: &impl Facts,
+    ) -> Option<Frame> {
+        let data = reporter_data(e, report, event)?;
+        let account = match event {
+            ReportEvent::ReportSubmitted(s) => {
+                let account = match &s.reporter {
+                    Reporter::User { account_id } => Some(account_id.as_uuid()),
+                    Reporter::Anonymous { .. } => None,
+                };
+                self.remember_reporter(report, account);
+                account
+            }
+            _ => match self.reporter(report) {
+                Some(known) => known,
+                None => match facts.reporter_of(report).await {
+                    Some(known) => {
+                        self.remember_reporter(report, known);
+                        known
+                    }
+                    None => {
+                        tracing::warn!(%report, "live: the report's reporter is unknown now; only its tracking-token holder gets this change");
+                        None
+                    }
+                },
+            },
+        };
+        Some(Frame {
+            source: Source::Events,
+            seq: e.position,
+            audience: Audience::Reporter { report, account },
+            patrol_id: None,
+            event: data.0,
+            data: data.1.to_string(),
+        })
+    }
+
+    fn reporters(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Option<Uuid>>> {
+        self.reporters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn reporter(&self, report: Uuid) -> Option<Option<Uuid>> {
+        self.reporters().get(&report).copied()
+    }
+
+    fn remember_reporter(&self, report: Uuid, account: Option<Uuid>) {
+        let mut known = self.reporters();
+        if known.len() >= REPORTERS_MAX {
+            known.clear();
+        }
+        known.insert(report, account);
+    }
+
+    /// The crew's frame of an event, if any (see the module's table).
     pub async fn frame(&self, e: &Decoded, reader: Reader, facts: &impl Facts) -> Option<Frame> {
         let live = reader == Reader::Live;
         match &e.event {
@@ -402,6 +497,85 @@ fn named_patrol(event: &ReportEvent) -> Option<Uuid> {
     Some(patrol.as_uuid())
 }
 
+/// Every key a reporter's frame may carry (its `data`, and a public update's object):
+/// fields of the reporter view, nothing else.
+pub const REPORTER_FIELDS: &[&str] = &[
+    "position",
+    "report_id",
+    "status",
+    "at",
+    "rejection_reason",
+    "duplicate_of",
+    "public_update",
+    "id",
+    "message",
+];
+
+/// The SSE event name and data of the reporter's frame of a report event:
+/// `report_status` for a change of status (with the public reason of a rejection, or the report a
+/// duplicate was closed into), `public_update` for an update written for the reporter;
+/// `None` for anything else (notes, evidence, triage, SLA, transfers, links, amendments
+/// change nothing the reporter is told live).
+fn reporter_data(
+    e: &Decoded,
+    report: Uuid,
+    event: &ReportEvent,
+) -> Option<(&'static str, serde_json::Value)> {
+    let status = match event {
+        ReportEvent::PublicUpdatePosted(u) => {
+            let data = json!({
+                "position": e.position,
+                "report_id": report,
+                "public_update": {"id": u.update_id, "message": u.message, "at": u.at},
+            });
+            return Some(("public_update", data));
+        }
+        ReportEvent::ReportSubmitted(_)
+        | ReportEvent::AssignmentDeclined(_)
+        | ReportEvent::AssignmentWithdrawn(_)
+        | ReportEvent::ReportReopened(_)
+        | ReportEvent::DuplicateUnmarked(_) => ReportStatus::New,
+        ReportEvent::ReportAssigned(_) => ReportStatus::Assigned,
+        ReportEvent::AssignmentAccepted(_) => ReportStatus::Accepted,
+        ReportEvent::ReportResponding(_) | ReportEvent::ClosureRejected(_) => {
+            ReportStatus::Responding
+        }
+        ReportEvent::ReportResolved(_) => ReportStatus::Resolved,
+        ReportEvent::ClosureApproved(_) | ReportEvent::ReportMarkedDuplicate(_) => {
+            ReportStatus::Closed
+        }
+        ReportEvent::ReportRejected(_) => ReportStatus::Rejected,
+        ReportEvent::ReportWithdrawn(_) => ReportStatus::Withdrawn,
+        ReportEvent::ReportAmended(_)
+        | ReportEvent::ReportTriaged(_)
+        | ReportEvent::NoteAdded(_)
+        | ReportEvent::EvidenceAttached(_)
+        | ReportEvent::SlaBreached(_)
+        | ReportEvent::ReportTransferred(_)
+        | ReportEvent::DuplicateAttached(_)
+        | ReportEvent::DuplicateDetached(_)
+        | ReportEvent::ReportLinked(_)
+        | ReportEvent::ReportUnlinked(_) => return None,
+    };
+    let mut data = json!({
+        "position": e.position,
+        "report_id": report,
+        "status": status.as_str(),
+        "at": e.occurred_at,
+    });
+    match event {
+        ReportEvent::ReportRejected(r) => {
+            data["rejection_reason"] = json!(r
+                .public_reason
+                .as_deref()
+                .unwrap_or(crate::views::DEFAULT_REJECTION_REASON));
+        }
+        ReportEvent::ReportMarkedDuplicate(d) => data["duplicate_of"] = json!(d.primary_id),
+        _ => {}
+    }
+    Some(("report_status", data))
+}
+
 /// A patrol's status change, for its station.
 fn status_frame(e: &Decoded, patrol: Uuid, station: Uuid, change: &PatrolStatusChanged) -> Frame {
     let data = json!({
@@ -454,7 +628,8 @@ mod tests {
         StatusCause,
     };
     use precinct_domain::report::{
-        AssignmentAccepted, ClosureApproved, NoteAdded, ReportAssigned, ReportTransferred,
+        AssignmentAccepted, ClosureApproved, NoteAdded, PublicUpdatePosted, ReportAssigned,
+        ReportRejected, ReportResolved, ReportTransferred,
     };
     use precinct_domain::values::PatrolStatus;
     use precinct_eventlog::{Actor, Envelope};
@@ -507,6 +682,8 @@ mod tests {
         empty: Uuid,
         officers: Vec<Uuid>,
         assigned_in_db: Uuid,
+        /// The signed-in reporter of `assigned_in_db`.
+        citizen: Uuid,
         forgotten: Mutex<Vec<Uuid>>,
     }
 
@@ -518,6 +695,7 @@ mod tests {
                 empty: Uuid::new_v4(),
                 officers: vec![Uuid::new_v4(), Uuid::new_v4()],
                 assigned_in_db: Uuid::new_v4(),
+                citizen: Uuid::new_v4(),
                 forgotten: Mutex::new(Vec::new()),
             }
         }
@@ -552,6 +730,10 @@ mod tests {
 
         async fn report_station(&self, report: Uuid) -> Option<Uuid> {
             (report == self.assigned_in_db).then_some(self.station)
+        }
+
+        async fn reporter_of(&self, report: Uuid) -> Option<Option<Uuid>> {
+            (report == self.assigned_in_db).then_some(Some(self.citizen))
         }
     }
 
@@ -892,5 +1074,152 @@ mod tests {
         );
         m.moved.heading = Some(90.0);
         assert_eq!(data(&position_frame(&m))["heading"], 90.0);
+    }
+
+    /// Every key of a JSON value, nested objects included.
+    fn keys(v: &Value, out: &mut Vec<String>) {
+        if let Value::Object(m) = v {
+            for (k, v) in m {
+                out.push(k.clone());
+                keys(v, out);
+            }
+        }
+    }
+
+    #[test]
+    fn the_reporter_gets_status_changes_and_public_updates_with_reporter_fields_only() {
+        let w = World::new();
+        let t = Translator::default();
+        let report = w.assigned_in_db;
+        let author = Uuid::new_v4();
+        let secret = "INTERNAL: suspect is the neighbour";
+        let events: Vec<ReportEvent> = vec![
+            ReportAssigned {
+                patrol_id: PatrolId::new(w.crewed),
+                auto: None,
+                at: at(),
+            }
+            .into(),
+            NoteAdded {
+                note_id: Uuid::new_v4().into(),
+                note: secret.into(),
+                author_id: AccountId::new(author),
+                at: at(),
+            }
+            .into(),
+            PublicUpdatePosted {
+                update_id: Uuid::new_v4().into(),
+                message: "An officer is on the way.".into(),
+                author_id: AccountId::new(author),
+                at: at(),
+            }
+            .into(),
+            ReportResolved {
+                patrol_id: PatrolId::new(w.crewed),
+                resolution_notes: secret.into(),
+                at: at(),
+            }
+            .into(),
+            ClosureApproved {
+                reviewer_id: AccountId::new(author),
+                at: at(),
+            }
+            .into(),
+        ];
+        let mut reporter_frames = Vec::new();
+        for (i, event) in events.iter().enumerate() {
+            let d = decoded("report", report, 100 + i as u64, event);
+            let frames = t
+                .frames(&d, Reader::Live, &w)
+                .now_or_never()
+                .expect("no waiting");
+            reporter_frames.extend(
+                frames
+                    .into_iter()
+                    .filter(|f| matches!(f.audience, Audience::Reporter { .. })),
+            );
+        }
+        let got: Vec<(&str, String)> = reporter_frames.iter().map(|f| (f.event, f.id())).collect();
+        assert_eq!(
+            got,
+            [
+                ("report_status", "e100".to_string()),
+                ("public_update", "e102".to_string()),
+                ("report_status", "e103".to_string()),
+                ("report_status", "e104".to_string()),
+            ],
+            "no frame of the note"
+        );
+        for f in &reporter_frames {
+            assert_eq!(
+                f.audience,
+                Audience::Reporter {
+                    report,
+                    account: Some(w.citizen)
+                }
+            );
+            let mut k = Vec::new();
+            keys(&data(f), &mut k);
+            for key in k {
+                assert!(
+                    REPORTER_FIELDS.contains(&key.as_str()),
+                    "{key} in {}",
+                    f.data
+                );
+            }
+            for leak in [secret.to_string(), author.to_string(), w.crewed.to_string()] {
+                assert!(!f.data.contains(&leak), "{leak} in {}", f.data);
+            }
+        }
+        assert_eq!(
+            data(&reporter_frames[0]),
+            json!({"position": 100, "report_id": report, "status": "ASSIGNED", "at": "2026-11-01T08:30:00.250Z"})
+        );
+        assert_eq!(
+            data(&reporter_frames[1])["public_update"]["message"],
+            "An officer is on the way."
+        );
+        assert_eq!(data(&reporter_frames[3])["status"], "CLOSED");
+    }
+
+    #[test]
+    fn a_rejection_tells_the_public_reason_or_the_default_never_the_justification() {
+        let w = World::new();
+        let t = Translator::default();
+        let anonymous = Uuid::new_v4();
+        for (reason, told) in [
+            (Some("Not a police matter."), "Not a police matter."),
+            (None, crate::views::DEFAULT_REJECTION_REASON),
+        ] {
+            let rejected: ReportEvent = ReportRejected {
+                justification: "prank caller, internal".into(),
+                by: AccountId::new(Uuid::new_v4()),
+                at: at(),
+                public_reason: reason.map(str::to_string),
+            }
+            .into();
+            let frames = t
+                .frames(
+                    &decoded("report", anonymous, 7, &rejected),
+                    Reader::Live,
+                    &w,
+                )
+                .now_or_never()
+                .expect("no waiting");
+            let [f] = frames.as_slice() else {
+                panic!("one frame: {frames:?}");
+            };
+            // The reporter cannot be told: only the report's own stream gets it.
+            assert_eq!(
+                f.audience,
+                Audience::Reporter {
+                    report: anonymous,
+                    account: None
+                }
+            );
+            assert_eq!(data(f)["status"], "REJECTED");
+            assert_eq!(data(f)["rejection_reason"], told);
+            assert!(!f.data.contains("prank"), "{}", f.data);
+        }
     }
 }

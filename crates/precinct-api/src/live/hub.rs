@@ -48,6 +48,8 @@ use super::registry::{Admissions, Registry};
 use super::LiveConfig;
 use crate::access::AccountDirectory;
 use precinct_domain::patrol::serves_in;
+use precinct_domain::report::{Report, ReportEvent, Reporter};
+use precinct_domain::{Aggregate, DomainEvent};
 
 /// Numbers for operators (`GET /admin/live`).
 #[derive(Debug, Clone, Serialize)]
@@ -126,6 +128,28 @@ impl Facts for Inner {
             .await
             .ok()
             .flatten()
+    }
+
+    async fn reporter_of(&self, report: Uuid) -> Option<Option<Uuid>> {
+        // The read model first; a report it does not hold yet is read from the log (its
+        // first event names the reporter).
+        match precinct_readmodel::queries::reporter_of(&self.pool, report).await {
+            Ok(Some(reporter)) => return Some(reporter),
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, %report, "live: cannot read the report's reporter")
+            }
+        }
+        let stream = precinct_eventlog::StreamId::new(Report::TYPE, report);
+        let events = self.log.read(&stream).await.ok()?;
+        let first = events.first()?;
+        match ReportEvent::from_parts(&first.envelope.event_type, first.data.clone()).ok()? {
+            ReportEvent::ReportSubmitted(s) => Some(match s.reporter {
+                Reporter::User { account_id } => Some(account_id.as_uuid()),
+                Reporter::Anonymous { .. } => None,
+            }),
+            _ => None,
+        }
     }
 }
 
@@ -229,19 +253,15 @@ impl LiveHub {
         self.inner.ready.send_modify(|r| r[source as usize] = true);
     }
 
-    /// The frames an event makes: for an inbox (at most one) and for desks. `reader`:
-    /// the hub's own consumer ([`Reader::Live`]) also keeps the crew cache, the report
-    /// links and the reports' stations current.
+    /// The frames an event makes: for a crew's inbox and a reporter (none, one or
+    /// both), and for desks. `reader`: the hub's own consumer ([`Reader::Live`]) also
+    /// keeps the crew cache, the report links and the reports' stations current.
     pub(super) async fn event_frames(&self, e: &RecordedEvent, reader: Reader) -> Vec<Frame> {
         match Decoded::from_recorded(e) {
             Ok(Some(decoded)) => {
                 let translator = &self.inner.translator;
                 let facts = &*self.inner;
-                let mut frames: Vec<Frame> = translator
-                    .frame(&decoded, reader, facts)
-                    .await
-                    .into_iter()
-                    .collect();
+                let mut frames = translator.frames(&decoded, reader, facts).await;
                 frames.extend(translator.desk_frames(&decoded, reader, facts).await);
                 frames
             }

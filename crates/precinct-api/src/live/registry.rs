@@ -25,7 +25,7 @@ use uuid::Uuid;
 use super::frames::{Audience, Frame, Source};
 
 /// What a connection receives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {
     /// Positions and status changes of every station (ADMIN).
     AllStations,
@@ -37,6 +37,11 @@ pub enum Scope {
     AllDesks,
     /// Report changes of one station (its desk).
     Desk(Uuid),
+    /// A signed-in reporter: the status changes and public updates of every report the
+    /// account submitted (the reporter view).
+    Reporter(Uuid),
+    /// One report as its reporter sees it (a tracking-token holder, or its reporter).
+    Report(Uuid),
 }
 
 impl Scope {
@@ -47,12 +52,30 @@ impl Scope {
             (Scope::Officer(o), Audience::Officers(v)) => v.contains(o),
             (Scope::AllDesks, Audience::Desk(_)) => true,
             (Scope::Desk(s), Audience::Desk(t)) => s == t,
+            (Scope::Reporter(a), Audience::Reporter { account, .. }) => *account == Some(*a),
+            (Scope::Report(r), Audience::Reporter { report, .. }) => r == report,
             _ => false,
         }
     }
 
     pub(super) fn has_positions(&self) -> bool {
         matches!(self, Scope::AllStations | Scope::Station(_))
+    }
+}
+
+impl Audience {
+    /// The scopes a frame for this audience reaches.
+    fn scopes(&self) -> Vec<Scope> {
+        match self {
+            Audience::Station(s) => vec![Scope::AllStations, Scope::Station(*s)],
+            Audience::Officers(v) => v.iter().map(|o| Scope::Officer(*o)).collect(),
+            Audience::Desk(s) => vec![Scope::AllDesks, Scope::Desk(*s)],
+            Audience::Reporter { report, account } => {
+                let mut scopes = vec![Scope::Report(*report)];
+                scopes.extend(account.map(Scope::Reporter));
+                scopes
+            }
+        }
     }
 }
 
@@ -116,44 +139,22 @@ struct State {
     recent: VecDeque<Arc<Frame>>,
     /// The last position frame of every patrol.
     latest: HashMap<Uuid, Arc<Frame>>,
-    all_stations: HashMap<u64, Sender>,
-    stations: HashMap<Uuid, HashMap<u64, Sender>>,
-    officers: HashMap<Uuid, HashMap<u64, Sender>>,
-    all_desks: HashMap<u64, Sender>,
-    desks: HashMap<Uuid, HashMap<u64, Sender>>,
+    /// The subscribers, by scope.
+    subscribers: HashMap<Scope, HashMap<u64, Sender>>,
     closed: bool,
-}
-
-/// Removes subscriber `id` of `key` from `map`, and the key once it has none.
-fn remove_keyed(map: &mut HashMap<Uuid, HashMap<u64, Sender>>, key: Uuid, id: u64) {
-    if let Some(m) = map.get_mut(&key) {
-        m.remove(&id);
-        if m.is_empty() {
-            map.remove(&key);
-        }
-    }
 }
 
 impl State {
     fn subscribers(&self) -> usize {
-        self.all_stations.len()
-            + self.stations.values().map(HashMap::len).sum::<usize>()
-            + self.officers.values().map(HashMap::len).sum::<usize>()
-            + self.all_desks.len()
-            + self.desks.values().map(HashMap::len).sum::<usize>()
+        self.subscribers.values().map(HashMap::len).sum()
     }
 
     fn remove(&mut self, scope: Scope, id: u64) {
-        match scope {
-            Scope::AllStations => {
-                self.all_stations.remove(&id);
+        if let Some(m) = self.subscribers.get_mut(&scope) {
+            m.remove(&id);
+            if m.is_empty() {
+                self.subscribers.remove(&scope);
             }
-            Scope::Station(s) => remove_keyed(&mut self.stations, s, id),
-            Scope::Officer(o) => remove_keyed(&mut self.officers, o, id),
-            Scope::AllDesks => {
-                self.all_desks.remove(&id);
-            }
-            Scope::Desk(s) => remove_keyed(&mut self.desks, s, id),
         }
     }
 }
@@ -253,23 +254,7 @@ impl Registry {
         let (tx, rx) = mpsc::channel(self.client_buffer);
         st.next_id += 1;
         let id = st.next_id;
-        match scope {
-            Scope::AllStations => {
-                st.all_stations.insert(id, tx);
-            }
-            Scope::Station(s) => {
-                st.stations.entry(s).or_default().insert(id, tx);
-            }
-            Scope::Officer(o) => {
-                st.officers.entry(o).or_default().insert(id, tx);
-            }
-            Scope::AllDesks => {
-                st.all_desks.insert(id, tx);
-            }
-            Scope::Desk(s) => {
-                st.desks.entry(s).or_default().insert(id, tx);
-            }
-        }
+        st.subscribers.entry(scope).or_default().insert(id, tx);
         let guard = Registration {
             registry: self.clone(),
             scope,
@@ -283,11 +268,7 @@ impl Registry {
     pub fn close(&self) {
         let mut st = self.lock();
         st.closed = true;
-        st.all_stations.clear();
-        st.stations.clear();
-        st.officers.clear();
-        st.all_desks.clear();
-        st.desks.clear();
+        st.subscribers.clear();
     }
 
     /// Fans frames out; `through` is the last sequence of `source` they cover.
@@ -320,34 +301,10 @@ impl Registry {
                 Err(mpsc::error::TrySendError::Full(_)) => gone.push((scope, id, true)),
                 Err(mpsc::error::TrySendError::Closed(_)) => gone.push((scope, id, false)),
             };
-            match &f.audience {
-                Audience::Station(s) => {
-                    for (id, tx) in &st.all_stations {
-                        offer(Scope::AllStations, *id, tx);
-                    }
-                    if let Some(subs) = st.stations.get(s) {
-                        for (id, tx) in subs {
-                            offer(Scope::Station(*s), *id, tx);
-                        }
-                    }
-                }
-                Audience::Officers(officers) => {
-                    for o in officers {
-                        if let Some(subs) = st.officers.get(o) {
-                            for (id, tx) in subs {
-                                offer(Scope::Officer(*o), *id, tx);
-                            }
-                        }
-                    }
-                }
-                Audience::Desk(s) => {
-                    for (id, tx) in &st.all_desks {
-                        offer(Scope::AllDesks, *id, tx);
-                    }
-                    if let Some(subs) = st.desks.get(s) {
-                        for (id, tx) in subs {
-                            offer(Scope::Desk(*s), *id, tx);
-                        }
+            for scope in f.audience.scopes() {
+                if let Some(subs) = st.subscribers.get(&scope) {
+                    for (id, tx) in subs {
+                        offer(scope, *id, tx);
                     }
                 }
             }
@@ -786,5 +743,62 @@ mod tests {
         let again = AccountSlot::take(&counts, a, 2).expect("a freed slot is reusable");
         drop((second, again, other));
         assert!(counts.lock().expect("lock").is_empty(), "nothing leaks");
+    }
+
+    #[test]
+    fn a_reporters_frame_reaches_their_account_and_the_reports_token_holders_only() {
+        let r = Registry::new(16, 16);
+        let (citizen, other, report) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let register = |scope| {
+            r.register(scope, FRESH, false, admission())
+                .map_err(|(e, _)| e)
+                .expect("registered")
+                .1
+        };
+        let mut mine = register(Scope::Reporter(citizen));
+        let mut token = register(Scope::Report(report));
+        let mut others = register(Scope::Reporter(other));
+        let mut another_report = register(Scope::Report(Uuid::new_v4()));
+        let mut staff = register(Scope::AllStations);
+        let signed_in = frame(
+            Source::Events,
+            1,
+            Audience::Reporter {
+                report,
+                account: Some(citizen),
+            },
+            None,
+        );
+        let anonymous = frame(
+            Source::Events,
+            2,
+            Audience::Reporter {
+                report,
+                account: None,
+            },
+            None,
+        );
+        r.dispatch(
+            Source::Events,
+            2,
+            vec![signed_in, anonymous],
+            Delivery::Live,
+        );
+        assert_eq!(drain(&mut mine), (vec!["e1".to_string()], false));
+        assert_eq!(
+            drain(&mut token),
+            (vec!["e1".to_string(), "e2".to_string()], false)
+        );
+        for s in [&mut others, &mut another_report, &mut staff] {
+            assert_eq!(drain(s), (vec![], false));
+        }
+        // A reporter resuming gets what they missed from the ring, and only theirs.
+        let (missed, _) = r
+            .register(Scope::Report(report), [u64::MAX, 1], false, admission())
+            .map_err(|(e, _)| e)
+            .expect("registered");
+        assert_eq!(ids(&missed), ["e2"]);
+        assert!(!Scope::Reporter(citizen).has_positions());
+        assert!(!Scope::Report(report).has_positions());
     }
 }

@@ -116,6 +116,12 @@ pub struct SubmitBody {
     media_urls: Vec<String>,
     #[serde(default)]
     contact: Option<String>,
+    /// Where to e-mail news of this report (assignment, resolution, closure, rejection
+    /// and every public update; docs/notifications.md). Used for nothing else, shown to
+    /// nobody, erased with the reporter's personal data. Signed-in or anonymous.
+    #[serde(default)]
+    #[schema(example = "reporter@example.org")]
+    notify_email: Option<String>,
 }
 
 /// A new report, as its reporter sees it.
@@ -180,6 +186,10 @@ async fn submit(
     if b.crime_types.is_empty() {
         v.fail("crime_types", "at least one crime type is required");
     }
+    let notify_email = b
+        .notify_email
+        .as_deref()
+        .and_then(|e| v.check("notify_email", precinct_domain::values::Email::parse(e)));
     v.finish()?;
     let point = point.ok_or_else(|| ApiError::invalid("location", "invalid"))?;
     let meta = cmd.ctx.meta(
@@ -198,6 +208,7 @@ async fn submit(
         occurred_at: b.occurred_at,
         media_urls: b.media_urls,
         contact: b.contact,
+        notify_email,
     };
     let out = submission::submit(&state.app, &meta, reporter, new, &Facts(&state)).await?;
     Ok((

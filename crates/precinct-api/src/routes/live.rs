@@ -15,6 +15,9 @@
 //!   assignments and their changes.
 //! - `GET /queues/reports/stream` (staff; `?station_id=`): Server-Sent Events of the
 //!   changes of the station's reports (the live queue of a desk).
+//! - `GET /me/crimes/stream` (any signed-in account) and `GET /crimes/{id}/stream` (the
+//!   report's reporter, or the holder of its tracking token): Server-Sent Events of the
+//!   status changes and public updates of the reporter's reports, in the reporter view.
 //! - `GET /admin/live` (ADMIN): the hub's numbers.
 //!
 //! Membership and station come from the [`PatrolDirectory`](crate::live::PatrolDirectory)
@@ -78,6 +81,8 @@ pub fn router() -> Router<AppState> {
         .route("/patrols/stream", get(patrol_stream))
         .route("/me/assignments/stream", get(inbox_stream))
         .route("/queues/reports/stream", get(report_stream))
+        .route("/me/crimes/stream", get(my_crimes_stream))
+        .route("/crimes/{id}/stream", get(crime_stream))
         .route("/admin/live", get(stats))
 }
 
@@ -90,6 +95,8 @@ pub fn router() -> Router<AppState> {
     patrol_stream,
     inbox_stream,
     report_stream,
+    my_crimes_stream,
+    crime_stream,
     stats
 ))]
 pub struct Api;
@@ -610,23 +617,50 @@ fn connect_error(e: ConnectError) -> ApiError {
     })
 }
 
-/// Opens an SSE response for `scope`, resuming after `Last-Event-ID` if sent. The
-/// stream ends when the caller's account changes role, station or standing (it was
-/// authorized for the account as it was).
+/// Who holds a stream.
+enum Holder<'a> {
+    /// A signed-in account: its stream ends when the account's role, station or
+    /// standing changes, or its console session ends.
+    Account(&'a Caller),
+    /// The holder of one report's tracking token: its connection slots are counted
+    /// against the report.
+    Token(Uuid),
+}
+
+/// Opens an SSE response for `scope`, resuming after `Last-Event-ID` if sent. An
+/// account's stream ends when the account changes role, station or standing (it was
+/// authorized for the account as it was) or its console session ends.
 async fn open_stream(
     state: &AppState,
-    caller: &Caller,
+    holder: Holder<'_>,
     scope: Scope,
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
     let hub = state.live.hub()?;
-    let permit = hub.admit(caller.id.as_uuid()).map_err(connect_error)?;
+    let key = match &holder {
+        Holder::Account(caller) => caller.id.as_uuid(),
+        Holder::Token(report) => *report,
+    };
+    let permit = hub.admit(key).map_err(connect_error)?;
     hub.wait_ready(READY_WAIT).await.map_err(connect_error)?;
     let resume = Resume::parse(headers.get("last-event-id").and_then(|v| v.to_str().ok()));
     let frames = hub
         .connect(scope, resume, permit)
         .await
         .map_err(connect_error)?;
+    let ends: futures::future::BoxFuture<'static, ()> = match holder {
+        Holder::Account(caller) => {
+            let changed = state.accounts.changed(caller.id, caller.access);
+            let session = session_ends(state.pool.clone(), caller.session);
+            Box::pin(async move {
+                tokio::select! {
+                    _ = changed => {}
+                    _ = session => {}
+                }
+            })
+        }
+        Holder::Token(_) => Box::pin(std::future::pending()),
+    };
     // A first comment flushes the headers at once; the stream ends on shutdown.
     // The gauge guard lives as long as the response body.
     let gauge = crate::metrics::SseSubscriber::new();
@@ -637,8 +671,7 @@ async fn open_stream(
         }))
         .map(Ok::<_, Infallible>)
         .take_until(hub.shutdown().clone().cancelled_owned())
-        .take_until(state.accounts.changed(caller.id, caller.access))
-        .take_until(session_ends(state.pool.clone(), caller.session));
+        .take_until(ends);
     let mut res = Sse::new(events)
         .keep_alive(KeepAlive::new().interval(hub.config().keep_alive))
         .into_response();
@@ -707,7 +740,7 @@ async fn patrol_stream(
         Scope::AllStations,
         Scope::Station,
     )?;
-    open_stream(&state, &caller, scope, &headers).await
+    open_stream(&state, Holder::Account(&caller), scope, &headers).await
 }
 
 /// The scope of a station-wide stream: an ADMIN's `?station_id=` (default: `all`);
@@ -775,7 +808,7 @@ async fn report_stream(
     Q(params): Q<StreamParams>,
 ) -> ApiResult<Response> {
     let scope = station_scope(&caller, &params, "reports", Scope::AllDesks, Scope::Desk)?;
-    open_stream(&state, &caller, scope, &headers).await
+    open_stream(&state, Holder::Account(&caller), scope, &headers).await
 }
 
 /// Server-Sent Events: the officer's assignments and their changes; `Last-Event-ID`
@@ -808,11 +841,102 @@ async fn inbox_stream(
     caller.require(&[Role::Patrol])?;
     open_stream(
         &state,
-        &caller,
+        Holder::Account(&caller),
         Scope::Officer(caller.id.as_uuid()),
         &headers,
     )
     .await
+}
+
+/// Server-Sent Events: the status changes and public updates of the reports the caller
+/// submitted, in the reporter view (no internal notes, patrol, officer or author);
+/// `Last-Event-ID` resumes.
+///
+/// Roles: any signed-in account. At most 5 open streams per account (every SSE endpoint
+/// together; beyond: 429 with `Retry-After`). The stream ends when the account's role,
+/// station or standing changes, or its console session ends. Open the stream first,
+/// then read `GET /me/crimes`: no change falls between the two.
+#[utoipa::path(
+    get,
+    path = "/me/crimes/stream",
+    tag = "crimes",
+    params(("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "An event stream (`text/event-stream`)",
+            content_type = "text/event-stream", body = String),
+        (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[tracing::instrument(skip_all)]
+async fn my_crimes_stream(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    open_stream(
+        &state,
+        Holder::Account(&caller),
+        Scope::Reporter(caller.id.as_uuid()),
+        &headers,
+    )
+    .await
+}
+
+/// Server-Sent Events: one report's status changes and public updates, in the reporter
+/// view (no internal notes, patrol, officer or author); `Last-Event-ID` resumes.
+///
+/// Roles: the report's reporter; the holder of its tracking token (`X-Tracking-Token`).
+/// Anyone else gets 404. At most 5 open streams per account, or per report for
+/// tracking-token holders (beyond: 429 with `Retry-After`). A signed-in reporter's
+/// stream ends when the account's role, station or standing changes, or its console
+/// session ends.
+#[utoipa::path(
+    get,
+    path = "/crimes/{id}/stream",
+    tag = "crimes",
+    params(
+        ("id" = Uuid, Path, description = "The report"),
+        ("X-Tracking-Token" = Option<String>, Header, description = "The tracking token of an anonymous report"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event"),
+    ),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "An event stream (`text/event-stream`)",
+            content_type = "text/event-stream", body = String),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[tracing::instrument(skip_all)]
+async fn crime_stream(
+    State(state): State<AppState>,
+    caller: Option<Caller>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let tracking = headers
+        .get("x-tracking-token")
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::auth::token_hash);
+    // Decided on the report as the log holds it (a report submitted a moment ago is
+    // not always in the read model yet).
+    let (report, _) = state
+        .app
+        .for_queries()
+        .load::<precinct_domain::report::Report>(id)
+        .await?;
+    let holder = match (&caller, &tracking) {
+        (Some(c), _) if report.is_reported_by(c.id) => Holder::Account(c),
+        (_, Some(t)) if report.has_tracking_token_hash(t) => Holder::Token(id),
+        _ => return Err(ApiError::NotFound),
+    };
+    open_stream(&state, holder, Scope::Report(id), &headers).await
 }
 
 /// The live hub's numbers: connections, subscribers, dropped slow clients, heads.

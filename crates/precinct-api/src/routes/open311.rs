@@ -922,6 +922,8 @@ async fn submit_request(
         occurred_at: None,
         media_urls: given(&f.media_url).into_iter().collect(),
         contact: contact(&f),
+        // Open311 has no field for it: e-mail updates are asked for on `POST /crimes`.
+        notify_email: None,
     };
     let out = submission::submit(&state.app, &meta, reporter, new, &Facts(state))
         .await

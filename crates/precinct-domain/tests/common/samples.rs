@@ -689,6 +689,17 @@ pub fn webhook_events() -> Vec<precinct_domain::webhook::WebhookEvent> {
     ]
 }
 
+pub fn reporter_contact_events() -> Vec<precinct_domain::reporter_contact::ReporterContactEvent> {
+    use precinct_domain::reporter_contact::EmailUpdatesRequested;
+    vec![EmailUpdatesRequested {
+        report_id: precinct_domain::ids::ReportId::new(uuid(1)),
+        subject_id: uuid(1),
+        email: Some("reporter@example.org".into()),
+        at: t(0),
+    }
+    .into()]
+}
+
 fn as_samples<E: DomainEvent>(events: Vec<E>) -> Vec<(&'static str, Value)> {
     events
         .iter()
@@ -707,5 +718,6 @@ pub fn all() -> Vec<(&'static str, Value)> {
     all.extend(as_samples(invite_events()));
     all.extend(as_samples(crime_type_events()));
     all.extend(as_samples(webhook_events()));
+    all.extend(as_samples(reporter_contact_events()));
     all
 }

@@ -485,6 +485,17 @@ pub async fn report_station(pool: &PgPool, report: Uuid) -> Result<Option<Uuid>,
     Ok(row)
 }
 
+/// Who submitted a report, by the read model: `Some(Some(account))` a signed-in user,
+/// `Some(None)` anonymously, `None` a report the read model does not hold (yet).
+pub async fn reporter_of(pool: &PgPool, report: Uuid) -> Result<Option<Option<Uuid>>, QueryError> {
+    Ok(
+        sqlx::query_scalar("SELECT reporter_id FROM reports WHERE id = $1")
+            .bind(report)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
 /// Filters of [`report_queue`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueueFilter {

@@ -3,12 +3,16 @@
 //! its crime types resolve to catalogue codes on a catalogue at least as new as the last
 //! catalogue change (ADR 0026); the report's id derives from the command id. Anyone may submit: a signed-in reporter, or
 //! an anonymous one who follows the report with a tracking token (only its hash is
-//! stored).
+//! stored). A reporter who gives an e-mail address for news of the report gets its
+//! `EmailUpdatesRequested` on the stream `reporter_contact.<report id>`, in the same
+//! atomic batch, sealed under the report's data subject (ADR 0033).
 
 use chrono::{DateTime, Utc};
 use precinct_domain::ids::ReportId;
 use precinct_domain::report::{PersonalDetails, Report, ReportCommand, ReportLocation, Reporter};
+use precinct_domain::reporter_contact::{ReporterContact, ReporterContactCommand};
 use precinct_domain::routing::route;
+use precinct_domain::values::Email;
 use precinct_eventlog::{CommandMeta, EventStore};
 
 use crate::error::{Refusal, Unavailable};
@@ -29,6 +33,8 @@ pub struct NewReport {
     pub media_urls: Vec<String>,
     /// Personal.
     pub contact: Option<String>,
+    /// Where to e-mail news of the report; personal, for that purpose only.
+    pub notify_email: Option<Email>,
 }
 
 /// A submitted report.
@@ -83,6 +89,24 @@ pub async fn submit<S: EventStore>(
                 },
             )
             .await?;
+            if let Some(email) = &new.notify_email {
+                // The report's data subject: the address is erased with the report's
+                // other personal data.
+                let subject_id = match &reporter {
+                    Reporter::User { account_id } => account_id.as_uuid(),
+                    Reporter::Anonymous { .. } => id,
+                };
+                uow.execute::<ReporterContact>(
+                    id,
+                    ReporterContactCommand::RequestEmail {
+                        report_id,
+                        subject_id,
+                        email: email.clone(),
+                        at,
+                    },
+                )
+                .await?;
+            }
             Ok(())
         })
         .await?;
