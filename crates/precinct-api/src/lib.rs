@@ -131,8 +131,12 @@ pub struct ApiConfig {
     /// The public heatmap leaves out cells with fewer reports than this (k-anonymity,
     /// ADR 0027; default 3).
     pub public_heatmap_min_count: u32,
-    /// Where webhooks may be delivered (ADR 0028).
+    /// Where webhooks may be delivered (ADR 0028); push endpoints follow the same rules
+    /// (ADR 0032).
     pub webhook_targets: webhook_target::TargetPolicy,
+    /// The server's VAPID public key (base64url) browsers subscribe with; `None`: Web
+    /// Push is off and devices cannot be registered (ADR 0032).
+    pub vapid_public_key: Option<String>,
 }
 
 impl ApiConfig {
@@ -164,6 +168,7 @@ impl ApiConfig {
             admission: admission::AdmissionConfig::default(),
             public_heatmap_min_count: 3,
             webhook_targets: webhook_target::TargetPolicy::default(),
+            vapid_public_key: None,
         }
     }
 }

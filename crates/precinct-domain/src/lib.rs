@@ -39,6 +39,7 @@
 //! - [`dispatch`]: which patrol a report is automatically assigned to.
 //! - [`area_preview`]: which reports a proposed precinct area would route elsewhere.
 //! - [`webhook`]: outbound webhook subscriptions, their filter and what a delivery carries.
+//! - [`device`]: the devices (Web Push subscriptions) an account is notified on.
 
 pub mod aggregate;
 pub mod ids;
@@ -47,6 +48,7 @@ pub mod values;
 pub mod account;
 pub mod area_preview;
 pub mod crime_type;
+pub mod device;
 pub mod dispatch;
 pub mod email;
 pub mod invite;
@@ -75,6 +77,7 @@ pub fn all_event_types() -> &'static [&'static str] {
             subject::SubjectEvent::TYPES,
             crime_type::CrimeTypeEvent::TYPES,
             webhook::WebhookEvent::TYPES,
+            device::DeviceEvent::TYPES,
         ]
         .concat()
     });

@@ -38,6 +38,7 @@ fn every_event_round_trips() {
     roundtrip(samples::invite_events());
     roundtrip(samples::crime_type_events());
     roundtrip(samples::webhook_events());
+    roundtrip(samples::device_events());
 }
 
 #[test]
@@ -69,7 +70,7 @@ fn event_types_are_unique_and_pascal_case() {
     let all = all_event_types();
     let unique: BTreeSet<_> = all.iter().collect();
     assert_eq!(unique.len(), all.len());
-    assert_eq!(all.len(), 54);
+    assert_eq!(all.len(), 57);
     for t in all {
         assert!(
             t.chars().next().is_some_and(|c| c.is_ascii_uppercase()),

@@ -9,8 +9,8 @@
 //! the API chose) and writes no read-model row: the projectors of
 //! `precinct-projections` do, and depend on this crate for the schema and the
 //! checkpoint table. (It does write tables that are not read models: the throttle's
-//! windows, the console's sessions, the snapshots `as_of` starts from and the webhook
-//! delivery ledger.)
+//! windows, the console's sessions, the snapshots `as_of` starts from, the webhook
+//! delivery ledger and the push outbox.)
 //!
 //! Main items: [`migrate`], [`PgPool`], [`queries`] with [`queries::Page`] and
 //! [`queries::PageRequest`], [`wait_for_position`], [`wait_for_projection`],
@@ -30,10 +30,14 @@
 //!   by its replicas (logout holds on every one), not a projection.
 //! - [`webhook_ledger`]: the webhook delivery ledger (ADR 0028): cursors and delivery
 //!   rows the active deliverer writes, not a projection.
+//! - [`push_outbox`]: the push deliverer's cursor and outbox (ADR 0032): what to send to
+//!   which device and how it went, written by the active push deliverer, not a
+//!   projection.
 //! - [`error`]: [`QueryError`], why a read could not answer.
 
 pub mod checkpoint;
 pub mod error;
+pub mod push_outbox;
 pub mod quarantine;
 pub mod queries;
 pub mod sessions;

@@ -12,10 +12,13 @@
 //! - [`admin`]: the `ADMIN` bootstrap.
 //! - [`tls`]: HTTPS served directly (rustls).
 //! - [`webhooks`]: the webhook deliverer (role `webhooks`, ADR 0028).
+//! - [`push`]: the push deliverer of officer notifications (Web Push; role `webhooks`,
+//!   ADR 0032).
 
 pub mod admin;
 pub mod config;
 pub mod ops;
+pub mod push;
 pub mod server;
 pub mod sla;
 pub mod tls;

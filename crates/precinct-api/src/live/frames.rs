@@ -236,6 +236,7 @@ impl Translator {
                         | ReportEvent::DuplicateDetached(_)
                         | ReportEvent::ReportLinked(_)
                         | ReportEvent::ReportUnlinked(_)
+                        | ReportEvent::PatrolNotified(_)
                 ) {
                     return None;
                 }
@@ -307,7 +308,8 @@ fn named_patrol(event: &ReportEvent) -> Option<Uuid> {
         | ReportEvent::DuplicateUnmarked(_)
         | ReportEvent::DuplicateDetached(_)
         | ReportEvent::ReportLinked(_)
-        | ReportEvent::ReportUnlinked(_) => return None,
+        | ReportEvent::ReportUnlinked(_)
+        | ReportEvent::PatrolNotified(_) => return None,
     };
     Some(patrol.as_uuid())
 }
