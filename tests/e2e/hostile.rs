@@ -134,6 +134,8 @@ struct Precincts {
     dispatcher_a_id: String,
     /// A webhook subscription of station A (its supervisor's).
     webhook: String,
+    /// A device of patrol A's officer (`/me/devices/{id}`: nobody else's).
+    device: String,
     /// Station A's callers by role (member of patrol A as PATROL).
     a: Vec<(&'static str, String)>,
     /// Callers who must see nothing of station A's objects.
@@ -190,9 +192,15 @@ async fn precincts() -> Precincts {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let webhook = r.body["id"].as_str().expect("id").to_owned();
+    let r = app
+        .post("/me/devices", Some(&officer_a), device_body())
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let device = r.body["id"].as_str().expect("id").to_owned();
     app.caught_up(app.log.head().await.expect("head")).await;
     Precincts {
         webhook,
+        device,
         a: vec![
             ("CITIZEN", citizen),
             ("PATROL", officer_a),
@@ -340,11 +348,19 @@ fn valid_body(method: &Method, template: &str, w: &Precincts) -> Option<Value> {
         ("POST", "/webhooks") => json!({"url": "http://127.0.0.1:9/other"}),
         ("PATCH", "/webhooks/{id}") => json!({"event_types": ["ReportSubmitted"]}),
         ("POST", "/webhooks/{id}/replay") => json!({"from_position": 1}),
+        ("POST", "/me/devices") => device_body(),
         ("POST", "/stations/{id}/area-preview") => json!({"area": {"type": "Polygon",
             "coordinates": [[[125.0, 7.0], [126.0, 7.0], [126.0, 8.0], [125.0, 7.0]]]}}),
         _ => json!({}),
     };
     Some(body)
+}
+
+/// A Web Push subscription (the keys of RFC 8291's example).
+fn device_body() -> Value {
+    json!({"kind": "web_push", "endpoint": "http://127.0.0.1:9/push",
+        "keys": {"p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4",
+            "auth": "BTBZMqHH6r4Tts7J_aSIgg"}})
 }
 
 /// `template` with `{id}` replaced by the station-A object it names.
@@ -362,6 +378,8 @@ fn instance(template: &str, w: &Precincts) -> String {
         &w.station_a
     } else if template.starts_with("/webhooks/") {
         &w.webhook
+    } else if template.starts_with("/me/devices/") {
+        &w.device
     } else {
         panic!("{template}: say which object its {{id}} names in `instance`")
     };

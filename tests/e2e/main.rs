@@ -26,6 +26,7 @@ mod own_writes;
 mod poison;
 mod privacy;
 mod projections;
+mod push;
 mod queries;
 mod reporter_live;
 mod reporter_mail;

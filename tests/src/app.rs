@@ -23,6 +23,12 @@ pub const ADMIN_PASSWORD: &str = "correct horse battery";
 /// The metrics scrapers' bearer token of every test process.
 pub const METRICS_TOKEN: &str = "test-metrics-scraper-token";
 
+/// The VAPID private key of every test process (base64url of a raw P-256 key; the
+/// `web-push` crate's documented example key, never a production one).
+pub const TEST_VAPID_KEY: &str = "IQ9Ur0ykXoHS9gzfYX0aBjy9lvdrjx_PFUXmie9YRcY";
+/// The VAPID subject of every test process.
+pub const TEST_VAPID_SUBJECT: &str = "mailto:ops@precinct.test";
+
 /// Knobs a test may turn before spawning.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -70,6 +76,9 @@ pub struct Options {
     pub webhooks: precinct::webhooks::WebhookConfig,
     /// The reporter mailer (`None`: no SMTP, nothing mailed).
     pub mail: Option<precinct::mailer::MailConfig>,
+    /// The push deliverer: a test VAPID key ([`TEST_VAPID_KEY`]), plain HTTP and
+    /// 127.0.0.1 allowed, short pauses between attempts.
+    pub push: precinct::push::PushConfig,
 }
 
 impl Options {
@@ -147,6 +156,21 @@ impl Default for Options {
                 retry_max: Duration::from_millis(200),
             },
             mail: None,
+            push: precinct::push::PushConfig {
+                vapid: Some(
+                    precinct::push::Vapid::parse(TEST_VAPID_KEY, TEST_VAPID_SUBJECT)
+                        .expect("the test VAPID key parses"),
+                ),
+                targets: precinct_api::webhook_target::TargetPolicy {
+                    allow_http: true,
+                    allow: vec!["127.0.0.1".into()],
+                },
+                timeout: Duration::from_secs(2),
+                max_attempts: 5,
+                retry_first: Duration::from_millis(50),
+                retry_max: Duration::from_millis(200),
+                ttl: Duration::from_secs(3600),
+            },
         }
     }
 }
@@ -188,6 +212,7 @@ impl TestApp {
             sla_respond: opts.sla_respond,
             webhooks: opts.webhooks,
             mail: opts.mail,
+            push: opts.push,
             admin: Some((ADMIN_EMAIL.into(), ADMIN_PASSWORD.into())),
             log,
             roles: opts.roles,

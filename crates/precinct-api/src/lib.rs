@@ -131,10 +131,14 @@ pub struct ApiConfig {
     /// The public heatmap leaves out cells with fewer reports than this (k-anonymity,
     /// ADR 0027; default 3).
     pub public_heatmap_min_count: u32,
-    /// Where webhooks may be delivered (ADR 0028).
+    /// Where webhooks may be delivered (ADR 0028); push endpoints follow the same rules
+    /// (ADR 0032).
     pub webhook_targets: webhook_target::TargetPolicy,
     /// The console map's tile layer (`PRECINCT_MAP_TILES`; default none).
     pub map_tiles: Option<routes::console::MapTiles>,
+    /// The server's VAPID public key (base64url) browsers subscribe with; `None`: Web
+    /// Push is off and devices cannot be registered (ADR 0032).
+    pub vapid_public_key: Option<String>,
 }
 
 impl ApiConfig {
@@ -167,6 +171,7 @@ impl ApiConfig {
             public_heatmap_min_count: 3,
             webhook_targets: webhook_target::TargetPolicy::default(),
             map_tiles: None,
+            vapid_public_key: None,
         }
     }
 }

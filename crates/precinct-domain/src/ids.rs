@@ -92,3 +92,8 @@ id_type!(
     /// An outbound webhook subscription.
     WebhookId
 );
+
+id_type!(
+    /// A device an account registered for notifications (a Web Push subscription).
+    DeviceId
+);

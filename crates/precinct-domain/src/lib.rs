@@ -40,6 +40,7 @@
 //! - [`area_preview`]: which reports a proposed precinct area would route elsewhere.
 //! - [`webhook`]: outbound webhook subscriptions, their filter and what a delivery carries.
 //! - [`reporter_contact`]: the e-mail address a reporter gave for news of their report.
+//! - [`device`]: the devices (Web Push subscriptions) an account is notified on.
 
 pub mod aggregate;
 pub mod ids;
@@ -48,6 +49,7 @@ pub mod values;
 pub mod account;
 pub mod area_preview;
 pub mod crime_type;
+pub mod device;
 pub mod dispatch;
 pub mod email;
 pub mod invite;
@@ -78,6 +80,7 @@ pub fn all_event_types() -> &'static [&'static str] {
             crime_type::CrimeTypeEvent::TYPES,
             webhook::WebhookEvent::TYPES,
             reporter_contact::ReporterContactEvent::TYPES,
+            device::DeviceEvent::TYPES,
         ]
         .concat()
     });

@@ -97,6 +97,7 @@ pub fn personal_fields(event_type: &str) -> &'static [&'static str] {
         "AccountRegistered" => &["email", "name"],
         "AccountRenamed" => &["name"],
         "InviteCreated" | "EmailUpdatesRequested" => &["email"],
+        "DeviceRegistered" => &["endpoint", "keys"],
         _ => &[],
     }
 }

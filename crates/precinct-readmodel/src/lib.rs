@@ -9,8 +9,8 @@
 //! the API chose) and writes no read-model row: the projectors of
 //! `precinct-projections` do, and depend on this crate for the schema and the
 //! checkpoint table. (It does write tables that are not read models: the throttle's
-//! windows, the console's sessions, the snapshots `as_of` starts from and the webhook
-//! delivery ledger.)
+//! windows, the console's sessions, the snapshots `as_of` starts from, the webhook
+//! delivery ledger and the push outbox.)
 //!
 //! Main items: [`migrate`], [`PgPool`], [`queries`] with [`queries::Page`] and
 //! [`queries::PageRequest`], [`wait_for_position`], [`wait_for_projection`],
@@ -32,11 +32,15 @@
 //!   rows the active deliverer writes, not a projection.
 //! - [`mail_ledger`]: the reporter mail ledger (ADR 0033): the mailer's cursor and one
 //!   row per mail, written by the active mailer, not a projection.
+//! - [`push_outbox`]: the push deliverer's cursor and outbox (ADR 0032): what to send to
+//!   which device and how it went, written by the active push deliverer, not a
+//!   projection.
 //! - [`error`]: [`QueryError`], why a read could not answer.
 
 pub mod checkpoint;
 pub mod error;
 pub mod mail_ledger;
+pub mod push_outbox;
 pub mod quarantine;
 pub mod queries;
 pub mod sessions;

@@ -73,6 +73,9 @@ pub struct Config {
     /// `PRECINCT_SMTP_*`: the reporter mailer (ADR 0033); `None` (no
     /// `PRECINCT_SMTP_URL`): nothing is mailed.
     pub mail: Option<crate::mailer::MailConfig>,
+    /// `PRECINCT_VAPID_*` and `PRECINCT_PUSH_*`: Web Push of officer notifications
+    /// (its endpoints follow the webhooks' target rules).
+    pub push: crate::push::PushConfig,
     /// `PRECINCT_ADMIN_EMAIL` + `PRECINCT_ADMIN_PASSWORD`: make sure that ADMIN exists.
     pub admin: Option<(String, String)>,
     pub log: LogConfig,
@@ -316,8 +319,43 @@ fn mail_config() -> anyhow::Result<Option<crate::mailer::MailConfig>> {
     Ok(Some(config))
 }
 
+/// `PRECINCT_VAPID_*` and `PRECINCT_PUSH_*` (docs/operations.md); endpoints follow the
+/// webhooks' target rules.
+fn push_config(
+    webhooks: &crate::webhooks::WebhookConfig,
+) -> anyhow::Result<crate::push::PushConfig> {
+    let d = crate::push::PushConfig::default();
+    let vapid = match env("PRECINCT_VAPID_PRIVATE_KEY") {
+        Some(key) => Some(crate::push::Vapid::parse(
+            &key,
+            &env("PRECINCT_VAPID_SUBJECT")
+                .unwrap_or_else(|| "mailto:operator@precinct.invalid".into()),
+        )?),
+        None => {
+            tracing::warn!(
+                "PRECINCT_VAPID_PRIVATE_KEY is not set: Web Push is off (devices cannot be \
+                 registered and officers are not notified)"
+            );
+            None
+        }
+    };
+    let config = crate::push::PushConfig {
+        vapid,
+        targets: webhooks.targets.clone(),
+        timeout: millis("PRECINCT_PUSH_TIMEOUT_MS", d.timeout.as_millis() as u64)?,
+        max_attempts: count("PRECINCT_PUSH_MAX_ATTEMPTS", d.max_attempts)?,
+        ttl: secs("PRECINCT_PUSH_TTL_SECS", d.ttl.as_secs())?,
+        ..d
+    };
+    if config.timeout.is_zero() || config.max_attempts == 0 || config.ttl.is_zero() {
+        bail!("PRECINCT_PUSH_TIMEOUT_MS, PRECINCT_PUSH_MAX_ATTEMPTS and PRECINCT_PUSH_TTL_SECS must be at least 1");
+    }
+    Ok(config)
+}
+
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
+        let webhooks = webhook_config()?;
         let http_addr = env("PRECINCT_HTTP_ADDR")
             .unwrap_or_else(|| "127.0.0.1:8080".into())
             .parse()
@@ -458,8 +496,9 @@ impl Config {
             secret,
             sla_accept: secs("PRECINCT_SLA_ACCEPT_SECS", 900)?,
             sla_respond: secs("PRECINCT_SLA_RESPOND_SECS", 1800)?,
-            webhooks: webhook_config()?,
+            webhooks: webhooks.clone(),
             mail: mail_config()?,
+            push: push_config(&webhooks)?,
             admin: match (env("PRECINCT_ADMIN_EMAIL"), env("PRECINCT_ADMIN_PASSWORD")) {
                 (Some(e), Some(p)) => Some((e, p)),
                 _ => None,

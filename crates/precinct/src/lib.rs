@@ -13,11 +13,14 @@
 //! - [`tls`]: HTTPS served directly (rustls).
 //! - [`webhooks`]: the webhook deliverer (role `webhooks`, ADR 0028).
 //! - [`mailer`]: the reporter mailer (SMTP; in the role `webhooks`, ADR 0033).
+//! - [`push`]: the push deliverer of officer notifications (Web Push; role `webhooks`,
+//!   ADR 0032).
 
 pub mod admin;
 pub mod config;
 pub mod mailer;
 pub mod ops;
+pub mod push;
 pub mod server;
 pub mod sla;
 pub mod tls;

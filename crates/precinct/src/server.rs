@@ -202,6 +202,20 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
                 Ok(())
             }));
         }
+        // Officer notifications go out from the same role (ADR 0032).
+        let pusher = crate::push::PushDeliverer {
+            app: app.clone(),
+            log: log.clone(),
+            pool: pool.clone(),
+            config: config.push.clone(),
+        };
+        let token = shutdown.clone();
+        let running = workers.register("push");
+        tasks.push(tokio::spawn(async move {
+            let _running = running;
+            pusher.run(token).await;
+            Ok(())
+        }));
     }
     if config.roles.api || config.roles.live {
         let api = api_config(&config);
@@ -346,6 +360,7 @@ fn api_config(config: &Config) -> ApiConfig {
     api.live = config.live.clone();
     api.webhook_targets = config.webhooks.targets.clone();
     api.map_tiles = config.map_tiles.clone();
+    api.vapid_public_key = config.push.vapid.as_ref().map(|v| v.public_key.clone());
     api
 }
 

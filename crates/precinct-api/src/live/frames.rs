@@ -343,6 +343,7 @@ impl Translator {
                         | ReportEvent::DuplicateDetached(_)
                         | ReportEvent::ReportLinked(_)
                         | ReportEvent::ReportUnlinked(_)
+                        | ReportEvent::PatrolNotified(_)
                 ) {
                     return None;
                 }
@@ -492,7 +493,8 @@ fn named_patrol(event: &ReportEvent) -> Option<Uuid> {
         | ReportEvent::DuplicateUnmarked(_)
         | ReportEvent::DuplicateDetached(_)
         | ReportEvent::ReportLinked(_)
-        | ReportEvent::ReportUnlinked(_) => return None,
+        | ReportEvent::ReportUnlinked(_)
+        | ReportEvent::PatrolNotified(_) => return None,
     };
     Some(patrol.as_uuid())
 }
@@ -515,7 +517,7 @@ pub const REPORTER_FIELDS: &[&str] = &[
 /// `report_status` for a change of status (with the public reason of a rejection, or the report a
 /// duplicate was closed into), `public_update` for an update written for the reporter;
 /// `None` for anything else (notes, evidence, triage, SLA, transfers, links, amendments
-/// change nothing the reporter is told live).
+/// and a desk's "notify officer" change nothing the reporter is told live).
 fn reporter_data(
     e: &Decoded,
     report: Uuid,
@@ -555,7 +557,8 @@ fn reporter_data(
         | ReportEvent::DuplicateAttached(_)
         | ReportEvent::DuplicateDetached(_)
         | ReportEvent::ReportLinked(_)
-        | ReportEvent::ReportUnlinked(_) => return None,
+        | ReportEvent::ReportUnlinked(_)
+        | ReportEvent::PatrolNotified(_) => return None,
     };
     let mut data = json!({
         "position": e.position,

@@ -1,6 +1,6 @@
 //! The desk's control over reports (issue 16): `POST /crimes/{id}/unassign`,
-//! `/reassign`, `/transfer`, `/reopen`, and bulk automatic assignment
-//! `POST /dispatch/auto`. Each handler parses its body, calls its command of
+//! `/reassign`, `/transfer`, `/reopen`, "Notify officer" `POST /crimes/{id}/notify`
+//! (ADR 0032), and bulk automatic assignment `POST /dispatch/auto`. Each handler parses its body, calls its command of
 //! [`precinct_app::commands`] (which holds who may do it and its effect on every
 //! aggregate it touches) and renders the answer.
 
@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use precinct_app::commands::bulk_dispatch::{self, BulkOrder, LeftReason, BULK_MAX};
-use precinct_app::commands::report::{control, reopen as reopening};
+use precinct_app::commands::report::{control, notify as notifying, reopen as reopening};
 use precinct_domain::dispatch::AssignmentDecision;
 use precinct_domain::ids::{PatrolId, ReportId, StationId};
 use serde::{Deserialize, Serialize};
@@ -30,12 +30,58 @@ pub fn router() -> Router<AppState> {
         .route("/crimes/{id}/reassign", post(reassign))
         .route("/crimes/{id}/transfer", post(transfer))
         .route("/crimes/{id}/reopen", post(reopen))
+        .route("/crimes/{id}/notify", post(notify))
         .route("/dispatch/auto", post(auto_assign))
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(unassign, reassign, transfer, reopen, auto_assign))]
+#[openapi(paths(unassign, reassign, transfer, reopen, notify, auto_assign))]
 pub struct Api;
+
+/// A notification requested: the patrol whose crew is notified, and the log position of
+/// the request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotifyAnswer {
+    pub report_id: Uuid,
+    pub patrol_id: Uuid,
+    pub position: u64,
+}
+
+/// Notify the officers of the patrol assigned to a report ("Notify officer").
+///
+/// Roles: DISPATCHER, SUPERVISOR, ADMIN (station-scoped). Every member of the patrol is
+/// notified on every device they registered (`POST /me/devices`); the request is an
+/// event (`PatrolNotified`), delivery follows it. 409 when the report has no assigned
+/// patrol (not `ASSIGNED`, `ACCEPTED` or `RESPONDING`).
+#[utoipa::path(
+    post,
+    path = "/crimes/{id}/notify",
+    tag = "crimes",
+    params(("id" = Uuid, Path, description = "The report"), CommandHeaders),
+    request_body = Option<crate::routes::crimes::NoBody>,
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Recorded; the crew is notified", body = NotifyAnswer),
+        CommandErrors,
+    )
+)]
+async fn notify(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    cmd: Cmd<crate::routes::crimes::NoBody>,
+) -> ApiResult<(axum::http::StatusCode, Json<NotifyAnswer>)> {
+    let (by, meta) = cmd.ctx.for_caller(&caller);
+    let out = notifying::notify(&state.app, &by, &meta, ReportId::new(id)).await?;
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(NotifyAnswer {
+            report_id: id,
+            patrol_id: out.patrol_id.as_uuid(),
+            position: out.position,
+        }),
+    ))
+}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

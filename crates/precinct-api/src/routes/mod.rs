@@ -6,6 +6,7 @@ pub mod console;
 pub mod control;
 pub mod crime_types;
 pub mod crimes;
+pub mod devices;
 pub mod dispatch;
 pub mod health;
 pub mod links;
@@ -42,5 +43,6 @@ pub fn router() -> Router<AppState> {
         .merge(links::router())
         .merge(analytics::router())
         .merge(webhooks::router())
+        .merge(devices::router())
         .merge(open311::router())
 }

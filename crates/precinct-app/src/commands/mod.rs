@@ -16,12 +16,14 @@
 //! - [`sla`]: SLA breaches (the SLA worker).
 //! - [`user`]: user management (who sees an account, name, role, standing, password).
 //! - [`webhook`]: webhook subscriptions (create, edit, rotate, replay, delete, disable).
+//! - [`device`]: the devices an account is notified on (register, list, remove, expire).
 //! - [`bulk_dispatch`]: automatic assignment of a station's queue, report by report.
 
 pub mod account;
 pub mod bulk_dispatch;
 pub mod crime_type;
 pub mod crime_type_edit;
+pub mod device;
 pub mod dispatch;
 pub mod invite;
 pub mod patrol;

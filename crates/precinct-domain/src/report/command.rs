@@ -132,6 +132,9 @@ pub enum ReportCommand {
         by: AccountId,
         at: DateTime<Utc>,
     },
+    /// Asks for the assigned patrol's crew to be notified; a report without an open
+    /// assignment is [`ReportError::NoPatrol`].
+    NotifyPatrol { by: AccountId, at: DateTime<Utc> },
     /// Moves the open assignment from `from` to `to` (`ASSIGNED` to `to`): the
     /// withdrawal and the new assignment as two events of one command. `to == from` is
     /// [`ReportError::SamePatrol`].
@@ -220,6 +223,7 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
             | C::AttachDuplicate { .. }
             | C::Link { .. }
             | C::Unlink { .. }
+            | C::NotifyPatrol { .. }
     );
     if adds && report.events >= MAX_REPORT_EVENTS {
         return Err(ReportError::HistoryFull {
@@ -228,6 +232,12 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
     }
 
     let event: ReportEvent = match cmd {
+        C::NotifyPatrol { by, at } => {
+            match (report.status.is_active_assignment(), report.patrol_id) {
+                (true, Some(patrol_id)) => PatrolNotified { patrol_id, by, at }.into(),
+                _ => return Err(ReportError::NoPatrol),
+            }
+        }
         C::Unassign {
             from,
             reason,

@@ -41,6 +41,7 @@ event_enum!(
         DuplicateDetached,
         ReportLinked,
         ReportUnlinked,
+        PatrolNotified,
     }
 );
 
@@ -424,6 +425,16 @@ pub struct ReportLinked {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportUnlinked {
     pub other_id: ReportId,
+    pub by: AccountId,
+    pub at: DateTime<Utc>,
+}
+
+/// The desk asked for the assigned patrol's crew to be notified ("Notify officer"): the
+/// push deliverer notifies every member on every registered device (ADR 0032). The
+/// report itself does not change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatrolNotified {
+    pub patrol_id: PatrolId,
     pub by: AccountId,
     pub at: DateTime<Utc>,
 }

@@ -37,7 +37,7 @@ pub use events::{
     ReportResolved, ReportResponding, ReportSubmitted, ReportTriaged, ReportWithdrawn, Reporter,
     SlaBreached,
 };
-pub use events::{AssignmentWithdrawn, ReportReopened, ReportTransferred};
+pub use events::{AssignmentWithdrawn, PatrolNotified, ReportReopened, ReportTransferred};
 pub use events::{
     DuplicateAttached, DuplicateDetached, DuplicateUnmarked, ReportLinked, ReportMarkedDuplicate,
     ReportUnlinked,
@@ -101,6 +101,8 @@ pub enum ReportError {
     HasDuplicates { duplicates: Vec<ReportId> },
     #[error("the report is a duplicate of report {primary}; link to {primary} instead, or unlink it first")]
     IsDuplicate { primary: ReportId },
+    #[error("the report has no assigned patrol to notify")]
+    NoPatrol,
 }
 
 /// At most the first 20 ids, then how many more.
@@ -150,7 +152,8 @@ impl DomainError for ReportError {
             | ReportError::AlreadyLinked { .. }
             | ReportError::NotLinked { .. }
             | ReportError::HasDuplicates { .. }
-            | ReportError::IsDuplicate { .. } => ErrorKind::Conflict,
+            | ReportError::IsDuplicate { .. }
+            | ReportError::NoPatrol => ErrorKind::Conflict,
         }
     }
 
@@ -459,6 +462,8 @@ impl Aggregate for Report {
                 self.related.retain(|r| *r != e.other_id);
                 self.updated_at = e.at;
             }
+            // A request to notify the crew: the report does not change.
+            ReportEvent::PatrolNotified(_) => {}
         }
         // After the match: a submission starts from a fresh state.
         self.events = self.events.saturating_add(1);

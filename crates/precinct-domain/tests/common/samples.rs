@@ -338,6 +338,12 @@ fn report_event_per_type() -> Vec<ReportEvent> {
             at: t(29),
         }
         .into(),
+        PatrolNotified {
+            patrol_id: PatrolId::new(uuid(20)),
+            by: staff,
+            at: t(30),
+        }
+        .into(),
     ]
 }
 
@@ -700,6 +706,34 @@ pub fn reporter_contact_events() -> Vec<precinct_domain::reporter_contact::Repor
     .into()]
 }
 
+pub fn device_events() -> Vec<precinct_domain::device::DeviceEvent> {
+    use precinct_domain::device::*;
+    let account = AccountId::new(uuid(30));
+    let device = DeviceId::new(uuid(70));
+    vec![
+        DeviceRegistered {
+            account_id: account,
+            device_id: device,
+            kind: DeviceKind::WebPush,
+            endpoint: serde_json::json!("https://push.example.org/wpush/v2/gAAAAABk"),
+            keys: serde_json::json!({
+                "p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4",
+                "auth": "BTBZMqHH6r4Tts7J_aSIgg"
+            }),
+            at: t(0),
+        }
+        .into(),
+        DeviceRemoved {
+            account_id: account,
+            device_id: device,
+            reason: RemovalReason::Expired,
+            status: Some(410),
+            at: t(1),
+        }
+        .into(),
+    ]
+}
+
 fn as_samples<E: DomainEvent>(events: Vec<E>) -> Vec<(&'static str, Value)> {
     events
         .iter()
@@ -719,5 +753,6 @@ pub fn all() -> Vec<(&'static str, Value)> {
     all.extend(as_samples(crime_type_events()));
     all.extend(as_samples(webhook_events()));
     all.extend(as_samples(reporter_contact_events()));
+    all.extend(as_samples(device_events()));
     all
 }

@@ -296,7 +296,8 @@ impl Projection for Analytics {
             | ReportEvent::DuplicateAttached(_)
             | ReportEvent::DuplicateDetached(_)
             | ReportEvent::ReportLinked(_)
-            | ReportEvent::ReportUnlinked(_) => touch(conn, id, pos).await?,
+            | ReportEvent::ReportUnlinked(_)
+            | ReportEvent::PatrolNotified(_) => touch(conn, id, pos).await?,
         };
         expect_row(done, event, REPORTS)
     }

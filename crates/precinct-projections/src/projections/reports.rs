@@ -375,6 +375,15 @@ impl Projection for Reports {
             ReportEvent::ReportUnlinked(e) => {
                 remove_link(conn, "related", id, e.other_id.as_uuid(), e.at, pos).await?
             }
+            // A request to notify the crew, not a change to the report: `updated_at`
+            // stays.
+            ReportEvent::PatrolNotified(_) => {
+                sqlx::query("UPDATE reports SET last_position = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(pos)
+                    .execute(&mut *conn)
+                    .await?
+            }
         };
         expect_row(result, event, TABLE)?;
         Ok(())

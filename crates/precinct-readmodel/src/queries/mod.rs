@@ -48,8 +48,7 @@ pub use patrols::{
 pub use reports::{
     assigned_patrol, geo_cell, get_report, list_reports, near_cells, officer_inbox, report_queue,
     report_station, reporter_of, Coordinates, Near, PublicReport, QueueFilter, ReportFilter,
-    ReportRow,
-    NEAR_MAX_CELLS,
+    ReportRow, NEAR_MAX_CELLS,
 };
 pub use sla::{sla_breach_candidates, sla_overdue, OverdueReport};
 pub use stations::{latest_routed_reports, open_reports_of_station, RoutedReport};

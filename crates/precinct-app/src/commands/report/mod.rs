@@ -14,6 +14,7 @@
 //! - [`desk`]: triage and rejection as invalid (the station's dispatch desk).
 //! - [`assignment`]: the assigned patrol's steps: accept, decline, respond, resolve.
 //! - [`notes`]: internal notes, public updates, evidence.
+//! - [`notify`]: "Notify officer": the desk asks for the assigned crew to be notified.
 //! - [`closure`]: a supervisor's review of a resolution.
 //! - [`withdraw`]: the reporter's (or an ADMIN's) withdrawal.
 //! - [`control`]: the desk taking an assignment back or moving it (unassign, reassign)
@@ -29,6 +30,7 @@ pub mod control;
 pub mod desk;
 pub mod link;
 pub mod notes;
+pub mod notify;
 pub mod reopen;
 pub mod submit;
 pub mod withdraw;

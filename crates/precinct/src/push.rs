@@ -1,0 +1,640 @@
+//! The push deliverer (role `webhooks`, ADR 0032): notifies the crew of a patrol on
+//! every device they registered when a report is assigned to it, reassigned to it, or
+//! the desk asks to notify it ("Notify officer") — as Web Push messages (RFC 8030),
+//! encrypted for the subscription (aes128gcm, RFC 8291) and signed with the server's
+//! VAPID key (RFC 8292), through the `web-push` crate.
+//!
+//! - One active deliverer across processes: the advisory lock of
+//!   `precinct_projections::lead`; others stand by.
+//! - Two halves. The *follower* reads the report events from the cursor in
+//!   `push_cursor`, turns each triggering event ([`trigger`]) into one outbox row per
+//!   (device, position) and moves the cursor in the same transaction: a restart neither
+//!   loses nor doubles a notification. The *senders* are one task per device with
+//!   something due: each sends its device's rows with its own HTTP client and a
+//!   per-request timeout, so a hanging push service holds back only its own device.
+//! - A failed attempt is tried again after an exponential pause, up to
+//!   `max_attempts`; 404 or 410 from the push service means the subscription expired:
+//!   the device is removed through the command `device::expire` (an event) and its
+//!   pending rows are dropped. A row older than `ttl` is not sent (`EXPIRED`): a late
+//!   assignment alert misleads more than none.
+//! - Endpoints are checked before every attempt with the webhooks' SSRF rules
+//!   (`precinct_api::webhook_target`, the same operator allow-list) and the client
+//!   connects to exactly the checked addresses; redirects are not followed.
+//! - The payload is minimal and carries no personal data: the report's id, the kind of
+//!   notification, the report's priority and the log position.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use precinct_api::webhook_target::{Target, TargetPolicy};
+use precinct_app::commands::device as devices;
+use precinct_app::App;
+use precinct_domain::device::{Devices, PushKeys};
+use precinct_domain::ids::{AccountId, DeviceId};
+use precinct_domain::patrol::Patrol;
+use precinct_domain::report::{Report, ReportEvent};
+use precinct_domain::{Aggregate, DomainEvent};
+use precinct_eventlog::{EventLog, RecordedEvent, StreamId};
+use precinct_readmodel::push_outbox::{self as outbox, NewNotification, OutboxRow};
+use precinct_retry::{self as backoff, Backoff};
+use sqlx::PgPool;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// The advisory lock's name (one active push deliverer).
+const LOCK: &str = "push-deliverer";
+/// How often the senders' scan looks for devices with something due.
+const SCAN_INTERVAL: Duration = Duration::from_millis(250);
+/// Most devices served at once.
+const DEVICES_AT_ONCE: i64 = 500;
+/// How often the follower saves its cursor when no event triggered anything.
+const CURSOR_EVERY: Duration = Duration::from_secs(1);
+/// Longest error text kept in the outbox.
+const ERROR_MAX: usize = 200;
+
+/// The server's VAPID identity (`PRECINCT_VAPID_PRIVATE_KEY`, `PRECINCT_VAPID_SUBJECT`).
+#[derive(Clone)]
+pub struct Vapid {
+    /// base64url of the raw 32-byte P-256 private key.
+    private_key: String,
+    /// base64url of the uncompressed public key: the `applicationServerKey` browsers
+    /// subscribe with.
+    pub public_key: String,
+    /// `mailto:` or `https:` contact of the operator (the JWT's `sub`).
+    pub subject: String,
+}
+
+impl std::fmt::Debug for Vapid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vapid")
+            .field("private_key", &"<redacted>")
+            .field("public_key", &self.public_key)
+            .field("subject", &self.subject)
+            .finish()
+    }
+}
+
+impl Vapid {
+    /// Parses the private key (base64url of 32 bytes) and checks the subject.
+    pub fn parse(private_key: &str, subject: &str) -> anyhow::Result<Self> {
+        let private_key = private_key.trim().trim_end_matches('=').to_owned();
+        let builder =
+            web_push::VapidSignatureBuilder::from_base64_no_sub(&private_key).map_err(|_| {
+                anyhow::anyhow!(
+                    "PRECINCT_VAPID_PRIVATE_KEY must be the base64url of a raw 32-byte P-256 \
+                     private key"
+                )
+            })?;
+        if !(subject.starts_with("mailto:") || subject.starts_with("https://")) {
+            anyhow::bail!("PRECINCT_VAPID_SUBJECT must be a mailto: or https: URL");
+        }
+        Ok(Vapid {
+            private_key,
+            public_key: b64url(&builder.get_public_key()),
+            subject: subject.to_owned(),
+        })
+    }
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The push deliverer's settings (`PRECINCT_PUSH_*`, `PRECINCT_VAPID_*`,
+/// docs/operations.md).
+#[derive(Debug, Clone)]
+pub struct PushConfig {
+    /// None: Web Push is off (devices cannot be registered; nothing is sent).
+    pub vapid: Option<Vapid>,
+    /// The webhooks' SSRF rules (`PRECINCT_WEBHOOK_ALLOW_HTTP`, `PRECINCT_WEBHOOK_ALLOW`).
+    pub targets: TargetPolicy,
+    /// `PRECINCT_PUSH_TIMEOUT_MS` (5 000): one request, connection included.
+    pub timeout: Duration,
+    /// `PRECINCT_PUSH_MAX_ATTEMPTS` (5): attempts at one notification.
+    pub max_attempts: u32,
+    /// The first and the longest pause between attempts (1 s, 60 s).
+    pub retry_first: Duration,
+    pub retry_max: Duration,
+    /// `PRECINCT_PUSH_TTL_SECS` (3 600): the push service keeps a message this long
+    /// (`TTL`), and a notification not sent by then is dropped.
+    pub ttl: Duration,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        Self {
+            vapid: None,
+            targets: TargetPolicy::default(),
+            timeout: Duration::from_secs(5),
+            max_attempts: 5,
+            retry_first: Duration::from_secs(1),
+            retry_max: Duration::from_secs(60),
+            ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// What a report event notifies the crew of, if anything.
+///
+/// The SLA warning (issue 18 item 5) adds its event here, as `SLA_WARNING`, and every
+/// member of the patrol is notified the same way.
+pub fn trigger(event_type: &str) -> Option<&'static str> {
+    match event_type {
+        "ReportAssigned" => Some("ASSIGNED"),
+        "PatrolNotified" => Some("NOTIFY"),
+        _ => None,
+    }
+}
+
+/// The deliverer of one process.
+#[derive(Clone)]
+pub struct PushDeliverer {
+    pub app: App,
+    pub log: EventLog,
+    pub pool: PgPool,
+    pub config: PushConfig,
+}
+
+impl PushDeliverer {
+    /// Runs until `shutdown`: waits to be the active deliverer, then follows the log and
+    /// keeps one sender per device with something due.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let Some(_lock) = precinct_projections::lead(&self.pool, LOCK, &shutdown).await else {
+            return;
+        };
+        let shared = Arc::new(self);
+        let follower = {
+            let (shared, token) = (shared.clone(), shutdown.clone());
+            tokio::spawn(async move { shared.follow(token).await })
+        };
+        let mut senders: HashMap<Uuid, JoinHandle<()>> = HashMap::new();
+        loop {
+            senders.retain(|_, t| !t.is_finished());
+            match outbox::due_devices(&shared.pool, DEVICES_AT_ONCE).await {
+                Ok(due) => {
+                    for device in due {
+                        senders.entry(device).or_insert_with(|| {
+                            let (shared, token) = (shared.clone(), shutdown.clone());
+                            tokio::spawn(async move { shared.send_due(device, token).await })
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot list due push notifications"),
+            }
+            if !backoff::pause(&shutdown, SCAN_INTERVAL).await {
+                break;
+            }
+        }
+        for (_, task) in senders {
+            let _ = task.await;
+        }
+        let _ = follower.await;
+    }
+
+    /// The follower: report events → outbox rows, until shutdown.
+    async fn follow(&self, shutdown: CancellationToken) {
+        let mut pause =
+            Backoff::new(Duration::from_millis(200), Duration::from_secs(5)).until(&shutdown);
+        loop {
+            match self.follow_once(&shutdown).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "push follower interrupted; retrying");
+                    if !pause.pause().await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn follow_once(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        let mut position = u64::try_from(outbox::cursor(&self.pool).await?).unwrap_or(0);
+        let mut saved = position;
+        let mut saved_at = Instant::now();
+        let mut events = self.log.subscribe_to(position + 1, &[Report::TYPE]).await?;
+        let mut tick = tokio::time::interval(CURSOR_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+                event = events.next() => {
+                    let Some(event) = event else {
+                        anyhow::bail!("the log subscription ended");
+                    };
+                    let event = event?;
+                    if event.position() <= position {
+                        continue;
+                    }
+                    let rows = self.notifications(&event).await?;
+                    position = event.position();
+                    if !rows.is_empty() {
+                        outbox::enqueue(&self.pool, position as i64, event.envelope.occurred_at, &rows)
+                            .await?;
+                        saved = position;
+                        saved_at = Instant::now();
+                    }
+                }
+            }
+            // Events that notify nobody move the cursor now and then: redoing them
+            // after a restart is harmless.
+            if position > saved && saved_at.elapsed() >= CURSOR_EVERY {
+                outbox::enqueue(&self.pool, position as i64, chrono::Utc::now(), &[]).await?;
+                saved = position;
+                saved_at = Instant::now();
+            }
+        }
+        if position > saved {
+            outbox::enqueue(&self.pool, position as i64, chrono::Utc::now(), &[]).await?;
+        }
+        Ok(())
+    }
+
+    /// The notifications report event `event` makes: one per device of each member of
+    /// the patrol it names (its crew now), none for an event older than the TTL.
+    async fn notifications(&self, event: &RecordedEvent) -> anyhow::Result<Vec<NewNotification>> {
+        let Some(mut kind) = trigger(&event.envelope.event_type) else {
+            return Ok(vec![]);
+        };
+        let age = chrono::Utc::now() - event.envelope.occurred_at;
+        if age.to_std().is_ok_and(|a| a > self.config.ttl) {
+            return Ok(vec![]);
+        }
+        let report_id = event.envelope.aggregate_id;
+        // The report as it stood at this event: its priority, and whether this
+        // assignment replaced another in the same command (a reassignment).
+        let history = self
+            .log
+            .read(&StreamId::new(Report::TYPE, report_id))
+            .await?;
+        let mut state = Report::default();
+        let mut previous: Option<&RecordedEvent> = None;
+        for e in history
+            .iter()
+            .take_while(|e| e.position() <= event.position())
+        {
+            let decoded = ReportEvent::from_parts(&e.envelope.event_type, e.data.clone())?;
+            state.apply(&decoded);
+            if e.position() < event.position() {
+                previous = Some(e);
+            }
+        }
+        if kind == "ASSIGNED"
+            && previous.is_some_and(|p| {
+                p.envelope.event_type == "AssignmentWithdrawn"
+                    && p.envelope.command_id == event.envelope.command_id
+            })
+        {
+            kind = "REASSIGNED";
+        }
+        let decoded = ReportEvent::from_parts(&event.envelope.event_type, event.data.clone())?;
+        let patrol_id = match &decoded {
+            ReportEvent::ReportAssigned(e) => e.patrol_id,
+            ReportEvent::PatrolNotified(e) => e.patrol_id,
+            _ => return Ok(vec![]),
+        };
+        let (patrol, _) = self.app.load::<Patrol>(patrol_id.as_uuid()).await?;
+        let mut rows = Vec::new();
+        for officer in &patrol.officer_ids {
+            let (devices, _) = self.app.load::<Devices>(officer.as_uuid()).await?;
+            for d in &devices.devices {
+                rows.push(NewNotification {
+                    device_id: d.id.as_uuid(),
+                    account_id: officer.as_uuid(),
+                    report_id,
+                    kind,
+                    priority: state.priority.as_str().to_owned(),
+                });
+            }
+        }
+        Ok(rows)
+    }
+
+    /// A sender: sends `device`'s due notifications in log order, then ends (the scan
+    /// starts it again when more are due).
+    async fn send_due(&self, device: Uuid, shutdown: CancellationToken) {
+        let mut client = PinnedClient::default();
+        while !shutdown.is_cancelled() {
+            let row = match outbox::next_due(&self.pool, device).await {
+                Ok(Some(row)) => row,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(device = %device, error = %e, "cannot read the push outbox");
+                    return;
+                }
+            };
+            if let Err(e) = self.send_one(&row, &mut client, &shutdown).await {
+                tracing::warn!(device = %device, position = row.position, error = %e, "push notification interrupted");
+                return;
+            }
+        }
+    }
+
+    async fn send_one(
+        &self,
+        row: &OutboxRow,
+        client: &mut PinnedClient,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let (device, position) = (row.device_id, row.position);
+        let age = chrono::Utc::now() - row.occurred_at;
+        if age.to_std().is_ok_and(|a| a > self.config.ttl) {
+            outbox::finish(&self.pool, device, position, "EXPIRED", false, None, None).await?;
+            return Ok(());
+        }
+        let (devices, _) = self.app.load::<Devices>(row.account_id).await?;
+        // Removed, or erased with its owner (the endpoint no longer opens).
+        let Some((endpoint, keys)) = devices
+            .get(DeviceId::new(device))
+            .and_then(|d| d.subscription())
+        else {
+            outbox::drop_device(&self.pool, device).await?;
+            return Ok(());
+        };
+        let Some(vapid) = &self.config.vapid else {
+            let error = "Web Push is not configured (PRECINCT_VAPID_PRIVATE_KEY)";
+            outbox::finish(
+                &self.pool,
+                device,
+                position,
+                "DEAD",
+                false,
+                Some(error),
+                None,
+            )
+            .await?;
+            return Ok(());
+        };
+        let payload = serde_json::to_vec(&serde_json::json!({
+            "report_id": row.report_id,
+            "kind": row.kind,
+            "priority": row.priority,
+            "position": row.position,
+        }))?;
+        let started = Instant::now();
+        let result = match self.config.targets.check(&endpoint).await {
+            Err(reason) => Err(Failure::new(None, format!("endpoint refused: {reason}"))),
+            Ok(target) => match message(vapid, &endpoint, &keys, &payload, self.config.ttl) {
+                Err(f) => Err(f),
+                Ok(message) => {
+                    let send = client.send(&self.config, &target, &endpoint, message);
+                    // Shutdown does not wait for a slow push service: the attempt is
+                    // abandoned unrecorded and sent again by the next deliverer.
+                    tokio::select! {
+                        biased;
+                        _ = shutdown.cancelled() => return Ok(()),
+                        result = send => result,
+                    }
+                }
+            },
+        };
+        let latency = started.elapsed();
+        match result {
+            Ok(status) => {
+                tracing::debug!(device = %device, position, ?latency, "push notification delivered");
+                outbox::finish(
+                    &self.pool,
+                    device,
+                    position,
+                    "DELIVERED",
+                    true,
+                    None,
+                    Some(i32::from(status)),
+                )
+                .await?;
+            }
+            Err(f) if matches!(f.status, Some(404 | 410)) => {
+                let status = f.status.unwrap_or(410);
+                tracing::info!(device = %device, status, "push subscription expired; removing the device");
+                outbox::finish(
+                    &self.pool,
+                    device,
+                    position,
+                    "GONE",
+                    true,
+                    Some(&f.error),
+                    Some(i32::from(status)),
+                )
+                .await?;
+                outbox::drop_device(&self.pool, device).await?;
+                devices::expire(
+                    &self.app,
+                    AccountId::new(row.account_id),
+                    DeviceId::new(device),
+                    status,
+                )
+                .await?;
+            }
+            Err(f) => {
+                let attempts = row.attempts + 1;
+                let http_status = f.status.map(i32::from);
+                if attempts >= i32::try_from(self.config.max_attempts).unwrap_or(i32::MAX) {
+                    outbox::finish(
+                        &self.pool,
+                        device,
+                        position,
+                        "DEAD",
+                        true,
+                        Some(&f.error),
+                        http_status,
+                    )
+                    .await?;
+                } else {
+                    let pause = self.retry_pause(attempts);
+                    let at = chrono::Utc::now()
+                        + chrono::Duration::from_std(pause).unwrap_or(chrono::Duration::MAX);
+                    outbox::retry_later(&self.pool, device, position, at, &f.error, http_status)
+                        .await?;
+                }
+                tracing::info!(device = %device, position, attempts, error = %f.error, "push notification failed");
+            }
+        }
+        Ok(())
+    }
+
+    /// The pause after the `attempts`-th failed attempt: doubling from `retry_first`, at
+    /// most `retry_max`, jittered into its upper half.
+    fn retry_pause(&self, attempts: i32) -> Duration {
+        use rand::Rng as _;
+        let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
+        let full = self
+            .config
+            .retry_first
+            .saturating_mul(2u32.saturating_pow(exp))
+            .min(self.config.retry_max);
+        full.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
+    }
+}
+
+/// A Web Push message for one subscription: the payload encrypted (aes128gcm) and the
+/// VAPID signature for the endpoint's origin.
+fn message(
+    vapid: &Vapid,
+    endpoint: &str,
+    keys: &PushKeys,
+    payload: &[u8],
+    ttl: Duration,
+) -> Result<web_push::WebPushMessage, Failure> {
+    let info = web_push::SubscriptionInfo::new(endpoint, keys.p256dh.as_str(), keys.auth.as_str());
+    // The audience is the endpoint's origin, port included (RFC 8292 §2).
+    let origin = url::Url::parse(endpoint)
+        .map(|u| u.origin().ascii_serialization())
+        .map_err(|_| Failure::new(None, "the endpoint is not a URL".into()))?;
+    let mut signature = web_push::VapidSignatureBuilder::from_base64(&vapid.private_key, &info)
+        .map_err(|_| Failure::new(None, "the VAPID key cannot sign".into()))?;
+    signature.add_claim("aud", origin);
+    signature.add_claim("sub", vapid.subject.as_str());
+    let signature = signature
+        .build()
+        .map_err(|_| Failure::new(None, "the VAPID signature cannot be built".into()))?;
+    let mut builder = web_push::WebPushMessageBuilder::new(&info);
+    builder.set_ttl(u32::try_from(ttl.as_secs()).unwrap_or(u32::MAX));
+    builder.set_urgency(web_push::Urgency::High);
+    builder.set_vapid_signature(signature);
+    builder.set_payload(web_push::ContentEncoding::Aes128Gcm, payload);
+    builder.build().map_err(|_| {
+        Failure::new(
+            None,
+            "the payload cannot be encrypted for these keys".into(),
+        )
+    })
+}
+
+/// Why an attempt failed, fit for the outbox (never the push service's body).
+struct Failure {
+    status: Option<u16>,
+    error: String,
+}
+
+impl Failure {
+    fn new(status: Option<u16>, error: String) -> Self {
+        let error = error.chars().take(ERROR_MAX).collect();
+        Self { status, error }
+    }
+}
+
+/// A sender's HTTP client, pinned to the addresses its endpoint's last check resolved.
+#[derive(Default)]
+struct PinnedClient {
+    pinned: Option<(String, Vec<SocketAddr>, reqwest::Client)>,
+}
+
+impl PinnedClient {
+    fn for_target(
+        &mut self,
+        config: &PushConfig,
+        target: &Target,
+    ) -> Result<reqwest::Client, Failure> {
+        if let Some((host, addrs, client)) = &self.pinned {
+            if *host == target.host && *addrs == target.addrs {
+                return Ok(client.clone());
+            }
+        }
+        let client = reqwest::Client::builder()
+            // Never through a proxy from the environment: it would resolve the host
+            // itself, around the pinned, checked addresses.
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            .resolve_to_addrs(&target.host, &target.addrs)
+            .user_agent("Precinct-Push/1")
+            .build()
+            .map_err(|_| Failure::new(None, "cannot build the HTTP client".into()))?;
+        self.pinned = Some((target.host.clone(), target.addrs.clone(), client.clone()));
+        Ok(client)
+    }
+
+    async fn send(
+        &mut self,
+        config: &PushConfig,
+        target: &Target,
+        endpoint: &str,
+        message: web_push::WebPushMessage,
+    ) -> Result<u16, Failure> {
+        let client = self.for_target(config, target)?;
+        let mut request = client.post(endpoint).header("TTL", message.ttl.to_string());
+        if let Some(urgency) = message.urgency {
+            request = request.header("Urgency", urgency.to_string());
+        }
+        if let Some(payload) = message.payload {
+            request = request
+                .header("Content-Encoding", payload.content_encoding.to_str())
+                .header("Content-Type", "application/octet-stream");
+            for (name, value) in payload.crypto_headers {
+                request = request.header(name, value);
+            }
+            request = request.body(payload.content);
+        }
+        let response = request.send().await.map_err(|e| {
+            let what = if e.is_timeout() {
+                format!("timed out after {} ms", config.timeout.as_millis())
+            } else if e.is_connect() {
+                "connection failed".to_owned()
+            } else {
+                "request failed".to_owned()
+            };
+            Failure::new(None, what)
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(status.as_u16())
+        } else if status.is_redirection() {
+            Err(Failure::new(
+                Some(status.as_u16()),
+                format!("HTTP {}: redirects are not followed", status.as_u16()),
+            ))
+        } else {
+            Err(Failure::new(
+                Some(status.as_u16()),
+                format!("HTTP {}", status.as_u16()),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assignments_and_the_desks_request_notify_and_nothing_else_does() {
+        assert_eq!(trigger("ReportAssigned"), Some("ASSIGNED"));
+        assert_eq!(trigger("PatrolNotified"), Some("NOTIFY"));
+        for other in [
+            "ReportSubmitted",
+            "AssignmentAccepted",
+            "NoteAdded",
+            "SlaBreached",
+        ] {
+            assert_eq!(trigger(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_vapid_key_parses_to_its_public_key_and_a_bad_one_is_refused() {
+        // RFC 8292's example key pair is not published raw; this one is the web-push
+        // crate's documented example private key.
+        let v = Vapid::parse(
+            "IQ9Ur0ykXoHS9gzfYX0aBjy9lvdrjx_PFUXmie9YRcY",
+            "mailto:ops@precinct.test",
+        )
+        .expect("parses");
+        let public = precinct_domain::device::base64url(&v.public_key).expect("base64url");
+        assert_eq!(public.len(), 65);
+        assert_eq!(public[0], 4);
+        assert!(
+            !format!("{v:?}").contains("IQ9Ur0yk"),
+            "the key is redacted"
+        );
+        assert!(Vapid::parse("not a key", "mailto:ops@precinct.test").is_err());
+        assert!(Vapid::parse("IQ9Ur0ykXoHS9gzfYX0aBjy9lvdrjx_PFUXmie9YRcY", "ops").is_err());
+    }
+}
