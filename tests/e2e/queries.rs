@@ -694,11 +694,12 @@ async fn two_processes_run_each_projector_once_and_the_standby_takes_over() {
         .fetch_one(&a.pool)
         .await
         .expect("checkpoints");
-    // … and the webhook deliverer holds one more (ADR 0028).
+    // … and the webhook deliverer and the push deliverer one more each (ADRs 0028,
+    // 0032; the mailer, the third outbound worker, runs only with SMTP configured).
     assert_eq!(
         locks,
-        projectors + 1,
-        "one active worker per projection, one webhook deliverer"
+        projectors + 2,
+        "one active worker per projection, one webhook deliverer, one push deliverer"
     );
 
     // The active process stops; the standby takes over within a bound.
