@@ -80,6 +80,10 @@ test_server_start() {
     export PRECINCT_JWT_SECRET="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
     export PRECINCT_MASTER_KEY="test:$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
     export PRECINCT_ADMIN_EMAIL="$admin_email" PRECINCT_ADMIN_PASSWORD="$admin_password"
+    # Web Push on, as a production server has it (ADR 0032): a fresh VAPID key a run
+    # (32 random bytes are a P-256 private key but with probability ~2^-32).
+    export PRECINCT_VAPID_PRIVATE_KEY="$(python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode())')"
+    export PRECINCT_VAPID_SUBJECT="mailto:ops@precinct.test"
     export RUST_LOG="${RUST_LOG:-warn}"
     [[ $# -eq 0 ]] || export "$@"
     exec "$PRECINCT_BIN" serve
