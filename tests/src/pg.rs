@@ -50,8 +50,9 @@ pub async fn fresh_database() -> anyhow::Result<(PgPool, String)> {
     }
     let _ = admin.close().await;
     let url = with_database(&admin_url, &name)?;
+    // A test's own checks: few at once (the server under test has a pool of its own).
     let pool = PgPoolOptions::new()
-        .max_connections(16)
+        .max_connections(8)
         .acquire_timeout(Duration::from_secs(10))
         .connect(&url)
         .await
