@@ -118,25 +118,11 @@ async fn receive(
     }
 }
 
-/// The venv's Python with `http_ece` and `cryptography` (deploy/local/stack.sh).
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("PRECINCT_TEST_PYTHON") {
-        return p.into();
-    }
-    if let Ok(nats) = std::env::var("PRECINCT_NATS_BIN") {
-        let p = PathBuf::from(nats).with_file_name("python");
-        if p.exists() {
-            return p;
-        }
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.data/venv/bin/python")
-}
-
 /// Runs tests/push/webpush.py with `request`; its answer.
 fn webpush(request: &Value) -> Value {
     use std::io::Write;
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("push/webpush.py");
-    let mut child = std::process::Command::new(python())
+    let mut child = std::process::Command::new(precinct_tests::python::venv_python())
         .arg(&script)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -146,7 +132,7 @@ fn webpush(request: &Value) -> Value {
             panic!(
                 "cannot run {} (make test's set-up installs http-ece: \
                  bash deploy/local/stack.sh up): {e}",
-                python().display()
+                precinct_tests::python::venv_python().display()
             )
         });
     child

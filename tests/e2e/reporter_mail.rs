@@ -24,20 +24,6 @@ const RESOLUTION: &str = "Internal: recovered from the fence, suspect released";
 const JUSTIFICATION: &str = "Internal: known prank caller";
 const PUBLIC_REASON: &str = "This is a civil matter; please contact the city office.";
 
-/// The venv's Python with aiosmtpd (installed by deploy/local/stack.sh).
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("PRECINCT_TEST_PYTHON") {
-        return p.into();
-    }
-    if let Ok(nats) = std::env::var("PRECINCT_NATS_BIN") {
-        let p = PathBuf::from(nats).with_file_name("python");
-        if p.exists() {
-            return p;
-        }
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.data/venv/bin/python")
-}
-
 /// A real SMTP server on 127.0.0.1 writing what it receives to a directory.
 struct Sink {
     _child: tokio::process::Child,
@@ -59,7 +45,7 @@ impl Sink {
         let dir = std::env::temp_dir().join(format!("precinct-smtp-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("mail directory");
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("smtp/sink.py");
-        let mut child = tokio::process::Command::new(python())
+        let mut child = tokio::process::Command::new(precinct_tests::python::venv_python())
             .arg(&script)
             .arg(&dir)
             .stdin(std::process::Stdio::piped())
@@ -69,7 +55,7 @@ impl Sink {
             .unwrap_or_else(|e| {
                 panic!(
                     "cannot run {} (make test's set-up installs aiosmtpd: bash deploy/local/stack.sh up): {e}",
-                    python().display()
+                    precinct_tests::python::venv_python().display()
                 )
             });
         let stdout = child.stdout.take().expect("stdout");

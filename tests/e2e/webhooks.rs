@@ -183,20 +183,6 @@ fn signs(secret: &str, got: &Got) -> bool {
     got.signature.split(' ').any(|s| s == expected)
 }
 
-/// The venv's Python with `standardwebhooks` (installed by deploy/local/stack.sh).
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("PRECINCT_TEST_PYTHON") {
-        return p.into();
-    }
-    if let Ok(nats) = std::env::var("PRECINCT_NATS_BIN") {
-        let p = PathBuf::from(nats).with_file_name("python");
-        if p.exists() {
-            return p;
-        }
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.data/venv/bin/python")
-}
-
 /// Verifies `messages` under `secret` with the independent implementation.
 fn verify_independently(secret: &str, messages: &[Got]) -> Vec<bool> {
     use std::io::Write;
@@ -209,7 +195,7 @@ fn verify_independently(secret: &str, messages: &[Got]) -> Vec<bool> {
                 "webhook-signature": g.signature},
         })).collect::<Vec<_>>(),
     });
-    let mut child = std::process::Command::new(python())
+    let mut child = std::process::Command::new(precinct_tests::python::venv_python())
         .arg(&script)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -219,7 +205,7 @@ fn verify_independently(secret: &str, messages: &[Got]) -> Vec<bool> {
             panic!(
                 "cannot run {} (make test's set-up installs standardwebhooks: \
                  bash deploy/local/stack.sh up): {e}",
-                python().display()
+                precinct_tests::python::venv_python().display()
             )
         });
     child

@@ -13,7 +13,8 @@
 //! - [`world`]: the world builder (precincts, staff, citizens, patrols with officers);
 //! - [`sse`], [`prometheus`]: reading event streams and `/metrics`;
 //! - [`app`]: `TestApp`, a Precinct process per e2e test, driven through the client;
-//! - [`chaos`]: the fault campaign; [`nats`], [`pg`]: servers a test starts itself.
+//! - [`chaos`]: the fault campaign; [`nats`], [`pg`]: servers a test starts itself;
+//! - [`python`]: the venv's Python, for the independent implementations tests check with.
 
 pub mod app;
 pub mod chaos;
@@ -21,6 +22,7 @@ pub mod client;
 pub mod nats;
 pub mod pg;
 pub mod prometheus;
+pub mod python;
 pub mod sse;
 pub mod world;
 

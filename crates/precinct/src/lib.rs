@@ -20,6 +20,7 @@ pub mod admin;
 pub mod config;
 pub mod mailer;
 pub mod ops;
+mod outbound;
 pub mod push;
 pub mod server;
 pub mod sla;

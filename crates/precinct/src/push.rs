@@ -24,12 +24,13 @@
 //!   notification, the report's priority and the log position.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use precinct_api::webhook_target::{Target, TargetPolicy};
+
+use crate::outbound::{Failure, PinnedClient};
 use precinct_app::commands::device as devices;
 use precinct_app::App;
 use precinct_domain::device::{Devices, PushKeys};
@@ -53,8 +54,6 @@ const SCAN_INTERVAL: Duration = Duration::from_millis(250);
 const DEVICES_AT_ONCE: i64 = 500;
 /// How often the follower saves its cursor when no event triggered anything.
 const CURSOR_EVERY: Duration = Duration::from_secs(1);
-/// Longest error text kept in the outbox.
-const ERROR_MAX: usize = 200;
 
 /// The server's VAPID identity (`PRECINCT_VAPID_PRIVATE_KEY`, `PRECINCT_VAPID_SUBJECT`).
 #[derive(Clone)]
@@ -384,7 +383,7 @@ impl PushDeliverer {
             Ok(target) => match message(vapid, &endpoint, &keys, &payload, self.config.ttl) {
                 Err(f) => Err(f),
                 Ok(message) => {
-                    let send = client.send(&self.config, &target, &endpoint, message);
+                    let send = client.send_push(&self.config, &target, &endpoint, message);
                     // Shutdown does not wait for a slow push service: the attempt is
                     // abandoned unrecorded and sent again by the next deliverer.
                     tokio::select! {
@@ -507,59 +506,15 @@ fn message(
     })
 }
 
-/// Why an attempt failed, fit for the outbox (never the push service's body).
-struct Failure {
-    status: Option<u16>,
-    error: String,
-}
-
-impl Failure {
-    fn new(status: Option<u16>, error: String) -> Self {
-        let error = error.chars().take(ERROR_MAX).collect();
-        Self { status, error }
-    }
-}
-
-/// A sender's HTTP client, pinned to the addresses its endpoint's last check resolved.
-#[derive(Default)]
-struct PinnedClient {
-    pinned: Option<(String, Vec<SocketAddr>, reqwest::Client)>,
-}
-
 impl PinnedClient {
-    fn for_target(
-        &mut self,
-        config: &PushConfig,
-        target: &Target,
-    ) -> Result<reqwest::Client, Failure> {
-        if let Some((host, addrs, client)) = &self.pinned {
-            if *host == target.host && *addrs == target.addrs {
-                return Ok(client.clone());
-            }
-        }
-        let client = reqwest::Client::builder()
-            // Never through a proxy from the environment: it would resolve the host
-            // itself, around the pinned, checked addresses.
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .resolve_to_addrs(&target.host, &target.addrs)
-            .user_agent("Precinct-Push/1")
-            .build()
-            .map_err(|_| Failure::new(None, "cannot build the HTTP client".into()))?;
-        self.pinned = Some((target.host.clone(), target.addrs.clone(), client.clone()));
-        Ok(client)
-    }
-
-    async fn send(
+    async fn send_push(
         &mut self,
         config: &PushConfig,
         target: &Target,
         endpoint: &str,
         message: web_push::WebPushMessage,
     ) -> Result<u16, Failure> {
-        let client = self.for_target(config, target)?;
+        let client = self.for_target(config.timeout, "Precinct-Push/1", target)?;
         let mut request = client.post(endpoint).header("TTL", message.ttl.to_string());
         if let Some(urgency) = message.urgency {
             request = request.header("Urgency", urgency.to_string());

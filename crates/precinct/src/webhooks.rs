@@ -22,7 +22,6 @@
 //!   the addresses that check resolved.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,6 +29,8 @@ use base64::Engine as _;
 use futures::StreamExt;
 use hmac::{Hmac, Mac};
 use precinct_api::webhook_target::{Target, TargetPolicy};
+
+use crate::outbound::{Failure, PinnedClient};
 use precinct_app::commands::webhook as commands;
 use precinct_app::App;
 use precinct_domain::ids::StationId;
@@ -56,8 +57,6 @@ const SCAN_INTERVAL: Duration = Duration::from_millis(250);
 const SUBSCRIPTIONS_MAX: i64 = 1000;
 /// Reports whose facts a task keeps in memory before it forgets them all.
 const FACTS_MAX: usize = 10_000;
-/// Longest error text kept in the ledger.
-const ERROR_MAX: usize = 200;
 
 /// The deliverer's settings (`PRECINCT_WEBHOOK_*`, docs/operations.md).
 #[derive(Debug, Clone)]
@@ -132,7 +131,7 @@ impl Deliverer {
         let mut pause =
             Backoff::new(Duration::from_millis(200), Duration::from_secs(5)).until(&shutdown);
         let mut facts = ReportFacts::default();
-        let mut client = Client::default();
+        let mut client = PinnedClient::default();
         loop {
             match self
                 .follow_once(id, &shutdown, &mut facts, &mut client)
@@ -159,7 +158,7 @@ impl Deliverer {
         id: Uuid,
         shutdown: &CancellationToken,
         facts: &mut ReportFacts,
-        client: &mut Client,
+        client: &mut PinnedClient,
     ) -> anyhow::Result<Next> {
         let Some(row) = queries::get_webhook(&self.pool, id).await? else {
             return Ok(Next::Stop);
@@ -221,7 +220,7 @@ impl Deliverer {
         event: &RecordedEvent,
         shutdown: &CancellationToken,
         facts: &mut ReportFacts,
-        client: &mut Client,
+        client: &mut PinnedClient,
     ) -> anyhow::Result<Delivery> {
         let event_type = event.envelope.event_type.as_str();
         let report_id = event.envelope.aggregate_id;
@@ -261,7 +260,7 @@ impl Deliverer {
                     Ok(target) => {
                         let timestamp = now.timestamp();
                         let signature = sign(&secrets, &message_id, timestamp, &body);
-                        let send = client.send(
+                        let send = client.send_webhook(
                             &self.config,
                             &target,
                             &hook.url,
@@ -375,53 +374,9 @@ pub fn sign(secrets: &[String], message_id: &str, timestamp: i64, body: &[u8]) -
         .join(" ")
 }
 
-/// Why an attempt failed, fit for the ledger (never the receiver's body).
-struct Failure {
-    status: Option<u16>,
-    error: String,
-}
-
-impl Failure {
-    fn new(status: Option<u16>, error: String) -> Self {
-        let error = error.chars().take(ERROR_MAX).collect();
-        Self { status, error }
-    }
-}
-
-/// A task's HTTP client, pinned to the addresses its target's last check resolved.
-#[derive(Default)]
-struct Client {
-    pinned: Option<(String, Vec<SocketAddr>, reqwest::Client)>,
-}
-
-impl Client {
-    fn for_target(
-        &mut self,
-        config: &WebhookConfig,
-        target: &Target,
-    ) -> Result<reqwest::Client, Failure> {
-        if let Some((host, addrs, client)) = &self.pinned {
-            if *host == target.host && *addrs == target.addrs {
-                return Ok(client.clone());
-            }
-        }
-        let client = reqwest::Client::builder()
-            // Never through a proxy from the environment: it would resolve the host
-            // itself, around the pinned, checked addresses.
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .resolve_to_addrs(&target.host, &target.addrs)
-            .user_agent("Precinct-Webhooks/1")
-            .build()
-            .map_err(|_| Failure::new(None, "cannot build the HTTP client".into()))?;
-        self.pinned = Some((target.host.clone(), target.addrs.clone(), client.clone()));
-        Ok(client)
-    }
-
+impl PinnedClient {
     #[allow(clippy::too_many_arguments)]
-    async fn send(
+    async fn send_webhook(
         &mut self,
         config: &WebhookConfig,
         target: &Target,
@@ -431,7 +386,7 @@ impl Client {
         signature: &str,
         body: &[u8],
     ) -> Result<u16, Failure> {
-        let client = self.for_target(config, target)?;
+        let client = self.for_target(config.timeout, "Precinct-Webhooks/1", target)?;
         let response = client
             .post(url)
             .header("content-type", "application/json")
