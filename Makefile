@@ -143,7 +143,7 @@ test-cluster:
 # make bench   the benchmark suite (crates/precinct-bench; results and analysis in
 #              docs/performance.md): stack up (or reused), release build of `precinct`
 #              and `precinct-bench`, then ONE bounded run (hard limit BENCH_BUDGET_SECS,
-#              default 560 s) that measures the raw ceilings, starts `precinct serve` as
+#              default 660 s) that measures the raw ceilings, starts `precinct serve` as
 #              a child on a fresh database and stream prefix, runs every workload, kills
 #              the server, prints one table and the self-checks, writes
 #              target/bench/results.json, and fails (non-zero exit) when any workload's

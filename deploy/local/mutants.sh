@@ -45,11 +45,22 @@ for crate in "${crates[@]}"; do
     extra=(--test-package precinct-projections --test-package precinct-tests)
   fi
   log "$crate -> $out"
+  jobs="${MUTANTS_JOBS:-1}"
+  env_args=()
+  if ((jobs > 1)); then
+    # Parallel jobs must not share one target directory: two scratch copies building
+    # into it at once leave cargo "Fresh" on a mutant it never compiled (seen on
+    # 2026-11-30: every mutant then ran against another one's library). Each job gets
+    # its own copy of the target directory instead.
+    env_args=(-u CARGO_TARGET_DIR)
+    extra+=(--copy-target true)
+  fi
+  # The crate's own tests and the e2e ones, not its doctests (examples, not checks).
   # shellcheck disable=SC2086
-  if ! (cd "$ROOT" && PATH="$TOOLS/bin:$PATH" cargo mutants --package "$crate" \
-      "${extra[@]}" --jobs "${MUTANTS_JOBS:-1}" --output "$out" \
+  if ! (cd "$ROOT" && env "${env_args[@]}" PATH="$TOOLS/bin:$PATH" cargo mutants --package "$crate" \
+      "${extra[@]}" --jobs "$jobs" --output "$out" \
       ${MUTANTS_TIMEOUT:+--timeout "$MUTANTS_TIMEOUT"} ${MUTANTS_RE:+--re "$MUTANTS_RE"} \
-      --no-shuffle ${MUTANTS_ARGS:-}); then
+      --no-shuffle ${MUTANTS_ARGS:-} -- --lib --tests); then
     status=1
   fi
   for f in caught missed timeout unviable; do

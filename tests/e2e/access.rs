@@ -153,6 +153,17 @@ async fn account_command(app: &TestApp, id: &str, cmd: AccountCommand) -> u64 {
     out.position
 }
 
+/// The address of account `id`, as an ADMIN reads it.
+async fn email_of(w: &World, id: &str) -> String {
+    w.app
+        .get(&format!("/users/{id}"), Some(&w.admin))
+        .await
+        .body["email"]
+        .as_str()
+        .expect("email")
+        .to_string()
+}
+
 /// Polls `probe` every 10 ms until it answers `expected`. Answers the time after the
 /// start from which the change held: when the last probe that did *not* get `expected`
 /// was sent (zero if the first probe already got it); `None` if it never did. The
@@ -435,19 +446,51 @@ async fn a_deactivated_account_is_refused_even_after_reactivation() {
     // A new login (it reads the account from the log) and a request with its token:
     // the reactivation is in force (no sleep standing in for propagation), so the
     // refusal below is the old token's, not the deactivation still being applied.
-    let email = app
-        .get(&format!("/users/{}", w.dispatcher_id), Some(&w.admin))
-        .await
-        .body["email"]
-        .as_str()
-        .expect("email")
-        .to_string();
+    let email = email_of(&w, &w.dispatcher_id).await;
     let fresh = app.login(&email, precinct_tests::world::PASSWORD).await;
     ok(&app.get("/queues/reports", Some(&fresh)).await);
     problem(
         &app.get("/queues/reports", Some(&w.dispatcher)).await,
         StatusCode::UNAUTHORIZED,
     );
+}
+
+/// ADR 0011: the process that answered a change to an account enforces it for the very
+/// next request, whatever its view of the accounts has applied yet — ten rounds of
+/// deactivate (the token in hand refused at once) and reactivate (a new login acting
+/// at once), with no wait between a change and the request that checks it.
+#[tokio::test]
+async fn the_process_that_changed_an_account_enforces_the_change_at_once() {
+    let w = world().await;
+    let app = &w.app;
+    let email = email_of(&w, &w.dispatcher_id).await;
+    let mut token = w.dispatcher.clone();
+    for round in 0..10 {
+        ok(&app.get("/queues/reports", Some(&token)).await);
+        ok(&app
+            .post(
+                &format!("/users/{}/deactivate", w.dispatcher_id),
+                Some(&w.admin),
+                json!({}),
+            )
+            .await);
+        let r = app.get("/queues/reports", Some(&token)).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNAUTHORIZED,
+            "round {round}: {}",
+            r.body
+        );
+        ok(&app
+            .post(
+                &format!("/users/{}/reactivate", w.dispatcher_id),
+                Some(&w.admin),
+                json!({}),
+            )
+            .await);
+        token = app.login(&email, precinct_tests::world::PASSWORD).await;
+    }
+    ok(&app.get("/queues/reports", Some(&token)).await);
 }
 
 #[tokio::test]
@@ -470,6 +513,8 @@ async fn an_erased_account_cannot_log_in_and_its_token_is_refused() {
     ok(&app
         .delete(&format!("/admin/data-subjects/{erased_id}"), Some(&w.admin))
         .await);
+    // At once on the process that erased the account (ADR 0011), whatever its view of
+    // the accounts has applied yet.
     problem(
         &app.get("/me/crimes", Some(&erased)).await,
         StatusCode::UNAUTHORIZED,

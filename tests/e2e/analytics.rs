@@ -353,10 +353,14 @@ async fn fold_log(app: &TestApp) -> BTreeMap<String, Rep> {
                 let a = &mut r.assignments[r.current.expect("open")];
                 match d["kind"].as_str() {
                     Some("ACCEPT") => a.accept_breached = true,
-                    _ => a.respond_breached = true,
+                    Some("RESPOND") => a.respond_breached = true,
+                    // Resolve deadlines are not an analytics figure (ADR 0035).
+                    _ => {}
                 }
             }
-            "NoteAdded" | "PublicUpdatePosted" | "EvidenceAttached" => {}
+            // A warning changes no figure; an escalation's withdrawal is its own event.
+            "NoteAdded" | "PublicUpdatePosted" | "EvidenceAttached" | "SlaWarned"
+            | "SlaEscalated" => {}
             other => panic!("the history has no {other}: extend the brute force"),
         }
     }
@@ -550,6 +554,9 @@ async fn every_metric_equals_a_brute_force_recomputation_from_the_log() {
         count(&items[2]["breaches"]),
         assignments.iter().filter(|x| x.respond_breached).count() as i64
     );
+    // No resolve deadline is configured here: none breached; assign and close have none.
+    assert_eq!(count(&items[3]["breaches"]), 0);
+    assert!(items[0]["breaches"].is_null() && items[4]["breaches"].is_null());
 
     let kpis = body["kpis"].as_array().expect("kpis");
     let within = assignments

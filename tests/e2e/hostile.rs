@@ -345,6 +345,9 @@ fn valid_body(method: &Method, template: &str, w: &Precincts) -> Option<Value> {
         ("POST", "/crimes/{id}/unlink") => json!({"other_id": w.other_report}),
         ("POST", "/dispatch/auto") => json!({"station_id": w.station_a}),
         ("PATCH", "/stations/{id}") => json!({"name": "Renamed", "active": false}),
+        ("PUT", "/stations/{id}/sla-policy") => {
+            json!({"deadlines": {"HIGH": {"accept_secs": 120}}, "warn_at_percent": 50})
+        }
         ("POST", "/webhooks") => json!({"url": "http://127.0.0.1:9/other"}),
         ("PATCH", "/webhooks/{id}") => json!({"event_types": ["ReportSubmitted"]}),
         ("POST", "/webhooks/{id}/replay") => json!({"from_position": 1}),

@@ -33,6 +33,7 @@ mod reporter_mail;
 mod reporter_view;
 mod routing;
 mod session;
+mod sla_policy;
 mod snapshots;
 mod stations;
 mod store;

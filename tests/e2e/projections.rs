@@ -502,10 +502,16 @@ async fn a_full_report_lifecycle_is_projected_into_reports_patrols_and_audit() {
     );
     // Overdue to accept (15 min) at t(140 + 901); the breach is then recorded once.
     let now = t(140 + 901);
+    let defaults = precinct_domain::sla::SlaDefaults::new(
+        std::time::Duration::from_secs(900),
+        std::time::Duration::from_secs(1800),
+        None,
+        80,
+    );
     let overdue = queries::sla_overdue(
         &f.pool,
         SlaKind::Accept,
-        900,
+        &defaults,
         Some(station.as_uuid()),
         now,
         &PageRequest::default(),
@@ -518,10 +524,13 @@ async fn a_full_report_lifecycle_is_projected_into_reports_patrols_and_audit() {
         (report.as_uuid(), 1)
     );
     assert_eq!(
-        queries::sla_breach_candidates(&f.pool, SlaKind::Accept, 900, now, 10)
+        queries::sla_breach_candidates(&f.pool, SlaKind::Accept, &defaults, now, 10)
             .await
-            .expect("candidates"),
-        vec![report.as_uuid()]
+            .expect("candidates")
+            .iter()
+            .map(|d| (d.id, d.deadline_secs))
+            .collect::<Vec<_>>(),
+        vec![(report.as_uuid(), 900)]
     );
     let breach = append(
         log,
@@ -537,7 +546,7 @@ async fn a_full_report_lifecycle_is_projected_into_reports_patrols_and_audit() {
     .await;
     caught_up(&f.pool, breach).await;
     assert!(
-        queries::sla_breach_candidates(&f.pool, SlaKind::Accept, 900, now, 10)
+        queries::sla_breach_candidates(&f.pool, SlaKind::Accept, &defaults, now, 10)
             .await
             .expect("candidates")
             .is_empty()
@@ -2257,21 +2266,24 @@ async fn the_request_log_is_projected_from_its_own_stream() {
     projector.stop().await;
 }
 
-/// The `near` grid index (`geo_cell`, migration 0022) gives exactly what a brute-force
-/// scan of the table gives, in the same order, page after page: reports on, just
-/// either side of and across the grid's cell borders (a corner of four cells), circles
-/// centred on borders and corners, exact and public coordinates, radii served by the
-/// index and one beyond its cell limit (served by the bounding box).
+/// The `near` grid indexes (`geo_cell` of the exact location, migration 0022, for staff;
+/// `public_cell` of the public one, migration 0039, for the public list) give exactly
+/// what a brute-force scan of the table gives, in the same order, page after page:
+/// reports on, just either side of and across both grids' cell borders (a corner of
+/// four cells), circles centred on borders and corners, exact and public coordinates,
+/// radii served by the index and one beyond its cell limit (served by the bounding box).
 #[tokio::test]
 async fn near_through_the_grid_index_equals_a_brute_force_scan_across_cell_borders() {
     let f = fixture().await;
     let projector = start_projector(&f, RunOptions::default());
     let station = StationId::new(new_id());
-    // 7.07 and 125.61 are cell borders of the 0.0025° grid (both × 400 are whole).
+    // 7.07 and 125.61 are cell borders of the 0.0025° grid (both × 400 are whole) and of
+    // the public 0.005° grid (× 200); ± 0.0049 round to public points either side of the
+    // public grid's next borders.
     let (lat0, lon0): (f64, f64) = (7.07, 125.61);
     let offsets = [
-        -0.003, -0.0024, -0.001, -0.0004, -0.0001, -2e-9, 0.0, 2e-9, 0.0001, 0.0004, 0.001, 0.0024,
-        0.0026, 0.003,
+        -0.0049, -0.003, -0.0024, -0.001, -0.0004, -0.0001, -2e-9, 0.0, 2e-9, 0.0001, 0.0004,
+        0.001, 0.0024, 0.0026, 0.003, 0.0049,
     ];
     let mut writes = Vec::new();
     let mut n = 0i64;

@@ -5,9 +5,10 @@
 //! by implementations independent of Precinct's (the PyPI packages `http_ece` and
 //! `cryptography`, tests/push/webpush.py); a hanging push service holds back only its
 //! own device; a 410 removes the device (an event); strict refusals of malformed
-//! subscriptions and forbidden endpoints; devices are their owner's alone.
+//! subscriptions and forbidden endpoints; devices are their owner's alone. A device
+//! gateway (ADR 0038) gets the same notifications as JSON signed under its own secret,
+//! verified by the `standardwebhooks` package (tests/webhooks/verify.py).
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,11 @@ struct Got {
     content_encoding: String,
     authorization: String,
     ttl: String,
+    content_type: String,
+    /// A device gateway's Standard Webhooks headers.
+    webhook_id: String,
+    webhook_timestamp: String,
+    webhook_signature: String,
     body: Vec<u8>,
 }
 
@@ -106,6 +112,10 @@ async fn receive(
         content_encoding: header("content-encoding"),
         authorization: header("authorization"),
         ttl: header("ttl"),
+        content_type: header("content-type"),
+        webhook_id: header("webhook-id"),
+        webhook_timestamp: header("webhook-timestamp"),
+        webhook_signature: header("webhook-signature"),
         body: body.to_vec(),
     });
     match name.as_str() {
@@ -114,40 +124,14 @@ async fn receive(
             AxStatus::CREATED.into_response()
         }
         "gone" => AxStatus::GONE.into_response(),
+        "missing" => AxStatus::NOT_FOUND.into_response(),
         _ => AxStatus::CREATED.into_response(),
     }
 }
 
 /// Runs tests/push/webpush.py with `request`; its answer.
 fn webpush(request: &Value) -> Value {
-    use std::io::Write;
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("push/webpush.py");
-    let mut child = std::process::Command::new(precinct_tests::python::venv_python())
-        .arg(&script)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {} (make test's set-up installs http-ece: \
-                 bash deploy/local/stack.sh up): {e}",
-                precinct_tests::python::venv_python().display()
-            )
-        });
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(request.to_string().as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("webpush.py");
-    assert!(
-        out.status.success(),
-        "webpush.py failed (is http-ece installed? bash deploy/local/stack.sh up): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("webpush.py answers JSON")
+    precinct_tests::python::run_json("push/webpush.py", request, "http-ece")
 }
 
 /// A browser's subscription: its keys, and the private half only it knows.
@@ -208,6 +192,7 @@ struct World {
     app: TestApp,
     push: PushService,
     admin: String,
+    station: String,
     dispatcher: String,
     citizen: String,
     /// Patrol ALPHA (officers 0 and 1) and BRAVO (officer 2).
@@ -249,6 +234,7 @@ async fn world_with(opts: Options) -> World {
         app,
         push,
         admin,
+        station,
         dispatcher,
         citizen,
         alpha,
@@ -298,6 +284,20 @@ impl World {
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     }
 
+    /// "Notify officer" by the desk: 202.
+    async fn notify(&self, report: &str) -> precinct_tests::app::Res {
+        let r = self
+            .app
+            .post(
+                &format!("/crimes/{report}/notify"),
+                Some(&self.dispatcher),
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+        r
+    }
+
     async fn head(&self) -> u64 {
         self.app.log.head().await.expect("head")
     }
@@ -309,13 +309,15 @@ impl World {
     }
 }
 
-/// What a payload may say: nothing personal, nothing more.
+/// What a payload may say: nothing personal, nothing more (a gateway's also names the
+/// device; see `a_device_gateway_gets…`).
 fn assert_minimal(payload: &Value, report: &str, kind: &str) {
     let keys: Vec<&str> = payload
         .as_object()
         .expect("object")
         .keys()
         .map(String::as_str)
+        .filter(|k| *k != "device_id")
         .collect();
     assert_eq!(keys.len(), 4, "{payload}");
     assert_eq!(payload["report_id"], report, "{payload}");
@@ -345,20 +347,13 @@ async fn every_crew_device_gets_an_encrypted_signed_push_on_assignment_notify_an
         let got = w.push.wait(name, 1, fast).await;
         let payloads = sub.open(&got, &w.vapid_key);
         assert_minimal(&payloads[0], &report, "ASSIGNED");
+        assert!(payloads[0].get("device_id").is_none(), "{}", payloads[0]);
     }
     w.push.wait("hang", 1, fast).await;
     assert!(w.push.got("c1").is_empty(), "BRAVO is not assigned");
 
     // "Notify officer": the same devices again, while the hanging request still hangs.
-    let r = w
-        .app
-        .post(
-            &format!("/crimes/{report}/notify"),
-            Some(&w.dispatcher),
-            json!({}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let r = w.notify(&report).await;
     assert_eq!(r.body["patrol_id"], w.alpha.as_str());
     for (name, sub) in [("a1", &a1), ("a2", &a2), ("b1", &b1)] {
         let got = w.push.wait(name, 2, fast).await;
@@ -426,17 +421,155 @@ async fn a_subscription_its_push_service_says_is_gone_is_removed_by_an_event() {
     assert_eq!(removed[0]["reason"], "EXPIRED");
     assert_eq!(removed[0]["status"], 410);
     // A notify later goes to the device that is left only.
-    let r = w
-        .app
-        .post(
-            &format!("/crimes/{report}/notify"),
-            Some(&w.dispatcher),
-            json!({}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    w.notify(&report).await;
     w.push.wait("kept", 2, Duration::from_secs(10)).await;
     assert_eq!(w.push.got("gone").len(), 1);
+}
+
+/// A device gateway: each notification as JSON with Standard Webhooks headers, signed
+/// under the secret answered once at registration and verified independently; the
+/// secret sealed in the log and never listed; a gateway answering 410 is removed.
+#[tokio::test]
+async fn a_device_gateway_gets_each_notification_signed_under_its_own_secret() {
+    let w = world().await;
+    let gateway = |name: &str| json!({"kind": "gateway", "endpoint": w.push.endpoint(name)});
+    let r = w
+        .app
+        .post("/me/devices", Some(w.officer(0)), gateway("gw"))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["kind"], "GATEWAY");
+    assert_eq!(r.body["endpoint"], w.push.endpoint("gw"));
+    let secret = r.body["secret"]
+        .as_str()
+        .expect("the secret, once")
+        .to_owned();
+    let gw_position = r.body["position"].as_u64().expect("position");
+    let gw_id = r.body["id"].as_str().expect("id").to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let listed = w.devices(w.officer(0)).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["kind"], "GATEWAY");
+    assert!(listed[0].get("secret").is_none(), "{}", listed[0]);
+    assert!(!Value::Array(listed).to_string().contains(&secret));
+    let r = w
+        .app
+        .post("/me/devices", Some(w.officer(1)), gateway("gone"))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let other_secret = r.body["secret"].as_str().expect("secret").to_owned();
+    let gone_position = r.body["position"].as_u64().expect("position");
+    // A gateway answering 404 (a routing mistake on its side) keeps its device.
+    let r = w
+        .app
+        .post("/me/devices", Some(w.officer(1)), gateway("missing"))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let missing = r.body["id"].clone();
+
+    let report = w.report().await;
+    w.dispatch(&report, &w.alpha).await;
+    w.push.wait("gw", 1, Duration::from_secs(10)).await;
+    w.notify(&report).await;
+    let got = w.push.wait("gw", 2, Duration::from_secs(10)).await;
+    for (g, kind) in got.iter().zip(["ASSIGNED", "NOTIFY"]) {
+        assert_eq!(g.content_type, "application/json");
+        assert!(g.content_encoding.is_empty() && g.authorization.is_empty());
+        assert!(g.webhook_id.starts_with("msg_"), "{}", g.webhook_id);
+        let payload: Value = serde_json::from_slice(&g.body).expect("JSON");
+        assert_minimal(&payload, &report, kind);
+        assert_eq!(payload["device_id"], gw_id.as_str(), "{payload}");
+    }
+    assert_ne!(
+        got[0].webhook_id, got[1].webhook_id,
+        "one id per notification"
+    );
+    let signed: Vec<precinct_tests::python::Signed<'_>> = got
+        .iter()
+        .map(|g| {
+            (
+                std::str::from_utf8(&g.body).expect("utf-8"),
+                g.webhook_id.as_str(),
+                g.webhook_timestamp.as_str(),
+                g.webhook_signature.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        precinct_tests::python::standard_webhooks_verify(&secret, &signed),
+        [true, true]
+    );
+    assert_eq!(
+        precinct_tests::python::standard_webhooks_verify(&other_secret, &signed),
+        [false, false],
+        "signed under this device's secret, not another's"
+    );
+
+    // The gateway that answered 410 is removed by an event.
+    w.push.wait("gone", 1, Duration::from_secs(10)).await;
+    w.push.wait("missing", 1, Duration::from_secs(10)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ids: Vec<Value> = w
+            .devices(w.officer(1))
+            .await
+            .iter()
+            .map(|d| d["id"].clone())
+            .collect();
+        if ids == vec![missing.clone()] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "listed: {ids:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // …and keeps being tried (the failed notification again, and the next one).
+    w.push.wait("missing", 2, Duration::from_secs(10)).await;
+    assert_eq!(w.devices(w.officer(1)).await.len(), 1);
+    // The secret never entered the log in the clear: the stored event holds it sealed.
+    for position in [gw_position, gone_position] {
+        let raw = crate::store::jetstream(&w.app.config.nats_url)
+            .await
+            .get_stream(&w.app.log.config().stream)
+            .await
+            .expect("stream")
+            .direct_get(position)
+            .await
+            .expect("raw message");
+        let text = String::from_utf8_lossy(&raw.payload);
+        assert!(
+            !text.contains(&secret) && !text.contains(&other_secret),
+            "a secret in the clear: {text}"
+        );
+        let raw: Value = serde_json::from_slice(&raw.payload).expect("json");
+        assert_eq!(raw["data"]["keys"]["sealed"], "A256GCM", "{raw}");
+    }
+}
+
+/// Without a VAPID key a gateway is still registered; Web Push is 503.
+#[tokio::test]
+async fn a_gateway_needs_no_vapid_key() {
+    let mut opts = Options::default();
+    opts.push.vapid = None;
+    let app = TestApp::spawn_with(opts).await.expect("spawn");
+    let admin = app.admin().await;
+    let station = app.precinct(&admin, "PS1", LAT, LON).await;
+    let (_, officer) = app.account(&admin, "PATROL", Some(&station)).await;
+    let r = app
+        .post(
+            "/me/devices",
+            Some(&officer),
+            json!({"kind": "gateway", "endpoint": "http://127.0.0.1:9/gw"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = app
+        .post(
+            "/me/devices",
+            Some(&officer),
+            Subscription::new("http://127.0.0.1:9/push".into()).body(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
 }
 
 #[tokio::test]
@@ -498,6 +631,26 @@ async fn malformed_subscriptions_and_forbidden_endpoints_are_422_and_nothing_is_
             json!({"kind": "web_push", "endpoint": "https://1.1.1.1/p",
                 "keys": {"p256dh": off_curve, "auth": good.auth}}),
             "keys.p256dh",
+        ),
+        (
+            "a gateway over plain http",
+            json!({"kind": "gateway", "endpoint": "http://127.0.0.1:9/gw"}),
+            "endpoint",
+        ),
+        (
+            "a gateway on a private address",
+            json!({"kind": "gateway", "endpoint": "https://10.1.2.3/gw"}),
+            "endpoint",
+        ),
+        (
+            "a gateway with keys",
+            json!({"kind": "gateway", "endpoint": "https://1.1.1.1/gw", "keys": keys}),
+            "keys",
+        ),
+        (
+            "web push without keys",
+            json!({"kind": "web_push", "endpoint": "https://1.1.1.1/p"}),
+            "keys",
         ),
         (
             "auth of 15 bytes",
@@ -654,4 +807,78 @@ async fn an_erased_officer_is_notified_no_more_and_at_most_ten_devices_each() {
     w.push.wait("d9", 1, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(w.push.got("erased").is_empty());
+}
+
+#[tokio::test]
+async fn the_crew_is_pushed_the_sla_warning_and_the_stations_supervisors_the_warning_and_breach() {
+    let w = world().await;
+    let (_, supervisor) = w
+        .app
+        .account(&w.admin, "SUPERVISOR", Some(&w.station))
+        .await;
+    let r = w
+        .app
+        .put(
+            &format!("/stations/{}/sla-policy", w.station),
+            Some(&supervisor),
+            json!({"deadlines": {"CRITICAL": {"accept_secs": 2}}, "warn_at_percent": 50}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (_, officer) = w.device(2, "bravo-officer").await;
+    let sup = Subscription::new(w.push.endpoint("supervisor"));
+    let r = w
+        .app
+        .post("/me/devices", Some(&supervisor), sup.body())
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let report = w.report().await;
+    let t = w
+        .app
+        .post(
+            &format!("/crimes/{report}/triage"),
+            Some(&w.dispatcher),
+            json!({"priority": "CRITICAL"}),
+        )
+        .await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.body);
+    w.dispatch(&report, &w.bravo).await;
+
+    let kinds = |payloads: &[Value]| -> Vec<String> {
+        payloads
+            .iter()
+            .map(|p| {
+                assert_eq!(p["report_id"], report.as_str(), "{p}");
+                assert_eq!(p["priority"], "CRITICAL", "{p}");
+                p["kind"].as_str().unwrap_or_default().to_owned()
+            })
+            .collect()
+    };
+    let got = w
+        .push
+        .wait("bravo-officer", 2, Duration::from_secs(20))
+        .await;
+    assert_eq!(
+        kinds(&officer.open(&got, &w.vapid_key)),
+        ["ASSIGNED", "SLA_WARNING"]
+    );
+    let got = w.push.wait("supervisor", 2, Duration::from_secs(20)).await;
+    assert_eq!(
+        kinds(&sup.open(&got, &w.vapid_key)),
+        ["SLA_WARNING", "SLA_BREACH"]
+    );
+    // The breach goes to the supervisors, not to the crew; nothing is sent twice.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(w.push.got("bravo-officer").len(), 2);
+    assert_eq!(w.push.got("supervisor").len(), 2);
+    let (status, text) = precinct_tests::prometheus::scrape(&w.app, Some(&w.admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        precinct_tests::prometheus::sample(
+            &text,
+            r#"precinct_push_attempts_total{outcome="delivered"}"#
+        ),
+        Some(4.0),
+        "{text}"
+    );
 }

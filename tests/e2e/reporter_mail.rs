@@ -344,9 +344,8 @@ async fn a_reporter_is_mailed_each_change_and_nothing_after_erasure() {
     let ids: std::collections::BTreeSet<&str> =
         mails.iter().map(|m| m.message_id.as_str()).collect();
     assert_eq!(ids.len(), 4, "one Message-ID per mail");
-    let ledger = precinct_readmodel::mail_ledger::of_report(&app.pool, id.parse().expect("uuid"))
-        .await
-        .expect("ledger");
+    // The ledger row is written after the SMTP server answered: wait for it (bounded).
+    let ledger = wait_ledger(app, &id, 4).await;
     assert_eq!(
         ledger.iter().map(|r| r.status.as_str()).collect::<Vec<_>>(),
         ["SENT"; 4]
@@ -517,4 +516,213 @@ async fn an_address_that_is_not_one_is_refused_and_nothing_is_stored() {
         head,
         "nothing was appended"
     );
+}
+
+/// ADR 0035 with the mailer: an SLA breach and the escalation that follows are mailed
+/// to the report's station's active supervisors, one message each — not a deactivated
+/// one, not an erased one, not another station's — with the report's id and priority
+/// and nothing of the reporter or the patrol; a station whose policy does not notify
+/// its supervisors mails nothing.
+#[tokio::test]
+async fn the_stations_supervisors_are_mailed_an_sla_breach_and_its_escalation() {
+    let sink = Sink::start().await;
+    let app = TestApp::spawn_with(Options {
+        mail: Some(sink.config()),
+        ..Options::default()
+    })
+    .await
+    .expect("spawn");
+    let admin = app.admin().await;
+    let station = app.precinct(&admin, "PS1", LAT, LON).await;
+    let other = app.precinct(&admin, "PS2", LAT + 1.0, LON + 1.0).await;
+    let (_, dispatcher) = app.account(&admin, "DISPATCHER", Some(&station)).await;
+    let (first, supervisor) = app.account(&admin, "SUPERVISOR", Some(&station)).await;
+    let (second, _) = app.account(&admin, "SUPERVISOR", Some(&station)).await;
+    let (inactive, _) = app.account(&admin, "SUPERVISOR", Some(&station)).await;
+    let (erased, _) = app.account(&admin, "SUPERVISOR", Some(&station)).await;
+    let (elsewhere, _) = app.account(&admin, "SUPERVISOR", Some(&other)).await;
+    let (officer, _) = app.account(&admin, "PATROL", Some(&station)).await;
+    let patrol = app
+        .patrol(&dispatcher, &station, "ALPHA-1", &[&officer])
+        .await;
+    let (_, citizen) = app.account(&admin, "CITIZEN", None).await;
+    let r = app
+        .post(
+            &format!("/users/{inactive}/deactivate"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let email = |id: String| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let r = app.get(&format!("/users/{id}"), Some(admin)).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            r.body["email"].as_str().expect("email").to_owned()
+        }
+    };
+    let mut expected = vec![email(first.clone()).await, email(second.clone()).await];
+    expected.sort();
+    let not_mailed = [
+        email(inactive).await,
+        email(elsewhere).await,
+        email(erased.clone()).await,
+    ];
+    // An erased supervisor: still a SUPERVISOR of the station, without an address.
+    let r = app
+        .delete(&format!("/admin/data-subjects/{erased}"), Some(&admin))
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    let policy = |notify: bool| {
+        json!({"deadlines": {"CRITICAL": {"accept_secs": 1}}, "warn_at_percent": 0,
+            "notify_supervisors": notify, "unaccepted": {"action": "REQUEUE", "after_secs": 0}})
+    };
+    let set = app
+        .put(
+            &format!("/stations/{station}/sla-policy"),
+            Some(&admin),
+            policy(true),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let id = critical(&app, &citizen, &dispatcher, &patrol).await;
+    // One message per supervisor and event: no one sees another's address.
+    let mails = sink.wait_for(4).await;
+    let short = &id.replace('-', "")[..8];
+    let breach = format!("SLA: report {short} (CRITICAL): accept deadline missed");
+    let escalation = format!("SLA: report {short} (CRITICAL): escalated");
+    for subject in [&breach, &escalation] {
+        let mut to: Vec<&str> = mails
+            .iter()
+            .filter(|m| &m.subject == subject)
+            .map(|m| m.to.as_str())
+            .collect();
+        to.sort();
+        assert_eq!(to, expected, "{subject}: {mails:#?}");
+    }
+    let ids: std::collections::BTreeSet<&str> =
+        mails.iter().map(|m| m.message_id.as_str()).collect();
+    assert_eq!(ids.len(), 4, "one Message-ID per mail: {mails:#?}");
+    for m in &mails {
+        assert!(!m.to.contains(','), "one recipient each: {}", m.to);
+        assert!(m.raw.contains(&id), "{}", m.raw);
+        for secret in [
+            "Bike stolen",
+            "My blue bike",
+            "1 Main St",
+            "+63 900",
+            officer.as_str(),
+            patrol.as_str(),
+        ]
+        .iter()
+        .copied()
+        .chain(not_mailed.iter().map(String::as_str))
+        {
+            assert!(!m.raw.contains(secret), "{secret:?} mailed: {}", m.raw);
+        }
+    }
+    assert!(mails
+        .iter()
+        .filter(|m| m.subject == escalation)
+        .all(|m| m.raw.contains("back in the queue")));
+    let ledger = wait_ledger(&app, &id, 4).await;
+    let mut supervisors = [first.clone(), second.clone()];
+    supervisors.sort();
+    assert_eq!(
+        ledger
+            .iter()
+            .map(|r| (r.kind.as_str(), r.recipient.as_str(), r.status.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("SLA_BREACH", supervisors[0].as_str(), "SENT"),
+            ("SLA_BREACH", supervisors[1].as_str(), "SENT"),
+            ("SLA_ESCALATION", supervisors[0].as_str(), "SENT"),
+            ("SLA_ESCALATION", supervisors[1].as_str(), "SENT"),
+        ]
+    );
+
+    // A policy without supervisor notifications: the same breach and escalation happen,
+    // and nothing is mailed once the mailer has passed them.
+    let set = app
+        .put(
+            &format!("/stations/{station}/sla-policy"),
+            Some(&admin),
+            policy(false),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let quiet = critical(&app, &citizen, &dispatcher, &patrol).await;
+    let deadline = Instant::now() + BOUND;
+    let escalated = loop {
+        let h = app
+            .get(
+                &format!("/crimes/{quiet}/history?limit=100"),
+                Some(&supervisor),
+            )
+            .await;
+        assert_eq!(h.status, StatusCode::OK, "{}", h.body);
+        let found = h.body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|e| e["type"] == "SlaEscalated")
+            .and_then(|e| e["position"].as_i64());
+        if let Some(p) = found {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "no escalation: {}", h.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    while precinct_readmodel::mail_ledger::cursor(&app.pool, 0)
+        .await
+        .expect("cursor")
+        < escalated
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the mailer did not pass {escalated}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sink.mails().len(), 4, "{:#?}", sink.mails());
+    assert!(wait_ledger(&app, &quiet, 0).await.is_empty());
+}
+
+/// A CRITICAL report by `citizen`, triaged and dispatched to `patrol` by `dispatcher`.
+async fn critical(app: &TestApp, citizen: &str, dispatcher: &str, patrol: &str) -> String {
+    let id = app.report(Some(citizen), LAT, LON, &["Theft"]).await.id();
+    for (path, body) in [
+        (
+            format!("/crimes/{id}/triage"),
+            json!({"priority": "CRITICAL"}),
+        ),
+        (
+            "/dispatch".to_owned(),
+            json!({"crime_id": id, "patrol_id": patrol}),
+        ),
+    ] {
+        let r = app.post(&path, Some(dispatcher), body).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    id
+}
+
+/// The mail ledger of `report` once it holds `n` rows (bounded).
+async fn wait_ledger(
+    app: &TestApp,
+    report: &str,
+    n: usize,
+) -> Vec<precinct_readmodel::mail_ledger::MailRow> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows =
+            precinct_readmodel::mail_ledger::of_report(&app.pool, report.parse().expect("uuid"))
+                .await
+                .expect("ledger");
+        if rows.len() >= n || Instant::now() >= deadline {
+            return rows;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

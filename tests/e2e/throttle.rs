@@ -608,9 +608,38 @@ async fn a_citizen_flooding_correct_logins_gets_429s_and_the_admin_still_gets_in
         ok <= policy.account_max_logins,
         "{ok} logins of one account got in, more than its window"
     );
-    // The flood used up the account's logins for the window, from every address.
-    for from in ["203.0.113.66", "203.0.113.67"] {
-        let r = login_from(&app, from, flooder_email, PASSWORD).await;
+    // The account's logins are capped from every address together. A slow machine's
+    // flood may not have used them all (a 503 gives its charge back): another address
+    // gets in at most the rest of the window, one by one, and is then refused.
+    let mut more = 0;
+    let mut busy_after = 0;
+    let refused = loop {
+        let r = login_from(&app, "203.0.113.67", flooder_email, PASSWORD).await;
+        // The password pool may still be busy with the flood's last jobs: a 503 gives
+        // its charge back; try again (bounded).
+        if r.status == StatusCode::SERVICE_UNAVAILABLE && busy_after < 20 {
+            busy_after += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        if r.status != StatusCode::OK {
+            break r;
+        }
+        more += 1;
+        assert!(
+            ok + more <= policy.account_max_logins,
+            "{ok} + {more} logins of one account got in, more than its window"
+        );
+    };
+    assert_eq!(
+        ok + more,
+        policy.account_max_logins,
+        "refused before the window was used"
+    );
+    for r in [
+        refused,
+        login_from(&app, "203.0.113.66", flooder_email, PASSWORD).await,
+    ] {
         assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
         assert!(retry_after(&r) <= 600);
     }

@@ -5,7 +5,6 @@
 //! refusals, supervisor scoping, personal data, and a restart of the deliverer.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,6 +32,8 @@ struct Got {
     body: String,
     /// What the receiver answered.
     status: u16,
+    /// When it arrived.
+    at: Instant,
 }
 
 impl Got {
@@ -51,11 +52,14 @@ struct Inner {
     fail: usize,
     /// `/hook` takes this long to answer.
     delay: Duration,
+    /// `/busy` answers 503 with `Retry-After: 2` this many more times, then 204.
+    busy: usize,
 }
 
 /// A webhook receiver on 127.0.0.1: `/hook` (204, after `fail` failures and `delay`),
 /// `/down` (500), `/redirect` (302 to `/hook`), `/hang` (answers after 60 s), `/gone`
-/// (410). It records every request.
+/// (410), `/busy` (503 with `Retry-After: 2` while `busy` lasts, then 204). It records
+/// every request.
 #[derive(Clone, Default)]
 struct Receiver {
     inner: Arc<Mutex<Inner>>,
@@ -143,7 +147,11 @@ async fn receive(
                 i.fail -= 1;
                 500
             }
-            "hook" | "hang" => 204,
+            "busy" if i.busy > 0 => {
+                i.busy -= 1;
+                503
+            }
+            "hook" | "hang" | "busy" => 204,
             "redirect" => 302,
             "gone" => 410,
             _ => 500,
@@ -155,6 +163,7 @@ async fn receive(
             signature: header("webhook-signature"),
             body,
             status,
+            at: Instant::now(),
         });
         let delay = match path.as_str() {
             "hang" => Duration::from_secs(60),
@@ -167,6 +176,9 @@ async fn receive(
     let status = AxStatus::from_u16(status).expect("status");
     if status == AxStatus::FOUND {
         return (status, [("location", "/hook")]).into_response();
+    }
+    if status == AxStatus::SERVICE_UNAVAILABLE && path == "busy" {
+        return (status, [("retry-after", "2")]).into_response();
     }
     status.into_response()
 }
@@ -185,48 +197,18 @@ fn signs(secret: &str, got: &Got) -> bool {
 
 /// Verifies `messages` under `secret` with the independent implementation.
 fn verify_independently(secret: &str, messages: &[Got]) -> Vec<bool> {
-    use std::io::Write;
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("webhooks/verify.py");
-    let input = json!({
-        "secret": secret,
-        "messages": messages.iter().map(|g| json!({
-            "body": g.body,
-            "headers": {"webhook-id": g.id, "webhook-timestamp": g.timestamp,
-                "webhook-signature": g.signature},
-        })).collect::<Vec<_>>(),
-    });
-    let mut child = std::process::Command::new(precinct_tests::python::venv_python())
-        .arg(&script)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {} (make test's set-up installs standardwebhooks: \
-                 bash deploy/local/stack.sh up): {e}",
-                precinct_tests::python::venv_python().display()
-            )
-        });
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.to_string().as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("verify.py");
-    assert!(
-        out.status.success(),
-        "verify.py failed (is standardwebhooks installed? bash deploy/local/stack.sh up): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let answer: Value = serde_json::from_slice(&out.stdout).expect("verify.py answers JSON");
-    answer["valid"]
-        .as_array()
-        .expect("valid")
+    let signed: Vec<precinct_tests::python::Signed<'_>> = messages
         .iter()
-        .map(|v| v.as_bool().expect("bool"))
-        .collect()
+        .map(|g| {
+            (
+                g.body.as_str(),
+                g.id.as_str(),
+                g.timestamp.as_str(),
+                g.signature.as_str(),
+            )
+        })
+        .collect();
+    precinct_tests::python::standard_webhooks_verify(secret, &signed)
 }
 
 struct World {
@@ -271,6 +253,20 @@ impl World {
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         (r.id(), r.body["position"].as_u64().expect("position"))
+    }
+
+    /// The ledger once `settled` holds of it (it is written after the receiver
+    /// answered, so it may trail what the receiver saw by a moment); waits up to 10 s,
+    /// then answers it as it is.
+    async fn deliveries_when(&self, hook: &str, settled: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let rows = self.deliveries(hook).await;
+            if settled(&rows) || Instant::now() >= deadline {
+                return rows;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     async fn deliveries(&self, hook: &str) -> Vec<Value> {
@@ -360,8 +356,7 @@ async fn a_report_is_delivered_signed_with_its_position_and_verified_independent
     let got = rx.wait_delivered("hook", 2).await;
     assert_eq!(got[1].position(), second);
     assert_eq!(got.len(), 2, "the triage is not delivered");
-    // The ledger.
-    let ledger = w.deliveries(&hook).await;
+    let ledger = w.deliveries_when(&hook, |l| l.len() >= 2).await;
     assert_eq!(ledger.len(), 2, "{ledger:?}");
     assert_eq!(ledger[0]["position"], json!(position));
     assert_eq!(ledger[0]["status"], "DELIVERED");
@@ -391,11 +386,54 @@ async fn a_receiver_failing_then_recovering_gets_everything_in_order() {
         .all(|g| g.id == got[0].id && g.position() == positions[0]));
     assert!(all.iter().all(|g| signs(&secret, g)));
     assert!(verify_independently(&secret, &all).iter().all(|v| *v));
-    let ledger = w.deliveries(&hook).await;
+    let ledger = w.deliveries_when(&hook, |l| l.len() >= 3).await;
     assert_eq!(ledger[0]["attempts"], 5);
     assert_eq!(ledger[0]["status"], "DELIVERED");
     assert_eq!(ledger[0]["last_status"], 204);
     assert_eq!(ledger[1]["attempts"], 1);
+}
+
+#[tokio::test]
+async fn a_receiver_that_asks_to_retry_after_two_seconds_is_left_alone_that_long() {
+    let w = world().await;
+    let rx = Receiver::start().await;
+    rx.inner.lock().expect("lock").busy = 1;
+    let (hook, _) = w.subscribe(&w.admin, json!({"url": rx.url("busy")})).await;
+    let (_, position) = w.report().await;
+    let got = rx.wait_delivered("busy", 1).await;
+    assert_eq!(got[0].position(), position);
+    let all = rx.got("busy");
+    assert_eq!(all.len(), 2, "{all:#?}");
+    assert_eq!(all[0].status, 503);
+    assert_eq!(all[1].id, all[0].id, "the same message again");
+    // The test's own back-off is far shorter (Options: milliseconds); only the
+    // receiver's Retry-After explains the wait.
+    let waited = all[1].at - all[0].at;
+    assert!(
+        waited >= Duration::from_millis(1900),
+        "Retry-After: 2 was not honoured: the retry came after {waited:?}"
+    );
+    let ledger = w
+        .deliveries_when(&hook, |l| {
+            l.first().is_some_and(|r| r["status"] == "DELIVERED")
+        })
+        .await;
+    assert_eq!(ledger[0]["attempts"], 2);
+    assert_eq!(ledger[0]["status"], "DELIVERED");
+    // Counted by outcome.
+    let (status, text) = precinct_tests::prometheus::scrape(&w.app, Some(&w.admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    let count = |outcome: &str| {
+        precinct_tests::prometheus::sample(
+            &text,
+            &format!("precinct_webhook_attempts_total{{outcome=\"{outcome}\"}}"),
+        )
+    };
+    assert_eq!(
+        (count("retrying"), count("delivered"), count("dead")),
+        (Some(1.0), Some(1.0), Some(0.0)),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -628,6 +666,11 @@ async fn unsafe_targets_are_refused_and_redirects_are_not_followed() {
         started.elapsed()
     );
     assert!(signs(&ok_secret, &got[0]));
+    // Each subscription has its own sender: the redirecting one may be a moment behind.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rx.got("redirect").is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(!rx.got("redirect").is_empty());
     assert_eq!(rx.got("hook").len(), 1, "the redirect was not followed");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -794,11 +837,23 @@ async fn a_supervisor_manages_only_their_stations_subscriptions() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "the ADMIN may: {}", r.body);
+    let vault = precinct_vault::Vault::open(
+        &w.app.log,
+        &w.app.log.config().keys_bucket,
+        1,
+        w.app.config.master_keys.clone().expect("master keys"),
+    )
+    .await
+    .expect("vault");
+    let hook_id: uuid::Uuid = hook.parse().expect("uuid");
+    assert!(vault.has_key(hook_id).await.expect("key store"));
     let r = w
         .app
         .delete(&format!("/webhooks/{hook}"), Some(&sup_a))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // Its signing secrets are shredded with their key: nobody reads them again.
+    assert!(!vault.has_key(hook_id).await.expect("key store"));
     w.app
         .caught_up(r.body["position"].as_u64().expect("position"))
         .await;

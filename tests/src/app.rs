@@ -34,6 +34,10 @@ pub const TEST_VAPID_SUBJECT: &str = "mailto:ops@precinct.test";
 pub struct Options {
     pub sla_accept: Duration,
     pub sla_respond: Duration,
+    /// `PRECINCT_SLA_RESOLVE_SECS` (default unset).
+    pub sla_resolve: Option<Duration>,
+    /// `PRECINCT_SLA_WARN_PERCENT` (default 80).
+    pub sla_warn_percent: u8,
     pub roles: Roles,
     pub nats_url: String,
     pub live: precinct_api::live::LiveConfig,
@@ -96,6 +100,8 @@ impl Default for Options {
         Self {
             sla_accept: Duration::from_secs(900),
             sla_respond: Duration::from_secs(1800),
+            sla_resolve: None,
+            sla_warn_percent: 80,
             roles: Roles::ALL,
             nats_url: crate::nats::shared_url(),
             live: Default::default(),
@@ -210,6 +216,8 @@ impl TestApp {
             secret: Secret::new(format!("test-secret-{prefix}-0123456789abcdef").into_bytes()),
             sla_accept: opts.sla_accept,
             sla_respond: opts.sla_respond,
+            sla_resolve: opts.sla_resolve,
+            sla_warn_percent: opts.sla_warn_percent,
             webhooks: opts.webhooks,
             mail: opts.mail,
             push: opts.push,

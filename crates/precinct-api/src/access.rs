@@ -42,6 +42,10 @@ use uuid::Uuid;
 /// The aggregate types the view follows.
 const FOLLOWED: &[&str] = &[Account::TYPE, DataSubject::TYPE];
 
+/// Most changes to accounts not held yet whose floors are kept
+/// ([`AccountDirectory::changed_here`]).
+const EARLY_FLOORS_MAX: usize = 100_000;
+
 /// How fresh the view must be to be trusted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AccessConfig {
@@ -172,10 +176,28 @@ struct Entry {
     /// When a direct read of the log confirmed this entry (it is current as of then,
     /// whatever the consumer's state).
     confirmed_at: Option<Instant>,
+    /// The position of the last event of the account's or its data subject's stream
+    /// this entry reflects.
+    seen: u64,
+    /// The position of the last change this process made to the account (or its
+    /// subject): the entry answers nothing until it has seen it.
+    floor: u64,
+}
+
+impl Entry {
+    fn new(access: Access, seen: u64) -> Self {
+        Entry {
+            access,
+            confirmed_at: None,
+            seen,
+            floor: 0,
+        }
+    }
 }
 
 /// Whether an entry may answer a request: the view (or a direct read of this entry) is
-/// recent enough, and it is at least as new as the token.
+/// recent enough, it reflects every change this process made to the account, and it is
+/// at least as new as the token.
 fn usable(
     entry: &Entry,
     view_fresh: bool,
@@ -186,7 +208,7 @@ fn usable(
     let confirmed = entry
         .confirmed_at
         .is_some_and(|t| now.saturating_duration_since(t) <= max_staleness);
-    (view_fresh || confirmed) && entry.access.version >= token_version
+    (view_fresh || confirmed) && entry.seen >= entry.floor && entry.access.version >= token_version
 }
 
 struct Inner {
@@ -198,6 +220,10 @@ struct Inner {
     applied: watch::Sender<u64>,
     /// The view had applied every followed event the log held at this instant.
     fresh_at: Mutex<Option<Instant>>,
+    /// Floors of changes this process made to accounts the view held no entry for yet
+    /// ([`AccountDirectory::changed_here`]); the entry takes its floor when it is made.
+    /// Locked after `entries`, never before.
+    early_floors: Mutex<HashMap<Uuid, u64>>,
 }
 
 /// Accounts as they are now. Cheap to clone.
@@ -226,6 +252,7 @@ impl AccountDirectory {
                 entries: RwLock::new(HashMap::new()),
                 applied,
                 fresh_at: Mutex::new(None),
+                early_floors: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -281,6 +308,53 @@ impl AccountDirectory {
         self.read_from_log(id, now).await
     }
 
+    /// This process changed account (or data subject) `id`: the change's last event on
+    /// its stream is at `position` (acknowledged by the log). Until the view has seen
+    /// it, requests of that account read the log, so the change takes effect at once
+    /// here (other processes: within [`AccessConfig::max_staleness`]). For an account
+    /// the view does not hold yet, the floor waits for its entry.
+    pub fn changed_here(&self, id: Uuid, position: u64) {
+        let mut entries = self
+            .inner
+            .entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match entries.get_mut(&id) {
+            Some(entry) => entry.floor = entry.floor.max(position),
+            // A read of the log may be under way and install the account as it was
+            // before this change: the entry it makes starts at this floor.
+            None => {
+                let mut early = self
+                    .inner
+                    .early_floors
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                // Bounded: the consumer makes entries as it goes, taking these; past
+                // the bound (a consumer stopped for long) the staleness bound applies.
+                if early.len() < EARLY_FLOORS_MAX || early.contains_key(&id) {
+                    let floor = early.entry(id).or_insert(position);
+                    *floor = (*floor).max(position);
+                }
+            }
+        }
+    }
+
+    /// A new entry for account `id`, with the floor of any change this process made to
+    /// it before the view held it (called with `entries` locked).
+    fn new_entry(&self, id: Uuid, access: Access, seen: u64) -> Entry {
+        let floor = self
+            .inner
+            .early_floors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&id)
+            .unwrap_or(0);
+        Entry {
+            floor,
+            ..Entry::new(access, seen)
+        }
+    }
+
     /// What the view holds for the account now, with no freshness guarantee and no log
     /// read: for fan-out filters that must not wait (a request authorizes with
     /// [`AccountDirectory::current`]).
@@ -311,19 +385,27 @@ impl AccountDirectory {
             return Ok(None);
         };
         access.erased = !decode::<DataSubject>(&subject)?.is_empty();
+        let seen = account
+            .iter()
+            .chain(&subject)
+            .map(RecordedEvent::position)
+            .max()
+            .unwrap_or(0);
         let mut entries = self
             .inner
             .entries
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = entries.entry(id.as_uuid()).or_insert(Entry {
-            access,
-            confirmed_at: None,
-        });
+        let entry = entries
+            .entry(id.as_uuid())
+            .or_insert_with(|| self.new_entry(id.as_uuid(), access, seen));
         // Erasure is for good, whichever read saw it first (the view may hold a newer
         // account version without having applied the subject's erasure yet).
         access.erased |= entry.access.erased;
         entry.access.erased |= access.erased;
+        // Both streams as they stood when this read began (a change acknowledged before
+        // it is in what it read).
+        entry.seen = entry.seen.max(seen);
         if access.version >= entry.access.version {
             entry.access = access;
             entry.confirmed_at = Some(started);
@@ -379,11 +461,11 @@ impl AccountDirectory {
                     if let Some(access) = access {
                         entries
                             .entry(id)
-                            .and_modify(|entry| entry.access = access)
-                            .or_insert(Entry {
-                                access,
-                                confirmed_at: None,
-                            });
+                            .and_modify(|entry| {
+                                entry.access = access;
+                                entry.seen = entry.seen.max(position);
+                            })
+                            .or_insert_with(|| self.new_entry(id, access, position));
                     }
                 }
             }
@@ -394,6 +476,7 @@ impl AccountDirectory {
                     // entry: nothing to do.
                     if let Some(entry) = entries.get_mut(&erased.subject_id) {
                         entry.access.erased = true;
+                        entry.seen = entry.seen.max(position);
                     }
                 }
             }
@@ -634,8 +717,8 @@ mod tests {
         let now = Instant::now();
         let bound = Duration::from_millis(800);
         let entry = |confirmed_at| Entry {
-            access: Access::registered(Role::Patrol, None, 10),
             confirmed_at,
+            ..Entry::new(Access::registered(Role::Patrol, None, 10), 10)
         };
         // Fresh view, entry at least as new as the token: memory answers.
         assert!(usable(&entry(None), true, 10, now, bound));
@@ -648,5 +731,21 @@ mod tests {
         assert!(usable(&entry(Some(now)), false, 10, later, bound));
         let too_late = now + Duration::from_millis(900);
         assert!(!usable(&entry(Some(now)), false, 10, too_late, bound));
+    }
+
+    #[test]
+    fn a_change_made_here_is_answered_from_memory_only_once_the_entry_has_seen_it() {
+        let now = Instant::now();
+        let bound = Duration::from_millis(800);
+        let mut entry = Entry::new(Access::registered(Role::Patrol, None, 10), 10);
+        // Given this process erased the account at position 14 (its subject's stream),
+        entry.floor = 14;
+        // a fresh view that has not applied it yet does not answer, even confirmed,
+        assert!(!usable(&entry, true, 0, now, bound));
+        entry.confirmed_at = Some(now);
+        assert!(!usable(&entry, true, 0, now, bound));
+        // and answers once the entry reflects it.
+        entry.seen = 14;
+        assert!(usable(&entry, true, 0, now, bound));
     }
 }

@@ -92,6 +92,9 @@ pub struct ApiConfig {
     pub secret: Secret,
     pub sla_accept: Duration,
     pub sla_respond: Duration,
+    /// What a station's SLA policy falls back on (ADR 0035): `GET /sla` and
+    /// `GET /stations/{id}/sla-policy`.
+    pub sla_defaults: precinct_domain::sla::SlaDefaults,
     /// Login throttling (ADR 0010).
     pub login: throttle::LoginPolicy,
     /// Self-registrations per client address per hour.
@@ -150,6 +153,12 @@ impl ApiConfig {
             secret,
             sla_accept: Duration::from_secs(900),
             sla_respond: Duration::from_secs(1800),
+            sla_defaults: precinct_domain::sla::SlaDefaults::new(
+                Duration::from_secs(900),
+                Duration::from_secs(1800),
+                None,
+                80,
+            ),
             login: throttle::LoginPolicy::default(),
             registrations_per_hour: 20,
             invite_accepts_per_hour: 50,
@@ -217,6 +226,13 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(app: App, pool: PgPool, config: ApiConfig, requests: RequestLogWriter) -> Self {
+        // The account view learns of this process's own changes to accounts at once
+        // (ADR 0011).
+        let accounts = access::AccountDirectory::new(app.log(), config.access);
+        let app = {
+            let accounts = accounts.clone();
+            app.on_account_change(move |id, position| accounts.changed_here(id, position))
+        };
         let tokens = Tokens::new(&config.secret, config.token_ttl);
         let throttle = throttle::LoginThrottle::new(pool.clone(), config.login.clone());
         let windows = throttle::RateLimiter::new(pool.clone());
@@ -229,7 +245,6 @@ impl AppState {
             positions: app.log().positions(),
             hub: None,
         };
-        let accounts = access::AccountDirectory::new(app.log(), config.access);
         let anonymous_reports = Arc::new(throttle::RateLimit::new(
             config.anonymous_reports_per_minute,
             Duration::from_secs(60),

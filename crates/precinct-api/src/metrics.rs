@@ -183,8 +183,13 @@ pub const FAMILIES: &[Family] = &[
     family("precinct_projection_quarantined", Kind::Gauge, "Events each projection holds in quarantine (poison events and those held back behind them; ADR 0009). Alert on > 0.", Some(("projection", PROJECTIONS))),
     family("precinct_reports", Kind::Gauge, "Reports by status (read model, at the scrape).", Some(("status", REPORT_STATUSES))),
     family("precinct_patrols", Kind::Gauge, "Patrols by status (read model, at the scrape).", Some(("status", PATROL_STATUSES))),
-    family("precinct_sla_overdue_reports", Kind::Gauge, "Reports past their accept or respond deadline now, breach recorded or not.", Some(("kind", &["accept", "respond"]))),
-    family("precinct_sla_breaches_total", Kind::Counter, "SLA breaches recorded by this process's SLA worker (one SlaBreached event each).", Some(("kind", &["accept", "respond"]))),
+    family("precinct_sla_overdue_reports", Kind::Gauge, "Reports past their accept or respond deadline now (each station's SLA policy, else the defaults), breach recorded or not.", Some(("kind", &["accept", "respond"]))),
+    family("precinct_sla_breaches_total", Kind::Counter, "SLA breaches recorded by this process's SLA worker (one SlaBreached event each).", Some(("kind", &["accept", "respond", "resolve"]))),
+    family("precinct_sla_warnings_total", Kind::Counter, "SLA warnings recorded by this process's SLA worker (one SlaWarned event each; ADR 0035).", Some(("kind", &["accept", "respond", "resolve"]))),
+    family("precinct_webhook_attempts_total", Kind::Counter, "Webhook delivery attempts of this process's deliverer, by outcome (dead: the delivery was given up and the subscription disabled; ADR 0028).", Some(("outcome", &["delivered", "retrying", "dead"]))),
+    family("precinct_push_attempts_total", Kind::Counter, "Web Push notifications handled by this process's deliverer, by outcome (gone: the subscription expired and the device was removed; expired: older than the TTL, not sent; ADR 0032).", Some(("outcome", &["delivered", "retrying", "gone", "dead", "expired"]))),
+    family("precinct_mail_attempts_total", Kind::Counter, "Reporter e-mails handled by this process's mailer, by outcome (failed: refused for good; gave_up: too many transient failures; ADR 0033).", Some(("outcome", &["sent", "retrying", "failed", "gave_up"]))),
+    family("precinct_sla_escalations_total", Kind::Counter, "Unaccepted assignments escalated by this process's SLA worker (one SlaEscalated event each; ADR 0035).", Some(("action", &["requeue", "reassign"]))),
     family("precinct_dispatch_no_patrol_total", Kind::Counter, "Automatic assignments refused because no patrol was available.", None),
     family("precinct_assignment_declines_total", Kind::Counter, "Assignments declined by their patrol.", None),
     family("precinct_appends_total", Kind::Counter, "Appends to the event log by outcome (appended, duplicate, conflict, timeout = outcome unknown, rejected, error).", Some(("outcome", APPEND_OUTCOMES))),
@@ -521,8 +526,7 @@ async fn refresh_counts(state: &AppState) {
         precinct_readmodel::queries::operator_counts(
             &state.pool,
             chrono::Utc::now(),
-            state.config.sla_accept.as_secs() as i64,
-            state.config.sla_respond.as_secs() as i64,
+            &state.config.sla_defaults,
         ),
     )
     .await;

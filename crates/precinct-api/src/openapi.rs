@@ -82,6 +82,7 @@ pub fn spec() -> utoipa::openapi::OpenApi {
         routes::crime_types::Api::openapi(),
         routes::webhooks::Api::openapi(),
         routes::devices::Api::openapi(),
+        routes::sla_policy::Api::openapi(),
         routes::crimes::Api::openapi(),
         routes::dispatch::Api::openapi(),
         routes::patrols::Api::openapi(),
@@ -169,7 +170,125 @@ pub fn spec() -> utoipa::openapi::OpenApi {
             }
         }
     }
+    add_links(&mut doc);
     crate::openapi_shape::shape(doc)
+}
+
+/// OpenAPI links (3.1 §4.8.20): from the answer of an operation that creates something
+/// to the operations that take its id — `(creating operation, field of its 201 body,
+/// path parameter, operations)`. Generated clients and the stateful phase of the
+/// contract fuzzing (`deploy/local/schemathesis.sh`) follow them to create, then use,
+/// real ids instead of random ones.
+const LINKS: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "submit_crime",
+        "id",
+        "id",
+        &[
+            "get_crime",
+            "amend_crime",
+            "replace_crime",
+            "withdraw_crime",
+            "history",
+            "add_note",
+            "attach_evidence",
+            "triage",
+            "reject_invalid",
+            "possible_duplicates",
+            "post_public_update",
+            "transfer",
+        ],
+    ),
+    (
+        "register_patrol",
+        "id",
+        "id",
+        &[
+            "get_patrol",
+            "update_patrol",
+            "replace_patrol",
+            "set_patrol_status",
+            "put_patrol_location",
+            "post_patrol_locations",
+            "get_patrol_location",
+            "track",
+        ],
+    ),
+    (
+        "create_station",
+        "id",
+        "id",
+        &[
+            "get_station",
+            "edit_station",
+            "preview_station_area",
+            "get_station_sla_policy",
+            "set_station_sla_policy",
+        ],
+    ),
+    (
+        "create_crime_type",
+        "code",
+        "code",
+        &["get_crime_type", "edit_crime_type", "retire_crime_type"],
+    ),
+    (
+        "create_webhook",
+        "id",
+        "id",
+        &[
+            "get_webhook",
+            "edit_webhook",
+            "list_webhook_deliveries",
+            "replay_webhook",
+            "rotate_webhook_secret",
+            "delete_webhook",
+        ],
+    ),
+    (
+        "register_account",
+        "id",
+        "id",
+        &[
+            "get_user",
+            "update_user",
+            "change_role",
+            "deactivate",
+            "reactivate",
+            "reset_password",
+        ],
+    ),
+    (
+        "accept_invite",
+        "id",
+        "id",
+        &["get_user", "update_user", "change_role", "deactivate"],
+    ),
+    ("register_my_device", "id", "id", &["remove_my_device"]),
+];
+
+/// Adds [`LINKS`] to the 201 answers of the creating operations.
+fn add_links(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::link::LinkBuilder;
+    for (from, field, parameter, targets) in LINKS {
+        let created = doc
+            .paths
+            .paths
+            .values_mut()
+            .flat_map(operations_mut)
+            .find(|op| op.operation_id.as_deref() == Some(from))
+            .and_then(|op| op.responses.responses.get_mut("201"));
+        let Some(RefOr::T(created)) = created else {
+            continue;
+        };
+        for target in *targets {
+            let link = LinkBuilder::new()
+                .operation_id(*target)
+                .parameter(*parameter, format!("$response.body#/{field}"))
+                .build();
+            created.links.insert((*target).to_string(), RefOr::T(link));
+        }
+    }
 }
 
 /// [`spec`] as pretty JSON with a final newline: the exact bytes of
@@ -571,6 +690,9 @@ pub struct OverdueReport {
     pub patrol_id: Option<Uuid>,
     pub assigned_at: Option<DateTime<Utc>>,
     pub accepted_at: Option<DateTime<Utc>>,
+    /// The deadline that applies, in seconds: the station's SLA policy for the report's
+    /// priority, else the server's default (ADR 0035).
+    pub deadline_secs: i64,
     /// Seconds past the deadline now.
     pub overdue_by_secs: i64,
 }
@@ -835,6 +957,7 @@ mod tests {
             patrol_id: None,
             assigned_at: None,
             accepted_at: None,
+            deadline_secs: 0,
             overdue_by_secs: 0,
             since: now,
         };
@@ -1087,6 +1210,75 @@ mod tests {
     }
 
     /// Operation ids are unique (clients generate function names from them).
+    /// Every link leaves a creating operation's 201 answer, whose body has the field it
+    /// reads, for an operation that exists and has the path parameter it fills.
+    #[test]
+    fn openapi_links_lead_from_a_created_id_to_operations_that_take_it() {
+        let doc: serde_json::Value =
+            serde_json::from_str(&spec_json()).expect("the document is JSON");
+        let operations: Vec<(&String, &serde_json::Value)> = doc["paths"]
+            .as_object()
+            .expect("paths")
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object()
+                    .into_iter()
+                    .flat_map(|i| i.values())
+                    .filter(|op| op.get("operationId").is_some())
+                    .map(move |op| (path, op))
+            })
+            .collect();
+        let find = |id: &str| {
+            operations
+                .iter()
+                .find(|(_, op)| op["operationId"] == id)
+                .unwrap_or_else(|| panic!("no operation {id}"))
+        };
+        let mut links = 0;
+        for (from, field, parameter, targets) in LINKS {
+            let (_, op) = find(from);
+            let answer = &op["responses"]["201"];
+            let body = answer["content"]["application/json"]["schema"]["$ref"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{from}: a 201 body by reference"));
+            let body = serde_json::to_string(
+                &doc["components"]["schemas"][body.rsplit('/').next().expect("name")],
+            )
+            .expect("schema");
+            // The body's own properties or those of the view it extends.
+            let view_has = |json: &str| json.contains(&format!("\"{field}\""));
+            let extends = body
+                .split("#/components/schemas/")
+                .skip(1)
+                .filter_map(|rest| rest.split('"').next())
+                .any(|name| {
+                    view_has(
+                        &serde_json::to_string(&doc["components"]["schemas"][name])
+                            .expect("schema"),
+                    )
+                });
+            assert!(
+                view_has(&body) || extends,
+                "{from}: no field {field} in its 201 body"
+            );
+            for target in *targets {
+                let (path, _) = find(target);
+                assert!(
+                    path.contains(&format!("{{{parameter}}}")),
+                    "{target} ({path}) has no path parameter {parameter}"
+                );
+                let link = &answer["links"][*target];
+                assert_eq!(link["operationId"], *target);
+                assert_eq!(
+                    link["parameters"][*parameter],
+                    format!("$response.body#/{field}")
+                );
+                links += 1;
+            }
+        }
+        assert!(links > 40, "{links} links");
+    }
+
     #[test]
     fn openapi_operation_ids_are_unique() {
         let v = serde_json::to_value(spec()).expect("JSON");

@@ -38,6 +38,22 @@ pub fn sla_breach_command(report: Uuid, kind: impl std::fmt::Display, since_micr
     )
 }
 
+/// The command id of an SLA warning: one per (report, kind, start of the clock).
+pub fn sla_warning_command(report: Uuid, kind: impl std::fmt::Display, since_micros: i64) -> Uuid {
+    Uuid::new_v5(
+        &SLA_NS,
+        format!("warn|{report}|{kind}|{since_micros}").as_bytes(),
+    )
+}
+
+/// The command id of an SLA escalation: one per (report, start of the accept clock).
+pub fn sla_escalation_command(report: Uuid, since_micros: i64) -> Uuid {
+    Uuid::new_v5(
+        &SLA_NS,
+        format!("escalate|{report}|{since_micros}").as_bytes(),
+    )
+}
+
 /// The command id of the ADMIN bootstrap for the reservation stream `email_stream`, and
 /// the id of the account it creates: a repeated or concurrent bootstrap is one command.
 pub fn bootstrap_ids(email_stream: Uuid) -> (Uuid, Uuid) {

@@ -41,6 +41,19 @@ pub struct App<S = EventLog> {
     turns: std::sync::Arc<Turns>,
     /// Each account's last acknowledged command position (read-your-own-writes).
     writes: std::sync::Arc<crate::writes::LastWrites>,
+    /// Told of each change this process makes to an account or a data subject.
+    account_changes: Option<AccountChanges>,
+}
+
+/// What [`App::on_account_change`] calls: the account (or data subject) id and the
+/// position of the command's last event on its stream.
+#[derive(Clone)]
+pub struct AccountChanges(std::sync::Arc<dyn Fn(Uuid, u64) + Send + Sync>);
+
+impl std::fmt::Debug for AccountChanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccountChanges")
+    }
 }
 
 /// The stream of aggregate `A` with id `id`.
@@ -80,6 +93,9 @@ pub struct Outcome {
     /// The command id had already been applied; nothing new was appended.
     pub duplicate: bool,
     states: HashMap<StreamId, Box<dyn Any + Send + Sync>>,
+    /// Each stream this command appended to, with the position of its last event there
+    /// (empty for a command that changed nothing; for a duplicate, see [`primary_first`]).
+    written: Vec<(StreamId, u64)>,
 }
 
 impl std::fmt::Debug for Outcome {
@@ -232,6 +248,7 @@ impl<S: EventStore> App<S> {
             vault: None,
             turns: Default::default(),
             writes: Default::default(),
+            account_changes: None,
         }
     }
 
@@ -243,7 +260,21 @@ impl<S: EventStore> App<S> {
             vault: Some(vault),
             turns: Default::default(),
             writes: Default::default(),
+            account_changes: None,
         }
+    }
+
+    /// This app, telling `changed` of every account and data-subject stream a command
+    /// of this process appends to, once the log acknowledged it: the API's account view
+    /// does not trust its memory of that account until it has seen the change, so a
+    /// deactivation, erasure or new password takes effect at once on the process that
+    /// made it (ADR 0011).
+    pub fn on_account_change(
+        mut self,
+        changed: impl Fn(Uuid, u64) + Send + Sync + 'static,
+    ) -> Self {
+        self.account_changes = Some(AccountChanges(std::sync::Arc::new(changed)));
+        self
     }
 
     /// The position of `account`'s last command this process acknowledged (ADR 0014).
@@ -334,6 +365,15 @@ impl<S: EventStore> App<S> {
         let out = self.attempt::<A>(meta, primary_id, decide).await?;
         if let precinct_eventlog::Actor::User { id, .. } = &meta.actor {
             self.writes.record(*id, out.position);
+        }
+        if let Some(AccountChanges(changed)) = &self.account_changes {
+            for (stream, position) in &out.written {
+                if stream.aggregate_type == precinct_domain::account::Account::TYPE
+                    || stream.aggregate_type == precinct_domain::subject::DataSubject::TYPE
+                {
+                    changed(stream.id, *position);
+                }
+            }
         }
         Ok(out)
     }
@@ -526,6 +566,7 @@ impl<'a, S: EventStore> Attempts<'a, S> {
             position: done.position,
             duplicate: true,
             states,
+            written: primary_first(&self.primary, &done),
         })
     }
 
@@ -644,8 +685,19 @@ impl<'a, S: EventStore> Attempts<'a, S> {
                 position: primary_version,
                 duplicate: false,
                 states,
+                written: Vec::new(),
             }));
         }
+        // Only an app told of account changes needs the per-stream positions: no stream
+        // id is copied on the command path otherwise.
+        let counts: Vec<(StreamId, u64)> = if self.app.account_changes.is_some() {
+            writes
+                .iter()
+                .map(|w| (w.stream.clone(), w.events.len() as u64))
+                .collect()
+        } else {
+            Vec::new()
+        };
         match self.app.log.append_multi(writes, self.meta).await {
             // The command id was in the log already (an earlier attempt landed while this
             // one decided): the same request's retry, or another request reusing its key.
@@ -655,12 +707,18 @@ impl<'a, S: EventStore> Attempts<'a, S> {
                     position: appended.position,
                     duplicate: true,
                     states,
+                    written: primary_first(&self.primary, &appended),
                 }))
             }
             Ok(appended) => Ok(Some(Outcome {
                 position: appended.position,
                 duplicate: appended.duplicate,
                 states,
+                written: if counts.is_empty() {
+                    Vec::new()
+                } else {
+                    last_positions(&counts, &appended)
+                },
             })),
             Err(AppendError::WrongExpectedVersion { actual }) => {
                 tracing::debug!(
@@ -686,6 +744,40 @@ impl<'a, S: EventStore> Attempts<'a, S> {
     }
 }
 
+/// The position of each stream's last event in an appended batch: the batch is one
+/// atomic append in stream order, so its positions are consecutive. A batch whose
+/// positions are not (no store does that today) names no stream rather than a wrong
+/// position.
+fn last_positions(
+    counts: &[(StreamId, u64)],
+    appended: &precinct_eventlog::Appended,
+) -> Vec<(StreamId, u64)> {
+    let total: u64 = counts.iter().map(|(_, n)| n).sum();
+    if appended.position.checked_sub(appended.first_position) != total.checked_sub(1) {
+        return Vec::new();
+    }
+    let mut last = appended.first_position.saturating_sub(1);
+    counts
+        .iter()
+        .map(|(stream, n)| {
+            last += n;
+            (stream.clone(), last)
+        })
+        .collect()
+}
+
+/// What a duplicate's original append is known to have written: its first event, on the
+/// primary stream (which a batch puts first). The position of the primary's last event
+/// there is not known without reading it again; the first one is reached by any reader
+/// that has seen the command's start. (An acknowledgement lost on the way and found by a
+/// retry is still this process's change.)
+fn primary_first(
+    primary: &StreamId,
+    original: &precinct_eventlog::Appended,
+) -> Vec<(StreamId, u64)> {
+    vec![(primary.clone(), original.first_position)]
+}
+
 /// A random pause before attempt `attempt + 1`: up to `BACKOFF_FIRST * 2^(attempt-1)`,
 /// at most `BACKOFF_MAX`.
 fn backoff(attempt: usize) -> Duration {
@@ -698,4 +790,33 @@ fn backoff(attempt: usize) -> Duration {
         .min(BACKOFF_MAX);
     let micros = u64::try_from(ceiling.as_micros()).unwrap_or(u64::MAX);
     Duration::from_micros(rand::thread_rng().gen_range(0..=micros))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn appended(first_position: u64, position: u64) -> precinct_eventlog::Appended {
+        precinct_eventlog::Appended {
+            first_position,
+            position,
+            duplicate: false,
+            original_request: None,
+        }
+    }
+
+    #[test]
+    fn each_written_stream_is_named_with_the_position_of_its_last_event() {
+        let account = StreamId::new("account", Uuid::from_u128(1));
+        let patrol = StreamId::new("patrol", Uuid::from_u128(2));
+        let counts = [(account.clone(), 1), (patrol.clone(), 2)];
+        // Given a batch of three events at positions 10, 11, 12 in stream order,
+        assert_eq!(
+            last_positions(&counts, &appended(10, 12)),
+            vec![(account, 10), (patrol, 12)]
+        );
+        // a batch whose positions are not consecutive names nothing.
+        assert!(last_positions(&counts, &appended(10, 13)).is_empty());
+        assert!(last_positions(&counts, &appended(10, 11)).is_empty());
+    }
 }

@@ -210,6 +210,20 @@ async fn only_an_admin_registers_staff() {
     .await
     .expect_err("a supervisor");
     assert!(matches!(err, AppError::Forbidden(Denied::Role)), "{err:?}");
+    // A role without a station, or a station for a CITIZEN, is not self-registration
+    // either (mutation testing: `&&` → `||` in `may_register` went unnoticed).
+    for (role, station) in [(Role::Admin, None), (Role::Citizen, Some(w.station))] {
+        let mut asked = staff.clone();
+        asked.role = role;
+        asked.station = station;
+        let err = account::register(&w.app, None, &anonymous(), asked, &Hasher)
+            .await
+            .expect_err("anonymous");
+        assert!(
+            matches!(err, AppError::Forbidden(Denied::RoleOrStation)),
+            "{role:?} {station:?}: {err:?}"
+        );
+    }
     let out = account::register(&w.app, Some(&w.admin), &w.meta(&w.admin), staff, &Hasher)
         .await
         .expect("an admin");
@@ -741,4 +755,51 @@ async fn an_erased_officer_can_no_longer_join_a_crew() {
         w.events_since::<Patrol>(w.patrol.as_uuid(), mark).as_slice(),
         [PatrolEvent::PatrolUpdated(u)] if u.call_sign.as_deref() == Some("ALPHA-9")
     ));
+}
+
+/// The bound on the crews one officer is looked up in (mutation testing: its edges
+/// were untested): listed in 100 patrols, a role change takes them out of all 100 in
+/// one append; in 101, it is refused and nothing is appended.
+#[tokio::test]
+async fn an_officer_in_at_most_a_hundred_crews_is_moved_and_one_in_more_is_refused() {
+    use precinct_app::commands::account::MAX_PATROLS_PER_OFFICER;
+    let w = World::new().await;
+    // The world's patrol lists the officer already: 99 more make 100.
+    for _ in 1..MAX_PATROLS_PER_OFFICER {
+        w.given_patrol(PatrolId::new(Uuid::new_v4()), w.station, &[w.officer.id])
+            .await;
+    }
+    let change = |officer: AccountId| {
+        let w = &w;
+        async move {
+            account::change_role(
+                &w.app,
+                &w.admin,
+                &w.meta(&w.admin),
+                officer,
+                Role::Citizen,
+                None,
+                &w.facts(),
+            )
+            .await
+        }
+    };
+    let mark = w.mark();
+    change(w.officer.id).await.expect("100 crews");
+    assert_eq!(
+        w.appended_since(mark).len(),
+        1 + MAX_PATROLS_PER_OFFICER as usize,
+        "the role change and one crew change per patrol"
+    );
+    for _ in 0..=MAX_PATROLS_PER_OFFICER {
+        w.given_patrol(PatrolId::new(Uuid::new_v4()), w.station, &[w.partner.id])
+            .await;
+    }
+    let mark = w.mark();
+    let err = change(w.partner.id).await.expect_err("101 crews");
+    assert!(
+        matches!(err, AppError::Refused(Refusal::TooManyPatrols(100))),
+        "{err:?}"
+    );
+    assert_eq!(w.mark(), mark, "nothing appended");
 }

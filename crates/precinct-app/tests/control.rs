@@ -340,3 +340,42 @@ async fn bulk_assigns_one_report_per_available_patrol_then_stops() {
     .expect_err("another station");
     assert!(matches!(e, AppError::NotFound), "{e:?}");
 }
+
+/// A station that exists but takes no reports (deactivated: off the map routing decides
+/// on) is no transfer target (mutation testing: only unknown stations were tried).
+#[tokio::test]
+async fn no_report_is_transferred_to_a_deactivated_station() {
+    use precinct_domain::station::{OpenReports, Station, StationCommand};
+    let w = World::new().await;
+    let report = w.given_report().await;
+    let closed = StationId::new(Uuid::new_v4());
+    w.given_station(closed, 7.2, 125.7).await;
+    w.given::<Station>(
+        closed.as_uuid(),
+        StationCommand::Deactivate {
+            open_reports: OpenReports {
+                ids: vec![],
+                total: 0,
+            },
+            at: chrono::Utc::now(),
+        },
+    )
+    .await;
+    let mark = w.mark();
+    let e = control::transfer(
+        &w.app,
+        &w.dispatcher,
+        &w.meta(&w.dispatcher),
+        report,
+        closed,
+        "their area".into(),
+        &w.facts(),
+    )
+    .await
+    .expect_err("a station that takes no reports");
+    assert!(
+        matches!(e, AppError::Refused(Refusal::StationTakesNoReports)),
+        "{e:?}"
+    );
+    assert_eq!(w.mark(), mark, "nothing appended");
+}

@@ -318,3 +318,52 @@ async fn a_second_dispatch_is_the_domains_conflict_and_a_replay_the_original_out
     );
     assert_eq!(w.mark(), head);
 }
+
+/// Mutation testing found the bulk run's own rules untested here (the e2e suite covers
+/// them through HTTP): only the desk runs it; a report that is not NEW, or is not one
+/// of the station's, is left with its reason; the NEW one is assigned.
+#[tokio::test]
+async fn a_bulk_run_is_the_desks_and_leaves_what_it_may_not_assign_with_the_reason() {
+    use precinct_app::commands::bulk_dispatch::{auto_assign, BulkOrder, LeftReason};
+    use precinct_domain::ids::ReportId;
+    let w = World::new().await;
+    let fresh = w.given_report().await;
+    let taken = w.given_assigned(w.patrol).await;
+    let unknown = ReportId::new(Uuid::new_v4());
+    let second = PatrolId::new(Uuid::new_v4());
+    w.given_patrol(second, w.station, &[w.other_officer.id])
+        .await;
+    let order = || BulkOrder {
+        station: w.station,
+        reports: Some(vec![taken, unknown, fresh]),
+        limit: None,
+    };
+    for by in [w.citizen, w.officer] {
+        let mark = w.mark();
+        let err = auto_assign(&w.app, &by, &w.meta(&by), order(), &w.facts(), &w.facts())
+            .await
+            .expect_err("not the desk");
+        assert!(matches!(err, AppError::Forbidden(Denied::Role)), "{err:?}");
+        assert_eq!(w.mark(), mark, "nothing appended");
+    }
+    let out = auto_assign(
+        &w.app,
+        &w.dispatcher,
+        &w.meta(&w.dispatcher),
+        order(),
+        &w.facts(),
+        &w.facts(),
+    )
+    .await
+    .expect("bulk run");
+    let assigned: Vec<_> = out.assigned.iter().map(|a| (a.report, a.patrol)).collect();
+    assert_eq!(assigned, vec![(fresh, second)], "the idle patrol takes it");
+    let left: Vec<_> = out.left.iter().map(|l| (l.report, l.reason)).collect();
+    assert_eq!(
+        left,
+        vec![
+            (taken, LeftReason::NotNew(ReportStatus::Assigned)),
+            (unknown, LeftReason::NotAtStation),
+        ]
+    );
+}

@@ -8,7 +8,7 @@ mod common;
 use chrono::Utc;
 use common::{events, Behind, World};
 use precinct_app::commands::report::{
-    amend, assignment, closure, desk, notes, submit, withdraw, Change,
+    self, amend, assignment, closure, desk, notes, submit, withdraw, Change,
 };
 use precinct_app::{AppError, Denied, Principal, Refusal, Unavailable};
 use precinct_domain::ids::ReportId;
@@ -188,6 +188,25 @@ async fn only_reviewers_of_the_station_review_closures() {
         .await
         .expect_err("another station's supervisor does not see it");
     assert!(matches!(err, AppError::NotFound), "{err:?}");
+    // The decision itself refuses a desk that is no reviewer, whichever entry point
+    // asked for the change (mutation testing: only the wrappers' check was tested).
+    let mark = w.mark();
+    for change in [
+        Change::ApproveClosure,
+        Change::RejectClosure("not enough".into()),
+    ] {
+        let err = report::change(
+            &w.app,
+            &w.dispatcher,
+            &w.meta(&w.dispatcher),
+            id,
+            vec![change],
+        )
+        .await
+        .expect_err("a dispatcher does not review");
+        assert!(matches!(err, AppError::Forbidden(Denied::Role)), "{err:?}");
+    }
+    assert_eq!(w.mark(), mark, "nothing appended");
 }
 
 #[tokio::test]
@@ -850,4 +869,50 @@ async fn an_address_for_news_goes_on_a_stream_of_its_own_under_the_reports_data_
         w.appended_since(mark2),
         events(&[("report", "ReportSubmitted")])
     );
+}
+
+/// The checks routes make before they parse a request's fields (so that a caller
+/// without the role gets 403, not a 422 on a body they may not send): each role is let
+/// through by exactly the checks its work needs. Mutation testing found them tested
+/// only through the commands, which check again on the report itself.
+#[tokio::test]
+async fn the_checks_made_before_the_fields_are_parsed_let_each_role_through_where_it_works() {
+    use precinct_app::commands::report::{control, link, reopen};
+    use precinct_app::commands::{account, bulk_dispatch};
+    type Check = fn(&Principal) -> Result<(), AppError>;
+    let checks: [(&str, Check); 6] = [
+        ("control", control::may_control),
+        ("triage", desk::may_triage),
+        ("link", link::may_link),
+        ("bulk dispatch", bulk_dispatch::may_dispatch),
+        ("reopen", reopen::may_reopen),
+        ("change role", account::may_change_role),
+    ];
+    let w = World::new().await;
+    let callers = [
+        ("citizen", w.citizen),
+        ("officer", w.officer),
+        ("dispatcher", w.dispatcher),
+        ("supervisor", w.supervisor),
+        ("admin", w.admin),
+    ];
+    let mut allowed = Vec::new();
+    for (check, may) in checks {
+        for (who, by) in callers {
+            match may(&by) {
+                Ok(()) => allowed.push(format!("{check}: {who}")),
+                Err(AppError::Forbidden(Denied::Role)) => {}
+                Err(other) => panic!("{check} for {who}: {other:?}"),
+            }
+        }
+    }
+    let desk =
+        |check: &str| ["dispatcher", "supervisor", "admin"].map(|who| format!("{check}: {who}"));
+    let mut expected: Vec<String> = ["control", "triage", "link", "bulk dispatch"]
+        .into_iter()
+        .flat_map(desk)
+        .collect();
+    expected
+        .extend(["reopen: supervisor", "reopen: admin", "change role: admin"].map(String::from));
+    assert_eq!(allowed, expected);
 }

@@ -495,3 +495,61 @@ async fn an_erased_accounts_address_can_register_again() {
         "{err:?}"
     );
 }
+
+/// Survivors of mutation testing (2026-11-30): who sees an account's e-mail address,
+/// who lists accounts, and that an ADMIN with another active ADMIN beside them may be
+/// demoted (only the last one keeps the role).
+#[tokio::test]
+async fn the_address_is_for_admins_and_the_account_itself_and_only_the_last_admin_keeps_the_role() {
+    let w = World::new().await;
+    let officer = w.officer.id;
+    assert_eq!(user::audience(&w.admin, officer), user::Audience::Full);
+    assert_eq!(user::audience(&w.officer, officer), user::Audience::Full);
+    assert_eq!(
+        user::audience(&w.supervisor, officer),
+        user::Audience::Staff
+    );
+    assert_eq!(
+        user::audience(&w.supervisor, w.supervisor.id),
+        user::Audience::Full
+    );
+    for by in [w.admin, w.supervisor] {
+        user::may_list(&by).expect("lists accounts");
+    }
+    for by in [w.citizen, w.officer, w.dispatcher] {
+        let err = user::may_list(&by).expect_err("does not list accounts");
+        assert!(matches!(err, AppError::Forbidden(Denied::Role)), "{err:?}");
+    }
+    let second = Principal {
+        id: AccountId::new(Uuid::new_v4()),
+        role: Role::Admin,
+        station_id: None,
+    };
+    w.given_account(second).await;
+    let out = account::change_role(
+        &w.app,
+        &w.admin,
+        &w.meta(&w.admin),
+        second.id,
+        Role::Citizen,
+        None,
+        &w.facts(),
+    )
+    .await
+    .expect("another active ADMIN remains");
+    assert_eq!(out.account.role, Role::Citizen);
+    // Moving an account that is not an ADMIN needs no list of ADMINs: a lagging
+    // accounts view does not hold it up.
+    let out = account::change_role(
+        &w.app,
+        &w.admin,
+        &w.meta(&w.admin),
+        w.officer.id,
+        Role::Dispatcher,
+        Some(w.station),
+        &w.facts().behind(Behind::Accounts),
+    )
+    .await
+    .expect("no ADMIN list needed");
+    assert_eq!(out.account.role, Role::Dispatcher);
+}

@@ -58,6 +58,18 @@ pub struct Settings {
     /// The paced phase of workload 4: updates/s (each patrol about once a second).
     pub paced_rate: u64,
     pub paced_secs: Duration,
+    /// The webhook workload: subscriptions to every report event (0: left out), each
+    /// half's intake duration, and how long the deliveries may take to drain after it.
+    pub webhooks: usize,
+    /// The paced half's intake rate (reports/s, open loop); the other half is closed
+    /// loop like workload 1.
+    pub webhook_rate: f64,
+    pub webhook_secs: Duration,
+    pub webhook_drain_secs: Duration,
+    /// The workloads to run after intake (`BENCH_PHASES`, comma-separated: overload,
+    /// lifecycle, webhooks, rebuild — seed and rebuild —, queries, export, locations;
+    /// default all). Queries and export need the rebuild's seeded log.
+    pub phases: Vec<String>,
     /// Keep the databases and streams afterwards (default: dropped).
     pub keep: bool,
     /// Split roles: `precinct serve --roles api` and a second process with
@@ -89,7 +101,23 @@ fn secs(name: &str, default: u64) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(num::<f64>(name, default as f64)?))
 }
 
+/// The workloads `BENCH_PHASES` may name, in the order they run (intake always runs).
+pub const PHASES: [&str; 7] = [
+    "overload",
+    "lifecycle",
+    "webhooks",
+    "rebuild",
+    "queries",
+    "export",
+    "locations",
+];
+
 impl Settings {
+    /// Whether workload `phase` runs.
+    pub fn runs(&self, phase: &str) -> bool {
+        self.phases.iter().any(|p| p == phase)
+    }
+
     pub fn from_env() -> anyhow::Result<Self> {
         let precinct_bin = var("PRECINCT_BIN")
             .map(PathBuf::from)
@@ -111,7 +139,7 @@ impl Settings {
             out_dir: var("BENCH_OUT")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("target/bench")),
-            budget: secs("BENCH_BUDGET_SECS", 560)?,
+            budget: secs("BENCH_BUDGET_SECS", 660)?,
             ceiling_secs: secs("BENCH_CEILING_SECS", 8)?,
             workload_secs: secs("BENCH_SECS", 20)?,
             max_ops: num("BENCH_MAX_OPS", 2_000_000)?,
@@ -134,6 +162,20 @@ impl Settings {
             sse_subscribers: num("BENCH_SSE_SUBSCRIBERS", 100)?,
             paced_rate: num("BENCH_PACED_RATE", 1000)?,
             paced_secs: secs("BENCH_PACED_SECS", 10)?,
+            webhooks: num("BENCH_WEBHOOKS", 10)?,
+            webhook_rate: num("BENCH_WEBHOOK_RATE", 100.0)?,
+            webhook_secs: secs("BENCH_WEBHOOK_SECS", 10)?,
+            webhook_drain_secs: secs("BENCH_WEBHOOK_DRAIN_SECS", 60)?,
+            phases: match var("BENCH_PHASES") {
+                None => PHASES.iter().map(|p| p.to_string()).collect(),
+                Some(v) => {
+                    let phases: Vec<String> = v.split(',').map(|p| p.trim().to_owned()).collect();
+                    if let Some(p) = phases.iter().find(|p| !PHASES.contains(&p.as_str())) {
+                        anyhow::bail!("BENCH_PHASES: unknown phase {p:?} (known: {PHASES:?})");
+                    }
+                    phases
+                }
+            },
             keep: var("BENCH_KEEP").is_some_and(|v| v != "0"),
             split: var("BENCH_SPLIT").is_some_and(|v| v != "0"),
             perf: var("BENCH_PERF").is_some_and(|v| v != "0"),

@@ -32,6 +32,7 @@ mod rebuild;
 mod report;
 mod server;
 mod stats;
+mod webhooks;
 mod world;
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -261,6 +262,12 @@ async fn run(s: &Settings, budget: Budget) -> anyhow::Result<()> {
             "1000000".to_string(),
         ),
     ];
+    // The webhook workload's receiver is this process, on loopback over plain HTTP.
+    env.push(("PRECINCT_WEBHOOK_ALLOW_HTTP".to_string(), "1".to_string()));
+    env.push((
+        "PRECINCT_WEBHOOK_ALLOW".to_string(),
+        "127.0.0.1".to_string(),
+    ));
     for passthrough in ["RUST_LOG", "PRECINCT_LOG_FORMAT"] {
         if let Ok(v) = std::env::var(passthrough) {
             env.push((passthrough.to_string(), v));

@@ -44,6 +44,9 @@ pub struct OverloadOut {
     pub lost: u64,
     /// Reports of this phase in the read model that no 201 acknowledged.
     pub unacknowledged_applied: i64,
+    /// The log positions of the accepted reports (not in results.json).
+    #[serde(skip)]
+    pub accepted_positions: Vec<u64>,
 }
 
 impl OverloadOut {
@@ -199,5 +202,6 @@ pub async fn run(
         secs,
         lost: accepted.saturating_sub(found.max(0) as u64),
         unacknowledged_applied: marked - found,
+        accepted_positions: tally.accepted.iter().map(|(_, p)| *p).collect(),
     })
 }

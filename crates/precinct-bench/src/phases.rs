@@ -22,7 +22,7 @@ use crate::report::Row;
 use crate::stats::{self, Cpu};
 use crate::world::{self, World};
 use crate::{
-    ceilings, intake, lifecycle, locations, overload, queries, rebuild, server, Budget,
+    ceilings, intake, lifecycle, locations, overload, queries, rebuild, server, webhooks, Budget,
     PRIVATE_NATS_PID,
 };
 
@@ -353,13 +353,28 @@ pub async fn workloads(
         pool,
     };
     let w1 = intake(&mut ctx).await?;
-    overload(&mut ctx, &w1).await?;
-    lifecycle(&mut ctx, &w1).await?;
-    let head = seed(&mut ctx, &w1).await?;
-    let reports_rows_live = rebuild(&mut ctx, head).await?;
-    queries(&mut ctx, reports_rows_live).await?;
-    export(&mut ctx).await?;
-    locations(&mut ctx).await?;
+    if s.runs("overload") {
+        overload(&mut ctx, &w1).await?;
+    }
+    if s.runs("lifecycle") {
+        lifecycle(&mut ctx, &w1).await?;
+    }
+    if s.runs("webhooks") && s.webhooks > 0 {
+        webhooks(&mut ctx).await?;
+    }
+    if s.runs("rebuild") {
+        let head = seed(&mut ctx, &w1).await?;
+        let reports_rows_live = rebuild(&mut ctx, head).await?;
+        if s.runs("queries") {
+            queries(&mut ctx, reports_rows_live).await?;
+        }
+        if s.runs("export") {
+            export(&mut ctx).await?;
+        }
+    }
+    if s.runs("locations") {
+        locations(&mut ctx).await?;
+    }
     ctx.pool.close().await;
     Ok(())
 }
@@ -528,6 +543,162 @@ pub async fn overload(ctx: &mut RunCtx<'_>, w1: &IntakeOut) -> anyhow::Result<()
         o.lost
     );
     ctx.out.extra.insert("overload".into(), json!(o));
+    Ok(())
+}
+
+/// Webhook delivery under intake load (issue 18): for `BENCH_WEBHOOKS` subscriptions to
+/// every report event, the append → delivered latency under a paced intake
+/// (`BENCH_WEBHOOK_RATE` reports/s, open loop) and the most deliveries per second under
+/// the closed-loop intake; every delivery checked (none missing, none repeated, log
+/// order, signatures).
+pub async fn webhooks(ctx: &mut RunCtx<'_>) -> anyhow::Result<()> {
+    let s = ctx.s;
+    let admin = ctx
+        .api
+        .login(&ctx.target.admin_email, &ctx.target.admin_password)
+        .await?;
+    let loads = [
+        (
+            "paced",
+            webhooks::Load::Paced {
+                rate: s.webhook_rate,
+            },
+        ),
+        (
+            "max",
+            webhooks::Load::Closed {
+                connections: s.intake_connections,
+            },
+        ),
+    ];
+    for (label, load) in loads {
+        let secs = ctx.budget.cap(
+            s.webhook_secs,
+            s.webhook_drain_secs + ctx.reserve_after_rebuild(),
+        );
+        let offered = match load {
+            webhooks::Load::Paced { rate } => format!("{rate:.0} reports/s, open loop"),
+            webhooks::Load::Closed { connections } => {
+                format!("closed loop, {connections} connections")
+            }
+        };
+        eprintln!(
+            "webhooks ({label}): {} subscriptions to every report event; intake {offered}, {} s",
+            s.webhooks,
+            secs.as_secs()
+        );
+        let c0 = ctx.cpu.snap();
+        let w = webhooks::run(
+            &ctx.api,
+            &ctx.world,
+            &ctx.log,
+            &ctx.target.db_url,
+            &ctx.pool,
+            &admin.token,
+            s.webhooks,
+            load,
+            secs,
+            s.max_ops,
+            s.lag_sample_every,
+            s.webhook_drain_secs,
+        )
+        .await?;
+        let shares = ctx.cpu.shares(&c0, &ctx.cpu.snap());
+        let mut row = Row::new(
+            &format!("W {label}"),
+            &format!(
+                "webhook deliveries, {} subscriptions, intake {offered} (append → delivered)",
+                w.subscriptions
+            ),
+        );
+        row.throughput = Some(w.throughput());
+        row.unit = "deliveries/s".into();
+        row.latency = Some(w.latency);
+        row.cpu = shares;
+        row.ops = Some(w.deliveries as u64);
+        row.errors = (w.missing + w.repeats + w.out_of_order + w.unverified + w.id_clashes) as u64;
+        let delivered = row.errors == 0 && w.deliveries > 0;
+        if matches!(load, webhooks::Load::Paced { .. }) {
+            row.target = "every event to every subscription; p99 < 1 s".into();
+            row.pass = Some(delivered && w.latency.p99_ms < 1000.0);
+        } else {
+            row.target = "every event to every subscription".into();
+            row.pass = Some(delivered);
+        }
+        row.note = format!(
+            "{} reports acknowledged at {:.0}/s (p99 {:.1} ms, {} errors); {} report events × \
+             {} subscriptions; {:.0} deliveries/s during the load, {:.0}/s in the drain \
+             ({:.1} s after it); {} missing, {} repeated, {} out of order, {} unverified \
+             signatures; latency over {} sampled positions; CPU columns: load and drain",
+            w.acked,
+            w.intake_rate,
+            w.intake_latency.p99_ms,
+            w.intake_errors,
+            w.expected_positions,
+            w.subscriptions,
+            w.during_rate,
+            w.drain_rate,
+            w.drain.as_secs_f64(),
+            w.missing,
+            w.repeats,
+            w.out_of_order,
+            w.unverified,
+            w.sampled_positions
+        );
+        ctx.out.rows.push(row);
+        ctx.out.check(
+            &format!(
+                "webhooks ({label}): every report event reached every subscription once, in \
+                 log order, signed"
+            ),
+            w.deliveries > 0
+                && w.missing == 0
+                && w.repeats == 0
+                && w.out_of_order == 0
+                && w.unverified == 0
+                && w.id_clashes == 0,
+            format!(
+                "{} deliveries of {} events × {}: {} missing, {} repeated, {} out of order, \
+                 {} unverified, {} webhook-id clashes",
+                w.deliveries,
+                w.expected_positions,
+                w.subscriptions,
+                w.missing,
+                w.repeats,
+                w.out_of_order,
+                w.unverified,
+                w.id_clashes
+            ),
+        );
+        eprintln!(
+            "  {:.0} deliveries/s ({:.0}/s during the load, {:.0}/s draining), p99 {:.1} ms; \
+             intake {:.0} req/s",
+            w.throughput(),
+            w.during_rate,
+            w.drain_rate,
+            w.latency.p99_ms,
+            w.intake_rate
+        );
+        ctx.out.extra.insert(
+            format!("webhooks_{label}"),
+            json!({
+                "subscriptions": w.subscriptions,
+                "acked": w.acked,
+                "intake_rate": w.intake_rate,
+                "deliveries": w.deliveries,
+                "elapsed_secs": w.elapsed.as_secs_f64(),
+                "drain_secs": w.drain.as_secs_f64(),
+                "during_rate": w.during_rate,
+                "drain_rate": w.drain_rate,
+                "expected_positions": w.expected_positions,
+                "missing": w.missing,
+                "repeats": w.repeats,
+                "out_of_order": w.out_of_order,
+                "unverified": w.unverified,
+                "id_clashes": w.id_clashes,
+            }),
+        );
+    }
     Ok(())
 }
 

@@ -228,9 +228,18 @@ pub async fn rebuild(pool: &PgPool, log: &EventLog, bound: Duration) -> anyhow::
 /// `updated_at` is the wall clock), the request log (it follows the `REQUESTS` stream,
 /// which the bench keeps writing to), the patrol track (down-sampled from positions by
 /// time), throttling windows and the quarantine (operational state), the snapshots
-/// `as_of` writes as it reads (ADR 0022), the migrations.
-const NOT_FROM_THE_LOG: [&str; 10] = [
+/// `as_of` writes as it reads (ADR 0022), the migrations, and the outbound deliverers'
+/// ledgers — webhook, push and mail cursors and deliveries record what was sent, which
+/// a rebuild does not redo (ADR 0028, 0032, 0033).
+const NOT_FROM_THE_LOG: [&str; 17] = [
     "report_snapshots",
+    "webhook_cursors",
+    "webhook_deliveries",
+    "push_cursor",
+    "push_outbox",
+    "mail_cursor",
+    "mail_deliveries",
+    "mail_alert_deliveries",
     "_sqlx_migrations",
     "checkpoints",
     "request_log",

@@ -25,19 +25,43 @@ pub const P256DH_LEN: usize = 65;
 /// Bytes of a subscription's authentication secret (RFC 8291).
 pub const AUTH_LEN: usize = 16;
 
-/// What kind of device: only Web Push subscriptions so far (a device-gateway webhook
-/// is a later kind).
+/// What kind of device: a Web Push subscription, or a device gateway — an HTTPS
+/// endpoint of the operator's (an MDM, a pager or radio bridge, a vendor push relay)
+/// that gets each notification as a Standard Webhooks POST signed with the device's own
+/// `whsec_` secret (ADR 0038).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DeviceKind {
     #[default]
     #[serde(rename = "WEB_PUSH")]
     WebPush,
+    #[serde(rename = "GATEWAY")]
+    Gateway,
 }
 
 impl DeviceKind {
     pub const fn as_str(self) -> &'static str {
         match self {
             DeviceKind::WebPush => "WEB_PUSH",
+            DeviceKind::Gateway => "GATEWAY",
+        }
+    }
+}
+
+/// How a new device is reached: its keys (Web Push) or its signing secret (gateway).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reach {
+    WebPush(PushKeys),
+    /// `whsec_` + base64 of 24 to 64 bytes, drawn by the application.
+    Gateway {
+        secret: String,
+    },
+}
+
+impl Reach {
+    pub const fn kind(&self) -> DeviceKind {
+        match self {
+            Reach::WebPush(_) => DeviceKind::WebPush,
+            Reach::Gateway { .. } => DeviceKind::Gateway,
         }
     }
 }
@@ -155,7 +179,8 @@ pub struct DeviceRegistered {
     pub kind: DeviceKind,
     /// The push endpoint (personal: sealed).
     pub endpoint: serde_json::Value,
-    /// `{"p256dh": …, "auth": …}` (personal: sealed).
+    /// `{"p256dh": …, "auth": …}` for Web Push, `{"secret": "whsec_…"}` for a gateway
+    /// (personal: sealed).
     pub keys: serde_json::Value,
     pub at: DateTime<Utc>,
 }
@@ -178,7 +203,7 @@ pub enum DeviceCommand {
         account_id: AccountId,
         device_id: DeviceId,
         endpoint: String,
-        keys: PushKeys,
+        reach: Reach,
         at: DateTime<Utc>,
     },
     /// By its owner.
@@ -200,7 +225,7 @@ pub enum DeviceError {
     NotFound,
     #[error("at most {max} devices per account; remove one first")]
     TooMany { max: usize },
-    #[error("this push endpoint is already registered")]
+    #[error("this endpoint is already registered")]
     AlreadyRegistered,
     #[error("a device with this id already exists")]
     AlreadyExists,
@@ -246,11 +271,24 @@ pub struct Device {
 }
 
 impl Device {
-    /// The endpoint and keys, if they opened and have their shape.
+    /// A Web Push device's endpoint and keys, if they opened and have their shape.
     pub fn subscription(&self) -> Option<(String, PushKeys)> {
+        if self.kind != DeviceKind::WebPush {
+            return None;
+        }
         let endpoint = self.endpoint.as_str()?.to_owned();
         let keys: PushKeys = serde_json::from_value(self.keys.clone()).ok()?;
         Some((endpoint, keys))
+    }
+
+    /// A gateway's URL and signing secret, if they opened.
+    pub fn gateway(&self) -> Option<(String, String)> {
+        if self.kind != DeviceKind::Gateway {
+            return None;
+        }
+        let url = self.endpoint.as_str()?.to_owned();
+        let secret = self.keys.get("secret")?.as_str()?.to_owned();
+        Some((url, secret))
     }
 }
 
@@ -283,14 +321,26 @@ impl Aggregate for Devices {
                 account_id,
                 device_id,
                 endpoint,
-                keys,
+                reach,
                 at,
             } => {
                 if self.used.contains(&device_id) {
                     return Err(DeviceError::AlreadyExists);
                 }
                 check_endpoint(&endpoint)?;
-                let (keys, _) = PushKeys::parse(&keys.p256dh, &keys.auth)?;
+                let kind = reach.kind();
+                let keys = match reach {
+                    Reach::WebPush(keys) => {
+                        let (keys, _) = PushKeys::parse(&keys.p256dh, &keys.auth)?;
+                        serde_json::json!({"p256dh": keys.p256dh, "auth": keys.auth})
+                    }
+                    Reach::Gateway { secret } => {
+                        crate::webhook::check_secret(&secret).map_err(|_| {
+                            invalid("secret", "must be whsec_ and base64 of 24 to 64 bytes")
+                        })?;
+                        serde_json::json!({ "secret": secret })
+                    }
+                };
                 if self
                     .devices
                     .iter()
@@ -304,9 +354,9 @@ impl Aggregate for Devices {
                 Ok(vec![DeviceRegistered {
                     account_id,
                     device_id,
-                    kind: DeviceKind::WebPush,
+                    kind,
                     endpoint: serde_json::Value::String(endpoint),
-                    keys: serde_json::json!({"p256dh": keys.p256dh, "auth": keys.auth}),
+                    keys,
                     at,
                 }
                 .into()])

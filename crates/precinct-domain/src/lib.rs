@@ -34,6 +34,7 @@
 //! - [`station`]: precincts and divisions.
 //! - [`invite`]: staff invitations.
 //! - [`routing`]: which station receives a report.
+//! - [`sla`]: a station's SLA policy (deadlines per priority, warning, escalation).
 //! - [`crime_type`]: the crime-type catalogue and how free text resolves to its codes.
 //! - [`subject`]: data subjects, erasure, which event fields are personal.
 //! - [`dispatch`]: which patrol a report is automatically assigned to.
@@ -57,6 +58,7 @@ pub mod patrol;
 pub mod report;
 pub mod reporter_contact;
 pub mod routing;
+pub mod sla;
 pub mod station;
 pub mod subject;
 pub mod webhook;

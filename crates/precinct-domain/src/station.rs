@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::aggregate::{event_enum, Aggregate, DomainError, ErrorKind};
 use crate::ids::{ReportId, StationId};
 use crate::routing::StationFacts;
+use crate::sla::SlaPolicy;
 use crate::values::{
     limits, GeoPoint, Latitude, Longitude, NonEmptyText, PhoneNumber, Polygon, StationKind,
     ValueError,
@@ -30,8 +31,17 @@ event_enum!(
         StationUpdated,
         StationDeactivated,
         StationReactivated,
+        StationSlaPolicySet,
     }
 );
+
+/// The station's SLA policy (ADR 0035), whole: it replaces the previous one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StationSlaPolicySet {
+    pub station_id: StationId,
+    pub policy: SlaPolicy,
+    pub at: DateTime<Utc>,
+}
 
 /// A new station. `latitude`/`longitude` are both set or both absent; `area` is the
 /// GeoJSON polygon's coordinates; `crime_types` are a division's keywords
@@ -168,6 +178,12 @@ pub enum StationCommand {
     },
     /// Routes new reports to the station again. Already active: nothing happens.
     Reactivate { at: DateTime<Utc> },
+    /// Sets the station's SLA policy (checked: [`SlaPolicy::check`]); the same policy
+    /// again emits nothing.
+    SetSlaPolicy {
+        policy: SlaPolicy,
+        at: DateTime<Utc>,
+    },
 }
 
 /// At most this many open reports are named in a refused deactivation.
@@ -195,6 +211,9 @@ pub enum StationError {
     AlreadyExists,
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
+    /// An SLA policy out of range (the message names the field).
+    #[error("{0}")]
+    Policy(String),
     #[error("a precinct needs a point (latitude and longitude) or an area")]
     MissingLocation,
     #[error("a division needs at least one crime-type keyword")]
@@ -211,6 +230,7 @@ impl DomainError for StationError {
             StationError::AlreadyExists | StationError::HasOpenReports(_) => ErrorKind::Conflict,
             StationError::NotFound => ErrorKind::NotFound,
             StationError::Invalid { .. }
+            | StationError::Policy(_)
             | StationError::MissingLocation
             | StationError::MissingCrimeTypes => ErrorKind::Invalid,
         }
@@ -221,6 +241,7 @@ impl DomainError for StationError {
             StationError::Invalid { field, .. } => Some(field),
             StationError::MissingLocation => Some("area"),
             StationError::MissingCrimeTypes => Some("crime_types"),
+            StationError::Policy(_) => Some("policy"),
             StationError::AlreadyExists
             | StationError::NotFound
             | StationError::HasOpenReports(_) => None,
@@ -242,6 +263,8 @@ pub struct Station {
     /// Receives new reports (false once deactivated).
     pub active: bool,
     pub contact_phone: Option<PhoneNumber>,
+    /// `None`: the server's defaults throughout.
+    pub sla_policy: Option<SlaPolicy>,
 }
 
 impl Station {
@@ -334,6 +357,23 @@ impl Aggregate for Station {
                 }
                 .into()])
             }
+            StationCommand::SetSlaPolicy { policy, at } => {
+                if !self.exists {
+                    return Err(StationError::NotFound);
+                }
+                policy
+                    .check()
+                    .map_err(|e| StationError::Policy(e.to_string()))?;
+                if self.sla_policy.as_ref() == Some(&policy) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![StationSlaPolicySet {
+                    station_id: self.id,
+                    policy,
+                    at,
+                }
+                .into()])
+            }
             StationCommand::Reactivate { at } => {
                 if !self.exists {
                     return Err(StationError::NotFound);
@@ -364,6 +404,7 @@ impl Aggregate for Station {
                     created_at: e.at,
                     active: true,
                     contact_phone: None,
+                    sla_policy: None,
                 };
             }
             StationEvent::StationUpdated(e) => {
@@ -375,6 +416,7 @@ impl Aggregate for Station {
             }
             StationEvent::StationDeactivated(_) => self.active = false,
             StationEvent::StationReactivated(_) => self.active = true,
+            StationEvent::StationSlaPolicySet(e) => self.sla_policy = Some(e.policy.clone()),
         }
     }
 

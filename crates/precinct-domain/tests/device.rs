@@ -1,4 +1,5 @@
-//! An account's devices (ADR 0032): a Web Push subscription's keys checked by shape,
+//! An account's devices (ADR 0032, ADR 0038): a Web Push subscription's keys checked by
+//! shape, a device gateway's URL and signing secret,
 //! at most ten devices, one endpoint once, removal by id, expiry after the push service
 //! said so (idempotent); and "Notify officer" on a report, which needs an open
 //! assignment.
@@ -31,7 +32,21 @@ fn register(n: u128, endpoint: &str) -> DeviceCommand {
         account_id: account(),
         device_id: DeviceId::new(uuid(70 + n)),
         endpoint: endpoint.into(),
-        keys: keys(),
+        reach: Reach::WebPush(keys()),
+        at: t(0),
+    }
+}
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+fn register_gateway(n: u128, url: &str, secret: &str) -> DeviceCommand {
+    DeviceCommand::Register {
+        account_id: account(),
+        device_id: DeviceId::new(uuid(70 + n)),
+        endpoint: url.into(),
+        reach: Reach::Gateway {
+            secret: secret.into(),
+        },
         at: t(0),
     }
 }
@@ -63,6 +78,64 @@ fn a_subscription_is_registered_under_its_owners_key() {
         (endpoint.as_str(), k),
         ("https://push.example.org/a", keys())
     );
+}
+
+#[test]
+fn a_gateway_is_registered_with_its_secret_sealed_and_is_no_push_subscription() {
+    let state = given_nothing::<Devices>()
+        .when(register_gateway(
+            1,
+            "https://gw.example.org/precinct",
+            SECRET,
+        ))
+        .then_events(vec![DeviceRegistered {
+            account_id: account(),
+            device_id: DeviceId::new(uuid(71)),
+            kind: DeviceKind::Gateway,
+            endpoint: serde_json::json!("https://gw.example.org/precinct"),
+            keys: serde_json::json!({ "secret": SECRET }),
+            at: t(0),
+        }
+        .into()]);
+    let d = &state.devices[0];
+    assert_eq!(
+        d.gateway(),
+        Some(("https://gw.example.org/precinct".into(), SECRET.into()))
+    );
+    assert_eq!(d.subscription(), None, "a gateway has no push keys");
+    // A Web Push device is no gateway; and one URL is registered once, whatever kind.
+    let push = given::<Devices>([registered(0, "https://push.example.org/a")]);
+    assert_eq!(push.state().devices[0].gateway(), None);
+    push.when(register_gateway(2, "https://push.example.org/a", SECRET))
+        .then_err(DeviceError::AlreadyRegistered);
+    // Erased: the sealed fields are null and nothing opens.
+    let mut erased = d.clone();
+    erased.endpoint = serde_json::Value::Null;
+    erased.keys = serde_json::Value::Null;
+    assert_eq!(erased.gateway(), None);
+}
+
+#[test]
+fn a_gateway_needs_a_whsec_secret_and_an_http_url() {
+    for secret in [
+        "",
+        "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "whsec_c2hvcnQ=",
+        "whsec_!!!",
+    ] {
+        let e = given_nothing::<Devices>()
+            .when(register_gateway(1, "https://gw.example.org/a", secret))
+            .err();
+        assert_eq!(
+            (e.kind(), e.field()),
+            (ErrorKind::Invalid, Some("secret")),
+            "{secret}"
+        );
+    }
+    let e = given_nothing::<Devices>()
+        .when(register_gateway(1, "gw.example.org/a", SECRET))
+        .err();
+    assert_eq!(e.field(), Some("endpoint"));
 }
 
 #[test]

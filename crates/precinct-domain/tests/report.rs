@@ -332,6 +332,8 @@ fn every_command_on_a_missing_report_is_not_found() {
         sla: Duration::minutes(15),
         at: t(100),
     });
+    commands.push(warn(SlaKind::Accept, 15, 80, 100));
+    commands.push(escalate(EscalationAction::Requeue, None, 100));
     for cmd in commands {
         given_nothing::<Report>()
             .when(cmd)
@@ -1630,7 +1632,7 @@ fn accept_sla_breach_is_recorded_after_the_deadline() {
         S::Assigned,
         "a breach does not change the status"
     );
-    assert!(report.sla_breaches.contains(&SlaKind::Accept));
+    assert!(report.sla_breaches.contains_key(&SlaKind::Accept));
 }
 
 #[test]
@@ -1661,6 +1663,193 @@ fn sla_breach_is_recorded_once_per_assignment_and_kind() {
     given::<Report>(events)
         .when(record(SlaKind::Accept, 15, 66))
         .then_events(vec![breach(SlaKind::Accept, 50, 65, 66)]);
+}
+
+fn warn(kind: SlaKind, sla_minutes: i64, percent: u8, minute: i64) -> ReportCommand {
+    ReportCommand::RecordSlaWarning {
+        kind,
+        sla: Duration::minutes(sla_minutes),
+        percent,
+        at: t(minute),
+    }
+}
+
+fn warned(kind: SlaKind, since: i64, deadline: i64, at: i64) -> ReportEvent {
+    SlaWarned {
+        kind,
+        patrol_id: patrol(),
+        since: t(since),
+        deadline: t(deadline),
+        at: t(at),
+    }
+    .into()
+}
+
+fn escalate(action: EscalationAction, to: Option<PatrolId>, minute: i64) -> ReportCommand {
+    ReportCommand::EscalateUnaccepted {
+        action,
+        after: Duration::minutes(5),
+        to,
+        at: t(minute),
+    }
+}
+
+#[test]
+fn a_warning_is_recorded_once_at_its_level_and_never_after_the_breach() {
+    // Assigned at minute 10; 20 minutes to accept; warn at 50 %: minute 20.
+    given::<Report>(history(S::Assigned))
+        .when(warn(SlaKind::Accept, 20, 50, 19))
+        .then_err(ReportError::SlaNotBreached);
+    let mut events = history(S::Assigned);
+    let after = given::<Report>(events.clone())
+        .when(warn(SlaKind::Accept, 20, 50, 20))
+        .then_events(vec![warned(SlaKind::Accept, 10, 30, 20)]);
+    assert_eq!(after.status, S::Assigned, "a warning changes no status");
+    events.push(warned(SlaKind::Accept, 10, 30, 20));
+    given::<Report>(events.clone())
+        .when(warn(SlaKind::Accept, 20, 50, 25))
+        .then_err(ReportError::SlaAlreadyRecorded);
+    // The breach still comes, once.
+    given::<Report>(events)
+        .when(record(SlaKind::Accept, 20, 31))
+        .then_events(vec![breach(SlaKind::Accept, 10, 30, 31)]);
+    // A breach recorded first (a worker that was down past both): no late warning.
+    let mut late = history(S::Assigned);
+    late.push(breach(SlaKind::Accept, 10, 30, 31));
+    given::<Report>(late)
+        .when(warn(SlaKind::Accept, 20, 50, 32))
+        .then_err(ReportError::SlaAlreadyRecorded);
+}
+
+#[test]
+fn a_warning_level_must_be_1_to_99_percent() {
+    for percent in [0, 100, 150] {
+        given::<Report>(history(S::Assigned))
+            .when(warn(SlaKind::Accept, 20, percent, 29))
+            .then_err(ReportError::Invalid {
+                field: "percent",
+                reason: "must be 1..=99".into(),
+            });
+    }
+}
+
+#[test]
+fn the_resolve_clock_runs_from_acceptance_until_resolution() {
+    // Accepted at minute 12; 60 minutes to resolve.
+    for status in [S::Accepted, S::Responding] {
+        given::<Report>(history(status))
+            .when(record(SlaKind::Resolve, 60, 73))
+            .then_events(vec![breach(SlaKind::Resolve, 12, 72, 73)]);
+    }
+    for status in [S::Assigned, S::Resolved, S::Closed] {
+        given::<Report>(history(status))
+            .when(record(SlaKind::Resolve, 60, 500))
+            .then_err(ReportError::SlaNotBreached);
+    }
+}
+
+#[test]
+fn an_unaccepted_assignment_is_escalated_only_after_its_breach_and_the_delay() {
+    // Assigned at 10, breached at 26; 5 more minutes: due at 31.
+    given::<Report>(history(S::Assigned))
+        .when(escalate(EscalationAction::Requeue, None, 100))
+        .then_err(ReportError::SlaNotBreached);
+    let mut breached = history(S::Assigned);
+    breached.push(breach(SlaKind::Accept, 10, 25, 26));
+    given::<Report>(breached.clone())
+        .when(escalate(EscalationAction::Requeue, None, 30))
+        .then_err(ReportError::SlaNotBreached);
+    let requeued = given::<Report>(breached.clone())
+        .when(escalate(EscalationAction::Requeue, None, 31))
+        .then_events(vec![
+            SlaEscalated {
+                kind: SlaKind::Accept,
+                action: EscalationAction::Requeue,
+                patrol_id: patrol(),
+                to_patrol_id: None,
+                since: t(10),
+                at: t(31),
+            }
+            .into(),
+            AssignmentWithdrawn {
+                patrol_id: patrol(),
+                reason: "Not accepted within the service level".into(),
+                by: None,
+                at: t(31),
+            }
+            .into(),
+        ]);
+    assert_eq!(requeued.status, S::New);
+    assert_eq!(requeued.patrol_id, None);
+    assert_eq!(
+        requeued.declines, 0,
+        "an escalation is not the patrol's decline"
+    );
+    // Accepted meanwhile: nothing to escalate.
+    let mut accepted = breached.clone();
+    accepted.push(
+        AssignmentAccepted {
+            patrol_id: patrol(),
+            at: t(29),
+        }
+        .into(),
+    );
+    given::<Report>(accepted)
+        .when(escalate(EscalationAction::Requeue, None, 40))
+        .then_err(ReportError::SlaNotBreached);
+}
+
+#[test]
+fn a_reassigning_escalation_moves_the_report_or_requeues_it_without_another_patrol() {
+    let mut breached = history(S::Assigned);
+    breached.push(breach(SlaKind::Accept, 10, 25, 26));
+    let moved = given::<Report>(breached.clone())
+        .when(escalate(
+            EscalationAction::Reassign,
+            Some(other_patrol()),
+            40,
+        ))
+        .then_events(vec![
+            SlaEscalated {
+                kind: SlaKind::Accept,
+                action: EscalationAction::Reassign,
+                patrol_id: patrol(),
+                to_patrol_id: Some(other_patrol()),
+                since: t(10),
+                at: t(40),
+            }
+            .into(),
+            AssignmentWithdrawn {
+                patrol_id: patrol(),
+                reason: "Not accepted within the service level".into(),
+                by: None,
+                at: t(40),
+            }
+            .into(),
+            ReportAssigned {
+                patrol_id: other_patrol(),
+                auto: None,
+                at: t(40),
+            }
+            .into(),
+        ]);
+    assert_eq!(moved.status, S::Assigned);
+    assert_eq!(moved.patrol_id, Some(other_patrol()));
+    assert!(
+        moved.sla_breaches.is_empty(),
+        "a new assignment, a new clock"
+    );
+    // No other patrol (or the same one): it becomes a requeue, and says so.
+    for to in [None, Some(patrol())] {
+        let events = given::<Report>(breached.clone())
+            .when(escalate(EscalationAction::Reassign, to, 40))
+            .events();
+        assert_eq!(events.len(), 2, "{events:?}");
+        let ReportEvent::SlaEscalated(e) = &events[0] else {
+            panic!("{events:?}");
+        };
+        assert_eq!(e.action, EscalationAction::Requeue);
+    }
 }
 
 #[test]

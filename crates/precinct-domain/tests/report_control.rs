@@ -162,7 +162,7 @@ fn withdrawn(reason: &str) -> ReportEvent {
     AssignmentWithdrawn {
         patrol_id: patrol(),
         reason: reason.into(),
-        by: staff(),
+        by: Some(staff()),
         at: t(100),
     }
     .into()

@@ -218,7 +218,7 @@ fn an_assigned_duplicate_has_its_assignment_withdrawn_first_in_the_same_command(
                 AssignmentWithdrawn {
                     patrol_id: patrol(),
                     reason: format!("closed as a duplicate of report {}", primary()),
-                    by: staff(),
+                    by: Some(staff()),
                     at: t(100),
                 }
                 .into(),

@@ -71,7 +71,7 @@ fn event_types_are_unique_and_pascal_case() {
     let all = all_event_types();
     let unique: BTreeSet<_> = all.iter().collect();
     assert_eq!(unique.len(), all.len());
-    assert_eq!(all.len(), 58);
+    assert_eq!(all.len(), 61);
     for t in all {
         assert!(
             t.chars().next().is_some_and(|c| c.is_ascii_uppercase()),

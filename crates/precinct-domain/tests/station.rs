@@ -511,3 +511,83 @@ fn telephone_numbers_parse() {
         assert!(PhoneNumber::parse(bad).is_err(), "{bad:?} accepted");
     }
 }
+
+// ----- SLA policy (ADR 0035) ------------------------------------------------------
+
+fn policy(accept_critical: u32) -> precinct_domain::sla::SlaPolicy {
+    serde_json::from_value(serde_json::json!({
+        "deadlines": { "CRITICAL": { "accept_secs": accept_critical } },
+        "warn_at_percent": 75,
+        "unaccepted": { "action": "REASSIGN", "after_secs": 120 }
+    }))
+    .expect("a policy")
+}
+
+#[test]
+fn a_station_takes_an_sla_policy_once_and_the_same_again_changes_nothing() {
+    let history = vec![created(StationKind::Precinct, Some(point()), None, &[])];
+    let station = given::<Station>(history.clone())
+        .when(StationCommand::SetSlaPolicy {
+            policy: policy(60),
+            at: t(5),
+        })
+        .then_events(vec![StationSlaPolicySet {
+            station_id: station_id(),
+            policy: policy(60),
+            at: t(5),
+        }
+        .into()]);
+    assert_eq!(station.sla_policy, Some(policy(60)));
+    let mut history = history;
+    history.push(
+        StationSlaPolicySet {
+            station_id: station_id(),
+            policy: policy(60),
+            at: t(5),
+        }
+        .into(),
+    );
+    given::<Station>(history.clone())
+        .when(StationCommand::SetSlaPolicy {
+            policy: policy(60),
+            at: t(6),
+        })
+        .then_no_events();
+    given::<Station>(history)
+        .when(StationCommand::SetSlaPolicy {
+            policy: policy(90),
+            at: t(6),
+        })
+        .then_events(vec![StationSlaPolicySet {
+            station_id: station_id(),
+            policy: policy(90),
+            at: t(6),
+        }
+        .into()]);
+}
+
+#[test]
+fn an_sla_policy_out_of_range_or_for_no_station_is_refused() {
+    let err = given::<Station>(vec![created(
+        StationKind::Precinct,
+        Some(point()),
+        None,
+        &[],
+    )])
+    .when(StationCommand::SetSlaPolicy {
+        policy: policy(0),
+        at: t(5),
+    })
+    .err();
+    assert_eq!(err.kind(), ErrorKind::Invalid);
+    assert!(
+        err.to_string().contains("deadlines.CRITICAL.accept_secs"),
+        "{err}"
+    );
+    given_nothing::<Station>()
+        .when(StationCommand::SetSlaPolicy {
+            policy: policy(60),
+            at: t(5),
+        })
+        .then_err(StationError::NotFound);
+}

@@ -1,7 +1,9 @@
-//! The reporter mail ledger (ADR 0033): the last log position the mailer handled
-//! (`mail_cursor`) and one row per mail sent or tried (`mail_deliveries`). Not a read
-//! model: written by the active mailer only, never rebuilt from the log; it holds no
-//! address.
+//! The mail ledger (ADR 0033, ADR 0035): the last log position the mailer handled
+//! (`mail_cursor`) and one row per mail sent or tried: a report's reporter's in
+//! `mail_deliveries` (recipient `""`), a supervisor's SLA alert in
+//! `mail_alert_deliveries` (recipient: the account id). Not
+//! a read model: written by the active mailer only, never rebuilt from the log; it holds
+//! no address.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -47,6 +49,8 @@ pub async fn advance(pool: &PgPool, position: i64) -> Result<(), QueryError> {
 pub struct Attempt<'a> {
     pub report: Uuid,
     pub position: i64,
+    /// `""` for the reporter; a supervisor's account id for an SLA alert.
+    pub recipient: &'a str,
     pub kind: &'a str,
     /// `SENT`, `RETRYING` or `FAILED`.
     pub status: &'a str,
@@ -54,38 +58,125 @@ pub struct Attempt<'a> {
     pub at: DateTime<Utc>,
 }
 
-/// Records an attempt; answers how many attempts the mail has had.
+/// The recipient of a supervisor's alert (`None`: the reporter, `""`).
+fn account(recipient: &str) -> Option<Uuid> {
+    recipient.parse().ok()
+}
+
+/// Records an attempt; answers how many attempts the mail has had. The reporter's mails
+/// are rows of `mail_deliveries`, the supervisors' alerts of `mail_alert_deliveries`.
 pub async fn record(pool: &PgPool, a: &Attempt<'_>) -> Result<i32, QueryError> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO mail_deliveries (report_id, position, kind, status, attempts, last_error,
-            first_attempt_at, last_attempt_at, sent_at)
-         VALUES ($1, $2, $3, $4, 1, $5, $6, $6, CASE WHEN $4 = 'SENT' THEN $6 END)
-         ON CONFLICT (report_id, position) DO UPDATE SET
-            status = EXCLUDED.status, attempts = mail_deliveries.attempts + 1,
-            last_error = EXCLUDED.last_error, last_attempt_at = EXCLUDED.last_attempt_at,
-            sent_at = COALESCE(mail_deliveries.sent_at, EXCLUDED.sent_at)
-         RETURNING attempts",
-    )
-    .bind(a.report)
-    .bind(a.position)
-    .bind(a.kind)
-    .bind(a.status)
-    .bind(a.error)
-    .bind(a.at)
-    .fetch_one(pool)
-    .await?)
+    let query = match account(a.recipient) {
+        None => sqlx::query_scalar(
+            "INSERT INTO mail_deliveries (report_id, position, kind, status, attempts,
+                last_error, first_attempt_at, last_attempt_at, sent_at)
+             VALUES ($1, $2, $3, $4, 1, $5, $6, $6, CASE WHEN $4 = 'SENT' THEN $6 END)
+             ON CONFLICT (report_id, position) DO UPDATE SET
+                status = EXCLUDED.status, attempts = mail_deliveries.attempts + 1,
+                last_error = EXCLUDED.last_error, last_attempt_at = EXCLUDED.last_attempt_at,
+                sent_at = COALESCE(mail_deliveries.sent_at, EXCLUDED.sent_at)
+             RETURNING attempts",
+        ),
+        Some(_) => sqlx::query_scalar(
+            "INSERT INTO mail_alert_deliveries (report_id, position, kind, status, attempts,
+                last_error, first_attempt_at, last_attempt_at, sent_at, recipient)
+             VALUES ($1, $2, $3, $4, 1, $5, $6, $6, CASE WHEN $4 = 'SENT' THEN $6 END, $7)
+             ON CONFLICT (report_id, position, recipient) DO UPDATE SET
+                status = EXCLUDED.status, attempts = mail_alert_deliveries.attempts + 1,
+                last_error = EXCLUDED.last_error, last_attempt_at = EXCLUDED.last_attempt_at,
+                sent_at = COALESCE(mail_alert_deliveries.sent_at, EXCLUDED.sent_at)
+             RETURNING attempts",
+        ),
+    };
+    let query = query
+        .bind(a.report)
+        .bind(a.position)
+        .bind(a.kind)
+        .bind(a.status)
+        .bind(a.error)
+        .bind(a.at);
+    // The alert's recipient is `$7` (bound last: binds are positional).
+    let query = match account(a.recipient) {
+        None => query,
+        Some(recipient) => query.bind(recipient),
+    };
+    Ok(query.fetch_one(pool).await?)
 }
 
 /// Gives a mail up after its last attempt: `FAILED`, the attempts as they are.
-pub async fn give_up(pool: &PgPool, report: Uuid, position: i64) -> Result<(), QueryError> {
+pub async fn give_up(
+    pool: &PgPool,
+    report: Uuid,
+    position: i64,
+    recipient: &str,
+) -> Result<(), QueryError> {
+    let query = match account(recipient) {
+        None => sqlx::query(
+            "UPDATE mail_deliveries SET status = 'FAILED' WHERE report_id = $1 AND position = $2
+                AND $3::uuid IS NULL",
+        ),
+        Some(_) => sqlx::query(
+            "UPDATE mail_alert_deliveries SET status = 'FAILED'
+             WHERE report_id = $1 AND position = $2 AND recipient = $3",
+        ),
+    };
+    query
+        .bind(report)
+        .bind(position)
+        .bind(account(recipient))
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Gives up the alerts of `position` about `report` still `RETRYING` for accounts not
+/// in `recipients` (no longer eligible when a restarted mailer looked again: since
+/// deactivated, moved, erased, or the policy turned notifications off).
+pub async fn give_up_others(
+    pool: &PgPool,
+    report: Uuid,
+    position: i64,
+    recipients: &[Uuid],
+) -> Result<(), QueryError> {
     sqlx::query(
-        "UPDATE mail_deliveries SET status = 'FAILED' WHERE report_id = $1 AND position = $2",
+        "UPDATE mail_alert_deliveries SET status = 'FAILED',
+            last_error = 'the recipient is no longer notified'
+         WHERE report_id = $1 AND position = $2 AND status = 'RETRYING'
+           AND NOT (recipient = ANY($3))",
     )
     .bind(report)
     .bind(position)
+    .bind(recipients)
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// Whether the mail of `position` about `report` to `recipient` is done (sent or
+/// failed for good): a restart in the middle of an event's recipients resends only
+/// the others.
+pub async fn done(
+    pool: &PgPool,
+    report: Uuid,
+    position: i64,
+    recipient: &str,
+) -> Result<bool, QueryError> {
+    let query = match account(recipient) {
+        None => sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM mail_deliveries WHERE report_id = $1
+                AND position = $2 AND $3::uuid IS NULL AND status IN ('SENT', 'FAILED'))",
+        ),
+        Some(_) => sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM mail_alert_deliveries WHERE report_id = $1
+                AND position = $2 AND recipient = $3 AND status IN ('SENT', 'FAILED'))",
+        ),
+    };
+    Ok(query
+        .bind(report)
+        .bind(position)
+        .bind(account(recipient))
+        .fetch_one(pool)
+        .await?)
 }
 
 /// A mail's row, for operators and tests.
@@ -93,17 +184,23 @@ pub async fn give_up(pool: &PgPool, report: Uuid, position: i64) -> Result<(), Q
 pub struct MailRow {
     pub report_id: Uuid,
     pub position: i64,
+    /// `""` for the reporter; a supervisor's account id.
+    pub recipient: String,
     pub kind: String,
     pub status: String,
     pub attempts: i32,
     pub last_error: Option<String>,
 }
 
-/// The mails of `report`, by position.
+/// The mails of `report`, by position and recipient.
 pub async fn of_report(pool: &PgPool, report: Uuid) -> Result<Vec<MailRow>, QueryError> {
     Ok(sqlx::query_as(
-        "SELECT report_id, position, kind, status, attempts, last_error FROM mail_deliveries
-         WHERE report_id = $1 ORDER BY position",
+        "SELECT report_id, position, '' AS recipient, kind, status, attempts, last_error
+           FROM mail_deliveries WHERE report_id = $1
+         UNION ALL
+         SELECT report_id, position, recipient::text, kind, status, attempts, last_error
+           FROM mail_alert_deliveries WHERE report_id = $1
+         ORDER BY position, recipient",
     )
     .bind(report)
     .fetch_all(pool)

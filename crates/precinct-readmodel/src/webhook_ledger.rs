@@ -65,11 +65,12 @@ pub async fn apply_replay(
     Ok(())
 }
 
-/// Moves the cursor past `position` (delivered, or not for this subscription).
+/// Moves the cursor past `position` (events not for this subscription). The run of
+/// failures stays: it belongs to the event still being delivered, and only its
+/// delivery ([`record_delivered`]) or a replay clears it.
 pub async fn advance(pool: &PgPool, webhook: Uuid, position: i64) -> Result<(), QueryError> {
     sqlx::query(
-        "UPDATE webhook_cursors SET position = GREATEST(position, $2),
-            consecutive_failures = 0, updated_at = now()
+        "UPDATE webhook_cursors SET position = GREATEST(position, $2), updated_at = now()
          WHERE webhook_id = $1",
     )
     .bind(webhook)
@@ -92,6 +93,36 @@ pub struct Attempt<'a> {
     pub http_status: Option<i32>,
     pub latency_ms: i32,
     pub at: DateTime<Utc>,
+}
+
+/// Records a successful attempt (`status` `DELIVERED`) and moves the cursor past its
+/// position, clearing the run of failures — one statement, one commit, so a delivery
+/// costs the ledger one round trip.
+pub async fn record_delivered(pool: &PgPool, a: &Attempt<'_>) -> Result<(), QueryError> {
+    sqlx::query(
+        "WITH delivery AS (
+            INSERT INTO webhook_deliveries (webhook_id, position, message_id, event_type,
+                status, attempts, last_error, last_status, latency_ms, first_attempt_at,
+                last_attempt_at, delivered_at)
+            VALUES ($1, $2, $3, $4, 'DELIVERED', 1, NULL, $5, $6, $7, $7, $7)
+            ON CONFLICT (webhook_id, position) DO UPDATE SET status = 'DELIVERED',
+                attempts = webhook_deliveries.attempts + 1, last_error = NULL,
+                last_status = $5, latency_ms = $6, last_attempt_at = $7, delivered_at = $7
+         )
+         UPDATE webhook_cursors SET position = GREATEST(position, $2),
+            consecutive_failures = 0, updated_at = now()
+         WHERE webhook_id = $1",
+    )
+    .bind(a.webhook)
+    .bind(a.position)
+    .bind(a.message_id)
+    .bind(a.event_type)
+    .bind(a.http_status)
+    .bind(a.latency_ms)
+    .bind(a.at)
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// Records an attempt (and, when it failed, one more consecutive failure); the run of

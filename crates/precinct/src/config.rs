@@ -68,6 +68,10 @@ pub struct Config {
     pub secret: Secret,
     pub sla_accept: Duration,
     pub sla_respond: Duration,
+    /// `PRECINCT_SLA_RESOLVE_SECS` (unset: no resolve deadline by default).
+    pub sla_resolve: Option<Duration>,
+    /// `PRECINCT_SLA_WARN_PERCENT` (default 80; 0: no warnings by default).
+    pub sla_warn_percent: u8,
     /// `PRECINCT_WEBHOOK_*`: the webhook deliverer and the targets it may reach.
     pub webhooks: crate::webhooks::WebhookConfig,
     /// `PRECINCT_SMTP_*`: the reporter mailer (ADR 0033); `None` (no
@@ -256,6 +260,27 @@ fn secs(name: &str, default: u64) -> anyhow::Result<Duration> {
             })?))
         }
         None => Ok(Duration::from_secs(default)),
+    }
+}
+
+/// `PRECINCT_SLA_WARN_PERCENT`: 0..=99 (ADR 0035).
+fn warn_percent() -> anyhow::Result<u8> {
+    let p = count("PRECINCT_SLA_WARN_PERCENT", 80)?;
+    match u8::try_from(p) {
+        Ok(p) if p <= precinct_domain::sla::MAX_WARN_PERCENT => Ok(p),
+        _ => anyhow::bail!("PRECINCT_SLA_WARN_PERCENT must be 0..=99 (0: no warnings)"),
+    }
+}
+
+impl Config {
+    /// The SLA defaults every station's policy falls back on (ADR 0035).
+    pub fn sla_defaults(&self) -> precinct_domain::sla::SlaDefaults {
+        precinct_domain::sla::SlaDefaults::new(
+            self.sla_accept,
+            self.sla_respond,
+            self.sla_resolve,
+            self.sla_warn_percent,
+        )
     }
 }
 
@@ -496,6 +521,11 @@ impl Config {
             secret,
             sla_accept: secs("PRECINCT_SLA_ACCEPT_SECS", 900)?,
             sla_respond: secs("PRECINCT_SLA_RESPOND_SECS", 1800)?,
+            sla_resolve: match env("PRECINCT_SLA_RESOLVE_SECS") {
+                Some(_) => Some(secs("PRECINCT_SLA_RESOLVE_SECS", 0)?),
+                None => None,
+            },
+            sla_warn_percent: warn_percent()?,
             webhooks: webhooks.clone(),
             mail: mail_config()?,
             push: push_config(&webhooks)?,

@@ -1,8 +1,10 @@
-//! The reporter mailer (ADR 0033): follows the report events of the log and e-mails a
-//! report's reporter, at the address they gave for it, on assignment, resolution,
-//! closure, rejection (with the public reason) and every public update — over SMTP
-//! with `lettre`, when `PRECINCT_SMTP_URL` is set. Runs in the processes of role
-//! `webhooks` (the outbound role).
+//! The mailer (ADR 0033): follows the report events of the log and e-mails a report's
+//! reporter, at the address they gave for it, on assignment, resolution, closure,
+//! rejection (with the public reason) and every public update; and the active
+//! supervisors of the report's station on an SLA breach or escalation when the
+//! station's policy says to notify them (ADR 0035, [`Alert`]) — over SMTP with
+//! `lettre`, when `PRECINCT_SMTP_URL` is set. Runs in the processes of role `webhooks`
+//! (the outbound role).
 //!
 //! - One active mailer across processes: the advisory lock of
 //!   `precinct_projections::lead`; others stand by.
@@ -12,8 +14,12 @@
 //!   never mails the history again. A mailer that starts with no ledger begins at the
 //!   log's head (nothing is mailed of what happened before mail was configured).
 //! - The address is read from the log through the vault at each send (stream
-//!   `reporter_contact.<report>`); never cached, never in PostgreSQL. Once the reporter's
-//!   data subject is erased it reads as nothing and nothing is sent.
+//!   `reporter_contact.<report>`, or the supervisor's `account.<id>`); never cached,
+//!   never taken from PostgreSQL. Once its data subject is erased it reads as nothing
+//!   and nothing is sent.
+//! - An SLA alert is one message per supervisor (no one sees another's address), each
+//!   its own ledger row and `Message-ID`: one refused address fails only its own mail,
+//!   and a restart resends only the recipients not done yet.
 //! - What a mail says comes from the reporter view only: the status, the public reason
 //!   of a rejection, the text of a public update. Never a note, a patrol, an officer or
 //!   an author ([`News`]).
@@ -28,8 +34,11 @@ use futures::StreamExt;
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use precinct_domain::account::Account;
 use precinct_domain::report::{Report, ReportEvent};
 use precinct_domain::reporter_contact::ReporterContact;
+use precinct_domain::station::Station;
+use precinct_domain::values::{EscalationAction, Role, SlaKind};
 use precinct_domain::{Aggregate, DomainEvent};
 use precinct_eventlog::{EventLog, ReadError, RecordedEvent, StreamId};
 use precinct_readmodel::mail_ledger::{self as ledger, Attempt};
@@ -158,6 +167,81 @@ impl News {
     }
 }
 
+/// What a station's supervisors are e-mailed of an SLA event when the station's policy
+/// says to notify them (ADR 0035): a breach and an escalation — what needs someone to
+/// act. Warnings go to the crew's and supervisors' devices, not to their inboxes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Alert {
+    Breach(SlaKind),
+    Escalation(SlaKind, EscalationAction),
+}
+
+impl Alert {
+    pub fn of(event: &ReportEvent) -> Option<Self> {
+        match event {
+            ReportEvent::SlaBreached(e) => Some(Alert::Breach(e.kind)),
+            ReportEvent::SlaEscalated(e) => Some(Alert::Escalation(e.kind, e.action)),
+            _ => None,
+        }
+    }
+
+    /// The ledger's name of it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Alert::Breach(_) => "SLA_BREACH",
+            Alert::Escalation(..) => "SLA_ESCALATION",
+        }
+    }
+
+    /// The subject and plain-text body about report `report` of priority `priority`:
+    /// the report's id, priority and what happened — nothing of the reporter, no
+    /// officer (the console shows the rest to whoever may see it).
+    pub fn text(&self, report: Uuid, priority: &str) -> (String, String) {
+        let (headline, detail) = match self {
+            Alert::Breach(kind) => (
+                format!("{} deadline missed", kind.as_str().to_lowercase()),
+                format!(
+                    "The {} deadline of this report has passed.",
+                    kind.as_str().to_lowercase()
+                ),
+            ),
+            Alert::Escalation(_, action) => (
+                "escalated".to_owned(),
+                match action {
+                    EscalationAction::Requeue => {
+                        "The assignment was not accepted in time: it was withdrawn and the \
+                         report is back in the queue."
+                    }
+                    EscalationAction::Reassign => {
+                        "The assignment was not accepted in time: it was withdrawn and the \
+                         report was assigned to another patrol."
+                    }
+                }
+                .to_owned(),
+            ),
+        };
+        let subject = format!("SLA: report {} ({priority}): {headline}", short(report));
+        let body = format!(
+            "{detail}\n\nReport: {report}\nPriority: {priority}\n\nYou receive this as a \
+             supervisor of the report's station, whose SLA policy notifies its supervisors.\n"
+        );
+        (subject, body)
+    }
+}
+
+/// One mail: its ledger kind and recipient (`""`: the reporter; a supervisor's account
+/// id), its address, subject and body.
+struct Mail {
+    kind: &'static str,
+    recipient: String,
+    to: String,
+    subject: String,
+    body: String,
+}
+
+/// Most supervisors of one station mailed about one event.
+const SUPERVISORS_MAX: u32 = 50;
+
 fn short(report: Uuid) -> String {
     report.simple().to_string()[..8].to_owned()
 }
@@ -169,6 +253,17 @@ pub fn message_id(report: Uuid, position: u64) -> String {
         "<{}@precinct>",
         Uuid::new_v5(&report, &position.to_be_bytes()).simple()
     )
+}
+
+/// The `Message-ID` of the mail of `position` about `report` to `recipient` (a
+/// supervisor's account id; `""`, the reporter, gives [`message_id`]).
+pub fn message_id_to(report: Uuid, position: u64, recipient: &str) -> String {
+    if recipient.is_empty() {
+        return message_id(report, position);
+    }
+    let mut name = position.to_be_bytes().to_vec();
+    name.extend_from_slice(recipient.as_bytes());
+    format!("<{}@precinct>", Uuid::new_v5(&report, &name).simple())
 }
 
 /// The mailer of one process.
@@ -228,10 +323,22 @@ impl Mailer {
         let mut written = position;
         let mut flushed = Instant::now();
         let mut events = self.log.subscribe_to(position + 1, &[Report::TYPE]).await?;
+        let mut tick = tokio::time::interval(CURSOR_FLUSH);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let item = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {
+                    // Idle: what was passed over without a mail is written now and then.
+                    if written < position {
+                        ledger::advance(&self.pool, i64::try_from(position).unwrap_or(i64::MAX))
+                            .await?;
+                        written = position;
+                        flushed = Instant::now();
+                    }
+                    continue;
+                }
                 item = events.next() => item,
             };
             let event = match item {
@@ -270,8 +377,8 @@ impl Mailer {
         Ok(())
     }
 
-    /// The mail of one event, if it makes one and its report has an address
-    /// (`None`: nothing to mail).
+    /// The mail of one event, if it makes one and it has someone to go to (`None`:
+    /// nothing to mail).
     async fn handle(
         &self,
         transport: &AsyncSmtpTransport<Tokio1Executor>,
@@ -286,43 +393,107 @@ impl Mailer {
                 return Ok(None);
             }
         };
-        let Some(news) = News::of(&decoded) else {
-            return Ok(None);
-        };
         let report = event.envelope.aggregate_id;
         let position = event.position();
-        let Some(address) = self.address(report).await? else {
+        let mails = if let Some(news) = News::of(&decoded) {
+            let Some(address) = self.address(report).await? else {
+                return Ok(None);
+            };
+            let (subject, body) = news.text(report);
+            vec![Mail {
+                kind: news.kind(),
+                recipient: String::new(),
+                to: address,
+                subject,
+                body,
+            }]
+        } else if let Some(alert) = Alert::of(&decoded) {
+            let state: Report = self.fold(report, Some(position)).await?;
+            let (subject, body) = alert.text(report, state.priority.as_str());
+            self.supervisors(state.station_id.as_uuid())
+                .await?
+                .into_iter()
+                .map(|(account, to)| Mail {
+                    kind: alert.kind(),
+                    recipient: account.to_string(),
+                    to,
+                    subject: subject.clone(),
+                    body: body.clone(),
+                })
+                .collect()
+        } else {
             return Ok(None);
         };
-        let record = |status: &'static str, error: Option<String>| {
-            let kind = news.kind();
-            async move {
-                ledger::record(
-                    &self.pool,
-                    &Attempt {
-                        report,
-                        position: i64::try_from(position).unwrap_or(i64::MAX),
-                        kind,
-                        status,
-                        error: error.as_deref(),
-                        at: chrono::Utc::now(),
-                    },
-                )
-                .await
+        if mails.is_empty() {
+            return Ok(None);
+        }
+        let p = i64::try_from(position).unwrap_or(i64::MAX);
+        if mails.iter().any(|m| !m.recipient.is_empty()) {
+            let accounts: Vec<Uuid> = mails
+                .iter()
+                .filter_map(|m| m.recipient.parse().ok())
+                .collect();
+            ledger::give_up_others(&self.pool, report, p, &accounts).await?;
+        }
+        for mail in mails {
+            // A restart in the middle of an alert's recipients resends only the others.
+            if ledger::done(&self.pool, report, p, &mail.recipient).await? {
+                continue;
             }
+            if let Outcome::Stop = self
+                .send(transport, report, position, mail, shutdown)
+                .await?
+            {
+                return Ok(Some(Outcome::Stop));
+            }
+        }
+        Ok(Some(Outcome::Done))
+    }
+
+    /// Sends `mail` of log position `position` about `report`, retrying as the module
+    /// says, and records each attempt in the ledger.
+    async fn send(
+        &self,
+        transport: &AsyncSmtpTransport<Tokio1Executor>,
+        report: Uuid,
+        position: u64,
+        mail: Mail,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<Outcome> {
+        let (kind, recipient) = (mail.kind, mail.recipient.as_str());
+        let record = |status: &'static str, error: Option<String>| async move {
+            let outcome = match status {
+                "SENT" => "sent",
+                "FAILED" => "failed",
+                _ => "retrying",
+            };
+            metrics::counter!("precinct_mail_attempts_total", "outcome" => outcome).increment(1);
+            ledger::record(
+                &self.pool,
+                &Attempt {
+                    report,
+                    position: i64::try_from(position).unwrap_or(i64::MAX),
+                    recipient,
+                    kind,
+                    status,
+                    error: error.as_deref(),
+                    at: chrono::Utc::now(),
+                },
+            )
+            .await
         };
-        let Ok(to) = address.parse::<Mailbox>() else {
+        let Ok(to) = mail.to.parse::<Mailbox>() else {
             record("FAILED", Some("the address cannot be mailed".into())).await?;
-            return Ok(Some(Outcome::Done));
+            tracing::info!(%report, position, recipient, "mailer: an address lettre cannot mail; not sent");
+            return Ok(Outcome::Done);
         };
-        let (subject, body) = news.text(report);
         let message = Message::builder()
             .from(self.config.from.clone())
             .to(to)
-            .subject(subject)
-            .message_id(Some(message_id(report, position)))
+            .subject(mail.subject)
+            .message_id(Some(message_id_to(report, position, recipient)))
             .header(ContentType::TEXT_PLAIN)
-            .body(body)?;
+            .body(mail.body)?;
         let mut pause =
             Backoff::new(self.config.retry_first, self.config.retry_max).until(shutdown);
         loop {
@@ -330,22 +501,33 @@ impl Mailer {
             // the next active mailer sends it again, under the same Message-ID.
             let result = tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => return Ok(Some(Outcome::Stop)),
+                _ = shutdown.cancelled() => return Ok(Outcome::Stop),
                 result = transport.send(message.clone()) => result,
             };
             let error = match result {
                 Ok(_) => {
                     record("SENT", None).await?;
-                    return Ok(Some(Outcome::Done));
+                    return Ok(Outcome::Done);
                 }
                 Err(e) => e,
             };
-            let (class, counts) = if error.is_permanent() {
+            // A permanent refusal, or an address this server cannot take at all (not
+            // ASCII, and the server has no SMTPUTF8): failed for good, not retried. Other
+            // client errors (no STARTTLS, no usable authentication) are the connection's
+            // and are retried like an unreachable server: nothing is lost to them.
+            let unsendable = error.is_client() && !mail.to.is_ascii();
+            if error.is_permanent() || unsendable {
                 let code = error.status().map_or(String::new(), |c| format!(" {c}"));
-                record("FAILED", Some(format!("refused{code}"))).await?;
-                tracing::info!(%report, position, "mailer: the SMTP server refused a mail for good");
-                return Ok(Some(Outcome::Done));
-            } else if error.is_transient() {
+                let what = if unsendable {
+                    "cannot be sent to this address".to_owned()
+                } else {
+                    format!("refused{code}")
+                };
+                record("FAILED", Some(what)).await?;
+                tracing::info!(%report, position, recipient, "mailer: a mail failed for good");
+                return Ok(Outcome::Done);
+            }
+            let (class, counts) = if error.is_transient() {
                 let code = error.status().map_or(String::new(), |c| format!(" {c}"));
                 (format!("temporarily refused{code}"), true)
             } else if error.is_timeout() {
@@ -359,33 +541,75 @@ impl Mailer {
                     &self.pool,
                     report,
                     i64::try_from(position).unwrap_or(i64::MAX),
+                    recipient,
                 )
                 .await?;
+                metrics::counter!("precinct_mail_attempts_total", "outcome" => "gave_up")
+                    .increment(1);
                 tracing::info!(%report, position, error = %class, attempts, "mailer: mail given up");
-                return Ok(Some(Outcome::Done));
+                return Ok(Outcome::Done);
             }
             tracing::info!(%report, position, error = %class, attempts, "mailer: mail not sent yet; retrying");
             if !pause.pause().await {
-                return Ok(Some(Outcome::Stop));
+                return Ok(Outcome::Stop);
             }
         }
+    }
+
+    /// The active supervisors of `station` (account id, address) when its SLA policy
+    /// says to notify them (ADR 0035): candidates from the accounts read model (at most
+    /// [`SUPERVISORS_MAX`]), each checked against its account as the log holds it now,
+    /// opened through the vault — active, still a SUPERVISOR of this station, with an
+    /// address (none once erased) — so a read model behind the log never mails a
+    /// deactivated, moved or erased account.
+    async fn supervisors(&self, station: Uuid) -> anyhow::Result<Vec<(Uuid, String)>> {
+        let policy: Station = self.fold(station, None).await?;
+        if !policy.sla_policy.unwrap_or_default().notify_supervisors {
+            return Ok(vec![]);
+        }
+        let candidates =
+            precinct_readmodel::queries::station_supervisors(&self.pool, station, SUPERVISORS_MAX)
+                .await?;
+        if candidates.len() >= SUPERVISORS_MAX as usize {
+            tracing::warn!(%station, max = SUPERVISORS_MAX, "mailer: more supervisors than an SLA alert is mailed to");
+        }
+        let mut out = Vec::with_capacity(candidates.len());
+        for id in candidates {
+            let account: Account = self.fold(id, None).await?;
+            let here = account.station_id.is_some_and(|s| s.as_uuid() == station);
+            if let (true, true, true, Some(email)) = (
+                account.active,
+                account.role == Role::Supervisor,
+                here,
+                account.email,
+            ) {
+                out.push((id, email.as_str().to_owned()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Aggregate `id` folded from the log (up to `upto`, if given), opened through the
+    /// vault.
+    async fn fold<A: Aggregate>(&self, id: Uuid, upto: Option<u64>) -> anyhow::Result<A> {
+        let events = self.log.read(&StreamId::new(A::TYPE, id)).await?;
+        let mut state = A::default();
+        for e in events
+            .iter()
+            .take_while(|e| upto.is_none_or(|u| e.position() <= u))
+        {
+            state.apply(&A::Event::from_parts(
+                &e.envelope.event_type,
+                e.data.clone(),
+            )?);
+        }
+        Ok(state)
     }
 
     /// The address the reporter of `report` gave for news of it, read through the
     /// vault now (`None`: none given, or erased).
     async fn address(&self, report: Uuid) -> anyhow::Result<Option<String>> {
-        let events = self
-            .log
-            .read(&StreamId::new(ReporterContact::TYPE, report))
-            .await?;
-        let mut contact = ReporterContact::default();
-        for e in &events {
-            let event = <ReporterContact as Aggregate>::Event::from_parts(
-                &e.envelope.event_type,
-                e.data.clone(),
-            )?;
-            contact.apply(&event);
-        }
+        let contact: ReporterContact = self.fold(report, None).await?;
         Ok(contact.email)
     }
 }
@@ -399,6 +623,59 @@ mod tests {
     };
 
     use super::*;
+
+    #[test]
+    fn supervisors_are_alerted_of_breaches_and_escalations_never_of_warnings() {
+        use precinct_domain::report::{SlaBreached, SlaEscalated, SlaWarned};
+        let (report, patrol, now) = (Uuid::from_u128(7), Uuid::from_u128(9), Utc::now());
+        let breach: ReportEvent = SlaBreached {
+            kind: SlaKind::Respond,
+            patrol_id: PatrolId::new(patrol),
+            since: now,
+            deadline: now,
+            at: now,
+        }
+        .into();
+        let alert = Alert::of(&breach).expect("a breach alerts");
+        assert_eq!(alert.kind(), "SLA_BREACH");
+        let (subject, body) = alert.text(report, "HIGH");
+        assert_eq!(
+            subject,
+            "SLA: report 00000000 (HIGH): respond deadline missed"
+        );
+        assert!(body.contains(&report.to_string()) && !body.contains(&patrol.to_string()));
+        let escalated: ReportEvent = SlaEscalated {
+            kind: SlaKind::Accept,
+            action: EscalationAction::Reassign,
+            patrol_id: PatrolId::new(patrol),
+            to_patrol_id: Some(PatrolId::new(Uuid::from_u128(10))),
+            since: now,
+            at: now,
+        }
+        .into();
+        let alert = Alert::of(&escalated).expect("an escalation alerts");
+        assert_eq!(alert.kind(), "SLA_ESCALATION");
+        let (_, body) = alert.text(report, "CRITICAL");
+        assert!(body.contains("assigned to another patrol"), "{body}");
+        assert!(
+            !body.contains(&patrol.to_string())
+                && !body.contains("00000000-0000-0000-0000-00000000000a")
+        );
+        let warned: ReportEvent = SlaWarned {
+            kind: SlaKind::Accept,
+            patrol_id: PatrolId::new(patrol),
+            since: now,
+            deadline: now,
+            at: now,
+        }
+        .into();
+        assert_eq!(Alert::of(&warned), None);
+        assert_eq!(
+            News::of(&breach),
+            None,
+            "the reporter is not told of the SLA"
+        );
+    }
 
     #[test]
     fn a_mail_tells_the_reporter_view_and_nothing_of_the_officers_work() {

@@ -1,8 +1,12 @@
 //! The push deliverer (role `webhooks`, ADR 0032): notifies the crew of a patrol on
-//! every device they registered when a report is assigned to it, reassigned to it, or
-//! the desk asks to notify it ("Notify officer") — as Web Push messages (RFC 8030),
+//! every device they registered when a report is assigned to it, reassigned to it, the
+//! desk asks to notify it ("Notify officer") or its SLA warning level is reached, and
+//! the station's supervisors of SLA warnings, breaches and escalations when the
+//! station's policy says so (ADR 0035) — as Web Push messages (RFC 8030),
 //! encrypted for the subscription (aes128gcm, RFC 8291) and signed with the server's
-//! VAPID key (RFC 8292), through the `web-push` crate.
+//! VAPID key (RFC 8292), through the `web-push` crate; or, for a device gateway
+//! (ADR 0038), as a JSON POST signed as Standard Webhooks say under the device's own
+//! secret (`webhook-id` from device and log position, as the webhooks derive theirs).
 //!
 //! - One active deliverer across processes: the advisory lock of
 //!   `precinct_projections::lead`; others stand by.
@@ -30,13 +34,14 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use precinct_api::webhook_target::{Target, TargetPolicy};
 
-use crate::outbound::{Failure, PinnedClient};
+use crate::outbound::{answer, Failure, PinnedClient, Signed};
 use precinct_app::commands::device as devices;
 use precinct_app::App;
-use precinct_domain::device::{Devices, PushKeys};
+use precinct_domain::device::{Device, DeviceKind, Devices, PushKeys};
 use precinct_domain::ids::{AccountId, DeviceId};
 use precinct_domain::patrol::Patrol;
 use precinct_domain::report::{Report, ReportEvent};
+use precinct_domain::station::Station;
 use precinct_domain::{Aggregate, DomainEvent};
 use precinct_eventlog::{EventLog, RecordedEvent, StreamId};
 use precinct_readmodel::push_outbox::{self as outbox, NewNotification, OutboxRow};
@@ -138,17 +143,30 @@ impl Default for PushConfig {
     }
 }
 
-/// What a report event notifies the crew of, if anything.
-///
-/// The SLA warning (issue 18 item 5) adds its event here, as `SLA_WARNING`, and every
-/// member of the patrol is notified the same way.
+/// What a report event notifies of, if anything.
 pub fn trigger(event_type: &str) -> Option<&'static str> {
     match event_type {
         "ReportAssigned" => Some("ASSIGNED"),
         "PatrolNotified" => Some("NOTIFY"),
+        "SlaWarned" => Some("SLA_WARNING"),
+        "SlaBreached" => Some("SLA_BREACH"),
+        "SlaEscalated" => Some("SLA_ESCALATION"),
         _ => None,
     }
 }
+
+/// Who a notification of `kind` goes to: (the patrol's crew, the station's supervisors
+/// when its SLA policy says so — ADR 0035).
+pub fn audience(kind: &str) -> (bool, bool) {
+    match kind {
+        "SLA_WARNING" => (true, true),
+        "SLA_BREACH" | "SLA_ESCALATION" => (false, true),
+        _ => (true, false),
+    }
+}
+
+/// Most supervisors of one station notified of one event.
+const SUPERVISORS_MAX: u32 = 50;
 
 /// The deliverer of one process.
 #[derive(Clone)]
@@ -297,16 +315,40 @@ impl PushDeliverer {
         let patrol_id = match &decoded {
             ReportEvent::ReportAssigned(e) => e.patrol_id,
             ReportEvent::PatrolNotified(e) => e.patrol_id,
+            ReportEvent::SlaWarned(e) => e.patrol_id,
+            ReportEvent::SlaBreached(e) => e.patrol_id,
+            ReportEvent::SlaEscalated(e) => e.patrol_id,
             _ => return Ok(vec![]),
         };
-        let (patrol, _) = self.app.load::<Patrol>(patrol_id.as_uuid()).await?;
+        let (crew, supervisors) = audience(kind);
+        let mut recipients: Vec<AccountId> = Vec::new();
+        if crew {
+            let (patrol, _) = self.app.load::<Patrol>(patrol_id.as_uuid()).await?;
+            recipients.extend(patrol.officer_ids.iter().copied());
+        }
+        if supervisors {
+            let (station, _) = self.app.load::<Station>(state.station_id.as_uuid()).await?;
+            if station.sla_policy.unwrap_or_default().notify_supervisors {
+                let ids = precinct_readmodel::queries::station_supervisors(
+                    &self.pool,
+                    state.station_id.as_uuid(),
+                    SUPERVISORS_MAX,
+                )
+                .await?;
+                for id in ids.into_iter().map(AccountId::new) {
+                    if !recipients.contains(&id) {
+                        recipients.push(id);
+                    }
+                }
+            }
+        }
         let mut rows = Vec::new();
-        for officer in &patrol.officer_ids {
-            let (devices, _) = self.app.load::<Devices>(officer.as_uuid()).await?;
+        for account in &recipients {
+            let (devices, _) = self.app.load::<Devices>(account.as_uuid()).await?;
             for d in &devices.devices {
                 rows.push(NewNotification {
                     device_id: d.id.as_uuid(),
-                    account_id: officer.as_uuid(),
+                    account_id: account.as_uuid(),
                     report_id,
                     kind,
                     priority: state.priority.as_str().to_owned(),
@@ -346,58 +388,98 @@ impl PushDeliverer {
         let age = chrono::Utc::now() - row.occurred_at;
         if age.to_std().is_ok_and(|a| a > self.config.ttl) {
             outbox::finish(&self.pool, device, position, "EXPIRED", false, None, None).await?;
+            metrics::counter!("precinct_push_attempts_total", "outcome" => "expired").increment(1);
             return Ok(());
         }
         let (devices, _) = self.app.load::<Devices>(row.account_id).await?;
         // Removed, or erased with its owner (the endpoint no longer opens).
-        let Some((endpoint, keys)) = devices
-            .get(DeviceId::new(device))
-            .and_then(|d| d.subscription())
-        else {
+        let Some(how) = devices.get(DeviceId::new(device)).and_then(Reachable::of) else {
             outbox::drop_device(&self.pool, device).await?;
             return Ok(());
         };
-        let Some(vapid) = &self.config.vapid else {
-            let error = "Web Push is not configured (PRECINCT_VAPID_PRIVATE_KEY)";
-            outbox::finish(
-                &self.pool,
-                device,
-                position,
-                "DEAD",
-                false,
-                Some(error),
-                None,
-            )
-            .await?;
-            return Ok(());
+        let vapid = match (&how, &self.config.vapid) {
+            (Reachable::WebPush { .. }, None) => {
+                let error = "Web Push is not configured (PRECINCT_VAPID_PRIVATE_KEY)";
+                outbox::finish(
+                    &self.pool,
+                    device,
+                    position,
+                    "DEAD",
+                    false,
+                    Some(error),
+                    None,
+                )
+                .await?;
+                return Ok(());
+            }
+            (_, vapid) => vapid.as_ref(),
         };
-        let payload = serde_json::to_vec(&serde_json::json!({
+        let mut payload = serde_json::json!({
             "report_id": row.report_id,
             "kind": row.kind,
             "priority": row.priority,
             "position": row.position,
-        }))?;
+        });
+        // A gateway serves many devices: it is told which one (the id its owner got
+        // on registration) to forward to.
+        if let Reachable::Gateway { .. } = how {
+            payload["device_id"] = serde_json::json!(device);
+        }
+        let payload = serde_json::to_vec(&payload)?;
         let started = Instant::now();
-        let result = match self.config.targets.check(&endpoint).await {
+        let result = match self.config.targets.check(how.url()).await {
             Err(reason) => Err(Failure::new(None, format!("endpoint refused: {reason}"))),
-            Ok(target) => match message(vapid, &endpoint, &keys, &payload, self.config.ttl) {
-                Err(f) => Err(f),
-                Ok(message) => {
-                    let send = client.send_push(&self.config, &target, &endpoint, message);
-                    // Shutdown does not wait for a slow push service: the attempt is
-                    // abandoned unrecorded and sent again by the next deliverer.
-                    tokio::select! {
-                        biased;
-                        _ = shutdown.cancelled() => return Ok(()),
-                        result = send => result,
+            Ok(target) => {
+                let send = async {
+                    match (&how, vapid) {
+                        (Reachable::WebPush { endpoint, keys }, Some(vapid)) => {
+                            let message =
+                                message(vapid, endpoint, keys, &payload, self.config.ttl)?;
+                            client
+                                .send_push(&self.config, &target, endpoint, message)
+                                .await
+                        }
+                        (Reachable::WebPush { .. }, None) => {
+                            Err(Failure::new(None, "Web Push is not configured".into()))
+                        }
+                        (Reachable::Gateway { url, secret }, _) => {
+                            let id = crate::webhooks::message_id(
+                                device,
+                                u64::try_from(position).unwrap_or(0),
+                            );
+                            let timestamp = chrono::Utc::now().timestamp();
+                            let signature = crate::webhooks::sign(
+                                std::slice::from_ref(secret),
+                                &id,
+                                timestamp,
+                                &payload,
+                            );
+                            let signed = Signed {
+                                message_id: &id,
+                                timestamp,
+                                signature: &signature,
+                            };
+                            client
+                                .send_gateway(&self.config, &target, url, &signed, &payload)
+                                .await
+                        }
                     }
+                };
+                // Shutdown does not wait for a slow push service: the attempt is
+                // abandoned unrecorded and sent again by the next deliverer.
+                tokio::select! {
+                    biased;
+                    _ = shutdown.cancelled() => return Ok(()),
+                    result = send => result,
                 }
-            },
+            }
         };
         let latency = started.elapsed();
         match result {
             Ok(status) => {
                 tracing::debug!(device = %device, position, ?latency, "push notification delivered");
+                metrics::counter!("precinct_push_attempts_total", "outcome" => "delivered")
+                    .increment(1);
                 outbox::finish(
                     &self.pool,
                     device,
@@ -409,9 +491,13 @@ impl PushDeliverer {
                 )
                 .await?;
             }
-            Err(f) if matches!(f.status, Some(404 | 410)) => {
+            // A push service's 404 or 410 means the subscription expired; a gateway's
+            // 404 is more likely a routing mistake on its side than a device that is
+            // gone: only its 410 removes the device.
+            Err(f) if how.gone(f.status) => {
                 let status = f.status.unwrap_or(410);
                 tracing::info!(device = %device, status, "push subscription expired; removing the device");
+                metrics::counter!("precinct_push_attempts_total", "outcome" => "gone").increment(1);
                 outbox::finish(
                     &self.pool,
                     device,
@@ -435,6 +521,8 @@ impl PushDeliverer {
                 let attempts = row.attempts + 1;
                 let http_status = f.status.map(i32::from);
                 if attempts >= i32::try_from(self.config.max_attempts).unwrap_or(i32::MAX) {
+                    metrics::counter!("precinct_push_attempts_total", "outcome" => "dead")
+                        .increment(1);
                     outbox::finish(
                         &self.pool,
                         device,
@@ -446,7 +534,13 @@ impl PushDeliverer {
                     )
                     .await?;
                 } else {
-                    let pause = self.retry_pause(attempts);
+                    metrics::counter!("precinct_push_attempts_total", "outcome" => "retrying")
+                        .increment(1);
+                    // A push service that asked for time (429/503 with Retry-After,
+                    // RFC 8030 §8.4) gets at least that long.
+                    let pause = self
+                        .retry_pause(attempts)
+                        .max(f.retry_after.unwrap_or_default());
                     let at = chrono::Utc::now()
                         + chrono::Duration::from_std(pause).unwrap_or(chrono::Duration::MAX);
                     outbox::retry_later(&self.pool, device, position, at, &f.error, http_status)
@@ -469,6 +563,40 @@ impl PushDeliverer {
             .saturating_mul(2u32.saturating_pow(exp))
             .min(self.config.retry_max);
         full.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
+    }
+}
+
+/// How a device is reached, opened from the log: `None` once its owner is erased.
+enum Reachable {
+    WebPush { endpoint: String, keys: PushKeys },
+    Gateway { url: String, secret: String },
+}
+
+impl Reachable {
+    fn of(d: &Device) -> Option<Self> {
+        match d.kind {
+            DeviceKind::WebPush => d
+                .subscription()
+                .map(|(endpoint, keys)| Reachable::WebPush { endpoint, keys }),
+            DeviceKind::Gateway => d
+                .gateway()
+                .map(|(url, secret)| Reachable::Gateway { url, secret }),
+        }
+    }
+
+    /// Whether an answer with `status` says the device is gone for good.
+    fn gone(&self, status: Option<u16>) -> bool {
+        match self {
+            Reachable::WebPush { .. } => matches!(status, Some(404 | 410)),
+            Reachable::Gateway { .. } => status == Some(410),
+        }
+    }
+
+    fn url(&self) -> &str {
+        match self {
+            Reachable::WebPush { endpoint, .. } => endpoint,
+            Reachable::Gateway { url, .. } => url,
+        }
     }
 }
 
@@ -507,6 +635,22 @@ fn message(
 }
 
 impl PinnedClient {
+    /// A device gateway's notification: the JSON payload, signed as Standard Webhooks
+    /// say (the same scheme as the webhooks, under the device's own secret).
+    async fn send_gateway(
+        &mut self,
+        config: &PushConfig,
+        target: &Target,
+        url: &str,
+        signed: &Signed<'_>,
+        body: &[u8],
+    ) -> Result<u16, Failure> {
+        let response = self
+            .post_signed(config.timeout, "Precinct-Push/1", target, url, signed, body)
+            .await?;
+        answer(response)
+    }
+
     async fn send_push(
         &mut self,
         config: &PushConfig,
@@ -528,30 +672,11 @@ impl PinnedClient {
             }
             request = request.body(payload.content);
         }
-        let response = request.send().await.map_err(|e| {
-            let what = if e.is_timeout() {
-                format!("timed out after {} ms", config.timeout.as_millis())
-            } else if e.is_connect() {
-                "connection failed".to_owned()
-            } else {
-                "request failed".to_owned()
-            };
-            Failure::new(None, what)
-        })?;
-        let status = response.status();
-        if status.is_success() {
-            Ok(status.as_u16())
-        } else if status.is_redirection() {
-            Err(Failure::new(
-                Some(status.as_u16()),
-                format!("HTTP {}: redirects are not followed", status.as_u16()),
-            ))
-        } else {
-            Err(Failure::new(
-                Some(status.as_u16()),
-                format!("HTTP {}", status.as_u16()),
-            ))
-        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| Failure::of_request(&e, config.timeout))?;
+        answer(response)
     }
 }
 
@@ -560,17 +685,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn assignments_and_the_desks_request_notify_and_nothing_else_does() {
+    fn assignments_the_desks_request_and_sla_events_notify_and_nothing_else_does() {
         assert_eq!(trigger("ReportAssigned"), Some("ASSIGNED"));
         assert_eq!(trigger("PatrolNotified"), Some("NOTIFY"));
+        assert_eq!(trigger("SlaWarned"), Some("SLA_WARNING"));
+        assert_eq!(trigger("SlaBreached"), Some("SLA_BREACH"));
+        assert_eq!(trigger("SlaEscalated"), Some("SLA_ESCALATION"));
         for other in [
             "ReportSubmitted",
             "AssignmentAccepted",
             "NoteAdded",
-            "SlaBreached",
+            "AssignmentWithdrawn",
         ] {
             assert_eq!(trigger(other), None, "{other}");
         }
+    }
+
+    #[test]
+    fn the_crew_hears_of_its_work_and_supervisors_of_the_service_level() {
+        assert_eq!(audience("ASSIGNED"), (true, false));
+        assert_eq!(audience("NOTIFY"), (true, false));
+        assert_eq!(audience("SLA_WARNING"), (true, true));
+        assert_eq!(audience("SLA_BREACH"), (false, true));
+        assert_eq!(audience("SLA_ESCALATION"), (false, true));
     }
 
     #[test]

@@ -65,6 +65,31 @@ pub async fn connect_pg(url: &str) -> anyhow::Result<PgPool> {
         .with_context(|| "cannot connect to PostgreSQL (DATABASE_URL)")
 }
 
+/// The webhook deliverer's own pool (ADR 0028, amended 2026-11-30): its writes — the
+/// delivery ledger and cursors — commit without waiting for the WAL flush
+/// (`synchronous_commit = off`). A process restart or failover loses none of them (the
+/// server has them); a PostgreSQL crash may lose the last fraction of a second of them,
+/// and then the cursor is behind: those events are delivered again under the same
+/// `webhook-id` — at least once still holds, nothing is skipped. Connections are opened
+/// on first use, at most 8.
+pub fn webhook_pool(url: &str) -> anyhow::Result<PgPool> {
+    use sqlx::Executor as _;
+    use std::str::FromStr as _;
+    let options = sqlx::postgres::PgConnectOptions::from_str(url).context("DATABASE_URL")?;
+    Ok(PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        // A session setting, not a startup parameter: connection poolers that refuse
+        // unknown startup parameters still accept it.
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("SET synchronous_commit = off").await?;
+                Ok(())
+            })
+        })
+        .connect_lazy_with(options))
+}
+
 /// Everything a role or an operator command works with.
 #[derive(Debug, Clone)]
 pub struct Connected {
@@ -162,8 +187,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         let worker = crate::sla::SlaWorker {
             app: app.clone(),
             pool: pool.clone(),
-            accept: config.sla_accept,
-            respond: config.sla_respond,
+            defaults: config.sla_defaults(),
         };
         let token = shutdown.clone();
         let running = workers.register("sla");
@@ -177,7 +201,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         let deliverer = crate::webhooks::Deliverer {
             app: app.clone(),
             log: log.clone(),
-            pool: pool.clone(),
+            pool: webhook_pool(&config.database_url)?,
             config: config.webhooks.clone(),
         };
         let token = shutdown.clone();
@@ -340,6 +364,7 @@ fn api_config(config: &Config) -> ApiConfig {
     let mut api = ApiConfig::new(config.secret.clone());
     api.sla_accept = config.sla_accept;
     api.sla_respond = config.sla_respond;
+    api.sla_defaults = config.sla_defaults();
     api.token_ttl = config.token_ttl;
     api.cors_origins = config.cors_origins.clone();
     api.health_details = config.health_details;

@@ -30,7 +30,7 @@ use futures::StreamExt;
 use hmac::{Hmac, Mac};
 use precinct_api::webhook_target::{Target, TargetPolicy};
 
-use crate::outbound::{Failure, PinnedClient};
+use crate::outbound::{answer, Failure, PinnedClient, Signed};
 use precinct_app::commands::webhook as commands;
 use precinct_app::App;
 use precinct_domain::ids::StationId;
@@ -180,14 +180,21 @@ impl Deliverer {
             return Ok(Next::Stop);
         }
         let mut position = u64::try_from(cursor.position).unwrap_or(0);
+        // The cursor as written: events the filter passes over move it lazily (at the
+        // next tick or delivery) — handling them again after a restart sends nothing.
+        let mut written = position;
         let mut events = self.log.subscribe_to(position + 1, &[Report::TYPE]).await?;
         let mut changes = tokio::time::interval(SCAN_INTERVAL);
         changes.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => return Ok(Next::Stop),
+                _ = shutdown.cancelled() => break,
                 _ = changes.tick() => {
+                    if written < position {
+                        ledger::advance(&self.pool, id, position as i64).await?;
+                        written = position;
+                    }
                     if changed(&self.pool, &row).await? {
                         return Ok(Next::Again);
                     }
@@ -199,16 +206,29 @@ impl Deliverer {
                         continue;
                     }
                     match self.deliver(&row, &hook, &event, shutdown, facts, client).await? {
-                        Delivery::Done => {
+                        // The ledger moved the cursor with the delivery.
+                        Delivery::Delivered => {
                             position = event.position();
-                            ledger::advance(&self.pool, id, position as i64).await?;
+                            written = position;
                         }
-                        Delivery::Stop => return Ok(Next::Stop),
-                        Delivery::Again => return Ok(Next::Again),
+                        Delivery::Skipped => position = event.position(),
+                        Delivery::Stop => break,
+                        Delivery::Again => {
+                            // The next run starts from the cursor: what this run passed
+                            // over is not handled again under a changed filter.
+                            if written < position {
+                                ledger::advance(&self.pool, id, position as i64).await?;
+                            }
+                            return Ok(Next::Again);
+                        }
                     }
                 }
             }
         }
+        if written < position {
+            ledger::advance(&self.pool, id, position as i64).await?;
+        }
+        Ok(Next::Stop)
     }
 
     /// Delivers one event to one subscription, retrying until a 2xx, a change to the
@@ -230,7 +250,7 @@ impl Deliverer {
             (None, None)
         };
         if !hook.filter.matches(event_type, station, point) {
-            return Ok(Delivery::Done);
+            return Ok(Delivery::Skipped);
         }
         let position = event.position();
         let message_id = message_id(row.id, position);
@@ -260,15 +280,13 @@ impl Deliverer {
                     Ok(target) => {
                         let timestamp = now.timestamp();
                         let signature = sign(&secrets, &message_id, timestamp, &body);
-                        let send = client.send_webhook(
-                            &self.config,
-                            &target,
-                            &hook.url,
-                            &message_id,
+                        let signed = Signed {
+                            message_id: &message_id,
                             timestamp,
-                            &signature,
-                            &body,
-                        );
+                            signature: &signature,
+                        };
+                        let send =
+                            client.send_webhook(&self.config, &target, &hook.url, &signed, &body);
                         // Shutdown does not wait for a slow receiver: the attempt is
                         // abandoned unrecorded and the next deliverer sends it again,
                         // under the same id.
@@ -283,31 +301,38 @@ impl Deliverer {
             let latency_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
             let (status, error, http_status) = match &result {
                 Ok(code) => ("DELIVERED", None, Some(i32::from(*code))),
-                Err(f) => ("RETRYING", Some(f.error.as_str()), f.status.map(i32::from)),
+                Err(f) => ("RETRYING", Some(f.error.clone()), f.status.map(i32::from)),
             };
-            let failures = ledger::record(
-                &self.pool,
-                &Attempt {
-                    webhook: row.id,
-                    position: position as i64,
-                    message_id: &message_id,
-                    event_type,
-                    status,
-                    error,
-                    http_status,
-                    latency_ms,
-                    at: now,
-                },
-            )
-            .await?;
-            let Err(failure) = result else {
-                return Ok(Delivery::Done);
+            let attempt = Attempt {
+                webhook: row.id,
+                position: position as i64,
+                message_id: &message_id,
+                event_type,
+                status,
+                error: error.as_deref(),
+                http_status,
+                latency_ms,
+                at: now,
             };
+            let failure = match result {
+                Ok(_) => {
+                    ledger::record_delivered(&self.pool, &attempt).await?;
+                    metrics::counter!("precinct_webhook_attempts_total", "outcome" => "delivered")
+                        .increment(1);
+                    return Ok(Delivery::Delivered);
+                }
+                Err(f) => f,
+            };
+            let failures = ledger::record(&self.pool, &attempt).await?;
+            metrics::counter!("precinct_webhook_attempts_total", "outcome" => "retrying")
+                .increment(1);
             tracing::info!(webhook = %row.id, position, error = %failure.error, failures, "webhook delivery failed");
             // 410 Gone: the receiver wants no more (the specification: disable).
             let gone = failure.status == Some(410);
             if gone || failures >= i32::try_from(self.config.max_failures).unwrap_or(i32::MAX) {
                 ledger::mark_dead(&self.pool, row.id, position as i64).await?;
+                metrics::counter!("precinct_webhook_attempts_total", "outcome" => "dead")
+                    .increment(1);
                 let reason = format!(
                     "{failures} failed attempts in a row at position {position}: {}",
                     failure.error
@@ -315,7 +340,16 @@ impl Deliverer {
                 commands::disable(&self.app, row.id, position, reason).await?;
                 return Ok(Delivery::Stop);
             }
-            if !pause.pause().await {
+            // A receiver that asked for time (429/503 with Retry-After) gets at least
+            // that long.
+            let waited = match failure.retry_after {
+                Some(asked) => {
+                    let own = pause.next_delay().unwrap_or(asked);
+                    backoff::pause(shutdown, own.max(asked)).await
+                }
+                None => pause.pause().await,
+            };
+            if !waited {
                 return Ok(Delivery::Stop);
             }
             if changed(&self.pool, row).await? {
@@ -333,7 +367,10 @@ enum Next {
 }
 
 enum Delivery {
-    Done,
+    /// Delivered: the ledger moved the cursor past it.
+    Delivered,
+    /// Not for this subscription (its filter).
+    Skipped,
     Again,
     Stop,
 }
@@ -375,56 +412,31 @@ pub fn sign(secrets: &[String], message_id: &str, timestamp: i64, body: &[u8]) -
 }
 
 impl PinnedClient {
-    #[allow(clippy::too_many_arguments)]
     async fn send_webhook(
         &mut self,
         config: &WebhookConfig,
         target: &Target,
         url: &str,
-        message_id: &str,
-        timestamp: i64,
-        signature: &str,
+        signed: &Signed<'_>,
         body: &[u8],
     ) -> Result<u16, Failure> {
-        let client = self.for_target(config.timeout, "Precinct-Webhooks/1", target)?;
-        let response = client
-            .post(url)
-            .header("content-type", "application/json")
-            .header("webhook-id", message_id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
-            .body(body.to_vec())
-            .send()
-            .await
-            .map_err(|e| {
-                let what = if e.is_timeout() {
-                    format!("timed out after {} ms", config.timeout.as_millis())
-                } else if e.is_connect() {
-                    "connection failed".to_owned()
-                } else {
-                    "request failed".to_owned()
-                };
-                Failure::new(None, what)
-            })?;
-        let status = response.status();
-        if status.is_success() {
-            Ok(status.as_u16())
-        } else if status == reqwest::StatusCode::GONE {
-            Err(Failure::new(
+        let response = self
+            .post_signed(
+                config.timeout,
+                "Precinct-Webhooks/1",
+                target,
+                url,
+                signed,
+                body,
+            )
+            .await?;
+        if response.status() == reqwest::StatusCode::GONE {
+            return Err(Failure::new(
                 Some(410),
                 "HTTP 410: the receiver is gone".into(),
-            ))
-        } else if status.is_redirection() {
-            Err(Failure::new(
-                Some(status.as_u16()),
-                format!("HTTP {}: redirects are not followed", status.as_u16()),
-            ))
-        } else {
-            Err(Failure::new(
-                Some(status.as_u16()),
-                format!("HTTP {}", status.as_u16()),
-            ))
+            ));
         }
+        answer(response)
     }
 }
 

@@ -344,6 +344,9 @@ impl Translator {
                         | ReportEvent::ReportLinked(_)
                         | ReportEvent::ReportUnlinked(_)
                         | ReportEvent::PatrolNotified(_)
+                        // The withdrawal (and assignment) of the same append tell the
+                        // patrols.
+                        | ReportEvent::SlaEscalated(_)
                 ) {
                     return None;
                 }
@@ -475,6 +478,8 @@ fn named_patrol(event: &ReportEvent) -> Option<Uuid> {
         ReportEvent::ReportResponding(e) => e.patrol_id,
         ReportEvent::ReportResolved(e) => e.patrol_id,
         ReportEvent::SlaBreached(e) => e.patrol_id,
+        ReportEvent::SlaWarned(e) => e.patrol_id,
+        ReportEvent::SlaEscalated(e) => e.patrol_id,
         ReportEvent::AssignmentWithdrawn(e) => e.patrol_id,
         ReportEvent::ReportSubmitted(_)
         | ReportEvent::ReportAmended(_)
@@ -553,6 +558,8 @@ fn reporter_data(
         | ReportEvent::NoteAdded(_)
         | ReportEvent::EvidenceAttached(_)
         | ReportEvent::SlaBreached(_)
+        | ReportEvent::SlaWarned(_)
+        | ReportEvent::SlaEscalated(_)
         | ReportEvent::ReportTransferred(_)
         | ReportEvent::DuplicateAttached(_)
         | ReportEvent::DuplicateDetached(_)

@@ -250,7 +250,9 @@ pub struct SlaMetric {
     /// `within_sla / count`.
     pub within_sla_share: Option<f64>,
     /// Breaches the SLA worker recorded on the cohort's assignments (accept: not
-    /// accepted in time; respond: not responding in time), accept and respond only.
+    /// accepted in time; respond: not responding in time; resolve: not resolved in
+    /// time after acceptance, under the station's policy — ADR 0035); none for
+    /// `time_to_assign` and `time_to_close`.
     pub breaches: Option<i64>,
 }
 

@@ -1,6 +1,7 @@
-//! The devices a staff account is notified on (`/me/devices`, ADR 0032): Web Push
-//! subscriptions (RFC 8030) registered, listed and removed by their owner only. Parses
-//! and checks a subscription strictly — the endpoint's shape and where it resolves (the
+//! The devices a staff account is notified on (`/me/devices`, ADR 0032, ADR 0038): Web
+//! Push subscriptions (RFC 8030) and device gateways (Standard Webhooks POSTs signed
+//! with the device's own secret), registered, listed and removed by their owner only.
+//! Parses and checks a subscription strictly — the endpoint's shape and where it resolves (the
 //! webhooks' SSRF rules and operator allow-list, `webhook_target`), the keys' encoding
 //! and that `p256dh` is a point on P-256 — then calls
 //! `precinct_app::commands::device`. Endpoints are personal data: sealed in the log,
@@ -11,7 +12,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use precinct_app::commands::device::{self, DeviceWritten};
+use precinct_app::commands::device::{self, DeviceWritten, NewDevice};
 use precinct_domain::device::{check_endpoint, Device, PushKeys, DEVICES_MAX};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -37,9 +38,10 @@ pub struct Api;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeviceView {
     pub id: Uuid,
-    /// `WEB_PUSH`.
+    /// `WEB_PUSH` or `GATEWAY`.
     pub kind: String,
-    /// The push endpoint (null once the owner's personal data is erased).
+    /// The push endpoint or the gateway's URL (null once the owner's personal data is
+    /// erased).
     pub endpoint: Option<String>,
     pub registered_at: DateTime<Utc>,
 }
@@ -74,6 +76,10 @@ pub struct WrittenDevice {
     #[serde(flatten)]
     pub device: DeviceView,
     pub position: u64,
+    /// A gateway's signing secret (`whsec_<base64>`, Standard Webhooks): keep it, it is
+    /// never shown again. Absent for Web Push.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
 }
 
 impl WrittenDevice {
@@ -81,6 +87,7 @@ impl WrittenDevice {
         WrittenDevice {
             device: DeviceView::of(&out.device),
             position: out.position,
+            secret: out.secret,
         }
     }
 }
@@ -98,6 +105,10 @@ pub enum DeviceKindBody {
     /// A Web Push subscription (`PushSubscription.toJSON()` of a browser).
     #[serde(rename = "web_push")]
     WebPush,
+    /// A device gateway: an HTTPS endpoint that gets each notification as a Standard
+    /// Webhooks POST, signed with the secret answered on registration.
+    #[serde(rename = "gateway")]
+    Gateway,
 }
 
 /// A subscription's keys, base64url as the browser gives them.
@@ -110,15 +121,17 @@ pub struct KeysBody {
     auth: String,
 }
 
-/// A device to notify: a Web Push subscription.
+/// A device to notify: a Web Push subscription, or a device gateway.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceBody {
     kind: DeviceKindBody,
-    /// The push service's endpoint: `https://…`, resolving to public addresses (the
-    /// operator's webhook allow-list may admit others).
+    /// The push service's endpoint, or the gateway's URL: `https://…`, resolving to
+    /// public addresses (the operator's webhook allow-list may admit others).
     endpoint: String,
-    keys: KeysBody,
+    /// Web Push only (required there); a gateway has none.
+    #[serde(default)]
+    keys: Option<KeysBody>,
     /// `PushSubscription.expirationTime`, accepted and ignored.
     #[serde(default, rename = "expirationTime")]
     #[schema(value_type = Option<i64>)]
@@ -153,14 +166,17 @@ async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<D
     }))
 }
 
-/// Register a device to be notified on: a Web Push subscription.
+/// Register a device to be notified on: a Web Push subscription or a device gateway.
 ///
 /// Roles: PATROL, DISPATCHER, SUPERVISOR, ADMIN. A PATROL officer is notified on every
 /// registered device when a report is assigned or reassigned to their patrol and when
 /// the desk asks to notify it. At most 10 devices per account (409 beyond, and for an
 /// endpoint already registered); a malformed subscription, an endpoint that is not
-/// `https` or resolves to a forbidden address is 422, and nothing is stored. 503 when
-/// Web Push is not configured on the server.
+/// `https` or resolves to a forbidden address, keys missing for Web Push or given for a
+/// gateway are 422, and nothing is stored. 503 for Web Push when it is not configured
+/// on the server. A gateway's answer carries its signing `secret`, shown only here: each
+/// notification is POSTed to it as JSON with the Standard Webhooks headers
+/// (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
 #[utoipa::path(
     post,
     path = "/me/devices",
@@ -181,21 +197,42 @@ async fn register(
 ) -> ApiResult<(StatusCode, Json<WrittenDevice>)> {
     let (by, meta) = cmd.ctx.for_caller(&caller);
     device::may_register(&by)?;
-    if state.config.vapid_public_key.is_none() {
-        return Err(ApiError::Unavailable(
-            "Web Push is not configured on this server (no VAPID key)".into(),
-        ));
-    }
     let b = cmd.body;
-    let DeviceKindBody::WebPush = b.kind;
-    let keys = check_subscription(&b.endpoint, &b.keys)?;
+    let new = match (b.kind, &b.keys) {
+        (DeviceKindBody::WebPush, Some(keys)) => {
+            if state.config.vapid_public_key.is_none() {
+                return Err(ApiError::Unavailable(
+                    "Web Push is not configured on this server (no VAPID key)".into(),
+                ));
+            }
+            NewDevice::WebPush(check_subscription(&b.endpoint, keys)?)
+        }
+        (DeviceKindBody::WebPush, None) => {
+            return Err(ApiError::invalid(
+                "keys",
+                "a Web Push subscription needs its keys",
+            ));
+        }
+        (DeviceKindBody::Gateway, None) => {
+            check_endpoint(&b.endpoint).map_err(|e| {
+                ApiError::invalid("endpoint", e.to_string().trim_start_matches("endpoint: "))
+            })?;
+            NewDevice::Gateway
+        }
+        (DeviceKindBody::Gateway, Some(_)) => {
+            return Err(ApiError::invalid(
+                "keys",
+                "a gateway has no keys: its signing secret is drawn by the server",
+            ));
+        }
+    };
     state
         .config
         .webhook_targets
         .check(&b.endpoint)
         .await
         .map_err(|reason| ApiError::invalid("endpoint", reason))?;
-    let out = device::register(&state.app, &by, &meta, b.endpoint, keys).await?;
+    let out = device::register(&state.app, &by, &meta, b.endpoint, new).await?;
     Ok((StatusCode::CREATED, Json(WrittenDevice::of(out))))
 }
 

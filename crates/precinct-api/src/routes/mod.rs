@@ -15,6 +15,7 @@ pub mod open311;
 pub mod patrols;
 pub mod queries;
 pub mod session;
+pub mod sla_policy;
 pub mod stations;
 pub mod subjects;
 pub mod users;
@@ -44,5 +45,6 @@ pub fn router() -> Router<AppState> {
         .merge(analytics::router())
         .merge(webhooks::router())
         .merge(devices::router())
+        .merge(sla_policy::router())
         .merge(open311::router())
 }

@@ -838,8 +838,9 @@ async fn workloads(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SlaParams {
-    /// `accept` (assigned, not accepted in time) or `respond` (accepted, not responding in
-    /// time).
+    /// `accept` (assigned, not accepted in time), `respond` (accepted, not responding in
+    /// time) or `resolve` (accepted, not resolved in time). Each report's deadline is its
+    /// station's SLA policy for its priority, else the server's default (ADR 0035).
     #[param(example = "accept")]
     overdue: String,
     #[serde(default)]
@@ -873,11 +874,18 @@ async fn sla(
     ListQ(p): ListQ<SlaParams>,
 ) -> ApiResult<Response> {
     staff(&caller)?;
-    let (kind, secs) = match p.overdue.as_str() {
-        "accept" => (SlaKind::Accept, state.config.sla_accept.as_secs()),
-        "respond" => (SlaKind::Respond, state.config.sla_respond.as_secs()),
-        _ => return Err(ApiError::invalid("overdue", "expected accept or respond")),
+    let kind = match p.overdue.as_str() {
+        "accept" => SlaKind::Accept,
+        "respond" => SlaKind::Respond,
+        "resolve" => SlaKind::Resolve,
+        _ => {
+            return Err(ApiError::invalid(
+                "overdue",
+                "expected accept, respond or resolve",
+            ))
+        }
     };
+    let defaults = state.config.sla_defaults;
     let station = scope(&caller, p.station_id)?;
     let pg = page(p.limit, p.cursor)?;
     // One moment for the whole answer, also for every chunk of an export.
@@ -885,12 +893,12 @@ async fn sla(
     if format == Format::Csv {
         state.exports.take(Some(&caller), None)?;
         let fetch = export::query(&state.pool, station, move |pool, station, pg| async move {
-            queries::sla_overdue(&pool, kind, secs as i64, station, now, &pg).await
+            queries::sla_overdue(&pool, kind, &defaults, station, now, &pg).await
         });
         return export::pages("sla", "OverdueReport", pg.cursor, pg.limit, fetch, Ok).await;
     }
     Ok(
-        Json(queries::sla_overdue(&state.pool, kind, secs as i64, station, now, &pg).await?)
+        Json(queries::sla_overdue(&state.pool, kind, &defaults, station, now, &pg).await?)
             .into_response(),
     )
 }

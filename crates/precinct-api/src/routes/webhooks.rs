@@ -403,7 +403,7 @@ async fn delete(
 ) -> ApiResult<Json<WrittenWebhook>> {
     let by = caller.principal();
     let meta = cmd.ctx.meta(by.actor());
-    let out = webhook::change(&state.app, &by, &meta, id, Change::Delete).await?;
+    let out = webhook::delete(&state.app, &by, &meta, id, state.app.vault()).await?;
     Ok(Json(WrittenWebhook::of(out)))
 }
 

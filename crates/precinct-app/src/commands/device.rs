@@ -1,12 +1,13 @@
-//! The devices an account is notified on (`/me/devices`, ADR 0032): register a Web Push
-//! subscription, list and remove one's own — and expire, which the push deliverer runs
+//! The devices an account is notified on (`/me/devices`, ADR 0032, ADR 0038): register
+//! a Web Push subscription or a device gateway (its `whsec_` signing secret drawn here,
+//! shown to the owner once), list and remove one's own — and expire, which the push deliverer runs
 //! when a push service answers 404 or 410. Every staff account may register devices
 //! (PATROL officers are notified of their patrol's assignments; the desk's roles will
 //! be notified of SLA escalations); a CITIZEN may not. Each account reaches only its own
 //! devices: its stream is `devices.<its id>`, so another account's device is not found.
 //! Endpoints and keys are sealed under the account's own key before the append.
 
-use precinct_domain::device::{Device, DeviceCommand, Devices, PushKeys};
+use precinct_domain::device::{Device, DeviceCommand, Devices, PushKeys, Reach};
 use precinct_domain::ids::{AccountId, DeviceId};
 use precinct_domain::values::Role;
 use precinct_eventlog::{Actor, CommandMeta, EventStore};
@@ -28,6 +29,19 @@ pub const MAY_REGISTER: &[Role] = &[
 pub struct DeviceWritten {
     pub device: Device,
     pub position: u64,
+    /// A gateway's signing secret, answered on registration only (a retry with the same
+    /// idempotency key answers the same secret, read back from the log).
+    pub secret: Option<String>,
+}
+
+/// What to register.
+#[derive(Debug, Clone)]
+pub enum NewDevice {
+    /// A Web Push subscription's keys (checked for being a curve point by the caller).
+    WebPush(PushKeys),
+    /// A device gateway: notifications POSTed as Standard Webhooks, signed with a fresh
+    /// secret.
+    Gateway,
 }
 
 /// May `by` have devices at all?
@@ -35,14 +49,14 @@ pub fn may_register(by: &Principal) -> Result<(), AppError> {
     by.require(MAY_REGISTER)
 }
 
-/// Registers a Web Push subscription for `by` (the endpoint was checked for where it
-/// resolves, and the key for being a curve point, by the caller).
+/// Registers a device for `by` (the endpoint was checked for where it resolves by the
+/// caller).
 pub async fn register<S: EventStore>(
     app: &App<S>,
     by: &Principal,
     meta: &CommandMeta,
     endpoint: String,
-    keys: PushKeys,
+    new: NewDevice,
 ) -> Result<DeviceWritten, AppError> {
     may_register(by)?;
     let account = by.id.as_uuid();
@@ -57,7 +71,12 @@ pub async fn register<S: EventStore>(
                     account_id,
                     device_id,
                     endpoint: endpoint.clone(),
-                    keys: keys.clone(),
+                    reach: match &new {
+                        NewDevice::WebPush(keys) => Reach::WebPush(keys.clone()),
+                        NewDevice::Gateway => Reach::Gateway {
+                            secret: super::webhook::new_secret(),
+                        },
+                    },
                     at,
                 },
             )
@@ -70,9 +89,11 @@ pub async fn register<S: EventStore>(
         .and_then(|d| d.get(device_id))
         .cloned()
         .ok_or(AppError::NotFound)?;
+    let secret = device.gateway().map(|(_, secret)| secret);
     Ok(DeviceWritten {
         device,
         position: out.position,
+        secret,
     })
 }
 

@@ -13,7 +13,8 @@
 //! - [`crime_type`]: creating a crime type of the catalogue.
 //! - [`crime_type_edit`]: editing and retiring a crime type.
 //! - [`subject`]: erasure of a data subject.
-//! - [`sla`]: SLA breaches (the SLA worker).
+//! - [`station_sla`]: a station's SLA policy.
+//! - [`sla`]: SLA warnings, breaches and escalations (the SLA worker).
 //! - [`user`]: user management (who sees an account, name, role, standing, password).
 //! - [`webhook`]: webhook subscriptions (create, edit, rotate, replay, delete, disable).
 //! - [`device`]: the devices an account is notified on (register, list, remove, expire).
@@ -31,6 +32,7 @@ pub mod report;
 pub mod sla;
 pub mod station;
 pub mod station_edit;
+pub mod station_sla;
 pub mod subject;
 pub mod user;
 pub mod webhook;

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::error::Denied;
 use crate::policy::Principal;
+use crate::ports::KeyStore;
 use crate::{ids, App, AppError};
 
 /// Longest overlap during which the previous secret still signs after a rotation.
@@ -197,6 +198,25 @@ pub async fn change<S: EventStore>(
         secret,
         position: out.position,
     })
+}
+
+/// Deletes subscription `id` (`WebhookDeleted`), then destroys its data key: the
+/// signing secrets sealed in the log under it can never be read again (nothing signs
+/// with them after a deletion). A retry of the deletion destroys the key again, which
+/// succeeds; a key store that fails leaves the subscription deleted and answers 503, so
+/// the caller retries.
+pub async fn delete<S: EventStore>(
+    app: &App<S>,
+    by: &Principal,
+    meta: &CommandMeta,
+    id: Uuid,
+    keys: Option<&impl KeyStore>,
+) -> Result<WebhookWritten, AppError> {
+    let out = change(app, by, meta, id, Change::Delete).await?;
+    if let Some(keys) = keys {
+        keys.erase(id).await?;
+    }
+    Ok(out)
 }
 
 fn overlap(secs: u64) -> chrono::Duration {

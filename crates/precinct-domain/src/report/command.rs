@@ -9,8 +9,8 @@ use crate::dispatch::AssignmentDecision;
 use crate::ids::{AccountId, EvidenceId, NoteId, PatrolId, ReportId, StationId, UpdateId};
 use crate::routing::RoutingDecision;
 use crate::values::{
-    limits, optional_text, HttpUrl, MediaType, NonEmptyText, Priority, ReportStatus, SlaKind,
-    Timestamp,
+    limits, optional_text, EscalationAction, HttpUrl, MediaType, NonEmptyText, Priority,
+    ReportStatus, SlaKind, Timestamp,
 };
 
 use crate::crime_type::{resolve, CrimeTypeFacts};
@@ -121,6 +121,23 @@ pub enum ReportCommand {
     RecordSlaBreach {
         kind: SlaKind,
         sla: Duration,
+        at: DateTime<Utc>,
+    },
+    /// Records that `percent` % of the `kind` deadline (`sla` after the clock started)
+    /// has passed: once per assignment and kind, and not once the breach is recorded.
+    RecordSlaWarning {
+        kind: SlaKind,
+        sla: Duration,
+        percent: u8,
+        at: DateTime<Utc>,
+    },
+    /// The SLA worker's escalation of an assignment still `ASSIGNED` `after` its accept
+    /// breach was recorded: withdrawn from its patrol, and assigned to `to` when the
+    /// action is `REASSIGN` and the caller found another patrol (ADR 0035).
+    EscalateUnaccepted {
+        action: EscalationAction,
+        after: Duration,
+        to: Option<PatrolId>,
         at: DateTime<Utc>,
     },
     /// `ASSIGNED | ACCEPTED | RESPONDING → NEW`: the desk takes the assignment back from
@@ -248,7 +265,7 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
             AssignmentWithdrawn {
                 patrol_id,
                 reason: text("reason", &reason, limits::REASON_MAX)?,
-                by,
+                by: Some(by),
                 at,
             }
             .into()
@@ -267,7 +284,7 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
             let withdrawn = AssignmentWithdrawn {
                 patrol_id,
                 reason: text("reason", &reason, limits::REASON_MAX)?,
-                by,
+                by: Some(by),
                 at,
             };
             let assigned = ReportAssigned {
@@ -296,7 +313,7 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
                     AssignmentWithdrawn {
                         patrol_id,
                         reason: reason.clone(),
-                        by,
+                        by: Some(by),
                         at,
                     }
                     .into(),
@@ -343,7 +360,7 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
                     AssignmentWithdrawn {
                         patrol_id,
                         reason: format!("closed as a duplicate of report {primary_id}"),
-                        by,
+                        by: Some(by),
                         at,
                     }
                     .into(),
@@ -690,7 +707,7 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
             let (Some(since), Some(patrol_id)) = (report.sla_since(kind), report.patrol_id) else {
                 return Err(ReportError::SlaNotBreached);
             };
-            if report.sla_breaches.contains(&kind) {
+            if report.sla_breaches.contains_key(&kind) {
                 return Err(ReportError::SlaAlreadyRecorded);
             }
             let deadline = since + sla;
@@ -705,6 +722,86 @@ pub(super) fn handle(report: &Report, cmd: ReportCommand) -> Result<Vec<ReportEv
                 at,
             }
             .into()
+        }
+        C::RecordSlaWarning {
+            kind,
+            sla,
+            percent,
+            at,
+        } => {
+            if sla <= Duration::zero() {
+                return Err(ReportError::invalid("sla", "must be a positive duration"));
+            }
+            if percent == 0 || percent >= 100 {
+                return Err(ReportError::invalid("percent", "must be 1..=99"));
+            }
+            let (Some(since), Some(patrol_id)) = (report.sla_since(kind), report.patrol_id) else {
+                return Err(ReportError::SlaNotBreached);
+            };
+            if report.sla_warnings.contains(&kind) || report.sla_breaches.contains_key(&kind) {
+                return Err(ReportError::SlaAlreadyRecorded);
+            }
+            let deadline = since + sla;
+            if at < since + sla * i32::from(percent) / 100 {
+                return Err(ReportError::SlaNotBreached);
+            }
+            SlaWarned {
+                kind,
+                patrol_id,
+                since,
+                deadline,
+                at,
+            }
+            .into()
+        }
+        C::EscalateUnaccepted {
+            action,
+            after,
+            to,
+            at,
+        } => {
+            let (Some(since), Some(patrol_id)) =
+                (report.sla_since(SlaKind::Accept), report.patrol_id)
+            else {
+                return Err(ReportError::SlaNotBreached);
+            };
+            let Some(breached_at) = report.sla_breaches.get(&SlaKind::Accept) else {
+                return Err(ReportError::SlaNotBreached);
+            };
+            if at < *breached_at + after {
+                return Err(ReportError::SlaNotBreached);
+            }
+            let to = to.filter(|p| *p != patrol_id && action == EscalationAction::Reassign);
+            let escalated = SlaEscalated {
+                kind: SlaKind::Accept,
+                action: if to.is_some() {
+                    EscalationAction::Reassign
+                } else {
+                    EscalationAction::Requeue
+                },
+                patrol_id,
+                to_patrol_id: to,
+                since,
+                at,
+            };
+            let withdrawn = AssignmentWithdrawn {
+                patrol_id,
+                reason: "Not accepted within the service level".into(),
+                by: None,
+                at,
+            };
+            let mut events = vec![escalated.into(), withdrawn.into()];
+            if let Some(to) = to {
+                events.push(
+                    ReportAssigned {
+                        patrol_id: to,
+                        auto: None,
+                        at,
+                    }
+                    .into(),
+                );
+            }
+            return Ok(events);
         }
     };
     Ok(vec![event])

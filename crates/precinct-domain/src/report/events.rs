@@ -11,7 +11,9 @@ use crate::aggregate::event_enum;
 use crate::dispatch::AssignmentDecision;
 use crate::ids::{AccountId, EvidenceId, NoteId, PatrolId, ReportId, StationId, UpdateId};
 use crate::routing::RoutingDecision;
-use crate::values::{GeoPoint, Latitude, Longitude, MediaType, Priority, SlaKind, TokenHash};
+use crate::values::{
+    EscalationAction, GeoPoint, Latitude, Longitude, MediaType, Priority, SlaKind, TokenHash,
+};
 
 event_enum!(
     /// Everything that can happen to a report.
@@ -42,6 +44,8 @@ event_enum!(
         ReportLinked,
         ReportUnlinked,
         PatrolNotified,
+        SlaWarned,
+        SlaEscalated,
     }
 );
 
@@ -349,7 +353,38 @@ pub struct SlaBreached {
 pub struct AssignmentWithdrawn {
     pub patrol_id: PatrolId,
     pub reason: String,
-    pub by: AccountId,
+    /// Who took it back; `None`: Precinct itself (an SLA escalation, ADR 0035).
+    pub by: Option<AccountId>,
+    pub at: DateTime<Utc>,
+}
+
+/// The warning level of a running SLA clock was reached (ADR 0035): recorded once per
+/// assignment and kind, before the breach. Does not change the status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaWarned {
+    pub kind: SlaKind,
+    pub patrol_id: PatrolId,
+    /// When the clock started.
+    pub since: DateTime<Utc>,
+    /// When it will be breached.
+    pub deadline: DateTime<Utc>,
+    pub at: DateTime<Utc>,
+}
+
+/// The SLA worker escalated an assignment still not accepted after its accept breach
+/// (ADR 0035): `REQUEUE` (back to the queue) or `REASSIGN` to `to_patrol_id`. Followed in
+/// the same append by `AssignmentWithdrawn` from `patrol_id` (and, for `REASSIGN`,
+/// `ReportAssigned` to `to_patrol_id`); a reassignment that found no other available
+/// patrol is recorded as the `REQUEUE` it became.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaEscalated {
+    pub kind: SlaKind,
+    pub action: EscalationAction,
+    pub patrol_id: PatrolId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_patrol_id: Option<PatrolId>,
+    /// When the clock started (the assignment's `assigned_at`).
+    pub since: DateTime<Utc>,
     pub at: DateTime<Utc>,
 }
 

@@ -25,7 +25,7 @@
 mod command;
 mod events;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
@@ -37,7 +37,9 @@ pub use events::{
     ReportResolved, ReportResponding, ReportSubmitted, ReportTriaged, ReportWithdrawn, Reporter,
     SlaBreached,
 };
-pub use events::{AssignmentWithdrawn, PatrolNotified, ReportReopened, ReportTransferred};
+pub use events::{
+    AssignmentWithdrawn, PatrolNotified, ReportReopened, ReportTransferred, SlaEscalated, SlaWarned,
+};
 pub use events::{
     DuplicateAttached, DuplicateDetached, DuplicateUnmarked, ReportLinked, ReportMarkedDuplicate,
     ReportUnlinked,
@@ -206,8 +208,10 @@ pub struct Report {
     pub rejection_public_reason: Option<String>,
     /// How many times this report was declined.
     pub declines: u32,
-    /// SLA breaches recorded for the current assignment.
-    pub sla_breaches: BTreeSet<SlaKind>,
+    /// SLA breaches recorded for the current assignment, and when.
+    pub sla_breaches: BTreeMap<SlaKind, DateTime<Utc>>,
+    /// SLA warnings recorded for the current assignment.
+    pub sla_warnings: BTreeSet<SlaKind>,
     /// How many times the report was amended, by anyone.
     pub amendments: u32,
     /// How many of those amendments were its reporter's (see [`MAX_AMENDMENTS`]).
@@ -251,6 +255,9 @@ impl Report {
         match (kind, self.status) {
             (SlaKind::Accept, ReportStatus::Assigned) => self.assigned_at,
             (SlaKind::Respond, ReportStatus::Accepted) => self.accepted_at,
+            (SlaKind::Resolve, ReportStatus::Accepted | ReportStatus::Responding) => {
+                self.accepted_at
+            }
             _ => None,
         }
     }
@@ -266,6 +273,7 @@ impl Report {
         self.resolved_at = None;
         self.resolution_notes = None;
         self.sla_breaches.clear();
+        self.sla_warnings.clear();
     }
 }
 
@@ -352,6 +360,7 @@ impl Aggregate for Report {
                 self.resolved_at = None;
                 self.resolution_notes = None;
                 self.sla_breaches.clear();
+                self.sla_warnings.clear();
                 self.updated_at = e.at;
             }
             ReportEvent::AssignmentAccepted(e) => {
@@ -364,6 +373,7 @@ impl Aggregate for Report {
                 self.patrol_id = None;
                 self.assigned_at = None;
                 self.sla_breaches.clear();
+                self.sla_warnings.clear();
                 self.declines += 1;
                 self.updated_at = e.at;
             }
@@ -412,7 +422,7 @@ impl Aggregate for Report {
             ReportEvent::SlaBreached(e) => {
                 // A breach is a fact about the clock, not a change to the report:
                 // `updated_at` stays.
-                self.sla_breaches.insert(e.kind);
+                self.sla_breaches.insert(e.kind, e.at);
             }
             ReportEvent::AssignmentWithdrawn(e) => {
                 self.status = ReportStatus::New;
@@ -464,6 +474,11 @@ impl Aggregate for Report {
             }
             // A request to notify the crew: the report does not change.
             ReportEvent::PatrolNotified(_) => {}
+            ReportEvent::SlaWarned(e) => {
+                self.sla_warnings.insert(e.kind);
+            }
+            // The AssignmentWithdrawn (and ReportAssigned) after it do the work.
+            ReportEvent::SlaEscalated(_) => {}
         }
         // After the match: a submission starts from a fresh state.
         self.events = self.events.saturating_add(1);

@@ -178,5 +178,19 @@ string_enum!(
         Accept => "ACCEPT",
         /// `ACCEPTED` for too long without responding.
         Respond => "RESPOND",
+        /// Accepted (`ACCEPTED`, `RESPONDING`) for too long without being resolved.
+        Resolve => "RESOLVE",
+    }
+);
+
+string_enum!(
+    /// What the SLA worker does with an assignment still not accepted some time after
+    /// its accept deadline passed (a station's SLA policy, ADR 0035).
+    EscalationAction {
+        /// The assignment is withdrawn: the report goes back to the station's queue.
+        Requeue => "REQUEUE",
+        /// The assignment moves to the least busy other `AVAILABLE` patrol of the
+        /// station (back to the queue when there is none).
+        Reassign => "REASSIGN",
     }
 );

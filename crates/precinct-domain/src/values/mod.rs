@@ -14,7 +14,9 @@ pub mod place;
 pub mod text;
 pub mod time;
 
-pub use enums::{MediaType, PatrolStatus, Priority, ReportStatus, Role, SlaKind, StationKind};
+pub use enums::{
+    EscalationAction, MediaType, PatrolStatus, Priority, ReportStatus, Role, SlaKind, StationKind,
+};
 pub use phone::PhoneNumber;
 pub use place::{GeoPoint, Latitude, Longitude, Polygon, PolygonCoordinates};
 pub use text::{limits, optional_text, Email, HttpUrl, NonEmptyText, PasswordHash, TokenHash};

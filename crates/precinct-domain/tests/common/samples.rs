@@ -284,8 +284,32 @@ fn report_event_per_type() -> Vec<ReportEvent> {
         AssignmentWithdrawn {
             patrol_id: patrol,
             reason: "Needed at a collision".into(),
-            by: staff,
+            by: Some(staff),
             at: t(21),
+        }
+        .into(),
+        precinct_domain::report::SlaWarned {
+            kind: SlaKind::Respond,
+            patrol_id: patrol,
+            since: t(3),
+            deadline: t(18),
+            at: t(15),
+        }
+        .into(),
+        precinct_domain::report::SlaEscalated {
+            kind: SlaKind::Accept,
+            action: precinct_domain::values::EscalationAction::Reassign,
+            patrol_id: patrol,
+            to_patrol_id: Some(PatrolId::new(uuid(40))),
+            since: t(3),
+            at: t(25),
+        }
+        .into(),
+        AssignmentWithdrawn {
+            patrol_id: patrol,
+            reason: "Not accepted within the service level".into(),
+            by: None,
+            at: t(25),
         }
         .into(),
         ReportTransferred {
@@ -552,6 +576,18 @@ pub fn station_events() -> Vec<StationEvent> {
         .into(),
         precinct_domain::station::StationReactivated {
             station_id: StationId::new(uuid(11)),
+            at: t(30),
+        }
+        .into(),
+        precinct_domain::station::StationSlaPolicySet {
+            station_id: StationId::new(uuid(10)),
+            policy: serde_json::from_value(serde_json::json!({
+                "deadlines": { "CRITICAL": { "accept_secs": 120, "respond_secs": 600 } },
+                "warn_at_percent": 75,
+                "notify_supervisors": true,
+                "unaccepted": { "action": "REQUEUE", "after_secs": 300 }
+            }))
+            .expect("a valid policy"),
             at: t(30),
         }
         .into(),

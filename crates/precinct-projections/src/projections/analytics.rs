@@ -232,6 +232,7 @@ impl Projection for Analytics {
                 let (count, flag) = match e.kind {
                     SlaKind::Accept => ("sla_accept_breaches", "sla_accept_breached"),
                     SlaKind::Respond => ("sla_respond_breaches", "sla_respond_breached"),
+                    SlaKind::Resolve => ("sla_resolve_breaches", "sla_resolve_breached"),
                 };
                 on_current(conn, id, &format!("{flag} = true"), e.at, None, event).await?;
                 sqlx::query(&format!(
@@ -297,7 +298,9 @@ impl Projection for Analytics {
             | ReportEvent::DuplicateDetached(_)
             | ReportEvent::ReportLinked(_)
             | ReportEvent::ReportUnlinked(_)
-            | ReportEvent::PatrolNotified(_) => touch(conn, id, pos).await?,
+            | ReportEvent::PatrolNotified(_)
+            | ReportEvent::SlaWarned(_)
+            | ReportEvent::SlaEscalated(_) => touch(conn, id, pos).await?,
         };
         expect_row(done, event, REPORTS)
     }

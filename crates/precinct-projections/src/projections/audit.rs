@@ -39,6 +39,7 @@ pub const PLACING: &[&str] = &[
     "StationUpdated",
     "StationDeactivated",
     "StationReactivated",
+    "StationSlaPolicySet",
 ];
 
 /// The one field of a placing event this projection reads (`null`: no station, e.g. an

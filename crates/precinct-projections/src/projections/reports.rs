@@ -268,25 +268,11 @@ impl Projection for Reports {
                 .execute(&mut *conn)
                 .await?
             }
+            // Facts about the clock, not changes to the report: `updated_at` stays.
             ReportEvent::SlaBreached(e) => {
-                // A fact about the clock, not a change to the report: `updated_at` stays.
-                let sql = match e.kind {
-                    SlaKind::Accept => {
-                        "UPDATE reports SET sla_accept_breached_at = $2, last_position = $3
-                         WHERE id = $1"
-                    }
-                    SlaKind::Respond => {
-                        "UPDATE reports SET sla_respond_breached_at = $2, last_position = $3
-                         WHERE id = $1"
-                    }
-                };
-                sqlx::query(sql)
-                    .bind(id)
-                    .bind(e.at)
-                    .bind(pos)
-                    .execute(&mut *conn)
-                    .await?
+                sla_mark(conn, id, e.kind, "breached", e.at, pos).await?
             }
+            ReportEvent::SlaWarned(e) => sla_mark(conn, id, e.kind, "warned", e.at, pos).await?,
             ReportEvent::AssignmentWithdrawn(e) => {
                 // Back in the queue; not the patrol's decline (`declines` stays).
                 sqlx::query(
@@ -376,8 +362,9 @@ impl Projection for Reports {
                 remove_link(conn, "related", id, e.other_id.as_uuid(), e.at, pos).await?
             }
             // A request to notify the crew, not a change to the report: `updated_at`
-            // stays.
-            ReportEvent::PatrolNotified(_) => {
+            // stays. An escalation's AssignmentWithdrawn (and ReportAssigned), in the
+            // same append, do its work.
+            ReportEvent::PatrolNotified(_) | ReportEvent::SlaEscalated(_) => {
                 sqlx::query("UPDATE reports SET last_position = $2 WHERE id = $1")
                     .bind(id)
                     .bind(pos)
@@ -573,4 +560,29 @@ fn decode_error(event: &RecordedEvent, err: serde_json::Error) -> ProjectionErro
         event_type: event.envelope.event_type.clone(),
         reason: err.to_string(),
     }
+}
+
+/// Records when an SLA warning or breach (`mark`: `warned`, `breached`) of `kind` was
+/// recorded: the SLA worker's bookkeeping (ADR 0035).
+async fn sla_mark(
+    conn: &mut PgConnection,
+    id: uuid::Uuid,
+    kind: SlaKind,
+    mark: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    pos: i64,
+) -> Result<sqlx::postgres::PgQueryResult, ProjectionError> {
+    let clock = match kind {
+        SlaKind::Accept => "accept",
+        SlaKind::Respond => "respond",
+        SlaKind::Resolve => "resolve",
+    };
+    Ok(sqlx::query(&format!(
+        "UPDATE reports SET sla_{clock}_{mark}_at = $2, last_position = $3 WHERE id = $1"
+    ))
+    .bind(id)
+    .bind(at)
+    .bind(pos)
+    .execute(&mut *conn)
+    .await?)
 }

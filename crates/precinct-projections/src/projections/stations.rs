@@ -1,6 +1,6 @@
 //! `stations`: precincts and divisions, with the data routing decides on (point,
 //! GeoJSON area, division keywords), their contact number and whether they take new
-//! reports.
+//! reports, and its SLA policy (ADR 0035).
 
 use precinct_domain::station::StationEvent;
 use precinct_eventlog::RecordedEvent;
@@ -68,6 +68,14 @@ impl Projection for Stations {
             }
             StationEvent::StationReactivated(e) => {
                 set_active(conn, e.station_id.as_uuid(), true, e.at).await?;
+            }
+            StationEvent::StationSlaPolicySet(e) => {
+                sqlx::query("UPDATE stations SET sla_policy = $2, updated_at = $3 WHERE id = $1")
+                    .bind(e.station_id.as_uuid())
+                    .bind(sqlx::types::Json(&e.policy))
+                    .bind(e.at)
+                    .execute(&mut *conn)
+                    .await?;
             }
         }
         Ok(())

@@ -327,6 +327,7 @@ pub async fn sla(
             CASE m.metric
                 WHEN 'time_to_accept' THEN (SELECT count(*) FROM a WHERE a.sla_accept_breached)
                 WHEN 'time_to_respond' THEN (SELECT count(*) FROM a WHERE a.sla_respond_breached)
+                WHEN 'time_to_resolve' THEN (SELECT count(*) FROM a WHERE a.sla_resolve_breached)
             END AS breaches
          FROM m LEFT JOIN agg USING (metric) ORDER BY m.ord",
     );

@@ -46,11 +46,14 @@ pub use patrols::{
     PatrolRow, Workload, WorkloadSnapshot,
 };
 pub use reports::{
-    assigned_patrol, geo_cell, get_report, list_reports, near_cells, officer_inbox, report_queue,
-    report_station, reporter_of, Coordinates, Near, PublicReport, QueueFilter, ReportFilter,
-    ReportRow, NEAR_MAX_CELLS,
+    assigned_patrol, explain_list_reports, geo_cell, get_report, list_reports, near_cells,
+    officer_inbox, public_cell, report_queue, report_station, reporter_of, Coordinates, Near,
+    PublicReport, QueueFilter, ReportFilter, ReportRow, COLUMNS as REPORT_COLUMNS, NEAR_MAX_CELLS,
 };
-pub use sla::{sla_breach_candidates, sla_overdue, OverdueReport};
+pub use sla::{
+    sla_breach_candidates, sla_escalation_candidates, sla_overdue, sla_warning_candidates,
+    station_supervisors, EscalationDue, OverdueReport, SlaDue,
+};
 pub use stations::{latest_routed_reports, open_reports_of_station, RoutedReport};
 pub use webhooks::{
     active_webhooks, get_webhook, list_deliveries, list_webhooks, DeliveryRow, WebhookRow,

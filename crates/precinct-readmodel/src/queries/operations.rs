@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use precinct_domain::sla::SlaDefaults;
 use precinct_domain::values::SlaKind;
 use sqlx::PgPool;
 
@@ -25,34 +26,22 @@ pub struct OperatorCounts {
     pub overdue_respond: i64,
 }
 
-/// The counts at `now` with the given service levels (seconds).
+/// The counts at `now`; overdue by each report's deadline (its station's SLA policy for
+/// its priority, else `defaults`: ADR 0035).
 #[tracing::instrument(skip(pool))]
 pub async fn operator_counts(
     pool: &PgPool,
     now: DateTime<Utc>,
-    accept_secs: i64,
-    respond_secs: i64,
+    defaults: &SlaDefaults,
 ) -> Result<OperatorCounts, QueryError> {
     let reports_by_status = by_status(pool, "reports").await?;
     let patrols_by_status = by_status(pool, "patrols").await?;
-    let overdue = |kind: SlaKind, secs: i64| async move {
-        let (status, since) = match kind {
-            SlaKind::Accept => ("ASSIGNED", "assigned_at"),
-            SlaKind::Respond => ("ACCEPTED", "accepted_at"),
-        };
-        let cutoff = now - chrono::Duration::seconds(secs.clamp(0, 100 * 365 * 24 * 3600));
-        sqlx::query_scalar::<_, i64>(&format!(
-            "SELECT count(*) FROM reports WHERE status = '{status}' AND {since} < $1"
-        ))
-        .bind(cutoff)
-        .fetch_one(pool)
-        .await
-    };
     Ok(OperatorCounts {
         reports_by_status,
         patrols_by_status,
-        overdue_accept: overdue(SlaKind::Accept, accept_secs).await?,
-        overdue_respond: overdue(SlaKind::Respond, respond_secs).await?,
+        overdue_accept: super::sla::sla_overdue_count(pool, SlaKind::Accept, defaults, now).await?,
+        overdue_respond: super::sla::sla_overdue_count(pool, SlaKind::Respond, defaults, now)
+            .await?,
     })
 }
 

@@ -12,7 +12,7 @@ use crate::error::QueryError;
 
 /// Every column of `reports`, in [`ReportRow`] order, and the status of the primary of a
 /// duplicate (every query selects `FROM reports` unaliased).
-pub(super) const COLUMNS: &str =
+pub const COLUMNS: &str =
     "id, status, station_id, priority, priority_rank, title, crime_types, crime_type_codes,
     latitude, longitude, public_latitude, public_longitude, city, state, occurred_at,
     media_urls, reporter_id, anonymous, tracking_token_hash, description, street, contact,
@@ -219,10 +219,24 @@ const EARTH_RADIUS_M: f64 = precinct_domain::values::place::EARTH_RADIUS_M;
 
 /// Appends a bounding-box prefilter (index-friendly) and the exact haversine test.
 pub(super) fn push_near(qb: &mut QueryBuilder<'_, Postgres>, near: &Near) {
-    let (lat_col, lon_col) = match near.coordinates {
+    push_near_box(qb, near);
+    push_haversine(qb, near);
+}
+
+/// The coordinate columns a `near` filter compares.
+fn near_columns(near: &Near) -> (&'static str, &'static str) {
+    match near.coordinates {
         Coordinates::Exact => ("latitude", "longitude"),
         Coordinates::Public => ("public_latitude", "public_longitude"),
-    };
+    }
+}
+
+/// The bounding-box prefilter of [`push_near`]. Not in the per-cell branches of
+/// [`list_reports`]: the cells bound the search already, and with the box's bounds as
+/// parameters PostgreSQL's generic plan walked the coordinates' index instead of the
+/// cell's (seconds per query).
+fn push_near_box(qb: &mut QueryBuilder<'_, Postgres>, near: &Near) {
+    let (lat_col, lon_col) = near_columns(near);
     let ((lat_min, lat_max), lon) = near_box(near);
     qb.push(format!(" AND {lat_col} BETWEEN "))
         .push_bind(lat_min)
@@ -248,6 +262,11 @@ pub(super) fn push_near(qb: &mut QueryBuilder<'_, Postgres>, near: &Near) {
                 .push_bind(lon_max);
         }
     }
+}
+
+/// The exact great-circle test of [`push_near`].
+fn push_haversine(qb: &mut QueryBuilder<'_, Postgres>, near: &Near) {
+    let (lat_col, lon_col) = near_columns(near);
     qb.push(" AND 2 * ")
         .push_bind(EARTH_RADIUS_M)
         .push(format!(
@@ -268,11 +287,10 @@ pub(super) fn push_near(qb: &mut QueryBuilder<'_, Postgres>, near: &Near) {
 const CELLS_PER_DEGREE: f64 = 400.0;
 /// Longitude cells in a row of the grid: `floor(lon × 400)` lies in [-72000, 72000].
 const LON_CELLS: i64 = 144_001;
-/// Beyond this many cells (a radius over about 1.2 km) `near` reads the bounding box
-/// through the coordinates' own indexes instead.
+/// Beyond this many cells (a radius over about 1.2 km in exact coordinates, 2.7 km in
+/// public ones) `near` reads the bounding box through the coordinates' own indexes
+/// instead.
 pub const NEAR_MAX_CELLS: usize = 100;
-/// How far a public coordinate (rounded to 3 decimals) can lie from the exact one.
-const PUBLIC_ROUNDING_DEG: f64 = 0.000_51;
 
 /// The grid cell of a location, exactly as the `geo_cell` column computes it.
 pub fn geo_cell(latitude: f64, longitude: f64) -> i64 {
@@ -308,24 +326,36 @@ fn near_box(near: &Near) -> NearBox {
     }
 }
 
-/// The grid cells a `near` circle can find reports in (by the exact location, which is
-/// what `geo_cell` is computed from): the cells of its bounding box (widened by the
-/// public rounding when it compares public coordinates) less those wholly outside the
-/// circle. `None` when the index does not serve it: a pole, the antimeridian, or more
-/// than [`NEAR_MAX_CELLS`] cells.
+/// The grid cells a `near` circle can find reports in, `None` when no grid serves it (a
+/// pole, the antimeridian, or more than [`NEAR_MAX_CELLS`] cells). Exact coordinates:
+/// `geo_cell` numbers (ADR 0018); public coordinates: `public_cell` numbers (ADR 0037).
 pub fn near_cells(near: &Near) -> Option<Vec<i64>> {
+    match near.coordinates {
+        Coordinates::Exact => exact_cells(near),
+        Coordinates::Public => public_cells(near),
+    }
+}
+
+/// The column [`near_cells`] numbers cells of.
+fn near_cell_column(near: &Near) -> &'static str {
+    match near.coordinates {
+        Coordinates::Exact => "geo_cell",
+        Coordinates::Public => "public_cell",
+    }
+}
+
+/// The `geo_cell`s a circle can find reports in by their exact location (what
+/// `geo_cell` is computed from): the cells of its bounding box less those wholly
+/// outside the circle.
+fn exact_cells(near: &Near) -> Option<Vec<i64>> {
     let ((lat_min, lat_max), lon) = near_box(near);
     let (lon_min, lon_max) = lon?;
     if lon_min < -180.0 || lon_max > 180.0 {
         return None;
     }
-    let margin = match near.coordinates {
-        Coordinates::Exact => 0.0,
-        Coordinates::Public => PUBLIC_ROUNDING_DEG,
-    };
     let idx = |v: f64| (v * CELLS_PER_DEGREE).floor() as i64;
-    let (i0, i1) = (idx(lat_min - margin), idx(lat_max + margin));
-    let (j0, j1) = (idx(lon_min - margin), idx(lon_max + margin));
+    let (i0, i1) = (idx(lat_min), idx(lat_max));
+    let (j0, j1) = (idx(lon_min), idx(lon_max));
     let count = usize::try_from((i1 - i0 + 1) * (j1 - j0 + 1)).ok()?;
     if count > NEAR_MAX_CELLS {
         return None;
@@ -337,8 +367,8 @@ pub fn near_cells(near: &Near) -> Option<Vec<i64>> {
     let mut cells = Vec::with_capacity(count);
     for i in i0..=i1 {
         for j in j0..=j1 {
-            let (lo_lat, hi_lat) = (i as f64 * step - margin, (i + 1) as f64 * step + margin);
-            let (lo_lon, hi_lon) = (j as f64 * step - margin, (j + 1) as f64 * step + margin);
+            let (lo_lat, hi_lat) = (i as f64 * step, (i + 1) as f64 * step);
+            let (lo_lon, hi_lon) = (j as f64 * step, (j + 1) as f64 * step);
             let (clat, clon) = (
                 near.latitude.clamp(lo_lat, hi_lat),
                 near.longitude.clamp(lo_lon, hi_lon),
@@ -351,12 +381,77 @@ pub fn near_cells(near: &Near) -> Option<Vec<i64>> {
     Some(cells)
 }
 
+/// Public coordinates are whole thousandths of a degree (`round(x, 3)`); a
+/// `public_cell` is a square of this many of them a side (0.005°, about 550 m).
+const PUBLIC_CELL_STEPS: i64 = 5;
+/// `public_cell` = latitude index × this + longitude index (|longitude index| ≤ 36,000).
+const PUBLIC_CELL_ROW: i64 = 1_000_000;
+
+/// The `public_cell` of a report, from its public coordinates, exactly as the column
+/// computes it (migration `0039_reports_public_cell.sql`): a public coordinate is the
+/// double nearest to k / 1000, so `round(x × 1000)` is k exactly.
+pub fn public_cell(public_latitude: f64, public_longitude: f64) -> i64 {
+    let index = |v: f64| ((v * 1000.0).round() as i64).div_euclid(PUBLIC_CELL_STEPS);
+    index(public_latitude) * PUBLIC_CELL_ROW + index(public_longitude)
+}
+
+/// The `public_cell`s a circle can find reports in by their public coordinates: the
+/// cells of every public point (every whole thousandth of a degree) of its bounding box
+/// within the radius, with a centimetre to spare (PostgreSQL computes the distance in a
+/// different order of operations; the SQL test still decides each report).
+fn public_cells(near: &Near) -> Option<Vec<i64>> {
+    let ((lat_min, lat_max), lon) = near_box(near);
+    let (lon_min, lon_max) = lon?;
+    if lon_min < -180.0 || lon_max > 180.0 {
+        return None;
+    }
+    let (k0, k1) = (
+        (lat_min * 1000.0).floor() as i64,
+        (lat_max * 1000.0).ceil() as i64,
+    );
+    let (j0, j1) = (
+        (lon_min * 1000.0).floor() as i64,
+        (lon_max * 1000.0).ceil() as i64,
+    );
+    let side =
+        |a: i64, b: i64| b.div_euclid(PUBLIC_CELL_STEPS) - a.div_euclid(PUBLIC_CELL_STEPS) + 1;
+    // The box's cells bound the circle's (π/4 of them): give up before enumerating
+    // the points of a circle that could not be served anyway.
+    let boxed = usize::try_from(side(k0, k1) * side(j0, j1)).ok()?;
+    if boxed > 2 * NEAR_MAX_CELLS {
+        return None;
+    }
+    let keep_within = near.radius_m + 0.01;
+    let mut cells = Vec::with_capacity(boxed);
+    for k in k0..=k1 {
+        for j in j0..=j1 {
+            let (plat, plon) = (k as f64 / 1000.0, j as f64 / 1000.0);
+            if haversine_m(near.latitude, near.longitude, plat, plon) <= keep_within {
+                cells.push(public_cell(plat, plon));
+            }
+        }
+    }
+    cells.sort_unstable();
+    cells.dedup();
+    (cells.len() <= NEAR_MAX_CELLS).then_some(cells)
+}
+
+/// A cell number no report has: pads the cells of a `near` query to a multiple of
+/// [`NEAR_BRANCH_STEP`] (its index walk finds nothing).
+const NO_CELL: i64 = i64::MIN;
+/// The number of per-cell branches of a `near` query is rounded up to a multiple of
+/// this, so that a handful of statement texts serve every circle (each is prepared once
+/// per connection and runs on PostgreSQL's generic plan).
+const NEAR_BRANCH_STEP: usize = 4;
+
 /// Appends every filter but the order and the limit (shared by both plans of
 /// [`list_reports`]).
+/// `cells`: the statement walks grid cells, so `near` is the haversine test alone.
 fn push_filters(
     qb: &mut QueryBuilder<'_, Postgres>,
     filter: &ReportFilter,
     after: Option<(Timestamp, Uuid)>,
+    cells: bool,
 ) {
     if let Some(station) = filter.station_id {
         qb.push(" AND station_id = ").push_bind(station);
@@ -392,7 +487,11 @@ fn push_filters(
         qb.push(" AND submitted_at <= ").push_bind(to);
     }
     if let Some(near) = &filter.near {
-        push_near(qb, near);
+        if cells {
+            push_haversine(qb, near);
+        } else {
+            push_near(qb, near);
+        }
     }
     if let Some((at, id)) = after {
         qb.push(" AND (submitted_at, id) < (")
@@ -405,50 +504,93 @@ fn push_filters(
 
 /// Reports matching `filter`, newest first (`submitted_at` desc, then `id` desc).
 ///
-/// With `near` (up to [`NEAR_MAX_CELLS`] cells), the grid index answers: for each cell
-/// the circle touches, that cell's newest matching reports (an index-only walk in
-/// list order, stopping at one page), then the newest of those — the same rows, in
-/// the same order, as the plain filter would give.
+/// With `near` (up to [`NEAR_MAX_CELLS`] cells), a grid index answers: for each cell
+/// the circle reaches, a walk of that cell's index in list order with every filter,
+/// and one merge of those walks in list order that stops at the page (PostgreSQL's
+/// Merge Append: about one page of index entries read, not a page per cell) — the same
+/// rows, in the same order, as the plain filter would give. The statement's text
+/// depends only on the number of cells (rounded up to a multiple of 4), the
+/// filters present and the page size (written as a number, not a parameter), so that
+/// each connection prepares it once and PostgreSQL keeps one generic plan for it.
 #[tracing::instrument(skip(pool))]
 pub async fn list_reports(
     pool: &PgPool,
     filter: &ReportFilter,
     page: &PageRequest,
 ) -> Result<Page<ReportRow>, QueryError> {
+    let rows: Vec<ReportRow> = list_query(format!("SELECT {COLUMNS} FROM reports"), filter, page)?
+        .build_query_as()
+        .fetch_all(pool)
+        .await?;
+    Ok(Page::from_rows(rows, page, |r| (r.submitted_at, r.id)))
+}
+
+/// `EXPLAIN (ANALYZE, BUFFERS)` of the statement [`list_reports`] sends, with the same
+/// parameters (`tools/near-sql`), one line of the plan per item.
+pub async fn explain_list_reports(
+    pool: &PgPool,
+    filter: &ReportFilter,
+    page: &PageRequest,
+) -> Result<Vec<String>, QueryError> {
+    let head = format!("EXPLAIN (ANALYZE, BUFFERS) SELECT {COLUMNS} FROM reports");
+    Ok(list_query(head, filter, page)?
+        .build_query_scalar()
+        .fetch_all(pool)
+        .await?)
+}
+
+/// The statement of [`list_reports`] after `head` (`SELECT … FROM reports`).
+fn list_query<'a>(
+    head: String,
+    filter: &'a ReportFilter,
+    page: &PageRequest,
+) -> Result<QueryBuilder<'a, Postgres>, QueryError> {
     let after: Option<(Timestamp, Uuid)> = page.key()?;
     if let Some(near) = &filter.near {
         near.check()?;
     }
-    let cells = filter.near.as_ref().and_then(near_cells);
-    let mut qb = match &cells {
-        Some(cells) => {
-            let mut qb = QueryBuilder::<Postgres>::new(format!(
-                "SELECT {COLUMNS} FROM reports WHERE id IN (\
-                 SELECT k.id FROM unnest("
+    let fetch = page.fetch();
+    let cells = filter
+        .near
+        .as_ref()
+        .and_then(|near| Some((near_cell_column(near), near_cells(near)?)));
+    let mut qb = QueryBuilder::<Postgres>::new(head);
+    match cells {
+        Some((column, mut cells)) => {
+            let branches = cells.len().max(1).div_ceil(NEAR_BRANCH_STEP) * NEAR_BRANCH_STEP;
+            cells.resize(branches, NO_CELL);
+            // The cells are the statement's first parameter ($1); every branch repeats
+            // the first one's filters, parameters and all.
+            qb.push(format!(
+                " WHERE id IN (SELECT id FROM ((SELECT id, submitted_at FROM reports \
+                 WHERE {column} = ("
             ));
-            qb.push_bind(cells.clone()).push(
-                "::bigint[]) AS c(cell) CROSS JOIN LATERAL (\
-                 SELECT id, submitted_at FROM reports WHERE geo_cell = c.cell",
-            );
-            push_filters(&mut qb, filter, after);
-            qb.push(" ORDER BY submitted_at DESC, id DESC LIMIT ")
-                .push_bind(page.fetch())
-                .push(") k ORDER BY k.submitted_at DESC, k.id DESC LIMIT ")
-                .push_bind(page.fetch())
-                .push(")");
-            qb
+            qb.push_bind(cells).push("::bigint[])[1]");
+            let from = qb.sql().len();
+            push_filters(&mut qb, filter, after, true);
+            qb.push(format!(
+                " ORDER BY submitted_at DESC, id DESC LIMIT {fetch})"
+            ));
+            let branch_tail = qb.sql()[from..].to_owned();
+            for k in 2..=branches {
+                qb.push(format!(
+                    " UNION ALL (SELECT id, submitted_at FROM reports \
+                     WHERE {column} = ($1::bigint[])[{k}]{branch_tail}"
+                ));
+            }
+            qb.push(format!(
+                ") k ORDER BY submitted_at DESC, id DESC LIMIT {fetch}) \
+                 ORDER BY submitted_at DESC, id DESC LIMIT {fetch}"
+            ));
         }
         None => {
-            let mut qb =
-                QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM reports WHERE true"));
-            push_filters(&mut qb, filter, after);
-            qb
+            qb.push(" WHERE true");
+            push_filters(&mut qb, filter, after, false);
+            qb.push(" ORDER BY submitted_at DESC, id DESC LIMIT ")
+                .push_bind(fetch);
         }
-    };
-    qb.push(" ORDER BY submitted_at DESC, id DESC LIMIT ")
-        .push_bind(page.fetch());
-    let rows: Vec<ReportRow> = qb.build_query_as().fetch_all(pool).await?;
-    Ok(Page::from_rows(rows, page, |r| (r.submitted_at, r.id)))
+    }
+    Ok(qb)
 }
 
 /// One report, whatever its status.
@@ -614,10 +756,53 @@ mod tests {
         let cells = near_cells(&near).expect("served by the index");
         assert_eq!(cells.len(), 21);
         assert!(!cells.contains(&geo_cell(centre.0 + 0.005, centre.1 + 0.005)));
-        // Public coordinates widen the box by their rounding.
-        let mut public = Near::new(centre.0, centre.1, 560.0);
-        public.coordinates = Coordinates::Public;
-        assert!(near_cells(&public).expect("served").len() >= 21);
+    }
+
+    #[test]
+    fn public_cells_are_squares_of_five_by_five_public_points() {
+        assert_eq!(public_cell(0.0, 0.0), 0);
+        assert_eq!(public_cell(0.004, 0.004), 0);
+        assert_eq!(public_cell(0.005, 0.004), PUBLIC_CELL_ROW);
+        assert_eq!(public_cell(-0.001, -0.001), -PUBLIC_CELL_ROW - 1);
+        assert_eq!(public_cell(7.07, 125.61), 1414 * PUBLIC_CELL_ROW + 25_122);
+        assert_eq!(public_cell(7.069, 125.614), 1413 * PUBLIC_CELL_ROW + 25_122);
+        assert_eq!(
+            public_cell(-90.0, -180.0),
+            -18_000 * PUBLIC_CELL_ROW - 36_000
+        );
+        assert_ne!(public_cell(0.0, 180.0), public_cell(0.005, -180.0));
+    }
+
+    #[test]
+    fn a_public_circle_keeps_the_cells_of_its_public_points() {
+        let public = |lat, lon, r| Near {
+            coordinates: Coordinates::Public,
+            ..Near::new(lat, lon, r)
+        };
+        // 20 m around the middle of a cell: no public point (they are 110 m apart).
+        assert_eq!(near_cells(&public(7.0725, 125.6125, 20.0)), Some(vec![]));
+        // 60 m around a public point on a cell's corner: that point, in its cell only.
+        assert_eq!(
+            near_cells(&public(7.07, 125.61, 60.0)),
+            Some(vec![public_cell(7.07, 125.61)])
+        );
+        // 120 m: its four neighbours too (110 m), in the three cells around the corner.
+        let cells = near_cells(&public(7.07, 125.61, 120.0)).expect("served");
+        assert_eq!(cells.len(), 3);
+        assert!(cells.contains(&public_cell(7.069, 125.61)));
+        assert!(cells.contains(&public_cell(7.07, 125.609)));
+        assert!(!cells.contains(&public_cell(7.069, 125.609)));
+        // 500 m in a cell's middle: the 3 × 3 block around it but one corner. A cell's
+        // public points are x.xx0 to x.xx4 or x.xx5 to x.xx9, so the centre is 0.0035°
+        // from the block's lower rows' nearest points and 0.0025° from its upper ones':
+        // (7.069, 125.609) is 548 m away, the other corners' within 480 m.
+        let cells = near_cells(&public(7.0725, 125.6125, 500.0)).expect("served");
+        assert_eq!(cells.len(), 8);
+        assert!(!cells.contains(&public_cell(7.069, 125.609)));
+        assert!(cells.contains(&public_cell(7.076, 125.616)));
+        // About 2.7 km is the last radius the index serves.
+        assert!(near_cells(&public(7.0725, 125.6125, 2_500.0)).is_some());
+        assert!(near_cells(&public(7.0725, 125.6125, 5_000.0)).is_none());
     }
 
     #[test]
