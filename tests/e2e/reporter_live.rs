@@ -156,6 +156,11 @@ async fn a_reporter_follows_their_report_live_and_resumes_without_gaps() {
     let mut others = SseClient::open(app, "/me/crimes/stream", &w.other_citizen, None).await;
     let submitted = app.report(Some(&w.citizen), LAT, LON, &["Theft"]).await;
     let id = submitted.id();
+    // The submission's acknowledgement does not wait for the live hub: a stream opened
+    // now could still see NEW arrive. Open the report's own stream once the hub has
+    // delivered NEW to the reporter's stream, so it starts after it.
+    let submitted_frame = next_n(&mut mine, 1).await;
+    assert_eq!(seen(&submitted_frame), ["NEW"]);
     let mut one = SseClient::open(app, &format!("/crimes/{id}/stream"), &w.citizen, None).await;
 
     // Nobody else may follow it: another citizen, staff, no credentials, a wrong token.
@@ -205,7 +210,10 @@ async fn a_reporter_follows_their_report_live_and_resumes_without_gaps() {
     ok(&app
         .post(&format!("/crimes/{id}/accept"), Some(&w.officer), json!({}))
         .await);
-    let first = next_n(&mut mine, 3).await;
+    let first: Vec<SseEvent> = submitted_frame
+        .into_iter()
+        .chain(next_n(&mut mine, 2).await)
+        .collect();
     assert_eq!(seen(&first), ["NEW", "ASSIGNED", "ACCEPTED"]);
     let on_one = next_n(&mut one, 2).await;
     assert_eq!(seen(&on_one), ["ASSIGNED", "ACCEPTED"]);
@@ -294,6 +302,9 @@ async fn a_reporter_follows_their_report_live_and_resumes_without_gaps() {
 async fn a_tracking_token_holder_follows_their_one_report() {
     let w = world().await;
     let app = &w.app;
+    // The desk's stream tells when the live hub has passed both submissions (it works
+    // in log order); streams opened before that could still see them arrive.
+    let mut desk = SseClient::open(app, "/queues/reports/stream", &w.dispatcher, None).await;
     let submitted = app.report(None, LAT, LON, &["Theft"]).await;
     let id = submitted.id();
     let token = submitted.body["tracking_token"]
@@ -305,6 +316,15 @@ async fn a_tracking_token_holder_follows_their_one_report() {
         .as_str()
         .expect("a tracking token")
         .to_string();
+    loop {
+        let ev = desk
+            .next_of("report", BOUND)
+            .await
+            .expect("the submissions reach the desk");
+        if ev.data["report_id"] == other.id().as_str() {
+            break;
+        }
+    }
     let path = format!("/crimes/{id}/stream");
     let mut stream = SseClient::open_with(
         app,
