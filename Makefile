@@ -5,7 +5,8 @@
 #   make test    stack + the whole test suite (nextest; `ci` profile when CI is set),
 #                then the OpenAPI lint, the alert-rule tests (promtool), the generated-client
 #                journey, the console's browser tests (deploy/local/browser-tests.sh) and the
-#                short schemathesis pass (deploy/local/schemathesis.sh)
+#                short schemathesis pass (deploy/local/schemathesis.sh), then the short
+#                cluster pass (make chaos-cluster-short)
 #   make chaos   the long schemathesis pass, then the long fault campaign (single node
 #                and 3-node cluster); see the target
 #   make bench   the benchmark suite; see the target and docs/performance.md
@@ -68,6 +69,11 @@ test:
 	# citizen, officer, dispatcher and admin); SKIP_FUZZ=1 leaves it out locally.
 	if [[ -z "$${SKIP_FUZZ:-}" ]]; then
 		bash deploy/local/schemathesis.sh short
+	fi
+	# The short cluster pass: the fault campaign's workload and checker against a fresh
+	# local 3-node cluster (R3 streams), each node killed once; SKIP_CLUSTER=1 leaves it out.
+	if [[ -z "$${SKIP_CLUSTER:-}" ]]; then
+		$(MAKE) --no-print-directory chaos-cluster-short
 	fi
 
 run:
@@ -199,6 +205,27 @@ chaos:
 	eval "$$cluster_env"
 	export PRECINCT_CHAOS_CLUSTER_URL="$$NATS_URL"
 	"$$chaos_target/precinct-chaos"
+
+# ---------------------------------------------------------------------------
+# make chaos-cluster-short   the cluster pass of `make test` (about two minutes): a fresh
+#              local 3-node cluster (deploy/local/cluster.sh, R3 streams), the fault
+#              campaign's workload and checker (tests/src/chaos, `Settings::cluster_short`),
+#              each node killed with SIGKILL once and restarted; the cluster is stopped and
+#              purged at the end, pass or fail. Same last line and exit status as `make chaos`.
+.PHONY: chaos-cluster-short
+chaos-cluster-short:
+	@$(STACK) up >/dev/null
+	PRECINCT_NATS_BIN="$$($(STACK) nats-bin)"
+	export PRECINCT_NATS_BIN
+	$(CARGO) build -q -p precinct --bin precinct
+	$(CARGO) build -q -p precinct-tests --bin precinct-chaos
+	chaos_target="$${CARGO_TARGET_DIR:-target}/debug"
+	export PRECINCT_BIN="$$chaos_target/precinct"
+	trap 'rc=$$?; $(CLUSTER) down --purge >/dev/null 2>&1 || true; exit $$rc' EXIT
+	cluster_env="$$($(CLUSTER) up)"
+	eval "$$cluster_env"
+	PRECINCT_CHAOS_CLUSTER_URL="$$NATS_URL" PRECINCT_CHAOS_CAMPAIGNS=cluster-short \
+		"$$chaos_target/precinct-chaos"
 
 # ---------------------------------------------------------------------------
 # make mutants   mutation testing with cargo-mutants (pinned; installed once into

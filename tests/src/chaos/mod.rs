@@ -109,6 +109,29 @@ impl Settings {
         }
     }
 
+    /// `make test`'s cluster pass: each node of the 3-node cluster killed once, under
+    /// the same workload and checker, in about two minutes.
+    pub fn cluster_short(seed: u64, cluster: Cluster) -> Self {
+        Self {
+            name: "short cluster (3 nodes, R3 streams)",
+            seed,
+            plan: FaultPlan {
+                count: 3,
+                kinds: vec![FaultKind::KillClusterNode],
+                gap: (Duration::from_secs(1), Duration::from_secs(3)),
+                hold: (Duration::from_secs(1), Duration::from_secs(3)),
+                budget: Duration::from_secs(90),
+            },
+            min_faults: 3,
+            intake_clients: 3,
+            crews: 3,
+            citizens: 3,
+            settle: Duration::from_secs(15),
+            catch_up: Duration::from_secs(60),
+            cluster: Some(cluster),
+        }
+    }
+
     /// `make chaos` against the 3-node cluster: each node killed in turn, twice.
     pub fn cluster(seed: u64, cluster: Cluster) -> Self {
         Self {
