@@ -597,3 +597,118 @@ async fn an_invite_of_a_since_demoted_supervisor_is_refused() {
     problem(&r, StatusCode::CONFLICT);
     assert_eq!(app.log.head().await.expect("head"), head);
 }
+
+/// Rounds of the race in [`two_admins_deactivating_each_other_at_once_leave_one_in_office`].
+const ADMIN_RACE_ROUNDS: usize = 12;
+
+/// Two ADMINs, the only active ones, deactivate each other at the same moment: without
+/// the ADMIN guard (ADR 0039) each read the other as active and both won, leaving no
+/// ADMIN. Exactly one must win and the other get 409, every round, and the winner stays
+/// in office.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_admins_deactivating_each_other_at_once_leave_one_in_office() {
+    let app = TestApp::spawn().await.expect("spawn");
+    let admin = app.admin().await;
+    let me = app.send(&Call::me(), Some(&admin)).await;
+    ok(&me);
+    let mut in_office = (me.body["id"].as_str().expect("id").to_string(), admin);
+    for round in 0..ADMIN_RACE_ROUNDS {
+        let (a_id, a) = app.account(&in_office.1, "ADMIN", None).await;
+        let (b_id, b) = app.account(&in_office.1, "ADMIN", None).await;
+        // The ADMIN in office leaves: A and B are the only active ADMINs.
+        let r = app.send(&Call::deactivate(&in_office.0), Some(&a)).await;
+        ok(&r);
+        app.caught_up(r.position()).await;
+
+        let (a_takes_b, b_takes_a) = (Call::deactivate(&b_id), Call::deactivate(&a_id));
+        let (by_a, by_b) = tokio::join!(
+            app.send(&a_takes_b, Some(&a)),
+            app.send(&b_takes_a, Some(&b)),
+        );
+        let (winner, loser) = match (by_a.status.is_success(), by_b.status.is_success()) {
+            (true, false) => (((a_id.clone(), a.clone()), by_a), by_b),
+            (false, true) => (((b_id.clone(), b.clone()), by_b), by_a),
+            _ => panic!(
+                "round {round}: exactly one may win, got {} ({}) and {} ({})",
+                by_a.status, by_a.body, by_b.status, by_b.body
+            ),
+        };
+        problem(&loser, StatusCode::CONFLICT);
+        assert!(
+            loser.body["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("last active ADMIN")),
+            "round {round}: {}",
+            loser.body
+        );
+        let ((winner_id, winner_token), won) = winner;
+        assert_eq!(won.body["active"], false, "round {round}");
+        app.caught_up(won.position()).await;
+        // The winner is in office: its token acts, and it is the one active ADMIN.
+        let admins = app
+            .get(
+                "/users?role=ADMIN&active=true&limit=100",
+                Some(&winner_token),
+            )
+            .await;
+        ok(&admins);
+        assert_eq!(
+            ids(&admins.body),
+            std::slice::from_ref(&winner_id),
+            "round {round}"
+        );
+        in_office = (winner_id, winner_token);
+    }
+}
+
+/// An active ADMIN is deactivated (which keeps another in office) before it is erased:
+/// the erasure of an active one is 409 with nothing appended and no key destroyed — its
+/// address still reads (ADR 0039).
+#[tokio::test]
+async fn an_active_admin_is_not_erased_until_deactivated_and_its_data_stays_readable() {
+    let s = staff().await;
+    let app = &s.app;
+    let (second_id, _) = app.account(&s.admin, "ADMIN", None).await;
+    let head = app.log.head().await.expect("head");
+    for id in [&second_id, &s.admin_id] {
+        let r = app
+            .delete(&format!("/admin/data-subjects/{id}"), Some(&s.admin))
+            .await;
+        problem(&r, StatusCode::CONFLICT);
+        assert!(
+            r.body["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("deactivated before it is erased")),
+            "{}",
+            r.body
+        );
+    }
+    assert_eq!(
+        app.log.head().await.expect("head"),
+        head,
+        "nothing appended"
+    );
+    let one = app
+        .get(&format!("/users/{second_id}"), Some(&s.admin))
+        .await;
+    ok(&one);
+    assert!(
+        one.body["email"].as_str().is_some_and(|e| e.contains('@')),
+        "the key is intact: {}",
+        one.body
+    );
+    let r = app
+        .send(&Call::deactivate(&second_id), Some(&s.admin))
+        .await;
+    ok(&r);
+    let r = app
+        .delete(&format!("/admin/data-subjects/{second_id}"), Some(&s.admin))
+        .await;
+    ok(&r);
+    let one = app
+        .get_at(&format!("/users/{second_id}"), Some(&s.admin), r.position())
+        .await;
+    ok(&one);
+    assert_eq!(one.body["personal_erased"], true, "{}", one.body);
+    assert_eq!(one.body["email"], Value::Null, "{}", one.body);
+}

@@ -118,6 +118,8 @@ pub enum Refusal {
     DeactivateSelf,
     #[error("this is the last active ADMIN account")]
     LastAdmin,
+    #[error("an active ADMIN account is deactivated before it is erased")]
+    EraseActiveAdmin,
     #[error("the invite's author may no longer invite to this role and station")]
     InviterNoLongerEntitled,
     #[error("the current password is wrong")]
@@ -142,6 +144,7 @@ impl Refusal {
             | Refusal::TooManyPatrols(_)
             | Refusal::DeactivateSelf
             | Refusal::LastAdmin
+            | Refusal::EraseActiveAdmin
             | Refusal::InviterNoLongerEntitled
             | Refusal::StationTakesNoReports => ErrorKind::Conflict,
             Refusal::NoSuchStation

@@ -803,3 +803,70 @@ async fn an_officer_in_at_most_a_hundred_crews_is_moved_and_one_in_more_is_refus
     );
     assert_eq!(w.mark(), mark, "nothing appended");
 }
+
+#[tokio::test]
+async fn an_active_admin_is_deactivated_before_it_is_erased_and_no_key_is_destroyed_first() {
+    let w = World::new().await;
+    let keys = Keys::default();
+    let second = Principal {
+        id: AccountId::new(Uuid::new_v4()),
+        role: Role::Admin,
+        station_id: None,
+    };
+    w.given_account(second).await;
+    let mark = w.mark();
+    // Neither another ADMIN nor the last ADMIN itself erases an active ADMIN.
+    for (by, whom) in [(w.admin, second.id), (w.admin, w.admin.id)] {
+        let err = subject::erase(
+            &w.app,
+            &by,
+            &w.meta(&by),
+            whom.as_uuid(),
+            Some(&keys),
+            &w.facts(),
+        )
+        .await
+        .expect_err("an active admin");
+        assert!(
+            matches!(err, AppError::Refused(Refusal::EraseActiveAdmin)),
+            "{err:?}"
+        );
+    }
+    assert!(
+        keys.erased.lock().expect("lock").is_empty(),
+        "no key destroyed"
+    );
+    assert!(w.appended_since(mark).is_empty(), "nothing appended");
+    // Deactivated first (through the ADMIN guard), it is erased.
+    precinct_app::commands::user::deactivate(
+        &w.app,
+        &w.admin,
+        &w.meta(&w.admin),
+        second.id,
+        &w.facts(),
+    )
+    .await
+    .expect("another admin remains");
+    subject::erase(
+        &w.app,
+        &w.admin,
+        &w.meta(&w.admin),
+        second.id.as_uuid(),
+        Some(&keys),
+        &w.facts(),
+    )
+    .await
+    .expect("an inactive admin is erased");
+    assert_eq!(
+        *keys.erased.lock().expect("lock"),
+        vec![second.id.as_uuid()]
+    );
+    assert_eq!(
+        w.appended_since(mark),
+        events(&[
+            ("account", "AccountDeactivated"),
+            ("admin_guard", "AdminLeft"),
+            ("subject", "DataSubjectErased"),
+        ])
+    );
+}

@@ -74,8 +74,11 @@ async fn nobody_deactivates_themselves_nor_the_last_active_admin_and_nothing_is_
     );
     assert_eq!(
         w.appended_since(mark),
-        events(&[("account", "AccountDeactivated")]),
-        "only the allowed deactivation was appended"
+        events(&[
+            ("account", "AccountDeactivated"),
+            ("admin_guard", "AdminLeft")
+        ]),
+        "only the allowed deactivation was appended, with the ADMIN guard's record"
     );
     // A view that did not catch up decides nothing.
     w.given::<Account>(

@@ -30,6 +30,8 @@
 //! - [`report`]: the report lifecycle.
 //! - [`patrol`]: patrol units, their status and workload.
 //! - [`account`]: accounts, roles and stations.
+//! - [`admin_guard`]: the one stream every removal of an active ADMIN writes, so that
+//!   two removals cannot both leave the system without one.
 //! - [`email`]: e-mail reservations (uniqueness of addresses).
 //! - [`station`]: precincts and divisions.
 //! - [`invite`]: staff invitations.
@@ -48,6 +50,7 @@ pub mod ids;
 pub mod values;
 
 pub mod account;
+pub mod admin_guard;
 pub mod area_preview;
 pub mod crime_type;
 pub mod device;
@@ -83,6 +86,7 @@ pub fn all_event_types() -> &'static [&'static str] {
             webhook::WebhookEvent::TYPES,
             reporter_contact::ReporterContactEvent::TYPES,
             device::DeviceEvent::TYPES,
+            admin_guard::AdminGuardEvent::TYPES,
         ]
         .concat()
     });

@@ -40,6 +40,7 @@ fn every_event_round_trips() {
     roundtrip(samples::webhook_events());
     roundtrip(samples::reporter_contact_events());
     roundtrip(samples::device_events());
+    roundtrip(samples::admin_guard_events());
 }
 
 #[test]
@@ -71,7 +72,7 @@ fn event_types_are_unique_and_pascal_case() {
     let all = all_event_types();
     let unique: BTreeSet<_> = all.iter().collect();
     assert_eq!(unique.len(), all.len());
-    assert_eq!(all.len(), 61);
+    assert_eq!(all.len(), 62);
     for t in all {
         assert!(
             t.chars().next().is_some_and(|c| c.is_ascii_uppercase()),

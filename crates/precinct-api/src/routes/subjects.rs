@@ -41,7 +41,8 @@ pub struct Erased {
 /// address and name, and the invitation's address for an invited account) or the id
 /// of an anonymous report. The key is destroyed first, then the erasure is recorded; a
 /// retry completes both. An erased account can no longer sign in, and its tokens are
-/// refused.
+/// refused. An active ADMIN account is 409 (nothing destroyed): deactivate it first,
+/// which keeps another ADMIN in office.
 #[utoipa::path(
     delete,
     path = "/admin/data-subjects/{id}",

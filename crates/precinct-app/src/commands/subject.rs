@@ -2,7 +2,8 @@
 //! its data key is destroyed first — for an invited account, the invite's key too (it
 //! sealed the same person's address) — then `DataSubjectErased` is recorded; a retry
 //! completes both. ADMIN only. An erased account leaves every patrol crew in the same
-//! append as the erasure.
+//! append as the erasure. An active ADMIN is not erased: it is deactivated first, so
+//! that the rule keeping an active ADMIN (ADR 0039) decides.
 
 use chrono::{DateTime, Utc};
 use precinct_domain::account::Account;
@@ -15,7 +16,7 @@ use precinct_eventlog::{CommandMeta, EventStore};
 use uuid::Uuid;
 
 use super::account::{crews_of, leave_crews};
-use crate::error::Unavailable;
+use crate::error::{Refusal, Unavailable};
 use crate::policy::Principal;
 use crate::ports::{KeyStore, Rosters};
 use crate::{App, AppError};
@@ -27,7 +28,14 @@ pub struct Erased {
     pub position: u64,
 }
 
-/// Erases `subject` with the keys of `keys` (None: no key store is configured).
+/// An account that holds the ADMIN role and may use it.
+fn is_active_admin(account: &Account) -> bool {
+    account.version_exists() && account.active && account.role == Role::Admin
+}
+
+/// Erases `subject` with the keys of `keys` (None: no key store is configured). An
+/// active ADMIN account is refused ([`Refusal::EraseActiveAdmin`]): it is deactivated
+/// first, which keeps another ADMIN in office.
 pub async fn erase<S: EventStore>(
     app: &App<S>,
     by: &Principal,
@@ -44,6 +52,12 @@ pub async fn erase<S: EventStore>(
     };
     if !is_subject {
         return Err(AppError::NotFound);
+    }
+    let (erased, _) = app.load::<DataSubject>(subject).await?;
+    if is_active_admin(&account) && !erased.version_exists() {
+        // Before any key is destroyed: an ADMIN leaves office through a deactivation,
+        // which keeps another active ADMIN (ADR 0039), and is erased after it.
+        return Err(Refusal::EraseActiveAdmin.into());
     }
     let keys = keys.ok_or(Unavailable::NoKeyStore)?;
     let officer = AccountId::new(subject);
@@ -64,6 +78,11 @@ pub async fn erase<S: EventStore>(
     let out = app
         .run::<DataSubject>(meta, subject, async move |uow| {
             let at = uow.now();
+            let before: DataSubject = uow.load(subject).await?;
+            if !before.version_exists() && is_active_admin(&uow.load::<Account>(subject).await?) {
+                // Reactivated since the check above (the keys are gone: see ADR 0039).
+                return Err(Refusal::EraseActiveAdmin.into());
+            }
             uow.execute::<DataSubject>(
                 subject,
                 SubjectCommand::Erase {

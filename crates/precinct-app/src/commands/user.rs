@@ -4,12 +4,15 @@
 //! current one; or an ADMIN's reset).
 //!
 //! Two rules span accounts: nobody deactivates their own account, and the last active
-//! ADMIN is neither deactivated nor demoted (ADR "user management"). A deactivated
+//! ADMIN is neither deactivated nor demoted (ADR "user management"); every departure of
+//! an active ADMIN also writes the one ADMIN guard stream, so two of them racing cannot
+//! both pass that check (ADR 0039). A deactivated
 //! account leaves every patrol crew in the same append, as a role change does. Tokens
 //! already issued follow through the account view (a deactivation or a new password
 //! revokes them; a role change applies to them at once).
 
 use precinct_domain::account::{Account, AccountCommand};
+use precinct_domain::admin_guard::{AdminExit, AdminGuard, AdminGuardCommand, ADMIN_GUARD_ID};
 use precinct_domain::ids::{AccountId, StationId};
 use precinct_domain::patrol::serves_in;
 use precinct_domain::subject::DataSubject;
@@ -137,7 +140,7 @@ pub async fn update<S: EventStore>(
             }
             if let Some((role, station)) = placement {
                 if before.active && before.role == Role::Admin && role != Role::Admin {
-                    keep_an_admin(uow, id, &admins).await?;
+                    keep_an_admin(uow, id, AdminExit::Demoted, &admins).await?;
                 }
                 uow.execute::<Account>(
                     aid,
@@ -190,7 +193,7 @@ pub async fn deactivate<S: EventStore>(
             let at = uow.now();
             let before: Account = uow.load(aid).await?;
             if before.active && before.role == Role::Admin {
-                keep_an_admin(uow, id, &admins).await?;
+                keep_an_admin(uow, id, AdminExit::Deactivated, &admins).await?;
             }
             uow.execute::<Account>(aid, AccountCommand::Deactivate { at })
                 .await?;
@@ -308,16 +311,33 @@ async fn other_admins(accounts: &impl Accounts, id: AccountId) -> Result<Vec<Acc
 }
 
 /// [`Refusal::LastAdmin`] unless one of `candidates` (not `leaving`) is, in the log as
-/// the command reads it, an active ADMIN whose data subject was not erased.
+/// the command reads it, an active ADMIN whose data subject was not erased; then records
+/// the departure on the ADMIN guard stream (ADR 0039), in the command's append.
+///
+/// The guard is read *before* the candidates: a departure that lands after that read
+/// makes this command's append conflict, and the command decides again on fresh state
+/// — so two ADMINs removing each other at once cannot both win.
 async fn keep_an_admin<S: EventStore>(
     uow: &mut UnitOfWork<'_, S>,
     leaving: AccountId,
+    exit: AdminExit,
     candidates: &[AccountId],
 ) -> Result<(), AppError> {
+    uow.load::<AdminGuard>(ADMIN_GUARD_ID).await?;
     for candidate in candidates.iter().filter(|c| **c != leaving) {
         let account: Account = uow.load(candidate.as_uuid()).await?;
         let subject: DataSubject = uow.load(candidate.as_uuid()).await?;
         if account.active && account.role == Role::Admin && !subject.version_exists() {
+            let at = uow.now();
+            uow.execute::<AdminGuard>(
+                ADMIN_GUARD_ID,
+                AdminGuardCommand::Leave {
+                    account_id: leaving,
+                    exit,
+                    at,
+                },
+            )
+            .await?;
             return Ok(());
         }
     }

@@ -1,6 +1,7 @@
 //! One realistic sample of every event type, for round-trip and schema tests.
 
 use precinct_domain::account::*;
+use precinct_domain::admin_guard::*;
 use precinct_domain::dispatch::{AssignmentDecision, ExcludedCandidate, RankedCandidate};
 use precinct_domain::email::*;
 use precinct_domain::ids::*;
@@ -770,6 +771,23 @@ pub fn device_events() -> Vec<precinct_domain::device::DeviceEvent> {
     ]
 }
 
+pub fn admin_guard_events() -> Vec<AdminGuardEvent> {
+    vec![
+        AdminLeft {
+            account_id: AccountId::new(uuid(31)),
+            exit: AdminExit::Deactivated,
+            at: t(0),
+        }
+        .into(),
+        AdminLeft {
+            account_id: AccountId::new(uuid(32)),
+            exit: AdminExit::Erased,
+            at: t(1),
+        }
+        .into(),
+    ]
+}
+
 fn as_samples<E: DomainEvent>(events: Vec<E>) -> Vec<(&'static str, Value)> {
     events
         .iter()
@@ -790,5 +808,6 @@ pub fn all() -> Vec<(&'static str, Value)> {
     all.extend(as_samples(webhook_events()));
     all.extend(as_samples(reporter_contact_events()));
     all.extend(as_samples(device_events()));
+    all.extend(as_samples(admin_guard_events()));
     all
 }
