@@ -15,6 +15,7 @@ use axum::routing::post;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use precinct_tests::app::{Options, TestApp};
+use precinct_tests::chaos::procs::PrecinctProc;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -57,6 +58,7 @@ struct Inner {
 }
 
 /// A webhook receiver on 127.0.0.1: `/hook` (204, after `fail` failures and `delay`),
+/// `/ok-<anything>` (204),
 /// `/down` (500), `/redirect` (302 to `/hook`), `/hang` (answers after 60 s), `/gone`
 /// (410), `/busy` (503 with `Retry-After: 2` while `busy` lasts, then 204). It records
 /// every request.
@@ -152,6 +154,7 @@ async fn receive(
                 503
             }
             "hook" | "hang" | "busy" => 204,
+            p if p.starts_with("ok-") => 204,
             "redirect" => 302,
             "gone" => 410,
             _ => 500,
@@ -1007,4 +1010,339 @@ async fn a_restarted_deliverer_loses_nothing_and_repeats_with_the_same_ids() {
     assert_eq!(rows.len(), positions.len());
     assert!(rows.iter().all(|r| r["status"] == "DELIVERED"), "{rows:?}");
     app.stop().await.expect("stop");
+}
+
+/// A square GeoJSON polygon of half-side `d` degrees around (lat, lon).
+fn square(lat: f64, lon: f64, d: f64) -> Value {
+    json!({"type": "Polygon", "coordinates": [[
+        [lon - d, lat - d], [lon + d, lat - d], [lon + d, lat + d],
+        [lon - d, lat + d], [lon - d, lat - d]
+    ]]})
+}
+
+/// Filters by station and by area through the real path: each subscription gets
+/// exactly the report events its filter names, in log order — also for an event that
+/// carries neither station nor place (a triage: the deliverer looks them up in the log).
+#[tokio::test]
+async fn station_and_area_filters_deliver_exactly_the_reports_they_name() {
+    let w = world().await;
+    let (far_lat, far_lon) = (9.0, 127.0);
+    w.app.precinct(&w.admin, "PS2", far_lat, far_lon).await;
+    let rx = Receiver::start().await;
+    let types = json!(["ReportSubmitted", "ReportTriaged"]);
+    w.subscribe(
+        &w.admin,
+        json!({"url": rx.url("ok-station"), "event_types": types, "station_id": w.station}),
+    )
+    .await;
+    w.subscribe(
+        &w.admin,
+        json!({"url": rx.url("ok-area"), "event_types": types, "area": square(LAT, LON, 0.01)}),
+    )
+    .await;
+    w.subscribe(
+        &w.admin,
+        json!({"url": rx.url("ok-far"), "event_types": types,
+            "area": square(far_lat, far_lon, 0.01)}),
+    )
+    .await;
+    let submit = |lat: f64, lon: f64| {
+        let app = &w.app;
+        let citizen = &w.citizen;
+        async move {
+            let r = app.report(Some(citizen), lat, lon, &["Theft"]).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            (r.id(), r.position())
+        }
+    };
+    let triage = |id: String| {
+        let app = &w.app;
+        let admin = &w.admin;
+        async move {
+            let r = app
+                .post(
+                    &format!("/crimes/{id}/triage"),
+                    Some(admin),
+                    json!({"priority": "HIGH"}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            r.position()
+        }
+    };
+    // In the first station and its area; in the first station outside the area; in
+    // the second station, inside the far area.
+    let (_, in_area) = submit(LAT, LON).await;
+    let (station_only, station_only_at) = submit(LAT + 0.03, LON + 0.03).await;
+    let (far, far_at) = submit(far_lat, far_lon).await;
+    let station_only_triaged = triage(station_only).await;
+    let far_triaged = triage(far).await;
+    // Last, one for each filter: once it arrives, everything before it was decided.
+    let (_, last_here) = submit(LAT, LON).await;
+    let (_, last_far) = submit(far_lat, far_lon).await;
+
+    let positions = |path: &str| -> Vec<u64> {
+        let mut seen = std::collections::BTreeSet::new();
+        rx.delivered(path)
+            .iter()
+            .map(Got::position)
+            .filter(|p| seen.insert(*p))
+            .collect()
+    };
+    rx.wait_delivered("ok-station", 4).await;
+    rx.wait_delivered("ok-area", 2).await;
+    rx.wait_delivered("ok-far", 3).await;
+    assert_eq!(
+        positions("ok-station"),
+        [in_area, station_only_at, station_only_triaged, last_here],
+        "the station's reports, a triage included, nothing of the other station"
+    );
+    assert_eq!(
+        positions("ok-area"),
+        [in_area, last_here],
+        "inside the area only"
+    );
+    assert_eq!(
+        positions("ok-far"),
+        [far_at, far_triaged, last_far],
+        "the far area only"
+    );
+    for path in ["ok-station", "ok-area", "ok-far"] {
+        let types: Vec<String> = rx
+            .delivered(path)
+            .iter()
+            .map(|g| g.json()["type"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        assert!(
+            types
+                .iter()
+                .all(|t| t == "ReportSubmitted" || t == "ReportTriaged"),
+            "{path}: {types:?}"
+        );
+    }
+}
+
+/// The delivering process — a real `precinct serve --roles webhooks` child — is killed
+/// with SIGKILL while a delivery is in flight, and started again: every event arrives,
+/// first sends keep log order, and a repeat is only the delivery that was in flight,
+/// under the same `webhook-id`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deliverer_killed_with_sigkill_mid_delivery_loses_nothing_and_repeats_under_one_id() {
+    let key = format!("test-k1:{}", "01".repeat(32));
+    let w = world_with(Options {
+        roles: precinct::Roles {
+            webhooks: false,
+            ..precinct::Roles::ALL
+        },
+        master_key: Some(key.clone()),
+        ..Options::default()
+    })
+    .await;
+    let rx = Receiver::start().await;
+    rx.set(0, Duration::from_millis(800));
+    let (hook, secret) = w.subscribe(&w.admin, json!({"url": rx.url("hook")})).await;
+    let mut env: Vec<(String, String)> = [
+        ("NATS_URL", w.app.config.nats_url.clone()),
+        ("DATABASE_URL", w.app.database_url.clone()),
+        ("PRECINCT_STREAM_PREFIX", w.app.prefix.clone()),
+        ("PRECINCT_MASTER_KEY", key),
+        (
+            "PRECINCT_JWT_SECRET",
+            format!("webhooks-kill-{}", "cd".repeat(16)),
+        ),
+        ("PRECINCT_WEBHOOK_ALLOW", "127.0.0.1".into()),
+        ("PRECINCT_WEBHOOK_ALLOW_HTTP", "1".into()),
+        ("PRECINCT_WEBHOOK_RETRY_FIRST_MS", "50".into()),
+        ("PRECINCT_WEBHOOK_RETRY_MAX_MS", "500".into()),
+        ("RUST_LOG", "warn".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    if let Ok(r) = std::env::var("PRECINCT_TEST_NATS_REPLICAS") {
+        env.push(("PRECINCT_NATS_REPLICAS".into(), r));
+    }
+    let dir = std::env::temp_dir().join(format!("precinct-webhooks-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let log = dir.join("precinct-webhooks.log");
+    let mut deliverer = tokio::task::spawn_blocking(move || {
+        PrecinctProc::start("webhooks", env, None, log).expect("precinct serve --roles webhooks")
+    })
+    .await
+    .expect("join");
+
+    let mut positions = Vec::new();
+    for _ in 0..8 {
+        positions.push(w.report().await.1);
+    }
+    // Two answered; the third has arrived and waits for its answer: SIGKILL now.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while rx.got("hook").len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the third delivery never started (log in {})",
+            dir.display()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::task::block_in_place(|| deliverer.kill());
+    let in_flight = rx.got("hook")[2].position();
+    rx.set(0, Duration::ZERO);
+    let mut deliverer = tokio::task::spawn_blocking(move || {
+        deliverer.restart().expect("restart");
+        deliverer
+    })
+    .await
+    .expect("join");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let delivered: std::collections::BTreeSet<u64> =
+            rx.delivered("hook").iter().map(Got::position).collect();
+        if positions.iter().all(|p| delivered.contains(p)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "missing after the kill: {delivered:?} of {positions:?} (log in {})",
+            dir.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let all = rx.got("hook");
+    let mut ids: BTreeMap<u64, String> = BTreeMap::new();
+    for g in &all {
+        let id = ids.entry(g.position()).or_insert_with(|| g.id.clone());
+        assert_eq!(*id, g.id, "position {} sent under two ids", g.position());
+    }
+    assert_eq!(
+        ids.keys().copied().collect::<Vec<_>>(),
+        positions,
+        "nothing else, nothing missing"
+    );
+    let firsts: Vec<u64> = {
+        let mut seen = std::collections::BTreeSet::new();
+        all.iter()
+            .map(Got::position)
+            .filter(|p| seen.insert(*p))
+            .collect()
+    };
+    assert_eq!(firsts, positions, "first sends in log order");
+    let repeated: Vec<u64> = positions
+        .iter()
+        .copied()
+        .filter(|p| all.iter().filter(|g| g.position() == *p).count() > 1)
+        .collect();
+    assert_eq!(
+        repeated,
+        [in_flight],
+        "only the delivery in flight at the kill is sent again: {all:#?}"
+    );
+    assert!(verify_independently(&secret, &all).iter().all(|v| *v));
+    let rows = w
+        .deliveries_when(&hook, |rows| {
+            rows.len() == positions.len() && rows.iter().all(|r| r["status"] == "DELIVERED")
+        })
+        .await;
+    assert_eq!(rows.len(), positions.len(), "{rows:?}");
+    assert!(rows.iter().all(|r| r["status"] == "DELIVERED"), "{rows:?}");
+    tokio::task::block_in_place(|| deliverer.stop());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A receiver that answers `410 Gone` wants no more: the subscription is disabled at
+/// the first attempt, not after a run of failures.
+#[tokio::test]
+async fn a_410_gone_disables_the_subscription_at_once() {
+    let w = world().await;
+    let rx = Receiver::start().await;
+    let (hook, _) = w.subscribe(&w.admin, json!({"url": rx.url("gone")})).await;
+    w.report().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let view = loop {
+        let r = w
+            .app
+            .get(&format!("/webhooks/{hook}"), Some(&w.admin))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        if r.body["enabled"] == false {
+            break r.body;
+        }
+        assert!(Instant::now() < deadline, "not disabled: {}", r.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        view["disabled_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("410")),
+        "{view}"
+    );
+    // Later events are not attempted.
+    w.report().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rx.got("gone").len(), 1, "one attempt, then nothing");
+}
+
+/// SLA warnings, breaches and escalations go out through webhooks like report
+/// events: a station's subscription to them gets each once, in log order, with the
+/// report, its position and the clock.
+#[tokio::test]
+async fn sla_warnings_breaches_and_escalations_are_delivered_to_a_stations_subscription() {
+    let w = world().await;
+    let app = &w.app;
+    let (officer, _) = app.account(&w.admin, "PATROL", Some(&w.station)).await;
+    let patrol = app
+        .patrol(&w.admin, &w.station, "ALPHA-1", &[&officer])
+        .await;
+    let r = app
+        .put(
+            &format!("/stations/{}/sla-policy", w.station),
+            Some(&w.admin),
+            json!({
+                "deadlines": {"CRITICAL": {"accept_secs": 2}},
+                "warn_at_percent": 50,
+                "unaccepted": {"action": "REQUEUE", "after_secs": 1}
+            }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    app.caught_up(r.position()).await;
+    let rx = Receiver::start().await;
+    w.subscribe(
+        &w.admin,
+        json!({"url": rx.url("ok-sla"), "station_id": w.station,
+            "event_types": ["SlaWarned", "SlaBreached", "SlaEscalated"]}),
+    )
+    .await;
+    let (report, _) = w.report().await;
+    for (path, body) in [
+        (
+            format!("/crimes/{report}/triage"),
+            json!({"priority": "CRITICAL"}),
+        ),
+        (
+            "/dispatch".to_string(),
+            json!({"crime_id": report, "patrol_id": patrol}),
+        ),
+    ] {
+        let r = app.post(&path, Some(&w.admin), body).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    let got = rx.wait_delivered("ok-sla", 3).await;
+    let bodies: Vec<Value> = got.iter().map(Got::json).collect();
+    let kinds: Vec<&str> = bodies
+        .iter()
+        .map(|b| b["type"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(kinds, ["SlaWarned", "SlaBreached", "SlaEscalated"]);
+    for b in &bodies {
+        assert_eq!(b["report_id"], json!(report), "{b}");
+        assert_eq!(b["data"]["kind"], "ACCEPT", "{b}");
+    }
+    assert_eq!(bodies[2]["data"]["action"], "REQUEUE", "{}", bodies[2]);
+    let positions: Vec<u64> = got.iter().map(Got::position).collect();
+    assert!(positions.windows(2).all(|p| p[0] < p[1]), "{positions:?}");
+    // Exactly once each, whatever the SLA worker's later scans do.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(rx.got("ok-sla").len(), 3, "{:#?}", rx.got("ok-sla"));
 }
