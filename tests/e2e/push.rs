@@ -4,7 +4,7 @@
 //! message is decrypted with the subscription's private key and its VAPID JWT verified
 //! by implementations independent of Precinct's (the PyPI packages `http_ece` and
 //! `cryptography`, tests/push/webpush.py); a hanging push service holds back only its
-//! own device; a 410 removes the device (an event); strict refusals of malformed
+//! own device; a 404 or 410 removes the device (an event); strict refusals of malformed
 //! subscriptions and forbidden endpoints; devices are their owner's alone. A device
 //! gateway (ADR 0038) gets the same notifications as JSON signed under its own secret,
 //! verified by the `standardwebhooks` package (tests/webhooks/verify.py).
@@ -389,10 +389,13 @@ async fn every_crew_device_gets_an_encrypted_signed_push_on_assignment_notify_an
 async fn a_subscription_its_push_service_says_is_gone_is_removed_by_an_event() {
     let w = world().await;
     let (gone, _) = w.device(0, "gone").await;
+    // A Web Push service answering 404: the subscription does not exist (RFC 8030).
+    let (missing, _) = w.device(0, "missing").await;
     let (kept, _) = w.device(0, "kept").await;
     let report = w.report().await;
     w.dispatch(&report, &w.alpha).await;
     w.push.wait("gone", 1, Duration::from_secs(10)).await;
+    w.push.wait("missing", 1, Duration::from_secs(10)).await;
     w.push.wait("kept", 1, Duration::from_secs(10)).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -416,14 +419,23 @@ async fn a_subscription_its_push_service_says_is_gone_is_removed_by_an_event() {
         .filter(|e| e.envelope.event_type == "DeviceRemoved")
         .map(|e| &e.data)
         .collect();
-    assert_eq!(removed.len(), 1, "{removed:?}");
-    assert_eq!(removed[0]["device_id"], gone.as_str());
-    assert_eq!(removed[0]["reason"], "EXPIRED");
-    assert_eq!(removed[0]["status"], 410);
+    let mut removed: Vec<(String, u64)> = removed
+        .iter()
+        .map(|d| {
+            assert_eq!(d["reason"], "EXPIRED", "{d}");
+            (
+                d["device_id"].as_str().unwrap_or_default().to_owned(),
+                d["status"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    removed.sort_by_key(|(_, status)| *status);
+    assert_eq!(removed, [(missing.clone(), 404), (gone.clone(), 410)]);
     // A notify later goes to the device that is left only.
     w.notify(&report).await;
     w.push.wait("kept", 2, Duration::from_secs(10)).await;
     assert_eq!(w.push.got("gone").len(), 1);
+    assert_eq!(w.push.got("missing").len(), 1);
 }
 
 /// A device gateway: each notification as JSON with Standard Webhooks headers, signed
@@ -810,7 +822,8 @@ async fn an_erased_officer_is_notified_no_more_and_at_most_ten_devices_each() {
 }
 
 #[tokio::test]
-async fn the_crew_is_pushed_the_sla_warning_and_the_stations_supervisors_the_warning_and_breach() {
+async fn the_crew_is_pushed_the_sla_warning_and_the_stations_supervisors_the_warning_breach_and_escalation(
+) {
     let w = world().await;
     let (_, supervisor) = w
         .app
@@ -821,7 +834,8 @@ async fn the_crew_is_pushed_the_sla_warning_and_the_stations_supervisors_the_war
         .put(
             &format!("/stations/{}/sla-policy", w.station),
             Some(&supervisor),
-            json!({"deadlines": {"CRITICAL": {"accept_secs": 2}}, "warn_at_percent": 50}),
+            json!({"deadlines": {"CRITICAL": {"accept_secs": 2}}, "warn_at_percent": 50,
+                "unaccepted": {"action": "REQUEUE", "after_secs": 1}}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -862,15 +876,16 @@ async fn the_crew_is_pushed_the_sla_warning_and_the_stations_supervisors_the_war
         kinds(&officer.open(&got, &w.vapid_key)),
         ["ASSIGNED", "SLA_WARNING"]
     );
-    let got = w.push.wait("supervisor", 2, Duration::from_secs(20)).await;
+    let got = w.push.wait("supervisor", 3, Duration::from_secs(20)).await;
     assert_eq!(
         kinds(&sup.open(&got, &w.vapid_key)),
-        ["SLA_WARNING", "SLA_BREACH"]
+        ["SLA_WARNING", "SLA_BREACH", "SLA_ESCALATION"]
     );
-    // The breach goes to the supervisors, not to the crew; nothing is sent twice.
+    // The breach and the escalation (the assignment back to the queue) go to the
+    // supervisors, not to the crew; nothing is sent twice.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(w.push.got("bravo-officer").len(), 2);
-    assert_eq!(w.push.got("supervisor").len(), 2);
+    assert_eq!(w.push.got("supervisor").len(), 3);
     let (status, text) = precinct_tests::prometheus::scrape(&w.app, Some(&w.admin)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
@@ -878,7 +893,7 @@ async fn the_crew_is_pushed_the_sla_warning_and_the_stations_supervisors_the_war
             &text,
             r#"precinct_push_attempts_total{outcome="delivered"}"#
         ),
-        Some(4.0),
+        Some(5.0),
         "{text}"
     );
 }

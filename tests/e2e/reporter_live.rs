@@ -294,6 +294,19 @@ async fn a_reporter_follows_their_report_live_and_resumes_without_gaps() {
     assert_reporter_only(&missed, &secrets);
     assert!(again.drain(QUIET).await.is_empty(), "no duplicates");
 
+    // The reporter's own stream resumes the same way: after ACCEPTED, exactly the rest.
+    let after_accepted = first[2].id.clone().expect("an id");
+    let mut mine_again =
+        SseClient::open(app, "/me/crimes/stream", &w.citizen, Some(&after_accepted)).await;
+    let resumed = next_n(&mut mine_again, 4).await;
+    assert_eq!(seen(&resumed), expected);
+    assert_eq!(
+        resumed.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+        rest.iter().map(|e| e.id.clone()).collect::<Vec<_>>()
+    );
+    assert_reporter_only(&resumed, &secrets);
+    assert!(mine_again.drain(QUIET).await.is_empty(), "no duplicates");
+
     // Another citizen got none of it.
     assert!(others.drain(QUIET).await.is_empty());
 }
@@ -378,10 +391,25 @@ async fn a_tracking_token_holder_follows_their_one_report() {
     assert_reporter_only(&events, &[JUSTIFICATION, w.dispatcher_id.as_str()]);
     assert!(theirs.drain(QUIET).await.is_empty());
     assert!(citizen.drain(QUIET).await.is_empty());
+    // The token holder resumes after the update: the rejection only, then nothing.
+    let after_update = events[0].id.clone().expect("an id");
+    let mut resumed = SseClient::open_with(
+        app,
+        &path,
+        None,
+        &[("X-Tracking-Token", token.as_str())],
+        Some(&after_update),
+    )
+    .await;
+    let missed = next_n(&mut resumed, 1).await;
+    assert_eq!(seen(&missed), ["REJECTED"]);
+    assert_eq!(missed[0].id, events[1].id);
+    assert!(resumed.drain(QUIET).await.is_empty(), "no duplicates");
 
-    // At most 5 streams per report for its token holders.
+    // At most 5 streams per report for its token holders (`stream` and `resumed` are
+    // two of them).
     let mut open = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..3 {
         open.push(
             SseClient::open_with(
                 app,
