@@ -242,6 +242,12 @@ fn assert_nothing_internal(w: &World, mails: &[Mail]) {
             w.officer_id.as_str(),
             w.dispatcher_id.as_str(),
             w.patrol.as_str(),
+            // The staff's names (tests name accounts "<ROLE> user") and the patrol's
+            // call sign: no officer identity goes to a reporter.
+            "PATROL user",
+            "DISPATCHER user",
+            "SUPERVISOR user",
+            "ALPHA-1",
         ] {
             assert!(!m.raw.contains(secret), "{secret:?} mailed: {}", m.raw);
         }
@@ -375,13 +381,41 @@ async fn a_reporter_is_mailed_each_change_and_nothing_after_erasure() {
     assert!(mails[4].raw.contains(PUBLIC_REASON));
     assert_nothing_internal(&w, &mails);
 
+    // Closed as a duplicate of another report: its reporter is told it is closed.
+    let dup = app
+        .post(
+            "/crimes",
+            Some(&citizen),
+            submission(Some("citizen@example.org")),
+        )
+        .await;
+    ok(&dup);
+    let primary = app.post("/crimes", None, submission(None)).await;
+    ok(&primary);
+    ok(&app
+        .post(
+            &format!("/crimes/{}/link", dup.id()),
+            Some(&w.dispatcher),
+            json!({"other_id": primary.id(), "kind": "DUPLICATE"}),
+        )
+        .await);
+    let mails = sink.wait_for(6).await;
+    assert_eq!(mails[5].to, "citizen@example.org");
+    let dup_short = &dup.id().replace('-', "")[..8];
+    assert_eq!(
+        mails[5].subject,
+        format!("Your report {dup_short}: closed"),
+        "{mails:#?}"
+    );
+    assert_nothing_internal(&w, &mails);
+
     // Erasure: the anonymous reporter's address is gone, and so are the mails.
     let other = app
         .post("/crimes", None, submission(Some("second@example.org")))
         .await;
     ok(&other);
     update(&w, &other.id(), "First news.").await;
-    sink.wait_for(6).await;
+    sink.wait_for(7).await;
     ok(&app
         .delete(
             &format!("/admin/data-subjects/{}", other.id()),
@@ -400,11 +434,11 @@ async fn a_reporter_is_mailed_each_change_and_nothing_after_erasure() {
         .await;
     ok(&third);
     update(&w, &third.id(), "Third news.").await;
-    let mails = sink.wait_for(7).await;
+    let mails = sink.wait_for(8).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mails_now = sink.mails();
-    assert_eq!(mails_now.len(), 7, "{mails_now:#?}");
-    assert!(mails[6].raw.contains("Third news."));
+    assert_eq!(mails_now.len(), 8, "{mails_now:#?}");
+    assert!(mails[7].raw.contains("Third news."));
     assert!(
         !mails_now
             .iter()
