@@ -1170,11 +1170,12 @@ async fn station_and_area_filters_deliver_exactly_the_reports_they_name() {
 }
 
 /// The delivering process — a real `precinct serve --roles webhooks` child — is killed
-/// with SIGKILL while a delivery is in flight, and started again: every event arrives,
-/// first sends keep log order, and a repeat is only the delivery that was in flight,
-/// under the same `webhook-id`.
+/// with SIGKILL while a delivery is in flight; a standby process takes over (the
+/// deliverer's advisory lock goes with the dead process's connection): every event
+/// arrives, first sends keep log order, and a repeat is only the delivery that was in
+/// flight, under the same `webhook-id`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_deliverer_killed_with_sigkill_mid_delivery_loses_nothing_and_repeats_under_one_id() {
+async fn a_deliverer_killed_with_sigkill_mid_delivery_fails_over_losing_nothing() {
     let key = format!("test-k1:{}", "01".repeat(32));
     let w = world_with(Options {
         roles: precinct::Roles {
@@ -1197,6 +1198,8 @@ async fn a_deliverer_killed_with_sigkill_mid_delivery_loses_nothing_and_repeats_
             "PRECINCT_JWT_SECRET",
             format!("webhooks-kill-{}", "cd".repeat(16)),
         ),
+        // Two deliverers on one host: no operations listener on the default port.
+        ("PRECINCT_OPS_ADDR", "off".into()),
         ("PRECINCT_WEBHOOK_ALLOW", "127.0.0.1".into()),
         ("PRECINCT_WEBHOOK_ALLOW_HTTP", "1".into()),
         ("PRECINCT_WEBHOOK_RETRY_FIRST_MS", "50".into()),
@@ -1211,15 +1214,24 @@ async fn a_deliverer_killed_with_sigkill_mid_delivery_loses_nothing_and_repeats_
     }
     let dir = std::env::temp_dir().join(format!("precinct-webhooks-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let log = dir.join("precinct-webhooks.log");
+    let (log, standby_log) = (dir.join("active.log"), dir.join("standby.log"));
+    let standby_env = env.clone();
     let mut deliverer = tokio::task::spawn_blocking(move || {
         PrecinctProc::start("webhooks", env, None, log).expect("precinct serve --roles webhooks")
     })
     .await
     .expect("join");
 
-    let mut positions = Vec::new();
-    for _ in 0..8 {
+    let mut positions = vec![w.report().await.1];
+    // The first process delivers: it is the active one. Then the standby starts.
+    rx.wait_delivered("hook", 1).await;
+    let mut standby = tokio::task::spawn_blocking(move || {
+        PrecinctProc::start("webhooks", standby_env, None, standby_log)
+            .expect("the standby deliverer")
+    })
+    .await
+    .expect("join");
+    for _ in 0..7 {
         positions.push(w.report().await.1);
     }
     // Two answered; the third has arrived and waits for its answer: SIGKILL now.
@@ -1235,12 +1247,6 @@ async fn a_deliverer_killed_with_sigkill_mid_delivery_loses_nothing_and_repeats_
     tokio::task::block_in_place(|| deliverer.kill());
     let in_flight = rx.got("hook")[2].position();
     rx.set(0, Duration::ZERO);
-    let mut deliverer = tokio::task::spawn_blocking(move || {
-        deliverer.restart().expect("restart");
-        deliverer
-    })
-    .await
-    .expect("join");
 
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -1251,7 +1257,7 @@ async fn a_deliverer_killed_with_sigkill_mid_delivery_loses_nothing_and_repeats_
         }
         assert!(
             Instant::now() < deadline,
-            "missing after the kill: {delivered:?} of {positions:?} (log in {})",
+            "missing after the failover: {delivered:?} of {positions:?} (logs in {})",
             dir.display()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -1293,7 +1299,8 @@ async fn a_deliverer_killed_with_sigkill_mid_delivery_loses_nothing_and_repeats_
         .await;
     assert_eq!(rows.len(), positions.len(), "{rows:?}");
     assert!(rows.iter().all(|r| r["status"] == "DELIVERED"), "{rows:?}");
-    tokio::task::block_in_place(|| deliverer.stop());
+    assert!(standby.exited().is_none(), "the standby is still running");
+    tokio::task::block_in_place(|| standby.stop());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
