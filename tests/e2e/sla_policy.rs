@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use precinct_tests::app::TestApp;
+use precinct_tests::sse::SseClient;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -466,4 +467,70 @@ async fn a_policy_is_set_by_admin_or_its_supervisor_refused_by_field_and_read_by
         s.app.put(&missing, Some(&s.admin), good).await.status,
         StatusCode::NOT_FOUND
     );
+}
+
+/// The respond clock follows the station's policy too (from acceptance), and the desk's
+/// live stream hears the warning and the breach as they are recorded.
+#[tokio::test]
+async fn the_respond_clock_follows_the_policy_and_the_desk_hears_its_warning_and_breach() {
+    let s = station(TestApp::spawn().await.expect("spawn")).await;
+    let r = s
+        .set_policy(
+            &s.admin,
+            json!({"deadlines": {"HIGH": {"respond_secs": 2}}, "warn_at_percent": 50}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    s.app.caught_up(r.position()).await;
+    let mut desk = SseClient::open(&s.app, "/queues/reports/stream", &s.dispatcher, None).await;
+    let high = s.report("HIGH").await;
+    s.dispatch(&high, &s.alpha).await;
+    let accepted = s
+        .app
+        .post(
+            &format!("/crimes/{high}/accept"),
+            Some(&s.patrol_officer),
+            json!({}),
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
+    let h = s
+        .wait_for(&high, "SlaBreached", 1, Duration::from_secs(15))
+        .await;
+    let (warned, breached) = (of_type(&h, "SlaWarned"), of_type(&h, "SlaBreached"));
+    assert_eq!((warned.len(), breached.len()), (1, 1), "{:?}", types(&h));
+    for e in [warned[0], breached[0]] {
+        assert_eq!(e["data"]["kind"], "RESPOND", "{e}");
+    }
+    let (since, deadline) = (
+        breached[0]["data"]["since"].as_str().expect("since"),
+        breached[0]["data"]["deadline"].as_str().expect("deadline"),
+    );
+    let secs = (chrono::DateTime::parse_from_rfc3339(deadline).expect("deadline")
+        - chrono::DateTime::parse_from_rfc3339(since).expect("since"))
+    .num_seconds();
+    assert_eq!(secs, 2, "the policy's HIGH respond deadline");
+
+    // The desk heard both, at their log positions, in order.
+    let wanted: Vec<(String, u64)> = [warned[0], breached[0]]
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap_or_default().to_owned(),
+                e["position"].as_u64().expect("position"),
+            )
+        })
+        .collect();
+    let mut heard = Vec::new();
+    let until = Instant::now() + Duration::from_secs(10);
+    while heard.len() < 2 && Instant::now() < until {
+        let Some(ev) = desk.next_of("report", Duration::from_secs(5)).await else {
+            break;
+        };
+        let kind = ev.data["type"].as_str().unwrap_or_default().to_owned();
+        if ev.data["report_id"] == high.as_str() && kind.starts_with("Sla") {
+            heard.push((kind, ev.data["position"].as_u64().expect("position")));
+        }
+    }
+    assert_eq!(heard, wanted);
 }
