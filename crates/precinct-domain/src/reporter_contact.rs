@@ -137,6 +137,8 @@ mod tests {
             .handle(request("Reporter@Example.org"))
             .expect("accepted");
         let mut state = ReporterContact::default();
+        assert!(!state.version_exists(), "no contact before the request");
+        assert_eq!(state.data_subject(), None);
         for e in &events {
             state.apply(e);
         }

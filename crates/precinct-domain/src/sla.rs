@@ -271,6 +271,42 @@ mod tests {
     }
 
     #[test]
+    fn each_range_holds_its_edges_and_refuses_one_past_them() {
+        assert_eq!(MAX_DEADLINE_SECS, 2_592_000, "30 days");
+        assert_eq!(MAX_ESCALATION_DELAY_SECS, 86_400, "one day");
+        let deadline = |secs: u32| SlaPolicy {
+            deadlines: BTreeMap::from([(
+                Priority::Low,
+                Deadlines {
+                    resolve_secs: Some(secs),
+                    ..Deadlines::default()
+                },
+            )]),
+            ..SlaPolicy::default()
+        };
+        assert!(deadline(1).check().is_ok());
+        assert!(deadline(MAX_DEADLINE_SECS).check().is_ok());
+        assert!(deadline(MAX_DEADLINE_SECS + 1).check().is_err());
+        let warn = |p: u8| SlaPolicy {
+            warn_at_percent: Some(p),
+            ..SlaPolicy::default()
+        };
+        assert!(warn(0).check().is_ok());
+        assert!(warn(MAX_WARN_PERCENT).check().is_ok());
+        assert!(warn(MAX_WARN_PERCENT + 1).check().is_err());
+        let after = |secs: u32| SlaPolicy {
+            unaccepted: Some(Unaccepted {
+                action: EscalationAction::Reassign,
+                after_secs: secs,
+            }),
+            ..SlaPolicy::default()
+        };
+        assert!(after(0).check().is_ok());
+        assert!(after(MAX_ESCALATION_DELAY_SECS).check().is_ok());
+        assert!(after(MAX_ESCALATION_DELAY_SECS + 1).check().is_err());
+    }
+
+    #[test]
     fn an_unknown_priority_or_field_is_refused_by_the_parser() {
         assert!(serde_json::from_value::<SlaPolicy>(serde_json::json!({
             "deadlines": { "URGENT": { "accept_secs": 60 } }

@@ -613,3 +613,97 @@ fn invite_ids_derive_from_code_hashes() {
     );
     assert_eq!(Invite::TYPE, "invite");
 }
+
+// ----- mutation-testing survivors (docs/reliability.md) ------------------------------
+
+#[test]
+fn moving_to_another_station_in_the_same_role_is_a_change() {
+    let other = StationId::new(uuid(11));
+    given::<Account>([registered(Role::Patrol, Some(station()))])
+        .when(AccountCommand::ChangeRole {
+            role: Role::Patrol,
+            station_id: Some(other),
+            at: t(1),
+        })
+        .then_events(vec![AccountRoleChanged {
+            role: Role::Patrol,
+            station_id: Some(other),
+            at: t(1),
+        }
+        .into()]);
+    // And another role at the same station.
+    given::<Account>([registered(Role::Patrol, Some(station()))])
+        .when(AccountCommand::ChangeRole {
+            role: Role::Dispatcher,
+            station_id: Some(station()),
+            at: t(1),
+        })
+        .then_events(vec![AccountRoleChanged {
+            role: Role::Dispatcher,
+            station_id: Some(station()),
+            at: t(1),
+        }
+        .into()]);
+}
+
+#[test]
+fn account_and_invite_refusals_name_their_field() {
+    let invalid = AccountError::Invalid {
+        field: "name",
+        reason: "must not be blank".into(),
+    };
+    assert_eq!(invalid.field(), Some("name"));
+    assert_eq!(AccountError::NotFound.field(), None);
+    assert_eq!(
+        AccountError::StationNotAllowed { role: Role::Admin }.field(),
+        Some("station_id")
+    );
+    let invalid = InviteError::Invalid {
+        field: "expires_at",
+        reason: "must be later".into(),
+    };
+    assert_eq!(invalid.field(), Some("expires_at"));
+    assert_eq!(
+        InviteError::RoleNotInvitable {
+            role: Role::Citizen
+        }
+        .field(),
+        Some("role")
+    );
+    for e in [
+        InviteError::StationRequired {
+            role: Role::Dispatcher,
+        },
+        InviteError::StationNotAllowed { role: Role::Admin },
+    ] {
+        assert_eq!(e.field(), Some("station_id"), "{e}");
+    }
+    assert_eq!(InviteError::Expired.field(), None);
+}
+
+#[test]
+fn an_account_or_a_reservation_exists_only_once_recorded() {
+    assert!(!Account::default().version_exists());
+    assert!(given::<Account>([registered(Role::Citizen, None)])
+        .state()
+        .version_exists());
+    assert!(!EmailReservation::default().version_exists());
+    assert!(given::<EmailReservation>([EmailReserved {
+        account_id: account_id(),
+        at: t(0),
+    }
+    .into()])
+    .state()
+    .version_exists());
+}
+
+#[test]
+fn an_invite_exists_once_created_and_seals_under_its_own_key() {
+    let none = Invite::default();
+    assert!(!none.version_exists());
+    assert_eq!(none.data_subject(), None);
+    let invite = given::<Invite>([created()]).state().clone();
+    assert!(invite.version_exists());
+    assert_eq!(invite.data_subject(), Some(invite_id().as_uuid()));
+    assert_ne!(invite_id().as_uuid(), uuid::Uuid::nil());
+}

@@ -2246,3 +2246,61 @@ fn twenty_crime_types_and_twenty_media_links_are_the_most_a_report_takes() {
             ValueError::TooMany { max: 20, len: 25 },
         ));
 }
+
+#[test]
+fn a_report_location_gives_back_its_point() {
+    let point = GeoPoint::new(
+        Latitude::parse(7.07).expect("lat"),
+        Longitude::parse(125.61).expect("lon"),
+    );
+    let location = ReportLocation::new(point, Some("Davao".into()), None);
+    assert_eq!(location.point(), point);
+}
+
+/// The first sample `ReportSubmitted`, as its payload.
+fn submitted_payload() -> serde_json::Value {
+    use precinct_domain::DomainEvent;
+    common::samples::report_events()
+        .into_iter()
+        .find(|e| e.event_type() == "ReportSubmitted")
+        .expect("a sample submission")
+        .to_data()
+}
+
+fn decode_submitted(data: serde_json::Value) -> ReportSubmitted {
+    use precinct_domain::DomainEvent;
+    match ReportEvent::from_parts("ReportSubmitted", data).expect("decodes") {
+        ReportEvent::ReportSubmitted(s) => s,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn personal_details_whose_key_is_gone_read_as_erased() {
+    let mut data = submitted_payload();
+    data["personal"] = serde_json::Value::Null;
+    let s = decode_submitted(data);
+    assert!(s.personal.erased);
+    assert_eq!(s.personal, PersonalDetails::erased());
+    assert_eq!(s.personal.contact, None);
+    assert!(!PersonalDetails::default().erased);
+}
+
+#[test]
+fn a_submission_resolves_to_its_recorded_codes_or_to_other_before_the_catalogue() {
+    let mut data = submitted_payload();
+    data["crime_type_codes"] = serde_json::json!(["THEFT", "ROBBERY"]);
+    let codes: Vec<String> = decode_submitted(data.clone())
+        .resolved_codes()
+        .iter()
+        .map(|c| c.as_str().to_owned())
+        .collect();
+    assert_eq!(codes, ["THEFT", "ROBBERY"]);
+    data.as_object_mut()
+        .expect("an object")
+        .remove("crime_type_codes");
+    assert_eq!(
+        decode_submitted(data).resolved_codes(),
+        [CrimeTypeCode::other()]
+    );
+}

@@ -7,7 +7,7 @@ use precinct_domain::ids::{ReportId, StationId};
 use precinct_domain::routing::StationFacts;
 use precinct_domain::station::*;
 use precinct_domain::values::*;
-use precinct_domain::{Aggregate, DomainError, ErrorKind};
+use precinct_domain::{fold, Aggregate, DomainError, ErrorKind};
 
 fn station_id() -> StationId {
     StationId::new(uuid(10))
@@ -295,6 +295,8 @@ fn a_precinct_gets_a_new_area_and_contact_number() {
     assert_eq!(station.facts().area, Some(other_square()));
     assert_eq!(station.contact_phone, Some(phone("+63 82 227-1234")));
     assert!(station.active);
+    // The edit kept the point, and the state after it still has it.
+    assert_eq!(station.point, Some(point()));
 }
 
 #[test]
@@ -501,6 +503,37 @@ fn deactivating_a_station_with_open_reports_is_refused_naming_them() {
         StationError::HasOpenReports(OpenReports::default()).kind(),
         ErrorKind::Conflict
     );
+    // A count with no ids named (the read model's list was cut), or ids with a count
+    // that trails them: either refuses, and the total is never below the ids named.
+    for (open, total) in [
+        (
+            OpenReports {
+                ids: vec![],
+                total: 3,
+            },
+            3,
+        ),
+        (
+            OpenReports {
+                ids: vec![report(1), report(2)],
+                total: 0,
+            },
+            2,
+        ),
+    ] {
+        given::<Station>(a_precinct())
+            .when(StationCommand::Deactivate {
+                open_reports: open.clone(),
+                at: t(5),
+            })
+            .then_err(StationError::HasOpenReports(OpenReports { total, ..open }));
+    }
+}
+
+#[test]
+fn a_station_exists_only_once_created() {
+    assert!(!Station::default().version_exists());
+    assert!(given::<Station>(a_precinct()).state().version_exists());
 }
 
 #[test]
@@ -590,4 +623,20 @@ fn an_sla_policy_out_of_range_or_for_no_station_is_refused() {
             at: t(5),
         })
         .then_err(StationError::NotFound);
+}
+
+#[test]
+fn a_division_takes_up_to_keywords_max_distinct_keywords() {
+    let words: Vec<String> = (0..=KEYWORDS_MAX).map(|i| format!("kind {i}")).collect();
+    let at_most: Vec<&str> = words[..KEYWORDS_MAX].iter().map(String::as_str).collect();
+    let events = given_nothing::<Station>()
+        .when(create(StationKind::Division, None, None, &at_most))
+        .events();
+    let station = fold::<Station>(&events);
+    assert_eq!(station.crime_types.len(), KEYWORDS_MAX);
+    let one_more: Vec<&str> = words.iter().map(String::as_str).collect();
+    let err = given_nothing::<Station>()
+        .when(create(StationKind::Division, None, None, &one_more))
+        .err();
+    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
 }

@@ -3,6 +3,7 @@
 use std::str::FromStr;
 
 use precinct_domain::ids::*;
+use precinct_domain::values::place::{EARTH_RADIUS_M, POLYGON_POSITIONS_MAX};
 use precinct_domain::values::*;
 use serde_json::json;
 
@@ -704,4 +705,133 @@ fn token_hashes_display_lower_cased() {
     let hash = TokenHash::parse(&"AB".repeat(32)).expect("valid");
     assert_eq!(hash.to_string(), "ab".repeat(32));
     assert_eq!(String::from(hash), "ab".repeat(32));
+}
+
+#[test]
+fn coordinates_keep_their_value() {
+    let lat = Latitude::parse(7.07).expect("a latitude");
+    let lon = Longitude::parse(-125.61).expect("a longitude");
+    assert_eq!(lat.value(), 7.07);
+    assert_eq!(lon.value(), -125.61);
+    assert_eq!(f64::from(lat), 7.07);
+    assert_eq!(f64::from(lon), -125.61);
+}
+
+#[test]
+fn an_east_west_distance_away_from_the_equator_shrinks_with_the_latitude() {
+    // Haversine at 60° N over 1° of longitude: 2 R asin(cos 60° sin 0.5°) ≈ 55,597 m
+    // (half the equator's 111,195 m, less a little for the curve).
+    let a = GeoPoint::new(
+        Latitude::parse(60.0).expect("lat"),
+        Longitude::parse(0.0).expect("lon"),
+    );
+    let b = GeoPoint::new(
+        Latitude::parse(60.0).expect("lat"),
+        Longitude::parse(1.0).expect("lon"),
+    );
+    let expected =
+        2.0 * EARTH_RADIUS_M * (60f64.to_radians().cos() * 0.5f64.to_radians().sin()).asin();
+    assert!(
+        (a.distance_m(&b) - expected).abs() < 0.01,
+        "{}",
+        a.distance_m(&b)
+    );
+    assert!((expected - 55_597.0).abs() < 1.0, "{expected}");
+    // And a diagonal one: north-east from the equator.
+    let c = GeoPoint::new(
+        Latitude::parse(1.0).expect("lat"),
+        Longitude::parse(1.0).expect("lon"),
+    );
+    let origin = GeoPoint::new(
+        Latitude::parse(0.0).expect("lat"),
+        Longitude::parse(0.0).expect("lon"),
+    );
+    assert!(
+        (origin.distance_m(&c) - 157_249.4).abs() < 1.0,
+        "{}",
+        origin.distance_m(&c)
+    );
+}
+
+#[test]
+fn a_polygon_holds_up_to_polygon_positions_max_positions() {
+    let ring = |n: usize| -> Vec<[f64; 2]> {
+        let mut r: Vec<[f64; 2]> = (0..n - 1)
+            .map(|i| {
+                let a = i as f64 / (n - 1) as f64 * std::f64::consts::TAU;
+                [125.61 + 0.01 * a.cos(), 7.07 + 0.01 * a.sin()]
+            })
+            .collect();
+        r.push(r[0]);
+        r
+    };
+    assert!(Polygon::parse(vec![ring(POLYGON_POSITIONS_MAX)]).is_ok());
+    assert!(Polygon::parse(vec![ring(POLYGON_POSITIONS_MAX + 1)]).is_err());
+}
+
+#[test]
+fn a_ring_of_fewer_than_three_sides_encloses_no_area() {
+    for ring in [
+        vec![[0.0, 0.0]; 4],
+        vec![[0.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 0.0]],
+    ] {
+        let p = Polygon::parse(vec![ring.clone()]).expect("parses");
+        let err = p.check_simple().expect_err("no area");
+        assert!(
+            err.to_string().contains("encloses no area"),
+            "{ring:?}: {err}"
+        );
+    }
+}
+
+fn square_ring(x: f64, y: f64, side: f64) -> Vec<[f64; 2]> {
+    vec![
+        [x, y],
+        [x + side, y],
+        [x + side, y + side],
+        [x, y + side],
+        [x, y],
+    ]
+}
+
+#[test]
+fn a_triangle_and_an_area_with_two_separate_holes_are_simple() {
+    let triangle =
+        Polygon::parse(vec![vec![[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]]).expect("parses");
+    assert_eq!(triangle.check_simple(), Ok(()));
+    let two_holes = Polygon::parse(vec![
+        square_ring(0.0, 0.0, 10.0),
+        square_ring(1.0, 1.0, 2.0),
+        square_ring(5.0, 5.0, 2.0),
+    ])
+    .expect("parses");
+    assert_eq!(two_holes.check_simple(), Ok(()));
+}
+
+#[test]
+fn a_ring_whose_corner_touches_its_own_edge_from_above_is_not_simple() {
+    // (2, 0) is a corner of the ring and lies on its first edge, (0, 0)–(4, 0): the
+    // edges meeting there start exactly where the first edge's y-range ends.
+    let pinched = Polygon::parse(vec![vec![
+        [0.0, 0.0],
+        [4.0, 0.0],
+        [4.0, 2.0],
+        [2.0, 0.0],
+        [0.0, 2.0],
+        [0.0, 0.0],
+    ]])
+    .expect("parses");
+    let err = pinched.check_simple().expect_err("touches itself");
+    assert!(
+        err.to_string().contains("crosses or touches itself"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_polygon_gives_back_its_coordinates_and_its_area() {
+    let rings = vec![square_ring(0.0, 0.0, 2.0)];
+    let p = Polygon::parse(rings.clone()).expect("parses");
+    assert_eq!(p.coordinates(), &rings);
+    assert!((p.area_deg2() - 4.0).abs() < 1e-12, "{}", p.area_deg2());
 }
