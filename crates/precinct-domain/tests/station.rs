@@ -499,6 +499,13 @@ fn deactivating_a_station_with_open_reports_is_refused_naming_them() {
     assert!(message.contains(&uuid(20).to_string()), "{message}");
     assert!(!message.contains(&uuid(21).to_string()), "{message}");
     assert!(message.contains("and 10 more"), "{message}");
+    let all_named = StationError::HasOpenReports(OpenReports {
+        ids: vec![report(1), report(2)],
+        total: 2,
+    })
+    .to_string();
+    assert!(all_named.contains(&uuid(2).to_string()), "{all_named}");
+    assert!(!all_named.contains("more"), "{all_named}");
     assert_eq!(
         StationError::HasOpenReports(OpenReports::default()).kind(),
         ErrorKind::Conflict

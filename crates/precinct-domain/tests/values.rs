@@ -826,6 +826,22 @@ fn a_ring_whose_corner_touches_its_own_edge_from_above_is_not_simple() {
         err.to_string().contains("crosses or touches itself"),
         "{err}"
     );
+    // Upside down: the corner (2, 2) touches the top edge from below, where the edges
+    // meeting there end exactly where that edge's y-range starts.
+    let from_below = Polygon::parse(vec![vec![
+        [0.0, 2.0],
+        [4.0, 2.0],
+        [4.0, 0.0],
+        [2.0, 2.0],
+        [0.0, 0.0],
+        [0.0, 2.0],
+    ]])
+    .expect("parses");
+    let err = from_below.check_simple().expect_err("touches itself");
+    assert!(
+        err.to_string().contains("crosses or touches itself"),
+        "{err}"
+    );
 }
 
 #[test]
