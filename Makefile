@@ -207,7 +207,7 @@ chaos:
 	"$$chaos_target/precinct-chaos"
 
 # ---------------------------------------------------------------------------
-# make chaos-cluster-short   the cluster pass of `make test` (about two minutes): a fresh
+# make chaos-cluster-short   the cluster pass of `make test` (about a minute): a fresh
 #              local 3-node cluster (deploy/local/cluster.sh, R3 streams), the fault
 #              campaign's workload and checker (tests/src/chaos, `Settings::cluster_short`),
 #              each node killed with SIGKILL once and restarted; the cluster is stopped and
@@ -221,6 +221,8 @@ chaos-cluster-short:
 	$(CARGO) build -q -p precinct-tests --bin precinct-chaos
 	chaos_target="$${CARGO_TARGET_DIR:-target}/debug"
 	export PRECINCT_BIN="$$chaos_target/precinct"
+	# A fresh cluster: one left running (e.g. by KEEP_CLUSTER=1) is stopped and purged.
+	$(CLUSTER) down --purge >/dev/null 2>&1 || true
 	trap 'rc=$$?; $(CLUSTER) down --purge >/dev/null 2>&1 || true; exit $$rc' EXIT
 	cluster_env="$$($(CLUSTER) up)"
 	eval "$$cluster_env"

@@ -867,6 +867,8 @@ async fn an_active_admin_is_deactivated_before_it_is_erased_and_no_key_is_destro
             ("account", "AccountDeactivated"),
             ("admin_guard", "AdminLeft"),
             ("subject", "DataSubjectErased"),
+            // The erasure of an ADMIN account goes through the guard too (ERASED).
+            ("admin_guard", "AdminLeft"),
         ])
     );
 }

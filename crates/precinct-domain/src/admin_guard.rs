@@ -1,6 +1,7 @@
 //! The ADMIN guard: one stream (`admin_guard.<ADMIN_GUARD_ID>`) that every command
-//! taking an active ADMIN out of office appends to — a deactivation, a demotion, an
-//! erasure — in the same atomic append as the change itself (ADR 0039).
+//! taking an ADMIN out of office appends to — a deactivation or a demotion of an active
+//! ADMIN, the erasure of an ADMIN account (deactivated first) — in the same atomic
+//! append as the change itself (ADR 0039).
 //!
 //! Why it exists: "there is always an active ADMIN" is a rule over *several* accounts,
 //! and the log's optimistic concurrency checks only the streams an append writes. Two
@@ -33,7 +34,7 @@ pub enum AdminExit {
     /// The account was given another role.
     #[serde(rename = "DEMOTED")]
     Demoted,
-    /// The account's data subject was erased.
+    /// The (deactivated) ADMIN account's data subject was erased.
     #[serde(rename = "ERASED")]
     Erased,
 }
@@ -45,7 +46,8 @@ event_enum!(
     }
 );
 
-/// An active ADMIN left office while another active ADMIN remained.
+/// An ADMIN left office: an active one deactivated or demoted while another active
+/// ADMIN remained, or an ADMIN account (already deactivated) erased for good.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdminLeft {
     pub account_id: AccountId,

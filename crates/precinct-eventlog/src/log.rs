@@ -257,6 +257,33 @@ pub(crate) fn options_for(url: &str) -> (async_nats::ConnectOptions, String) {
     }
 }
 
+/// How long a process starting while JetStream is not answering (a cluster electing
+/// leaders after a node was lost) keeps asking before it gives up on a stream's setup.
+const STREAM_SETUP_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Creates or updates one stream; a timed-out request or an unavailable JetStream is
+/// asked again (pauses doubling from 250 ms to 2 s) until [`STREAM_SETUP_DEADLINE`].
+/// Any other refusal (a setting the server will not change) fails at once.
+async fn set_up_stream(js: &jetstream::Context, config: stream::Config) -> Result<(), LogError> {
+    use jetstream::context::CreateStreamErrorKind as Kind;
+    let deadline = tokio::time::Instant::now() + STREAM_SETUP_DEADLINE;
+    let mut pause = Duration::from_millis(250);
+    loop {
+        match js.create_or_update_stream(config.clone()).await {
+            Ok(_) => return Ok(()),
+            Err(e)
+                if matches!(e.kind(), Kind::TimedOut | Kind::JetStreamUnavailable)
+                    && tokio::time::Instant::now() + pause < deadline =>
+            {
+                tracing::warn!(stream = %config.name, error = %e, "stream setup: retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(LogError::Stream(e.to_string())),
+        }
+    }
+}
+
 impl EventLog {
     /// Connects to NATS and makes sure the stream exists with the right settings. The
     /// URL may name the service's NATS user (`nats://precinct:<password>@host:4222`).
@@ -298,25 +325,23 @@ impl EventLog {
             allow_atomic_publish: true,
             ..Default::default()
         };
-        js.create_or_update_stream(config)
-            .await
-            .map_err(|e| LogError::Stream(e.to_string()))?;
-        js.create_or_update_stream(stream::Config {
-            name: cfg.requests_stream.clone(),
-            subjects: vec![cfg.requests_subject.clone()],
-            storage: stream::StorageType::File,
-            num_replicas: cfg.replicas,
-            deny_delete: true,
-            deny_purge: true,
-            allow_direct: true,
-            allow_atomic_publish: true,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| LogError::Stream(e.to_string()))?;
-        js.create_or_update_stream(crate::positions::stream_config(&cfg))
-            .await
-            .map_err(|e| LogError::Stream(e.to_string()))?;
+        set_up_stream(&js, config).await?;
+        set_up_stream(
+            &js,
+            stream::Config {
+                name: cfg.requests_stream.clone(),
+                subjects: vec![cfg.requests_subject.clone()],
+                storage: stream::StorageType::File,
+                num_replicas: cfg.replicas,
+                deny_delete: true,
+                deny_purge: true,
+                allow_direct: true,
+                allow_atomic_publish: true,
+                ..Default::default()
+            },
+        )
+        .await?;
+        set_up_stream(&js, crate::positions::stream_config(&cfg)).await?;
         let mut log = Self {
             client,
             js,

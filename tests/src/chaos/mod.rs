@@ -110,7 +110,7 @@ impl Settings {
     }
 
     /// `make test`'s cluster pass: each node of the 3-node cluster killed once, under
-    /// the same workload and checker, in about two minutes.
+    /// the same workload and checker, in about a minute.
     pub fn cluster_short(seed: u64, cluster: Cluster) -> Self {
         Self {
             name: "short cluster (3 nodes, R3 streams)",

@@ -7,6 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use precinct_domain::account::Account;
+use precinct_domain::admin_guard::{AdminExit, AdminGuard, AdminGuardCommand, ADMIN_GUARD_ID};
 use precinct_domain::ids::AccountId;
 use precinct_domain::report::{Report, Reporter};
 use precinct_domain::subject::{DataSubject, SubjectCommand};
@@ -75,13 +76,32 @@ pub async fn erase<S: EventStore>(
         keys.erase(key).await?;
     }
     let erased_by = by.id;
+    let is_account = account.version_exists();
     let out = app
         .run::<DataSubject>(meta, subject, async move |uow| {
             let at = uow.now();
             let before: DataSubject = uow.load(subject).await?;
-            if !before.version_exists() && is_active_admin(&uow.load::<Account>(subject).await?) {
-                // Reactivated since the check above (the keys are gone: see ADR 0039).
-                return Err(Refusal::EraseActiveAdmin.into());
+            if !before.version_exists() && is_account {
+                // An ADMIN account leaves the ADMINs for good: through the guard, read
+                // before the account, so that a departure deciding on this account
+                // as the ADMIN that remains conflicts with this erasure (ADR 0039).
+                uow.load::<AdminGuard>(ADMIN_GUARD_ID).await?;
+                let now: Account = uow.load(subject).await?;
+                if is_active_admin(&now) {
+                    // Reactivated since the check above (the keys are gone: ADR 0039).
+                    return Err(Refusal::EraseActiveAdmin.into());
+                }
+                if now.role == Role::Admin {
+                    uow.execute::<AdminGuard>(
+                        ADMIN_GUARD_ID,
+                        AdminGuardCommand::Leave {
+                            account_id: officer,
+                            exit: AdminExit::Erased,
+                            at,
+                        },
+                    )
+                    .await?;
+                }
             }
             uow.execute::<DataSubject>(
                 subject,
