@@ -83,6 +83,19 @@ impl Station {
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     }
 
+    /// ALPHA's officer accepts `report`.
+    async fn accept(&self, report: &str) {
+        let r = self
+            .app
+            .post(
+                &format!("/crimes/{report}/accept"),
+                Some(&self.patrol_officer),
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+
     async fn history(&self, report: &str) -> Vec<Value> {
         let h = self
             .app
@@ -293,15 +306,7 @@ async fn the_resolve_clock_and_the_overdue_view_follow_the_policy() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let high = s.report("HIGH").await;
     s.dispatch(&high, &s.alpha).await;
-    let ok = s
-        .app
-        .post(
-            &format!("/crimes/{high}/accept"),
-            Some(&s.patrol_officer),
-            json!({}),
-        )
-        .await;
-    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    s.accept(&high).await;
     let h = s
         .wait_for(&high, "SlaBreached", 1, Duration::from_secs(15))
         .await;
@@ -485,15 +490,7 @@ async fn the_respond_clock_follows_the_policy_and_the_desk_hears_its_warning_and
     let mut desk = SseClient::open(&s.app, "/queues/reports/stream", &s.dispatcher, None).await;
     let high = s.report("HIGH").await;
     s.dispatch(&high, &s.alpha).await;
-    let accepted = s
-        .app
-        .post(
-            &format!("/crimes/{high}/accept"),
-            Some(&s.patrol_officer),
-            json!({}),
-        )
-        .await;
-    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
+    s.accept(&high).await;
     let h = s
         .wait_for(&high, "SlaBreached", 1, Duration::from_secs(15))
         .await;

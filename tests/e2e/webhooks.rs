@@ -198,6 +198,29 @@ fn signs(secret: &str, got: &Got) -> bool {
     got.signature.split(' ').any(|s| s == expected)
 }
 
+/// Every request carried the id of its position (duplicates are the same message),
+/// exactly `positions` were sent, and each was first sent only after every earlier one.
+#[track_caller]
+fn assert_one_id_each_first_sent_in_order(all: &[Got], positions: &[u64]) {
+    let mut ids: BTreeMap<u64, String> = BTreeMap::new();
+    for g in all {
+        let id = ids.entry(g.position()).or_insert_with(|| g.id.clone());
+        assert_eq!(*id, g.id, "position {} sent under two ids", g.position());
+    }
+    assert_eq!(
+        ids.keys().copied().collect::<Vec<_>>(),
+        positions,
+        "nothing else, nothing missing"
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    let firsts: Vec<u64> = all
+        .iter()
+        .map(Got::position)
+        .filter(|p| seen.insert(*p))
+        .collect();
+    assert_eq!(firsts, positions, "first sends in log order");
+}
+
 /// Verifies `messages` under `secret` with the independent implementation.
 fn verify_independently(secret: &str, messages: &[Got]) -> Vec<bool> {
     let signed: Vec<precinct_tests::python::Signed<'_>> = messages
@@ -1012,26 +1035,7 @@ async fn a_restarted_deliverer_loses_nothing_and_repeats_with_the_same_ids() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let all = rx.got("hook");
-    // Every request carried the id of its position; duplicates are the same message.
-    let mut ids: BTreeMap<u64, String> = BTreeMap::new();
-    for g in &all {
-        let id = ids.entry(g.position()).or_insert_with(|| g.id.clone());
-        assert_eq!(*id, g.id, "position {} sent under two ids", g.position());
-    }
-    assert_eq!(
-        ids.keys().copied().collect::<Vec<_>>(),
-        positions,
-        "nothing else, nothing missing"
-    );
-    // In log order: a position is first sent only after every earlier one was.
-    let firsts: Vec<u64> = {
-        let mut seen = std::collections::BTreeSet::new();
-        all.iter()
-            .map(Got::position)
-            .filter(|p| seen.insert(*p))
-            .collect()
-    };
-    assert_eq!(firsts, positions);
+    assert_one_id_each_first_sent_in_order(&all, &positions);
     // The delivery in flight at the stop was sent again, under its id; nothing else.
     let third = all.iter().filter(|g| g.position() == positions[2]).count();
     assert_eq!(
@@ -1260,24 +1264,7 @@ async fn a_deliverer_killed_with_sigkill_mid_delivery_fails_over_losing_nothing(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let all = rx.got("hook");
-    let mut ids: BTreeMap<u64, String> = BTreeMap::new();
-    for g in &all {
-        let id = ids.entry(g.position()).or_insert_with(|| g.id.clone());
-        assert_eq!(*id, g.id, "position {} sent under two ids", g.position());
-    }
-    assert_eq!(
-        ids.keys().copied().collect::<Vec<_>>(),
-        positions,
-        "nothing else, nothing missing"
-    );
-    let firsts: Vec<u64> = {
-        let mut seen = std::collections::BTreeSet::new();
-        all.iter()
-            .map(Got::position)
-            .filter(|p| seen.insert(*p))
-            .collect()
-    };
-    assert_eq!(firsts, positions, "first sends in log order");
+    assert_one_id_each_first_sent_in_order(&all, &positions);
     let repeated: Vec<u64> = positions
         .iter()
         .copied()

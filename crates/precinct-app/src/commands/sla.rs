@@ -28,27 +28,11 @@ pub async fn record_breach<S: EventStore>(
     kind: SlaKind,
     sla: Duration,
 ) -> Result<bool, AppError> {
-    let (state, _) = app.load::<Report>(report).await?;
-    let Some(since) = state.sla_since(kind) else {
-        return Ok(false);
-    };
-    let command_id = ids::sla_breach_command(report, kind, since.timestamp_micros());
-    let meta = CommandMeta::new(command_id, Actor::System);
     let sla = length(sla)?;
-    let result = app
-        .run::<Report>(&meta, report, async move |uow| {
-            let at = uow.now();
-            uow.execute::<Report>(report, ReportCommand::RecordSlaBreach { kind, sla, at })
-                .await?;
-            Ok(())
-        })
-        .await;
-    match result {
-        Ok(out) => Ok(!out.duplicate),
-        // Accepted meanwhile, or already recorded: nothing to do.
-        Err(AppError::Domain { .. }) => Ok(false),
-        Err(e) => Err(e),
-    }
+    record_once(app, report, kind, ids::sla_breach_command, move |at| {
+        ReportCommand::RecordSlaBreach { kind, sla, at }
+    })
+    .await
 }
 
 /// Records that `report` reached `percent` % of its `kind` deadline of `sla` (the
@@ -62,26 +46,41 @@ pub async fn record_warning<S: EventStore>(
     sla: Duration,
     percent: u8,
 ) -> Result<bool, AppError> {
+    let sla = length(sla)?;
+    record_once(app, report, kind, ids::sla_warning_command, move |at| {
+        ReportCommand::RecordSlaWarning {
+            kind,
+            sla,
+            percent,
+            at,
+        }
+    })
+    .await
+}
+
+/// Runs the system's `command` on `report` once per start of its `kind` clock (the
+/// command id is `command_id(report, kind, start)`, so two SLA workers, or a retry,
+/// record it once). True when this call recorded it; false when the clock is not
+/// running or the domain refuses (stopped meanwhile, recorded already).
+async fn record_once<S: EventStore>(
+    app: &App<S>,
+    report: Uuid,
+    kind: SlaKind,
+    command_id: fn(Uuid, SlaKind, i64) -> Uuid,
+    command: impl Fn(chrono::DateTime<chrono::Utc>) -> ReportCommand + Send + Sync,
+) -> Result<bool, AppError> {
     let (state, _) = app.load::<Report>(report).await?;
     let Some(since) = state.sla_since(kind) else {
         return Ok(false);
     };
-    let command_id = ids::sla_warning_command(report, kind, since.timestamp_micros());
-    let meta = CommandMeta::new(command_id, Actor::System);
-    let sla = length(sla)?;
+    let meta = CommandMeta::new(
+        command_id(report, kind, since.timestamp_micros()),
+        Actor::System,
+    );
     let result = app
         .run::<Report>(&meta, report, async move |uow| {
             let at = uow.now();
-            uow.execute::<Report>(
-                report,
-                ReportCommand::RecordSlaWarning {
-                    kind,
-                    sla,
-                    percent,
-                    at,
-                },
-            )
-            .await?;
+            uow.execute::<Report>(report, command(at)).await?;
             Ok(())
         })
         .await;
