@@ -695,8 +695,25 @@ async fn a_full_report_lifecycle_is_projected_into_reports_patrols_and_audit() {
         last as i64 - 2,
         "the report's event comes first in the command"
     );
-    let public = row.public();
+    // The public columns of the same row: what the public list and Open311 read.
+    let public = queries::get_public_report(&f.pool, row.id)
+        .await
+        .expect("public row")
+        .expect("exists");
     assert_eq!((public.latitude, public.longitude), (7.071, 125.616));
+    assert_eq!(
+        (
+            &public.status,
+            &public.crime_types,
+            &public.crime_type_codes
+        ),
+        (&row.status, &row.crime_types, &row.crime_type_codes)
+    );
+    assert_eq!(
+        (public.occurred_at, public.submitted_at, public.updated_at),
+        (row.occurred_at, row.submitted_at, row.updated_at)
+    );
+    assert_eq!((&public.city, &public.state), (&row.city, &row.state));
     let public_json = serde_json::to_string(&public).expect("json");
     assert!(!public_json.contains("Main St") && !public_json.contains("bike was taken"));
     assert!(!serde_json::to_string(&row).expect("json").contains(HASH));

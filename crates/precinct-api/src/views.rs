@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use precinct_domain::patrol::Patrol;
 use precinct_domain::report::{PublicUpdatePosted, Report, Reporter};
 use precinct_domain::values::ReportStatus;
-use precinct_readmodel::queries::ReportRow;
+use precinct_readmodel::queries::{PublicReport, ReportRow};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -453,16 +453,16 @@ impl From<&Report> for PublicReportView {
     }
 }
 
-impl From<&ReportRow> for PublicReportView {
-    fn from(r: &ReportRow) -> Self {
+impl From<&PublicReport> for PublicReportView {
+    fn from(r: &PublicReport) -> Self {
         PublicReportView {
             id: r.id,
             status: r.status.clone(),
             crime_types: r.crime_types.clone(),
             crime_type_codes: r.crime_type_codes.clone(),
             location: PublicLocationView {
-                latitude: r.public_latitude,
-                longitude: r.public_longitude,
+                latitude: r.latitude,
+                longitude: r.longitude,
                 city: r.city.clone(),
             },
             occurred_at: r.occurred_at,

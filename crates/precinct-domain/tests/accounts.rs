@@ -342,6 +342,9 @@ fn reserve_of_a_taken_address_is_refused() {
             .then_err(EmailError::EmailTaken);
     }
     assert_eq!(EmailError::EmailTaken.kind(), ErrorKind::Conflict);
+    // A conflict names no field (`DomainError::field`'s default: the API's problem
+    // carries no `field` for it).
+    assert_eq!(EmailError::EmailTaken.field(), None);
     assert_eq!(EmailReservation::TYPE, "email");
 }
 

@@ -332,3 +332,76 @@ fn resolution_is_independent_of_catalogue_order() {
     assert_eq!(resolve(&[a.clone(), b.clone()], &input), vec![code("AAA")]);
     assert_eq!(resolve(&[b, a], &input), vec![code("AAA")]);
 }
+
+// Boundaries found by mutation testing (docs/reliability.md).
+
+#[test]
+fn a_type_exists_once_created_and_gives_its_facts() {
+    use precinct_domain::Aggregate as _;
+    assert!(!given_nothing::<CrimeType>().state().version_exists());
+    assert_eq!(given_nothing::<CrimeType>().state().facts(), None);
+    let g = given::<CrimeType>([created()]);
+    assert!(g.state().version_exists());
+    assert_eq!(
+        g.state().facts(),
+        Some(facts(
+            "THEFT",
+            &["Theft", "Pagnanakaw"],
+            &["stolen", "snatch"],
+            true
+        ))
+    );
+    assert_eq!(g.state().data_subject(), None, "a type holds nobody's data");
+    assert_eq!(code("CYBER_FRAUD").to_string(), "CYBER_FRAUD");
+}
+
+#[test]
+fn language_tags_need_a_short_lower_case_primary_and_subtags_of_two_to_eight() {
+    let with_tag = |tag: &str| CrimeTypeCommand::Create {
+        code: code("THEFT"),
+        spec: CrimeTypeSpec {
+            names: names(&[("en", "Theft"), (tag, "x")]),
+            ..spec()
+        },
+        at: t(0),
+    };
+    for bad in ["e", "engl", "En", "en-x", "en-abcdefghi", "en-a_b", "en-"] {
+        let err = given_nothing::<CrimeType>().when(with_tag(bad)).err();
+        assert_eq!(err.field(), Some("names"), "{bad:?}: {err}");
+    }
+    let longest = format!("en-{}", ["abcdefgh"; 4].join("-")); // 3 + 4 × 9 - 1 = 38
+    assert_eq!(longest.len(), 38);
+    let err = given_nothing::<CrimeType>().when(with_tag(&longest)).err();
+    assert_eq!(err.field(), Some("names"), "over 35 characters");
+    for good in [
+        "fil",
+        "pt-BR",
+        "zh-Hant-TW",
+        "en-abcdefgh-12345678-abcdefgh",
+    ] {
+        assert!(good.len() <= 35);
+        let events = given_nothing::<CrimeType>().when(with_tag(good)).events();
+        assert_eq!(events.len(), 1, "{good:?}");
+    }
+}
+
+#[test]
+fn twenty_names_are_the_most_a_type_takes() {
+    let mut s = spec();
+    s.names = (0..19)
+        .map(|i| (format!("l{}", (b'a' + i as u8) as char), "x".to_string()))
+        .chain([("en".to_string(), "x".to_string())])
+        .collect();
+    assert_eq!(s.names.len(), NAMES_MAX);
+    let events = given_nothing::<CrimeType>()
+        .when(CrimeTypeCommand::Create {
+            code: code("THEFT"),
+            spec: s,
+            at: t(0),
+        })
+        .events();
+    let CrimeTypeEvent::CrimeTypeCreated(e) = &events[0] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(e.names.len(), NAMES_MAX);
+}

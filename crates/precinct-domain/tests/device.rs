@@ -316,3 +316,42 @@ mod notify {
         assert_eq!(after.updated_at, before.updated_at);
     }
 }
+
+// Boundaries found by mutation testing (docs/reliability.md).
+
+#[test]
+fn devices_exist_once_one_is_registered_and_kinds_have_their_wire_names() {
+    use precinct_domain::Aggregate as _;
+    assert!(!given_nothing::<Devices>().state().version_exists());
+    assert!(
+        given::<Devices>([registered(0, "https://push.example.org/a")])
+            .state()
+            .version_exists()
+    );
+    assert_eq!(DeviceKind::WebPush.as_str(), "WEB_PUSH");
+    assert_eq!(DeviceKind::Gateway.as_str(), "GATEWAY");
+    for kind in [DeviceKind::WebPush, DeviceKind::Gateway] {
+        assert_eq!(
+            serde_json::to_value(kind).expect("json"),
+            serde_json::json!(kind.as_str())
+        );
+    }
+}
+
+#[test]
+fn base64url_decodes_lower_case_letters() {
+    assert_eq!(base64url("aGVsbG8").expect("hello"), b"hello".to_vec());
+    assert_eq!(base64url("Zm9vYmFy").expect("foobar"), b"foobar".to_vec());
+    assert_eq!(base64url("enp6").expect("zzz"), b"zzz".to_vec());
+}
+
+#[test]
+fn an_endpoint_of_exactly_the_longest_length_is_accepted() {
+    let head = "https://push.example.org/";
+    let endpoint = format!("{head}{}", "a".repeat(ENDPOINT_MAX - head.len()));
+    assert_eq!(endpoint.len(), ENDPOINT_MAX);
+    let events = given_nothing::<Devices>()
+        .when(register(0, &endpoint))
+        .events();
+    assert_eq!(events.len(), 1);
+}

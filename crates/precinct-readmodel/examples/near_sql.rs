@@ -3,12 +3,14 @@
 //! spread over the bench's city and runs this against it. For the statement of today's
 //! [`queries::list_reports`] (sent by that very function: the server's SQL, prepared and
 //! bound as the server does) and for the statement before the public-cell index (commit
-//! dafb9c5: one walk of `geo_cell` per cell, a page each, then the newest page), it
+//! dafb9c5: one walk of `geo_cell` per cell, a page each, then the newest page), and for
+//! [`queries::list_public_reports`] (the same statement selecting the public columns
+//! alone: what the server sends for an anonymous caller since 2026-11-30), it
 //! prints the plan at one point, then `CLIENTS` connections asking at random points of
 //! the city for `SECONDS`: queries per second, latency percentiles and the CPU of the
 //! PostgreSQL backends per query (from `/proc/<pid>/stat` of each connection's
 //! backend: PostgreSQL must run on this machine). Last, it checks the first page of
-//! both statements at 25 points against a brute-force scan of the table.
+//! the three statements at 25 points against a brute-force scan of the table.
 //!
 //!     cargo run -q -p precinct-readmodel --example near_sql -- DATABASE_URL [CLIENTS] [SECONDS]
 //!
@@ -38,8 +40,10 @@ type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 enum Shape {
     /// Commit dafb9c5's statement.
     Before,
-    /// `queries::list_reports`.
+    /// `queries::list_reports`: every column.
     Now,
+    /// `queries::list_public_reports`: the public columns.
+    Public,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -78,7 +82,7 @@ async fn main() -> Res<()> {
     pool.close().await;
 
     println!("\n{clients} connections × {seconds} s at random points of the city:");
-    for shape in [Shape::Before, Shape::Now] {
+    for shape in [Shape::Before, Shape::Now, Shape::Public] {
         let run = load(url, shape, clients, Duration::from_secs(seconds)).await?;
         println!("  {run}");
     }
@@ -120,20 +124,27 @@ fn public_filter(lat: f64, lon: f64) -> ReportFilter {
     }
 }
 
-async fn first_page(pool: &PgPool, shape: Shape, lat: f64, lon: f64) -> Res<Vec<ReportRow>> {
+/// The ids of the first page (each shape decodes its whole rows first, as its caller would).
+async fn first_page(pool: &PgPool, shape: Shape, lat: f64, lon: f64) -> Res<Vec<Uuid>> {
     let filter = public_filter(lat, lon);
+    let page = PageRequest::default();
     Ok(match shape {
-        Shape::Now => {
-            queries::list_reports(pool, &filter, &PageRequest::default())
-                .await?
-                .items
-        }
-        Shape::Before => {
-            let mut rows = before(pool, &filter).await?;
-            rows.truncate(20);
-            rows
-        }
+        Shape::Now => ids(queries::list_reports(pool, &filter, &page)
+            .await?
+            .items
+            .iter()
+            .map(|r| r.id)),
+        Shape::Public => ids(queries::list_public_reports(pool, &filter, &page)
+            .await?
+            .items
+            .iter()
+            .map(|r| r.id)),
+        Shape::Before => ids(before(pool, &filter).await?.iter().take(20).map(|r| r.id)),
     })
+}
+
+fn ids(rows: impl Iterator<Item = Uuid>) -> Vec<Uuid> {
+    rows.collect()
 }
 
 /// Commit dafb9c5's statement for the public list's first page (its `list_reports`
@@ -221,10 +232,11 @@ impl std::fmt::Display for Run {
         let name = match self.shape {
             Shape::Before => "before (dafb9c5)",
             Shape::Now => "now (list_reports)",
+            Shape::Public => "public columns (list_public_reports)",
         };
         write!(
             f,
-            "{name:<19} {:>6} queries, {:>6.0} q/s, p50 {:>6.2} ms, p99 {:>6.2} ms, \
+            "{name:<37} {:>6} queries, {:>6.0} q/s, p50 {:>6.2} ms, p99 {:>6.2} ms, \
              PostgreSQL CPU {:.3} ms/query",
             self.queries,
             self.queries as f64 / self.seconds,
@@ -332,30 +344,24 @@ async fn check(url: &str) -> Res<()> {
             .take(20)
             .map(|(r, _)| r.0)
             .collect();
-        let now: Vec<Uuid> = first_page(&pool, Shape::Now, lat, lon)
-            .await?
-            .iter()
-            .map(|r| r.id)
-            .collect();
-        let was: Vec<Uuid> = first_page(&pool, Shape::Before, lat, lon)
-            .await?
-            .iter()
-            .map(|r| r.id)
-            .collect();
-        if now == strict && was == strict {
+        let now = first_page(&pool, Shape::Now, lat, lon).await?;
+        let public = first_page(&pool, Shape::Public, lat, lon).await?;
+        let was = first_page(&pool, Shape::Before, lat, lon).await?;
+        if now == strict && public == strict && was == strict {
             equal += 1;
         } else if on_edge {
             edge += 1;
         } else {
             return Err(format!(
-                "({lat}, {lon}): list_reports {now:?}, before {was:?}, brute force {strict:?}"
+                "({lat}, {lon}): list_reports {now:?}, list_public_reports {public:?}, \
+                 before {was:?}, brute force {strict:?}"
             )
             .into());
         }
     }
     println!(
         "\ncheck: {equal} of {points} points' first pages equal to a brute-force scan for \
-         both statements ({edge} differing only within 1 cm of the circle; {} reports \
+         the three statements ({edge} differing only within 1 cm of the circle; {} reports \
          per circle on average)",
         within / points as usize
     );

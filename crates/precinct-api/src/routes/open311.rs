@@ -22,7 +22,7 @@ use precinct_app::commands::report::submit as submission;
 use precinct_domain::report::{Report, ReportLocation, Reporter};
 use precinct_domain::values::ReportStatus;
 use precinct_eventlog::Actor;
-use precinct_readmodel::queries::{self, CrimeTypeRow, PageRequest, ReportFilter, ReportRow};
+use precinct_readmodel::queries::{self, CrimeTypeRow, PageRequest, PublicReport, ReportFilter};
 use quick_xml::events::{BytesDecl, BytesText, Event};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -632,7 +632,7 @@ async fn list_requests(state: &AppState, q: &Option<String>) -> Answer {
             ..ReportFilter::default()
         }
     };
-    let rows = queries::list_reports(
+    let rows = queries::list_public_reports(
         &state.pool,
         &filter,
         &PageRequest::export_chunk(MAX_REQUESTS, None),
@@ -657,7 +657,7 @@ async fn list_requests(state: &AppState, q: &Option<String>) -> Answer {
 
 /// A report as the public sees it (what `PublicReportView` shows): coarse location, no
 /// title, description, address, contact or media.
-fn public_request(r: &ReportRow, by_code: &BTreeMap<&str, &CrimeTypeRow>) -> Doc {
+fn public_request(r: &PublicReport, by_code: &BTreeMap<&str, &CrimeTypeRow>) -> Doc {
     let (status, notes) = status_of(&r.status);
     let ty = r
         .crime_type_codes
@@ -678,8 +678,8 @@ fn public_request(r: &ReportRow, by_code: &BTreeMap<&str, &CrimeTypeRow>) -> Doc
         ("address", Doc::Null),
         ("address_id", Doc::Null),
         ("zipcode", Doc::Null),
-        ("lat", Doc::Num(coarse(r.public_latitude))),
-        ("long", Doc::Num(coarse(r.public_longitude))),
+        ("lat", Doc::Num(coarse(r.latitude))),
+        ("long", Doc::Num(coarse(r.longitude))),
         ("media_url", Doc::Null),
     ])
 }
@@ -695,7 +695,7 @@ async fn one_request(State(state): State<AppState>, uri: Uri, RawQuery(q): RawQu
         let _: ServiceParams = params(&q)?;
         let missing = || Failure::not_found(format!("no request with id {id}"));
         let id = Uuid::parse_str(id).map_err(|_| missing())?;
-        let row = queries::get_report(&state.pool, id)
+        let row = queries::get_public_report(&state.pool, id)
             .await?
             .filter(|r| r.status != ReportStatus::Withdrawn.as_str())
             .ok_or_else(missing)?;

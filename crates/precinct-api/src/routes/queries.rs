@@ -286,18 +286,23 @@ async fn list_crimes(
         ..ReportFilter::default()
     };
     let pg = page(p.limit, p.cursor.clone())?;
+    // Anyone but staff is answered from the public columns alone (`list_public_reports`):
+    // the personal and internal ones are never read for them.
     if format == Format::Csv {
-        let fetch = export::query(&state.pool, filter, |pool, f, pg| async move {
-            queries::list_reports(&pool, &f, &pg).await
-        });
         return match staff {
             Some(_) => {
+                let fetch = export::query(&state.pool, filter, |pool, f, pg| async move {
+                    queries::list_reports(&pool, &f, &pg).await
+                });
                 export::pages("crimes", "ReportView", pg.cursor, pg.limit, fetch, |r| {
                     Ok(ReportView::from(&r))
                 })
                 .await
             }
             None => {
+                let fetch = export::query(&state.pool, filter, |pool, f, pg| async move {
+                    queries::list_public_reports(&pool, &f, &pg).await
+                });
                 export::pages(
                     "crimes",
                     "PublicReportView",
@@ -310,10 +315,13 @@ async fn list_crimes(
             }
         };
     }
-    let rows = queries::list_reports(&state.pool, &filter, &pg).await?;
     Ok(Json(match staff {
-        Some(_) => rows.map(|r| ListItem::Full(ReportView::from(&r))),
-        None => rows.map(|r| ListItem::Public(PublicReportView::from(&r))),
+        Some(_) => queries::list_reports(&state.pool, &filter, &pg)
+            .await?
+            .map(|r| ListItem::Full(ReportView::from(&r))),
+        None => queries::list_public_reports(&state.pool, &filter, &pg)
+            .await?
+            .map(|r| ListItem::Public(PublicReportView::from(&r))),
     })
     .into_response())
 }
