@@ -309,3 +309,80 @@ fn personal_and_identifying_fields_go_out_only_with_personal_data() {
     let out = delivery_data("EvidenceAttached", evidence, false);
     assert!(out.get("description").is_none());
 }
+
+// Boundaries found by mutation testing (docs/reliability.md).
+
+#[test]
+fn limits_hold_at_their_edges() {
+    let head = "https://hooks.example.org/";
+    let url = format!("{head}{}", "a".repeat(URL_MAX - head.len()));
+    assert_eq!(url.len(), URL_MAX);
+    assert_eq!(check_url(&url), Ok(()));
+    assert_eq!(
+        check_url(&format!("{url}a")).map_err(|e| e.field()),
+        Err(Some("url"))
+    );
+    let fifty = vec!["ReportSubmitted".to_owned(); EVENT_TYPES_MAX];
+    assert_eq!(
+        check_event_types(fifty),
+        Ok(vec!["ReportSubmitted".to_owned()])
+    );
+    let fifty_one = vec!["ReportSubmitted".to_owned(); EVENT_TYPES_MAX + 1];
+    assert_eq!(
+        check_event_types(fifty_one).map_err(|e| e.field()),
+        Err(Some("event_types"))
+    );
+}
+
+#[test]
+fn secrets_are_whsec_and_the_standard_base64_alphabet() {
+    // 32 characters (24 bytes) of base64 with both of the alphabet's symbols, and padding;
+    // the refused ones are as long but for a character outside it.
+    for ok in [
+        "whsec_ab+/cdefghijklmnopqrstuvwxyz0123",
+        "whsec_++++++++++++++++++++++++++++++++",
+        "whsec_////////////////////////////////",
+        SECRET2,
+    ] {
+        assert_eq!(check_secret(ok), Ok(()), "{ok}");
+    }
+    for bad in [
+        "whsec_ab-_cdefghijklmnopqrstuvwxyz0123",
+        "whsec_ab!.cdefghijklmnopqrstuvwxyz0123",
+        "whsec_ab cdefghijklmnopqrstuvwxyz01234",
+    ] {
+        assert_eq!(
+            check_secret(bad).map_err(|e| e.field()),
+            Err(Some("secret")),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn a_rotation_without_overlap_is_taken_and_a_negative_one_refused() {
+    let rotate = |until: i64| WebhookCommand::RotateSecret {
+        secret: SECRET2.into(),
+        previous_valid_until: t(until),
+        at: t(10),
+    };
+    let after = given::<Webhook>([created()]).when(rotate(10)).events();
+    assert_eq!(
+        after.len(),
+        1,
+        "an overlap of zero seconds ends the old secret now"
+    );
+    let e = given::<Webhook>([created()]).when(rotate(9)).err();
+    assert_eq!(e.field(), Some("overlap_seconds"));
+}
+
+#[test]
+fn a_subscription_exists_once_created_and_seals_its_secret_under_its_own_key() {
+    use precinct_domain::Aggregate as _;
+    let none = given_nothing::<Webhook>();
+    assert!(!none.state().version_exists());
+    assert_eq!(none.state().data_subject(), None);
+    let g = given::<Webhook>([created()]);
+    assert!(g.state().version_exists());
+    assert_eq!(g.state().data_subject(), Some(id().as_uuid()));
+}
