@@ -3,12 +3,13 @@
 # PostgreSQL alone over 1,000,000 synthetic reports spread over the bench's city — the
 # measurement in docs/performance.md "`near=` through a grid-cell index (issue 15)".
 # Builds a scratch database with the read-model migrations, then runs the example
-# `near_sql` of precinct-readmodel: the plan of today's statement at one point, then
-# today's statement (sent by `queries::list_reports` itself) and the one before the
-# public-cell index (commit dafb9c5) from NEAR_CLIENTS connections for NEAR_SECS seconds
-# each at random points: queries/s, p50/p99 and the PostgreSQL backends' CPU per query
-# from /proc (so PostgreSQL must run on this machine), and last a check of both against
-# a brute-force scan. Loopback only; bounded.
+# `near_sql` of precinct-readmodel: the plan of the public list's statement at one
+# point, then three statements from NEAR_CLIENTS connections for NEAR_SECS seconds each
+# at random points — the one before the public-cell index (commit dafb9c5), today's with
+# every column (`queries::list_reports`) and today's with the public columns the server
+# sends anonymous callers (`queries::list_public_reports`) —: queries/s, p50/p99 and the
+# PostgreSQL backends' CPU per query from /proc (so PostgreSQL must run on this machine),
+# and last a check of the three against a brute-force scan. Loopback only; bounded.
 #
 #   bash tools/near-sql/run.sh [postgres://postgres@127.0.0.1:5432]
 #   NEAR_KEEP=1 keeps the database (and reuses a kept one); NEAR_CLIENTS (2), NEAR_SECS (10)

@@ -67,16 +67,17 @@ async fn main() -> Res<()> {
     let (lat, lon) = point(0);
     let filter = public_filter(lat, lon);
     println!(
-        "\nEXPLAIN (ANALYZE, BUFFERS) of list_reports at ({lat:.5}, {lon:.5}), {} cells:",
+        "\nEXPLAIN (ANALYZE, BUFFERS) of list_public_reports at ({lat:.5}, {lon:.5}), {} cells:",
         queries::near_cells(filter.near.as_ref().ok_or("near")?).map_or(0, |c| c.len())
     );
     for _ in 0..6 {
         // Warm the caches. The EXPLAIN below is a statement of its own, so PostgreSQL
-        // plans it for these parameters (a custom plan); `list_reports` runs on its
-        // generic plan after five executions: the same walks, the cells as parameters.
-        queries::list_reports(&pool, &filter, &PageRequest::default()).await?;
+        // plans it for these parameters (a custom plan); `list_public_reports` runs on
+        // its generic plan after five executions: the same walks, the cells as parameters.
+        queries::list_public_reports(&pool, &filter, &PageRequest::default()).await?;
     }
-    for line in queries::explain_list_reports(&pool, &filter, &PageRequest::default()).await? {
+    for line in queries::explain_list_reports(&pool, &filter, &PageRequest::default(), true).await?
+    {
         println!("  {line}");
     }
     pool.close().await;
@@ -314,7 +315,7 @@ fn backend_cpu_ms(pid: i32) -> Res<f64> {
     Ok(ticks as f64 * 10.0)
 }
 
-/// Both statements' first page at 25 points against a scan of the whole table (as
+/// The three statements' first page at 25 points against a scan of the whole table (as
 /// precinct-bench's `queries::check_near`: differences only among reports within 1 cm
 /// of the circle would be float rounding, and are counted apart).
 async fn check(url: &str) -> Res<()> {

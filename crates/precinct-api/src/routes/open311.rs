@@ -727,8 +727,8 @@ async fn token(State(state): State<AppState>, uri: Uri, RawQuery(q): RawQuery) -
         let id = Uuid::parse_str(id).map_err(|_| missing())?;
         let hash = token_hash(tracking).ok_or_else(missing)?;
         // The read model, or (just after the submission, before it caught up) the log.
-        let found = match queries::get_report(&state.pool, id).await? {
-            Some(row) => row.tracking_token_hash.as_deref() == Some(hash.as_str()),
+        let found = match queries::tracking_token_hash_of(&state.pool, id).await? {
+            Some(stored) => stored.as_deref() == Some(hash.as_str()),
             None => {
                 let (report, _) = state.app.load::<Report>(id).await.map_err(ApiError::from)?;
                 matches!(

@@ -48,8 +48,8 @@ pub use patrols::{
 pub use reports::{
     assigned_patrol, explain_list_reports, geo_cell, get_public_report, get_report,
     list_public_reports, list_reports, near_cells, officer_inbox, public_cell, report_queue,
-    report_station, reporter_of, Coordinates, Near, PublicReport, QueueFilter, ReportFilter,
-    ReportRow, COLUMNS as REPORT_COLUMNS, NEAR_MAX_CELLS,
+    report_station, reporter_of, tracking_token_hash_of, Coordinates, Near, PublicReport,
+    QueueFilter, ReportFilter, ReportRow, COLUMNS as REPORT_COLUMNS, NEAR_MAX_CELLS,
 };
 pub use sla::{
     sla_breach_candidates, sla_escalation_candidates, sla_overdue, sla_warning_candidates,

@@ -108,7 +108,7 @@ pub struct ReportRow {
 
 /// The columns of [`PublicReport`], in its order: the public list reads these alone, so
 /// no personal or internal column of a report leaves PostgreSQL for an anonymous caller
-/// (and the page is a third of the full row's bytes to fetch, decode and drop).
+/// (and the page is a fraction of the full row's bytes to fetch, decode and drop).
 pub const PUBLIC_COLUMNS: &str = "id, crime_types, crime_type_codes, status, \
     public_latitude AS latitude, public_longitude AS longitude, city, state, occurred_at, \
     submitted_at, updated_at";
@@ -515,8 +515,9 @@ pub async fn list_reports(
 }
 
 /// The public list: what [`list_reports`] finds for `filter`, only the columns anyone
-/// may see ([`PUBLIC_COLUMNS`]). The same statement but for its select list, so the same
-/// rows in the same order and the same plan.
+/// may see ([`PUBLIC_COLUMNS`]). The same statement but for its select list (which in
+/// [`list_reports`] also holds the duplicate's status sub-select), so the same rows in
+/// the same order and the same walks of the cells.
 #[tracing::instrument(skip(pool))]
 pub async fn list_public_reports(
     pool: &PgPool,
@@ -531,14 +532,17 @@ pub async fn list_public_reports(
     Ok(Page::from_rows(rows, page, |r| (r.submitted_at, r.id)))
 }
 
-/// `EXPLAIN (ANALYZE, BUFFERS)` of the statement [`list_reports`] sends, with the same
-/// parameters (`tools/near-sql`), one line of the plan per item.
+/// `EXPLAIN (ANALYZE, BUFFERS)` of the statement [`list_public_reports`] (`public`) or
+/// [`list_reports`] sends, with the same parameters (`tools/near-sql`), one line of the
+/// plan per item.
 pub async fn explain_list_reports(
     pool: &PgPool,
     filter: &ReportFilter,
     page: &PageRequest,
+    public: bool,
 ) -> Result<Vec<String>, QueryError> {
-    let head = format!("EXPLAIN (ANALYZE, BUFFERS) SELECT {COLUMNS} FROM reports");
+    let columns = if public { PUBLIC_COLUMNS } else { COLUMNS };
+    let head = format!("EXPLAIN (ANALYZE, BUFFERS) SELECT {columns} FROM reports");
     Ok(list_query(head, filter, page)?
         .build_query_scalar()
         .fetch_all(pool)
@@ -622,6 +626,22 @@ pub async fn get_public_report(
     .bind(id)
     .fetch_optional(pool)
     .await?)
+}
+
+/// The tracking-token hash of a report by the read model: `None` no such report (yet),
+/// `Some(None)` a signed-in reporter's. Open311's `tokens/{token}` compares it and reads
+/// nothing else of the report.
+#[tracing::instrument(skip(pool))]
+pub async fn tracking_token_hash_of(
+    pool: &PgPool,
+    report: Uuid,
+) -> Result<Option<Option<String>>, QueryError> {
+    Ok(
+        sqlx::query_scalar("SELECT tracking_token_hash FROM reports WHERE id = $1")
+            .bind(report)
+            .fetch_optional(pool)
+            .await?,
+    )
 }
 
 /// The patrol a report is assigned to now (`None`: no such report, or unassigned). The
