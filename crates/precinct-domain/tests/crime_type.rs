@@ -177,21 +177,27 @@ fn bad_fields_are_refused_with_their_field() {
     }
 }
 
+/// The event creating THEFT from `spec` (the creation must be accepted).
+fn created_from(spec: CrimeTypeSpec) -> CrimeTypeCreated {
+    let events = given_nothing::<CrimeType>()
+        .when(CrimeTypeCommand::Create {
+            code: code("THEFT"),
+            spec,
+            at: t(0),
+        })
+        .events();
+    match events.as_slice() {
+        [CrimeTypeEvent::CrimeTypeCreated(e)] => e.clone(),
+        _ => panic!("{events:?}"),
+    }
+}
+
 #[test]
 fn fifty_distinct_keywords_are_allowed_and_duplicates_do_not_count_twice() {
     let mut s = spec();
     s.keywords = (0..50).map(|i| format!("kw{i}")).collect();
     s.keywords.push("KW0".into());
-    let events = given_nothing::<CrimeType>()
-        .when(CrimeTypeCommand::Create {
-            code: code("THEFT"),
-            spec: s,
-            at: t(0),
-        })
-        .events();
-    let CrimeTypeEvent::CrimeTypeCreated(e) = &events[0] else {
-        panic!("{events:?}")
-    };
+    let e = created_from(s);
     assert_eq!(e.keywords.len(), 50);
 }
 
@@ -393,15 +399,6 @@ fn twenty_names_are_the_most_a_type_takes() {
         .chain([("en".to_string(), "x".to_string())])
         .collect();
     assert_eq!(s.names.len(), NAMES_MAX);
-    let events = given_nothing::<CrimeType>()
-        .when(CrimeTypeCommand::Create {
-            code: code("THEFT"),
-            spec: s,
-            at: t(0),
-        })
-        .events();
-    let CrimeTypeEvent::CrimeTypeCreated(e) = &events[0] else {
-        panic!("{events:?}")
-    };
+    let e = created_from(s);
     assert_eq!(e.names.len(), NAMES_MAX);
 }
