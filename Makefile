@@ -174,14 +174,16 @@ bench:
 #              the long fault campaign (tests/src/chaos; docs/reliability.md). Builds
 #              `precinct` and `precinct-chaos`, then runs (1) the single-node campaign:
 #              a private nats-server (sync_interval: always) and a private PostgreSQL
-#              on free loopback ports, two `precinct serve` children, concurrent HTTP
-#              clients, and ≥ 20 seeded random faults of every kind (kill -9 and
-#              SIGSTOP/SIGCONT of each process, pg_ctl stop -m immediate); (2) the same
-#              workload against a fresh local 3-node cluster (R3 streams), killing one
-#              node at a time; the cluster is stopped and purged at the end, pass or
-#              fail. The last line is `faults: N, acknowledged: A, lost: L, duplicated: D,
+#              on free loopback ports, three `precinct serve` children (the API with
+#              an SLA worker; a projector; a standby projector with a second SLA
+#              worker), concurrent HTTP clients, and ≥ 20 seeded random faults of every
+#              kind (kill -9 and SIGSTOP/SIGCONT of each process, pg_ctl stop -m
+#              immediate); (2) the same workload against a fresh local 3-node cluster
+#              (R3 streams), killing one node at a time; the cluster is stopped and
+#              purged at the end, pass or fail. The last line is `faults: N,
+#              acknowledged: A, lost: L, duplicated: D, read-model mismatches: M,
 #              violations: V, result: PASS|FAIL`;
-#              the target fails unless L = D = 0 and every check passed.
+#              the target fails unless L = D = M = 0 and every check passed.
 #              Knobs: PRECINCT_CHAOS_SEED (repeat a schedule), PRECINCT_CHAOS_FAULTS,
 #              PRECINCT_CHAOS_CAMPAIGNS=single|cluster, PRECINCT_CHAOS_KEEP=1 (keep logs).
 .PHONY: chaos

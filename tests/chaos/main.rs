@@ -57,7 +57,8 @@ async fn main() -> std::process::ExitCode {
     if campaigns.is_empty() {
         println!("chaos: PRECINCT_CHAOS_CAMPAIGNS={only}: no campaign to run");
     }
-    let (mut faults, mut acknowledged, mut lost, mut duplicated, mut violations) = (0, 0, 0, 0, 0);
+    let (mut faults, mut acknowledged, mut lost, mut duplicated, mut mismatches, mut violations) =
+        (0, 0, 0, 0, 0, 0);
     let mut ok = true;
     for settings in &campaigns {
         match chaos::run(settings).await {
@@ -67,6 +68,7 @@ async fn main() -> std::process::ExitCode {
                 acknowledged += summary.verdict.acknowledged;
                 lost += summary.verdict.lost;
                 duplicated += summary.verdict.duplicated;
+                mismatches += summary.verdict.read_model_mismatches;
                 violations += summary.verdict.violations.len();
                 ok &= summary.passed();
             }
@@ -82,10 +84,19 @@ async fn main() -> std::process::ExitCode {
         && !campaigns.is_empty()
         && lost == 0
         && duplicated == 0
+        && mismatches == 0
         && violations == 0;
     println!(
         "{}",
-        chaos::last_line(faults, acknowledged, lost, duplicated, violations, passed)
+        chaos::last_line(
+            faults,
+            acknowledged,
+            lost,
+            duplicated,
+            mismatches,
+            violations,
+            passed
+        )
     );
     if passed {
         std::process::ExitCode::SUCCESS

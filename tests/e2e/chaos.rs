@@ -20,6 +20,7 @@ async fn chaos_short_campaign_loses_and_duplicates_nothing() {
             v.acknowledged,
             v.lost,
             v.duplicated,
+            v.read_model_mismatches,
             v.violations.len(),
             summary.passed()
         )
@@ -29,7 +30,14 @@ async fn chaos_short_campaign_loses_and_duplicates_nothing() {
         "only {} faults",
         summary.fault_count()
     );
-    assert!(v.acknowledged > 0, "nothing was acknowledged");
+    assert!(
+        v.lifecycle_acknowledged > 0,
+        "no command but the set-up was acknowledged"
+    );
+    assert_eq!(
+        v.read_model_mismatches, 0,
+        "read models against the reference"
+    );
     assert_eq!((v.lost, v.duplicated), (0, 0), "lost / duplicated");
     assert!(v.violations.is_empty(), "violations: {:#?}", v.violations);
 }

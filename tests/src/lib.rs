@@ -13,6 +13,8 @@
 //! - [`world`]: the world builder (precincts, staff, citizens, patrols with officers);
 //! - [`sse`], [`prometheus`]: reading event streams and `/metrics`;
 //! - [`app`]: `TestApp`, a Precinct process per e2e test, driven through the client;
+//! - [`reference`]: the read models a log must make (the domain's fold), compared with
+//!   PostgreSQL's, for the model test and the fault campaign;
 //! - [`chaos`]: the fault campaign; [`nats`], [`pg`]: servers a test starts itself;
 //! - [`python`]: the venv's Python, for the independent implementations tests check with.
 
@@ -23,6 +25,7 @@ pub mod nats;
 pub mod pg;
 pub mod prometheus;
 pub mod python;
+pub mod reference;
 pub mod sse;
 pub mod world;
 

@@ -134,6 +134,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_stream_is_forgotten_only_when_nobody_waits_for_it() {
+        let turns = Arc::new(Turns::default());
+        // A lone command leaves nothing behind,
+        let lone = turns
+            .take(&stream(), Uuid::from_u128(1), Duration::from_secs(1))
+            .await;
+        drop(lone.expect("turn"));
+        assert_eq!(turns.len(), 0);
+        // while a stream another command waits for is kept: the next one after it waits
+        // for that command's turn, instead of starting a fresh slot of its own.
+        let first = turns
+            .take(&stream(), Uuid::from_u128(2), Duration::from_secs(1))
+            .await
+            .expect("turn");
+        let second = {
+            let turns = turns.clone();
+            tokio::spawn(async move {
+                let t = turns
+                    .take(&stream(), Uuid::from_u128(3), Duration::from_secs(5))
+                    .await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                t.is_some()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(first);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let third = turns
+            .take(&stream(), Uuid::from_u128(4), Duration::from_millis(50))
+            .await;
+        assert!(
+            third.is_none(),
+            "the third command got a turn while the second held it"
+        );
+        assert!(second.await.expect("task"));
+    }
+
+    #[tokio::test]
     async fn another_attempt_of_the_holding_command_does_not_wait_for_itself() {
         let turns = Arc::new(Turns::default());
         let _held = turns

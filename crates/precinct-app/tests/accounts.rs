@@ -359,6 +359,60 @@ impl Counting {
     }
 }
 
+/// A hasher as slow as a real one: each hash lets the runtime run other commands first.
+#[derive(Debug, Default)]
+struct Slow;
+
+impl precinct_app::ports::Passwords for Slow {
+    async fn hash(
+        &self,
+        password: String,
+    ) -> Result<precinct_domain::values::PasswordHash, AppError> {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        precinct_app::ports::Passwords::hash(&Hasher, password).await
+    }
+
+    async fn verify(
+        &self,
+        password: String,
+        hash: precinct_domain::values::PasswordHash,
+    ) -> Result<bool, AppError> {
+        precinct_app::ports::Passwords::verify(&Hasher, password, hash).await
+    }
+}
+
+/// Two registrations of one address at once both find it free before hashing their
+/// passwords; the reservation made in the command itself lets one of them through.
+#[tokio::test]
+async fn two_registrations_of_one_address_at_once_make_one_account() {
+    let w = World::new().await;
+    let new = account::NewAccount {
+        email: email("twice@example.com"),
+        password: "correct horse battery".into(),
+        name: "Tia".into(),
+        role: Role::Citizen,
+        station: None,
+    };
+    let mark = w.mark();
+    let (one, other) = (anonymous(), anonymous());
+    let (a, b) = tokio::join!(
+        account::register(&w.app, None, &one, new.clone(), &Slow),
+        account::register(&w.app, None, &other, new.clone(), &Slow),
+    );
+    let refused = match (&a, &b) {
+        (Ok(_), Err(e)) | (Err(e), Ok(_)) => e,
+        _ => panic!("one registration must win: {a:?} / {b:?}"),
+    };
+    assert!(
+        matches!(refused, AppError::Refused(Refusal::EmailTaken)),
+        "{refused:?}"
+    );
+    assert_eq!(
+        w.appended_since(mark),
+        events(&[("email", "EmailReserved"), ("account", "AccountRegistered")])
+    );
+}
+
 /// The review of issue 13's fixes, N1: accepting an invite hashed the password (slow
 /// and memory-hard on purpose) before finding the invite used or its address taken.
 #[tokio::test]

@@ -6,6 +6,11 @@
 //! - an unknown command is in the log at most once (present or absent are both fine);
 //! - a refused command left nothing;
 //! - every report appears in exactly one `ReportSubmitted`;
+//! - every SLA warning, breach and escalation is recorded once per report, kind and
+//!   clock start (`since`), however many SLA workers raced for it; the workload's late
+//!   accepts must have made at least one breach (else the race was not exercised);
+//! - commands other than the set-up were acknowledged (a campaign whose lifecycle
+//!   commands all failed proves nothing);
 //! - the read models have the effect: every acknowledged report has its row, every
 //!   acknowledged approval left the report `CLOSED`;
 //! - every projection's checkpoint equals the log head (waited for, bounded);
@@ -14,7 +19,13 @@
 //!   `accounts`, `audit`). Nothing is excluded: no column of these tables is volatile
 //!   (only `checkpoints.updated_at` is, and checkpoints are compared with the head
 //!   instead). `request_log` is not compared: it is projected from the `REQUESTS`
-//!   stream, not from the event log, and a rebuild leaves it alone.
+//!   stream, not from the event log, and a rebuild leaves it alone;
+//! - the live read models equal the reference the log makes ([`crate::reference`]: the
+//!   domain's fold of each stream, column by column), so that every acknowledged
+//!   command's effect — found once in the log above — is in `reports`, `patrols`,
+//!   `accounts`, `stations` and `audit` as the write side decided it, whatever the
+//!   command's kind. A projection that is wrong the same way live and in a rebuild
+//!   (dropping an event kind, doubling one) is caught here, not by the rebuild.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -63,6 +74,16 @@ pub struct Verdict {
     pub indefinite: BTreeMap<String, usize>,
     /// Appends no client command accounts for (the server's own, e.g. the first ADMIN).
     pub unaccounted_appends: usize,
+    /// Places where the live read models differ from the reference fold of the log
+    /// (each also a violation, the first 20 spelled out).
+    pub read_model_mismatches: usize,
+    /// Acknowledged commands other than the set-up.
+    pub lifecycle_acknowledged: usize,
+    /// Acknowledged commands by kind (the workload's coverage).
+    pub acknowledged_by_kind: BTreeMap<OpKind, usize>,
+    /// `SlaWarned` and `SlaBreached` events in the log (the SLA workers' own appends).
+    pub sla_warnings: usize,
+    pub sla_breaches: usize,
 }
 
 impl Verdict {
@@ -122,6 +143,8 @@ pub async fn dump(pool: &PgPool) -> anyhow::Result<BTreeMap<&'static str, Vec<se
 }
 
 /// Checks the ops against the log, the live read models and the rebuilt ones.
+/// `events` must be read with the vault's opener (the reference fold needs the
+/// personal fields in the clear).
 pub async fn check(
     ops: &[Op],
     events: &[RecordedEvent],
@@ -135,6 +158,12 @@ pub async fn check(
             .into_iter()
             .collect();
     let mut v = check_log(ops, events, &rows);
+    if v.sla_breaches == 0 {
+        v.violations.push(
+            "no SlaBreached in the log: the late accepts breached nothing, so the SLA workers' race was not exercised"
+                .into(),
+        );
+    }
     let (a, b) = (dump(live).await?, dump(rebuilt).await?);
     for (table, _) in READ_MODELS {
         let (x, y) = (&a[table], &b[table]);
@@ -146,6 +175,21 @@ pub async fn check(
                 y.len()
             ));
         }
+    }
+    let expected = crate::reference::reference(events).context("the reference fold")?;
+    let diffs = crate::reference::differences(&expected, &crate::reference::actual(live).await?);
+    v.read_model_mismatches = diffs.len();
+    v.violations.extend(
+        diffs
+            .iter()
+            .take(20)
+            .map(|d| format!("read model differs from the reference fold of the log: {d}")),
+    );
+    if diffs.len() > 20 {
+        v.violations.push(format!(
+            "… and {} more differences from the reference fold",
+            diffs.len() - 20
+        ));
     }
     Ok(v)
 }
@@ -161,6 +205,8 @@ pub fn check_log(ops: &[Op], events: &[RecordedEvent], rows: &HashMap<Uuid, Stri
     // command's size.
     let mut appends: HashMap<Uuid, Vec<(Uuid, u64)>> = HashMap::new();
     let mut submitted: HashMap<Uuid, usize> = HashMap::new();
+    // SLA records per (report, event type, clock kind, clock start).
+    let mut sla: BTreeMap<(Uuid, String, String, String), usize> = BTreeMap::new();
     for e in events {
         if e.envelope.command_size.is_some() {
             appends
@@ -170,6 +216,28 @@ pub fn check_log(ops: &[Op], events: &[RecordedEvent], rows: &HashMap<Uuid, Stri
         }
         if e.envelope.event_type == "ReportSubmitted" {
             *submitted.entry(e.envelope.aggregate_id).or_default() += 1;
+        }
+        let kind = e.envelope.event_type.as_str();
+        if matches!(kind, "SlaWarned" | "SlaBreached" | "SlaEscalated") {
+            match kind {
+                "SlaWarned" => v.sla_warnings += 1,
+                "SlaBreached" => v.sla_breaches += 1,
+                _ => {}
+            }
+            let key = (
+                e.envelope.aggregate_id,
+                kind.to_string(),
+                e.data["kind"].to_string(),
+                e.data["since"].to_string(),
+            );
+            *sla.entry(key).or_default() += 1;
+        }
+    }
+    for ((report, kind, clock, since), n) in &sla {
+        if *n > 1 {
+            v.violations.push(format!(
+                "{kind} {clock} of report {report} (clock started {since}) recorded {n} times"
+            ));
         }
     }
 
@@ -196,6 +264,10 @@ pub fn check_log(ops: &[Op], events: &[RecordedEvent], rows: &HashMap<Uuid, Stri
         match op.outcome {
             Outcome::Acknowledged => {
                 v.acknowledged += 1;
+                if op.kind != OpKind::Setup {
+                    v.lifecycle_acknowledged += 1;
+                }
+                *v.acknowledged_by_kind.entry(op.kind).or_default() += 1;
                 lost = found.is_empty();
                 if op.kind == OpKind::RespondTooEarly {
                     v.violations
@@ -256,6 +328,10 @@ pub fn check_log(ops: &[Op], events: &[RecordedEvent], rows: &HashMap<Uuid, Stri
             v.violations
                 .push(format!("DUPLICATED {}: appends {found:?}", what()));
         }
+    }
+    if v.lifecycle_acknowledged == 0 {
+        v.violations
+            .push("no command but the set-up was acknowledged".into());
     }
     check_appends_whole(ops, events, &mut v);
     for (report, n) in &submitted {
@@ -446,6 +522,37 @@ mod tests {
         );
         let v = check_log(&[a], &log, &HashMap::new());
         assert_eq!(v.unaccounted_appends, 1);
+    }
+
+    #[test]
+    fn an_sla_record_made_twice_for_one_clock_is_a_violation() {
+        let r = Uuid::new_v4();
+        let submit = op(OpKind::Submit, Outcome::Acknowledged, Some(r));
+        let mut log = Vec::new();
+        append(&mut log, &submit, "ReportSubmitted", 1);
+        let since = "2026-11-30T10:00:00Z";
+        // Given two SLA workers that each recorded the breach of one accept clock,
+        for _ in 0..2 {
+            let worker = op(OpKind::Setup, Outcome::Unknown, Some(r));
+            append(&mut log, &worker, "SlaBreached", 1);
+            let last = log.len() - 1;
+            log[last].data = serde_json::json!({"kind": "ACCEPT", "since": since});
+        }
+        let rows: HashMap<Uuid, String> = [(r, "NEW".to_string())].into();
+        let ops = v_ops(&log);
+        let v = check_log(&ops, &log, &rows);
+        assert_eq!(v.sla_breaches, 2);
+        assert!(
+            v.violations.iter().any(|l| l.starts_with(&format!(
+                "SlaBreached \"ACCEPT\" of report {r} (clock started \"{since}\") recorded 2 times"
+            ))),
+            "{:?}",
+            v.violations
+        );
+        // while the breach of a later clock (a new assignment) is its own record.
+        log[2].data["since"] = serde_json::json!("2026-11-30T10:05:00Z");
+        let v = check_log(&ops, &log, &rows);
+        assert!(v.passed(), "{:?}", v.violations);
     }
 
     #[test]

@@ -249,13 +249,29 @@ impl Summary {
             "   log: {} events, head {}; appends no client made (the server's own): {}",
             v.log_events, v.head, v.unaccounted_appends
         );
+        let _ = writeln!(
+            s,
+            "   read models against the reference fold of the log: {} difference(s)",
+            v.read_model_mismatches
+        );
+        let kinds: Vec<String> = v
+            .acknowledged_by_kind
+            .iter()
+            .map(|(k, n)| format!("{k:?} {n}"))
+            .collect();
+        let _ = writeln!(s, "   acknowledged by kind: {}", kinds.join(", "));
+        let _ = writeln!(
+            s,
+            "   lifecycle commands acknowledged: {}; SLA records by two racing workers: {} warnings, {} breaches",
+            v.lifecycle_acknowledged, v.sla_warnings, v.sla_breaches
+        );
         for e in &self.faults.unplanned_exits {
             let _ = writeln!(s, "   FINDING: {e}");
         }
         if v.violations.is_empty() {
             let _ = writeln!(
                 s,
-                "   checker: no violations (read models = rebuild, checkpoints = head)"
+                "   checker: no violations (read models = reference fold = rebuild, checkpoints = head)"
             );
         } else {
             let _ = writeln!(s, "   checker: {} violations:", v.violations.len());
@@ -286,11 +302,12 @@ pub fn last_line(
     acknowledged: usize,
     lost: usize,
     duplicated: usize,
+    read_model_mismatches: usize,
     violations: usize,
     passed: bool,
 ) -> String {
     format!(
-        "faults: {faults}, acknowledged: {acknowledged}, lost: {lost}, duplicated: {duplicated}, violations: {violations}, result: {}",
+        "faults: {faults}, acknowledged: {acknowledged}, lost: {lost}, duplicated: {duplicated}, read-model mismatches: {read_model_mismatches}, violations: {violations}, result: {}",
         if passed { "PASS" } else { "FAIL" }
     )
 }
@@ -367,6 +384,15 @@ async fn campaign(
             ("PRECINCT_CITIZEN_COMMANDS_PER_MINUTE", "100000000".into()),
             ("PRECINCT_STAFF_COMMAND_BURST", "1000000".into()),
             ("PRECINCT_STAFF_COMMANDS_PER_MINUTE", "100000000".into()),
+            // Short deadlines: the crews' deliberately late accepts breach them.
+            (
+                "PRECINCT_SLA_ACCEPT_SECS",
+                workload::SLA_DEADLINE_SECS.to_string(),
+            ),
+            (
+                "PRECINCT_SLA_RESPOND_SECS",
+                workload::SLA_DEADLINE_SECS.to_string(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -392,11 +418,20 @@ async fn campaign(
         projector_env.push(("PRECINCT_OPS_ADDR".into(), "127.0.0.1:0".into()));
         let projector = PrecinctProc::start(
             "projector",
-            projector_env,
+            projector_env.clone(),
             None,
             dir.join("precinct-projector.log"),
         )?;
-        Ok(vec![api, projector])
+        // A second projector (each projection's hot standby until the first one's
+        // advisory lock goes: `kill -9` of either is a takeover, ADR 0006) and a second
+        // SLA worker (the two race to record each warning and breach, ADR 0035).
+        let standby = PrecinctProc::start(
+            "projector,sla",
+            projector_env,
+            None,
+            dir.join("precinct-standby.log"),
+        )?;
+        Ok(vec![api, projector, standby])
     })?;
     let mut targets = Targets { nats, pg, procs };
 
@@ -468,6 +503,16 @@ async fn campaign(
         .await?;
 
     let ops = clients.ops.lock().expect("ops").clone();
+    // Read with the vault's opener: the reference fold needs the personal fields.
+    let vault = precinct_vault::Vault::open(
+        &log,
+        &log.config().keys_bucket,
+        replicas,
+        precinct_vault::MasterKeys::parse(&master_key, "").context("the master key")?,
+    )
+    .await
+    .context("open the key bucket")?;
+    let log = log.with_opener(Arc::new(vault));
     let events = checker::read_log(&log).await?;
     let mut verdict = checker::check(&ops, &events, &pool, &rebuilt).await?;
     let acknowledged_during_faults = ops

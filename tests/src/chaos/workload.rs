@@ -8,9 +8,13 @@
 //! key and body until they become definite or the campaign ends.
 //!
 //! Two kinds of client: intake clients submit reports (signed-in or anonymous; every
-//! fourth acknowledged one is sent once more on purpose), and crews drive reports through
-//! dispatch → accept → note → respond → resolve → approve, plus one command that must be
-//! refused (respond before dispatch).
+//! fourth acknowledged one is sent once more on purpose; every other anonymous one is
+//! then erased as a data subject by the ADMIN), and crews drive reports through triage →
+//! dispatch → accept → evidence → note → respond → resolve → approve, plus one command
+//! that must be refused (respond before dispatch). Every third report is first
+//! dispatched and declined, then dispatched again; every fourth is accepted late on
+//! purpose ([`LATE_ACCEPT`], past the campaign's accept deadline), so that the SLA
+//! workers — two processes run one each — race to record its warning and breach.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,13 +33,25 @@ pub const ADMIN_PASSWORD: &str = "chaos admin password";
 const LAT: f64 = 7.07;
 const LON: f64 = 125.61;
 
+/// The campaign's SLA deadlines (accept and respond, `PRECINCT_SLA_*_SECS`): short, so
+/// that deliberately late accepts breach them within the campaign.
+pub const SLA_DEADLINE_SECS: u64 = 2;
+/// How long a crew waits before a deliberately late accept: past the deadline with
+/// enough margin for several scans of the SLA workers (every 200 ms).
+pub const LATE_ACCEPT: Duration = Duration::from_millis(3500);
+
 /// What a command was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum OpKind {
     Setup,
     Submit,
+    /// The ADMIN erases an anonymous report's data subject.
+    Erase,
+    Triage,
     Dispatch,
+    Decline,
     Accept,
+    Evidence,
     Note,
     Respond,
     Resolve,
@@ -285,12 +301,15 @@ fn report(title: &str) -> Call {
     })
 }
 
-/// Submits reports until the campaign stops.
+/// Submits reports until the campaign stops; erases every other acknowledged anonymous
+/// one (its data subject is the report itself).
 pub async fn intake(c: Clients, world: Arc<World>, client: usize) {
+    let admin = world.admin.token.as_str();
     let mut i = 0usize;
     while !c.phase.stopping() {
         i += 1;
-        let token = if i.is_multiple_of(3) {
+        let anonymous = i.is_multiple_of(3);
+        let token = if anonymous {
             None
         } else {
             Some(
@@ -305,7 +324,23 @@ pub async fn intake(c: Clients, world: Arc<World>, client: usize) {
         } else {
             Check::Plain
         };
-        c.command(OpKind::Submit, call, token, None, check).await;
+        let (outcome, answer) = c.command(OpKind::Submit, call, token, None, check).await;
+        let id = answer["id"].as_str().and_then(|s| s.parse::<Uuid>().ok());
+        if let (Outcome::Acknowledged, true, Some(id)) = (outcome, i.is_multiple_of(6), id) {
+            let erase = Call::new(
+                reqwest::Method::DELETE,
+                format!("/admin/data-subjects/{id}"),
+                None,
+            );
+            c.command(
+                OpKind::Erase,
+                erase,
+                Some(admin),
+                Some(id),
+                Check::NoRefusal,
+            )
+            .await;
+        }
     }
 }
 
@@ -352,21 +387,32 @@ pub async fn crew(c: Clients, world: Arc<World>, n: usize) {
         if early == Outcome::Unknown {
             return;
         }
-        let steps = [
+        let note = format!("on scene {n}-{i}");
+        let evidence = format!("https://evidence.chaos.precinct.test/{n}/{i}.jpg");
+        let mut steps = vec![(OpKind::Triage, Call::triage(&r, "HIGH"), desk)];
+        if i % 3 == 1 {
+            steps.push((OpKind::Dispatch, Call::dispatch(&r, Some(patrol)), desk));
+            steps.push((OpKind::Decline, Call::decline(&r, "another call"), officer));
+        }
+        steps.extend([
             (OpKind::Dispatch, Call::dispatch(&r, Some(patrol)), desk),
             (OpKind::Accept, Call::accept(&r), officer),
             (
-                OpKind::Note,
-                Call::note(&r, &format!("on scene {n}-{i}")),
+                OpKind::Evidence,
+                Call::evidence(&r, &evidence, "PHOTO"),
                 officer,
             ),
+            (OpKind::Note, Call::note(&r, &note), officer),
             (OpKind::Respond, Call::respond(&r), officer),
             (OpKind::Resolve, Call::resolve(&r, "Recovered"), officer),
             (OpKind::Approve, Call::approve_closure(&r), supervisor),
-        ];
+        ]);
         for (kind, call, token) in steps {
             if c.phase.stopping() {
                 return;
+            }
+            if kind == OpKind::Accept && i.is_multiple_of(4) {
+                tokio::time::sleep(LATE_ACCEPT).await;
             }
             let check = Check::NoRefusal;
             if c.command(kind, call, Some(token), Some(id), check).await.0 != Outcome::Acknowledged
