@@ -67,16 +67,21 @@ impl Snapshots for Store {
 
 /// An app with a vault on an isolated log of the shared NATS.
 async fn app() -> App {
+    app_and_raw_log().await.0
+}
+
+/// [`app`], and the same log read without the vault (as the stream holds it).
+async fn app_and_raw_log() -> (App, EventLog) {
     let url = std::env::var("NATS_URL")
         .expect("NATS_URL: this test needs the NATS server `make test` starts");
     let prefix = format!("asof{}", &Uuid::new_v4().simple().to_string()[..12]);
     let cfg = LogConfig::isolated(&prefix);
-    let log = EventLog::connect(&url, cfg.clone()).await.expect("connect");
-    let vault = Vault::open(&log, &cfg.keys_bucket, 1, MasterKeys::random("k1"))
+    let raw = EventLog::connect(&url, cfg.clone()).await.expect("connect");
+    let vault = Vault::open(&raw, &cfg.keys_bucket, 1, MasterKeys::random("k1"))
         .await
         .expect("key bucket");
-    let log = log.with_opener(Arc::new(vault.clone()));
-    App::with_vault(log, vault)
+    let log = raw.clone().with_opener(Arc::new(vault.clone()));
+    (App::with_vault(log, vault), raw)
 }
 
 /// A report of a citizen with `notes` notes after it, one command each.
@@ -276,4 +281,29 @@ async fn a_read_from_the_newest_snapshot_stores_the_boundaries_the_stream_passed
     assert_eq!((&got.now, &got.then), (&want.0, &want.1));
     assert_eq!(got.now.1, events[23].position());
     assert_eq!(got.now.0.notes.len(), 23);
+}
+
+#[tokio::test]
+async fn personal_fields_enter_the_log_sealed_and_read_back_opened() {
+    let (app, raw) = app_and_raw_log().await;
+    let id = report_with_notes(&app, 1).await;
+    let stream = StreamId::new("report", id.as_uuid());
+    let stored = raw.read(&stream).await.expect("raw read");
+    let submitted = &stored[0];
+    assert_eq!(submitted.envelope.event_type, "ReportSubmitted");
+    assert!(
+        Vault::is_sealed(&submitted.data["personal"]),
+        "{}",
+        submitted.data["personal"]
+    );
+    assert!(!submitted.data.to_string().contains("blue door"));
+    // Fields that are not personal stay as they are (the note, the title).
+    assert_eq!(submitted.data["title"], "Bicycle stolen");
+    assert!(stored[1].data.to_string().contains("Follow-up 1"));
+    // Read through the vault, the report is whole.
+    let (report, _) = app.load::<Report>(id.as_uuid()).await.expect("load");
+    assert_eq!(
+        report.personal.description,
+        "Taken from the rack by the blue door"
+    );
 }

@@ -327,3 +327,96 @@ async fn an_sla_breach_is_recorded_once_and_not_after_the_patrol_accepted() {
         .expect("breach");
     assert_eq!(breach.envelope.actor, Actor::System);
 }
+
+#[tokio::test]
+async fn a_command_whose_aggregate_never_stops_changing_gives_up_after_the_deadline() {
+    let w = World::new().await;
+    let report = w.given_report().await.as_uuid();
+    let meta = CommandMeta::new(Uuid::new_v4(), Actor::System);
+    let mut decisions = 0;
+    let started = std::time::Instant::now();
+    // Every decision is overtaken by another process's change before it appends.
+    let run = w.app.run::<Report>(&meta, report, async |uow| {
+        decisions += 1;
+        let at = uow.now();
+        uow.execute::<Report>(
+            report,
+            ReportCommand::Triage {
+                priority: Priority::High,
+                at,
+            },
+        )
+        .await?;
+        w.given::<Report>(
+            report,
+            ReportCommand::Triage {
+                priority: if decisions % 2 == 0 {
+                    Priority::Low
+                } else {
+                    Priority::Medium
+                },
+                at: Utc::now(),
+            },
+        )
+        .await;
+        Ok(())
+    });
+    let err = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("gave up within the bound")
+        .expect_err("never landed");
+    assert!(matches!(err, AppError::Contention), "{err:?}");
+    // At least eight decisions and five seconds (ADR 0012), then no more than the
+    // deadline allows.
+    assert!(decisions >= 8, "{decisions} decisions");
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(5), "gave up after {took:?}");
+    let r: Report = w.state(report).await;
+    assert_ne!(r.priority, Priority::High, "the command never landed");
+}
+
+#[tokio::test]
+async fn each_account_change_is_told_with_its_position_and_remembered_for_its_author() {
+    let w = World::new().await;
+    let told = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let app = {
+        let told = told.clone();
+        precinct_app::App::new(w.log.clone())
+            .on_account_change(move |id, position| told.lock().expect("lock").push((id, position)))
+    };
+    // A change to a report is nobody's account change,
+    let report = w.given_report().await;
+    let out = desk::triage(
+        &app,
+        &w.dispatcher,
+        &w.meta(&w.dispatcher),
+        report,
+        Priority::Low,
+    )
+    .await
+    .expect("triage");
+    assert!(told.lock().expect("lock").is_empty());
+    // and its author's last write is remembered (read-your-own-writes, ADR 0014);
+    assert_eq!(
+        app.last_write_of(w.dispatcher.id.as_uuid()),
+        Some(out.position)
+    );
+    assert_eq!(app.last_write_of(w.citizen.id.as_uuid()), None);
+    // a change to an account is told, with the position of its event.
+    let account = w.citizen.id.as_uuid();
+    let meta = CommandMeta::new(Uuid::new_v4(), w.admin.actor());
+    let out = app
+        .run::<precinct_domain::account::Account>(&meta, account, async |uow| {
+            let at = uow.now();
+            uow.execute::<precinct_domain::account::Account>(
+                account,
+                precinct_domain::account::AccountCommand::Deactivate { at },
+            )
+            .await?;
+            Ok(())
+        })
+        .await
+        .expect("deactivate");
+    assert_eq!(*told.lock().expect("lock"), vec![(account, out.position)]);
+    assert_eq!(app.last_write_of(w.admin.id.as_uuid()), Some(out.position));
+}
