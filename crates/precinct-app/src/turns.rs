@@ -148,19 +148,25 @@ mod tests {
             .take(&stream(), Uuid::from_u128(2), Duration::from_secs(1))
             .await
             .expect("turn");
+        let (got_it, release) = (
+            Arc::new(tokio::sync::Notify::new()),
+            Arc::new(tokio::sync::Notify::new()),
+        );
         let second = {
-            let turns = turns.clone();
+            let (turns, got_it, release) = (turns.clone(), got_it.clone(), release.clone());
             tokio::spawn(async move {
                 let t = turns
                     .take(&stream(), Uuid::from_u128(3), Duration::from_secs(5))
                     .await;
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                got_it.notify_one();
+                // Held until the third command has tried.
+                release.notified().await;
                 t.is_some()
             })
         };
         tokio::time::sleep(Duration::from_millis(20)).await;
         drop(first);
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        got_it.notified().await;
         let third = turns
             .take(&stream(), Uuid::from_u128(4), Duration::from_millis(50))
             .await;
@@ -168,6 +174,7 @@ mod tests {
             third.is_none(),
             "the third command got a turn while the second held it"
         );
+        release.notify_one();
         assert!(second.await.expect("task"));
     }
 

@@ -9,7 +9,7 @@ use common::World;
 use precinct_app::commands::device::{self, NewDevice};
 use precinct_app::commands::{crime_type, invite, station, station_sla, webhook};
 use precinct_app::{AppError, Denied, Principal};
-use precinct_domain::device::Devices;
+use precinct_domain::device::{DeviceError, Devices};
 use precinct_domain::ids::{AccountId, StationId};
 use precinct_domain::sla::SlaPolicy;
 use precinct_domain::values::Role;
@@ -41,8 +41,16 @@ async fn an_officer_registers_lists_and_removes_their_own_gateway() {
         .expect("partner")
         .is_empty());
     let meta = w.meta(&w.partner);
-    let r = device::remove(&w.app, &w.partner, &meta, made.device.id.as_uuid()).await;
-    assert!(r.is_err(), "another account's device: {r:?}");
+    let mark = w.mark();
+    let err = device::remove(&w.app, &w.partner, &meta, made.device.id.as_uuid())
+        .await
+        .expect_err("another account's device");
+    assert_eq!(
+        err.domain_error::<DeviceError>(),
+        Some(&DeviceError::NotFound),
+        "{err:?}"
+    );
+    assert_eq!(w.mark(), mark);
     // Its owner does.
     let mark = w.mark();
     let meta = w.meta(&w.officer);
@@ -120,7 +128,16 @@ fn each_gate_lets_in_its_roles_and_no_other() {
             webhook::may_manage,
             &[Role::Admin, Role::Supervisor],
         ),
-        ("devices", device::may_register, device::MAY_REGISTER),
+        (
+            "devices",
+            device::may_register,
+            &[
+                Role::Patrol,
+                Role::Dispatcher,
+                Role::Supervisor,
+                Role::Admin,
+            ],
+        ),
     ];
     for (what, gate, allowed) in gates {
         for role in [

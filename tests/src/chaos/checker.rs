@@ -31,7 +31,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
+use precinct_domain::report::ReportEvent;
+use precinct_domain::values::SlaKind;
+use precinct_domain::DomainEvent;
 use precinct_eventlog::{EventLog, RecordedEvent};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -127,6 +131,35 @@ pub async fn wait_caught_up(pool: &PgPool, log: &EventLog, bound: Duration) -> R
     }
 }
 
+/// Waits (up to `bound`) until the log head stays the same for two seconds: nothing
+/// is being appended any more (the server's own appends, SLA records, included).
+pub async fn wait_quiet(log: &EventLog, bound: Duration) -> Result<u64, String> {
+    let deadline = Instant::now() + bound;
+    let mut last = None;
+    let mut since = Instant::now();
+    loop {
+        let head = log.head().await.map_err(|e| e.to_string());
+        match (&head, last) {
+            (Ok(h), Some(l)) if *h == l => {
+                if since.elapsed() >= Duration::from_secs(2) {
+                    return Ok(l);
+                }
+            }
+            (Ok(h), _) => {
+                last = Some(*h);
+                since = Instant::now();
+            }
+            (Err(_), _) => last = None,
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the log was still growing {bound:?} after the workload stopped: {head:?}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// Every read-model table as JSON rows ordered by primary key.
 pub async fn dump(pool: &PgPool) -> anyhow::Result<BTreeMap<&'static str, Vec<serde_json::Value>>> {
     let mut out = BTreeMap::new();
@@ -160,9 +193,16 @@ pub async fn check(
     let mut v = check_log(ops, events, &rows);
     if v.sla_breaches == 0 {
         v.violations.push(
-            "no SlaBreached in the log: the late accepts breached nothing, so the SLA workers' race was not exercised"
+            "no SlaBreached in the log: the SLA workers recorded nothing, so their race was not exercised"
                 .into(),
         );
+    }
+    for kind in [OpKind::Accept, OpKind::Approve] {
+        if v.acknowledged_by_kind.get(&kind).copied().unwrap_or(0) == 0 {
+            v.violations.push(format!(
+                "no {kind:?} was acknowledged: no report went through its lifecycle"
+            ));
+        }
     }
     let (a, b) = (dump(live).await?, dump(rebuilt).await?);
     for (table, _) in READ_MODELS {
@@ -206,7 +246,7 @@ pub fn check_log(ops: &[Op], events: &[RecordedEvent], rows: &HashMap<Uuid, Stri
     let mut appends: HashMap<Uuid, Vec<(Uuid, u64)>> = HashMap::new();
     let mut submitted: HashMap<Uuid, usize> = HashMap::new();
     // SLA records per (report, event type, clock kind, clock start).
-    let mut sla: BTreeMap<(Uuid, String, String, String), usize> = BTreeMap::new();
+    let mut sla: BTreeMap<(Uuid, &str, SlaKind, DateTime<Utc>), usize> = BTreeMap::new();
     for e in events {
         if e.envelope.command_size.is_some() {
             appends
@@ -217,26 +257,20 @@ pub fn check_log(ops: &[Op], events: &[RecordedEvent], rows: &HashMap<Uuid, Stri
         if e.envelope.event_type == "ReportSubmitted" {
             *submitted.entry(e.envelope.aggregate_id).or_default() += 1;
         }
-        let kind = e.envelope.event_type.as_str();
-        if matches!(kind, "SlaWarned" | "SlaBreached" | "SlaEscalated") {
-            match kind {
+        if let Some((record, clock, since)) = sla_record(e) {
+            match record {
                 "SlaWarned" => v.sla_warnings += 1,
                 "SlaBreached" => v.sla_breaches += 1,
                 _ => {}
             }
-            let key = (
-                e.envelope.aggregate_id,
-                kind.to_string(),
-                e.data["kind"].to_string(),
-                e.data["since"].to_string(),
-            );
-            *sla.entry(key).or_default() += 1;
+            *sla.entry((e.envelope.aggregate_id, record, clock, since))
+                .or_default() += 1;
         }
     }
-    for ((report, kind, clock, since), n) in &sla {
+    for ((report, record, clock, since), n) in &sla {
         if *n > 1 {
             v.violations.push(format!(
-                "{kind} {clock} of report {report} (clock started {since}) recorded {n} times"
+                "{record} {clock:?} of report {report} (clock started {since}) recorded {n} times"
             ));
         }
     }
@@ -343,6 +377,21 @@ pub fn check_log(ops: &[Op], events: &[RecordedEvent], rows: &HashMap<Uuid, Stri
     }
 
     v
+}
+
+/// An SLA record (`SlaWarned`, `SlaBreached`, `SlaEscalated`) as its type, the clock's
+/// kind and the clock's start; None for any other event (or one that does not decode:
+/// the reference fold reports those).
+fn sla_record(e: &RecordedEvent) -> Option<(&'static str, SlaKind, DateTime<Utc>)> {
+    if !e.envelope.event_type.starts_with("Sla") {
+        return None;
+    }
+    match ReportEvent::from_parts(&e.envelope.event_type, e.data.clone()).ok()? {
+        ReportEvent::SlaWarned(w) => Some(("SlaWarned", w.kind, w.since)),
+        ReportEvent::SlaBreached(b) => Some(("SlaBreached", b.kind, b.since)),
+        ReportEvent::SlaEscalated(x) => Some(("SlaEscalated", x.kind, x.since)),
+        _ => None,
+    }
 }
 
 /// Every event of every append is accounted for: the first event of an append carries
@@ -531,12 +580,21 @@ mod tests {
         let mut log = Vec::new();
         append(&mut log, &submit, "ReportSubmitted", 1);
         let since = "2026-11-30T10:00:00Z";
+        let breach = |since: &str| {
+            serde_json::json!({
+                "kind": "ACCEPT",
+                "patrol_id": Uuid::nil(),
+                "since": since,
+                "deadline": since,
+                "at": since,
+            })
+        };
         // Given two SLA workers that each recorded the breach of one accept clock,
         for _ in 0..2 {
             let worker = op(OpKind::Setup, Outcome::Unknown, Some(r));
             append(&mut log, &worker, "SlaBreached", 1);
             let last = log.len() - 1;
-            log[last].data = serde_json::json!({"kind": "ACCEPT", "since": since});
+            log[last].data = breach(since);
         }
         let rows: HashMap<Uuid, String> = [(r, "NEW".to_string())].into();
         let ops = v_ops(&log);
@@ -544,13 +602,13 @@ mod tests {
         assert_eq!(v.sla_breaches, 2);
         assert!(
             v.violations.iter().any(|l| l.starts_with(&format!(
-                "SlaBreached \"ACCEPT\" of report {r} (clock started \"{since}\") recorded 2 times"
+                "SlaBreached Accept of report {r} (clock started 2026-11-30 10:00:00 UTC) recorded 2 times"
             ))),
             "{:?}",
             v.violations
         );
         // while the breach of a later clock (a new assignment) is its own record.
-        log[2].data["since"] = serde_json::json!("2026-11-30T10:05:00Z");
+        log[2].data = breach("2026-11-30T10:05:00Z");
         let v = check_log(&ops, &log, &rows);
         assert!(v.passed(), "{:?}", v.violations);
     }

@@ -492,9 +492,16 @@ async fn campaign(
         }
     }
     let mut late = Vec::new();
+    // The SLA workers record the warnings and breaches of the clocks the workload left
+    // running for up to a deadline after its last command: wait until the log stops
+    // growing, so that the rebuild and the reference see what the read models saw.
+    if let Err(e) = checker::wait_quiet(&log, Duration::from_secs(60)).await {
+        late.push(e);
+    }
     if let Err(e) = checker::wait_caught_up(&pool, &log, settings.catch_up).await {
         late.push(e);
     }
+    let quiet_head = log.head().await.ok();
     let rebuild_env = env(&rebuild_url);
     tokio::task::block_in_place(|| rebuild(&rebuild_env, &dir.join("rebuild.log")))?;
     let rebuilt = PgPoolOptions::new()
@@ -515,6 +522,12 @@ async fn campaign(
     let log = log.with_opener(Arc::new(vault));
     let events = checker::read_log(&log).await?;
     let mut verdict = checker::check(&ops, &events, &pool, &rebuilt).await?;
+    if quiet_head != Some(events.len() as u64) {
+        verdict.violations.push(format!(
+            "the log grew while it was checked: head {quiet_head:?} after catching up, {} events read",
+            events.len()
+        ));
+    }
     let acknowledged_during_faults = ops
         .iter()
         .filter(|op| op.outcome == workload::Outcome::Acknowledged)

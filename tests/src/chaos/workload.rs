@@ -413,6 +413,9 @@ pub async fn crew(c: Clients, world: Arc<World>, n: usize) {
             }
             if kind == OpKind::Accept && i.is_multiple_of(4) {
                 tokio::time::sleep(LATE_ACCEPT).await;
+                if c.phase.stopping() {
+                    return;
+                }
             }
             let check = Check::NoRefusal;
             if c.command(kind, call, Some(token), Some(id), check).await.0 != Outcome::Acknowledged
