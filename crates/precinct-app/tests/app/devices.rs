@@ -3,9 +3,7 @@
 //! device its push service gave up on, once. Also the role gates checked before a
 //! request's fields are parsed, for every role.
 
-mod common;
-
-use common::World;
+use crate::common::World;
 use precinct_app::commands::device::{self, NewDevice};
 use precinct_app::commands::{crime_type, invite, station, station_sla, webhook};
 use precinct_app::{AppError, Denied, Principal};
@@ -89,7 +87,7 @@ async fn a_device_its_push_service_gave_up_on_is_removed_once() {
     }
     assert_eq!(
         w.appended_since(mark),
-        common::events(&[("devices", "DeviceRemoved")])
+        crate::common::events(&[("devices", "DeviceRemoved")])
     );
     assert!(w
         .state::<Devices>(w.dispatcher.id.as_uuid())

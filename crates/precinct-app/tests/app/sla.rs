@@ -4,12 +4,10 @@
 //! since the workload snapshot was taken) — in one append over the report and both
 //! patrols, and not before it is due.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::World;
 use chrono::Utc;
-use common::World;
 use precinct_app::commands::sla::{escalate_unaccepted, record_breach, record_warning, Escalated};
 use precinct_domain::dispatch::PatrolSnapshot;
 use precinct_domain::ids::{PatrolId, ReportId};
@@ -42,7 +40,7 @@ async fn a_warning_is_recorded_once_per_clock_and_not_once_the_clock_stopped() {
         .expect("again"));
     assert_eq!(
         w.appended_since(mark),
-        common::events(&[("report", "SlaWarned")])
+        crate::common::events(&[("report", "SlaWarned")])
     );
     // Accepted: the accept clock stopped, there is nothing to warn about.
     let accepted = w.given_assigned(w.patrol).await;
@@ -108,7 +106,7 @@ async fn an_unaccepted_assignment_is_reassigned_to_another_patrol_once_it_is_due
     assert_eq!(out, Escalated::Reassigned(other));
     assert_eq!(
         w.appended_since(mark),
-        common::events(&[
+        crate::common::events(&[
             ("report", "SlaEscalated"),
             ("report", "AssignmentWithdrawn"),
             ("report", "ReportAssigned"),

@@ -3,9 +3,7 @@
 //! naming them, while there are any; an inactive station receives no new report, and a
 //! reactivated one does again; refusals append nothing.
 
-mod common;
-
-use common::{events, World};
+use crate::common::{events, World};
 use precinct_app::commands::report::submit;
 use precinct_app::commands::station_edit::{self, Activation, StationEdit};
 use precinct_app::ports::StationReports;
@@ -51,7 +49,7 @@ async fn submit_here(w: &World) -> StationId {
         description: "Near the market".into(),
         crime_types: vec!["Theft".into()],
         location: ReportLocation::new(
-            GeoPoint::parse(common::LAT, common::LON).expect("point"),
+            GeoPoint::parse(crate::common::LAT, crate::common::LON).expect("point"),
             None,
             None,
         ),

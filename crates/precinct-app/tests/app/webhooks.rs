@@ -3,10 +3,8 @@
 //! creation and rotation draws, the overlap of a rotation, and the deliverer's
 //! disabling, recorded once.
 
-mod common;
-
+use crate::common::World;
 use chrono::Duration;
-use common::World;
 use precinct_app::commands::webhook::{self, Change, NewWebhook, OVERLAP_MAX_SECS};
 use precinct_app::{AppError, Denied, Principal};
 use precinct_domain::ids::{AccountId, StationId};
@@ -259,7 +257,7 @@ async fn the_deliverer_disables_a_subscription_once_per_failed_position() {
     assert_eq!(state.disabled_reason.as_deref(), Some("HTTP 500 ten times"));
     assert_eq!(
         w.appended_since(mark),
-        common::events(&[("webhook", "WebhookDisabled")])
+        crate::common::events(&[("webhook", "WebhookDisabled")])
     );
     // and disabling one that no longer exists is no error (nothing to deliver to).
     webhook::disable(&w.app, Uuid::new_v4(), 1, "gone".into())

@@ -4,10 +4,8 @@
 //! only while its author could still create it (N3), an erased account's address can be
 //! registered again (N8), and a deactivated or erased officer leaves every crew (N9).
 
-mod common;
-
+use crate::common::{events, Behind, Hasher, Keys, World};
 use chrono::Utc;
-use common::{events, Behind, Hasher, Keys, World};
 use precinct_app::commands::user::{self, Placement, UserUpdate};
 use precinct_app::commands::{account, invite, subject};
 use precinct_app::{AppError, Denied, Principal, Refusal, Unavailable};

@@ -4,10 +4,8 @@
 //! account they create, crews are checked against the accounts as they are now, and
 //! erasure destroys the keys before recording itself.
 
-mod common;
-
+use crate::common::{events, Behind, Hasher, Keys, World};
 use chrono::Utc;
-use common::{events, Behind, Hasher, Keys, World};
 use precinct_app::commands::{account, invite, patrol, subject};
 use precinct_app::{AppError, Denied, Principal, Refusal, Unavailable};
 use precinct_domain::account::{Account, AccountCommand};
@@ -97,7 +95,7 @@ async fn a_patrol_moved_to_another_station_leaves_the_old_crews_only() {
 #[tokio::test]
 async fn role_changes_are_the_admins_and_wait_for_the_roster() {
     let w = World::new().await;
-    let change = |by: Principal, facts: common::LogFacts| {
+    let change = |by: Principal, facts: crate::common::LogFacts| {
         let w = &w;
         async move {
             account::change_role(

@@ -3,9 +3,7 @@
 //! link is one the caller works (an unknown one and another station's are the same
 //! refusal); unlinking; refusals append nothing.
 
-mod common;
-
-use common::World;
+use crate::common::World;
 use precinct_app::commands::report::link::{self, LinkKind};
 use precinct_app::{AppError, Denied, Refusal};
 use precinct_domain::ids::ReportId;

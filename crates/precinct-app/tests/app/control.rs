@@ -2,9 +2,7 @@
 //! transfer keep the patrols in step in one append; reopen; bulk automatic assignment;
 //! who may do each, and refusals that append nothing.
 
-mod common;
-
-use common::World;
+use crate::common::World;
 use precinct_app::commands::bulk_dispatch::{auto_assign, BulkOrder, LeftReason};
 use precinct_app::commands::report::{control, reopen};
 use precinct_app::{AppError, Denied, Refusal};

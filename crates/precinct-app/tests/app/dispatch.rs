@@ -2,9 +2,7 @@
 //! assignment in the same append; automatic assignment ranks the station's AVAILABLE
 //! patrols on fresh workloads; who may dispatch.
 
-mod common;
-
-use common::{events, Behind, World};
+use crate::common::{events, Behind, World};
 use precinct_app::commands::dispatch::{dispatch, Dispatch};
 use precinct_app::{AppError, Denied, Refusal, Unavailable};
 use precinct_domain::ids::PatrolId;

@@ -5,14 +5,12 @@
 //! conflicting one gets the domain's refusal); an unknown append outcome is retried
 //! into the original; a failed read is answered as it is; an SLA breach is recorded once.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::World;
 use chrono::Utc;
-use common::World;
 use precinct_app::commands::report::{desk, notes};
 use precinct_app::commands::sla::record_breach;
 use precinct_app::AppError;

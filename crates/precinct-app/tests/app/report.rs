@@ -3,10 +3,8 @@
 //! assignment; a rejected closure reopens it), who may make each change as the report
 //! and the accounts are now, and idempotent replays.
 
-mod common;
-
+use crate::common::{events, Behind, World};
 use chrono::Utc;
-use common::{events, Behind, World};
 use precinct_app::commands::report::{
     self, amend, assignment, closure, desk, notes, submit, withdraw, Change,
 };
@@ -679,7 +677,7 @@ async fn submission_is_routed_on_a_fresh_station_map_and_its_id_derives_from_the
         description: "Near the market".into(),
         crime_types: vec!["Theft".into()],
         location: ReportLocation::new(
-            GeoPoint::parse(common::LAT + 0.9, common::LON + 0.9).expect("point"),
+            GeoPoint::parse(crate::common::LAT + 0.9, crate::common::LON + 0.9).expect("point"),
             None,
             None,
         ),
@@ -792,7 +790,7 @@ async fn an_address_for_news_goes_on_a_stream_of_its_own_under_the_reports_data_
         description: "Near the market".into(),
         crime_types: vec!["Theft".into()],
         location: ReportLocation::new(
-            GeoPoint::parse(common::LAT, common::LON).expect("point"),
+            GeoPoint::parse(crate::common::LAT, crate::common::LON).expect("point"),
             None,
             None,
         ),
