@@ -924,3 +924,123 @@ async fn an_active_admin_is_deactivated_before_it_is_erased_and_no_key_is_destro
         ])
     );
 }
+
+#[tokio::test]
+async fn who_may_still_invite_to_which_role_and_station() {
+    let w = World::new().await;
+    let sup: Account = w.state(w.supervisor.id.as_uuid()).await;
+    let admin: Account = w.state(w.admin.id.as_uuid()).await;
+    let desk: Account = w.state(w.dispatcher.id.as_uuid()).await;
+    let (mine, theirs) = (Some(w.station), Some(w.other_station));
+    // A SUPERVISOR: officers and dispatchers of their own station, nothing else;
+    assert!(invite::may_invite_to(&sup, false, Role::Patrol, mine));
+    assert!(invite::may_invite_to(&sup, false, Role::Dispatcher, mine));
+    assert!(!invite::may_invite_to(&sup, false, Role::Supervisor, mine));
+    assert!(!invite::may_invite_to(&sup, false, Role::Patrol, theirs));
+    assert!(!invite::may_invite_to(&sup, false, Role::Patrol, None));
+    // and no longer once erased.
+    assert!(!invite::may_invite_to(&sup, true, Role::Patrol, mine));
+    // An ADMIN: anyone anywhere; the desk: nobody.
+    assert!(invite::may_invite_to(
+        &admin,
+        false,
+        Role::Supervisor,
+        theirs
+    ));
+    assert!(!invite::may_invite_to(&desk, false, Role::Patrol, mine));
+    // Nobody deactivated, nobody who never existed.
+    w.given::<Account>(
+        w.supervisor.id.as_uuid(),
+        AccountCommand::Deactivate { at: Utc::now() },
+    )
+    .await;
+    let gone: Account = w.state(w.supervisor.id.as_uuid()).await;
+    assert!(!invite::may_invite_to(&gone, false, Role::Patrol, mine));
+    assert!(!invite::may_invite_to(
+        &Account::default(),
+        false,
+        Role::Patrol,
+        mine
+    ));
+}
+
+/// A hasher during whose work the inviter is deactivated (another request, landing
+/// while the password is hashed).
+struct DeactivatesMeanwhile {
+    app: precinct_app::App<precinct_eventlog::MemoryLog>,
+    inviter: Uuid,
+}
+
+impl precinct_app::ports::Passwords for DeactivatesMeanwhile {
+    async fn hash(
+        &self,
+        password: String,
+    ) -> Result<precinct_domain::values::PasswordHash, AppError> {
+        let inviter = self.inviter;
+        self.app
+            .run::<Account>(
+                &CommandMeta::new(Uuid::new_v4(), Actor::System),
+                inviter,
+                async move |uow| {
+                    let at = uow.now();
+                    uow.execute::<Account>(inviter, AccountCommand::Deactivate { at })
+                        .await?;
+                    Ok(())
+                },
+            )
+            .await?;
+        precinct_app::ports::Passwords::hash(&Hasher, password).await
+    }
+
+    async fn verify(
+        &self,
+        password: String,
+        hash: precinct_domain::values::PasswordHash,
+    ) -> Result<bool, AppError> {
+        precinct_app::ports::Passwords::verify(&Hasher, password, hash).await
+    }
+}
+
+#[tokio::test]
+async fn an_invite_whose_author_was_deactivated_while_it_was_accepted_makes_no_account() {
+    let w = World::new().await;
+    let code_hash = TokenHash::parse(&"cd".repeat(32)).expect("hash");
+    invite::create_invite(
+        &w.app,
+        &w.supervisor,
+        &w.meta(&w.supervisor),
+        invite::NewInvite {
+            email: email("di@example.com"),
+            role: Role::Patrol,
+            station: Some(w.station),
+            code_hash: code_hash.clone(),
+            valid_for: chrono::Duration::days(7),
+        },
+    )
+    .await
+    .expect("invite");
+    let hasher = DeactivatesMeanwhile {
+        app: w.app.clone(),
+        inviter: w.supervisor.id.as_uuid(),
+    };
+    let mark = w.mark();
+    let err = invite::accept_invite(
+        &w.app,
+        &anonymous(),
+        &code_hash,
+        "Di".into(),
+        "correct horse battery".into(),
+        &hasher,
+    )
+    .await
+    .expect_err("the inviter left while the password was hashed");
+    assert!(
+        matches!(err, AppError::Refused(Refusal::InviterNoLongerEntitled)),
+        "{err:?}"
+    );
+    assert_eq!(
+        w.appended_since(mark),
+        events(&[("account", "AccountDeactivated")]),
+        "only the deactivation"
+    );
+}
