@@ -307,3 +307,42 @@ async fn personal_fields_enter_the_log_sealed_and_read_back_opened() {
         "Taken from the rack by the blue door"
     );
 }
+
+#[tokio::test]
+async fn a_read_before_the_only_snapshot_stores_the_boundary_before_its_time() {
+    // Given a report of 25 events whose only snapshot is the newest (after 20),
+    let app = app().await;
+    let id = report_with_notes(&app, 24).await;
+    let events = app
+        .log()
+        .read(&StreamId::new("report", id.as_uuid()))
+        .await
+        .expect("read");
+    let store = Store::default();
+    let first = app
+        .load_as_of_with::<Report>(id.as_uuid(), Utc::now(), &store)
+        .await
+        .expect("as_of");
+    assert_eq!(first.written, 1);
+    assert_eq!(store.stored(), vec![(20, events[19].position())]);
+    // when it is asked about the time of its 14th event (before that snapshot),
+    let at = events[13].envelope.occurred_at;
+    let got = app
+        .load_as_of_with::<Report>(id.as_uuid(), at, &store)
+        .await
+        .expect("as_of");
+    // the read folds from the start up to the snapshot, answers the state then, and
+    // stores the boundary before that time (10) for the next reads of it.
+    assert!(got.from_snapshot);
+    let want = app
+        .load_as_of::<Report>(id.as_uuid(), at)
+        .await
+        .expect("whole");
+    assert_eq!((&got.now, &got.then), (&want.0, &want.1));
+    assert_eq!(got.then.1, events[13].position());
+    assert_eq!(got.written, 1);
+    assert_eq!(
+        store.stored(),
+        vec![(10, events[9].position()), (20, events[19].position())]
+    );
+}
