@@ -71,7 +71,7 @@ async fn app() -> App {
 }
 
 /// [`app`], and the same log read without the vault (as the stream holds it).
-async fn app_and_raw_log() -> (App, EventLog) {
+pub(crate) async fn app_and_raw_log() -> (App, EventLog) {
     let url = std::env::var("NATS_URL")
         .expect("NATS_URL: this test needs the NATS server `make test` starts");
     let prefix = format!("asof{}", &Uuid::new_v4().simple().to_string()[..12]);
@@ -86,6 +86,11 @@ async fn app_and_raw_log() -> (App, EventLog) {
 
 /// A report of a citizen with `notes` notes after it, one command each.
 async fn report_with_notes(app: &App, notes: usize) -> ReportId {
+    report_with_notes_of(app, notes, 0).await
+}
+
+/// [`report_with_notes`], each note padded to at least `len` characters.
+async fn report_with_notes_of(app: &App, notes: usize, len: usize) -> ReportId {
     let id = ReportId::new(Uuid::new_v4());
     let author = AccountId::new(Uuid::new_v4());
     let meta = || CommandMeta::new(Uuid::new_v4(), Actor::System);
@@ -130,7 +135,7 @@ async fn report_with_notes(app: &App, notes: usize) -> ReportId {
                 stream,
                 ReportCommand::AddNote {
                     note_id: NoteId::new(Uuid::new_v4()),
-                    note: format!("Follow-up {i}: a witness called"),
+                    note: format!("Follow-up {i}: a witness called{}", ".".repeat(len)),
                     author_id: author,
                     at,
                 },
@@ -345,4 +350,86 @@ async fn a_read_before_the_only_snapshot_stores_the_boundary_before_its_time() {
         store.stored(),
         vec![(10, events[9].position()), (20, events[19].position())]
     );
+}
+
+#[tokio::test]
+async fn a_read_between_two_snapshots_stores_the_boundary_between_them() {
+    // Given a report of 35 events with snapshots after 10 and 30 events,
+    let app = app().await;
+    let id = report_with_notes(&app, 34).await;
+    let events = app
+        .log()
+        .read(&StreamId::new("report", id.as_uuid()))
+        .await
+        .expect("read");
+    let store = Store::default();
+    let at = |n: usize| events[n - 1].envelope.occurred_at;
+    app.load_as_of_with::<Report>(id.as_uuid(), Utc::now(), &store)
+        .await
+        .expect("as_of");
+    app.load_as_of_with::<Report>(id.as_uuid(), at(14), &store)
+        .await
+        .expect("as_of");
+    let position = |n: usize| events[n - 1].position();
+    assert_eq!(store.stored(), vec![(10, position(10)), (30, position(30))]);
+    // when it is asked about the time of its 25th event,
+    let got = app
+        .load_as_of_with::<Report>(id.as_uuid(), at(25), &store)
+        .await
+        .expect("as_of");
+    // it starts from the one after 10, answers the state then and stores the boundary
+    // after 20 events, with the 20th event's position and the state it folded to.
+    let want = app
+        .load_as_of::<Report>(id.as_uuid(), at(25))
+        .await
+        .expect("whole");
+    assert_eq!((&got.now, &got.then), (&want.0, &want.1));
+    assert_eq!(got.written, 1);
+    assert_eq!(
+        store.stored(),
+        vec![(10, position(10)), (20, position(20)), (30, position(30))]
+    );
+    store
+        .0
+        .lock()
+        .expect("lock")
+        .retain(|events, _| *events == 20);
+    let from_20 = app
+        .load_as_of_with::<Report>(id.as_uuid(), at(22), &store)
+        .await
+        .expect("as_of");
+    let want = app
+        .load_as_of::<Report>(id.as_uuid(), at(22))
+        .await
+        .expect("whole");
+    assert_eq!((&from_20.now, &from_20.then), (&want.0, &want.1));
+}
+
+#[tokio::test]
+async fn a_state_larger_than_the_limit_gets_no_snapshot() {
+    // Given a report of 20 events whose notes are 5,000 characters each: the state
+    // after 10 events is under 64 KiB, the state after 20 over it,
+    let app = app().await;
+    let id = report_with_notes_of(&app, 19, 5_000).await;
+    let events = app
+        .log()
+        .read(&StreamId::new("report", id.as_uuid()))
+        .await
+        .expect("read");
+    let store = Store::default();
+    // a read about the time of its 14th event (which would store both boundaries)
+    let got = app
+        .load_as_of_with::<Report>(id.as_uuid(), events[13].envelope.occurred_at, &store)
+        .await
+        .expect("as_of");
+    let size = |r: &Report| serde_json::to_vec(r).expect("json").len();
+    let (_, (after_ten, _)) = app
+        .load_as_of::<Report>(id.as_uuid(), events[9].envelope.occurred_at)
+        .await
+        .expect("whole");
+    assert!(size(&after_ten) < precinct_app::as_of::MAX_SNAPSHOT_BYTES);
+    assert!(size(&got.now.0) > precinct_app::as_of::MAX_SNAPSHOT_BYTES);
+    // stores the first and not the second.
+    let stored: Vec<u32> = store.stored().into_iter().map(|(e, _)| e).collect();
+    assert_eq!(stored, vec![10]);
 }

@@ -2,7 +2,7 @@
 //! pays once per mutant): the application rules given/when/then on a log in memory
 //! (`common`: a `MemoryLog`, an `App` on it and the ports answered from it), and
 //! `as_of`, which talks to the NATS `make test` starts (the vault keeps its keys in a
-//! JetStream bucket).
+//! JetStream bucket), and `vault`, the rules that need the vault too.
 
 mod common;
 
@@ -19,4 +19,5 @@ mod report;
 mod sla;
 mod stations;
 mod users;
+mod vault;
 mod webhooks;

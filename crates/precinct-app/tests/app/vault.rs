@@ -1,0 +1,119 @@
+//! Rules that need the vault (real NATS: its key bucket, as in `as_of`): an address
+//! reserved under its old, unkeyed stream id still belongs to its account when a new
+//! registration reserves it under the keyed id; the key store's erase destroys the
+//! subject's key.
+
+use precinct_app::commands::account::{self, NewAccount};
+use precinct_app::ports::{KeyStore, Passwords};
+use precinct_app::{App, AppError, Refusal};
+use precinct_domain::email::{email_stream_id, EmailCommand, EmailReservation};
+use precinct_domain::ids::AccountId;
+use precinct_domain::values::{Email, PasswordHash, Role};
+use precinct_eventlog::{Actor, CommandMeta};
+use precinct_vault::{Opened, Vault};
+use uuid::Uuid;
+
+use crate::as_of::app_and_raw_log;
+use crate::common::Hasher;
+
+/// A hasher during whose work another account takes the address under its old,
+/// unkeyed stream id (as an account made before ids were keyed holds it).
+struct TakenMeanwhile {
+    app: App,
+    email: Email,
+}
+
+impl Passwords for TakenMeanwhile {
+    async fn hash(&self, password: String) -> Result<PasswordHash, AppError> {
+        let legacy = email_stream_id(&self.email);
+        let holder = AccountId::new(Uuid::new_v4());
+        self.app
+            .run::<EmailReservation>(
+                &CommandMeta::new(Uuid::new_v4(), Actor::System),
+                legacy,
+                async move |uow| {
+                    let at = uow.now();
+                    uow.execute::<EmailReservation>(
+                        legacy,
+                        EmailCommand::Reserve {
+                            account_id: holder,
+                            at,
+                        },
+                    )
+                    .await?;
+                    Ok(())
+                },
+            )
+            .await?;
+        Passwords::hash(&Hasher, password).await
+    }
+
+    async fn verify(&self, password: String, hash: PasswordHash) -> Result<bool, AppError> {
+        Passwords::verify(&Hasher, password, hash).await
+    }
+}
+
+#[tokio::test]
+async fn an_address_held_under_its_old_stream_id_is_not_reserved_again_under_the_keyed_one() {
+    let (app, _) = app_and_raw_log().await;
+    let email = Email::parse("old@example.com").expect("email");
+    let streams = app.email_streams(&email).await.expect("streams");
+    assert_ne!(
+        streams.keyed,
+        Some(streams.legacy),
+        "a keyed id with a vault"
+    );
+    // The address is free when the registration looks, and taken under the old id
+    // while the password is hashed:
+    let hasher = TakenMeanwhile {
+        app: app.clone(),
+        email: email.clone(),
+    };
+    let err = account::register(
+        &app,
+        None,
+        &CommandMeta::new(Uuid::new_v4(), Actor::Anonymous),
+        NewAccount {
+            email: email.clone(),
+            password: "correct horse battery".into(),
+            name: "Ola".into(),
+            role: Role::Citizen,
+            station: None,
+        },
+        &hasher,
+    )
+    .await
+    .expect_err("the address is taken");
+    assert!(
+        matches!(err, AppError::Refused(Refusal::EmailTaken)),
+        "{err:?}"
+    );
+    let (keyed, _) = app
+        .load::<EmailReservation>(streams.for_new_reservation())
+        .await
+        .expect("load");
+    assert_eq!(
+        keyed.account_id, None,
+        "nothing reserved under the keyed id"
+    );
+}
+
+#[tokio::test]
+async fn the_key_stores_erase_destroys_the_subjects_key() {
+    let (app, _) = app_and_raw_log().await;
+    let vault: &Vault = app.vault().expect("a vault");
+    let subject = Uuid::new_v4();
+    let sealed = vault
+        .seal(subject, &serde_json::json!("Taken from the rack"))
+        .await
+        .expect("seal");
+    assert_eq!(
+        vault.open_value(&sealed).await.expect("open"),
+        Opened::Plain(serde_json::json!("Taken from the rack"))
+    );
+    KeyStore::erase(vault, subject).await.expect("erase");
+    assert_eq!(
+        vault.open_value(&sealed).await.expect("open"),
+        Opened::Erased
+    );
+}
