@@ -139,8 +139,10 @@ mod tests {
         // A lone command leaves nothing behind,
         let lone = turns
             .take(&stream(), Uuid::from_u128(1), Duration::from_secs(1))
-            .await;
-        drop(lone.expect("turn"));
+            .await
+            .expect("turn");
+        assert!(format!("{lone:?}").contains("Turn"));
+        drop(lone);
         assert_eq!(turns.len(), 0);
         // while a stream another command waits for is kept: the next one after it waits
         // for that command's turn, instead of starting a fresh slot of its own.

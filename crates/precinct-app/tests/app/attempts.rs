@@ -417,3 +417,64 @@ async fn each_account_change_is_told_with_its_position_and_remembered_for_its_au
     assert_eq!(*told.lock().expect("lock"), vec![(account, out.position)]);
     assert_eq!(app.last_write_of(w.admin.id.as_uuid()), Some(out.position));
 }
+
+#[tokio::test]
+async fn a_stream_the_command_only_read_is_not_checked_when_it_appends() {
+    let w = World::new().await;
+    let report = w.given_report().await.as_uuid();
+    let patrol = w.patrol.as_uuid();
+    let meta = CommandMeta::new(Uuid::new_v4(), Actor::System);
+    let mut decisions = 0;
+    let out = w
+        .app
+        .run::<Report>(&meta, report, async |uow| {
+            decisions += 1;
+            let at = uow.now();
+            uow.execute::<Report>(
+                report,
+                ReportCommand::Triage {
+                    priority: Priority::High,
+                    at,
+                },
+            )
+            .await?;
+            // The patrol is read and decided on, and the decision changes nothing there
+            // (its status again is a no-op)...
+            let p: Patrol = uow.load(patrol).await?;
+            uow.execute::<Patrol>(
+                patrol,
+                PatrolCommand::SetStatus {
+                    status: p.status,
+                    at,
+                },
+            )
+            .await?;
+            if decisions == 1 {
+                // ...while another process changes it.
+                w.given::<Patrol>(
+                    patrol,
+                    PatrolCommand::Update {
+                        call_sign: Some("UNIT-MOVED".into()),
+                        officer_ids: None,
+                        at: Utc::now(),
+                    },
+                )
+                .await;
+            }
+            Ok(())
+        })
+        .await
+        .expect("lands");
+    assert_eq!(
+        decisions, 1,
+        "the patrol's change is no conflict: nothing was written there"
+    );
+    let shown = format!("{out:?}");
+    assert!(
+        shown.contains(&format!("position: {}", out.position)),
+        "{shown}"
+    );
+    assert!(shown.contains("duplicate: false"), "{shown}");
+    let app = precinct_app::App::new(w.log.clone()).on_account_change(|_, _| {});
+    assert!(format!("{app:?}").contains("AccountChanges"));
+}
