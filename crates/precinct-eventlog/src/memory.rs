@@ -34,6 +34,9 @@ struct Inner {
     lose_acks: usize,
     /// Reads still to fail (see [`MemoryLog::fail_next_reads`]).
     fail_reads: usize,
+    /// Appends still to fail before storing anything (see
+    /// [`MemoryLog::fail_next_appends`]).
+    fail_appends: usize,
 }
 
 impl Inner {
@@ -92,6 +95,13 @@ impl MemoryLog {
         self.lock().fail_reads = n;
     }
 
+    /// The next `n` appends store nothing and tell their caller the outcome is unknown
+    /// (`AppendError::Unknown`), as when the server is unreachable before it stored
+    /// the batch.
+    pub fn fail_next_appends(&self, n: usize) {
+        self.lock().fail_appends = n;
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A test that panicked while holding the lock leaves a log that is still whole:
         // every change below is made after its checks, in one go.
@@ -116,6 +126,10 @@ impl MemoryLog {
             .collect();
         let first_stream = writes[0].stream.clone();
         let mut inner = self.lock();
+        if inner.fail_appends > 0 {
+            inner.fail_appends -= 1;
+            return Err(AppendError::Unknown("server unreachable (test)".into()));
+        }
         let duplicate = inner.commands.contains(&meta.command_id);
         let stale = writes.iter().find_map(|w| {
             let version = inner.version(&w.stream);

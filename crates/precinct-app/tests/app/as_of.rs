@@ -85,7 +85,7 @@ pub(crate) async fn app_and_raw_log() -> (App, EventLog) {
 }
 
 /// A report of a citizen with `notes` notes after it, one command each.
-async fn report_with_notes(app: &App, notes: usize) -> ReportId {
+pub(crate) async fn report_with_notes(app: &App, notes: usize) -> ReportId {
     report_with_notes_of(app, notes, 0).await
 }
 

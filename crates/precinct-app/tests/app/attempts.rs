@@ -478,3 +478,93 @@ async fn a_stream_the_command_only_read_is_not_checked_when_it_appends() {
     let app = precinct_app::App::new(w.log.clone()).on_account_change(|_, _| {});
     assert!(format!("{app:?}").contains("AccountChanges"));
 }
+
+#[tokio::test]
+async fn an_append_the_server_never_stored_is_decided_again_and_lands_once() {
+    let w = World::new().await;
+    let report = w.given_report().await;
+    w.log.fail_next_appends(1);
+    let mark = w.mark();
+    let out = desk::triage(
+        &w.app,
+        &w.dispatcher,
+        &w.meta(&w.dispatcher),
+        report,
+        Priority::Critical,
+    )
+    .await
+    .expect("the retry lands");
+    assert_eq!(w.appended_since(mark).len(), 1, "appended once");
+    assert_eq!(out.position, w.mark());
+    assert_eq!(out.report.priority, Priority::Critical);
+}
+
+#[tokio::test]
+async fn an_append_the_store_refuses_for_good_is_answered_at_once() {
+    let w = World::new().await;
+    let report = w.given_report().await.as_uuid();
+    let meta = CommandMeta::new(Uuid::new_v4(), Actor::System);
+    let mut decisions = 0;
+    // More events than one atomic batch may hold: no retry can land it.
+    let err = w
+        .app
+        .run::<Report>(&meta, report, async |uow| {
+            decisions += 1;
+            let author = precinct_domain::ids::AccountId::new(Uuid::new_v4());
+            let at = uow.now();
+            let notes = (0..=precinct_eventlog::log::MAX_BATCH)
+                .map(|i| {
+                    precinct_domain::report::ReportEvent::NoteAdded(
+                        precinct_domain::report::NoteAdded {
+                            note_id: precinct_domain::ids::NoteId::new(Uuid::new_v4()),
+                            note: format!("note {i}"),
+                            author_id: author,
+                            at,
+                        },
+                    )
+                })
+                .collect();
+            uow.emit::<Report>(report, notes)?;
+            Ok(())
+        })
+        .await
+        .expect_err("too large");
+    assert!(
+        matches!(
+            err,
+            AppError::Append(precinct_eventlog::AppendError::TooLarge(_))
+        ),
+        "{err:?}"
+    );
+    assert_eq!(decisions, 1, "decided once, not retried");
+}
+
+#[tokio::test]
+async fn a_retry_that_finds_its_account_change_landed_still_tells_it() {
+    let w = World::new().await;
+    let told = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let app = {
+        let told = told.clone();
+        precinct_app::App::new(w.log.clone())
+            .on_account_change(move |id, position| told.lock().expect("lock").push((id, position)))
+    };
+    let account = w.citizen.id.as_uuid();
+    // The deactivation lands, but its acknowledgement is lost on the way:
+    w.log.lose_next_acks(1);
+    let meta = CommandMeta::new(Uuid::new_v4(), w.admin.actor());
+    let out = app
+        .run::<precinct_domain::account::Account>(&meta, account, async |uow| {
+            let at = uow.now();
+            uow.execute::<precinct_domain::account::Account>(
+                account,
+                precinct_domain::account::AccountCommand::Deactivate { at },
+            )
+            .await?;
+            Ok(())
+        })
+        .await
+        .expect("found by the retry");
+    assert!(out.duplicate);
+    // the process that made the change is told of it all the same.
+    assert_eq!(*told.lock().expect("lock"), vec![(account, out.position)]);
+}

@@ -117,3 +117,73 @@ async fn the_key_stores_erase_destroys_the_subjects_key() {
         Opened::Erased
     );
 }
+
+#[tokio::test]
+async fn a_personal_field_left_empty_is_stored_empty_and_a_given_one_sealed() {
+    use precinct_domain::ids::EvidenceId;
+    use precinct_domain::report::{Report, ReportCommand};
+    use precinct_domain::values::MediaType;
+    use precinct_eventlog::StreamId;
+
+    let (app, raw) = app_and_raw_log().await;
+    let id = crate::as_of::report_with_notes(&app, 0).await.as_uuid();
+    // Assigned and accepted (evidence comes from the crew).
+    let patrol = precinct_domain::ids::PatrolId::new(Uuid::new_v4());
+    app.run::<Report>(
+        &CommandMeta::new(Uuid::new_v4(), Actor::System),
+        id,
+        async |uow| {
+            let at = uow.now();
+            uow.execute::<Report>(
+                id,
+                ReportCommand::Assign {
+                    patrol_id: patrol,
+                    decision: None,
+                    at,
+                },
+            )
+            .await?;
+            uow.execute::<Report>(id, ReportCommand::Accept { at })
+                .await?;
+            Ok(())
+        },
+    )
+    .await
+    .expect("assign and accept");
+    for description in [None, Some("Blue frame, scratched")] {
+        app.run::<Report>(
+            &CommandMeta::new(Uuid::new_v4(), Actor::System),
+            id,
+            async |uow| {
+                let at = uow.now();
+                uow.execute::<Report>(
+                    id,
+                    ReportCommand::AttachEvidence {
+                        evidence_id: EvidenceId::new(Uuid::new_v4()),
+                        url: "https://evidence.example.com/1.jpg".into(),
+                        media_type: MediaType::Photo,
+                        captured_at: None,
+                        description: description.map(str::to_owned),
+                        author_id: AccountId::new(Uuid::new_v4()),
+                        at,
+                    },
+                )
+                .await?;
+                Ok(())
+            },
+        )
+        .await
+        .expect("evidence");
+    }
+    let stored = raw
+        .read(&StreamId::new("report", id))
+        .await
+        .expect("raw read");
+    let (empty, given) = (
+        &stored[3].data["description"],
+        &stored[4].data["description"],
+    );
+    assert_eq!(stored[3].envelope.event_type, "EvidenceAttached");
+    assert!(empty.is_null(), "{empty}");
+    assert!(Vault::is_sealed(given), "{given}");
+}
