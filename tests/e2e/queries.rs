@@ -719,3 +719,56 @@ async fn two_processes_run_each_projector_once_and_the_standby_takes_over() {
     assert_eq!(rows, distinct);
     assert_eq!(rows as u64, b.log.head().await.expect("head"));
 }
+
+/// The sessions holding this database's advisory locks (granted), by backend pid.
+async fn lock_holders(pool: &sqlx::PgPool) -> Vec<i32> {
+    sqlx::query_scalar(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = \
+         (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY pid",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("locks")
+}
+
+#[tokio::test]
+async fn a_worker_whose_lock_session_ends_stands_by_and_leads_again() {
+    let app = TestApp::spawn().await.expect("spawn");
+    let admin = app.admin().await;
+    app.precinct(&admin, "PS1", LAT, LON).await;
+    app.caught_up(app.log.head().await.expect("head")).await;
+    let before = lock_holders(&app.pool).await;
+    let projectors: i64 = sqlx::query_scalar("SELECT count(*) FROM checkpoints")
+        .fetch_one(&app.pool)
+        .await
+        .expect("checkpoints");
+    assert!(before.len() as i64 > projectors, "{before:?}");
+
+    // PostgreSQL ends every session that holds a lock, as a restart or a cut
+    // connection would: each lock is free, and each worker must notice.
+    let ended: i64 = sqlx::query_scalar(
+        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_locks \
+         WHERE locktype = 'advisory' AND granted AND database = \
+         (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("terminate");
+    assert_eq!(ended as usize, before.len());
+
+    // Every worker stands by again and takes its lock back, on a new session.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut now = lock_holders(&app.pool).await;
+    while now.len() < before.len() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        now = lock_holders(&app.pool).await;
+    }
+    assert_eq!(now.len(), before.len(), "locks held again: {now:?}");
+    assert!(
+        now.iter().all(|pid| !before.contains(pid)),
+        "{before:?} {now:?}"
+    );
+    // … and the read models follow the log under them.
+    let r = app.report(None, LAT, LON, &["Theft"]).await;
+    app.caught_up(r.position()).await;
+}

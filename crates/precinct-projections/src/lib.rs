@@ -39,6 +39,7 @@
 pub mod checkpoint;
 pub mod error;
 pub mod lag;
+pub mod leadership;
 pub mod projection;
 pub mod projections;
 pub mod quarantine;
@@ -50,8 +51,9 @@ pub mod worker;
 
 pub use error::ProjectionError;
 pub use lag::{request_log_status, status};
+pub use leadership::{lead, while_leading, Leadership};
 pub use projection::Projection;
 pub use request_log::run_request_log;
 pub use roster::{run_roster, RosterOptions};
 pub use runner::{rebuild, rebuild_with, run, run_all, run_with, RebuildSummary, RunOptions};
-pub use worker::{lead, Outcome};
+pub use worker::Outcome;

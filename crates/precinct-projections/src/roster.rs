@@ -205,8 +205,28 @@ async fn flush(pool: &PgPool, expected: u64, pending: &Pending) -> Result<u64, F
 /// Runs the roster projector until `shutdown`, or (with `until`) until it has written
 /// everything up to that sequence. Transient failures (NATS, PostgreSQL) are retried
 /// with back-off from the checkpoint.
+///
+/// One active roster projector across processes (ADR 0006): while this process leads
+/// ([`crate::leadership::while_leading`]); a rebuild (`until`) does not wait for it.
 #[tracing::instrument(name = "roster", skip_all)]
 pub async fn run_roster(
+    pool: PgPool,
+    positions: PositionLog,
+    opts: RosterOptions,
+    until: Option<u64>,
+    shutdown: CancellationToken,
+) -> Outcome {
+    if until.is_some() {
+        return follow(pool, positions, opts, until, shutdown).await;
+    }
+    let work = |stop| follow(pool.clone(), positions.clone(), opts.clone(), None, stop);
+    crate::leadership::while_leading(&pool, NAME, &shutdown, work)
+        .await
+        .unwrap_or(Outcome::Stopped { position: 0 })
+}
+
+/// Follows the positions stream from the checkpoint until `shutdown` or `until`.
+async fn follow(
     pool: PgPool,
     positions: PositionLog,
     opts: RosterOptions,
@@ -219,15 +239,6 @@ pub async fn run_roster(
     let mut backoff =
         Backoff::new(Duration::from_millis(100), Duration::from_secs(5)).until(&shutdown);
     let mut last = 0u64;
-    // One active roster projector across processes (ADR 0006).
-    let _leadership = if until.is_none() {
-        match crate::worker::lead(&pool, NAME, &shutdown).await {
-            Some(conn) => Some(conn),
-            None => return Outcome::Stopped { position: last },
-        }
-    } else {
-        None
-    };
     'subscribe: loop {
         if shutdown.is_cancelled() {
             return Outcome::Stopped { position: last };

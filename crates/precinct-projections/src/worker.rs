@@ -30,19 +30,18 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use precinct_eventlog::{ReadError, RecordedEvent};
-use precinct_retry::{self as backoff, Backoff};
+use precinct_retry::Backoff;
 use sqlx::{Acquire, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint;
 use crate::error::ProjectionError;
+use crate::leadership::while_leading;
 use crate::projection::Projection;
 use crate::quarantine::{self, AggregateKey, Entry, Held, Reason};
 
 /// The first pause after a failure (they double up to [`WorkerConfig::max_backoff`]).
 const FIRST_PAUSE: Duration = Duration::from_millis(100);
-/// How often a standby asks whether it may lead its projection.
-const STANDBY_POLL: Duration = Duration::from_secs(1);
 
 /// How a projector's run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,27 +248,33 @@ enum Plan {
 
 impl<C: Consumer> Worker<C> {
     /// Runs until shutdown or the target position.
+    ///
+    /// One active worker per projection across processes: while this one leads
+    /// ([`while_leading`]: a session advisory lock); a second process waits as a hot
+    /// standby (ADR 0006), and this one stands by again if its lock's session ends. A
+    /// rebuild (`until`) does not wait for it.
     #[tracing::instrument(name = "projector", skip_all, fields(projection = C::NAME))]
     pub(crate) async fn run(self) -> Outcome {
+        if self.config.until.is_some() {
+            return self.project(self.shutdown.clone()).await;
+        }
+        while_leading(&self.pool, C::NAME, &self.shutdown, |stop| {
+            self.project(stop)
+        })
+        .await
+        .unwrap_or(Outcome::Stopped { position: 0 })
+    }
+
+    /// Projects from the checkpoint until `shutdown` or the target position.
+    async fn project(&self, shutdown: CancellationToken) -> Outcome {
         let name = C::NAME;
-        let mut backoff = Backoff::new(FIRST_PAUSE, self.config.max_backoff).until(&self.shutdown);
+        let mut backoff = Backoff::new(FIRST_PAUSE, self.config.max_backoff).until(&shutdown);
         let mut last = 0u64;
         // What this projection holds back: cached, re-read whenever the checkpoint
         // row's quarantine version moves (a repair by an operator, a rebuild).
         let mut held = Held::unknown();
-        // One active worker per projection across processes: a session advisory lock,
-        // held on a dedicated connection for the worker's lifetime; a second process
-        // waits as a hot standby (ADR 0006). A rebuild (`until`) does not wait for it.
-        let _leadership = if self.config.until.is_none() {
-            match lead(&self.pool, C::NAME, &self.shutdown).await {
-                Some(conn) => Some(conn),
-                None => return Outcome::Stopped { position: last },
-            }
-        } else {
-            None
-        };
         'subscribe: loop {
-            if self.shutdown.is_cancelled() {
+            if shutdown.is_cancelled() {
                 return Outcome::Stopped { position: last };
             }
             let read = || checkpoint::ensure(&self.pool, name);
@@ -295,7 +300,7 @@ impl<C: Consumer> Worker<C> {
             loop {
                 let delivery = tokio::select! {
                     biased;
-                    _ = self.shutdown.cancelled() => return Outcome::Stopped { position: last },
+                    _ = shutdown.cancelled() => return Outcome::Stopped { position: last },
                     delivery = stream.next() => delivery,
                 };
                 match delivery {
@@ -589,43 +594,5 @@ impl<C: Consumer> Worker<C> {
         checkpoint::advance(&mut tx, C::NAME, position).await?;
         tx.commit().await?;
         Ok(position)
-    }
-}
-
-/// Waits until this process holds projection `name`'s advisory lock (None: shutdown).
-/// The lock lives on the returned connection, detached from the pool: dropping it
-/// releases the lock (a pooled connection would keep holding it).
-pub async fn lead(
-    pool: &PgPool,
-    name: &str,
-    shutdown: &CancellationToken,
-) -> Option<sqlx::PgConnection> {
-    let mut waiting_logged = false;
-    loop {
-        if shutdown.is_cancelled() {
-            return None;
-        }
-        if let Ok(mut conn) = pool.acquire().await {
-            let got: Result<bool, _> = sqlx::query_scalar(
-                "SELECT pg_try_advisory_lock(hashtext('precinct.projection.' || $1))",
-            )
-            .bind(name)
-            .fetch_one(&mut *conn)
-            .await;
-            if let Ok(true) = got {
-                tracing::info!(projection = name, "projector is the active one");
-                return Some(conn.detach());
-            }
-        }
-        if !waiting_logged {
-            tracing::info!(
-                projection = name,
-                "another process runs this projector; standing by"
-            );
-            waiting_logged = true;
-        }
-        if !backoff::pause(shutdown, STANDBY_POLL).await {
-            return None;
-        }
     }
 }

@@ -285,10 +285,14 @@ enum Outcome {
 
 impl Mailer {
     /// Runs until `shutdown`: waits to be the active mailer, then follows the log.
+    /// It stands by again if its lock's session ends (ADR 0006).
     pub async fn run(self, shutdown: CancellationToken) {
-        let Some(_lock) = precinct_projections::lead(&self.pool, LOCK, &shutdown).await else {
-            return;
-        };
+        let pool = self.pool.clone();
+        precinct_projections::while_leading(&pool, LOCK, &shutdown, |stop| self.mail(stop)).await;
+    }
+
+    /// Mails while this process is the active mailer, until `shutdown`.
+    async fn mail(&self, shutdown: CancellationToken) {
         let transport = match self.config.transport() {
             Ok(t) => t,
             Err(e) => {

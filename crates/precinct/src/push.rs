@@ -180,11 +180,17 @@ pub struct PushDeliverer {
 impl PushDeliverer {
     /// Runs until `shutdown`: waits to be the active deliverer, then follows the log and
     /// keeps one sender per device with something due.
+    /// It stands by again if its lock's session ends (ADR 0006).
     pub async fn run(self, shutdown: CancellationToken) {
-        let Some(_lock) = precinct_projections::lead(&self.pool, LOCK, &shutdown).await else {
-            return;
-        };
         let shared = Arc::new(self);
+        let pool = shared.pool.clone();
+        let work = |stop| shared.clone().deliver(stop);
+        precinct_projections::while_leading(&pool, LOCK, &shutdown, work).await;
+    }
+
+    /// Delivers while this process is the active deliverer, until `shutdown`.
+    async fn deliver(self: Arc<Self>, shutdown: CancellationToken) {
+        let shared = self;
         let follower = {
             let (shared, token) = (shared.clone(), shutdown.clone());
             tokio::spawn(async move { shared.follow(token).await })

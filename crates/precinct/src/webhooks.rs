@@ -98,11 +98,17 @@ pub struct Deliverer {
 impl Deliverer {
     /// Runs until `shutdown`: waits to be the active deliverer, then keeps one task per
     /// enabled subscription.
+    /// It stands by again if its lock's session ends (ADR 0006).
     pub async fn run(self, shutdown: CancellationToken) {
-        let Some(_lock) = precinct_projections::lead(&self.pool, LOCK, &shutdown).await else {
-            return;
-        };
         let shared = Arc::new(self);
+        let pool = shared.pool.clone();
+        let work = |stop| shared.clone().serve(stop);
+        precinct_projections::while_leading(&pool, LOCK, &shutdown, work).await;
+    }
+
+    /// Delivers while this process is the active deliverer, until `shutdown`.
+    async fn serve(self: Arc<Self>, shutdown: CancellationToken) {
+        let shared = self;
         let mut tasks: HashMap<Uuid, JoinHandle<()>> = HashMap::new();
         loop {
             tasks.retain(|_, t| !t.is_finished());
