@@ -35,14 +35,19 @@ pub enum FaultKind {
     PausePostgres,
     /// `kill -9` of one node of the 3-node cluster, restarted; then the next node.
     KillClusterNode,
+    /// `kill -9` of the projector process that holds the most projections' advisory
+    /// locks, held until the other projector process holds every one of them (the
+    /// standby's takeover, ADR 0006; bounded), then restarted.
+    KillProjectorLeader,
 }
 
 impl FaultKind {
     /// Every kind for a campaign with a private nats-server.
-    pub const SINGLE_NODE: [FaultKind; 6] = [
+    pub const SINGLE_NODE: [FaultKind; 7] = [
         FaultKind::KillNats,
         FaultKind::PauseNats,
         FaultKind::KillPrecinct,
+        FaultKind::KillProjectorLeader,
         FaultKind::PausePrecinct,
         FaultKind::StopPostgres,
         FaultKind::PausePostgres,
@@ -57,6 +62,7 @@ impl FaultKind {
             FaultKind::StopPostgres => "pg_ctl stop -m immediate",
             FaultKind::PausePostgres => "SIGSTOP postgres",
             FaultKind::KillClusterNode => "kill -9 cluster node",
+            FaultKind::KillProjectorLeader => "kill -9 projector leader",
         }
     }
 }
@@ -120,6 +126,10 @@ pub struct FaultLog {
     pub records: Vec<FaultRecord>,
     /// Processes that ended without a fault ending them (a finding).
     pub unplanned_exits: Vec<String>,
+    /// How long each standby took to hold every lock the killed leader held.
+    pub takeovers: Vec<Duration>,
+    /// Leader kills the standby did not take over from (a finding).
+    pub failed_takeovers: Vec<String>,
 }
 
 impl FaultLog {
@@ -168,7 +178,7 @@ pub fn run(
         log.unplanned_exits.extend(targets.revive()?);
         let hold = between(rng, plan.hold);
         let at = started.elapsed();
-        let (target, heal) = inject(targets, kind, hold, rng, &mut next_node)
+        let (target, heal) = inject(targets, kind, hold, rng, &mut next_node, &mut log)
             .with_context(|| format!("fault {} at {at:?}", kind.label()))?;
         eprintln!(
             "chaos: t+{:.1}s {} ({target}): held {:.2} s, serving again {:.2} s after the heal",
@@ -196,6 +206,7 @@ fn inject(
     hold: Duration,
     rng: &mut StdRng,
     next_node: &mut u32,
+    log: &mut FaultLog,
 ) -> anyhow::Result<(String, Duration)> {
     let target;
     let healed_at;
@@ -235,6 +246,30 @@ fn inject(
                 signal(pid, "CONT");
             }
         }
+        FaultKind::KillProjectorLeader => {
+            let locks = projection_locks(&t.pg, &t.procs)?;
+            let leader = (0..t.procs.len())
+                .filter(|i| locks[*i] > 0)
+                .max_by_key(|i| locks[*i])
+                .context("no process holds a projection's lock")?;
+            let held = locks[leader];
+            let total: usize = locks.iter().sum();
+            target = format!(
+                "precinct {} ({held} of {total} projections)",
+                t.procs[leader].roles
+            );
+            let killed_at = Instant::now();
+            t.procs[leader].kill();
+            match wait_takeover(&t.pg, &t.procs, leader, total) {
+                Ok(took) => log.takeovers.push(took),
+                Err(e) => log
+                    .failed_takeovers
+                    .push(format!("after the kill of {target}: {e}")),
+            }
+            std::thread::sleep(hold.saturating_sub(killed_at.elapsed()));
+            healed_at = Instant::now();
+            t.procs[leader].restart()?;
+        }
         FaultKind::StopPostgres => {
             target = format!("postgres :{}", t.pg.port);
             t.pg.stop_immediate()?;
@@ -263,6 +298,59 @@ fn inject(
         }
     }
     Ok((target, healed_at.elapsed()))
+}
+
+/// How many projections' advisory locks each process holds (by its sessions'
+/// `application_name`, in `procs` order; 0 for a process without the projector role).
+fn projection_locks(pg: &PrivatePg, procs: &[PrecinctProc]) -> anyhow::Result<Vec<usize>> {
+    let rows = pg.query(
+        "SELECT a.application_name, count(*) FROM pg_locks l \
+         JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE l.locktype = 'advisory' AND l.granted GROUP BY 1",
+    )?;
+    let held: BTreeMap<&str, usize> = rows
+        .lines()
+        .filter_map(|l| l.split_once('|'))
+        .filter_map(|(app, n)| Some((app, n.trim().parse().ok()?)))
+        .collect();
+    Ok(procs
+        .iter()
+        .map(|p| match p.roles.contains("projector") {
+            true => held
+                .get(p.application_name().as_str())
+                .copied()
+                .unwrap_or(0),
+            false => 0,
+        })
+        .collect())
+}
+
+/// Waits (bounded: 15 s) until the processes other than `killed` hold at least
+/// `total` projection locks; answers how long that took.
+fn wait_takeover(
+    pg: &PrivatePg,
+    procs: &[PrecinctProc],
+    killed: usize,
+    total: usize,
+) -> Result<Duration, String> {
+    let started = Instant::now();
+    let mut last = Vec::new();
+    while started.elapsed() < Duration::from_secs(15) {
+        if let Ok(locks) = projection_locks(pg, procs) {
+            let others: usize = (0..procs.len())
+                .filter(|i| *i != killed)
+                .map(|i| locks[i])
+                .sum();
+            if others >= total && locks[killed] == 0 {
+                return Ok(started.elapsed());
+            }
+            last = locks;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(format!(
+        "the other processes did not hold all {total} projection locks within 15 s (held: {last:?})"
+    ))
 }
 
 /// `cluster.sh <verb> <node>`; it waits for a meta leader / for the node to be current.

@@ -19,12 +19,14 @@
 
 pub mod checker;
 pub mod faults;
+pub mod live;
 pub mod pg;
 pub mod procs;
 pub mod workload;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -180,6 +182,8 @@ pub struct Summary {
     pub wall: Duration,
     /// Commands acknowledged while a fault was in force (writes went on).
     pub acknowledged_during_faults: usize,
+    /// The patrol fixes, the watchers' live streams and the roster.
+    pub live: live::LiveVerdict,
     /// The campaign's directory (process logs, PostgreSQL log), kept when it failed.
     pub dir: PathBuf,
 }
@@ -264,6 +268,32 @@ impl Summary {
             s,
             "   lifecycle commands acknowledged: {}; SLA records by two racing workers: {} warnings, {} breaches",
             v.lifecycle_acknowledged, v.sla_warnings, v.sla_breaches
+        );
+        let l = &self.live;
+        let _ = writeln!(
+            s,
+            "   patrol fixes: acknowledged {}, refused {}, unknown {}; lost to kill -9 of nats-server within {:?} of their ack (ADR 0005): {}",
+            l.acknowledged, l.refused, l.unknown, live::ASYNC_LOSS_WINDOW, l.lost_to_nats_kill
+        );
+        let _ = writeln!(
+            s,
+            "   live streams (dispatcher, supervisor): {} reconnections, {} frames received again after one",
+            l.reconnects, l.redelivered
+        );
+        let takeovers: Vec<String> = self
+            .faults
+            .takeovers
+            .iter()
+            .map(|d| format!("{:.2} s", d.as_secs_f64()))
+            .collect();
+        let _ = writeln!(
+            s,
+            "   projector takeovers by the standby after the leader's kill -9: {}",
+            if takeovers.is_empty() {
+                "none".into()
+            } else {
+                takeovers.join(", ")
+            }
         );
         for e in &self.faults.unplanned_exits {
             let _ = writeln!(s, "   FINDING: {e}");
@@ -449,7 +479,39 @@ async fn campaign(
     let phase = Arc::new(Phase::new(started, settings.settle));
     let clients = Clients::new(port, phase.clone())?;
     let world = Arc::new(workload::setup(&clients, settings.crews, settings.citizens).await?);
+    // The station's dispatcher and supervisor follow the live stream from before the
+    // first fix (so that they must receive every one), through every fault.
+    let end = Arc::new(AtomicU64::new(u64::MAX));
+    let connected = Arc::new(AtomicUsize::new(0));
+    let base = crate::world::Driver::client(&clients).base.clone();
+    let station = &world.stations[0];
+    let watchers: Vec<_> = [
+        ("dispatcher", &station.dispatchers[0]),
+        ("supervisor", &station.supervisors[0]),
+    ]
+    .into_iter()
+    .map(|(who, s)| {
+        tokio::spawn(live::watcher(
+            base.clone(),
+            who.to_string(),
+            s.token.clone(),
+            phase.clone(),
+            end.clone(),
+            connected.clone(),
+        ))
+    })
+    .collect();
+    live::wait_connected(&connected, watchers.len()).await?;
+    let sent = Arc::new(Mutex::new(Vec::new()));
     let mut workers = Vec::new();
+    for i in 0..settings.crews {
+        workers.push(tokio::spawn(live::mover(
+            clients.clone(),
+            world.clone(),
+            i,
+            sent.clone(),
+        )));
+    }
     for i in 0..settings.intake_clients {
         workers.push(tokio::spawn(workload::intake(
             clients.clone(),
@@ -502,6 +564,33 @@ async fn campaign(
         late.push(e);
     }
     let quiet_head = log.head().await.ok();
+    // The live side: every watcher must reach the positions stream's last fix, and the
+    // roster must have written it, before the rebuild replays the same stream.
+    let positions_head = log.positions().head().await.context("the positions head")?;
+    end.store(positions_head, Ordering::SeqCst);
+    if let Err(e) = live::wait_roster(&pool, positions_head, Duration::from_secs(30)).await {
+        late.push(e);
+    }
+    let mut watched = Vec::new();
+    for w in watchers {
+        let abort = w.abort_handle();
+        match tokio::time::timeout(Duration::from_secs(45), w).await {
+            Ok(Ok(w)) => watched.push(w),
+            _ => {
+                abort.abort();
+                late.push("live: a watcher did not end within 45 s".into());
+            }
+        }
+    }
+    let roster = live::roster(&pool).await?;
+    let nats_kills: Vec<Duration> = faults
+        .records
+        .iter()
+        .filter(|f| f.kind == FaultKind::KillNats)
+        .map(|f| f.at)
+        .collect();
+    let sent = sent.lock().expect("fixes").clone();
+    let live = live::check(&sent, &watched, &roster, &nats_kills);
     let rebuild_env = env(&rebuild_url);
     tokio::task::block_in_place(|| rebuild(&rebuild_env, &dir.join("rebuild.log")))?;
     let rebuilt = PgPoolOptions::new()
@@ -539,6 +628,13 @@ async fn campaign(
         })
         .count();
     verdict.violations.extend(late);
+    verdict.violations.extend(live.violations.iter().cloned());
+    verdict.violations.extend(
+        faults
+            .failed_takeovers
+            .iter()
+            .map(|e| format!("no takeover: {e}")),
+    );
     verdict.violations.extend(
         faults
             .unplanned_exits
@@ -561,6 +657,7 @@ async fn campaign(
         verdict,
         wall: started.elapsed(),
         acknowledged_during_faults,
+        live,
         dir: dir.to_path_buf(),
     })
 }

@@ -179,6 +179,24 @@ impl PrivatePg {
             .args(["-XqAt", "-v", "ON_ERROR_STOP=1", "-c", statement]))
     }
 
+    /// Runs one query through `psql` and answers its rows, one line each, columns
+    /// separated by `|`.
+    pub fn query(&self, statement: &str) -> anyhow::Result<String> {
+        let out = Command::new(self.bin.join("psql"))
+            .arg(self.url("postgres"))
+            .args(["-XqAt", "-v", "ON_ERROR_STOP=1", "-c", statement])
+            .stdin(Stdio::null())
+            .output()
+            .context("run psql")?;
+        if !out.status.success() {
+            bail!(
+                "psql failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// The directory kept for a post-mortem (`postgres.log`).
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -88,6 +88,15 @@ impl PrecinctProc {
         if let Some(p) = self.port {
             cmd.env("PRECINCT_HTTP_ADDR", format!("127.0.0.1:{p}"));
         }
+        // Its PostgreSQL sessions carry its name, so the campaign can tell which
+        // process holds which projection's advisory lock.
+        if let Some((_, url)) = self.env.iter().find(|(k, _)| k == "DATABASE_URL") {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            cmd.env(
+                "DATABASE_URL",
+                format!("{url}{sep}application_name={}", self.application_name()),
+            );
+        }
         self.child = Some(cmd.spawn().context("spawn precinct")?);
         match self.port {
             // It listens only once NATS, PostgreSQL, migrations and the admin are done.
@@ -110,6 +119,12 @@ impl PrecinctProc {
             );
         }
         Ok(())
+    }
+
+    /// The `application_name` of its PostgreSQL sessions: `precinct-<roles>`, commas
+    /// as dashes.
+    pub fn application_name(&self) -> String {
+        format!("precinct-{}", self.roles.replace(',', "-"))
     }
 
     pub fn pid(&self) -> Option<u32> {

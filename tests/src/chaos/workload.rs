@@ -122,6 +122,14 @@ impl Phase {
     pub fn stopping(&self) -> bool {
         self.stop_ms.load(Ordering::SeqCst) != u64::MAX
     }
+    /// Since the campaign started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+    /// Clients have stopped retrying (the settle time after the stop has passed).
+    pub fn given_up(&self) -> bool {
+        self.give_up()
+    }
     fn give_up(&self) -> bool {
         let stop = self.stop_ms.load(Ordering::SeqCst);
         stop != u64::MAX && self.started.elapsed() > Duration::from_millis(stop) + self.settle
@@ -151,7 +159,7 @@ impl Clients {
     }
 
     /// One attempt: the answer, or why there is none ("timeout", "connection", …).
-    async fn send(&self, call: &Call, token: Option<&str>) -> Result<Res, String> {
+    pub(super) async fn send(&self, call: &Call, token: Option<&str>) -> Result<Res, String> {
         self.api.send(call, token).await.map_err(|e| {
             if e.is_body() || e.is_decode() {
                 "body lost".to_string()

@@ -1,0 +1,405 @@
+//! The live side of a campaign: movers send patrol fixes (`PUT /patrols/{id}/location`,
+//! one officer per patrol, every 100 ms) while watchers — the station's dispatcher and
+//! supervisor — follow `GET /patrols/stream`, reconnecting with `Last-Event-ID` whenever
+//! a fault ends their connection. After healing, [`check`] says what the faults did to
+//! the fixes (ADR 0005):
+//!
+//! - every acknowledged fix reaches every watcher, unless nats-server was killed within
+//!   [`ASYNC_LOSS_WINDOW`] of its acknowledgement: the positions stream is persisted
+//!   asynchronously on a single node, so such a fix may be lost — counted, not a
+//!   violation;
+//! - a refused fix never appears;
+//! - within one connection, position ids (`p<seq>`) and event ids (`e<position>`) only
+//!   increase: no duplicate, no reordering. Across reconnections a watcher may get an
+//!   event again (at-least-once for the source its `Last-Event-ID` does not name), but
+//!   it misses none;
+//! - each watcher reaches the positions stream's last fix (bounded);
+//! - the roster (`patrols.latitude`/`longitude`) holds each patrol's last fix.
+//!
+//! Fixes are not retried (a retried ping is a new ping, ADR 0005), and each carries a
+//! longitude no other fix of its patrol has, which is how the checker finds it.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use reqwest::StatusCode;
+use serde_json::Value;
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+use super::workload::{Clients, Outcome, Phase};
+use crate::client::{Call, Fix};
+use crate::sse::{stream_client, subscribe_with, Frames};
+use crate::world::World;
+
+/// How long before a `kill -9` of nats-server an acknowledged fix may still be lost.
+pub const ASYNC_LOSS_WINDOW: Duration = Duration::from_secs(2);
+/// How long a watcher gets, once told the stream's last sequence, to receive it.
+const REACH_BOUND: Duration = Duration::from_secs(30);
+const LAT: f64 = 7.07;
+const LON: f64 = 125.61;
+
+/// One fix a mover sent, and its fate.
+#[derive(Debug, Clone)]
+pub struct SentFix {
+    pub patrol: String,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub outcome: Outcome,
+    /// The positions-stream sequence the 202 answered.
+    pub seq: Option<u64>,
+    /// When its answer came (since the campaign started).
+    pub done_at: Duration,
+}
+
+/// Sends fixes for crew `n`'s patrol until the campaign stops.
+pub async fn mover(c: Clients, world: Arc<World>, n: usize, sent: Arc<Mutex<Vec<SentFix>>>) {
+    let crew = &world.stations[0].crews[n];
+    let mut i = 0u32;
+    while !c.phase.stopping() {
+        i += 1;
+        let fix = Fix {
+            latitude: LAT + 0.001 * n as f64,
+            longitude: LON + 1e-5 * f64::from(i),
+            heading: None,
+            speed_mps: None,
+            recorded_at: None,
+        };
+        let call = Call::location(&crew.patrol, &fix);
+        let (outcome, seq) = match c.send(&call, Some(&crew.officer.token)).await {
+            Ok(r) if r.status == StatusCode::ACCEPTED => {
+                (Outcome::Acknowledged, r.body["position"].as_u64())
+            }
+            Ok(r) if r.status.is_client_error() && !matches!(r.status.as_u16(), 408 | 429) => {
+                (Outcome::Refused(r.status.as_u16()), None)
+            }
+            _ => (Outcome::Unknown, None),
+        };
+        sent.lock().expect("fixes").push(SentFix {
+            patrol: crew.patrol.clone(),
+            latitude: fix.latitude,
+            longitude: fix.longitude,
+            outcome,
+            seq,
+            done_at: c.phase.elapsed(),
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One frame a watcher received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub id: String,
+    pub event: String,
+    pub patrol: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+}
+
+/// What one watcher received, connection by connection.
+#[derive(Debug, Default)]
+pub struct Watched {
+    pub who: String,
+    pub connections: Vec<Vec<Seen>>,
+    /// Connection attempts answered with something other than 200 (a restarting
+    /// server's 503, …), by status.
+    pub refused: BTreeMap<u16, usize>,
+    /// It received the stream's last fix before its bound.
+    pub reached: bool,
+}
+
+impl Watched {
+    fn last_position(&self) -> Option<u64> {
+        self.connections
+            .iter()
+            .rev()
+            .flat_map(|c| c.iter().rev())
+            .find_map(|s| s.id.strip_prefix('p')?.parse().ok())
+    }
+}
+
+/// Follows `/patrols/stream` as `token` until it has received the fix `end` names (set
+/// by the campaign once healed; `u64::MAX` until then), or [`REACH_BOUND`] after that.
+pub async fn watcher(
+    base: String,
+    who: String,
+    token: String,
+    phase: Arc<Phase>,
+    end: Arc<AtomicU64>,
+    connected: Arc<AtomicUsize>,
+) -> Watched {
+    let http = stream_client();
+    let mut w = Watched {
+        who,
+        ..Watched::default()
+    };
+    let mut deadline: Option<Instant> = None;
+    let reached = |w: &Watched, target: u64| {
+        target != u64::MAX && (target == 0 || w.last_position().is_some_and(|p| p >= target))
+    };
+    loop {
+        let target = end.load(Ordering::SeqCst);
+        if target != u64::MAX && deadline.is_none() {
+            deadline = Some(Instant::now() + REACH_BOUND);
+        }
+        if reached(&w, target) {
+            w.reached = true;
+            return w;
+        }
+        if deadline.is_some_and(|d| Instant::now() > d) || (phase.given_up() && target == u64::MAX)
+        {
+            return w;
+        }
+        let last_id = w
+            .connections
+            .iter()
+            .rev()
+            .flat_map(|c| c.iter().rev())
+            .map(|s| s.id.clone())
+            .next();
+        let res = tokio::time::timeout(
+            Duration::from_secs(5),
+            subscribe_with(
+                &http,
+                &base,
+                "/patrols/stream",
+                Some(&token),
+                &[],
+                last_id.as_deref(),
+            ),
+        )
+        .await;
+        let mut res = match res {
+            Ok(Ok(res)) if res.status() == StatusCode::OK => res,
+            Ok(Ok(res)) => {
+                *w.refused.entry(res.status().as_u16()).or_default() += 1;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            }
+            _ => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            }
+        };
+        if w.connections.is_empty() {
+            connected.fetch_add(1, Ordering::SeqCst);
+        }
+        w.connections.push(Vec::new());
+        let mut frames = Frames::default();
+        loop {
+            let target = end.load(Ordering::SeqCst);
+            if reached(&w, target) || deadline.is_some_and(|d| Instant::now() > d) {
+                break;
+            }
+            if target != u64::MAX && deadline.is_none() {
+                deadline = Some(Instant::now() + REACH_BOUND);
+            }
+            match tokio::time::timeout(Duration::from_secs(1), res.chunk()).await {
+                Ok(Ok(Some(chunk))) => {
+                    let conn = w.connections.last_mut().expect("a connection");
+                    frames.push(&chunk, |f| {
+                        let Some(id) = f.id() else { return };
+                        let data: Value =
+                            serde_json::from_str(&f.data_lines().collect::<Vec<_>>().join("\n"))
+                                .unwrap_or(Value::Null);
+                        conn.push(Seen {
+                            id: id.to_string(),
+                            event: f.event().to_string(),
+                            patrol: data["patrol_id"].as_str().map(str::to_string),
+                            latitude: data["latitude"].as_f64(),
+                            longitude: data["longitude"].as_f64(),
+                        });
+                    });
+                }
+                // Ended or broken: reconnect from the last id.
+                Ok(_) => break,
+                // Nothing for a second: look at the target again.
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+/// Waits (bounded: 20 s) until `n` watchers are connected.
+pub async fn wait_connected(connected: &AtomicUsize, n: usize) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while connected.load(Ordering::SeqCst) < n {
+        if Instant::now() > deadline {
+            bail!("the live-stream watchers did not connect within 20 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// Waits (up to `bound`) until the roster's checkpoint is the positions stream's
+/// last sequence `head`: every fix is in `patrols` (and in the rebuild's replay).
+pub async fn wait_roster(pool: &PgPool, head: u64, bound: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + bound;
+    loop {
+        let at: Result<Option<i64>, _> =
+            sqlx::query_scalar("SELECT position FROM checkpoints WHERE projection = $1")
+                .bind(precinct_projections::roster::NAME)
+                .fetch_optional(pool)
+                .await;
+        let at = at.ok().flatten();
+        if at == Some(head as i64) || (head == 0 && at.is_none()) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "live: the roster's checkpoint is {at:?}, not the positions head {head}, after {bound:?}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Each patrol's location as the roster holds it.
+pub async fn roster(pool: &PgPool) -> anyhow::Result<BTreeMap<String, (Option<f64>, Option<f64>)>> {
+    let mut out = BTreeMap::new();
+    for row in sqlx::query("SELECT id, latitude, longitude FROM patrols")
+        .fetch_all(pool)
+        .await?
+    {
+        let id: Uuid = row.try_get("id")?;
+        out.insert(
+            id.to_string(),
+            (row.try_get("latitude")?, row.try_get("longitude")?),
+        );
+    }
+    Ok(out)
+}
+
+/// What the live side came to.
+#[derive(Debug, Default)]
+pub struct LiveVerdict {
+    pub acknowledged: usize,
+    pub refused: usize,
+    pub unknown: usize,
+    /// Acknowledged fixes missing after a `kill -9` of nats-server within
+    /// [`ASYNC_LOSS_WINDOW`] of their acknowledgement (allowed, ADR 0005).
+    pub lost_to_nats_kill: usize,
+    /// Connections beyond each watcher's first.
+    pub reconnects: usize,
+    /// Frames a watcher received more than once, across its reconnections.
+    pub redelivered: usize,
+    pub violations: Vec<String>,
+}
+
+fn key(patrol: &str, longitude: f64) -> (String, u64) {
+    // Longitudes are `LON + 1e-5 * i`: rounded to 1e-9 they are unique per patrol.
+    (patrol.to_string(), (longitude * 1e9).round() as u64)
+}
+
+/// Checks the watchers' frames and the roster (`patrol`: latitude and longitude) against
+/// the fixes sent; `nats_kills`: when each `kill -9` of nats-server happened.
+pub fn check(
+    sent: &[SentFix],
+    watched: &[Watched],
+    roster: &BTreeMap<String, (Option<f64>, Option<f64>)>,
+    nats_kills: &[Duration],
+) -> LiveVerdict {
+    let mut v = LiveVerdict::default();
+    for f in sent {
+        match f.outcome {
+            Outcome::Acknowledged => v.acknowledged += 1,
+            Outcome::Refused(_) => v.refused += 1,
+            Outcome::Unknown => v.unknown += 1,
+        }
+    }
+    let mut lost = HashSet::new();
+    for w in watched {
+        v.reconnects += w.connections.len().saturating_sub(1);
+        if !w.reached {
+            v.violations.push(format!(
+                "live: the {} never received the positions stream's last fix (bound {REACH_BOUND:?})",
+                w.who
+            ));
+        }
+        let mut received = HashSet::new();
+        let mut ids = HashSet::new();
+        for (n, conn) in w.connections.iter().enumerate() {
+            let mut last = [None::<u64>; 2];
+            for s in conn {
+                if !ids.insert(s.id.clone()) {
+                    v.redelivered += 1;
+                }
+                let (source, num) = match s.id.split_at_checked(1) {
+                    Some(("p", n)) => (0, n.parse::<u64>().ok()),
+                    Some(("e", n)) => (1, n.parse::<u64>().ok()),
+                    _ => continue,
+                };
+                let Some(num) = num else { continue };
+                if last[source].is_some_and(|l| num <= l) {
+                    v.violations.push(format!(
+                        "live: the {}'s connection {n} received {} after {}{}",
+                        w.who,
+                        s.id,
+                        &s.id[..1],
+                        last[source].unwrap_or(0)
+                    ));
+                }
+                last[source] = Some(num);
+                if let (Some(p), Some(lon)) = (&s.patrol, s.longitude) {
+                    if s.event == "position" {
+                        received.insert(key(p, lon));
+                    }
+                }
+            }
+        }
+        for f in sent {
+            let seen = received.contains(&key(&f.patrol, f.longitude));
+            match f.outcome {
+                Outcome::Acknowledged if !seen => {
+                    let killed = nats_kills.iter().any(|k| {
+                        *k + Duration::from_secs(1) >= f.done_at
+                            && *k <= f.done_at + ASYNC_LOSS_WINDOW
+                    });
+                    if killed {
+                        lost.insert(key(&f.patrol, f.longitude));
+                    } else {
+                        v.violations.push(format!(
+                            "live: the {} never received the acknowledged fix p{} of patrol {} (answered at {:.2} s)",
+                            w.who,
+                            f.seq.unwrap_or(0),
+                            f.patrol,
+                            f.done_at.as_secs_f64()
+                        ));
+                    }
+                }
+                Outcome::Refused(s) if seen => v.violations.push(format!(
+                    "live: the {} received a fix of patrol {} that was refused ({s})",
+                    w.who, f.patrol
+                )),
+                _ => {}
+            }
+        }
+    }
+    v.lost_to_nats_kill = lost.len();
+    // The roster: each patrol's last fix as the first watcher received it last.
+    if let Some(w) = watched.first() {
+        let mut last: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+        for s in w.connections.iter().flatten() {
+            if let (Some(p), Some(lat), Some(lon)) = (&s.patrol, s.latitude, s.longitude) {
+                if s.event == "position" {
+                    last.insert(p.clone(), (lat, lon));
+                }
+            }
+        }
+        for (patrol, (lat, lon)) in &last {
+            let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-9);
+            match roster.get(patrol) {
+                Some((a, b)) if close(*a, *lat) && close(*b, *lon) => {}
+                found => v.violations.push(format!(
+                    "live: the roster holds {found:?} for patrol {patrol}, its last fix is ({lat}, {lon})"
+                )),
+            }
+        }
+    }
+    v
+}
