@@ -403,3 +403,119 @@ pub fn check(
     }
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: &str = "patrol-1";
+
+    fn sent(i: u32, outcome: Outcome, at_ms: u64) -> SentFix {
+        SentFix {
+            patrol: P.into(),
+            latitude: LAT,
+            longitude: LON + 1e-5 * f64::from(i),
+            outcome,
+            seq: Some(u64::from(i)),
+            done_at: Duration::from_millis(at_ms),
+        }
+    }
+
+    fn frame(id: &str, i: Option<u32>) -> Seen {
+        Seen {
+            id: id.into(),
+            event: if i.is_some() { "position" } else { "status" }.into(),
+            patrol: i.map(|_| P.to_string()),
+            latitude: i.map(|_| LAT),
+            longitude: i.map(|i| LON + 1e-5 * f64::from(i)),
+        }
+    }
+
+    fn watched(connections: Vec<Vec<Seen>>) -> Watched {
+        Watched {
+            who: "dispatcher".into(),
+            connections,
+            reached: true,
+            ..Watched::default()
+        }
+    }
+
+    fn roster_at(i: u32) -> BTreeMap<String, (Option<f64>, Option<f64>)> {
+        BTreeMap::from([(P.into(), (Some(LAT), Some(LON + 1e-5 * f64::from(i))))])
+    }
+
+    #[test]
+    fn every_fix_delivered_across_a_reconnection_is_no_violation() {
+        let fixes = [1, 2, 3].map(|i| sent(i, Outcome::Acknowledged, 100 * u64::from(i)));
+        let w = watched(vec![
+            vec![
+                frame("p1", Some(1)),
+                frame("e5", None),
+                frame("p2", Some(2)),
+            ],
+            // Resumed after p2: the event source again (at-least-once), then p3.
+            vec![frame("e5", None), frame("p3", Some(3))],
+        ]);
+        let v = check(&fixes, &[w], &roster_at(3), &[]);
+        assert!(v.violations.is_empty(), "{:?}", v.violations);
+        assert_eq!((v.acknowledged, v.reconnects, v.redelivered), (3, 1, 1));
+    }
+
+    #[test]
+    fn a_missing_fix_a_reordering_a_refused_fix_seen_and_a_stale_roster_are_violations() {
+        let fixes = [
+            sent(1, Outcome::Acknowledged, 100),
+            sent(2, Outcome::Acknowledged, 200),
+            sent(3, Outcome::Refused(403), 300),
+        ];
+        let w = watched(vec![vec![frame("p3", Some(3)), frame("p1", Some(1))]]);
+        // The roster holds the last fix received: no violation of its own here.
+        let v = check(&fixes, &[w], &roster_at(1), &[]);
+        let all = v.violations.join("\n");
+        assert!(
+            all.contains("never received the acknowledged fix p2"),
+            "{all}"
+        );
+        assert!(all.contains("received p1 after p3"), "{all}");
+        assert!(all.contains("that was refused (403)"), "{all}");
+        assert_eq!(v.violations.len(), 3, "{all}");
+        let stale = check(
+            &fixes[..1],
+            &[watched(vec![vec![frame("p1", Some(1))]])],
+            &roster_at(2),
+            &[],
+        );
+        assert!(
+            stale.violations[0].contains("the roster holds"),
+            "{:?}",
+            stale.violations
+        );
+    }
+
+    #[test]
+    fn a_fix_lost_just_before_a_nats_kill_is_counted_not_a_violation() {
+        let fixes = [
+            sent(1, Outcome::Acknowledged, 1_000),
+            sent(2, Outcome::Acknowledged, 9_000),
+        ];
+        let w = watched(vec![vec![]]);
+        // A kill 1.5 s after the first fix's answer explains its loss; not the second's.
+        let v = check(
+            &fixes,
+            &[w],
+            &BTreeMap::new(),
+            &[Duration::from_millis(2_500)],
+        );
+        assert_eq!(v.lost_to_nats_kill, 1);
+        assert_eq!(v.violations.len(), 1, "{:?}", v.violations);
+        assert!(v.violations[0].contains("p2"));
+    }
+
+    #[test]
+    fn a_watcher_that_never_reached_the_last_fix_is_a_violation() {
+        let mut w = watched(vec![]);
+        w.reached = false;
+        let v = check(&[], &[w], &BTreeMap::new(), &[]);
+        assert!(v.violations[0].contains("never received the positions stream's last fix"));
+    }
+}
