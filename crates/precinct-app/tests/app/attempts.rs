@@ -238,11 +238,11 @@ async fn commuting_commands_under_contention_all_land_once() {
     assert_eq!(w.appended_since(mark).len(), 20, "each once");
 }
 
-#[tokio::test]
-async fn an_append_whose_outcome_was_lost_is_retried_into_the_original() {
+/// A triage whose first append meets `fault`: it must land once, and answer it.
+async fn triage_lands_once_after(fault: impl FnOnce(&precinct_eventlog::MemoryLog)) {
     let w = World::new().await;
     let report = w.given_report().await;
-    w.log.lose_next_acks(1);
+    fault(&w.log);
     let mark = w.mark();
     let out = desk::triage(
         &w.app,
@@ -252,10 +252,20 @@ async fn an_append_whose_outcome_was_lost_is_retried_into_the_original() {
         Priority::Critical,
     )
     .await
-    .expect("the retry finds the command");
+    .expect("the retry finds or lands the command");
     assert_eq!(w.appended_since(mark).len(), 1, "appended once");
     assert_eq!(out.position, w.mark());
     assert_eq!(out.report.priority, Priority::Critical);
+}
+
+#[tokio::test]
+async fn an_append_whose_outcome_was_lost_is_retried_into_the_original() {
+    triage_lands_once_after(|log| log.lose_next_acks(1)).await;
+}
+
+#[tokio::test]
+async fn an_append_the_server_never_stored_is_decided_again_and_lands_once() {
+    triage_lands_once_after(|log| log.fail_next_appends(1)).await;
 }
 
 #[tokio::test]
@@ -372,15 +382,40 @@ async fn a_command_whose_aggregate_never_stops_changing_gives_up_after_the_deadl
     assert_ne!(r.priority, Priority::High, "the command never landed");
 }
 
+type Told = Arc<std::sync::Mutex<Vec<(Uuid, u64)>>>;
+
+/// An app on `w`'s log whose account-change hook records what it is told.
+fn telling_app(w: &World) -> (precinct_app::App<precinct_eventlog::MemoryLog>, Told) {
+    let told = Told::default();
+    let hook = told.clone();
+    let app = precinct_app::App::new(w.log.clone())
+        .on_account_change(move |id, position| hook.lock().expect("lock").push((id, position)));
+    (app, told)
+}
+
+/// The ADMIN deactivates `account` through `app`'s unit of work.
+async fn deactivate(
+    app: &precinct_app::App<precinct_eventlog::MemoryLog>,
+    w: &World,
+    account: Uuid,
+) -> Result<precinct_app::Outcome, AppError> {
+    let meta = CommandMeta::new(Uuid::new_v4(), w.admin.actor());
+    app.run::<precinct_domain::account::Account>(&meta, account, async |uow| {
+        let at = uow.now();
+        uow.execute::<precinct_domain::account::Account>(
+            account,
+            precinct_domain::account::AccountCommand::Deactivate { at },
+        )
+        .await?;
+        Ok(())
+    })
+    .await
+}
+
 #[tokio::test]
 async fn each_account_change_is_told_with_its_position_and_remembered_for_its_author() {
     let w = World::new().await;
-    let told = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let app = {
-        let told = told.clone();
-        precinct_app::App::new(w.log.clone())
-            .on_account_change(move |id, position| told.lock().expect("lock").push((id, position)))
-    };
+    let (app, told) = telling_app(&w);
     // A change to a report is nobody's account change,
     let report = w.given_report().await;
     let out = desk::triage(
@@ -401,19 +436,7 @@ async fn each_account_change_is_told_with_its_position_and_remembered_for_its_au
     assert_eq!(app.last_write_of(w.citizen.id.as_uuid()), None);
     // a change to an account is told, with the position of its event.
     let account = w.citizen.id.as_uuid();
-    let meta = CommandMeta::new(Uuid::new_v4(), w.admin.actor());
-    let out = app
-        .run::<precinct_domain::account::Account>(&meta, account, async |uow| {
-            let at = uow.now();
-            uow.execute::<precinct_domain::account::Account>(
-                account,
-                precinct_domain::account::AccountCommand::Deactivate { at },
-            )
-            .await?;
-            Ok(())
-        })
-        .await
-        .expect("deactivate");
+    let out = deactivate(&app, &w, account).await.expect("deactivate");
     assert_eq!(*told.lock().expect("lock"), vec![(account, out.position)]);
     assert_eq!(app.last_write_of(w.admin.id.as_uuid()), Some(out.position));
 }
@@ -480,26 +503,6 @@ async fn a_stream_the_command_only_read_is_not_checked_when_it_appends() {
 }
 
 #[tokio::test]
-async fn an_append_the_server_never_stored_is_decided_again_and_lands_once() {
-    let w = World::new().await;
-    let report = w.given_report().await;
-    w.log.fail_next_appends(1);
-    let mark = w.mark();
-    let out = desk::triage(
-        &w.app,
-        &w.dispatcher,
-        &w.meta(&w.dispatcher),
-        report,
-        Priority::Critical,
-    )
-    .await
-    .expect("the retry lands");
-    assert_eq!(w.appended_since(mark).len(), 1, "appended once");
-    assert_eq!(out.position, w.mark());
-    assert_eq!(out.report.priority, Priority::Critical);
-}
-
-#[tokio::test]
 async fn an_append_the_store_refuses_for_good_is_answered_at_once() {
     let w = World::new().await;
     let report = w.given_report().await.as_uuid();
@@ -542,26 +545,11 @@ async fn an_append_the_store_refuses_for_good_is_answered_at_once() {
 #[tokio::test]
 async fn a_retry_that_finds_its_account_change_landed_still_tells_it() {
     let w = World::new().await;
-    let told = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let app = {
-        let told = told.clone();
-        precinct_app::App::new(w.log.clone())
-            .on_account_change(move |id, position| told.lock().expect("lock").push((id, position)))
-    };
+    let (app, told) = telling_app(&w);
     let account = w.citizen.id.as_uuid();
     // The deactivation lands, but its acknowledgement is lost on the way:
     w.log.lose_next_acks(1);
-    let meta = CommandMeta::new(Uuid::new_v4(), w.admin.actor());
-    let out = app
-        .run::<precinct_domain::account::Account>(&meta, account, async |uow| {
-            let at = uow.now();
-            uow.execute::<precinct_domain::account::Account>(
-                account,
-                precinct_domain::account::AccountCommand::Deactivate { at },
-            )
-            .await?;
-            Ok(())
-        })
+    let out = deactivate(&app, &w, account)
         .await
         .expect("found by the retry");
     assert!(out.duplicate);
