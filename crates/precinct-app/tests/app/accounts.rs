@@ -4,7 +4,7 @@
 //! account they create, crews are checked against the accounts as they are now, and
 //! erasure destroys the keys before recording itself.
 
-use crate::common::{events, Behind, Hasher, Keys, World};
+use crate::common::{events, Behind, Hasher, Keys, Meanwhile, World};
 use chrono::Utc;
 use precinct_app::commands::{account, invite, patrol, subject};
 use precinct_app::{AppError, Denied, Principal, Refusal, Unavailable};
@@ -326,59 +326,6 @@ async fn an_invite_creates_its_account_and_is_used_up_in_the_same_append() {
     assert!(matches!(err, AppError::NotFound), "{err:?}");
 }
 
-/// Counts the passwords it hashes.
-#[derive(Debug, Default)]
-struct Counting(std::sync::atomic::AtomicUsize);
-
-impl precinct_app::ports::Passwords for Counting {
-    async fn hash(
-        &self,
-        password: String,
-    ) -> Result<precinct_domain::values::PasswordHash, AppError> {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Ok(
-            precinct_domain::values::PasswordHash::parse(&format!("hashed:{password}"))
-                .expect("hash"),
-        )
-    }
-
-    async fn verify(
-        &self,
-        password: String,
-        hash: precinct_domain::values::PasswordHash,
-    ) -> Result<bool, AppError> {
-        Ok(hash.as_str() == format!("hashed:{password}"))
-    }
-}
-
-impl Counting {
-    fn hashed(&self) -> usize {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
-/// A hasher as slow as a real one: each hash lets the runtime run other commands first.
-#[derive(Debug, Default)]
-struct Slow;
-
-impl precinct_app::ports::Passwords for Slow {
-    async fn hash(
-        &self,
-        password: String,
-    ) -> Result<precinct_domain::values::PasswordHash, AppError> {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        precinct_app::ports::Passwords::hash(&Hasher, password).await
-    }
-
-    async fn verify(
-        &self,
-        password: String,
-        hash: precinct_domain::values::PasswordHash,
-    ) -> Result<bool, AppError> {
-        precinct_app::ports::Passwords::verify(&Hasher, password, hash).await
-    }
-}
-
 /// Two registrations of one address at once both find it free before hashing their
 /// passwords; the reservation made in the command itself lets one of them through.
 #[tokio::test]
@@ -393,9 +340,14 @@ async fn two_registrations_of_one_address_at_once_make_one_account() {
     };
     let mark = w.mark();
     let (one, other) = (anonymous(), anonymous());
+    // As slow as a real hasher: each hash lets the runtime run the other command first.
+    let slow = Meanwhile(|| async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        Ok(())
+    });
     let (a, b) = tokio::join!(
-        account::register(&w.app, None, &one, new.clone(), &Slow),
-        account::register(&w.app, None, &other, new.clone(), &Slow),
+        account::register(&w.app, None, &one, new.clone(), &slow),
+        account::register(&w.app, None, &other, new.clone(), &slow),
     );
     let refused = match (&a, &b) {
         (Ok(_), Err(e)) | (Err(e), Ok(_)) => e,
@@ -428,23 +380,28 @@ async fn a_used_invite_or_a_taken_address_is_refused_before_the_password_is_hash
         .await
         .expect("invite");
     let first = anonymous();
-    let accept = async |meta: &CommandMeta, code: &TokenHash, hasher: &Counting| {
+    // Counts the passwords it hashes.
+    let count = std::sync::atomic::AtomicUsize::new(0);
+    let hashed = || count.load(std::sync::atomic::Ordering::SeqCst);
+    let hasher = Meanwhile(|| async {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    });
+    let accept = async |meta: &CommandMeta, code: &TokenHash| {
         invite::accept_invite(
             &w.app,
             meta,
             code,
             "Ed".into(),
             "correct horse battery".into(),
-            hasher,
+            &hasher,
         )
         .await
     };
-    let original = accept(&first, &used.code_hash, &Counting::default())
-        .await
-        .expect("accept");
+    let original = accept(&first, &used.code_hash).await.expect("accept");
+    assert_eq!(hashed(), 1);
 
-    let hasher = Counting::default();
-    let err = accept(&anonymous(), &used.code_hash, &hasher)
+    let err = accept(&anonymous(), &used.code_hash)
         .await
         .expect_err("used");
     assert_eq!(
@@ -452,11 +409,9 @@ async fn a_used_invite_or_a_taken_address_is_refused_before_the_password_is_hash
         Some(&InviteError::AlreadyUsed),
         "{err:?}"
     );
-    assert_eq!(hasher.hashed(), 0, "a used invite hashed the password");
+    assert_eq!(hashed(), 1, "a used invite hashed the password");
     // A retry of the command that used it gets its original answer.
-    let retry = accept(&first, &used.code_hash, &Counting::default())
-        .await
-        .expect("retry");
+    let retry = accept(&first, &used.code_hash).await.expect("retry");
     assert_eq!(retry.account.id, original.account.id);
 
     let taken = invite_for("fi@example.com", "b2");
@@ -478,14 +433,15 @@ async fn a_used_invite_or_a_taken_address_is_refused_before_the_password_is_hash
     )
     .await
     .expect("register");
-    let err = accept(&anonymous(), &taken.code_hash, &hasher)
+    let before = hashed();
+    let err = accept(&anonymous(), &taken.code_hash)
         .await
         .expect_err("taken");
     assert!(
         matches!(err, AppError::Refused(Refusal::EmailTaken)),
         "{err:?}"
     );
-    assert_eq!(hasher.hashed(), 0, "a taken address hashed the password");
+    assert_eq!(hashed(), before, "a taken address hashed the password");
 }
 
 #[tokio::test]
@@ -964,43 +920,6 @@ async fn who_may_still_invite_to_which_role_and_station() {
     ));
 }
 
-/// A hasher during whose work the inviter is deactivated (another request, landing
-/// while the password is hashed).
-struct DeactivatesMeanwhile {
-    app: precinct_app::App<precinct_eventlog::MemoryLog>,
-    inviter: Uuid,
-}
-
-impl precinct_app::ports::Passwords for DeactivatesMeanwhile {
-    async fn hash(
-        &self,
-        password: String,
-    ) -> Result<precinct_domain::values::PasswordHash, AppError> {
-        let inviter = self.inviter;
-        self.app
-            .run::<Account>(
-                &CommandMeta::new(Uuid::new_v4(), Actor::System),
-                inviter,
-                async move |uow| {
-                    let at = uow.now();
-                    uow.execute::<Account>(inviter, AccountCommand::Deactivate { at })
-                        .await?;
-                    Ok(())
-                },
-            )
-            .await?;
-        precinct_app::ports::Passwords::hash(&Hasher, password).await
-    }
-
-    async fn verify(
-        &self,
-        password: String,
-        hash: precinct_domain::values::PasswordHash,
-    ) -> Result<bool, AppError> {
-        precinct_app::ports::Passwords::verify(&Hasher, password, hash).await
-    }
-}
-
 #[tokio::test]
 async fn an_invite_whose_author_was_deactivated_while_it_was_accepted_makes_no_account() {
     let w = World::new().await;
@@ -1019,10 +938,23 @@ async fn an_invite_whose_author_was_deactivated_while_it_was_accepted_makes_no_a
     )
     .await
     .expect("invite");
-    let hasher = DeactivatesMeanwhile {
-        app: w.app.clone(),
-        inviter: w.supervisor.id.as_uuid(),
-    };
+    // The inviter is deactivated while the password is hashed (another request).
+    let inviter = w.supervisor.id.as_uuid();
+    let hasher = Meanwhile(|| async {
+        w.app
+            .run::<Account>(
+                &CommandMeta::new(Uuid::new_v4(), Actor::System),
+                inviter,
+                async move |uow| {
+                    let at = uow.now();
+                    uow.execute::<Account>(inviter, AccountCommand::Deactivate { at })
+                        .await?;
+                    Ok(())
+                },
+            )
+            .await?;
+        Ok(())
+    });
     let mark = w.mark();
     let err = invite::accept_invite(
         &w.app,

@@ -4,54 +4,17 @@
 //! subject's key.
 
 use precinct_app::commands::account::{self, NewAccount};
-use precinct_app::ports::{KeyStore, Passwords};
-use precinct_app::{App, AppError, Refusal};
+use precinct_app::ports::KeyStore;
+use precinct_app::{AppError, Refusal};
 use precinct_domain::email::{email_stream_id, EmailCommand, EmailReservation};
 use precinct_domain::ids::AccountId;
-use precinct_domain::values::{Email, PasswordHash, Role};
+use precinct_domain::values::{Email, Role};
 use precinct_eventlog::{Actor, CommandMeta};
 use precinct_vault::{Opened, Vault};
 use uuid::Uuid;
 
 use crate::as_of::app_and_raw_log;
-use crate::common::Hasher;
-
-/// A hasher during whose work another account takes the address under its old,
-/// unkeyed stream id (as an account made before ids were keyed holds it).
-struct TakenMeanwhile {
-    app: App,
-    email: Email,
-}
-
-impl Passwords for TakenMeanwhile {
-    async fn hash(&self, password: String) -> Result<PasswordHash, AppError> {
-        let legacy = email_stream_id(&self.email);
-        let holder = AccountId::new(Uuid::new_v4());
-        self.app
-            .run::<EmailReservation>(
-                &CommandMeta::new(Uuid::new_v4(), Actor::System),
-                legacy,
-                async move |uow| {
-                    let at = uow.now();
-                    uow.execute::<EmailReservation>(
-                        legacy,
-                        EmailCommand::Reserve {
-                            account_id: holder,
-                            at,
-                        },
-                    )
-                    .await?;
-                    Ok(())
-                },
-            )
-            .await?;
-        Passwords::hash(&Hasher, password).await
-    }
-
-    async fn verify(&self, password: String, hash: PasswordHash) -> Result<bool, AppError> {
-        Passwords::verify(&Hasher, password, hash).await
-    }
-}
+use crate::common::Meanwhile;
 
 #[tokio::test]
 async fn an_address_held_under_its_old_stream_id_is_not_reserved_again_under_the_keyed_one() {
@@ -65,10 +28,30 @@ async fn an_address_held_under_its_old_stream_id_is_not_reserved_again_under_the
     );
     // The address is free when the registration looks, and taken under the old id
     // while the password is hashed:
-    let hasher = TakenMeanwhile {
-        app: app.clone(),
-        email: email.clone(),
-    };
+    // Another account takes the address under its old, unkeyed stream id while the
+    // password is hashed (as an account made before ids were keyed holds it).
+    let legacy = email_stream_id(&email);
+    let hasher = Meanwhile(|| async {
+        let holder = AccountId::new(Uuid::new_v4());
+        app.run::<EmailReservation>(
+            &CommandMeta::new(Uuid::new_v4(), Actor::System),
+            legacy,
+            async move |uow| {
+                let at = uow.now();
+                uow.execute::<EmailReservation>(
+                    legacy,
+                    EmailCommand::Reserve {
+                        account_id: holder,
+                        at,
+                    },
+                )
+                .await?;
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(())
+    });
     let err = account::register(
         &app,
         None,

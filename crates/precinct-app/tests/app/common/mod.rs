@@ -462,6 +462,25 @@ impl Passwords for Hasher {
     }
 }
 
+/// A [`Hasher`] that runs something first, each time it hashes: what happens
+/// meanwhile (another command lands, time passes, a count goes up).
+pub struct Meanwhile<F>(pub F);
+
+impl<F, Fut> Passwords for Meanwhile<F>
+where
+    F: Fn() -> Fut + Sync,
+    Fut: std::future::Future<Output = Result<(), AppError>> + Send,
+{
+    async fn hash(&self, password: String) -> Result<PasswordHash, AppError> {
+        (self.0)().await?;
+        Hasher.hash(password).await
+    }
+
+    async fn verify(&self, password: String, hash: PasswordHash) -> Result<bool, AppError> {
+        Hasher.verify(password, hash).await
+    }
+}
+
 /// A key store that remembers which keys it destroyed.
 #[derive(Debug, Default)]
 pub struct Keys {
