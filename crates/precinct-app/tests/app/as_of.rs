@@ -89,11 +89,37 @@ pub(crate) async fn report_with_notes(app: &App, notes: usize) -> ReportId {
     report_with_notes_of(app, notes, 0).await
 }
 
+/// Report `id`'s stream as the log holds it.
+async fn events_of(app: &App, id: ReportId) -> Vec<precinct_eventlog::RecordedEvent> {
+    app.log()
+        .read(&StreamId::new("report", id.as_uuid()))
+        .await
+        .expect("read")
+}
+
+/// Runs one command on report `id` (as the system), built at the unit of work's time.
+pub(crate) async fn run_report(
+    app: &App,
+    id: Uuid,
+    command: impl Fn(DateTime<Utc>) -> ReportCommand,
+) {
+    app.run::<Report>(
+        &CommandMeta::new(Uuid::new_v4(), Actor::System),
+        id,
+        async |uow| {
+            let at = uow.now();
+            uow.execute::<Report>(id, command(at)).await?;
+            Ok(())
+        },
+    )
+    .await
+    .expect("command");
+}
+
 /// [`report_with_notes`], each note padded to at least `len` characters.
 async fn report_with_notes_of(app: &App, notes: usize, len: usize) -> ReportId {
     let id = ReportId::new(Uuid::new_v4());
     let author = AccountId::new(Uuid::new_v4());
-    let meta = || CommandMeta::new(Uuid::new_v4(), Actor::System);
     let submit = ReportCommand::Submit {
         report_id: id,
         title: "Bicycle stolen".into(),
@@ -120,31 +146,17 @@ async fn report_with_notes_of(app: &App, notes: usize, len: usize) -> ReportId {
         at: Utc::now(),
     };
     let stream = id.as_uuid();
-    app.run::<Report>(&meta(), stream, async |uow| {
-        uow.execute::<Report>(stream, submit.clone()).await?;
-        Ok(())
-    })
-    .await
-    .expect("submit");
+    run_report(app, stream, |_| submit.clone()).await;
     for i in 1..=notes {
         // Apart in time, so that a time between two events falls between them.
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-        app.run::<Report>(&meta(), stream, async |uow| {
-            let at = uow.now();
-            uow.execute::<Report>(
-                stream,
-                ReportCommand::AddNote {
-                    note_id: NoteId::new(Uuid::new_v4()),
-                    note: format!("Follow-up {i}: a witness called{}", ".".repeat(len)),
-                    author_id: author,
-                    at,
-                },
-            )
-            .await?;
-            Ok(())
+        run_report(app, stream, |at| ReportCommand::AddNote {
+            note_id: NoteId::new(Uuid::new_v4()),
+            note: format!("Follow-up {i}: a witness called{}", ".".repeat(len)),
+            author_id: author,
+            at,
         })
-        .await
-        .expect("note");
+        .await;
     }
     id
 }
@@ -154,11 +166,7 @@ async fn as_of_from_snapshots_is_the_fold_of_the_whole_stream_at_every_time() {
     // Given a report of 25 events,
     let app = app().await;
     let id = report_with_notes(&app, 24).await;
-    let events = app
-        .log()
-        .read(&StreamId::new("report", id.as_uuid()))
-        .await
-        .expect("read");
+    let events = events_of(&app, id).await;
     assert_eq!(events.len(), 25);
     let times: Vec<DateTime<Utc>> = events.iter().map(|e| e.envelope.occurred_at).collect();
     let position = |n: usize| events[n - 1].position();
@@ -239,32 +247,15 @@ async fn a_read_from_the_newest_snapshot_stores_the_boundaries_the_stream_passed
     // when the stream grows past 20 events and is read again as it is now,
     let more = 12;
     for _ in 0..more {
-        app.run::<Report>(
-            &CommandMeta::new(Uuid::new_v4(), Actor::System),
-            id.as_uuid(),
-            async |uow| {
-                let at = uow.now();
-                uow.execute::<Report>(
-                    id.as_uuid(),
-                    ReportCommand::AddNote {
-                        note_id: NoteId::new(Uuid::new_v4()),
-                        note: "One more".into(),
-                        author_id: AccountId::new(Uuid::new_v4()),
-                        at,
-                    },
-                )
-                .await?;
-                Ok(())
-            },
-        )
-        .await
-        .expect("note");
+        run_report(&app, id.as_uuid(), |at| ReportCommand::AddNote {
+            note_id: NoteId::new(Uuid::new_v4()),
+            note: "One more".into(),
+            author_id: AccountId::new(Uuid::new_v4()),
+            at,
+        })
+        .await;
     }
-    let events = app
-        .log()
-        .read(&StreamId::new("report", id.as_uuid()))
-        .await
-        .expect("read");
+    let events = events_of(&app, id).await;
     assert_eq!(events.len(), 24);
     let now = Utc::now();
     let got = app
@@ -318,11 +309,7 @@ async fn a_read_before_the_only_snapshot_stores_the_boundary_before_its_time() {
     // Given a report of 25 events whose only snapshot is the newest (after 20),
     let app = app().await;
     let id = report_with_notes(&app, 24).await;
-    let events = app
-        .log()
-        .read(&StreamId::new("report", id.as_uuid()))
-        .await
-        .expect("read");
+    let events = events_of(&app, id).await;
     let store = Store::default();
     let first = app
         .load_as_of_with::<Report>(id.as_uuid(), Utc::now(), &store)
@@ -357,11 +344,7 @@ async fn a_read_between_two_snapshots_stores_the_boundary_between_them() {
     // Given a report of 35 events with snapshots after 10 and 30 events,
     let app = app().await;
     let id = report_with_notes(&app, 34).await;
-    let events = app
-        .log()
-        .read(&StreamId::new("report", id.as_uuid()))
-        .await
-        .expect("read");
+    let events = events_of(&app, id).await;
     let store = Store::default();
     let at = |n: usize| events[n - 1].envelope.occurred_at;
     app.load_as_of_with::<Report>(id.as_uuid(), Utc::now(), &store)
@@ -411,11 +394,7 @@ async fn a_state_larger_than_the_limit_gets_no_snapshot() {
     // after 10 events is under 64 KiB, the state after 20 over it,
     let app = app().await;
     let id = report_with_notes_of(&app, 19, 5_000).await;
-    let events = app
-        .log()
-        .read(&StreamId::new("report", id.as_uuid()))
-        .await
-        .expect("read");
+    let events = events_of(&app, id).await;
     let store = Store::default();
     // a read about the time of its 14th event (which would store both boundaries)
     let got = app

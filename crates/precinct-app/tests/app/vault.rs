@@ -134,29 +134,16 @@ async fn a_personal_field_left_empty_is_stored_empty_and_a_given_one_sealed() {
     .await
     .expect("assign and accept");
     for description in [None, Some("Blue frame, scratched")] {
-        app.run::<Report>(
-            &CommandMeta::new(Uuid::new_v4(), Actor::System),
-            id,
-            async |uow| {
-                let at = uow.now();
-                uow.execute::<Report>(
-                    id,
-                    ReportCommand::AttachEvidence {
-                        evidence_id: EvidenceId::new(Uuid::new_v4()),
-                        url: "https://evidence.example.com/1.jpg".into(),
-                        media_type: MediaType::Photo,
-                        captured_at: None,
-                        description: description.map(str::to_owned),
-                        author_id: AccountId::new(Uuid::new_v4()),
-                        at,
-                    },
-                )
-                .await?;
-                Ok(())
-            },
-        )
-        .await
-        .expect("evidence");
+        crate::as_of::run_report(&app, id, |at| ReportCommand::AttachEvidence {
+            evidence_id: EvidenceId::new(Uuid::new_v4()),
+            url: "https://evidence.example.com/1.jpg".into(),
+            media_type: MediaType::Photo,
+            captured_at: None,
+            description: description.map(str::to_owned),
+            author_id: AccountId::new(Uuid::new_v4()),
+            at,
+        })
+        .await;
     }
     let stored = raw
         .read(&StreamId::new("report", id))
