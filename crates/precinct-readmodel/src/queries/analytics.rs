@@ -265,7 +265,42 @@ const COHORT: &str = "WITH r AS (SELECT r.report_id, r.submitted_at, r.first_ass
 
 const PCT: &str = "percentile_cont(ARRAY[0.5, 0.9, 0.99]::float8[]) WITHIN GROUP (ORDER BY d)";
 
-/// `GET /analytics/sla`: the five durations and the KPIs.
+/// One row of the SLA statement: a metric, and the cohort's counts the KPIs are made of
+/// (the same on every row).
+#[derive(sqlx::FromRow)]
+struct SlaRow {
+    #[sqlx(flatten)]
+    metric: SlaMetricRow,
+    /// Assignments accepted within the accept deadline.
+    accepted_within: i64,
+    /// Assignments whose accept clock is decided: accepted, ended, or breached.
+    accept_decided: i64,
+    /// Assignments never accepted and declined or taken back.
+    failures: i64,
+    assignments: i64,
+    /// Reports resolved, and of those, closed.
+    resolved: i64,
+    resolved_closed: i64,
+}
+
+/// A KPI from its counts: `value = numerator / denominator`, met when at least (or at
+/// most) `target`.
+fn kpi(kpi: &str, numerator: i64, denominator: i64, target: f64, at_least: bool) -> KpiRow {
+    let value = (denominator > 0).then(|| numerator as f64 / denominator as f64);
+    KpiRow {
+        kpi: kpi.into(),
+        numerator,
+        denominator,
+        value,
+        target,
+        direction: if at_least { "AT_LEAST" } else { "AT_MOST" }.into(),
+        met: value.map(|v| if at_least { v >= target } else { v <= target }),
+    }
+}
+
+/// `GET /analytics/sla`: the five durations and the KPIs, in one statement: the cohort's
+/// reports (`r`, index-only) and their assignments (`a`, only the measured columns) are
+/// read once, for the percentiles and for the counts the KPIs and breaches are made of.
 #[tracing::instrument(skip(pool))]
 pub async fn sla(
     pool: &PgPool,
@@ -277,11 +312,14 @@ pub async fn sla(
     let mut qb = QueryBuilder::<Postgres>::new(COHORT);
     where_reports(&mut qb, scope);
     qb.push(
-        "), a AS (SELECT a.* FROM analytics_assignments a JOIN r USING (report_id)),
+        "), a AS MATERIALIZED (SELECT a.assigned_at, a.accepted_at, a.responding_at,
+                a.ended_at, a.declined_at, a.withdrawn_at, a.sla_accept_breached,
+                a.sla_respond_breached, a.sla_resolve_breached
+              FROM analytics_assignments a JOIN r USING (report_id)),
          d AS (
             SELECT 'time_to_assign' AS metric,
                 extract(epoch FROM r.first_assigned_at - r.submitted_at)::float8 AS d,
-                NULL::boolean AS within, NULL::boolean AS breached
+                NULL::boolean AS within
               FROM r WHERE r.first_assigned_at IS NOT NULL
             UNION ALL
             SELECT 'time_to_accept', extract(epoch FROM a.accepted_at - a.assigned_at)::float8,
@@ -289,20 +327,20 @@ pub async fn sla(
     )
     .push_bind(deadlines.accept_secs as f64)
     .push(
-        "), NULL FROM a WHERE a.accepted_at IS NOT NULL
+        ") FROM a WHERE a.accepted_at IS NOT NULL
             UNION ALL
             SELECT 'time_to_respond', extract(epoch FROM a.responding_at - a.accepted_at)::float8,
                 a.responding_at - a.accepted_at <= make_interval(secs => ",
     )
     .push_bind(deadlines.respond_secs as f64)
     .push(
-        "), NULL FROM a WHERE a.responding_at IS NOT NULL AND a.accepted_at IS NOT NULL
+        ") FROM a WHERE a.responding_at IS NOT NULL AND a.accepted_at IS NOT NULL
             UNION ALL
             SELECT 'time_to_resolve', extract(epoch FROM r.first_resolved_at - r.submitted_at)::float8,
-                NULL, NULL FROM r WHERE r.first_resolved_at IS NOT NULL
+                NULL FROM r WHERE r.first_resolved_at IS NOT NULL
             UNION ALL
             SELECT 'time_to_close', extract(epoch FROM r.first_closed_at - r.submitted_at)::float8,
-                NULL, NULL FROM r WHERE r.first_closed_at IS NOT NULL
+                NULL FROM r WHERE r.first_closed_at IS NOT NULL
          ),
          m(metric, ord) AS (VALUES ('time_to_assign', 1), ('time_to_accept', 2),
             ('time_to_respond', 3), ('time_to_resolve', 4), ('time_to_close', 5)),
@@ -310,7 +348,26 @@ pub async fn sla(
     )
     .push(PCT)
     .push(
-        " AS p, count(*) FILTER (WHERE within) AS within_n FROM d GROUP BY metric)
+        " AS p, count(*) FILTER (WHERE within) AS within_n FROM d GROUP BY metric),
+         ka AS (SELECT count(*) AS assignments,
+                count(*) FILTER (WHERE a.accepted_at IS NOT NULL
+                    AND a.accepted_at - a.assigned_at <= make_interval(secs => ",
+    )
+    .push_bind(deadlines.accept_secs as f64)
+    .push(
+        ")) AS accepted_within,
+                count(*) FILTER (WHERE a.accepted_at IS NOT NULL OR a.ended_at IS NOT NULL
+                    OR a.sla_accept_breached) AS accept_decided,
+                count(*) FILTER (WHERE a.accepted_at IS NULL
+                    AND (a.declined_at IS NOT NULL OR a.withdrawn_at IS NOT NULL)) AS failures,
+                count(*) FILTER (WHERE a.sla_accept_breached) AS accept_breaches,
+                count(*) FILTER (WHERE a.sla_respond_breached) AS respond_breaches,
+                count(*) FILTER (WHERE a.sla_resolve_breached) AS resolve_breaches
+              FROM a),
+         kr AS (SELECT count(*) FILTER (WHERE r.first_resolved_at IS NOT NULL) AS resolved,
+                count(*) FILTER (WHERE r.first_resolved_at IS NOT NULL
+                    AND r.first_closed_at IS NOT NULL) AS resolved_closed
+              FROM r)
          SELECT m.metric, COALESCE(agg.n, 0) AS count,
             agg.p[1] AS p50_secs, agg.p[2] AS p90_secs, agg.p[3] AS p99_secs,
             CASE m.metric WHEN 'time_to_accept' THEN ",
@@ -325,51 +382,42 @@ pub async fn sla(
             CASE WHEN m.metric IN ('time_to_accept', 'time_to_respond') AND agg.n > 0
                 THEN agg.within_n::float8 / agg.n END AS within_sla_share,
             CASE m.metric
-                WHEN 'time_to_accept' THEN (SELECT count(*) FROM a WHERE a.sla_accept_breached)
-                WHEN 'time_to_respond' THEN (SELECT count(*) FROM a WHERE a.sla_respond_breached)
-                WHEN 'time_to_resolve' THEN (SELECT count(*) FROM a WHERE a.sla_resolve_breached)
-            END AS breaches
-         FROM m LEFT JOIN agg USING (metric) ORDER BY m.ord",
+                WHEN 'time_to_accept' THEN ka.accept_breaches
+                WHEN 'time_to_respond' THEN ka.respond_breaches
+                WHEN 'time_to_resolve' THEN ka.resolve_breaches
+            END AS breaches,
+            ka.accepted_within, ka.accept_decided, ka.failures, ka.assignments,
+            kr.resolved, kr.resolved_closed
+         FROM m LEFT JOIN agg USING (metric) CROSS JOIN ka CROSS JOIN kr ORDER BY m.ord",
     );
-    let metrics: Vec<SlaMetricRow> = qb.build_query_as().fetch_all(pool).await?;
-
-    let mut qb = QueryBuilder::<Postgres>::new(COHORT);
-    where_reports(&mut qb, scope);
-    qb.push(
-        "), a AS (SELECT a.* FROM analytics_assignments a JOIN r USING (report_id)),
-         k(kpi, ord, numerator, denominator, target, direction) AS (
-            SELECT 'assignments_accepted_within_sla', 1,
-                (SELECT count(*) FROM a WHERE a.accepted_at IS NOT NULL
-                    AND a.accepted_at - a.assigned_at <= make_interval(secs => ",
-    )
-    .push_bind(deadlines.accept_secs as f64)
-    .push(
-        ")),
-                (SELECT count(*) FROM a WHERE a.accepted_at IS NOT NULL
-                    OR a.ended_at IS NOT NULL OR a.sla_accept_breached),
-                0.95::float8, 'AT_LEAST'
-            UNION ALL
-            SELECT 'resolved_with_complete_closure', 2,
-                (SELECT count(*) FROM r WHERE r.first_resolved_at IS NOT NULL
-                    AND r.first_closed_at IS NOT NULL),
-                (SELECT count(*) FROM r WHERE r.first_resolved_at IS NOT NULL),
-                0.90::float8, 'AT_LEAST'
-            UNION ALL
-            SELECT 'assignment_failures', 3,
-                (SELECT count(*) FROM a WHERE a.accepted_at IS NULL
-                    AND (a.declined_at IS NOT NULL OR a.withdrawn_at IS NOT NULL)),
-                (SELECT count(*) FROM a),
-                0.02::float8, 'AT_MOST')
-         SELECT kpi, numerator, denominator,
-            CASE WHEN denominator > 0 THEN numerator::float8 / denominator END AS value,
-            target, direction,
-            CASE WHEN denominator = 0 THEN NULL
-                 WHEN direction = 'AT_LEAST' THEN numerator::float8 / denominator >= target
-                 ELSE numerator::float8 / denominator <= target END AS met
-         FROM k ORDER BY ord",
-    );
-    let kpis: Vec<KpiRow> = qb.build_query_as().fetch_all(pool).await?;
-    Ok((metrics, kpis))
+    let rows: Vec<SlaRow> = qb.build_query_as().fetch_all(pool).await?;
+    let kpis = match rows.first() {
+        Some(r) => vec![
+            kpi(
+                "assignments_accepted_within_sla",
+                r.accepted_within,
+                r.accept_decided,
+                0.95,
+                true,
+            ),
+            kpi(
+                "resolved_with_complete_closure",
+                r.resolved_closed,
+                r.resolved,
+                0.90,
+                true,
+            ),
+            kpi(
+                "assignment_failures",
+                r.failures,
+                r.assignments,
+                0.02,
+                false,
+            ),
+        ],
+        None => Vec::new(),
+    };
+    Ok((rows.into_iter().map(|r| r.metric).collect(), kpis))
 }
 
 /// A row of `GET /analytics/officers` or `GET /analytics/patrols`.
@@ -648,11 +696,26 @@ pub async fn unknown_crime_types(
 
 #[cfg(test)]
 mod tests {
-    use super::whole_hours;
+    use super::{kpi, whole_hours};
     use chrono::{DateTime, Utc};
 
     fn t(s: &str) -> DateTime<Utc> {
         s.parse().expect("time")
+    }
+
+    #[test]
+    fn a_kpi_is_its_counts_ratio_against_its_target() {
+        let k = kpi("assignments_accepted_within_sla", 19, 20, 0.95, true);
+        assert_eq!(
+            (k.value, k.met, k.direction.as_str()),
+            (Some(0.95), Some(true), "AT_LEAST")
+        );
+        assert_eq!(kpi("x", 18, 20, 0.95, true).met, Some(false));
+        let failures = kpi("assignment_failures", 1, 20, 0.02, false);
+        assert_eq!((failures.value, failures.met), (Some(0.05), Some(false)));
+        assert_eq!(kpi("x", 0, 100, 0.02, false).met, Some(true));
+        let none = kpi("x", 0, 0, 0.9, true);
+        assert_eq!((none.value, none.met), (None, None));
     }
 
     #[test]
