@@ -53,8 +53,15 @@ for crate in "${crates[@]}"; do
     select=(--file 'crates/precinct-projections/**')
     extra=(--test-package precinct-tests --baseline skip)
     [[ -n ${MUTANTS_TIMEOUT:-} ]] || extra+=(--timeout 300)
-    # shellcheck disable=SC2206
-    test_args=(--test e2e -- ${MUTANTS_E2E_FILTER:-projections:: model poison:: queries:: live::})
+    read -r -a filter <<<"${MUTANTS_E2E_FILTER:-projections:: model poison:: queries:: live::}"
+    test_args=(--test e2e -- "${filter[@]}")
+    # Our own baseline instead: the unmutated tree must pass these tests, or every
+    # mutant would count as caught (a stopped stack, a test failing already).
+    if [[ " ${MUTANTS_ARGS:-} " != *" --list "* ]]; then
+      log "baseline: cargo test -p precinct-tests ${test_args[*]}"
+      (cd "$ROOT" && cargo test -q -p precinct-tests "${test_args[@]}") ||
+        { log "the e2e tests fail on the unmutated tree; no mutants tested"; exit 1; }
+    fi
   fi
   log "$crate -> $out"
   jobs="${MUTANTS_JOBS:-1}"

@@ -7,7 +7,8 @@
 //! (the outbound role).
 //!
 //! - One active mailer across processes: the advisory lock of
-//!   `precinct_projections::lead`; others stand by.
+//!   `precinct_projections::while_leading`; others stand by, and this one stops and
+//!   stands by again if its lock's session ends.
 //! - The ledger (`precinct_readmodel::mail_ledger`) holds the last log position
 //!   handled; it moves past a mail only once the mail was sent or failed for good, so a
 //!   restart or failover repeats at most the mail in flight (same `Message-ID`), and

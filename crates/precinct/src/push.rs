@@ -9,7 +9,8 @@
 //! secret (`webhook-id` from device and log position, as the webhooks derive theirs).
 //!
 //! - One active deliverer across processes: the advisory lock of
-//!   `precinct_projections::lead`; others stand by.
+//!   `precinct_projections::while_leading`; others stand by, and this one stops and
+//!   stands by again if its lock's session ends.
 //! - Two halves. The *follower* reads the report events from the cursor in
 //!   `push_cursor`, turns each triggering event ([`trigger`]) into one outbox row per
 //!   (device, position) and moves the cursor in the same transaction: a restart neither

@@ -3,7 +3,8 @@
 //! Standard Webhooks specification says.
 //!
 //! - One active deliverer across processes: the advisory lock of
-//!   `precinct_projections::lead`; others stand by.
+//!   `precinct_projections::while_leading`; others stand by, and this one stops and
+//!   stands by again if its lock's session ends.
 //! - One task per subscription, each with its own ordered consumer of the report
 //!   events, its own cursor in the ledger and its own HTTP client with a per-request
 //!   timeout: a hanging receiver holds back only its own subscription.

@@ -247,13 +247,25 @@ fn inject(
             }
         }
         FaultKind::KillProjectorLeader => {
-            let locks = projection_locks(&t.pg, &t.procs)?;
+            // Every projection (a checkpoint row each) led by some process first: after
+            // an earlier fault's heal the locks take a second or two to be taken again.
+            let total: usize =
+                t.pg.query("SELECT count(*) FROM checkpoints")?
+                    .trim()
+                    .parse()
+                    .context("count of checkpoints")?;
+            let locks = match settled_locks(&t.pg, &t.procs, total) {
+                Ok(locks) => locks,
+                Err(e) => {
+                    log.failed_takeovers.push(format!("before the kill: {e}"));
+                    std::thread::sleep(hold);
+                    return Ok(("no projector leader".into(), Duration::ZERO));
+                }
+            };
             let leader = (0..t.procs.len())
-                .filter(|i| locks[*i] > 0)
                 .max_by_key(|i| locks[*i])
-                .context("no process holds a projection's lock")?;
+                .context("no precinct process")?;
             let held = locks[leader];
-            let total: usize = locks.iter().sum();
             target = format!(
                 "precinct {} ({held} of {total} projections)",
                 t.procs[leader].roles
@@ -323,6 +335,29 @@ fn projection_locks(pg: &PrivatePg, procs: &[PrecinctProc]) -> anyhow::Result<Ve
             false => 0,
         })
         .collect())
+}
+
+/// Waits (bounded: 15 s) until the projector processes hold all `total` projection
+/// locks; answers who holds how many.
+fn settled_locks(
+    pg: &PrivatePg,
+    procs: &[PrecinctProc],
+    total: usize,
+) -> Result<Vec<usize>, String> {
+    let started = Instant::now();
+    let mut last = Vec::new();
+    while started.elapsed() < Duration::from_secs(15) {
+        if let Ok(locks) = projection_locks(pg, procs) {
+            if locks.iter().sum::<usize>() >= total {
+                return Ok(locks);
+            }
+            last = locks;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(format!(
+        "the projector processes did not hold all {total} projection locks within 15 s (held: {last:?})"
+    ))
 }
 
 /// Waits (bounded: 15 s) until the processes other than `killed` hold at least

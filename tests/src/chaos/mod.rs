@@ -495,12 +495,13 @@ async fn campaign(
             base.clone(),
             who.to_string(),
             s.token.clone(),
-            phase.clone(),
             end.clone(),
             connected.clone(),
         ))
     })
     .collect();
+    // Aborted if the campaign returns early (a `?`); joined below otherwise.
+    let _watching = AbortOnDrop(watchers.iter().map(|w| w.abort_handle()).collect());
     live::wait_connected(&connected, watchers.len()).await?;
     let sent = Arc::new(Mutex::new(Vec::new()));
     let mut workers = Vec::new();
@@ -576,7 +577,8 @@ async fn campaign(
         let abort = w.abort_handle();
         match tokio::time::timeout(Duration::from_secs(45), w).await {
             Ok(Ok(w)) => watched.push(w),
-            _ => {
+            Ok(Err(e)) => late.push(format!("live: a watcher failed: {e}")),
+            Err(_) => {
                 abort.abort();
                 late.push("live: a watcher did not end within 45 s".into());
             }
@@ -660,6 +662,17 @@ async fn campaign(
         live,
         dir: dir.to_path_buf(),
     })
+}
+
+/// Aborts tasks when dropped.
+struct AbortOnDrop(Vec<tokio::task::AbortHandle>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
+        }
+    }
 }
 
 /// `precinct rebuild` into the `rebuild` database (bounded: 180 s).

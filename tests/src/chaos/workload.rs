@@ -126,10 +126,6 @@ impl Phase {
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }
-    /// Clients have stopped retrying (the settle time after the stop has passed).
-    pub fn given_up(&self) -> bool {
-        self.give_up()
-    }
     fn give_up(&self) -> bool {
         let stop = self.stop_ms.load(Ordering::SeqCst);
         stop != u64::MAX && self.started.elapsed() > Duration::from_millis(stop) + self.settle
