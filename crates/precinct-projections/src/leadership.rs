@@ -90,6 +90,16 @@ pub async fn lead(pool: &PgPool, name: &str, shutdown: &CancellationToken) -> Op
             return None;
         }
         if let Ok(mut conn) = pool.acquire().await {
+            // The server notices a holder gone without a word (a partition, a host
+            // lost) within about 25 s instead of its default TCP keepalive (hours), so
+            // the lock does not outlive its holder by long. Ignored on a Unix socket.
+            let _ = sqlx::query(
+                "SELECT set_config('tcp_keepalives_idle', '10', false), \
+                        set_config('tcp_keepalives_interval', '5', false), \
+                        set_config('tcp_keepalives_count', '3', false)",
+            )
+            .execute(&mut *conn)
+            .await;
             let got: Result<bool, _> = sqlx::query_scalar(
                 "SELECT pg_try_advisory_lock(hashtext('precinct.projection.' || $1))",
             )
