@@ -90,16 +90,6 @@ pub async fn lead(pool: &PgPool, name: &str, shutdown: &CancellationToken) -> Op
             return None;
         }
         if let Ok(mut conn) = pool.acquire().await {
-            // The server notices a holder gone without a word (a partition, a host
-            // lost) within about 25 s instead of its default TCP keepalive (hours), so
-            // the lock does not outlive its holder by long. Ignored on a Unix socket.
-            let _ = sqlx::query(
-                "SELECT set_config('tcp_keepalives_idle', '10', false), \
-                        set_config('tcp_keepalives_interval', '5', false), \
-                        set_config('tcp_keepalives_count', '3', false)",
-            )
-            .execute(&mut *conn)
-            .await;
             let got: Result<bool, _> = sqlx::query_scalar(
                 "SELECT pg_try_advisory_lock(hashtext('precinct.projection.' || $1))",
             )
@@ -107,6 +97,17 @@ pub async fn lead(pool: &PgPool, name: &str, shutdown: &CancellationToken) -> Op
             .fetch_one(&mut *conn)
             .await;
             if let Ok(true) = got {
+                // Only on the holder's session (not on every standby poll, not on
+                // pooled connections): the server notices a holder gone without a word
+                // (a partition, a host lost) within about 25 s instead of its default
+                // TCP keepalive (hours). Ignored on a Unix socket.
+                let _ = sqlx::query(
+                    "SELECT set_config('tcp_keepalives_idle', '10', false), \
+                            set_config('tcp_keepalives_interval', '5', false), \
+                            set_config('tcp_keepalives_count', '3', false)",
+                )
+                .execute(&mut *conn)
+                .await;
                 tracing::info!(projection = name, "projector is the active one");
                 // Detached: a pooled connection would keep holding the lock.
                 return Some(Leadership::hold(name, conn.detach()));

@@ -337,55 +337,56 @@ fn projection_locks(pg: &PrivatePg, procs: &[PrecinctProc]) -> anyhow::Result<Ve
         .collect())
 }
 
-/// Waits (bounded: 15 s) until the projector processes hold all `total` projection
-/// locks; answers who holds how many.
-fn settled_locks(
+/// Reads who holds how many projection locks every 50 ms until `done` says so (bounded:
+/// 15 s); answers the last reading and how long it took, or says what was still held
+/// (`what`: the condition, for the message).
+fn poll_locks(
     pg: &PrivatePg,
     procs: &[PrecinctProc],
-    total: usize,
-) -> Result<Vec<usize>, String> {
+    what: &str,
+    done: impl Fn(&[usize]) -> bool,
+) -> Result<(Vec<usize>, Duration), String> {
     let started = Instant::now();
     let mut last = Vec::new();
     while started.elapsed() < Duration::from_secs(15) {
         if let Ok(locks) = projection_locks(pg, procs) {
-            if locks.iter().sum::<usize>() >= total {
-                return Ok(locks);
+            if done(&locks) {
+                return Ok((locks, started.elapsed()));
             }
             last = locks;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Err(format!(
-        "the projector processes did not hold all {total} projection locks within 15 s (held: {last:?})"
-    ))
+    Err(format!("{what} within 15 s (held: {last:?})"))
 }
 
-/// Waits (bounded: 15 s) until the processes other than `killed` hold at least
-/// `total` projection locks; answers how long that took.
+/// Waits until the projector processes hold all `total` projection locks.
+fn settled_locks(
+    pg: &PrivatePg,
+    procs: &[PrecinctProc],
+    total: usize,
+) -> Result<Vec<usize>, String> {
+    let what = format!("the projector processes did not hold all {total} projection locks");
+    poll_locks(pg, procs, &what, |locks| {
+        locks.iter().sum::<usize>() >= total
+    })
+    .map(|r| r.0)
+}
+
+/// Waits until the processes other than `killed` hold at least `total` projection
+/// locks; answers how long that took.
 fn wait_takeover(
     pg: &PrivatePg,
     procs: &[PrecinctProc],
     killed: usize,
     total: usize,
 ) -> Result<Duration, String> {
-    let started = Instant::now();
-    let mut last = Vec::new();
-    while started.elapsed() < Duration::from_secs(15) {
-        if let Ok(locks) = projection_locks(pg, procs) {
-            let others: usize = (0..procs.len())
-                .filter(|i| *i != killed)
-                .map(|i| locks[i])
-                .sum();
-            if others >= total && locks[killed] == 0 {
-                return Ok(started.elapsed());
-            }
-            last = locks;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Err(format!(
-        "the other processes did not hold all {total} projection locks within 15 s (held: {last:?})"
-    ))
+    let what = format!("the other processes did not hold all {total} projection locks");
+    poll_locks(pg, procs, &what, |locks| {
+        let all: usize = locks.iter().sum();
+        locks[killed] == 0 && all >= total
+    })
+    .map(|r| r.1)
 }
 
 /// `cluster.sh <verb> <node>`; it waits for a meta leader / for the node to be current.
