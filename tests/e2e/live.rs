@@ -10,8 +10,10 @@ use futures::StreamExt;
 use precinct_api::live::LiveConfig;
 use precinct_projections::RosterOptions;
 use precinct_tests::app::{Options, TestApp};
+use precinct_tests::nats::PrivateNats;
 use precinct_tests::prometheus;
 use precinct_tests::sse::{SseClient, SseEvent};
+use precinct_tests::unique_prefix;
 use precinct_tests::world::{Spec, StationSpec};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -548,6 +550,147 @@ async fn positions_are_validated_and_only_members_may_send_them() {
             .as_str()
             .and_then(|s| s.parse::<chrono::DateTime<chrono::Utc>>().ok()),
         at.parse().ok()
+    );
+}
+
+/// A position update retried until it is accepted (the app reconnecting to NATS answers
+/// 503 meanwhile); answers its sequence.
+async fn fix_when_up(app: &TestApp, token: &str, patrol: &str, lon: f64) -> u64 {
+    let url = format!("/patrols/{patrol}/location");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let body = json!({"latitude": LAT, "longitude": lon});
+        let r = app.put(&url, Some(token), body).await;
+        if r.status == StatusCode::ACCEPTED {
+            return r.position();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not accepted within 20 s: {}",
+            r.status
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The longitudes of the positions `watcher` receives until it has all of `want` or
+/// `wait` passes.
+async fn longitudes_until(watcher: &mut SseClient, want: &[f64], wait: Duration) -> Vec<f64> {
+    let deadline = Instant::now() + wait;
+    let mut got = Vec::new();
+    while !want.iter().all(|w| got.contains(w)) {
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            break;
+        };
+        let Some(ev) = watcher.next_of("position", left).await else {
+            break;
+        };
+        got.extend(ev.data["longitude"].as_f64());
+    }
+    got
+}
+
+/// A single nats-server persisting positions asynchronously can come back from a kill
+/// without its last positions, and gives their sequences to the next ones (ADR 0005,
+/// issue 21 addendum). Made exact here: the store is copied while the server is
+/// stopped, three more positions are fanned out, then the server is killed and the copy
+/// put back. The watchers must still get the positions under the reused sequences.
+#[tokio::test]
+async fn positions_under_sequences_the_stream_lost_and_reused_still_reach_watchers() {
+    let mut nats = PrivateNats::start().expect("private nats");
+    let w = world_with(Options {
+        nats_url: nats.url(),
+        ..Options::default()
+    })
+    .await;
+    let app = &w.app;
+    let copy = std::env::temp_dir().join(format!("precinct-store-{}", unique_prefix()));
+    let lon = |i: u32| LON + 0.000_01 * f64::from(i);
+    let lons = |r: std::ops::Range<u32>| r.map(lon).collect::<Vec<_>>();
+    let mut watcher = SseClient::open(app, "/patrols/stream", &w.dispatcher_a, None).await;
+    let (officer, patrol) = (&w.officer_a, &w.patrol_a);
+    for i in 0..3 {
+        fix_when_up(app, officer, patrol, lon(i)).await;
+    }
+    let got = longitudes_until(&mut watcher, &lons(0..3), MOVE_BOUND).await;
+    assert_eq!(got, lons(0..3));
+
+    // Stopped cleanly (everything written), the store copied, started again: a
+    // reconnect that lost nothing lets no watcher go.
+    nats.stop().expect("stopped");
+    nats.copy_store(&copy).expect("store copied");
+    nats.start_again().expect("started");
+    let mut lost = Vec::new();
+    for i in 3..6 {
+        lost.push(fix_when_up(app, officer, patrol, lon(i)).await);
+    }
+    let got = longitudes_until(&mut watcher, &lons(3..6), Duration::from_secs(10)).await;
+    assert_eq!(got, lons(3..6), "the same stream, live across the restart");
+
+    // Killed, and back without the last three: the next three get their sequences.
+    nats.kill();
+    nats.restore_store(&copy).expect("store restored");
+    nats.start_again().expect("started");
+    let mut reused = Vec::new();
+    for i in 6..9 {
+        reused.push(fix_when_up(app, officer, patrol, lon(i)).await);
+    }
+    let _ = std::fs::remove_dir_all(&copy);
+    assert_eq!(
+        reused, lost,
+        "the stream gave the lost sequences to new positions"
+    );
+
+    // The hub rewinds and lets its watchers go; one coming back with its last id gets
+    // the three new positions.
+    assert!(
+        watcher.ends_within(Duration::from_secs(10)).await,
+        "the watcher's stream ends at the rewind"
+    );
+    let last = format!("p{}", lost[2]);
+    let mut again = SseClient::open(app, "/patrols/stream", &w.dispatcher_a, Some(&last)).await;
+    let got = longitudes_until(&mut again, &lons(6..9), Duration::from_secs(10)).await;
+    assert!(
+        lons(6..9).iter().all(|l| got.contains(l)),
+        "the positions under reused sequences reach the watcher: got {got:?}"
+    );
+    // And a fresh watcher's snapshot holds the patrol's newest position.
+    let mut fresh = SseClient::open(app, "/patrols/stream", &w.dispatcher_a, None).await;
+    let got = longitudes_until(&mut fresh, &[lon(8)], MOVE_BOUND).await;
+    assert_eq!(got, [lon(8)]);
+}
+
+/// The hub checks, after a reconnect, that the stream still holds what it fanned out by
+/// comparing the time its subscription reported with the time a direct get reads: the
+/// two must agree to the nanosecond, or every reconnect would look like a loss.
+#[tokio::test]
+async fn a_subscription_and_a_direct_get_read_the_same_stored_time() {
+    let w = world().await;
+    let app = &w.app;
+    let positions = app.log.positions();
+    let head = positions.head().await.expect("head");
+    let mut seqs = Vec::new();
+    for i in 0..20 {
+        let lon = LON + 0.000_01 * f64::from(i);
+        seqs.push(fix(app, &w.officer_a, &w.patrol_a, LAT, lon).await);
+    }
+    let followed: Vec<_> = positions
+        .subscribe(precinct_eventlog::positions::Start::Seq(head + 1))
+        .await
+        .expect("subscribed")
+        .take(seqs.len())
+        .collect()
+        .await;
+    let mut followed_seqs = Vec::new();
+    for m in followed {
+        let m = m.expect("a position");
+        let read = positions.stored_at(m.seq).await.expect("direct get");
+        assert_eq!(read, Some(m.stored_at), "position {}", m.seq);
+        followed_seqs.push(m.seq);
+    }
+    assert_eq!(
+        followed_seqs, seqs,
+        "the test's stream holds its positions only"
     );
 }
 

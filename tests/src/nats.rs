@@ -105,6 +105,65 @@ impl PrivateNats {
         self.kill();
         self.spawn()
     }
+
+    /// SIGTERM, and waits (bounded, 10 s) for the server to write what it holds and exit;
+    /// `kill -9` if it does not.
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        let Some(mut c) = self.child.take() else {
+            return Ok(());
+        };
+        crate::chaos::procs::signal(c.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if c.try_wait()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        bail!("nats-server did not stop within 10 s of SIGTERM")
+    }
+
+    /// Starts the server again on the same port and store (after `stop` or `kill`).
+    pub fn start_again(&mut self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.child.is_none(), "nats-server still runs");
+        self.spawn()
+    }
+
+    /// Copies the store of a stopped server to `to` (a directory that does not exist).
+    pub fn copy_store(&self, to: &std::path::Path) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.child.is_none(),
+            "copy the store of a stopped server only"
+        );
+        copy_dir(&self.store_dir(), to)
+    }
+
+    /// Puts back, in place of this stopped server's store, a copy made by `copy_store`:
+    /// the server comes back as it was then, as if it had lost everything since.
+    pub fn restore_store(&self, from: &std::path::Path) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.child.is_none(),
+            "restore the store of a stopped server only"
+        );
+        std::fs::remove_dir_all(self.store_dir())?;
+        copy_dir(from, &self.store_dir())
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
 }
 
 impl Drop for PrivateNats {

@@ -275,6 +275,17 @@ impl PositionLog {
             .collect()
     }
 
+    /// How many times this process's NATS connection has been established (the first
+    /// connect included): a change means a reconnect since the last look, after which
+    /// a single-node stream persisted asynchronously may have lost its tail and will
+    /// give the lost sequences to new positions (ADR 0005).
+    pub fn connects(&self) -> u64 {
+        self.client
+            .statistics()
+            .connects
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The sequence of the last stored position (0: none yet).
     pub async fn head(&self) -> Result<u64, ReadError> {
         let stream = self.js.get_stream(&self.stream).await.map_err(transport)?;

@@ -6,10 +6,12 @@
 //!
 //! [`Registry`]: super::registry::Registry
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use precinct_eventlog::positions::{RecordedMove, Start};
@@ -21,6 +23,8 @@ use super::frames::{position_frame, Frame, Reader, Source};
 use super::hub::LiveHub;
 use super::registry::{Delivery, Scope};
 
+/// How often the positions follower looks for a reconnect to NATS while idle.
+const RECONNECT_CHECK: Duration = Duration::from_secs(1);
 /// How long a step of catching up may wait for JetStream before giving up on it.
 const REPLAY_IDLE: Duration = Duration::from_secs(5);
 /// How long the hub may take to load the last positions at start before serving.
@@ -36,13 +40,23 @@ impl LiveHub {
     }
 
     /// Follows the positions stream: the last position of every patrol first (the
-    /// snapshot), then everything new.
+    /// snapshot), then everything new. After every reconnect to NATS, before fanning
+    /// out anything more, it checks that the stream still holds the last positions it
+    /// fanned out: a single node persisting asynchronously (ADR 0005) may come back
+    /// from a `kill -9` without its last second, and then gives those sequences to new
+    /// positions, which a consumer resuming after the old ones would skip. If so, the
+    /// hub rewinds to what the stream kept ([`Registry::rewind_positions`]) and
+    /// follows again from there.
+    ///
+    /// [`Registry::rewind_positions`]: super::registry::Registry::rewind_positions
     pub(super) async fn follow_positions(self) {
         let shutdown = self.inner.shutdown.clone();
         let registry = self.inner.registry.clone();
+        let positions = &self.inner.positions;
         let mut backoff = self.backoff();
-        let read = || self.inner.positions.head();
-        let Some(start_head) = retry(&mut backoff, "read the positions stream", read).await else {
+        let read = || positions.head();
+        let Some(mut start_head) = retry(&mut backoff, "read the positions stream", read).await
+        else {
             return;
         };
         let mut warming = start_head > 0;
@@ -51,8 +65,13 @@ impl LiveHub {
         }
         let warm_deadline = tokio::time::Instant::now() + WARM_UP;
         let mut start = Start::LastPerPatrol;
+        // The connection count last checked, and what was fanned out (oldest first).
+        let mut connects = positions.connects();
+        let mut fanned: VecDeque<Fanned> = VecDeque::new();
+        let mut check = tokio::time::interval(RECONNECT_CHECK);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let subscribe = || self.inner.positions.subscribe(start);
+            let subscribe = || positions.subscribe(start);
             let Some(stream) = retry(&mut backoff, "subscribe to positions", subscribe).await
             else {
                 return;
@@ -61,6 +80,7 @@ impl LiveHub {
             // below a client's buffer so a burst alone never drops a healthy client.
             let chunk = (self.inner.config.client_buffer / 4).clamp(1, 256);
             let mut chunks = stream.ready_chunks(chunk);
+            let mut rewound = false;
             loop {
                 let chunk = tokio::select! {
                     biased;
@@ -72,16 +92,29 @@ impl LiveHub {
                         self.set_ready(Source::Positions);
                         continue;
                     }
-                    chunk = chunks.next() => chunk,
+                    _ = check.tick() => {
+                        if positions.connects() == connects {
+                            continue;
+                        }
+                        Vec::new()
+                    }
+                    chunk = chunks.next() => match chunk {
+                        Some(chunk) => chunk,
+                        None => break,
+                    },
                 };
-                let Some(chunk) = chunk else { break };
                 let mut frames = Vec::with_capacity(chunk.len());
+                let mut moves = Vec::with_capacity(chunk.len());
                 let mut through = 0;
                 let mut broken = false;
                 for item in chunk {
                     match item {
                         Ok(m) => {
                             through = m.seq;
+                            moves.push(Fanned {
+                                seq: m.seq,
+                                stored_at: m.stored_at,
+                            });
                             frames.push(Arc::new(position_frame(&m)));
                         }
                         Err(ReadError::Corrupt { position, reason }) => {
@@ -95,6 +128,35 @@ impl LiveHub {
                         }
                     }
                 }
+                let now = positions.connects();
+                if now != connects {
+                    let mut seen: Vec<Fanned> = fanned.iter().copied().collect();
+                    seen.extend(moves.iter().copied());
+                    let holds = |f: Fanned| async move {
+                        Ok::<_, ReadError>(positions.stored_at(f.seq).await? == Some(f.stored_at))
+                    };
+                    match kept_through(&seen, holds).await {
+                        Ok(None) => connects = now,
+                        Ok(Some(to)) => {
+                            let let_go = registry.rewind_positions(to);
+                            fanned.retain(|f| f.seq <= to);
+                            start_head = start_head.min(to);
+                            connects = now;
+                            tracing::warn!(
+                                kept_through = to,
+                                lost_through = seen.last().map_or(to, |f| f.seq),
+                                watchers_let_go = let_go,
+                                "live: the positions stream came back without its last positions; following again after what it kept"
+                            );
+                            rewound = true;
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "live: cannot check the positions stream after a reconnect; resubscribing");
+                            break;
+                        }
+                    }
+                }
                 if through > 0 || !frames.is_empty() {
                     let delivery = if warming {
                         Delivery::Seed
@@ -102,6 +164,9 @@ impl LiveHub {
                         Delivery::Live
                     };
                     registry.dispatch(Source::Positions, through, frames, delivery);
+                    fanned.extend(moves);
+                    let excess = fanned.len().saturating_sub(self.inner.config.recent.max(1));
+                    fanned.drain(..excess);
                     backoff.reset();
                 }
                 if warming && through >= start_head {
@@ -112,7 +177,7 @@ impl LiveHub {
                     break;
                 }
             }
-            if !backoff.pause().await {
+            if !rewound && !backoff.pause().await {
                 return;
             }
             let (head, _) = registry.heads();
@@ -202,6 +267,46 @@ where
     backoff.retry(attempt, failed).await.ok()
 }
 
+/// A position the hub fanned out: its sequence and when JetStream stored it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fanned {
+    seq: u64,
+    stored_at: DateTime<Utc>,
+}
+
+/// The last of `fanned` (oldest first) that the stream still holds as it was, asked of
+/// `holds`: `None` when it still holds the newest (nothing lost), else the sequence
+/// after which it lost everything (a stream loses a tail, so a binary search finds
+/// it; when it lost all of `fanned`, the sequence before the oldest).
+async fn kept_through<Fut>(
+    fanned: &[Fanned],
+    holds: impl Fn(Fanned) -> Fut,
+) -> Result<Option<u64>, ReadError>
+where
+    Fut: Future<Output = Result<bool, ReadError>>,
+{
+    let Some(&newest) = fanned.last() else {
+        return Ok(None);
+    };
+    if holds(newest).await? {
+        return Ok(None);
+    }
+    // fanned[..lo] are held, fanned[hi] is lost.
+    let (mut lo, mut hi) = (0, fanned.len() - 1);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if holds(fanned[mid]).await? {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(Some(match lo {
+        0 => fanned[0].seq.saturating_sub(1),
+        _ => fanned[lo - 1].seq,
+    }))
+}
+
 /// Where a replay goes: the frames up to `through` that `scope` wants, into `tx`.
 pub(super) struct Replay<'a> {
     pub scope: Scope,
@@ -249,4 +354,83 @@ where
         }
     }
     Some(to.through)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn fanned(seqs: std::ops::RangeInclusive<u64>) -> Vec<Fanned> {
+        seqs.map(|seq| Fanned {
+            seq,
+            stored_at: DateTime::from_timestamp(1_800_000_000 + seq as i64, 0).expect("a time"),
+        })
+        .collect()
+    }
+
+    /// What the stream holds: `kept` as fanned out, then `reused` sequences with
+    /// other (later) times.
+    async fn after_loss(fanned_out: &[Fanned], kept: u64, reused: u64) -> Option<u64> {
+        let mut stream: HashMap<u64, DateTime<Utc>> = HashMap::new();
+        for f in fanned_out.iter().filter(|f| f.seq <= kept) {
+            stream.insert(f.seq, f.stored_at);
+        }
+        for seq in kept + 1..=reused {
+            let later = DateTime::from_timestamp(1_900_000_000 + seq as i64, 0).expect("a time");
+            stream.insert(seq, later);
+        }
+        let stream = &stream;
+        let holds = |f: Fanned| async move { Ok(stream.get(&f.seq) == Some(&f.stored_at)) };
+        kept_through(fanned_out, holds)
+            .await
+            .expect("no read fails")
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_kept_everything_fanned_out_is_not_rewound() {
+        let out = fanned(1..=100);
+        assert_eq!(after_loss(&out, 100, 100).await, None);
+        assert_eq!(
+            after_loss(&out, 100, 140).await,
+            None,
+            "new positions since"
+        );
+        assert_eq!(after_loss(&[], 0, 5).await, None, "nothing fanned out");
+    }
+
+    #[tokio::test]
+    async fn a_lost_tail_is_found_whether_its_sequences_were_reused_or_not() {
+        let out = fanned(41..=100);
+        for kept in [41, 42, 70, 98, 99] {
+            assert_eq!(
+                after_loss(&out, kept, kept).await,
+                Some(kept),
+                "lost after {kept}, none reused"
+            );
+            assert_eq!(
+                after_loss(&out, kept, 100).await,
+                Some(kept),
+                "lost after {kept}, all reused"
+            );
+            assert_eq!(
+                after_loss(&out, kept, 130).await,
+                Some(kept),
+                "lost after {kept}, reused and beyond"
+            );
+        }
+        assert_eq!(
+            after_loss(&out, 20, 60).await,
+            Some(40),
+            "lost all it remembers: before the oldest"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_is_an_error_not_a_verdict() {
+        let out = fanned(1..=3);
+        let fails = |_| async { Err(ReadError::Transport("down".into())) };
+        assert!(kept_through(&out, fails).await.is_err());
+    }
 }

@@ -317,7 +317,8 @@ impl LiveHub {
         match resume {
             Resume::Fresh => ([hp, he], scope.has_positions()),
             Resume::Position(seq) => {
-                let p = seq.min(hp);
+                // An id the stream has lost and reused since resumes before the loss.
+                let p = self.inner.registry.resume_after(seq).min(hp);
                 let at = self.inner.positions.stored_at(p).await.ok().flatten();
                 let e = match at {
                     Some(at) => match self.inner.log.first_position_since(at - slack).await {

@@ -141,12 +141,28 @@ struct State {
     latest: HashMap<Uuid, Arc<Frame>>,
     /// The subscribers, by scope.
     subscribers: HashMap<Scope, HashMap<u64, Sender>>,
+    /// Positions ranges `(to, high]` the stream lost and gave to new positions since
+    /// (newest last, at most [`MAX_REWINDS`]): an id inside one is ambiguous.
+    rewinds: VecDeque<(u64, u64)>,
     closed: bool,
 }
+
+/// How many positions rewinds the registry remembers.
+const MAX_REWINDS: usize = 16;
 
 impl State {
     fn subscribers(&self) -> usize {
         self.subscribers.values().map(HashMap::len).sum()
+    }
+
+    /// Where a positions cursor really is: one inside a range the stream lost (and
+    /// reused) is moved back to the range's start, so nothing new under a reused
+    /// sequence is skipped (what was already received may come again).
+    fn unwind(&self, seq: u64) -> u64 {
+        self.rewinds
+            .iter()
+            .filter(|(to, high)| *to < seq && seq <= *high)
+            .fold(seq, |s, (to, _)| s.min(*to))
     }
 
     fn remove(&mut self, scope: Scope, id: u64) {
@@ -234,6 +250,8 @@ impl Registry {
         let p = Source::Positions as usize;
         if snapshot || !scope.has_positions() {
             cursors[p] = u64::MAX;
+        } else {
+            cursors[p] = st.unwind(cursors[p]);
         }
         for (i, cursor) in cursors.iter().enumerate() {
             if *cursor != u64::MAX && *cursor < st.covered[i] {
@@ -262,6 +280,39 @@ impl Registry {
             _permit: permit,
         };
         Ok((frames, LiveReceiver { rx, _guard: guard }))
+    }
+
+    /// Where a client resuming after positions sequence `seq` resumes from: `seq`, or the
+    /// start of a range the stream lost since (see [`Registry::rewind_positions`]).
+    pub fn resume_after(&self, seq: u64) -> u64 {
+        self.lock().unwind(seq)
+    }
+
+    /// The positions stream lost what came after `to` and gives those sequences to new
+    /// positions (ADR 0005: a single node persisting asynchronously, killed): forgets
+    /// every position frame after `to` (ring and snapshot), lets every subscriber that
+    /// receives positions go (each comes back with its `Last-Event-ID`), and remembers
+    /// the range, so that a cursor inside it resumes from `to`. Returns how many
+    /// subscribers it let go.
+    pub fn rewind_positions(&self, to: u64) -> usize {
+        let mut st = self.lock();
+        let p = Source::Positions as usize;
+        let high = st.head[p];
+        if to >= high {
+            return 0;
+        }
+        st.recent
+            .retain(|f| f.source != Source::Positions || f.seq <= to);
+        st.latest.retain(|_, f| f.seq <= to);
+        st.head[p] = to;
+        st.covered[p] = st.covered[p].min(to);
+        if st.rewinds.len() == MAX_REWINDS {
+            st.rewinds.pop_front();
+        }
+        st.rewinds.push_back((to, high));
+        let before = st.subscribers();
+        st.subscribers.retain(|scope, _| !scope.has_positions());
+        before - st.subscribers()
     }
 
     /// Lets every subscriber go (their streams end once drained) and refuses new ones.
@@ -589,6 +640,78 @@ mod tests {
             .map_err(|(e, _)| e)
             .expect("registered");
         assert_eq!(ids(&missed), ["e4", "e5", "e6"]);
+    }
+
+    #[test]
+    fn a_rewound_positions_stream_lets_its_watchers_go_and_resumes_them_before_the_loss() {
+        // Given positions 1..=5 fanned out to a station's watcher and a desk (no
+        // positions), and the stream then lost 4 and 5.
+        let r = Registry::new(64, 16);
+        let (s, patrol) = (Uuid::new_v4(), Uuid::new_v4());
+        let register = |scope| {
+            r.register(scope, [0, 0], false, admission())
+                .map_err(|(e, _)| e)
+                .expect("registered")
+                .1
+        };
+        let mut watcher = register(Scope::Station(s));
+        let mut desk = register(Scope::Desk(s));
+        // Patrol `a` sent 1..=3, patrol `b` 4 and 5.
+        let b = Uuid::new_v4();
+        for seq in 1..=5 {
+            let moved = if seq <= 3 { patrol } else { b };
+            r.dispatch(
+                Source::Positions,
+                seq,
+                vec![position(seq, s, moved)],
+                Delivery::Live,
+            );
+        }
+        let desk_frame = frame(Source::Events, 2, Audience::Desk(s), None);
+        r.dispatch(Source::Events, 1, vec![event(1, s)], Delivery::Live);
+        r.dispatch(Source::Events, 2, vec![desk_frame], Delivery::Live);
+        // When the hub rewinds to 3.
+        assert_eq!(
+            r.rewind_positions(3),
+            1,
+            "one subscriber receives positions"
+        );
+        // Then the watcher's stream ends after what it had; the desk's goes on.
+        let ended = drain(&mut watcher);
+        assert_eq!(ended, (ids_of(&["p1", "p2", "p3", "p4", "p5", "e1"]), true));
+        assert_eq!(drain(&mut desk), (vec!["e2".to_string()], false));
+        // The ring, the snapshot and the head forget 4 and 5: `b` has no last position
+        // until its next one.
+        assert_eq!(r.heads().0, [3, 2]);
+        let (snapshot, _) = r
+            .register(Scope::Station(s), [u64::MAX, u64::MAX], true, admission())
+            .map_err(|(e, _)| e)
+            .expect("registered");
+        assert_eq!(ids(&snapshot), ["p3"]);
+        // New positions get the lost sequences: a watcher coming back with p5 (the old
+        // one) resumes after 3 and misses neither new 4 nor new 5.
+        for seq in 4..=6 {
+            r.dispatch(
+                Source::Positions,
+                seq,
+                vec![position(seq, s, patrol)],
+                Delivery::Live,
+            );
+        }
+        assert_eq!(r.resume_after(5), 3);
+        assert_eq!(r.resume_after(6), 6, "beyond the lost range: exact");
+        assert_eq!(r.resume_after(2), 2, "before it: exact");
+        let (missed, _) = r
+            .register(Scope::Station(s), [5, u64::MAX], false, admission())
+            .map_err(|(e, _)| e)
+            .expect("registered");
+        assert_eq!(ids(&missed), ["p4", "p5", "p6"]);
+        // A rewind to what was never fanned out lets nobody go.
+        assert_eq!(r.rewind_positions(6), 0);
+    }
+
+    fn ids_of(ids: &[&str]) -> Vec<String> {
+        ids.iter().map(|s| s.to_string()).collect()
     }
 
     #[test]
