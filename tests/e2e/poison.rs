@@ -224,6 +224,70 @@ async fn one_poison_report_does_not_stop_other_users_reads() {
     assert!(!text.contains("range") && !text.contains("error"), "{text}");
 }
 
+/// The audit stops on nothing either: an event whose envelope time PostgreSQL cannot
+/// hold (as a bug or an old binary could write it), in the middle of one append,
+/// quarantines that event for the audit and holds back the later events of its report;
+/// every other event of the log still gets its row — whether the worker replayed the
+/// poisoned batch one event at a time or the event came alone (ADR 0009).
+#[tokio::test]
+async fn an_event_the_audit_cannot_store_is_quarantined_alone() {
+    let app = TestApp::spawn().await.expect("spawn");
+    let admin = app.admin().await;
+    let station = app.precinct(&admin, "PS1", LAT, LON).await;
+    let (_, citizen) = app.account(&admin, "CITIZEN", None).await;
+    let report = ReportId::new(Uuid::new_v4());
+    let reporter = Reporter::User {
+        account_id: AccountId::new(Uuid::new_v4()),
+    };
+    let station_id = StationId::new(station.parse().expect("station id"));
+    inject(
+        &app,
+        report,
+        vec![submitted(report, station_id, reporter, "Bike stolen")],
+    )
+    .await;
+    let mut bad = triaged(Priority::High);
+    bad.occurred_at = "-5000-01-01T00:00:00Z"
+        .parse()
+        .expect("a time chrono holds");
+    let injected = inject(
+        &app,
+        report,
+        vec![triaged(Priority::Low), bad, triaged(Priority::Medium)],
+    )
+    .await;
+    let poison = injected[1];
+    // Events after it, through the API.
+    let after = app.report(Some(&citizen), LAT, LON, &["Theft"]).await;
+    assert_eq!(after.status, StatusCode::CREATED, "{}", after.body);
+    app.caught_up(after.position()).await;
+
+    let held = precinct_readmodel::quarantine::held(&app.pool, Some("audit"))
+        .await
+        .expect("quarantine");
+    let held: Vec<(i64, &str)> = held
+        .iter()
+        .map(|q| (q.position, q.reason.as_str()))
+        .collect();
+    let (poison, held_back) = (
+        i64::try_from(poison).expect("i64"),
+        i64::try_from(injected[2]).expect("i64"),
+    );
+    assert_eq!(held, [(poison, "poison"), (held_back, "held")]);
+    let audited: Vec<i64> = sqlx::query_scalar("SELECT position FROM audit ORDER BY position")
+        .fetch_all(&app.pool)
+        .await
+        .expect("audit");
+    let head = i64::try_from(after.position()).expect("i64");
+    let expected: Vec<i64> = (1..=head)
+        .filter(|p| ![poison, held_back].contains(p))
+        .collect();
+    assert_eq!(
+        audited, expected,
+        "a row for every event but the report's from the poison on"
+    );
+}
+
 /// Quarantine, alert, repair and rebuild, end to end.
 #[tokio::test]
 async fn quarantined_reports_are_alerted_repaired_and_rebuilt_identically() {

@@ -1758,6 +1758,64 @@ async fn dump(pool: &PgPool) -> serde_json::Value {
     serde_json::Value::Object(out)
 }
 
+/// Puts a row no event made into every table [`dump`] compares: a copy of its first row
+/// under a new key, or (`crime_types`, `webhooks`: empty in the rebuild test) one
+/// written out.
+async fn stray_rows(pool: &PgPool) {
+    let copies = [
+        ("reports", "id", "gen_random_uuid()"),
+        ("patrols", "id", "gen_random_uuid()"),
+        ("stations", "id", "gen_random_uuid()"),
+        ("accounts", "id", "gen_random_uuid()"),
+        (
+            "audit",
+            "position",
+            "(SELECT max(position) + 1000 FROM audit)",
+        ),
+        ("analytics_reports", "report_id", "gen_random_uuid()"),
+        ("analytics_assignments", "report_id", "gen_random_uuid()"),
+        ("analytics_hourly", "station_id", "gen_random_uuid()"),
+    ];
+    for (table, key, value) in copies {
+        // Every column a row may be given (not generated ones).
+        let columns: String = sqlx::query_scalar(
+            "SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position) \
+             FROM information_schema.columns WHERE table_schema = current_schema() \
+             AND table_name = $1 AND is_generated = 'NEVER' \
+             AND coalesce(identity_generation, '') <> 'ALWAYS'",
+        )
+        .bind(table)
+        .fetch_one(pool)
+        .await
+        .expect("columns");
+        let copied = sqlx::query(&format!(
+            "INSERT INTO {table} ({columns}) SELECT {columns} FROM jsonb_populate_record(\
+             NULL::{table}, (SELECT to_jsonb(t) || jsonb_build_object('{key}', {value}) \
+             FROM {table} t LIMIT 1))"
+        ))
+        .execute(pool)
+        .await
+        .expect("stray row");
+        assert_eq!(copied.rows_affected(), 1, "{table} has a row to copy");
+    }
+    sqlx::query(
+        "INSERT INTO crime_types (code, names, default_priority, created_at, updated_at) \
+         VALUES ('STRAY', '{\"en\": \"Stray\"}', 'LOW', now(), now())",
+    )
+    .execute(pool)
+    .await
+    .expect("stray crime type");
+    sqlx::query(
+        "INSERT INTO webhooks (id, url, personal_data, enabled, created_by, created_position, \
+         version, created_at, updated_at) \
+         VALUES (gen_random_uuid(), 'https://stray.invalid/', false, true, gen_random_uuid(), \
+         1, 1, now(), now())",
+    )
+    .execute(pool)
+    .await
+    .expect("stray webhook");
+}
+
 #[tokio::test]
 async fn rebuild_gives_the_same_rows_as_live_projection() {
     let f = fixture().await;
@@ -2003,6 +2061,11 @@ async fn rebuild_gives_the_same_rows_as_live_projection() {
         (1, 1, 2),
         "the rebuild compares links too"
     );
+
+    // Rows no event made (a hand edit, a bug since mended): the rebuild, in place, must
+    // not keep them — every projection empties the tables it owns first.
+    stray_rows(&f.pool).await;
+    assert_ne!(dump(&f.pool).await, live, "the stray rows are there");
 
     let summary = within(
         60,
