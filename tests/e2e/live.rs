@@ -600,6 +600,10 @@ async fn positions_under_sequences_the_stream_lost_and_reused_still_reach_watche
     let mut nats = PrivateNats::start().expect("private nats");
     let w = world_with(Options {
         nats_url: nats.url(),
+        roster: RosterOptions {
+            location_interval: Duration::from_millis(200),
+            ..RosterOptions::default()
+        },
         ..Options::default()
     })
     .await;
@@ -626,6 +630,8 @@ async fn positions_under_sequences_the_stream_lost_and_reused_still_reach_watche
     }
     let got = longitudes_until(&mut watcher, &lons(3..6), Duration::from_secs(10)).await;
     assert_eq!(got, lons(3..6), "the same stream, live across the restart");
+    // The roster has consumed them too.
+    roster_reaches(app, patrol, lon(5)).await;
 
     // Killed, and back without the last three: the next three get their sequences.
     nats.kill();
@@ -654,10 +660,33 @@ async fn positions_under_sequences_the_stream_lost_and_reused_still_reach_watche
         lons(6..9).iter().all(|l| got.contains(l)),
         "the positions under reused sequences reach the watcher: got {got:?}"
     );
-    // And a fresh watcher's snapshot holds the patrol's newest position.
+    // A fresh watcher's snapshot holds the patrol's newest position, and so does the
+    // roster (which had consumed the lost sequences too).
     let mut fresh = SseClient::open(app, "/patrols/stream", &w.dispatcher_a, None).await;
     let got = longitudes_until(&mut fresh, &[lon(8)], MOVE_BOUND).await;
     assert_eq!(got, [lon(8)]);
+    roster_reaches(app, patrol, lon(8)).await;
+}
+
+/// Waits (bounded, 15 s) for the roster to hold `lon` as `patrol`'s longitude.
+async fn roster_reaches(app: &TestApp, patrol: &str, lon: f64) {
+    let id = uuid::Uuid::parse_str(patrol).expect("uuid");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let held: Option<f64> = sqlx::query_scalar("SELECT longitude FROM patrols WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .expect("patrol row");
+        if held == Some(lon) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the roster holds {held:?}, not {lon}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The hub checks, after a reconnect, that the stream still holds what it fanned out by

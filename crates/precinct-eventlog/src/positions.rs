@@ -80,6 +80,24 @@ pub struct RecordedMove {
     pub moved: PatrolMoved,
 }
 
+/// A position someone consumed: its sequence and when the stream stored it — enough to
+/// tell later whether the stream still holds that very position
+/// ([`PositionLog::kept_through`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Consumed {
+    pub seq: u64,
+    pub stored_at: DateTime<Utc>,
+}
+
+impl From<&RecordedMove> for Consumed {
+    fn from(m: &RecordedMove) -> Self {
+        Self {
+            seq: m.seq,
+            stored_at: m.stored_at,
+        }
+    }
+}
+
 /// Where a subscription over every patrol's positions starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
@@ -286,6 +304,19 @@ impl PositionLog {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The last of `consumed` (oldest first) that the stream still holds as it was:
+    /// `None` when it still holds the newest (nothing lost), else the sequence after
+    /// which it lost everything. A single node persisting this stream asynchronously
+    /// (ADR 0005) can come back from a `kill -9` without its last positions and give
+    /// their sequences to new ones; a consumer that resumes after what it consumed
+    /// would skip those. One direct get when nothing was lost, a binary search (a
+    /// stream loses a tail) when something was.
+    pub async fn kept_through(&self, consumed: &[Consumed]) -> Result<Option<u64>, ReadError> {
+        let holds =
+            |c: Consumed| async move { Ok(self.stored_at(c.seq).await? == Some(c.stored_at)) };
+        kept_through(consumed, holds).await
+    }
+
     /// The sequence of the last stored position (0: none yet).
     pub async fn head(&self) -> Result<u64, ReadError> {
         let stream = self.js.get_stream(&self.stream).await.map_err(transport)?;
@@ -352,6 +383,37 @@ impl PositionLog {
             })
             .boxed())
     }
+}
+
+/// [`PositionLog::kept_through`] over any `holds` (does the stream hold this position
+/// as it was?); when it lost all of `consumed`, the sequence before the oldest.
+async fn kept_through<Fut>(
+    consumed: &[Consumed],
+    holds: impl Fn(Consumed) -> Fut,
+) -> Result<Option<u64>, ReadError>
+where
+    Fut: std::future::Future<Output = Result<bool, ReadError>>,
+{
+    let Some(&newest) = consumed.last() else {
+        return Ok(None);
+    };
+    if holds(newest).await? {
+        return Ok(None);
+    }
+    // consumed[..lo] are held, consumed[hi] is lost.
+    let (mut lo, mut hi) = (0, consumed.len() - 1);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if holds(consumed[mid]).await? {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(Some(match lo {
+        0 => consumed[0].seq.saturating_sub(1),
+        _ => consumed[lo - 1].seq,
+    }))
 }
 
 fn transport(e: impl std::fmt::Display) -> ReadError {
@@ -462,4 +524,81 @@ async fn direct_batch(
     }
     let _ = sub.unsubscribe().await;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn consumed_of(seqs: std::ops::RangeInclusive<u64>) -> Vec<Consumed> {
+        seqs.map(|seq| Consumed {
+            seq,
+            stored_at: DateTime::from_timestamp(1_800_000_000 + seq as i64, 0).expect("a time"),
+        })
+        .collect()
+    }
+
+    /// What the stream holds: `kept` as fanned out, then `reused` sequences with
+    /// other (later) times.
+    async fn after_loss(consumed: &[Consumed], kept: u64, reused: u64) -> Option<u64> {
+        let mut stream: HashMap<u64, DateTime<Utc>> = HashMap::new();
+        for f in consumed.iter().filter(|f| f.seq <= kept) {
+            stream.insert(f.seq, f.stored_at);
+        }
+        for seq in kept + 1..=reused {
+            let later = DateTime::from_timestamp(1_900_000_000 + seq as i64, 0).expect("a time");
+            stream.insert(seq, later);
+        }
+        let stream = &stream;
+        let holds = |f: Consumed| async move { Ok(stream.get(&f.seq) == Some(&f.stored_at)) };
+        kept_through(consumed, holds).await.expect("no read fails")
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_kept_everything_consumed_is_not_rewound() {
+        let out = consumed_of(1..=100);
+        assert_eq!(after_loss(&out, 100, 100).await, None);
+        assert_eq!(
+            after_loss(&out, 100, 140).await,
+            None,
+            "new positions since"
+        );
+        assert_eq!(after_loss(&[], 0, 5).await, None, "nothing fanned out");
+    }
+
+    #[tokio::test]
+    async fn a_lost_tail_is_found_whether_its_sequences_were_reused_or_not() {
+        let out = consumed_of(41..=100);
+        for kept in [41, 42, 70, 98, 99] {
+            assert_eq!(
+                after_loss(&out, kept, kept).await,
+                Some(kept),
+                "lost after {kept}, none reused"
+            );
+            assert_eq!(
+                after_loss(&out, kept, 100).await,
+                Some(kept),
+                "lost after {kept}, all reused"
+            );
+            assert_eq!(
+                after_loss(&out, kept, 130).await,
+                Some(kept),
+                "lost after {kept}, reused and beyond"
+            );
+        }
+        assert_eq!(
+            after_loss(&out, 20, 60).await,
+            Some(40),
+            "lost all it remembers: before the oldest"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_is_an_error_not_a_verdict() {
+        let out = consumed_of(1..=3);
+        let fails = |_| async { Err(ReadError::Transport("down".into())) };
+        assert!(kept_through(&out, fails).await.is_err());
+    }
 }

@@ -18,12 +18,12 @@
 //! A patrol whose row the `patrols` projection has not written yet (registered a few
 //! milliseconds before its first ping) gets its location at the next write.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use precinct_eventlog::positions::{PositionLog, RecordedMove, Start};
+use precinct_eventlog::positions::{Consumed, PositionLog, RecordedMove, Start};
 use precinct_eventlog::ReadError;
 use precinct_retry::Backoff;
 use sqlx::PgPool;
@@ -202,6 +202,33 @@ async fn flush(pool: &PgPool, expected: u64, pending: &Pending) -> Result<u64, F
     Ok(pending.through)
 }
 
+/// Moves the checkpoint back from `expected` to `to`: the stream lost what came after
+/// `to` and gives those sequences to new positions (ADR 0005, issue 21 addendum). The
+/// roster's writes are idempotent, so reading again from `to` is harmless.
+async fn rewind(pool: &PgPool, expected: u64, to: u64) -> Result<(), FlushError> {
+    let mut tx = pool.begin().await.map_err(FlushError::Db)?;
+    let (current, _) = checkpoint::lock(&mut tx, NAME)
+        .await
+        .map_err(FlushError::Db)?;
+    if current != expected {
+        let _ = tx.rollback().await;
+        return Err(FlushError::Moved);
+    }
+    checkpoint::advance(&mut tx, NAME, to)
+        .await
+        .map_err(FlushError::Db)?;
+    tx.commit().await.map_err(FlushError::Db)?;
+    tracing::warn!(
+        from = expected,
+        to,
+        "roster: the positions stream lost what it had consumed; reading again after what it kept"
+    );
+    Ok(())
+}
+
+/// How many consumed positions the roster remembers to check the stream against.
+const REMEMBERED: usize = 4096;
+
 /// Runs the roster projector until `shutdown`, or (with `until`) until it has written
 /// everything up to that sequence. Transient failures (NATS, PostgreSQL) are retried
 /// with back-off from the checkpoint.
@@ -239,6 +266,10 @@ async fn follow(
     let mut backoff =
         Backoff::new(Duration::from_millis(100), Duration::from_secs(5)).until(&shutdown);
     let mut last = 0u64;
+    // What this process consumed (oldest first), and the NATS connection count when it
+    // last checked that the stream still holds it.
+    let mut consumed: VecDeque<Consumed> = VecDeque::new();
+    let mut connects = positions.connects();
     'subscribe: loop {
         if shutdown.is_cancelled() {
             return Outcome::Stopped { position: last };
@@ -251,6 +282,60 @@ async fn follow(
         }
         if reached(last) {
             return Outcome::ReachedHead { position: last };
+        }
+        // A stream behind the checkpoint lost what came after its head (and will give
+        // those sequences to new positions): read again from its head. Seen only when
+        // looked at before new positions pass the checkpoint (e.g. at start).
+        if let Ok(head) = positions.head().await {
+            if head < last {
+                match rewind(&pool, last, head).await {
+                    Ok(()) => {
+                        consumed.retain(|c| c.seq <= head);
+                        continue 'subscribe;
+                    }
+                    Err(FlushError::Moved) => continue 'subscribe,
+                    Err(FlushError::Db(e)) => {
+                        tracing::warn!(error = %e, "roster: cannot rewind; retrying");
+                        if !backoff.pause().await {
+                            return Outcome::Stopped { position: last };
+                        }
+                        continue 'subscribe;
+                    }
+                }
+            }
+        }
+        // After a reconnect: does the stream still hold what was consumed?
+        let now = positions.connects();
+        if now != connects {
+            let seen = consumed.make_contiguous();
+            match positions.kept_through(seen).await {
+                Ok(None) => connects = now,
+                Ok(Some(to)) => {
+                    consumed.retain(|c| c.seq <= to);
+                    if to < last {
+                        match rewind(&pool, last, to).await {
+                            Ok(()) => {}
+                            Err(FlushError::Moved) => continue 'subscribe,
+                            Err(FlushError::Db(e)) => {
+                                tracing::warn!(error = %e, "roster: cannot rewind; retrying");
+                                if !backoff.pause().await {
+                                    return Outcome::Stopped { position: last };
+                                }
+                                continue 'subscribe;
+                            }
+                        }
+                    }
+                    connects = now;
+                    continue 'subscribe;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "roster: cannot check the positions stream; retrying");
+                    if !backoff.pause().await {
+                        return Outcome::Stopped { position: last };
+                    }
+                    continue 'subscribe;
+                }
+            }
         }
         let mut stream = match positions.subscribe(Start::Seq(last + 1)).await {
             Ok(s) => s,
@@ -289,6 +374,10 @@ async fn follow(
                     Some(Ok(m)) if m.seq <= pending.through => {}
                     Some(Ok(m)) => {
                         let seq = m.seq;
+                        consumed.push_back(Consumed::from(&m));
+                        if consumed.len() > REMEMBERED {
+                            consumed.pop_front();
+                        }
                         pending.add(m, track_secs);
                         write_now = pending.count >= opts.max_pending || reached(seq);
                     }
@@ -306,7 +395,9 @@ async fn follow(
                     done = true;
                 }
             }
-            if (write_now || broken) && pending.through > last {
+            // Reconnected to NATS: write what is pending, then check the stream (above).
+            let reconnected = positions.connects() != connects;
+            if (write_now || broken || reconnected) && pending.through > last {
                 match flush(&pool, last, &pending).await {
                     Ok(p) => {
                         last = p;
@@ -336,6 +427,9 @@ async fn follow(
                 if !backoff.pause().await {
                     return Outcome::Stopped { position: last };
                 }
+                continue 'subscribe;
+            }
+            if reconnected {
                 continue 'subscribe;
             }
         }

@@ -5,11 +5,13 @@
 //! the fixes (ADR 0005):
 //!
 //! - every acknowledged fix reaches every watcher. The one exception: a fix *no* watcher
-//!   received, answered at most [`ASYNC_LOSS_WINDOW`] before a `kill -9` of nats-server
-//!   (or up to [`ANSWER_SLACK`] after the kill began: the answer's trip back) — the
-//!   positions stream is persisted asynchronously on a single node, so such a fix may
-//!   be lost: counted, not a violation. A fix one watcher received and another missed
-//!   is in the stream: always a violation;
+//!   received that the positions stream no longer holds (read back after the campaign),
+//!   with a `kill -9` of nats-server after its answer (or up to [`ANSWER_SLACK`] before
+//!   it: the answer's trip back) — the stream is persisted asynchronously on a single
+//!   node, so a kill may lose it: counted (with how long before the kill it was
+//!   answered), not a violation. A fix still in the stream that no watcher received was
+//!   skipped by the fan-out, and a fix one watcher received and another missed was sent:
+//!   always violations;
 //! - a refused fix never appears;
 //! - within one connection, position ids (`p<seq>`) and event ids (`e<position>`) only
 //!   increase: no duplicate, no reordering. Across reconnections a watcher may get an
@@ -27,6 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use precinct_eventlog::positions::{PositionLog, WindowStart};
 use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::{PgPool, Row};
@@ -37,8 +40,6 @@ use crate::client::{Call, Fix};
 use crate::sse::{stream_client, subscribe_with, Frames};
 use crate::world::World;
 
-/// How long before a `kill -9` of nats-server an acknowledged fix may still be lost.
-pub const ASYNC_LOSS_WINDOW: Duration = Duration::from_secs(2);
 /// How long after a kill began a fix's answer may still arrive (acknowledged before it).
 pub const ANSWER_SLACK: Duration = Duration::from_secs(1);
 /// How long a watcher gets, once told the stream's last sequence, to receive it.
@@ -239,6 +240,30 @@ pub async fn wait_connected(connected: &AtomicUsize, n: usize) -> anyhow::Result
     Ok(())
 }
 
+/// The fixes the positions stream holds after the campaign ([`stream_key`]), of every
+/// patrol a mover sent for: read back by patrol, 1,000 at a time.
+pub async fn stored_fixes(
+    positions: &PositionLog,
+    sent: &[SentFix],
+) -> anyhow::Result<HashSet<(String, u64)>> {
+    let patrols: std::collections::BTreeSet<&str> =
+        sent.iter().map(|f| f.patrol.as_str()).collect();
+    let mut stored = HashSet::new();
+    for patrol in patrols {
+        let id = Uuid::parse_str(patrol)?;
+        let mut after = 0;
+        loop {
+            let page = positions
+                .read_patrol(id, WindowStart::After(after), 1000)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            stored.extend(page.iter().map(|m| key(patrol, m.moved.longitude)));
+        }
+    }
+    Ok(stored)
+}
+
 /// Waits (up to `bound`) until the roster's checkpoint is the positions stream's
 /// last sequence `head`: every fix is in `patrols` (and in the rebuild's replay).
 pub async fn wait_roster(pool: &PgPool, head: u64, bound: Duration) -> Result<(), String> {
@@ -284,9 +309,10 @@ pub struct LiveVerdict {
     pub acknowledged: usize,
     pub refused: usize,
     pub unknown: usize,
-    /// Acknowledged fixes missing after a `kill -9` of nats-server within
-    /// [`ASYNC_LOSS_WINDOW`] of their acknowledgement (allowed, ADR 0005).
+    /// Acknowledged fixes the positions stream lost to a later `kill -9` of nats-server
+    /// (allowed, ADR 0005), and the longest time from such a fix's answer to that kill.
     pub lost_to_nats_kill: usize,
+    pub lost_longest_before_kill: Duration,
     /// Connections beyond each watcher's first.
     pub reconnects: usize,
     /// Frames a watcher received more than once, across its reconnections.
@@ -299,13 +325,22 @@ fn key(patrol: &str, longitude: f64) -> (String, u64) {
     (patrol.to_string(), (longitude * 1e9).round() as u64)
 }
 
+/// The key of a fix in the positions stream (its patrol and longitude): what
+/// [`check`] takes as `in_stream`.
+pub fn stream_key(patrol: &str, longitude: f64) -> (String, u64) {
+    key(patrol, longitude)
+}
+
 /// Checks the watchers' frames and the roster (`patrol`: latitude and longitude) against
-/// the fixes sent; `nats_kills`: when each `kill -9` of nats-server happened.
+/// the fixes sent; `nats_kills`: when each `kill -9` of nats-server happened;
+/// `in_stream`: the fixes the positions stream holds after the campaign
+/// ([`stream_key`]).
 pub fn check(
     sent: &[SentFix],
     watched: &[Watched],
     roster: &BTreeMap<String, (Option<f64>, Option<f64>)>,
     nats_kills: &[Duration],
+    in_stream: &HashSet<(String, u64)>,
 ) -> LiveVerdict {
     let mut v = LiveVerdict::default();
     for f in sent {
@@ -364,19 +399,30 @@ pub fn check(
         let seen_by: Vec<bool> = received.iter().map(|r| r.contains(&k)).collect();
         match f.outcome {
             Outcome::Acknowledged if seen_by.iter().any(|s| !s) => {
-                // Missed by every watcher and answered just before a nats-server kill:
-                // possibly never persisted (ADR 0005). Missed by one only: in the stream.
-                let killed = nats_kills
+                // Missed by every watcher, gone from the stream, and a nats-server kill
+                // after its answer: lost by the stream (ADR 0005). Anything else was in
+                // the stream when the watchers should have got it.
+                let missed_by_all = seen_by.iter().all(|s| !s);
+                let stored = in_stream.contains(&k);
+                let kill = nats_kills
                     .iter()
-                    .any(|k| *k + ANSWER_SLACK >= f.done_at && *k <= f.done_at + ASYNC_LOSS_WINDOW);
-                if killed && seen_by.iter().all(|s| !s) {
+                    .filter(|k| **k + ANSWER_SLACK >= f.done_at)
+                    .min();
+                if let (true, false, Some(kill)) = (missed_by_all, stored, kill) {
                     lost += 1;
+                    let before = kill.saturating_sub(f.done_at);
+                    v.lost_longest_before_kill = v.lost_longest_before_kill.max(before);
                     continue;
                 }
+                let why = match (stored, kill) {
+                    (true, _) => "in the stream",
+                    (false, Some(_)) => "not in the stream; another watcher got it",
+                    (false, None) => "not in the stream, and no nats-server kill after it",
+                };
                 for (w, seen) in watched.iter().zip(&seen_by) {
                     if !seen {
                         v.violations.push(format!(
-                            "live: the {} never received the acknowledged fix p{} of patrol {} (answered at {:.2} s)",
+                            "live: the {} never received the acknowledged fix p{} of patrol {} (answered at {:.2} s; {why})",
                             w.who,
                             f.seq.unwrap_or(0),
                             f.patrol,
@@ -458,6 +504,13 @@ mod tests {
         }
     }
 
+    /// The positions stream holding fixes `i` of [`P`].
+    fn stored(i: &[u32]) -> HashSet<(String, u64)> {
+        i.iter()
+            .map(|i| stream_key(P, LON + 1e-5 * f64::from(*i)))
+            .collect()
+    }
+
     fn roster_at(i: u32) -> BTreeMap<String, (Option<f64>, Option<f64>)> {
         BTreeMap::from([(P.into(), (Some(LAT), Some(LON + 1e-5 * f64::from(i))))])
     }
@@ -474,7 +527,7 @@ mod tests {
             // Resumed after p2: the event source again (at-least-once), then p3.
             vec![frame("e5", None), frame("p3", Some(3))],
         ]);
-        let v = check(&fixes, &[w], &roster_at(3), &[]);
+        let v = check(&fixes, &[w], &roster_at(3), &[], &stored(&[1, 2, 3]));
         assert!(v.violations.is_empty(), "{:?}", v.violations);
         assert_eq!((v.acknowledged, v.reconnects, v.redelivered), (3, 1, 1));
     }
@@ -488,7 +541,7 @@ mod tests {
         ];
         let w = watched(vec![vec![frame("p3", Some(3)), frame("p1", Some(1))]]);
         // The roster holds the last fix received: no violation of its own here.
-        let v = check(&fixes, &[w], &roster_at(1), &[]);
+        let v = check(&fixes, &[w], &roster_at(1), &[], &stored(&[1, 2]));
         let all = v.violations.join("\n");
         assert!(
             all.contains("never received the acknowledged fix p2"),
@@ -502,6 +555,7 @@ mod tests {
             &[watched(vec![vec![frame("p1", Some(1))]])],
             &roster_at(2),
             &[],
+            &stored(&[1]),
         );
         assert!(
             stale.violations[0].contains("the roster holds"),
@@ -511,22 +565,32 @@ mod tests {
     }
 
     #[test]
-    fn a_fix_lost_just_before_a_nats_kill_is_counted_not_a_violation() {
+    fn a_fix_the_stream_lost_to_a_later_nats_kill_is_counted_not_a_violation() {
         let fixes = [
             sent(1, Outcome::Acknowledged, 1_000),
-            sent(2, Outcome::Acknowledged, 9_000),
+            sent(2, Outcome::Acknowledged, 1_200),
+            sent(3, Outcome::Acknowledged, 9_000),
         ];
         let w = watched(vec![vec![]]);
-        // A kill 1.5 s after the first fix's answer explains its loss; not the second's.
+        // A kill at 2.5 s explains the loss of fix 1 (gone from the stream), not the
+        // miss of fix 2 (still in it: skipped by the fan-out), nor the loss of fix 3
+        // (answered after every kill).
         let v = check(
             &fixes,
             &[w],
             &BTreeMap::new(),
             &[Duration::from_millis(2_500)],
+            &stored(&[2]),
         );
         assert_eq!(v.lost_to_nats_kill, 1);
-        assert_eq!(v.violations.len(), 1, "{:?}", v.violations);
-        assert!(v.violations[0].contains("p2"));
+        assert_eq!(v.lost_longest_before_kill, Duration::from_millis(1_500));
+        let all = v.violations.join("\n");
+        assert_eq!(v.violations.len(), 2, "{all}");
+        assert!(
+            all.contains("fix p2 of patrol patrol-1 (answered at 1.20 s; in the stream)"),
+            "{all}"
+        );
+        assert!(all.contains("fix p3 of patrol patrol-1 (answered at 9.00 s; not in the stream, and no nats-server kill after it)"), "{all}");
     }
 
     #[test]
@@ -544,6 +608,7 @@ mod tests {
             &[got, missed],
             &roster_at(1),
             &[Duration::from_millis(1_500)],
+            &stored(&[]),
         );
         assert_eq!(v.lost_to_nats_kill, 0);
         assert_eq!(v.violations.len(), 1, "{:?}", v.violations);
@@ -554,7 +619,7 @@ mod tests {
     fn a_watcher_that_never_reached_the_last_fix_is_a_violation() {
         let mut w = watched(vec![]);
         w.reached = false;
-        let v = check(&[], &[w], &BTreeMap::new(), &[]);
+        let v = check(&[], &[w], &BTreeMap::new(), &[], &stored(&[]));
         assert!(v.violations[0].contains("never received the positions stream's last fix"));
     }
 }

@@ -272,8 +272,8 @@ impl Summary {
         let l = &self.live;
         let _ = writeln!(
             s,
-            "   patrol fixes: acknowledged {}, refused {}, unknown {}; lost to kill -9 of nats-server within {:?} of their ack (ADR 0005): {}",
-            l.acknowledged, l.refused, l.unknown, live::ASYNC_LOSS_WINDOW, l.lost_to_nats_kill
+            "   patrol fixes: acknowledged {}, refused {}, unknown {}; lost by the stream to a later kill -9 of nats-server (ADR 0005): {}, answered at most {:.2} s before it",
+            l.acknowledged, l.refused, l.unknown, l.lost_to_nats_kill, l.lost_longest_before_kill.as_secs_f64()
         );
         let _ = writeln!(
             s,
@@ -592,7 +592,8 @@ async fn campaign(
         .map(|f| f.at)
         .collect();
     let sent = sent.lock().expect("fixes").clone();
-    let live = live::check(&sent, &watched, &roster, &nats_kills);
+    let in_stream = live::stored_fixes(&log.positions(), &sent).await?;
+    let live = live::check(&sent, &watched, &roster, &nats_kills, &in_stream);
     let rebuild_env = env(&rebuild_url);
     tokio::task::block_in_place(|| rebuild(&rebuild_env, &dir.join("rebuild.log")))?;
     let rebuilt = PgPoolOptions::new()

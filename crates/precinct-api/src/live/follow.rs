@@ -11,10 +11,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use precinct_eventlog::positions::{RecordedMove, Start};
+use precinct_eventlog::positions::{Consumed, RecordedMove, Start};
 use precinct_eventlog::{ReadError, RecordedEvent};
 use precinct_retry::Backoff;
 use tokio::sync::mpsc;
@@ -25,6 +24,8 @@ use super::registry::{Delivery, Scope};
 
 /// How often the positions follower looks for a reconnect to NATS while idle.
 const RECONNECT_CHECK: Duration = Duration::from_secs(1);
+/// How many failed or idle reads in a row a replay takes up again before skipping ahead.
+const REPLAY_ATTEMPTS: u32 = 4;
 /// How long a step of catching up may wait for JetStream before giving up on it.
 const REPLAY_IDLE: Duration = Duration::from_secs(5);
 /// How long the hub may take to load the last positions at start before serving.
@@ -67,7 +68,7 @@ impl LiveHub {
         let mut start = Start::LastPerPatrol;
         // The connection count last checked, and what was fanned out (oldest first).
         let mut connects = positions.connects();
-        let mut fanned: VecDeque<Fanned> = VecDeque::new();
+        let mut fanned: VecDeque<Consumed> = VecDeque::new();
         let mut check = tokio::time::interval(RECONNECT_CHECK);
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -80,7 +81,9 @@ impl LiveHub {
             // below a client's buffer so a burst alone never drops a healthy client.
             let chunk = (self.inner.config.client_buffer / 4).clamp(1, 256);
             let mut chunks = stream.ready_chunks(chunk);
-            let mut rewound = false;
+            // Follow again at once (no pause): after a reconnect, rather than wait for
+            // the consumer to notice its server went away (missed heartbeats: seconds).
+            let mut again = false;
             loop {
                 let chunk = tokio::select! {
                     biased;
@@ -111,10 +114,7 @@ impl LiveHub {
                     match item {
                         Ok(m) => {
                             through = m.seq;
-                            moves.push(Fanned {
-                                seq: m.seq,
-                                stored_at: m.stored_at,
-                            });
+                            moves.push(Consumed::from(&m));
                             frames.push(Arc::new(position_frame(&m)));
                         }
                         Err(ReadError::Corrupt { position, reason }) => {
@@ -130,13 +130,17 @@ impl LiveHub {
                 }
                 let now = positions.connects();
                 if now != connects {
-                    let mut seen: Vec<Fanned> = fanned.iter().copied().collect();
+                    let mut seen: Vec<Consumed> = fanned.iter().copied().collect();
                     seen.extend(moves.iter().copied());
-                    let holds = |f: Fanned| async move {
-                        Ok::<_, ReadError>(positions.stored_at(f.seq).await? == Some(f.stored_at))
-                    };
-                    match kept_through(&seen, holds).await {
-                        Ok(None) => connects = now,
+                    match positions.kept_through(&seen).await {
+                        Ok(None) => {
+                            tracing::info!(
+                                newest = seen.last().map_or(0, |f| f.seq),
+                                "live: reconnected; the positions stream still holds what was fanned out"
+                            );
+                            connects = now;
+                            again = true;
+                        }
                         Ok(Some(to)) => {
                             let let_go = registry.rewind_positions(to);
                             fanned.retain(|f| f.seq <= to);
@@ -148,7 +152,7 @@ impl LiveHub {
                                 watchers_let_go = let_go,
                                 "live: the positions stream came back without its last positions; following again after what it kept"
                             );
-                            rewound = true;
+                            again = true;
                             break;
                         }
                         Err(e) => {
@@ -173,11 +177,11 @@ impl LiveHub {
                     warming = false;
                     self.set_ready(Source::Positions);
                 }
-                if broken {
+                if broken || again {
                     break;
                 }
             }
-            if !rewound && !backoff.pause().await {
+            if !again && !backoff.pause().await {
                 return;
             }
             let (head, _) = registry.heads();
@@ -240,17 +244,27 @@ impl LiveHub {
     /// Sends the position frames after `after` that the replay wants; returns the cursor
     /// reached (`None`: the client left).
     pub(super) async fn replay_positions(&self, after: u64, to: Replay<'_>) -> Option<u64> {
-        let stream = self.inner.positions.subscribe(Start::Seq(after + 1)).await;
+        let positions = &self.inner.positions;
+        let subscribe = |cursor: u64| positions.subscribe(Start::Seq(cursor + 1));
         let frame = |m: RecordedMove| async move { vec![position_frame(&m)] };
-        replay(stream, "positions", after, to, |m| m.seq, frame).await
+        replay(subscribe, "positions", after, to, |m| m.seq, frame).await
     }
 
     /// Sends the event frames after `after` that the replay wants; returns the cursor
     /// reached (`None`: the client left).
     pub(super) async fn replay_events(&self, after: u64, to: Replay<'_>) -> Option<u64> {
-        let stream = self.inner.log.subscribe(after + 1).await;
+        let log = &self.inner.log;
+        let subscribe = |cursor: u64| log.subscribe(cursor + 1);
         let frame = |e: RecordedEvent| async move { self.event_frames(&e, Reader::Replay).await };
-        replay(stream, "the log", after, to, RecordedEvent::position, frame).await
+        replay(
+            subscribe,
+            "the log",
+            after,
+            to,
+            RecordedEvent::position,
+            frame,
+        )
+        .await
     }
 }
 
@@ -267,46 +281,6 @@ where
     backoff.retry(attempt, failed).await.ok()
 }
 
-/// A position the hub fanned out: its sequence and when JetStream stored it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Fanned {
-    seq: u64,
-    stored_at: DateTime<Utc>,
-}
-
-/// The last of `fanned` (oldest first) that the stream still holds as it was, asked of
-/// `holds`: `None` when it still holds the newest (nothing lost), else the sequence
-/// after which it lost everything (a stream loses a tail, so a binary search finds
-/// it; when it lost all of `fanned`, the sequence before the oldest).
-async fn kept_through<Fut>(
-    fanned: &[Fanned],
-    holds: impl Fn(Fanned) -> Fut,
-) -> Result<Option<u64>, ReadError>
-where
-    Fut: Future<Output = Result<bool, ReadError>>,
-{
-    let Some(&newest) = fanned.last() else {
-        return Ok(None);
-    };
-    if holds(newest).await? {
-        return Ok(None);
-    }
-    // fanned[..lo] are held, fanned[hi] is lost.
-    let (mut lo, mut hi) = (0, fanned.len() - 1);
-    while lo < hi {
-        let mid = (lo + hi) / 2;
-        if holds(fanned[mid]).await? {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    Ok(Some(match lo {
-        0 => fanned[0].seq.saturating_sub(1),
-        _ => fanned[lo - 1].seq,
-    }))
-}
-
 /// Where a replay goes: the frames up to `through` that `scope` wants, into `tx`.
 pub(super) struct Replay<'a> {
     pub scope: Scope,
@@ -314,11 +288,14 @@ pub(super) struct Replay<'a> {
     pub tx: &'a mpsc::Sender<Arc<Frame>>,
 }
 
-/// Sends the frames of `stream`'s items up to `to.through` that `to.scope` wants;
-/// returns the cursor reached (`None`: the client left). A stream that cannot be read,
-/// or stays idle, skips ahead: the client misses what it could not be sent.
-async fn replay<T, Fut>(
-    stream: Result<BoxStream<'static, Result<T, ReadError>>, ReadError>,
+/// Sends the frames of the items after `after` up to `to.through` that `to.scope` wants,
+/// from `subscribe(cursor)` (a stream of the items after `cursor`); returns the cursor
+/// reached (`None`: the client left). A read that fails or stays idle (NATS restarting
+/// under the replay) is taken up again after a pause from where it stopped, up to
+/// [`REPLAY_ATTEMPTS`] times in a row; only then does the replay skip ahead, and the
+/// client misses what it could not be sent.
+async fn replay<T, S, Fut>(
+    subscribe: impl Fn(u64) -> S,
     what: &str,
     after: u64,
     to: Replay<'_>,
@@ -326,111 +303,57 @@ async fn replay<T, Fut>(
     mut frame: impl FnMut(T) -> Fut,
 ) -> Option<u64>
 where
+    S: Future<Output = Result<BoxStream<'static, Result<T, ReadError>>, ReadError>>,
     Fut: Future<Output = Vec<Frame>>,
 {
-    let mut stream = match stream {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "live: cannot replay {what}; skipping ahead");
-            return Some(to.through);
-        }
-    };
     let mut cursor = after;
-    while cursor < to.through {
-        match tokio::time::timeout(REPLAY_IDLE, stream.next()).await {
-            Ok(Some(Ok(item))) => {
-                if seq(&item) > to.through {
-                    break;
-                }
-                cursor = seq(&item);
-                for f in frame(item).await {
-                    if to.scope.wants(&f) {
-                        to.tx.send(Arc::new(f)).await.ok()?;
+    let mut failures = 0;
+    let mut pause = FIRST_PAUSE;
+    'subscribe: while cursor < to.through {
+        if failures > 0 {
+            if failures >= REPLAY_ATTEMPTS {
+                tracing::warn!(
+                    cursor,
+                    through = to.through,
+                    "live: cannot replay {what}; skipping ahead"
+                );
+                break;
+            }
+            if to.tx.is_closed() {
+                return None;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(MAX_PAUSE);
+        }
+        let mut stream = match subscribe(cursor).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(error = %e, "live: replay of {what} cannot subscribe; retrying");
+                failures += 1;
+                continue;
+            }
+        };
+        while cursor < to.through {
+            match tokio::time::timeout(REPLAY_IDLE, stream.next()).await {
+                Ok(Some(Ok(item))) => {
+                    if seq(&item) > to.through {
+                        break 'subscribe;
+                    }
+                    cursor = seq(&item);
+                    failures = 0;
+                    for f in frame(item).await {
+                        if to.scope.wants(&f) {
+                            to.tx.send(Arc::new(f)).await.ok()?;
+                        }
                     }
                 }
+                Ok(Some(Err(ReadError::Corrupt { position, .. }))) => cursor = position,
+                Ok(Some(Err(_)) | None) | Err(_) => {
+                    failures += 1;
+                    continue 'subscribe;
+                }
             }
-            Ok(Some(Err(ReadError::Corrupt { position, .. }))) => cursor = position,
-            _ => break,
         }
     }
     Some(to.through)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::HashMap;
-
-    use super::*;
-
-    fn fanned(seqs: std::ops::RangeInclusive<u64>) -> Vec<Fanned> {
-        seqs.map(|seq| Fanned {
-            seq,
-            stored_at: DateTime::from_timestamp(1_800_000_000 + seq as i64, 0).expect("a time"),
-        })
-        .collect()
-    }
-
-    /// What the stream holds: `kept` as fanned out, then `reused` sequences with
-    /// other (later) times.
-    async fn after_loss(fanned_out: &[Fanned], kept: u64, reused: u64) -> Option<u64> {
-        let mut stream: HashMap<u64, DateTime<Utc>> = HashMap::new();
-        for f in fanned_out.iter().filter(|f| f.seq <= kept) {
-            stream.insert(f.seq, f.stored_at);
-        }
-        for seq in kept + 1..=reused {
-            let later = DateTime::from_timestamp(1_900_000_000 + seq as i64, 0).expect("a time");
-            stream.insert(seq, later);
-        }
-        let stream = &stream;
-        let holds = |f: Fanned| async move { Ok(stream.get(&f.seq) == Some(&f.stored_at)) };
-        kept_through(fanned_out, holds)
-            .await
-            .expect("no read fails")
-    }
-
-    #[tokio::test]
-    async fn a_stream_that_kept_everything_fanned_out_is_not_rewound() {
-        let out = fanned(1..=100);
-        assert_eq!(after_loss(&out, 100, 100).await, None);
-        assert_eq!(
-            after_loss(&out, 100, 140).await,
-            None,
-            "new positions since"
-        );
-        assert_eq!(after_loss(&[], 0, 5).await, None, "nothing fanned out");
-    }
-
-    #[tokio::test]
-    async fn a_lost_tail_is_found_whether_its_sequences_were_reused_or_not() {
-        let out = fanned(41..=100);
-        for kept in [41, 42, 70, 98, 99] {
-            assert_eq!(
-                after_loss(&out, kept, kept).await,
-                Some(kept),
-                "lost after {kept}, none reused"
-            );
-            assert_eq!(
-                after_loss(&out, kept, 100).await,
-                Some(kept),
-                "lost after {kept}, all reused"
-            );
-            assert_eq!(
-                after_loss(&out, kept, 130).await,
-                Some(kept),
-                "lost after {kept}, reused and beyond"
-            );
-        }
-        assert_eq!(
-            after_loss(&out, 20, 60).await,
-            Some(40),
-            "lost all it remembers: before the oldest"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_failed_read_is_an_error_not_a_verdict() {
-        let out = fanned(1..=3);
-        let fails = |_| async { Err(ReadError::Transport("down".into())) };
-        assert!(kept_through(&out, fails).await.is_err());
-    }
 }
