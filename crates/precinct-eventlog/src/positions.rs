@@ -311,9 +311,18 @@ impl PositionLog {
     /// their sequences to new ones; a consumer that resumes after what it consumed
     /// would skip those. One direct get when nothing was lost, a binary search (a
     /// stream loses a tail) when something was.
+    ///
+    /// A position below the stream's first sequence aged out (retention): it counts as
+    /// kept.
     pub async fn kept_through(&self, consumed: &[Consumed]) -> Result<Option<u64>, ReadError> {
-        let holds =
-            |c: Consumed| async move { Ok(self.stored_at(c.seq).await? == Some(c.stored_at)) };
+        if consumed.is_empty() {
+            return Ok(None);
+        }
+        let stream = self.js.get_stream(&self.stream).await.map_err(transport)?;
+        let first = stream.cached_info().state.first_sequence;
+        let holds = |c: Consumed| async move {
+            Ok(c.seq < first || self.stored_at(c.seq).await? == Some(c.stored_at))
+        };
         kept_through(consumed, holds).await
     }
 

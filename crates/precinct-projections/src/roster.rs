@@ -370,6 +370,9 @@ async fn follow(
                 }
                 _ = tick.tick() => write_now = true,
                 item = stream.next() => match item {
+                    // Reconnected since the last check: this and what follows are read
+                    // again once the stream is checked against what came before.
+                    _ if positions.connects() != connects => {}
                     None => broken = true,
                     Some(Ok(m)) if m.seq <= pending.through => {}
                     Some(Ok(m)) => {

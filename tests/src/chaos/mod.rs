@@ -558,13 +558,25 @@ async fn campaign(
     // The SLA workers record the warnings and breaches of the clocks the workload left
     // running for up to a deadline after its last command: wait until the log stops
     // growing, so that the rebuild and the reference see what the read models saw.
-    if let Err(e) = checker::wait_quiet(&log, Duration::from_secs(60)).await {
-        late.push(e);
+    // The workers scan the read models, so a clock the projectors were late to show
+    // (a projector killed near the end) is recorded only once they catch up: repeat
+    // until a round of waiting adds nothing (at most four rounds).
+    let mut quiet_head = None;
+    for _ in 0..4 {
+        if let Err(e) = checker::wait_quiet(&log, Duration::from_secs(60)).await {
+            late.push(e);
+            break;
+        }
+        if let Err(e) = checker::wait_caught_up(&pool, &log, settings.catch_up).await {
+            late.push(e);
+            break;
+        }
+        let head = log.head().await.ok();
+        if head.is_some() && head == quiet_head {
+            break;
+        }
+        quiet_head = head;
     }
-    if let Err(e) = checker::wait_caught_up(&pool, &log, settings.catch_up).await {
-        late.push(e);
-    }
-    let quiet_head = log.head().await.ok();
     // The live side: every watcher must reach the positions stream's last fix, and the
     // roster must have written it, before the rebuild replays the same stream.
     let positions_head = log.positions().head().await.context("the positions head")?;

@@ -24,7 +24,8 @@ use super::registry::{Delivery, Scope};
 
 /// How often the positions follower looks for a reconnect to NATS while idle.
 const RECONNECT_CHECK: Duration = Duration::from_secs(1);
-/// How many failed or idle reads in a row a replay takes up again before skipping ahead.
+/// How many failed or idle reads in a row a replay tries (the first and three more)
+/// before skipping ahead.
 const REPLAY_ATTEMPTS: u32 = 4;
 /// How long a step of catching up may wait for JetStream before giving up on it.
 const REPLAY_IDLE: Duration = Duration::from_secs(5);
@@ -130,8 +131,10 @@ impl LiveHub {
                 }
                 let now = positions.connects();
                 if now != connects {
-                    let mut seen: Vec<Consumed> = fanned.iter().copied().collect();
-                    seen.extend(moves.iter().copied());
+                    // Check what was fanned out before the reconnect only, and fan out
+                    // nothing read since (it is read again): a position read after it
+                    // may sit above a lost range and hide it.
+                    let seen: Vec<Consumed> = fanned.iter().copied().collect();
                     match positions.kept_through(&seen).await {
                         Ok(None) => {
                             tracing::info!(
@@ -140,6 +143,7 @@ impl LiveHub {
                             );
                             connects = now;
                             again = true;
+                            break;
                         }
                         Ok(Some(to)) => {
                             let let_go = registry.rewind_positions(to);

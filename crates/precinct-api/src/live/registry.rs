@@ -250,8 +250,6 @@ impl Registry {
         let p = Source::Positions as usize;
         if snapshot || !scope.has_positions() {
             cursors[p] = u64::MAX;
-        } else {
-            cursors[p] = st.unwind(cursors[p]);
         }
         for (i, cursor) in cursors.iter().enumerate() {
             if *cursor != u64::MAX && *cursor < st.covered[i] {
@@ -702,7 +700,12 @@ mod tests {
         assert_eq!(r.resume_after(6), 6, "beyond the lost range: exact");
         assert_eq!(r.resume_after(2), 2, "before it: exact");
         let (missed, _) = r
-            .register(Scope::Station(s), [5, u64::MAX], false, admission())
+            .register(
+                Scope::Station(s),
+                [r.resume_after(5), u64::MAX],
+                false,
+                admission(),
+            )
             .map_err(|(e, _)| e)
             .expect("registered");
         assert_eq!(ids(&missed), ["p4", "p5", "p6"]);
