@@ -22,8 +22,10 @@
 //! the last position of every patrol ([`Start`]).
 //!
 //! Main types: [`PositionLog`] (from [`EventLog::positions`]), [`PatrolMoved`],
-//! [`RecordedMove`], [`Start`], [`WindowStart`].
+//! [`RecordedMove`], [`Start`], [`WindowStart`], [`TailCheck`] (what a follower
+//! consumed, checked after a reconnect).
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
@@ -394,6 +396,69 @@ impl PositionLog {
     }
 }
 
+/// What a follower of the positions stream consumed (its newest `remember` positions),
+/// to check after every reconnect to NATS that the stream still holds it: a single node
+/// persisting asynchronously (ADR 0005) may come back from a `kill -9` without its last
+/// positions and give their sequences to new ones, which a consumer resuming after the
+/// old ones would skip. The hub and the roster follow the stream this way.
+#[derive(Debug)]
+pub struct TailCheck {
+    /// The connection count when the stream was last checked.
+    connects: u64,
+    /// Oldest first.
+    consumed: VecDeque<Consumed>,
+    remember: usize,
+}
+
+impl TailCheck {
+    /// Nothing consumed yet; the connection as it is now counts as checked.
+    pub fn new(log: &PositionLog, remember: usize) -> Self {
+        Self {
+            connects: log.connects(),
+            consumed: VecDeque::new(),
+            remember: remember.max(1),
+        }
+    }
+
+    /// Whether this process connected to NATS again since the last check: what is
+    /// read from here on waits for [`check`](Self::check).
+    pub fn reconnected(&self, log: &PositionLog) -> bool {
+        log.connects() != self.connects
+    }
+
+    /// Remembers a consumed position (forgetting the oldest beyond `remember`).
+    pub fn push(&mut self, consumed: Consumed) {
+        self.consumed.push_back(consumed);
+        if self.consumed.len() > self.remember {
+            self.consumed.pop_front();
+        }
+    }
+
+    /// The newest position remembered.
+    pub fn newest(&self) -> Option<u64> {
+        self.consumed.back().map(|c| c.seq)
+    }
+
+    /// Forgets what was consumed after `seq` (it will be read again).
+    pub fn forget_after(&mut self, seq: u64) {
+        self.consumed.retain(|c| c.seq <= seq);
+    }
+
+    /// Checks the stream against what was consumed ([`PositionLog::kept_through`]):
+    /// `None` when it still holds it all, `Some(to)` when it lost what came after `to`
+    /// (forgotten here; the follower reads again from there). Either way the check is
+    /// done until the next reconnect; an error leaves it to do.
+    pub async fn check(&mut self, log: &PositionLog) -> Result<Option<u64>, ReadError> {
+        let now = log.connects();
+        let kept = log.kept_through(self.consumed.make_contiguous()).await?;
+        if let Some(to) = kept {
+            self.forget_after(to);
+        }
+        self.connects = now;
+        Ok(kept)
+    }
+}
+
 /// [`PositionLog::kept_through`] over any `holds` (does the stream hold this position
 /// as it was?); when it lost all of `consumed`, the sequence before the oldest.
 async fn kept_through<Fut>(
@@ -602,6 +667,23 @@ mod tests {
             Some(40),
             "lost all it remembers: before the oldest"
         );
+    }
+
+    #[test]
+    fn a_tail_check_remembers_the_newest_and_forgets_what_is_read_again() {
+        let mut tail = TailCheck {
+            connects: 1,
+            consumed: VecDeque::new(),
+            remember: 3,
+        };
+        assert_eq!(tail.newest(), None);
+        consumed_of(1..=5).into_iter().for_each(|c| tail.push(c));
+        let seqs = |t: &TailCheck| t.consumed.iter().map(|c| c.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(&tail), vec![3, 4, 5], "the oldest are forgotten");
+        assert_eq!(tail.newest(), Some(5));
+        tail.forget_after(3);
+        assert_eq!(seqs(&tail), vec![3]);
+        assert_eq!(tail.newest(), Some(3));
     }
 
     #[tokio::test]

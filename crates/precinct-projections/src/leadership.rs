@@ -68,10 +68,6 @@ impl Leadership {
     pub async fn lost(&self) {
         self.lost.cancelled().await;
     }
-
-    pub fn is_lost(&self) -> bool {
-        self.lost.is_cancelled()
-    }
 }
 
 impl Drop for Leadership {

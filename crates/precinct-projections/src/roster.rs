@@ -18,12 +18,12 @@
 //! A patrol whose row the `patrols` projection has not written yet (registered a few
 //! milliseconds before its first ping) gets its location at the next write.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use precinct_eventlog::positions::{Consumed, PositionLog, RecordedMove, Start};
+use precinct_eventlog::positions::{Consumed, PositionLog, RecordedMove, Start, TailCheck};
 use precinct_eventlog::ReadError;
 use precinct_retry::Backoff;
 use sqlx::PgPool;
@@ -118,14 +118,7 @@ enum FlushError {
     fields(through = pending.through, patrols = pending.latest.len(), track = pending.track.len())
 )]
 async fn flush(pool: &PgPool, expected: u64, pending: &Pending) -> Result<u64, FlushError> {
-    let mut tx = pool.begin().await.map_err(FlushError::Db)?;
-    let (current, _) = checkpoint::lock(&mut tx, NAME)
-        .await
-        .map_err(FlushError::Db)?;
-    if current != expected {
-        let _ = tx.rollback().await;
-        return Err(FlushError::Moved);
-    }
+    let mut tx = begin_at(pool, expected).await?;
     if !pending.latest.is_empty() {
         let mut ids = Vec::new();
         let mut lats = Vec::new();
@@ -206,14 +199,7 @@ async fn flush(pool: &PgPool, expected: u64, pending: &Pending) -> Result<u64, F
 /// `to` and gives those sequences to new positions (ADR 0005, issue 21 addendum). The
 /// roster's writes are idempotent, so reading again from `to` is harmless.
 async fn rewind(pool: &PgPool, expected: u64, to: u64) -> Result<(), FlushError> {
-    let mut tx = pool.begin().await.map_err(FlushError::Db)?;
-    let (current, _) = checkpoint::lock(&mut tx, NAME)
-        .await
-        .map_err(FlushError::Db)?;
-    if current != expected {
-        let _ = tx.rollback().await;
-        return Err(FlushError::Moved);
-    }
+    let mut tx = begin_at(pool, expected).await?;
     checkpoint::advance(&mut tx, NAME, to)
         .await
         .map_err(FlushError::Db)?;
@@ -224,6 +210,23 @@ async fn rewind(pool: &PgPool, expected: u64, to: u64) -> Result<(), FlushError>
         "roster: the positions stream lost what it had consumed; reading again after what it kept"
     );
     Ok(())
+}
+
+/// A transaction holding the checkpoint row's lock, if the checkpoint is still at
+/// `expected`.
+async fn begin_at(
+    pool: &PgPool,
+    expected: u64,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, FlushError> {
+    let mut tx = pool.begin().await.map_err(FlushError::Db)?;
+    let (current, _) = checkpoint::lock(&mut tx, NAME)
+        .await
+        .map_err(FlushError::Db)?;
+    if current != expected {
+        let _ = tx.rollback().await;
+        return Err(FlushError::Moved);
+    }
+    Ok(tx)
 }
 
 /// How many consumed positions the roster remembers to check the stream against.
@@ -266,10 +269,11 @@ async fn follow(
     let mut backoff =
         Backoff::new(Duration::from_millis(100), Duration::from_secs(5)).until(&shutdown);
     let mut last = 0u64;
-    // What this process consumed (oldest first), and the NATS connection count when it
-    // last checked that the stream still holds it.
-    let mut consumed: VecDeque<Consumed> = VecDeque::new();
-    let mut connects = positions.connects();
+    // What this process consumed, checked after every reconnect; and the sequence to
+    // move the checkpoint back to, once that is done, when the stream lost what came
+    // after it.
+    let mut consumed = TailCheck::new(&positions, REMEMBERED);
+    let mut rewind_to: Option<u64> = None;
     'subscribe: loop {
         if shutdown.is_cancelled() {
             return Outcome::Stopped { position: last };
@@ -288,11 +292,28 @@ async fn follow(
         // looked at before new positions pass the checkpoint (e.g. at start).
         if let Ok(head) = positions.head().await {
             if head < last {
-                match rewind(&pool, last, head).await {
-                    Ok(()) => {
-                        consumed.retain(|c| c.seq <= head);
-                        continue 'subscribe;
+                rewind_to = Some(rewind_to.map_or(head, |to| to.min(head)));
+            }
+        }
+        // After a reconnect: does the stream still hold what was consumed?
+        if consumed.reconnected(&positions) {
+            match consumed.check(&positions).await {
+                Ok(None) => {}
+                Ok(Some(to)) => rewind_to = Some(rewind_to.map_or(to, |t| t.min(to))),
+                Err(e) => {
+                    tracing::warn!(error = %e, "roster: cannot check the positions stream; retrying");
+                    if !backoff.pause().await {
+                        return Outcome::Stopped { position: last };
                     }
+                    continue 'subscribe;
+                }
+            }
+        }
+        // Kept until done: a failed rewind is tried again, never skipped.
+        if let Some(to) = rewind_to {
+            if to < last {
+                match rewind(&pool, last, to).await {
+                    Ok(()) => consumed.forget_after(to),
                     Err(FlushError::Moved) => continue 'subscribe,
                     Err(FlushError::Db(e)) => {
                         tracing::warn!(error = %e, "roster: cannot rewind; retrying");
@@ -303,39 +324,8 @@ async fn follow(
                     }
                 }
             }
-        }
-        // After a reconnect: does the stream still hold what was consumed?
-        let now = positions.connects();
-        if now != connects {
-            let seen = consumed.make_contiguous();
-            match positions.kept_through(seen).await {
-                Ok(None) => connects = now,
-                Ok(Some(to)) => {
-                    consumed.retain(|c| c.seq <= to);
-                    if to < last {
-                        match rewind(&pool, last, to).await {
-                            Ok(()) => {}
-                            Err(FlushError::Moved) => continue 'subscribe,
-                            Err(FlushError::Db(e)) => {
-                                tracing::warn!(error = %e, "roster: cannot rewind; retrying");
-                                if !backoff.pause().await {
-                                    return Outcome::Stopped { position: last };
-                                }
-                                continue 'subscribe;
-                            }
-                        }
-                    }
-                    connects = now;
-                    continue 'subscribe;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "roster: cannot check the positions stream; retrying");
-                    if !backoff.pause().await {
-                        return Outcome::Stopped { position: last };
-                    }
-                    continue 'subscribe;
-                }
-            }
+            rewind_to = None;
+            continue 'subscribe;
         }
         let mut stream = match positions.subscribe(Start::Seq(last + 1)).await {
             Ok(s) => s,
@@ -372,15 +362,12 @@ async fn follow(
                 item = stream.next() => match item {
                     // Reconnected since the last check: this and what follows are read
                     // again once the stream is checked against what came before.
-                    _ if positions.connects() != connects => {}
+                    _ if consumed.reconnected(&positions) => {}
                     None => broken = true,
                     Some(Ok(m)) if m.seq <= pending.through => {}
                     Some(Ok(m)) => {
                         let seq = m.seq;
-                        consumed.push_back(Consumed::from(&m));
-                        if consumed.len() > REMEMBERED {
-                            consumed.pop_front();
-                        }
+                        consumed.push(Consumed::from(&m));
                         pending.add(m, track_secs);
                         write_now = pending.count >= opts.max_pending || reached(seq);
                     }
@@ -399,7 +386,7 @@ async fn follow(
                 }
             }
             // Reconnected to NATS: write what is pending, then check the stream (above).
-            let reconnected = positions.connects() != connects;
+            let reconnected = consumed.reconnected(&positions);
             if (write_now || broken || reconnected) && pending.through > last {
                 match flush(&pool, last, &pending).await {
                     Ok(p) => {

@@ -6,14 +6,13 @@
 //!
 //! [`Registry`]: super::registry::Registry
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use precinct_eventlog::positions::{Consumed, RecordedMove, Start};
+use precinct_eventlog::positions::{Consumed, RecordedMove, Start, TailCheck};
 use precinct_eventlog::{ReadError, RecordedEvent};
 use precinct_retry::Backoff;
 use tokio::sync::mpsc;
@@ -67,9 +66,8 @@ impl LiveHub {
         }
         let warm_deadline = tokio::time::Instant::now() + WARM_UP;
         let mut start = Start::LastPerPatrol;
-        // The connection count last checked, and what was fanned out (oldest first).
-        let mut connects = positions.connects();
-        let mut fanned: VecDeque<Consumed> = VecDeque::new();
+        // What was fanned out, checked after every reconnect.
+        let mut fanned = TailCheck::new(positions, self.inner.config.recent);
         let mut check = tokio::time::interval(RECONNECT_CHECK);
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -97,7 +95,7 @@ impl LiveHub {
                         continue;
                     }
                     _ = check.tick() => {
-                        if positions.connects() == connects {
+                        if !fanned.reconnected(positions) {
                             continue;
                         }
                         Vec::new()
@@ -129,30 +127,26 @@ impl LiveHub {
                         }
                     }
                 }
-                let now = positions.connects();
-                if now != connects {
+                if fanned.reconnected(positions) {
                     // Check what was fanned out before the reconnect only, and fan out
                     // nothing read since (it is read again): a position read after it
                     // may sit above a lost range and hide it.
-                    let seen: Vec<Consumed> = fanned.iter().copied().collect();
-                    match positions.kept_through(&seen).await {
+                    let newest = fanned.newest();
+                    match fanned.check(positions).await {
                         Ok(None) => {
                             tracing::info!(
-                                newest = seen.last().map_or(0, |f| f.seq),
+                                newest = newest.unwrap_or(0),
                                 "live: reconnected; the positions stream still holds what was fanned out"
                             );
-                            connects = now;
                             again = true;
                             break;
                         }
                         Ok(Some(to)) => {
                             let let_go = registry.rewind_positions(to);
-                            fanned.retain(|f| f.seq <= to);
                             start_head = start_head.min(to);
-                            connects = now;
                             tracing::warn!(
                                 kept_through = to,
-                                lost_through = seen.last().map_or(to, |f| f.seq),
+                                lost_through = newest.unwrap_or(to),
                                 watchers_let_go = let_go,
                                 "live: the positions stream came back without its last positions; following again after what it kept"
                             );
@@ -172,9 +166,7 @@ impl LiveHub {
                         Delivery::Live
                     };
                     registry.dispatch(Source::Positions, through, frames, delivery);
-                    fanned.extend(moves);
-                    let excess = fanned.len().saturating_sub(self.inner.config.recent.max(1));
-                    fanned.drain(..excess);
+                    moves.into_iter().for_each(|m| fanned.push(m));
                     backoff.reset();
                 }
                 if warming && through >= start_head {
