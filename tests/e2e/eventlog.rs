@@ -628,3 +628,64 @@ async fn the_memory_store_answers_as_the_jetstream_log_does() {
     );
     assert_eq!(memory, jetstream);
 }
+
+/// ADR 0040: a handle that read a stream before reads only what came after it, and
+/// answers exactly what a fresh read does — across appends by other connections (other
+/// processes), pages of direct gets and interleaved streams.
+#[tokio::test]
+async fn a_stream_read_again_from_memory_equals_a_fresh_read() {
+    let prefix = unique_prefix();
+    let url = shared_url();
+    let connect = |cache: usize| {
+        let mut cfg = LogConfig::isolated(&prefix);
+        cfg.stream_cache_events = cache;
+        EventLog::connect(&url, cfg)
+    };
+    let cached = connect(10_000).await.expect("connect");
+    let writer = connect(10_000).await.expect("connect");
+    let fresh = connect(0).await.expect("connect");
+    let stream = StreamId::new("report", Uuid::new_v4());
+    let other = StreamId::new("report", Uuid::new_v4());
+    assert!(cached.read(&stream).await.expect("read").is_empty());
+    let mut n = 0;
+    for round in 0..5u64 {
+        // Another connection appends (more than a direct-get page, once), interleaved
+        // with another stream...
+        let count = if round == 2 { 300 } else { 3 };
+        for _ in 0..count {
+            writer
+                .append(&stream, ExpectedVersion::Any, vec![event("E", n)], &meta())
+                .await
+                .expect("append");
+            n += 1;
+        }
+        writer
+            .append(
+                &other,
+                ExpectedVersion::Any,
+                vec![event("noise", round)],
+                &meta(),
+            )
+            .await
+            .expect("noise");
+        // ...and the handle that read before reads what a fresh one does.
+        let again = cached.read(&stream).await.expect("read");
+        let truth = fresh.read(&stream).await.expect("read");
+        assert_eq!(again, truth, "round {round}");
+        let ns: Vec<u64> = again
+            .iter()
+            .map(|e| e.data["n"].as_u64().unwrap_or(u64::MAX))
+            .collect();
+        assert_eq!(ns, (0..n).collect::<Vec<_>>(), "round {round}");
+        // The expected version a command takes from it is the stream's real one.
+        let version = again.last().map(|e| e.position()).unwrap_or(0);
+        let stale = ExpectedVersion::from_version(version.saturating_sub(1));
+        let refused = writer
+            .append(&stream, stale, vec![event("late", 0)], &meta())
+            .await;
+        assert!(
+            matches!(refused, Err(AppendError::WrongExpectedVersion { .. })),
+            "{refused:?}"
+        );
+    }
+}

@@ -37,6 +37,7 @@ mod sla_policy;
 mod snapshots;
 mod stations;
 mod store;
+mod stream_cache;
 mod throttle;
 mod transport;
 mod users;

@@ -196,6 +196,7 @@ pub const FAMILIES: &[Family] = &[
     family("precinct_append_duration_seconds", Kind::Histogram, "Append latency (one atomic batch, group commit included) by outcome.", Some(("outcome", APPEND_OUTCOMES))),
     family("precinct_commands_in_flight", Kind::Gauge, "Write requests admitted and not finished yet (the admission limit, ADR 0021).", None),
     family("precinct_commands_shed_total", Kind::Counter, "Write requests answered 503 with Retry-After because the admission limit was full (ADR 0021).", None),
+    family("precinct_stream_cache_events_total", Kind::Counter, "Events of streams read by this process, by where they came from: memory (kept from an earlier read of the stream, ADR 0040) or log (a direct get).", Some(("source", &["memory", "log"]))),
     family("precinct_command_reruns_total", Kind::Counter, "Command attempts run again after a concurrent change or an unknown append outcome (ADR 0012).", None),
     family("precinct_idempotent_replays_total", Kind::Counter, "Commands answered with their original outcome because their id was already in the log.", None),
     family("precinct_nats_reconnects_total", Kind::Counter, "Reconnections of the event log's NATS connection.", None),

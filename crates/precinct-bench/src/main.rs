@@ -268,7 +268,12 @@ async fn run(s: &Settings, budget: Budget) -> anyhow::Result<()> {
         "PRECINCT_WEBHOOK_ALLOW".to_string(),
         "127.0.0.1".to_string(),
     ));
-    for passthrough in ["RUST_LOG", "PRECINCT_LOG_FORMAT"] {
+    // The stream cache's size too, to measure with and without it (ADR 0040).
+    for passthrough in [
+        "RUST_LOG",
+        "PRECINCT_LOG_FORMAT",
+        "PRECINCT_STREAM_CACHE_EVENTS",
+    ] {
         if let Ok(v) = std::env::var(passthrough) {
             env.push((passthrough.to_string(), v));
         }

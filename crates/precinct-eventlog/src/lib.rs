@@ -46,6 +46,7 @@ pub mod positions;
 pub mod raw;
 pub mod requests;
 mod store;
+mod stream_cache;
 
 pub use envelope::{
     Actor, Appended, CommandMeta, Envelope, ExpectedVersion, NewEvent, RecordedEvent, RequestHash,

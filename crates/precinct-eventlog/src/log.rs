@@ -77,6 +77,10 @@ pub struct LogConfig {
     /// Acknowledge a position before it is flushed to disk (JetStream `persist_mode:
     /// async`; only on a single-replica stream). Default: true. See ADR 0005.
     pub positions_async_persist: bool,
+    /// At most about this many events of recently read streams kept in memory, as
+    /// stored, so that a stream read again costs a direct get of what came after them
+    /// only (ADR 0040; 0: no cache). Default 50,000.
+    pub stream_cache_events: usize,
 }
 
 impl Default for LogConfig {
@@ -95,6 +99,7 @@ impl Default for LogConfig {
             positions_subject_prefix: "positions".into(),
             positions_max_age: Duration::from_secs(7 * 24 * 3600),
             positions_async_persist: true,
+            stream_cache_events: 50_000,
         }
     }
 }
@@ -148,6 +153,8 @@ pub struct EventLog {
     query_reads: std::sync::Arc<tokio::sync::Semaphore>,
     /// Which of the two this handle's reads take a turn in.
     lane: ReadLane,
+    /// Recently read streams' events, as stored (ADR 0040; None: off).
+    streams: Option<std::sync::Arc<crate::stream_cache::StreamCache>>,
 }
 
 /// The read slots a handle of the log uses.
@@ -166,6 +173,29 @@ impl std::fmt::Debug for dyn Opener {
 impl std::fmt::Debug for EventLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventLog").field("cfg", &self.cfg).finish()
+    }
+}
+
+/// A stretch of CPU work that lets other tasks run every [`SLICE`]: opening a long
+/// stream from memory waits for nothing (the vault's keys are cached), so several
+/// readers of a huge report would otherwise hold every runtime thread and stall other
+/// users' commands (`input_bounds::as_of_floods_of_a_huge_report_…`).
+struct Slices(std::time::Instant);
+
+/// See [`Slices`].
+const SLICE: Duration = Duration::from_micros(100);
+
+impl Slices {
+    fn start() -> Self {
+        Self(std::time::Instant::now())
+    }
+
+    /// Yields to the runtime if this stretch has run for a slice.
+    async fn next(&mut self) {
+        if self.0.elapsed() >= SLICE {
+            tokio::task::yield_now().await;
+            self.0 = std::time::Instant::now();
+        }
     }
 }
 
@@ -351,7 +381,10 @@ impl EventLog {
             reads: std::sync::Arc::new(tokio::sync::Semaphore::new(READS_AT_ONCE)),
             query_reads: std::sync::Arc::new(tokio::sync::Semaphore::new(QUERY_READS_AT_ONCE)),
             lane: ReadLane::Commands,
+            streams: None,
         };
+        log.streams = crate::stream_cache::StreamCache::new(log.cfg.stream_cache_events)
+            .map(std::sync::Arc::new);
         if log.cfg.group_commit {
             log.committer = Some(crate::commit::Committer::start(log.clone()));
         }
@@ -509,8 +542,49 @@ impl EventLog {
     }
 
     /// All events of one stream in order, with their positions. Empty if it does not exist.
+    ///
+    /// On the commands' lane, a stream read before in this process is read from the end
+    /// of what was read then (ADR 0040): the log never deletes, so what it held then is
+    /// still its beginning. Queries ([`EventLog::for_queries`]) read the whole stream:
+    /// the direct gets pace a flood of `as_of` reads of a huge report, which would
+    /// otherwise all fold at once and hold every runtime thread.
     pub async fn read(&self, stream: &StreamId) -> Result<Vec<RecordedEvent>, ReadError> {
-        self.read_after(stream, 0).await
+        let cache = match (&self.streams, self.lane) {
+            (Some(cache), ReadLane::Commands) => cache,
+            _ => return self.read_after(stream, 0).await,
+        };
+        // Held while reading and opening; released before the caller folds.
+        let _turn = self.read_turn().await?;
+        let cached = cache.get(stream);
+        let from = cached
+            .as_ref()
+            .and_then(|c| c.last())
+            .map_or(1, |e| e.position() + 1);
+        let (raw, _) = self.read_raw(stream, from, usize::MAX).await?;
+        metrics::counter!("precinct_stream_cache_events_total", "source" => "memory")
+            .increment(cached.as_ref().map_or(0, |c| c.len() as u64));
+        metrics::counter!("precinct_stream_cache_events_total", "source" => "log")
+            .increment(raw.len() as u64);
+        let events = cache.extend(stream, cached, raw.into_iter().map(|(e, _)| e).collect());
+        let mut out = Vec::with_capacity(events.len());
+        let mut slices = Slices::start();
+        for event in events.iter() {
+            slices.next().await;
+            out.push(self.opened(RecordedEvent::clone(event)).await?);
+        }
+        Ok(out)
+    }
+
+    /// A turn in this handle's lane of stream reads.
+    async fn read_turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ReadError> {
+        let slots = match self.lane {
+            ReadLane::Commands => &self.reads,
+            ReadLane::Queries => &self.query_reads,
+        };
+        slots
+            .acquire()
+            .await
+            .map_err(|_| ReadError::Transport("the log is closing".into()))
     }
 
     /// The events of one stream after `position` (for catching up a cached aggregate).
@@ -539,17 +613,12 @@ impl EventLog {
             return Ok((Vec::new(), true));
         }
         // Held while reading and opening; released before the caller folds.
-        let slots = match self.lane {
-            ReadLane::Commands => &self.reads,
-            ReadLane::Queries => &self.query_reads,
-        };
-        let _turn = slots
-            .acquire()
-            .await
-            .map_err(|_| ReadError::Transport("the log is closing".into()))?;
+        let _turn = self.read_turn().await?;
         let (raw, more) = self.read_raw(stream, from, max).await?;
         let mut out = Vec::with_capacity(raw.len());
+        let mut slices = Slices::start();
         for (e, _) in raw {
+            slices.next().await;
             out.push(self.opened(e).await?);
         }
         Ok((out, more))

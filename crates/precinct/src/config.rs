@@ -409,6 +409,7 @@ impl Config {
             "PRECINCT_POSITIONS_MAX_AGE_SECS",
             log.positions_max_age.as_secs(),
         )?;
+        log.stream_cache_events = number("PRECINCT_STREAM_CACHE_EVENTS", log.stream_cache_events)?;
         let live_default = LiveConfig::default();
         let live = LiveConfig {
             max_connections: number(
