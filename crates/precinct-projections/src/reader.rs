@@ -335,6 +335,16 @@ impl Task {
                 Ok(delivery) => delivery,
                 Err(e) => {
                     tracing::warn!(error = %e, "shared reader: log read failed; projections resubscribe");
+                    // Tell every attached projection, so that it pauses (its back-off)
+                    // before it attaches again. Dropping the queues alone made them
+                    // rejoin at once, and a read that keeps failing (a sealed event
+                    // whose key is not there yet) subscribed again and again, each time
+                    // leaving a JetStream consumer, until the server refused new ones
+                    // to every follower of the log.
+                    let reason = e.to_string();
+                    for sub in &self.subs {
+                        let _ = sub.tx.try_send(Err(ReadError::Transport(reason.clone())));
+                    }
                     self.stop("log read failed");
                     return;
                 }
