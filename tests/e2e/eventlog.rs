@@ -636,13 +636,13 @@ async fn the_memory_store_answers_as_the_jetstream_log_does() {
 async fn a_stream_read_again_from_memory_equals_a_fresh_read() {
     let prefix = unique_prefix();
     let url = shared_url();
-    let connect = |cache: usize| {
+    let connect = |cache: u64| {
         let mut cfg = LogConfig::isolated(&prefix);
-        cfg.stream_cache_events = cache;
+        cfg.stream_cache_bytes = cache;
         EventLog::connect(&url, cfg)
     };
-    let cached = connect(10_000).await.expect("connect");
-    let writer = connect(10_000).await.expect("connect");
+    let cached = connect(16 << 20).await.expect("connect");
+    let writer = connect(16 << 20).await.expect("connect");
     let fresh = connect(0).await.expect("connect");
     let stream = StreamId::new("report", Uuid::new_v4());
     let other = StreamId::new("report", Uuid::new_v4());
@@ -677,6 +677,9 @@ async fn a_stream_read_again_from_memory_equals_a_fresh_read() {
             .map(|e| e.data["n"].as_u64().unwrap_or(u64::MAX))
             .collect();
         assert_eq!(ns, (0..n).collect::<Vec<_>>(), "round {round}");
+        // ...from memory: every event it read is kept for the next read.
+        assert_eq!(cached.kept_events(&stream), again.len(), "round {round}");
+        assert_eq!(fresh.kept_events(&stream), 0, "the cache is off there");
         // The expected version a command takes from it is the stream's real one.
         let version = again.last().map(|e| e.position()).unwrap_or(0);
         let stale = ExpectedVersion::from_version(version.saturating_sub(1));

@@ -272,7 +272,7 @@ async fn run(s: &Settings, budget: Budget) -> anyhow::Result<()> {
     for passthrough in [
         "RUST_LOG",
         "PRECINCT_LOG_FORMAT",
-        "PRECINCT_STREAM_CACHE_EVENTS",
+        "PRECINCT_STREAM_CACHE_BYTES",
     ] {
         if let Ok(v) = std::env::var(passthrough) {
             env.push((passthrough.to_string(), v));

@@ -77,10 +77,10 @@ pub struct LogConfig {
     /// Acknowledge a position before it is flushed to disk (JetStream `persist_mode:
     /// async`; only on a single-replica stream). Default: true. See ADR 0005.
     pub positions_async_persist: bool,
-    /// At most about this many events of recently read streams kept in memory, as
-    /// stored, so that a stream read again costs a direct get of what came after them
-    /// only (ADR 0040; 0: no cache). Default 50,000.
-    pub stream_cache_events: usize,
+    /// At most about this many bytes (as stored) of recently read streams' events kept
+    /// in memory, so that a stream read again costs a direct get of what came after
+    /// them only (ADR 0040; 0: no cache). Default 32 MiB.
+    pub stream_cache_bytes: u64,
 }
 
 impl Default for LogConfig {
@@ -99,7 +99,7 @@ impl Default for LogConfig {
             positions_subject_prefix: "positions".into(),
             positions_max_age: Duration::from_secs(7 * 24 * 3600),
             positions_async_persist: true,
-            stream_cache_events: 50_000,
+            stream_cache_bytes: 32 << 20,
         }
     }
 }
@@ -383,7 +383,7 @@ impl EventLog {
             lane: ReadLane::Commands,
             streams: None,
         };
-        log.streams = crate::stream_cache::StreamCache::new(log.cfg.stream_cache_events)
+        log.streams = crate::stream_cache::StreamCache::new(log.cfg.stream_cache_bytes)
             .map(std::sync::Arc::new);
         if log.cfg.group_commit {
             log.committer = Some(crate::commit::Committer::start(log.clone()));
@@ -558,21 +558,29 @@ impl EventLog {
         let cached = cache.get(stream);
         let from = cached
             .as_ref()
-            .and_then(|c| c.last())
+            .and_then(|c| c.events.last())
             .map_or(1, |e| e.position() + 1);
         let (raw, _) = self.read_raw(stream, from, usize::MAX).await?;
         metrics::counter!("precinct_stream_cache_events_total", "source" => "memory")
-            .increment(cached.as_ref().map_or(0, |c| c.len() as u64));
+            .increment(cached.as_ref().map_or(0, |c| c.events.len() as u64));
         metrics::counter!("precinct_stream_cache_events_total", "source" => "log")
             .increment(raw.len() as u64);
-        let events = cache.extend(stream, cached, raw.into_iter().map(|(e, _)| e).collect());
-        let mut out = Vec::with_capacity(events.len());
+        let kept = cache.extend(stream, cached, raw);
+        let mut out = Vec::with_capacity(kept.events.len());
         let mut slices = Slices::start();
-        for event in events.iter() {
+        for event in kept.events.iter() {
             slices.next().await;
             out.push(self.opened(RecordedEvent::clone(event)).await?);
         }
         Ok(out)
+    }
+
+    /// How many events of `stream` this process keeps in memory (ADR 0040).
+    pub fn kept_events(&self, stream: &StreamId) -> usize {
+        self.streams
+            .as_ref()
+            .and_then(|c| c.peek(stream))
+            .map_or(0, |k| k.events.len())
     }
 
     /// A turn in this handle's lane of stream reads.
@@ -640,7 +648,7 @@ impl EventLog {
         stream: &StreamId,
         from_seq: u64,
         max: usize,
-    ) -> Result<(Vec<(RecordedEvent, HeaderMap)>, bool), ReadError> {
+    ) -> Result<(Vec<(RecordedEvent, usize)>, bool), ReadError> {
         let mut backoff =
             Backoff::new(Duration::from_millis(20), Duration::from_millis(40)).attempts(2);
         loop {
@@ -662,7 +670,7 @@ impl EventLog {
         stream: &StreamId,
         from_seq: u64,
         max: usize,
-    ) -> Result<(Vec<(RecordedEvent, HeaderMap)>, bool), ReadError> {
+    ) -> Result<(Vec<(RecordedEvent, usize)>, bool), ReadError> {
         const BATCH: usize = 256;
         let subject = self.subject(stream);
         let api = format!("$JS.API.DIRECT.GET.{}", self.cfg.stream);
@@ -744,7 +752,7 @@ impl EventLog {
                     )));
                 }
                 previous = position;
-                out.push((decode(&msg.payload, position)?, headers));
+                out.push((decode(&msg.payload, position)?, msg.payload.len()));
             };
             let _ = sub.unsubscribe().await;
             if previous > 0 {

@@ -13,49 +13,82 @@
 //! What it saves: the direct get of every event already read (JetStream sends one
 //! message per event) and its decoding; the opening and the fold stay per read.
 //!
-//! Bounded by the number of events it holds (`LogConfig::stream_cache_events`), with
-//! [`quick_cache`]'s eviction (S3-FIFO: streams read once leave first).
+//! Bounded by the stored size of the events it holds (`LogConfig::stream_cache_bytes`;
+//! parsed, they take more memory than that), with [`quick_cache`]'s eviction (S3-FIFO:
+//! streams read once leave first), in [`SHARDS`] shards: a stream is kept only if it
+//! fits in a shard's share.
 
 use std::sync::Arc;
 
-use quick_cache::sync::Cache;
-use quick_cache::Weighter;
+use quick_cache::sync::{Cache, DefaultLifecycle};
+use quick_cache::{DefaultHashBuilder, OptionsBuilder, Weighter};
 
 use crate::envelope::{RecordedEvent, StreamId};
 
-/// One stream's first events, in order, as stored.
-pub(crate) type Prefix = Arc<Vec<Arc<RecordedEvent>>>;
+/// The cache's shards. quick_cache defaults to four per core, and refuses an entry
+/// heavier than its shard's share: on a large host a long stream would never be kept.
+/// With four, a stream up to about a quarter of the capacity is.
+pub(crate) const SHARDS: usize = 4;
 
-/// Weighs a cached stream by its number of events.
+/// One stream's first events, in order, as stored, and their stored size.
+#[derive(Debug, Default)]
+pub(crate) struct Kept {
+    pub events: Vec<Arc<RecordedEvent>>,
+    pub bytes: u64,
+}
+
+pub(crate) type Prefix = Arc<Kept>;
+
+/// Weighs a cached stream by the stored size of its events.
 #[derive(Clone)]
-struct ByEvents;
+struct BySize;
 
-impl Weighter<StreamId, Prefix> for ByEvents {
-    fn weight(&self, _stream: &StreamId, events: &Prefix) -> u64 {
-        u64::try_from(events.len()).unwrap_or(u64::MAX)
+impl Weighter<StreamId, Prefix> for BySize {
+    fn weight(&self, _stream: &StreamId, kept: &Prefix) -> u64 {
+        kept.bytes.max(1)
     }
 }
 
+type Streams =
+    Cache<StreamId, Prefix, BySize, DefaultHashBuilder, DefaultLifecycle<StreamId, Prefix>>;
+
 /// Recently read streams' events (see the module).
 pub(crate) struct StreamCache {
-    streams: Cache<StreamId, Prefix, ByEvents>,
+    streams: Streams,
 }
 
 impl std::fmt::Debug for StreamCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StreamCache")
             .field("streams", &self.streams.len())
-            .field("events", &self.streams.weight())
+            .field("bytes", &self.streams.weight())
             .finish()
     }
 }
 
 impl StreamCache {
-    /// A cache of at most about `max_events` events; `None` for 0 (no cache).
-    pub fn new(max_events: usize) -> Option<Self> {
-        let capacity = u64::try_from(max_events).unwrap_or(u64::MAX);
-        (capacity > 0).then(|| Self {
-            streams: Cache::with_weighter((max_events / 8).max(16), capacity, ByEvents),
+    /// A cache of at most about `max_bytes` of stored events; `None` for 0 (no cache).
+    pub fn new(max_bytes: u64) -> Option<Self> {
+        if max_bytes == 0 {
+            return None;
+        }
+        // Items: assuming streams of about 4 KiB stored (a report of a few events).
+        let items = usize::try_from(max_bytes / 4096)
+            .unwrap_or(usize::MAX)
+            .max(64);
+        let options = OptionsBuilder::new()
+            .shards(SHARDS)
+            .estimated_items_capacity(items)
+            .weight_capacity(max_bytes)
+            .build()
+            .ok()?;
+        Some(Self {
+            streams: Cache::with_options(
+                options,
+                BySize,
+                DefaultHashBuilder::default(),
+                DefaultLifecycle::default(),
+            ),
         })
     }
 
@@ -64,33 +97,41 @@ impl StreamCache {
         self.streams.get(stream)
     }
 
+    /// The same without counting as a use (for eviction).
+    pub fn peek(&self, stream: &StreamId) -> Option<Prefix> {
+        self.streams.peek(stream)
+    }
+
     /// `cached` (what [`get`](Self::get) gave) followed by `after` (the events read after
-    /// it), kept for the next read if it holds anything and is longer than what another
-    /// reader kept meanwhile.
+    /// it, with their stored sizes), kept for the next read if it holds anything and is
+    /// longer than what is kept now. Two readers racing may still leave the shorter:
+    /// any prefix of the stream is correct, and the next read reads a little more.
     pub fn extend(
         &self,
         stream: &StreamId,
         cached: Option<Prefix>,
-        after: Vec<RecordedEvent>,
+        after: Vec<(RecordedEvent, usize)>,
     ) -> Prefix {
         let cached = cached.unwrap_or_default();
         if after.is_empty() {
             return cached;
         }
-        let mut events = Vec::with_capacity(cached.len() + after.len());
-        events.extend(cached.iter().cloned());
-        events.extend(after.into_iter().map(Arc::new));
-        let events = Arc::new(events);
-        // Any prefix of the stream is correct; a longer one saves more. Two readers
-        // racing may leave the shorter: the next read reads a little more.
+        let mut events = Vec::with_capacity(cached.events.len() + after.len());
+        events.extend(cached.events.iter().cloned());
+        let mut bytes = cached.bytes;
+        for (event, size) in after {
+            bytes = bytes.saturating_add(u64::try_from(size).unwrap_or(u64::MAX));
+            events.push(Arc::new(event));
+        }
+        let kept = Arc::new(Kept { events, bytes });
         let longer = self
             .streams
-            .get(stream)
-            .is_none_or(|kept| kept.len() < events.len());
+            .peek(stream)
+            .is_none_or(|now| now.events.len() < kept.events.len());
         if longer {
-            self.streams.insert(stream.clone(), events.clone());
+            self.streams.insert(stream.clone(), kept.clone());
         }
-        events
+        kept
     }
 }
 
@@ -122,35 +163,39 @@ mod tests {
     }
 
     fn positions(p: &Prefix) -> Vec<u64> {
-        p.iter().map(|e| e.position()).collect()
+        p.events.iter().map(|e| e.position()).collect()
+    }
+
+    fn sized(events: Vec<RecordedEvent>) -> Vec<(RecordedEvent, usize)> {
+        events.into_iter().map(|e| (e, 100)).collect()
     }
 
     #[test]
     fn a_stream_read_again_is_what_was_kept_and_what_came_after() {
-        let cache = StreamCache::new(100).expect("a cache");
+        let cache = StreamCache::new(100_000).expect("a cache");
         let s = StreamId::new("report", uuid::Uuid::new_v4());
         assert!(cache.get(&s).is_none());
-        let first = cache.extend(&s, None, vec![event(&s, 3), event(&s, 7)]);
+        let first = cache.extend(&s, None, sized(vec![event(&s, 3), event(&s, 7)]));
         assert_eq!(positions(&first), [3, 7]);
         let kept = cache.get(&s).expect("kept");
         assert_eq!(positions(&kept), [3, 7]);
-        let later = cache.extend(&s, Some(kept), vec![event(&s, 9)]);
+        let later = cache.extend(&s, Some(kept), sized(vec![event(&s, 9)]));
         assert_eq!(positions(&later), [3, 7, 9]);
         assert_eq!(positions(&cache.get(&s).expect("kept")), [3, 7, 9]);
     }
 
     #[test]
     fn a_shorter_prefix_never_replaces_a_longer_one_and_nothing_empty_is_kept() {
-        let cache = StreamCache::new(100).expect("a cache");
+        let cache = StreamCache::new(100_000).expect("a cache");
         let s = StreamId::new("patrol", uuid::Uuid::new_v4());
         let stale = cache.get(&s);
-        cache.extend(&s, None, vec![event(&s, 1), event(&s, 2)]);
+        cache.extend(&s, None, sized(vec![event(&s, 1), event(&s, 2)]));
         // A reader that started before the first one finished, with less.
-        let theirs = cache.extend(&s, stale, vec![event(&s, 1)]);
+        let theirs = cache.extend(&s, stale, sized(vec![event(&s, 1)]));
         assert_eq!(positions(&theirs), [1], "each reader gets what it read");
         assert_eq!(positions(&cache.get(&s).expect("kept")), [1, 2]);
         let empty = StreamId::new("patrol", uuid::Uuid::new_v4());
-        assert!(cache.extend(&empty, None, Vec::new()).is_empty());
+        assert!(cache.extend(&empty, None, Vec::new()).events.is_empty());
         assert!(
             cache.get(&empty).is_none(),
             "a stream with no events is not kept"
@@ -158,13 +203,20 @@ mod tests {
     }
 
     #[test]
-    fn the_cache_holds_about_its_capacity_in_events_and_zero_turns_it_off() {
+    fn the_cache_holds_about_its_capacity_in_stored_bytes_and_zero_turns_it_off() {
         assert!(StreamCache::new(0).is_none());
-        let cache = StreamCache::new(50).expect("a cache");
-        for _ in 0..40 {
+        let cache = StreamCache::new(50_000).expect("a cache");
+        // 200 streams of 500 bytes: twice the capacity.
+        for _ in 0..200 {
             let s = StreamId::new("report", uuid::Uuid::new_v4());
-            cache.extend(&s, None, (1..=5).map(|p| event(&s, p)).collect());
+            cache.extend(&s, None, sized((1..=5).map(|p| event(&s, p)).collect()));
         }
-        assert!(cache.streams.weight() <= 50, "{cache:?}");
+        assert!(cache.streams.weight() <= 50_000, "{cache:?}");
+        assert!(cache.streams.weight() >= 25_000, "{cache:?}");
+        // A stream of a fifth of the capacity is kept, whatever the host's core count.
+        let long = StreamId::new("patrol", uuid::Uuid::new_v4());
+        let events = (1..=100).map(|p| (event(&long, p), 100)).collect();
+        cache.extend(&long, None, events);
+        assert_eq!(cache.peek(&long).map(|k| k.events.len()), Some(100));
     }
 }

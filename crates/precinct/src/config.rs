@@ -409,7 +409,10 @@ impl Config {
             "PRECINCT_POSITIONS_MAX_AGE_SECS",
             log.positions_max_age.as_secs(),
         )?;
-        log.stream_cache_events = number("PRECINCT_STREAM_CACHE_EVENTS", log.stream_cache_events)?;
+        log.stream_cache_bytes = number(
+            "PRECINCT_STREAM_CACHE_BYTES",
+            usize::try_from(log.stream_cache_bytes).unwrap_or(usize::MAX),
+        )? as u64;
         let live_default = LiveConfig::default();
         let live = LiveConfig {
             max_connections: number(
