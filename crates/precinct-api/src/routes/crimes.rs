@@ -277,10 +277,21 @@ fn parse_priority(s: &str) -> ApiResult<Priority> {
         .map_err(|e| ApiError::invalid("priority", e.to_string()))
 }
 
-/// An empty body (`{}` or nothing at all).
+/// An empty body (`{}`, `null` or nothing at all).
 #[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, from = "Option<EmptyObject>")]
 pub struct NoBody {}
+
+/// `{}` and nothing else.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmptyObject {}
+
+impl From<Option<EmptyObject>> for NoBody {
+    fn from(_: Option<EmptyObject>) -> Self {
+        NoBody {}
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // PUT / PATCH
