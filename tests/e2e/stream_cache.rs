@@ -36,6 +36,7 @@ async fn a_process_that_read_a_report_before_decides_on_what_another_process_app
         .await
         .expect("second process");
     let note = |text: &str| json!({ "note": text });
+    let assignment = json!({"crime_id": id, "patrol_id": patrol});
     let path = |verb: &str| format!("/crimes/{id}/{verb}");
 
     // The first process reads the report (a note) and keeps its events.
@@ -48,11 +49,7 @@ async fn a_process_that_read_a_report_before_decides_on_what_another_process_app
     assert_eq!(app.log.kept_events(&stream), 1);
     // The second process assigns it, then adds a note: the first never read those.
     let assigned = other
-        .post(
-            "/dispatch",
-            Some(&dispatcher),
-            json!({"crime_id": id, "patrol_id": patrol}),
-        )
+        .post("/dispatch", Some(&dispatcher), assignment.clone())
         .await;
     assert_eq!(assigned.status, StatusCode::OK, "{}", assigned.body);
     let noted = other
@@ -62,13 +59,7 @@ async fn a_process_that_read_a_report_before_decides_on_what_another_process_app
 
     // Through the first process: assigning again is refused by the report as it is now
     // (it holds the other process's assignment), and the officer's accept lands on it.
-    let again = app
-        .post(
-            "/dispatch",
-            Some(&dispatcher),
-            json!({"crime_id": id, "patrol_id": patrol}),
-        )
-        .await;
+    let again = app.post("/dispatch", Some(&dispatcher), assignment).await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
     let accepted = app.post(&path("accept"), Some(&officer), json!({})).await;
     assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);

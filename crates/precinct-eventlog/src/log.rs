@@ -566,11 +566,20 @@ impl EventLog {
         metrics::counter!("precinct_stream_cache_events_total", "source" => "log")
             .increment(raw.len() as u64);
         let kept = cache.extend(stream, cached, raw);
-        let mut out = Vec::with_capacity(kept.events.len());
+        self.open_each(kept.events.iter().map(|e| RecordedEvent::clone(e)))
+            .await
+    }
+
+    /// Opens `events` in order, yielding to the runtime every [`SLICE`] of work.
+    async fn open_each(
+        &self,
+        events: impl ExactSizeIterator<Item = RecordedEvent>,
+    ) -> Result<Vec<RecordedEvent>, ReadError> {
+        let mut out = Vec::with_capacity(events.len());
         let mut slices = Slices::start();
-        for event in kept.events.iter() {
+        for event in events {
             slices.next().await;
-            out.push(self.opened(RecordedEvent::clone(event)).await?);
+            out.push(self.opened(event).await?);
         }
         Ok(out)
     }
@@ -595,7 +604,7 @@ impl EventLog {
             .map_err(|_| ReadError::Transport("the log is closing".into()))
     }
 
-    /// The events of one stream after `position` (for catching up a cached aggregate).
+    /// The events of one stream after `position`.
     pub async fn read_after(
         &self,
         stream: &StreamId,
@@ -623,12 +632,7 @@ impl EventLog {
         // Held while reading and opening; released before the caller folds.
         let _turn = self.read_turn().await?;
         let (raw, more) = self.read_raw(stream, from, max).await?;
-        let mut out = Vec::with_capacity(raw.len());
-        let mut slices = Slices::start();
-        for (e, _) in raw {
-            slices.next().await;
-            out.push(self.opened(e).await?);
-        }
+        let out = self.open_each(raw.into_iter().map(|(e, _)| e)).await?;
         Ok((out, more))
     }
 
