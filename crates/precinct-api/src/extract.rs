@@ -165,8 +165,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Cmd<T> {
             .and_then(|ClientAddr(addr)| addr);
         let bytes = json_bytes(&parts, body, state).await?;
         let ctx = CmdCtx::from_parts(&parts, &bytes, client_addr)?;
-        let raw = or_empty_object(&bytes);
-        let body = parse_json(raw)?;
+        let body = parse_body(&bytes)?;
         Ok(Cmd { body, ctx })
     }
 }
@@ -182,19 +181,24 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let (parts, body) = req.into_parts();
         let bytes = json_bytes(&parts, body, state).await?;
-        let raw = or_empty_object(&bytes);
-        Ok(JsonBody(parse_json(raw)?))
+        Ok(JsonBody(parse_body(&bytes)?))
     }
 }
 
-/// The body to parse: an absent body stands for `{}`. A JSON `null` is parsed as it
-/// is: only the bodies the OpenAPI document declares optional ("an object or null",
+/// A request body: an absent body stands for `{}`. A JSON `null` is parsed as it is:
+/// only the bodies the OpenAPI document declares optional ("an object or null",
 /// [`NoBody`](crate::routes::crimes::NoBody)) accept it; any other body answers 422
 /// (schemathesis found `PATCH /users/{id}` with `null` applied as an empty change).
-fn or_empty_object(bytes: &[u8]) -> &[u8] {
+/// Every body is a JSON object: serde would take an array for a struct (its fields in
+/// order, `[]` for one whose fields are all optional), so a top-level array is a 422.
+fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     match bytes.trim_ascii() {
-        b"" => b"{}",
-        _ => bytes,
+        b"" => parse_json(b"{}"),
+        json if json.starts_with(b"[") => Err(ApiError::Invalid(vec![FieldError {
+            field: "body".into(),
+            reason: "must be a JSON object".into(),
+        }])),
+        _ => parse_json(bytes),
     }
 }
 
