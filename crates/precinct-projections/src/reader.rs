@@ -412,3 +412,126 @@ pub(crate) fn start_from(checkpoints: &[u64], near: u64) -> Option<u64> {
         .min()
         .map(|p| p + 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use precinct_eventlog::{Actor, Envelope};
+    use uuid::Uuid;
+
+    fn event(position: u64) -> RecordedEvent {
+        RecordedEvent {
+            envelope: Envelope {
+                event_id: Uuid::new_v4(),
+                event_type: "Test".into(),
+                schema_version: 1,
+                aggregate_type: "test".into(),
+                aggregate_id: Uuid::nil(),
+                position,
+                occurred_at: chrono::Utc::now(),
+                actor: Actor::System,
+                command_id: Uuid::nil(),
+                correlation_id: Uuid::nil(),
+                causation_id: None,
+                command_size: None,
+                request_hash: None,
+            },
+            data: serde_json::Value::Null,
+        }
+    }
+
+    fn corrupt(position: u64) -> ReadError {
+        ReadError::Corrupt {
+            position,
+            reason: "unreadable".into(),
+        }
+    }
+
+    /// What a stream yields, as positions (`Err(position)` for a corrupt entry, `Err(0)`
+    /// for any other failure).
+    async fn positions_of(
+        stream: BoxStream<'static, Result<RecordedEvent, ReadError>>,
+    ) -> Vec<Result<u64, u64>> {
+        stream
+            .map(|item| match item {
+                Ok(e) => Ok(e.position()),
+                Err(ReadError::Corrupt { position, .. }) => Err(position),
+                Err(_) => Err(0),
+            })
+            .collect()
+            .await
+    }
+
+    #[test]
+    fn the_reader_starts_after_the_least_advanced_checkpoint_near_the_most_advanced() {
+        // Given no checkpoint, there is nothing to start from.
+        assert_eq!(start_from(&[], 100), None);
+        // Given checkpoints all within `near` of the most advanced one, the least
+        // advanced decides (the others skip what they applied).
+        assert_eq!(start_from(&[500, 450, 400], 100), Some(401));
+        // A checkpoint exactly `near` behind still shares the reader.
+        assert_eq!(start_from(&[500, 400], 100), Some(401));
+        // One further behind catches up on its own: the reader does not wait for it.
+        assert_eq!(start_from(&[500, 399, 450], 100), Some(451));
+        // A fresh database (every checkpoint 0) starts at the first position.
+        assert_eq!(start_from(&[0, 0], 100), Some(1));
+        assert_eq!(start_from(&[7], 0), Some(8));
+    }
+
+    #[tokio::test]
+    async fn a_catch_up_ends_once_it_reached_the_readers_position() {
+        let log = || futures::stream::iter((1..=10).map(|p| Ok(event(p)))).boxed();
+        // Given a log of ten events, a catch-up up to 4 yields 1..=4 and ends.
+        assert_eq!(
+            positions_of(until(log(), 4)).await,
+            (1..=4).map(Ok).collect::<Vec<_>>()
+        );
+        // The position itself may be missing (the reader's last event was read past):
+        // the first one after it ends the catch-up too.
+        let gappy = futures::stream::iter([1, 2, 6, 7].map(|p| Ok(event(p)))).boxed();
+        assert_eq!(
+            positions_of(until(gappy, 4)).await,
+            vec![Ok(1), Ok(2), Ok(6)]
+        );
+        // A corrupt entry is passed on (to be quarantined) and ends it when it is at or
+        // past the position; before it, the catch-up goes on.
+        let with_corrupt = futures::stream::iter([
+            Ok(event(1)),
+            Err(corrupt(2)),
+            Ok(event(3)),
+            Err(corrupt(4)),
+            Ok(event(5)),
+        ])
+        .boxed();
+        assert_eq!(
+            positions_of(until(with_corrupt, 4)).await,
+            vec![Ok(1), Err(2), Ok(3), Err(4)]
+        );
+        // Any other failure is passed on and ends it (the worker resubscribes).
+        let failing = futures::stream::iter([
+            Ok(event(1)),
+            Err(ReadError::Transport("gone".into())),
+            Ok(event(2)),
+        ])
+        .boxed();
+        assert_eq!(positions_of(until(failing, 9)).await, vec![Ok(1), Err(0)]);
+        // A log that ends before the position ends the catch-up with it.
+        assert_eq!(positions_of(until(log(), 99)).await.len(), 10);
+    }
+
+    #[test]
+    fn a_delivery_spans_from_its_first_to_its_last_position() {
+        let items = Delivery::Items(vec![event(3), event(4), event(9)].into());
+        assert_eq!((first_position(&items), last_position(&items)), (3, 9));
+        let corrupt = Delivery::Corrupt {
+            position: 12,
+            reason: "unreadable".into(),
+        };
+        assert_eq!(
+            (first_position(&corrupt), last_position(&corrupt)),
+            (12, 12)
+        );
+        let rejoin = Delivery::<RecordedEvent>::Rejoin;
+        assert_eq!((first_position(&rejoin), last_position(&rejoin)), (0, 0));
+    }
+}
