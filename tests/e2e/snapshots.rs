@@ -234,3 +234,41 @@ async fn after_erasure_neither_a_snapshot_nor_as_of_shows_the_erased_data() {
     }
     assert_eq!(r.body["personal_data_erased"], json!(true));
 }
+
+#[tokio::test]
+async fn as_of_between_distant_snapshots_reads_on_until_past_its_time() {
+    // Given a report of 35 events whose only snapshot is the newest (after 30 events)
+    let s = report_with_notes(34).await;
+    let times = s.event_times().await;
+    assert_eq!(times.len(), 35);
+    s.as_of(Utc::now()).await;
+    let stored = || async {
+        let n: Vec<i32> = s.snapshots().await.into_iter().map(|(n, _)| n).collect();
+        n
+    };
+    assert_eq!(stored().await, vec![30]);
+    let just_after = |t: DateTime<Utc>| t + Duration::microseconds(1);
+    // When it is asked about after 15 events (nothing stored before: read from the
+    // start, two intervals of 10), then after 28 (from the snapshot the first read
+    // stored, after 10, and again two intervals)
+    let used = as_of_from_snapshots(&s.app).await;
+    let at_15 = s.as_of(just_after(times[14])).await.body;
+    assert_eq!(stored().await, vec![10, 30]);
+    let at_28 = s.as_of(just_after(times[27])).await.body;
+    assert_eq!(stored().await, vec![10, 20, 30]);
+    assert_eq!(as_of_from_snapshots(&s.app).await - used, 2.0);
+
+    // Then each answer is the fold of the whole stream up to that time
+    for (at, answer) in [(times[14], &at_15), (times[27], &at_28)] {
+        sqlx::query(
+            "UPDATE report_snapshots SET state = '\"unreadable\"' WHERE report_id = $1::uuid",
+        )
+        .bind(&s.report)
+        .execute(&s.app.pool)
+        .await
+        .expect("update");
+        let whole = s.as_of(just_after(at)).await.body;
+        assert_eq!(answer, &whole, "as_of {at}");
+    }
+    assert_ne!(at_15, at_28);
+}

@@ -133,8 +133,9 @@ impl<S: EventStore> App<S> {
             let max = around
                 .next_events
                 .map_or(usize::MAX, |n| n.saturating_sub(base_events) as usize);
-            let (events, _) = self.log().read_range(&stream, base_position, max).await?;
-            let decoded = decode::<A>(&events)?;
+            let (events, decoded) = self
+                .read_until_past::<A>(&stream, base_position, max, at)
+                .await?;
             let folded = events
                 .iter()
                 .take_while(|e| e.envelope.occurred_at <= at)
@@ -170,6 +171,36 @@ impl<S: EventStore> App<S> {
             from_snapshot: true,
             written,
         })
+    }
+
+    /// At most `max` events of `stream` after `position`, read a snapshot interval at a
+    /// time until one occurred after `at` (the fold stops at the first such event), and
+    /// decoded. Reading up to the next stored snapshot at once read every event between
+    /// two distant snapshots to fold a few of them.
+    async fn read_until_past<A: Aggregate>(
+        &self,
+        stream: &precinct_eventlog::StreamId,
+        mut position: u64,
+        max: usize,
+        at: DateTime<Utc>,
+    ) -> Result<(Vec<RecordedEvent>, Vec<A::Event>), AppError> {
+        let mut events = Vec::new();
+        let mut decoded = Vec::new();
+        while events.len() < max {
+            let want = (max - events.len()).min(SNAPSHOT_EVERY as usize);
+            let (page, more) = self.log().read_range(stream, position, want).await?;
+            decoded.extend(decode::<A>(&page)?);
+            let past = page.iter().any(|e| e.envelope.occurred_at > at);
+            let full = page.len() == want;
+            if let Some(last) = page.last() {
+                position = last.position();
+            }
+            events.extend(page);
+            if past || !more || !full {
+                break;
+            }
+        }
+        Ok((events, decoded))
     }
 
     /// [`App::load_as_of`], storing a snapshot at every boundary on the way.
