@@ -67,6 +67,18 @@ impl Setup {
         r
     }
 
+    /// Makes every stored snapshot of the report unreadable: the next `as_of` folds the
+    /// whole stream.
+    async fn spoil_snapshots(&self) {
+        sqlx::query(
+            "UPDATE report_snapshots SET state = '\"unreadable\"' WHERE report_id = $1::uuid",
+        )
+        .bind(&self.report)
+        .execute(&self.app.pool)
+        .await
+        .expect("update");
+    }
+
     async fn snapshots(&self) -> Vec<(i32, String)> {
         sqlx::query_as(
             "SELECT events, state::text FROM report_snapshots WHERE report_id = $1::uuid ORDER BY events",
@@ -138,13 +150,7 @@ async fn as_of_from_snapshots_equals_the_fold_of_the_whole_stream_at_every_point
     // Then each answer is the one the whole stream gives: with every snapshot made
     // unreadable before each read, as_of folds the log from the start.
     for (at, expected) in ats.iter().zip(&from_snapshots) {
-        sqlx::query(
-            "UPDATE report_snapshots SET state = '\"unreadable\"' WHERE report_id = $1::uuid",
-        )
-        .bind(&s.report)
-        .execute(&s.app.pool)
-        .await
-        .expect("update");
+        s.spoil_snapshots().await;
         let used = as_of_from_snapshots(&s.app).await;
         let r = s.as_of(*at).await;
         assert_eq!(
@@ -260,13 +266,7 @@ async fn as_of_between_distant_snapshots_reads_on_until_past_its_time() {
 
     // Then each answer is the fold of the whole stream up to that time
     for (at, answer) in [(times[14], &at_15), (times[27], &at_28)] {
-        sqlx::query(
-            "UPDATE report_snapshots SET state = '\"unreadable\"' WHERE report_id = $1::uuid",
-        )
-        .bind(&s.report)
-        .execute(&s.app.pool)
-        .await
-        .expect("update");
+        s.spoil_snapshots().await;
         let whole = s.as_of(just_after(at)).await.body;
         assert_eq!(answer, &whole, "as_of {at}");
     }
