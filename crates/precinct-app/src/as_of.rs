@@ -173,8 +173,8 @@ impl<S: EventStore> App<S> {
         })
     }
 
-    /// At most `max` events of `stream` after `position`, read a snapshot interval at a
-    /// time until one occurred after `at` (the fold stops at the first such event), and
+    /// At most `max` events of `stream` after `position`, read in pages (a snapshot
+    /// interval first, doubling) until one occurred after `at` (the fold stops at the first such event), and
     /// decoded. Reading up to the next stored snapshot at once read every event between
     /// two distant snapshots to fold a few of them.
     async fn read_until_past<A: Aggregate>(
@@ -186,8 +186,13 @@ impl<S: EventStore> App<S> {
     ) -> Result<(Vec<RecordedEvent>, Vec<A::Event>), AppError> {
         let mut events = Vec::new();
         let mut decoded = Vec::new();
+        // One interval first, then twice as many each time: between snapshots hundreds
+        // of events apart (states past MAX_SNAPSHOT_BYTES get none) a page of ten would
+        // cost a round trip per ten events.
+        let mut page = SNAPSHOT_EVERY as usize;
         while events.len() < max {
-            let want = (max - events.len()).min(SNAPSHOT_EVERY as usize);
+            let want = (max - events.len()).min(page);
+            page = (page * 2).min(256);
             let (page, more) = self.log().read_range(stream, position, want).await?;
             decoded.extend(decode::<A>(&page)?);
             let past = page.iter().any(|e| e.envelope.occurred_at > at);
