@@ -13,9 +13,21 @@ SELECT md5(g::text)::uuid, '54a90a57-0817-5fd4-985e-362a0f791619',
   CASE WHEN g % 50 = 0 THEN 1 ELSE 0 END, g
 FROM (SELECT g, now() - (abs(hashint4(g)) % (365*86400)) * interval '1 s' AS t FROM generate_series(1, 1000000) g) s;
 -- 200 patrols, 400 officers (the one who accepts also resolves).
+-- Since migration 0043 an assignment carries its report's submission time.
+SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = 'analytics_assignments'
+  AND column_name = 'report_submitted_at') AS has_report_submitted \gset
+\if :has_report_submitted
+INSERT INTO analytics_assignments (report_id, seq, patrol_id, station_id, priority, assigned_at, auto, accepted_at, accepted_by, responding_at, resolved_at, resolved_by, ended_at, report_submitted_at)
+SELECT report_id, 1, md5((hashtext(report_id::text) % 200)::text)::uuid, station_id, priority, first_assigned_at, false,
+  first_accepted_at, CASE WHEN first_accepted_at IS NOT NULL THEN md5('officer' || (hashtext(report_id::text) % 400))::uuid END,
+  first_responding_at, first_resolved_at, CASE WHEN first_resolved_at IS NOT NULL THEN md5('officer' || (hashtext(report_id::text) % 400))::uuid END,
+  first_closed_at, submitted_at
+FROM analytics_reports WHERE first_assigned_at IS NOT NULL;
+\else
 INSERT INTO analytics_assignments (report_id, seq, patrol_id, station_id, priority, assigned_at, auto, accepted_at, accepted_by, responding_at, resolved_at, resolved_by, ended_at)
 SELECT report_id, 1, md5((hashtext(report_id::text) % 200)::text)::uuid, station_id, priority, first_assigned_at, false,
   first_accepted_at, CASE WHEN first_accepted_at IS NOT NULL THEN md5('officer' || (hashtext(report_id::text) % 400))::uuid END,
   first_responding_at, first_resolved_at, CASE WHEN first_resolved_at IS NOT NULL THEN md5('officer' || (hashtext(report_id::text) % 400))::uuid END,
   first_closed_at
 FROM analytics_reports WHERE first_assigned_at IS NOT NULL;
+\endif

@@ -481,7 +481,7 @@ fn submitted_row(
         "longitude": e.location.longitude.value(),
         "city": e.location.city,
         "state": e.location.state,
-        "occurred_at": e.occurred_at,
+        "occurred_at": e.occurred_at.map(as_bound),
         "media_urls": e.media_urls,
         "reporter_id": reporter_id,
         "anonymous": reporter_id.is_none(),
@@ -492,9 +492,23 @@ fn submitted_row(
         "erased": e.personal.erased,
         "routing_rule": rule,
         "routing": routing,
-        "at": e.at,
+        "at": as_bound(e.at),
         "position": to_i64(event.position()),
     }))
+}
+
+/// `t` as PostgreSQL stores it when sqlx binds it, as [`Reports::apply`] does: cut to
+/// whole microseconds since 2000-01-01 towards that epoch. The JSON of
+/// [`insert_submitted`] carries the time as text, which PostgreSQL would round instead,
+/// so the batch and the event-by-event paths would store times a microsecond apart.
+fn as_bound(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    let epoch = chrono::DateTime::<chrono::Utc>::from_timestamp(946_684_800, 0)
+        .expect("2000-01-01 is a valid time");
+    match (t - epoch).num_microseconds() {
+        Some(micros) => epoch + chrono::Duration::microseconds(micros),
+        // Out of PostgreSQL's range either way; the insert refuses it as sqlx would.
+        None => t,
+    }
 }
 
 /// Inserts new reports, many rows in one statement.
@@ -585,4 +599,34 @@ async fn sla_mark(
     .bind(pos)
     .execute(&mut *conn)
     .await?)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::as_bound;
+
+    #[test]
+    fn a_time_is_cut_to_microseconds_towards_2000_as_sqlx_binds_it() {
+        let after = Utc.timestamp_opt(1_767_225_600, 789).unwrap();
+        assert_eq!(
+            as_bound(after),
+            Utc.timestamp_opt(1_767_225_600, 0).unwrap()
+        );
+        let after = Utc.timestamp_opt(1_767_225_600, 1_999).unwrap();
+        assert_eq!(
+            as_bound(after),
+            Utc.timestamp_opt(1_767_225_600, 1_000).unwrap()
+        );
+        // Before the epoch, towards it: up.
+        let before = Utc.timestamp_opt(915_148_800, 1_999).unwrap();
+        assert_eq!(
+            as_bound(before),
+            Utc.timestamp_opt(915_148_800, 2_000).unwrap()
+        );
+        let whole = Utc.timestamp_opt(1_767_225_600, 5_000).unwrap();
+        assert_eq!(as_bound(whole), whole);
+    }
 }

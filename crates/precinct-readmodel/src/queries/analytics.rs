@@ -321,33 +321,85 @@ pub struct SlaDeadlines {
 
 /// The SLA cohort: only the columns the covering index `analytics_reports_sla` holds, so
 /// it is read by an index-only scan.
-const COHORT: &str = "WITH r AS (SELECT r.report_id, r.submitted_at, r.first_assigned_at,
-    r.first_resolved_at, r.first_closed_at FROM analytics_reports r";
+const COHORT: &str = "WITH r AS MATERIALIZED (SELECT r.report_id, r.submitted_at,
+    r.first_assigned_at, r.first_resolved_at, r.first_closed_at FROM analytics_reports r";
 
-const PCT: &str = "percentile_cont(ARRAY[0.5, 0.9, 0.99]::float8[]) WITHIN GROUP (ORDER BY d)";
+/// The p50, p90 and p99 of the seconds `$expr` (an interval), over the rows `$when`.
+/// `date_part` gives the seconds as a float directly (`extract` computes a numeric).
+macro_rules! pct {
+    ($expr:literal, $when:literal) => {
+        concat!(
+            "percentile_cont(ARRAY[0.5, 0.9, 0.99]::float8[]) WITHIN GROUP (ORDER BY date_part('epoch', ",
+            $expr,
+            ")) FILTER (WHERE ",
+            $when,
+            ")"
+        )
+    };
+}
 
-/// One row of the SLA statement: a metric, and the cohort's counts the KPIs are made of
-/// (the same on every row).
+/// The one row of the SLA statement: per duration, how many were measured and their
+/// percentiles (none when none was); the counts the shares, breaches and KPIs are made
+/// of.
 #[derive(sqlx::FromRow)]
 struct SlaRow {
-    #[sqlx(flatten)]
-    metric: SlaMetricRow,
+    assign_n: i64,
+    assign_p: Option<Vec<f64>>,
+    resolve_n: i64,
+    resolve_p: Option<Vec<f64>>,
+    close_n: i64,
+    close_p: Option<Vec<f64>>,
+    /// Reports resolved, and of those, closed.
+    resolved: i64,
+    resolved_closed: i64,
+    assignments: i64,
+    accept_n: i64,
+    accept_p: Option<Vec<f64>>,
     /// Assignments accepted within the accept deadline.
     accepted_within: i64,
+    respond_n: i64,
+    respond_p: Option<Vec<f64>>,
+    respond_within: i64,
     /// Assignments whose accept clock is decided: accepted, ended, or breached.
     accept_decided: i64,
     /// Assignments never accepted and declined or taken back.
     failures: i64,
-    assignments: i64,
-    /// Reports resolved, and of those, closed.
-    resolved: i64,
-    resolved_closed: i64,
+    accept_breaches: i64,
+    respond_breaches: i64,
+    resolve_breaches: i64,
+}
+
+/// One duration metric from its count, percentiles and, for the two with a deadline,
+/// the deadline and how many were within it.
+fn metric(
+    name: &str,
+    count: i64,
+    p: Option<Vec<f64>>,
+    sla: Option<(i64, i64)>,
+    breaches: Option<i64>,
+) -> SlaMetricRow {
+    let at = |i: usize| p.as_ref().and_then(|p| p.get(i).copied());
+    SlaMetricRow {
+        metric: name.into(),
+        count,
+        p50_secs: at(0),
+        p90_secs: at(1),
+        p99_secs: at(2),
+        sla_secs: sla.map(|(secs, _)| secs),
+        within_sla: sla.map(|(_, within)| within),
+        within_sla_share: sla.and_then(|(_, within)| share(within, count)),
+        breaches,
+    }
+}
+
+fn share(numerator: i64, denominator: i64) -> Option<f64> {
+    (denominator > 0).then(|| numerator as f64 / denominator as f64)
 }
 
 /// A KPI from its counts: `value = numerator / denominator`, met when at least (or at
 /// most) `target`.
 fn kpi(kpi: &str, numerator: i64, denominator: i64, target: f64, at_least: bool) -> KpiRow {
-    let value = (denominator > 0).then(|| numerator as f64 / denominator as f64);
+    let value = share(numerator, denominator);
     KpiRow {
         kpi: kpi.into(),
         numerator,
@@ -359,126 +411,121 @@ fn kpi(kpi: &str, numerator: i64, denominator: i64, target: f64, at_least: bool)
     }
 }
 
-/// `GET /analytics/sla`: the five durations and the KPIs, in one statement: the cohort's
-/// reports (`r`, index-only) and their assignments (`a`, only the measured columns) are
-/// read once, for the percentiles and for the counts the KPIs and breaches are made of.
+/// `GET /analytics/sla`: the five durations and the KPIs, in one statement that reads
+/// the cohort's reports (`r`, index-only) once and their assignments once, each in one
+/// aggregate pass (every percentile sorts only its own durations).
 #[tracing::instrument(skip(pool))]
 pub async fn sla(
     pool: &PgPool,
     scope: &Scope,
     deadlines: SlaDeadlines,
 ) -> Result<(Vec<SlaMetricRow>, Vec<KpiRow>), QueryError> {
-    // Report durations (from submission) and assignment durations (accept from the
-    // assignment, respond from the acceptance), over the cohort's reports.
     let mut qb = QueryBuilder::<Postgres>::new(COHORT);
     where_reports(&mut qb, scope);
-    qb.push(
-        "), a AS MATERIALIZED (SELECT a.assigned_at, a.accepted_at, a.responding_at,
-                a.ended_at, a.declined_at, a.withdrawn_at, a.sla_accept_breached,
-                a.sla_respond_breached, a.sla_resolve_breached
-              FROM analytics_assignments a JOIN r USING (report_id)),
-         d AS (
-            SELECT 'time_to_assign' AS metric,
-                extract(epoch FROM r.first_assigned_at - r.submitted_at)::float8 AS d,
-                NULL::boolean AS within
-              FROM r WHERE r.first_assigned_at IS NOT NULL
-            UNION ALL
-            SELECT 'time_to_accept', extract(epoch FROM a.accepted_at - a.assigned_at)::float8,
-                a.accepted_at - a.assigned_at <= make_interval(secs => ",
-    )
+    qb.push(concat!(
+        "), kr AS (SELECT count(r.first_assigned_at) AS assign_n, ",
+        pct!(
+            "r.first_assigned_at - r.submitted_at",
+            "r.first_assigned_at IS NOT NULL"
+        ),
+        " AS assign_p, count(r.first_resolved_at) AS resolve_n, ",
+        pct!(
+            "r.first_resolved_at - r.submitted_at",
+            "r.first_resolved_at IS NOT NULL"
+        ),
+        " AS resolve_p, count(r.first_closed_at) AS close_n, ",
+        pct!(
+            "r.first_closed_at - r.submitted_at",
+            "r.first_closed_at IS NOT NULL"
+        ),
+        " AS close_p, count(r.first_resolved_at) AS resolved,
+            count(*) FILTER (WHERE r.first_resolved_at IS NOT NULL
+                AND r.first_closed_at IS NOT NULL) AS resolved_closed
+         FROM r),
+         ka AS (SELECT count(*) AS assignments, count(a.accepted_at) AS accept_n, ",
+        pct!("a.accepted_at - a.assigned_at", "a.accepted_at IS NOT NULL"),
+        " AS accept_p, count(*) FILTER (WHERE a.accepted_at - a.assigned_at
+                <= make_interval(secs => "
+    ))
     .push_bind(deadlines.accept_secs as f64)
-    .push(
-        ") FROM a WHERE a.accepted_at IS NOT NULL
-            UNION ALL
-            SELECT 'time_to_respond', extract(epoch FROM a.responding_at - a.accepted_at)::float8,
-                a.responding_at - a.accepted_at <= make_interval(secs => ",
-    )
+    .push(concat!(
+        ")) AS accepted_within,
+            count(*) FILTER (WHERE a.responding_at IS NOT NULL AND a.accepted_at IS NOT NULL)
+                AS respond_n, ",
+        pct!(
+            "a.responding_at - a.accepted_at",
+            "a.responding_at IS NOT NULL AND a.accepted_at IS NOT NULL"
+        ),
+        " AS respond_p, count(*) FILTER (WHERE a.responding_at - a.accepted_at
+                <= make_interval(secs => "
+    ))
     .push_bind(deadlines.respond_secs as f64)
     .push(
-        ") FROM a WHERE a.responding_at IS NOT NULL AND a.accepted_at IS NOT NULL
-            UNION ALL
-            SELECT 'time_to_resolve', extract(epoch FROM r.first_resolved_at - r.submitted_at)::float8,
-                NULL FROM r WHERE r.first_resolved_at IS NOT NULL
-            UNION ALL
-            SELECT 'time_to_close', extract(epoch FROM r.first_closed_at - r.submitted_at)::float8,
-                NULL FROM r WHERE r.first_closed_at IS NOT NULL
-         ),
-         m(metric, ord) AS (VALUES ('time_to_assign', 1), ('time_to_accept', 2),
-            ('time_to_respond', 3), ('time_to_resolve', 4), ('time_to_close', 5)),
-         agg AS (SELECT metric, count(*) AS n, ",
+        ")) AS respond_within,
+            count(*) FILTER (WHERE a.accepted_at IS NOT NULL OR a.ended_at IS NOT NULL
+                OR a.sla_accept_breached) AS accept_decided,
+            count(*) FILTER (WHERE a.accepted_at IS NULL
+                AND (a.declined_at IS NOT NULL OR a.withdrawn_at IS NOT NULL)) AS failures,
+            count(*) FILTER (WHERE a.sla_accept_breached) AS accept_breaches,
+            count(*) FILTER (WHERE a.sla_respond_breached) AS respond_breaches,
+            count(*) FILTER (WHERE a.sla_resolve_breached) AS resolve_breaches
+         FROM analytics_assignments a JOIN r USING (report_id)
+         WHERE a.report_submitted_at >= ",
     )
-    .push(PCT)
-    .push(
-        " AS p, count(*) FILTER (WHERE within) AS within_n FROM d GROUP BY metric),
-         ka AS (SELECT count(*) AS assignments,
-                count(*) FILTER (WHERE a.accepted_at IS NOT NULL
-                    AND a.accepted_at - a.assigned_at <= make_interval(secs => ",
-    )
-    .push_bind(deadlines.accept_secs as f64)
-    .push(
-        ")) AS accepted_within,
-                count(*) FILTER (WHERE a.accepted_at IS NOT NULL OR a.ended_at IS NOT NULL
-                    OR a.sla_accept_breached) AS accept_decided,
-                count(*) FILTER (WHERE a.accepted_at IS NULL
-                    AND (a.declined_at IS NOT NULL OR a.withdrawn_at IS NOT NULL)) AS failures,
-                count(*) FILTER (WHERE a.sla_accept_breached) AS accept_breaches,
-                count(*) FILTER (WHERE a.sla_respond_breached) AS respond_breaches,
-                count(*) FILTER (WHERE a.sla_resolve_breached) AS resolve_breaches
-              FROM a),
-         kr AS (SELECT count(*) FILTER (WHERE r.first_resolved_at IS NOT NULL) AS resolved,
-                count(*) FILTER (WHERE r.first_resolved_at IS NOT NULL
-                    AND r.first_closed_at IS NOT NULL) AS resolved_closed
-              FROM r)
-         SELECT m.metric, COALESCE(agg.n, 0) AS count,
-            agg.p[1] AS p50_secs, agg.p[2] AS p90_secs, agg.p[3] AS p99_secs,
-            CASE m.metric WHEN 'time_to_accept' THEN ",
-    )
-    .push_bind(deadlines.accept_secs)
-    .push(" WHEN 'time_to_respond' THEN ")
-    .push_bind(deadlines.respond_secs)
-    .push(
-        " END AS sla_secs,
-            CASE WHEN m.metric IN ('time_to_accept', 'time_to_respond')
-                THEN COALESCE(agg.within_n, 0) END AS within_sla,
-            CASE WHEN m.metric IN ('time_to_accept', 'time_to_respond') AND agg.n > 0
-                THEN agg.within_n::float8 / agg.n END AS within_sla_share,
-            CASE m.metric
-                WHEN 'time_to_accept' THEN ka.accept_breaches
-                WHEN 'time_to_respond' THEN ka.respond_breaches
-                WHEN 'time_to_resolve' THEN ka.resolve_breaches
-            END AS breaches,
-            ka.accepted_within, ka.accept_decided, ka.failures, ka.assignments,
-            kr.resolved, kr.resolved_closed
-         FROM m LEFT JOIN agg USING (metric) CROSS JOIN ka CROSS JOIN kr ORDER BY m.ord",
-    );
-    let rows: Vec<SlaRow> = qb.build_query_as().fetch_all(pool).await?;
-    let kpis = match rows.first() {
-        Some(r) => vec![
-            kpi(
-                "assignments_accepted_within_sla",
-                r.accepted_within,
-                r.accept_decided,
-                0.95,
-                true,
-            ),
-            kpi(
-                "resolved_with_complete_closure",
-                r.resolved_closed,
-                r.resolved,
-                0.90,
-                true,
-            ),
-            kpi(
-                "assignment_failures",
-                r.failures,
-                r.assignments,
-                0.02,
-                false,
-            ),
-        ],
-        None => Vec::new(),
-    };
-    Ok((rows.into_iter().map(|r| r.metric).collect(), kpis))
+    .push_bind(scope.from)
+    .push(" AND a.report_submitted_at < ")
+    .push_bind(scope.to)
+    .push(") SELECT * FROM kr CROSS JOIN ka");
+    let r: SlaRow = qb.build_query_as().fetch_one(pool).await?;
+    let items = vec![
+        metric("time_to_assign", r.assign_n, r.assign_p, None, None),
+        metric(
+            "time_to_accept",
+            r.accept_n,
+            r.accept_p,
+            Some((deadlines.accept_secs, r.accepted_within)),
+            Some(r.accept_breaches),
+        ),
+        metric(
+            "time_to_respond",
+            r.respond_n,
+            r.respond_p,
+            Some((deadlines.respond_secs, r.respond_within)),
+            Some(r.respond_breaches),
+        ),
+        metric(
+            "time_to_resolve",
+            r.resolve_n,
+            r.resolve_p,
+            None,
+            Some(r.resolve_breaches),
+        ),
+        metric("time_to_close", r.close_n, r.close_p, None, None),
+    ];
+    let kpis = vec![
+        kpi(
+            "assignments_accepted_within_sla",
+            r.accepted_within,
+            r.accept_decided,
+            0.95,
+            true,
+        ),
+        kpi(
+            "resolved_with_complete_closure",
+            r.resolved_closed,
+            r.resolved,
+            0.90,
+            true,
+        ),
+        kpi(
+            "assignment_failures",
+            r.failures,
+            r.assignments,
+            0.02,
+            false,
+        ),
+    ];
+    Ok((items, kpis))
 }
 
 /// A row of `GET /analytics/officers` or `GET /analytics/patrols`.
