@@ -66,7 +66,7 @@ pub fn decode<A: Aggregate>(events: &[RecordedEvent]) -> Result<Vec<A::Event>, A
     events
         .iter()
         .map(|e| {
-            A::Event::from_parts(&e.envelope.event_type, e.data.clone()).map_err(|err| {
+            A::Event::from_parts_ref(&e.envelope.event_type, &e.data).map_err(|err| {
                 AppError::Corrupt {
                     position: e.position(),
                     reason: err.to_string(),

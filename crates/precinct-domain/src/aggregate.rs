@@ -74,6 +74,13 @@ pub trait DomainEvent:
 
     /// Rebuilds an event from its type name and payload.
     fn from_parts(event_type: &str, data: serde_json::Value) -> Result<Self, serde_json::Error>;
+
+    /// [`DomainEvent::from_parts`] from a borrowed payload, for readers that keep the
+    /// payload (a projection decodes an event another one decodes too).
+    fn from_parts_ref(
+        event_type: &str,
+        data: &serde_json::Value,
+    ) -> Result<Self, serde_json::Error>;
 }
 
 /// Rebuilds an aggregate's state from its events, oldest first.
@@ -117,11 +124,36 @@ macro_rules! event_enum {
                 data.expect("event payloads always serialise to JSON")
             }
 
+            // The payload type is chosen by the name, and the payload decoded straight
+            // from the JSON value: no `{"type", "data"}` object is built around it
+            // (serde would buffer an adjacently tagged payload whose tag comes after
+            // it, as it does in a sorted map, and decode it from that copy).
             fn from_parts(
                 event_type: &str,
                 data: serde_json::Value,
             ) -> Result<Self, serde_json::Error> {
-                serde_json::from_value(serde_json::json!({ "type": event_type, "data": data }))
+                match event_type {
+                    $(stringify!($variant) => serde_json::from_value(data).map(Self::$variant),)+
+                    other => Err(<serde_json::Error as serde::de::Error>::unknown_variant(
+                        other,
+                        Self::TYPES,
+                    )),
+                }
+            }
+
+            fn from_parts_ref(
+                event_type: &str,
+                data: &serde_json::Value,
+            ) -> Result<Self, serde_json::Error> {
+                match event_type {
+                    $(stringify!($variant) => {
+                        <$variant as serde::Deserialize>::deserialize(data).map(Self::$variant)
+                    })+
+                    other => Err(<serde_json::Error as serde::de::Error>::unknown_variant(
+                        other,
+                        Self::TYPES,
+                    )),
+                }
             }
         }
 

@@ -1,4 +1,4 @@
-//! Every event survives `to_data` → `from_parts` unchanged, keeps its type name, and
+//! Every event survives `to_data` → `from_parts` (and `from_parts_ref`) unchanged, keeps its type name, and
 //! the type list of the crate is complete and unique.
 
 mod common;
@@ -22,6 +22,9 @@ fn roundtrip<E: DomainEvent + PartialEq>(events: Vec<E>) {
             event.event_type()
         );
         assert_eq!(event.schema_version(), 1);
+        let borrowed = E::from_parts_ref(event.event_type(), &data)
+            .unwrap_or_else(|e| panic!("{}: {e}", event.event_type()));
+        assert_eq!(borrowed, event);
         let back = E::from_parts(event.event_type(), data)
             .unwrap_or_else(|e| panic!("{}: {e}", event.event_type()));
         assert_eq!(back, event);
@@ -45,9 +48,30 @@ fn every_event_round_trips() {
 
 #[test]
 fn unknown_event_type_is_an_error() {
-    let err =
-        precinct_domain::report::ReportEvent::from_parts("ReportExploded", serde_json::json!({}));
-    assert!(err.is_err());
+    use precinct_domain::report::ReportEvent;
+    for err in [
+        ReportEvent::from_parts("ReportExploded", serde_json::json!({})),
+        ReportEvent::from_parts_ref("ReportExploded", &serde_json::json!({})),
+    ] {
+        let err = err.expect_err("an unknown type").to_string();
+        assert!(err.contains("unknown variant `ReportExploded`"), "{err}");
+    }
+}
+
+#[test]
+fn a_payload_of_another_type_is_an_error() {
+    use precinct_domain::report::ReportEvent;
+    // A `ReportSubmitted` payload named as something it is not, and a payload that is
+    // not an object: both refused, by value and by reference.
+    let submitted = samples::report_events()
+        .into_iter()
+        .find(|e| e.event_type() == "ReportSubmitted")
+        .expect("a sample submission")
+        .to_data();
+    for data in [submitted, serde_json::json!(null), serde_json::json!([1])] {
+        assert!(ReportEvent::from_parts("ReportRejected", data.clone()).is_err());
+        assert!(ReportEvent::from_parts_ref("ReportRejected", &data).is_err());
+    }
 }
 
 #[test]

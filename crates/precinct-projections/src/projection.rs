@@ -73,7 +73,7 @@ pub(crate) fn event_tables() -> Vec<&'static str> {
 pub(crate) fn decode<E: precinct_domain::DomainEvent>(
     event: &RecordedEvent,
 ) -> Result<E, ProjectionError> {
-    E::from_parts(&event.envelope.event_type, event.data.clone()).map_err(|e| {
+    E::from_parts_ref(&event.envelope.event_type, &event.data).map_err(|e| {
         ProjectionError::Decode {
             position: event.position(),
             event_type: event.envelope.event_type.clone(),

@@ -390,8 +390,7 @@ impl Mailer {
         event: &RecordedEvent,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<Option<Outcome>> {
-        let decoded = match ReportEvent::from_parts(&event.envelope.event_type, event.data.clone())
-        {
+        let decoded = match ReportEvent::from_parts_ref(&event.envelope.event_type, &event.data) {
             Ok(e) => e,
             Err(e) => {
                 tracing::warn!(position = event.position(), error = %e, "mailer: undecodable report event skipped");
@@ -603,10 +602,7 @@ impl Mailer {
             .iter()
             .take_while(|e| upto.is_none_or(|u| e.position() <= u))
         {
-            state.apply(&A::Event::from_parts(
-                &e.envelope.event_type,
-                e.data.clone(),
-            )?);
+            state.apply(&A::Event::from_parts_ref(&e.envelope.event_type, &e.data)?);
         }
         Ok(state)
     }

@@ -304,7 +304,7 @@ impl PushDeliverer {
             .iter()
             .take_while(|e| e.position() <= event.position())
         {
-            let decoded = ReportEvent::from_parts(&e.envelope.event_type, e.data.clone())?;
+            let decoded = ReportEvent::from_parts_ref(&e.envelope.event_type, &e.data)?;
             state.apply(&decoded);
             if e.position() < event.position() {
                 previous = Some(e);
@@ -318,7 +318,7 @@ impl PushDeliverer {
         {
             kind = "REASSIGNED";
         }
-        let decoded = ReportEvent::from_parts(&event.envelope.event_type, event.data.clone())?;
+        let decoded = ReportEvent::from_parts_ref(&event.envelope.event_type, &event.data)?;
         let patrol_id = match &decoded {
             ReportEvent::ReportAssigned(e) => e.patrol_id,
             ReportEvent::PatrolNotified(e) => e.patrol_id,

@@ -474,7 +474,7 @@ impl ReportFacts {
             let mut state = Report::default();
             let mut after = Vec::with_capacity(events.len());
             for e in &events {
-                let decoded = ReportEvent::from_parts(&e.envelope.event_type, e.data.clone())?;
+                let decoded = ReportEvent::from_parts_ref(&e.envelope.event_type, &e.data)?;
                 state.apply(&decoded);
                 after.push((e.position(), state.station_id, state.location.point()));
             }

@@ -151,12 +151,12 @@ impl Decoded {
         let event = if env.aggregate_type == Patrol::TYPE {
             LiveEvent::Patrol {
                 patrol: env.aggregate_id,
-                event: PatrolEvent::from_parts(&env.event_type, e.data.clone())?,
+                event: PatrolEvent::from_parts_ref(&env.event_type, &e.data)?,
             }
         } else if env.aggregate_type == Report::TYPE {
             LiveEvent::Report {
                 report: env.aggregate_id,
-                event: Box::new(ReportEvent::from_parts(&env.event_type, e.data.clone())?),
+                event: Box::new(ReportEvent::from_parts_ref(&env.event_type, &e.data)?),
             }
         } else {
             return Ok(None);

@@ -143,7 +143,7 @@ impl Facts for Inner {
         let stream = precinct_eventlog::StreamId::new(Report::TYPE, report);
         let events = self.log.read(&stream).await.ok()?;
         let first = events.first()?;
-        match ReportEvent::from_parts(&first.envelope.event_type, first.data.clone()).ok()? {
+        match ReportEvent::from_parts_ref(&first.envelope.event_type, &first.data).ok()? {
             ReportEvent::ReportSubmitted(s) => Some(match s.reporter {
                 Reporter::User { account_id } => Some(account_id.as_uuid()),
                 Reporter::Anonymous { .. } => None,
