@@ -174,8 +174,8 @@ impl<S: EventStore> App<S> {
     }
 
     /// At most `max` events of `stream` after `position`, read in pages (a snapshot
-    /// interval first, doubling) until one occurred after `at` (the fold stops at the first such event), and
-    /// decoded. Reading up to the next stored snapshot at once read every event between
+    /// interval first, doubling) until one occurred after `at` (the fold stops at the
+    /// first such event), and decoded. Reading up to the next stored snapshot at once read every event between
     /// two distant snapshots to fold a few of them.
     async fn read_until_past<A: Aggregate>(
         &self,

@@ -73,7 +73,9 @@ pub trait DomainEvent:
     fn to_data(&self) -> serde_json::Value;
 
     /// Rebuilds an event from its type name and payload.
-    fn from_parts(event_type: &str, data: serde_json::Value) -> Result<Self, serde_json::Error>;
+    fn from_parts(event_type: &str, data: serde_json::Value) -> Result<Self, serde_json::Error> {
+        Self::from_parts_ref(event_type, &data)
+    }
 
     /// [`DomainEvent::from_parts`] from a borrowed payload, for readers that keep the
     /// payload (a projection decodes an event another one decodes too).
@@ -128,19 +130,6 @@ macro_rules! event_enum {
             // from the JSON value: no `{"type", "data"}` object is built around it
             // (serde would buffer an adjacently tagged payload whose tag comes after
             // it, as it does in a sorted map, and decode it from that copy).
-            fn from_parts(
-                event_type: &str,
-                data: serde_json::Value,
-            ) -> Result<Self, serde_json::Error> {
-                match event_type {
-                    $(stringify!($variant) => serde_json::from_value(data).map(Self::$variant),)+
-                    other => Err(<serde_json::Error as serde::de::Error>::unknown_variant(
-                        other,
-                        Self::TYPES,
-                    )),
-                }
-            }
-
             fn from_parts_ref(
                 event_type: &str,
                 data: &serde_json::Value,

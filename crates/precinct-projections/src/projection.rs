@@ -82,6 +82,41 @@ pub(crate) fn decode<E: precinct_domain::DomainEvent>(
     })
 }
 
+/// A batch cut for [`Projection::apply_batch`]: runs of consecutive `ReportSubmitted`
+/// (what intake and catch-up are made of, written many rows per statement) and the
+/// other events one by one, in log order.
+pub(crate) enum Step<'a> {
+    Submitted(Vec<(&'a RecordedEvent, precinct_domain::report::ReportSubmitted)>),
+    Other(&'a RecordedEvent),
+}
+
+/// Cuts `events` into [`Step`]s, decoding each `ReportSubmitted` once; a submission
+/// that does not decode is an error (the batch is then replayed event by event, which
+/// quarantines it).
+pub(crate) fn submitted_runs(events: &[RecordedEvent]) -> Result<Vec<Step<'_>>, ProjectionError> {
+    use precinct_domain::report::ReportEvent;
+    let mut steps = Vec::new();
+    let mut run = Vec::new();
+    for event in events {
+        if event.envelope.aggregate_type == "report"
+            && event.envelope.event_type == "ReportSubmitted"
+        {
+            if let ReportEvent::ReportSubmitted(e) = decode::<ReportEvent>(event)? {
+                run.push((event, e));
+                continue;
+            }
+        }
+        if !run.is_empty() {
+            steps.push(Step::Submitted(std::mem::take(&mut run)));
+        }
+        steps.push(Step::Other(event));
+    }
+    if !run.is_empty() {
+        steps.push(Step::Submitted(run));
+    }
+    Ok(steps)
+}
+
 /// Fails with [`ProjectionError::MissingRow`] when an update touched no row.
 pub(crate) fn expect_row(
     result: sqlx::postgres::PgQueryResult,

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::checkpoint::to_i64;
 use crate::error::ProjectionError;
-use crate::projection::{decode, expect_row, Projection};
+use crate::projection::{decode, expect_row, submitted_runs, Projection, Step};
 
 /// The analytics read model.
 #[derive(Debug, Default, Clone, Copy)]
@@ -309,30 +309,23 @@ impl Projection for Analytics {
     /// Runs of `ReportSubmitted` (what intake and catch-up are made of) become one
     /// multi-row insert each, whose hourly shares the statement trigger of migration
     /// `0042_analytics_hourly_statement.sql` adds as one grouped upsert; any other
-    /// event flushes the run first and is applied on its own, so the order of effects
-    /// is the log's.
+    /// event is applied on its own, so the order of effects is the log's.
     async fn apply_batch(
         &self,
         conn: &mut PgConnection,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
-        let mut run = SubmittedRows::default();
-        for event in events {
-            let submitted = event.envelope.aggregate_type == "report"
-                && event.envelope.event_type == "ReportSubmitted";
-            if submitted {
-                if let ReportEvent::ReportSubmitted(e) = decode::<ReportEvent>(event)? {
-                    run.push(event, &e);
-                    continue;
+        for step in submitted_runs(events)? {
+            match step {
+                Step::Submitted(run) => {
+                    let mut rows = SubmittedRows::default();
+                    for (event, e) in &run {
+                        rows.push(event, e);
+                    }
+                    rows.insert(conn).await?;
                 }
+                Step::Other(event) => self.apply(conn, event).await?,
             }
-            if !run.is_empty() {
-                std::mem::take(&mut run).insert(conn).await?;
-            }
-            self.apply(conn, event).await?;
-        }
-        if !run.is_empty() {
-            run.insert(conn).await?;
         }
         Ok(())
     }
@@ -371,10 +364,6 @@ impl SubmittedRows {
             .push(precinct_readmodel::queries::analytics_cell(lat, lon));
         self.submitted_at.push(e.at);
         self.position.push(to_i64(event.position()));
-    }
-
-    fn is_empty(&self) -> bool {
-        self.report_id.is_empty()
     }
 
     /// Inserts the rows in one statement.

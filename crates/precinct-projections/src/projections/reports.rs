@@ -16,7 +16,7 @@ use sqlx::PgConnection;
 
 use crate::checkpoint::to_i64;
 use crate::error::ProjectionError;
-use crate::projection::{decode, expect_row, Projection};
+use crate::projection::{decode, expect_row, submitted_runs, Projection, Step};
 
 /// The `reports` read model.
 #[derive(Debug, Default, Clone, Copy)]
@@ -377,30 +377,24 @@ impl Projection for Reports {
     }
 
     /// Runs of `ReportSubmitted` (what intake and catch-up are made of) become one
-    /// multi-row insert each; any other event flushes the run first and is applied on
-    /// its own, so the order of effects is the log's.
+    /// multi-row insert each; any other event is applied on its own, so the order of
+    /// effects is the log's.
     async fn apply_batch(
         &self,
         conn: &mut PgConnection,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
-        let mut run = Vec::new();
-        for event in events {
-            let submitted = event.envelope.aggregate_type == "report"
-                && event.envelope.event_type == "ReportSubmitted";
-            if submitted {
-                if let ReportEvent::ReportSubmitted(e) = decode::<ReportEvent>(event)? {
-                    run.push(submitted_row(event, &e)?);
-                    continue;
+        for step in submitted_runs(events)? {
+            match step {
+                Step::Submitted(run) => {
+                    let rows = run
+                        .iter()
+                        .map(|(event, e)| submitted_row(event, e))
+                        .collect::<Result<_, _>>()?;
+                    insert_submitted(conn, rows).await?;
                 }
+                Step::Other(event) => self.apply(conn, event).await?,
             }
-            if !run.is_empty() {
-                insert_submitted(conn, std::mem::take(&mut run)).await?;
-            }
-            self.apply(conn, event).await?;
-        }
-        if !run.is_empty() {
-            insert_submitted(conn, run).await?;
         }
         Ok(())
     }

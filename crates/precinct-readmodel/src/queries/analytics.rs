@@ -349,8 +349,7 @@ struct SlaRow {
     resolve_p: Option<Vec<f64>>,
     close_n: i64,
     close_p: Option<Vec<f64>>,
-    /// Reports resolved, and of those, closed.
-    resolved: i64,
+    /// Reports resolved (`resolve_n`) and closed.
     resolved_closed: i64,
     assignments: i64,
     accept_n: i64,
@@ -438,8 +437,7 @@ pub async fn sla(
             "r.first_closed_at - r.submitted_at",
             "r.first_closed_at IS NOT NULL"
         ),
-        " AS close_p, count(r.first_resolved_at) AS resolved,
-            count(*) FILTER (WHERE r.first_resolved_at IS NOT NULL
+        " AS close_p, count(*) FILTER (WHERE r.first_resolved_at IS NOT NULL
                 AND r.first_closed_at IS NOT NULL) AS resolved_closed
          FROM r),
          ka AS (SELECT count(*) AS assignments, count(a.accepted_at) AS accept_n, ",
@@ -513,7 +511,7 @@ pub async fn sla(
         kpi(
             "resolved_with_complete_closure",
             r.resolved_closed,
-            r.resolved,
+            r.resolve_n,
             0.90,
             true,
         ),
