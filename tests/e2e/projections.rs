@@ -1816,6 +1816,69 @@ async fn stray_rows(pool: &PgPool) {
     .expect("stray webhook");
 }
 
+/// Every index of the schema, by name, as `pg_get_indexdef` writes it.
+async fn index_definitions(pool: &PgPool) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT indexname::text, indexdef FROM pg_indexes \
+         WHERE schemaname = current_schema() ORDER BY indexname",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("indexes")
+}
+
+async fn deferred_count(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM deferred_indexes")
+        .fetch_one(pool)
+        .await
+        .expect("deferred_indexes")
+}
+
+/// A rebuild that dies between dropping the secondary indexes and building them again
+/// (here: it stops right after the drop committed) leaves them recorded, and the next
+/// start of any process (`migrate`) builds every one as it was.
+#[tokio::test]
+async fn indexes_a_dead_rebuild_dropped_are_built_at_the_next_start() {
+    let f = fixture().await;
+    let before = index_definitions(&f.pool).await;
+
+    let mut tx = f.pool.begin().await.expect("begin");
+    let dropped = precinct_readmodel::deferred_indexes::defer(
+        &mut tx,
+        &[
+            "reports",
+            "audit",
+            "analytics_reports",
+            "analytics_assignments",
+        ],
+    )
+    .await
+    .expect("defer");
+    tx.commit().await.expect("commit");
+
+    let names: Vec<&str> = dropped.iter().map(String::as_str).collect();
+    for expected in ["reports_queue", "reports_geo_cell", "audit_target"] {
+        assert!(names.contains(&expected), "{expected} dropped: {names:?}");
+    }
+    for kept in ["reports_pkey", "reports_reporter", "audit_pkey"] {
+        assert!(!names.contains(&kept), "{kept} kept: {names:?}");
+    }
+    let during = index_definitions(&f.pool).await;
+    assert_eq!(during.len(), before.len() - dropped.len());
+    assert_eq!(deferred_count(&f.pool).await, dropped.len() as i64);
+
+    precinct_readmodel::migrate(&f.pool).await.expect("migrate");
+    assert_eq!(index_definitions(&f.pool).await, before);
+    assert_eq!(deferred_count(&f.pool).await, 0);
+    // Nothing left to build: a second start builds nothing.
+    assert_eq!(
+        precinct_readmodel::deferred_indexes::restore(&f.pool)
+            .await
+            .expect("restore"),
+        0
+    );
+}
+
 #[tokio::test]
 async fn rebuild_gives_the_same_rows_as_live_projection() {
     let f = fixture().await;
@@ -2066,6 +2129,7 @@ async fn rebuild_gives_the_same_rows_as_live_projection() {
     // not keep them — every projection empties the tables it owns first.
     stray_rows(&f.pool).await;
     assert_ne!(dump(&f.pool).await, live, "the stray rows are there");
+    let indexes_before = index_definitions(&f.pool).await;
 
     let summary = within(
         60,
@@ -2077,6 +2141,9 @@ async fn rebuild_gives_the_same_rows_as_live_projection() {
     assert_eq!(summary.head, head);
     let rebuilt = dump(&f.pool).await;
     assert_eq!(rebuilt, live, "rebuilt read models equal the live ones");
+    // The secondary indexes it dropped for the replay are all back, as they were.
+    assert_eq!(index_definitions(&f.pool).await, indexes_before);
+    assert_eq!(deferred_count(&f.pool).await, 0);
     assert_eq!(
         precinct_readmodel::queries::get_report(&f.pool, Uuid::nil())
             .await

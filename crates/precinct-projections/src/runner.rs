@@ -249,6 +249,11 @@ pub struct RebuildSummary {
 /// start, quarantining again what still fails and honouring operators' `skip`
 /// decisions. The request log is left alone: it is not derived from the event log.
 ///
+/// The tables' secondary indexes are dropped with the rows and built again after the
+/// replay, even when it fails; their definitions are recorded in the same transactions,
+/// so if the process dies in between, the next [`precinct_readmodel::migrate`] builds
+/// them (ADR 0041).
+///
 /// Meant to run while no projector is running; one that is notices its checkpoint
 /// moved and starts over from it, so the result is still right.
 ///
@@ -280,9 +285,48 @@ pub async fn rebuild_with(
     // Quarantine is recomputed like the rows; operators' decisions are kept (and a
     // `skip` is honoured again).
     quarantine::reset(&mut tx, EVENT_PROJECTIONS).await?;
+    // Their secondary indexes are built once at the end, by a sort each, instead of
+    // taking an insertion per row and per update (ADR 0041).
+    let deferred = precinct_readmodel::deferred_indexes::defer(&mut tx, &event_tables()).await?;
     tx.commit().await?;
-    tracing::info!(head, "read models emptied; replaying the log");
+    tracing::info!(
+        head,
+        deferred = deferred.len(),
+        "read models emptied; replaying the log"
+    );
+    let replayed = replay(pool, log, head, positions_head, roster_opts).await;
+    // Built again whether or not the replay got through: a failed rebuild is rerun,
+    // but meanwhile the API reads these tables.
+    let built = precinct_readmodel::deferred_indexes::restore(pool).await;
+    replayed?;
+    built?;
+    // The tables were refilled from empty: refresh the planner's statistics now rather
+    // than when autovacuum next comes by, or the first queries plan for empty tables.
+    sqlx::query(&format!("ANALYZE {tables}"))
+        .execute(pool)
+        .await?;
+    let summary = RebuildSummary {
+        head,
+        positions_head,
+        elapsed: started.elapsed(),
+    };
+    tracing::info!(
+        head,
+        elapsed_ms = summary.elapsed.as_millis() as u64,
+        "rebuild done"
+    );
+    Ok(summary)
+}
 
+/// The replay of [`rebuild_with`]: every event projection up to `head`, in step, then
+/// the roster's locations up to `positions_head`.
+async fn replay(
+    pool: &PgPool,
+    log: &EventLog,
+    head: u64,
+    positions_head: u64,
+    roster_opts: RosterOptions,
+) -> Result<(), ProjectionError> {
     let mut tasks = Tasks::new();
     let config = WorkerConfig {
         until: Some(head),
@@ -333,20 +377,5 @@ pub async fn rebuild_with(
         never,
     )
     .await;
-    // The tables were refilled from empty: refresh the planner's statistics now rather
-    // than when autovacuum next comes by, or the first queries plan for empty tables.
-    sqlx::query(&format!("ANALYZE {tables}"))
-        .execute(pool)
-        .await?;
-    let summary = RebuildSummary {
-        head,
-        positions_head,
-        elapsed: started.elapsed(),
-    };
-    tracing::info!(
-        head,
-        elapsed_ms = summary.elapsed.as_millis() as u64,
-        "rebuild done"
-    );
-    Ok(summary)
+    Ok(())
 }

@@ -21,6 +21,8 @@
 //!   stations, crime types, accounts, audit, request log.
 //! - [`status`](mod@status): lag and quarantine per projection; waiting for a position.
 //! - [`checkpoint`]: reading the `checkpoints` table.
+//! - [`deferred_indexes`]: the secondary indexes a rebuild drops and builds again after
+//!   the replay, recorded so that a rebuild that dies leaves none missing (ADR 0041).
 //! - [`quarantine`]: reading the `quarantine` table (poison events, ADR 0009).
 //! - [`snapshots`]: sealed snapshots of reports for `as_of` (ADR 0022): a cache of the
 //!   log the API writes, not a projection.
@@ -38,6 +40,7 @@
 //! - [`error`]: [`QueryError`], why a read could not answer.
 
 pub mod checkpoint;
+pub mod deferred_indexes;
 pub mod error;
 pub mod mail_ledger;
 pub mod push_outbox;
@@ -88,9 +91,14 @@ pub const EVENT_PROJECTIONS: &[&str] = &[
     names::ANALYTICS,
 ];
 
-/// Applies the migrations in `migrations/` (idempotent; safe to run from several
-/// processes at once: sqlx takes an advisory lock).
+/// Builds any secondary index a rebuild that died left dropped
+/// ([`deferred_indexes`]), then applies the migrations in `migrations/` (idempotent;
+/// safe to run from several processes at once: sqlx takes an advisory lock). The
+/// indexes come first so the migrations see the schema they were written against.
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    if deferred_indexes::table_exists(pool).await? {
+        deferred_indexes::restore(pool).await?;
+    }
     let mut migrator = sqlx::migrate!("./migrations");
     // Tolerate migrations this binary does not know (a newer binary ran first).
     migrator.set_ignore_missing(true);
