@@ -1877,6 +1877,22 @@ async fn indexes_a_dead_rebuild_dropped_are_built_at_the_next_start() {
             .expect("restore"),
         0
     );
+
+    // What a rebuild that lives calls: `restore` builds each recorded index once and
+    // says how many.
+    let mut tx = f.pool.begin().await.expect("begin");
+    let again = precinct_readmodel::deferred_indexes::defer(&mut tx, &["reports"])
+        .await
+        .expect("defer");
+    tx.commit().await.expect("commit");
+    assert!(again.len() >= 10, "{again:?}");
+    assert_eq!(
+        precinct_readmodel::deferred_indexes::restore(&f.pool)
+            .await
+            .expect("restore"),
+        again.len()
+    );
+    assert_eq!(index_definitions(&f.pool).await, before);
 }
 
 #[tokio::test]
