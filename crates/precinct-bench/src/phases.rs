@@ -990,7 +990,11 @@ pub async fn rebuild(ctx: &mut RunCtx<'_>, head: u64) -> anyhow::Result<i64> {
         json!(hash_started.elapsed().as_secs_f64()),
     );
     rebuild_pool.close().await;
-    server::drop_database(&s.database_url, &rebuild_db).await;
+    // Dropped now rather than at the end (it holds a second copy of every read model),
+    // unless asked to keep it for a look afterwards.
+    if !s.keep {
+        server::drop_database(&s.database_url, &rebuild_db).await;
+    }
     let mut row = Row::new(
         "3 rebuild",
         &format!("rebuild all read models from a log of {} events", rb.events),
