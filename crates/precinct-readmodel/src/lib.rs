@@ -10,7 +10,7 @@
 //! `precinct-projections` do, and depend on this crate for the schema and the
 //! checkpoint table. (It does write tables that are not read models: the throttle's
 //! windows, the console's sessions, the snapshots `as_of` starts from, the webhook
-//! delivery ledger and the push outbox.)
+//! delivery ledger, the push outbox, and the record of the indexes a rebuild deferred.)
 //!
 //! Main items: [`migrate`], [`PgPool`], [`queries`] with [`queries::Page`] and
 //! [`queries::PageRequest`], [`wait_for_position`], [`wait_for_projection`],
