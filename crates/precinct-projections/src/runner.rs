@@ -276,7 +276,8 @@ pub async fn rebuild_with(
     let head = log.head().await?;
     let positions_head = log.positions().head().await?;
     let mut tx = pool.begin().await?;
-    let tables = event_tables().join(", ");
+    let owned = event_tables();
+    let tables = owned.join(", ");
     sqlx::query(&format!("TRUNCATE {tables}"))
         .execute(&mut *tx)
         .await?;
@@ -287,7 +288,7 @@ pub async fn rebuild_with(
     quarantine::reset(&mut tx, EVENT_PROJECTIONS).await?;
     // Their secondary indexes are built once at the end, by a sort each, instead of
     // taking an insertion per row and per update (ADR 0041).
-    let deferred = precinct_readmodel::deferred_indexes::defer(&mut tx, &event_tables()).await?;
+    let deferred = precinct_readmodel::deferred_indexes::defer(&mut tx, &owned).await?;
     tx.commit().await?;
     tracing::info!(
         head,

@@ -22,10 +22,9 @@ pub const KEPT: &[&str] = &["reports_reporter"];
 /// those [`KEPT`]; answers their names. Run it inside the transaction that empties the
 /// tables.
 pub async fn defer(conn: &mut PgConnection, tables: &[&str]) -> Result<Vec<String>, sqlx::Error> {
-    let tables: Vec<String> = tables.iter().map(|t| (*t).to_owned()).collect();
-    let kept: Vec<String> = KEPT.iter().map(|t| (*t).to_owned()).collect();
-    let found: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT c.relname::text, t.relname::text, pg_get_indexdef(i.indexrelid)
+    let names: Vec<String> = sqlx::query_scalar(
+        "INSERT INTO deferred_indexes (name, table_name, definition)
+         SELECT c.relname::text, t.relname::text, pg_get_indexdef(i.indexrelid)
            FROM pg_index i
            JOIN pg_class c ON c.oid = i.indexrelid
            JOIN pg_class t ON t.oid = i.indrelid
@@ -34,27 +33,22 @@ pub async fn defer(conn: &mut PgConnection, tables: &[&str]) -> Result<Vec<Strin
             AND NOT i.indisunique AND NOT i.indisprimary
             AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
             AND NOT (c.relname = ANY($2))
-          ORDER BY t.relname, c.relname",
+          ORDER BY t.relname, c.relname
+         RETURNING name",
     )
-    .bind(&tables)
-    .bind(&kept)
+    .bind(tables)
+    .bind(KEPT)
     .fetch_all(&mut *conn)
     .await?;
-    let mut names = Vec::with_capacity(found.len());
-    for (name, table, definition) in found {
-        sqlx::query(
-            "INSERT INTO deferred_indexes (name, table_name, definition) VALUES ($1, $2, $3)",
+    if !names.is_empty() {
+        // PostgreSQL quotes the names (they come from pg_class, but all the same).
+        let drop: String = sqlx::query_scalar(
+            "SELECT 'DROP INDEX ' || string_agg(quote_ident(n), ', ') FROM unnest($1::text[]) n",
         )
-        .bind(&name)
-        .bind(&table)
-        .bind(&definition)
-        .execute(&mut *conn)
+        .bind(&names)
+        .fetch_one(&mut *conn)
         .await?;
-        // The name comes from pg_class; quote it as an identifier all the same.
-        sqlx::query(&format!("DROP INDEX {}", quote_ident(&name)))
-            .execute(&mut *conn)
-            .await?;
-        names.push(name);
+        sqlx::query(&drop).execute(&mut *conn).await?;
     }
     Ok(names)
 }
@@ -83,8 +77,8 @@ pub async fn restore(pool: &PgPool) -> Result<usize, sqlx::Error> {
         sqlx::query("SET LOCAL maintenance_work_mem = '256MB'")
             .execute(&mut *tx)
             .await?;
-        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-            .bind(quote_ident(&name))
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass(quote_ident($1)) IS NOT NULL")
+            .bind(&name)
             .fetch_one(&mut *tx)
             .await?;
         if !exists {
@@ -104,19 +98,4 @@ pub(crate) async fn table_exists(pool: &PgPool) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("SELECT to_regclass('deferred_indexes') IS NOT NULL")
         .fetch_one(pool)
         .await
-}
-
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::quote_ident;
-
-    #[test]
-    fn an_identifier_is_quoted_and_its_quotes_doubled() {
-        assert_eq!(quote_ident("reports_queue"), "\"reports_queue\"");
-        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
-    }
 }
