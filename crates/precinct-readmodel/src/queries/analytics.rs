@@ -319,11 +319,6 @@ pub struct SlaDeadlines {
     pub respond_secs: i64,
 }
 
-/// The SLA cohort: only the columns the covering index `analytics_reports_sla` holds, so
-/// it is read by an index-only scan.
-const COHORT: &str = "WITH r AS MATERIALIZED (SELECT r.report_id, r.submitted_at,
-    r.first_assigned_at, r.first_resolved_at, r.first_closed_at FROM analytics_reports r";
-
 /// The p50, p90 and p99 of the seconds `$expr` (an interval), over the rows `$when`.
 /// `date_part` gives the seconds as a float directly (`extract` computes a numeric).
 macro_rules! pct {
@@ -410,19 +405,22 @@ fn kpi(kpi: &str, numerator: i64, denominator: i64, target: f64, at_least: bool)
     }
 }
 
-/// `GET /analytics/sla`: the five durations and the KPIs, in one statement that reads
-/// the cohort's reports (`r`, index-only) once and their assignments once, each in one
-/// aggregate pass (every percentile sorts only its own durations).
+/// `GET /analytics/sla`: the five durations and the KPIs, in one statement of two
+/// aggregate passes (every percentile sorts only its own durations): over the cohort's
+/// reports (an index-only scan of the covering index `analytics_reports_sla`), and over
+/// the cohort's assignments (a range scan of `analytics_assignments_report_submitted`)
+/// joined with their reports for the station and filters. The cohort is not
+/// materialized for the second pass: writing it to a tuple store cost more than the
+/// planner's own choice of a second index-only scan or a primary-key probe per
+/// assignment.
 #[tracing::instrument(skip(pool))]
 pub async fn sla(
     pool: &PgPool,
     scope: &Scope,
     deadlines: SlaDeadlines,
 ) -> Result<(Vec<SlaMetricRow>, Vec<KpiRow>), QueryError> {
-    let mut qb = QueryBuilder::<Postgres>::new(COHORT);
-    where_reports(&mut qb, scope);
-    qb.push(concat!(
-        "), kr AS (SELECT count(r.first_assigned_at) AS assign_n, ",
+    let mut qb = QueryBuilder::<Postgres>::new(concat!(
+        "WITH kr AS (SELECT count(r.first_assigned_at) AS assign_n, ",
         pct!(
             "r.first_assigned_at - r.submitted_at",
             "r.first_assigned_at IS NOT NULL"
@@ -439,8 +437,11 @@ pub async fn sla(
         ),
         " AS close_p, count(*) FILTER (WHERE r.first_resolved_at IS NOT NULL
                 AND r.first_closed_at IS NOT NULL) AS resolved_closed
-         FROM r),
-         ka AS (SELECT count(*) AS assignments, count(a.accepted_at) AS accept_n, ",
+         FROM analytics_reports r",
+    ));
+    where_reports(&mut qb, scope);
+    qb.push(concat!(
+        "), ka AS (SELECT count(*) AS assignments, count(a.accepted_at) AS accept_n, ",
         pct!("a.accepted_at - a.assigned_at", "a.accepted_at IS NOT NULL"),
         " AS accept_p, count(*) FILTER (WHERE a.accepted_at - a.assigned_at
                 <= make_interval(secs => "
@@ -467,13 +468,18 @@ pub async fn sla(
             count(*) FILTER (WHERE a.sla_accept_breached) AS accept_breaches,
             count(*) FILTER (WHERE a.sla_respond_breached) AS respond_breaches,
             count(*) FILTER (WHERE a.sla_resolve_breached) AS resolve_breaches
-         FROM analytics_assignments a JOIN r USING (report_id)
+         FROM analytics_assignments a JOIN analytics_reports r USING (report_id)
          WHERE a.report_submitted_at >= ",
     )
     .push_bind(scope.from)
     .push(" AND a.report_submitted_at < ")
     .push_bind(scope.to)
-    .push(") SELECT * FROM kr CROSS JOIN ka");
+    .push(" AND r.submitted_at >= ")
+    .push_bind(scope.from)
+    .push(" AND r.submitted_at < ")
+    .push_bind(scope.to);
+    filters(&mut qb, scope);
+    qb.push(") SELECT * FROM kr CROSS JOIN ka");
     let r: SlaRow = qb.build_query_as().fetch_one(pool).await?;
     let items = vec![
         metric("time_to_assign", r.assign_n, r.assign_p, None, None),
