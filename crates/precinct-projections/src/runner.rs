@@ -276,8 +276,8 @@ pub async fn rebuild_with(
     let head = log.head().await?;
     let positions_head = log.positions().head().await?;
     let mut tx = pool.begin().await?;
-    let owned = event_tables();
-    let tables = owned.join(", ");
+    let emptied = event_tables();
+    let tables = emptied.join(", ");
     sqlx::query(&format!("TRUNCATE {tables}"))
         .execute(&mut *tx)
         .await?;
@@ -288,7 +288,7 @@ pub async fn rebuild_with(
     quarantine::reset(&mut tx, EVENT_PROJECTIONS).await?;
     // Their secondary indexes are built once at the end, by a sort each, instead of
     // taking an insertion per row and per update (ADR 0041).
-    let deferred = precinct_readmodel::deferred_indexes::defer(&mut tx, &owned).await?;
+    let deferred = precinct_readmodel::deferred_indexes::defer(&mut tx, &emptied).await?;
     tx.commit().await?;
     tracing::info!(
         head,

@@ -468,17 +468,13 @@ pub async fn sla(
             count(*) FILTER (WHERE a.sla_accept_breached) AS accept_breaches,
             count(*) FILTER (WHERE a.sla_respond_breached) AS respond_breaches,
             count(*) FILTER (WHERE a.sla_resolve_breached) AS resolve_breaches
-         FROM analytics_assignments a JOIN analytics_reports r USING (report_id)
-         WHERE a.report_submitted_at >= ",
+         FROM analytics_assignments a JOIN analytics_reports r
+           ON r.report_id = a.report_id AND a.report_submitted_at >= ",
     )
     .push_bind(scope.from)
     .push(" AND a.report_submitted_at < ")
-    .push_bind(scope.to)
-    .push(" AND r.submitted_at >= ")
-    .push_bind(scope.from)
-    .push(" AND r.submitted_at < ")
     .push_bind(scope.to);
-    filters(&mut qb, scope);
+    where_reports(&mut qb, scope);
     qb.push(") SELECT * FROM kr CROSS JOIN ka");
     let r: SlaRow = qb.build_query_as().fetch_one(pool).await?;
     let items = vec![
