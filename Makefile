@@ -48,13 +48,9 @@ test:
 	# The chaos test runs the real binary as child processes: test builds do not
 	# build another package's binary, so build it first.
 	$(CARGO) build -p precinct --bin precinct
-	if command -v cargo-nextest >/dev/null 2>&1; then
-		if [[ -n "$${CI:-}" ]]; then export NEXTEST_PROFILE=ci; fi
-		$(CARGO) nextest run --workspace --no-fail-fast --no-tests=warn $(TEST_ARGS)
-	else
-		echo "make test: cargo-nextest not found; falling back to cargo test" >&2
-		$(CARGO) test --workspace --no-fail-fast $(TEST_ARGS)
-	fi
+	# One process per test, never `cargo test` (see deploy/local/nextest.sh).
+	if [[ -n "$${CI:-}" ]]; then export NEXTEST_PROFILE=ci; fi
+	bash deploy/local/nextest.sh run --workspace --no-fail-fast --no-tests=warn $(TEST_ARGS)
 	# The OpenAPI document through two independent linters (pinned; npm ci once).
 	bash deploy/local/openapi-lint.sh
 	# The Prometheus alert rules: promtool check + unit tests (Debian's promtool, pinned).
@@ -143,7 +139,7 @@ test-cluster:
 	export PRECINCT_TEST_NATS_REPLICAS=3
 	echo "test-cluster: NATS_URL=$$NATS_URL (3 nodes), DATABASE_URL=$$DATABASE_URL, replicas 3" >&2
 	if [[ -n "$${CI:-}" ]]; then export NEXTEST_PROFILE=ci; fi
-	$(CARGO) nextest run -p precinct-tests --no-fail-fast -E '$(CLUSTER_FILTER)' $(TEST_ARGS)
+	bash deploy/local/nextest.sh run -p precinct-tests --no-fail-fast -E '$(CLUSTER_FILTER)' $(TEST_ARGS)
 
 # ---------------------------------------------------------------------------
 # make bench   the benchmark suite (crates/precinct-bench; results and analysis in

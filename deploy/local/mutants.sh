@@ -51,15 +51,19 @@ for crate in "${crates[@]}"; do
     # target there), so it is skipped — with a fixed timeout instead of one derived
     # from it.
     select=(--file 'crates/precinct-projections/**')
-    extra=(--test-package precinct-tests --baseline skip)
+    # The e2e tests run one process each, as in `make test` (deploy/local/nextest.sh:
+    # under `cargo test` the tests reading /metrics count each other's streams).
+    bash "$ROOT/deploy/local/nextest.sh" --ensure
+    extra=(--test-package precinct-tests --baseline skip --test-tool nextest)
     [[ -n ${MUTANTS_TIMEOUT:-} ]] || extra+=(--timeout 300)
     read -r -a filter <<<"${MUTANTS_E2E_FILTER:-projections:: model poison:: queries:: live::}"
-    test_args=(--test e2e -- "${filter[@]}")
+    test_args=(--test e2e "${filter[@]}")
     # Our own baseline instead: the unmutated tree must pass these tests, or every
     # mutant would count as caught (a stopped stack, a test failing already).
     if [[ " ${MUTANTS_ARGS:-} " != *" --list "* ]]; then
-      log "baseline: cargo test -p precinct-tests ${test_args[*]}"
-      (cd "$ROOT" && cargo test -q -p precinct-tests "${test_args[@]}") ||
+      log "baseline: cargo nextest run -p precinct-tests ${test_args[*]}"
+      (cd "$ROOT" && PATH="$TOOLS/bin:$PATH" bash deploy/local/nextest.sh run \
+        -p precinct-tests "${test_args[@]}") ||
         { log "the e2e tests fail on the unmutated tree; no mutants tested"; exit 1; }
     fi
   fi
