@@ -8,7 +8,9 @@
 //! - every report appears in exactly one `ReportSubmitted`;
 //! - every SLA warning, breach and escalation is recorded once per report, kind and
 //!   clock start (`since`), however many SLA workers raced for it; at least one breach
-//!   is in the log (else the race was not exercised);
+//!   and one escalation are in the log (else the race was not exercised), and every
+//!   refused accept (only a crew's late one may be) is of a report the SLA workers
+//!   escalated;
 //! - commands other than the set-up were acknowledged, an accept and an approval among
 //!   them (a campaign whose lifecycle commands all failed proves nothing);
 //! - the read models have the effect: every acknowledged report has its row, every
@@ -27,7 +29,7 @@
 //!   command's kind. A projection that is wrong the same way live and in a rebuild
 //!   (dropping an event kind, doubling one) is caught here, not by the rebuild.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -88,6 +90,9 @@ pub struct Verdict {
     /// `SlaWarned` and `SlaBreached` events in the log (the SLA workers' own appends).
     pub sla_warnings: usize,
     pub sla_breaches: usize,
+    pub sla_escalations: usize,
+    /// Late accepts refused because the escalation had withdrawn the assignment first.
+    pub accepts_overtaken: usize,
 }
 
 impl Verdict {
@@ -197,6 +202,12 @@ pub async fn check(
                 .into(),
         );
     }
+    if v.sla_escalations == 0 {
+        v.violations.push(
+            "no SlaEscalated in the log: no assignment was withdrawn by the SLA workers, so the escalation was not exercised"
+                .into(),
+        );
+    }
     for kind in [OpKind::Accept, OpKind::Approve] {
         if v.acknowledged_by_kind.get(&kind).copied().unwrap_or(0) == 0 {
             v.violations.push(format!(
@@ -247,6 +258,7 @@ pub fn check_log(ops: &[Op], events: &[RecordedEvent], rows: &HashMap<Uuid, Stri
     let mut submitted: HashMap<Uuid, usize> = HashMap::new();
     // SLA records per (report, event type, clock kind, clock start).
     let mut sla: BTreeMap<(Uuid, &str, SlaKind, DateTime<Utc>), usize> = BTreeMap::new();
+    let mut escalated: HashSet<Uuid> = HashSet::new();
     for e in events {
         if e.envelope.command_size.is_some() {
             appends
@@ -261,7 +273,10 @@ pub fn check_log(ops: &[Op], events: &[RecordedEvent], rows: &HashMap<Uuid, Stri
             match record {
                 "SlaWarned" => v.sla_warnings += 1,
                 "SlaBreached" => v.sla_breaches += 1,
-                _ => {}
+                _ => {
+                    v.sla_escalations += 1;
+                    escalated.insert(e.envelope.aggregate_id);
+                }
             }
             *sla.entry((e.envelope.aggregate_id, record, clock, since))
                 .or_default() += 1;
@@ -280,8 +295,15 @@ pub fn check_log(ops: &[Op], events: &[RecordedEvent], rows: &HashMap<Uuid, Stri
             *v.indefinite.entry(i.clone()).or_default() += 1;
         }
         if let Some(a) = &op.anomaly {
-            v.violations
-                .push(format!("{:?} {}: {a}", op.kind, op.correlation));
+            v.violations.push(format!(
+                "{:?} {}: {a} (attempts {}, indefinite answers {:?}, done at {:.2} s); the report's log: {}",
+                op.kind,
+                op.correlation,
+                op.attempts,
+                op.indefinite,
+                op.done_at.as_secs_f64(),
+                story(events, op.report)
+            ));
         }
         let found = appends
             .get(&op.correlation)
@@ -343,6 +365,16 @@ pub fn check_log(ops: &[Op], events: &[RecordedEvent], rows: &HashMap<Uuid, Stri
                         what()
                     ));
                 }
+                if op.kind == OpKind::Accept {
+                    if op.report.is_some_and(|r| escalated.contains(&r)) {
+                        v.accepts_overtaken += 1;
+                    } else {
+                        v.violations.push(format!(
+                            "{} was refused ({status}) and the SLA workers never escalated its report",
+                            what()
+                        ));
+                    }
+                }
             }
             Outcome::Unknown => {
                 v.unknown += 1;
@@ -377,6 +409,28 @@ pub fn check_log(ops: &[Op], events: &[RecordedEvent], rows: &HashMap<Uuid, Stri
     }
 
     v
+}
+
+/// The events of `report`'s stream, as `position type by actor`, for a violation's
+/// reader (the campaign's databases and logs are gone when it fails).
+fn story(events: &[RecordedEvent], report: Option<Uuid>) -> String {
+    let Some(report) = report else {
+        return "none".into();
+    };
+    let lines: Vec<String> = events
+        .iter()
+        .filter(|e| e.envelope.aggregate_id == report)
+        .map(|e| {
+            format!(
+                "{} {} by {:?} at {}",
+                e.position(),
+                e.envelope.event_type,
+                e.envelope.actor,
+                e.envelope.occurred_at.format("%H:%M:%S%.3f")
+            )
+        })
+        .collect();
+    lines.join(", ")
 }
 
 /// An SLA record (`SlaWarned`, `SlaBreached`, `SlaEscalated`) as its type, the clock's
@@ -610,6 +664,46 @@ mod tests {
         // while the breach of a later clock (a new assignment) is its own record.
         log[2].data = breach("2026-11-30T10:05:00Z");
         let v = check_log(&ops, &log, &rows);
+        assert!(v.passed(), "{:?}", v.violations);
+    }
+
+    #[test]
+    fn a_refused_accept_is_a_violation_unless_the_sla_workers_escalated_its_report() {
+        let r = Uuid::new_v4();
+        let mut log = Vec::new();
+        append(
+            &mut log,
+            &op(OpKind::Submit, Outcome::Acknowledged, Some(r)),
+            "ReportSubmitted",
+            1,
+        );
+        let rows: HashMap<Uuid, String> = [(r, "TRIAGED".to_string())].into();
+        let mut ops = v_ops(&log);
+        // Given a crew's late accept that was refused,
+        ops.push(op(OpKind::Accept, Outcome::Refused(409), Some(r)));
+        // when nothing withdrew the assignment, the refusal is unexplained;
+        let v = check_log(&ops, &log, &rows);
+        assert_eq!((v.sla_escalations, v.accepts_overtaken), (0, 0));
+        assert!(
+            v.violations
+                .iter()
+                .any(|l| l.contains("refused (409) and the SLA workers never escalated its report")),
+            "{:?}",
+            v.violations
+        );
+        // when the SLA workers escalated it first, the accept was overtaken.
+        let worker = op(OpKind::Setup, Outcome::Unknown, Some(r));
+        append(&mut log, &worker, "SlaEscalated", 2);
+        log[1].data = serde_json::json!({
+            "kind": "ACCEPT",
+            "action": "REQUEUE",
+            "patrol_id": Uuid::nil(),
+            "since": "2026-11-30T10:00:00Z",
+            "at": "2026-11-30T10:00:04Z",
+        });
+        log[2].envelope.event_type = "AssignmentWithdrawn".into();
+        let v = check_log(&ops, &log, &rows);
+        assert_eq!((v.sla_escalations, v.accepts_overtaken), (1, 1));
         assert!(v.passed(), "{:?}", v.violations);
     }
 

@@ -266,8 +266,8 @@ impl Summary {
         let _ = writeln!(s, "   acknowledged by kind: {}", kinds.join(", "));
         let _ = writeln!(
             s,
-            "   lifecycle commands acknowledged: {}; SLA records by two racing workers: {} warnings, {} breaches",
-            v.lifecycle_acknowledged, v.sla_warnings, v.sla_breaches
+            "   lifecycle commands acknowledged: {}; SLA records by two racing workers: {} warnings, {} breaches, {} escalations ({} late accepts overtaken by one)",
+            v.lifecycle_acknowledged, v.sla_warnings, v.sla_breaches, v.sla_escalations, v.accepts_overtaken
         );
         let l = &self.live;
         let _ = writeln!(
@@ -554,6 +554,7 @@ async fn campaign(
             abort.abort();
         }
     }
+    workload::escalations(&clients, &world, false).await?;
     let mut late = Vec::new();
     // The SLA workers record the warnings and breaches of the clocks the workload left
     // running for up to a deadline after its last command: wait until the log stops

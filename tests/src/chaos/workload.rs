@@ -14,7 +14,11 @@
 //! that must be refused (respond before dispatch). Every third report is first
 //! dispatched and declined, then dispatched again; every fourth is accepted late on
 //! purpose ([`LATE_ACCEPT`], past the campaign's accept deadline), so that the SLA
-//! workers — two processes run one each — race to record its warning and breach.
+//! workers — two processes run one each — race to record its warning and breach; and
+//! every eighth, from the second on, is left unaccepted until the station's SLA policy
+//! ([`ESCALATE_AFTER_SECS`], `REQUEUE`) has the workers withdraw it (the crew watches the
+//! report's status, up to [`ESCALATION_WAIT`]): the accept is then refused, and the crew
+//! dispatches it again and accepts at once.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -39,6 +43,17 @@ pub const SLA_DEADLINE_SECS: u64 = 2;
 /// How long a crew waits before a deliberately late accept: past the deadline with
 /// enough margin for several scans of the SLA workers (every 200 ms).
 pub const LATE_ACCEPT: Duration = Duration::from_millis(3500);
+/// The station's policy: an assignment still unaccepted this long after its accept
+/// breach is withdrawn by the SLA workers (an atomic append over the report and its
+/// patrol, once however many workers race for it). Long: a crew held up by the faults
+/// between its dispatch and its next step must not be overtaken by an escalation (with
+/// 2 s, a decline sent 5 s after its dispatch was refused, 1 run in 8).
+pub const ESCALATE_AFTER_SECS: u64 = 15;
+/// Longest a crew waits for the escalation of a report it leaves unaccepted on purpose:
+/// twice the deadline and the delay, so that only SLA workers that do not escalate (or
+/// the end of the campaign) leave it waiting that long. (A fixed wait was overtaken by
+/// the faults: 7.5 s with a delay of 2 s, 1 run in 9.)
+pub const ESCALATION_WAIT: Duration = Duration::from_secs(35);
 
 /// What a command was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -249,6 +264,36 @@ impl Clients {
     }
 }
 
+/// What a crew waits for before a late accept.
+#[derive(Debug, Clone, Copy)]
+enum Wait {
+    For(Duration),
+    /// The SLA workers' withdrawal of the assignment (up to [`ESCALATION_WAIT`]).
+    Escalation,
+}
+
+impl Clients {
+    /// Waits until the desk sees `report` leave `ASSIGNED` after having seen it there
+    /// (only the SLA workers' escalation moves it: its crew does not accept), for up to
+    /// [`ESCALATION_WAIT`] or until the campaign stops. A read, not a command: nothing is
+    /// recorded.
+    async fn escalation(&self, report: &str, desk: &str) {
+        let deadline = Instant::now() + ESCALATION_WAIT;
+        let read = Call::new(reqwest::Method::GET, format!("/crimes/{report}"), None);
+        let mut seen_assigned = false;
+        while Instant::now() < deadline && !self.phase.stopping() {
+            if let Ok(r) = self.send(&read, Some(desk)).await {
+                match r.body["status"].as_str() {
+                    Some("ASSIGNED") => seen_assigned = true,
+                    Some(_) if seen_assigned => return,
+                    _ => {}
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
 /// The world builder's commands are recorded like the workload's (as `Setup`), so the
 /// checker finds each in the log exactly once too.
 impl Driver for Clients {
@@ -294,7 +339,30 @@ pub async fn setup(c: &Clients, crews: usize, citizens: usize) -> anyhow::Result
         stations: vec![station],
         citizens,
     };
-    World::build(&b, &spec).await
+    let world = World::build(&b, &spec).await?;
+    escalations(c, &world, true).await?;
+    Ok(world)
+}
+
+/// Sets the station's SLA policy, as the ADMIN: unaccepted assignments escalated
+/// (`REQUEUE` after [`ESCALATE_AFTER_SECS`]) or not; the deadlines stay the server's.
+/// Lifted once the workload ends, before the log is waited on: an escalation of a
+/// report a stopped crew left `ASSIGNED` could fall due long after the log looked quiet.
+pub async fn escalations(c: &Clients, world: &World, on: bool) -> anyhow::Result<()> {
+    let body = if on {
+        serde_json::json!({
+            "unaccepted": {"action": "REQUEUE", "after_secs": ESCALATE_AFTER_SECS}
+        })
+    } else {
+        serde_json::json!({})
+    };
+    let policy = Call::new(
+        reqwest::Method::PUT,
+        format!("/stations/{}/sla-policy", world.stations[0].id()),
+        Some(body),
+    );
+    Driver::command(c, policy, Some(world.admin.token.as_str())).await?;
+    Ok(())
 }
 
 fn report(title: &str) -> Call {
@@ -411,20 +479,44 @@ pub async fn crew(c: Clients, world: Arc<World>, n: usize) {
             (OpKind::Resolve, Call::resolve(&r, "Recovered"), officer),
             (OpKind::Approve, Call::approve_closure(&r), supervisor),
         ]);
-        for (kind, call, token) in steps {
+        let mut steps = std::collections::VecDeque::from(steps);
+        let mut wait = if i % 8 == 2 {
+            Some(Wait::Escalation)
+        } else if i.is_multiple_of(4) {
+            Some(Wait::For(LATE_ACCEPT))
+        } else {
+            None
+        };
+        while let Some((kind, call, token)) = steps.pop_front() {
             if c.phase.stopping() {
                 return;
             }
-            if kind == OpKind::Accept && i.is_multiple_of(4) {
-                tokio::time::sleep(LATE_ACCEPT).await;
-                if c.phase.stopping() {
-                    return;
-                }
+            // The report's first accept waits, if it is one of the late ones.
+            let held = if kind == OpKind::Accept {
+                wait.take()
+            } else {
+                None
+            };
+            let late = held.is_some();
+            match held {
+                Some(Wait::For(d)) => tokio::time::sleep(d).await,
+                Some(Wait::Escalation) => c.escalation(&r, desk).await,
+                None => {}
             }
-            let check = Check::NoRefusal;
-            if c.command(kind, call, Some(token), Some(id), check).await.0 != Outcome::Acknowledged
-            {
+            if late && c.phase.stopping() {
                 return;
+            }
+            // A late accept may have been overtaken by the escalation (the checker then
+            // requires the escalation in the log); any other refusal is an anomaly.
+            let check = if late { Check::Plain } else { Check::NoRefusal };
+            match c.command(kind, call, Some(token), Some(id), check).await.0 {
+                Outcome::Acknowledged => {}
+                // Requeued by the escalation: dispatch it again, accept at once.
+                Outcome::Refused(_) if late => {
+                    steps.push_front((OpKind::Accept, Call::accept(&r), officer));
+                    steps.push_front((OpKind::Dispatch, Call::dispatch(&r, Some(patrol)), desk));
+                }
+                _ => return,
             }
         }
     }
