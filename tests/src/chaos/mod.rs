@@ -504,6 +504,7 @@ async fn campaign(
     let _watching = AbortOnDrop(watchers.iter().map(|w| w.abort_handle()).collect());
     live::wait_connected(&connected, watchers.len()).await?;
     let sent = Arc::new(Mutex::new(Vec::new()));
+    let workload_started = Instant::now();
     let mut workers = Vec::new();
     for i in 0..settings.crews {
         workers.push(tokio::spawn(live::mover(
@@ -539,6 +540,11 @@ async fn campaign(
     let (mut targets, faults) = tokio::task::spawn_blocking(move || injector.join())
         .await?
         .map_err(|_| anyhow::anyhow!("the fault thread panicked"))?;
+    // Commands go on after a short fault plan until an escalation could fall due.
+    let ran = workload_started.elapsed();
+    if ran < workload::MIN_WORKLOAD {
+        tokio::time::sleep(workload::MIN_WORKLOAD - ran).await;
+    }
     phase.stop();
     let mut faults = faults?;
     eprintln!("chaos: {} faults injected; healing", faults.records.len());

@@ -54,6 +54,12 @@ pub const ESCALATE_AFTER_SECS: u64 = 15;
 /// the end of the campaign) leave it waiting that long. (A fixed wait was overtaken by
 /// the faults: 7.5 s with a delay of 2 s, 1 run in 9.)
 pub const ESCALATION_WAIT: Duration = Duration::from_secs(35);
+/// The shortest workload: long enough for the first escalation to fall due (a crew's
+/// second report, dispatched within seconds of the start, then the deadline and the
+/// delay) with margin, whatever the fault plan (the cluster pass's three faults take
+/// 6–18 s).
+pub const MIN_WORKLOAD: Duration =
+    Duration::from_secs(SLA_DEADLINE_SECS + ESCALATE_AFTER_SECS + 13);
 
 /// What a command was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
