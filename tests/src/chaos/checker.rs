@@ -87,7 +87,8 @@ pub struct Verdict {
     pub lifecycle_acknowledged: usize,
     /// Acknowledged commands by kind (the workload's coverage).
     pub acknowledged_by_kind: BTreeMap<OpKind, usize>,
-    /// `SlaWarned` and `SlaBreached` events in the log (the SLA workers' own appends).
+    /// `SlaWarned`, `SlaBreached` and `SlaEscalated` events in the log (the SLA
+    /// workers' own appends).
     pub sla_warnings: usize,
     pub sla_breaches: usize,
     pub sla_escalations: usize,
@@ -273,10 +274,11 @@ pub fn check_log(ops: &[Op], events: &[RecordedEvent], rows: &HashMap<Uuid, Stri
             match record {
                 "SlaWarned" => v.sla_warnings += 1,
                 "SlaBreached" => v.sla_breaches += 1,
-                _ => {
+                "SlaEscalated" => {
                     v.sla_escalations += 1;
                     escalated.insert(e.envelope.aggregate_id);
                 }
+                _ => {}
             }
             *sla.entry((e.envelope.aggregate_id, record, clock, since))
                 .or_default() += 1;
@@ -680,14 +682,15 @@ mod tests {
         let rows: HashMap<Uuid, String> = [(r, "TRIAGED".to_string())].into();
         let mut ops = v_ops(&log);
         // Given a crew's late accept that was refused,
-        ops.push(op(OpKind::Accept, Outcome::Refused(409), Some(r)));
+        // (403: the report has no patrol any more, so the officer is no member of it),
+        ops.push(op(OpKind::Accept, Outcome::Refused(403), Some(r)));
         // when nothing withdrew the assignment, the refusal is unexplained;
         let v = check_log(&ops, &log, &rows);
         assert_eq!((v.sla_escalations, v.accepts_overtaken), (0, 0));
         assert!(
             v.violations
                 .iter()
-                .any(|l| l.contains("refused (409) and the SLA workers never escalated its report")),
+                .any(|l| l.contains("refused (403) and the SLA workers never escalated its report")),
             "{:?}",
             v.violations
         );
