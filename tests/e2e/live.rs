@@ -1012,6 +1012,21 @@ async fn the_roster_gets_the_latest_location_at_a_lower_rate_and_a_track() {
         buckets.insert(at.timestamp().div_euclid(30));
         last = (lat, at);
     }
+    // Two fixes recorded at the same moment (one request, consecutive sequences): the
+    // later one is the location ("ties: the later sequence").
+    let tie = last.1.to_rfc3339();
+    let r = app
+        .post(
+            &format!("/patrols/{}/locations", w.patrol_a),
+            Some(&w.officer_a),
+            json!({"fixes": [
+                {"latitude": LAT + 0.5, "longitude": LON, "recorded_at": tie},
+                {"latitude": LAT + 0.6, "longitude": LON, "recorded_at": tie},
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    last.0 = LAT + 0.6;
     // A late fix recorded earlier does not move the roster back.
     move_to(
         app,
