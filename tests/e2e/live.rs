@@ -692,6 +692,74 @@ async fn roster_reaches(app: &TestApp, patrol: &str, lon: f64) {
     }
 }
 
+/// Waits (bounded, 15 s) for the roster's checkpoint to reach `seq`.
+async fn roster_consumed(app: &TestApp, seq: u64) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let at: Option<i64> =
+            sqlx::query_scalar("SELECT position FROM checkpoints WHERE projection = $1")
+                .bind(precinct_projections::roster::NAME)
+                .fetch_optional(&app.pool)
+                .await
+                .expect("checkpoint");
+        if at.is_some_and(|at| at >= i64::try_from(seq).unwrap_or(i64::MAX)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the roster's checkpoint is at {at:?}, not {seq}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A message on a patrol's subject that is no position (a foreign publisher, a bug of
+/// an old binary) stops nobody: watchers get the fix after it, the roster holds that
+/// fix, and the roster's checkpoint moves past such a message even when it is the last
+/// one of the stream (or every restart would read it again).
+#[tokio::test]
+async fn a_message_that_is_no_position_is_skipped_by_the_hub_and_the_roster() {
+    let w = world_with(Options {
+        roster: RosterOptions {
+            location_interval: Duration::from_millis(200),
+            ..RosterOptions::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let app = &w.app;
+    let mut watcher = SseClient::open(app, "/patrols/stream", &w.dispatcher_a, None).await;
+    let nats = async_nats::connect(&app.config.nats_url)
+        .await
+        .expect("NATS");
+    let js = async_nats::jetstream::new(nats);
+    let subject = format!("{}.{}", app.config.log.positions_subject_prefix, w.patrol_a);
+    let garbage = || async {
+        js.publish(subject.clone(), "not a position".into())
+            .await
+            .expect("publish")
+            .await
+            .expect("stored")
+            .sequence
+    };
+    let first = garbage().await;
+    let lon = LON + 0.001;
+    let seq = fix(app, &w.officer_a, &w.patrol_a, LAT, lon).await;
+    assert!(seq > first);
+    let got = longitudes_until(&mut watcher, &[lon], MOVE_BOUND).await;
+    assert_eq!(got, [lon], "the fix after the message reaches the watcher");
+    roster_reaches(app, &w.patrol_a, lon).await;
+
+    // The stream's last message: the checkpoint still moves past it.
+    let last = garbage().await;
+    roster_consumed(app, last).await;
+    let lon = LON + 0.002;
+    fix(app, &w.officer_a, &w.patrol_a, LAT, lon).await;
+    let got = longitudes_until(&mut watcher, &[lon], MOVE_BOUND).await;
+    assert_eq!(got, [lon]);
+    roster_reaches(app, &w.patrol_a, lon).await;
+}
+
 /// The hub checks, after a reconnect, that the stream still holds what it fanned out by
 /// comparing the time its subscription reported with the time a direct get reads: the
 /// two must agree to the nanosecond, or every reconnect would look like a loss.

@@ -601,6 +601,91 @@ async fn quarantined_reports_are_alerted_repaired_and_rebuilt_identically() {
     assert_eq!(fixed.status, StatusCode::OK, "{}", fixed.body);
 }
 
+/// The quarantine rows of one log position: (projection, aggregate type, event type,
+/// reason, error class), by projection.
+type QuarantineRow = (String, Option<String>, String, String, Option<String>);
+
+async fn quarantined_at(app: &TestApp, position: u64) -> Vec<QuarantineRow> {
+    sqlx::query_as(
+        "SELECT projection, aggregate_type, event_type, reason, error_class
+         FROM quarantine WHERE position = $1 ORDER BY projection",
+    )
+    .bind(i64::try_from(position).expect("position"))
+    .fetch_all(&app.pool)
+    .await
+    .expect("quarantine rows")
+}
+
+/// An entry of the log that is no envelope at all (a foreign publisher on the stream's
+/// subjects, a bug of an old binary) says nothing about its aggregate. Every event
+/// projection quarantines it alone as `unreadable` and reads on: the report appended
+/// after it is projected, nothing else is held, and a rebuild quarantines it again the
+/// same way.
+#[tokio::test]
+async fn an_entry_that_is_no_envelope_is_quarantined_alone_and_every_projection_reads_on() {
+    let app = TestApp::spawn().await.expect("spawn");
+    let admin = app.admin().await;
+    app.precinct(&admin, "PS1", LAT, LON).await;
+    let (_, citizen) = app.account(&admin, "CITIZEN", None).await;
+    let nats = async_nats::connect(&app.config.nats_url)
+        .await
+        .expect("NATS");
+    let js = async_nats::jetstream::new(nats);
+    let subject = format!(
+        "{}.report.{}",
+        app.config.log.subject_prefix,
+        Uuid::new_v4()
+    );
+    let garbage = js
+        .publish(subject, "not an envelope".into())
+        .await
+        .expect("publish")
+        .await
+        .expect("stored")
+        .sequence;
+
+    let r = app.report(Some(&citizen), LAT, LON, &["Theft"]).await;
+    assert!(r.position() > garbage, "the report comes after the entry");
+    let mine = app
+        .get_at(&format!("/crimes/{}", r.id()), Some(&citizen), r.position())
+        .await;
+    assert_eq!(mine.status, StatusCode::OK, "{}", mine.body);
+    assert_eq!(mine.body["id"], r.id());
+
+    let want: Vec<QuarantineRow> = {
+        let mut names: Vec<&str> = precinct_readmodel::EVENT_PROJECTIONS.to_vec();
+        names.sort_unstable();
+        names
+            .into_iter()
+            .map(|p| {
+                (
+                    p.to_string(),
+                    None,
+                    "?".to_string(),
+                    "poison".to_string(),
+                    Some("unreadable".to_string()),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(quarantined_at(&app, garbage).await, want);
+    let held: i64 = sqlx::query_scalar("SELECT count(*) FROM quarantine WHERE position <> $1")
+        .bind(i64::try_from(garbage).expect("position"))
+        .fetch_one(&app.pool)
+        .await
+        .expect("count");
+    assert_eq!(held, 0, "nothing but the entry is quarantined");
+
+    // Rebuilt (in place, the live projectors running): the same quarantine, the same
+    // report row.
+    let before = dump(&app).await;
+    precinct_projections::rebuild(&app.pool, &app.log)
+        .await
+        .expect("rebuild");
+    assert_eq!(quarantined_at(&app, garbage).await, want);
+    assert_eq!(dump(&app).await, before, "a rebuild gives the same rows");
+}
+
 /// Review of issue 13: the repair commands answered an operator's typing mistakes with
 /// Rust's debug output and backtraces.
 #[tokio::test]

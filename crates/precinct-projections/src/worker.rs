@@ -596,3 +596,105 @@ impl<C: Consumer> Worker<C> {
         Ok(position)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What deliveries say, in short: `items 1 2`, `corrupt 3`, `rejoin`, `failed`.
+    fn shape(out: Vec<Result<Delivery<u64>, ReadError>>) -> Vec<String> {
+        out.into_iter()
+            .map(|d| match d {
+                Ok(Delivery::Items(items)) => {
+                    let mut s = "items".to_string();
+                    for i in items.iter() {
+                        s.push_str(&format!(" {i}"));
+                    }
+                    s
+                }
+                Ok(Delivery::Corrupt { position, .. }) => format!("corrupt {position}"),
+                Ok(Delivery::Rejoin) => "rejoin".into(),
+                Err(_) => "failed".into(),
+            })
+            .collect()
+    }
+
+    fn corrupt(position: u64) -> ReadError {
+        ReadError::Corrupt {
+            position,
+            reason: "unreadable".into(),
+        }
+    }
+
+    fn down() -> ReadError {
+        ReadError::Transport("down".into())
+    }
+
+    #[test]
+    fn what_is_ready_is_one_batch_and_nothing_ready_is_no_batch() {
+        let (out, ended) = split(vec![Ok(1), Ok(2), Ok(3)]);
+        assert_eq!(
+            (shape(out), ended),
+            (vec!["items 1 2 3".to_string()], false)
+        );
+        let (out, ended) = split(Vec::<Result<u64, ReadError>>::new());
+        assert_eq!((shape(out), ended), (Vec::<String>::new(), false));
+    }
+
+    #[test]
+    fn a_corrupt_entry_is_delivered_alone_in_its_place_and_never_as_an_empty_batch() {
+        let (out, ended) = split(vec![Ok(1), Err(corrupt(2)), Ok(3), Ok(4)]);
+        assert_eq!(
+            (shape(out), ended),
+            (
+                vec!["items 1".into(), "corrupt 2".into(), "items 3 4".into()],
+                false
+            )
+        );
+        // First, and twice in a row: no batch of nothing before or between them.
+        let (out, ended) = split(vec![Err(corrupt(1)), Err(corrupt(2)), Ok(3)]);
+        assert_eq!(
+            (shape(out), ended),
+            (
+                vec!["corrupt 1".into(), "corrupt 2".into(), "items 3".into()],
+                false
+            )
+        );
+    }
+
+    #[test]
+    fn a_failed_read_ends_the_chunk_after_what_came_before_it() {
+        let (out, ended) = split(vec![Ok(1), Ok(2), Err(down()), Ok(3)]);
+        assert_eq!(
+            (shape(out), ended),
+            (vec!["items 1 2".into(), "failed".into()], true)
+        );
+        let (out, ended) = split(vec![Err(down()), Ok(1)]);
+        assert_eq!((shape(out), ended), (vec!["failed".into()], true));
+    }
+
+    #[tokio::test]
+    async fn batched_deliveries_hold_at_most_max_items_and_end_at_a_failed_read() {
+        let items: Vec<Result<u64, ReadError>> = vec![
+            Ok(1),
+            Ok(2),
+            Ok(3),
+            Err(corrupt(4)),
+            Ok(5),
+            Err(down()),
+            Ok(6),
+        ];
+        let out: Vec<_> = batched(futures::stream::iter(items).boxed(), 2)
+            .collect()
+            .await;
+        assert_eq!(
+            shape(out),
+            ["items 1 2", "items 3", "corrupt 4", "items 5", "failed"]
+        );
+        // A batch size of 0 is taken as 1 (never a batch that waits for nothing).
+        let out: Vec<_> = batched(futures::stream::iter(vec![Ok(1u64), Ok(2)]).boxed(), 0)
+            .collect()
+            .await;
+        assert_eq!(shape(out), ["items 1", "items 2"]);
+    }
+}
