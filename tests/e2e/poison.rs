@@ -338,7 +338,6 @@ async fn quarantined_reports_are_alerted_repaired_and_rebuilt_identically() {
     );
     event.data["occurred_at"] = json!("-5000-01-01T00:00:00Z");
     let p2_positions = inject(&app, p2, vec![event]).await;
-    let (p1_pos, p2_pos) = (p1_positions[0], p2_positions[0]);
 
     // Other users' new reports are read at once, with X-Min-Position too.
     let r = app.report(Some(&b), LAT, LON, &["Theft"]).await;
@@ -356,6 +355,25 @@ async fn quarantined_reports_are_alerted_repaired_and_rebuilt_identically() {
         .unwrap_or_default();
     assert!(ids.contains(&r.id().as_str()), "{ids:?}");
     quarantined(&app, 3).await;
+    // Each entry says why: the failing event with its error's class (the CHECK
+    // constraint: integrity; the year: data), the triage held behind P1's submission.
+    let (p1_pos, p2_pos) = (p1_positions[0], p2_positions[0]);
+    let (p1i, p1ti, p2i) = (p1_pos as i64, p1_triage[0] as i64, p2_pos as i64);
+    let why: Vec<(i64, String, Option<String>)> = sqlx::query_as(
+        "SELECT position, reason, error_class FROM quarantine
+         WHERE projection = 'reports' ORDER BY position",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("quarantine");
+    assert_eq!(
+        why,
+        [
+            (p1i, "poison".into(), Some("integrity".into())),
+            (p1ti, "held".into(), None),
+            (p2i, "poison".into(), Some("data".into())),
+        ]
+    );
 
     // The quarantined reports answer 503 to those who may see them, 404 to others.
     for (token, id) in [(&a, p1), (&dispatcher, p1), (&dispatcher, p2)] {
@@ -537,20 +555,50 @@ async fn quarantined_reports_are_alerted_repaired_and_rebuilt_identically() {
     );
 
     // Who decided what, and when, is kept; every quarantined event is still in the log.
-    let decisions: Vec<(i64, String, String)> = sqlx::query_as(
-        "SELECT position, decision, decided_by FROM quarantine_decisions ORDER BY id",
+    type Decided = (i64, String, String, Option<String>, Option<String>, String);
+    let decisions: Vec<Decided> = sqlx::query_as(
+        "SELECT position, decision, decided_by, note, error_class, outcome
+         FROM quarantine_decisions ORDER BY id",
     )
     .fetch_all(&app.pool)
     .await
     .expect("decisions");
-    let (p1i, p2i) = (p1_pos as i64, p2_pos as i64);
+    let integrity = || Some("integrity".to_string());
     assert_eq!(
         decisions,
         [
-            (p1i, "retry".into(), "ops-alice".into()),
-            (p1i, "retry".into(), "ops-alice".into()),
-            (p2i, "retry".into(), "ops-bob".into()),
-            (p2i, "skip".into(), "ops-bob".into()),
+            (
+                p1i,
+                "retry".into(),
+                "ops-alice".into(),
+                None,
+                integrity(),
+                format!("still held: {p1i} failed; applied [], held [{p1i}, {p1ti}]")
+            ),
+            (
+                p1i,
+                "retry".into(),
+                "ops-alice".into(),
+                None,
+                integrity(),
+                format!("released; applied [{p1i}, {p1ti}]")
+            ),
+            (
+                p2i,
+                "retry".into(),
+                "ops-bob".into(),
+                None,
+                Some("data".into()),
+                format!("still held: {p2i} failed; applied [], held [{p2i}]")
+            ),
+            (
+                p2i,
+                "skip".into(),
+                "ops-bob".into(),
+                Some("year -5000".into()),
+                Some("data".into()),
+                "released; applied []".into()
+            ),
         ]
     );
     for p in [p1_pos, p1_triage[0], p2_pos] {
@@ -573,7 +621,7 @@ async fn quarantined_reports_are_alerted_repaired_and_rebuilt_identically() {
         summary,
         [
             (p1i, Some("retried"), Some("ops-alice")),
-            (p1_triage[0] as i64, Some("retried"), Some("ops-alice")),
+            (p1ti, Some("retried"), Some("ops-alice")),
             (p2i, Some("skipped"), Some("ops-bob")),
         ]
     );
