@@ -802,3 +802,41 @@ async fn cli_env(
         ),
     )
 }
+
+/// An event that updates a row no event made (a report never submitted, as an
+/// operator's skip of its submission leaves it) is not dropped in silence: the reports
+/// projection quarantines it as `missing_row` and holds the report back; the audit
+/// records it, and the other reports read on.
+#[tokio::test]
+async fn an_event_for_a_report_that_has_no_row_is_quarantined_as_missing_row() {
+    let app = TestApp::spawn().await.expect("spawn");
+    let admin = app.admin().await;
+    app.precinct(&admin, "PS1", LAT, LON).await;
+    let (_, citizen) = app.account(&admin, "CITIZEN", None).await;
+    let ghost = ReportId::new(Uuid::new_v4());
+    let at = inject(&app, ghost, vec![triaged(Priority::High)]).await[0];
+    let r = app.report(Some(&citizen), LAT, LON, &["Theft"]).await;
+    let mine = app
+        .get_at(&format!("/crimes/{}", r.id()), Some(&citizen), r.position())
+        .await;
+    assert_eq!(mine.status, StatusCode::OK, "{}", mine.body);
+    let rows = quarantined_at(&app, at).await;
+    let reports: Vec<_> = rows.iter().filter(|r| r.0 == "reports").collect();
+    assert_eq!(
+        reports,
+        [&(
+            "reports".to_string(),
+            Some("report".to_string()),
+            "ReportTriaged".to_string(),
+            "poison".to_string(),
+            Some("missing_row".to_string())
+        )],
+        "{rows:?}"
+    );
+    let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit WHERE position = $1")
+        .bind(i64::try_from(at).expect("position"))
+        .fetch_one(&app.pool)
+        .await
+        .expect("audit");
+    assert_eq!(audited, 1, "the audit records the event");
+}

@@ -133,3 +133,145 @@ pub(crate) fn expect_row(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use precinct_eventlog::{Actor, Envelope};
+    use uuid::Uuid;
+
+    fn event(
+        position: u64,
+        aggregate_type: &str,
+        event_type: &str,
+        data: serde_json::Value,
+    ) -> RecordedEvent {
+        RecordedEvent {
+            envelope: Envelope {
+                event_id: Uuid::new_v4(),
+                event_type: event_type.into(),
+                schema_version: 1,
+                aggregate_type: aggregate_type.into(),
+                aggregate_id: Uuid::new_v4(),
+                position,
+                occurred_at: chrono::Utc::now(),
+                actor: Actor::System,
+                command_id: Uuid::nil(),
+                correlation_id: Uuid::nil(),
+                causation_id: None,
+                command_size: None,
+                request_hash: None,
+            },
+            data,
+        }
+    }
+
+    /// A report submission as the log holds it.
+    fn submitted(position: u64) -> RecordedEvent {
+        use precinct_domain::ids::{ReportId, StationId};
+        use precinct_domain::report::{
+            PersonalDetails, ReportEvent, ReportLocation, ReportSubmitted, Reporter,
+        };
+        use precinct_domain::routing::{RoutingDecision, RoutingRule};
+        use precinct_domain::values::{GeoPoint, Priority, TokenHash};
+        use precinct_domain::DomainEvent;
+        let station = StationId::new(Uuid::new_v4());
+        let e = ReportEvent::from(ReportSubmitted {
+            report_id: ReportId::new(Uuid::new_v4()),
+            title: "Bike stolen".into(),
+            crime_types: vec!["Theft".into()],
+            crime_type_codes: vec![],
+            location: ReportLocation::new(
+                GeoPoint::parse(7.07, 125.61).expect("point"),
+                None,
+                None,
+            ),
+            occurred_at: None,
+            media_urls: vec![],
+            reporter: Reporter::Anonymous {
+                tracking_token_hash: TokenHash::parse(&"ab".repeat(32)).expect("hash"),
+            },
+            station_id: station,
+            routing: RoutingDecision {
+                station_id: station,
+                rule: RoutingRule::PrecinctArea,
+                matched_keyword: None,
+                distance_m: None,
+            },
+            priority: Priority::Medium,
+            personal: PersonalDetails {
+                description: "Someone took it".into(),
+                street: None,
+                contact: None,
+                erased: false,
+            },
+            at: chrono::Utc::now(),
+        });
+        event(position, "report", e.event_type(), e.to_data())
+    }
+
+    /// The steps as `S1,2` (a run of submissions at positions 1 and 2) and `O3`.
+    fn shape(steps: &[Step<'_>]) -> Vec<String> {
+        steps
+            .iter()
+            .map(|s| match s {
+                Step::Submitted(run) => format!(
+                    "S{}",
+                    run.iter()
+                        .map(|(e, _)| e.position().to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+                Step::Other(e) => format!("O{}", e.position()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn consecutive_submissions_are_one_run_and_the_rest_comes_one_by_one_in_order() {
+        let other = |p| {
+            event(
+                p,
+                "report",
+                "ReportTriaged",
+                serde_json::json!({"priority": "HIGH"}),
+            )
+        };
+        let events = [other(1), submitted(2), submitted(3), other(4), submitted(5)];
+        let steps = submitted_runs(&events).expect("steps");
+        assert_eq!(shape(&steps), ["O1", "S2,3", "O4", "S5"]);
+        let events = [submitted(1), other(2)];
+        assert_eq!(
+            shape(&submitted_runs(&events).expect("steps")),
+            ["S1", "O2"]
+        );
+        assert!(submitted_runs(&[]).expect("steps").is_empty());
+    }
+
+    #[test]
+    fn only_a_reports_submission_is_decoded_here() {
+        // Another aggregate's event of that name is not a report's submission, and an
+        // event of a report that is no submission is not decoded (its projection does
+        // that, and quarantines it alone if it cannot).
+        let events = [
+            event(1, "patrol", "ReportSubmitted", serde_json::json!({})),
+            event(
+                2,
+                "report",
+                "ReportTriaged",
+                serde_json::json!("not an event"),
+            ),
+        ];
+        assert_eq!(
+            shape(&submitted_runs(&events).expect("steps")),
+            ["O1", "O2"]
+        );
+        // A report's submission that does not decode fails the batch (which the worker
+        // then replays event by event).
+        let events = [event(1, "report", "ReportSubmitted", serde_json::json!({}))];
+        assert!(matches!(
+            submitted_runs(&events),
+            Err(ProjectionError::Decode { position: 1, .. })
+        ));
+    }
+}
