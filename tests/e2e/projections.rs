@@ -1661,6 +1661,66 @@ async fn a_stuck_projection_does_not_hold_back_the_others_and_catches_up_alone()
     assert_all_stopped(&projector.stop().await, Some(later));
 }
 
+/// A projection whose database connection is cut in the middle of a batch (a
+/// PostgreSQL restart, a failover, a proxy timing out) takes it for a transient
+/// failure: it pauses, reads its checkpoint again and applies the batch — every event
+/// once — instead of stopping or quarantining anything.
+#[tokio::test]
+async fn a_projection_whose_connection_is_cut_mid_batch_retries_and_applies_every_event_once() {
+    let f = fixture().await;
+    let log = &f.log;
+    let report = submit(log, StationId::new(new_id()), (7.0, 125.0), 1).await;
+    let projector = start_projector(&f, RunOptions::default());
+    caught_up(&f.pool, f.log.head().await.expect("head")).await;
+
+    // The audit's next batch waits on a lock; its connection is then terminated.
+    let mut blocker = f.pool.begin().await.expect("begin");
+    sqlx::query("LOCK TABLE audit IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *blocker)
+        .await
+        .expect("lock audit");
+    let head = triage(log, report, Priority::High, 2).await;
+    others_reach(&f.pool, "audit", head).await;
+    let pid: i32 = within(20, "the audit's batch waits on the lock", async {
+        loop {
+            let waiting: Vec<i32> = sqlx::query_scalar(
+                "SELECT pid FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'
+                   AND query ILIKE '%audit%'",
+            )
+            .fetch_all(&f.pool)
+            .await
+            .expect("activity");
+            if let [pid] = waiting[..] {
+                return pid;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let done: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .fetch_one(&f.pool)
+        .await
+        .expect("terminate");
+    assert!(done, "the backend {pid} was not terminated");
+    blocker.rollback().await.expect("release");
+
+    caught_up(&f.pool, head).await;
+    let (n, min, max): (i64, i64, i64) =
+        sqlx::query_as("SELECT count(*), min(position), max(position) FROM audit")
+            .fetch_one(&f.pool)
+            .await
+            .expect("audit");
+    assert_eq!((n, min, max), (head as i64, 1, head as i64));
+    let held: i64 = sqlx::query_scalar("SELECT count(*) FROM quarantine")
+        .fetch_one(&f.pool)
+        .await
+        .expect("quarantine");
+    assert_eq!(held, 0, "a cut connection is no poison");
+    assert_all_stopped(&projector.stop().await, Some(head));
+}
+
 #[tokio::test]
 async fn projections_restarted_from_far_apart_checkpoints_apply_every_event_once() {
     let f = fixture().await;
