@@ -1732,7 +1732,18 @@ async fn projections_restarted_from_far_apart_checkpoints_apply_every_event_once
     };
     let projector = start_projector(&f, only("audit"));
     caught_up_one(&f.pool, "audit", w.head).await;
-    projector.stop().await;
+    let outcomes = projector.stop().await;
+    // Only the audit ran: no other projection applied anything.
+    assert_eq!(
+        outcomes.keys().copied().collect::<Vec<_>>(),
+        ["audit"],
+        "{outcomes:?}"
+    );
+    for name in precinct_readmodel::EVENT_PROJECTIONS {
+        if *name != "audit" {
+            assert_eq!(checkpoint(&f.pool, name).await.0, 0, "{name} ran");
+        }
+    }
     // The reports projection alone, killed after its first batches.
     let projector = start_projector(&f, only("reports"));
     within(30, "a first reports batch", async {
