@@ -2309,6 +2309,88 @@ async fn waiting_for_a_position_answers_once_every_projection_has_it() {
     projector.stop().await;
 }
 
+/// A request record the request log cannot store is quarantined alone (the records
+/// around it are stored), and an operator's retry after the fix reads it again from
+/// the requests stream and stores it.
+#[tokio::test]
+async fn a_request_record_the_log_cannot_store_is_quarantined_and_a_retry_stores_it() {
+    let f = fixture().await;
+    // A "bug": the table refuses one path.
+    sqlx::query("ALTER TABLE request_log ADD CONSTRAINT poison_bug CHECK (path <> '/poison')")
+        .execute(&f.pool)
+        .await
+        .expect("add the bug");
+    let subject = f.log.config().requests_subject.clone();
+    let js = crate::store::jetstream(&shared_url()).await;
+    let mut seqs = Vec::new();
+    for (i, path) in ["/crimes", "/poison", "/patrols"].into_iter().enumerate() {
+        let record = RequestRecord {
+            at: t(i as i64),
+            request_id: format!("req-{i}"),
+            actor_id: None,
+            method: "GET".into(),
+            path: path.into(),
+            status: 200,
+            latency_ms: 1.0,
+            client_addr: None,
+        };
+        let payload = serde_json::to_vec(&record).expect("json");
+        let ack = within(10, "publish", async {
+            js.publish(subject.clone(), payload.into())
+                .await
+                .expect("publish")
+                .await
+                .expect("ack")
+        })
+        .await;
+        seqs.push(ack.sequence);
+    }
+    let projector = start_projector(
+        &f,
+        RunOptions {
+            only: Some(vec!["request_log".into()]),
+            request_log: true,
+            ..RunOptions::default()
+        },
+    );
+    within(20, "request log caught up", async {
+        while checkpoint(&f.pool, "request_log").await.0 < seqs[2] as i64 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let stored = || async {
+        sqlx::query_scalar::<_, String>("SELECT path FROM request_log ORDER BY seq")
+            .fetch_all(&f.pool)
+            .await
+            .expect("rows")
+    };
+    assert_eq!(stored().await, ["/crimes", "/patrols"]);
+    let held = precinct_readmodel::quarantine::held(&f.pool, Some("request_log"))
+        .await
+        .expect("held");
+    assert_eq!(
+        held.iter()
+            .map(|h| (h.position, h.error_class.as_deref()))
+            .collect::<Vec<_>>(),
+        [(seqs[1] as i64, Some("integrity"))],
+        "{held:?}"
+    );
+
+    sqlx::query("ALTER TABLE request_log DROP CONSTRAINT poison_bug")
+        .execute(&f.pool)
+        .await
+        .expect("fix the bug");
+    let repair =
+        precinct_projections::quarantine::retry(&f.pool, &f.log, "request_log", seqs[1], "ops")
+            .await
+            .expect("retry");
+    assert!(repair.released(), "{repair:?}");
+    assert_eq!(repair.applied, [seqs[1]]);
+    assert_eq!(stored().await, ["/crimes", "/poison", "/patrols"]);
+    projector.stop().await;
+}
+
 #[tokio::test]
 async fn the_request_log_is_projected_from_its_own_stream() {
     let f = fixture().await;
