@@ -17,7 +17,7 @@
 //! API does not depend on it. Read models are disposable: [`rebuild`] replays the log
 //! into them and gives the same rows.
 //!
-//! Main types: [`Projection`] (one per read model, in [`projections`]), [`run`] (or
+//! Main types: [`Projection`] (one per read model, in [`projections`]), [`run_all`] (or
 //! [`run_with`] and [`RunOptions`]), [`rebuild`], [`status()`],
 //! [`quarantine::retry`] and [`quarantine::skip`].
 //!
@@ -32,7 +32,7 @@
 //! - [`worker`]: the batch loop every projector runs (checkpoint, poison, retry).
 //! - [`quarantine`]: poison events, the aggregates held back, `retry` and `skip`.
 //! - [`checkpoint`]: writing the `checkpoints` table.
-//! - [`runner`]: [`run`], [`rebuild`].
+//! - [`runner`]: [`run_all`], [`rebuild`].
 //! - [`lag`]: lag and quarantine per projection, against the log ([`status()`]).
 //! - [`error`]: [`ProjectionError`], why a projector could not apply an event.
 
@@ -55,5 +55,5 @@ pub use leadership::{lead, while_leading, Leadership};
 pub use projection::Projection;
 pub use request_log::run_request_log;
 pub use roster::{run_roster, RosterOptions};
-pub use runner::{rebuild, rebuild_with, run, run_all, run_with, RebuildSummary, RunOptions};
+pub use runner::{rebuild, rebuild_with, run_all, run_with, RebuildSummary, RunOptions};
 pub use worker::Outcome;

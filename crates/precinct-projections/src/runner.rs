@@ -1,4 +1,4 @@
-//! Entry points: [`run`] every projector until shutdown, [`rebuild`] every event read
+//! Entry points: [`run_all`] every projector until shutdown, [`rebuild`] every event read
 //! model from the log. (The schema is migrated by [`precinct_readmodel::migrate`].)
 
 use std::time::{Duration, Instant};
@@ -28,7 +28,7 @@ pub const DEFAULT_BATCH: usize = 500;
 /// Most events per transaction during a rebuild.
 pub const REBUILD_BATCH: usize = 2000;
 
-/// How [`run`] runs the projectors.
+/// How [`run_with`] runs the projectors.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     /// Most events per transaction.
@@ -37,13 +37,13 @@ pub struct RunOptions {
     /// `request_log`); `None`: all of them.
     pub only: Option<Vec<String>>,
     /// Run the request-log projector over the log's request stream (`false`: not at
-    /// all; [`run`] runs it).
+    /// all; [`run_all`] runs it).
     pub request_log: bool,
     /// Longest pause between retries after a transient failure.
     pub max_backoff: Duration,
     /// Run the roster projector over the positions stream with these settings (it is
-    /// named `patrol_positions` for `only`); `None`: no roster projector ([`run`] runs
-    /// it with the defaults).
+    /// named `patrol_positions` for `only`); `None`: no roster projector ([`run_all`] runs
+    /// it with the settings it is given).
     pub roster: Option<RosterOptions>,
     /// At start, the event projections whose checkpoints are within this many events
     /// of the most advanced one share the reader from the least advanced of them; one
@@ -92,7 +92,7 @@ fn spawn<P: Projection>(
     tasks.spawn(async move { (P::NAME, worker.run().await) });
 }
 
-/// Spawns one task per event projection, all fed by `reader`; returns how many.
+/// Spawns one task per event projection `wants`, all fed by `reader`.
 fn spawn_all(
     tasks: &mut Tasks,
     pool: &PgPool,
@@ -100,9 +100,8 @@ fn spawn_all(
     config: &WorkerConfig,
     shutdown: &CancellationToken,
     wants: impl Fn(&str) -> bool,
-) -> usize {
+) {
     let c = || config.clone();
-    let before = tasks.len();
     if wants(Reports::NAME) {
         spawn(tasks, Reports, pool, reader, c(), shutdown);
     }
@@ -127,7 +126,6 @@ fn spawn_all(
     if wants(Analytics::NAME) {
         spawn(tasks, Analytics, pool, reader, c(), shutdown);
     }
-    tasks.len() - before
 }
 
 async fn join(mut tasks: Tasks) -> Vec<(&'static str, Outcome)> {
@@ -145,19 +143,10 @@ async fn join(mut tasks: Tasks) -> Vec<(&'static str, Outcome)> {
     outcomes
 }
 
-/// Runs every projector, the request log included (from the stream the log's config
-/// names), until `shutdown` is cancelled; see [`run_with`]. Fails only if PostgreSQL
+/// Runs every projector, the request log and the roster (with these settings)
+/// included, until `shutdown` is cancelled; see [`run_with`]. Fails only if PostgreSQL
 /// cannot be reached at start; poison events are quarantined (logged, counted by
 /// [`crate::status()`]) and stop nothing.
-pub async fn run(
-    pool: PgPool,
-    log: EventLog,
-    shutdown: CancellationToken,
-) -> Result<(), ProjectionError> {
-    run_all(pool, log, RosterOptions::default(), shutdown).await
-}
-
-/// [`run`], with the roster projector's settings.
 pub async fn run_all(
     pool: PgPool,
     log: EventLog,
