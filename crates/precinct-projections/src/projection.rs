@@ -135,12 +135,13 @@ pub(crate) fn expect_row(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use precinct_eventlog::{Actor, Envelope};
     use uuid::Uuid;
 
-    fn event(
+    /// A recorded event with these parts (for the crate's unit tests).
+    pub(crate) fn event(
         position: u64,
         aggregate_type: &str,
         event_type: &str,

@@ -416,28 +416,9 @@ pub(crate) fn start_from(checkpoints: &[u64], near: u64) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use precinct_eventlog::{Actor, Envelope};
-    use uuid::Uuid;
 
     fn event(position: u64) -> RecordedEvent {
-        RecordedEvent {
-            envelope: Envelope {
-                event_id: Uuid::new_v4(),
-                event_type: "Test".into(),
-                schema_version: 1,
-                aggregate_type: "test".into(),
-                aggregate_id: Uuid::nil(),
-                position,
-                occurred_at: chrono::Utc::now(),
-                actor: Actor::System,
-                command_id: Uuid::nil(),
-                correlation_id: Uuid::nil(),
-                causation_id: None,
-                command_size: None,
-                request_hash: None,
-            },
-            data: serde_json::Value::Null,
-        }
+        crate::projection::tests::event(position, "test", "Test", serde_json::Value::Null)
     }
 
     fn corrupt(position: u64) -> ReadError {
