@@ -373,6 +373,29 @@ async fn checkpoint(pool: &PgPool, name: &str) -> (i64, Option<i64>, Option<Stri
         .unwrap_or((0, None, None))
 }
 
+/// Asserts one audit row for every position from 1 to `head`: `position` is the audit
+/// table's primary key (no duplicate can exist), so count, min and max together say it.
+async fn one_audit_row_per_position(pool: &PgPool, head: u64) {
+    let head = i64::try_from(head).expect("head");
+    let (n, min, max): (i64, i64, i64) =
+        sqlx::query_as("SELECT count(*), min(position), max(position) FROM audit")
+            .fetch_one(pool)
+            .await
+            .expect("audit stats");
+    assert_eq!((n, min, max), (head, 1, head), "one audit row per event");
+}
+
+/// Locks the audit table until the returned transaction ends: the audit projection's
+/// batches wait on it.
+async fn lock_audit(pool: &PgPool) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut blocker = pool.begin().await.expect("begin");
+    sqlx::query("LOCK TABLE audit IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *blocker)
+        .await
+        .expect("lock audit");
+    blocker
+}
+
 async fn count(pool: &PgPool, table: &str) -> i64 {
     sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
         .fetch_one(pool)
@@ -1483,14 +1506,7 @@ async fn assert_workload_projected(pool: &PgPool, log: &EventLog, w: &Workload) 
         "each poison event quarantined once, and its report's later events held once"
     );
     let head = w.head as i64;
-    // `position` is the audit table's primary key (no duplicate can exist): count, min
-    // and max together say "one row per position from 1 to the head".
-    let (n, min, max): (i64, i64, i64) =
-        sqlx::query_as("SELECT count(*), min(position), max(position) FROM audit")
-            .fetch_one(pool)
-            .await
-            .expect("audit stats");
-    assert_eq!((n, min, max), (head, 1, head), "one audit row per event");
+    one_audit_row_per_position(pool, w.head).await;
     let patrols: BTreeMap<Uuid, (i32, i32)> =
         sqlx::query_as::<_, (Uuid, i32, i32)>("SELECT id, open_assignments, declines FROM patrols")
             .fetch_all(pool)
@@ -1624,11 +1640,7 @@ async fn a_stuck_projection_does_not_hold_back_the_others_and_catches_up_alone()
 
     // The audit projection cannot write (its table is locked): each of its batches
     // waits. The shared reader must not wait for it.
-    let mut blocker = f.pool.begin().await.expect("begin");
-    sqlx::query("LOCK TABLE audit IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *blocker)
-        .await
-        .expect("lock audit");
+    let blocker = lock_audit(&f.pool).await;
     let priorities = [Priority::High, Priority::Low, Priority::Critical];
     let mut head = 0;
     // More deliveries, one command at a time, than a projection's queue holds.
@@ -1650,14 +1662,7 @@ async fn a_stuck_projection_does_not_hold_back_the_others_and_catches_up_alone()
     caught_up(&f.pool, head).await;
     let later = triage(log, report, Priority::Medium, 1000).await;
     caught_up(&f.pool, later).await;
-    // `position` is the audit table's primary key: count, min and max together say
-    // "every position from 1 to the head, once".
-    let (n, min, max): (i64, i64, i64) =
-        sqlx::query_as("SELECT count(*), min(position), max(position) FROM audit")
-            .fetch_one(&f.pool)
-            .await
-            .expect("audit");
-    assert_eq!((n, min, max), (later as i64, 1, later as i64));
+    one_audit_row_per_position(&f.pool, later).await;
     assert_all_stopped(&projector.stop().await, Some(later));
 }
 
@@ -1674,11 +1679,7 @@ async fn a_projection_whose_connection_is_cut_mid_batch_retries_and_applies_ever
     caught_up(&f.pool, f.log.head().await.expect("head")).await;
 
     // The audit's next batch waits on a lock; its connection is then terminated.
-    let mut blocker = f.pool.begin().await.expect("begin");
-    sqlx::query("LOCK TABLE audit IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *blocker)
-        .await
-        .expect("lock audit");
+    let blocker = lock_audit(&f.pool).await;
     let head = triage(log, report, Priority::High, 2).await;
     others_reach(&f.pool, "audit", head).await;
     let pid: i32 = within(20, "the audit's batch waits on the lock", async {
@@ -1707,12 +1708,7 @@ async fn a_projection_whose_connection_is_cut_mid_batch_retries_and_applies_ever
     blocker.rollback().await.expect("release");
 
     caught_up(&f.pool, head).await;
-    let (n, min, max): (i64, i64, i64) =
-        sqlx::query_as("SELECT count(*), min(position), max(position) FROM audit")
-            .fetch_one(&f.pool)
-            .await
-            .expect("audit");
-    assert_eq!((n, min, max), (head as i64, 1, head as i64));
+    one_audit_row_per_position(&f.pool, head).await;
     let held: i64 = sqlx::query_scalar("SELECT count(*) FROM quarantine")
         .fetch_one(&f.pool)
         .await
